@@ -1,0 +1,65 @@
+# Top-level targets: `make run` (demo) and `make test` (everything) lead the
+# README; the rest are their parts.
+ROOT      := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+BUILD     := $(ROOT)/build
+MODULE    := $(BUILD)/ngx_http_discovery_module.so
+PYTHON    := /usr/bin/python3
+
+CXX       ?= g++
+CORE_SRCS := $(wildcard $(ROOT)/src/*.cpp)
+CORE_HDRS := $(wildcard $(ROOT)/src/*.hpp) $(ROOT)/src/discovery_core.h
+CORE_OBJS := $(patsubst $(ROOT)/src/%.cpp,$(BUILD)/core/%.o,$(CORE_SRCS))
+# the core sees no nginx header: only src/ and the system's
+CORE_FLAGS := -std=c++17 -O2 -g -fPIC -Wall -Wextra -Werror -I$(ROOT)/src
+UNIT_SRCS := $(wildcard $(ROOT)/t/unit/*_test.cpp)
+UNIT_FLAGS := -std=c++17 -O1 -g -Wall -Wextra -Werror -I$(ROOT)/src \
+              -fsanitize=address,undefined -fno-omit-frame-pointer \
+              -fno-sanitize-recover=undefined
+
+.PHONY: all module deps core unit t pytest test run clean
+
+all: module
+
+deps:
+	@$(ROOT)/build.sh deps
+
+module:
+	@$(ROOT)/build.sh all
+
+core: $(BUILD)/libdiscovery_core.a
+
+$(BUILD)/libdiscovery_core.a: $(CORE_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/core/%.o: $(ROOT)/src/%.cpp $(CORE_HDRS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CORE_FLAGS) -c $< -o $@
+
+$(BUILD)/unit_tests: $(CORE_SRCS) $(CORE_HDRS) $(UNIT_SRCS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(UNIT_FLAGS) $(CORE_SRCS) $(UNIT_SRCS) -o $@ \
+	    -lgtest -lgtest_main -lpthread -lyajl
+
+unit: $(BUILD)/unit_tests
+	$(BUILD)/unit_tests
+
+# Test::Nginx suites: the real Test::Nginx::Socket when installed, else the
+# compatible harness in t/harness
+t: module
+	@$(ROOT)/t/run-prove.sh
+
+pytest:
+	cd $(ROOT) && PYTHONPATH=$(ROOT)/python $(PYTHON) -m pytest -q python/tests
+
+test: deps
+	@$(MAKE) -s module
+	@$(MAKE) -s unit
+	@$(MAKE) -s t
+	@$(MAKE) -s pytest
+
+run: module
+	@$(ROOT)/examples/run-demo.sh
+
+clean:
+	rm -rf $(BUILD) $(ROOT)/t/servroot*

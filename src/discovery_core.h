@@ -1,0 +1,215 @@
+/*
+ * discovery_core.h: the C interface of the C++ core, the only header the
+ * nginx glue and the core share.  Plain C types and opaque handles; every
+ * function is noexcept on the C++ side and reports failure through its
+ * return code and a discovery_error_t, never by throwing.
+ */
+
+#ifndef DISCOVERY_CORE_H_INCLUDED_
+#define DISCOVERY_CORE_H_INCLUDED_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+
+/* return codes */
+#define DISCOVERY_OK         0
+#define DISCOVERY_UNCHANGED  1      /* nothing routing sees changed */
+#define DISCOVERY_ERROR     -1      /* see discovery_error_t */
+#define DISCOVERY_NOMEM     -2
+
+#define DISCOVERY_ERROR_LEN  256
+
+typedef struct {
+    char          text[DISCOVERY_ERROR_LEN];   /* NUL-terminated, "" if none */
+} discovery_error_t;
+
+
+/* log levels passed to discovery_log_pt */
+#define DISCOVERY_LOG_ERR    1
+#define DISCOVERY_LOG_WARN   2
+#define DISCOVERY_LOG_INFO   3
+#define DISCOVERY_LOG_DEBUG  4
+
+typedef void (*discovery_log_pt)(void *data, int level, const char *msg,
+    size_t len);
+
+typedef struct {
+    discovery_log_pt  handler;     /* may be NULL: messages are dropped */
+    void             *data;
+} discovery_log_t;
+
+
+/* bytes allocated by the core (malloc); release with discovery_buf_free */
+typedef struct {
+    unsigned char  *data;
+    size_t          len;
+} discovery_buf_t;
+
+void discovery_buf_free(discovery_buf_t *buf);
+
+
+/* service health, a plain struct that lives in shared memory */
+#define DISCOVERY_STATE_PENDING    0   /* no poll has finished yet */
+#define DISCOVERY_STATE_HEALTHY    1
+#define DISCOVERY_STATE_UNHEALTHY  2
+
+typedef struct {
+    uint32_t  state;
+    uint32_t  fails;       /* consecutive failed polls */
+    uint32_t  passes;      /* consecutive good polls */
+} discovery_health_t;
+
+/*
+ * Feeds one poll outcome to the health state machine.  pending: a good poll
+ * makes it healthy, a failed one unhealthy (there are no routes to keep).
+ * healthy: `fails_needed` consecutive failures make it unhealthy.
+ * unhealthy: `passes_needed` consecutive good polls make it healthy.
+ * Returns 1 when the state changed, 0 otherwise.
+ */
+int discovery_health_update(discovery_health_t *h, int poll_ok,
+    uint32_t fails_needed, uint32_t passes_needed);
+
+
+/*
+ * Route documents.  A parser is fed the body as it arrives and never keeps
+ * more than the routes it accepted.  Formats: the route document of the
+ * README, an OpenAPI 3.x document, or auto (decided by the document's
+ * shape: "openapi" or "paths" at top level means OpenAPI).
+ */
+#define DISCOVERY_FORMAT_AUTO     0
+#define DISCOVERY_FORMAT_ROUTES   1
+#define DISCOVERY_FORMAT_OPENAPI  2
+
+typedef struct discovery_parser_s  discovery_parser_t;
+
+/* log receives a WARN per skipped route entry; NULL on out of memory */
+discovery_parser_t *discovery_parser_create(int format, discovery_log_t *log);
+void discovery_parser_destroy(discovery_parser_t *p);
+
+/* DISCOVERY_ERROR once the body cannot be a valid document */
+int discovery_parser_feed(discovery_parser_t *p, const char *data,
+    size_t len, discovery_error_t *err);
+
+/*
+ * Ends the body.  On DISCOVERY_OK, *routes holds the service's route set
+ * (opaque, for discovery_snapshot_apply).  A document whose "status" is
+ * present and not healthy/ok/pass/up is DISCOVERY_ERROR ("status ...").
+ */
+int discovery_parser_finish(discovery_parser_t *p, discovery_buf_t *routes,
+    discovery_error_t *err);
+
+
+/*
+ * Snapshots: the whole table as one flat, pointer-free, versioned and
+ * checksummed blob, the only thing kept in shared memory or on disk.
+ * It holds the roster (services in configuration order, with url,
+ * upstream, state, version) and each service's routes.  Conflicts are
+ * resolved (first service in the roster wins) and recorded in it.
+ */
+typedef struct {
+    const char  *name;
+    size_t       name_len;
+    const char  *url;
+    size_t       url_len;
+    const char  *upstream;        /* the $discovery_upstream value */
+    size_t       upstream_len;
+} discovery_service_conf_t;
+
+/*
+ * A snapshot for `services`, keeping state, version and routes of each
+ * service found in `old` (may be NULL) with the same name and url; others
+ * start pending with no routes.
+ */
+int discovery_snapshot_roster(const unsigned char *old, size_t old_len,
+    const discovery_service_conf_t *services, size_t n, uint64_t generation,
+    discovery_buf_t *out, discovery_log_t *log, discovery_error_t *err);
+
+/*
+ * The outcome of one poll of service `name` (polled at `url`): its new
+ * state and, when routes is not NULL, its new route set.  Returns
+ * DISCOVERY_UNCHANGED (and no *out) when state and routes are as in `old`,
+ * or when the roster has no such service at that url (a poll begun before
+ * a reload).  Logs each conflict that `old` did not have at WARN.
+ */
+int discovery_snapshot_apply(const unsigned char *old, size_t old_len,
+    const char *name, size_t name_len, const char *url, size_t url_len,
+    uint32_t state, const unsigned char *routes, size_t routes_len,
+    uint64_t generation, discovery_buf_t *out, discovery_log_t *log,
+    discovery_error_t *err);
+
+/* checks magic, format version, length and checksum */
+int discovery_snapshot_check(const unsigned char *blob, size_t len,
+    uint64_t *generation, discovery_error_t *err);
+
+
+/* The worker's lookup structure, built from a snapshot. */
+typedef struct discovery_router_s  discovery_router_t;
+
+discovery_router_t *discovery_router_create(const unsigned char *snapshot,
+    size_t len, discovery_error_t *err);
+void discovery_router_destroy(discovery_router_t *router);
+
+#define DISCOVERY_MATCH_FOUND        0
+#define DISCOVERY_MATCH_NOT_FOUND    1   /* 404 */
+#define DISCOVERY_MATCH_NOT_ALLOWED  2   /* 405, allow set */
+#define DISCOVERY_MATCH_UNAVAILABLE  3   /* 503, owner unhealthy */
+#define DISCOVERY_MATCH_PENDING      4   /* 503, no match, a service pending */
+
+typedef struct {
+    int          status;
+    const char  *service;         /* FOUND, NOT_ALLOWED, UNAVAILABLE */
+    size_t       service_len;
+    const char  *upstream;
+    size_t       upstream_len;
+    const char  *route;           /* the matched template */
+    size_t       route_len;
+    const char  *allow;           /* NOT_ALLOWED: "GET, HEAD, OPTIONS" */
+    size_t       allow_len;
+    int          auth_required;
+} discovery_match_t;
+
+/*
+ * Looks up `path` (normalized, no query string) for `method`.  A websocket
+ * upgrade matches GET routes.  Strings in *m point into the router and
+ * stay valid until it is destroyed.
+ */
+int discovery_router_match(const discovery_router_t *router,
+    const char *method, size_t method_len, const char *path, size_t path_len,
+    int websocket, discovery_match_t *m);
+
+
+/* Status page: everything the gateway knows, as JSON. */
+typedef struct {
+    const char  *name;
+    size_t       name_len;
+    int64_t      last_check;      /* unix time, 0: never */
+    int64_t      last_success;    /* unix time, 0: never */
+    uint32_t     failures;        /* consecutive failed polls */
+    const char  *last_error;      /* "" when the last poll succeeded */
+    size_t       last_error_len;
+} discovery_service_stats_t;
+
+int discovery_status_render(const unsigned char *snapshot, size_t len,
+    const discovery_service_stats_t *stats, size_t n, discovery_buf_t *out,
+    discovery_error_t *err);
+
+
+/*
+ * Writes `src` as the inside of a JSON string: quotes, backslashes and
+ * control characters escaped, invalid UTF-8 replaced by \ufffd.  With
+ * dst NULL only measures.  Returns the length written.
+ */
+size_t discovery_json_escape(unsigned char *dst, const unsigned char *src,
+    size_t len);
+
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DISCOVERY_CORE_H_INCLUDED_ */

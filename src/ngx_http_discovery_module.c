@@ -1,0 +1,1128 @@
+
+/*
+ * Discovery-driven routing: directives, variables and the access-phase
+ * handler that routes each request by the discovered table.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_discovery_module.h"
+
+
+#define NGX_HTTP_DISCOVERY_DEFAULT_ZONE   (8 * 1024 * 1024)
+#define NGX_HTTP_DISCOVERY_MIN_ZONE       (64 * 1024)
+#define NGX_HTTP_DISCOVERY_REFRESH        250
+
+
+typedef struct {
+    ngx_flag_t                     route;
+} ngx_http_discovery_loc_conf_t;
+
+
+typedef struct {
+    ngx_int_t                      status;       /* DISCOVERY_MATCH_* */
+    ngx_str_t                      service;
+    ngx_str_t                      upstream;
+    ngx_str_t                      route;
+    ngx_str_t                      allow;
+    unsigned                       auth:1;
+} ngx_http_discovery_ctx_t;
+
+
+static ngx_http_discovery_ctx_t *ngx_http_discovery_lookup(
+    ngx_http_request_t *r);
+static ngx_int_t ngx_http_discovery_access_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_discovery_send_error(ngx_http_request_t *r,
+    ngx_http_discovery_ctx_t *ctx);
+static ngx_uint_t ngx_http_discovery_has_error_page(ngx_http_request_t *r,
+    ngx_uint_t status);
+static ngx_int_t ngx_http_discovery_set_header(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_str_t *value);
+static u_char *ngx_http_discovery_json_string(u_char *p, ngx_str_t *s);
+static time_t ngx_http_discovery_retry_after(ngx_http_request_t *r,
+    ngx_http_discovery_ctx_t *ctx);
+
+static ngx_int_t ngx_http_discovery_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_discovery_auth_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+static char *ngx_http_discovery_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_discovery_service(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_discovery_service_url(ngx_conf_t *cf,
+    ngx_http_discovery_service_t *service, ngx_str_t *url);
+static char *ngx_http_discovery_service_option(ngx_conf_t *cf,
+    ngx_http_discovery_service_t *service, ngx_str_t *value);
+static char *ngx_http_discovery_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_discovery_upstreams(ngx_conf_t *cf,
+    ngx_http_discovery_main_conf_t *dmcf);
+
+static ngx_int_t ngx_http_discovery_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_discovery_init(ngx_conf_t *cf);
+static void *ngx_http_discovery_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_discovery_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_discovery_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_discovery_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static ngx_int_t ngx_http_discovery_init_process(ngx_cycle_t *cycle);
+static void ngx_http_discovery_exit_process(ngx_cycle_t *cycle);
+static void ngx_http_discovery_refresh_handler(ngx_event_t *ev);
+
+
+static ngx_command_t  ngx_http_discovery_commands[] = {
+
+    { ngx_string("discovery_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_discovery_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("discovery_service"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_discovery_service,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("discovery_max_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_discovery_main_conf_t, max_size),
+      NULL },
+
+    { ngx_string("discovery_route"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_discovery_loc_conf_t, route),
+      NULL },
+
+    { ngx_string("discovery_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_discovery_status,
+      0,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_discovery_module_ctx = {
+    ngx_http_discovery_add_variables,      /* preconfiguration */
+    ngx_http_discovery_init,               /* postconfiguration */
+
+    ngx_http_discovery_create_main_conf,   /* create main configuration */
+    ngx_http_discovery_init_main_conf,     /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_discovery_create_loc_conf,    /* create location configuration */
+    ngx_http_discovery_merge_loc_conf      /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_discovery_module = {
+    NGX_MODULE_V1,
+    &ngx_http_discovery_module_ctx,        /* module context */
+    ngx_http_discovery_commands,           /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_discovery_init_process,       /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_discovery_exit_process,       /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_variable_t  ngx_http_discovery_vars[] = {
+
+    { ngx_string("discovery_service"), NULL, ngx_http_discovery_variable,
+      offsetof(ngx_http_discovery_ctx_t, service),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("discovery_upstream"), NULL, ngx_http_discovery_variable,
+      offsetof(ngx_http_discovery_ctx_t, upstream),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("discovery_route"), NULL, ngx_http_discovery_variable,
+      offsetof(ngx_http_discovery_ctx_t, route),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("discovery_route_auth"), NULL,
+      ngx_http_discovery_auth_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_str_t  ngx_http_discovery_allow = ngx_string("Allow");
+static ngx_str_t  ngx_http_discovery_retry = ngx_string("Retry-After");
+static ngx_str_t  ngx_http_discovery_json = ngx_string("application/json");
+
+
+static ngx_int_t
+ngx_http_discovery_access_handler(ngx_http_request_t *r)
+{
+    ngx_http_discovery_ctx_t       *ctx;
+    ngx_http_discovery_loc_conf_t  *dlcf;
+
+    dlcf = ngx_http_get_module_loc_conf(r, ngx_http_discovery_module);
+
+    if (!dlcf->route) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_discovery_lookup(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->status == DISCOVERY_MATCH_FOUND) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_discovery_send_error(r, ctx);
+}
+
+
+/*
+ * Matches the request once and keeps the answer in the request's context.
+ * The strings are copied: the router they point into may be replaced by
+ * a newer table while the request is still being proxied.
+ */
+
+static ngx_http_discovery_ctx_t *
+ngx_http_discovery_lookup(ngx_http_request_t *r)
+{
+    ngx_int_t                        websocket;
+    ngx_http_discovery_ctx_t        *ctx;
+    ngx_http_discovery_main_conf_t  *dmcf;
+    discovery_match_t                m;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_discovery_module);
+    if (ctx) {
+        return ctx;
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_discovery_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    dmcf = ngx_http_get_module_main_conf(r, ngx_http_discovery_module);
+
+    if (dmcf->sh == NULL) {
+        /* no service is configured */
+        ctx->status = DISCOVERY_MATCH_NOT_FOUND;
+        goto done;
+    }
+
+    (void) ngx_http_discovery_refresh_router(dmcf);
+
+    if (dmcf->router == NULL) {
+        ctx->status = DISCOVERY_MATCH_PENDING;
+        goto done;
+    }
+
+    websocket = r->headers_in.upgrade != NULL
+                && r->headers_in.upgrade->value.len == 9
+                && ngx_strncasecmp(r->headers_in.upgrade->value.data,
+                                   (u_char *) "websocket", 9) == 0;
+
+    (void) discovery_router_match(dmcf->router,
+                                  (const char *) r->method_name.data,
+                                  r->method_name.len,
+                                  (const char *) r->uri.data, r->uri.len,
+                                  websocket, &m);
+
+    ctx->status = m.status;
+    ctx->auth = m.auth_required ? 1 : 0;
+
+    if (m.service_len + m.upstream_len + m.route_len + m.allow_len) {
+        u_char  *p;
+
+        p = ngx_pnalloc(r->pool, m.service_len + m.upstream_len
+                                 + m.route_len + m.allow_len);
+        if (p == NULL) {
+            return NULL;
+        }
+
+        ctx->service.data = p;
+        ctx->service.len = m.service_len;
+        p = ngx_cpymem(p, m.service, m.service_len);
+
+        ctx->upstream.data = p;
+        ctx->upstream.len = m.upstream_len;
+        p = ngx_cpymem(p, m.upstream, m.upstream_len);
+
+        ctx->route.data = p;
+        ctx->route.len = m.route_len;
+        p = ngx_cpymem(p, m.route, m.route_len);
+
+        ctx->allow.data = p;
+        ctx->allow.len = m.allow_len;
+        ngx_memcpy(p, m.allow, m.allow_len);
+    }
+
+done:
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "discovery: \"%V\" status:%i service:\"%V\" route:\"%V\"",
+                   &r->uri, ctx->status, &ctx->service, &ctx->route);
+
+    ngx_http_set_ctx(r, ctx, ngx_http_discovery_module);
+
+    return ctx;
+}
+
+
+/*
+ * Answers 404, 405 or 503 with a JSON body, unless an error_page is set
+ * for that status: then nginx's own error handling takes over.
+ */
+
+static ngx_int_t
+ngx_http_discovery_send_error(ngx_http_request_t *r,
+    ngx_http_discovery_ctx_t *ctx)
+{
+    size_t        len;
+    u_char       *p;
+    time_t        retry;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_str_t     detail, value;
+    ngx_uint_t    status;
+    ngx_chain_t   out;
+    u_char        retry_buf[NGX_TIME_T_LEN];
+
+    switch (ctx->status) {
+
+    case DISCOVERY_MATCH_NOT_ALLOWED:
+        status = NGX_HTTP_NOT_ALLOWED;
+        ngx_str_set(&detail, "Method not allowed");
+        if (ngx_http_discovery_set_header(r, &ngx_http_discovery_allow,
+                                          &ctx->allow)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        break;
+
+    case DISCOVERY_MATCH_UNAVAILABLE:
+    case DISCOVERY_MATCH_PENDING:
+        status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        if (ctx->status == DISCOVERY_MATCH_PENDING) {
+            ngx_str_set(&detail, "Service discovery pending");
+        } else {
+            ngx_str_set(&detail, "Service unavailable");
+        }
+
+        retry = ngx_http_discovery_retry_after(r, ctx);
+        value.data = retry_buf;
+        value.len = ngx_sprintf(retry_buf, "%T", retry) - retry_buf;
+
+        if (ngx_http_discovery_set_header(r, &ngx_http_discovery_retry,
+                                          &value)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        break;
+
+    default: /* DISCOVERY_MATCH_NOT_FOUND */
+        status = NGX_HTTP_NOT_FOUND;
+        ngx_str_set(&detail, "Endpoint not available");
+        break;
+    }
+
+    if (ngx_http_discovery_has_error_page(r, status)) {
+        return status;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    len = sizeof("{\"detail\": \"\", \"path\": \"\"}" CRLF) - 1 + detail.len
+          + discovery_json_escape(NULL, r->uri.data, r->uri.len);
+
+    if (ctx->service.len) {
+        len += sizeof(", \"service\": \"\"") - 1
+               + discovery_json_escape(NULL, ctx->service.data,
+                                       ctx->service.len);
+    }
+
+    if (ctx->allow.len) {
+        len += sizeof(", \"allow\": \"\"") - 1 + ctx->allow.len;
+    }
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(b->last, "{\"detail\": \"%V\", \"path\": ", &detail);
+    p = ngx_http_discovery_json_string(p, &r->uri);
+
+    if (ctx->service.len) {
+        p = ngx_cpymem(p, ", \"service\": ", sizeof(", \"service\": ") - 1);
+        p = ngx_http_discovery_json_string(p, &ctx->service);
+    }
+
+    if (ctx->allow.len) {
+        /* methods are tokens: nothing to escape */
+        p = ngx_sprintf(p, ", \"allow\": \"%V\"", &ctx->allow);
+    }
+
+    *p++ = '}'; *p++ = CR; *p++ = LF;
+    b->last = p;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = status;
+    r->headers_out.content_type = ngx_http_discovery_json;
+    r->headers_out.content_type_len = ngx_http_discovery_json.len;
+    r->headers_out.content_length_n = b->last - b->pos;
+
+    if (r->method == NGX_HTTP_HEAD) {
+        r->header_only = 1;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
+
+    return NGX_DONE;
+}
+
+
+/* the same test ngx_http_special_response_handler() makes */
+
+static ngx_uint_t
+ngx_http_discovery_has_error_page(ngx_http_request_t *r, ngx_uint_t status)
+{
+    ngx_uint_t                 i;
+    ngx_http_err_page_t       *err_page;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (r->error_page || clcf->error_pages == NULL || r->uri_changes == 0) {
+        return 0;
+    }
+
+    err_page = clcf->error_pages->elts;
+
+    for (i = 0; i < clcf->error_pages->nelts; i++) {
+        if (err_page[i].status == (ngx_int_t) status) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_http_discovery_set_header(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key = *name;
+    h->value = *value;
+
+    return NGX_OK;
+}
+
+
+static u_char *
+ngx_http_discovery_json_string(u_char *p, ngx_str_t *s)
+{
+    *p++ = '"';
+    p += discovery_json_escape(p, s->data, s->len);
+    *p++ = '"';
+
+    return p;
+}
+
+
+/* an unhealthy service is polled again within its interval */
+
+static time_t
+ngx_http_discovery_retry_after(ngx_http_request_t *r,
+    ngx_http_discovery_ctx_t *ctx)
+{
+    ngx_uint_t                       i;
+    ngx_http_discovery_service_t    *service;
+    ngx_http_discovery_main_conf_t  *dmcf;
+
+    dmcf = ngx_http_get_module_main_conf(r, ngx_http_discovery_module);
+    service = dmcf->services.elts;
+
+    for (i = 0; i < dmcf->services.nelts; i++) {
+        if (service[i].name.len == ctx->service.len
+            && ngx_strncmp(service[i].name.data, ctx->service.data,
+                           ctx->service.len) == 0)
+        {
+            return ngx_max(service[i].interval / 1000, 1);
+        }
+    }
+
+    return 1;
+}
+
+
+static ngx_int_t
+ngx_http_discovery_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t                 *value;
+    ngx_http_discovery_ctx_t  *ctx;
+
+    ctx = ngx_http_discovery_lookup(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    value = (ngx_str_t *) ((char *) ctx + data);
+
+    if (ctx->status != DISCOVERY_MATCH_FOUND || value->len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = value->len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = value->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_discovery_auth_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_discovery_ctx_t  *ctx;
+
+    ctx = ngx_http_discovery_lookup(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    if (ctx->status == DISCOVERY_MATCH_FOUND && ctx->auth) {
+        v->len = 1;
+        v->data = (u_char *) "1";
+
+    } else {
+        v->len = 0;
+        v->data = (u_char *) "";
+    }
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_http_discovery_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_discovery_main_conf_t *dmcf = conf;
+
+    ssize_t     size;
+    ngx_str_t  *value;
+
+    if (dmcf->zone_size != NGX_CONF_UNSET_SIZE) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    size = ngx_parse_size(&value[1]);
+
+    if (size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (size < NGX_HTTP_DISCOVERY_MIN_ZONE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "discovery zone \"%V\" is too small, "
+                           "the minimum is 64k", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    dmcf->zone_size = size;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_discovery_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_discovery_main_conf_t *dmcf = conf;
+
+    char                          *rv;
+    u_char                        *p;
+    ngx_str_t                     *value, uri;
+    ngx_uint_t                     i;
+    ngx_http_discovery_service_t  *service;
+
+    value = cf->args->elts;
+
+    for (i = 0; i < value[1].len; i++) {
+        if (!(isalnum(value[1].data[i]) || value[1].data[i] == '_'
+              || value[1].data[i] == '-' || value[1].data[i] == '.'))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid service name \"%V\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (value[1].len == 0 || value[1].len > 64) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid service name \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    service = dmcf->services.elts;
+
+    for (i = 0; i < dmcf->services.nelts; i++) {
+        if (service[i].name.len == value[1].len
+            && ngx_strncmp(service[i].name.data, value[1].data,
+                           value[1].len) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate discovery_service \"%V\"",
+                               &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    service = ngx_array_push(&dmcf->services);
+    if (service == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(service, sizeof(ngx_http_discovery_service_t));
+
+    service->name = value[1];
+    service->index = dmcf->services.nelts - 1;
+    service->interval = 30000;
+    service->timeout = 5000;
+    service->fails = 1;
+    service->passes = 1;
+    service->format = DISCOVERY_FORMAT_AUTO;
+    ngx_str_set(&uri, "/health?include_routes=true");
+
+    rv = ngx_http_discovery_service_url(cf, service, &value[2]);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    for (i = 3; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "uri=", 4) == 0) {
+            uri.data = value[i].data + 4;
+            uri.len = value[i].len - 4;
+
+            if (uri.len == 0 || uri.data[0] != '/') {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid uri \"%V\", it must start "
+                                   "with \"/\"", &uri);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        rv = ngx_http_discovery_service_option(cf, service, &value[i]);
+        if (rv != NGX_CONF_OK) {
+            return rv;
+        }
+    }
+
+    /* curl wants a NUL-terminated URL */
+
+    service->poll_url.len = service->url.len + uri.len;
+    service->poll_url.data = ngx_pnalloc(cf->pool, service->poll_url.len + 1);
+    if (service->poll_url.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_cpymem(service->poll_url.data, service->url.data,
+                   service->url.len);
+    p = ngx_cpymem(p, uri.data, uri.len);
+    *p = '\0';
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_discovery_service_url(ngx_conf_t *cf,
+    ngx_http_discovery_service_t *service, ngx_str_t *url)
+{
+    size_t     skip;
+    u_char    *p;
+    ngx_url_t  u;
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    if (url->len > 7 && ngx_strncasecmp(url->data, (u_char *) "http://", 7)
+                        == 0)
+    {
+        skip = 7;
+        u.default_port = 80;
+
+    } else if (url->len > 8
+               && ngx_strncasecmp(url->data, (u_char *) "https://", 8) == 0)
+    {
+        skip = 8;
+        u.default_port = 443;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid URL \"%V\" of discovery_service \"%V\", "
+                           "it must start with \"http://\" or \"https://\"",
+                           url, &service->name);
+        return NGX_CONF_ERROR;
+    }
+
+    u.url.data = url->data + skip;
+    u.url.len = url->len - skip;
+    u.uri_part = 1;
+    u.no_resolve = 1;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%s in URL \"%V\" of discovery_service \"%V\"",
+                           u.err ? u.err : "invalid host", url,
+                           &service->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (u.host.len == 0
+        || ngx_strlchr(u.uri.data, u.uri.data + u.uri.len, '?')
+        || ngx_strlchr(u.uri.data, u.uri.data + u.uri.len, '#'))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid URL \"%V\" of discovery_service \"%V\"",
+                           url, &service->name);
+        return NGX_CONF_ERROR;
+    }
+
+    service->url = *url;
+
+    while (service->url.len && service->url.data[service->url.len - 1] == '/')
+    {
+        service->url.len--;
+    }
+
+    service->host_port.len = u.host.len + sizeof(":65535") - 1;
+    service->host_port.data = ngx_pnalloc(cf->pool, service->host_port.len);
+    if (service->host_port.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_sprintf(service->host_port.data, "%V:%d", &u.host, (int) u.port);
+    service->host_port.len = p - service->host_port.data;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_discovery_service_option(ngx_conf_t *cf,
+    ngx_http_discovery_service_t *service, ngx_str_t *value)
+{
+    ngx_int_t   n;
+    ngx_str_t   s;
+    ngx_msec_t  ms;
+
+    if (ngx_strncmp(value->data, "interval=", 9) == 0) {
+        s.data = value->data + 9;
+        s.len = value->len - 9;
+
+        ms = ngx_parse_time(&s, 0);
+        if (ms == (ngx_msec_t) NGX_ERROR || ms < 1000) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid interval \"%V\", "
+                               "the minimum is 1s", &s);
+            return NGX_CONF_ERROR;
+        }
+
+        service->interval = ms;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strncmp(value->data, "timeout=", 8) == 0) {
+        s.data = value->data + 8;
+        s.len = value->len - 8;
+
+        ms = ngx_parse_time(&s, 0);
+        if (ms == (ngx_msec_t) NGX_ERROR || ms == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid timeout \"%V\"", &s);
+            return NGX_CONF_ERROR;
+        }
+
+        service->timeout = ms;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strncmp(value->data, "fails=", 6) == 0
+        || ngx_strncmp(value->data, "passes=", 7) == 0)
+    {
+        s.data = (u_char *) ngx_strchr(value->data, '=') + 1;
+        s.len = value->data + value->len - s.data;
+
+        n = ngx_atoi(s.data, s.len);
+        if (n == NGX_ERROR || n < 1 || n > 1000) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", value);
+            return NGX_CONF_ERROR;
+        }
+
+        if (value->data[0] == 'f') {
+            service->fails = n;
+
+        } else {
+            service->passes = n;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strncmp(value->data, "upstream=", 9) == 0) {
+        service->upstream_opt.data = value->data + 9;
+        service->upstream_opt.len = value->len - 9;
+
+        if (service->upstream_opt.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", value);
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strncmp(value->data, "format=", 7) == 0) {
+        s.data = value->data + 7;
+        s.len = value->len - 7;
+
+        if (s.len == 4 && ngx_strncmp(s.data, "auto", 4) == 0) {
+            service->format = DISCOVERY_FORMAT_AUTO;
+
+        } else if (s.len == 6 && ngx_strncmp(s.data, "routes", 6) == 0) {
+            service->format = DISCOVERY_FORMAT_ROUTES;
+
+        } else if (s.len == 7 && ngx_strncmp(s.data, "openapi", 7) == 0) {
+            service->format = DISCOVERY_FORMAT_OPENAPI;
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid format \"%V\", it must be "
+                               "\"auto\", \"routes\" or \"openapi\"", &s);
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", value);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_discovery_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_discovery_status_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * $discovery_upstream: upstream= when given (it must name an upstream
+ * block), else the service's name when an upstream block has it, else the
+ * URL's host:port, which proxy_pass uses without a resolver for addresses.
+ */
+
+static char *
+ngx_http_discovery_upstreams(ngx_conf_t *cf,
+    ngx_http_discovery_main_conf_t *dmcf)
+{
+    ngx_str_t                       *name;
+    ngx_uint_t                       i, j;
+    ngx_http_discovery_service_t    *service;
+    ngx_http_upstream_srv_conf_t   **uscfp;
+    ngx_http_upstream_main_conf_t   *umcf;
+
+    umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_upstream_module);
+    uscfp = umcf->upstreams.elts;
+    service = dmcf->services.elts;
+
+    for (i = 0; i < dmcf->services.nelts; i++) {
+
+        name = service[i].upstream_opt.len ? &service[i].upstream_opt
+                                           : &service[i].name;
+        service[i].upstream = service[i].host_port;
+
+        for (j = 0; j < umcf->upstreams.nelts; j++) {
+            if ((uscfp[j]->flags & NGX_HTTP_UPSTREAM_CREATE)
+                && uscfp[j]->host.len == name->len
+                && ngx_strncasecmp(uscfp[j]->host.data, name->data,
+                                   name->len) == 0)
+            {
+                service[i].upstream = *name;
+                break;
+            }
+        }
+
+        if (j == umcf->upstreams.nelts && service[i].upstream_opt.len) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "upstream \"%V\" of discovery_service \"%V\" "
+                               "is not defined", name, &service[i].name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_discovery_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_discovery_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The handler is pushed last, so it runs first in the access phase: the
+ * variables are set before auth_request and the like, and "satisfy any"
+ * cannot skip routing.
+ */
+
+static ngx_int_t
+ngx_http_discovery_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_discovery_access_handler;
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_discovery_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_discovery_main_conf_t  *dmcf;
+
+    dmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_discovery_main_conf_t));
+    if (dmcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&dmcf->services, cf->pool, 4,
+                       sizeof(ngx_http_discovery_service_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    dmcf->zone_size = NGX_CONF_UNSET_SIZE;
+    dmcf->max_size = NGX_CONF_UNSET_SIZE;
+
+    return dmcf;
+}
+
+
+static char *
+ngx_http_discovery_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_discovery_main_conf_t *dmcf = conf;
+
+    ngx_conf_init_size_value(dmcf->zone_size,
+                             NGX_HTTP_DISCOVERY_DEFAULT_ZONE);
+    ngx_conf_init_size_value(dmcf->max_size, 1024 * 1024);
+
+    if (dmcf->services.nelts == 0) {
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_discovery_upstreams(cf, dmcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_discovery_zone_add(cf, dmcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_discovery_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_discovery_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_discovery_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    conf->route = NGX_CONF_UNSET;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_discovery_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_discovery_loc_conf_t *prev = parent;
+    ngx_http_discovery_loc_conf_t *conf = child;
+
+    ngx_conf_merge_value(conf->route, prev->route, 0);
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_discovery_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_discovery_main_conf_t  *dmcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    dmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_discovery_module);
+
+    if (dmcf == NULL || dmcf->sh == NULL) {
+        return NGX_OK;
+    }
+
+    dmcf->log = cycle->log;
+
+    (void) ngx_http_discovery_refresh_router(dmcf);
+
+    /* idle workers pick up new tables too, not only on the next request */
+
+    dmcf->refresh.handler = ngx_http_discovery_refresh_handler;
+    dmcf->refresh.data = dmcf;
+    dmcf->refresh.log = cycle->log;
+    dmcf->refresh.cancelable = 1;
+
+    ngx_add_timer(&dmcf->refresh, NGX_HTTP_DISCOVERY_REFRESH);
+
+    return ngx_http_discovery_poller_init(cycle, dmcf);
+}
+
+
+static void
+ngx_http_discovery_refresh_handler(ngx_event_t *ev)
+{
+    ngx_http_discovery_main_conf_t  *dmcf = ev->data;
+
+    if (ngx_exiting) {
+        return;
+    }
+
+    (void) ngx_http_discovery_refresh_router(dmcf);
+
+    ngx_add_timer(ev, NGX_HTTP_DISCOVERY_REFRESH);
+}
+
+
+static void
+ngx_http_discovery_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_discovery_main_conf_t  *dmcf;
+
+    dmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_discovery_module);
+
+    if (dmcf == NULL || dmcf->sh == NULL) {
+        return;
+    }
+
+    ngx_http_discovery_poller_exit(dmcf);
+
+    if (dmcf->router) {
+        discovery_router_destroy(dmcf->router);
+        dmcf->router = NULL;
+    }
+}

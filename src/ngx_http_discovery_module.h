@@ -1,0 +1,124 @@
+
+/*
+ * Types shared by the discovery module's C files: configuration, the
+ * shared zone and the functions each file offers the others.
+ */
+
+#ifndef _NGX_HTTP_DISCOVERY_MODULE_H_INCLUDED_
+#define _NGX_HTTP_DISCOVERY_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "discovery_core.h"
+
+
+typedef struct ngx_http_discovery_poll_s  ngx_http_discovery_poll_t;
+
+
+typedef struct {
+    ngx_str_t                      name;
+    ngx_str_t                      url;          /* base, no trailing '/' */
+    ngx_str_t                      poll_url;     /* url + uri, NUL-ended */
+    ngx_str_t                      upstream;     /* $discovery_upstream */
+    ngx_str_t                      upstream_opt; /* upstream= as given */
+    ngx_str_t                      host_port;    /* of url, for upstream */
+    ngx_array_t                   *prefixes;     /* ngx_str_t, or NULL */
+
+    ngx_msec_t                     interval;
+    ngx_msec_t                     timeout;
+    ngx_uint_t                     fails;
+    ngx_uint_t                     passes;
+    ngx_uint_t                     format;
+
+    ngx_uint_t                     index;        /* in configuration */
+
+    /* worker state */
+    ngx_event_t                    timer;
+    ngx_http_discovery_poll_t     *poll;         /* in flight, or NULL */
+} ngx_http_discovery_service_t;
+
+
+/* what the core's log messages are about */
+typedef struct {
+    ngx_log_t                     *log;
+    ngx_str_t                     *service;      /* or NULL */
+} ngx_http_discovery_log_ctx_t;
+
+
+/* one per configured service, in the zone; keyed by name */
+typedef struct {
+    ngx_queue_t                    queue;
+    ngx_str_t                      name;         /* stored after the record */
+    ngx_str_t                      url;
+
+    discovery_health_t             health;
+
+    ngx_pid_t                      lease_pid;    /* 0: nobody polls */
+    ngx_msec_t                     lease_until;
+    ngx_msec_t                     next_poll;
+
+    time_t                         last_check;
+    time_t                         last_success;
+    size_t                         last_error_len;
+    u_char                         last_error[DISCOVERY_ERROR_LEN];
+} ngx_http_discovery_record_t;
+
+
+typedef struct {
+    ngx_atomic_t                   generation;   /* of snapshot */
+    u_char                        *snapshot;     /* flat, see discovery_core.h */
+    size_t                         snapshot_len;
+    ngx_queue_t                    records;
+
+    /* the table that did not fit, reported once per change */
+    size_t                         failed_len;
+} ngx_http_discovery_shctx_t;
+
+
+typedef struct {
+    ngx_array_t                    services;     /* service_t */
+    size_t                         zone_size;
+    size_t                         max_size;
+
+    ngx_shm_zone_t                *shm_zone;
+    ngx_http_discovery_shctx_t    *sh;
+    ngx_slab_pool_t               *shpool;
+
+    /* worker state: the lookup structure built from the snapshot */
+    discovery_router_t            *router;
+    ngx_atomic_uint_t              router_generation;
+    ngx_event_t                    refresh;
+    ngx_log_t                     *log;
+} ngx_http_discovery_main_conf_t;
+
+
+/* ngx_http_discovery_zone.c */
+ngx_int_t ngx_http_discovery_zone_add(ngx_conf_t *cf,
+    ngx_http_discovery_main_conf_t *dmcf);
+ngx_int_t ngx_http_discovery_claim(ngx_http_discovery_main_conf_t *dmcf,
+    ngx_http_discovery_service_t *service, ngx_msec_t *next);
+void ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
+    ngx_http_discovery_service_t *service, discovery_buf_t *routes,
+    u_char *error, size_t error_len);
+void ngx_http_discovery_release_leases(ngx_http_discovery_main_conf_t *dmcf);
+ngx_int_t ngx_http_discovery_refresh_router(
+    ngx_http_discovery_main_conf_t *dmcf);
+void ngx_http_discovery_log_handler(void *data, int level, const char *msg,
+    size_t len);
+
+/* ngx_http_discovery_poller.c */
+ngx_int_t ngx_http_discovery_poller_init(ngx_cycle_t *cycle,
+    ngx_http_discovery_main_conf_t *dmcf);
+void ngx_http_discovery_poller_exit(ngx_http_discovery_main_conf_t *dmcf);
+
+/* ngx_http_discovery_status.c */
+ngx_int_t ngx_http_discovery_status_handler(ngx_http_request_t *r);
+
+
+extern ngx_module_t  ngx_http_discovery_module;
+
+
+#endif /* _NGX_HTTP_DISCOVERY_MODULE_H_INCLUDED_ */

@@ -1,0 +1,538 @@
+
+/*
+ * The poller: fetches each service's route document with libcurl's
+ * multi-socket interface, driven by nginx's own event loop, so that a slow
+ * or hanging service never blocks the worker.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <curl/curl.h>
+
+#include "ngx_http_discovery_module.h"
+
+
+struct ngx_http_discovery_poll_s {
+    ngx_http_discovery_service_t  *service;
+    CURL                          *easy;
+    discovery_parser_t            *parser;
+    size_t                         received;
+    discovery_log_t                dlog;
+    ngx_http_discovery_log_ctx_t   lctx;
+    size_t                         error_len;
+    u_char                         error[DISCOVERY_ERROR_LEN];
+    char                           curl_error[CURL_ERROR_SIZE];
+};
+
+
+/* one per worker: polls are this process's own business */
+typedef struct {
+    ngx_http_discovery_main_conf_t  *dmcf;
+    CURLM                           *multi;
+    struct curl_slist               *headers;
+    ngx_event_t                      timer;
+} ngx_http_discovery_poller_t;
+
+
+static void ngx_http_discovery_poll_handler(ngx_event_t *ev);
+static ngx_int_t ngx_http_discovery_poll_start(
+    ngx_http_discovery_service_t *service);
+static size_t ngx_http_discovery_poll_write(char *ptr, size_t size,
+    size_t nmemb, void *userdata);
+static void ngx_http_discovery_poll_finish(ngx_http_discovery_poll_t *poll,
+    CURLcode result);
+static void ngx_http_discovery_poll_free(ngx_http_discovery_poll_t *poll);
+static void ngx_http_discovery_poll_error(ngx_http_discovery_poll_t *poll,
+    const char *fmt, ...);
+static int ngx_http_discovery_curl_socket(CURL *easy, curl_socket_t s,
+    int what, void *userp, void *socketp);
+static void ngx_http_discovery_curl_connection_free(ngx_connection_t *c);
+static int ngx_http_discovery_curl_timer(CURLM *multi, long timeout_ms,
+    void *userp);
+static void ngx_http_discovery_curl_timeout(ngx_event_t *ev);
+static void ngx_http_discovery_curl_event(ngx_event_t *ev);
+static void ngx_http_discovery_curl_done(void);
+
+
+static ngx_http_discovery_poller_t  ngx_http_discovery_poller;
+
+
+ngx_int_t
+ngx_http_discovery_poller_init(ngx_cycle_t *cycle,
+    ngx_http_discovery_main_conf_t *dmcf)
+{
+    ngx_uint_t                     i;
+    ngx_http_discovery_poller_t   *poller;
+    ngx_http_discovery_service_t  *service;
+
+    poller = &ngx_http_discovery_poller;
+
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "discovery: curl_global_init() failed");
+        return NGX_ERROR;
+    }
+
+    poller->dmcf = dmcf;
+
+    poller->multi = curl_multi_init();
+    if (poller->multi == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "discovery: curl_multi_init() failed");
+        return NGX_ERROR;
+    }
+
+    curl_multi_setopt(poller->multi, CURLMOPT_SOCKETFUNCTION,
+                      ngx_http_discovery_curl_socket);
+    curl_multi_setopt(poller->multi, CURLMOPT_TIMERFUNCTION,
+                      ngx_http_discovery_curl_timer);
+
+    poller->headers = curl_slist_append(NULL, "Accept: application/json");
+
+    poller->timer.handler = ngx_http_discovery_curl_timeout;
+    poller->timer.log = cycle->log;
+    poller->timer.cancelable = 1;
+
+    /* every process tries at once; the zone's lease picks one per service */
+
+    service = dmcf->services.elts;
+
+    for (i = 0; i < dmcf->services.nelts; i++) {
+        service[i].timer.handler = ngx_http_discovery_poll_handler;
+        service[i].timer.data = &service[i];
+        service[i].timer.log = cycle->log;
+        service[i].timer.cancelable = 1;
+
+        ngx_add_timer(&service[i].timer, 1);
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_discovery_poller_exit(ngx_http_discovery_main_conf_t *dmcf)
+{
+    ngx_uint_t                     i;
+    ngx_http_discovery_poller_t   *poller;
+    ngx_http_discovery_service_t  *service;
+
+    poller = &ngx_http_discovery_poller;
+
+    if (poller->multi == NULL) {
+        return;
+    }
+
+    service = dmcf->services.elts;
+
+    for (i = 0; i < dmcf->services.nelts; i++) {
+        if (service[i].poll) {
+            ngx_http_discovery_poll_free(service[i].poll);
+        }
+    }
+
+    curl_multi_cleanup(poller->multi);
+    poller->multi = NULL;
+    curl_slist_free_all(poller->headers);
+
+    ngx_http_discovery_release_leases(dmcf);
+}
+
+
+static void
+ngx_http_discovery_poll_handler(ngx_event_t *ev)
+{
+    ngx_http_discovery_service_t *service = ev->data;
+
+    ngx_msec_t                       next;
+    ngx_http_discovery_main_conf_t  *dmcf;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    dmcf = ngx_http_discovery_poller.dmcf;
+    next = service->interval;
+
+    if (service->poll == NULL
+        && ngx_http_discovery_claim(dmcf, service, &next) == NGX_OK
+        && ngx_http_discovery_poll_start(service) != NGX_OK)
+    {
+        ngx_http_discovery_report(dmcf, service, NULL,
+                                  (u_char *) "cannot start the poll",
+                                  sizeof("cannot start the poll") - 1);
+    }
+
+    ngx_add_timer(ev, next);
+}
+
+
+static ngx_int_t
+ngx_http_discovery_poll_start(ngx_http_discovery_service_t *service)
+{
+    CURL                             *easy;
+    ngx_http_discovery_poll_t        *poll;
+    ngx_http_discovery_poller_t      *poller;
+    ngx_http_discovery_main_conf_t   *dmcf;
+
+    poller = &ngx_http_discovery_poller;
+    dmcf = poller->dmcf;
+
+    poll = ngx_calloc(sizeof(ngx_http_discovery_poll_t), dmcf->log);
+    if (poll == NULL) {
+        return NGX_ERROR;
+    }
+
+    poll->service = service;
+    poll->lctx.log = dmcf->log;
+    poll->lctx.service = &service->name;
+    poll->dlog.handler = ngx_http_discovery_log_handler;
+    poll->dlog.data = &poll->lctx;
+
+    poll->parser = discovery_parser_create((int) service->format, &poll->dlog);
+    if (poll->parser == NULL) {
+        ngx_free(poll);
+        return NGX_ERROR;
+    }
+
+    easy = curl_easy_init();
+    if (easy == NULL) {
+        discovery_parser_destroy(poll->parser);
+        ngx_free(poll);
+        return NGX_ERROR;
+    }
+
+    poll->easy = easy;
+
+    curl_easy_setopt(easy, CURLOPT_URL, service->poll_url.data);
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, poll);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) service->timeout);
+    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
+    curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE,
+                     (curl_off_t) dmcf->max_size);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, poller->headers);
+    curl_easy_setopt(easy, CURLOPT_USERAGENT, "nginx-discovery/" NGINX_VERSION);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, poll->curl_error);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION,
+                     ngx_http_discovery_poll_write);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, poll);
+
+    if (curl_multi_add_handle(poller->multi, easy) != CURLM_OK) {
+        curl_easy_cleanup(easy);
+        discovery_parser_destroy(poll->parser);
+        ngx_free(poll);
+        return NGX_ERROR;
+    }
+
+    service->poll = poll;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, dmcf->log, 0,
+                   "discovery: polling \"%V\" at %s", &service->name,
+                   service->poll_url.data);
+
+    return NGX_OK;
+}
+
+
+/* the body is parsed as it arrives and never kept whole */
+
+static size_t
+ngx_http_discovery_poll_write(char *ptr, size_t size, size_t nmemb,
+    void *userdata)
+{
+    ngx_http_discovery_poll_t *poll = userdata;
+
+    long               code;
+    size_t             n;
+    discovery_error_t  err;
+
+    n = size * nmemb;
+
+    code = 0;
+    curl_easy_getinfo(poll->easy, CURLINFO_RESPONSE_CODE, &code);
+
+    if (code < 200 || code > 299) {
+        ngx_http_discovery_poll_error(poll, "HTTP status %l", code);
+        return 0;
+    }
+
+    poll->received += n;
+
+    if (poll->received > ngx_http_discovery_poller.dmcf->max_size) {
+        ngx_http_discovery_poll_error(poll,
+                                      "document larger than %uz bytes",
+                                      ngx_http_discovery_poller.dmcf->max_size);
+        return 0;
+    }
+
+    if (discovery_parser_feed(poll->parser, ptr, n, &err) != DISCOVERY_OK) {
+        ngx_http_discovery_poll_error(poll, "invalid document: %s", err.text);
+        return 0;
+    }
+
+    return n;
+}
+
+
+static void
+ngx_http_discovery_poll_finish(ngx_http_discovery_poll_t *poll,
+    CURLcode result)
+{
+    long                              code;
+    discovery_buf_t                   routes, *ok;
+    discovery_error_t                 err;
+    ngx_http_discovery_service_t     *service;
+    ngx_http_discovery_main_conf_t   *dmcf;
+
+    service = poll->service;
+    dmcf = ngx_http_discovery_poller.dmcf;
+    ok = NULL;
+
+    code = 0;
+    curl_easy_getinfo(poll->easy, CURLINFO_RESPONSE_CODE, &code);
+
+    if (poll->error_len) {
+        /* the write callback stopped the transfer and said why */
+
+    } else if (result == CURLE_FILESIZE_EXCEEDED) {
+        ngx_http_discovery_poll_error(poll, "document larger than %uz bytes",
+                                      dmcf->max_size);
+
+    } else if (result != CURLE_OK) {
+        ngx_http_discovery_poll_error(poll, "%s",
+                                      poll->curl_error[0]
+                                      ? poll->curl_error
+                                      : curl_easy_strerror(result));
+
+    } else if (code < 200 || code > 299) {
+        ngx_http_discovery_poll_error(poll, "HTTP status %l", code);
+
+    } else if (discovery_parser_finish(poll->parser, &routes, &err)
+               != DISCOVERY_OK)
+    {
+        ngx_http_discovery_poll_error(poll, "invalid document: %s", err.text);
+
+    } else {
+        ok = &routes;
+    }
+
+    if (ok == NULL) {
+        ngx_log_error(NGX_LOG_ERR, dmcf->log, 0,
+                      "discovery: poll of service \"%V\" at \"%s\" failed: "
+                      "%*s", &service->name, service->poll_url.data,
+                      poll->error_len, poll->error);
+    }
+
+    ngx_http_discovery_report(dmcf, service, ok, poll->error,
+                              poll->error_len);
+
+    if (ok) {
+        discovery_buf_free(ok);
+    }
+
+    ngx_http_discovery_poll_free(poll);
+}
+
+
+static void
+ngx_http_discovery_poll_free(ngx_http_discovery_poll_t *poll)
+{
+    poll->service->poll = NULL;
+
+    curl_multi_remove_handle(ngx_http_discovery_poller.multi, poll->easy);
+    curl_easy_cleanup(poll->easy);
+    discovery_parser_destroy(poll->parser);
+    ngx_free(poll);
+}
+
+
+static void
+ngx_http_discovery_poll_error(ngx_http_discovery_poll_t *poll,
+    const char *fmt, ...)
+{
+    u_char   *p;
+    va_list   args;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(poll->error, poll->error + DISCOVERY_ERROR_LEN, fmt,
+                      args);
+    va_end(args);
+
+    poll->error_len = p - poll->error;
+}
+
+
+/*
+ * libcurl says which sockets to watch; each gets an nginx connection
+ * whose events are level-triggered, since libcurl may leave data unread
+ * between calls.
+ */
+
+static int
+ngx_http_discovery_curl_socket(CURL *easy, curl_socket_t s, int what,
+    void *userp, void *socketp)
+{
+    ngx_connection_t  *c = socketp;
+
+    ngx_log_t  *log;
+
+    log = ngx_http_discovery_poller.dmcf->log;
+
+    if (what == CURL_POLL_REMOVE) {
+        if (c) {
+            ngx_http_discovery_curl_connection_free(c);
+            curl_multi_assign(ngx_http_discovery_poller.multi, s, NULL);
+        }
+
+        return 0;
+    }
+
+    if (c == NULL) {
+        c = ngx_get_connection(s, log);
+        if (c == NULL) {
+            return -1;
+        }
+
+        c->read->handler = ngx_http_discovery_curl_event;
+        c->write->handler = ngx_http_discovery_curl_event;
+        c->read->log = log;
+        c->write->log = log;
+
+        curl_multi_assign(ngx_http_discovery_poller.multi, s, c);
+    }
+
+    if ((what & CURL_POLL_IN) && !c->read->active) {
+        if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
+            != NGX_OK)
+        {
+            return -1;
+        }
+
+    } else if (!(what & CURL_POLL_IN) && c->read->active) {
+        if (ngx_del_event(c->read, NGX_READ_EVENT, 0) != NGX_OK) {
+            return -1;
+        }
+    }
+
+    if ((what & CURL_POLL_OUT) && !c->write->active) {
+        if (ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
+            != NGX_OK)
+        {
+            return -1;
+        }
+
+    } else if (!(what & CURL_POLL_OUT) && c->write->active) {
+        if (ngx_del_event(c->write, NGX_WRITE_EVENT, 0) != NGX_OK) {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* libcurl owns the socket and closes it: only nginx's side is released */
+
+static void
+ngx_http_discovery_curl_connection_free(ngx_connection_t *c)
+{
+    if (c->read->active) {
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
+    }
+
+    if (c->write->active) {
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+    }
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    c->fd = (ngx_socket_t) -1;
+    ngx_free_connection(c);
+}
+
+
+static int
+ngx_http_discovery_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    ngx_event_t  *ev;
+
+    ev = &ngx_http_discovery_poller.timer;
+
+    if (timeout_ms < 0) {
+        if (ev->timer_set) {
+            ngx_del_timer(ev);
+        }
+
+        return 0;
+    }
+
+    /* libcurl must not be called back from here: 0 means "next loop" */
+    ngx_add_timer(ev, (ngx_msec_t) timeout_ms);
+
+    return 0;
+}
+
+
+static void
+ngx_http_discovery_curl_timeout(ngx_event_t *ev)
+{
+    int  running;
+
+    curl_multi_socket_action(ngx_http_discovery_poller.multi,
+                             CURL_SOCKET_TIMEOUT, 0, &running);
+
+    ngx_http_discovery_curl_done();
+}
+
+
+static void
+ngx_http_discovery_curl_event(ngx_event_t *ev)
+{
+    int                running;
+    ngx_connection_t  *c;
+
+    c = ev->data;
+
+    /* c may be freed by the call: libcurl can drop the socket */
+    curl_multi_socket_action(ngx_http_discovery_poller.multi, c->fd,
+                             ev->write ? CURL_CSELECT_OUT : CURL_CSELECT_IN,
+                             &running);
+
+    ngx_http_discovery_curl_done();
+}
+
+
+static void
+ngx_http_discovery_curl_done(void)
+{
+    int                         left;
+    CURLMsg                    *msg;
+    ngx_http_discovery_poll_t  *poll;
+
+    while ((msg = curl_multi_info_read(ngx_http_discovery_poller.multi,
+                                       &left)))
+    {
+        if (msg->msg != CURLMSG_DONE) {
+            continue;
+        }
+
+        poll = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &poll);
+
+        if (poll) {
+            ngx_http_discovery_poll_finish(poll, msg->data.result);
+        }
+    }
+}

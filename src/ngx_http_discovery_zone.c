@@ -1,0 +1,595 @@
+
+/*
+ * The shared zone: one record per service (health, poll lease, last
+ * outcome) and the published snapshot of the route table, which each
+ * worker turns into its own router when the generation changes.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_discovery_module.h"
+
+
+/* how long past its timeout a poll's lease holds, for a dead poller */
+#define NGX_HTTP_DISCOVERY_LEASE_SLACK  1000
+
+
+static ngx_int_t ngx_http_discovery_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static ngx_int_t ngx_http_discovery_sync_roster(
+    ngx_http_discovery_main_conf_t *dmcf, ngx_log_t *log);
+static ngx_http_discovery_record_t *ngx_http_discovery_record(
+    ngx_http_discovery_shctx_t *sh, ngx_str_t *name);
+static ngx_http_discovery_record_t *ngx_http_discovery_record_add(
+    ngx_http_discovery_main_conf_t *dmcf,
+    ngx_http_discovery_service_t *service);
+static void ngx_http_discovery_publish_locked(
+    ngx_http_discovery_main_conf_t *dmcf, discovery_buf_t *snapshot,
+    ngx_log_t *log);
+
+
+static ngx_str_t  ngx_http_discovery_zone_name = ngx_string("discovery");
+
+
+ngx_int_t
+ngx_http_discovery_zone_add(ngx_conf_t *cf,
+    ngx_http_discovery_main_conf_t *dmcf)
+{
+    ngx_shm_zone_t  *shm_zone;
+
+    shm_zone = ngx_shared_memory_add(cf, &ngx_http_discovery_zone_name,
+                                     dmcf->zone_size,
+                                     &ngx_http_discovery_module);
+    if (shm_zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "discovery zone is already defined");
+        return NGX_ERROR;
+    }
+
+    shm_zone->init = ngx_http_discovery_init_zone;
+    shm_zone->data = dmcf;
+    dmcf->shm_zone = shm_zone;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Runs in the master at start and on every reload.  A reload with the
+ * zone unchanged finds the old table in `data` and keeps it: only the
+ * roster follows the new configuration.
+ */
+
+static ngx_int_t
+ngx_http_discovery_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_discovery_main_conf_t  *odmcf = data;
+
+    size_t                           len;
+    ngx_slab_pool_t                 *shpool;
+    ngx_http_discovery_main_conf_t  *dmcf;
+
+    dmcf = shm_zone->data;
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (odmcf) {
+        dmcf->sh = odmcf->sh;
+        dmcf->shpool = odmcf->shpool;
+
+        return ngx_http_discovery_sync_roster(dmcf, shm_zone->shm.log);
+    }
+
+    dmcf->shpool = shpool;
+
+    if (shm_zone->shm.exists) {
+        dmcf->sh = shpool->data;
+        return NGX_OK;
+    }
+
+    dmcf->sh = ngx_slab_alloc(shpool, sizeof(ngx_http_discovery_shctx_t));
+    if (dmcf->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(dmcf->sh, sizeof(ngx_http_discovery_shctx_t));
+    ngx_queue_init(&dmcf->sh->records);
+    shpool->data = dmcf->sh;
+
+    len = sizeof(" in discovery zone \"\"") + shm_zone->shm.name.len;
+
+    shpool->log_ctx = ngx_slab_alloc(shpool, len);
+    if (shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(shpool->log_ctx, " in discovery zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    /* a table too large for the zone is reported by the module itself */
+    shpool->log_nomem = 0;
+
+    return ngx_http_discovery_sync_roster(dmcf, shm_zone->shm.log);
+}
+
+
+/*
+ * Makes the zone's records and the table's roster follow the services
+ * of the configuration: records of removed services go, those of new or
+ * re-pointed services start afresh and are polled at once.
+ */
+
+static ngx_int_t
+ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
+    ngx_log_t *log)
+{
+    int                              rc;
+    ngx_int_t                        found;
+    ngx_uint_t                       i;
+    ngx_queue_t                     *q, *next;
+    discovery_buf_t                  out;
+    discovery_log_t                  dlog;
+    discovery_error_t                err;
+    ngx_http_discovery_shctx_t      *sh;
+    ngx_http_discovery_record_t     *rec;
+    ngx_http_discovery_service_t    *service;
+    discovery_service_conf_t        *roster;
+    ngx_http_discovery_log_ctx_t     lctx;
+
+    sh = dmcf->sh;
+    service = dmcf->services.elts;
+
+    roster = ngx_alloc(dmcf->services.nelts * sizeof(discovery_service_conf_t),
+                       log);
+    if (roster == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < dmcf->services.nelts; i++) {
+        roster[i].name = (const char *) service[i].name.data;
+        roster[i].name_len = service[i].name.len;
+        roster[i].url = (const char *) service[i].url.data;
+        roster[i].url_len = service[i].url.len;
+        roster[i].upstream = (const char *) service[i].upstream.data;
+        roster[i].upstream_len = service[i].upstream.len;
+    }
+
+    ngx_shmtx_lock(&dmcf->shpool->mutex);
+
+    for (q = ngx_queue_head(&sh->records);
+         q != ngx_queue_sentinel(&sh->records);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        rec = ngx_queue_data(q, ngx_http_discovery_record_t, queue);
+
+        found = 0;
+
+        for (i = 0; i < dmcf->services.nelts; i++) {
+            if (service[i].name.len == rec->name.len
+                && ngx_strncmp(service[i].name.data, rec->name.data,
+                               rec->name.len) == 0
+                && service[i].url.len == rec->url.len
+                && ngx_strncmp(service[i].url.data, rec->url.data,
+                               rec->url.len) == 0)
+            {
+                found = 1;
+                break;
+            }
+        }
+
+        if (!found) {
+            ngx_queue_remove(q);
+            ngx_slab_free_locked(dmcf->shpool, rec);
+        }
+    }
+
+    for (i = 0; i < dmcf->services.nelts; i++) {
+        if (ngx_http_discovery_record(sh, &service[i].name) == NULL
+            && ngx_http_discovery_record_add(dmcf, &service[i]) == NULL)
+        {
+            ngx_log_error(NGX_LOG_ALERT, log, 0,
+                          "discovery zone is too small for %ui services",
+                          dmcf->services.nelts);
+            ngx_shmtx_unlock(&dmcf->shpool->mutex);
+            ngx_free(roster);
+            return NGX_ERROR;
+        }
+    }
+
+    lctx.log = log;
+    lctx.service = NULL;
+    dlog.handler = ngx_http_discovery_log_handler;
+    dlog.data = &lctx;
+
+    rc = discovery_snapshot_roster(sh->snapshot, sh->snapshot_len,
+                                   roster, dmcf->services.nelts,
+                                   sh->generation + 1, &out, &dlog, &err);
+
+    if (rc == DISCOVERY_OK) {
+        ngx_http_discovery_publish_locked(dmcf, &out, log);
+        discovery_buf_free(&out);
+
+    } else {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "discovery: cannot build the table: %s", err.text);
+    }
+
+    ngx_shmtx_unlock(&dmcf->shpool->mutex);
+    ngx_free(roster);
+
+    return (rc == DISCOVERY_OK) ? NGX_OK : NGX_ERROR;
+}
+
+
+static ngx_http_discovery_record_t *
+ngx_http_discovery_record(ngx_http_discovery_shctx_t *sh, ngx_str_t *name)
+{
+    ngx_queue_t                  *q;
+    ngx_http_discovery_record_t  *rec;
+
+    for (q = ngx_queue_head(&sh->records);
+         q != ngx_queue_sentinel(&sh->records);
+         q = ngx_queue_next(q))
+    {
+        rec = ngx_queue_data(q, ngx_http_discovery_record_t, queue);
+
+        if (rec->name.len == name->len
+            && ngx_strncmp(rec->name.data, name->data, name->len) == 0)
+        {
+            return rec;
+        }
+    }
+
+    return NULL;
+}
+
+
+static ngx_http_discovery_record_t *
+ngx_http_discovery_record_add(ngx_http_discovery_main_conf_t *dmcf,
+    ngx_http_discovery_service_t *service)
+{
+    u_char                       *p;
+    ngx_http_discovery_record_t  *rec;
+
+    rec = ngx_slab_calloc_locked(dmcf->shpool,
+                                 sizeof(ngx_http_discovery_record_t)
+                                 + service->name.len + service->url.len);
+    if (rec == NULL) {
+        return NULL;
+    }
+
+    p = (u_char *) rec + sizeof(ngx_http_discovery_record_t);
+
+    rec->name.data = p;
+    rec->name.len = service->name.len;
+    p = ngx_cpymem(p, service->name.data, service->name.len);
+
+    rec->url.data = p;
+    rec->url.len = service->url.len;
+    ngx_memcpy(p, service->url.data, service->url.len);
+
+    ngx_queue_insert_tail(&dmcf->sh->records, &rec->queue);
+
+    return rec;
+}
+
+
+/*
+ * Decides whether this process polls `service` now.  The zone's record
+ * says when the next poll is due and who holds the lease, so exactly one
+ * process polls per interval whatever the number of workers.  *next is
+ * when to ask again.
+ */
+
+ngx_int_t
+ngx_http_discovery_claim(ngx_http_discovery_main_conf_t *dmcf,
+    ngx_http_discovery_service_t *service, ngx_msec_t *next)
+{
+    ngx_int_t                     rc;
+    ngx_msec_t                    now;
+    ngx_http_discovery_record_t  *rec;
+
+    now = ngx_current_msec;
+    rc = NGX_DECLINED;
+    *next = service->interval;
+
+    ngx_shmtx_lock(&dmcf->shpool->mutex);
+
+    rec = ngx_http_discovery_record(dmcf->sh, &service->name);
+
+    if (rec == NULL) {
+        /* removed by a reload: this process is on its way out */
+        goto done;
+    }
+
+    if ((ngx_msec_int_t) (rec->next_poll - now) > 0) {
+        *next = rec->next_poll - now;
+        goto done;
+    }
+
+    if (rec->lease_pid && (ngx_msec_int_t) (rec->lease_until - now) > 0) {
+        *next = rec->lease_until - now;
+        goto done;
+    }
+
+    rec->lease_pid = ngx_pid;
+    rec->lease_until = now + service->timeout
+                       + NGX_HTTP_DISCOVERY_LEASE_SLACK;
+    rec->next_poll = now + service->interval;
+    rc = NGX_OK;
+
+done:
+
+    ngx_shmtx_unlock(&dmcf->shpool->mutex);
+
+    return rc;
+}
+
+
+/*
+ * The outcome of a poll: routes on success, else the error.  Updates the
+ * record, runs the health state machine and publishes a new table when
+ * what routing sees has changed.
+ */
+
+void
+ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
+    ngx_http_discovery_service_t *service, discovery_buf_t *routes,
+    u_char *error, size_t error_len)
+{
+    int                            rc, changed;
+    ngx_log_t                     *log;
+    discovery_buf_t                out;
+    discovery_log_t                dlog;
+    discovery_error_t              err;
+    ngx_http_discovery_shctx_t    *sh;
+    ngx_http_discovery_record_t   *rec;
+    ngx_http_discovery_log_ctx_t   lctx;
+
+    sh = dmcf->sh;
+    log = dmcf->log;
+
+    ngx_shmtx_lock(&dmcf->shpool->mutex);
+
+    rec = ngx_http_discovery_record(sh, &service->name);
+
+    if (rec == NULL
+        || rec->url.len != service->url.len
+        || ngx_strncmp(rec->url.data, service->url.data, rec->url.len) != 0)
+    {
+        /* the service was removed or re-pointed by a reload meanwhile */
+        ngx_shmtx_unlock(&dmcf->shpool->mutex);
+        return;
+    }
+
+    if (rec->lease_pid == ngx_pid) {
+        rec->lease_pid = 0;
+    }
+
+    changed = discovery_health_update(&rec->health, routes != NULL,
+                                      service->fails, service->passes);
+
+    rec->last_check = ngx_time();
+
+    if (routes) {
+        rec->last_success = rec->last_check;
+        rec->last_error_len = 0;
+
+    } else {
+        rec->last_error_len = ngx_min(error_len, DISCOVERY_ERROR_LEN);
+        ngx_memcpy(rec->last_error, error, rec->last_error_len);
+    }
+
+    if (changed && rec->health.state == DISCOVERY_STATE_HEALTHY) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "discovery: service \"%V\" is healthy", &service->name);
+
+    } else if (changed) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "discovery: service \"%V\" is unhealthy, "
+                      "its routes answer 503", &service->name);
+    }
+
+    lctx.log = log;
+    lctx.service = &service->name;
+    dlog.handler = ngx_http_discovery_log_handler;
+    dlog.data = &lctx;
+
+    rc = discovery_snapshot_apply(sh->snapshot, sh->snapshot_len,
+                                  (const char *) service->name.data,
+                                  service->name.len,
+                                  (const char *) service->url.data,
+                                  service->url.len, rec->health.state,
+                                  routes ? routes->data : NULL,
+                                  routes ? routes->len : 0,
+                                  sh->generation + 1, &out, &dlog, &err);
+
+    if (rc == DISCOVERY_OK) {
+        ngx_http_discovery_publish_locked(dmcf, &out, log);
+        discovery_buf_free(&out);
+
+    } else if (rc != DISCOVERY_UNCHANGED) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "discovery: service \"%V\": table not updated: %s",
+                      &service->name, err.text);
+    }
+
+    ngx_shmtx_unlock(&dmcf->shpool->mutex);
+}
+
+
+/*
+ * Replaces the zone's snapshot.  If the new one does not fit, the old one
+ * stays and an alert says so once per size tried.
+ */
+
+static void
+ngx_http_discovery_publish_locked(ngx_http_discovery_main_conf_t *dmcf,
+    discovery_buf_t *snapshot, ngx_log_t *log)
+{
+    u_char                      *p;
+    ngx_http_discovery_shctx_t  *sh;
+
+    sh = dmcf->sh;
+
+    p = ngx_slab_alloc_locked(dmcf->shpool, snapshot->len);
+
+    if (p == NULL) {
+        if (sh->failed_len != snapshot->len) {
+            sh->failed_len = snapshot->len;
+            ngx_log_error(NGX_LOG_ALERT, log, 0,
+                          "discovery zone \"%V\" of %uz bytes is full: "
+                          "a table of %uz bytes was not published, "
+                          "the previous one stays",
+                          &dmcf->shm_zone->shm.name, dmcf->shm_zone->shm.size,
+                          snapshot->len);
+        }
+
+        return;
+    }
+
+    sh->failed_len = 0;
+
+    ngx_memcpy(p, snapshot->data, snapshot->len);
+
+    if (sh->snapshot) {
+        ngx_slab_free_locked(dmcf->shpool, sh->snapshot);
+    }
+
+    sh->snapshot = p;
+    sh->snapshot_len = snapshot->len;
+
+    /* workers read the generation without the lock */
+    ngx_memory_barrier();
+    sh->generation++;
+}
+
+
+/* a worker going away hands its polls to the others at once */
+
+void
+ngx_http_discovery_release_leases(ngx_http_discovery_main_conf_t *dmcf)
+{
+    ngx_queue_t                  *q;
+    ngx_http_discovery_record_t  *rec;
+
+    ngx_shmtx_lock(&dmcf->shpool->mutex);
+
+    for (q = ngx_queue_head(&dmcf->sh->records);
+         q != ngx_queue_sentinel(&dmcf->sh->records);
+         q = ngx_queue_next(q))
+    {
+        rec = ngx_queue_data(q, ngx_http_discovery_record_t, queue);
+
+        if (rec->lease_pid == ngx_pid) {
+            rec->lease_pid = 0;
+            rec->next_poll = ngx_current_msec;
+        }
+    }
+
+    ngx_shmtx_unlock(&dmcf->shpool->mutex);
+}
+
+
+/*
+ * Rebuilds this worker's router when the zone holds a newer table.  The
+ * snapshot is copied under the lock and decoded outside it, so requests
+ * in other workers never wait for a build.
+ */
+
+ngx_int_t
+ngx_http_discovery_refresh_router(ngx_http_discovery_main_conf_t *dmcf)
+{
+    u_char              *copy;
+    size_t               len;
+    ngx_atomic_uint_t    generation;
+    discovery_error_t    err;
+    discovery_router_t  *router;
+
+    /* generation 0 never has a table: a new worker always builds */
+    generation = dmcf->sh->generation;
+
+    if (generation == dmcf->router_generation) {
+        return NGX_OK;
+    }
+
+    ngx_shmtx_lock(&dmcf->shpool->mutex);
+
+    generation = dmcf->sh->generation;
+    len = dmcf->sh->snapshot_len;
+    copy = len ? ngx_alloc(len, ngx_cycle->log) : NULL;
+
+    if (copy) {
+        ngx_memcpy(copy, dmcf->sh->snapshot, len);
+    }
+
+    ngx_shmtx_unlock(&dmcf->shpool->mutex);
+
+    if (copy == NULL) {
+        return NGX_ERROR;
+    }
+
+    router = discovery_router_create(copy, len, &err);
+    ngx_free(copy);
+
+    /* a table that cannot be read is not retried until the next one */
+    dmcf->router_generation = generation;
+
+    if (router == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "discovery: cannot build the router for table %uA: %s",
+                      generation, err.text);
+        return NGX_ERROR;
+    }
+
+    if (dmcf->router) {
+        discovery_router_destroy(dmcf->router);
+    }
+
+    dmcf->router = router;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "discovery: router built for table %uA", generation);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_discovery_log_handler(void *data, int level, const char *msg,
+    size_t len)
+{
+    ngx_http_discovery_log_ctx_t  *lctx = data;
+
+    ngx_uint_t  ngx_level;
+
+    switch (level) {
+    case DISCOVERY_LOG_ERR:
+        ngx_level = NGX_LOG_ERR;
+        break;
+    case DISCOVERY_LOG_WARN:
+        ngx_level = NGX_LOG_WARN;
+        break;
+    case DISCOVERY_LOG_INFO:
+        ngx_level = NGX_LOG_INFO;
+        break;
+    default:
+        ngx_level = NGX_LOG_DEBUG;
+        break;
+    }
+
+    if (lctx->service) {
+        ngx_log_error(ngx_level, lctx->log, 0, "discovery: service \"%V\": %*s",
+                      lctx->service, len, msg);
+
+    } else {
+        ngx_log_error(ngx_level, lctx->log, 0, "discovery: %*s", len, msg);
+    }
+}
