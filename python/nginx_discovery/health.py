@@ -1,0 +1,276 @@
+"""The /health endpoint the nginx discovery module polls.
+
+``GET /health`` answers ``{"status": "healthy", "service": ..., "version": ...}``;
+``GET /health?include_routes=true`` adds ``"routes"``, one entry per route the
+service serves::
+
+    {"path": "/users/{user_id}", "methods": ["GET"], "name": "get_user",
+     "description": "...", "tags": ["users"], "auth_required": true}
+
+WebSocket routes also carry ``"websocket": true`` (methods ``["GET"]``).
+The routes are read from the application at every request, so routes added
+after the helper was called are published too.
+"""
+
+import functools
+import inspect
+from enum import Enum
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from fastapi.security.base import SecurityBase
+from starlette.concurrency import run_in_threadpool
+from starlette.endpoints import HTTPEndpoint
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+
+__all__ = ["create_service_health_endpoint", "collect_routes"]
+
+HEALTH_PATH = "/health"
+_TRUE_VALUES = {"true", "1", "yes"}
+# set on the route the helper installs, so that it never publishes itself
+_MARKER = "_nginx_discovery_health"
+# what a Starlette Route with an ASGI endpoint and no methods= accepts
+_ALL_METHODS = ["DELETE", "GET", "OPTIONS", "PATCH", "POST", "PUT"]
+_HTTP_ENDPOINT_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+Readiness = Callable[[], Any]
+
+
+def create_service_health_endpoint(
+    app: FastAPI,
+    name: str,
+    version: str,
+    *,
+    readiness: Optional[Readiness] = None,
+) -> APIRoute:
+    """Install ``GET /health`` on ``app``, replacing any existing /health route.
+
+    ``readiness`` is an optional callable, sync or async, returning a bool or
+    a ``(bool, reason)`` tuple; when it reports not ready (or raises), the
+    answer is HTTP 503 ``{"status": "unhealthy", ...}`` without routes.
+    Returns the installed route.
+    """
+
+    async def health(request: Request) -> JSONResponse:
+        headers = {"Cache-Control": "no-store"}
+        body: Dict[str, Any] = {"service": name, "version": version}
+        if readiness is not None:
+            ready, reason = await _check_readiness(readiness)
+            if not ready:
+                body = {"status": "unhealthy", **body}
+                if reason is not None:
+                    body["reason"] = str(reason)
+                return JSONResponse(body, status_code=503, headers=headers)
+        body = {"status": "healthy", **body}
+        flag = request.query_params.get("include_routes", "")
+        if flag.strip().lower() in _TRUE_VALUES:
+            body["routes"] = collect_routes(app)
+        return JSONResponse(body, headers=headers)
+
+    app.router.routes[:] = [
+        r
+        for r in app.router.routes
+        if not (_is_endpoint_route(r) and r.path == HEALTH_PATH)
+    ]
+    route = APIRoute(
+        HEALTH_PATH,
+        health,
+        methods=["GET"],
+        name="health",
+        include_in_schema=False,
+        dependency_overrides_provider=app,
+    )
+    setattr(route, _MARKER, True)
+    # first, so that no catch-all route of the application shadows it
+    app.router.routes.insert(0, route)
+    # a schema generated before still lists a replaced /health route
+    app.openapi_schema = None
+    return route
+
+
+def collect_routes(app: Any) -> List[Dict[str, Any]]:
+    """The route entries of ``app`` (a FastAPI or Starlette app or Router)."""
+    out: List[Dict[str, Any]] = []
+    _walk(_routes_of(app) or [], "", _internal_paths(app), True, out)
+    return out
+
+
+# --------------------------------------------------------------------------
+# route walking
+
+
+def _walk(
+    routes: Iterable[BaseRoute],
+    prefix: str,
+    internal: Set[str],
+    top: bool,
+    out: List[Dict[str, Any]],
+) -> None:
+    for route in routes:
+        if getattr(route, _MARKER, False):
+            continue
+        if isinstance(route, Mount):
+            _walk_mount(route, prefix, out)
+            continue
+        if not _is_endpoint_route(route):
+            continue  # Host and custom routes: nothing we can describe
+        if route.path in internal or (top and route.path == HEALTH_PATH):
+            continue
+        out.append(_describe(route, prefix + route.path))
+
+
+def _walk_mount(mount: Mount, prefix: str, out: List[Dict[str, Any]]) -> None:
+    path = prefix + mount.path
+    # Starlette keeps the mounted app in _base_app (app may be wrapped in
+    # the mount's middleware); Mount.routes hides whether it has routes
+    base = getattr(mount, "_base_app", mount.app)
+    routes = _routes_of(base)
+    if routes is not None:
+        _walk(routes, path, _internal_paths(base), False, out)
+        return
+    out.append(
+        {
+            "path": path + "/{path:path}",
+            "methods": ["GET", "HEAD"],
+            "name": mount.name or "",
+            "description": _first_line(_doc(base)),
+            "tags": [],
+            "auth_required": False,
+        }
+    )
+
+
+def _routes_of(app: Any) -> Optional[List[BaseRoute]]:
+    routes = getattr(app, "routes", None)
+    return list(routes) if isinstance(routes, (list, tuple)) else None
+
+
+def _internal_paths(app: Any) -> Set[str]:
+    if not isinstance(app, FastAPI):
+        return set()
+    paths = {app.openapi_url, app.docs_url, app.redoc_url}
+    if app.openapi_url and app.docs_url:
+        paths.add(app.swagger_ui_oauth2_redirect_url)
+    return {p for p in paths if p}
+
+
+def _is_endpoint_route(route: BaseRoute) -> bool:
+    return isinstance(route, (Route, WebSocketRoute))
+
+
+def _describe(route: BaseRoute, path: str) -> Dict[str, Any]:
+    websocket = isinstance(route, WebSocketRoute)
+    entry: Dict[str, Any] = {
+        "path": path,
+        "methods": ["GET"] if websocket else _methods(route),
+        "name": route.name or "",
+        "description": _description(route),
+        "tags": [_tag(t) for t in getattr(route, "tags", None) or []],
+        "auth_required": _requires_auth(getattr(route, "dependant", None)),
+    }
+    if websocket:
+        entry["websocket"] = True
+    return entry
+
+
+def _methods(route: Route) -> List[str]:
+    methods = route.methods
+    if methods is None:
+        endpoint = _unwrap(route.endpoint)
+        if inspect.isclass(endpoint) and issubclass(endpoint, HTTPEndpoint):
+            methods = {m for m in _HTTP_ENDPOINT_METHODS if hasattr(endpoint, m.lower())}
+        else:
+            methods = set(_ALL_METHODS)
+    methods = {m.upper() for m in methods}
+    # Starlette adds HEAD to every GET route; the gateway serves HEAD for
+    # GET routes itself, so HEAD is published only when declared without GET
+    if "GET" in methods:
+        methods.discard("HEAD")
+    return sorted(methods)
+
+
+def _description(route: BaseRoute) -> str:
+    doc = _doc(_unwrap(getattr(route, "endpoint", None)))
+    explicit = getattr(route, "description", None)
+    # FastAPI fills APIRoute.description with the whole docstring (cut at
+    # \f) when no description= was given; only an explicit one wins
+    if explicit and explicit != doc.split("\f")[0].strip():
+        return explicit
+    return _first_line(doc)
+
+
+def _doc(obj: Any) -> str:
+    if obj is None:
+        return ""
+    # functions, methods and endpoint classes; not instances (StaticFiles)
+    plain = inspect.isfunction(obj) or inspect.ismethod(obj) or inspect.isclass(obj)
+    doc = obj.__doc__ if plain else None
+    return inspect.cleandoc(doc) if isinstance(doc, str) else ""
+
+
+def _first_line(doc: str) -> str:
+    for line in doc.splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def _unwrap(endpoint: Any) -> Any:
+    while isinstance(endpoint, functools.partial):
+        endpoint = endpoint.func
+    return endpoint
+
+
+def _tag(tag: Any) -> str:
+    return str(tag.value) if isinstance(tag, Enum) else str(tag)
+
+
+def _requires_auth(dependant: Any) -> bool:
+    """True when a FastAPI security scheme is among the dependencies.
+
+    Router- and app-level dependencies are part of route.dependant, so the
+    recursive walk sees them too.
+    """
+    stack, seen = [dependant], set()
+    while stack:
+        d = stack.pop()
+        if d is None or id(d) in seen:
+            continue
+        seen.add(id(d))
+        if isinstance(getattr(d, "call", None), SecurityBase):
+            return True
+        if getattr(d, "security_requirements", None):
+            return True
+        stack.extend(getattr(d, "dependencies", None) or [])
+    return False
+
+
+# --------------------------------------------------------------------------
+# readiness
+
+
+async def _check_readiness(readiness: Readiness) -> Tuple[bool, Optional[Any]]:
+    try:
+        if _is_async_callable(readiness):
+            result = await readiness()
+        else:
+            result = await run_in_threadpool(readiness)
+            if inspect.isawaitable(result):
+                result = await result
+    except Exception as exc:  # a failing check means not ready
+        return False, f"readiness check failed: {type(exc).__name__}: {exc}"
+    if isinstance(result, tuple):
+        if not result:
+            return False, None
+        return bool(result[0]), (result[1] if len(result) > 1 else None)
+    return bool(result), None
+
+
+def _is_async_callable(obj: Any) -> bool:
+    obj = _unwrap(obj)
+    return inspect.iscoroutinefunction(obj) or inspect.iscoroutinefunction(
+        getattr(obj, "__call__", None)
+    )
