@@ -1,0 +1,46 @@
+# `nginx -t` checks a configuration without polling any service.
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use File::Temp qw(tempdir);
+use IO::Socket::INET;
+use IO::Select;
+use DiscoveryTest;
+
+my $nginx = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
+my $module = $ENV{TEST_NGINX_LOAD_MODULES}
+    or plan skip_all => 'TEST_NGINX_LOAD_MODULES is not set';
+
+my $listen = IO::Socket::INET->new(
+    Listen => 8, LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp',
+) or die "listen: $!";
+my $port = $listen->sockport;
+
+my $dir = tempdir(CLEANUP => 1);
+mkdir "$dir/logs";
+open my $fh, '>', "$dir/nginx.conf" or die $!;
+print $fh <<"_EOC_";
+load_module $module;
+pid $dir/logs/nginx.pid;
+error_log $dir/logs/error.log;
+events {}
+http {
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    discovery_service chat http://127.0.0.1:$port;
+}
+_EOC_
+close $fh;
+
+my $out = `$nginx -t -p $dir -c $dir/nginx.conf 2>&1`;
+is $? >> 8, 0, 'nginx -t accepts the configuration' or diag $out;
+like $out, qr/test is successful/, 'nginx -t says so';
+
+my $sel = IO::Select->new($listen);
+ok !$sel->can_read(0.5), 'nginx -t made no connection to the service';
+
+done_testing();

@@ -1,0 +1,285 @@
+# Routing: precedence, typed parameters, methods, errors, variables.
+use lib 't/lib';
+use Test::Nginx::Socket 'no_plan';
+use DiscoveryTest;
+
+no_shuffle();
+no_root_location();
+
+our $HttpConfig = <<'_EOC_';
+    discovery_service chat  http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+    discovery_service users http://127.0.0.1:$TEST_NGINX_RAND_PORT_2;
+
+    upstream users {
+        server 127.0.0.1:$TEST_NGINX_RAND_PORT_2;
+        keepalive 4;
+    }
+
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location = /health {
+            default_type application/json;
+            return 200 '{"status": "healthy", "service": "chat", "version": "1.0",
+              "routes": [
+                {"path": "/chat/intelligent", "methods": ["POST"], "name": "intelligent_chat",
+                 "description": "chat", "tags": ["chat"], "auth_required": true},
+                {"path": "/chat/history/{user_id:int}", "methods": ["GET"]},
+                {"path": "/chat/rooms/{room}", "methods": ["GET", "PUT"]},
+                {"path": "/files/readme", "methods": ["GET"]}
+              ]}';
+        }
+        location / {
+            return 200 "chat $request_method $request_uri\n";
+        }
+    }
+
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_2;
+        location = /health {
+            default_type application/json;
+            return 200 '{"status": "ok", "service": "users", "version": 2,
+              "extra": {"nested": [1, {"deep": true}]},
+              "routes": [
+                {"path": "/users", "methods": ["GET", "POST"], "name": "users"},
+                {"path": "/users/me", "methods": ["GET"], "auth_required": true},
+                {"path": "/users/{user_id}", "methods": ["get", "DELETE"], "unknown": 1},
+                {"path": "/chat/history/{name}", "methods": ["GET"]},
+                {"path": "/chat/rooms/{name}", "methods": ["GET"]},
+                {"path": "/items/{id:uuid}", "methods": ["GET"]},
+                {"path": "/prices/{value:float}", "methods": ["GET"]},
+                {"path": "/files/{rest:path}", "methods": ["GET"]},
+                {"path": "/bad/{x", "methods": ["GET"]},
+                {"path": 42},
+                "not an object"
+              ]}';
+        }
+        location / {
+            return 200 "users $request_method $request_uri\n";
+        }
+    }
+_EOC_
+
+our $Config = <<'_EOC_';
+    location / {
+        discovery_route on;
+        proxy_pass http://$discovery_upstream;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        add_header X-Service $discovery_service;
+        add_header X-Upstream $discovery_upstream;
+        add_header X-Route $discovery_route;
+        add_header X-Auth $discovery_route_auth;
+    }
+
+    location = /_discovery {
+        discovery_status;
+    }
+_EOC_
+
+add_block_preprocessor(sub {
+    my $block = shift;
+
+    $block->set_value("http_config", $HttpConfig)
+        unless defined $block->http_config;
+    $block->set_value("config", $Config) unless defined $block->config;
+    $block->set_value("init", "DiscoveryTest::wait_ready()")
+        unless defined $block->init;
+    $block->set_value("no_error_log", "[alert]\n[emerg]\n[crit]")
+        unless defined $block->no_error_log;
+});
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: a literal route goes to its service, variables set
+--- request
+POST /chat/intelligent
+hello
+--- response_headers
+X-Service: chat
+X-Route: /chat/intelligent
+X-Auth: 1
+--- response_headers_like
+X-Upstream: 127\.0\.0\.1:\d+
+--- response_body
+chat POST /chat/intelligent
+
+
+
+=== TEST 2: the query string is ignored for matching and forwarded untouched
+--- request
+GET /chat/rooms/lobby?x=1&y=%20z&x=2
+--- response_headers
+X-Route: /chat/rooms/{room}
+!X-Auth
+--- response_body
+chat GET /chat/rooms/lobby?x=1&y=%20z&x=2
+
+
+
+=== TEST 3: a literal segment beats a parameter; an upstream block is used by name
+--- request eval
+["GET /users/me", "GET /users/42"]
+--- response_headers eval
+["X-Route: /users/me\nX-Auth: 1\nX-Upstream: users",
+ "X-Route: /users/{user_id}\n!X-Auth\nX-Upstream: users"]
+--- response_body eval
+["users GET /users/me\n", "users GET /users/42\n"]
+
+
+
+=== TEST 4: a typed parameter beats a plain one, across services
+--- request eval
+["GET /chat/history/42", "GET /chat/history/bob"]
+--- response_headers eval
+["X-Route: /chat/history/{user_id:int}", "X-Route: /chat/history/{name}"]
+--- response_body eval
+["chat GET /chat/history/42\n", "users GET /chat/history/bob\n"]
+
+
+
+=== TEST 5: uuid and float converters match only their own shapes
+--- request eval
+["GET /items/0f8fad5b-d9cb-469f-a165-70867728950e",
+ "GET /items/not-a-uuid",
+ "GET /prices/12.50",
+ "GET /prices/12",
+ "GET /prices/ab"]
+--- error_code eval
+[200, 404, 200, 200, 404]
+--- response_headers eval
+["X-Route: /items/{id:uuid}", "", "X-Route: /prices/{value:float}",
+ "X-Route: /prices/{value:float}", ""]
+
+
+
+=== TEST 6: {x:path} takes the rest of the path and loses to a literal
+--- request eval
+["GET /files/readme", "GET /files/a/b/c.txt", "GET /files/"]
+--- response_body eval
+["chat GET /files/readme\n", "users GET /files/a/b/c.txt\n",
+ "users GET /files/\n"]
+
+
+
+=== TEST 7: HEAD goes wherever GET does
+--- request
+HEAD /users/42
+--- error_code: 200
+--- response_headers
+X-Service: users
+X-Route: /users/{user_id}
+
+
+
+=== TEST 8: OPTIONS goes to the path's owner even when not published
+--- request
+OPTIONS /chat/history/7
+--- error_code: 200
+--- response_body
+chat OPTIONS /chat/history/7
+
+
+
+=== TEST 9: a known path with an unpublished method is 405 with Allow
+--- request
+PUT /users/42
+--- error_code: 405
+--- response_headers
+Allow: GET, HEAD, DELETE, OPTIONS
+Content-Type: application/json
+--- response_body
+{"detail": "Method not allowed", "path": "/users/42", "service": "users", "allow": "GET, HEAD, DELETE, OPTIONS"}
+
+
+
+=== TEST 10: an unknown path is 404 with a JSON body
+--- request
+GET /nowhere/at/all?q=1
+--- error_code: 404
+--- response_headers
+Content-Type: application/json
+--- response_body
+{"detail": "Endpoint not available", "path": "/nowhere/at/all"}
+
+
+
+=== TEST 11: the 404 body stays valid JSON whatever the path holds
+--- request
+GET /a%22b%5Cc%01d%FFe%09
+--- error_code: 404
+--- response_body
+{"detail": "Endpoint not available", "path": "/a\"b\\c\u0001d\ufffde\t"}
+
+
+
+=== TEST 12: same shape claimed twice: the first configured service wins, warned
+--- request
+GET /chat/rooms/lobby
+--- response_body
+chat GET /chat/rooms/lobby
+--- error_log
+route conflict
+/chat/rooms/{name}
+
+
+
+=== TEST 13: malformed route entries are skipped with a warning, the rest kept
+--- request
+GET /users
+--- response_body
+users GET /users
+--- error_log eval
+[qr/\[warn\].*route #8 skipped/, qr/\[warn\].*route #9 skipped/,
+ qr/\[warn\].*route #10 skipped/]
+
+
+
+=== TEST 14: error_page takes over the module's errors
+--- config
+    location / {
+        discovery_route on;
+        proxy_pass http://$discovery_upstream;
+        error_page 404 @missing;
+    }
+    location @missing {
+        return 404 "custom not found\n";
+    }
+    location = /_discovery {
+        discovery_status;
+    }
+--- request
+GET /nowhere
+--- error_code: 404
+--- response_body
+custom not found
+
+
+
+=== TEST 15: discovery_route off leaves the location alone, variables still work
+--- config
+    location / {
+        discovery_route off;
+        return 200 "service=$discovery_service route=$discovery_route\n";
+    }
+    location = /_discovery {
+        discovery_status;
+    }
+--- request eval
+["GET /users/7", "GET /nowhere"]
+--- error_code eval
+[200, 200]
+--- response_body eval
+["service=users route=/users/{user_id}\n", "service= route=\n"]
+
+
+
+=== TEST 16: a request body is proxied with the request
+--- request
+POST /users
+{"name": "alice"}
+--- more_headers
+Content-Type: application/json
+--- response_body
+users POST /users

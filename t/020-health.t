@@ -1,0 +1,165 @@
+# Health: pending, failed polls, thresholds, and what each answers.
+use lib 't/lib';
+use Test::Nginx::Socket 'no_plan';
+use DiscoveryTest;
+
+no_shuffle();
+no_root_location();
+
+my $ok = '{"status": "healthy", "routes": [{"path": "/a/{id}", "methods": ["GET"]}]}';
+my $fail = { status => 500, body => '{"detail": "boom"}' };
+
+$ENV{TEST_NGINX_MOCK_PORT} = free_port();
+$ENV{TEST_NGINX_DEAD_PORT} = free_port();
+
+mock_service(
+    port => $ENV{TEST_NGINX_MOCK_PORT},
+    paths => {
+        '/hang'     => [ { hang => 1 } ],
+        '/flap1'    => [ { body => $ok }, $fail ],
+        '/flap2'    => [ { body => $ok }, $fail ],
+        '/flap3'    => [ $fail, { body => $ok } ],
+        '/flap4'    => [ $fail, { body => $ok } ],
+        '/degraded' => [ { body => '{"status": "degraded", "routes": []}' } ],
+        '/big'      => [ { body => '{"routes": [' . ('{"path": "/x"},' x 200) . '{"path": "/y"}]}' } ],
+        '/moved'    => [ { status => 302, body => '' } ],
+    },
+);
+
+our $Config = <<'_EOC_';
+    location / {
+        discovery_route on;
+        proxy_pass http://$discovery_upstream;
+    }
+
+    location = /_discovery {
+        discovery_status;
+    }
+_EOC_
+
+add_block_preprocessor(sub {
+    my $block = shift;
+
+    $block->set_value("config", $Config) unless defined $block->config;
+    $block->set_value("no_error_log", "[alert]\n[emerg]\n[crit]")
+        unless defined $block->no_error_log;
+});
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: before the first poll has finished, no match is 503, not 404
+--- http_config
+    discovery_service slow http://127.0.0.1:$TEST_NGINX_MOCK_PORT uri=/hang timeout=5s;
+--- request
+GET /a/1
+--- error_code: 503
+--- response_headers
+Retry-After: 1
+--- response_body
+{"detail": "Service discovery pending", "path": "/a/1"}
+
+
+
+=== TEST 2: a service that cannot be reached is unhealthy and has no routes: 404
+--- http_config
+    discovery_service down http://127.0.0.1:$TEST_NGINX_DEAD_PORT;
+--- init
+DiscoveryTest::wait_status(qr/"state":\s*"unhealthy"/);
+--- request
+GET /a/1
+--- error_code: 404
+--- error_log eval
+qr/\[error\].*poll of service "down" at "http:\/\/127\.0\.0\.1:\d+\/health\?include_routes=true" failed/
+
+
+
+=== TEST 3: a service gone unhealthy keeps its routes, which answer 503
+--- http_config
+    discovery_service flaky http://127.0.0.1:$TEST_NGINX_MOCK_PORT uri=/flap1 interval=1s;
+--- init
+DiscoveryTest::wait_status(qr/"state":\s*"unhealthy"/);
+--- request
+GET /a/1
+--- error_code: 503
+--- response_headers
+Retry-After: 1
+--- response_body
+{"detail": "Service unavailable", "path": "/a/1", "service": "flaky"}
+--- error_log
+HTTP status 500
+service "flaky" is unhealthy
+
+
+
+=== TEST 4: below the fails threshold the last good routes keep routing
+--- http_config
+    discovery_service flaky http://127.0.0.1:$TEST_NGINX_MOCK_PORT uri=/flap2 interval=1s fails=3;
+--- init
+DiscoveryTest::wait_status(qr/"failures":\s*1/);
+--- request
+GET /a/1
+--- error_code: 200
+--- response_body
+mock GET /a/1
+
+
+
+=== TEST 5: passes=2: one good poll is not enough to be healthy again
+--- http_config
+    discovery_service back http://127.0.0.1:$TEST_NGINX_MOCK_PORT uri=/flap3 interval=1s passes=2;
+--- init
+DiscoveryTest::wait_status(qr{"/a/\{id\}"});
+--- request
+GET /a/1
+--- error_code: 503
+--- response_body
+{"detail": "Service unavailable", "path": "/a/1", "service": "back"}
+
+
+
+=== TEST 6: passes=2: two good polls make it healthy
+--- http_config
+    discovery_service back http://127.0.0.1:$TEST_NGINX_MOCK_PORT uri=/flap4 interval=1s passes=2;
+--- init
+DiscoveryTest::wait_status(qr/"state":\s*"healthy"/, 6);
+--- request
+GET /a/1
+--- error_code: 200
+--- response_body
+mock GET /a/1
+
+
+
+=== TEST 7: a document whose status is not healthy is a failed poll
+--- http_config
+    discovery_service sick http://127.0.0.1:$TEST_NGINX_MOCK_PORT uri=/degraded;
+--- init
+DiscoveryTest::wait_status(qr/"state":\s*"unhealthy"/);
+--- request
+GET /_discovery
+--- response_body_like: "last_error":\s*"invalid document: status \\"degraded\\""
+
+
+
+=== TEST 8: a document larger than discovery_max_size is a failed poll
+--- http_config
+    discovery_max_size 1k;
+    discovery_service big http://127.0.0.1:$TEST_NGINX_MOCK_PORT uri=/big;
+--- init
+DiscoveryTest::wait_status(qr/"state":\s*"unhealthy"/);
+--- request
+GET /_discovery
+--- response_body_like: "last_error":\s*"document larger than 1024 bytes"
+
+
+
+=== TEST 9: redirects are not followed
+--- http_config
+    discovery_service moved http://127.0.0.1:$TEST_NGINX_MOCK_PORT uri=/moved;
+--- init
+DiscoveryTest::wait_status(qr/"state":\s*"unhealthy"/);
+--- request
+GET /_discovery
+--- response_body_like: "last_error":\s*"HTTP status 302"

@@ -1,0 +1,115 @@
+# Several workers: one poll per service per interval, and a poller's death.
+use lib 't/lib';
+use Test::Nginx::Socket 'no_plan';
+use DiscoveryTest;
+use File::Temp qw(tempdir);
+use Time::HiRes qw(sleep);
+
+master_on();
+workers(2);
+no_shuffle();
+no_root_location();
+
+my $dir = tempdir(CLEANUP => 1);
+our $PollLog = "$dir/polls.log";
+my $doc = '{"routes": [{"path": "/a/{id}", "methods": ["GET"]}]}';
+
+$ENV{TEST_NGINX_MOCK_PORT} = free_port();
+
+mock_service(
+    port => $ENV{TEST_NGINX_MOCK_PORT},
+    log => $PollLog,
+    paths => {
+        '/count' => [ { body => $doc } ],
+        '/kill'  => [ { body => $doc } ],
+    },
+);
+
+sub polls {
+    my $path = shift;
+    open my $fh, '<', $PollLog or return 0;
+    return scalar grep { $_ eq "$path\n" } <$fh>;
+}
+
+# Counts the polls of /count over 4.5 seconds at interval=1s: one process
+# polling makes 5 or 6 (start, then each second); every worker polling
+# would make twice that.
+sub count_polls {
+    sleep 4.5;
+    my $n = polls('/count');
+    Test::More::diag("polls in 4.5 s with 2 workers and interval=1s: $n");
+    Test::More::cmp_ok($n, '>=', 4, 'polls go on every interval');
+    Test::More::cmp_ok($n, '<=', 6, 'one process polls per interval');
+}
+
+sub worker_pids {
+    my $pidfile = "$ENV{TEST_NGINX_SERVROOT}/logs/nginx.pid";
+    $pidfile = Test::Nginx::Util::server_root() . "/logs/nginx.pid"
+        unless -f $pidfile;
+    open my $fh, '<', $pidfile or die "no pid file: $!";
+    chomp(my $master = <$fh>);
+    return grep { /^\d+$/ } split /\s+/, `pgrep -P $master`;
+}
+
+# Kills every worker with SIGKILL, polls in flight or not: the master
+# starts new ones, which must take the polls over within an interval.
+sub kill_workers {
+    DiscoveryTest::wait_ready();
+    my @pids = worker_pids();
+    Test::More::is(scalar @pids, 2, 'two workers');
+    kill 'KILL', @pids;
+    my $before = polls('/kill');
+    sleep 2.5;
+    my $after = polls('/kill');
+    Test::More::diag("polls in 2.5 s after SIGKILL of all workers: "
+                     . ($after - $before));
+    Test::More::cmp_ok($after - $before, '>=', 1,
+                       'polls resume after the workers are killed');
+}
+
+add_block_preprocessor(sub {
+    my $block = shift;
+
+    $block->set_value("config", <<'_EOC_') unless defined $block->config;
+    location / {
+        discovery_route on;
+        proxy_pass http://$discovery_upstream;
+    }
+    location = /_discovery {
+        discovery_status;
+    }
+_EOC_
+});
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: with two workers, one poll per interval
+--- http_config
+    discovery_service s http://127.0.0.1:$TEST_NGINX_MOCK_PORT uri=/count interval=1s;
+--- init
+main::count_polls();
+--- request
+GET /a/1
+--- response_body
+mock GET /a/1
+--- no_error_log
+[alert]
+[emerg]
+[crit]
+
+
+
+=== TEST 2: killed workers cost no lock and no table
+--- http_config
+    discovery_service s http://127.0.0.1:$TEST_NGINX_MOCK_PORT uri=/kill interval=1s timeout=1s;
+--- init
+main::kill_workers();
+--- request
+GET /a/2
+--- response_body
+mock GET /a/2
+--- no_error_log
+[emerg]
+[crit]

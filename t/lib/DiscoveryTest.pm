@@ -1,0 +1,155 @@
+# DiscoveryTest: helpers shared by the t/*.t suites, usable with the real
+# Test::Nginx::Socket and with t/harness alike.
+#
+#   free_port()                   a TCP port nobody listens on
+#   mock_service(%opts)           a scripted HTTP service in a child process
+#   wait_ready($path, $timeout)   until the status page shows no pending
+#   wait_status($re, $timeout)    until the status page matches $re
+#   http_get($port, $path)        a tiny client for init hooks
+package DiscoveryTest;
+
+use strict;
+use warnings;
+
+use IO::Socket::INET;
+use POSIX qw(:sys_wait_h);
+use Time::HiRes qw(sleep time);
+
+use Exporter 'import';
+our @EXPORT = qw(free_port mock_service wait_ready wait_status http_get);
+
+my @children;
+
+sub free_port {
+    my $sock = IO::Socket::INET->new(
+        Listen => 1, LocalAddr => '127.0.0.1', LocalPort => 0,
+        Proto => 'tcp', ReuseAddr => 1,
+    ) or die "cannot find a free port: $!";
+    my $port = $sock->sockport;
+    close $sock;
+    return $port;
+}
+
+# mock_service(port => P, paths => { PATH => [R1, R2, ...], ... }, log => FILE)
+# Answers the n-th request for PATH (query included) with Rn, the last one
+# repeating; each path counts on its own, so that each test block can have
+# its own sequence.  Other paths are a backend: 200 "mock METHOD PATH".
+# R is a hash:
+#   { status => 200, body => '...' }  a normal answer
+#   { hang => 1 }                      accepts and never answers
+#   { close => 1 }                     closes without answering
+#   { delay => 0.5, ... }              waits before answering
+# Each request's path is appended to FILE when given, to count polls.
+sub mock_service {
+    my %opt = @_;
+    my $listen = IO::Socket::INET->new(
+        Listen => 64, LocalAddr => '127.0.0.1', LocalPort => $opt{port},
+        Proto => 'tcp', ReuseAddr => 1,
+    ) or die "mock_service: cannot listen on $opt{port}: $!";
+
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+
+    if ($pid) {
+        close $listen;
+        push @children, $pid;
+        return $pid;
+    }
+
+    my %count;
+    my @hung;
+
+    while (my $c = $listen->accept) {
+        my $req = '';
+        while ($req !~ /\r\n\r\n/) {
+            my $got = sysread $c, $req, 4096, length $req;
+            last unless $got;
+        }
+        my ($path) = $req =~ m{^\S+ (\S+)};
+
+        if ($opt{log} && open my $fh, '>>', $opt{log}) {
+            print $fh (defined $path ? $path : '?'), "\n";
+            close $fh;
+        }
+
+        my ($method) = $req =~ m{^(\S+)};
+        my $script = $opt{paths}{ defined $path ? $path : '' }
+            || [ { status => 200, body => "mock $method $path\n" } ];
+        my $n = $count{$path}++;
+        my $r = $script->[ $n < @$script ? $n : $#$script ];
+
+        if ($r->{hang}) {
+            push @hung, $c;
+            next;
+        }
+        sleep $r->{delay} if $r->{delay};
+
+        if (!$r->{close}) {
+            my $body = defined $r->{body} ? $r->{body} : '';
+            my $status = $r->{status} || 200;
+            print $c "HTTP/1.1 $status X\r\n",
+                "Content-Type: application/json\r\n",
+                "Content-Length: ", length($body), "\r\n",
+                "Connection: close\r\n\r\n", $body;
+        }
+        close $c;
+    }
+    POSIX::_exit(0);
+}
+
+END {
+    for my $pid (@children) {
+        kill 'KILL', $pid;
+        waitpid $pid, 0;
+    }
+}
+
+# Waits until the status page matches $re (a string or qr//).
+sub wait_status {
+    my ($re, $timeout) = @_;
+    my $port = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984;
+    my $deadline = time + ($timeout || 5);
+
+    while (time < $deadline) {
+        my $res = http_get($port, '/_discovery');
+        return 1 if defined $res && $res =~ $re;
+        sleep 0.05;
+    }
+    warn "wait_status: status page never matched $re\n";
+    return 0;
+}
+
+sub http_get {
+    my ($port, $path, $timeout) = @_;
+    my $s = IO::Socket::INET->new(
+        PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp',
+        Timeout => $timeout || 2,
+    ) or return undef;
+    print $s "GET $path HTTP/1.0\r\nHost: localhost\r\n\r\n";
+    local $/;
+    my $res = <$s>;
+    close $s;
+    return $res;
+}
+
+# Waits until the status page (at $path on the test server) lists no
+# pending service, so that a test's request sees the first polls done.
+sub wait_ready {
+    my ($path, $timeout) = @_;
+    my $port = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984;
+    my $deadline = time + ($timeout || 5);
+
+    while (time < $deadline) {
+        my $res = http_get($port, $path || '/_discovery');
+        if (defined $res && $res =~ m{^HTTP/1\.\d 200}
+            && $res !~ /"state":\s*"pending"/)
+        {
+            return 1;
+        }
+        sleep 0.02;
+    }
+    warn "wait_ready: services still pending after ${\($timeout || 5)}s\n";
+    return 0;
+}
+
+1;
