@@ -358,7 +358,7 @@ ngx_http_discovery_send_error(ngx_http_request_t *r,
         return rc;
     }
 
-    len = sizeof("{\"detail\": \"\", \"path\": \"\"}" CRLF) - 1 + detail.len
+    len = sizeof("{\"detail\": \"\", \"path\": \"\"}\n") - 1 + detail.len
           + discovery_json_escape(NULL, r->uri.data, r->uri.len);
 
     if (ctx->service.len) {
@@ -389,7 +389,7 @@ ngx_http_discovery_send_error(ngx_http_request_t *r,
         p = ngx_sprintf(p, ", \"allow\": \"%V\"", &ctx->allow);
     }
 
-    *p++ = '}'; *p++ = CR; *p++ = LF;
+    *p++ = '}'; *p++ = LF;
     b->last = p;
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;

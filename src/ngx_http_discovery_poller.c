@@ -92,7 +92,9 @@ ngx_http_discovery_poller_init(ngx_cycle_t *cycle,
 
     poller->headers = curl_slist_append(NULL, "Accept: application/json");
 
+    /* timer debug logging reads ev->data: it must not be NULL */
     poller->timer.handler = ngx_http_discovery_curl_timeout;
+    poller->timer.data = dmcf;
     poller->timer.log = cycle->log;
     poller->timer.cancelable = 1;
 

@@ -3,6 +3,7 @@ use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 
 no_shuffle();
+no_root_location();
 
 add_block_preprocessor(sub {
     my $block = shift;

@@ -98,6 +98,7 @@ sub mock_service {
 }
 
 END {
+    local $?;    # waitpid must not become the test script's exit code
     for my $pid (@children) {
         kill 'KILL', $pid;
         waitpid $pid, 0;
