@@ -16,7 +16,7 @@ UNIT_FLAGS := -std=c++17 -O1 -g -Wall -Wextra -Werror -I$(ROOT)/src \
               -fsanitize=address,undefined -fno-omit-frame-pointer \
               -fno-sanitize-recover=undefined
 
-.PHONY: all module deps core unit t pytest test run clean
+.PHONY: all module deps core unit t pytest e2e fuzz fuzz-smoke bench soak valgrind test run clean
 
 all: module
 
@@ -52,11 +52,34 @@ t: module
 pytest:
 	cd $(ROOT) && PYTHONPATH=$(ROOT)/python $(PYTHON) -m pytest -q python/tests
 
+# real FastAPI services behind the real module
+e2e: module
+	cd $(ROOT) && PYTHONPATH=$(ROOT)/python $(PYTHON) -m pytest -q t/e2e
+
+# libFuzzer targets of the core; FUZZ_SECONDS per target (default 60)
+fuzz:
+	@$(ROOT)/fuzz/run.sh
+
+# a short fuzz run, part of make test
+fuzz-smoke:
+	@FUZZ_SECONDS=$${FUZZ_SECONDS:-5} $(ROOT)/fuzz/run.sh
+
+bench: module
+	@$(ROOT)/bench/run.sh
+
+soak: module
+	@$(ROOT)/soak/run.sh
+
+valgrind: module
+	@$(ROOT)/t/run-valgrind.sh
+
 test: deps
 	@$(MAKE) -s module
 	@$(MAKE) -s unit
 	@$(MAKE) -s t
 	@$(MAKE) -s pytest
+	@$(MAKE) -s e2e
+	@$(MAKE) -s fuzz-smoke
 
 run: module
 	@$(ROOT)/examples/run-demo.sh
