@@ -98,6 +98,13 @@ static ngx_command_t  ngx_http_discovery_commands[] = {
       offsetof(ngx_http_discovery_main_conf_t, max_size),
       NULL },
 
+    { ngx_string("discovery_state"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_discovery_main_conf_t, state),
+      NULL },
+
     { ngx_string("discovery_route"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -1015,6 +1022,12 @@ ngx_http_discovery_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (dmcf->services.nelts == 0) {
         return NGX_CONF_OK;
+    }
+
+    if (dmcf->state.len
+        && ngx_conf_full_name(cf->cycle, &dmcf->state, 0) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     if (ngx_http_discovery_upstreams(cf, dmcf) != NGX_CONF_OK) {

@@ -82,6 +82,7 @@ typedef struct {
     ngx_array_t                    services;     /* service_t */
     size_t                         zone_size;
     size_t                         max_size;
+    ngx_str_t                      state;        /* file, or empty */
 
     ngx_shm_zone_t                *shm_zone;
     ngx_http_discovery_shctx_t    *sh;
@@ -108,6 +109,12 @@ ngx_int_t ngx_http_discovery_refresh_router(
     ngx_http_discovery_main_conf_t *dmcf);
 void ngx_http_discovery_log_handler(void *data, int level, const char *msg,
     size_t len);
+
+/* ngx_http_discovery_state.c */
+ngx_int_t ngx_http_discovery_state_load(ngx_http_discovery_main_conf_t *dmcf,
+    ngx_log_t *log, u_char **blob, size_t *len);
+void ngx_http_discovery_state_save(ngx_http_discovery_main_conf_t *dmcf,
+    discovery_buf_t *snapshot, ngx_atomic_uint_t generation, ngx_log_t *log);
 
 /* ngx_http_discovery_poller.c */
 ngx_int_t ngx_http_discovery_poller_init(ngx_cycle_t *cycle,

@@ -26,9 +26,11 @@ static ngx_http_discovery_record_t *ngx_http_discovery_record(
 static ngx_http_discovery_record_t *ngx_http_discovery_record_add(
     ngx_http_discovery_main_conf_t *dmcf,
     ngx_http_discovery_service_t *service);
-static void ngx_http_discovery_publish_locked(
+static ngx_atomic_uint_t ngx_http_discovery_publish_locked(
     ngx_http_discovery_main_conf_t *dmcf, discovery_buf_t *snapshot,
     ngx_log_t *log);
+static void ngx_http_discovery_published(ngx_http_discovery_main_conf_t *dmcf,
+    discovery_buf_t *snapshot, ngx_atomic_uint_t generation, ngx_log_t *log);
 
 
 static ngx_str_t  ngx_http_discovery_zone_name = ngx_string("discovery");
@@ -130,8 +132,11 @@ ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
     ngx_log_t *log)
 {
     int                              rc;
+    u_char                          *old, *loaded;
+    size_t                           old_len;
     ngx_int_t                        found;
     ngx_uint_t                       i;
+    ngx_atomic_uint_t                generation;
     ngx_queue_t                     *q, *next;
     discovery_buf_t                  out;
     discovery_log_t                  dlog;
@@ -208,13 +213,25 @@ ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
     dlog.handler = ngx_http_discovery_log_handler;
     dlog.data = &lctx;
 
-    rc = discovery_snapshot_roster(sh->snapshot, sh->snapshot_len,
-                                   roster, dmcf->services.nelts,
+    old = sh->snapshot;
+    old_len = sh->snapshot_len;
+    loaded = NULL;
+
+    /* a new zone: the table saved by the last run, if any */
+    if (old == NULL && dmcf->state.len
+        && ngx_http_discovery_state_load(dmcf, log, &loaded, &old_len)
+           == NGX_OK)
+    {
+        old = loaded;
+    }
+
+    rc = discovery_snapshot_roster(old, old_len, roster, dmcf->services.nelts,
                                    sh->generation + 1, &out, &dlog, &err);
 
+    generation = 0;
+
     if (rc == DISCOVERY_OK) {
-        ngx_http_discovery_publish_locked(dmcf, &out, log);
-        discovery_buf_free(&out);
+        generation = ngx_http_discovery_publish_locked(dmcf, &out, log);
 
     } else {
         ngx_log_error(NGX_LOG_ALERT, log, 0,
@@ -222,6 +239,15 @@ ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
     }
 
     ngx_shmtx_unlock(&dmcf->shpool->mutex);
+
+    if (rc == DISCOVERY_OK) {
+        ngx_http_discovery_published(dmcf, &out, generation, log);
+    }
+
+    if (loaded) {
+        ngx_free(loaded);
+    }
+
     ngx_free(roster);
 
     return (rc == DISCOVERY_OK) ? NGX_OK : NGX_ERROR;
@@ -347,6 +373,7 @@ ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
     int                            rc, changed;
     ngx_log_t                     *log;
     discovery_buf_t                out;
+    ngx_atomic_uint_t              generation;
     discovery_log_t                dlog;
     discovery_error_t              err;
     ngx_http_discovery_shctx_t    *sh;
@@ -411,9 +438,10 @@ ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
                                   routes ? routes->len : 0,
                                   sh->generation + 1, &out, &dlog, &err);
 
+    generation = 0;
+
     if (rc == DISCOVERY_OK) {
-        ngx_http_discovery_publish_locked(dmcf, &out, log);
-        discovery_buf_free(&out);
+        generation = ngx_http_discovery_publish_locked(dmcf, &out, log);
 
     } else if (rc != DISCOVERY_UNCHANGED) {
         ngx_log_error(NGX_LOG_ERR, log, 0,
@@ -422,15 +450,20 @@ ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
     }
 
     ngx_shmtx_unlock(&dmcf->shpool->mutex);
+
+    if (rc == DISCOVERY_OK) {
+        ngx_http_discovery_published(dmcf, &out, generation, log);
+    }
 }
 
 
 /*
- * Replaces the zone's snapshot.  If the new one does not fit, the old one
- * stays and an alert says so once per size tried.
+ * Replaces the zone's snapshot and returns its generation.  If the new one
+ * does not fit, the old one stays, an alert says so once per size tried,
+ * and 0 is returned.
  */
 
-static void
+static ngx_atomic_uint_t
 ngx_http_discovery_publish_locked(ngx_http_discovery_main_conf_t *dmcf,
     discovery_buf_t *snapshot, ngx_log_t *log)
 {
@@ -452,7 +485,7 @@ ngx_http_discovery_publish_locked(ngx_http_discovery_main_conf_t *dmcf,
                           snapshot->len);
         }
 
-        return;
+        return 0;
     }
 
     sh->failed_len = 0;
@@ -469,6 +502,22 @@ ngx_http_discovery_publish_locked(ngx_http_discovery_main_conf_t *dmcf,
     /* workers read the generation without the lock */
     ngx_memory_barrier();
     sh->generation++;
+
+    return sh->generation;
+}
+
+
+/* after the lock is released: what follows a publication */
+
+static void
+ngx_http_discovery_published(ngx_http_discovery_main_conf_t *dmcf,
+    discovery_buf_t *snapshot, ngx_atomic_uint_t generation, ngx_log_t *log)
+{
+    if (generation && dmcf->state.len) {
+        ngx_http_discovery_state_save(dmcf, snapshot, generation, log);
+    }
+
+    discovery_buf_free(snapshot);
 }
 
 
