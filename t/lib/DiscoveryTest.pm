@@ -6,6 +6,8 @@
 #   wait_ready($path, $timeout)   until the status page shows no pending
 #   wait_status($re, $timeout)    until the status page matches $re
 #   http_get($port, $path)        a tiny client for init hooks
+#   nginx_start($http, %opts)     an nginx of our own, for tests that
+#                                 signal it (plain Test::More scripts)
 package DiscoveryTest;
 
 use strict;
@@ -16,7 +18,8 @@ use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(sleep time);
 
 use Exporter 'import';
-our @EXPORT = qw(free_port mock_service wait_ready wait_status http_get);
+our @EXPORT = qw(free_port mock_service wait_ready wait_status http_get
+                 nginx_start);
 
 my @children;
 
@@ -118,6 +121,57 @@ sub wait_status {
     }
     warn "wait_status: status page never matched $re\n";
     return 0;
+}
+
+# nginx_start($http_block_text, workers => 2) starts nginx in the
+# foreground as a child, with the module loaded and everything under a
+# temporary prefix.  Returns { pid, dir, port }; $TEST_NGINX_SERVER_PORT in
+# the text is the port of a server block added for the test's requests.
+sub nginx_start {
+    my ($http, %opt) = @_;
+    require File::Temp;
+    my $dir = File::Temp::tempdir(CLEANUP => 1);
+    my $port = free_port();
+    my $nginx = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
+    my $modules = join '', map { "load_module $_;\n" }
+        split ' ', ($ENV{TEST_NGINX_LOAD_MODULES} || '');
+    my $workers = $opt{workers} || 2;
+
+    $http =~ s/\$TEST_NGINX_SERVER_PORT/$port/g;
+    mkdir "$dir/logs";
+    open my $fh, '>', "$dir/nginx.conf" or die $!;
+    print $fh <<"_EOC_";
+${modules}user root;
+daemon off;
+master_process on;
+worker_processes $workers;
+pid $dir/logs/nginx.pid;
+error_log $dir/logs/error.log info;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+$http
+}
+_EOC_
+    close $fh;
+
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        { exec $nginx, '-p', $dir, '-c', "$dir/nginx.conf";
+        }
+        POSIX::_exit(127);
+    }
+    for (1 .. 200) {
+        last if -s "$dir/logs/nginx.pid";
+        sleep 0.01;
+    }
+    return { pid => $pid, dir => $dir, port => $port };
 }
 
 sub http_get {
