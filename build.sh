@@ -53,7 +53,9 @@ build_module() {
         touch "$src/.configured"
     fi
     make -s -C "$src" -f "$src/objs/Makefile" modules >/dev/null
-    cp "$src/objs/ngx_http_discovery_module.so" "$BUILD/"
+    # a new file, renamed over the old: a running nginx keeps its mapping
+    cp "$src/objs/ngx_http_discovery_module.so" "$BUILD/.module.so.tmp"
+    mv -f "$BUILD/.module.so.tmp" "$BUILD/ngx_http_discovery_module.so"
     echo "build.sh: built $BUILD/ngx_http_discovery_module.so"
 }
 

@@ -1,0 +1,241 @@
+"""Processes and helpers of the end-to-end tests: the example services,
+nginx with the built module, polling with a deadline."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+MODULE = ROOT / "build" / "ngx_http_discovery_module.so"
+NGINX = "/usr/sbin/nginx"
+PYTHON = "/usr/bin/python3"
+SERVICES = ("chat", "users", "billing")
+ALL_HEALTHY = dict.fromkeys(SERVICES, "healthy")
+
+START_TIMEOUT = 15.0  # seconds for a process to answer
+STOP_TIMEOUT = 5.0  # seconds between terminate and kill
+
+NGINX_CONF = """\
+load_module {module};
+
+user              root;
+worker_processes  2;
+master_process    on;
+error_log         logs/error.log info;
+pid               logs/nginx.pid;
+
+events {{
+    worker_connections  1024;
+}}
+
+http {{
+    access_log  logs/access.log;
+
+    client_body_temp_path  temp/body;
+    proxy_temp_path        temp/proxy;
+    fastcgi_temp_path      temp/fastcgi;
+    uwsgi_temp_path        temp/uwsgi;
+    scgi_temp_path         temp/scgi;
+
+    discovery_zone  16m;
+
+    discovery_service  chat     http://127.0.0.1:{chat} interval=1s timeout=2s fails=1;
+    discovery_service  users    http://127.0.0.1:{users} interval=1s timeout=2s fails=1;
+    discovery_service  billing  http://127.0.0.1:{billing} uri=/openapi.json interval=1s timeout=2s fails=1;
+
+    upstream users {{
+        server     127.0.0.1:{users};
+        keepalive  16;
+    }}
+
+    map $http_upgrade $connection_upgrade {{
+        default    upgrade;
+        ''         '';
+    }}
+
+    server {{
+        listen  127.0.0.1:{gateway};
+
+        location / {{
+            discovery_route  on;
+
+            proxy_pass          http://$discovery_upstream;
+            proxy_http_version  1.1;
+            proxy_set_header    Host $host;
+            proxy_set_header    Upgrade $http_upgrade;
+            proxy_set_header    Connection $connection_upgrade;
+            proxy_set_header    X-Discovery-Route $discovery_route;
+            proxy_set_header    X-Auth-Required $discovery_route_auth;
+
+            add_header  X-Discovery-Route $discovery_route always;
+            add_header  X-Discovery-Auth $discovery_route_auth always;
+        }}
+
+        location = /_discovery {{
+            allow  127.0.0.1;
+            deny   all;
+            discovery_status;
+        }}
+    }}
+}}
+"""
+
+
+def free_port():
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(probe, done=bool, timeout=10.0, message="condition"):
+    """Call probe() until done(its result); return that result.
+
+    Raises AssertionError naming the last result after timeout seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if done(result):
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}; "
+                                 f"last: {repr(result)[-500:]}")
+        time.sleep(0.1)
+
+
+def tail(path, lines=40):
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError as error:
+        return f"({error})"
+
+
+def stop_process(proc):
+    """Terminate proc, wait for it, kill it if it does not exit in time."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+class Service:
+    """One example service (examples/NAME_service.py) as a subprocess."""
+
+    def __init__(self, name, directory):
+        self.name = name
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = directory / f"{name}.log"
+        self.proc = None
+
+    def start(self):
+        """Start the service (on the same port as before) and wait until it answers."""
+        self.launch()
+        self.wait_ready()
+
+    def launch(self):
+        env = dict(os.environ, PYTHONPATH=str(ROOT / "python"), PYTHONUNBUFFERED="1")
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [PYTHON, str(ROOT / "examples" / f"{self.name}_service.py"), "--port", str(self.port)],
+                cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self):
+        wait_until(self._answers, timeout=START_TIMEOUT, message=f"{self.name} on {self.url}")
+
+    def _answers(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{tail(self.log)}")
+        try:
+            return httpx.get(self.url + "/openapi.json", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def stop(self):
+        stop_process(self.proc)
+
+    def log_text(self):
+        return self.log.read_text(errors="replace")
+
+    def wait_for_log(self, needle, timeout=5.0):
+        """Wait until the service's log (uvicorn's access log included) holds needle."""
+        wait_until(self.log_text, lambda text: needle in text, timeout,
+                   message=f"{needle!r} in {self.log}")
+
+
+class Gateway:
+    """nginx in the foreground (master and workers) in its own prefix directory."""
+
+    def __init__(self, directory, services):
+        self.dir = directory
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.error_log = directory / "logs" / "error.log"
+        self.proc = None
+        (directory / "logs").mkdir()
+        (directory / "temp").mkdir()
+        # nginx loads a private copy: a rebuild that rewrites build/*.so in
+        # place while nginx runs would crash its workers (SIGSEGV)
+        module = shutil.copy(MODULE, directory / MODULE.name)
+        self.conf = directory / "nginx.conf"
+        self.conf.write_text(NGINX_CONF.format(
+            module=module, gateway=self.port, **{s.name: s.port for s in services}))
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [NGINX, "-p", f"{self.dir}/", "-c", str(self.conf), "-e", str(self.error_log),
+             "-g", "daemon off;"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+    def stop(self):
+        stop_process(self.proc)
+
+    def status(self):
+        """The discovery_status page, parsed; {} while nginx does not answer yet."""
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"nginx exited with {self.proc.returncode}:\n{self.error_log_tail()}")
+        try:
+            response = httpx.get(self.url + "/_discovery", timeout=2)
+        except httpx.TransportError:
+            return {}
+        return response.json()
+
+    def states(self):
+        """{service name: state} from the status page."""
+        return {s["name"]: s["state"] for s in self.status().get("services", [])}
+
+    def wait_for_states(self, expected, timeout=10.0):
+        """Wait until the status page shows the services in the expected states."""
+        wait_until(self.states, lambda states: states == expected, timeout,
+                   message=f"{expected} on the status page")
+
+    def error_log_tail(self, lines=40):
+        return tail(self.error_log, lines)
+
+
+def json_body(response):
+    """The response's JSON body, after checking its content type."""
+    assert response.headers["content-type"].startswith("application/json"), response.headers
+    return json.loads(response.content)
+
+
+def route_headers(response):
+    """(X-Discovery-Route, X-Discovery-Auth) as the gateway added them, None when absent."""
+    return response.headers.get("x-discovery-route"), response.headers.get("x-discovery-auth")
+
+
+def wait_for_status(client, path, status, timeout=10.0):
+    """GET path until it answers status; return that response."""
+    return wait_until(lambda: client.get(path), lambda response: response.status_code == status,
+                      timeout, message=f"GET {path} answering {status}")
