@@ -1,0 +1,323 @@
+// bridge.cpp: the extern "C" functions of discovery_core.h; no exception
+// leaves this file.
+#include "discovery_core.h"
+
+#include "error.hpp"
+#include "health.hpp"
+#include "json_escape.hpp"
+#include "log.hpp"
+#include "route_document.hpp"
+#include "router.hpp"
+#include "snapshot.hpp"
+#include "snapshot_update.hpp"
+#include "status_json.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+struct discovery_parser_s {
+    discovery_parser_s(int format, const discovery::Log &log)
+        : parser(format, log)
+    {
+    }
+
+    discovery::RouteDocumentParser parser;
+};
+
+struct discovery_router_s {
+    std::unique_ptr<discovery::Router> router;
+};
+
+namespace {
+
+using discovery::Bytes;
+
+std::string_view view(const char *p, size_t len)
+{
+    return p != nullptr ? std::string_view(p, len) : std::string_view();
+}
+
+// Truncates on a UTF-8 boundary so err->text stays printable.
+void setError(discovery_error_t *err, const char *text) noexcept
+{
+    if (err == nullptr) {
+        return;
+    }
+
+    size_t n = std::strlen(text);
+    if (n >= DISCOVERY_ERROR_LEN) {
+        n = DISCOVERY_ERROR_LEN - 1;
+        while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xc0) == 0x80) {
+            n--;
+        }
+    }
+
+    std::memcpy(err->text, text, n);
+    err->text[n] = '\0';
+}
+
+// Runs `body`, mapping exceptions to return codes and err->text.
+template <typename F>
+int guard(discovery_error_t *err, F &&body) noexcept
+{
+    setError(err, "");
+
+    try {
+        return body();
+    } catch (const std::bad_alloc &) {
+        setError(err, "out of memory");
+        return DISCOVERY_NOMEM;
+    } catch (const std::exception &e) {
+        setError(err, e.what());
+        return DISCOVERY_ERROR;
+    } catch (...) {
+        setError(err, "internal error");
+        return DISCOVERY_ERROR;
+    }
+}
+
+// Hands bytes to C as malloc()ed memory, as discovery_buf_free expects.
+void giveBuffer(const void *data, size_t len, discovery_buf_t *out)
+{
+    auto *p = static_cast<unsigned char *>(std::malloc(len > 0 ? len : 1));
+    if (p == nullptr) {
+        throw std::bad_alloc();
+    }
+
+    std::memcpy(p, data, len);
+    out->data = p;
+    out->len = len;
+}
+
+void require(bool condition, const char *what)
+{
+    if (!condition) {
+        throw discovery::Error(what);
+    }
+}
+
+} // namespace
+
+extern "C" {
+
+void discovery_buf_free(discovery_buf_t *buf)
+{
+    if (buf != nullptr) {
+        std::free(buf->data);
+        buf->data = nullptr;
+        buf->len = 0;
+    }
+}
+
+int discovery_health_update(discovery_health_t *h, int poll_ok,
+                            uint32_t fails_needed, uint32_t passes_needed)
+{
+    if (h == nullptr) {
+        return 0;
+    }
+
+    bool changed =
+        discovery::updateHealth(*h, poll_ok != 0, fails_needed, passes_needed);
+    return changed ? 1 : 0;
+}
+
+discovery_parser_t *discovery_parser_create(int format, discovery_log_t *log)
+{
+    if (format != DISCOVERY_FORMAT_AUTO && format != DISCOVERY_FORMAT_ROUTES
+        && format != DISCOVERY_FORMAT_OPENAPI) {
+        format = DISCOVERY_FORMAT_AUTO;
+    }
+
+    try {
+        return new discovery_parser_t(format, discovery::Log(log));
+    } catch (...) {
+        return nullptr; // only allocation can fail here
+    }
+}
+
+void discovery_parser_destroy(discovery_parser_t *p)
+{
+    delete p;
+}
+
+int discovery_parser_feed(discovery_parser_t *p, const char *data, size_t len,
+                          discovery_error_t *err)
+{
+    return guard(err, [&] {
+        require(p != nullptr, "no parser");
+        require(data != nullptr || len == 0, "no data");
+        p->parser.feed(data, len);
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_parser_finish(discovery_parser_t *p, discovery_buf_t *routes,
+                            discovery_error_t *err)
+{
+    return guard(err, [&] {
+        require(p != nullptr && routes != nullptr, "no parser");
+        Bytes bytes = discovery::encodeRouteSet(p->parser.finish());
+        giveBuffer(bytes.data(), bytes.size(), routes);
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_snapshot_roster(const unsigned char *old, size_t old_len,
+                              const discovery_service_conf_t *services,
+                              size_t n, uint64_t generation,
+                              discovery_buf_t *out, discovery_log_t *log,
+                              discovery_error_t *err)
+{
+    return guard(err, [&] {
+        require(out != nullptr, "no output buffer");
+        require(services != nullptr || n == 0, "no services");
+
+        std::vector<discovery::ServiceConf> confs;
+        confs.reserve(n);
+        for (size_t i = 0; i < n; i++) {
+            const discovery_service_conf_t &s = services[i];
+            confs.push_back({view(s.name, s.name_len), view(s.url, s.url_len),
+                             view(s.upstream, s.upstream_len)});
+        }
+
+        Bytes bytes = discovery::applyRoster(old, old_len, confs, generation,
+                                             discovery::Log(log));
+        giveBuffer(bytes.data(), bytes.size(), out);
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_snapshot_apply(const unsigned char *old, size_t old_len,
+                             const char *name, size_t name_len, const char *url,
+                             size_t url_len, uint32_t state,
+                             const unsigned char *routes, size_t routes_len,
+                             uint64_t generation, discovery_buf_t *out,
+                             discovery_log_t *log, discovery_error_t *err)
+{
+    return guard(err, [&] {
+        require(out != nullptr, "no output buffer");
+
+        discovery::PollResult poll;
+        poll.name = view(name, name_len);
+        poll.url = view(url, url_len);
+        poll.state = state;
+        poll.routes = routes;
+        poll.routesLen = routes_len;
+
+        auto bytes = discovery::applyPoll(old, old_len, poll, generation,
+                                          discovery::Log(log));
+        if (!bytes) {
+            return DISCOVERY_UNCHANGED;
+        }
+
+        giveBuffer(bytes->data(), bytes->size(), out);
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_snapshot_check(const unsigned char *blob, size_t len,
+                             uint64_t *generation, discovery_error_t *err)
+{
+    return guard(err, [&] {
+        uint64_t gen = discovery::checkSnapshot(blob, len);
+        if (generation != nullptr) {
+            *generation = gen;
+        }
+        return DISCOVERY_OK;
+    });
+}
+
+discovery_router_t *discovery_router_create(const unsigned char *snapshot,
+                                            size_t len, discovery_error_t *err)
+{
+    discovery_router_t *router = nullptr;
+
+    guard(err, [&] {
+        auto built = discovery::Router::build(snapshot, len);
+        router = new discovery_router_t{std::move(built)};
+        return DISCOVERY_OK;
+    });
+
+    return router;
+}
+
+void discovery_router_destroy(discovery_router_t *router)
+{
+    delete router;
+}
+
+int discovery_router_match(const discovery_router_t *router, const char *method,
+                           size_t method_len, const char *path, size_t path_len,
+                           int websocket, discovery_match_t *m)
+{
+    if (m == nullptr) {
+        return DISCOVERY_MATCH_NOT_FOUND;
+    }
+
+    *m = discovery_match_t();
+    m->status = DISCOVERY_MATCH_NOT_FOUND;
+
+    if (router == nullptr) {
+        return m->status;
+    }
+
+    // match() does not allocate, but keep the promise of no exceptions
+    try {
+        discovery::Match r = router->router->match(
+            view(method, method_len), view(path, path_len), websocket != 0);
+
+        m->status = static_cast<int>(r.status);
+        m->service = r.service.data();
+        m->service_len = r.service.size();
+        m->upstream = r.upstream.data();
+        m->upstream_len = r.upstream.size();
+        m->route = r.route.data();
+        m->route_len = r.route.size();
+        m->allow = r.allow.data();
+        m->allow_len = r.allow.size();
+        m->auth_required = r.authRequired;
+    } catch (...) {
+        *m = discovery_match_t();
+        m->status = DISCOVERY_MATCH_NOT_FOUND;
+    }
+
+    return m->status;
+}
+
+int discovery_status_render(const unsigned char *snapshot, size_t len,
+                            const discovery_service_stats_t *stats, size_t n,
+                            discovery_buf_t *out, discovery_error_t *err)
+{
+    return guard(err, [&] {
+        require(out != nullptr, "no output buffer");
+        require(stats != nullptr || n == 0, "no stats");
+
+        std::vector<discovery::ServiceStats> all(n);
+        for (size_t i = 0; i < n; i++) {
+            const discovery_service_stats_t &s = stats[i];
+            all[i].name = view(s.name, s.name_len);
+            all[i].lastCheck = s.last_check;
+            all[i].lastSuccess = s.last_success;
+            all[i].failures = s.failures;
+            all[i].lastError = view(s.last_error, s.last_error_len);
+        }
+
+        std::string json = discovery::renderStatus(
+            discovery::decodeSnapshot(snapshot, len), all);
+        giveBuffer(json.data(), json.size(), out);
+        return DISCOVERY_OK;
+    });
+}
+
+size_t discovery_json_escape(unsigned char *dst, const unsigned char *src,
+                             size_t len)
+{
+    if (src == nullptr) {
+        return 0;
+    }
+
+    return discovery::escapeJson(dst, src, len);
+}
+
+} /* extern "C" */

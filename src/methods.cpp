@@ -1,0 +1,90 @@
+// methods.cpp: method names, parsing and the precomputed Allow headers.
+#include "methods.hpp"
+
+#include <array>
+#include <cctype>
+
+namespace discovery {
+
+namespace {
+
+constexpr std::array<std::string_view, kMethodCount> kNames = {
+    "GET",   "HEAD",    "POST",  "PUT",     "DELETE",
+    "PATCH", "OPTIONS", "TRACE", "CONNECT",
+};
+
+bool equalsIgnoreCase(std::string_view a, std::string_view upper)
+{
+    if (a.size() != upper.size()) {
+        return false;
+    }
+
+    for (size_t i = 0; i < a.size(); i++) {
+        if (std::toupper(static_cast<unsigned char>(a[i])) != upper[i]) {
+            return false;
+        }
+    }
+
+    return true;
+}
+
+} // namespace
+
+uint32_t methodBit(std::string_view token)
+{
+    for (size_t i = 0; i < kMethodCount; i++) {
+        if (token == kNames[i]) {
+            return 1u << i;
+        }
+    }
+
+    return 0;
+}
+
+uint32_t methodBitIgnoreCase(std::string_view name)
+{
+    for (size_t i = 0; i < kMethodCount; i++) {
+        if (equalsIgnoreCase(name, kNames[i])) {
+            return 1u << i;
+        }
+    }
+
+    return 0;
+}
+
+std::string_view methodName(size_t index)
+{
+    return index < kMethodCount ? kNames[index] : std::string_view();
+}
+
+std::string joinMethods(uint32_t mask, std::string_view separator)
+{
+    std::string out;
+
+    for (size_t i = 0; i < kMethodCount; i++) {
+        if (mask & (1u << i)) {
+            if (!out.empty()) {
+                out += separator;
+            }
+            out += kNames[i];
+        }
+    }
+
+    return out;
+}
+
+std::string_view allowHeader(uint32_t mask)
+{
+    // every possible mask, built once, so a 405 costs no allocation
+    static const auto table = [] {
+        std::array<std::string, kAllMethods + 1> all;
+        for (uint32_t m = 0; m <= kAllMethods; m++) {
+            all[m] = joinMethods(m, ", ");
+        }
+        return all;
+    }();
+
+    return table[mask & kAllMethods];
+}
+
+} // namespace discovery

@@ -1,0 +1,228 @@
+// route_template.cpp: template compilation and converter matching.
+#include "route_template.hpp"
+
+namespace discovery {
+
+namespace {
+
+bool isIdentStart(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+bool isIdentChar(char c)
+{
+    return isIdentStart(c) || (c >= '0' && c <= '9');
+}
+
+bool isDigit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+bool isLowerHex(char c)
+{
+    return isDigit(c) || (c >= 'a' && c <= 'f');
+}
+
+bool isIdentifier(std::string_view s)
+{
+    if (s.empty() || !isIdentStart(s[0])) {
+        return false;
+    }
+
+    for (char c : s) {
+        if (!isIdentChar(c)) {
+            return false;
+        }
+    }
+
+    return true;
+}
+
+// Bytes a normalized request path cannot contain, so a literal with them
+// could never match: controls, space, and the query/fragment delimiters.
+bool isLiteralByte(unsigned char c)
+{
+    return c > 0x20 && c != 0x7f && c != '?' && c != '#' && c != '{'
+           && c != '}';
+}
+
+bool converterKind(std::string_view name, SegmentKind *kind)
+{
+    static const struct {
+        std::string_view name;
+        SegmentKind kind;
+    } converters[] = {
+        {"str", SegmentKind::Str},     {"int", SegmentKind::Int},
+        {"float", SegmentKind::Float}, {"uuid", SegmentKind::Uuid},
+        {"path", SegmentKind::Path},
+    };
+
+    for (const auto &c : converters) {
+        if (c.name == name) {
+            *kind = c.kind;
+            return true;
+        }
+    }
+
+    return false;
+}
+
+bool compileSegment(std::string_view text, Segment *seg)
+{
+    if (text.empty() || text.front() != '{') {
+        for (unsigned char c : text) {
+            if (!isLiteralByte(c)) {
+                return false;
+            }
+        }
+        *seg = {SegmentKind::Literal, text};
+        return true;
+    }
+
+    // a parameter is the whole segment: "x{a}" and "{a}.{b}" are invalid
+    if (text.size() < 3 || text.back() != '}') {
+        return false;
+    }
+
+    std::string_view inner = text.substr(1, text.size() - 2);
+    size_t colon = inner.find(':');
+    std::string_view name = inner.substr(0, colon);
+    SegmentKind kind = SegmentKind::Str;
+
+    if (colon != std::string_view::npos
+        && !converterKind(inner.substr(colon + 1), &kind)) {
+        return false;
+    }
+
+    if (!isIdentifier(name)) {
+        return false;
+    }
+
+    *seg = {kind, name};
+    return true;
+}
+
+bool isUuid(std::string_view s)
+{
+    if (s.size() != 36) {
+        return false;
+    }
+
+    for (size_t i = 0; i < s.size(); i++) {
+        bool dash = (i == 8 || i == 13 || i == 18 || i == 23);
+        if (dash ? s[i] != '-' : !isLowerHex(s[i])) {
+            return false;
+        }
+    }
+
+    return true;
+}
+
+size_t skipDigits(std::string_view s, size_t i)
+{
+    while (i < s.size() && isDigit(s[i])) {
+        i++;
+    }
+    return i;
+}
+
+bool isFloat(std::string_view s)
+{
+    size_t i = skipDigits(s, 0);
+
+    if (i == 0) {
+        return false;
+    }
+
+    if (i == s.size()) {
+        return true;
+    }
+
+    if (s[i] != '.') {
+        return false;
+    }
+
+    size_t j = skipDigits(s, i + 1);
+    return j > i + 1 && j == s.size();
+}
+
+} // namespace
+
+bool compileTemplate(std::string_view path, Template &out, std::string *reason)
+{
+    auto fail = [reason](const char *why) {
+        if (reason != nullptr) {
+            *reason = why;
+        }
+        return false;
+    };
+
+    out.segments.clear();
+
+    if (path.empty() || path.front() != '/') {
+        return fail("does not start with \"/\"");
+    }
+
+    std::string_view rest = path.substr(1);
+
+    for (;;) {
+        size_t slash = rest.find('/');
+        Segment seg;
+
+        if (!compileSegment(rest.substr(0, slash), &seg)) {
+            return fail("invalid segment");
+        }
+
+        if (!out.segments.empty()
+            && out.segments.back().kind == SegmentKind::Path) {
+            return fail("{:path} is not the last segment");
+        }
+
+        out.segments.push_back(seg);
+
+        if (slash == std::string_view::npos) {
+            return true;
+        }
+
+        rest = rest.substr(slash + 1);
+    }
+}
+
+std::string templateShape(const Template &tpl)
+{
+    static const char *const kinds[] = {
+        "", "{str}", "{int}", "{float}", "{uuid}", "{path}",
+    };
+    std::string shape;
+
+    for (const Segment &seg : tpl.segments) {
+        shape += '/';
+        if (seg.kind == SegmentKind::Literal) {
+            shape += seg.text; // literals never contain braces
+        } else {
+            shape += kinds[static_cast<int>(seg.kind)];
+        }
+    }
+
+    return shape;
+}
+
+bool segmentMatches(SegmentKind kind, std::string_view segment)
+{
+    switch (kind) {
+    case SegmentKind::Str:
+        return !segment.empty();
+    case SegmentKind::Int:
+        return !segment.empty() && skipDigits(segment, 0) == segment.size();
+    case SegmentKind::Float:
+        return isFloat(segment);
+    case SegmentKind::Uuid:
+        return isUuid(segment);
+    default:
+        return false;
+    }
+}
+
+} // namespace discovery

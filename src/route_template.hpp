@@ -1,0 +1,38 @@
+// route_template.hpp: FastAPI/Starlette path templates, compiled to segments.
+#ifndef DISCOVERY_ROUTE_TEMPLATE_HPP
+#define DISCOVERY_ROUTE_TEMPLATE_HPP
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace discovery {
+
+// Declaration order is not precedence: see Router for that.
+enum class SegmentKind : uint8_t { Literal, Str, Int, Float, Uuid, Path };
+
+struct Segment {
+    SegmentKind kind;
+    std::string_view text; // literal text or parameter name
+};
+
+// Views into the compiled path string, which must outlive it.
+struct Template {
+    std::vector<Segment> segments;
+};
+
+// False (with *reason if given) unless `path` is a valid template.
+bool compileTemplate(std::string_view path, Template &out,
+                     std::string *reason = nullptr);
+
+// The template with parameter names erased: "/users/{str}".  Two routes
+// with the same shape match the same requests.
+std::string templateShape(const Template &tpl);
+
+// Whether a request segment satisfies a converter (not Literal or Path).
+bool segmentMatches(SegmentKind kind, std::string_view segment);
+
+} // namespace discovery
+
+#endif

@@ -1,0 +1,436 @@
+// snapshot.cpp: the binary encodings of snapshots and route sets.
+#include "snapshot.hpp"
+
+#include "error.hpp"
+#include "methods.hpp"
+#include "route_template.hpp"
+
+#include <cstring>
+#include <string_view>
+
+/*
+ * Both blobs share one 32-byte header, little-endian:
+ *
+ *   0  magic "NGXD" (snapshot) or "NGXR" (route set)
+ *   4  u32 format version (1)
+ *   8  u64 total length, header included
+ *  16  u64 generation (0 for route sets)
+ *  24  u32 FNV-1a of the whole blob with this field read as zero
+ *  28  u32 reserved, zero
+ *
+ * The body is varints and length-prefixed strings:
+ *
+ *   snapshot:  services{name url upstream state routeset} conflicts{...}
+ *   routeset:  version routes{path methods flags name tags{tag}}
+ *
+ * where {x} is a varint count followed by that many x.
+ */
+
+namespace discovery {
+
+namespace {
+
+constexpr size_t kHeaderSize = 32;
+constexpr size_t kChecksumOffset = 24;
+constexpr uint32_t kFormatVersion = 1;
+constexpr char kSnapshotMagic[] = "NGXD";
+constexpr char kRouteSetMagic[] = "NGXR";
+
+constexpr uint8_t kFlagAuth = 1;
+constexpr uint8_t kFlagWebsocket = 2;
+
+// Bounds for strings the route limits do not cover.
+constexpr size_t kMaxServiceStringLen = 65536;
+constexpr size_t kMaxServices = 65536;
+
+uint32_t fnv1a(uint32_t h, const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+uint32_t blobChecksum(const unsigned char *p, size_t len)
+{
+    static const unsigned char zero[4] = {0, 0, 0, 0};
+    uint32_t h = 2166136261u;
+
+    h = fnv1a(h, p, kChecksumOffset);
+    h = fnv1a(h, zero, sizeof(zero));
+    return fnv1a(h, p + kHeaderSize - 4, len - (kHeaderSize - 4));
+}
+
+uint64_t loadLe(const unsigned char *p, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        v |= static_cast<uint64_t>(p[i]) << (8 * i);
+    }
+    return v;
+}
+
+void storeLe(unsigned char *p, uint64_t v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        p[i] = static_cast<unsigned char>(v >> (8 * i));
+    }
+}
+
+class Writer {
+public:
+    Writer() : bytes_(kHeaderSize, 0) {}
+
+    void varint(uint64_t v)
+    {
+        while (v >= 0x80) {
+            bytes_.push_back(static_cast<unsigned char>(v | 0x80));
+            v >>= 7;
+        }
+        bytes_.push_back(static_cast<unsigned char>(v));
+    }
+
+    void byte(uint8_t v) { bytes_.push_back(v); }
+
+    void string(std::string_view s)
+    {
+        varint(s.size());
+        bytes_.insert(bytes_.end(), s.begin(), s.end());
+    }
+
+    // Fills in the header and hands the blob over.
+    Bytes seal(const char *magic, uint64_t generation)
+    {
+        unsigned char *h = bytes_.data();
+
+        std::memcpy(h, magic, 4);
+        storeLe(h + 4, kFormatVersion, 4);
+        storeLe(h + 8, bytes_.size(), 8);
+        storeLe(h + 16, generation, 8);
+        storeLe(h + kChecksumOffset, blobChecksum(h, bytes_.size()), 4);
+        return std::move(bytes_);
+    }
+
+private:
+    Bytes bytes_;
+};
+
+// Every read is bounds-checked; the first violation throws.
+class Reader {
+public:
+    Reader(const unsigned char *p, const unsigned char *end, const char *what)
+        : p_(p), end_(end), what_(what)
+    {
+    }
+
+    [[noreturn]] void fail(const char *why) const
+    {
+        throw Error(std::string("corrupt ") + what_ + ": " + why);
+    }
+
+    uint64_t varint()
+    {
+        uint64_t v = 0;
+
+        for (unsigned shift = 0; shift < 64; shift += 7) {
+            if (p_ == end_) {
+                fail("truncated");
+            }
+            unsigned char b = *p_++;
+            if (shift == 63 && b > 1) {
+                fail("varint overflow");
+            }
+            v |= static_cast<uint64_t>(b & 0x7f) << shift;
+            if (!(b & 0x80)) {
+                return v;
+            }
+        }
+
+        fail("varint overflow");
+    }
+
+    uint64_t bounded(uint64_t max, const char *why)
+    {
+        uint64_t v = varint();
+        if (v > max) {
+            fail(why);
+        }
+        return v;
+    }
+
+    // A count of items of at least `minSize` bytes each: a lying count
+    // cannot make us reserve more than the blob could hold.
+    size_t count(size_t max, size_t minSize, const char *why)
+    {
+        uint64_t n = bounded(max, why);
+        if (n > remaining() / minSize) {
+            fail("truncated");
+        }
+        return static_cast<size_t>(n);
+    }
+
+    uint8_t byte()
+    {
+        if (p_ == end_) {
+            fail("truncated");
+        }
+        return *p_++;
+    }
+
+    std::string string(size_t max, const char *why)
+    {
+        uint64_t n = bounded(max, why);
+        if (n > remaining()) {
+            fail("truncated");
+        }
+        std::string s(reinterpret_cast<const char *>(p_),
+                      static_cast<size_t>(n));
+        p_ += n;
+        return s;
+    }
+
+    size_t remaining() const { return static_cast<size_t>(end_ - p_); }
+
+    void expectEnd() const
+    {
+        if (p_ != end_) {
+            fail("trailing bytes");
+        }
+    }
+
+private:
+    const unsigned char *p_;
+    const unsigned char *end_;
+    const char *what_;
+};
+
+// Validates the header and returns the generation.
+uint64_t openBlob(const unsigned char *data, size_t len, const char *magic,
+                  const char *what)
+{
+    auto fail = [what](const char *why) {
+        throw Error(std::string("corrupt ") + what + ": " + why);
+    };
+
+    if (data == nullptr || len < kHeaderSize) {
+        fail("too short");
+    }
+    if (std::memcmp(data, magic, 4) != 0) {
+        fail("bad magic");
+    }
+    if (loadLe(data + 4, 4) != kFormatVersion) {
+        fail("unsupported format version");
+    }
+    if (loadLe(data + 8, 8) != len) {
+        fail("length mismatch");
+    }
+    if (loadLe(data + 28, 4) != 0) {
+        fail("bad reserved field");
+    }
+    if (loadLe(data + kChecksumOffset, 4) != blobChecksum(data, len)) {
+        fail("checksum mismatch");
+    }
+
+    return loadLe(data + 16, 8);
+}
+
+void writeRouteSet(Writer &w, const RouteSet &set)
+{
+    w.string(set.version);
+    w.varint(set.routes.size());
+
+    for (const Route &r : set.routes) {
+        w.string(r.path);
+        w.varint(r.methods);
+        w.byte((r.authRequired ? kFlagAuth : 0)
+               | (r.websocket ? kFlagWebsocket : 0));
+        w.string(r.name);
+        w.varint(r.tags.size());
+        for (const std::string &tag : r.tags) {
+            w.string(tag);
+        }
+    }
+}
+
+Route readRoute(Reader &r)
+{
+    Route route;
+    Template tpl;
+
+    route.path = r.string(kMaxPathLen, "path too long");
+    if (!compileTemplate(route.path, tpl)) {
+        r.fail("invalid template");
+    }
+
+    route.methods =
+        static_cast<uint32_t>(r.bounded(kAllMethods, "invalid methods"));
+    if (route.methods == 0) {
+        r.fail("route without methods");
+    }
+
+    uint8_t flags = r.byte();
+    if (flags & ~(kFlagAuth | kFlagWebsocket)) {
+        r.fail("invalid route flags");
+    }
+    route.authRequired = flags & kFlagAuth;
+    route.websocket = flags & kFlagWebsocket;
+
+    route.name = r.string(kMaxNameLen, "name too long");
+
+    size_t tags = r.count(kMaxTags, 1, "too many tags");
+    route.tags.reserve(tags);
+    for (size_t i = 0; i < tags; i++) {
+        route.tags.push_back(r.string(kMaxTagLen, "tag too long"));
+    }
+
+    return route;
+}
+
+RouteSet readRouteSet(Reader &r)
+{
+    RouteSet set;
+
+    set.version = r.string(kMaxVersionLen, "version too long");
+
+    // a route takes at least 5 bytes: path, methods, flags, name, tags
+    size_t n = r.count(kMaxRoutes, 5, "too many routes");
+    set.routes.reserve(n);
+    for (size_t i = 0; i < n; i++) {
+        set.routes.push_back(readRoute(r));
+    }
+
+    return set;
+}
+
+Service readService(Reader &r)
+{
+    Service s;
+
+    s.name = r.string(kMaxServiceStringLen, "service name too long");
+    s.url = r.string(kMaxServiceStringLen, "service url too long");
+    s.upstream = r.string(kMaxServiceStringLen, "upstream too long");
+    s.state = static_cast<uint32_t>(
+        r.bounded(DISCOVERY_STATE_UNHEALTHY, "invalid state"));
+    s.routeSet = readRouteSet(r);
+    return s;
+}
+
+uint32_t readIndex(Reader &r, size_t size, const char *why)
+{
+    uint64_t v = r.varint();
+    if (v >= size) {
+        r.fail(why);
+    }
+    return static_cast<uint32_t>(v);
+}
+
+Conflict readConflict(Reader &r, const std::vector<Service> &services)
+{
+    Conflict c;
+
+    c.methods = static_cast<uint32_t>(r.bounded(kAllMethods, "bad methods"));
+    c.winnerService = readIndex(r, services.size(), "bad conflict service");
+    c.winnerRoute =
+        readIndex(r, services[c.winnerService].routeSet.routes.size(),
+                  "bad conflict route");
+    c.loserService = readIndex(r, services.size(), "bad conflict service");
+    c.loserRoute = readIndex(r, services[c.loserService].routeSet.routes.size(),
+                             "bad conflict route");
+
+    if (c.methods == 0 || c.winnerService >= c.loserService) {
+        r.fail("invalid conflict");
+    }
+
+    return c;
+}
+
+} // namespace
+
+bool operator==(const Route &a, const Route &b)
+{
+    return a.path == b.path && a.methods == b.methods
+           && a.authRequired == b.authRequired && a.websocket == b.websocket
+           && a.name == b.name && a.tags == b.tags;
+}
+
+bool operator==(const RouteSet &a, const RouteSet &b)
+{
+    return a.version == b.version && a.routes == b.routes;
+}
+
+Bytes encodeRouteSet(const RouteSet &set)
+{
+    Writer w;
+
+    writeRouteSet(w, set);
+    return w.seal(kRouteSetMagic, 0);
+}
+
+RouteSet decodeRouteSet(const unsigned char *data, size_t len)
+{
+    openBlob(data, len, kRouteSetMagic, "route set");
+
+    Reader r(data + kHeaderSize, data + len, "route set");
+    RouteSet set = readRouteSet(r);
+
+    r.expectEnd();
+    return set;
+}
+
+Bytes encodeSnapshot(const Snapshot &snap)
+{
+    Writer w;
+
+    w.varint(snap.services.size());
+    for (const Service &s : snap.services) {
+        w.string(s.name);
+        w.string(s.url);
+        w.string(s.upstream);
+        w.varint(s.state);
+        writeRouteSet(w, s.routeSet);
+    }
+
+    w.varint(snap.conflicts.size());
+    for (const Conflict &c : snap.conflicts) {
+        w.varint(c.methods);
+        w.varint(c.winnerService);
+        w.varint(c.winnerRoute);
+        w.varint(c.loserService);
+        w.varint(c.loserRoute);
+    }
+
+    return w.seal(kSnapshotMagic, snap.generation);
+}
+
+Snapshot decodeSnapshot(const unsigned char *data, size_t len)
+{
+    Snapshot snap;
+
+    snap.generation = openBlob(data, len, kSnapshotMagic, "snapshot");
+
+    Reader r(data + kHeaderSize, data + len, "snapshot");
+
+    // a service takes at least 6 bytes, a conflict 5
+    size_t services = r.count(kMaxServices, 6, "too many services");
+    snap.services.reserve(services);
+    for (size_t i = 0; i < services; i++) {
+        snap.services.push_back(readService(r));
+    }
+
+    size_t conflicts = r.count(SIZE_MAX, 5, "too many conflicts");
+    snap.conflicts.reserve(conflicts);
+    for (size_t i = 0; i < conflicts; i++) {
+        snap.conflicts.push_back(readConflict(r, snap.services));
+    }
+
+    r.expectEnd();
+    return snap;
+}
+
+uint64_t checkSnapshot(const unsigned char *data, size_t len)
+{
+    return openBlob(data, len, kSnapshotMagic, "snapshot");
+}
+
+} // namespace discovery

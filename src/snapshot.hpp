@@ -1,0 +1,82 @@
+// snapshot.hpp: the route table model and its flat, checksummed encodings.
+#ifndef DISCOVERY_SNAPSHOT_HPP
+#define DISCOVERY_SNAPSHOT_HPP
+
+#include "discovery_core.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace discovery {
+
+// Bounds on what one service may publish; the decoder enforces them too.
+constexpr size_t kMaxPathLen = 1024;
+constexpr size_t kMaxNameLen = 256;
+constexpr size_t kMaxTagLen = 128;
+constexpr size_t kMaxTags = 32;
+constexpr size_t kMaxRoutes = 100000;
+constexpr size_t kMaxVersionLen = 256;
+
+using Bytes = std::vector<unsigned char>;
+
+// An empty name or version means "none" (null on the status page).
+struct Route {
+    std::string path; // a valid template
+    uint32_t methods = 0;
+    bool authRequired = false;
+    bool websocket = false;
+    std::string name;
+    std::vector<std::string> tags;
+};
+
+bool operator==(const Route &a, const Route &b);
+
+struct RouteSet {
+    std::string version;
+    std::vector<Route> routes;
+};
+
+bool operator==(const RouteSet &a, const RouteSet &b);
+
+struct Service {
+    std::string name;
+    std::string url;
+    std::string upstream;
+    uint32_t state = DISCOVERY_STATE_PENDING;
+    RouteSet routeSet;
+};
+
+// `methods` of routes[loserRoute] of services[loserService] are shadowed by
+// routes[winnerRoute] of the earlier services[winnerService].
+struct Conflict {
+    uint32_t methods = 0;
+    uint32_t winnerService = 0;
+    uint32_t winnerRoute = 0;
+    uint32_t loserService = 0;
+    uint32_t loserRoute = 0;
+};
+
+struct Snapshot {
+    uint64_t generation = 0;
+    std::vector<Service> services; // roster order
+    std::vector<Conflict> conflicts;
+};
+
+// Route sets travel from the parser to discovery_snapshot_apply.
+Bytes encodeRouteSet(const RouteSet &set);
+RouteSet decodeRouteSet(const unsigned char *data, size_t len);
+
+Bytes encodeSnapshot(const Snapshot &snap);
+
+// Throws Error for anything but a well-formed snapshot: the bytes may come
+// from a damaged state file.
+Snapshot decodeSnapshot(const unsigned char *data, size_t len);
+
+// Header and checksum only; returns the generation.
+uint64_t checkSnapshot(const unsigned char *data, size_t len);
+
+} // namespace discovery
+
+#endif

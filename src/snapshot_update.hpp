@@ -1,0 +1,45 @@
+// snapshot_update.hpp: new snapshots from a reload (roster) or a poll (apply).
+#ifndef DISCOVERY_SNAPSHOT_UPDATE_HPP
+#define DISCOVERY_SNAPSHOT_UPDATE_HPP
+
+#include "log.hpp"
+#include "snapshot.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+namespace discovery {
+
+struct ServiceConf {
+    std::string_view name;
+    std::string_view url;
+    std::string_view upstream;
+};
+
+/*
+ * A snapshot of `services`, each keeping state and routes from the service
+ * of `old` with the same name and url.  A damaged `old` is logged and
+ * treated as empty: a reload must not fail over a stale state file.
+ */
+Bytes applyRoster(const unsigned char *old, size_t oldLen,
+                  const std::vector<ServiceConf> &services, uint64_t generation,
+                  const Log &log);
+
+struct PollResult {
+    std::string_view name;
+    std::string_view url;
+    uint32_t state = DISCOVERY_STATE_PENDING;
+    const unsigned char *routes = nullptr; // NULL: routes unchanged
+    size_t routesLen = 0;
+};
+
+// The snapshot after one poll, or nothing when routing would not change.
+std::optional<Bytes> applyPoll(const unsigned char *old, size_t oldLen,
+                               const PollResult &poll, uint64_t generation,
+                               const Log &log);
+
+} // namespace discovery
+
+#endif

@@ -1,0 +1,242 @@
+// status_json.cpp: renders a snapshot and poll statistics for the status page.
+#include "status_json.hpp"
+
+#include "json_escape.hpp"
+#include "methods.hpp"
+
+#include <cstdio>
+#include <ctime>
+#include <unordered_map>
+
+namespace discovery {
+
+namespace {
+
+// Appends JSON, placing commas itself so callers only say what comes next.
+class JsonWriter {
+public:
+    void beginObject() { open('{'); }
+    void endObject() { close('}'); }
+    void beginArray() { open('['); }
+    void endArray() { close(']'); }
+
+    void key(std::string_view k)
+    {
+        separate();
+        appendJsonString(out_, k);
+        out_ += ':';
+        afterKey_ = true;
+    }
+
+    void string(std::string_view s)
+    {
+        separate();
+        appendJsonString(out_, s);
+    }
+
+    // null for empty: the model's way of saying "none"
+    void stringOrNull(std::string_view s)
+    {
+        if (s.empty()) {
+            null();
+        } else {
+            string(s);
+        }
+    }
+
+    void null() { raw("null"); }
+    void boolean(bool b) { raw(b ? "true" : "false"); }
+    void number(uint64_t n) { raw(std::to_string(n)); }
+
+    std::string take() { return std::move(out_); }
+
+private:
+    void separate()
+    {
+        if (afterKey_) {
+            afterKey_ = false;
+        } else if (needComma_) {
+            out_ += ',';
+        }
+        needComma_ = true;
+    }
+
+    void raw(std::string_view s)
+    {
+        separate();
+        out_ += s;
+    }
+
+    void open(char c)
+    {
+        separate();
+        out_ += c;
+        needComma_ = false;
+    }
+
+    void close(char c)
+    {
+        out_ += c;
+        needComma_ = true;
+    }
+
+    std::string out_;
+    bool needComma_ = false;
+    bool afterKey_ = false;
+};
+
+const char *stateName(uint32_t state)
+{
+    switch (state) {
+    case DISCOVERY_STATE_HEALTHY:
+        return "healthy";
+    case DISCOVERY_STATE_UNHEALTHY:
+        return "unhealthy";
+    default:
+        return "pending";
+    }
+}
+
+void writeMethods(JsonWriter &w, uint32_t mask)
+{
+    w.beginArray();
+    for (size_t i = 0; i < kMethodCount; i++) {
+        if (mask & (1u << i)) {
+            w.string(methodName(i));
+        }
+    }
+    w.endArray();
+}
+
+void writeTime(JsonWriter &w, int64_t t)
+{
+    std::string iso = t == 0 ? std::string() : formatTime(t);
+    w.stringOrNull(iso);
+}
+
+void writeRoute(JsonWriter &w, const Route &r)
+{
+    w.beginObject();
+    w.key("path");
+    w.string(r.path);
+    w.key("methods");
+    writeMethods(w, r.methods);
+    w.key("name");
+    w.stringOrNull(r.name);
+    w.key("tags");
+    w.beginArray();
+    for (const std::string &tag : r.tags) {
+        w.string(tag);
+    }
+    w.endArray();
+    w.key("auth_required");
+    w.boolean(r.authRequired);
+    w.key("websocket");
+    w.boolean(r.websocket);
+    w.endObject();
+}
+
+void writeService(JsonWriter &w, const Service &s, const ServiceStats &st)
+{
+    w.beginObject();
+    w.key("name");
+    w.string(s.name);
+    w.key("url");
+    w.string(s.url);
+    w.key("upstream");
+    w.string(s.upstream);
+    w.key("state");
+    w.string(stateName(s.state));
+    w.key("version");
+    w.stringOrNull(s.routeSet.version);
+    w.key("last_check");
+    writeTime(w, st.lastCheck);
+    w.key("last_success");
+    writeTime(w, st.lastSuccess);
+    w.key("failures");
+    w.number(st.failures);
+    w.key("last_error");
+    w.stringOrNull(st.lastError);
+    w.key("routes");
+    w.beginArray();
+    for (const Route &r : s.routeSet.routes) {
+        writeRoute(w, r);
+    }
+    w.endArray();
+    w.endObject();
+}
+
+void writeConflict(JsonWriter &w, const Snapshot &snap, const Conflict &c)
+{
+    const Service &loser = snap.services[c.loserService];
+    const Service &winner = snap.services[c.winnerService];
+
+    w.beginObject();
+    w.key("methods");
+    writeMethods(w, c.methods);
+    w.key("path");
+    w.string(loser.routeSet.routes[c.loserRoute].path);
+    w.key("service");
+    w.string(loser.name);
+    w.key("shadowed_by");
+    w.string(winner.name);
+    w.key("winner_path");
+    w.string(winner.routeSet.routes[c.winnerRoute].path);
+    w.endObject();
+}
+
+} // namespace
+
+std::string formatTime(int64_t unixTime)
+{
+    auto t = static_cast<time_t>(unixTime);
+    struct tm tm;
+    char buf[64];
+
+    if (t != unixTime || gmtime_r(&t, &tm) == nullptr) {
+        return std::string();
+    }
+
+    int n =
+        std::snprintf(buf, sizeof(buf), "%04lld-%02d-%02dT%02d:%02d:%02dZ",
+                      static_cast<long long>(tm.tm_year) + 1900, tm.tm_mon + 1,
+                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+std::string renderStatus(const Snapshot &snap,
+                         const std::vector<ServiceStats> &stats)
+{
+    std::unordered_map<std::string_view, const ServiceStats *> byName;
+    const ServiceStats none;
+    JsonWriter w;
+
+    for (const ServiceStats &st : stats) {
+        byName.emplace(st.name, &st); // the first entry for a name wins
+    }
+
+    w.beginObject();
+    w.key("generation");
+    w.number(snap.generation);
+
+    w.key("services");
+    w.beginArray();
+    for (const Service &s : snap.services) {
+        auto it = byName.find(s.name);
+        writeService(w, s, it != byName.end() ? *it->second : none);
+    }
+    w.endArray();
+
+    w.key("conflicts");
+    w.beginArray();
+    for (const Conflict &c : snap.conflicts) {
+        writeConflict(w, snap, c);
+    }
+    w.endArray();
+
+    w.endObject();
+    return w.take();
+}
+
+} // namespace discovery

@@ -1,0 +1,612 @@
+// router_test.cpp: precedence, methods, states, and the C API end to end.
+#include "discovery_core.h"
+#include "error.hpp"
+#include "methods.hpp"
+#include "router.hpp"
+#include "snapshot.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+
+namespace discovery {
+namespace {
+
+struct Spec {
+    std::string service;
+    std::string path;
+    uint32_t methods;
+};
+
+// A router over services s0, s1, ... in roster order, all healthy unless
+// `states` says otherwise.
+std::unique_ptr<Router> makeRouter(const std::vector<Spec> &specs,
+                                   std::vector<uint32_t> states = {})
+{
+    Snapshot snap;
+    auto serviceIndex = [&](const std::string &name) {
+        for (size_t i = 0; i < snap.services.size(); i++) {
+            if (snap.services[i].name == name) {
+                return i;
+            }
+        }
+        Service s;
+        s.name = name;
+        s.url = "http://" + name;
+        s.upstream = name + "_up";
+        s.state = DISCOVERY_STATE_HEALTHY;
+        snap.services.push_back(s);
+        return snap.services.size() - 1;
+    };
+
+    for (const Spec &spec : specs) {
+        Route r;
+        r.path = spec.path;
+        r.methods = spec.methods;
+        r.authRequired = spec.path.find("admin") != std::string::npos;
+        snap.services[serviceIndex(spec.service)].routeSet.routes.push_back(r);
+    }
+    for (size_t i = 0; i < states.size(); i++) {
+        serviceIndex("s" + std::to_string(i));
+        snap.services[i].state = states[i];
+    }
+
+    Bytes blob = encodeSnapshot(snap);
+    return Router::build(blob.data(), blob.size());
+}
+
+// "service route" of a lookup, or the status name.
+std::string lookup(const Router &router, std::string_view path,
+                   std::string_view method = "GET", bool websocket = false)
+{
+    Match m = router.match(method, path, websocket);
+    switch (m.status) {
+    case MatchStatus::Found:
+        return std::string(m.service) + " " + std::string(m.route);
+    case MatchStatus::NotAllowed:
+        return "405 " + std::string(m.service) + " " + std::string(m.allow);
+    case MatchStatus::Unavailable:
+        return "503 " + std::string(m.service);
+    case MatchStatus::Pending:
+        return "pending";
+    default:
+        return "404";
+    }
+}
+
+TEST(Router, LiteralBeatsEveryParameter)
+{
+    auto r = makeRouter({{"a", "/u/{x:path}", kGet},
+                         {"a", "/u/{x}", kGet},
+                         {"a", "/u/{x:int}", kGet},
+                         {"a", "/u/{x:float}", kGet},
+                         {"a", "/u/{x:uuid}", kGet},
+                         {"a", "/u/me", kGet}});
+
+    EXPECT_EQ(lookup(*r, "/u/me"), "a /u/me");
+    EXPECT_EQ(lookup(*r, "/u/42"), "a /u/{x:int}");
+    EXPECT_EQ(lookup(*r, "/u/4.2"), "a /u/{x:float}");
+    EXPECT_EQ(lookup(*r, "/u/123e4567-e89b-12d3-a456-426614174000"),
+              "a /u/{x:uuid}");
+    EXPECT_EQ(lookup(*r, "/u/bob"), "a /u/{x}");
+    EXPECT_EQ(lookup(*r, "/u/bob/x"), "a /u/{x:path}");
+    EXPECT_EQ(lookup(*r, "/u/"), "a /u/{x:path}");
+    EXPECT_EQ(lookup(*r, "/u"), "404");
+}
+
+TEST(Router, BacktracksToLowerPrecedence)
+{
+    auto r = makeRouter({{"a", "/a/{n:int}/edit", kGet},
+                         {"a", "/a/{name}/view", kGet},
+                         {"a", "/a/special/{rest:path}", kGet}});
+
+    EXPECT_EQ(lookup(*r, "/a/1/edit"), "a /a/{n:int}/edit");
+    // the int branch exists but has no "view": back up to {name}
+    EXPECT_EQ(lookup(*r, "/a/1/view"), "a /a/{name}/view");
+    // the literal branch is tried first, then the parameters
+    EXPECT_EQ(lookup(*r, "/a/special/view"), "a /a/special/{rest:path}");
+    EXPECT_EQ(lookup(*r, "/a/x/edit"), "404");
+}
+
+TEST(Router, PrecedenceIsDecidedFromTheLeft)
+{
+    auto r = makeRouter({{"a", "/{x}/fixed", kGet}, {"a", "/lit/{y}", kGet}});
+    EXPECT_EQ(lookup(*r, "/lit/fixed"), "a /lit/{y}");
+}
+
+TEST(Router, SlashesMatter)
+{
+    auto r = makeRouter(
+        {{"a", "/users", kGet}, {"b", "/users/", kGet}, {"a", "/", kGet}});
+
+    EXPECT_EQ(lookup(*r, "/users"), "a /users");
+    EXPECT_EQ(lookup(*r, "/users/"), "b /users/");
+    EXPECT_EQ(lookup(*r, "/"), "a /");
+    EXPECT_EQ(lookup(*r, "//users"), "404");
+    EXPECT_EQ(lookup(*r, "users"), "404");
+    EXPECT_EQ(lookup(*r, ""), "404");
+}
+
+TEST(Router, RootPathParameter)
+{
+    auto r = makeRouter({{"a", "/{all:path}", kGet}});
+    EXPECT_EQ(lookup(*r, "/"), "a /{all:path}");
+    EXPECT_EQ(lookup(*r, "/x/y/z"), "a /{all:path}");
+}
+
+TEST(Router, EmptySegmentsDoNotMatchParameters)
+{
+    auto r = makeRouter({{"a", "/a/{x}/b", kGet}});
+    EXPECT_EQ(lookup(*r, "/a//b"), "404");
+    EXPECT_EQ(lookup(*r, "/a/x/b"), "a /a/{x}/b");
+}
+
+TEST(Router, MethodsHeadWebsocket)
+{
+    auto r = makeRouter({{"a", "/x", kGet | kPost}, {"a", "/ws", kGet}});
+
+    EXPECT_EQ(lookup(*r, "/x", "POST"), "a /x");
+    EXPECT_EQ(lookup(*r, "/x", "HEAD"), "a /x");
+    EXPECT_EQ(lookup(*r, "/x", "DELETE"), "405 a GET, HEAD, POST, OPTIONS");
+    EXPECT_EQ(lookup(*r, "/x", "post"), "405 a GET, HEAD, POST, OPTIONS");
+    EXPECT_EQ(lookup(*r, "/x", "BREW"), "405 a GET, HEAD, POST, OPTIONS");
+    EXPECT_EQ(lookup(*r, "/ws", "POST", true), "a /ws");
+}
+
+TEST(Router, HeadOnlyRouteDoesNotServeGet)
+{
+    auto r = makeRouter({{"a", "/h", kHead}});
+    EXPECT_EQ(lookup(*r, "/h", "HEAD"), "a /h");
+    EXPECT_EQ(lookup(*r, "/h", "GET"), "405 a HEAD, OPTIONS");
+}
+
+TEST(Router, AllowComesFromTheFirstMatchingTerminal)
+{
+    auto r = makeRouter(
+        {{"a", "/i/{n:int}", kPut | kDelete}, {"b", "/i/{s}", kPatch}});
+
+    EXPECT_EQ(lookup(*r, "/i/5", "GET"), "405 a PUT, DELETE, OPTIONS");
+    EXPECT_EQ(lookup(*r, "/i/5", "PATCH"), "b /i/{s}");
+    EXPECT_EQ(lookup(*r, "/i/x", "GET"), "405 b PATCH, OPTIONS");
+}
+
+TEST(Router, OptionsGoesToThePathOwner)
+{
+    auto r = makeRouter(
+        {{"a", "/o/{n:int}", kGet}, {"b", "/o/{s}", kOptions | kPost}});
+
+    // b publishes OPTIONS for the path: b gets it
+    EXPECT_EQ(lookup(*r, "/o/1", "OPTIONS"), "b /o/{s}");
+
+    auto r2 = makeRouter({{"a", "/p/{n:int}", kGet}, {"b", "/p/{s}", kPost}});
+    // nobody publishes OPTIONS: the highest precedence terminal owns it
+    EXPECT_EQ(lookup(*r2, "/p/1", "OPTIONS"), "a /p/{n:int}");
+    EXPECT_EQ(lookup(*r2, "/p/x", "OPTIONS"), "b /p/{s}");
+    EXPECT_EQ(lookup(*r2, "/q", "OPTIONS"), "404");
+}
+
+TEST(Router, ConflictsFirstServiceWinsLoserKeepsTheRest)
+{
+    auto r = makeRouter(
+        {{"a", "/users/{id}", kGet}, {"b", "/users/{user_id}", kGet | kPost}});
+
+    EXPECT_EQ(lookup(*r, "/users/1", "GET"), "a /users/{id}");
+    EXPECT_EQ(lookup(*r, "/users/1", "POST"), "b /users/{user_id}");
+    EXPECT_EQ(lookup(*r, "/users/1", "PUT"), "405 a GET, HEAD, POST, OPTIONS");
+}
+
+TEST(Router, UnhealthyOwnerIsUnavailable)
+{
+    auto r = makeRouter({{"s0", "/a", kGet}, {"s1", "/a", kGet | kPost}},
+                        {DISCOVERY_STATE_UNHEALTHY, DISCOVERY_STATE_HEALTHY});
+
+    // s0 owns GET even while down: no silent failover to a shadowed route
+    EXPECT_EQ(lookup(*r, "/a", "GET"), "503 s0");
+    EXPECT_EQ(lookup(*r, "/a", "POST"), "s1 /a");
+}
+
+TEST(Router, PendingOnlyWhenNothingMatched)
+{
+    auto r = makeRouter({{"s0", "/a", kGet}},
+                        {DISCOVERY_STATE_HEALTHY, DISCOVERY_STATE_PENDING});
+
+    EXPECT_EQ(lookup(*r, "/a"), "s0 /a");
+    EXPECT_EQ(lookup(*r, "/a", "POST"), "405 s0 GET, HEAD, OPTIONS");
+    EXPECT_EQ(lookup(*r, "/b"), "pending");
+    EXPECT_EQ(lookup(*r, "b"), "404");
+}
+
+TEST(Router, MatchCarriesUpstreamAndAuth)
+{
+    auto r = makeRouter({{"a", "/admin/{id}", kGet}, {"a", "/open", kGet}});
+
+    Match m = r->match("GET", "/admin/7", false);
+    EXPECT_EQ(m.status, MatchStatus::Found);
+    EXPECT_EQ(m.upstream, "a_up");
+    EXPECT_TRUE(m.authRequired);
+    EXPECT_FALSE(r->match("GET", "/open", false).authRequired);
+}
+
+TEST(Router, LiteralsOfEveryLength)
+{
+    // neighbours differ only in their last byte, across the 16-byte
+    // boundary of what the literal table keeps inline
+    std::vector<Spec> specs;
+    for (size_t n = 1; n <= 40; n++) {
+        specs.push_back({"a", "/" + std::string(n - 1, 'k') + "x", kGet});
+        specs.push_back({"b", "/" + std::string(n - 1, 'k') + "y", kGet});
+    }
+    auto r = makeRouter(specs);
+
+    for (size_t n = 1; n <= 40; n++) {
+        std::string stem = "/" + std::string(n - 1, 'k');
+        EXPECT_EQ(lookup(*r, stem + "x"), "a " + stem + "x");
+        EXPECT_EQ(lookup(*r, stem + "y"), "b " + stem + "y");
+        EXPECT_EQ(lookup(*r, stem + "z"), "404");
+        EXPECT_EQ(lookup(*r, stem + "xk"), "404");
+    }
+}
+
+TEST(Router, EmptyRouter)
+{
+    auto r = makeRouter({});
+    EXPECT_EQ(lookup(*r, "/"), "404");
+    EXPECT_THROW(Router::build(nullptr, 0), Error);
+}
+
+TEST(Router, ManyRoutes)
+{
+    Snapshot snap;
+    for (int s = 0; s < 4; s++) {
+        Service svc;
+        svc.name = "svc" + std::to_string(s);
+        svc.state = DISCOVERY_STATE_HEALTHY;
+        for (int i = 0; i < 25000; i++) {
+            Route r;
+            r.path = "/api/" + svc.name + "/res" + std::to_string(i)
+                     + (i % 2 ? "/{id:int}" : "/{id}/items/{item}");
+            r.methods = kGet | kPost;
+            svc.routeSet.routes.push_back(r);
+        }
+        snap.services.push_back(svc);
+    }
+    Bytes blob = encodeSnapshot(snap);
+
+    auto start = std::chrono::steady_clock::now();
+    auto router = Router::build(blob.data(), blob.size());
+    auto elapsed = std::chrono::steady_clock::now() - start;
+    // generous: this build has sanitizers and -O1
+    EXPECT_LT(elapsed, std::chrono::seconds(5));
+
+    EXPECT_EQ(lookup(*router, "/api/svc3/res24999/17"),
+              "svc3 /api/svc3/res24999/{id:int}");
+    EXPECT_EQ(lookup(*router, "/api/svc0/res0/x/items/y"),
+              "svc0 /api/svc0/res0/{id}/items/{item}");
+    EXPECT_EQ(lookup(*router, "/api/svc1/res1/x"), "404");
+    EXPECT_EQ(lookup(*router, "/api/svc1/res1/1", "PUT"),
+              "405 svc1 GET, HEAD, POST, OPTIONS");
+}
+
+/*
+ * A brute-force reference: the route that wins is the matching one with
+ * the smallest sequence of segment ranks (literal < int < float < uuid <
+ * str < path), then roster order, then document order.
+ */
+struct RefRoute {
+    std::string service;
+    std::string path;
+    uint32_t methods;
+    std::vector<int> ranks;
+    std::vector<std::string> segs;
+};
+
+std::vector<std::string> splitPath(const std::string &path)
+{
+    std::vector<std::string> out;
+    size_t start = 1;
+    for (;;) {
+        size_t slash = path.find('/', start);
+        out.push_back(path.substr(start, slash - start));
+        if (slash == std::string::npos) {
+            return out;
+        }
+        start = slash + 1;
+    }
+}
+
+int rankOf(const std::string &seg)
+{
+    static const std::pair<const char *, int> ranks[] = {
+        {"{p:int}", 1}, {"{p:float}", 2}, {"{p:uuid}", 3},
+        {"{p}", 4},     {"{p:path}", 5},
+    };
+    for (const auto &r : ranks) {
+        if (seg == r.first) {
+            return r.second;
+        }
+    }
+    return 0;
+}
+
+bool refMatches(const RefRoute &r, const std::string &path)
+{
+    auto digits = [](const std::string &x) {
+        return !x.empty()
+               && x.find_first_not_of("0123456789") == std::string::npos;
+    };
+    auto isFloat = [&](const std::string &x) {
+        size_t dot = x.find('.');
+        return dot == std::string::npos
+                   ? digits(x)
+                   : digits(x.substr(0, dot)) && digits(x.substr(dot + 1));
+    };
+    auto isUuid = [](const std::string &x) {
+        if (x.size() != 36) {
+            return false;
+        }
+        for (size_t i = 0; i < x.size(); i++) {
+            bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+            if (dash != (x[i] == '-')
+                || (!dash
+                    && std::string("0123456789abcdef").find(x[i])
+                           == std::string::npos)) {
+                return false;
+            }
+        }
+        return true;
+    };
+    std::vector<std::string> segs = splitPath(path);
+
+    for (size_t i = 0; i < r.segs.size(); i++) {
+        if (r.ranks[i] == 5) {
+            return i < segs.size();
+        }
+        if (i >= segs.size()) {
+            return false;
+        }
+        const std::string &s = segs[i];
+        bool ok = r.ranks[i] == 0   ? s == r.segs[i]
+                  : r.ranks[i] == 1 ? digits(s)
+                  : r.ranks[i] == 2 ? isFloat(s)
+                  : r.ranks[i] == 3 ? isUuid(s)
+                                    : !s.empty();
+        if (!ok) {
+            return false;
+        }
+    }
+    return segs.size() == r.segs.size();
+}
+
+std::string refLookup(const std::vector<RefRoute> &routes,
+                      const std::vector<std::string> &roster,
+                      const std::string &path, const std::string &method)
+{
+    std::vector<const RefRoute *> hits;
+    for (const RefRoute &r : routes) {
+        if (refMatches(r, path)) {
+            hits.push_back(&r);
+        }
+    }
+    auto order = [&](const RefRoute *r) {
+        return std::find(roster.begin(), roster.end(), r->service)
+               - roster.begin();
+    };
+    std::stable_sort(hits.begin(), hits.end(), [&](auto *a, auto *b) {
+        if (a->ranks != b->ranks) {
+            return a->ranks < b->ranks;
+        }
+        return order(a) < order(b);
+    });
+    if (hits.empty()) {
+        return "404";
+    }
+
+    uint32_t want = methodBit(method);
+    if (want == kHead) {
+        want |= kGet;
+    }
+    for (const RefRoute *r : hits) {
+        if (r->methods & want) {
+            return r->service + " " + r->path;
+        }
+    }
+    if (want == kOptions) {
+        return hits[0]->service + " " + hits[0]->path;
+    }
+
+    uint32_t allow = kOptions;
+    for (const RefRoute *r : hits) {
+        if (r->ranks == hits[0]->ranks) {
+            allow |= r->methods;
+        }
+    }
+    if (allow & kGet) {
+        allow |= kHead;
+    }
+    return "405 " + hits[0]->service + " " + std::string(allowHeader(allow));
+}
+
+TEST(Router, AgreesWithBruteForce)
+{
+    const char *segments[] = {"a",         "b",        "1",
+                              "",          "{p}",      "{p:int}",
+                              "{p:float}", "{p:uuid}", "{p:path}"};
+    const char *pathSegments[] = {
+        "a", "b", "1", "1.5", "", "123e4567-e89b-12d3-a456-426614174000"};
+    const char *methods[] = {"GET", "HEAD", "POST", "DELETE", "OPTIONS"};
+    std::mt19937 rng(7);
+
+    for (int round = 0; round < 200; round++) {
+        std::vector<Spec> specs;
+        std::vector<RefRoute> routes;
+        int count = 1 + static_cast<int>(rng() % 12);
+
+        for (int i = 0; i < count; i++) {
+            RefRoute r;
+            r.service = "s" + std::to_string(rng() % 3);
+            int len = 1 + static_cast<int>(rng() % 3);
+            for (int k = 0; k < len; k++) {
+                std::string seg = segments[rng() % 9];
+                if (seg == "{p:path}" && k != len - 1) {
+                    seg = "{p}";
+                }
+                r.path += "/" + seg;
+                r.segs.push_back(seg);
+                r.ranks.push_back(rankOf(seg));
+            }
+            r.methods = (1u << (rng() % 7)) | (rng() % 2 ? uint32_t(kGet) : 0u);
+            specs.push_back({r.service, r.path, r.methods});
+            routes.push_back(r);
+        }
+
+        auto router = makeRouter(specs);
+        std::vector<std::string> roster;
+        for (const Spec &spec : specs) {
+            if (std::find(roster.begin(), roster.end(), spec.service)
+                == roster.end()) {
+                roster.push_back(spec.service);
+            }
+        }
+
+        for (int q = 0; q < 50; q++) {
+            std::string path;
+            int len = 1 + static_cast<int>(rng() % 4);
+            for (int k = 0; k < len; k++) {
+                path += "/" + std::string(pathSegments[rng() % 6]);
+            }
+            std::string method = methods[rng() % 5];
+            ASSERT_EQ(lookup(*router, path, method),
+                      refLookup(routes, roster, path, method))
+                << method << " " << path << " (round " << round << ")";
+        }
+    }
+}
+
+/* the C interface, in the order the glue calls it */
+
+std::string text(const char *p, size_t len)
+{
+    return p != nullptr ? std::string(p, len) : std::string();
+}
+
+discovery_buf_t parseRoutes(const std::string &doc)
+{
+    discovery_error_t err;
+    discovery_buf_t out = {nullptr, 0};
+    discovery_parser_t *p =
+        discovery_parser_create(DISCOVERY_FORMAT_AUTO, nullptr);
+    EXPECT_NE(p, nullptr);
+    EXPECT_EQ(discovery_parser_feed(p, doc.data(), doc.size(), &err),
+              DISCOVERY_OK);
+    EXPECT_EQ(discovery_parser_finish(p, &out, &err), DISCOVERY_OK) << err.text;
+    discovery_parser_destroy(p);
+    return out;
+}
+
+TEST(CApi, RoundTrip)
+{
+    discovery_service_conf_t conf[] = {
+        {"users", 5, "http://u/routes", 15, "users_up", 8},
+        {"chat", 4, "http://c/openapi.json", 21, "chat_up", 7},
+    };
+    discovery_error_t err;
+    discovery_buf_t t0 = {nullptr, 0};
+    discovery_buf_t t1 = {nullptr, 0};
+    discovery_buf_t t2 = {nullptr, 0};
+
+    ASSERT_EQ(
+        discovery_snapshot_roster(nullptr, 0, conf, 2, 1, &t0, nullptr, &err),
+        DISCOVERY_OK);
+
+    discovery_buf_t users = parseRoutes(R"({"status": "ok", "routes": [
+        {"path": "/users/{id:int}", "methods": ["GET", "DELETE"],
+         "auth_required": true}]})");
+    discovery_buf_t chat = parseRoutes(R"({"openapi": "3.1.0", "paths": {
+        "/chat/{room}": {"get": {"operationId": "room"}}}})");
+
+    ASSERT_EQ(discovery_snapshot_apply(t0.data, t0.len, "users", 5,
+                                       "http://u/routes", 15,
+                                       DISCOVERY_STATE_HEALTHY, users.data,
+                                       users.len, 2, &t1, nullptr, &err),
+              DISCOVERY_OK);
+
+    // one service still pending: unknown paths are "not yet", not 404
+    discovery_router_t *router = discovery_router_create(t1.data, t1.len, &err);
+    ASSERT_NE(router, nullptr) << err.text;
+    discovery_match_t m;
+    EXPECT_EQ(discovery_router_match(router, "GET", 3, "/chat/x", 7, 0, &m),
+              DISCOVERY_MATCH_PENDING);
+    discovery_router_destroy(router);
+
+    ASSERT_EQ(discovery_snapshot_apply(t1.data, t1.len, "chat", 4,
+                                       "http://c/openapi.json", 21,
+                                       DISCOVERY_STATE_HEALTHY, chat.data,
+                                       chat.len, 3, &t2, nullptr, &err),
+              DISCOVERY_OK);
+
+    router = discovery_router_create(t2.data, t2.len, &err);
+    ASSERT_NE(router, nullptr) << err.text;
+
+    EXPECT_EQ(
+        discovery_router_match(router, "DELETE", 6, "/users/12", 9, 0, &m),
+        DISCOVERY_MATCH_FOUND);
+    EXPECT_EQ(m.status, DISCOVERY_MATCH_FOUND);
+    EXPECT_EQ(text(m.service, m.service_len), "users");
+    EXPECT_EQ(text(m.upstream, m.upstream_len), "users_up");
+    EXPECT_EQ(text(m.route, m.route_len), "/users/{id:int}");
+    EXPECT_EQ(m.auth_required, 1);
+    EXPECT_EQ(m.allow, nullptr);
+
+    EXPECT_EQ(
+        discovery_router_match(router, "GET", 3, "/chat/lobby", 11, 1, &m),
+        DISCOVERY_MATCH_FOUND);
+    EXPECT_EQ(text(m.upstream, m.upstream_len), "chat_up");
+    EXPECT_EQ(m.auth_required, 0);
+
+    EXPECT_EQ(discovery_router_match(router, "POST", 4, "/users/12", 9, 0, &m),
+              DISCOVERY_MATCH_NOT_ALLOWED);
+    EXPECT_EQ(text(m.allow, m.allow_len), "GET, HEAD, DELETE, OPTIONS");
+    EXPECT_EQ(text(m.service, m.service_len), "users");
+
+    EXPECT_EQ(discovery_router_match(router, "GET", 3, "/nope", 5, 0, &m),
+              DISCOVERY_MATCH_NOT_FOUND);
+    EXPECT_EQ(m.service, nullptr);
+
+    discovery_router_destroy(router);
+
+    // the glue's status page over the same table
+    discovery_service_stats_t stats[] = {
+        {"users", 5, 1795843800, 1795843800, 0, "", 0},
+    };
+    discovery_buf_t json = {nullptr, 0};
+    ASSERT_EQ(discovery_status_render(t2.data, t2.len, stats, 1, &json, &err),
+              DISCOVERY_OK);
+    std::string page = text(reinterpret_cast<char *>(json.data), json.len);
+    EXPECT_NE(page.find("\"generation\":3"), std::string::npos) << page;
+    EXPECT_NE(page.find("\"last_check\":\"2026-11-28T05:30:00Z\""),
+              std::string::npos)
+        << page;
+
+    for (discovery_buf_t *b : {&t0, &t1, &t2, &users, &chat, &json}) {
+        discovery_buf_free(b);
+    }
+}
+
+TEST(CApi, RouterRejectsCorruptSnapshots)
+{
+    discovery_error_t err;
+    unsigned char junk[40] = {'N', 'G', 'X', 'D'};
+
+    EXPECT_EQ(discovery_router_create(junk, sizeof(junk), &err), nullptr);
+    EXPECT_STRNE(err.text, "");
+    EXPECT_EQ(discovery_router_create(nullptr, 0, nullptr), nullptr);
+
+    discovery_match_t m;
+    EXPECT_EQ(discovery_router_match(nullptr, "GET", 3, "/", 1, 0, &m),
+              DISCOVERY_MATCH_NOT_FOUND);
+}
+
+} // namespace
+} // namespace discovery

@@ -1,0 +1,529 @@
+// snapshot_test.cpp: encodings, corruption, roster, apply and conflicts.
+#include "discovery_core.h"
+#include "error.hpp"
+#include "methods.hpp"
+#include "snapshot.hpp"
+#include "snapshot_update.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+
+namespace discovery {
+namespace {
+
+struct Captured {
+    std::vector<std::string> lines;
+
+    static void handler(void *data, int, const char *msg, size_t len)
+    {
+        static_cast<Captured *>(data)->lines.emplace_back(msg, len);
+    }
+
+    discovery_log_t raw() { return {&Captured::handler, this}; }
+};
+
+Route route(const std::string &path, uint32_t methods,
+            const std::string &name = "", bool auth = false)
+{
+    Route r;
+    r.path = path;
+    r.methods = methods;
+    r.name = name;
+    r.authRequired = auth;
+    return r;
+}
+
+Service service(const std::string &name, uint32_t state,
+                std::vector<Route> routes = {})
+{
+    Service s;
+    s.name = name;
+    s.url = "http://" + name + "/routes";
+    s.upstream = name + "_backend";
+    s.state = state;
+    s.routeSet.version = "1";
+    s.routeSet.routes = std::move(routes);
+    return s;
+}
+
+Snapshot sample()
+{
+    Snapshot snap;
+    snap.generation = 42;
+    snap.services.push_back(
+        service("users", DISCOVERY_STATE_HEALTHY,
+                {route("/users/{id}", kGet | kPut, "get_user", true),
+                 route("/users", kGet | kPost)}));
+    snap.services.push_back(service("files", DISCOVERY_STATE_UNHEALTHY,
+                                    {route("/files/{p:path}", kGet)}));
+    snap.services.push_back(service("late", DISCOVERY_STATE_PENDING));
+    snap.services[0].routeSet.routes[0].tags = {"users", "\x01odd\"tag"};
+    snap.services[1].routeSet.routes[0].websocket = true;
+    snap.conflicts.push_back({kGet, 0, 0, 1, 0});
+    return snap;
+}
+
+bool sameSnapshot(const Snapshot &a, const Snapshot &b)
+{
+    if (a.generation != b.generation || a.services.size() != b.services.size()
+        || a.conflicts.size() != b.conflicts.size()) {
+        return false;
+    }
+    for (size_t i = 0; i < a.services.size(); i++) {
+        const Service &x = a.services[i];
+        const Service &y = b.services[i];
+        if (x.name != y.name || x.url != y.url || x.upstream != y.upstream
+            || x.state != y.state || !(x.routeSet == y.routeSet)) {
+            return false;
+        }
+    }
+    for (size_t i = 0; i < a.conflicts.size(); i++) {
+        const Conflict &x = a.conflicts[i];
+        const Conflict &y = b.conflicts[i];
+        if (x.methods != y.methods || x.winnerService != y.winnerService
+            || x.winnerRoute != y.winnerRoute
+            || x.loserService != y.loserService
+            || x.loserRoute != y.loserRoute) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// The checksum of the documented header, so tests can forge blobs whose
+// body is garbage but whose checksum is right.
+void reseal(Bytes &blob)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < blob.size(); i++) {
+        h ^= (i >= 24 && i < 28) ? 0 : blob[i];
+        h *= 16777619u;
+    }
+    for (size_t i = 0; i < 4; i++) {
+        blob[24 + i] = static_cast<unsigned char>(h >> (8 * i));
+    }
+}
+
+void setLength(Bytes &blob)
+{
+    for (size_t i = 0; i < 8; i++) {
+        blob[8 + i] = static_cast<unsigned char>(blob.size() >> (8 * i));
+    }
+}
+
+TEST(Snapshot, RoundTrip)
+{
+    Snapshot snap = sample();
+    Bytes blob = encodeSnapshot(snap);
+
+    EXPECT_TRUE(sameSnapshot(decodeSnapshot(blob.data(), blob.size()), snap));
+    EXPECT_EQ(checkSnapshot(blob.data(), blob.size()), 42u);
+    EXPECT_EQ(std::string(blob.begin(), blob.begin() + 4), "NGXD");
+}
+
+TEST(Snapshot, RouteSetRoundTrip)
+{
+    RouteSet set = sample().services[0].routeSet;
+    Bytes blob = encodeRouteSet(set);
+
+    EXPECT_TRUE(decodeRouteSet(blob.data(), blob.size()) == set);
+    // the two kinds of blob are not interchangeable
+    EXPECT_THROW(decodeSnapshot(blob.data(), blob.size()), Error);
+    Bytes snap = encodeSnapshot(sample());
+    EXPECT_THROW(decodeRouteSet(snap.data(), snap.size()), Error);
+}
+
+TEST(Snapshot, Compact)
+{
+    Snapshot snap;
+    snap.services.push_back(service("svc", DISCOVERY_STATE_HEALTHY));
+    for (int i = 0; i < 1000; i++) {
+        Route r = route("/api/v1/resource" + std::to_string(1000 + i) + "/{id}",
+                        kGet, "operation_" + std::to_string(10000 + i));
+        r.tags = {"resources"};
+        snap.services[0].routeSet.routes.push_back(r);
+    }
+
+    Bytes blob = encodeSnapshot(snap);
+    EXPECT_LT(blob.size(), 1000u * 70);
+}
+
+TEST(Snapshot, EveryTruncationIsRejected)
+{
+    Bytes blob = encodeSnapshot(sample());
+
+    for (size_t len = 0; len < blob.size(); len++) {
+        EXPECT_THROW(decodeSnapshot(blob.data(), len), Error) << len;
+        EXPECT_THROW(checkSnapshot(blob.data(), len), Error) << len;
+    }
+    EXPECT_THROW(decodeSnapshot(nullptr, 0), Error);
+}
+
+TEST(Snapshot, EveryBitFlipIsRejected)
+{
+    Bytes blob = encodeSnapshot(sample());
+
+    for (size_t i = 0; i < blob.size(); i++) {
+        for (int bit = 0; bit < 8; bit++) {
+            Bytes bad = blob;
+            bad[i] ^= static_cast<unsigned char>(1u << bit);
+            EXPECT_THROW(decodeSnapshot(bad.data(), bad.size()), Error)
+                << i << ":" << bit;
+        }
+    }
+}
+
+TEST(Snapshot, HeaderChecks)
+{
+    Bytes blob = encodeSnapshot(sample());
+
+    Bytes version = blob;
+    version[4] = 2;
+    reseal(version);
+    EXPECT_THROW(checkSnapshot(version.data(), version.size()), Error);
+
+    Bytes longer = blob;
+    longer.push_back(0);
+    reseal(longer);
+    EXPECT_THROW(checkSnapshot(longer.data(), longer.size()), Error);
+
+    // right length and checksum, but a byte the body does not account for
+    setLength(longer);
+    reseal(longer);
+    EXPECT_NO_THROW(checkSnapshot(longer.data(), longer.size()));
+    EXPECT_THROW(decodeSnapshot(longer.data(), longer.size()), Error);
+}
+
+TEST(Snapshot, ForgedBodiesNeverCrash)
+{
+    // garbage behind a valid header: only the bounds checks stand between
+    // these bytes and the heap (ASan watches)
+    Bytes blob = encodeSnapshot(sample());
+    std::mt19937 rng(12345);
+    int accepted = 0;
+
+    for (int round = 0; round < 20000; round++) {
+        Bytes bad = blob;
+        int edits = 1 + static_cast<int>(rng() % 4);
+        for (int e = 0; e < edits; e++) {
+            size_t at = 32 + rng() % (bad.size() - 32);
+            bad[at] = static_cast<unsigned char>(rng());
+        }
+        if (rng() % 4 == 0) {
+            bad.resize(32 + rng() % (bad.size() - 32));
+        }
+        setLength(bad);
+        reseal(bad);
+        try {
+            decodeSnapshot(bad.data(), bad.size());
+            accepted++;
+        } catch (const Error &) {
+        }
+    }
+
+    // most edits break something the decoder checks
+    EXPECT_LT(accepted, 20000 / 2);
+}
+
+TEST(Snapshot, HugeCountsAreRejectedBeforeAllocating)
+{
+    // one service whose route count claims 2^62 routes
+    Bytes blob(32, 0);
+    const unsigned char body[] = {1,    1,    'a',  0,    0,    0,
+                                  0,    0xff, 0xff, 0xff, 0xff, 0xff,
+                                  0xff, 0xff, 0xff, 0x3f};
+    blob.insert(blob.end(), body, body + sizeof(body));
+    std::memcpy(blob.data(), "NGXD", 4);
+    blob[4] = 1;
+    setLength(blob);
+    reseal(blob);
+
+    EXPECT_THROW(decodeSnapshot(blob.data(), blob.size()), Error);
+}
+
+TEST(Snapshot, RejectsBadConflictIndices)
+{
+    Snapshot snap = sample();
+    snap.conflicts[0].loserRoute = 5;
+    Bytes blob = encodeSnapshot(snap);
+    EXPECT_THROW(decodeSnapshot(blob.data(), blob.size()), Error);
+
+    snap = sample();
+    snap.conflicts[0].winnerService = 2; // after the loser
+    blob = encodeSnapshot(snap);
+    EXPECT_THROW(decodeSnapshot(blob.data(), blob.size()), Error);
+}
+
+TEST(Snapshot, RejectsInvalidRoutes)
+{
+    Snapshot snap = sample();
+    snap.services[0].routeSet.routes[0].path = "/a/{b";
+    Bytes blob = encodeSnapshot(snap);
+    EXPECT_THROW(decodeSnapshot(blob.data(), blob.size()), Error);
+
+    snap = sample();
+    snap.services[0].routeSet.routes[0].methods = 0;
+    blob = encodeSnapshot(snap);
+    EXPECT_THROW(decodeSnapshot(blob.data(), blob.size()), Error);
+
+    snap = sample();
+    snap.services[0].state = 3;
+    blob = encodeSnapshot(snap);
+    EXPECT_THROW(decodeSnapshot(blob.data(), blob.size()), Error);
+}
+
+/* roster and apply */
+
+std::vector<ServiceConf> confs(const Snapshot &snap)
+{
+    std::vector<ServiceConf> out;
+    for (const Service &s : snap.services) {
+        out.push_back({s.name, s.url, s.upstream});
+    }
+    return out;
+}
+
+TEST(Roster, KeepsServicesWithSameNameAndUrl)
+{
+    Snapshot old = sample();
+    old.conflicts.clear();
+    Bytes oldBlob = encodeSnapshot(old);
+
+    std::vector<ServiceConf> conf = confs(old);
+    std::string movedUrl = "http://elsewhere/routes";
+    conf[1].url = movedUrl;
+    std::string upstream = "new_backend";
+    conf[0].upstream = upstream;
+    conf.push_back({"fresh", "http://fresh", "fresh_backend"});
+
+    Captured log;
+    Bytes blob = applyRoster(oldBlob.data(), oldBlob.size(), conf, 7, Log());
+    Snapshot next = decodeSnapshot(blob.data(), blob.size());
+
+    EXPECT_EQ(next.generation, 7u);
+    ASSERT_EQ(next.services.size(), 4u);
+    EXPECT_EQ(next.services[0].state, DISCOVERY_STATE_HEALTHY);
+    EXPECT_TRUE(next.services[0].routeSet == old.services[0].routeSet);
+    EXPECT_EQ(next.services[0].upstream, "new_backend");
+    EXPECT_EQ(next.services[1].state, DISCOVERY_STATE_PENDING);
+    EXPECT_TRUE(next.services[1].routeSet.routes.empty());
+    EXPECT_EQ(next.services[3].name, "fresh");
+    EXPECT_EQ(next.services[3].state, DISCOVERY_STATE_PENDING);
+    EXPECT_TRUE(next.conflicts.empty()); // /files moved away
+}
+
+TEST(Roster, InvalidOldIsWarnedAndIgnored)
+{
+    Bytes junk = {'N', 'G', 'X', 'D', 0, 0};
+    Captured log;
+    discovery_log_t raw = log.raw();
+    std::vector<ServiceConf> conf = {{"a", "http://a", "up_a"}};
+
+    Bytes blob = applyRoster(junk.data(), junk.size(), conf, 1, Log(&raw));
+    Snapshot next = decodeSnapshot(blob.data(), blob.size());
+
+    ASSERT_EQ(log.lines.size(), 1u);
+    EXPECT_EQ(log.lines[0],
+              "previous routing table discarded: corrupt snapshot: too short");
+    ASSERT_EQ(next.services.size(), 1u);
+    EXPECT_EQ(next.services[0].state, DISCOVERY_STATE_PENDING);
+
+    // no old at all is normal, not worth a warning
+    applyRoster(nullptr, 0, conf, 1, Log(&raw));
+    EXPECT_EQ(log.lines.size(), 1u);
+}
+
+Bytes emptyTable()
+{
+    std::vector<ServiceConf> conf = {{"a", "http://a", "up_a"},
+                                     {"b", "http://b", "up_b"}};
+    return applyRoster(nullptr, 0, conf, 1, Log());
+}
+
+Bytes routeSet(std::vector<Route> routes, const std::string &version = "1")
+{
+    RouteSet set;
+    set.version = version;
+    set.routes = std::move(routes);
+    return encodeRouteSet(set);
+}
+
+std::optional<Bytes> poll(const Bytes &table, const std::string &name,
+                          uint32_t state, const Bytes *routes,
+                          Captured *log = nullptr, uint64_t generation = 2)
+{
+    discovery_log_t raw = log ? log->raw() : discovery_log_t{};
+    PollResult p;
+    p.name = name;
+    std::string url = "http://" + name;
+    p.url = url;
+    p.state = state;
+    if (routes != nullptr) {
+        p.routes = routes->data();
+        p.routesLen = routes->size();
+    }
+    return applyPoll(table.data(), table.size(), p, generation, Log(&raw));
+}
+
+TEST(Apply, UnknownServiceOrUrlIsUnchanged)
+{
+    Bytes table = emptyTable();
+    Bytes routes = routeSet({route("/a", kGet)});
+
+    EXPECT_FALSE(poll(table, "zzz", DISCOVERY_STATE_HEALTHY, &routes));
+
+    PollResult p;
+    p.name = "a";
+    p.url = "http://old-url";
+    p.state = DISCOVERY_STATE_HEALTHY;
+    EXPECT_FALSE(applyPoll(table.data(), table.size(), p, 2, Log()));
+}
+
+TEST(Apply, IdenticalResultIsUnchanged)
+{
+    Bytes routes = routeSet({route("/a", kGet)});
+    auto t1 = poll(emptyTable(), "a", DISCOVERY_STATE_HEALTHY, &routes);
+    ASSERT_TRUE(t1);
+
+    Bytes same = routeSet({route("/a", kGet)});
+    EXPECT_FALSE(poll(*t1, "a", DISCOVERY_STATE_HEALTHY, &same));
+    EXPECT_FALSE(poll(*t1, "a", DISCOVERY_STATE_HEALTHY, nullptr));
+
+    Bytes newVersion = routeSet({route("/a", kGet)}, "2");
+    EXPECT_TRUE(poll(*t1, "a", DISCOVERY_STATE_HEALTHY, &newVersion));
+    Bytes newMethods = routeSet({route("/a", kGet | kPost)});
+    EXPECT_TRUE(poll(*t1, "a", DISCOVERY_STATE_HEALTHY, &newMethods));
+}
+
+TEST(Apply, NullRoutesKeepsRoutesAndChangesState)
+{
+    Bytes routes = routeSet({route("/a", kGet)});
+    auto t1 = poll(emptyTable(), "a", DISCOVERY_STATE_HEALTHY, &routes);
+    ASSERT_TRUE(t1);
+
+    auto t2 = poll(*t1, "a", DISCOVERY_STATE_UNHEALTHY, nullptr, nullptr, 9);
+    ASSERT_TRUE(t2);
+    Snapshot snap = decodeSnapshot(t2->data(), t2->size());
+    EXPECT_EQ(snap.generation, 9u);
+    EXPECT_EQ(snap.services[0].state, DISCOVERY_STATE_UNHEALTHY);
+    ASSERT_EQ(snap.services[0].routeSet.routes.size(), 1u);
+    EXPECT_EQ(snap.services[0].routeSet.routes[0].path, "/a");
+}
+
+TEST(Apply, RejectsBadInput)
+{
+    Bytes table = emptyTable();
+    Bytes junk = {1, 2, 3};
+
+    EXPECT_THROW(poll(table, "a", DISCOVERY_STATE_HEALTHY, &junk), Error);
+    EXPECT_THROW(poll(junk, "a", DISCOVERY_STATE_HEALTHY, nullptr), Error);
+    EXPECT_THROW(poll(table, "a", 7, nullptr), Error);
+}
+
+TEST(Apply, ConflictsAreResolvedAndLoggedOnce)
+{
+    Bytes a = routeSet({route("/users/{id}", kGet | kDelete)});
+    Bytes b = routeSet({route("/users/{user_id}", kGet | kPost | kDelete),
+                        route("/other", kGet)});
+    Captured log;
+
+    auto t1 = poll(emptyTable(), "a", DISCOVERY_STATE_HEALTHY, &a, &log);
+    auto t2 = poll(*t1, "b", DISCOVERY_STATE_HEALTHY, &b, &log);
+    ASSERT_TRUE(t2);
+
+    ASSERT_EQ(log.lines.size(), 1u);
+    EXPECT_EQ(log.lines[0],
+              "route conflict: GET,DELETE /users/{user_id} of \"b\" is "
+              "shadowed by /users/{id} of \"a\"");
+
+    Snapshot snap = decodeSnapshot(t2->data(), t2->size());
+    ASSERT_EQ(snap.conflicts.size(), 1u);
+    const Conflict &c = snap.conflicts[0];
+    EXPECT_EQ(c.methods, kGet | kDelete);
+    EXPECT_EQ(c.winnerService, 0u);
+    EXPECT_EQ(c.loserService, 1u);
+    EXPECT_EQ(c.loserRoute, 0u);
+
+    // the conflict is old news now
+    auto t3 = poll(*t2, "b", DISCOVERY_STATE_UNHEALTHY, nullptr, &log);
+    ASSERT_TRUE(t3);
+    EXPECT_EQ(log.lines.size(), 1u);
+}
+
+TEST(Apply, NoConflictWithoutCommonMethodsOrWithinOneService)
+{
+    Bytes a = routeSet(
+        {route("/x/{id}", kGet), route("/x/{other}", kGet), route("/h", kGet)});
+    Bytes b = routeSet({route("/x/{n}", kPost), route("/h", kHead),
+                        route("/x/{n:int}", kGet)});
+
+    auto t1 = poll(emptyTable(), "a", DISCOVERY_STATE_HEALTHY, &a);
+    auto t2 = poll(*t1, "b", DISCOVERY_STATE_HEALTHY, &b);
+    ASSERT_TRUE(t2);
+    EXPECT_TRUE(decodeSnapshot(t2->data(), t2->size()).conflicts.empty());
+}
+
+TEST(Apply, WinnerIsFirstInRosterNotFirstToArrive)
+{
+    Bytes a = routeSet({route("/same", kGet, "from_a")});
+    Bytes b = routeSet({route("/same", kGet, "from_b")});
+
+    // b publishes first, a later: a still wins
+    auto t1 = poll(emptyTable(), "b", DISCOVERY_STATE_HEALTHY, &b);
+    auto t2 = poll(*t1, "a", DISCOVERY_STATE_HEALTHY, &a);
+    Snapshot snap = decodeSnapshot(t2->data(), t2->size());
+    ASSERT_EQ(snap.conflicts.size(), 1u);
+    EXPECT_EQ(snap.conflicts[0].winnerService, 0u);
+    EXPECT_EQ(snap.conflicts[0].loserService, 1u);
+}
+
+/* the C interface */
+
+TEST(SnapshotApi, RosterApplyCheck)
+{
+    discovery_service_conf_t conf[] = {
+        {"a", 1, "http://a", 8, "up_a", 4},
+    };
+    discovery_buf_t table = {nullptr, 0};
+    discovery_buf_t next = {nullptr, 0};
+    discovery_error_t err;
+    uint64_t gen = 0;
+
+    ASSERT_EQ(discovery_snapshot_roster(nullptr, 0, conf, 1, 5, &table, nullptr,
+                                        &err),
+              DISCOVERY_OK);
+    EXPECT_EQ(discovery_snapshot_check(table.data, table.len, &gen, &err),
+              DISCOVERY_OK);
+    EXPECT_EQ(gen, 5u);
+
+    Bytes routes = routeSet({route("/a", kGet)});
+    EXPECT_EQ(discovery_snapshot_apply(table.data, table.len, "a", 1,
+                                       "http://a", 8, DISCOVERY_STATE_HEALTHY,
+                                       routes.data(), routes.size(), 6, &next,
+                                       nullptr, &err),
+              DISCOVERY_OK);
+    ASSERT_NE(next.data, nullptr);
+
+    discovery_buf_t untouched = {nullptr, 0};
+    EXPECT_EQ(discovery_snapshot_apply(next.data, next.len, "a", 1, "http://a",
+                                       8, DISCOVERY_STATE_HEALTHY, nullptr, 0,
+                                       7, &untouched, nullptr, &err),
+              DISCOVERY_UNCHANGED);
+    EXPECT_EQ(untouched.data, nullptr);
+
+    next.data[next.len - 1] ^= 1;
+    EXPECT_EQ(discovery_snapshot_check(next.data, next.len, &gen, &err),
+              DISCOVERY_ERROR);
+    EXPECT_STREQ(err.text, "corrupt snapshot: checksum mismatch");
+    EXPECT_EQ(discovery_snapshot_check(next.data, next.len, nullptr, nullptr),
+              DISCOVERY_ERROR);
+
+    discovery_buf_free(&table);
+    discovery_buf_free(&next);
+    discovery_buf_free(nullptr);
+}
+
+} // namespace
+} // namespace discovery
