@@ -1,0 +1,236 @@
+// fuzz_common.hpp: helpers shared by the libFuzzer targets in fuzz/*.cpp.
+#ifndef DISCOVERY_FUZZ_COMMON_HPP
+#define DISCOVERY_FUZZ_COMMON_HPP
+
+#include "discovery_core.h"
+#include "route_template.hpp"
+
+#include <yajl/yajl_tree.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace fuzz {
+
+// A failed property: print it and abort, which libFuzzer reports as a crash.
+[[noreturn]] inline void fail(const char *what, std::string_view detail = {})
+{
+    std::fprintf(stderr, "fuzz property violated: %s: %.*s\n", what,
+                 static_cast<int>(detail.size()), detail.data());
+    std::abort();
+}
+
+inline void check(bool ok, const char *what, std::string_view detail = {})
+{
+    if (!ok) {
+        fail(what, detail);
+    }
+}
+
+// A log handler that reads every byte, so ASan sees a bad message.
+inline void logHandler(void *data, int level, const char *msg, size_t len)
+{
+    auto *sum = static_cast<size_t *>(data);
+    check(level >= DISCOVERY_LOG_ERR && level <= DISCOVERY_LOG_DEBUG,
+          "log level");
+    for (size_t i = 0; i < len; i++) {
+        *sum += static_cast<unsigned char>(msg[i]);
+    }
+}
+
+struct Log {
+    size_t sum = 0;
+    discovery_log_t raw{&logHandler, &sum};
+};
+
+// Error texts are NUL-terminated within the buffer.
+inline void checkError(const discovery_error_t &err)
+{
+    check(std::memchr(err.text, '\0', sizeof(err.text)) != nullptr,
+          "error text not terminated");
+}
+
+// Well-formed UTF-8 (Unicode table 3-7: no overlongs, surrogates or code
+// points above U+10FFFF), written independently of src/json_escape.cpp.
+inline bool strictUtf8(std::string_view s)
+{
+    for (size_t i = 0; i < s.size();) {
+        auto c = static_cast<unsigned char>(s[i]);
+        uint32_t cp;
+        size_t n;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xe0) == 0xc0) {
+            cp = c & 0x1f;
+            n = 2;
+        } else if ((c & 0xf0) == 0xe0) {
+            cp = c & 0x0f;
+            n = 3;
+        } else if ((c & 0xf8) == 0xf0) {
+            cp = c & 0x07;
+            n = 4;
+        } else {
+            return false;
+        }
+        if (i + n > s.size()) {
+            return false;
+        }
+        for (size_t k = 1; k < n; k++) {
+            auto b = static_cast<unsigned char>(s[i + k]);
+            if ((b & 0xc0) != 0x80) {
+                return false;
+            }
+            cp = (cp << 6) | (b & 0x3f);
+        }
+        static const uint32_t minimum[] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < minimum[n] || cp > 0x10ffff
+            || (cp >= 0xd800 && cp <= 0xdfff)) {
+            return false;
+        }
+        i += n;
+    }
+    return true;
+}
+
+// Status pages must be valid JSON, and valid UTF-8.
+inline void checkJson(const discovery_buf_t &buf)
+{
+    std::string text(reinterpret_cast<const char *>(buf.data), buf.len);
+    if (!strictUtf8(text)) {
+        fail("status page is not valid UTF-8", text.substr(0, 512));
+    }
+    char errbuf[256];
+    yajl_val v = yajl_tree_parse(text.c_str(), errbuf, sizeof(errbuf));
+
+    if (v == nullptr || text.size() != std::strlen(text.c_str())) {
+        fail("status page is not valid JSON", text.substr(0, 512));
+    }
+    check(YAJL_IS_OBJECT(v), "status page is not an object");
+    yajl_tree_free(v);
+}
+
+// discovery_json_escape: measuring agrees with writing, and the result
+// quoted is one JSON string of valid UTF-8 without raw control bytes.
+inline void checkEscape(const unsigned char *src, size_t len)
+{
+    size_t need = discovery_json_escape(nullptr, src, len);
+    std::vector<unsigned char> out(need + 1, 0xaa);
+    size_t wrote = discovery_json_escape(out.data(), src, len);
+
+    check(wrote == need, "json_escape measures and writes differently");
+    check(out[need] == 0xaa, "json_escape wrote past its measure");
+
+    std::string_view text(reinterpret_cast<const char *>(out.data()), need);
+    check(strictUtf8(text), "json_escape output is not valid UTF-8");
+    for (unsigned char c : text) {
+        check(c >= 0x20, "json_escape left a control byte");
+    }
+
+    std::string doc = "[\"" + std::string(text) + "\"]";
+    char errbuf[128];
+    yajl_val v = yajl_tree_parse(doc.c_str(), errbuf, sizeof(errbuf));
+    if (v == nullptr || !YAJL_IS_ARRAY(v) || v->u.array.len != 1
+        || !YAJL_IS_STRING(v->u.array.values[0])) {
+        fail("json_escape output is not a JSON string", doc.substr(0, 512));
+    }
+    yajl_tree_free(v);
+}
+
+// The snapshot checksum (src/snapshot.cpp): FNV-1a of the whole blob with
+// the u32 at offset 24 read as zero.
+inline uint32_t fnv1a(uint32_t h, const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+inline void storeLe(unsigned char *p, uint64_t v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        p[i] = static_cast<unsigned char>(v >> (8 * i));
+    }
+}
+
+// Makes the header's length and checksum agree with the bytes, so the
+// decoder reads past the header.  Blobs shorter than the header are left.
+inline void fixHeader(std::vector<unsigned char> &blob)
+{
+    static const unsigned char zero[4] = {0, 0, 0, 0};
+
+    if (blob.size() < 32) {
+        return;
+    }
+
+    unsigned char *p = blob.data();
+    storeLe(p + 8, blob.size(), 8);
+
+    uint32_t h = 2166136261u;
+    h = fnv1a(h, p, 24);
+    h = fnv1a(h, zero, 4);
+    h = fnv1a(h, p + 28, blob.size() - 28);
+    storeLe(p + 24, h, 4);
+}
+
+// Splits `s` at '\n'.
+inline std::vector<std::string_view> lines(std::string_view s)
+{
+    std::vector<std::string_view> out;
+
+    for (;;) {
+        size_t nl = s.find('\n');
+        out.push_back(s.substr(0, nl));
+        if (nl == std::string_view::npos) {
+            return out;
+        }
+        s = s.substr(nl + 1);
+    }
+}
+
+// Whether `path` matches `tpl`, segment by segment, the obvious way.
+inline bool referenceMatch(const discovery::Template &tpl, std::string_view path)
+{
+    if (path.empty() || path[0] != '/') {
+        return false;
+    }
+
+    std::vector<std::string_view> segs;
+    std::string_view rest = path.substr(1);
+    for (;;) {
+        size_t slash = rest.find('/');
+        segs.push_back(rest.substr(0, slash));
+        if (slash == std::string_view::npos) {
+            break;
+        }
+        rest = rest.substr(slash + 1);
+    }
+
+    for (size_t i = 0; i < tpl.segments.size(); i++) {
+        const discovery::Segment &seg = tpl.segments[i];
+        if (i >= segs.size()) {
+            return false;
+        }
+        if (seg.kind == discovery::SegmentKind::Path) {
+            return true; // the rest, slashes included, even empty
+        }
+        if (seg.kind == discovery::SegmentKind::Literal ? segs[i] != seg.text
+                                             : !discovery::segmentMatches(
+                                                   seg.kind, segs[i])) {
+            return false;
+        }
+    }
+
+    return segs.size() == tpl.segments.size();
+}
+
+} // namespace fuzz
+
+#endif

@@ -1,0 +1,223 @@
+// snapshot.cpp: fuzzes the snapshot and route-set decoders.
+//
+// The first byte picks a mode, the rest is:
+//   0  a blob, used as it is (the header checks are what it reaches)
+//   1  a blob whose length and checksum fields are fixed first, so mutations
+//      of a valid snapshot reach the body decoder
+//   2  edits to a built-in valid snapshot (fuzz/samples.hpp), unfixed
+//   3  the same edits, then the length and checksum fixed
+// An edit is 4 bytes: op, u16 offset (mod size), value; ops overwrite,
+// insert, erase or xor a byte.  The blob goes through every C function that
+// reads a snapshot (check, router, status, roster and apply as `old`) and,
+// as a route set, through apply; they must agree on whether it is valid.
+#include "discovery_core.h"
+#include "fuzz_common.hpp"
+#include "samples.hpp"
+#include "snapshot.hpp"
+
+#include <string>
+#include <vector>
+
+namespace {
+
+using discovery::Bytes;
+
+const Bytes &sample()
+{
+    static const Bytes blob = discovery::encodeSnapshot(fuzz::sampleSnapshot());
+    return blob;
+}
+
+void edit(Bytes &blob, const uint8_t *ops, size_t n)
+{
+    for (size_t i = 0; i + 4 <= n; i += 4) {
+        size_t at = ops[i + 1] | (ops[i + 2] << 8);
+        uint8_t v = ops[i + 3];
+        switch (ops[i] % 4) {
+        case 0:
+            if (!blob.empty()) {
+                blob[at % blob.size()] = v;
+            }
+            break;
+        case 1:
+            blob.insert(blob.begin() + at % (blob.size() + 1), v);
+            break;
+        case 2:
+            if (!blob.empty()) {
+                at %= blob.size();
+                size_t len = std::min<size_t>(v % 8 + 1, blob.size() - at);
+                blob.erase(blob.begin() + at, blob.begin() + at + len);
+            }
+            break;
+        case 3:
+            if (!blob.empty()) {
+                blob[at % blob.size()] ^= v;
+            }
+            break;
+        }
+    }
+}
+
+void matchAll(const discovery_router_t *router,
+              const discovery::Snapshot &snap)
+{
+    discovery_match_t m;
+    size_t tried = 0;
+
+    for (const discovery::Service &s : snap.services) {
+        for (const discovery::Route &r : s.routeSet.routes) {
+            if (tried++ == 32) {
+                return;
+            }
+            int status = discovery_router_match(router, "GET", 3,
+                                                r.path.data(), r.path.size(),
+                                                r.websocket, &m);
+            fuzz::check(status == m.status, "match status mismatch");
+            discovery_router_match(router, "OPTIONS", 7, r.path.data(),
+                                   r.path.size(), 0, &m);
+        }
+    }
+    discovery_router_match(router, "GET", 3, "/", 1, 0, &m);
+    discovery_router_match(router, "DELETE", 6, "/users/1", 8, 0, &m);
+}
+
+void run(const Bytes &blob, const uint8_t *raw, size_t rawLen)
+{
+    fuzz::Log log;
+    discovery_error_t err;
+    const unsigned char *p = blob.data();
+    size_t len = blob.size();
+
+    uint64_t generation = 0;
+    int checked = discovery_snapshot_check(p, len, &generation, &err);
+    fuzz::checkError(err);
+
+    // the decoder proper, also used to cross-check the C functions
+    bool decoded = false;
+    discovery::Snapshot snap;
+    try {
+        snap = discovery::decodeSnapshot(p, len);
+        decoded = true;
+    } catch (const std::exception &) {
+    }
+    fuzz::check(!decoded || checked == DISCOVERY_OK,
+                "decodes but fails the check");
+
+    if (decoded) {
+        fuzz::check(snap.generation == generation, "generation mismatch");
+        // decoding is a function of the encoding: re-encoding is stable
+        Bytes once = discovery::encodeSnapshot(snap);
+        Bytes twice = discovery::encodeSnapshot(
+            discovery::decodeSnapshot(once.data(), once.size()));
+        fuzz::check(once == twice, "re-encoding is not stable");
+    }
+
+    discovery_router_t *router = discovery_router_create(p, len, &err);
+    fuzz::checkError(err);
+    fuzz::check((router != nullptr) == decoded,
+                "router_create disagrees with the decoder", err.text);
+    if (router != nullptr) {
+        matchAll(router, snap);
+        discovery_router_destroy(router);
+    }
+
+    // stats with fuzz-derived times, one for a name the snapshot may hold
+    int64_t t1 = 0, t2 = 0;
+    for (size_t i = 0; i < 8 && i < rawLen; i++) {
+        t1 |= static_cast<int64_t>(raw[i]) << (8 * i);
+        t2 |= static_cast<int64_t>(raw[rawLen - 1 - i]) << (8 * i);
+    }
+    const discovery_service_stats_t stats[] = {
+        {"users", 5, t1, t2, 7, "timed out \xff\xfe", 12},
+        {"files", 5, INT64_MIN, INT64_MAX, UINT32_MAX, "", 0},
+        {"users", 5, 1, 1, 0, "", 0},
+    };
+    discovery_buf_t page = {nullptr, 0};
+    int rc = discovery_status_render(p, len, stats, 3, &page, &err);
+    fuzz::checkError(err);
+    fuzz::check((rc == DISCOVERY_OK) == decoded,
+                "status_render disagrees with the decoder", err.text);
+    if (rc == DISCOVERY_OK) {
+        fuzz::checkJson(page);
+        discovery_buf_free(&page);
+    }
+
+    // a damaged old snapshot never fails a reload
+    const discovery_service_conf_t confs[] = {
+        {"users", 5, "http://users:8000/health?include_routes=true", 44,
+         "users_backend", 13},
+        {"chat", 4, "http://chat:8000/health?include_routes=true", 43, "c",
+         1},
+        {"files", 5, "http://other", 12, "f", 1},
+    };
+    discovery_buf_t out = {nullptr, 0};
+    rc = discovery_snapshot_roster(p, len, confs, 3, generation + 1, &out,
+                                   &log.raw, &err);
+    fuzz::check(rc == DISCOVERY_OK, "roster failed", err.text);
+    discovery_buf_free(&out);
+
+    rc = discovery_snapshot_apply(p, len, "users", 5, confs[0].url,
+                                  confs[0].url_len, DISCOVERY_STATE_UNHEALTHY,
+                                  nullptr, 0, generation + 1, &out, &log.raw,
+                                  &err);
+    fuzz::check(decoded ? rc == DISCOVERY_OK || rc == DISCOVERY_UNCHANGED
+                        : rc == DISCOVERY_ERROR,
+                "apply disagrees with the decoder", err.text);
+    if (rc == DISCOVERY_OK) {
+        fuzz::check(discovery_snapshot_check(out.data, out.len, nullptr,
+                                             &err) == DISCOVERY_OK,
+                    "apply made a bad snapshot", err.text);
+        discovery_buf_free(&out);
+    }
+
+    // the same bytes as a route set (NULL routes means "unchanged")
+    if (p == nullptr) {
+        return;
+    }
+    bool set = false;
+    try {
+        discovery::decodeRouteSet(p, len);
+        set = true;
+    } catch (const std::exception &) {
+    }
+    rc = discovery_snapshot_apply(sample().data(), sample().size(), "chat", 4,
+                                  confs[1].url, confs[1].url_len,
+                                  DISCOVERY_STATE_HEALTHY, p, len, 43, &out,
+                                  &log.raw, &err);
+    fuzz::check(set ? rc == DISCOVERY_OK || rc == DISCOVERY_UNCHANGED
+                    : rc == DISCOVERY_ERROR,
+                "apply disagrees with the route-set decoder", err.text);
+    if (rc == DISCOVERY_OK) {
+        router = discovery_router_create(out.data, out.len, &err);
+        fuzz::check(router != nullptr, "router of an applied set failed",
+                    err.text);
+        matchAll(router, discovery::decodeSnapshot(out.data, out.len));
+        discovery_router_destroy(router);
+        discovery_buf_free(&out);
+    }
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size == 0) {
+        return 0;
+    }
+
+    int mode = data[0] % 4;
+    Bytes blob;
+
+    if (mode < 2) {
+        blob.assign(data + 1, data + size);
+    } else {
+        blob = sample();
+        edit(blob, data + 1, size - 1);
+    }
+    if (mode == 1 || mode == 3) {
+        fuzz::fixHeader(blob);
+    }
+
+    run(blob, data, size);
+    return 0;
+}
