@@ -10,7 +10,7 @@ ROOT=$(cd "$(dirname "$0")" && pwd)
 BUILD=$ROOT/build
 
 PACKAGES="nginx nginx-dev libyajl-dev libcurl4-openssl-dev g++ make
-    pkg-config libgtest-dev googletest libbenchmark-dev clang
+    pkg-config libgtest-dev googletest libbenchmark-dev clang libclang-rt-14-dev
     curl wrk perl libtest-base-perl libtext-diff-perl libtest-longstring-perl
     libwww-perl liburi-perl libipc-run-perl liblist-moreutils-perl
     python3 python3-fastapi python3-uvicorn python3-httpx python3-pytest
@@ -51,6 +51,10 @@ build_module() {
         (cd "$src" && ./configure "${NGX_CONF_FLAGS[@]}" \
             --add-dynamic-module="$ROOT" --builddir="$src/objs" >/dev/null)
         touch "$src/.configured"
+    fi
+    # nginx's Makefile does not know the core library: relink when it changes
+    if [ "$BUILD/libdiscovery_core.a" -nt "$src/objs/ngx_http_discovery_module.so" ]; then
+        rm -f "$src/objs/ngx_http_discovery_module.so"
     fi
     make -s -C "$src" -f "$src/objs/Makefile" modules >/dev/null
     # a new file, renamed over the old: a running nginx keeps its mapping

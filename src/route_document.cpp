@@ -96,8 +96,9 @@ struct PathDraft {
     size_t index = 0;
     std::string path;
     bool tooLong = false;
-    Route route;           // the union of its operations
-    bool inherits = false; // an operation without its own "security"
+    Route route;                    // the union of its operations
+    uint32_t securedMethods = 0;    // operations with a non-empty security
+    uint32_t inheritingMethods = 0; // operations without their own security
 };
 
 struct OperationDraft {
@@ -110,7 +111,8 @@ struct OperationDraft {
 
 struct OpenApiRoute {
     Route route;
-    bool inheritsSecurity;
+    uint32_t securedMethods;
+    uint32_t inheritingMethods;
 };
 
 bool equalsIgnoreCase(std::string_view a, std::string_view lower)
@@ -174,25 +176,26 @@ void mergeTags(std::vector<std::string> &into,
 }
 
 // Identical templates of one service are one route with the union of
-// their methods.
+// their methods, unless they differ in auth_required: that is per method,
+// so a public GET and a secured POST on one path stay two routes.
 void mergeDuplicates(std::vector<Route> &routes)
 {
     std::vector<Route> merged;
-    std::unordered_map<std::string_view, size_t> seen;
+    std::unordered_map<std::string_view, size_t> seen[2]; // by authRequired
 
     merged.reserve(routes.size()); // no reallocation: `seen` views into it
 
     for (Route &r : routes) {
-        auto it = seen.find(r.path);
-        if (it == seen.end()) {
+        auto &byPath = seen[r.authRequired];
+        auto it = byPath.find(r.path);
+        if (it == byPath.end()) {
             merged.push_back(std::move(r));
-            seen.emplace(merged.back().path, merged.size() - 1);
+            byPath.emplace(merged.back().path, merged.size() - 1);
             continue;
         }
 
         Route &m = merged[it->second];
         m.methods |= r.methods;
-        m.authRequired |= r.authRequired;
         m.websocket |= r.websocket;
         if (m.name.empty()) {
             m.name = std::move(r.name);
@@ -444,8 +447,20 @@ RouteSet RouteDocumentParser::Reader::finish()
         infoVersion_.empty() ? std::move(version_) : std::move(infoVersion_);
     for (OpenApiRoute &r : openApiRoutes_) {
         // the document's "security" may come after "paths"
-        r.route.authRequired |=
-            r.inheritsSecurity && documentSecurity_.value_or(false);
+        uint32_t secured =
+            r.securedMethods
+            | (documentSecurity_.value_or(false) ? r.inheritingMethods : 0);
+        uint32_t open = r.route.methods & ~secured;
+
+        if (open != 0 && secured != 0) {
+            Route securedRoute = r.route;
+            securedRoute.methods = secured;
+            securedRoute.authRequired = true;
+            set.routes.push_back(std::move(securedRoute));
+        }
+
+        r.route.methods = open != 0 ? open : secured;
+        r.route.authRequired = open == 0;
         set.routes.push_back(std::move(r.route));
     }
     mergeDuplicates(set.routes);
@@ -947,10 +962,10 @@ void RouteDocumentParser::Reader::finishOperation()
     }
 
     r.methods |= op.method;
-    if (op.security.has_value()) {
-        r.authRequired |= *op.security;
-    } else {
-        pathItem_.inherits = true;
+    if (!op.security.has_value()) {
+        pathItem_.inheritingMethods |= op.method;
+    } else if (*op.security) {
+        pathItem_.securedMethods |= op.method;
     }
     if (r.name.empty()) {
         r.name = std::move(op.name);
@@ -970,8 +985,9 @@ void RouteDocumentParser::Reader::finishPathItem()
         skipPathItem("invalid template " + quoted(pathItem_.path));
     } else {
         pathItem_.route.path = std::move(pathItem_.path);
-        openApiRoutes_.push_back(
-            {std::move(pathItem_.route), pathItem_.inherits});
+        openApiRoutes_.push_back({std::move(pathItem_.route),
+                                  pathItem_.securedMethods,
+                                  pathItem_.inheritingMethods});
     }
 }
 

@@ -229,16 +229,22 @@ TEST(RouteDocument, DuplicateRoutesMergeMethods)
     RouteSet set = parse(R"({"routes": [
         {"path": "/a", "methods": ["GET"], "tags": ["x"]},
         {"path": "/b"},
-        {"path": "/a", "methods": ["POST"], "name": "late", "tags": ["y", "x"],
-         "auth_required": true}]})");
+        {"path": "/a", "methods": ["POST"], "name": "late", "tags": ["y", "x"]},
+        {"path": "/a", "methods": ["DELETE"], "auth_required": true}]})");
 
-    ASSERT_EQ(set.routes.size(), 2u);
-    const Route *a = find(set, "/a");
-    ASSERT_NE(a, nullptr);
-    EXPECT_EQ(a->methods, kGet | kPost);
-    EXPECT_EQ(a->name, "late");
-    EXPECT_TRUE(a->authRequired);
-    EXPECT_EQ(a->tags, (std::vector<std::string>{"x", "y"}));
+    // auth_required is per method: the DELETE stays a route of its own
+    ASSERT_EQ(set.routes.size(), 3u);
+    const Route &a = set.routes[0];
+    EXPECT_EQ(a.path, "/a");
+    EXPECT_EQ(a.methods, kGet | kPost);
+    EXPECT_EQ(a.name, "late");
+    EXPECT_FALSE(a.authRequired);
+    EXPECT_EQ(a.tags, (std::vector<std::string>{"x", "y"}));
+
+    const Route &secured = set.routes[2];
+    EXPECT_EQ(secured.path, "/a");
+    EXPECT_EQ(secured.methods, kDelete);
+    EXPECT_TRUE(secured.authRequired);
 }
 
 TEST(RouteDocument, TruncatedJsonFailsAtFinish)
@@ -452,6 +458,22 @@ TEST(OpenApi, NoDocumentSecurityMeansNoAuth)
     ASSERT_EQ(set.routes.size(), 2u);
     EXPECT_FALSE(find(set, "/a")->authRequired);
     EXPECT_TRUE(find(set, "/b")->authRequired);
+}
+
+TEST(OpenApi, AuthRequiredIsPerOperation)
+{
+    RouteSet set = parse(R"({"openapi": "3.0.0", "paths": {
+        "/invoices": {"get": {"operationId": "list"},
+                      "post": {"operationId": "create",
+                               "security": [{"bearer": []}]},
+                      "put": {}}}})");
+
+    ASSERT_EQ(set.routes.size(), 2u);
+    EXPECT_EQ(set.routes[0].path, "/invoices");
+    EXPECT_EQ(set.routes[0].methods, kPost);
+    EXPECT_TRUE(set.routes[0].authRequired);
+    EXPECT_EQ(set.routes[1].methods, kGet | kPut);
+    EXPECT_FALSE(set.routes[1].authRequired);
 }
 
 TEST(OpenApi, EmptyDocumentSecurityMeansNoAuth)
