@@ -1,0 +1,305 @@
+// router_bench.cpp: Google Benchmark of the C++ core, through the C API the
+// nginx glue uses (discovery_core.h), on the same route sets as run.sh's
+// HTTP benchmark (bench/gen.py's scheme, rebuilt here so the binary needs
+// no data files).
+//
+//   Lookup/N          discovery_router_match over N routes, one realistic
+//                     path per route, shuffled, walked round-robin
+//   RouterBuild/N     discovery_router_create from the snapshot (what a
+//                     worker does when the table's generation changes)
+//   Parse/N           a route document of N routes through the parser
+//   ApplyUnchanged/N  one poll of a small service whose routes did not
+//                     change, while the table holds N routes of another:
+//                     the per-poll cost under discovery churn
+//   SnapshotBytes/... snapshot bytes per route (counter bytes_per_route)
+//
+// Every lookup path is checked to be FOUND before timing starts.
+
+#include "discovery_core.h"
+
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace {
+
+const char kUrl[] = "http://127.0.0.1:1";
+
+[[noreturn]] void die(const char *what, const discovery_error_t &err)
+{
+    std::fprintf(stderr, "router_bench: %s: %s\n", what, err.text);
+    std::exit(1);
+}
+
+// Route I of gen.py's scheme: template and one request path for it.
+void route(size_t i, std::string &tpl, std::string &path)
+{
+    std::string k = "/svc" + std::to_string(i / 50);
+    std::string n = std::to_string(i);
+    size_t kind = i % 10;
+
+    if (kind < 5) {
+        tpl = path = k + "/resource" + n;
+    } else if (kind < 8) {
+        char id[16];
+        std::snprintf(id, sizeof(id), "a%05zx", (i * 7919) % 0xfffff);
+        tpl = k + "/items" + n + "/{item_id}";
+        path = k + "/items" + n + "/" + id;
+    } else {
+        tpl = k + "/users" + n + "/{user_id:int}/posts";
+        path = k + "/users" + n + "/"
+               + std::to_string((i * 104729) % 1000000) + "/posts";
+    }
+}
+
+// typical: what the FastAPI helper publishes (name, description, tags,
+// auth); else the bare {path, methods} of the HTTP benchmark.
+std::string document(size_t n, bool typical)
+{
+    std::string doc = "{\"status\":\"healthy\",\"service\":\"api\","
+                      "\"version\":\"1.0\",\"routes\":[";
+    std::string tpl, path;
+
+    for (size_t i = 0; i < n; i++) {
+        route(i, tpl, path);
+        if (i) {
+            doc += ',';
+        }
+        doc += "{\"path\":\"" + tpl + "\",\"methods\":[\"GET\"]";
+        if (typical) {
+            doc += ",\"name\":\"get_resource_" + std::to_string(i)
+                   + "\",\"description\":\"Returns the resource.\","
+                     "\"tags\":[\"svc" + std::to_string(i / 50)
+                   + "\"],\"auth_required\":" + (i % 2 ? "true" : "false");
+        }
+        doc += '}';
+    }
+
+    return doc + "]}";
+}
+
+std::vector<unsigned char> parse(const std::string &doc)
+{
+    discovery_error_t err;
+    discovery_buf_t routes{};
+    discovery_parser_t *p = discovery_parser_create(DISCOVERY_FORMAT_ROUTES,
+                                                    nullptr);
+
+    if (p == nullptr) {
+        std::fprintf(stderr, "router_bench: out of memory\n");
+        std::exit(1);
+    }
+    if (discovery_parser_feed(p, doc.data(), doc.size(), &err) != DISCOVERY_OK
+        || discovery_parser_finish(p, &routes, &err) != DISCOVERY_OK) {
+        die("parse", err);
+    }
+    discovery_parser_destroy(p);
+
+    std::vector<unsigned char> v(routes.data, routes.data + routes.len);
+    discovery_buf_free(&routes);
+    return v;
+}
+
+// The request paths sit in one contiguous buffer, walked in order, as a
+// request's URI sits in nginx's (hot) header buffer: the harness should
+// not add a cache miss per lookup of its own.
+struct Path {
+    const char *data;
+    size_t len;
+};
+
+struct Table {
+    std::vector<unsigned char> snapshot;
+    std::string pathBytes;
+    std::vector<Path> paths;
+    size_t routes = 0;
+};
+
+// The snapshot the zone would hold: service "api" (healthy, N routes) and,
+// with `small`, a second service "small" of 10 routes, polled in
+// ApplyUnchanged.
+Table table(size_t n, bool typical, bool small = false)
+{
+    discovery_error_t err;
+    discovery_buf_t roster{}, applied{};
+    discovery_service_conf_t conf[2] = {
+        {"api", 3, kUrl, sizeof(kUrl) - 1, "api", 3},
+        {"small", 5, kUrl, sizeof(kUrl) - 1, "small", 5},
+    };
+
+    if (discovery_snapshot_roster(nullptr, 0, conf, small ? 2 : 1, 1, &roster,
+                                  nullptr, &err) != DISCOVERY_OK) {
+        die("roster", err);
+    }
+
+    std::vector<unsigned char> routes = parse(document(n, typical));
+    if (discovery_snapshot_apply(roster.data, roster.len, "api", 3, kUrl,
+                                 sizeof(kUrl) - 1, DISCOVERY_STATE_HEALTHY,
+                                 routes.data(), routes.size(), 2, &applied,
+                                 nullptr, &err) != DISCOVERY_OK) {
+        die("apply", err);
+    }
+    discovery_buf_free(&roster);
+
+    Table t;
+    t.snapshot.assign(applied.data, applied.data + applied.len);
+    discovery_buf_free(&applied);
+    t.routes = n;
+
+    std::string tpl, path;
+    std::vector<std::string> shuffled;
+    for (size_t i = 0; i < n; i++) {
+        route(i, tpl, path);
+        shuffled.push_back(path);
+    }
+    std::shuffle(shuffled.begin(), shuffled.end(), std::mt19937(42));
+
+    std::vector<size_t> offsets;
+    for (const std::string &p : shuffled) {
+        offsets.push_back(t.pathBytes.size());
+        t.pathBytes += p;
+    }
+    for (size_t i = 0; i < n; i++) {
+        t.paths.push_back({t.pathBytes.data() + offsets[i],
+                           shuffled[i].size()});
+    }
+    return t;
+}
+
+// Tables are built once per size and shared by the benchmarks.
+const Table &cached(size_t n)
+{
+    static std::map<size_t, Table> tables;
+    auto it = tables.find(n);
+    if (it == tables.end()) {
+        it = tables.emplace(n, table(n, false)).first;
+    }
+    return it->second;
+}
+
+struct RouterDeleter {
+    void operator()(discovery_router_t *r) const { discovery_router_destroy(r); }
+};
+using RouterPtr = std::unique_ptr<discovery_router_t, RouterDeleter>;
+
+RouterPtr router(const Table &t)
+{
+    discovery_error_t err;
+    RouterPtr r(discovery_router_create(t.snapshot.data(), t.snapshot.size(),
+                                        &err));
+    if (!r) {
+        die("router", err);
+    }
+    return r;
+}
+
+void Lookup(benchmark::State &state)
+{
+    const Table &t = cached(static_cast<size_t>(state.range(0)));
+    RouterPtr r = router(t);
+    discovery_match_t m;
+
+    for (const Path &p : t.paths) {
+        if (discovery_router_match(r.get(), "GET", 3, p.data, p.len, 0, &m)
+            != DISCOVERY_MATCH_FOUND) {
+            std::fprintf(stderr, "router_bench: %.*s not found\n",
+                         static_cast<int>(p.len), p.data);
+            std::exit(1);
+        }
+    }
+
+    size_t i = 0, n = t.paths.size();
+    for (auto _ : state) {
+        const Path &p = t.paths[i];
+        benchmark::DoNotOptimize(discovery_router_match(
+            r.get(), "GET", 3, p.data, p.len, 0, &m));
+        benchmark::DoNotOptimize(m);
+        if (++i == n) {
+            i = 0;
+        }
+    }
+    state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+
+void RouterBuild(benchmark::State &state)
+{
+    const Table &t = cached(static_cast<size_t>(state.range(0)));
+
+    for (auto _ : state) {
+        RouterPtr r = router(t);
+        benchmark::DoNotOptimize(r.get());
+    }
+}
+
+void Parse(benchmark::State &state)
+{
+    std::string doc = document(static_cast<size_t>(state.range(0)), false);
+
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(parse(doc));
+    }
+    state.SetBytesProcessed(static_cast<int64_t>(state.iterations()
+                                                 * doc.size()));
+}
+
+void ApplyUnchanged(benchmark::State &state)
+{
+    discovery_error_t err;
+    discovery_buf_t out{};
+    Table t = table(static_cast<size_t>(state.range(0)), false, true);
+    std::vector<unsigned char> small = parse(document(10, false));
+
+    // make "small" healthy with its routes once; then every poll is unchanged
+    if (discovery_snapshot_apply(t.snapshot.data(), t.snapshot.size(),
+                                 "small", 5, kUrl, sizeof(kUrl) - 1,
+                                 DISCOVERY_STATE_HEALTHY, small.data(),
+                                 small.size(), 3, &out, nullptr, &err)
+        != DISCOVERY_OK) {
+        die("apply small", err);
+    }
+    std::vector<unsigned char> snap(out.data, out.data + out.len);
+    discovery_buf_free(&out);
+
+    for (auto _ : state) {
+        int rc = discovery_snapshot_apply(
+            snap.data(), snap.size(), "small", 5, kUrl, sizeof(kUrl) - 1,
+            DISCOVERY_STATE_HEALTHY, small.data(), small.size(), 4, &out,
+            nullptr, &err);
+        if (rc != DISCOVERY_UNCHANGED) {
+            die("apply unchanged", err);
+        }
+    }
+}
+
+// range(1): 1 typical (FastAPI helper) routes, 0 bare {path, methods}
+void SnapshotBytes(benchmark::State &state)
+{
+    auto n = static_cast<size_t>(state.range(0));
+    Table t = table(n, state.range(1) != 0);
+
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(t.snapshot.data());
+    }
+    state.counters["snapshot_bytes"] = static_cast<double>(t.snapshot.size());
+    state.counters["bytes_per_route"] =
+        static_cast<double>(t.snapshot.size()) / static_cast<double>(n);
+}
+
+} // namespace
+
+BENCHMARK(Lookup)->Arg(10)->Arg(10000)->Arg(100000);
+BENCHMARK(RouterBuild)->Arg(10000)->Arg(100000)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(Parse)->Arg(100000)->Unit(benchmark::kMillisecond);
+BENCHMARK(ApplyUnchanged)->Arg(100)->Arg(10000)->Arg(100000)
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(SnapshotBytes)->Args({10000, 0})->Args({10000, 1})->Iterations(1);
+
+BENCHMARK_MAIN();

@@ -1,0 +1,489 @@
+#!/bin/bash
+# bench/run.sh: the performance benchmark of issue 4 (`make bench`).
+#
+#   1. HTTP: a plain proxy, hand-written locations and this module, each its
+#      own nginx with one worker, in front of one fast backend, at N routes
+#      (SIZES), in alternating short wrk rounds; the median of the rounds.
+#   2. The C++ core alone (bench/router_bench.cpp, Google Benchmark).
+#   3. p99 of routed requests while 200 services are polled every second and
+#      50 of them hang until their timeout, versus discovery idle.
+#
+# Everything it starts is stopped on exit; everything it writes is under
+# bench/work/ (ignored by git), except bench/results.md.
+#
+# Knobs (environment): ROUNDS, ROUND_SECONDS, CONNECTIONS, SIZES,
+# CHURN_ROUTES, SKIP_HTTP, SKIP_MICRO, SKIP_CHURN.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BENCH=$ROOT/bench
+WORK=$BENCH/work
+RESULTS=$BENCH/results.md
+# private copies, taken once built: others may rebuild build/ while we run,
+# and a .so overwritten in place under a running nginx crashes its workers
+MODULE=$WORK/ngx_http_discovery_module.so
+CORE_LIB=$WORK/libdiscovery_core.a
+NGINX=/usr/sbin/nginx
+PY=/usr/bin/python3
+UTIL="$PY $BENCH/util.py"
+
+ROUNDS=${ROUNDS:-5}
+ROUND_SECONDS=${ROUND_SECONDS:-5}
+CONNECTIONS=${CONNECTIONS:-32}
+SIZES=${SIZES:-"100 10000 100000"}
+CHURN_ROUTES=${CHURN_ROUTES:-10000}   # the main service's routes in part 3
+CHURN_SERVICES=200
+CHURN_HANGING=50
+CHURN_SERVICE_ROUTES=10
+HANDWRITTEN_LOAD_LIMIT=60             # seconds nginx may take to load (2)
+
+# Two cores: the gateway under test gets one to itself, wrk and the backend
+# share the other, so that the gateway, not the load generator, is what
+# saturates; each round also measures the gateway worker's CPU per request.
+GATEWAY_CPU=0
+LOAD_CPU=1
+
+STARTED_NGINX=()     # prefixes of the nginx instances we started
+STARTED_PIDS=()      # other processes we started
+
+
+log() { printf '%s run.sh: %s\n' "$(date +%T)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+
+# ---------------------------------------------------------------- processes
+
+# Stops only what this script started: each nginx by the pid in its own pid
+# file, the rest by the pids recorded when they were started.
+cleanup() {
+    local dir pid
+    for dir in "${STARTED_NGINX[@]+"${STARTED_NGINX[@]}"}"; do
+        stop_nginx "$dir"
+    done
+    for pid in "${STARTED_PIDS[@]+"${STARTED_PIDS[@]}"}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start_nginx DIR CPU: DIR/nginx.conf, master and worker pinned to CPU.
+# Returns non-zero when nginx does not come up within the load limit.
+start_nginx() {
+    local dir=$1 cpu=$2
+    mkdir -p "$dir/tmp"
+    STARTED_NGINX+=("$dir")
+    timeout "$HANDWRITTEN_LOAD_LIMIT" \
+        taskset -c "$cpu" "$NGINX" -p "$dir" -c "$dir/nginx.conf" \
+        -e "$dir/error.log" 2>>"$dir/start.log" || return 1
+    local i
+    for i in $(seq 100); do
+        [ -s "$dir/nginx.pid" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+stop_nginx() {
+    local dir=$1 pid i
+    [ -s "$dir/nginx.pid" ] || return 0
+    pid=$(cat "$dir/nginx.pid")
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for i in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+# The http{} preamble every instance shares: paths under its own directory
+# (Debian's defaults point to /run and /var/lib/nginx), no access log, and
+# client keepalive that never ends a wrk connection mid-round.
+conf_head() {
+    local dir=$1
+    cat <<EOF
+user root;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+EOF
+}
+
+conf_http_common() {
+    local dir=$1
+    cat <<EOF
+    access_log off;
+    keepalive_requests 1000000;
+    keepalive_timeout 60s;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+EOF
+}
+
+# Proxying as all three gateways do it: HTTP/1.1 to a keepalive upstream.
+conf_proxy_common() {
+    cat <<EOF
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+EOF
+}
+
+
+# ---------------------------------------------------------------- instances
+
+# The backend: "ok" for every path, and the route documents as static files.
+start_backend() {
+    local dir=$WORK/backend
+    BACKEND_PORT=$($UTIL port)
+    mkdir -p "$dir"
+    {
+        conf_head "$dir"
+        echo "http {"
+        conf_http_common "$dir"
+        cat <<EOF
+    server {
+        listen 127.0.0.1:$BACKEND_PORT reuseport backlog=4096;
+        location / { return 200 "ok\n"; }
+        location /routes/ { root $WORK; }
+        location /churn/ { root $WORK; }
+    }
+}
+EOF
+    } >"$dir/nginx.conf"
+    start_nginx "$dir" "$LOAD_CPU" || die "backend did not start"
+}
+
+upstream_block() {
+    local name=$1
+    echo "    upstream $name { server 127.0.0.1:$BACKEND_PORT; keepalive 32; }"
+}
+
+# gateway_conf KIND SIZE DIR PORT [EXTRA_HTTP]: nginx.conf of one gateway
+gateway_conf() {
+    local kind=$1 size=$2 dir=$3 port=$4 extra=${5:-}
+    [ "$kind" = module ] && echo "load_module $MODULE;"
+    [ "$kind" = handwritten ] && echo "pcre_jit on;"
+    conf_head "$dir"
+    echo "http {"
+    conf_http_common "$dir"
+    case $kind in
+    plain|handwritten)
+        upstream_block backend ;;
+    module)
+        upstream_block api
+        cat <<EOF
+    discovery_zone 256m;
+    discovery_max_size 64m;
+    discovery_service api http://127.0.0.1:$BACKEND_PORT uri=/routes/routes-$size.json interval=30s;
+EOF
+        ;;
+    esac
+    printf '%s\n' "$extra"
+    echo "    server {"
+    echo "        listen 127.0.0.1:$port backlog=4096;"
+    conf_proxy_common
+    case $kind in
+    plain)
+        echo "        location / { proxy_pass http://backend; }" ;;
+    handwritten)
+        sed 's/^/        /' "$WORK/routes/locations-$size.conf"
+        echo "        location / { return 404; }" ;;
+    module)
+        cat <<EOF
+        location / {
+            discovery_route on;
+            proxy_pass http://\$discovery_upstream;
+        }
+        location = /_discovery { discovery_status; }
+EOF
+        ;;
+    esac
+    echo "    }"
+    echo "}"
+}
+
+# start_gateway KIND SIZE [EXTRA_HTTP]: sets GATEWAY_PORT; fails when nginx
+# does not load the configuration within the limit
+start_gateway() {
+    local kind=$1 size=$2 extra=${3:-}
+    local dir=$WORK/gw-$kind-$size
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    GATEWAY_PORT=$($UTIL port)
+    gateway_conf "$kind" "$size" "$dir" "$GATEWAY_PORT" "$extra" \
+        >"$dir/nginx.conf"
+    local t0=$SECONDS
+    start_nginx "$dir" "$GATEWAY_CPU" || return 1
+    log "gateway $kind/$size on :$GATEWAY_PORT, loaded in $((SECONDS - t0))s"
+    if [ "$kind" = module ]; then
+        $UTIL wait-status "http://127.0.0.1:$GATEWAY_PORT/_discovery" api 0 0
+    fi
+}
+
+
+# ---------------------------------------------------------------- measuring
+
+# The worker's CPU time so far, in clock ticks (user + system).  The worker
+# is the master's only child.
+worker_ticks() {
+    local master worker
+    master=$(cat "$1/nginx.pid")
+    worker=$(pgrep -P "$master" | head -1)
+    [ -n "$worker" ] || die "$1: no worker process"
+    awk '{ print $14 + $15 }' "/proc/$worker/stat"
+}
+
+# A crashed worker is restarted by the master and wrk would not notice.
+check_no_crash() {
+    if grep -q "exited on signal" "$1/error.log"; then
+        die "$1: a worker crashed: $(grep -m1 'exited on signal' "$1/error.log")"
+    fi
+}
+
+# wrk_round DIR PORT SIZE: one round against the gateway in DIR; prints
+# "rps p50_ms p99_ms errors cpu_us_per_request worker_busy_percent".
+# The gateway's CPU time per request is measured alongside: on two cores
+# wrk and the backend may saturate theirs before the gateway does, and
+# then req/s compares the load generator, while CPU per request still
+# compares the gateways.
+wrk_round() {
+    local dir=$1 port=$2 size=$3 out=$WORK/wrk.out a b
+    a=$(worker_ticks "$dir")
+    PATHS_FILE=$WORK/routes/paths-$size.txt \
+        taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"${ROUND_SECONDS}s" \
+        --latency -s "$BENCH/paths.lua" "http://127.0.0.1:$port" >"$out"
+    b=$(worker_ticks "$dir")
+    check_no_crash "$dir"
+    $UTIL wrk "$out" $((b - a))
+}
+
+generate_routes() {
+    local size
+    mkdir -p "$WORK/routes"
+    for size in "$@"; do
+        [ -s "$WORK/routes/routes-$size.json" ] \
+            || $PY "$BENCH/gen.py" routes "$size" "$WORK/routes"
+    done
+}
+
+machine_info() {
+    cat <<EOF
+# Benchmark results (issue 4)
+
+Written by \`make bench\` (bench/run.sh) on $(date -u '+%Y-%m-%d %H:%M UTC').
+
+| | |
+|---|---|
+| nproc | $(nproc) |
+| CPU | $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') |
+| kernel | $(uname -sr) |
+| nginx | $($NGINX -v 2>&1 | sed 's/.*: //') |
+| load average at start | $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared: other work may run) |
+| module | git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ' + uncommitted src/ changes') |
+
+Every gateway and the backend run \`worker_processes 1\`.  The gateway under
+test is pinned to CPU $GATEWAY_CPU; wrk (\`-t1 -c$CONNECTIONS\`) and the
+backend (\`return 200 "ok\n"\`) share CPU $LOAD_CPU.  All three gateways
+proxy with HTTP/1.1 to \`upstream { keepalive 32; }\`, access_log off.
+
+EOF
+}
+
+
+# ---------------------------------------------------------------- 1. HTTP
+
+http_benchmark() {
+    local tsv=$WORK/http.tsv notes=$WORK/http-notes.md size kind round
+    : >"$tsv"
+    : >"$notes"
+    generate_routes $SIZES
+
+    for size in $SIZES; do
+        declare -A port=()
+        local kinds=()
+        for kind in plain handwritten module; do
+            if start_gateway "$kind" "$size"; then
+                port[$kind]=$GATEWAY_PORT
+                kinds+=("$kind")
+            else
+                log "gateway $kind/$size did not load within" \
+                    "${HANDWRITTEN_LOAD_LIMIT}s: measured without it"
+                echo "- $size routes: the hand-written gateway did not load" \
+                     "within ${HANDWRITTEN_LOAD_LIMIT}s; not measured." \
+                     >>"$notes"
+                stop_nginx "$WORK/gw-$kind-$size"
+            fi
+        done
+
+        # a benchmark of error answers would be worthless
+        # (and the routing gateways must answer an unknown path otherwise)
+        for kind in "${kinds[@]}"; do
+            local routing=routing
+            [ "$kind" = plain ] && routing=
+            $UTIL check "http://127.0.0.1:${port[$kind]}" \
+                "$WORK/routes/paths-$size.txt" 300 $routing >/dev/null \
+                || die "gateway $kind/$size answers wrongly"
+        done
+        log "$size routes: correctness checked (${kinds[*]})"
+
+        # a warm-up round each: connections, the worker's router, caches
+        for kind in "${kinds[@]}"; do
+            wrk_round "$WORK/gw-$kind-$size" "${port[$kind]}" "$size" \
+                >/dev/null
+        done
+
+        # alternate A/B: every round runs every gateway, in rotating order,
+        # so that drift in the machine's load hits all of them alike
+        for round in $(seq "$ROUNDS"); do
+            local n=${#kinds[@]} i
+            for i in $(seq 0 $((n - 1))); do
+                kind=${kinds[$(((i + round) % n))]}
+                local r
+                r=$(wrk_round "$WORK/gw-$kind-$size" "${port[$kind]}" "$size")
+                log "$size routes, round $round, $kind: $r"
+                echo "$size $kind $round $r" >>"$tsv"
+            done
+        done
+
+        for kind in "${kinds[@]}"; do
+            stop_nginx "$WORK/gw-$kind-$size"
+        done
+        unset port
+    done
+
+    {
+        $UTIL report "$tsv" \
+            "1. HTTP: median of $ROUNDS alternating rounds of ${ROUND_SECONDS}s"
+        echo "Targets: module >= 0.95 x plain at 100 and 10,000 routes," \
+             ">= 0.90 at 100,000."
+        echo
+        cat "$notes"
+        echo
+    } | tee -a "$RESULTS"
+}
+
+
+# ---------------------------------------------------------------- 2. core
+
+micro_benchmark() {
+    local bin=$WORK/router_bench json=$WORK/router_bench.json
+    g++ -std=c++17 -O2 -g -I"$ROOT/src" "$BENCH/router_bench.cpp" \
+        "$CORE_LIB" -lbenchmark -lpthread -lyajl \
+        -o "$bin"
+    # pinned, repeated: the median of 5 repetitions is reported
+    taskset -c "$GATEWAY_CPU" "$bin" --benchmark_repetitions=5 \
+        --benchmark_report_aggregates_only=true \
+        --benchmark_out="$json" --benchmark_out_format=json >&2
+    {
+        echo "### 2. The C++ core (bench/router_bench.cpp, g++ -O2," \
+             "median of 5 repetitions, CPU $GATEWAY_CPU)"
+        echo
+        $UTIL micro "$json"
+        echo "Targets: lookup <= 250 ns median at 100,000 routes; router" \
+             "build for 100,000 routes <= 200 ms; <= 150 bytes of zone per" \
+             "route.  Lookups walk one realistic path per route, shuffled" \
+             "(every lookup is a different route: the worst case for caches)." \
+             "SnapshotBytes/10000/1 is typical FastAPI-helper routes (name," \
+             "description, tags, auth), /0 the bare routes of part 1.  The" \
+             "zone holds one snapshot, but publishing allocates the new one" \
+             "before freeing the old: size discovery_zone for twice the table."
+        echo
+    } | tee -a "$RESULTS"
+}
+
+
+# ---------------------------------------------------------------- 3. churn
+
+# CHURN_SERVICES services polled every second: the first CHURN_HANGING at
+# a port that accepts and never answers (timeout=2s), the rest served as
+# static documents of CHURN_SERVICE_ROUTES routes by the backend.
+churn_services_conf() {
+    local hang_port=$1 i
+    for i in $(seq 0 $((CHURN_SERVICES - 1))); do
+        if [ "$i" -lt "$CHURN_HANGING" ]; then
+            echo "    discovery_service churn$i http://127.0.0.1:$hang_port uri=/churn/svc$i.json interval=1s timeout=2s;"
+        else
+            echo "    discovery_service churn$i http://127.0.0.1:$BACKEND_PORT uri=/churn/svc$i.json interval=1s timeout=2s;"
+        fi
+    done
+}
+
+churn_benchmark() {
+    local tsv=$WORK/churn.tsv size=$CHURN_ROUTES round hang_port extra
+    : >"$tsv"
+    generate_routes "$size"
+    $PY "$BENCH/gen.py" churn "$CHURN_SERVICES" "$CHURN_SERVICE_ROUTES" "$WORK"
+
+    rm -f "$WORK/hang.port"
+    $PY "$BENCH/hang.py" "$WORK/hang.port" &
+    STARTED_PIDS+=($!)
+    for _ in $(seq 50); do [ -s "$WORK/hang.port" ] && break; sleep 0.1; done
+    hang_port=$(cat "$WORK/hang.port")
+    extra=$(churn_services_conf "$hang_port")
+
+    # One gateway at a time, started fresh each round: a running churn
+    # gateway would load the shared core while the idle one is measured.
+    for round in $(seq "$ROUNDS"); do
+        local kind
+        for kind in idle churn; do
+            if [ "$kind" = idle ]; then
+                start_gateway module "$size" || die "idle gateway"
+            else
+                start_gateway module "$size" "$extra" || die "churn gateway"
+                # steady state: all answering services healthy, all hanging
+                # ones timed out once (unhealthy), then a full interval more
+                $UTIL wait-status "http://127.0.0.1:$GATEWAY_PORT/_discovery" \
+                    api $((CHURN_SERVICES - CHURN_HANGING + 1)) "$CHURN_HANGING"
+                sleep 1
+            fi
+            $UTIL check "http://127.0.0.1:$GATEWAY_PORT" \
+                "$WORK/routes/paths-$size.txt" 100 routing >/dev/null \
+                || die "$kind gateway answers wrongly"
+            local r
+            r=$(wrk_round "$WORK/gw-module-$size" "$GATEWAY_PORT" "$size")
+            log "churn, round $round, $kind: $r"
+            echo "$size $kind $round $r" >>"$tsv"
+            stop_nginx "$WORK/gw-module-$size"
+        done
+    done
+
+    {
+        local title="3. Discovery churn: $CHURN_SERVICES services polled"
+        title+=" every 1s, $CHURN_HANGING hanging until timeout=2s, main"
+        title+=" service of $size routes; median of $ROUNDS rounds"
+        $UTIL report "$tsv" "$title" idle
+        echo "Target: p99 under churn <= 1.10 x idle.  Each round starts the" \
+             "gateway afresh and measures once discovery is in steady state" \
+             "(all answering services healthy, every hanging one timed out)."
+        echo
+    } | tee -a "$RESULTS"
+}
+
+
+# ---------------------------------------------------------------- main
+
+main() {
+    local t0=$SECONDS
+    [ -x "$NGINX" ] || die "$NGINX not found"
+    command -v wrk >/dev/null || die "wrk not found"
+    make -s -C "$ROOT" module >&2
+    mkdir -p "$WORK"
+    cp "$ROOT/build/ngx_http_discovery_module.so" "$MODULE.tmp"
+    mv "$MODULE.tmp" "$MODULE"
+    cp "$ROOT/build/libdiscovery_core.a" "$CORE_LIB"
+
+    machine_info >"$RESULTS"
+
+    [ -n "${SKIP_MICRO:-}" ] || micro_benchmark
+    start_backend
+    [ -n "${SKIP_HTTP:-}" ] || http_benchmark
+    [ -n "${SKIP_CHURN:-}" ] || churn_benchmark
+
+    echo "Total run time: $((SECONDS - t0)) s." | tee -a "$RESULTS"
+}
+
+main "$@"

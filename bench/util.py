@@ -1,0 +1,195 @@
+#!/usr/bin/python3
+"""util.py: the parts of bench/run.sh that are easier in Python.
+
+    util.py port                        a free TCP port on 127.0.0.1
+    util.py wait-status URL SVC H U     until the status page at URL shows
+                                        SVC healthy and, over all services,
+                                        at least H healthy and U unhealthy
+    util.py check URL PATHS COUNT [routing]
+                                        COUNT paths of PATHS through URL must
+                                        answer 200 "ok" (the backend's); with
+                                        routing, an unknown path must not
+    util.py wrk OUTFILE TICKS           "rps p50_ms p99_ms errors cpu_us busy"
+                                        of a wrk --latency run during which
+                                        the gateway's worker used TICKS
+                                        clock ticks: its CPU time per request
+                                        and the share of its core it used
+    util.py report TSV TITLE            markdown table of the median of the
+                                        rounds in TSV (see run.sh), with each
+                                        gateway's ratio to BASELINE
+    util.py micro JSON                  markdown of router_bench's results
+"""
+
+import http.client
+import json
+import os
+import re
+import socket
+import statistics
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+
+def cmd_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    print(s.getsockname()[1])
+    s.close()
+
+
+def cmd_wait_status(url, service, healthy, unhealthy, timeout=120):
+    healthy, unhealthy = int(healthy), int(unhealthy)
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                doc = json.load(r)
+            states = {s["name"]: s["state"] for s in doc["services"]}
+            last = states.get(service), \
+                sum(v == "healthy" for v in states.values()), \
+                sum(v == "unhealthy" for v in states.values())
+            if last[0] == "healthy" and last[1] >= healthy \
+                    and last[2] >= unhealthy:
+                return
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.2)
+    sys.exit(f"util.py: {url}: not ready after {timeout}s "
+             f"(service, healthy, unhealthy: {last})")
+
+
+def cmd_check(url, paths_file, count, routing=""):
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+    with open(paths_file) as f:
+        paths = [line.strip() for line in f if line.strip()]
+    step = max(1, len(paths) // int(count))
+    sample = paths[::step][:int(count)]
+    for path in sample:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        body = r.read()
+        if r.status != 200 or body != b"ok\n":
+            sys.exit(f"util.py: {url}{path}: {r.status} {body[:200]!r}")
+    if not routing:
+        print(f"{len(sample)} paths ok")
+        return
+    # a path no route has: proves the gateway routes, not a catch-all
+    conn.request("GET", "/no/such/route")
+    r = conn.getresponse()
+    r.read()
+    if r.status == 200:
+        sys.exit(f"util.py: {url}/no/such/route answered 200")
+    print(f"{len(sample)} paths ok")
+
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def latency_ms(text):
+    m = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    return float(m.group(1)) * UNITS[m.group(2)]
+
+
+def cmd_wrk(outfile, ticks):
+    text = open(outfile).read()
+    m = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s)", text)
+    requests = int(m.group(1))
+    seconds = float(m.group(2)) * UNITS[m.group(3)] / 1e3
+    cpu = int(ticks) / os.sysconf("SC_CLK_TCK")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    p50 = latency_ms(re.search(r"^\s+50%\s+(\S+)", text, re.M).group(1))
+    p99 = latency_ms(re.search(r"^\s+99%\s+(\S+)", text, re.M).group(1))
+    errors = 0
+    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    if m:
+        errors += int(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), "
+                  r"timeout (\d+)", text)
+    if m:
+        errors += sum(int(x) for x in m.groups())
+    print(f"{rps:.0f} {p50:.3f} {p99:.3f} {errors} "
+          f"{cpu * 1e6 / max(requests, 1):.2f} {100 * cpu / seconds:.0f}")
+
+
+def cmd_report(tsv, title, baseline="plain"):
+    """TSV rows: size gateway round rps p50 p99 errors cpu_us busy."""
+    rows = {}
+    for line in open(tsv):
+        f = line.split()
+        rows.setdefault((int(f[0]), f[1]), []).append(
+            [float(x) for x in f[3:]])
+
+    med = {}
+    for key, rs in rows.items():
+        col = list(zip(*rs))
+        med[key] = dict(rps=statistics.median(col[0]),
+                        p50=statistics.median(col[1]),
+                        p99=statistics.median(col[2]),
+                        errors=int(sum(col[3])),
+                        cpu=statistics.median(col[4]),
+                        busy=statistics.median(col[5]),
+                        n=len(rs), lo=min(col[0]), hi=max(col[0]))
+
+    rank = {"plain": 0, "handwritten": 1, "module": 2, "idle": 0,
+            "churn": 1}
+    order = sorted(rows, key=lambda k: (k[0], rank.get(k[1], 9)))
+
+    print(f"### {title}\n")
+    print(f"| routes | gateway | rounds | req/s | req/s min-max "
+          f"| p50 ms | p99 ms | gateway CPU us/req | worker busy "
+          f"| req/s vs {baseline} | p99 vs {baseline} "
+          f"| CPU/req vs {baseline} | errors |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for key in order:
+        m = med[key]
+        base = med.get((key[0], baseline))
+
+        def ratio(field, fmt):
+            return format(m[field] / base[field], fmt) if base else "-"
+
+        print(f"| {key[0]} | {key[1]} | {m['n']} | {m['rps']:.0f} "
+              f"| {m['lo']:.0f}-{m['hi']:.0f} | {m['p50']:.3f} "
+              f"| {m['p99']:.3f} | {m['cpu']:.1f} | {m['busy']:.0f}% "
+              f"| {ratio('rps', '.3f')} | {ratio('p99', '.2f')} "
+              f"| {ratio('cpu', '.2f')} | {m['errors']} |")
+    print()
+
+
+def cmd_micro(path):
+    doc = json.load(open(path))
+    print("| benchmark | median wall | median CPU | unit | counters |")
+    print("|---|---:|---:|---|---|")
+    for b in doc["benchmarks"]:
+        if b.get("run_type") == "aggregate" and b.get("aggregate_name") \
+                != "median":
+            continue
+        name = b.get("run_name", b["name"])
+        counters = []
+        if "items_per_second" in b:
+            counters.append(f"{b['items_per_second'] / 1e6:.2f} M lookups/s")
+        if "bytes_per_route" in b:
+            counters.append(f"{b['bytes_per_route']:.1f} bytes/route "
+                            f"({b['snapshot_bytes']:.0f} bytes)")
+        if "bytes_per_second" in b:
+            counters.append(f"{b['bytes_per_second'] / 1e6:.1f} MB/s")
+        print(f"| {name} | {b['real_time']:.1f} | {b['cpu_time']:.1f} "
+              f"| {b['time_unit']} "
+              f"| {', '.join(counters)} |")
+    print()
+
+
+def main(argv):
+    cmds = {"port": cmd_port, "wait-status": cmd_wait_status,
+            "check": cmd_check, "wrk": cmd_wrk, "report": cmd_report,
+            "micro": cmd_micro}
+    if len(argv) < 2 or argv[1] not in cmds:
+        sys.exit(__doc__)
+    cmds[argv[1]](*argv[2:])
+
+
+if __name__ == "__main__":
+    main(sys.argv)
