@@ -55,6 +55,7 @@ typedef struct {
     ngx_str_t                      url;
 
     discovery_health_t             health;
+    uint64_t                       routes_hash;  /* of the published set */
 
     ngx_pid_t                      lease_pid;    /* 0: nobody polls */
     ngx_msec_t                     lease_until;

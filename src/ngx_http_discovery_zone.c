@@ -21,6 +21,7 @@ static ngx_int_t ngx_http_discovery_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_int_t ngx_http_discovery_sync_roster(
     ngx_http_discovery_main_conf_t *dmcf, ngx_log_t *log);
+static uint64_t ngx_http_discovery_hash(discovery_buf_t *routes);
 static ngx_http_discovery_record_t *ngx_http_discovery_record(
     ngx_http_discovery_shctx_t *sh, ngx_str_t *name);
 static ngx_http_discovery_record_t *ngx_http_discovery_record_add(
@@ -254,6 +255,25 @@ ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
 }
 
 
+/* FNV-1a: the route set's encoding is the same for the same routes */
+
+static uint64_t
+ngx_http_discovery_hash(discovery_buf_t *routes)
+{
+    size_t    i;
+    uint64_t  h;
+
+    h = 0xcbf29ce484222325ULL;
+
+    for (i = 0; i < routes->len; i++) {
+        h = (h ^ routes->data[i]) * 0x100000001b3ULL;
+    }
+
+    /* 0 stands for "nothing published yet" */
+    return h ? h : 1;
+}
+
+
 static ngx_http_discovery_record_t *
 ngx_http_discovery_record(ngx_http_discovery_shctx_t *sh, ngx_str_t *name)
 {
@@ -372,6 +392,7 @@ ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
 {
     int                            rc, changed;
     ngx_log_t                     *log;
+    uint64_t                       hash;
     discovery_buf_t                out;
     ngx_atomic_uint_t              generation;
     discovery_log_t                dlog;
@@ -424,6 +445,18 @@ ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
                       "its routes answer 503", &service->name);
     }
 
+    /*
+     * Most polls change nothing: the table is not decoded for them, which
+     * would cost in proportion to the whole table, under the lock.
+     */
+
+    hash = routes ? ngx_http_discovery_hash(routes) : 0;
+
+    if (!changed && (routes == NULL || hash == rec->routes_hash)) {
+        ngx_shmtx_unlock(&dmcf->shpool->mutex);
+        return;
+    }
+
     lctx.log = log;
     lctx.service = &service->name;
     dlog.handler = ngx_http_discovery_log_handler;
@@ -442,8 +475,14 @@ ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
 
     if (rc == DISCOVERY_OK) {
         generation = ngx_http_discovery_publish_locked(dmcf, &out, log);
+    }
 
-    } else if (rc != DISCOVERY_UNCHANGED) {
+    /* a table that did not fit is tried again at the next poll */
+    if (routes && (generation || rc == DISCOVERY_UNCHANGED)) {
+        rec->routes_hash = hash;
+    }
+
+    if (rc != DISCOVERY_OK && rc != DISCOVERY_UNCHANGED) {
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "discovery: service \"%V\": table not updated: %s",
                       &service->name, err.text);
@@ -513,7 +552,8 @@ static void
 ngx_http_discovery_published(ngx_http_discovery_main_conf_t *dmcf,
     discovery_buf_t *snapshot, ngx_atomic_uint_t generation, ngx_log_t *log)
 {
-    if (generation && dmcf->state.len) {
+    /* nginx -t builds a zone of its own: its table must not reach the file */
+    if (generation && dmcf->state.len && !ngx_test_config) {
         ngx_http_discovery_state_save(dmcf, snapshot, generation, log);
     }
 

@@ -31,6 +31,7 @@ http {
     fastcgi_temp_path $dir/fastcgi;
     uwsgi_temp_path $dir/uwsgi;
     scgi_temp_path $dir/scgi;
+    discovery_state $dir/table.state;
     discovery_service chat http://127.0.0.1:$port;
 }
 _EOC_
@@ -39,6 +40,8 @@ close $fh;
 my $out = `$nginx -t -p $dir -c $dir/nginx.conf 2>&1`;
 is $? >> 8, 0, 'nginx -t accepts the configuration' or diag $out;
 like $out, qr/test is successful/, 'nginx -t says so';
+
+ok !-e "$dir/table.state", 'nginx -t wrote no state file';
 
 my $sel = IO::Select->new($listen);
 ok !$sel->can_read(0.5), 'nginx -t made no connection to the service';

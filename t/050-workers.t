@@ -43,9 +43,7 @@ sub count_polls {
 }
 
 sub worker_pids {
-    my $pidfile = "$ENV{TEST_NGINX_SERVROOT}/logs/nginx.pid";
-    $pidfile = Test::Nginx::Util::server_root() . "/logs/nginx.pid"
-        unless -f $pidfile;
+    my $pidfile = Test::Nginx::Util::server_root() . "/logs/nginx.pid";
     open my $fh, '<', $pidfile or die "no pid file: $!";
     chomp(my $master = <$fh>);
     return grep { /^\d+$/ } split /\s+/, `pgrep -P $master`;
