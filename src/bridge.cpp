@@ -6,6 +6,7 @@
 #include "health.hpp"
 #include "json_escape.hpp"
 #include "log.hpp"
+#include "ownership.hpp"
 #include "route_document.hpp"
 #include "router.hpp"
 #include "snapshot.hpp"
@@ -18,11 +19,14 @@
 
 struct discovery_parser_s {
     discovery_parser_s(int format, const discovery::Log &log)
-        : parser(format, log)
+        : parser(format, log), log(log)
     {
     }
 
     discovery::RouteDocumentParser parser;
+    discovery::PathPrefixes prefixes;
+    discovery::Log log;
+    size_t rejected = 0;
 };
 
 struct discovery_router_s {
@@ -157,10 +161,29 @@ int discovery_parser_finish(discovery_parser_t *p, discovery_buf_t *routes,
 {
     return guard(err, [&] {
         require(p != nullptr && routes != nullptr, "no parser");
-        Bytes bytes = discovery::encodeRouteSet(p->parser.finish());
+        discovery::RouteSet set = p->parser.finish();
+        p->rejected = discovery::rejectOutside(set, p->prefixes, p->log);
+        Bytes bytes = discovery::encodeRouteSet(set);
         giveBuffer(bytes.data(), bytes.size(), routes);
         return DISCOVERY_OK;
     });
+}
+
+int discovery_parser_add_prefix(discovery_parser_t *p, const char *prefix,
+                                size_t len, discovery_error_t *err)
+{
+    return guard(err, [&] {
+        require(p != nullptr, "no parser");
+        require(prefix != nullptr && len > 0 && prefix[0] == '/',
+                "a prefix starts with \"/\"");
+        p->prefixes.add(std::string(prefix, len));
+        return DISCOVERY_OK;
+    });
+}
+
+size_t discovery_parser_rejected(const discovery_parser_t *p)
+{
+    return p != nullptr ? p->rejected : 0;
 }
 
 int discovery_snapshot_roster(const unsigned char *old, size_t old_len,
@@ -300,6 +323,7 @@ int discovery_status_render(const unsigned char *snapshot, size_t len,
             all[i].lastCheck = s.last_check;
             all[i].lastSuccess = s.last_success;
             all[i].failures = s.failures;
+            all[i].rejected = s.rejected;
             all[i].lastError = view(s.last_error, s.last_error_len);
         }
 

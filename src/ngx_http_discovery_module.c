@@ -782,7 +782,7 @@ ngx_http_discovery_service_option(ngx_conf_t *cf,
     ngx_http_discovery_service_t *service, ngx_str_t *value)
 {
     ngx_int_t   n;
-    ngx_str_t   s;
+    ngx_str_t   s, *prefix;
     ngx_msec_t  ms;
 
     if (ngx_strncmp(value->data, "interval=", 9) == 0) {
@@ -848,6 +848,35 @@ ngx_http_discovery_service_option(ngx_conf_t *cf,
                                "invalid parameter \"%V\"", value);
             return NGX_CONF_ERROR;
         }
+
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strncmp(value->data, "prefix=", 7) == 0) {
+        s.data = value->data + 7;
+        s.len = value->len - 7;
+
+        if (s.len == 0 || s.data[0] != '/') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid prefix \"%V\", it must start "
+                               "with \"/\"", &s);
+            return NGX_CONF_ERROR;
+        }
+
+        if (service->prefixes == NULL) {
+            service->prefixes = ngx_array_create(cf->pool, 2,
+                                                 sizeof(ngx_str_t));
+            if (service->prefixes == NULL) {
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        prefix = ngx_array_push(service->prefixes);
+        if (prefix == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *prefix = s;
 
         return NGX_CONF_OK;
     }

@@ -63,6 +63,7 @@ typedef struct {
 
     time_t                         last_check;
     time_t                         last_success;
+    ngx_uint_t                     rejected;     /* outside the prefixes */
     size_t                         last_error_len;
     u_char                         last_error[DISCOVERY_ERROR_LEN];
 } ngx_http_discovery_record_t;
@@ -104,7 +105,7 @@ ngx_int_t ngx_http_discovery_claim(ngx_http_discovery_main_conf_t *dmcf,
     ngx_http_discovery_service_t *service, ngx_msec_t *next);
 void ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
     ngx_http_discovery_service_t *service, discovery_buf_t *routes,
-    u_char *error, size_t error_len);
+    ngx_uint_t rejected, u_char *error, size_t error_len);
 void ngx_http_discovery_release_leases(ngx_http_discovery_main_conf_t *dmcf);
 ngx_int_t ngx_http_discovery_refresh_router(
     ngx_http_discovery_main_conf_t *dmcf);

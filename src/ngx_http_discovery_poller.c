@@ -163,7 +163,7 @@ ngx_http_discovery_poll_handler(ngx_event_t *ev)
         && ngx_http_discovery_claim(dmcf, service, &next) == NGX_OK
         && ngx_http_discovery_poll_start(service) != NGX_OK)
     {
-        ngx_http_discovery_report(dmcf, service, NULL,
+        ngx_http_discovery_report(dmcf, service, NULL, 0,
                                   (u_char *) "cannot start the poll",
                                   sizeof("cannot start the poll") - 1);
     }
@@ -176,6 +176,9 @@ static ngx_int_t
 ngx_http_discovery_poll_start(ngx_http_discovery_service_t *service)
 {
     CURL                             *easy;
+    ngx_str_t                        *prefix;
+    ngx_uint_t                        i;
+    discovery_error_t                 err;
     ngx_http_discovery_poll_t        *poll;
     ngx_http_discovery_poller_t      *poller;
     ngx_http_discovery_main_conf_t   *dmcf;
@@ -198,6 +201,22 @@ ngx_http_discovery_poll_start(ngx_http_discovery_service_t *service)
     if (poll->parser == NULL) {
         ngx_free(poll);
         return NGX_ERROR;
+    }
+
+    if (service->prefixes) {
+        prefix = service->prefixes->elts;
+
+        for (i = 0; i < service->prefixes->nelts; i++) {
+            if (discovery_parser_add_prefix(poll->parser,
+                                            (const char *) prefix[i].data,
+                                            prefix[i].len, &err)
+                != DISCOVERY_OK)
+            {
+                discovery_parser_destroy(poll->parser);
+                ngx_free(poll);
+                return NGX_ERROR;
+            }
+        }
     }
 
     easy = curl_easy_init();
@@ -331,8 +350,9 @@ ngx_http_discovery_poll_finish(ngx_http_discovery_poll_t *poll,
                       poll->error_len, poll->error);
     }
 
-    ngx_http_discovery_report(dmcf, service, ok, poll->error,
-                              poll->error_len);
+    ngx_http_discovery_report(dmcf, service, ok,
+                              ok ? discovery_parser_rejected(poll->parser) : 0,
+                              poll->error, poll->error_len);
 
     if (ok) {
         discovery_buf_free(ok);

@@ -388,7 +388,7 @@ done:
 void
 ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
     ngx_http_discovery_service_t *service, discovery_buf_t *routes,
-    u_char *error, size_t error_len)
+    ngx_uint_t rejected, u_char *error, size_t error_len)
 {
     int                            rc, changed;
     ngx_log_t                     *log;
@@ -429,6 +429,7 @@ ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
     if (routes) {
         rec->last_success = rec->last_check;
         rec->last_error_len = 0;
+        rec->rejected = rejected;
 
     } else {
         rec->last_error_len = ngx_min(error_len, DISCOVERY_ERROR_LEN);

@@ -155,6 +155,8 @@ void writeService(JsonWriter &w, const Service &s, const ServiceStats &st)
     writeTime(w, st.lastSuccess);
     w.key("failures");
     w.number(st.failures);
+    w.key("rejected_routes");
+    w.number(st.rejected);
     w.key("last_error");
     w.stringOrNull(st.lastError);
     w.key("routes");

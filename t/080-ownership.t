@@ -1,0 +1,81 @@
+# prefix=: a service cannot claim paths outside its own prefixes.
+use lib 't/lib';
+use Test::Nginx::Socket 'no_plan';
+use DiscoveryTest;
+
+no_shuffle();
+no_root_location();
+
+our $HttpConfig = <<'_EOC_';
+    discovery_service chat  http://127.0.0.1:$TEST_NGINX_RAND_PORT_1 prefix=/chat prefix=/rooms/;
+    discovery_service users http://127.0.0.1:$TEST_NGINX_RAND_PORT_2;
+
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location = /health {
+            return 200 '{"routes": [{"path": "/chat/{id}"}, {"path": "/rooms/{r}"},
+                                    {"path": "/users/{id}"}, {"path": "/chatty"}]}';
+        }
+        location / { return 200 "chat $request_uri\n"; }
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_2;
+        location = /health {
+            return 200 '{"routes": [{"path": "/users/{id}"}]}';
+        }
+        location / { return 200 "users $request_uri\n"; }
+    }
+_EOC_
+
+add_block_preprocessor(sub {
+    my $block = shift;
+
+    $block->set_value("http_config", $HttpConfig)
+        unless defined $block->http_config;
+    $block->set_value("config", <<'_EOC_') unless defined $block->config;
+    location / {
+        discovery_route on;
+        proxy_pass http://$discovery_upstream;
+    }
+    location = /_discovery {
+        discovery_status;
+    }
+_EOC_
+    $block->set_value("init", "DiscoveryTest::wait_ready()")
+        unless defined $block->init;
+});
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: a claim outside the prefixes is rejected, the rightful owner routes
+--- request eval
+["GET /users/1", "GET /chat/1", "GET /rooms/lobby", "GET /chatty"]
+--- error_code eval
+[200, 200, 200, 404]
+--- response_body_like eval
+["^users /users/1\n", "^chat /chat/1\n", "^chat /rooms/lobby\n", "Endpoint not available"]
+--- no_error_log
+[alert]
+[emerg]
+
+
+
+=== TEST 2: the rejections are logged and counted on the status page
+--- request
+GET /_discovery
+--- response_body_like: "name":"chat".*"rejected_routes":2
+--- error_log
+route "/users/{id}" rejected: outside the service's prefixes
+route "/chatty" rejected: outside the service's prefixes
+
+
+
+=== TEST 3: a prefix must be a path
+--- http_config
+    discovery_service chat http://127.0.0.1:1 prefix=chat;
+--- init
+--- must_die
+--- error_log
+invalid prefix "chat", it must start with "/"

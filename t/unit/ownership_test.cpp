@@ -1,0 +1,79 @@
+// ownership_test.cpp: prefix= keeps a service inside its own paths.
+#include "discovery_core.h"
+#include "ownership.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+using namespace discovery;
+
+TEST(Ownership, PrefixCoversItsSubtreeOnly)
+{
+    PathPrefixes p;
+    p.add("/chat/");
+    p.add("/rooms");
+
+    EXPECT_TRUE(p.covers("/chat"));
+    EXPECT_TRUE(p.covers("/chat/{id}"));
+    EXPECT_TRUE(p.covers("/rooms/a/b"));
+    EXPECT_FALSE(p.covers("/chatty"));
+    EXPECT_FALSE(p.covers("/users/{id}"));
+    EXPECT_FALSE(p.covers("/"));
+}
+
+TEST(Ownership, NoPrefixCoversEverything)
+{
+    PathPrefixes p;
+    EXPECT_TRUE(p.covers("/anything"));
+
+    p.add("/");
+    EXPECT_TRUE(p.covers("/anything"));
+}
+
+namespace {
+
+struct Lines {
+    std::vector<std::string> lines;
+
+    static void handler(void *data, int, const char *msg, size_t len)
+    {
+        static_cast<Lines *>(data)->lines.emplace_back(msg, len);
+    }
+};
+
+} // namespace
+
+TEST(Ownership, ParserRejectsRoutesOutsideThePrefixes)
+{
+    Lines warnings;
+    discovery_log_t log = {Lines::handler, &warnings};
+    discovery_error_t err;
+    discovery_parser_t *p = discovery_parser_create(DISCOVERY_FORMAT_AUTO,
+                                                    &log);
+    ASSERT_NE(p, nullptr);
+
+    ASSERT_EQ(discovery_parser_add_prefix(p, "/chat", 5, &err), DISCOVERY_OK);
+    EXPECT_EQ(discovery_parser_add_prefix(p, "chat", 4, &err), DISCOVERY_ERROR);
+
+    std::string doc = R"({"routes": [{"path": "/chat/{id}"},
+        {"path": "/users/{id}"}, {"path": "/chatty"}]})";
+    ASSERT_EQ(discovery_parser_feed(p, doc.data(), doc.size(), &err),
+              DISCOVERY_OK);
+
+    discovery_buf_t routes;
+    ASSERT_EQ(discovery_parser_finish(p, &routes, &err), DISCOVERY_OK);
+    EXPECT_EQ(discovery_parser_rejected(p), 2u);
+
+    RouteSet set = decodeRouteSet(routes.data, routes.len);
+    ASSERT_EQ(set.routes.size(), 1u);
+    EXPECT_EQ(set.routes[0].path, "/chat/{id}");
+
+    ASSERT_EQ(warnings.lines.size(), 2u);
+    EXPECT_EQ(warnings.lines[0],
+              "route \"/users/{id}\" rejected: outside the service's prefixes");
+
+    discovery_buf_free(&routes);
+    discovery_parser_destroy(p);
+}
