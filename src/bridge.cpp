@@ -239,6 +239,31 @@ int discovery_snapshot_apply(const unsigned char *old, size_t old_len,
     });
 }
 
+int discovery_snapshot_states(const unsigned char *blob, size_t len,
+                              const discovery_service_conf_t *services,
+                              size_t n, uint32_t *states,
+                              discovery_error_t *err)
+{
+    return guard(err, [&] {
+        require(states != nullptr && (services != nullptr || n == 0),
+                "no services");
+        discovery::Snapshot snap = discovery::decodeSnapshot(blob, len);
+
+        for (size_t i = 0; i < n; i++) {
+            std::string_view name = view(services[i].name,
+                                         services[i].name_len);
+            states[i] = DISCOVERY_STATE_PENDING;
+            for (const discovery::Service &s : snap.services) {
+                if (s.name == name) {
+                    states[i] = s.state;
+                    break;
+                }
+            }
+        }
+        return DISCOVERY_OK;
+    });
+}
+
 int discovery_snapshot_check(const unsigned char *blob, size_t len,
                              uint64_t *generation, discovery_error_t *err)
 {

@@ -152,6 +152,14 @@ int discovery_snapshot_apply(const unsigned char *old, size_t old_len,
     uint64_t generation, discovery_buf_t *out, discovery_log_t *log,
     discovery_error_t *err);
 
+/*
+ * The state of each of `services` in `blob`, by name, into states[i]
+ * (PENDING for a service the snapshot does not have).
+ */
+int discovery_snapshot_states(const unsigned char *blob, size_t len,
+    const discovery_service_conf_t *services, size_t n, uint32_t *states,
+    discovery_error_t *err);
+
 /* checks magic, format version, length and checksum */
 int discovery_snapshot_check(const unsigned char *blob, size_t len,
     uint64_t *generation, discovery_error_t *err);

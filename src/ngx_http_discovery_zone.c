@@ -21,6 +21,9 @@ static ngx_int_t ngx_http_discovery_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_int_t ngx_http_discovery_sync_roster(
     ngx_http_discovery_main_conf_t *dmcf, ngx_log_t *log);
+static void ngx_http_discovery_restore_health(
+    ngx_http_discovery_main_conf_t *dmcf, discovery_buf_t *snapshot,
+    discovery_service_conf_t *roster);
 static uint64_t ngx_http_discovery_hash(discovery_buf_t *routes);
 static ngx_http_discovery_record_t *ngx_http_discovery_record(
     ngx_http_discovery_shctx_t *sh, ngx_str_t *name);
@@ -234,6 +237,10 @@ ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
     if (rc == DISCOVERY_OK) {
         generation = ngx_http_discovery_publish_locked(dmcf, &out, log);
 
+        if (loaded) {
+            ngx_http_discovery_restore_health(dmcf, &out, roster);
+        }
+
     } else {
         ngx_log_error(NGX_LOG_ALERT, log, 0,
                       "discovery: cannot build the table: %s", err.text);
@@ -252,6 +259,46 @@ ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
     ngx_free(roster);
 
     return (rc == DISCOVERY_OK) ? NGX_OK : NGX_ERROR;
+}
+
+
+/*
+ * A zone started from the state file: each record's health starts as the
+ * table says, so that fails= still applies to the first polls after a
+ * restart.  Called with the lock held.
+ */
+
+static void
+ngx_http_discovery_restore_health(ngx_http_discovery_main_conf_t *dmcf,
+    discovery_buf_t *snapshot, discovery_service_conf_t *roster)
+{
+    uint32_t                      *states;
+    ngx_uint_t                     i;
+    discovery_error_t              err;
+    ngx_http_discovery_record_t   *rec;
+    ngx_http_discovery_service_t  *service;
+
+    states = ngx_alloc(dmcf->services.nelts * sizeof(uint32_t),
+                       ngx_cycle->log);
+    if (states == NULL) {
+        return;
+    }
+
+    if (discovery_snapshot_states(snapshot->data, snapshot->len, roster,
+                                  dmcf->services.nelts, states, &err)
+        == DISCOVERY_OK)
+    {
+        service = dmcf->services.elts;
+
+        for (i = 0; i < dmcf->services.nelts; i++) {
+            rec = ngx_http_discovery_record(dmcf->sh, &service[i].name);
+            if (rec) {
+                rec->health.state = states[i];
+            }
+        }
+    }
+
+    ngx_free(states);
 }
 
 

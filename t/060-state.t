@@ -21,6 +21,7 @@ mock_service(
     paths => {
         '/doc'  => [ { body => '{"routes": [{"path": "/a/{id}", "methods": ["GET"]}]}' } ],
         '/hang' => [ { hang => 1 } ],
+        '/fail' => [ { status => 500, body => '{}' } ],
     },
 );
 
@@ -76,12 +77,28 @@ qr/\[notice\].*discovery: table \d+ loaded from ".*table\.state"/
 
 
 
-=== TEST 3: a missing state file is a warning
+=== TEST 3: restored services keep their health: fails= applies after a restart
+--- http_config
+    discovery_state $TEST_NGINX_STATE_DIR/table.state;
+    discovery_service s http://127.0.0.1:$TEST_NGINX_MOCK_PORT uri=/fail interval=1s fails=3;
+--- init
+DiscoveryTest::wait_status(qr/"failures":\s*1/);
+--- request
+GET /a/3
+--- response_body
+mock GET /a/3
+--- no_error_log
+[alert]
+[emerg]
+
+
+
+=== TEST 4: a missing state file is a warning
 --- http_config
     discovery_state $TEST_NGINX_STATE_DIR/missing.state;
     discovery_service s http://127.0.0.1:$TEST_NGINX_MOCK_PORT uri=/hang timeout=10s;
 --- request
-GET /a/3
+GET /a/4
 --- error_code: 503
 --- error_log eval
 qr/\[warn\].*discovery: state file ".*missing\.state" not loaded/
@@ -91,7 +108,7 @@ qr/\[warn\].*discovery: state file ".*missing\.state" not loaded/
 
 
 
-=== TEST 4: a corrupt state file is ignored with a warning
+=== TEST 5: a corrupt state file is ignored with a warning
 --- http_config
     discovery_state $TEST_NGINX_STATE_DIR/garbage.state;
     discovery_service s http://127.0.0.1:$TEST_NGINX_MOCK_PORT uri=/hang timeout=10s;
