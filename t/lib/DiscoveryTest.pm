@@ -42,6 +42,9 @@ sub free_port {
 #   { hang => 1 }                      accepts and never answers
 #   { close => 1 }                     closes without answering
 #   { delay => 0.5, ... }              waits before answering
+#   { trickle => 0.2, ... }            sends the body a byte at a time
+#   { reset => 1, ... }                sends half the body, then closes
+#   { type => 'text/html', ... }       another Content-Type
 # Each request's path is appended to FILE when given, to count polls.
 sub mock_service {
     my %opt = @_;
@@ -61,6 +64,10 @@ sub mock_service {
 
     my %count;
     my @hung;
+
+    # a client that gives up must not kill the mock; trickles run apart
+    $SIG{PIPE} = 'IGNORE';
+    $SIG{CHLD} = 'IGNORE';
 
     while (my $c = $listen->accept) {
         my $req = '';
@@ -85,15 +92,34 @@ sub mock_service {
             push @hung, $c;
             next;
         }
+        if ($r->{trickle}) {
+            my $pid = fork;
+            if (defined $pid && $pid > 0) {
+                close $c;
+                next;
+            }
+        }
         sleep $r->{delay} if $r->{delay};
 
         if (!$r->{close}) {
             my $body = defined $r->{body} ? $r->{body} : '';
             my $status = $r->{status} || 200;
+            $c->autoflush(1);
             print $c "HTTP/1.1 $status X\r\n",
-                "Content-Type: application/json\r\n",
+                "Content-Type: ", $r->{type} || 'application/json', "\r\n",
                 "Content-Length: ", length($body), "\r\n",
-                "Connection: close\r\n\r\n", $body;
+                "Connection: close\r\n\r\n";
+            if ($r->{trickle}) {
+                for my $ch (split //, $body) {
+                    print $c $ch or last;
+                    sleep $r->{trickle};
+                }
+                POSIX::_exit(0);
+            } elsif ($r->{reset}) {
+                print $c substr($body, 0, length($body) / 2);
+            } else {
+                print $c $body;
+            }
         }
         close $c;
     }
