@@ -62,7 +62,7 @@ cat <<EOT
 Gateway on $G (chat :$CHAT, users :$USERS, billing :$BILLING; logs in $DEMO/logs)
 
   curl -s $G/_discovery                      # everything the gateway knows
-  curl -s $G/users/42                        # routed to users
+  curl -s $G/users/1                         # routed to users
   curl -s $G/chat/history/7                  # {user_id:int} on chat
   curl -s -X POST -H 'Authorization: Bearer t' -H 'Content-Type: application/json' \\
        -d '{"message": "hi"}' $G/chat/intelligent
