@@ -1,19 +1,16 @@
 # Configuration: what nginx accepts, and the errors for what it must not.
 use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
+use DiscoveryTest;
 
 no_shuffle();
 no_root_location();
 
-add_block_preprocessor(sub {
-    my $block = shift;
-
-    $block->set_value("config", "location = /t { return 200 ok; }")
-        unless defined $block->config;
-    $block->set_value("request", "GET /t") unless defined $block->request;
-    $block->set_value("no_error_log", "[alert]\n[crit]")
-        unless defined $block->no_error_log;
-});
+use_defaults(
+    config => "location = /t { return 200 ok; }",
+    request => "GET /t",
+    no_error_log => "[alert]\n[crit]",
+);
 
 run_tests();
 

@@ -76,17 +76,11 @@ our $Config = <<'_EOC_';
     }
 _EOC_
 
-add_block_preprocessor(sub {
-    my $block = shift;
-
-    $block->set_value("http_config", $HttpConfig)
-        unless defined $block->http_config;
-    $block->set_value("config", $Config) unless defined $block->config;
-    $block->set_value("init", "DiscoveryTest::wait_ready()")
-        unless defined $block->init;
-    $block->set_value("no_error_log", "[alert]\n[emerg]\n[crit]")
-        unless defined $block->no_error_log;
-});
+use_defaults(
+    http_config => $HttpConfig,
+    config => $Config,
+    init => "DiscoveryTest::wait_ready()",
+);
 
 run_tests();
 

@@ -26,24 +26,7 @@ mock_service(
     },
 );
 
-our $Config = <<'_EOC_';
-    location / {
-        discovery_route on;
-        proxy_pass http://$discovery_upstream;
-    }
-
-    location = /_discovery {
-        discovery_status;
-    }
-_EOC_
-
-add_block_preprocessor(sub {
-    my $block = shift;
-
-    $block->set_value("config", $Config) unless defined $block->config;
-    $block->set_value("no_error_log", "[alert]\n[emerg]\n[crit]")
-        unless defined $block->no_error_log;
-});
+use_defaults();
 
 run_tests();
 

@@ -84,14 +84,7 @@ sub check_page {
     Test::More::is(check_status($body), 'ok', 'status page content');
 }
 
-add_block_preprocessor(sub {
-    my $block = shift;
-
-    $block->set_value("http_config", $HttpConfig)
-        unless defined $block->http_config;
-    $block->set_value("no_error_log", "[alert]\n[emerg]\n[crit]")
-        unless defined $block->no_error_log;
-});
+use_defaults(http_config => $HttpConfig);
 
 run_tests();
 

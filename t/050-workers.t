@@ -65,19 +65,7 @@ sub kill_workers {
                        'polls resume after the workers are killed');
 }
 
-add_block_preprocessor(sub {
-    my $block = shift;
-
-    $block->set_value("config", <<'_EOC_') unless defined $block->config;
-    location / {
-        discovery_route on;
-        proxy_pass http://$discovery_upstream;
-    }
-    location = /_discovery {
-        discovery_status;
-    }
-_EOC_
-});
+use_defaults(no_error_log => undef);
 
 run_tests();
 

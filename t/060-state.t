@@ -25,19 +25,7 @@ mock_service(
     },
 );
 
-add_block_preprocessor(sub {
-    my $block = shift;
-
-    $block->set_value("config", <<'_EOC_') unless defined $block->config;
-    location / {
-        discovery_route on;
-        proxy_pass http://$discovery_upstream;
-    }
-    location = /_discovery {
-        discovery_status;
-    }
-_EOC_
-});
+use_defaults(no_error_log => undef);
 
 run_tests();
 

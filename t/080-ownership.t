@@ -27,23 +27,11 @@ our $HttpConfig = <<'_EOC_';
     }
 _EOC_
 
-add_block_preprocessor(sub {
-    my $block = shift;
-
-    $block->set_value("http_config", $HttpConfig)
-        unless defined $block->http_config;
-    $block->set_value("config", <<'_EOC_') unless defined $block->config;
-    location / {
-        discovery_route on;
-        proxy_pass http://$discovery_upstream;
-    }
-    location = /_discovery {
-        discovery_status;
-    }
-_EOC_
-    $block->set_value("init", "DiscoveryTest::wait_ready()")
-        unless defined $block->init;
-});
+use_defaults(
+    http_config => $HttpConfig,
+    init => "DiscoveryTest::wait_ready()",
+    no_error_log => undef,
+);
 
 run_tests();
 

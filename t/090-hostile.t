@@ -29,16 +29,6 @@ mock_service(
     },
 );
 
-our $Config = <<'_EOC_';
-    location / {
-        discovery_route on;
-        proxy_pass http://$discovery_upstream;
-    }
-    location = /_discovery {
-        discovery_status;
-    }
-_EOC_
-
 # every block: the hostile service "h" at uri=$path, beside a good one
 sub hostile {
     my ($path, $extra) = @_;
@@ -46,16 +36,10 @@ sub hostile {
         . "    discovery_service h http://127.0.0.1:\$TEST_NGINX_MOCK_PORT uri=$path timeout=1s $extra;\n";
 }
 
-add_block_preprocessor(sub {
-    my $block = shift;
-
-    $block->set_value("config", $Config) unless defined $block->config;
-    $block->set_value("request", "GET /good/1") unless defined $block->request;
-    $block->set_value("response_body", "mock GET /good/1\n")
-        unless defined $block->response_body;
-    $block->set_value("no_error_log", "[alert]\n[emerg]\n[crit]")
-        unless defined $block->no_error_log;
-});
+use_defaults(
+    request => "GET /good/1",
+    response_body => "mock GET /good/1\n",
+);
 
 sub status_of_h {
     my $port = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT};

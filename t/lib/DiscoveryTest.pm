@@ -1,6 +1,7 @@
 # DiscoveryTest: helpers shared by the t/*.t suites, usable with the real
 # Test::Nginx::Socket and with t/harness alike.
 #
+#   use_defaults(%sections)       section defaults for a suite's blocks
 #   free_port()                   a TCP port nobody listens on
 #   mock_service(%opts)           a scripted HTTP service in a child process
 #   wait_ready($path, $timeout)   until the status page shows no pending
@@ -18,10 +19,42 @@ use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(sleep time);
 
 use Exporter 'import';
-our @EXPORT = qw(free_port mock_service wait_ready wait_status http_get
-                 nginx_start);
+our @EXPORT = qw(use_defaults free_port mock_service wait_ready wait_status
+                 http_get nginx_start);
 
 my @children;
+
+# The gateway most blocks test: routing, and the status page that
+# wait_ready() and wait_status() read.
+our $GatewayConfig = <<'_EOC_';
+    location / {
+        discovery_route on;
+        proxy_pass http://$discovery_upstream;
+    }
+    location = /_discovery {
+        discovery_status;
+    }
+_EOC_
+
+# use_defaults(section => text, ...): each text is used by the blocks that
+# have no section of that name.  config and no_error_log default to the
+# gateway above and to no alert, emerg or crit; undef leaves one out.
+sub use_defaults {
+    my %defaults = (
+        config => $GatewayConfig,
+        no_error_log => "[alert]\n[emerg]\n[crit]",
+        @_,
+    );
+
+    main::add_block_preprocessor(sub {
+        my $block = shift;
+
+        for my $section (sort keys %defaults) {
+            next if !defined $defaults{$section} || defined $block->$section;
+            $block->set_value($section, $defaults{$section});
+        }
+    });
+}
 
 sub free_port {
     my $sock = IO::Socket::INET->new(
