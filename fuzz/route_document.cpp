@@ -171,7 +171,7 @@ void useRoutes(const std::string &blob)
         {"b", 1, 1700000000, 0, 3, "status \"down\"", 13, 0},
     };
     discovery_buf_t page = {nullptr, 0};
-    rc = discovery_status_render(two.data, two.len, stats, 2, &page, &err);
+    rc = discovery_status_render(two.data, two.len, stats, 2, nullptr, 0, &page, &err);
     fuzz::check(rc == DISCOVERY_OK, "status_render failed", err.text);
     fuzz::checkJson(page);
 

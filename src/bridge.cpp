@@ -335,6 +335,7 @@ int discovery_router_match(const discovery_router_t *router, const char *method,
 
 int discovery_status_render(const unsigned char *snapshot, size_t len,
                             const discovery_service_stats_t *stats, size_t n,
+                            const char *table_error, size_t table_error_len,
                             discovery_buf_t *out, discovery_error_t *err)
 {
     return guard(err, [&] {
@@ -353,7 +354,8 @@ int discovery_status_render(const unsigned char *snapshot, size_t len,
         }
 
         std::string json = discovery::renderStatus(
-            discovery::decodeSnapshot(snapshot, len), all);
+            discovery::decodeSnapshot(snapshot, len), all,
+            view(table_error, table_error_len));
         giveBuffer(json.data(), json.size(), out);
         return DISCOVERY_OK;
     });

@@ -213,9 +213,10 @@ typedef struct {
     uint32_t     rejected;        /* routes outside the prefixes, last poll */
 } discovery_service_stats_t;
 
+/* table_error: why the newest table is not published, "" if it is */
 int discovery_status_render(const unsigned char *snapshot, size_t len,
-    const discovery_service_stats_t *stats, size_t n, discovery_buf_t *out,
-    discovery_error_t *err);
+    const discovery_service_stats_t *stats, size_t n, const char *table_error,
+    size_t table_error_len, discovery_buf_t *out, discovery_error_t *err);
 
 
 /*

@@ -14,7 +14,7 @@
 
 static ngx_int_t ngx_http_discovery_status_copy(ngx_http_request_t *r,
     ngx_http_discovery_main_conf_t *dmcf, u_char **snapshot, size_t *len,
-    discovery_service_stats_t **stats, size_t *n);
+    discovery_service_stats_t **stats, size_t *n, ngx_str_t *table_error);
 
 
 static ngx_str_t  ngx_http_discovery_status_type =
@@ -28,6 +28,7 @@ ngx_http_discovery_status_handler(ngx_http_request_t *r)
     u_char                          *snapshot;
     ngx_int_t                        rc;
     ngx_buf_t                       *b;
+    ngx_str_t                        table_error;
     ngx_chain_t                      out;
     discovery_buf_t                  json;
     discovery_error_t                err;
@@ -50,15 +51,19 @@ ngx_http_discovery_status_handler(ngx_http_request_t *r)
     stats = NULL;
     n = 0;
 
+    ngx_str_null(&table_error);
+
     if (dmcf->sh
         && ngx_http_discovery_status_copy(r, dmcf, &snapshot, &len, &stats,
-                                          &n)
+                                          &n, &table_error)
            != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (discovery_status_render(snapshot, len, stats, n, &json, &err)
+    if (discovery_status_render(snapshot, len, stats, n,
+                                (const char *) table_error.data,
+                                table_error.len, &json, &err)
         != DISCOVERY_OK)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -104,9 +109,9 @@ ngx_http_discovery_status_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_discovery_status_copy(ngx_http_request_t *r,
     ngx_http_discovery_main_conf_t *dmcf, u_char **snapshot, size_t *len,
-    discovery_service_stats_t **stats, size_t *n)
+    discovery_service_stats_t **stats, size_t *n, ngx_str_t *table_error)
 {
-    size_t                        i, size;
+    size_t                        i, size, failed_len;
     u_char                       *p;
     ngx_queue_t                  *q;
     discovery_service_stats_t    *st;
@@ -138,6 +143,7 @@ ngx_http_discovery_status_copy(ngx_http_request_t *r,
     *n = i;
     *snapshot = p;
     *len = dmcf->sh->snapshot_len;
+    failed_len = dmcf->sh->failed_len;
 
     p = ngx_cpymem(p, dmcf->sh->snapshot, dmcf->sh->snapshot_len);
 
@@ -163,6 +169,20 @@ ngx_http_discovery_status_copy(ngx_http_request_t *r,
     }
 
     ngx_shmtx_unlock(&dmcf->shpool->mutex);
+
+    if (failed_len) {
+        table_error->data = ngx_pnalloc(r->pool, NGX_MAX_ERROR_STR);
+        if (table_error->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        table_error->len = ngx_snprintf(table_error->data, NGX_MAX_ERROR_STR,
+                               "a table of %uz bytes does not fit in "
+                               "discovery zone \"%V\" of %uz bytes",
+                               failed_len, &dmcf->shm_zone->shm.name,
+                               dmcf->shm_zone->shm.size)
+                           - table_error->data;
+    }
 
     return NGX_OK;
 }

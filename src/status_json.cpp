@@ -208,7 +208,8 @@ std::string formatTime(int64_t unixTime)
 }
 
 std::string renderStatus(const Snapshot &snap,
-                         const std::vector<ServiceStats> &stats)
+                         const std::vector<ServiceStats> &stats,
+                         std::string_view tableError)
 {
     std::unordered_map<std::string_view, const ServiceStats *> byName;
     const ServiceStats none;
@@ -221,6 +222,8 @@ std::string renderStatus(const Snapshot &snap,
     w.beginObject();
     w.key("generation");
     w.number(snap.generation);
+    w.key("table_error");
+    w.stringOrNull(tableError);
 
     w.key("services");
     w.beginArray();

@@ -21,8 +21,10 @@ struct ServiceStats {
     std::string_view lastError; // empty: none
 };
 
+// tableError: why the newest table is not published; empty: it is.
 std::string renderStatus(const Snapshot &snap,
-                         const std::vector<ServiceStats> &stats);
+                         const std::vector<ServiceStats> &stats,
+                         std::string_view tableError = {});
 
 // "2026-11-28T05:30:00Z"; empty when the time cannot be represented.
 std::string formatTime(int64_t unixTime);

@@ -581,7 +581,7 @@ TEST(CApi, RoundTrip)
         {"users", 5, 1795843800, 1795843800, 0, "", 0, 0},
     };
     discovery_buf_t json = {nullptr, 0};
-    ASSERT_EQ(discovery_status_render(t2.data, t2.len, stats, 1, &json, &err),
+    ASSERT_EQ(discovery_status_render(t2.data, t2.len, stats, 1, "", 0, &json, &err),
               DISCOVERY_OK);
     std::string page = text(reinterpret_cast<char *>(json.data), json.len);
     EXPECT_NE(page.find("\"generation\":3"), std::string::npos) << page;

@@ -204,7 +204,15 @@ TEST(StatusJson, RendersEverythingAsValidJson)
 TEST(StatusJson, EmptyTable)
 {
     std::string json = renderStatus(Snapshot(), {});
-    EXPECT_EQ(json, "{\"generation\":0,\"services\":[],\"conflicts\":[]}");
+    EXPECT_EQ(json, "{\"generation\":0,\"table_error\":null,"
+                    "\"services\":[],\"conflicts\":[]}");
+}
+
+TEST(StatusJson, TableError)
+{
+    std::string json = renderStatus(Snapshot(), {}, "zone \"d\" is full");
+    EXPECT_EQ(json, "{\"generation\":0,\"table_error\":"
+                    "\"zone \\\"d\\\" is full\",\"services\":[],\"conflicts\":[]}");
 }
 
 TEST(StatusJson, Times)
@@ -227,7 +235,7 @@ TEST(StatusJson, CApi)
     discovery_error_t err;
 
     ASSERT_EQ(
-        discovery_status_render(blob.data(), blob.size(), stats, 1, &out, &err),
+        discovery_status_render(blob.data(), blob.size(), stats, 1, "", 0, &out, &err),
         DISCOVERY_OK);
     std::string json(reinterpret_cast<char *>(out.data), out.len);
     Tree tree = parseJson(json);
@@ -238,7 +246,7 @@ TEST(StatusJson, CApi)
 
     blob[blob.size() / 2] ^= 0x40;
     EXPECT_EQ(
-        discovery_status_render(blob.data(), blob.size(), stats, 1, &out, &err),
+        discovery_status_render(blob.data(), blob.size(), stats, 1, "", 0, &out, &err),
         DISCOVERY_ERROR);
     EXPECT_STREQ(err.text, "corrupt snapshot: checksum mismatch");
     EXPECT_EQ(out.data, nullptr);
