@@ -76,10 +76,10 @@ valgrind: module
 test: deps
 	@$(MAKE) -s module
 	@$(MAKE) -s unit
-	@$(MAKE) -s t
-	@$(MAKE) -s pytest
-	@$(MAKE) -s e2e
 	@$(MAKE) -s fuzz-smoke
+	@$(MAKE) -s t
+	@$(MAKE) -s e2e
+	@$(MAKE) -s pytest
 
 run: module
 	@$(ROOT)/examples/run-demo.sh
