@@ -71,7 +71,7 @@ typedef struct {
 
 typedef struct {
     ngx_atomic_t                   generation;   /* of snapshot */
-    u_char                        *snapshot;     /* flat, see discovery_core.h */
+    u_char                        *snapshot;     /* see discovery_core.h */
     size_t                         snapshot_len;
     ngx_queue_t                    records;
 
