@@ -15,6 +15,10 @@
 #include "discovery_core.h"
 
 
+/* an entity tag longer than this is not used */
+#define NGX_HTTP_DISCOVERY_ETAG_LEN  128
+
+
 typedef struct ngx_http_discovery_poll_s  ngx_http_discovery_poll_t;
 
 
@@ -57,6 +61,10 @@ typedef struct {
     discovery_health_t             health;
     uint64_t                       routes_hash;  /* of the published set */
 
+    /* the document behind the published set: a 304 to it is a good poll */
+    size_t                         etag_len;
+    u_char                         etag[NGX_HTTP_DISCOVERY_ETAG_LEN];
+
     ngx_pid_t                      lease_pid;    /* 0: nobody polls */
     ngx_msec_t                     lease_until;
     ngx_msec_t                     next_poll;
@@ -98,14 +106,24 @@ typedef struct {
 } ngx_http_discovery_main_conf_t;
 
 
+/* what a poll found */
+typedef struct {
+    ngx_uint_t                     ok;
+    discovery_buf_t               *routes;       /* NULL: as published (304) */
+    ngx_uint_t                     rejected;     /* outside the prefixes */
+    ngx_str_t                      etag;         /* of the document */
+    ngx_str_t                      error;        /* when not ok */
+} ngx_http_discovery_outcome_t;
+
+
 /* ngx_http_discovery_zone.c */
 ngx_int_t ngx_http_discovery_zone_add(ngx_conf_t *cf,
     ngx_http_discovery_main_conf_t *dmcf);
 ngx_int_t ngx_http_discovery_claim(ngx_http_discovery_main_conf_t *dmcf,
-    ngx_http_discovery_service_t *service, ngx_msec_t *next);
+    ngx_http_discovery_service_t *service, ngx_msec_t *next, ngx_str_t *etag);
 void ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
-    ngx_http_discovery_service_t *service, discovery_buf_t *routes,
-    ngx_uint_t rejected, u_char *error, size_t error_len);
+    ngx_http_discovery_service_t *service,
+    ngx_http_discovery_outcome_t *outcome);
 void ngx_http_discovery_release_leases(ngx_http_discovery_main_conf_t *dmcf);
 ngx_int_t ngx_http_discovery_refresh_router(
     ngx_http_discovery_main_conf_t *dmcf);

@@ -19,7 +19,11 @@ struct ngx_http_discovery_poll_s {
     ngx_http_discovery_service_t  *service;
     CURL                          *easy;
     discovery_parser_t            *parser;
+    struct curl_slist             *headers;      /* with If-None-Match */
     size_t                         received;
+    ngx_uint_t                     conditional;  /* If-None-Match sent */
+    size_t                         etag_len;     /* of the answer */
+    u_char                         etag[NGX_HTTP_DISCOVERY_ETAG_LEN];
     discovery_log_t                dlog;
     ngx_http_discovery_log_ctx_t   lctx;
     size_t                         error_len;
@@ -39,7 +43,11 @@ typedef struct {
 
 static void ngx_http_discovery_poll_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_discovery_poll_start(
-    ngx_http_discovery_service_t *service);
+    ngx_http_discovery_service_t *service, ngx_str_t *etag);
+static ngx_int_t ngx_http_discovery_poll_conditional(
+    ngx_http_discovery_poll_t *poll, ngx_str_t *etag);
+static size_t ngx_http_discovery_poll_header(char *buf, size_t size,
+    size_t nitems, void *userdata);
 static size_t ngx_http_discovery_poll_write(char *ptr, size_t size,
     size_t nmemb, void *userdata);
 static void ngx_http_discovery_poll_finish(ngx_http_discovery_poll_t *poll,
@@ -149,8 +157,11 @@ ngx_http_discovery_poll_handler(ngx_event_t *ev)
 {
     ngx_http_discovery_service_t *service = ev->data;
 
+    ngx_str_t                        etag;
     ngx_msec_t                       next;
+    ngx_http_discovery_outcome_t     outcome;
     ngx_http_discovery_main_conf_t  *dmcf;
+    u_char                           buf[NGX_HTTP_DISCOVERY_ETAG_LEN];
 
     if (ngx_exiting || ngx_terminate || ngx_quit) {
         return;
@@ -158,14 +169,16 @@ ngx_http_discovery_poll_handler(ngx_event_t *ev)
 
     dmcf = ngx_http_discovery_poller.dmcf;
     next = service->interval;
+    etag.data = buf;
+    etag.len = 0;
 
     if (service->poll == NULL
-        && ngx_http_discovery_claim(dmcf, service, &next) == NGX_OK
-        && ngx_http_discovery_poll_start(service) != NGX_OK)
+        && ngx_http_discovery_claim(dmcf, service, &next, &etag) == NGX_OK
+        && ngx_http_discovery_poll_start(service, &etag) != NGX_OK)
     {
-        ngx_http_discovery_report(dmcf, service, NULL, 0,
-                                  (u_char *) "cannot start the poll",
-                                  sizeof("cannot start the poll") - 1);
+        ngx_memzero(&outcome, sizeof(ngx_http_discovery_outcome_t));
+        ngx_str_set(&outcome.error, "cannot start the poll");
+        ngx_http_discovery_report(dmcf, service, &outcome);
     }
 
     ngx_add_timer(ev, next);
@@ -173,7 +186,8 @@ ngx_http_discovery_poll_handler(ngx_event_t *ev)
 
 
 static ngx_int_t
-ngx_http_discovery_poll_start(ngx_http_discovery_service_t *service)
+ngx_http_discovery_poll_start(ngx_http_discovery_service_t *service,
+    ngx_str_t *etag)
 {
     CURL                             *easy;
     ngx_str_t                        *prefix;
@@ -237,7 +251,17 @@ ngx_http_discovery_poll_start(ngx_http_discovery_service_t *service)
     curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
     curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE,
                      (curl_off_t) dmcf->max_size);
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, poller->headers);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION,
+                     ngx_http_discovery_poll_header);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, poll);
+
+    if (etag->len && ngx_http_discovery_poll_conditional(poll, etag) == NGX_OK)
+    {
+        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, poll->headers);
+
+    } else {
+        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, poller->headers);
+    }
     curl_easy_setopt(easy, CURLOPT_USERAGENT, "nginx-discovery/" NGINX_VERSION);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, poll->curl_error);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION,
@@ -247,6 +271,7 @@ ngx_http_discovery_poll_start(ngx_http_discovery_service_t *service)
     if (curl_multi_add_handle(poller->multi, easy) != CURLM_OK) {
         curl_easy_cleanup(easy);
         discovery_parser_destroy(poll->parser);
+        curl_slist_free_all(poll->headers);
         ngx_free(poll);
         return NGX_ERROR;
     }
@@ -258,6 +283,92 @@ ngx_http_discovery_poll_start(ngx_http_discovery_service_t *service)
                    service->poll_url.data);
 
     return NGX_OK;
+}
+
+
+/*
+ * Asks for the document only if it changed since the published routes
+ * were read from it: an unchanged document is not parsed again, which
+ * matters for large tables polled often.
+ */
+
+static ngx_int_t
+ngx_http_discovery_poll_conditional(ngx_http_discovery_poll_t *poll,
+    ngx_str_t *etag)
+{
+    u_char             *p;
+    struct curl_slist  *list;
+    u_char              header[sizeof("If-None-Match: ")
+                               + NGX_HTTP_DISCOVERY_ETAG_LEN];
+
+    p = ngx_cpymem(header, "If-None-Match: ", sizeof("If-None-Match: ") - 1);
+    p = ngx_cpymem(p, etag->data, etag->len);
+    *p = '\0';
+
+    list = curl_slist_append(NULL, "Accept: application/json");
+    if (list == NULL) {
+        return NGX_ERROR;
+    }
+
+    poll->headers = curl_slist_append(list, (char *) header);
+    if (poll->headers == NULL) {
+        curl_slist_free_all(list);
+        return NGX_ERROR;
+    }
+
+    poll->conditional = 1;
+
+    return NGX_OK;
+}
+
+
+/* keeps the answer's ETag, if it is one that can be sent back verbatim */
+
+static size_t
+ngx_http_discovery_poll_header(char *buf, size_t size, size_t nitems,
+    void *userdata)
+{
+    ngx_http_discovery_poll_t *poll = userdata;
+
+    u_char  *p, *last;
+    size_t   n;
+
+    n = size * nitems;
+    p = (u_char *) buf;
+    last = p + n;
+
+    if (n > 5 && ngx_strncmp(p, "HTTP/", 5) == 0) {
+        /* a new response, after a 100 Continue say */
+        poll->etag_len = 0;
+        return n;
+    }
+
+    if (n <= 5 || ngx_strncasecmp(p, (u_char *) "ETag:", 5) != 0) {
+        return n;
+    }
+
+    for (p += 5; p < last && (*p == ' ' || *p == '\t'); p++) { /* void */ }
+
+    while (last > p && (last[-1] == CR || last[-1] == LF || last[-1] == ' '
+                        || last[-1] == '\t'))
+    {
+        last--;
+    }
+
+    if (last - p == 0 || last - p > NGX_HTTP_DISCOVERY_ETAG_LEN) {
+        return n;
+    }
+
+    for (buf = (char *) p; p < last; p++) {
+        if (*p < 0x21 || *p > 0x7e) {
+            return n;
+        }
+    }
+
+    poll->etag_len = last - (u_char *) buf;
+    ngx_memcpy(poll->etag, buf, poll->etag_len);
+
+    return n;
 }
 
 
@@ -277,6 +388,10 @@ ngx_http_discovery_poll_write(char *ptr, size_t size, size_t nmemb,
 
     code = 0;
     curl_easy_getinfo(poll->easy, CURLINFO_RESPONSE_CODE, &code);
+
+    if (code == 304 && poll->conditional) {
+        return n;
+    }
 
     if (code < 200 || code > 299) {
         ngx_http_discovery_poll_error(poll, "HTTP status %l", code);
@@ -306,14 +421,16 @@ ngx_http_discovery_poll_finish(ngx_http_discovery_poll_t *poll,
     CURLcode result)
 {
     long                              code;
-    discovery_buf_t                   routes, *ok;
+    discovery_buf_t                   routes;
     discovery_error_t                 err;
+    ngx_http_discovery_outcome_t      outcome;
     ngx_http_discovery_service_t     *service;
     ngx_http_discovery_main_conf_t   *dmcf;
 
     service = poll->service;
     dmcf = ngx_http_discovery_poller.dmcf;
-    ok = NULL;
+
+    ngx_memzero(&outcome, sizeof(ngx_http_discovery_outcome_t));
 
     code = 0;
     curl_easy_getinfo(poll->easy, CURLINFO_RESPONSE_CODE, &code);
@@ -331,6 +448,10 @@ ngx_http_discovery_poll_finish(ngx_http_discovery_poll_t *poll,
                                       ? poll->curl_error
                                       : curl_easy_strerror(result));
 
+    } else if (code == 304 && poll->conditional) {
+        /* the document of the published routes: nothing to parse */
+        outcome.ok = 1;
+
     } else if (code < 200 || code > 299) {
         ngx_http_discovery_poll_error(poll, "HTTP status %l", code);
 
@@ -340,22 +461,27 @@ ngx_http_discovery_poll_finish(ngx_http_discovery_poll_t *poll,
         ngx_http_discovery_poll_error(poll, "invalid document: %s", err.text);
 
     } else {
-        ok = &routes;
+        outcome.ok = 1;
+        outcome.routes = &routes;
+        outcome.rejected = discovery_parser_rejected(poll->parser);
+        outcome.etag.data = poll->etag;
+        outcome.etag.len = poll->etag_len;
     }
 
-    if (ok == NULL) {
+    if (!outcome.ok) {
         ngx_log_error(NGX_LOG_ERR, dmcf->log, 0,
                       "discovery: poll of service \"%V\" at \"%s\" failed: "
                       "%*s", &service->name, service->poll_url.data,
                       poll->error_len, poll->error);
+
+        outcome.error.data = poll->error;
+        outcome.error.len = poll->error_len;
     }
 
-    ngx_http_discovery_report(dmcf, service, ok,
-                              ok ? discovery_parser_rejected(poll->parser) : 0,
-                              poll->error, poll->error_len);
+    ngx_http_discovery_report(dmcf, service, &outcome);
 
-    if (ok) {
-        discovery_buf_free(ok);
+    if (outcome.routes) {
+        discovery_buf_free(outcome.routes);
     }
 
     ngx_http_discovery_poll_free(poll);
@@ -370,6 +496,11 @@ ngx_http_discovery_poll_free(ngx_http_discovery_poll_t *poll)
     curl_multi_remove_handle(ngx_http_discovery_poller.multi, poll->easy);
     curl_easy_cleanup(poll->easy);
     discovery_parser_destroy(poll->parser);
+
+    if (poll->headers) {
+        curl_slist_free_all(poll->headers);
+    }
+
     ngx_free(poll);
 }
 

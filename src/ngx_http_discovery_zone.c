@@ -25,6 +25,8 @@ static void ngx_http_discovery_restore_health(
     ngx_http_discovery_main_conf_t *dmcf, discovery_buf_t *snapshot,
     discovery_service_conf_t *roster);
 static uint64_t ngx_http_discovery_hash(discovery_buf_t *routes);
+static void ngx_http_discovery_set_etag(ngx_http_discovery_record_t *rec,
+    ngx_str_t *etag);
 static ngx_http_discovery_record_t *ngx_http_discovery_record(
     ngx_http_discovery_shctx_t *sh, ngx_str_t *name);
 static ngx_http_discovery_record_t *ngx_http_discovery_record_add(
@@ -302,6 +304,16 @@ ngx_http_discovery_restore_health(ngx_http_discovery_main_conf_t *dmcf,
 }
 
 
+/* the tag of the document whose routes are now published */
+
+static void
+ngx_http_discovery_set_etag(ngx_http_discovery_record_t *rec, ngx_str_t *etag)
+{
+    rec->etag_len = (etag->len <= NGX_HTTP_DISCOVERY_ETAG_LEN) ? etag->len : 0;
+    ngx_memcpy(rec->etag, etag->data, rec->etag_len);
+}
+
+
 /* FNV-1a: the route set's encoding is the same for the same routes */
 
 static uint64_t
@@ -378,12 +390,13 @@ ngx_http_discovery_record_add(ngx_http_discovery_main_conf_t *dmcf,
  * Decides whether this process polls `service` now.  The zone's record
  * says when the next poll is due and who holds the lease, so exactly one
  * process polls per interval whatever the number of workers.  *next is
- * when to ask again.
+ * when to ask again; *etag (of NGX_HTTP_DISCOVERY_ETAG_LEN bytes) receives
+ * the entity tag of the published document, for a conditional request.
  */
 
 ngx_int_t
 ngx_http_discovery_claim(ngx_http_discovery_main_conf_t *dmcf,
-    ngx_http_discovery_service_t *service, ngx_msec_t *next)
+    ngx_http_discovery_service_t *service, ngx_msec_t *next, ngx_str_t *etag)
 {
     ngx_int_t                     rc;
     ngx_msec_t                    now;
@@ -416,6 +429,8 @@ ngx_http_discovery_claim(ngx_http_discovery_main_conf_t *dmcf,
     rec->lease_until = now + service->timeout
                        + NGX_HTTP_DISCOVERY_LEASE_SLACK;
     rec->next_poll = now + service->interval;
+    etag->len = rec->etag_len;
+    ngx_memcpy(etag->data, rec->etag, rec->etag_len);
     rc = NGX_OK;
 
 done:
@@ -427,19 +442,19 @@ done:
 
 
 /*
- * The outcome of a poll: routes on success, else the error.  Updates the
- * record, runs the health state machine and publishes a new table when
- * what routing sees has changed.
+ * The outcome of a poll.  Updates the record, runs the health state
+ * machine and publishes a new table when what routing sees has changed.
  */
 
 void
 ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
-    ngx_http_discovery_service_t *service, discovery_buf_t *routes,
-    ngx_uint_t rejected, u_char *error, size_t error_len)
+    ngx_http_discovery_service_t *service,
+    ngx_http_discovery_outcome_t *outcome)
 {
     int                            rc, changed;
     ngx_log_t                     *log;
     uint64_t                       hash;
+    discovery_buf_t               *routes;
     discovery_buf_t                out;
     ngx_atomic_uint_t              generation;
     discovery_log_t                dlog;
@@ -450,6 +465,7 @@ ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
 
     sh = dmcf->sh;
     log = dmcf->log;
+    routes = outcome->routes;
 
     ngx_shmtx_lock(&dmcf->shpool->mutex);
 
@@ -468,19 +484,24 @@ ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
         rec->lease_pid = 0;
     }
 
-    changed = discovery_health_update(&rec->health, routes != NULL,
+    changed = discovery_health_update(&rec->health, outcome->ok,
                                       service->fails, service->passes);
 
     rec->last_check = ngx_time();
 
-    if (routes) {
+    if (outcome->ok) {
         rec->last_success = rec->last_check;
         rec->last_error_len = 0;
-        rec->rejected = rejected;
 
     } else {
-        rec->last_error_len = ngx_min(error_len, DISCOVERY_ERROR_LEN);
-        ngx_memcpy(rec->last_error, error, rec->last_error_len);
+        rec->last_error_len = ngx_min(outcome->error.len,
+                                      DISCOVERY_ERROR_LEN);
+        ngx_memcpy(rec->last_error, outcome->error.data,
+                   rec->last_error_len);
+    }
+
+    if (routes) {
+        rec->rejected = outcome->rejected;
     }
 
     if (changed && rec->health.state == DISCOVERY_STATE_HEALTHY) {
@@ -501,6 +522,10 @@ ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
     hash = routes ? ngx_http_discovery_hash(routes) : 0;
 
     if (!changed && (routes == NULL || hash == rec->routes_hash)) {
+        if (routes) {
+            ngx_http_discovery_set_etag(rec, &outcome->etag);
+        }
+
         ngx_shmtx_unlock(&dmcf->shpool->mutex);
         return;
     }
@@ -525,9 +550,13 @@ ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
         generation = ngx_http_discovery_publish_locked(dmcf, &out, log);
     }
 
-    /* a table that did not fit is tried again at the next poll */
+    /* a table that did not fit is fetched and tried again at the next poll */
     if (routes && (generation || rc == DISCOVERY_UNCHANGED)) {
         rec->routes_hash = hash;
+        ngx_http_discovery_set_etag(rec, &outcome->etag);
+
+    } else if (routes) {
+        rec->etag_len = 0;
     }
 
     if (rc != DISCOVERY_OK && rc != DISCOVERY_UNCHANGED) {

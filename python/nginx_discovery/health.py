@@ -9,10 +9,13 @@ service serves::
 
 WebSocket routes also carry ``"websocket": true`` (methods ``["GET"]``).
 The routes are read from the application at every request, so routes added
-after the helper was called are published too.
+after the helper was called are published too.  The answer carries an ETag:
+a poll with a matching ``If-None-Match`` gets 304, and the gateway does not
+parse an unchanged document again.
 """
 
 import functools
+import hashlib
 import inspect
 from enum import Enum
 from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
@@ -23,7 +26,7 @@ from fastapi.security.base import SecurityBase
 from starlette.concurrency import run_in_threadpool
 from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 __all__ = ["create_service_health_endpoint", "collect_routes"]
@@ -54,7 +57,7 @@ def create_service_health_endpoint(
     Returns the installed route.
     """
 
-    async def health(request: Request) -> JSONResponse:
+    async def health(request: Request) -> Response:
         headers = {"Cache-Control": "no-store"}
         body: Dict[str, Any] = {"service": name, "version": version}
         if readiness is not None:
@@ -68,7 +71,13 @@ def create_service_health_endpoint(
         flag = request.query_params.get("include_routes", "")
         if flag.strip().lower() in _TRUE_VALUES:
             body["routes"] = collect_routes(app)
-        return JSONResponse(body, headers=headers)
+        response = JSONResponse(body, headers=headers)
+        etag = '"%s"' % hashlib.sha256(response.body).hexdigest()[:32]
+        headers["ETag"] = etag
+        if etag in _entity_tags(request.headers.get("if-none-match", "")):
+            return Response(status_code=304, headers=headers)
+        response.headers["ETag"] = etag
+        return response
 
     app.router.routes[:] = [
         r
@@ -89,6 +98,11 @@ def create_service_health_endpoint(
     # a schema generated before still lists a replaced /health route
     app.openapi_schema = None
     return route
+
+
+def _entity_tags(header: str) -> Set[str]:
+    """The tags of an If-None-Match header, weak ones compared as strong."""
+    return {t.strip().removeprefix("W/") for t in header.split(",") if t.strip()}
 
 
 def collect_routes(app: Any) -> List[Dict[str, Any]]:

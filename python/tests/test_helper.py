@@ -754,3 +754,38 @@ def test_async_readiness_with_reason_and_raising_readiness():
     assert response.status_code == 503
     assert response.json() == {"status": "unhealthy", "service": "svc", "version": "1",
                                "reason": "readiness check failed: RuntimeError: boom"}
+
+
+def test_etag_and_if_none_match():
+    app = FastAPI()
+
+    @app.get("/items/{item_id}")
+    def get_item(item_id: int):
+        return {}
+
+    create_service_health_endpoint(app, "svc", "1.0")
+    client = TestClient(app)
+
+    first = client.get("/health?include_routes=true")
+    etag = first.headers["etag"]
+    assert first.status_code == 200
+    assert etag.startswith('"') and etag.endswith('"') and len(etag) == 34
+
+    unchanged = client.get("/health?include_routes=true",
+                           headers={"If-None-Match": etag})
+    assert unchanged.status_code == 304
+    assert unchanged.content == b""
+    assert unchanged.headers["etag"] == etag
+
+    # a document without routes is another document
+    assert client.get("/health").headers["etag"] != etag
+
+    @app.post("/items")
+    def create_item():
+        return {}
+
+    changed = client.get("/health?include_routes=true",
+                         headers={"If-None-Match": etag})
+    assert changed.status_code == 200
+    assert changed.headers["etag"] != etag
+    assert "/items" in [r["path"] for r in changed.json()["routes"]]
