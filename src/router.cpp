@@ -56,9 +56,36 @@ void loadHead(const char *p, size_t n, uint64_t head[2])
     }
 }
 
+// A request path "/segment/more" cut after its first segment.
+struct Split {
+    std::string_view segment;
+    std::string_view after; // empty, or "/" and more
+};
+
+// `path` starts with '/'.  Plain pointers: this runs per segment and level.
+Split splitSegment(std::string_view path)
+{
+    const char *begin = path.data() + 1;
+    const char *end = path.data() + path.size();
+    auto *slash =
+        static_cast<const char *>(std::memchr(begin, '/', end - begin));
+
+    if (slash == nullptr) {
+        slash = end;
+    }
+
+    return {{begin, static_cast<size_t>(slash - begin)},
+            {slash, static_cast<size_t>(end - slash)}};
+}
+
+uint64_t mix(uint64_t h, uint64_t v, uint64_t k)
+{
+    return (h ^ (h >> 32) ^ v) * k;
+}
+
 } // namespace
 
-Router::LiteralTable::Key::Key(uint32_t parent, std::string_view text)
+Router::Key::Key(uint32_t parent, std::string_view text)
     : text(text), parent(parent)
 {
     const char *p = text.data();
@@ -67,131 +94,59 @@ Router::LiteralTable::Key::Key(uint32_t parent, std::string_view text)
     loadHead(p, n, head);
 
     uint64_t h =
-        (head[0] ^ (uint64_t(parent) << 32 | n)) * 0x9e3779b97f4a7c15ull;
-    h = (h ^ (h >> 32) ^ head[1]) * 0xff51afd7ed558ccdull;
+        mix(uint64_t(parent) << 32 | n, head[0], 0x9e3779b97f4a7c15ull);
+    h = mix(h, head[1], 0xff51afd7ed558ccdull);
 
-    if (n > 16) {
-        size_t i = 16;
+    if (n > kHeadBytes) {
+        size_t i = kHeadBytes;
         for (; i + 8 <= n; i += 8) {
-            h = (h ^ (h >> 32) ^ load64(p + i)) * 0xc4ceb9fe1a85ec53ull;
+            h = mix(h, load64(p + i), 0xc4ceb9fe1a85ec53ull);
         }
         if (i < n) {
-            h = (h ^ (h >> 32) ^ load64(p + n - 8)) * 0xc4ceb9fe1a85ec53ull;
+            h = mix(h, load64(p + n - 8), 0xc4ceb9fe1a85ec53ull);
         }
     }
 
     hash = static_cast<uint32_t>(h ^ (h >> 29));
 }
 
-bool Router::LiteralTable::equal(size_t i, const Key &key) const
-{
-    const Slot &slot = slots_[i];
+/*
+ * The trie as routes are added, with plain ids in creation order (a parent
+ * before its children); freeze() then lays it out for lookups.
+ */
+struct Router::Draft {
+    struct Node {
+        uint32_t parent = kNone;
+        std::string_view text; // of a literal edge from the parent
+        bool literal = false;
+        bool hasLiterals = false;
+        uint32_t params[kSlotCount] = {kNone, kNone, kNone, kNone, kNone};
+        uint32_t firstEntry = 0;
+        uint32_t entryCount = 0;
+    };
 
-    return slot.hash == key.hash && slot.parent == key.parent
-           && slot.length == key.text.size() && slot.head[0] == key.head[0]
-           && slot.head[1] == key.head[1]
-           && (slot.length <= 16
-               || std::memcmp(texts_[i] + 16, key.text.data() + 16,
-                              slot.length - 16)
-                      == 0);
-}
+    // The literal children, by Key: open addressing, at most half full.
+    struct Slot {
+        uint32_t hash = 0;
+        uint32_t id = kNone;
+    };
 
-uint32_t Router::LiteralTable::find(uint32_t parent,
-                                    std::string_view text) const
-{
-    if (slots_.empty()) {
-        return kNone;
-    }
+    Draft() : nodes(1), slots(64) {} // the root: the empty prefix
 
-    Key key(parent, text);
-    size_t mask = slots_.size() - 1;
+    void add(const Route &route, uint32_t service);
+    uint32_t child(uint32_t node, const Segment &seg);
+    uint32_t findLiteral(const Key &key) const;
+    void insertLiteral(uint32_t hash, uint32_t id);
+    void placeEntries(std::vector<Entry> &entries);
 
-    for (size_t i = key.hash & mask;; i = (i + 1) & mask) {
-        if (slots_[i].child == kNone) {
-            return kNone;
-        }
-        if (equal(i, key)) {
-            return slots_[i].child;
-        }
-    }
-}
-
-void Router::LiteralTable::insert(uint32_t parent, std::string_view text,
-                                  uint32_t child)
-{
-    // at most half full, so probes stay short and always end
-    if ((used_ + 1) * 2 > slots_.size()) {
-        grow();
-    }
-
-    Key key(parent, text);
-    Slot slot;
-
-    slot.head[0] = key.head[0];
-    slot.head[1] = key.head[1];
-    slot.parent = parent;
-    slot.child = child;
-    slot.hash = key.hash;
-    slot.length = static_cast<uint32_t>(text.size());
-
-    place(slot, text.data());
-    used_++;
-}
-
-void Router::LiteralTable::place(const Slot &slot, const char *text)
-{
-    size_t mask = slots_.size() - 1;
-    size_t i = slot.hash & mask;
-
-    while (slots_[i].child != kNone) {
-        i = (i + 1) & mask;
-    }
-
-    slots_[i] = slot;
-    texts_[i] = text;
-}
-
-void Router::LiteralTable::grow()
-{
-    std::vector<Slot> oldSlots = std::move(slots_);
-    std::vector<const char *> oldTexts = std::move(texts_);
-    size_t size = oldSlots.empty() ? 64 : oldSlots.size() * 2;
-
-    slots_.assign(size, Slot());
-    texts_.assign(size, nullptr);
-
-    for (size_t i = 0; i < oldSlots.size(); i++) {
-        if (oldSlots[i].child != kNone) {
-            place(oldSlots[i], oldTexts[i]);
-        }
-    }
-}
-
-std::unique_ptr<Router> Router::build(const unsigned char *snapshot, size_t len)
-{
-    return std::make_unique<Router>(decodeSnapshot(snapshot, len));
-}
-
-Router::Router(Snapshot snapshot) : snapshot_(std::move(snapshot))
-{
+    std::vector<Node> nodes;
+    std::vector<Slot> slots;
+    size_t literalCount = 0;
+    size_t paramCount = 0;
     std::vector<std::pair<uint32_t, Entry>> pending;
+};
 
-    nodes_.emplace_back(); // the root: the empty prefix
-
-    for (uint32_t s = 0; s < snapshot_.services.size(); s++) {
-        const Service &service = snapshot_.services[s];
-
-        anyPending_ |= service.state == DISCOVERY_STATE_PENDING;
-        for (const Route &route : service.routeSet.routes) {
-            addRoute(route, s, pending);
-        }
-    }
-
-    placeEntries(pending);
-}
-
-void Router::addRoute(const Route &route, uint32_t service,
-                      std::vector<std::pair<uint32_t, Entry>> &pending)
+void Router::Draft::add(const Route &route, uint32_t service)
 {
     Template tpl;
 
@@ -204,37 +159,83 @@ void Router::addRoute(const Route &route, uint32_t service,
         node = child(node, seg);
     }
 
+    auto methods = static_cast<uint16_t>(route.methods);
     pending.push_back(
-        {node, Entry{route.methods, service, route.path, route.authRequired}});
+        {node, Entry{route.path, service, methods, route.authRequired}});
 }
 
-uint32_t Router::child(uint32_t node, const Segment &seg)
+uint32_t Router::Draft::child(uint32_t node, const Segment &seg)
 {
-    auto id = static_cast<uint32_t>(nodes_.size());
+    auto id = static_cast<uint32_t>(nodes.size());
+    Node next;
+
+    next.parent = node;
 
     if (seg.kind == SegmentKind::Literal) {
-        uint32_t found = literals_.find(node, seg.text);
+        Key key(node, seg.text);
+        uint32_t found = findLiteral(key);
         if (found != kNone) {
             return found;
         }
-        literals_.insert(node, seg.text, id);
-        nodes_[node].hasLiterals = true;
-        nodes_.emplace_back();
+        insertLiteral(key.hash, id);
+        next.text = seg.text;
+        next.literal = true;
+        nodes[node].hasLiterals = true;
+        nodes.push_back(next);
         return id;
     }
 
     size_t slot =
         std::find(std::begin(kSlotKinds), std::end(kSlotKinds), seg.kind)
         - std::begin(kSlotKinds);
-    uint32_t &param = nodes_[node].params[slot];
+    uint32_t &param = nodes[node].params[slot];
 
     if (param != kNone) {
         return param;
     }
 
     param = id;
-    nodes_.emplace_back(); // invalidates `param`, set before
+    paramCount++;
+    nodes.push_back(next); // invalidates `param`, set before
     return id;
+}
+
+uint32_t Router::Draft::findLiteral(const Key &key) const
+{
+    size_t mask = slots.size() - 1;
+
+    for (size_t i = key.hash & mask;; i = (i + 1) & mask) {
+        const Slot &slot = slots[i];
+        if (slot.id == kNone) {
+            return kNone;
+        }
+        if (slot.hash == key.hash && nodes[slot.id].parent == key.parent
+            && nodes[slot.id].text == key.text) {
+            return slot.id;
+        }
+    }
+}
+
+void Router::Draft::insertLiteral(uint32_t hash, uint32_t id)
+{
+    if ((literalCount + 1) * 2 > slots.size()) {
+        std::vector<Slot> old = std::move(slots);
+        slots.assign(old.size() * 2, Slot());
+        for (const Slot &slot : old) {
+            if (slot.id != kNone) {
+                insertLiteral(slot.hash, slot.id);
+            }
+        }
+    }
+
+    size_t mask = slots.size() - 1;
+    size_t i = hash & mask;
+
+    while (slots[i].id != kNone) {
+        i = (i + 1) & mask;
+    }
+    slots[i] = {hash, id};
+    literalCount++;
 }
 
 /*
@@ -242,33 +243,157 @@ uint32_t Router::child(uint32_t node, const Segment &seg)
  * the way findConflicts() reports them: the first entry holding a method
  * keeps it, later ones lose it and vanish once they have nothing left.
  */
-void Router::placeEntries(std::vector<std::pair<uint32_t, Entry>> &pending)
+void Router::Draft::placeEntries(std::vector<Entry> &entries)
 {
     std::stable_sort(
         pending.begin(), pending.end(),
         [](const auto &a, const auto &b) { return a.first < b.first; });
 
-    entries_.reserve(pending.size());
+    entries.reserve(pending.size());
 
     for (size_t i = 0; i < pending.size();) {
         uint32_t id = pending[i].first;
-        Node &node = nodes_[id];
+        Node &node = nodes[id];
         uint32_t claimed = 0;
 
-        node.firstEntry = static_cast<uint32_t>(entries_.size());
+        node.firstEntry = static_cast<uint32_t>(entries.size());
 
         for (; i < pending.size() && pending[i].first == id; i++) {
             Entry entry = pending[i].second;
             entry.methods &= ~claimed;
             claimed |= pending[i].second.methods;
             if (entry.methods != 0) {
-                entries_.push_back(entry);
+                entries.push_back(entry);
             }
         }
 
         node.entryCount =
-            static_cast<uint32_t>(entries_.size()) - node.firstEntry;
+            static_cast<uint32_t>(entries.size()) - node.firstEntry;
     }
+}
+
+std::unique_ptr<Router> Router::build(const unsigned char *snapshot, size_t len)
+{
+    return std::make_unique<Router>(decodeSnapshot(snapshot, len));
+}
+
+Router::Router(Snapshot snapshot) : snapshot_(std::move(snapshot))
+{
+    Draft draft;
+
+    for (uint32_t s = 0; s < snapshot_.services.size(); s++) {
+        const Service &service = snapshot_.services[s];
+
+        anyPending_ |= service.state == DISCOVERY_STATE_PENDING;
+        for (const Route &route : service.routeSet.routes) {
+            draft.add(route, s);
+        }
+    }
+
+    draft.placeEntries(entries_);
+    freeze(draft);
+}
+
+/*
+ * Lays the draft out in nodes_: the literal table at most half full, so
+ * probes stay short and always end, then the root and the parameter nodes.
+ * Draft nodes come parent first, so a parent's final id is known before
+ * its literal children are keyed with it.
+ */
+void Router::freeze(Draft &draft)
+{
+    size_t capacity = 8;
+
+    while (capacity < 2 * draft.literalCount) {
+        capacity *= 2;
+    }
+
+    mask_ = capacity - 1;
+    nodes_.reserve(capacity + 1 + draft.paramCount);
+    nodes_.resize(capacity);
+
+    std::vector<uint32_t> ids(draft.nodes.size(), kNone);
+    ids[0] = root_ = static_cast<uint32_t>(nodes_.size());
+    nodes_.emplace_back();
+
+    for (size_t d = 0; d < draft.nodes.size(); d++) {
+        const Draft::Node &from = draft.nodes[d];
+
+        if (from.literal) {
+            ids[d] = placeLiteral(Key(ids[from.parent], from.text));
+        }
+
+        uint32_t firstParam = static_cast<uint32_t>(nodes_.size());
+        uint8_t params = 0;
+        for (size_t slot = 0; slot < kSlotCount; slot++) {
+            if (from.params[slot] != kNone) {
+                ids[from.params[slot]] = static_cast<uint32_t>(nodes_.size());
+                params |= 1u << slot;
+                nodes_.emplace_back(); // within the reserve: no reallocation
+            }
+        }
+
+        Node &node = nodes_[ids[d]];
+        node.firstParam = params != 0 ? firstParam : kNone;
+        node.params = params;
+        node.hasLiterals = from.hasLiterals;
+        node.firstEntry = from.firstEntry;
+        node.entryCount = static_cast<uint8_t>(from.entryCount);
+        if (from.entryCount > 0) {
+            node.entry = entries_[from.firstEntry];
+        }
+    }
+}
+
+uint32_t Router::placeLiteral(const Key &key)
+{
+    size_t i = key.hash & mask_;
+
+    while (nodes_[i].parent != kNone) {
+        i = (i + 1) & mask_;
+    }
+
+    Node &node = nodes_[i];
+    node.head[0] = key.head[0];
+    node.head[1] = key.head[1];
+    node.parent = key.parent;
+    node.length = static_cast<uint32_t>(key.text.size());
+    if (key.text.size() > kHeadBytes) {
+        node.tail = static_cast<uint32_t>(tails_.size());
+        tails_.append(key.text.substr(kHeadBytes));
+    }
+    return static_cast<uint32_t>(i);
+}
+
+bool Router::literalEquals(const Node &node, const Key &key) const
+{
+    return node.parent == key.parent && node.length == key.text.size()
+           && node.head[0] == key.head[0] && node.head[1] == key.head[1]
+           && (node.length <= kHeadBytes
+               || std::memcmp(tails_.data() + node.tail,
+                              key.text.data() + kHeadBytes,
+                              node.length - kHeadBytes)
+                      == 0);
+}
+
+uint32_t Router::findLiteral(const Key &key) const
+{
+    for (size_t i = key.hash & mask_;; i = (i + 1) & mask_) {
+        const Node &node = nodes_[i];
+        if (node.parent == kNone) {
+            return kNone;
+        }
+        if (literalEquals(node, key)) {
+            return static_cast<uint32_t>(i);
+        }
+    }
+}
+
+// The children of a node for ParamSlots present sit side by side.
+uint32_t Router::paramChild(const Node &node, size_t slot) const
+{
+    unsigned before = node.params & ((1u << slot) - 1);
+    return node.firstParam + static_cast<uint32_t>(__builtin_popcount(before));
 }
 
 Match Router::match(std::string_view method, std::string_view path,
@@ -284,14 +409,14 @@ Match Router::match(std::string_view method, std::string_view path,
         s.want |= kGet; // HEAD is served by GET routes
     }
 
-    if (search(0, path, s)) {
+    if (search(root_, path, s)) {
         return answer(*s.found);
     }
 
     if (s.firstTerminal != nullptr) {
         // CORS preflight goes to the owner of the path
         if (s.want == kOptions) {
-            return answer(entries_[s.firstTerminal->firstEntry]);
+            return answer(s.firstTerminal->entry);
         }
         return notAllowed(*s.firstTerminal);
     }
@@ -314,31 +439,38 @@ bool Router::search(uint32_t id, std::string_view rest, Search &s) const
         return visitTerminal(node, s);
     }
 
-    std::string_view tail = rest.substr(1);
-    size_t slash = tail.find('/');
-    std::string_view segment = tail.substr(0, slash);
-    std::string_view after = slash == std::string_view::npos
-                                 ? std::string_view()
-                                 : tail.substr(slash);
-
     if (node.hasLiterals) {
-        uint32_t next = literals_.find(id, segment);
-        if (next != kNone && search(next, after, s)) {
+        Split split = splitSegment(rest);
+        uint32_t next = findLiteral(Key(id, split.segment));
+        if (next != kNone && search(next, split.after, s)) {
             return true;
         }
     }
 
+    return searchParams(node, rest, s);
+}
+
+// The parameter children of a node whose prefix `rest` follows, non-empty.
+bool Router::searchParams(const Node &node, std::string_view rest,
+                          Search &s) const
+{
+    if (node.params == 0) {
+        return false;
+    }
+
+    Split split = splitSegment(rest);
+
     for (size_t slot = 0; slot < kPathSlot; slot++) {
-        uint32_t next = node.params[slot];
-        if (next != kNone && segmentMatches(kSlotKinds[slot], segment)
-            && search(next, after, s)) {
+        if ((node.params & (1u << slot))
+            && segmentMatches(kSlotKinds[slot], split.segment)
+            && search(paramChild(node, slot), split.after, s)) {
             return true;
         }
     }
 
     // {x:path} takes the rest, slashes included, even when empty
-    uint32_t next = node.params[kPathSlot];
-    return next != kNone && visitTerminal(nodes_[next], s);
+    return (node.params & (1u << kPathSlot))
+           && visitTerminal(nodes_[paramChild(node, kPathSlot)], s);
 }
 
 bool Router::visitTerminal(const Node &node, Search &s) const
@@ -351,8 +483,14 @@ bool Router::visitTerminal(const Node &node, Search &s) const
         s.firstTerminal = &node;
     }
 
-    const Entry *entry = &entries_[node.firstEntry];
-    const Entry *end = entry + node.entryCount;
+    // the first entry is in the node's own cache line: usually the only one
+    if (node.entry.methods & s.want) {
+        s.found = &node.entry;
+        return true;
+    }
+
+    const Entry *entry = &entries_[node.firstEntry] + 1;
+    const Entry *end = &entries_[node.firstEntry] + node.entryCount;
 
     for (; entry != end; entry++) {
         if (entry->methods & s.want) {

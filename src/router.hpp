@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -37,6 +38,11 @@ struct Match {
  * roster order with conflicts already resolved.  A lookup walks the trie
  * depth-first in precedence order (literal, int, float, uuid, str, path)
  * and backtracks; each node is visited at most once.
+ *
+ * The layout is for a cold cache (100,000 routes do not fit in it): a node
+ * is one cache line, holding the edge that leads to it, what the walk needs
+ * to go on, and its terminal's first entry, so a step down the trie costs
+ * one cache miss and a match on a terminal none more.
  */
 class Router {
 public:
@@ -56,6 +62,7 @@ public:
 
 private:
     static constexpr uint32_t kNone = UINT32_MAX;
+    static constexpr size_t kHeadBytes = 16;
 
     // Parameter children, in precedence order.
     enum ParamSlot {
@@ -67,54 +74,47 @@ private:
         kSlotCount
     };
 
-    struct Node {
-        uint32_t params[kSlotCount] = {kNone, kNone, kNone, kNone, kNone};
-        uint32_t firstEntry = 0;
-        uint32_t entryCount = 0;
-        bool hasLiterals = false;
-    };
-
     struct Entry {
-        uint32_t methods; // after conflict resolution, never 0
-        uint32_t service;
         std::string_view route;
+        uint32_t service;
+        uint16_t methods; // after conflict resolution, never 0
         bool authRequired;
     };
 
-    // Open addressing over (parent node, segment text): one flat table for
-    // the whole trie instead of a map per node.  A slot keeps the first 16
-    // bytes of its text, so most probes never touch the text itself.
-    class LiteralTable {
-    public:
-        uint32_t find(uint32_t parent, std::string_view text) const;
-        void insert(uint32_t parent, std::string_view text, uint32_t child);
+    /*
+     * nodes_[0, mask_] is an open-addressing table of the nodes reached by
+     * a literal edge, keyed by (parent, literal text); the root and the
+     * nodes reached by a parameter edge follow it, the parameter children
+     * of a node side by side in precedence order.
+     */
+    struct alignas(64) Node {
+        // The literal edge from the parent (table nodes only).  A literal
+        // longer than its zero-padded head has the rest in tails_.
+        uint64_t head[2] = {0, 0};
+        uint32_t parent = kNone; // kNone: a free slot of the table
+        uint32_t length = 0;
+        uint32_t tail = 0;
 
-    private:
-        struct Key {
-            Key(uint32_t parent, std::string_view text);
-
-            std::string_view text;
-            uint64_t head[2] = {0, 0}; // zero-padded first 16 bytes
-            uint32_t parent;
-            uint32_t hash;
-        };
-
-        struct Slot {
-            uint64_t head[2] = {0, 0};
-            uint32_t parent = kNone;
-            uint32_t child = kNone;
-            uint32_t hash = 0;
-            uint32_t length = 0;
-        };
-
-        bool equal(size_t i, const Key &key) const;
-        void place(const Slot &slot, const char *text);
-        void grow();
-
-        std::vector<Slot> slots_;
-        std::vector<const char *> texts_; // beside slots_, for long texts
-        size_t used_ = 0;
+        uint32_t firstParam = kNone;
+        uint32_t firstEntry = 0; // in entries_, `entry` included
+        uint8_t params = 0;      // a bit per ParamSlot that has a child
+        uint8_t entryCount = 0;  // at most one entry per method
+        bool hasLiterals = false;
+        Entry entry{}; // entries_[firstEntry] when entryCount > 0
     };
+    static_assert(sizeof(Node) == 64, "a node is one cache line");
+
+    // A literal edge: equal when parent and text are.
+    struct Key {
+        Key(uint32_t parent, std::string_view text);
+
+        std::string_view text;
+        uint64_t head[2] = {0, 0}; // zero-padded first kHeadBytes
+        uint32_t parent;
+        uint32_t hash;
+    };
+
+    struct Draft;
 
     struct Search {
         uint32_t want = 0;
@@ -122,20 +122,24 @@ private:
         const Entry *found = nullptr;
     };
 
-    void addRoute(const Route &route, uint32_t service,
-                  std::vector<std::pair<uint32_t, Entry>> &pending);
-    uint32_t child(uint32_t node, const Segment &seg);
-    void placeEntries(std::vector<std::pair<uint32_t, Entry>> &pending);
+    void freeze(Draft &draft);
+    uint32_t placeLiteral(const Key &key);
+    uint32_t findLiteral(const Key &key) const;
+    bool literalEquals(const Node &node, const Key &key) const;
+    uint32_t paramChild(const Node &node, size_t slot) const;
 
     bool search(uint32_t node, std::string_view rest, Search &s) const;
+    bool searchParams(const Node &node, std::string_view rest, Search &s) const;
     bool visitTerminal(const Node &node, Search &s) const;
     Match answer(const Entry &entry) const;
     Match notAllowed(const Node &node) const;
 
     Snapshot snapshot_; // owns every string the trie views
     std::vector<Node> nodes_;
+    size_t mask_ = 0; // of the literal table, nodes_[0, mask_]
+    uint32_t root_ = 0;
     std::vector<Entry> entries_;
-    LiteralTable literals_;
+    std::string tails_; // the bytes of long literals past their head
     bool anyPending_ = false;
 };
 

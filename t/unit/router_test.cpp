@@ -197,6 +197,52 @@ TEST(Router, ConflictsFirstServiceWinsLoserKeepsTheRest)
     EXPECT_EQ(lookup(*r, "/users/1", "PUT"), "405 a GET, HEAD, POST, OPTIONS");
 }
 
+TEST(Router, EveryEntryOfASharedTerminal)
+{
+    // nine services share one terminal, one method each: the node keeps
+    // the first entry inline and the others in the entry array
+    const uint32_t bits[] = {kGet,   kHead,    kPost,  kPut,    kDelete,
+                             kPatch, kOptions, kTrace, kConnect};
+    const char *names[] = {"GET",   "HEAD",    "POST",  "PUT",    "DELETE",
+                           "PATCH", "OPTIONS", "TRACE", "CONNECT"};
+    std::vector<Spec> specs;
+    for (size_t i = 0; i < 9; i++) {
+        specs.push_back({"s" + std::to_string(i), "/x/{id}", bits[i]});
+    }
+    auto r = makeRouter(specs);
+
+    for (size_t i = 1; i < 9; i++) {
+        EXPECT_EQ(lookup(*r, "/x/1", names[i]),
+                  (i == 1 ? "s0" : "s" + std::to_string(i)) + " /x/{id}")
+            << names[i]; // HEAD is served by the GET route first
+    }
+    EXPECT_EQ(lookup(*r, "/x/1", "GET"), "s0 /x/{id}");
+    EXPECT_EQ(lookup(*r, "/x/1", "BREW"),
+              "405 s0 GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE, "
+              "CONNECT");
+}
+
+TEST(Router, LiteralsUnderEveryParameter)
+{
+    // literal children of parameter nodes, which sit side by side
+    auto r = makeRouter({{"a", "/p/{x:int}/z", kGet},
+                         {"a", "/p/{x:float}/y", kGet},
+                         {"a", "/p/{x:uuid}/z", kGet},
+                         {"a", "/p/{x}/z", kGet},
+                         {"a", "/p/{x}/y", kGet},
+                         {"a", "/p/{x:path}", kGet},
+                         {"a", "/p/q/z", kGet}});
+
+    EXPECT_EQ(lookup(*r, "/p/1/z"), "a /p/{x:int}/z");
+    EXPECT_EQ(lookup(*r, "/p/1/y"), "a /p/{x:float}/y");
+    EXPECT_EQ(lookup(*r, "/p/1.5/z"), "a /p/{x}/z");
+    EXPECT_EQ(lookup(*r, "/p/123e4567-e89b-12d3-a456-426614174000/z"),
+              "a /p/{x:uuid}/z");
+    EXPECT_EQ(lookup(*r, "/p/q/z"), "a /p/q/z");
+    EXPECT_EQ(lookup(*r, "/p/q/y"), "a /p/{x}/y");
+    EXPECT_EQ(lookup(*r, "/p/1/w"), "a /p/{x:path}");
+}
+
 TEST(Router, UnhealthyOwnerIsUnavailable)
 {
     auto r = makeRouter({{"s0", "/a", kGet}, {"s1", "/a", kGet | kPost}},
