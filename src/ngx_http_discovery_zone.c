@@ -429,6 +429,18 @@ ngx_http_discovery_claim(ngx_http_discovery_main_conf_t *dmcf,
     rec->lease_until = now + service->timeout
                        + NGX_HTTP_DISCOVERY_LEASE_SLACK;
     rec->next_poll = now + service->interval;
+
+    if (rec->last_check == 0) {
+        /*
+         * All services are polled at start; after that their polls are
+         * spread over the interval, so that many services do not make a
+         * burst of polls in one turn of the event loop every interval.
+         */
+        rec->next_poll += service->interval * service->index
+                          / dmcf->services.nelts;
+    }
+
+    *next = rec->next_poll - now;
     etag->len = rec->etag_len;
     ngx_memcpy(etag->data, rec->etag, rec->etag_len);
     rc = NGX_OK;
