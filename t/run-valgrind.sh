@@ -2,7 +2,7 @@
 # Runs the nginx test suites with nginx under valgrind memcheck
 # (`make valgrind`).
 #
-#   t/run-valgrind.sh                   t/0*.t
+#   t/run-valgrind.sh                   t/[0-9]*.t
 #   t/run-valgrind.sh t/010-routing.t   only that suite (args go to
 #                                       t/run-prove.sh, i.e. to prove)
 #
@@ -74,7 +74,7 @@ done
 tests=()
 if [ $have_files -eq 0 ]; then
     shopt -s nullglob
-    tests=(t/0*.t)
+    tests=(t/[0-9]*.t)
     shopt -u nullglob
 fi
 
