@@ -248,7 +248,6 @@ ngx_http_discovery_poll_start(ngx_http_discovery_service_t *service,
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) service->timeout);
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
     curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE,
                      (curl_off_t) dmcf->max_size);
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION,
