@@ -17,6 +17,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BENCH=$ROOT/bench
+# shellcheck source=../t/lib/nginx.sh
+. "$ROOT/t/lib/nginx.sh"
 WORK=$BENCH/work
 RESULTS=$BENCH/results.md
 # private copies, taken once built: others may rebuild build/ while we run,
@@ -58,7 +60,7 @@ die() { log "error: $*"; exit 1; }
 cleanup() {
     local dir pid
     for dir in "${STARTED_NGINX[@]+"${STARTED_NGINX[@]}"}"; do
-        stop_nginx "$dir"
+        nginx_stop "$dir"
     done
     for pid in "${STARTED_PIDS[@]+"${STARTED_PIDS[@]}"}"; do
         kill "$pid" 2>/dev/null || true
@@ -84,18 +86,6 @@ start_nginx() {
     return 1
 }
 
-stop_nginx() {
-    local dir=$1 pid i
-    [ -s "$dir/nginx.pid" ] || return 0
-    pid=$(cat "$dir/nginx.pid")
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for i in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-}
-
 # The http{} preamble every instance shares: paths under its own directory
 # (Debian's defaults point to /run and /var/lib/nginx), no access log, and
 # client keepalive that never ends a wrk connection mid-round.
@@ -116,11 +106,7 @@ conf_http_common() {
     access_log off;
     keepalive_requests 1000000;
     keepalive_timeout 60s;
-    client_body_temp_path $dir/tmp/body;
-    proxy_temp_path $dir/tmp/proxy;
-    fastcgi_temp_path $dir/tmp/fastcgi;
-    uwsgi_temp_path $dir/tmp/uwsgi;
-    scgi_temp_path $dir/tmp/scgi;
+$(nginx_temp_paths "$dir")
 EOF
 }
 
@@ -315,7 +301,7 @@ http_benchmark() {
                 echo "- $size routes: the hand-written gateway did not load" \
                      "within ${HANDWRITTEN_LOAD_LIMIT}s; not measured." \
                      >>"$notes"
-                stop_nginx "$WORK/gw-$kind-$size"
+                nginx_stop "$WORK/gw-$kind-$size"
             fi
         done
 
@@ -350,7 +336,7 @@ http_benchmark() {
         done
 
         for kind in "${kinds[@]}"; do
-            stop_nginx "$WORK/gw-$kind-$size"
+            nginx_stop "$WORK/gw-$kind-$size"
         done
         unset port
     done
@@ -447,7 +433,7 @@ churn_benchmark() {
             r=$(wrk_round "$WORK/gw-module-$size" "$GATEWAY_PORT" "$size")
             log "churn, round $round, $kind: $r"
             echo "$size $kind $round $r" >>"$tsv"
-            stop_nginx "$WORK/gw-module-$size"
+            nginx_stop "$WORK/gw-module-$size"
         done
     done
 

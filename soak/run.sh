@@ -27,6 +27,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SOAK=$ROOT/soak
+# shellcheck source=../t/lib/nginx.sh
+. "$ROOT/t/lib/nginx.sh"
 MODULE=$ROOT/build/ngx_http_discovery_module.so
 NGINX=${NGINX:-/usr/sbin/nginx}
 PY=/usr/bin/python3
@@ -60,25 +62,13 @@ mkdir -p "$GW/tmp" "$BE/tmp"
 NGINX_DIRS=()   # each nginx we started, stopped by the pid in its pid file
 PIDS=()         # everything else we started
 
-stop_nginx() {
-    local dir=$1 pid i
-    [ -s "$dir/nginx.pid" ] || return 0
-    pid=$(cat "$dir/nginx.pid")
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for i in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-}
-
 # nginx first, so that its error.log does not fill with the services'
 # refusals at the end
 cleanup() {
     local pid dir
     [ -z "${WRK:-}" ] || kill "$WRK" 2>/dev/null || true
     for dir in "${NGINX_DIRS[@]+"${NGINX_DIRS[@]}"}"; do
-        stop_nginx "$dir"
+        nginx_stop "$dir"
     done
     for pid in "${PIDS[@]+"${PIDS[@]}"}"; do
         kill "$pid" 2>/dev/null || true
@@ -111,17 +101,6 @@ start_mock "$P_FB" flap-b flap 10
 $PROBE wait-listen 10 "$P_A" "$P_B" "$P_CHURN" "$P_FA" "$P_FB" \
     || die "the mock services did not start ($WORK/mocks.log)"
 
-temp_paths() {
-    local dir=$1
-    cat <<EOF
-    client_body_temp_path $dir/tmp/body;
-    proxy_temp_path       $dir/tmp/proxy;
-    fastcgi_temp_path     $dir/tmp/fastcgi;
-    uwsgi_temp_path       $dir/tmp/uwsgi;
-    scgi_temp_path        $dir/tmp/scgi;
-EOF
-}
-
 cat >"$BE/nginx.conf" <<EOF
 user root;
 worker_processes 1;
@@ -131,7 +110,7 @@ events { worker_connections 4096; }
 http {
     access_log off;
     keepalive_requests 1000000;
-$(temp_paths "$BE")
+$(nginx_temp_paths "$BE")
     server {
         listen 127.0.0.1:$BE_PORT backlog=4096;
         location / { return 200 "ok\n"; }
@@ -151,7 +130,7 @@ events { worker_connections 4096; }
 http {
     access_log off;
     keepalive_requests 1000000;
-$(temp_paths "$GW")
+$(nginx_temp_paths "$GW")
 
     discovery_zone  8m;
     discovery_state $GW/table.state;
