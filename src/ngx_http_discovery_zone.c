@@ -479,6 +479,9 @@ ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
     log = dmcf->log;
     routes = outcome->routes;
 
+    /* a whole route set's worth of work: not under the lock */
+    hash = routes ? ngx_http_discovery_hash(routes) : 0;
+
     ngx_shmtx_lock(&dmcf->shpool->mutex);
 
     rec = ngx_http_discovery_record(sh, &service->name);
@@ -530,8 +533,6 @@ ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
      * Most polls change nothing: the table is not decoded for them, which
      * would cost in proportion to the whole table, under the lock.
      */
-
-    hash = routes ? ngx_http_discovery_hash(routes) : 0;
 
     if (!changed && (routes == NULL || hash == rec->routes_hash)) {
         if (routes) {
