@@ -221,6 +221,7 @@ void Router::Draft::insertLiteral(uint32_t hash, uint32_t id)
     if ((literalCount + 1) * 2 > slots.size()) {
         std::vector<Slot> old = std::move(slots);
         slots.assign(old.size() * 2, Slot());
+        literalCount = 0; // counted again as they go back in
         for (const Slot &slot : old) {
             if (slot.id != kNone) {
                 insertLiteral(slot.hash, slot.id);
@@ -393,7 +394,10 @@ uint32_t Router::findLiteral(const Key &key) const
 uint32_t Router::paramChild(const Node &node, size_t slot) const
 {
     unsigned before = node.params & ((1u << slot) - 1);
-    return node.firstParam + static_cast<uint32_t>(__builtin_popcount(before));
+    // a popcount of the 4 bits below kPathSlot by a table of nibbles:
+    // without -mpopcnt, __builtin_popcount is a call into libgcc
+    auto count = (0x4332322132212110ull >> (4 * before)) & 0xf;
+    return node.firstParam + static_cast<uint32_t>(count);
 }
 
 Match Router::match(std::string_view method, std::string_view path,

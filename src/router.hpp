@@ -3,6 +3,7 @@
 #define DISCOVERY_ROUTER_HPP
 
 #include "discovery_core.h"
+#include "huge_pages.hpp"
 #include "route_template.hpp"
 #include "snapshot.hpp"
 
@@ -135,7 +136,7 @@ private:
     Match notAllowed(const Node &node) const;
 
     Snapshot snapshot_; // owns every string the trie views
-    std::vector<Node> nodes_;
+    std::vector<Node, HugePageAllocator<Node>> nodes_;
     size_t mask_ = 0; // of the literal table, nodes_[0, mask_]
     uint32_t root_ = 0;
     std::vector<Entry> entries_;
