@@ -630,6 +630,16 @@ ngx_http_discovery_curl_timer(CURLM *multi, long timeout_ms, void *userp)
         return 0;
     }
 
+    /*
+     * ngx_add_timer() keeps a set timer that is due within 300 ms of the
+     * new time (NGX_TIMER_LAZY_DELAY): a new poll's "now" would wait for
+     * whatever libcurl asked before, and polls started meanwhile would go
+     * out together in one burst.  libcurl's time replaces the old one.
+     */
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
+
     /* libcurl must not be called back from here: 0 means "next loop" */
     ngx_add_timer(ev, (ngx_msec_t) timeout_ms);
 

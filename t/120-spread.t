@@ -1,0 +1,80 @@
+# Polls are spread over the interval: many services do not poll in bursts,
+# also while other polls hang until their timeout.
+use lib 't/lib';
+use Test::Nginx::Socket 'no_plan';
+use DiscoveryTest;
+
+no_shuffle();
+no_root_location();
+
+my $services = 20;
+my $hanging = 5;
+
+$ENV{TEST_NGINX_HANG_PORT} = free_port();
+mock_service(port => $ENV{TEST_NGINX_HANG_PORT},
+             paths => { '/hang' => [ { hang => 1 } ] });
+
+# $services answering services served by the test's own nginx, then
+# $hanging ones that never answer; the answering ones' polls are logged
+# with the time they arrived
+sub services {
+    my $conf = '';
+    for my $i (1 .. $services) {
+        $conf .= "    discovery_service s$i http://127.0.0.1:\$TEST_NGINX_RAND_PORT_1 uri=/s$i.json interval=1s;\n";
+    }
+    for my $i (1 .. $hanging) {
+        $conf .= "    discovery_service h$i http://127.0.0.1:\$TEST_NGINX_HANG_PORT uri=/hang interval=1s timeout=2s;\n";
+    }
+    return $conf . <<'_EOC_';
+    log_format poll escape=none "$msec";
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / {
+            root html;
+            access_log logs/polls.log poll;
+        }
+    }
+_EOC_
+}
+
+sub user_files {
+    return join '', map { ">>> s$_.json\n{\"routes\": [{\"path\": \"/s$_\"}]}\n" }
+        1 .. $services;
+}
+
+# the largest number of polls that arrived within `window` seconds of one
+# another, from `from` seconds after the first poll on
+sub largest_burst {
+    my ($window, $from) = @_;
+    my $log = Test::Nginx::Util::server_root() . "/logs/polls.log";
+    open my $fh, '<', $log or die "$log: $!";
+    my @t = sort { $a <=> $b } map { chomp; $_ } <$fh>;
+    my $start = $t[0] + $from;
+    @t = grep { $_ >= $start } @t;
+    my ($best, $j) = (0, 0);
+    for my $i (0 .. $#t) {
+        $j++ while $t[$i] - $t[$j] > $window;
+        $best = $i - $j + 1 if $i - $j + 1 > $best;
+    }
+    return ($best, scalar @t);
+}
+
+use_defaults();
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: after the first round, polls do not come in bursts
+--- http_config eval: main::services()
+--- user_files eval: main::user_files()
+--- init
+DiscoveryTest::wait_ready(undef, 8);
+select undef, undef, undef, 4.5;
+my ($burst, $polls) = main::largest_burst(0.010, 1.5);
+# 20 services at 1s: one poll every 50 ms; 3 s of polls
+Test::More::cmp_ok($polls, '>=', 50, "polls logged after the first round");
+Test::More::cmp_ok($burst, '<=', 3, "largest burst within 10 ms: $burst of $polls polls");
+--- request
+GET /nowhere
+--- error_code: 404
