@@ -399,7 +399,7 @@ ngx_http_discovery_claim(ngx_http_discovery_main_conf_t *dmcf,
     ngx_http_discovery_service_t *service, ngx_msec_t *next, ngx_str_t *etag)
 {
     ngx_int_t                     rc;
-    ngx_msec_t                    now;
+    ngx_msec_t                    now, late;
     ngx_http_discovery_record_t  *rec;
 
     now = ngx_current_msec;
@@ -428,7 +428,6 @@ ngx_http_discovery_claim(ngx_http_discovery_main_conf_t *dmcf,
     rec->lease_pid = ngx_pid;
     rec->lease_until = now + service->timeout
                        + NGX_HTTP_DISCOVERY_LEASE_SLACK;
-    rec->next_poll = now + service->interval;
 
     if (rec->last_check == 0) {
         /*
@@ -436,8 +435,20 @@ ngx_http_discovery_claim(ngx_http_discovery_main_conf_t *dmcf,
          * spread over the interval, so that many services do not make a
          * burst of polls in one turn of the event loop every interval.
          */
-        rec->next_poll += service->interval * service->index
-                          / dmcf->services.nelts;
+        rec->next_poll = now + service->interval
+                         + service->interval * service->index
+                           / dmcf->services.nelts;
+
+    } else {
+        /*
+         * The next poll keeps the service's place in the interval even
+         * when this one is late: after the event loop was held up (a large
+         * table parsed, a slow disk), the timers that expired meanwhile
+         * all fire in one turn, and polls scheduled from "now" would stay
+         * bunched together from then on.
+         */
+        late = now - rec->next_poll;
+        rec->next_poll += (late / service->interval + 1) * service->interval;
     }
 
     *next = rec->next_poll - now;
