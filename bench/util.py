@@ -16,7 +16,8 @@
                                         and the share of its core it used
     util.py report TSV TITLE            markdown table of the median of the
                                         rounds in TSV (see run.sh), with each
-                                        gateway's ratio to BASELINE
+                                        gateway's ratio to BASELINE, of the
+                                        medians and per round
     util.py micro JSON                  markdown of router_bench's results
 """
 
@@ -123,6 +124,26 @@ def cmd_report(tsv, title, baseline="plain"):
         rows.setdefault((int(f[0]), f[1]), []).append(
             [float(x) for x in f[3:]])
 
+    # each round runs every gateway of a size back to back: a gateway's
+    # ratio to the baseline in the same round cancels the machine's drift
+    # between rounds, which on a shared machine can exceed the differences
+    # measured
+    by_round = {}
+    for line in open(tsv):
+        f = line.split()
+        by_round[(int(f[0]), f[1], f[2])] = [float(x) for x in f[3:]]
+
+    def paired(key, field):
+        ratios = []
+        for (size, gw, rnd), v in by_round.items():
+            base = by_round.get((size, baseline, rnd))
+            if (size, gw) == key and base:
+                ratios.append(v[field] / base[field])
+        if not ratios:
+            return "-"
+        return (f"{statistics.median(ratios):.3f} "
+                f"({min(ratios):.2f}-{max(ratios):.2f})")
+
     med = {}
     for key, rs in rows.items():
         col = list(zip(*rs))
@@ -142,8 +163,10 @@ def cmd_report(tsv, title, baseline="plain"):
     print(f"| routes | gateway | rounds | req/s | req/s min-max "
           f"| p50 ms | p99 ms | gateway CPU us/req | worker busy "
           f"| req/s vs {baseline} | p99 vs {baseline} "
-          f"| CPU/req vs {baseline} | errors |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          f"| CPU/req vs {baseline} | errors "
+          f"| req/s vs {baseline}, per round | p99 vs {baseline}, per round |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:"
+          "|---:|---:|")
     for key in order:
         m = med[key]
         base = med.get((key[0], baseline))
@@ -155,7 +178,12 @@ def cmd_report(tsv, title, baseline="plain"):
               f"| {m['lo']:.0f}-{m['hi']:.0f} | {m['p50']:.3f} "
               f"| {m['p99']:.3f} | {m['cpu']:.1f} | {m['busy']:.0f}% "
               f"| {ratio('rps', '.3f')} | {ratio('p99', '.2f')} "
-              f"| {ratio('cpu', '.2f')} | {m['errors']} |")
+              f"| {ratio('cpu', '.2f')} | {m['errors']} "
+              f"| {paired(key, 0)} | {paired(key, 2)} |")
+    print()
+    print(f"Ratios \"vs {baseline}\" are of the medians over rounds; \"per "
+          f"round\" ones are the median (min-max) of each round's ratio to "
+          f"{baseline} measured in the same round.")
     print()
 
 
