@@ -83,19 +83,38 @@ uint64_t mix(uint64_t h, uint64_t v, uint64_t k)
     return (h ^ (h >> 32) ^ v) * k;
 }
 
+constexpr uint64_t kRootShape = 0x2545f4914f6cdd1dull;
+
+// The parameter slot a lookup speculates on for a segment: the first in
+// precedence order that takes it.  Never kPathSlot's, which the walk
+// reaches only after the others.
+template <size_t N>
+size_t likelySlot(const SegmentKind (&kinds)[N], std::string_view segment)
+{
+    size_t slot = 0;
+
+    while (slot + 2 < N && !segmentMatches(kinds[slot], segment)) {
+        slot++;
+    }
+    return slot; // kStrSlot takes any segment but ""
+}
+
 } // namespace
 
-Router::Key::Key(uint32_t parent, std::string_view text)
-    : text(text), parent(parent)
+Router::Key Router::Key::literal(uint32_t parent, uint64_t parentShape,
+                                 std::string_view text)
 {
+    Key key;
     const char *p = text.data();
     size_t n = text.size();
 
-    loadHead(p, n, head);
+    key.text = text;
+    key.parent = parent;
+    key.length = static_cast<uint32_t>(n);
+    loadHead(p, n, key.head);
 
-    uint64_t h =
-        mix(uint64_t(parent) << 32 | n, head[0], 0x9e3779b97f4a7c15ull);
-    h = mix(h, head[1], 0xff51afd7ed558ccdull);
+    uint64_t h = mix(parentShape ^ n, key.head[0], 0x9e3779b97f4a7c15ull);
+    h = mix(h, key.head[1], 0xff51afd7ed558ccdull);
 
     if (n > kHeadBytes) {
         size_t i = kHeadBytes;
@@ -107,7 +126,20 @@ Router::Key::Key(uint32_t parent, std::string_view text)
         }
     }
 
-    hash = static_cast<uint32_t>(h ^ (h >> 29));
+    key.shape = h ^ (h >> 29);
+    return key;
+}
+
+Router::Key Router::Key::param(uint32_t parent, uint64_t parentShape,
+                               size_t slot)
+{
+    Key key;
+    uint64_t h = mix(parentShape, slot + 1, 0xd6e8feb86659fd93ull);
+
+    key.parent = parent;
+    key.length = kParamEdge + static_cast<uint32_t>(slot);
+    key.shape = h ^ (h >> 29);
+    return key;
 }
 
 /*
@@ -117,8 +149,10 @@ Router::Key::Key(uint32_t parent, std::string_view text)
 struct Router::Draft {
     struct Node {
         uint32_t parent = kNone;
+        uint64_t shape = kRootShape;
         std::string_view text; // of a literal edge from the parent
         bool literal = false;
+        uint8_t slot = 0; // of a parameter edge from the parent
         bool hasLiterals = false;
         uint32_t params[kSlotCount] = {kNone, kNone, kNone, kNone, kNone};
         uint32_t firstEntry = 0;
@@ -172,12 +206,13 @@ uint32_t Router::Draft::child(uint32_t node, const Segment &seg)
     next.parent = node;
 
     if (seg.kind == SegmentKind::Literal) {
-        Key key(node, seg.text);
+        Key key = Key::literal(node, nodes[node].shape, seg.text);
         uint32_t found = findLiteral(key);
         if (found != kNone) {
             return found;
         }
-        insertLiteral(key.hash, id);
+        insertLiteral(static_cast<uint32_t>(key.shape), id);
+        next.shape = key.shape;
         next.text = seg.text;
         next.literal = true;
         nodes[node].hasLiterals = true;
@@ -196,6 +231,8 @@ uint32_t Router::Draft::child(uint32_t node, const Segment &seg)
 
     param = id;
     paramCount++;
+    next.shape = Key::param(node, nodes[node].shape, slot).shape;
+    next.slot = static_cast<uint8_t>(slot);
     nodes.push_back(next); // invalidates `param`, set before
     return id;
 }
@@ -203,13 +240,14 @@ uint32_t Router::Draft::child(uint32_t node, const Segment &seg)
 uint32_t Router::Draft::findLiteral(const Key &key) const
 {
     size_t mask = slots.size() - 1;
+    auto hash = static_cast<uint32_t>(key.shape);
 
-    for (size_t i = key.hash & mask;; i = (i + 1) & mask) {
+    for (size_t i = hash & mask;; i = (i + 1) & mask) {
         const Slot &slot = slots[i];
         if (slot.id == kNone) {
             return kNone;
         }
-        if (slot.hash == key.hash && nodes[slot.id].parent == key.parent
+        if (slot.hash == hash && nodes[slot.id].parent == key.parent
             && nodes[slot.id].text == key.text) {
             return slot.id;
         }
@@ -303,40 +341,39 @@ Router::Router(Snapshot snapshot) : snapshot_(std::move(snapshot))
  */
 void Router::freeze(Draft &draft)
 {
+    // at most two thirds full: probes stay short and always end
+    size_t edges = draft.nodes.size() - 1; // every node but the root
     size_t capacity = 8;
 
-    while (capacity < 2 * draft.literalCount) {
+    while (capacity < edges + edges / 2 + 1) {
         capacity *= 2;
     }
 
     mask_ = capacity - 1;
-    nodes_.reserve(capacity + 1 + draft.paramCount);
-    nodes_.resize(capacity);
+    nodes_.resize(capacity + 1);
+    root_ = static_cast<uint32_t>(capacity);
+    prefetch_ = nodes_.size() * sizeof(Node) > kCachedBytes;
 
     std::vector<uint32_t> ids(draft.nodes.size(), kNone);
-    ids[0] = root_ = static_cast<uint32_t>(nodes_.size());
-    nodes_.emplace_back();
+    ids[0] = root_;
 
     for (size_t d = 0; d < draft.nodes.size(); d++) {
         const Draft::Node &from = draft.nodes[d];
 
-        if (from.literal) {
-            ids[d] = placeLiteral(Key(ids[from.parent], from.text));
-        }
-
-        uint32_t firstParam = static_cast<uint32_t>(nodes_.size());
-        uint8_t params = 0;
-        for (size_t slot = 0; slot < kSlotCount; slot++) {
-            if (from.params[slot] != kNone) {
-                ids[from.params[slot]] = static_cast<uint32_t>(nodes_.size());
-                params |= 1u << slot;
-                nodes_.emplace_back(); // within the reserve: no reallocation
-            }
+        if (d != 0) {
+            const Draft::Node &parent = draft.nodes[from.parent];
+            uint32_t at = ids[from.parent];
+            ids[d] = place(from.literal
+                               ? Key::literal(at, parent.shape, from.text)
+                               : Key::param(at, parent.shape, from.slot));
         }
 
         Node &node = nodes_[ids[d]];
-        node.firstParam = params != 0 ? firstParam : kNone;
-        node.params = params;
+        for (size_t slot = 0; slot < kSlotCount; slot++) {
+            if (from.params[slot] != kNone) {
+                node.params |= 1u << slot;
+            }
+        }
         node.hasLiterals = from.hasLiterals;
         node.firstEntry = from.firstEntry;
         node.entryCount = static_cast<uint8_t>(from.entryCount);
@@ -346,9 +383,9 @@ void Router::freeze(Draft &draft)
     }
 }
 
-uint32_t Router::placeLiteral(const Key &key)
+uint32_t Router::place(const Key &key)
 {
-    size_t i = key.hash & mask_;
+    size_t i = key.shape & mask_;
 
     while (nodes_[i].parent != kNone) {
         i = (i + 1) & mask_;
@@ -358,7 +395,7 @@ uint32_t Router::placeLiteral(const Key &key)
     node.head[0] = key.head[0];
     node.head[1] = key.head[1];
     node.parent = key.parent;
-    node.length = static_cast<uint32_t>(key.text.size());
+    node.length = key.length;
     if (key.text.size() > kHeadBytes) {
         node.tail = static_cast<uint32_t>(tails_.size());
         tails_.append(key.text.substr(kHeadBytes));
@@ -366,38 +403,28 @@ uint32_t Router::placeLiteral(const Key &key)
     return static_cast<uint32_t>(i);
 }
 
-bool Router::literalEquals(const Node &node, const Key &key) const
+bool Router::edgeEquals(const Node &node, const Key &key) const
 {
-    return node.parent == key.parent && node.length == key.text.size()
+    return node.parent == key.parent && node.length == key.length
            && node.head[0] == key.head[0] && node.head[1] == key.head[1]
-           && (node.length <= kHeadBytes
+           && (key.text.size() <= kHeadBytes
                || std::memcmp(tails_.data() + node.tail,
                               key.text.data() + kHeadBytes,
-                              node.length - kHeadBytes)
+                              key.text.size() - kHeadBytes)
                       == 0);
 }
 
-uint32_t Router::findLiteral(const Key &key) const
+uint32_t Router::find(const Key &key) const
 {
-    for (size_t i = key.hash & mask_;; i = (i + 1) & mask_) {
+    for (size_t i = key.shape & mask_;; i = (i + 1) & mask_) {
         const Node &node = nodes_[i];
         if (node.parent == kNone) {
             return kNone;
         }
-        if (literalEquals(node, key)) {
+        if (edgeEquals(node, key)) {
             return static_cast<uint32_t>(i);
         }
     }
-}
-
-// The children of a node for ParamSlots present sit side by side.
-uint32_t Router::paramChild(const Node &node, size_t slot) const
-{
-    unsigned before = node.params & ((1u << slot) - 1);
-    // a popcount of the 4 bits below kPathSlot by a table of nibbles:
-    // without -mpopcnt, __builtin_popcount is a call into libgcc
-    auto count = (0x4332322132212110ull >> (4 * before)) & 0xf;
-    return node.firstParam + static_cast<uint32_t>(count);
 }
 
 Match Router::match(std::string_view method, std::string_view path,
@@ -413,7 +440,11 @@ Match Router::match(std::string_view method, std::string_view path,
         s.want |= kGet; // HEAD is served by GET routes
     }
 
-    if (search(root_, path, s)) {
+    if (prefetch_) {
+        prefetch(kRootShape, path);
+    }
+
+    if (search(root_, kRootShape, path, s)) {
         return answer(*s.found);
     }
 
@@ -431,11 +462,35 @@ Match Router::match(std::string_view method, std::string_view path,
 }
 
 /*
- * `rest` is what follows the node's prefix: empty, or "/" and more.  True
- * once an entry allows the method; terminals that match the path but not
- * the method are remembered in s.firstTerminal.
+ * Starts loading the table slots the walk will probe below a node of shape
+ * `shape` for the next segments of `rest`: each segment as a literal edge,
+ * and as the parameter edge that would take it if the literal one is not
+ * there.  Where the path follows those edges the walk finds its nodes in
+ * cache, their misses overlapping rather than one per level.
  */
-bool Router::search(uint32_t id, std::string_view rest, Search &s) const
+void Router::prefetch(uint64_t shape, std::string_view rest) const
+{
+    constexpr int kLevels = 6;
+
+    for (int level = 0; level < kLevels && !rest.empty(); level++) {
+        Split split = splitSegment(rest);
+        Key key = Key::literal(kNone, shape, split.segment);
+        size_t slot = likelySlot(kSlotKinds, split.segment);
+
+        __builtin_prefetch(&nodes_[key.shape & mask_]);
+        __builtin_prefetch(&nodes_[Key::param(kNone, shape, slot).shape & mask_]);
+        shape = key.shape;
+        rest = split.after;
+    }
+}
+
+/*
+ * `rest` is what follows the prefix of node `id`, whose shape is `shape`:
+ * empty, or "/" and more.  True once an entry allows the method; terminals
+ * that match the path but not the method are remembered in s.firstTerminal.
+ */
+bool Router::search(uint32_t id, uint64_t shape, std::string_view rest,
+                    Search &s) const
 {
     const Node &node = nodes_[id];
 
@@ -445,36 +500,42 @@ bool Router::search(uint32_t id, std::string_view rest, Search &s) const
 
     if (node.hasLiterals) {
         Split split = splitSegment(rest);
-        uint32_t next = findLiteral(Key(id, split.segment));
-        if (next != kNone && search(next, split.after, s)) {
+        Key key = Key::literal(id, shape, split.segment);
+        uint32_t next = find(key);
+        if (next != kNone && search(next, key.shape, split.after, s)) {
             return true;
         }
     }
 
-    return searchParams(node, rest, s);
+    return node.params != 0 && searchParams(id, shape, rest, s);
 }
 
-// The parameter children of a node whose prefix `rest` follows, non-empty.
-bool Router::searchParams(const Node &node, std::string_view rest,
+// The parameter children of node `id`, which has some, for a non-empty rest.
+bool Router::searchParams(uint32_t id, uint64_t shape, std::string_view rest,
                           Search &s) const
 {
-    if (node.params == 0) {
-        return false;
-    }
-
+    unsigned params = nodes_[id].params;
     Split split = splitSegment(rest);
 
     for (size_t slot = 0; slot < kPathSlot; slot++) {
-        if ((node.params & (1u << slot))
-            && segmentMatches(kSlotKinds[slot], split.segment)
-            && search(paramChild(node, slot), split.after, s)) {
+        if (!(params & (1u << slot))
+            || !segmentMatches(kSlotKinds[slot], split.segment)) {
+            continue;
+        }
+
+        Key key = Key::param(id, shape, slot);
+
+        if (prefetch_) {
+            prefetch(key.shape, split.after); // the levels past this one
+        }
+        if (search(find(key), key.shape, split.after, s)) {
             return true;
         }
     }
 
     // {x:path} takes the rest, slashes included, even when empty
-    return (node.params & (1u << kPathSlot))
-           && visitTerminal(nodes_[paramChild(node, kPathSlot)], s);
+    return (params & (1u << kPathSlot))
+           && visitTerminal(nodes_[find(Key::param(id, shape, kPathSlot))], s);
 }
 
 bool Router::visitTerminal(const Node &node, Search &s) const
