@@ -137,7 +137,7 @@ def cmd_report(tsv, title, baseline="plain"):
         ratios = []
         for (size, gw, rnd), v in by_round.items():
             base = by_round.get((size, baseline, rnd))
-            if (size, gw) == key and base:
+            if (size, gw) == key and base and base[field] > 0:
                 ratios.append(v[field] / base[field])
         if not ratios:
             return "-"
@@ -172,7 +172,9 @@ def cmd_report(tsv, title, baseline="plain"):
         base = med.get((key[0], baseline))
 
         def ratio(field, fmt):
-            return format(m[field] / base[field], fmt) if base else "-"
+            if not base or base[field] <= 0:
+                return "-"
+            return format(m[field] / base[field], fmt)
 
         print(f"| {key[0]} | {key[1]} | {m['n']} | {m['rps']:.0f} "
               f"| {m['lo']:.0f}-{m['hi']:.0f} | {m['p50']:.3f} "

@@ -449,6 +449,11 @@ ngx_http_discovery_claim(ngx_http_discovery_main_conf_t *dmcf,
          */
         late = now - rec->next_poll;
         rec->next_poll += (late / service->interval + 1) * service->interval;
+
+        /* after a poll late by most of an interval, not another at once */
+        if (rec->next_poll - now < service->interval / 2) {
+            rec->next_poll += service->interval;
+        }
     }
 
     *next = rec->next_poll - now;

@@ -176,7 +176,6 @@ struct Router::Draft {
     std::vector<Node> nodes;
     std::vector<Slot> slots;
     size_t literalCount = 0;
-    size_t paramCount = 0;
     std::vector<std::pair<uint32_t, Entry>> pending;
 };
 
@@ -230,7 +229,6 @@ uint32_t Router::Draft::child(uint32_t node, const Segment &seg)
     }
 
     param = id;
-    paramCount++;
     next.shape = Key::param(node, nodes[node].shape, slot).shape;
     next.slot = static_cast<uint8_t>(slot);
     nodes.push_back(next); // invalidates `param`, set before
@@ -334,30 +332,32 @@ Router::Router(Snapshot snapshot) : snapshot_(std::move(snapshot))
 }
 
 /*
- * Lays the draft out in nodes_: the literal table at most half full, so
- * probes stay short and always end, then the root and the parameter nodes.
- * Draft nodes come parent first, so a parent's final id is known before
- * its literal children are keyed with it.
+ * Lays the draft out in nodes_, the table, the root included: at most two
+ * thirds full, so probes stay short and always end.  Draft nodes come
+ * parent first, so a parent's final id is known before its children are
+ * keyed with it.
  */
 void Router::freeze(Draft &draft)
 {
-    // at most two thirds full: probes stay short and always end
-    size_t edges = draft.nodes.size() - 1; // every node but the root
+    size_t count = draft.nodes.size();
     size_t capacity = 8;
 
-    while (capacity < edges + edges / 2 + 1) {
+    while (capacity < count + count / 2) {
         capacity *= 2;
     }
 
     mask_ = capacity - 1;
-    nodes_.resize(capacity + 1);
-    root_ = static_cast<uint32_t>(capacity);
-    prefetch_ = nodes_.size() * sizeof(Node) > kCachedBytes;
+    nodes_.resize(capacity);
+    prefetch_ = capacity * sizeof(Node) > kCachedBytes;
 
-    std::vector<uint32_t> ids(draft.nodes.size(), kNone);
-    ids[0] = root_;
+    // the root has no edge: a parent no node has marks it
+    Key root = Key::param(kRootParent, kRootShape, 0);
+    root.shape = kRootShape;
 
-    for (size_t d = 0; d < draft.nodes.size(); d++) {
+    std::vector<uint32_t> ids(count, kNone);
+    ids[0] = root_ = place(root);
+
+    for (size_t d = 0; d < count; d++) {
         const Draft::Node &from = draft.nodes[d];
 
         if (d != 0) {

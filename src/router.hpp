@@ -43,10 +43,11 @@ struct Match {
  * The layout is for a cold cache (100,000 routes do not fit in it): every
  * node but the root sits in one open-addressing table, one cache line
  * each, holding the edge that leads to it, what the walk needs to go on,
- * and its terminal's first entry.  An edge is keyed by a hash of the
- * parent's template prefix, which a lookup computes from the path without
- * reading a node: in a large table it prefetches the slots of the levels
- * ahead, so their cache misses overlap instead of following one another.
+ * and its terminal's first entry.  A node's slot is picked by a hash of
+ * its template prefix ("/a/{int}/b"), which a lookup computes from the path
+ * without reading a node: in a large table it prefetches the slots of the
+ * levels ahead, so their cache misses overlap instead of following one
+ * another.
  */
 class Router {
 public:
@@ -66,6 +67,7 @@ public:
 
 private:
     static constexpr uint32_t kNone = UINT32_MAX;
+    static constexpr uint32_t kRootParent = UINT32_MAX - 1;
     static constexpr size_t kHeadBytes = 16;
     // Lookups prefetch in a table larger than this.  Measured: at 10,000
     // routes (a 2 MiB table, in L3) prefetching cost more than it saved.
@@ -92,8 +94,9 @@ private:
     static constexpr uint32_t kParamEdge = UINT32_MAX - kSlotCount;
 
     /*
-     * nodes_[0, mask_] is the table, keyed by (parent, edge); the root
-     * follows it.  A slot is free while its parent is kNone.
+     * nodes_[0, mask_] is the table of every node, keyed by (parent,
+     * edge); the root's parent is kRootParent.  A slot is free while its
+     * parent is kNone.
      */
     struct alignas(64) Node {
         // A literal edge's text: longer than its zero-padded head, the

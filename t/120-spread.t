@@ -72,9 +72,11 @@ __DATA__
 DiscoveryTest::wait_ready(undef, 8);
 select undef, undef, undef, 4.5;
 my ($burst, $polls) = main::largest_burst(0.010, 1.5);
-# 20 services at 1s: one poll every 50 ms; 3 s of polls
+# 25 services at 1s, 20 of them answering: one logged poll every 40 ms or
+# so.  Bunched polls came 7 or more at a time; a loaded machine may delay
+# a few.
 Test::More::cmp_ok($polls, '>=', 50, "polls logged after the first round");
-Test::More::cmp_ok($burst, '<=', 3, "largest burst within 10 ms: $burst of $polls polls");
+Test::More::cmp_ok($burst, '<=', 4, "largest burst within 10 ms: $burst of $polls polls");
 --- request
 GET /nowhere
 --- error_code: 404
