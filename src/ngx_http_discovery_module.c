@@ -22,12 +22,27 @@ typedef struct {
 } ngx_http_discovery_loc_conf_t;
 
 
+/* the strings of a match, in the order they sit in ngx_http_discovery_ctx_t */
+enum {
+    NGX_HTTP_DISCOVERY_SERVICE = 0,
+    NGX_HTTP_DISCOVERY_UPSTREAM,
+    NGX_HTTP_DISCOVERY_ROUTE,
+    NGX_HTTP_DISCOVERY_ALLOW,
+    NGX_HTTP_DISCOVERY_TEXTS
+};
+
+
+/*
+ * A request's match, made small: it shares the request pool with
+ * everything nginx and the proxy allocate per request, and a few dozen
+ * bytes more can cost another pool block per request.  The strings
+ * follow the structure, end to end, in one allocation.
+ */
+
 typedef struct {
-    ngx_int_t                      status;       /* DISCOVERY_MATCH_* */
-    ngx_str_t                      service;
-    ngx_str_t                      upstream;
-    ngx_str_t                      route;
-    ngx_str_t                      allow;
+    u_char                        *text;
+    uint32_t                       len[NGX_HTTP_DISCOVERY_TEXTS];
+    uint16_t                       status;       /* DISCOVERY_MATCH_* */
     unsigned                       auth:1;
 } ngx_http_discovery_ctx_t;
 
@@ -39,11 +54,13 @@ static ngx_int_t ngx_http_discovery_send_error(ngx_http_request_t *r,
     ngx_http_discovery_ctx_t *ctx);
 static ngx_uint_t ngx_http_discovery_has_error_page(ngx_http_request_t *r,
     ngx_uint_t status);
+static ngx_str_t ngx_http_discovery_text(ngx_http_discovery_ctx_t *ctx,
+    ngx_uint_t which);
 static ngx_int_t ngx_http_discovery_set_header(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *value);
 static u_char *ngx_http_discovery_json_string(u_char *p, ngx_str_t *s);
 static time_t ngx_http_discovery_retry_after(ngx_http_request_t *r,
-    ngx_http_discovery_ctx_t *ctx);
+    ngx_str_t *name);
 
 static ngx_int_t ngx_http_discovery_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -157,16 +174,13 @@ ngx_module_t  ngx_http_discovery_module = {
 static ngx_http_variable_t  ngx_http_discovery_vars[] = {
 
     { ngx_string("discovery_service"), NULL, ngx_http_discovery_variable,
-      offsetof(ngx_http_discovery_ctx_t, service),
-      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+      NGX_HTTP_DISCOVERY_SERVICE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("discovery_upstream"), NULL, ngx_http_discovery_variable,
-      offsetof(ngx_http_discovery_ctx_t, upstream),
-      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+      NGX_HTTP_DISCOVERY_UPSTREAM, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("discovery_route"), NULL, ngx_http_discovery_variable,
-      offsetof(ngx_http_discovery_ctx_t, route),
-      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+      NGX_HTTP_DISCOVERY_ROUTE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("discovery_route_auth"), NULL,
       ngx_http_discovery_auth_variable, 0,
@@ -209,13 +223,18 @@ ngx_http_discovery_access_handler(ngx_http_request_t *r)
 /*
  * Matches the request once and keeps the answer in the request's context.
  * The strings are copied: the router they point into may be replaced by
- * a newer table while the request is still being proxied.
+ * a newer table while the request is still being proxied.  The router
+ * leaves a string it does not set NULL.
  */
 
 static ngx_http_discovery_ctx_t *
 ngx_http_discovery_lookup(ngx_http_request_t *r)
 {
+    u_char                          *p;
+    size_t                           len, lens[NGX_HTTP_DISCOVERY_TEXTS];
     ngx_int_t                        websocket;
+    ngx_uint_t                       i;
+    const char                      *text[NGX_HTTP_DISCOVERY_TEXTS];
     ngx_http_discovery_ctx_t        *ctx;
     ngx_http_discovery_main_conf_t  *dmcf;
     discovery_match_t                m;
@@ -225,75 +244,104 @@ ngx_http_discovery_lookup(ngx_http_request_t *r)
         return ctx;
     }
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_discovery_ctx_t));
+    ngx_memzero(&m, sizeof(discovery_match_t));
+
+    dmcf = ngx_http_get_module_main_conf(r, ngx_http_discovery_module);
+
+    if (dmcf->sh) {
+        (void) ngx_http_discovery_refresh_router(dmcf);
+    }
+
+    if (dmcf->sh == NULL) {
+        /* no service is configured */
+        m.status = DISCOVERY_MATCH_NOT_FOUND;
+
+    } else if (dmcf->router == NULL) {
+        m.status = DISCOVERY_MATCH_PENDING;
+
+    } else {
+        websocket = r->headers_in.upgrade != NULL
+                    && r->headers_in.upgrade->value.len == 9
+                    && ngx_strncasecmp(r->headers_in.upgrade->value.data,
+                                       (u_char *) "websocket", 9) == 0;
+
+        (void) discovery_router_match(dmcf->router,
+                                      (const char *) r->method_name.data,
+                                      r->method_name.len,
+                                      (const char *) r->uri.data, r->uri.len,
+                                      websocket, &m);
+    }
+
+    text[NGX_HTTP_DISCOVERY_SERVICE] = m.service;
+    text[NGX_HTTP_DISCOVERY_UPSTREAM] = m.upstream;
+    text[NGX_HTTP_DISCOVERY_ROUTE] = m.route;
+    text[NGX_HTTP_DISCOVERY_ALLOW] = m.allow;
+    lens[NGX_HTTP_DISCOVERY_SERVICE] = m.service_len;
+    lens[NGX_HTTP_DISCOVERY_UPSTREAM] = m.upstream_len;
+    lens[NGX_HTTP_DISCOVERY_ROUTE] = m.route_len;
+    lens[NGX_HTTP_DISCOVERY_ALLOW] = m.allow_len;
+
+    len = 0;
+    for (i = 0; i < NGX_HTTP_DISCOVERY_TEXTS; i++) {
+        len += lens[i];
+    }
+
+    ctx = ngx_palloc(r->pool, sizeof(ngx_http_discovery_ctx_t) + len);
     if (ctx == NULL) {
         return NULL;
     }
 
-    dmcf = ngx_http_get_module_main_conf(r, ngx_http_discovery_module);
-
-    if (dmcf->sh == NULL) {
-        /* no service is configured */
-        ctx->status = DISCOVERY_MATCH_NOT_FOUND;
-        goto done;
-    }
-
-    (void) ngx_http_discovery_refresh_router(dmcf);
-
-    if (dmcf->router == NULL) {
-        ctx->status = DISCOVERY_MATCH_PENDING;
-        goto done;
-    }
-
-    websocket = r->headers_in.upgrade != NULL
-                && r->headers_in.upgrade->value.len == 9
-                && ngx_strncasecmp(r->headers_in.upgrade->value.data,
-                                   (u_char *) "websocket", 9) == 0;
-
-    (void) discovery_router_match(dmcf->router,
-                                  (const char *) r->method_name.data,
-                                  r->method_name.len,
-                                  (const char *) r->uri.data, r->uri.len,
-                                  websocket, &m);
-
-    ctx->status = m.status;
+    ctx->status = (uint16_t) m.status;
     ctx->auth = m.auth_required ? 1 : 0;
+    ctx->text = (u_char *) (ctx + 1);
 
-    if (m.service_len + m.upstream_len + m.route_len + m.allow_len) {
-        u_char  *p;
+    p = ctx->text;
 
-        p = ngx_pnalloc(r->pool, m.service_len + m.upstream_len
-                                 + m.route_len + m.allow_len);
-        if (p == NULL) {
-            return NULL;
+    for (i = 0; i < NGX_HTTP_DISCOVERY_TEXTS; i++) {
+        ctx->len[i] = (uint32_t) lens[i];
+
+        if (lens[i]) {
+            p = ngx_cpymem(p, text[i], lens[i]);
         }
-
-        ctx->service.data = p;
-        ctx->service.len = m.service_len;
-        p = ngx_cpymem(p, m.service, m.service_len);
-
-        ctx->upstream.data = p;
-        ctx->upstream.len = m.upstream_len;
-        p = ngx_cpymem(p, m.upstream, m.upstream_len);
-
-        ctx->route.data = p;
-        ctx->route.len = m.route_len;
-        p = ngx_cpymem(p, m.route, m.route_len);
-
-        ctx->allow.data = p;
-        ctx->allow.len = m.allow_len;
-        ngx_memcpy(p, m.allow, m.allow_len);
     }
 
-done:
+#if (NGX_DEBUG)
+    if (r->connection->log->log_level & NGX_LOG_DEBUG_HTTP) {
+        ngx_str_t  service, route;
 
-    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "discovery: \"%V\" status:%i service:\"%V\" route:\"%V\"",
-                   &r->uri, ctx->status, &ctx->service, &ctx->route);
+        service = ngx_http_discovery_text(ctx, NGX_HTTP_DISCOVERY_SERVICE);
+        route = ngx_http_discovery_text(ctx, NGX_HTTP_DISCOVERY_ROUTE);
+
+        ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "discovery: \"%V\" status:%ui service:\"%V\" "
+                       "route:\"%V\"",
+                       &r->uri, (ngx_uint_t) ctx->status, &service, &route);
+    }
+#endif
 
     ngx_http_set_ctx(r, ctx, ngx_http_discovery_module);
 
     return ctx;
+}
+
+
+/* one of the match's strings, NGX_HTTP_DISCOVERY_SERVICE to _ALLOW */
+
+static ngx_str_t
+ngx_http_discovery_text(ngx_http_discovery_ctx_t *ctx, ngx_uint_t which)
+{
+    ngx_str_t   s;
+    ngx_uint_t  i;
+
+    s.data = ctx->text;
+
+    for (i = 0; i < which; i++) {
+        s.data += ctx->len[i];
+    }
+
+    s.len = ctx->len[which];
+
+    return s;
 }
 
 
@@ -311,10 +359,12 @@ ngx_http_discovery_send_error(ngx_http_request_t *r,
     time_t        retry;
     ngx_int_t     rc;
     ngx_buf_t    *b;
-    ngx_str_t     detail, value;
+    ngx_str_t     detail, value, service, allow;
     ngx_uint_t    status;
     ngx_chain_t   out;
-    u_char        retry_buf[NGX_TIME_T_LEN];
+
+    service = ngx_http_discovery_text(ctx, NGX_HTTP_DISCOVERY_SERVICE);
+    allow = ngx_http_discovery_text(ctx, NGX_HTTP_DISCOVERY_ALLOW);
 
     switch (ctx->status) {
 
@@ -322,7 +372,7 @@ ngx_http_discovery_send_error(ngx_http_request_t *r,
         status = NGX_HTTP_NOT_ALLOWED;
         ngx_str_set(&detail, "Method not allowed");
         if (ngx_http_discovery_set_header(r, &ngx_http_discovery_allow,
-                                          &ctx->allow)
+                                          &allow)
             != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -338,9 +388,13 @@ ngx_http_discovery_send_error(ngx_http_request_t *r,
             ngx_str_set(&detail, "Service unavailable");
         }
 
-        retry = ngx_http_discovery_retry_after(r, ctx);
-        value.data = retry_buf;
-        value.len = ngx_sprintf(retry_buf, "%T", retry) - retry_buf;
+        /* from the pool: an error_page sends the header after we return */
+        retry = ngx_http_discovery_retry_after(r, &service);
+        value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+        if (value.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        value.len = ngx_sprintf(value.data, "%T", retry) - value.data;
 
         if (ngx_http_discovery_set_header(r, &ngx_http_discovery_retry,
                                           &value)
@@ -368,14 +422,13 @@ ngx_http_discovery_send_error(ngx_http_request_t *r,
     len = sizeof("{\"detail\": \"\", \"path\": \"\"}\n") - 1 + detail.len
           + discovery_json_escape(NULL, r->uri.data, r->uri.len);
 
-    if (ctx->service.len) {
+    if (service.len) {
         len += sizeof(", \"service\": \"\"") - 1
-               + discovery_json_escape(NULL, ctx->service.data,
-                                       ctx->service.len);
+               + discovery_json_escape(NULL, service.data, service.len);
     }
 
-    if (ctx->allow.len) {
-        len += sizeof(", \"allow\": \"\"") - 1 + ctx->allow.len;
+    if (allow.len) {
+        len += sizeof(", \"allow\": \"\"") - 1 + allow.len;
     }
 
     b = ngx_create_temp_buf(r->pool, len);
@@ -386,14 +439,14 @@ ngx_http_discovery_send_error(ngx_http_request_t *r,
     p = ngx_sprintf(b->last, "{\"detail\": \"%V\", \"path\": ", &detail);
     p = ngx_http_discovery_json_string(p, &r->uri);
 
-    if (ctx->service.len) {
+    if (service.len) {
         p = ngx_cpymem(p, ", \"service\": ", sizeof(", \"service\": ") - 1);
-        p = ngx_http_discovery_json_string(p, &ctx->service);
+        p = ngx_http_discovery_json_string(p, &service);
     }
 
-    if (ctx->allow.len) {
+    if (allow.len) {
         /* methods are tokens: nothing to escape */
-        p = ngx_sprintf(p, ", \"allow\": \"%V\"", &ctx->allow);
+        p = ngx_sprintf(p, ", \"allow\": \"%V\"", &allow);
     }
 
     *p++ = '}'; *p++ = LF;
@@ -486,8 +539,7 @@ ngx_http_discovery_json_string(u_char *p, ngx_str_t *s)
 /* an unhealthy service is polled again within its interval */
 
 static time_t
-ngx_http_discovery_retry_after(ngx_http_request_t *r,
-    ngx_http_discovery_ctx_t *ctx)
+ngx_http_discovery_retry_after(ngx_http_request_t *r, ngx_str_t *name)
 {
     ngx_uint_t                       i;
     ngx_http_discovery_service_t    *service;
@@ -497,9 +549,8 @@ ngx_http_discovery_retry_after(ngx_http_request_t *r,
     service = dmcf->services.elts;
 
     for (i = 0; i < dmcf->services.nelts; i++) {
-        if (service[i].name.len == ctx->service.len
-            && ngx_strncmp(service[i].name.data, ctx->service.data,
-                           ctx->service.len) == 0)
+        if (service[i].name.len == name->len
+            && ngx_strncmp(service[i].name.data, name->data, name->len) == 0)
         {
             return ngx_max(service[i].interval / 1000, 1);
         }
@@ -513,7 +564,7 @@ static ngx_int_t
 ngx_http_discovery_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    ngx_str_t                 *value;
+    ngx_str_t                  value;
     ngx_http_discovery_ctx_t  *ctx;
 
     ctx = ngx_http_discovery_lookup(r);
@@ -521,18 +572,18 @@ ngx_http_discovery_variable(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    value = (ngx_str_t *) ((char *) ctx + data);
+    value = ngx_http_discovery_text(ctx, data);
 
-    if (ctx->status != DISCOVERY_MATCH_FOUND || value->len == 0) {
+    if (ctx->status != DISCOVERY_MATCH_FOUND || value.len == 0) {
         v->not_found = 1;
         return NGX_OK;
     }
 
-    v->len = value->len;
+    v->len = value.len;
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;
-    v->data = value->data;
+    v->data = value.data;
 
     return NGX_OK;
 }

@@ -23,6 +23,7 @@ mock_service(
         '/degraded' => [ { body => '{"status": "degraded", "routes": []}' } ],
         '/big'      => [ { body => '{"routes": [' . ('{"path": "/x"},' x 200) . '{"path": "/y"}]}' } ],
         '/moved'    => [ { status => 302, body => '' } ],
+        '/flap5'    => [ { body => $ok }, $fail ],
     },
 );
 
@@ -146,3 +147,30 @@ DiscoveryTest::wait_status(qr/"state":\s*"unhealthy"/);
 --- request
 GET /_discovery
 --- response_body_like: "last_error":\s*"HTTP status 302"
+
+
+
+=== TEST 10: an error_page for 503 keeps Retry-After, the service's interval
+--- http_config
+    discovery_service flaky http://127.0.0.1:$TEST_NGINX_MOCK_PORT uri=/flap5 interval=2s;
+--- config
+    location / {
+        discovery_route on;
+        proxy_pass http://$discovery_upstream;
+        error_page 503 @busy;
+    }
+    location @busy {
+        return 503 "busy\n";
+    }
+    location = /_discovery {
+        discovery_status;
+    }
+--- init
+DiscoveryTest::wait_status(qr/"state":\s*"unhealthy"/);
+--- request
+GET /a/1
+--- error_code: 503
+--- response_headers
+Retry-After: 2
+--- response_body
+busy
