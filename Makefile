@@ -10,7 +10,7 @@ CORE_SRCS := $(wildcard $(ROOT)/src/*.cpp)
 CORE_HDRS := $(wildcard $(ROOT)/src/*.hpp) $(ROOT)/src/discovery_core.h
 CORE_OBJS := $(patsubst $(ROOT)/src/%.cpp,$(BUILD)/core/%.o,$(CORE_SRCS))
 # the core sees no nginx header: only src/ and the system's
-CORE_FLAGS := -std=c++17 -O2 -g -fPIC -Wall -Wextra -Werror -I$(ROOT)/src
+CORE_FLAGS := -std=c++17 -O2 -g -fPIC -fvisibility=hidden -fno-semantic-interposition -Wall -Wextra -Werror -I$(ROOT)/src
 UNIT_SRCS := $(wildcard $(ROOT)/t/unit/*_test.cpp)
 UNIT_FLAGS := -std=c++17 -O1 -g -Wall -Wextra -Werror -I$(ROOT)/src \
               -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -32,7 +32,7 @@ $(BUILD)/libdiscovery_core.a: $(CORE_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/core/%.o: $(ROOT)/src/%.cpp $(CORE_HDRS)
+$(BUILD)/core/%.o: $(ROOT)/src/%.cpp $(CORE_HDRS) $(ROOT)/Makefile
 	@mkdir -p $(dir $@)
 	$(CXX) $(CORE_FLAGS) -c $< -o $@
 
