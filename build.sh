@@ -10,7 +10,7 @@ ROOT=$(cd "$(dirname "$0")" && pwd)
 BUILD=$ROOT/build
 
 PACKAGES="nginx nginx-dev libyajl-dev libcurl4-openssl-dev g++ make
-    pkg-config libgtest-dev googletest libbenchmark-dev clang libclang-rt-14-dev
+    pkg-config libgtest-dev googletest libbenchmark-dev clang libclang-rt-14-dev valgrind
     curl wrk procps perl libtest-base-perl libtext-diff-perl libtest-longstring-perl
     libwww-perl liburi-perl libipc-run-perl liblist-moreutils-perl
     python3 python3-fastapi python3-uvicorn python3-httpx python3-pytest

@@ -7,12 +7,15 @@
 #   2. The C++ core alone (bench/router_bench.cpp, Google Benchmark).
 #   3. p99 of routed requests while 200 services are polled every second and
 #      50 of them hang until their timeout, versus discovery idle.
+#   4. The gateways' user-space instructions per request, counted by
+#      callgrind: a cost the host's speed does not move, unlike requests/s.
 #
 # Everything it starts is stopped on exit; everything it writes is under
 # bench/work/ (ignored by git), except bench/results.md.
 #
 # Knobs (environment): ROUNDS, ROUND_SECONDS, CONNECTIONS, SIZES,
-# CHURN_ROUNDS, CHURN_ROUTES, SKIP_HTTP, SKIP_MICRO, SKIP_CHURN.
+# CHURN_ROUNDS, CHURN_ROUTES, INSTR_SIZES, INSTR_SECONDS, SKIP_HTTP,
+# SKIP_MICRO, SKIP_CHURN, SKIP_INSTR.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,6 +44,8 @@ CHURN_SERVICES=200
 CHURN_HANGING=50
 CHURN_SERVICE_ROUTES=10
 HANDWRITTEN_LOAD_LIMIT=60             # seconds nginx may take to load (2)
+INSTR_SIZES=${INSTR_SIZES:-"100 10000"}  # part 4: under valgrind, 100,000
+INSTR_SECONDS=${INSTR_SECONDS:-5}        # routes would take minutes to load
 
 # Two cores: the gateway under test gets one to itself, wrk and the backend
 # share the other, so that the gateway, not the load generator, is what
@@ -453,6 +458,95 @@ churn_benchmark() {
 }
 
 
+# ---------------------------------------------------------------- 4. instructions
+
+# callgrind_gateway KIND SIZE: prints "instructions requests" of one
+# gateway under load.  nginx runs as a single process (master_process off)
+# under callgrind; the counters are zeroed after a warm-up and dumped after
+# INSTR_SECONDS of wrk.  User space only: the kernel's share of a request
+# (sockets, epoll) is the same for every gateway and is not counted.
+callgrind_gateway() {
+    local kind=$1 size=$2 dir=$WORK/cg-$kind-$size port pid i
+    rm -rf "$dir"
+    mkdir -p "$dir/tmp"
+    port=$($UTIL port)
+    gateway_conf "$kind" "$size" "$dir" "$port" \
+        | sed 's/^worker_processes 1;/master_process off; daemon off;/' \
+        >"$dir/nginx.conf"
+    taskset -c "$GATEWAY_CPU" valgrind --tool=callgrind \
+        --callgrind-out-file="$dir/callgrind.out" \
+        "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" \
+        >"$dir/valgrind.log" 2>&1 &
+    pid=$!
+    STARTED_PIDS+=("$pid")
+
+    for i in $(seq 600); do
+        curl -so /dev/null "http://127.0.0.1:$port/" && break
+        kill -0 "$pid" 2>/dev/null || die "$kind/$size under callgrind exited"
+        sleep 0.2
+    done
+    if [ "$kind" = module ]; then
+        $UTIL wait-status "http://127.0.0.1:$port/_discovery" api 0 0
+    fi
+    $UTIL check "http://127.0.0.1:$port" "$WORK/routes/paths-$size.txt" 100 \
+        $([ "$kind" = plain ] || echo routing) >/dev/null \
+        || die "gateway $kind/$size under callgrind answers wrongly"
+
+    PATHS_FILE=$WORK/routes/paths-$size.txt taskset -c "$LOAD_CPU" \
+        wrk -t1 -c"$CONNECTIONS" -d2s -s "$BENCH/paths.lua" \
+        "http://127.0.0.1:$port" >/dev/null
+    callgrind_control --zero "$pid" >/dev/null 2>&1
+    PATHS_FILE=$WORK/routes/paths-$size.txt taskset -c "$LOAD_CPU" \
+        wrk -t1 -c"$CONNECTIONS" -d"${INSTR_SECONDS}s" -s "$BENCH/paths.lua" \
+        "http://127.0.0.1:$port" >"$dir/wrk.out"
+    callgrind_control --dump "$pid" >/dev/null 2>&1
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+
+    grep -q 'Non-2xx' "$dir/wrk.out" && die "$kind/$size: errors under load"
+    # the dump after the zeroing: the newest file but the one at exit
+    echo "$(awk '/^summary:/ { print $2 }' "$dir/callgrind.out.1")" \
+         "$(awk '/requests in/ { print $1 }' "$dir/wrk.out")"
+}
+
+instructions_benchmark() {
+    local size kind ir req plain
+    command -v valgrind >/dev/null || die "valgrind not found"
+    generate_routes $INSTR_SIZES
+    {
+        echo "### 4. Instructions per request (callgrind, user space," \
+             "${INSTR_SECONDS}s of wrk each)"
+        echo
+        echo "| routes | gateway | requests | instructions/request | vs plain |"
+        echo "|---:|---|---:|---:|---:|"
+    } >"$WORK/instr.md"
+
+    for size in $INSTR_SIZES; do
+        for kind in plain module; do
+            read -r ir req < <(callgrind_gateway "$kind" "$size")
+            [ "$kind" = plain ] && plain=$((ir / req))
+            log "instructions, $size routes, $kind: $((ir / req))/request"
+            printf '| %s | %s | %s | %s | %s |\n' "$size" "$kind" "$req" \
+                "$((ir / req))" \
+                "$(awk -v a=$((ir / req)) -v b="$plain" \
+                       'BEGIN { printf "%.3f", a / b }')" \
+                >>"$WORK/instr.md"
+        done
+    done
+
+    {
+        cat "$WORK/instr.md"
+        echo
+        echo "Counted by valgrind --tool=callgrind in nginx's own process," \
+             "from a warm gateway: the same work gives the same count on a" \
+             "slow host or a fast one, within about 1% (how many events" \
+             "each epoll_wait returns varies).  The kernel's part of a" \
+             "request is not counted; it is the same for every gateway."
+        echo
+    } | tee -a "$RESULTS"
+}
+
+
 # ---------------------------------------------------------------- main
 
 main() {
@@ -471,6 +565,7 @@ main() {
     start_backend
     [ -n "${SKIP_HTTP:-}" ] || http_benchmark
     [ -n "${SKIP_CHURN:-}" ] || churn_benchmark
+    [ -n "${SKIP_INSTR:-}" ] || instructions_benchmark
 
     echo "Total run time: $((SECONDS - t0)) s." | tee -a "$RESULTS"
 }
