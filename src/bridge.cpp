@@ -239,6 +239,36 @@ int discovery_snapshot_apply(const unsigned char *old, size_t old_len,
     });
 }
 
+int discovery_snapshot_apply_polls(const unsigned char *old, size_t old_len,
+                                   const discovery_poll_t *polls, size_t n,
+                                   uint64_t generation, discovery_buf_t *out,
+                                   discovery_log_t *log,
+                                   discovery_error_t *err)
+{
+    return guard(err, [&] {
+        require(out != nullptr, "no output buffer");
+        require(polls != nullptr || n == 0, "no polls");
+
+        std::vector<discovery::PollResult> all(n);
+        for (size_t i = 0; i < n; i++) {
+            all[i].name = view(polls[i].name, polls[i].name_len);
+            all[i].url = view(polls[i].url, polls[i].url_len);
+            all[i].state = polls[i].state;
+            all[i].routes = polls[i].routes;
+            all[i].routesLen = polls[i].routes_len;
+        }
+
+        auto bytes = discovery::applyPolls(old, old_len, all, generation,
+                                           discovery::Log(log));
+        if (!bytes) {
+            return DISCOVERY_UNCHANGED;
+        }
+
+        giveBuffer(bytes->data(), bytes->size(), out);
+        return DISCOVERY_OK;
+    });
+}
+
 int discovery_snapshot_states(const unsigned char *blob, size_t len,
                               const discovery_service_conf_t *services,
                               size_t n, uint32_t *states,

@@ -152,6 +152,26 @@ int discovery_snapshot_apply(const unsigned char *old, size_t old_len,
     uint64_t generation, discovery_buf_t *out, discovery_log_t *log,
     discovery_error_t *err);
 
+/* one poll's outcome, for discovery_snapshot_apply_polls */
+typedef struct {
+    const char           *name;
+    size_t                name_len;
+    const char           *url;
+    size_t                url_len;
+    uint32_t              state;
+    const unsigned char  *routes;     /* NULL: routes unchanged */
+    size_t                routes_len;
+} discovery_poll_t;
+
+/*
+ * discovery_snapshot_apply for n polls at once, applied in order: one new
+ * snapshot (or DISCOVERY_UNCHANGED) for all of them, so that a table
+ * changed by many polls together is encoded once, not once per poll.
+ */
+int discovery_snapshot_apply_polls(const unsigned char *old, size_t old_len,
+    const discovery_poll_t *polls, size_t n, uint64_t generation,
+    discovery_buf_t *out, discovery_log_t *log, discovery_error_t *err);
+
 /*
  * The state of each of `services` in `blob`, by name, into states[i]
  * (PENDING for a service the snapshot does not have).

@@ -1181,6 +1181,12 @@ ngx_http_discovery_init_process(ngx_cycle_t *cycle)
 
     ngx_add_timer(&dmcf->refresh, NGX_HTTP_DISCOVERY_REFRESH);
 
+    /* a worker that exits publishes what it has pending first */
+    dmcf->publish.handler = ngx_http_discovery_publish_handler;
+    dmcf->publish.data = dmcf;
+    dmcf->publish.log = cycle->log;
+    dmcf->publish.cancelable = 1;
+
     return ngx_http_discovery_poller_init(cycle, dmcf);
 }
 
@@ -1211,6 +1217,9 @@ ngx_http_discovery_exit_process(ngx_cycle_t *cycle)
     if (dmcf == NULL || dmcf->sh == NULL) {
         return;
     }
+
+    /* what the last polls found is not lost */
+    ngx_http_discovery_publish_pending(dmcf);
 
     ngx_http_discovery_poller_exit(dmcf);
 

@@ -18,6 +18,9 @@
 /* an entity tag longer than this is not used */
 #define NGX_HTTP_DISCOVERY_ETAG_LEN  128
 
+/* how long the polls that change the table gather before it is published */
+#define NGX_HTTP_DISCOVERY_PUBLISH_DELAY  50
+
 
 typedef struct ngx_http_discovery_poll_s  ngx_http_discovery_poll_t;
 
@@ -42,6 +45,13 @@ typedef struct {
     /* worker state */
     ngx_event_t                    timer;
     ngx_http_discovery_poll_t     *poll;         /* in flight, or NULL */
+
+    /* a poll's routes and tag, waiting for the next publication */
+    unsigned                       pending:1;
+    discovery_buf_t                pending_routes; /* data NULL: as before */
+    uint64_t                       pending_hash;
+    size_t                         pending_etag_len;
+    u_char                         pending_etag[NGX_HTTP_DISCOVERY_ETAG_LEN];
 } ngx_http_discovery_service_t;
 
 
@@ -102,6 +112,7 @@ typedef struct {
     discovery_router_t            *router;
     ngx_atomic_uint_t              router_generation;
     ngx_event_t                    refresh;
+    ngx_event_t                    publish;      /* set: polls pending */
     ngx_log_t                     *log;
 } ngx_http_discovery_main_conf_t;
 
@@ -124,6 +135,8 @@ ngx_int_t ngx_http_discovery_claim(ngx_http_discovery_main_conf_t *dmcf,
 void ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
     ngx_http_discovery_service_t *service,
     ngx_http_discovery_outcome_t *outcome);
+void ngx_http_discovery_publish_handler(ngx_event_t *ev);
+void ngx_http_discovery_publish_pending(ngx_http_discovery_main_conf_t *dmcf);
 void ngx_http_discovery_release_leases(ngx_http_discovery_main_conf_t *dmcf);
 ngx_int_t ngx_http_discovery_refresh_router(
     ngx_http_discovery_main_conf_t *dmcf);

@@ -86,26 +86,41 @@ std::optional<Bytes> applyPoll(const unsigned char *old, size_t oldLen,
                                const PollResult &poll, uint64_t generation,
                                const Log &log)
 {
-    if (poll.state > DISCOVERY_STATE_UNHEALTHY) {
-        throw Error("invalid service state");
+    return applyPolls(old, oldLen, {poll}, generation, log);
+}
+
+std::optional<Bytes> applyPolls(const unsigned char *old, size_t oldLen,
+                                const std::vector<PollResult> &polls,
+                                uint64_t generation, const Log &log)
+{
+    for (const PollResult &poll : polls) {
+        if (poll.state > DISCOVERY_STATE_UNHEALTHY) {
+            throw Error("invalid service state");
+        }
     }
 
     const Snapshot prev = decodeSnapshot(old, oldLen);
     Snapshot next = prev;
-    Service *s = findService(next, poll.name, poll.url);
+    bool changed = false;
 
-    if (s == nullptr) {
-        return std::nullopt; // a poll begun before a reload
-    }
+    for (const PollResult &poll : polls) {
+        Service *s = findService(next, poll.name, poll.url);
 
-    bool changed = s->state != poll.state;
-    s->state = poll.state;
+        if (s == nullptr) {
+            continue; // a poll begun before a reload
+        }
 
-    if (poll.routes != nullptr) {
-        RouteSet set = decodeRouteSet(poll.routes, poll.routesLen);
-        if (!(set == s->routeSet)) {
-            s->routeSet = std::move(set);
+        if (s->state != poll.state) {
+            s->state = poll.state;
             changed = true;
+        }
+
+        if (poll.routes != nullptr) {
+            RouteSet set = decodeRouteSet(poll.routes, poll.routesLen);
+            if (!(set == s->routeSet)) {
+                s->routeSet = std::move(set);
+                changed = true;
+            }
         }
     }
 

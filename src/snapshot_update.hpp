@@ -40,6 +40,16 @@ std::optional<Bytes> applyPoll(const unsigned char *old, size_t oldLen,
                                const PollResult &poll, uint64_t generation,
                                const Log &log);
 
+/*
+ * The snapshot after several polls, applied in order, or nothing when
+ * routing would not change: the table is decoded, checked for conflicts
+ * and encoded once for all of them.  A poll of a service that `old` does
+ * not have at that url (begun before a reload) is skipped.
+ */
+std::optional<Bytes> applyPolls(const unsigned char *old, size_t oldLen,
+                                const std::vector<PollResult> &polls,
+                                uint64_t generation, const Log &log);
+
 } // namespace discovery
 
 #endif

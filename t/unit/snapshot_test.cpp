@@ -412,6 +412,105 @@ TEST(Apply, NullRoutesKeepsRoutesAndChangesState)
     EXPECT_EQ(snap.services[0].routeSet.routes[0].path, "/a");
 }
 
+PollResult pollOf(std::string_view name, std::string_view url,
+                  uint32_t state, const Bytes *routes)
+{
+    PollResult p;
+    p.name = name;
+    p.url = url;
+    p.state = state;
+    if (routes != nullptr) {
+        p.routes = routes->data();
+        p.routesLen = routes->size();
+    }
+    return p;
+}
+
+TEST(ApplyPolls, SeveralPollsMakeTheTableThatOneByOneWould)
+{
+    Bytes table = emptyTable();
+    Bytes ra = routeSet({route("/a", kGet)});
+    Bytes rb = routeSet({route("/b/{id}", kGet | kPost)});
+
+    auto t1 = poll(table, "a", DISCOVERY_STATE_HEALTHY, &ra, nullptr, 3);
+    ASSERT_TRUE(t1);
+    auto t2 = poll(*t1, "b", DISCOVERY_STATE_HEALTHY, &rb, nullptr, 3);
+    ASSERT_TRUE(t2);
+
+    std::vector<PollResult> polls = {
+        pollOf("a", "http://a", DISCOVERY_STATE_HEALTHY, &ra),
+        pollOf("b", "http://b", DISCOVERY_STATE_HEALTHY, &rb),
+    };
+    auto batch = applyPolls(table.data(), table.size(), polls, 3, Log());
+    ASSERT_TRUE(batch);
+    EXPECT_EQ(*batch, *t2);
+
+    Snapshot snap = decodeSnapshot(batch->data(), batch->size());
+    EXPECT_EQ(snap.generation, 3u);
+    EXPECT_EQ(snap.services[1].routeSet.routes[0].path, "/b/{id}");
+}
+
+TEST(ApplyPolls, LaterPollsOfOneServiceWin)
+{
+    Bytes first = routeSet({route("/a", kGet)});
+    Bytes second = routeSet({route("/a2", kGet)});
+    std::vector<PollResult> polls = {
+        pollOf("a", "http://a", DISCOVERY_STATE_HEALTHY, &first),
+        pollOf("a", "http://a", DISCOVERY_STATE_UNHEALTHY, &second),
+        pollOf("a", "http://a", DISCOVERY_STATE_UNHEALTHY, nullptr),
+    };
+    Bytes table = emptyTable();
+    auto next = applyPolls(table.data(), table.size(), polls, 2, Log());
+    ASSERT_TRUE(next);
+
+    Snapshot snap = decodeSnapshot(next->data(), next->size());
+    EXPECT_EQ(snap.services[0].state, DISCOVERY_STATE_UNHEALTHY);
+    ASSERT_EQ(snap.services[0].routeSet.routes.size(), 1u);
+    EXPECT_EQ(snap.services[0].routeSet.routes[0].path, "/a2");
+}
+
+TEST(ApplyPolls, UnknownServicesAreSkippedConflictsLoggedOnce)
+{
+    Bytes routes = routeSet({route("/x", kGet)});
+    std::vector<PollResult> polls = {
+        pollOf("zzz", "http://zzz", DISCOVERY_STATE_HEALTHY, &routes),
+        pollOf("a", "http://a", DISCOVERY_STATE_HEALTHY, &routes),
+        pollOf("b", "http://old-url", DISCOVERY_STATE_HEALTHY, &routes),
+        pollOf("b", "http://b", DISCOVERY_STATE_HEALTHY, &routes),
+    };
+    Captured log;
+    discovery_log_t raw = log.raw();
+    Bytes table = emptyTable();
+    auto next = applyPolls(table.data(), table.size(), polls, 2, Log(&raw));
+    ASSERT_TRUE(next);
+
+    Snapshot snap = decodeSnapshot(next->data(), next->size());
+    ASSERT_EQ(snap.services.size(), 2u);
+    EXPECT_EQ(snap.conflicts.size(), 1u);
+    ASSERT_EQ(log.lines.size(), 1u);
+    EXPECT_EQ(log.lines[0], "route conflict: GET /x of \"b\" is shadowed by "
+                            "/x of \"a\"");
+}
+
+TEST(ApplyPolls, NothingChangedIsUnchanged)
+{
+    Bytes routes = routeSet({route("/a", kGet)});
+    auto t1 = poll(emptyTable(), "a", DISCOVERY_STATE_HEALTHY, &routes);
+    ASSERT_TRUE(t1);
+
+    std::vector<PollResult> polls = {
+        pollOf("a", "http://a", DISCOVERY_STATE_HEALTHY, &routes),
+        pollOf("a", "http://a", DISCOVERY_STATE_HEALTHY, nullptr),
+        pollOf("b", "http://b", DISCOVERY_STATE_PENDING, nullptr),
+    };
+    EXPECT_FALSE(applyPolls(t1->data(), t1->size(), polls, 3, Log()));
+    EXPECT_FALSE(applyPolls(t1->data(), t1->size(), {}, 3, Log()));
+
+    // a bad state anywhere refuses the whole batch
+    polls.push_back(pollOf("b", "http://b", 7, nullptr));
+    EXPECT_THROW(applyPolls(t1->data(), t1->size(), polls, 3, Log()), Error);
+}
+
 TEST(Apply, RejectsBadInput)
 {
     Bytes table = emptyTable();
@@ -523,6 +622,50 @@ TEST(SnapshotApi, RosterApplyCheck)
     discovery_buf_free(&table);
     discovery_buf_free(&next);
     discovery_buf_free(nullptr);
+}
+
+TEST(SnapshotApi, ApplyPolls)
+{
+    discovery_service_conf_t conf[] = {
+        {"a", 1, "http://a", 8, "up_a", 4},
+        {"b", 1, "http://b", 8, "up_b", 4},
+    };
+    discovery_buf_t table = {nullptr, 0};
+    discovery_buf_t next = {nullptr, 0};
+    discovery_buf_t none = {nullptr, 0};
+    discovery_error_t err;
+
+    ASSERT_EQ(discovery_snapshot_roster(nullptr, 0, conf, 2, 1, &table, nullptr,
+                                        &err),
+              DISCOVERY_OK);
+
+    Bytes ra = routeSet({route("/a", kGet)});
+    discovery_poll_t polls[] = {
+        {"a", 1, "http://a", 8, DISCOVERY_STATE_HEALTHY, ra.data(), ra.size()},
+        {"b", 1, "http://b", 8, DISCOVERY_STATE_UNHEALTHY, nullptr, 0},
+    };
+    ASSERT_EQ(discovery_snapshot_apply_polls(table.data, table.len, polls, 2,
+                                             2, &next, nullptr, &err),
+              DISCOVERY_OK);
+
+    Snapshot snap = decodeSnapshot(next.data, next.len);
+    EXPECT_EQ(snap.generation, 2u);
+    EXPECT_EQ(snap.services[0].state, DISCOVERY_STATE_HEALTHY);
+    EXPECT_EQ(snap.services[0].routeSet.routes.size(), 1u);
+    EXPECT_EQ(snap.services[1].state, DISCOVERY_STATE_UNHEALTHY);
+
+    EXPECT_EQ(discovery_snapshot_apply_polls(next.data, next.len, polls, 2, 3,
+                                             &none, nullptr, &err),
+              DISCOVERY_UNCHANGED);
+    EXPECT_EQ(none.data, nullptr);
+
+    EXPECT_EQ(discovery_snapshot_apply_polls(next.data, next.len, nullptr, 1,
+                                             3, &none, nullptr, &err),
+              DISCOVERY_ERROR);
+    EXPECT_STREQ(err.text, "no polls");
+
+    discovery_buf_free(&table);
+    discovery_buf_free(&next);
 }
 
 } // namespace

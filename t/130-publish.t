@@ -1,0 +1,59 @@
+# The polls that finish close together are published as one table.
+use lib 't/lib';
+use Test::Nginx::Socket 'no_plan';
+use DiscoveryTest;
+
+no_shuffle();
+no_root_location();
+
+my $services = 20;
+
+# $services services served by the test's own nginx: their first polls
+# start together and finish within a few milliseconds of one another
+sub services {
+    my $conf = '';
+    for my $i (1 .. $services) {
+        $conf .= "    discovery_service s$i http://127.0.0.1:\$TEST_NGINX_RAND_PORT_1 uri=/s$i.json interval=30s;\n";
+    }
+    return $conf . <<'_EOC_';
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / { root html; }
+    }
+_EOC_
+}
+
+sub user_files {
+    return join '', map { ">>> s$_.json\n{\"routes\": [{\"path\": \"/s$_\"}]}\n"
+                          . ">>> s$_\nservice $_\n" } 1 .. $services;
+}
+
+use_defaults();
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: twenty services turning healthy at start make a few tables, not twenty
+--- http_config eval: main::services()
+--- user_files eval: main::user_files()
+--- init
+DiscoveryTest::wait_ready(undef, 8);
+--- request
+GET /_discovery
+--- error_code: 200
+--- response_body_like: ^(?!.*"state":\s*"(pending|unhealthy)").*"generation":\s*([1-9]|10)\b
+
+
+
+=== TEST 2: every service's routes are in the table
+--- http_config eval: main::services()
+--- user_files eval: main::user_files()
+--- init
+DiscoveryTest::wait_ready(undef, 8);
+--- request eval
+["GET /s1", "GET /s20"]
+--- error_code eval
+[200, 200]
+--- response_body eval
+["service 1\n", "service 20\n"]
