@@ -43,7 +43,7 @@ CHURN_ROUTES=${CHURN_ROUTES:-10000}   # the main service's routes in part 3
 CHURN_SERVICES=200
 CHURN_HANGING=50
 CHURN_SERVICE_ROUTES=10
-HANDWRITTEN_LOAD_LIMIT=60             # seconds nginx may take to load (2)
+HANDWRITTEN_LOAD_LIMIT=30             # seconds nginx may take to load
 INSTR_SIZES=${INSTR_SIZES:-"100 10000"}  # part 4: under valgrind, 100,000
 INSTR_SECONDS=${INSTR_SECONDS:-5}        # routes would take minutes to load
 
@@ -238,17 +238,19 @@ check_no_crash() {
     fi
 }
 
-# wrk_round DIR PORT SIZE: one round against the gateway in DIR; prints
+# wrk_round DIR PORT SIZE [SECONDS]: one round against the gateway in DIR
+# (ROUND_SECONDS long unless SECONDS is given); prints
 # "rps p50_ms p99_ms errors cpu_us_per_request worker_busy_percent".
 # The gateway's CPU time per request is measured alongside: on two cores
 # wrk and the backend may saturate theirs before the gateway does, and
 # then req/s compares the load generator, while CPU per request still
 # compares the gateways.
 wrk_round() {
-    local dir=$1 port=$2 size=$3 out=$WORK/wrk.out a b
+    local dir=$1 port=$2 size=$3 seconds=${4:-$ROUND_SECONDS}
+    local out=$WORK/wrk.out a b
     a=$(worker_ticks "$dir")
     PATHS_FILE=$WORK/routes/paths-$size.txt \
-        taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"${ROUND_SECONDS}s" \
+        taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"${seconds}s" \
         --latency -s "$BENCH/paths.lua" "http://127.0.0.1:$port" >"$out"
     b=$(worker_ticks "$dir")
     check_no_crash "$dir"
@@ -326,7 +328,7 @@ http_benchmark() {
 
         # a warm-up round each: connections, the worker's router, caches
         for kind in "${kinds[@]}"; do
-            wrk_round "$WORK/gw-$kind-$size" "${port[$kind]}" "$size" \
+            wrk_round "$WORK/gw-$kind-$size" "${port[$kind]}" "$size" 2 \
                 >/dev/null
         done
 
