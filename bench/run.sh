@@ -4,6 +4,8 @@
 #   1. HTTP: a plain proxy, hand-written locations and this module, each its
 #      own nginx with one worker, in front of one fast backend, at N routes
 #      (SIZES), in alternating short wrk rounds; the median of the rounds.
+#      Then paired rounds: the plain proxy and the module loaded at once,
+#      sharing one core, so that both see the same machine at every moment.
 #   2. The C++ core alone (bench/router_bench.cpp, Google Benchmark).
 #   3. p99 of routed requests while 200 services are polled every second and
 #      50 of them hang until their timeout, versus discovery idle.
@@ -14,7 +16,8 @@
 # bench/work/ (ignored by git), except bench/results.md.
 #
 # Knobs (environment): ROUNDS, ROUND_SECONDS, CONNECTIONS, SIZES,
-# CHURN_ROUNDS, CHURN_ROUTES, INSTR_SIZES, INSTR_SECONDS, SKIP_HTTP,
+# PAIRED_ROUNDS, PAIRED_SECONDS, CHURN_ROUNDS, CHURN_ROUTES, INSTR_SIZES,
+# INSTR_SECONDS, SKIP_HTTP,
 # SKIP_MICRO, SKIP_CHURN, SKIP_INSTR.
 set -euo pipefail
 
@@ -37,6 +40,8 @@ ROUNDS=${ROUNDS:-5}
 # median (7 rounds of churn add about 35 s)
 CHURN_ROUNDS=${CHURN_ROUNDS:-7}
 ROUND_SECONDS=${ROUND_SECONDS:-5}
+PAIRED_ROUNDS=${PAIRED_ROUNDS:-5}
+PAIRED_SECONDS=${PAIRED_SECONDS:-3}
 CONNECTIONS=${CONNECTIONS:-32}
 SIZES=${SIZES:-"100 10000 100000"}
 CHURN_ROUTES=${CHURN_ROUTES:-10000}   # the main service's routes in part 3
@@ -201,10 +206,11 @@ EOF
 }
 
 # start_gateway KIND SIZE [EXTRA_HTTP]: sets GATEWAY_PORT; fails when nginx
-# does not load the configuration within the limit
+# does not load the configuration within the limit.  In $WORK/gw-KIND-SIZE,
+# or gw-$GATEWAY_NAME-SIZE when that is set (a second gateway of a kind).
 start_gateway() {
     local kind=$1 size=$2 extra=${3:-}
-    local dir=$WORK/gw-$kind-$size
+    local dir=$WORK/gw-${GATEWAY_NAME:-$kind}-$size
     rm -rf "$dir"
     mkdir -p "$dir"
     GATEWAY_PORT=$($UTIL port)
@@ -294,8 +300,10 @@ EOF
 
 http_benchmark() {
     local tsv=$WORK/http.tsv notes=$WORK/http-notes.md size kind round
+    local ptsv=$WORK/paired.tsv
     : >"$tsv"
     : >"$notes"
+    : >"$ptsv"
     generate_routes $SIZES
 
     for size in $SIZES; do
@@ -345,6 +353,20 @@ http_benchmark() {
             done
         done
 
+        if [ -n "${port[module]:-}" ]; then
+            paired_rounds "$size" plain "${port[plain]}" \
+                module "${port[module]}" >>"$ptsv"
+        fi
+
+        # the method's control, once: a gateway against its twin
+        if [ "$size" = "${SIZES%% *}" ]; then
+            GATEWAY_NAME=plain2 start_gateway plain "$size" \
+                || die "second plain gateway"
+            paired_rounds "$size" plain "${port[plain]}" \
+                plain2 "$GATEWAY_PORT" >>"$ptsv"
+            nginx_stop "$WORK/gw-plain2-$size"
+        fi
+
         for kind in "${kinds[@]}"; do
             nginx_stop "$WORK/gw-$kind-$size"
         done
@@ -359,7 +381,56 @@ http_benchmark() {
         echo
         cat "$notes"
         echo
+        echo "### 1b. Paired: two gateways loaded at once, sharing one core," \
+             "$PAIRED_ROUNDS rounds of ${PAIRED_SECONDS}s"
+        echo
+        $UTIL paired "$ptsv"
+        echo "Both gateways are pinned to CPU $GATEWAY_CPU, each loaded by" \
+             "its own wrk (\`-t1 -c$CONNECTIONS\`, started first in turn)," \
+             "so the scheduler gives each half the core: their req/s differ" \
+             "by what a request costs each, while the machine's drift, which" \
+             "moves the rounds above by more than the margins at stake," \
+             "hits both at the same moment.  plain / plain2 is the control:" \
+             "two identical plain proxies."
+        echo
     } | tee -a "$RESULTS"
+}
+
+
+# paired_rounds SIZE A PORT_A B PORT_B: PAIRED_ROUNDS rounds in which both
+# gateways, on the same core, are loaded at once; prints a TSV row per round
+# "SIZE A B ROUND RPS_A RPS_B" for util.py paired
+paired_rounds() {
+    local size=$1 a=$2 pa=$3 b=$4 pb=$5 round pid_a pid_b
+    for round in $(seq "$PAIRED_ROUNDS"); do
+        # the one started first gets a head start: each goes first in turn
+        if [ $((round % 2)) = 1 ]; then
+            paired_wrk "$size" "$pa" "$WORK/pair-a.out" & pid_a=$!
+            paired_wrk "$size" "$pb" "$WORK/pair-b.out" & pid_b=$!
+        else
+            paired_wrk "$size" "$pb" "$WORK/pair-b.out" & pid_b=$!
+            paired_wrk "$size" "$pa" "$WORK/pair-a.out" & pid_a=$!
+        fi
+        wait "$pid_a" "$pid_b"
+        local ra rb
+        ra=$(paired_rps "$WORK/pair-a.out") || die "$a/$size: errors"
+        rb=$(paired_rps "$WORK/pair-b.out") || die "$b/$size: errors"
+        log "$size routes, paired round $round: $a $ra, $b $rb"
+        echo "$size $a $b $round $ra $rb"
+    done
+}
+
+# the req/s of a wrk output, which must have no errors
+paired_rps() {
+    local rps errors
+    read -r rps _ _ errors _ < <($UTIL wrk "$1" 0)
+    [ "$errors" = 0 ] && echo "$rps"
+}
+
+paired_wrk() {
+    PATHS_FILE=$WORK/routes/paths-$1.txt \
+        taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"${PAIRED_SECONDS}s" \
+        --latency -s "$BENCH/paths.lua" "http://127.0.0.1:$2" >"$3"
 }
 
 
@@ -370,13 +441,13 @@ micro_benchmark() {
     g++ -std=c++17 -O2 -g -I"$ROOT/src" "$BENCH/router_bench.cpp" \
         "$CORE_LIB" -lbenchmark -lpthread -lyajl \
         -o "$bin"
-    # pinned, repeated: the median of 5 repetitions is reported
-    taskset -c "$GATEWAY_CPU" "$bin" --benchmark_repetitions=5 \
+    # pinned, repeated: the median of 3 repetitions is reported
+    taskset -c "$GATEWAY_CPU" "$bin" --benchmark_repetitions=3 \
         --benchmark_report_aggregates_only=true \
         --benchmark_out="$json" --benchmark_out_format=json >&2
     {
         echo "### 2. The C++ core (bench/router_bench.cpp, g++ -O2," \
-             "median of 5 repetitions, CPU $GATEWAY_CPU)"
+             "median of 3 repetitions, CPU $GATEWAY_CPU)"
         echo
         $UTIL micro "$json"
         echo "Targets: lookup <= 250 ns median at 100,000 routes; router" \

@@ -18,6 +18,9 @@
                                         rounds in TSV (see run.sh), with each
                                         gateway's ratio to BASELINE, of the
                                         medians and per round
+    util.py paired TSV                  markdown table of paired rounds:
+                                        two gateways loaded at once on one
+                                        core, B's req/s over A's per round
     util.py micro JSON                  markdown of router_bench's results
 """
 
@@ -189,6 +192,27 @@ def cmd_report(tsv, title, baseline="plain"):
     print()
 
 
+def cmd_paired(tsv):
+    """TSV rows: size gateway_a gateway_b round rps_a rps_b."""
+    pairs = {}
+    for line in open(tsv):
+        f = line.split()
+        pairs.setdefault((int(f[0]), f[1], f[2]), []).append(
+            (float(f[4]), float(f[5])))
+
+    print("| routes | A | B | rounds | A req/s | B req/s "
+          "| B / A, per round |")
+    print("|---:|---|---|---:|---:|---:|---:|")
+    for (size, a, b), rounds in pairs.items():
+        ratios = [rb / ra for ra, rb in rounds]
+        print(f"| {size} | {a} | {b} | {len(rounds)} "
+              f"| {statistics.median(ra for ra, _ in rounds):.0f} "
+              f"| {statistics.median(rb for _, rb in rounds):.0f} "
+              f"| **{statistics.median(ratios):.3f}** "
+              f"({min(ratios):.3f}-{max(ratios):.3f}) |")
+    print()
+
+
 def cmd_micro(path):
     doc = json.load(open(path))
     print("| benchmark | median wall | median CPU | unit | counters |")
@@ -215,7 +239,7 @@ def cmd_micro(path):
 def main(argv):
     cmds = {"port": cmd_port, "wait-status": cmd_wait_status,
             "check": cmd_check, "wrk": cmd_wrk, "report": cmd_report,
-            "micro": cmd_micro}
+            "micro": cmd_micro, "paired": cmd_paired}
     if len(argv) < 2 or argv[1] not in cmds:
         sys.exit(__doc__)
     cmds[argv[1]](*argv[2:])
