@@ -45,6 +45,7 @@ typedef struct {
     /* worker state */
     ngx_event_t                    timer;
     ngx_http_discovery_poll_t     *poll;         /* in flight, or NULL */
+    void                          *easy;         /* CURL, kept for reuse */
 
     /* a poll's routes and tag, waiting for the next publication */
     unsigned                       pending:1;

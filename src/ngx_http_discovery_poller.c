@@ -142,6 +142,11 @@ ngx_http_discovery_poller_exit(ngx_http_discovery_main_conf_t *dmcf)
         if (service[i].poll) {
             ngx_http_discovery_poll_free(service[i].poll);
         }
+
+        if (service[i].easy) {
+            curl_easy_cleanup(service[i].easy);
+            service[i].easy = NULL;
+        }
     }
 
     curl_multi_cleanup(poller->multi);
@@ -233,13 +238,22 @@ ngx_http_discovery_poll_start(ngx_http_discovery_service_t *service,
         }
     }
 
-    easy = curl_easy_init();
-    if (easy == NULL) {
-        discovery_parser_destroy(poll->parser);
-        ngx_free(poll);
-        return NGX_ERROR;
+    /*
+     * A service's handle serves all its polls: a new one costs allocating
+     * and clearing several kilobytes, and its download buffer, per poll.
+     * Every option that differs between polls is set below, every time.
+     */
+
+    if (service->easy == NULL) {
+        service->easy = curl_easy_init();
+        if (service->easy == NULL) {
+            discovery_parser_destroy(poll->parser);
+            ngx_free(poll);
+            return NGX_ERROR;
+        }
     }
 
+    easy = service->easy;
     poll->easy = easy;
 
     curl_easy_setopt(easy, CURLOPT_URL, service->poll_url.data);
@@ -269,6 +283,7 @@ ngx_http_discovery_poll_start(ngx_http_discovery_service_t *service,
 
     if (curl_multi_add_handle(poller->multi, easy) != CURLM_OK) {
         curl_easy_cleanup(easy);
+        service->easy = NULL;
         discovery_parser_destroy(poll->parser);
         curl_slist_free_all(poll->headers);
         ngx_free(poll);
@@ -492,8 +507,8 @@ ngx_http_discovery_poll_free(ngx_http_discovery_poll_t *poll)
 {
     poll->service->poll = NULL;
 
+    /* the handle stays with the service for its next poll */
     curl_multi_remove_handle(ngx_http_discovery_poller.multi, poll->easy);
-    curl_easy_cleanup(poll->easy);
     discovery_parser_destroy(poll->parser);
 
     if (poll->headers) {
