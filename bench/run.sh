@@ -48,9 +48,9 @@ CHURN_ROUTES=${CHURN_ROUTES:-10000}   # the main service's routes in part 3
 CHURN_SERVICES=200
 CHURN_HANGING=50
 CHURN_SERVICE_ROUTES=10
-HANDWRITTEN_LOAD_LIMIT=30             # seconds nginx may take to load
+HANDWRITTEN_LOAD_LIMIT=20             # seconds nginx may take to load
 INSTR_SIZES=${INSTR_SIZES:-"100 10000"}  # part 4: under valgrind, 100,000
-INSTR_SECONDS=${INSTR_SECONDS:-5}        # routes would take minutes to load
+INSTR_SECONDS=${INSTR_SECONDS:-3}        # routes would take minutes to load
 
 # Two cores: the gateway under test gets one to itself, wrk and the backend
 # share the other, so that the gateway, not the load generator, is what
