@@ -218,32 +218,17 @@ int discovery_snapshot_apply(const unsigned char *old, size_t old_len,
                              uint64_t generation, discovery_buf_t *out,
                              discovery_log_t *log, discovery_error_t *err)
 {
-    return guard(err, [&] {
-        require(out != nullptr, "no output buffer");
+    discovery_poll_t poll = {name,  name_len, url,       url_len,
+                             state, routes,   routes_len};
 
-        discovery::PollResult poll;
-        poll.name = view(name, name_len);
-        poll.url = view(url, url_len);
-        poll.state = state;
-        poll.routes = routes;
-        poll.routesLen = routes_len;
-
-        auto bytes = discovery::applyPoll(old, old_len, poll, generation,
-                                          discovery::Log(log));
-        if (!bytes) {
-            return DISCOVERY_UNCHANGED;
-        }
-
-        giveBuffer(bytes->data(), bytes->size(), out);
-        return DISCOVERY_OK;
-    });
+    return discovery_snapshot_apply_polls(old, old_len, &poll, 1, generation,
+                                          out, log, err);
 }
 
 int discovery_snapshot_apply_polls(const unsigned char *old, size_t old_len,
                                    const discovery_poll_t *polls, size_t n,
                                    uint64_t generation, discovery_buf_t *out,
-                                   discovery_log_t *log,
-                                   discovery_error_t *err)
+                                   discovery_log_t *log, discovery_error_t *err)
 {
     return guard(err, [&] {
         require(out != nullptr, "no output buffer");

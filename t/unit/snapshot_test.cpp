@@ -412,8 +412,8 @@ TEST(Apply, NullRoutesKeepsRoutesAndChangesState)
     EXPECT_EQ(snap.services[0].routeSet.routes[0].path, "/a");
 }
 
-PollResult pollOf(std::string_view name, std::string_view url,
-                  uint32_t state, const Bytes *routes)
+PollResult pollOf(std::string_view name, std::string_view url, uint32_t state,
+                  const Bytes *routes)
 {
     PollResult p;
     p.name = name;
@@ -644,8 +644,8 @@ TEST(SnapshotApi, ApplyPolls)
         {"a", 1, "http://a", 8, DISCOVERY_STATE_HEALTHY, ra.data(), ra.size()},
         {"b", 1, "http://b", 8, DISCOVERY_STATE_UNHEALTHY, nullptr, 0},
     };
-    ASSERT_EQ(discovery_snapshot_apply_polls(table.data, table.len, polls, 2,
-                                             2, &next, nullptr, &err),
+    ASSERT_EQ(discovery_snapshot_apply_polls(table.data, table.len, polls, 2, 2,
+                                             &next, nullptr, &err),
               DISCOVERY_OK);
 
     Snapshot snap = decodeSnapshot(next.data, next.len);
@@ -659,8 +659,8 @@ TEST(SnapshotApi, ApplyPolls)
               DISCOVERY_UNCHANGED);
     EXPECT_EQ(none.data, nullptr);
 
-    EXPECT_EQ(discovery_snapshot_apply_polls(next.data, next.len, nullptr, 1,
-                                             3, &none, nullptr, &err),
+    EXPECT_EQ(discovery_snapshot_apply_polls(next.data, next.len, nullptr, 1, 3,
+                                             &none, nullptr, &err),
               DISCOVERY_ERROR);
     EXPECT_STREQ(err.text, "no polls");
 
