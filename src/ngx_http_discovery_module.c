@@ -248,15 +248,15 @@ ngx_http_discovery_lookup(ngx_http_request_t *r)
 
     dmcf = ngx_http_get_module_main_conf(r, ngx_http_discovery_module);
 
-    if (dmcf->sh) {
-        (void) ngx_http_discovery_refresh_router(dmcf);
-    }
-
     if (dmcf->sh == NULL) {
         /* no service is configured */
         m.status = DISCOVERY_MATCH_NOT_FOUND;
+        goto copy;
+    }
 
-    } else if (dmcf->router == NULL) {
+    (void) ngx_http_discovery_refresh_router(dmcf);
+
+    if (dmcf->router == NULL) {
         m.status = DISCOVERY_MATCH_PENDING;
 
     } else {
@@ -271,6 +271,8 @@ ngx_http_discovery_lookup(ngx_http_request_t *r)
                                       (const char *) r->uri.data, r->uri.len,
                                       websocket, &m);
     }
+
+copy:
 
     text[NGX_HTTP_DISCOVERY_SERVICE] = m.service;
     text[NGX_HTTP_DISCOVERY_UPSTREAM] = m.upstream;
