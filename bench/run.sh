@@ -485,8 +485,9 @@ churn_benchmark() {
     generate_routes "$size"
     $PY "$BENCH/gen.py" churn "$CHURN_SERVICES" "$CHURN_SERVICE_ROUTES" "$WORK"
 
+    # with the backend, off the gateway's core
     rm -f "$WORK/hang.port"
-    $PY "$BENCH/hang.py" "$WORK/hang.port" &
+    taskset -c "$LOAD_CPU" $PY "$BENCH/hang.py" "$WORK/hang.port" &
     STARTED_PIDS+=($!)
     for _ in $(seq 50); do [ -s "$WORK/hang.port" ] && break; sleep 0.1; done
     hang_port=$(cat "$WORK/hang.port")
