@@ -155,6 +155,11 @@ static ngx_http_module_t  ngx_http_discovery_module_ctx = {
 };
 
 
+void  *ngx_http_discovery_timer_ident[4] = {
+    NULL, NULL, NULL, (void *) -1
+};
+
+
 ngx_module_t  ngx_http_discovery_module = {
     NGX_MODULE_V1,
     &ngx_http_discovery_module_ctx,        /* module context */
@@ -1177,7 +1182,7 @@ ngx_http_discovery_init_process(ngx_cycle_t *cycle)
     /* idle workers pick up new tables too, not only on the next request */
 
     dmcf->refresh.handler = ngx_http_discovery_refresh_handler;
-    dmcf->refresh.data = dmcf;
+    dmcf->refresh.data = ngx_http_discovery_timer_ident;
     dmcf->refresh.log = cycle->log;
     dmcf->refresh.cancelable = 1;
 
@@ -1185,7 +1190,7 @@ ngx_http_discovery_init_process(ngx_cycle_t *cycle)
 
     /* a worker that exits publishes what it has pending first */
     dmcf->publish.handler = ngx_http_discovery_publish_handler;
-    dmcf->publish.data = dmcf;
+    dmcf->publish.data = ngx_http_discovery_timer_ident;
     dmcf->publish.log = cycle->log;
     dmcf->publish.cancelable = 1;
 
@@ -1196,7 +1201,10 @@ ngx_http_discovery_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_discovery_refresh_handler(ngx_event_t *ev)
 {
-    ngx_http_discovery_main_conf_t  *dmcf = ev->data;
+    ngx_http_discovery_main_conf_t  *dmcf;
+
+    dmcf = ngx_http_discovery_event_owner(ev, ngx_http_discovery_main_conf_t,
+                                          refresh);
 
     if (ngx_exiting) {
         return;

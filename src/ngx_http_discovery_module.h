@@ -118,6 +118,18 @@ typedef struct {
 } ngx_http_discovery_main_conf_t;
 
 
+/*
+ * The module's timers belong to no connection, but nginx's debug log of
+ * timers reads ev->data as one, for its fd: their data is this, read as
+ * fd -1 (as for the cache manager's timer), and a handler finds what its
+ * event belongs to from the event's own address.
+ */
+extern void  *ngx_http_discovery_timer_ident[4];
+
+#define ngx_http_discovery_event_owner(ev, type, field)                      \
+    ((type *) ((u_char *) (ev) - offsetof(type, field)))
+
+
 /* what a poll found */
 typedef struct {
     ngx_uint_t                     ok;

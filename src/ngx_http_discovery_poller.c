@@ -100,9 +100,8 @@ ngx_http_discovery_poller_init(ngx_cycle_t *cycle,
 
     poller->headers = curl_slist_append(NULL, "Accept: application/json");
 
-    /* timer debug logging reads ev->data: it must not be NULL */
     poller->timer.handler = ngx_http_discovery_curl_timeout;
-    poller->timer.data = dmcf;
+    poller->timer.data = ngx_http_discovery_timer_ident;
     poller->timer.log = cycle->log;
     poller->timer.cancelable = 1;
 
@@ -112,7 +111,7 @@ ngx_http_discovery_poller_init(ngx_cycle_t *cycle,
 
     for (i = 0; i < dmcf->services.nelts; i++) {
         service[i].timer.handler = ngx_http_discovery_poll_handler;
-        service[i].timer.data = &service[i];
+        service[i].timer.data = ngx_http_discovery_timer_ident;
         service[i].timer.log = cycle->log;
         service[i].timer.cancelable = 1;
 
@@ -160,11 +159,10 @@ ngx_http_discovery_poller_exit(ngx_http_discovery_main_conf_t *dmcf)
 static void
 ngx_http_discovery_poll_handler(ngx_event_t *ev)
 {
-    ngx_http_discovery_service_t *service = ev->data;
-
     ngx_str_t                        etag;
     ngx_msec_t                       next;
     ngx_http_discovery_outcome_t     outcome;
+    ngx_http_discovery_service_t    *service;
     ngx_http_discovery_main_conf_t  *dmcf;
     u_char                           buf[NGX_HTTP_DISCOVERY_ETAG_LEN];
 
@@ -172,6 +170,8 @@ ngx_http_discovery_poll_handler(ngx_event_t *ev)
         return;
     }
 
+    service = ngx_http_discovery_event_owner(ev, ngx_http_discovery_service_t,
+                                             timer);
     dmcf = ngx_http_discovery_poller.dmcf;
     next = service->interval;
     etag.data = buf;

@@ -611,7 +611,9 @@ ngx_http_discovery_defer(ngx_http_discovery_main_conf_t *dmcf,
 void
 ngx_http_discovery_publish_handler(ngx_event_t *ev)
 {
-    ngx_http_discovery_publish_pending(ev->data);
+    ngx_http_discovery_publish_pending(
+        ngx_http_discovery_event_owner(ev, ngx_http_discovery_main_conf_t,
+                                       publish));
 }
 
 

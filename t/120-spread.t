@@ -80,3 +80,22 @@ Test::More::cmp_ok($burst, '<=', 4, "largest burst within 10 ms: $burst of $poll
 --- request
 GET /nowhere
 --- error_code: 404
+
+
+
+=== TEST 2: the poll timers are logged as timers of no connection
+nginx's debug log reads a timer's ev->data as a connection, for its fd:
+the module's timers log -1, as the cache manager's, not a stray number.
+--- log_level: debug
+--- http_config
+    discovery_service chat http://127.0.0.1:1 interval=7s;
+--- config
+    location = /t { return 200 ok; }
+--- init
+select undef, undef, undef, 0.3;
+--- request
+GET /t
+--- response_body chomp
+ok
+--- error_log
+event timer add: -1: 7000:
