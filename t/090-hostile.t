@@ -32,6 +32,7 @@ mock_service(
 # every block: the hostile service "h" at uri=$path, beside a good one
 sub hostile {
     my ($path, $extra) = @_;
+    $extra //= '';
     return "    discovery_service good http://127.0.0.1:\$TEST_NGINX_MOCK_PORT uri=/good;\n"
         . "    discovery_service h http://127.0.0.1:\$TEST_NGINX_MOCK_PORT uri=$path timeout=1s $extra;\n";
 }
