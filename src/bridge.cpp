@@ -7,6 +7,7 @@
 #include "json_escape.hpp"
 #include "log.hpp"
 #include "ownership.hpp"
+#include "request_path.hpp"
 #include "route_document.hpp"
 #include "router.hpp"
 #include "snapshot.hpp"
@@ -346,6 +347,25 @@ int discovery_router_match(const discovery_router_t *router, const char *method,
     }
 
     return m->status;
+}
+
+int discovery_path_is_canonical(const char *raw, size_t len)
+{
+    return discovery::isCanonicalPath(view(raw, len)) ? 1 : 0;
+}
+
+size_t discovery_path_canonicalize(const char *raw, size_t len, char *out)
+{
+    try {
+        std::string path = discovery::canonicalPath(view(raw, len));
+        if (path.size() > len + 1) {
+            return 0; // cannot happen: the form only drops bytes
+        }
+        std::memcpy(out, path.data(), path.size());
+        return path.size();
+    } catch (...) {
+        return 0;
+    }
 }
 
 int discovery_status_render(const unsigned char *snapshot, size_t len,

@@ -221,6 +221,21 @@ int discovery_router_match(const discovery_router_t *router,
     int websocket, discovery_match_t *m);
 
 
+/*
+ * Raw request paths (before '?' or '#'): 1 when no dot segment ("." or
+ * "..", literal or percent-encoded) and no repeated slash ("//", "%2F"
+ * counting as '/') would make a normalizing server see another path.
+ */
+int discovery_path_is_canonical(const char *raw, size_t len);
+
+/*
+ * Writes the canonical form of `raw` (dot segments removed, repeated
+ * slashes merged) to `out`, which has room for len + 1 bytes, and returns
+ * its length; 0 only when out of memory.
+ */
+size_t discovery_path_canonicalize(const char *raw, size_t len, char *out);
+
+
 /* Status page: everything the gateway knows, as JSON. */
 typedef struct {
     const char  *name;

@@ -17,8 +17,18 @@
 #define NGX_HTTP_DISCOVERY_REFRESH        250
 
 
+/* discovery_noncanonical */
+#define NGX_HTTP_DISCOVERY_NONCANONICAL_REJECT    0
+#define NGX_HTTP_DISCOVERY_NONCANONICAL_REDIRECT  1
+#define NGX_HTTP_DISCOVERY_NONCANONICAL_PASS      2
+
+/* a request turned away before routing, as ngx_http_discovery_ctx_t says */
+#define NGX_HTTP_DISCOVERY_NOT_CANONICAL          100
+
+
 typedef struct {
     ngx_flag_t                     route;
+    ngx_uint_t                     noncanonical;
 } ngx_http_discovery_loc_conf_t;
 
 
@@ -41,7 +51,9 @@ enum {
 
 typedef struct {
     u_char                        *text;
+    u_char                        *uri;          /* r->uri.data matched */
     uint32_t                       len[NGX_HTTP_DISCOVERY_TEXTS];
+    uint32_t                       uri_len;
     uint16_t                       status;       /* DISCOVERY_MATCH_* */
     unsigned                       auth:1;
 } ngx_http_discovery_ctx_t;
@@ -49,7 +61,14 @@ typedef struct {
 
 static ngx_http_discovery_ctx_t *ngx_http_discovery_lookup(
     ngx_http_request_t *r);
+static ngx_http_discovery_ctx_t *ngx_http_discovery_decide(
+    ngx_http_request_t *r, discovery_match_t *m);
 static ngx_int_t ngx_http_discovery_access_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_discovery_canonical(ngx_http_request_t *r,
+    ngx_uint_t action);
+static ngx_int_t ngx_http_discovery_send_json(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *detail, ngx_str_t *path,
+    ngx_str_t *service, ngx_str_t *allow);
 static ngx_int_t ngx_http_discovery_send_error(ngx_http_request_t *r,
     ngx_http_discovery_ctx_t *ctx);
 static ngx_uint_t ngx_http_discovery_has_error_page(ngx_http_request_t *r,
@@ -92,6 +111,14 @@ static void ngx_http_discovery_exit_process(ngx_cycle_t *cycle);
 static void ngx_http_discovery_refresh_handler(ngx_event_t *ev);
 
 
+static ngx_conf_enum_t  ngx_http_discovery_noncanonical[] = {
+    { ngx_string("reject"), NGX_HTTP_DISCOVERY_NONCANONICAL_REJECT },
+    { ngx_string("redirect"), NGX_HTTP_DISCOVERY_NONCANONICAL_REDIRECT },
+    { ngx_string("pass"), NGX_HTTP_DISCOVERY_NONCANONICAL_PASS },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_command_t  ngx_http_discovery_commands[] = {
 
     { ngx_string("discovery_zone"),
@@ -128,6 +155,13 @@ static ngx_command_t  ngx_http_discovery_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_discovery_loc_conf_t, route),
       NULL },
+
+    { ngx_string("discovery_noncanonical"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_discovery_loc_conf_t, noncanonical),
+      &ngx_http_discovery_noncanonical },
 
     { ngx_string("discovery_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -203,6 +237,7 @@ static ngx_str_t  ngx_http_discovery_json = ngx_string("application/json");
 static ngx_int_t
 ngx_http_discovery_access_handler(ngx_http_request_t *r)
 {
+    ngx_int_t                       rc;
     ngx_http_discovery_ctx_t       *ctx;
     ngx_http_discovery_loc_conf_t  *dlcf;
 
@@ -210,6 +245,19 @@ ngx_http_discovery_access_handler(ngx_http_request_t *r)
 
     if (!dlcf->route) {
         return NGX_DECLINED;
+    }
+
+    /*
+     * proxy_pass sends the request line's own URI unless nginx changed it
+     * (rewrite, internal redirect): that one must say what was routed.
+     */
+    if (dlcf->noncanonical != NGX_HTTP_DISCOVERY_NONCANONICAL_PASS
+        && r->valid_unparsed_uri)
+    {
+        rc = ngx_http_discovery_canonical(r, dlcf->noncanonical);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
     }
 
     ctx = ngx_http_discovery_lookup(r);
@@ -226,26 +274,21 @@ ngx_http_discovery_access_handler(ngx_http_request_t *r)
 
 
 /*
- * Matches the request once and keeps the answer in the request's context.
- * The strings are copied: the router they point into may be replaced by
- * a newer table while the request is still being proxied.  The router
- * leaves a string it does not set NULL.
+ * Matches the request once per URI and keeps the answer in the request's
+ * context: a rewrite that changes the URI afterwards is routed anew.
  */
 
 static ngx_http_discovery_ctx_t *
 ngx_http_discovery_lookup(ngx_http_request_t *r)
 {
-    u_char                          *p;
-    size_t                           len, lens[NGX_HTTP_DISCOVERY_TEXTS];
-    ngx_int_t                        websocket;
-    ngx_uint_t                       i;
-    const char                      *text[NGX_HTTP_DISCOVERY_TEXTS];
+    ngx_uint_t                       websocket;
     ngx_http_discovery_ctx_t        *ctx;
     ngx_http_discovery_main_conf_t  *dmcf;
     discovery_match_t                m;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_discovery_module);
-    if (ctx) {
+
+    if (ctx && ctx->uri == r->uri.data && ctx->uri_len == r->uri.len) {
         return ctx;
     }
 
@@ -256,37 +299,57 @@ ngx_http_discovery_lookup(ngx_http_request_t *r)
     if (dmcf->sh == NULL) {
         /* no service is configured */
         m.status = DISCOVERY_MATCH_NOT_FOUND;
-        goto copy;
+        return ngx_http_discovery_decide(r, &m);
     }
 
     (void) ngx_http_discovery_refresh_router(dmcf);
 
     if (dmcf->router == NULL) {
         m.status = DISCOVERY_MATCH_PENDING;
-
-    } else {
-        websocket = r->headers_in.upgrade != NULL
-                    && r->headers_in.upgrade->value.len == 9
-                    && ngx_strncasecmp(r->headers_in.upgrade->value.data,
-                                       (u_char *) "websocket", 9) == 0;
-
-        (void) discovery_router_match(dmcf->router,
-                                      (const char *) r->method_name.data,
-                                      r->method_name.len,
-                                      (const char *) r->uri.data, r->uri.len,
-                                      websocket, &m);
+        return ngx_http_discovery_decide(r, &m);
     }
 
-copy:
+    /* only a GET can be a websocket handshake (RFC 6455, section 4.1) */
+    websocket = r->method == NGX_HTTP_GET
+                && r->headers_in.upgrade != NULL
+                && r->headers_in.upgrade->value.len == 9
+                && ngx_strncasecmp(r->headers_in.upgrade->value.data,
+                                   (u_char *) "websocket", 9) == 0;
 
-    text[NGX_HTTP_DISCOVERY_SERVICE] = m.service;
-    text[NGX_HTTP_DISCOVERY_UPSTREAM] = m.upstream;
-    text[NGX_HTTP_DISCOVERY_ROUTE] = m.route;
-    text[NGX_HTTP_DISCOVERY_ALLOW] = m.allow;
-    lens[NGX_HTTP_DISCOVERY_SERVICE] = m.service_len;
-    lens[NGX_HTTP_DISCOVERY_UPSTREAM] = m.upstream_len;
-    lens[NGX_HTTP_DISCOVERY_ROUTE] = m.route_len;
-    lens[NGX_HTTP_DISCOVERY_ALLOW] = m.allow_len;
+    (void) discovery_router_match(dmcf->router,
+                                  (const char *) r->method_name.data,
+                                  r->method_name.len,
+                                  (const char *) r->uri.data, r->uri.len,
+                                  websocket, &m);
+
+    return ngx_http_discovery_decide(r, &m);
+}
+
+
+/*
+ * Keeps a decision in the request's context.  The strings are copied: the
+ * router they point into may be replaced by a newer table while the
+ * request is still being proxied.  The router leaves a string it does not
+ * set NULL.
+ */
+
+static ngx_http_discovery_ctx_t *
+ngx_http_discovery_decide(ngx_http_request_t *r, discovery_match_t *m)
+{
+    u_char                    *p;
+    size_t                     len, lens[NGX_HTTP_DISCOVERY_TEXTS];
+    ngx_uint_t                 i;
+    const char                *text[NGX_HTTP_DISCOVERY_TEXTS];
+    ngx_http_discovery_ctx_t  *ctx;
+
+    text[NGX_HTTP_DISCOVERY_SERVICE] = m->service;
+    text[NGX_HTTP_DISCOVERY_UPSTREAM] = m->upstream;
+    text[NGX_HTTP_DISCOVERY_ROUTE] = m->route;
+    text[NGX_HTTP_DISCOVERY_ALLOW] = m->allow;
+    lens[NGX_HTTP_DISCOVERY_SERVICE] = m->service_len;
+    lens[NGX_HTTP_DISCOVERY_UPSTREAM] = m->upstream_len;
+    lens[NGX_HTTP_DISCOVERY_ROUTE] = m->route_len;
+    lens[NGX_HTTP_DISCOVERY_ALLOW] = m->allow_len;
 
     len = 0;
     for (i = 0; i < NGX_HTTP_DISCOVERY_TEXTS; i++) {
@@ -298,8 +361,10 @@ copy:
         return NULL;
     }
 
-    ctx->status = (uint16_t) m.status;
-    ctx->auth = m.auth_required ? 1 : 0;
+    ctx->status = (uint16_t) m->status;
+    ctx->auth = m->auth_required ? 1 : 0;
+    ctx->uri = r->uri.data;
+    ctx->uri_len = (uint32_t) r->uri.len;
     ctx->text = (u_char *) (ctx + 1);
 
     p = ctx->text;
@@ -332,6 +397,89 @@ copy:
 }
 
 
+/*
+ * nginx routes on $uri, with dot segments resolved and slashes merged,
+ * but proxy_pass forwards the request line's path as it came, and a
+ * service that does not normalize it runs another route than the one
+ * chosen ("/static/%2e%2e/users/1" is "/users/1" here, "/static/{rest}"
+ * there).  Such a path is refused or redirected to its canonical form;
+ * NGX_DECLINED lets a canonical one through.
+ */
+
+static ngx_int_t
+ngx_http_discovery_canonical(ngx_http_request_t *r, ngx_uint_t action)
+{
+    u_char             *p, *last;
+    ngx_str_t           raw, detail;
+    ngx_table_elt_t    *location;
+    discovery_match_t   m;
+
+    raw = r->unparsed_uri;
+    last = raw.data + raw.len;
+
+    for (p = raw.data; p < last; p++) {
+        if (*p == '?' || *p == '#') {
+            break;
+        }
+    }
+
+    raw.len = p - raw.data;
+
+    if (discovery_path_is_canonical((const char *) raw.data, raw.len)) {
+        return NGX_DECLINED;
+    }
+
+    /* the variables tell that no route was chosen */
+    ngx_memzero(&m, sizeof(discovery_match_t));
+    m.status = NGX_HTTP_DISCOVERY_NOT_CANONICAL;
+
+    if (ngx_http_discovery_decide(r, &m) == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (action == NGX_HTTP_DISCOVERY_NONCANONICAL_REJECT) {
+        ngx_str_set(&detail, "Path is not canonical");
+
+        return ngx_http_discovery_send_json(r, NGX_HTTP_BAD_REQUEST, &detail,
+                                            &raw, NULL, NULL);
+    }
+
+    /* the canonical path is never longer; the query string goes along */
+
+    location = ngx_list_push(&r->headers_out.headers);
+    if (location == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, raw.len + 1 + 1 + r->args.len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    location->value.data = p;
+    location->value.len = discovery_path_canonicalize((const char *) raw.data,
+                                                      raw.len, (char *) p);
+    if (location->value.len == 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (r->args.len) {
+        p += location->value.len;
+        *p++ = '?';
+        p = ngx_cpymem(p, r->args.data, r->args.len);
+        location->value.len = p - location->value.data;
+    }
+
+    location->hash = 1;
+    ngx_str_set(&location->key, "Location");
+
+    ngx_http_clear_location(r);
+    r->headers_out.location = location;
+
+    return NGX_HTTP_PERMANENT_REDIRECT;
+}
+
+
 /* one of the match's strings, NGX_HTTP_DISCOVERY_SERVICE to _ALLOW */
 
 static ngx_str_t
@@ -352,23 +500,15 @@ ngx_http_discovery_text(ngx_http_discovery_ctx_t *ctx, ngx_uint_t which)
 }
 
 
-/*
- * Answers 404, 405 or 503 with a JSON body, unless an error_page is set
- * for that status: then nginx's own error handling takes over.
- */
+/* Answers 404, 405 or 503, after the headers each calls for. */
 
 static ngx_int_t
 ngx_http_discovery_send_error(ngx_http_request_t *r,
     ngx_http_discovery_ctx_t *ctx)
 {
-    size_t        len;
-    u_char       *p;
-    time_t        retry;
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_str_t     detail, value, service, allow;
-    ngx_uint_t    status;
-    ngx_chain_t   out;
+    time_t       retry;
+    ngx_str_t    detail, value, service, allow;
+    ngx_uint_t   status;
 
     service = ngx_http_discovery_text(ctx, NGX_HTTP_DISCOVERY_SERVICE);
     allow = ngx_http_discovery_text(ctx, NGX_HTTP_DISCOVERY_ALLOW);
@@ -417,6 +557,28 @@ ngx_http_discovery_send_error(ngx_http_request_t *r,
         break;
     }
 
+    return ngx_http_discovery_send_json(r, status, &detail, &r->uri,
+                                        service.len ? &service : NULL,
+                                        allow.len ? &allow : NULL);
+}
+
+
+/*
+ * {"detail": ..., "path": ...} and the service and Allow when given,
+ * valid JSON whatever the path holds; unless an error_page is set for
+ * the status: then nginx's own error handling takes over.
+ */
+
+static ngx_int_t
+ngx_http_discovery_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *detail, ngx_str_t *path, ngx_str_t *service, ngx_str_t *allow)
+{
+    size_t        len;
+    u_char       *p;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
     if (ngx_http_discovery_has_error_page(r, status)) {
         return status;
     }
@@ -426,16 +588,16 @@ ngx_http_discovery_send_error(ngx_http_request_t *r,
         return rc;
     }
 
-    len = sizeof("{\"detail\": \"\", \"path\": \"\"}\n") - 1 + detail.len
-          + discovery_json_escape(NULL, r->uri.data, r->uri.len);
+    len = sizeof("{\"detail\": \"\", \"path\": \"\"}\n") - 1 + detail->len
+          + discovery_json_escape(NULL, path->data, path->len);
 
-    if (service.len) {
+    if (service) {
         len += sizeof(", \"service\": \"\"") - 1
-               + discovery_json_escape(NULL, service.data, service.len);
+               + discovery_json_escape(NULL, service->data, service->len);
     }
 
-    if (allow.len) {
-        len += sizeof(", \"allow\": \"\"") - 1 + allow.len;
+    if (allow) {
+        len += sizeof(", \"allow\": \"\"") - 1 + allow->len;
     }
 
     b = ngx_create_temp_buf(r->pool, len);
@@ -443,17 +605,17 @@ ngx_http_discovery_send_error(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_sprintf(b->last, "{\"detail\": \"%V\", \"path\": ", &detail);
-    p = ngx_http_discovery_json_string(p, &r->uri);
+    p = ngx_sprintf(b->last, "{\"detail\": \"%V\", \"path\": ", detail);
+    p = ngx_http_discovery_json_string(p, path);
 
-    if (service.len) {
+    if (service) {
         p = ngx_cpymem(p, ", \"service\": ", sizeof(", \"service\": ") - 1);
-        p = ngx_http_discovery_json_string(p, &service);
+        p = ngx_http_discovery_json_string(p, service);
     }
 
-    if (allow.len) {
+    if (allow) {
         /* methods are tokens: nothing to escape */
-        p = ngx_sprintf(p, ", \"allow\": \"%V\"", &allow);
+        p = ngx_sprintf(p, ", \"allow\": \"%V\"", allow);
     }
 
     *p++ = '}'; *p++ = LF;
@@ -1140,6 +1302,7 @@ ngx_http_discovery_create_loc_conf(ngx_conf_t *cf)
     }
 
     conf->route = NGX_CONF_UNSET;
+    conf->noncanonical = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -1152,6 +1315,8 @@ ngx_http_discovery_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_discovery_loc_conf_t *conf = child;
 
     ngx_conf_merge_value(conf->route, prev->route, 0);
+    ngx_conf_merge_uint_value(conf->noncanonical, prev->noncanonical,
+                              NGX_HTTP_DISCOVERY_NONCANONICAL_REJECT);
 
     return NGX_CONF_OK;
 }

@@ -277,3 +277,40 @@ POST /users
 Content-Type: application/json
 --- response_body
 users POST /users
+
+
+
+=== TEST 17: only a GET is a websocket upgrade: other methods keep their check
+--- request eval
+["DELETE /chat/history/bob", "POST /chat/history/bob", "GET /chat/history/bob"]
+--- more_headers
+Upgrade: websocket
+--- error_code eval
+[405, 405, 200]
+--- response_body_like eval
+["Method not allowed", "Method not allowed", "^users GET /chat/history/bob\n"]
+
+
+
+=== TEST 18: a rewrite after a variable was read is routed by the new URI
+--- config
+    set $before "$discovery_route";
+    location / {
+        discovery_route on;
+        rewrite ^/chat/rooms/(.*)$ /users/$1 break;
+        proxy_pass http://$discovery_upstream;
+        add_header X-Before $before;
+        add_header X-Route $discovery_route;
+        add_header X-Service $discovery_service;
+    }
+    location = /_discovery {
+        discovery_status;
+    }
+--- request
+GET /chat/rooms/lobby
+--- response_headers
+X-Before: /chat/rooms/{room}
+X-Route: /users/{user_id}
+X-Service: users
+--- response_body
+users GET /users/lobby

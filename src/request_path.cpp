@@ -1,0 +1,125 @@
+// request_path.cpp: dot segments and repeated slashes in raw request paths.
+#include "request_path.hpp"
+
+#include <vector>
+
+namespace discovery {
+
+namespace {
+
+// "%2F" or "%2f" at p
+bool isEncodedSlash(std::string_view s, size_t p)
+{
+    return p + 2 < s.size() && s[p] == '%' && s[p + 1] == '2'
+           && (s[p + 2] == 'F' || s[p + 2] == 'f');
+}
+
+// "%2E" or "%2e" at p
+bool isEncodedDot(std::string_view s, size_t p)
+{
+    return p + 2 < s.size() && s[p] == '%' && s[p + 1] == '2'
+           && (s[p + 2] == 'E' || s[p + 2] == 'e');
+}
+
+/*
+ * Calls `segment(text, last)` for each segment of a path that starts with a
+ * separator, in order; the text is raw, separators excluded.
+ */
+template <typename F>
+void forEachSegment(std::string_view raw, F &&segment)
+{
+    size_t start = 0;
+
+    // the leading '/' (or "%2F") opens the first segment
+    if (isEncodedSlash(raw, 0)) {
+        start = 3;
+    } else if (!raw.empty() && raw[0] == '/') {
+        start = 1;
+    }
+
+    for (size_t p = start;; p++) {
+        if (p == raw.size()) {
+            segment(raw.substr(start), true);
+            return;
+        }
+        if (raw[p] == '/') {
+            segment(raw.substr(start, p - start), false);
+            start = p + 1;
+        } else if (isEncodedSlash(raw, p)) {
+            segment(raw.substr(start, p - start), false);
+            start = p + 3;
+            p += 2;
+        }
+    }
+}
+
+// 1 for ".", 2 for "..", 0 otherwise, dots literal or encoded
+int dotSegment(std::string_view seg)
+{
+    int dots = 0;
+
+    for (size_t p = 0; p < seg.size(); dots++) {
+        if (seg[p] == '.') {
+            p++;
+        } else if (isEncodedDot(seg, p)) {
+            p += 3;
+        } else {
+            return 0;
+        }
+    }
+
+    return dots <= 2 ? dots : 0;
+}
+
+} // namespace
+
+bool isCanonicalPath(std::string_view raw)
+{
+    bool canonical = true;
+
+    forEachSegment(raw, [&](std::string_view seg, bool last) {
+        if ((seg.empty() && !last) || dotSegment(seg) != 0) {
+            canonical = false;
+        }
+    });
+
+    return canonical;
+}
+
+std::string canonicalPath(std::string_view raw)
+{
+    std::vector<std::string_view> kept;
+    bool trailingSlash = false;
+
+    forEachSegment(raw, [&](std::string_view seg, bool last) {
+        int dots = dotSegment(seg);
+
+        if (dots == 2 && !kept.empty()) {
+            kept.pop_back();
+        }
+
+        // "/a/.." and "/a/." end in a directory, as "/a/" does
+        if (last) {
+            trailingSlash = seg.empty() || dots != 0;
+        }
+
+        if (!seg.empty() && dots == 0) {
+            kept.push_back(seg);
+        }
+    });
+
+    std::string out;
+
+    for (std::string_view seg : kept) {
+        out += '/';
+        out += seg;
+    }
+
+    if (out.empty() || trailingSlash) {
+        out += '/';
+    }
+
+    return out;
+}
+
+} // namespace discovery

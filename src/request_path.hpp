@@ -1,0 +1,31 @@
+// request_path.hpp: whether a raw request path means what it says.
+#ifndef DISCOVERY_REQUEST_PATH_HPP
+#define DISCOVERY_REQUEST_PATH_HPP
+
+#include <string>
+#include <string_view>
+
+namespace discovery {
+
+/*
+ * A raw request path (as on the request line, before '?' or '#') is
+ * canonical when no normalization would change it: no segment is "." or
+ * ".." (dots literal or percent-encoded, any case), and no segment but the
+ * last is empty ("//").  "%2F" separates segments here as '/' does, since
+ * nginx and Starlette both decode it to '/' before they look at the path.
+ * Other escapes ("%41", "%C3%A9") decode to the same segments whatever
+ * their spelling and do not make a path non-canonical.
+ */
+bool isCanonicalPath(std::string_view raw);
+
+/*
+ * The path a user agent should have sent: dot segments removed as RFC 3986
+ * section 5.2.4 says, empty segments but the last dropped, "%2F"
+ * separators written '/', every other byte as it was.  Never longer than
+ * `raw`; "/" at least.
+ */
+std::string canonicalPath(std::string_view raw);
+
+} // namespace discovery
+
+#endif

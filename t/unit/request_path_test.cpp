@@ -1,0 +1,85 @@
+// request_path_test.cpp: which raw paths are canonical, and their canonical form.
+#include "discovery_core.h"
+#include "request_path.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace discovery {
+namespace {
+
+TEST(RequestPath, PlainPathsAreCanonical)
+{
+    for (const char *raw :
+         {"/", "/users/1", "/users/", "/a/b/c/", "/a.b/c..d/.e/f.",
+          "/...", "/a/...", "/%41/%c3%a9", "/a/%31", "/a%2Fb", "/a/%252e%252e",
+          "/a/%2e%2e%2e", "/a/%2ex", "/a/.%2", "/a/%2", "/a\\..\\b",
+          "/a/%5c..%5cb", "/a/%c0%ae%c0%ae/b", "/a/%zz"}) {
+        EXPECT_TRUE(isCanonicalPath(raw)) << raw;
+    }
+}
+
+TEST(RequestPath, DotSegmentsInEveryEncoding)
+{
+    for (const char *raw :
+         {"/a/./b", "/a/../b", "/a/%2e%2e/b", "/a/%2E%2E/b", "/a/.%2e/b",
+          "/a/%2e./b", "/a/%2e/b", "/a/..", "/a/.", "/..", "/.", "/a/..%2fb",
+          "/a/%2f../b", "/a%2f..%2fb", "/a/..%2Fb", "/a%2F%2e%2E%2Fb",
+          "/static/%2e%2e/users/abc"}) {
+        EXPECT_FALSE(isCanonicalPath(raw)) << raw;
+    }
+}
+
+TEST(RequestPath, RepeatedSlashes)
+{
+    for (const char *raw :
+         {"//users/1", "/users//1", "/users/1//", "/a/%2F/b", "/a%2F%2Fb",
+          "/a%2f/b", "%2F%2Fa"}) {
+        EXPECT_FALSE(isCanonicalPath(raw)) << raw;
+    }
+}
+
+TEST(RequestPath, CanonicalForm)
+{
+    const struct {
+        const char *raw;
+        const char *canonical;
+    } cases[] = {
+        {"/a/./b", "/a/b"},
+        {"/a/../b", "/b"},
+        {"/static/%2e%2e/users/abc", "/users/abc"},
+        {"/chat/../users/1", "/users/1"},
+        {"//users//1", "/users/1"},
+        {"/users/1//", "/users/1/"},
+        {"/a/..", "/"},
+        {"/a/b/..", "/a/"},
+        {"/a/.", "/a/"},
+        {"/..", "/"},
+        {"/../../x", "/x"},
+        {"/a%2F..%2Fb", "/b"},
+        {"/a/%2E%2e/%41/./c", "/%41/c"},
+        {"/users/1", "/users/1"},
+    };
+
+    for (const auto &c : cases) {
+        EXPECT_EQ(canonicalPath(c.raw), c.canonical) << c.raw;
+        EXPECT_LE(canonicalPath(c.raw).size(), std::string(c.raw).size())
+            << c.raw;
+    }
+}
+
+TEST(RequestPath, CApi)
+{
+    std::string raw = "/a/%2e%2e/b/";
+    std::string out(raw.size() + 1, '\0');
+
+    EXPECT_EQ(discovery_path_is_canonical("/a/b", 4), 1);
+    EXPECT_EQ(discovery_path_is_canonical(raw.data(), raw.size()), 0);
+
+    size_t n = discovery_path_canonicalize(raw.data(), raw.size(), &out[0]);
+    EXPECT_EQ(out.substr(0, n), "/b/");
+}
+
+} // namespace
+} // namespace discovery
