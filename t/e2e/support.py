@@ -1,6 +1,7 @@
 """Processes and helpers of the end-to-end tests: the example services,
 nginx with the built module, polling with a deadline."""
 
+import http.client
 import json
 import os
 import shutil
@@ -130,10 +131,11 @@ def stop_process(proc):
 
 
 class Service:
-    """One example service (examples/NAME_service.py) as a subprocess."""
+    """One service as a subprocess: examples/NAME_service.py unless script is given."""
 
-    def __init__(self, name, directory):
+    def __init__(self, name, directory, script=None):
         self.name = name
+        self.script = script or ROOT / "examples" / f"{name}_service.py"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = directory / f"{name}.log"
@@ -148,7 +150,7 @@ class Service:
         env = dict(os.environ, PYTHONPATH=str(ROOT / "python"), PYTHONUNBUFFERED="1")
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [PYTHON, str(ROOT / "examples" / f"{self.name}_service.py"), "--port", str(self.port)],
+                [PYTHON, str(self.script), "--port", str(self.port)],
                 cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
 
     def wait_ready(self):
@@ -177,7 +179,9 @@ class Service:
 class Gateway:
     """nginx in the foreground (master and workers) in its own prefix directory."""
 
-    def __init__(self, directory, services):
+    def __init__(self, directory, services, template=NGINX_CONF, **settings):
+        """template: the configuration, formatted with module, gateway (the port
+        of self.url), each service's name as its port, and settings."""
         self.dir = directory
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -189,8 +193,8 @@ class Gateway:
         # place while nginx runs would crash its workers (SIGSEGV)
         module = shutil.copy(MODULE, directory / MODULE.name)
         self.conf = directory / "nginx.conf"
-        self.conf.write_text(NGINX_CONF.format(
-            module=module, gateway=self.port, **{s.name: s.port for s in services}))
+        self.conf.write_text(template.format(
+            module=module, gateway=self.port, **settings, **{s.name: s.port for s in services}))
 
     def start(self):
         self.proc = subprocess.Popen(
@@ -222,6 +226,38 @@ class Gateway:
 
     def error_log_tail(self, lines=40):
         return tail(self.error_log, lines)
+
+
+class RawResponse:
+    """An answer to raw_request(): status, headers (case-insensitive), body bytes."""
+
+    def __init__(self, status, headers, body):
+        self.status_code = status
+        self.headers = headers
+        self.content = body
+
+    def json(self):
+        return json.loads(self.content)
+
+
+def raw_request(port, target, method="GET", host="127.0.0.1", timeout=5.0):
+    """Send one request with target exactly as given and return the answer.
+
+    target (str, sent as latin-1, or bytes) goes on the request line
+    untouched: httpx removes dot segments, re-encodes %zz and backslashes,
+    upper-cases percent escapes and drops fragments, so it cannot send the
+    paths these tests are about.
+    """
+    if isinstance(target, str):
+        target = target.encode("latin-1")
+    request = (method.encode() + b" " + target + b" HTTP/1.1\r\n"
+               + b"Host: " + host.encode() + b"\r\nConnection: close\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(request)
+        response = http.client.HTTPResponse(sock, method=method)
+        response.begin()
+        body = response.read()
+        return RawResponse(response.status, response.headers, body)
 
 
 def json_body(response):
