@@ -4,8 +4,8 @@
 
 Every route answers 200 with JSON: "route" (the template FastAPI matched,
 request.scope["route"].path), "path" and "raw_path" (as uvicorn put them in
-the scope), "query_string" and "gateway_route" (the X-Discovery-Route header
-the gateway sent).  A path no route takes answers 404 with "route": null and
+the scope), "query_string", and "gateway_route" and "gateway_uri" (the
+X-Discovery-Route and X-Gateway-Uri headers the gateway sent, when it does).  A path no route takes answers 404 with "route": null and
 the same members.  The routes are the targets of path confusion: a catch-all
 that a dot segment climbs out of, an authenticated catch-all a dot segment
 climbs into, one-segment parameters that an encoded slash splits.
@@ -57,6 +57,7 @@ def answer(request: Request, status_code=200):
         "raw_path": request.scope["raw_path"].decode("latin-1"),
         "query_string": request.scope["query_string"].decode("latin-1"),
         "gateway_route": request.headers.get("x-discovery-route"),
+        "gateway_uri": request.headers.get("x-gateway-uri"),
     }, status_code=status_code)
 
 

@@ -77,6 +77,7 @@ LOCATIONS = """\
 
             proxy_pass        http://$discovery_upstream;
             proxy_set_header  X-Discovery-Route $discovery_route;
+            proxy_set_header  X-Gateway-Uri $uri;
             add_header        X-Discovery-Route $discovery_route always;
         }}
 
@@ -88,6 +89,7 @@ LOCATIONS = """\
             discovery_route   on;
             proxy_pass        http://$discovery_upstream;
             proxy_set_header  X-Discovery-Route $discovery_route;
+            proxy_set_header  X-Gateway-Uri $uri;
         }}
 
         location = /_discovery {{
@@ -325,12 +327,20 @@ class Outcome:
     service_route: Optional[str] = None  # the route the service ran (asked directly after a gateway 404)
     service_saw: Optional[dict] = None  # the probe's answer
 
+    def gateway_path(self):
+        """The path the gateway routed ($uri), as Starlette would decode its bytes."""
+        uri = self.service_saw.get("gateway_uri")
+        return None if uri is None else uri.encode("latin-1").decode("utf-8", "replace")
+
     def agrees(self):
         """The gateway refused the request, or the service ran the route the
-        gateway decided, or neither has a route for it."""
+        gateway decided on the path the gateway routed, or neither has a route
+        for it.  The same template on another path is not agreement: for
+        /a/b/.. {rest:path} is "" at the gateway and "b/.." at the service."""
         status = self.response.status_code
         if self.answered_by == "service":
-            return self.service_route is not None and self.service_route == self.gateway_route
+            return (self.service_route is not None and self.service_route == self.gateway_route
+                    and self.service_saw["path"] == self.gateway_path())
         if status == 400 and self.answered_by == "nginx":
             return True  # refused on the request line, before any module ran
         if status == 400:
@@ -350,7 +360,8 @@ class Outcome:
     def __str__(self):
         r = self.response
         if self.answered_by == "service":
-            said = f"gateway routed it as {self.gateway_route!r}, service ran {self.service_route!r}"
+            said = (f"gateway routed {self.gateway_path()!r} as {self.gateway_route!r}, "
+                    f"service ran {self.service_saw['path']!r} as {self.service_route!r}")
         else:
             said = f"the {self.answered_by} answered {r.status_code} itself"
             if self.answered_by == "gateway" and self.body is None:
