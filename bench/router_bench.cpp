@@ -134,7 +134,7 @@ Table table(size_t n, bool typical, bool small = false)
         {"small", 5, kUrl, sizeof(kUrl) - 1, "small", 5},
     };
 
-    if (discovery_snapshot_roster(nullptr, 0, conf, small ? 2 : 1, 1, &roster,
+    if (discovery_snapshot_roster(nullptr, 0, conf, small ? 2 : 1, 0, 1, &roster,
                                   nullptr, &err) != DISCOVERY_OK) {
         die("roster", err);
     }

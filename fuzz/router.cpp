@@ -7,16 +7,25 @@
 // every route whose template matches, grouped by shape, shapes taken in
 // precedence order (literal, int, float, uuid, str, path, from the left),
 // entries in roster order with earlier services keeping their methods.
-#include "conflicts.hpp"
+// Routes the table check rejects take no part.  Two more properties hold
+// for every lookup: it visits at most kLookupVisitLimit trie nodes (some
+// inputs add a service publishing every mix of literal and typed segments
+// over several levels, which would take thousands without the bound), and
+// each route of another service that matched the path with the method but
+// lost to the answer is listed as shadowed by it (and, under
+// discovery_overlap deny, never belongs to an earlier service).
 #include "discovery_core.h"
 #include "fuzz_common.hpp"
 #include "methods.hpp"
 #include "route_template.hpp"
+#include "router.hpp"
 #include "snapshot.hpp"
+#include "table_check.hpp"
 
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <string>
 #include <vector>
@@ -31,7 +40,7 @@ const char *const kTemplateSegments[] = {
 };
 
 const char *const kPathSegments[] = {
-    "users", "files", "a", "b", "", "42", "4.2", "-1", "x", "{id}",
+    "users", "files", "a", "b", "", "42", "4.2", "-1", "x", "{id}", "1",
     "123e4567-e89b-12d3-a456-426614174000", "0",
 };
 
@@ -63,9 +72,28 @@ int rank(SegmentKind k)
 struct RefEntry {
     uint32_t methods;
     uint32_t service;
+    uint32_t index; // in the service's routes
     std::string route;
     bool auth;
 };
+
+// Segments of the lattice service: any mix of them at every level.
+const char *const kLatticeSegments[] = {
+    "1", "x", "{i:int}", "{f:float}", "{u:uuid}", "{s:str}",
+};
+
+// Every template of `depth` segments drawn from `pool`.
+void lattice(const std::vector<std::string> &pool, size_t depth,
+             std::string prefix, std::vector<std::string> &out)
+{
+    if (depth == 0) {
+        out.push_back(prefix);
+        return;
+    }
+    for (const std::string &seg : pool) {
+        lattice(pool, depth - 1, prefix + "/" + seg, out);
+    }
+}
 
 struct Shape {
     discovery::Template tpl; // of the first route of this shape
@@ -77,6 +105,8 @@ struct Expected {
     int status;
     std::string service, upstream, route, allow;
     bool auth = false;
+    const RefEntry *winner = nullptr; // the entry that took the method
+    std::vector<const RefEntry *> losers; // later ones that had it too
 };
 
 Expected reference(const discovery::Snapshot &snap,
@@ -121,7 +151,19 @@ Expected reference(const discovery::Snapshot &snap,
     for (const Shape *s : matching) {
         for (const RefEntry &e : s->entries) {
             if (e.methods & want) {
-                return answer(e);
+                Expected found = answer(e);
+                found.winner = &e;
+                for (const Shape *later : matching) {
+                    if (later->ranks == s->ranks) {
+                        continue; // same shape: a conflict, not an overlap
+                    }
+                    for (const RefEntry &l : later->entries) {
+                        if ((l.methods & want) && l.service != e.service) {
+                            found.losers.push_back(&l);
+                        }
+                    }
+                }
+                return found;
             }
         }
     }
@@ -170,6 +212,39 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     std::vector<Shape> shapes;
 
     snap.generation = 7;
+    snap.denyOverlaps = in.ConsumeBool();
+
+    // now and then a service whose routes would make lookups costly
+    if (in.ConsumeIntegralInRange<int>(0, 7) == 0) {
+        std::vector<std::string> pool;
+        for (const char *seg : kLatticeSegments) {
+            if (in.ConsumeBool()) {
+                pool.push_back(seg);
+            }
+        }
+        size_t depth = in.ConsumeIntegralInRange<size_t>(2, 6);
+        std::vector<std::string> paths;
+        while (!pool.empty() && std::pow(pool.size(), depth) > 4096) {
+            depth--;
+        }
+        if (!pool.empty()) {
+            lattice(pool, depth, "", paths);
+        }
+
+        discovery::Service svc;
+        svc.name = "lattice";
+        svc.url = "http://lattice/routes";
+        svc.upstream = "lattice_up";
+        svc.state = DISCOVERY_STATE_HEALTHY;
+        for (const std::string &path : paths) {
+            discovery::Route route;
+            route.path = path;
+            route.methods = discovery::kPost;
+            svc.routeSet.routes.push_back(route);
+        }
+        snap.services.push_back(std::move(svc));
+    }
+
     size_t nservices = in.ConsumeIntegralInRange<size_t>(1, 3);
     for (size_t s = 0; s < nservices; s++) {
         discovery::Service svc;
@@ -201,11 +276,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         snap.services.push_back(std::move(svc));
     }
-    snap.conflicts = discovery::findConflicts(snap.services);
+    discovery::checkTable(snap);
 
     // the reference's table: shapes, entries in roster order, resolved
+    auto rejected = snap.rejections.begin();
     for (uint32_t s = 0; s < snap.services.size(); s++) {
-        for (const discovery::Route &r : snap.services[s].routeSet.routes) {
+        const auto &routes = snap.services[s].routeSet.routes;
+        for (uint32_t index = 0; index < routes.size(); index++) {
+            const discovery::Route &r = routes[index];
+            if (rejected != snap.rejections.end() && rejected->service == s
+                && rejected->route == index) {
+                ++rejected;
+                continue;
+            }
             discovery::Template tpl;
             discovery::compileTemplate(r.path, tpl);
             std::string key = discovery::templateShape(tpl);
@@ -220,7 +303,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 shapes.push_back(std::move(shape));
             }
             shapes[it->second].entries.push_back(
-                {r.methods, s, r.path, r.authRequired});
+                {r.methods, s, index, r.path, r.authRequired});
         }
     }
     for (Shape &shape : shapes) {
@@ -242,6 +325,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     discovery_router_t *router = discovery_router_create(blob.data(),
                                                          blob.size(), &err);
     fuzz::check(router != nullptr, "router_create failed", err.text);
+    auto counting = discovery::Router::build(blob.data(), blob.size());
 
     while (in.remaining_bytes() > 0) {
         std::string method = pick(in, kMethods);
@@ -275,6 +359,30 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fuzz::fail("router and reference disagree",
                        method + " " + path + ": got " + got + ", want "
                            + want);
+        }
+
+        uint32_t visits = 0;
+        counting->match(method, path, websocket, &visits);
+        fuzz::check(visits <= discovery::kLookupVisitLimit,
+                    "a lookup visited more nodes than the bound",
+                    path + ": " + std::to_string(visits));
+
+        for (const RefEntry *lost : x.losers) {
+            const RefEntry &win = *x.winner;
+            bool listed = std::any_of(
+                snap.overlaps.begin(), snap.overlaps.end(),
+                [&](const discovery::Overlap &o) {
+                    return o.service == win.service && o.route == win.index
+                           && o.shadowedService == lost->service
+                           && o.shadowedRoute == lost->index;
+                });
+            fuzz::check(listed, "a shadowed route is not listed",
+                        method + " " + path + ": " + win.route + " of s"
+                            + std::to_string(win.service) + " over "
+                            + lost->route);
+            fuzz::check(!snap.denyOverlaps || win.service < lost->service,
+                        "discovery_overlap deny let a later service shadow",
+                        method + " " + path);
         }
     }
 

@@ -3,7 +3,7 @@
 #ifndef DISCOVERY_FUZZ_SAMPLES_HPP
 #define DISCOVERY_FUZZ_SAMPLES_HPP
 
-#include "conflicts.hpp"
+#include "table_check.hpp"
 #include "methods.hpp"
 #include "snapshot.hpp"
 
@@ -68,7 +68,7 @@ inline discovery::Snapshot sampleSnapshot()
         "chat", DISCOVERY_STATE_HEALTHY,
         {sampleRoute("/users", kPost, "shadowed_too", {"\xc3\xa9t\xc3\xa9"}),
          sampleRoute("/", kGet | kOptions)}));
-    snap.conflicts = findConflicts(snap.services);
+    checkTable(snap);
     return snap;
 }
 

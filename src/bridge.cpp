@@ -189,7 +189,7 @@ size_t discovery_parser_rejected(const discovery_parser_t *p)
 
 int discovery_snapshot_roster(const unsigned char *old, size_t old_len,
                               const discovery_service_conf_t *services,
-                              size_t n, uint64_t generation,
+                              size_t n, int deny_overlaps, uint64_t generation,
                               discovery_buf_t *out, discovery_log_t *log,
                               discovery_error_t *err)
 {
@@ -205,8 +205,9 @@ int discovery_snapshot_roster(const unsigned char *old, size_t old_len,
                              view(s.upstream, s.upstream_len)});
         }
 
-        Bytes bytes = discovery::applyRoster(old, old_len, confs, generation,
-                                             discovery::Log(log));
+        Bytes bytes =
+            discovery::applyRoster(old, old_len, confs, deny_overlaps != 0,
+                                   generation, discovery::Log(log));
         giveBuffer(bytes.data(), bytes.size(), out);
         return DISCOVERY_OK;
     });
@@ -358,8 +359,8 @@ size_t discovery_path_canonicalize(const char *raw, size_t len, char *out)
 {
     try {
         std::string path = discovery::canonicalPath(view(raw, len));
-        if (path.size() > len + 1) {
-            return 0; // cannot happen: the form only drops bytes
+        if (path.size() > 3 * len + 1) {
+            return 0; // longer than the caller's room: not a form we make
         }
         std::memcpy(out, path.data(), path.size());
         return path.size();

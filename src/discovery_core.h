@@ -119,7 +119,8 @@ int discovery_parser_finish(discovery_parser_t *p, discovery_buf_t *routes,
  * checksummed blob, the only thing kept in shared memory or on disk.
  * It holds the roster (services in configuration order, with url,
  * upstream, state, version) and each service's routes.  Conflicts are
- * resolved (first service in the roster wins) and recorded in it.
+ * resolved (first service in the roster wins) and recorded in it, as are
+ * overlaps across services and the routes it does not route.
  */
 typedef struct {
     const char  *name;
@@ -133,11 +134,14 @@ typedef struct {
 /*
  * A snapshot for `services`, keeping state, version and routes of each
  * service found in `old` (may be NULL) with the same name and url; others
- * start pending with no routes.
+ * start pending with no routes.  deny_overlaps (discovery_overlap deny):
+ * a route that shadows a route of an earlier service is rejected, in this
+ * table and in every table made from it.
  */
 int discovery_snapshot_roster(const unsigned char *old, size_t old_len,
-    const discovery_service_conf_t *services, size_t n, uint64_t generation,
-    discovery_buf_t *out, discovery_log_t *log, discovery_error_t *err);
+    const discovery_service_conf_t *services, size_t n, int deny_overlaps,
+    uint64_t generation, discovery_buf_t *out, discovery_log_t *log,
+    discovery_error_t *err);
 
 /*
  * The outcome of one poll of service `name` (polled at `url`): its new
@@ -222,16 +226,17 @@ int discovery_router_match(const discovery_router_t *router,
 
 
 /*
- * Raw request paths (before '?' or '#'): 1 when no dot segment ("." or
- * "..", literal or percent-encoded) and no repeated slash ("//", "%2F"
- * counting as '/') would make a normalizing server see another path.
+ * Raw request paths (before '?'): 1 when no dot segment ("." or "..",
+ * literal or percent-encoded), no repeated slash ("//", "%2F" counting as
+ * '/') and no '#' would make a server see another path than nginx's $uri.
  */
 int discovery_path_is_canonical(const char *raw, size_t len);
 
 /*
- * Writes the canonical form of `raw` (dot segments removed, repeated
- * slashes merged) to `out`, which has room for len + 1 bytes, and returns
- * its length; 0 only when out of memory.
+ * Writes the canonical form of `raw` (what precedes '#', dot segments
+ * removed, repeated slashes merged, bytes a URI cannot hold escaped) to
+ * `out`, which has room for 3 * len + 1 bytes, and returns its length; 0
+ * only when out of memory.
  */
 size_t discovery_path_canonicalize(const char *raw, size_t len, char *out);
 

@@ -119,6 +119,13 @@ static ngx_conf_enum_t  ngx_http_discovery_noncanonical[] = {
 };
 
 
+static ngx_conf_enum_t  ngx_http_discovery_overlap[] = {
+    { ngx_string("allow"), 0 },
+    { ngx_string("deny"), 1 },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_command_t  ngx_http_discovery_commands[] = {
 
     { ngx_string("discovery_zone"),
@@ -148,6 +155,13 @@ static ngx_command_t  ngx_http_discovery_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_discovery_main_conf_t, state),
       NULL },
+
+    { ngx_string("discovery_overlap"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_discovery_main_conf_t, overlap_deny),
+      &ngx_http_discovery_overlap },
 
     { ngx_string("discovery_route"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
@@ -410,6 +424,7 @@ static ngx_int_t
 ngx_http_discovery_canonical(ngx_http_request_t *r, ngx_uint_t action)
 {
     u_char             *p, *last;
+    size_t              len;
     ngx_str_t           raw, detail;
     ngx_table_elt_t    *location;
     discovery_match_t   m;
@@ -417,11 +432,7 @@ ngx_http_discovery_canonical(ngx_http_request_t *r, ngx_uint_t action)
     raw = r->unparsed_uri;
     last = raw.data + raw.len;
 
-    for (p = raw.data; p < last; p++) {
-        if (*p == '?' || *p == '#') {
-            break;
-        }
-    }
+    for (p = raw.data; p < last && *p != '?'; p++) { /* void */ }
 
     raw.len = p - raw.data;
 
@@ -444,31 +455,33 @@ ngx_http_discovery_canonical(ngx_http_request_t *r, ngx_uint_t action)
                                             &raw, NULL, NULL);
     }
 
-    /* the canonical path is never longer; the query string goes along */
+    /* the canonical path, escaped, then the query string as it came */
 
     location = ngx_list_push(&r->headers_out.headers);
     if (location == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_pnalloc(r->pool, raw.len + 1 + 1 + r->args.len);
+    p = ngx_pnalloc(r->pool, 3 * raw.len + 1 + 1 + r->args.len);
     if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    location->value.data = p;
-    location->value.len = discovery_path_canonicalize((const char *) raw.data,
-                                                      raw.len, (char *) p);
-    if (location->value.len == 0) {
+    len = discovery_path_canonicalize((const char *) raw.data, raw.len,
+                                      (char *) p);
+    if (len == 0) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    location->value.data = p;
+    p += len;
+
     if (r->args.len) {
-        p += location->value.len;
         *p++ = '?';
         p = ngx_cpymem(p, r->args.data, r->args.len);
-        location->value.len = p - location->value.data;
     }
+
+    location->value.len = p - location->value.data;
 
     location->hash = 1;
     ngx_str_set(&location->key, "Location");
@@ -1255,6 +1268,7 @@ ngx_http_discovery_create_main_conf(ngx_conf_t *cf)
 
     dmcf->zone_size = NGX_CONF_UNSET_SIZE;
     dmcf->max_size = NGX_CONF_UNSET_SIZE;
+    dmcf->overlap_deny = NGX_CONF_UNSET_UINT;
 
     return dmcf;
 }
@@ -1268,6 +1282,7 @@ ngx_http_discovery_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_size_value(dmcf->zone_size,
                              NGX_HTTP_DISCOVERY_DEFAULT_ZONE);
     ngx_conf_init_size_value(dmcf->max_size, 1024 * 1024);
+    ngx_conf_init_uint_value(dmcf->overlap_deny, 0);
 
     if (dmcf->services.nelts == 0) {
         return NGX_CONF_OK;

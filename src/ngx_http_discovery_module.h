@@ -104,6 +104,7 @@ typedef struct {
     size_t                         zone_size;
     size_t                         max_size;
     ngx_str_t                      state;        /* file, or empty */
+    ngx_uint_t                     overlap_deny; /* discovery_overlap */
 
     ngx_shm_zone_t                *shm_zone;
     ngx_http_discovery_shctx_t    *sh;

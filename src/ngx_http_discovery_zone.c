@@ -239,6 +239,7 @@ ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
     }
 
     rc = discovery_snapshot_roster(old, old_len, roster, dmcf->services.nelts,
+                                   dmcf->overlap_deny,
                                    sh->generation + 1, &out, &dlog, &err);
 
     generation = 0;

@@ -43,6 +43,7 @@ size_t rejectOutside(RouteSet &set, const PathPrefixes &prefixes,
     for (auto it = outside; it != set.routes.end(); ++it) {
         log.warn("route \"" + it->path
                  + "\" rejected: outside the service's prefixes");
+        set.rejected.push_back({it->path, it->methods, "outside prefix"});
     }
 
     size_t rejected = static_cast<size_t>(set.routes.end() - outside);

@@ -25,7 +25,8 @@ private:
     std::vector<std::string> prefixes_;
 };
 
-// Drops the routes outside `prefixes`, one WARN each; returns how many.
+// Moves the routes outside `prefixes` to set.rejected, one WARN each;
+// returns how many.
 size_t rejectOutside(RouteSet &set, const PathPrefixes &prefixes,
                      const Log &log);
 

@@ -1,6 +1,7 @@
 // request_path.cpp: dot segments and repeated slashes in raw request paths.
 #include "request_path.hpp"
 
+#include <cstring>
 #include <vector>
 
 namespace discovery {
@@ -53,6 +54,15 @@ void forEachSegment(std::string_view raw, F &&segment)
     }
 }
 
+// What a URI may hold as it is (RFC 3986: unreserved, sub-delims, ':',
+// '@', '/' and '%' of the escapes the path already has).
+bool isUriByte(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+           || (c >= '0' && c <= '9')
+           || (c != '\0' && std::strchr("-._~!$&'()*+,;=:@/%", c) != nullptr);
+}
+
 // 1 for ".", 2 for "..", 0 otherwise, dots literal or encoded
 int dotSegment(std::string_view seg)
 {
@@ -75,7 +85,8 @@ int dotSegment(std::string_view seg)
 
 bool isCanonicalPath(std::string_view raw)
 {
-    bool canonical = true;
+    // nginx ends $uri at '#', the service keeps what follows
+    bool canonical = raw.find('#') == std::string_view::npos;
 
     forEachSegment(raw, [&](std::string_view seg, bool last) {
         if ((seg.empty() && !last) || dotSegment(seg) != 0) {
@@ -90,6 +101,8 @@ std::string canonicalPath(std::string_view raw)
 {
     std::vector<std::string_view> kept;
     bool trailingSlash = false;
+
+    raw = raw.substr(0, raw.find('#'));
 
     forEachSegment(raw, [&](std::string_view seg, bool last) {
         int dots = dotSegment(seg);
@@ -108,11 +121,20 @@ std::string canonicalPath(std::string_view raw)
         }
     });
 
+    static const char hex[] = "0123456789ABCDEF";
     std::string out;
 
     for (std::string_view seg : kept) {
         out += '/';
-        out += seg;
+        for (unsigned char c : seg) {
+            if (isUriByte(c)) {
+                out += static_cast<char>(c);
+            } else {
+                out += '%';
+                out += hex[c >> 4];
+                out += hex[c & 0xf];
+            }
+        }
     }
 
     if (out.empty() || trailingSlash) {

@@ -8,10 +8,11 @@
 namespace discovery {
 
 /*
- * A raw request path (as on the request line, before '?' or '#') is
- * canonical when no normalization would change it: no segment is "." or
- * ".." (dots literal or percent-encoded, any case), and no segment but the
- * last is empty ("//").  "%2F" separates segments here as '/' does, since
+ * A raw request path (as on the request line, before '?') is canonical
+ * when no normalization would change it: no segment is "." or ".." (dots
+ * literal or percent-encoded, any case), no segment but the last is empty
+ * ("//"), and it has no '#' (nginx's $uri ends there, a service's path
+ * does not).  "%2F" separates segments here as '/' does, since
  * nginx and Starlette both decode it to '/' before they look at the path.
  * Other escapes ("%41", "%C3%A9") decode to the same segments whatever
  * their spelling and do not make a path non-canonical.
@@ -19,10 +20,11 @@ namespace discovery {
 bool isCanonicalPath(std::string_view raw);
 
 /*
- * The path a user agent should have sent: dot segments removed as RFC 3986
- * section 5.2.4 says, empty segments but the last dropped, "%2F"
- * separators written '/', every other byte as it was.  Never longer than
- * `raw`; "/" at least.
+ * The path a user agent should have sent, for a Location header: what
+ * precedes '#', dot segments removed as RFC 3986 section 5.2.4 says, empty
+ * segments but the last dropped, "%2F" separators written '/', bytes a URI
+ * cannot hold percent-encoded, the rest as it was.  At most three times as
+ * long as `raw`; "/" at least.
  */
 std::string canonicalPath(std::string_view raw);
 

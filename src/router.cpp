@@ -277,7 +277,7 @@ void Router::Draft::insertLiteral(uint32_t hash, uint32_t id)
 
 /*
  * Groups entries by terminal, keeping roster order, and resolves conflicts
- * the way findConflicts() reports them: the first entry holding a method
+ * the way checkTable() reports them: the first entry holding a method
  * keeps it, later ones lose it and vanish once they have nothing left.
  */
 void Router::Draft::placeEntries(std::vector<Entry> &entries)
@@ -317,13 +317,19 @@ std::unique_ptr<Router> Router::build(const unsigned char *snapshot, size_t len)
 Router::Router(Snapshot snapshot) : snapshot_(std::move(snapshot))
 {
     Draft draft;
+    auto rejected = snapshot_.rejections.begin(); // by service, route
 
     for (uint32_t s = 0; s < snapshot_.services.size(); s++) {
         const Service &service = snapshot_.services[s];
 
         anyPending_ |= service.state == DISCOVERY_STATE_PENDING;
-        for (const Route &route : service.routeSet.routes) {
-            draft.add(route, s);
+        for (uint32_t r = 0; r < service.routeSet.routes.size(); r++) {
+            if (rejected != snapshot_.rejections.end()
+                && rejected->service == s && rejected->route == r) {
+                ++rejected;
+                continue;
+            }
+            draft.add(service.routeSet.routes[r], s);
         }
     }
 
@@ -428,7 +434,7 @@ uint32_t Router::find(const Key &key) const
 }
 
 Match Router::match(std::string_view method, std::string_view path,
-                    bool websocket) const
+                    bool websocket, uint32_t *visits) const
 {
     if (path.empty() || path.front() != '/') {
         return Match();
@@ -444,7 +450,13 @@ Match Router::match(std::string_view method, std::string_view path,
         prefetch(kRootShape, path);
     }
 
-    if (search(root_, kRootShape, path, s)) {
+    bool found = search(root_, kRootShape, path, s);
+
+    if (visits != nullptr) {
+        *visits = s.visits;
+    }
+
+    if (found) {
         return answer(*s.found);
     }
 
@@ -494,6 +506,8 @@ bool Router::search(uint32_t id, uint64_t shape, std::string_view rest,
 {
     const Node &node = nodes_[id];
 
+    s.visits++;
+
     if (rest.empty()) {
         return visitTerminal(node, s);
     }
@@ -534,8 +548,11 @@ bool Router::searchParams(uint32_t id, uint64_t shape, std::string_view rest,
     }
 
     // {x:path} takes the rest, slashes included, even when empty
-    return (params & (1u << kPathSlot))
-           && visitTerminal(nodes_[find(Key::param(id, shape, kPathSlot))], s);
+    if (!(params & (1u << kPathSlot))) {
+        return false;
+    }
+    s.visits++;
+    return visitTerminal(nodes_[find(Key::param(id, shape, kPathSlot))], s);
 }
 
 bool Router::visitTerminal(const Node &node, Search &s) const

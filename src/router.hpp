@@ -38,7 +38,9 @@ struct Match {
  * services with the same shape share a terminal, where entries sit in
  * roster order with conflicts already resolved.  A lookup walks the trie
  * depth-first in precedence order (literal, int, float, uuid, str, path)
- * and backtracks; each node is visited at most once.
+ * and backtracks; each node is visited at most once, and checkTable()
+ * keeps the nodes one lookup can reach under kLookupVisitLimit.  Routes
+ * the snapshot rejects are left out.
  *
  * The layout is for a cold cache (100,000 routes do not fit in it): every
  * node but the root sits in one open-addressing table, one cache line
@@ -60,8 +62,10 @@ public:
     Router(const Router &) = delete;
     Router &operator=(const Router &) = delete;
 
+    // *visits, if given, receives the trie nodes the lookup visited: at
+    // most kLookupVisitLimit in a table that checkTable() made.
     Match match(std::string_view method, std::string_view path,
-                bool websocket) const;
+                bool websocket, uint32_t *visits = nullptr) const;
 
     uint64_t generation() const { return snapshot_.generation; }
 
@@ -135,6 +139,7 @@ private:
 
     struct Search {
         uint32_t want = 0;
+        uint32_t visits = 0;
         const Node *firstTerminal = nullptr;
         const Entry *found = nullptr;
     };

@@ -6,13 +6,14 @@
 #include "route_template.hpp"
 
 #include <cstring>
+#include <tuple>
 #include <string_view>
 
 /*
  * Both blobs share one 32-byte header, little-endian:
  *
  *   0  magic "NGXD" (snapshot) or "NGXR" (route set)
- *   4  u32 format version (1)
+ *   4  u32 format version (2)
  *   8  u64 total length, header included
  *  16  u64 generation (0 for route sets)
  *  24  u32 FNV-1a of the whole blob with this field read as zero
@@ -20,8 +21,12 @@
  *
  * The body is varints and length-prefixed strings:
  *
- *   snapshot:  services{name url upstream state routeset} conflicts{...}
+ *   snapshot:  flags services{name url upstream state routeset}
+ *              conflicts{methods winner route loser route}
+ *              overlaps{methods service route shadowed-service route}
+ *              rejections{service route reason}
  *   routeset:  version routes{path methods flags name tags{tag}}
+ *              rejected{path methods reason}
  *
  * where {x} is a varint count followed by that many x.
  */
@@ -32,12 +37,16 @@ namespace {
 
 constexpr size_t kHeaderSize = 32;
 constexpr size_t kChecksumOffset = 24;
-constexpr uint32_t kFormatVersion = 1;
+constexpr uint32_t kFormatVersion = 2;
 constexpr char kSnapshotMagic[] = "NGXD";
 constexpr char kRouteSetMagic[] = "NGXR";
 
 constexpr uint8_t kFlagAuth = 1;
 constexpr uint8_t kFlagWebsocket = 2;
+
+constexpr uint8_t kFlagDenyOverlaps = 1; // of a snapshot
+
+constexpr size_t kMaxReasonLen = 1024;
 
 // Bounds for strings the route limits do not cover.
 constexpr size_t kMaxServiceStringLen = 65536;
@@ -251,6 +260,13 @@ void writeRouteSet(Writer &w, const RouteSet &set)
             w.string(tag);
         }
     }
+
+    w.varint(set.rejected.size());
+    for (const RejectedRoute &r : set.rejected) {
+        w.string(r.path);
+        w.varint(r.methods);
+        w.string(r.reason);
+    }
 }
 
 Route readRoute(Reader &r)
@@ -300,6 +316,18 @@ RouteSet readRouteSet(Reader &r)
         set.routes.push_back(readRoute(r));
     }
 
+    // a rejected route takes at least 3 bytes
+    n = r.count(kMaxRoutes, 3, "too many rejected routes");
+    set.rejected.reserve(n);
+    for (size_t i = 0; i < n; i++) {
+        RejectedRoute rejected;
+        rejected.path = r.string(kMaxPathLen, "path too long");
+        rejected.methods =
+            static_cast<uint32_t>(r.bounded(kAllMethods, "invalid methods"));
+        rejected.reason = r.string(kMaxReasonLen, "reason too long");
+        set.rejected.push_back(std::move(rejected));
+    }
+
     return set;
 }
 
@@ -345,6 +373,37 @@ Conflict readConflict(Reader &r, const std::vector<Service> &services)
     return c;
 }
 
+Overlap readOverlap(Reader &r, const std::vector<Service> &services)
+{
+    Overlap o;
+
+    o.methods = static_cast<uint32_t>(r.bounded(kAllMethods, "bad methods"));
+    o.service = readIndex(r, services.size(), "bad overlap service");
+    o.route = readIndex(r, services[o.service].routeSet.routes.size(),
+                        "bad overlap route");
+    o.shadowedService = readIndex(r, services.size(), "bad overlap service");
+    o.shadowedRoute =
+        readIndex(r, services[o.shadowedService].routeSet.routes.size(),
+                  "bad overlap route");
+
+    if (o.methods == 0 || o.service == o.shadowedService) {
+        r.fail("invalid overlap");
+    }
+
+    return o;
+}
+
+Rejection readRejection(Reader &r, const std::vector<Service> &services)
+{
+    Rejection j;
+
+    j.service = readIndex(r, services.size(), "bad rejection service");
+    j.route = readIndex(r, services[j.service].routeSet.routes.size(),
+                        "bad rejection route");
+    j.reason = r.string(kMaxReasonLen, "reason too long");
+    return j;
+}
+
 } // namespace
 
 bool operator==(const Route &a, const Route &b)
@@ -354,9 +413,15 @@ bool operator==(const Route &a, const Route &b)
            && a.name == b.name && a.tags == b.tags;
 }
 
+bool operator==(const RejectedRoute &a, const RejectedRoute &b)
+{
+    return a.path == b.path && a.methods == b.methods && a.reason == b.reason;
+}
+
 bool operator==(const RouteSet &a, const RouteSet &b)
 {
-    return a.version == b.version && a.routes == b.routes;
+    return a.version == b.version && a.routes == b.routes
+           && a.rejected == b.rejected;
 }
 
 Bytes encodeRouteSet(const RouteSet &set)
@@ -382,6 +447,7 @@ Bytes encodeSnapshot(const Snapshot &snap)
 {
     Writer w;
 
+    w.byte(snap.denyOverlaps ? kFlagDenyOverlaps : 0);
     w.varint(snap.services.size());
     for (const Service &s : snap.services) {
         w.string(s.name);
@@ -400,6 +466,22 @@ Bytes encodeSnapshot(const Snapshot &snap)
         w.varint(c.loserRoute);
     }
 
+    w.varint(snap.overlaps.size());
+    for (const Overlap &o : snap.overlaps) {
+        w.varint(o.methods);
+        w.varint(o.service);
+        w.varint(o.route);
+        w.varint(o.shadowedService);
+        w.varint(o.shadowedRoute);
+    }
+
+    w.varint(snap.rejections.size());
+    for (const Rejection &j : snap.rejections) {
+        w.varint(j.service);
+        w.varint(j.route);
+        w.string(j.reason);
+    }
+
     return w.seal(kSnapshotMagic, snap.generation);
 }
 
@@ -411,8 +493,14 @@ Snapshot decodeSnapshot(const unsigned char *data, size_t len)
 
     Reader r(data + kHeaderSize, data + len, "snapshot");
 
-    // a service takes at least 6 bytes, a conflict 5
-    size_t services = r.count(kMaxServices, 6, "too many services");
+    uint8_t flags = r.byte();
+    if (flags & ~kFlagDenyOverlaps) {
+        r.fail("invalid snapshot flags");
+    }
+    snap.denyOverlaps = flags & kFlagDenyOverlaps;
+
+    // a service takes at least 7 bytes, a conflict or an overlap 5
+    size_t services = r.count(kMaxServices, 7, "too many services");
     snap.services.reserve(services);
     for (size_t i = 0; i < services; i++) {
         snap.services.push_back(readService(r));
@@ -422,6 +510,27 @@ Snapshot decodeSnapshot(const unsigned char *data, size_t len)
     snap.conflicts.reserve(conflicts);
     for (size_t i = 0; i < conflicts; i++) {
         snap.conflicts.push_back(readConflict(r, snap.services));
+    }
+
+    size_t overlaps = r.count(SIZE_MAX, 5, "too many overlaps");
+    snap.overlaps.reserve(overlaps);
+    for (size_t i = 0; i < overlaps; i++) {
+        snap.overlaps.push_back(readOverlap(r, snap.services));
+    }
+
+    // a rejection takes at least 3 bytes
+    size_t rejections = r.count(SIZE_MAX, 3, "too many rejections");
+    snap.rejections.reserve(rejections);
+    for (size_t i = 0; i < rejections; i++) {
+        snap.rejections.push_back(readRejection(r, snap.services));
+
+        // the router walks them alongside the routes
+        if (i > 0 && !(std::tie(snap.rejections[i - 1].service,
+                                snap.rejections[i - 1].route)
+                       < std::tie(snap.rejections[i].service,
+                                  snap.rejections[i].route))) {
+            r.fail("rejections out of order");
+        }
     }
 
     r.expectEnd();

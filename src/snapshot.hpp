@@ -33,9 +33,19 @@ struct Route {
 
 bool operator==(const Route &a, const Route &b);
 
+// A route entry the service published and the parser turned away.
+struct RejectedRoute {
+    std::string path; // as published, possibly not a valid template
+    uint32_t methods = 0;
+    std::string reason; // "outside prefix"
+};
+
+bool operator==(const RejectedRoute &a, const RejectedRoute &b);
+
 struct RouteSet {
     std::string version;
     std::vector<Route> routes;
+    std::vector<RejectedRoute> rejected;
 };
 
 bool operator==(const RouteSet &a, const RouteSet &b);
@@ -58,10 +68,31 @@ struct Conflict {
     uint32_t loserRoute = 0;
 };
 
+// routes[route] of services[service] is published but not routed.
+struct Rejection {
+    uint32_t service = 0;
+    uint32_t route = 0;
+    std::string reason; // "shadows users /users/{id}"
+};
+
+// For `methods`, some requests that routes[shadowedRoute] of
+// services[shadowedService] matches go to routes[route] of services[service].
+struct Overlap {
+    uint32_t methods = 0;
+    uint32_t service = 0;
+    uint32_t route = 0;
+    uint32_t shadowedService = 0;
+    uint32_t shadowedRoute = 0;
+};
+
 struct Snapshot {
     uint64_t generation = 0;
+    bool denyOverlaps = false; // discovery_overlap deny
     std::vector<Service> services; // roster order
+    // what checkTable() found, each sorted by service then route
     std::vector<Conflict> conflicts;
+    std::vector<Overlap> overlaps;
+    std::vector<Rejection> rejections;
 };
 
 // Route sets travel from the parser to discovery_snapshot_apply.

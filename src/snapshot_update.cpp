@@ -1,7 +1,7 @@
 // snapshot_update.cpp: roster and poll updates, logging new conflicts once.
 #include "snapshot_update.hpp"
 
-#include "conflicts.hpp"
+#include "table_check.hpp"
 #include "error.hpp"
 
 #include <unordered_set>
@@ -21,26 +21,67 @@ Service *findService(Snapshot &snap, std::string_view name,
     return nullptr;
 }
 
-// Recomputes conflicts and warns about those `old` did not have, compared
-// by text since indices shift when the roster changes.
+// At most this many new findings are logged per table; the status page
+// lists them all.
+constexpr size_t kMaxLoggedFindings = 20;
+
+/*
+ * Logs each line of `now` that `before` did not have, compared by text
+ * since indices shift when the roster changes.
+ */
+void warnNew(const std::vector<std::string> &before,
+             const std::vector<std::string> &now, const char *what,
+             const Log &log)
+{
+    std::unordered_set<std::string_view> known(before.begin(), before.end());
+    size_t logged = 0, more = 0;
+
+    for (const std::string &line : now) {
+        if (known.count(line) != 0) {
+            continue;
+        }
+        if (logged < kMaxLoggedFindings) {
+            log.warn(line);
+            logged++;
+        } else {
+            more++;
+        }
+    }
+
+    if (more != 0) {
+        log.warn(std::to_string(more) + " more new " + what
+                 + ", listed on the status page");
+    }
+}
+
+template <typename T, typename F>
+std::vector<std::string> describeAll(const Snapshot &snap,
+                                     const std::vector<T> &items, F describe)
+{
+    std::vector<std::string> lines;
+    lines.reserve(items.size());
+    for (const T &item : items) {
+        lines.push_back(describe(snap, item));
+    }
+    return lines;
+}
+
+// Checks the table again and warns about what `old` did not have.
 Bytes seal(Snapshot &next, const Snapshot &old, uint64_t generation,
            const Log &log)
 {
-    std::unordered_set<std::string> known;
-
-    for (const Conflict &c : old.conflicts) {
-        known.insert(describeConflict(old, c));
-    }
-
     next.generation = generation;
-    next.conflicts = findConflicts(next.services);
+    checkTable(next);
 
-    for (const Conflict &c : next.conflicts) {
-        std::string msg = describeConflict(next, c);
-        if (known.count(msg) == 0) {
-            log.warn(msg);
-        }
-    }
+    warnNew(describeAll(old, old.conflicts, describeConflict),
+            describeAll(next, next.conflicts, describeConflict),
+            "route conflicts", log);
+    warnNew(describeAll(old, old.overlaps, describeOverlap),
+            describeAll(next, next.overlaps, describeOverlap),
+            "route overlaps", log);
+    warnNew(describeAll(old, old.rejections, describeRejection),
+            describeAll(next, next.rejections, describeRejection),
+            "rejected routes", log);
 
     return encodeSnapshot(next);
 }
@@ -48,8 +89,8 @@ Bytes seal(Snapshot &next, const Snapshot &old, uint64_t generation,
 } // namespace
 
 Bytes applyRoster(const unsigned char *old, size_t oldLen,
-                  const std::vector<ServiceConf> &services, uint64_t generation,
-                  const Log &log)
+                  const std::vector<ServiceConf> &services, bool denyOverlaps,
+                  uint64_t generation, const Log &log)
 {
     Snapshot prev;
 
@@ -63,6 +104,7 @@ Bytes applyRoster(const unsigned char *old, size_t oldLen,
     }
 
     Snapshot next;
+    next.denyOverlaps = denyOverlaps;
     next.services.reserve(services.size());
 
     for (const ServiceConf &conf : services) {

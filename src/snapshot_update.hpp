@@ -20,12 +20,13 @@ struct ServiceConf {
 
 /*
  * A snapshot of `services`, each keeping state and routes from the service
- * of `old` with the same name and url.  A damaged `old` is logged and
- * treated as empty: a reload must not fail over a stale state file.
+ * of `old` with the same name and url, checked under the discovery_overlap
+ * policy given.  A damaged `old` is logged and treated as empty: a reload
+ * must not fail over a stale state file.
  */
 Bytes applyRoster(const unsigned char *old, size_t oldLen,
-                  const std::vector<ServiceConf> &services, uint64_t generation,
-                  const Log &log);
+                  const std::vector<ServiceConf> &services, bool denyOverlaps,
+                  uint64_t generation, const Log &log);
 
 struct PollResult {
     std::string_view name;
@@ -42,7 +43,7 @@ std::optional<Bytes> applyPoll(const unsigned char *old, size_t oldLen,
 
 /*
  * The snapshot after several polls, applied in order, or nothing when
- * routing would not change: the table is decoded, checked for conflicts
+ * routing would not change: the table is decoded, checked (checkTable)
  * and encoded once for all of them.  A poll of a service that `old` does
  * not have at that url (begun before a reload) is skipped.
  */

@@ -136,8 +136,37 @@ void writeRoute(JsonWriter &w, const Route &r)
     w.endObject();
 }
 
-void writeService(JsonWriter &w, const Service &s, const ServiceStats &st)
+// A published route that is not routed, and why.
+void writeRejected(JsonWriter &w, std::string_view path, uint32_t methods,
+                   std::string_view reason)
 {
+    w.beginObject();
+    w.key("path");
+    w.string(path);
+    w.key("methods");
+    writeMethods(w, methods);
+    w.key("reason");
+    w.string(reason);
+    w.endObject();
+}
+
+/*
+ * `rejected` lists what the parser turned away (outside the prefixes) and
+ * what the table does not route (shadowing under discovery_overlap deny,
+ * the lookup bound); rejected_routes counts them.
+ */
+void writeService(JsonWriter &w, const Snapshot &snap, uint32_t index,
+                  const ServiceStats &st)
+{
+    const Service &s = snap.services[index];
+    std::vector<const Rejection *> dropped;
+
+    for (const Rejection &j : snap.rejections) {
+        if (j.service == index) {
+            dropped.push_back(&j);
+        }
+    }
+
     w.beginObject();
     w.key("name");
     w.string(s.name);
@@ -156,7 +185,7 @@ void writeService(JsonWriter &w, const Service &s, const ServiceStats &st)
     w.key("failures");
     w.number(st.failures);
     w.key("rejected_routes");
-    w.number(st.rejected);
+    w.number(s.routeSet.rejected.size() + dropped.size());
     w.key("last_error");
     w.stringOrNull(st.lastError);
     w.key("routes");
@@ -165,6 +194,38 @@ void writeService(JsonWriter &w, const Service &s, const ServiceStats &st)
         writeRoute(w, r);
     }
     w.endArray();
+    w.key("rejected");
+    w.beginArray();
+    for (const RejectedRoute &r : s.routeSet.rejected) {
+        writeRejected(w, r.path, r.methods, r.reason);
+    }
+    for (const Rejection *j : dropped) {
+        const Route &r = s.routeSet.routes[j->route];
+        writeRejected(w, r.path, r.methods, j->reason);
+    }
+    w.endArray();
+    w.endObject();
+}
+
+void writeOverlap(JsonWriter &w, const Snapshot &snap, const Overlap &o)
+{
+    const Service &by = snap.services[o.service];
+    const Service &of = snap.services[o.shadowedService];
+
+    w.beginObject();
+    w.key("service");
+    w.string(by.name);
+    w.key("route");
+    w.string(by.routeSet.routes[o.route].path);
+    w.key("methods");
+    writeMethods(w, o.methods);
+    w.key("shadows");
+    w.beginObject();
+    w.key("service");
+    w.string(of.name);
+    w.key("route");
+    w.string(of.routeSet.routes[o.shadowedRoute].path);
+    w.endObject();
     w.endObject();
 }
 
@@ -227,9 +288,9 @@ std::string renderStatus(const Snapshot &snap,
 
     w.key("services");
     w.beginArray();
-    for (const Service &s : snap.services) {
-        auto it = byName.find(s.name);
-        writeService(w, s, it != byName.end() ? *it->second : none);
+    for (uint32_t i = 0; i < snap.services.size(); i++) {
+        auto it = byName.find(snap.services[i].name);
+        writeService(w, snap, i, it != byName.end() ? *it->second : none);
     }
     w.endArray();
 
@@ -237,6 +298,13 @@ std::string renderStatus(const Snapshot &snap,
     w.beginArray();
     for (const Conflict &c : snap.conflicts) {
         writeConflict(w, snap, c);
+    }
+    w.endArray();
+
+    w.key("overlaps");
+    w.beginArray();
+    for (const Overlap &o : snap.overlaps) {
+        writeOverlap(w, snap, o);
     }
     w.endArray();
 

@@ -563,7 +563,7 @@ TEST(CApi, RoundTrip)
     discovery_buf_t t2 = {nullptr, 0};
 
     ASSERT_EQ(
-        discovery_snapshot_roster(nullptr, 0, conf, 2, 1, &t0, nullptr, &err),
+        discovery_snapshot_roster(nullptr, 0, conf, 2, 0, 1, &t0, nullptr, &err),
         DISCOVERY_OK);
 
     discovery_buf_t users = parseRoutes(R"({"status": "ok", "routes": [

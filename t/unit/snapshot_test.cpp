@@ -180,7 +180,7 @@ TEST(Snapshot, HeaderChecks)
     Bytes blob = encodeSnapshot(sample());
 
     Bytes version = blob;
-    version[4] = 2;
+    version[4] = 1; // the format before rejections and overlaps
     reseal(version);
     EXPECT_THROW(checkSnapshot(version.data(), version.size()), Error);
 
@@ -299,7 +299,7 @@ TEST(Roster, KeepsServicesWithSameNameAndUrl)
     conf.push_back({"fresh", "http://fresh", "fresh_backend"});
 
     Captured log;
-    Bytes blob = applyRoster(oldBlob.data(), oldBlob.size(), conf, 7, Log());
+    Bytes blob = applyRoster(oldBlob.data(), oldBlob.size(), conf, false, 7, Log());
     Snapshot next = decodeSnapshot(blob.data(), blob.size());
 
     EXPECT_EQ(next.generation, 7u);
@@ -321,7 +321,7 @@ TEST(Roster, InvalidOldIsWarnedAndIgnored)
     discovery_log_t raw = log.raw();
     std::vector<ServiceConf> conf = {{"a", "http://a", "up_a"}};
 
-    Bytes blob = applyRoster(junk.data(), junk.size(), conf, 1, Log(&raw));
+    Bytes blob = applyRoster(junk.data(), junk.size(), conf, false, 1, Log(&raw));
     Snapshot next = decodeSnapshot(blob.data(), blob.size());
 
     ASSERT_EQ(log.lines.size(), 1u);
@@ -331,7 +331,7 @@ TEST(Roster, InvalidOldIsWarnedAndIgnored)
     EXPECT_EQ(next.services[0].state, DISCOVERY_STATE_PENDING);
 
     // no old at all is normal, not worth a warning
-    applyRoster(nullptr, 0, conf, 1, Log(&raw));
+    applyRoster(nullptr, 0, conf, false, 1, Log(&raw));
     EXPECT_EQ(log.lines.size(), 1u);
 }
 
@@ -339,7 +339,7 @@ Bytes emptyTable()
 {
     std::vector<ServiceConf> conf = {{"a", "http://a", "up_a"},
                                      {"b", "http://b", "up_b"}};
-    return applyRoster(nullptr, 0, conf, 1, Log());
+    return applyRoster(nullptr, 0, conf, false, 1, Log());
 }
 
 Bytes routeSet(std::vector<Route> routes, const std::string &version = "1")
@@ -590,7 +590,7 @@ TEST(SnapshotApi, RosterApplyCheck)
     discovery_error_t err;
     uint64_t gen = 0;
 
-    ASSERT_EQ(discovery_snapshot_roster(nullptr, 0, conf, 1, 5, &table, nullptr,
+    ASSERT_EQ(discovery_snapshot_roster(nullptr, 0, conf, 1, 0, 5, &table, nullptr,
                                         &err),
               DISCOVERY_OK);
     EXPECT_EQ(discovery_snapshot_check(table.data, table.len, &gen, &err),
@@ -635,7 +635,7 @@ TEST(SnapshotApi, ApplyPolls)
     discovery_buf_t none = {nullptr, 0};
     discovery_error_t err;
 
-    ASSERT_EQ(discovery_snapshot_roster(nullptr, 0, conf, 2, 1, &table, nullptr,
+    ASSERT_EQ(discovery_snapshot_roster(nullptr, 0, conf, 2, 0, 1, &table, nullptr,
                                         &err),
               DISCOVERY_OK);
 

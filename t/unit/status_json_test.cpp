@@ -205,14 +205,14 @@ TEST(StatusJson, EmptyTable)
 {
     std::string json = renderStatus(Snapshot(), {});
     EXPECT_EQ(json, "{\"generation\":0,\"table_error\":null,"
-                    "\"services\":[],\"conflicts\":[]}");
+                    "\"services\":[],\"conflicts\":[],\"overlaps\":[]}");
 }
 
 TEST(StatusJson, TableError)
 {
     std::string json = renderStatus(Snapshot(), {}, "zone \"d\" is full");
     EXPECT_EQ(json, "{\"generation\":0,\"table_error\":"
-                    "\"zone \\\"d\\\" is full\",\"services\":[],\"conflicts\":[]}");
+                    "\"zone \\\"d\\\" is full\",\"services\":[],\"conflicts\":[],\"overlaps\":[]}");
 }
 
 TEST(StatusJson, Times)

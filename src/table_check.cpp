@@ -1,0 +1,591 @@
+// table_check.cpp: conflicts, overlaps and rejections, on a trie of shapes.
+#include "table_check.hpp"
+
+#include "json_escape.hpp"
+#include "methods.hpp"
+#include "route_template.hpp"
+
+#include <algorithm>
+#include <array>
+#include <tuple>
+#include <unordered_map>
+
+namespace discovery {
+
+namespace {
+
+constexpr uint32_t kNone = UINT32_MAX;
+
+// Parameter slots in the router's precedence order; Path comes last.
+constexpr SegmentKind kSlotKinds[] = {
+    SegmentKind::Int, SegmentKind::Float, SegmentKind::Uuid,
+    SegmentKind::Str, SegmentKind::Path,
+};
+constexpr size_t kSlots = 5;
+constexpr size_t kPathSlot = 4;
+
+size_t slotOf(SegmentKind kind)
+{
+    return static_cast<size_t>(
+        std::find(std::begin(kSlotKinds), std::end(kSlotKinds), kind)
+        - std::begin(kSlotKinds));
+}
+
+/*
+ * A request segment, as far as the lookup's work goes, is one of these:
+ * the set of typed parameters that take it.  Literal children are kept by
+ * the same classes.
+ */
+enum SegmentClass { kEmpty, kIntLike, kFloatLike, kUuidLike, kOther, kClasses };
+
+// The parameter slots (bits) that take a segment of each class.
+constexpr unsigned kTakenBy[kClasses] = {
+    0,                     // "": none
+    1u << 0 | 1u << 1 | 1u << 3, // "42": int, float, str
+    1u << 1 | 1u << 3,     // "4.2": float, str
+    1u << 2 | 1u << 3,     // a uuid: uuid, str
+    1u << 3,               // anything else: str
+};
+
+SegmentClass classify(std::string_view segment)
+{
+    if (segment.empty()) {
+        return kEmpty;
+    }
+    if (segmentMatches(SegmentKind::Int, segment)) {
+        return kIntLike;
+    }
+    if (segmentMatches(SegmentKind::Float, segment)) {
+        return kFloatLike;
+    }
+    if (segmentMatches(SegmentKind::Uuid, segment)) {
+        return kUuidLike;
+    }
+    return kOther;
+}
+
+// Whether some request segment satisfies both converters (not Path).
+bool kindsMeet(size_t a, size_t b)
+{
+    for (unsigned taken : kTakenBy) {
+        if ((taken >> a & 1) && (taken >> b & 1)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// Costs grow exponentially in hostile tables: kept saturated, not wrapped.
+uint64_t addCost(uint64_t a, uint64_t b)
+{
+    constexpr uint64_t kMax = uint64_t{1} << 62;
+    return a + b > kMax ? kMax : a + b;
+}
+
+// GET routes serve HEAD as well
+uint32_t served(uint32_t methods)
+{
+    return (methods & kGet) ? methods | kHead : methods;
+}
+
+struct RouteRef {
+    uint32_t service = kNone;
+    uint32_t route = kNone;
+};
+
+/*
+ * The shapes of the routed templates, one node per template prefix, as the
+ * router builds them.  Each node knows the most nodes a lookup can visit
+ * from it (`cost`), so that a route's effect on the bound is known before
+ * it is added, in time proportional to its length.
+ */
+class ShapeTrie {
+public:
+    struct Terminal {
+        RouteRef ref;
+        uint32_t methods; // routed, after conflicts
+    };
+
+    ShapeTrie() : nodes_(1) {}
+
+    // The bound on a lookup's visits, were `tpl` added.
+    uint64_t costWith(const Template &tpl) const;
+
+    // The node of `tpl`, created with its ancestors as needed.
+    uint32_t add(const Template &tpl);
+
+    // The node of `tpl`, or kNone.
+    uint32_t find(const Template &tpl) const;
+
+    void addTerminal(uint32_t node, Terminal t)
+    {
+        nodes_[node].terminals.push_back(t);
+    }
+
+    const std::vector<Terminal> &terminals(uint32_t node) const
+    {
+        return nodes_[node].terminals;
+    }
+
+    uint64_t cost() const { return nodes_[0].cost; }
+
+    /*
+     * Calls found(terminal) for routes that `tpl` shadows: on some request
+     * path both match, the lookup reaches tpl's node first.  Stops when
+     * found returns false.
+     */
+    template <typename F>
+    void shadowed(const Template &tpl, F &&found) const;
+
+private:
+    struct Node {
+        std::unordered_map<std::string_view, uint32_t> literals;
+        std::array<uint32_t, kSlots> params{kNone, kNone, kNone, kNone,
+                                            kNone};
+        std::vector<Terminal> terminals;
+        uint64_t cost = 1;
+        // of the costliest literal child in each class
+        std::array<uint64_t, kClasses> literalCost{};
+    };
+
+    // What one child's new cost makes of its parent's.
+    struct Change {
+        const Segment *edge = nullptr;
+        uint64_t cost = 0;
+    };
+
+    uint64_t nodeCost(const Node &node, Change change) const;
+    uint32_t child(uint32_t node, const Segment &seg) const;
+
+    template <typename F>
+    bool walk(uint32_t node, const Template &tpl, size_t i, bool ahead,
+              F &found) const;
+    template <typename F>
+    bool collect(uint32_t node, F &found) const;
+
+    std::vector<Node> nodes_;
+};
+
+uint32_t ShapeTrie::child(uint32_t node, const Segment &seg) const
+{
+    const Node &n = nodes_[node];
+
+    if (seg.kind != SegmentKind::Literal) {
+        return n.params[slotOf(seg.kind)];
+    }
+
+    auto it = n.literals.find(seg.text);
+    return it == n.literals.end() ? kNone : it->second;
+}
+
+/*
+ * The router's search(): one visit for the node; with more path to match,
+ * the literal child that takes the next segment, every typed parameter
+ * that takes it, and a visit of the {x:path} child.  The costliest request
+ * segment is that of some class.
+ */
+uint64_t ShapeTrie::nodeCost(const Node &node, Change change) const
+{
+    std::array<uint64_t, kClasses> literal = node.literalCost;
+    std::array<uint64_t, kSlots> param{};
+
+    for (size_t slot = 0; slot < kSlots; slot++) {
+        if (node.params[slot] != kNone) {
+            param[slot] = nodes_[node.params[slot]].cost;
+        }
+    }
+
+    if (change.edge != nullptr) {
+        if (change.edge->kind == SegmentKind::Literal) {
+            uint64_t &c = literal[classify(change.edge->text)];
+            c = std::max(c, change.cost);
+        } else {
+            param[slotOf(change.edge->kind)] = change.cost;
+        }
+    }
+
+    uint64_t worst = 0;
+
+    for (size_t c = 0; c < kClasses; c++) {
+        uint64_t sum = literal[c];
+        for (size_t slot = 0; slot < kPathSlot; slot++) {
+            if (kTakenBy[c] >> slot & 1) {
+                sum = addCost(sum, param[slot]);
+            }
+        }
+        worst = std::max(worst, sum);
+    }
+
+    // a {x:path} child is one visit, of its terminal
+    uint64_t path = param[kPathSlot] != 0 ? 1 : 0;
+
+    return addCost(1, addCost(path, worst));
+}
+
+uint64_t ShapeTrie::costWith(const Template &tpl) const
+{
+    const size_t depth = tpl.segments.size();
+    std::vector<uint32_t> line(depth + 1, kNone); // existing nodes
+    line[0] = 0;
+
+    for (size_t i = 0; i < depth && line[i] != kNone; i++) {
+        line[i + 1] = child(line[i], tpl.segments[i]);
+    }
+
+    // from the template's node up: each level with its child's new cost
+    static const Node kNew;
+    uint64_t cost = 1;
+
+    for (size_t i = depth; i-- > 0;) {
+        const Node &parent = line[i] != kNone ? nodes_[line[i]] : kNew;
+        cost = nodeCost(parent, {&tpl.segments[i], cost});
+    }
+
+    return depth == 0 ? nodes_[0].cost : cost;
+}
+
+uint32_t ShapeTrie::find(const Template &tpl) const
+{
+    uint32_t node = 0;
+
+    for (const Segment &seg : tpl.segments) {
+        node = child(node, seg);
+        if (node == kNone) {
+            break;
+        }
+    }
+
+    return node;
+}
+
+uint32_t ShapeTrie::add(const Template &tpl)
+{
+    std::vector<uint32_t> line{0};
+
+    for (const Segment &seg : tpl.segments) {
+        uint32_t next = child(line.back(), seg);
+
+        if (next == kNone) {
+            next = static_cast<uint32_t>(nodes_.size());
+            nodes_.emplace_back(); // invalidates references into nodes_
+            Node &parent = nodes_[line.back()];
+            if (seg.kind == SegmentKind::Literal) {
+                parent.literals.emplace(seg.text, next);
+            } else {
+                parent.params[slotOf(seg.kind)] = next;
+            }
+        }
+        line.push_back(next);
+    }
+
+    // costs only grow as routes are added: a max per class stays right
+    for (size_t i = line.size() - 1; i-- > 0;) {
+        Node &parent = nodes_[line[i]];
+        const Segment &seg = tpl.segments[i];
+        uint64_t childCost = nodes_[line[i + 1]].cost;
+
+        if (seg.kind == SegmentKind::Literal) {
+            uint64_t &c = parent.literalCost[classify(seg.text)];
+            c = std::max(c, childCost);
+        }
+        parent.cost = nodeCost(parent, {});
+    }
+
+    return line.back();
+}
+
+template <typename F>
+void ShapeTrie::shadowed(const Template &tpl, F &&found) const
+{
+    walk(0, tpl, 0, false, found);
+}
+
+/*
+ * Below `node`, the routes whose templates meet tpl's segments from i on.
+ * `ahead`: at an earlier segment tpl's edge came first in the lookup's
+ * order (a literal before a parameter, int before str...), so every route
+ * met from here is shadowed.  Edges that come before tpl's lead to routes
+ * that shadow tpl instead, and are left alone.  False once found says stop.
+ */
+template <typename F>
+bool ShapeTrie::walk(uint32_t node, const Template &tpl, size_t i, bool ahead,
+                     F &found) const
+{
+    const Node &n = nodes_[node];
+
+    if (i == tpl.segments.size()) {
+        if (!ahead) {
+            return true; // the same shape: a conflict, not an overlap
+        }
+        for (const Terminal &t : n.terminals) {
+            if (!found(t)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    const Segment &seg = tpl.segments[i];
+
+    if (seg.kind == SegmentKind::Path) {
+        // tpl takes any rest: what comes first here shadows it, unless
+        // tpl came first already; another {x:path} is the same shape
+        if (!ahead) {
+            return true;
+        }
+        for (const auto &lit : n.literals) {
+            if (!collect(lit.second, found)) {
+                return false;
+            }
+        }
+        for (uint32_t p : n.params) {
+            if (p != kNone && !collect(p, found)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    if (seg.kind == SegmentKind::Literal) {
+        auto it = n.literals.find(seg.text);
+        if (it != n.literals.end()
+            && !walk(it->second, tpl, i + 1, ahead, found)) {
+            return false;
+        }
+        for (size_t slot = 0; slot < kPathSlot; slot++) {
+            if (n.params[slot] != kNone
+                && segmentMatches(kSlotKinds[slot], seg.text)
+                && !walk(n.params[slot], tpl, i + 1, true, found)) {
+                return false;
+            }
+        }
+    } else {
+        size_t mine = slotOf(seg.kind);
+
+        // literals come before any parameter
+        if (ahead) {
+            for (const auto &lit : n.literals) {
+                if (segmentMatches(seg.kind, lit.first)
+                    && !walk(lit.second, tpl, i + 1, true, found)) {
+                    return false;
+                }
+            }
+        }
+        for (size_t slot = 0; slot < kPathSlot; slot++) {
+            if (n.params[slot] == kNone || !kindsMeet(mine, slot)) {
+                continue;
+            }
+            if (slot == mine || slot > mine || ahead) {
+                if (!walk(n.params[slot], tpl, i + 1,
+                          ahead || slot != mine, found)) {
+                    return false;
+                }
+            }
+        }
+    }
+
+    // a {x:path} sibling takes the rest of any path, after everything else
+    return n.params[kPathSlot] == kNone
+           || collect(n.params[kPathSlot], found);
+}
+
+// Every route at or below `node`.
+template <typename F>
+bool ShapeTrie::collect(uint32_t node, F &found) const
+{
+    const Node &n = nodes_[node];
+
+    for (const Terminal &t : n.terminals) {
+        if (!found(t)) {
+            return false;
+        }
+    }
+    for (const auto &lit : n.literals) {
+        if (!collect(lit.second, found)) {
+            return false;
+        }
+    }
+    for (uint32_t p : n.params) {
+        if (p != kNone && !collect(p, found)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+const Route &routeOf(const Snapshot &snap, uint32_t service, uint32_t route)
+{
+    return snap.services[service].routeSet.routes[route];
+}
+
+std::string routeText(const Snapshot &snap, uint32_t service, uint32_t route)
+{
+    return routeOf(snap, service, route).path + " of "
+           + quoted(snap.services[service].name);
+}
+
+} // namespace
+
+void checkTable(Snapshot &snap)
+{
+    // per shape node, the route holding each method (service kNone: free)
+    using Owners = std::array<RouteRef, kMethodCount>;
+    std::unordered_map<uint32_t, Owners> owners;
+    std::vector<RouteRef> routed;
+    ShapeTrie trie;
+    Template tpl;
+
+    snap.conflicts.clear();
+    snap.overlaps.clear();
+    snap.rejections.clear();
+
+    for (uint32_t s = 0; s < snap.services.size(); s++) {
+        const auto &routes = snap.services[s].routeSet.routes;
+
+        for (uint32_t r = 0; r < routes.size(); r++) {
+            if (!compileTemplate(routes[r].path, tpl)) {
+                continue; // the decoder has checked it already
+            }
+
+            // the methods earlier routes of this shape hold are lost
+            uint32_t node = trie.find(tpl);
+            uint32_t kept = routes[r].methods;
+            std::vector<Conflict> lost;
+
+            if (node != kNone && owners.count(node)) {
+                const Owners &held = owners[node];
+
+                for (size_t m = 0; m < kMethodCount; m++) {
+                    const RouteRef &owner = held[m];
+                    if (!(kept & (1u << m)) || owner.service == kNone) {
+                        continue;
+                    }
+                    kept &= ~(1u << m);
+                    if (owner.service == s) {
+                        continue; // a duplicate within one service
+                    }
+                    auto same = std::find_if(
+                        lost.begin(), lost.end(), [&](const Conflict &c) {
+                            return c.winnerService == owner.service
+                                   && c.winnerRoute == owner.route;
+                        });
+                    if (same != lost.end()) {
+                        same->methods |= 1u << m;
+                    } else {
+                        lost.push_back(
+                            {1u << m, owner.service, owner.route, s, r});
+                    }
+                }
+            }
+
+            std::string reason;
+
+            if (snap.denyOverlaps && kept != 0) {
+                trie.shadowed(tpl, [&](const ShapeTrie::Terminal &t) {
+                    if (t.ref.service == s
+                        || !(served(t.methods) & served(kept))) {
+                        return true;
+                    }
+                    reason = "shadows " + snap.services[t.ref.service].name
+                             + " " + routeOf(snap, t.ref.service, t.ref.route)
+                                         .path;
+                    return false;
+                });
+            }
+
+            if (reason.empty()) {
+                uint64_t cost = trie.costWith(tpl);
+                if (cost > kLookupVisitLimit) {
+                    reason = "lookup too costly: a request could visit "
+                             + std::to_string(cost)
+                             + " trie nodes, the limit is "
+                             + std::to_string(kLookupVisitLimit);
+                }
+            }
+
+            if (!reason.empty()) {
+                snap.rejections.push_back({s, r, std::move(reason)});
+                continue;
+            }
+
+            node = trie.add(tpl);
+            snap.conflicts.insert(snap.conflicts.end(), lost.begin(),
+                                  lost.end());
+
+            if (kept == 0) {
+                continue; // in the router's trie, with no entry
+            }
+
+            Owners &held = owners.try_emplace(node).first->second;
+            for (size_t m = 0; m < kMethodCount; m++) {
+                if (kept & (1u << m)) {
+                    held[m] = {s, r};
+                }
+            }
+
+            trie.addTerminal(node, {{s, r}, kept});
+            routed.push_back({s, r});
+        }
+    }
+
+    for (const RouteRef &ref : routed) {
+        compileTemplate(routeOf(snap, ref.service, ref.route).path, tpl);
+        uint32_t node = trie.find(tpl);
+        uint32_t kept = 0;
+
+        for (const ShapeTrie::Terminal &t : trie.terminals(node)) {
+            if (t.ref.service == ref.service && t.ref.route == ref.route) {
+                kept = t.methods;
+            }
+        }
+
+        trie.shadowed(tpl, [&](const ShapeTrie::Terminal &t) {
+            uint32_t common = served(t.methods) & served(kept);
+            if (t.ref.service != ref.service && common != 0) {
+                snap.overlaps.push_back({common, ref.service, ref.route,
+                                         t.ref.service, t.ref.route});
+            }
+            return true;
+        });
+    }
+
+    auto conflictKey = [](const Conflict &c) {
+        return std::tie(c.loserService, c.loserRoute, c.winnerService,
+                        c.winnerRoute);
+    };
+    std::sort(snap.conflicts.begin(), snap.conflicts.end(),
+              [&](const Conflict &a, const Conflict &b) {
+                  return conflictKey(a) < conflictKey(b);
+              });
+
+    auto overlapKey = [](const Overlap &o) {
+        return std::tie(o.service, o.route, o.shadowedService, o.shadowedRoute);
+    };
+    std::sort(snap.overlaps.begin(), snap.overlaps.end(),
+              [&](const Overlap &a, const Overlap &b) {
+                  return overlapKey(a) < overlapKey(b);
+              });
+}
+
+std::string describeConflict(const Snapshot &snap, const Conflict &c)
+{
+    return "route conflict: " + joinMethods(c.methods, ",") + " "
+           + routeText(snap, c.loserService, c.loserRoute)
+           + " is shadowed by "
+           + routeText(snap, c.winnerService, c.winnerRoute);
+}
+
+std::string describeOverlap(const Snapshot &snap, const Overlap &o)
+{
+    return "route overlap: " + joinMethods(o.methods, ",") + " "
+           + routeText(snap, o.service, o.route) + " shadows "
+           + routeText(snap, o.shadowedService, o.shadowedRoute);
+}
+
+std::string describeRejection(const Snapshot &snap, const Rejection &r)
+{
+    return "route " + quoted(routeOf(snap, r.service, r.route).path) + " of "
+           + quoted(snap.services[r.service].name) + " rejected: " + r.reason;
+}
+
+} // namespace discovery
