@@ -62,14 +62,39 @@ Snapshot sample()
     snap.services[0].routeSet.routes[0].tags = {"users", "\x01odd\"tag"};
     snap.services[1].routeSet.routes[0].websocket = true;
     snap.conflicts.push_back({kGet, 0, 0, 1, 0});
+    snap.denyOverlaps = true;
+    snap.overlaps.push_back({kGet | kHead, 1, 0, 0, 0});
+    snap.rejections.push_back({1, 0, "shadows users /users/{id}"});
+    snap.services[0].routeSet.rejected.push_back(
+        {"/elsewhere", kPost, "outside prefix"});
     return snap;
 }
 
 bool sameSnapshot(const Snapshot &a, const Snapshot &b)
 {
     if (a.generation != b.generation || a.services.size() != b.services.size()
-        || a.conflicts.size() != b.conflicts.size()) {
+        || a.conflicts.size() != b.conflicts.size()
+        || a.denyOverlaps != b.denyOverlaps
+        || a.overlaps.size() != b.overlaps.size()
+        || a.rejections.size() != b.rejections.size()) {
         return false;
+    }
+    for (size_t i = 0; i < a.overlaps.size(); i++) {
+        const Overlap &x = a.overlaps[i];
+        const Overlap &y = b.overlaps[i];
+        if (x.methods != y.methods || x.service != y.service
+            || x.route != y.route || x.shadowedService != y.shadowedService
+            || x.shadowedRoute != y.shadowedRoute) {
+            return false;
+        }
+    }
+    for (size_t i = 0; i < a.rejections.size(); i++) {
+        const Rejection &x = a.rejections[i];
+        const Rejection &y = b.rejections[i];
+        if (x.service != y.service || x.route != y.route
+            || x.reason != y.reason) {
+            return false;
+        }
     }
     for (size_t i = 0; i < a.services.size(); i++) {
         const Service &x = a.services[i];
