@@ -7,6 +7,8 @@
 #   wait_ready($path, $timeout)   until the status page shows no pending
 #   wait_status($re, $timeout)    until the status page matches $re
 #   http_get($port, $path)        a tiny client for init hooks
+#   reload_config($edit)          edits the running nginx's nginx.conf,
+#                                 sends HUP and says how the reload went
 #   nginx_start($http, %opts)     an nginx of our own, for tests that
 #                                 signal it (plain Test::More scripts)
 package DiscoveryTest;
@@ -20,7 +22,7 @@ use Time::HiRes qw(sleep time);
 
 use Exporter 'import';
 our @EXPORT = qw(use_defaults free_port mock_service wait_ready wait_status
-                 http_get nginx_start);
+                 http_get nginx_start reload_config);
 
 my @children;
 
@@ -244,6 +246,88 @@ sub http_get {
     my $res = <$s>;
     close $s;
     return $res;
+}
+
+# reload_config($edit, $timeout): for an init hook that reloads the nginx
+# of its block with another configuration, successful or not.  $edit gets
+# the text of nginx.conf and returns the text to load; the master is sent
+# HUP.  Returns 'failed' once the master logged an [emerg] (the old
+# configuration stays), 'reloaded' once the new workers run and no old
+# one is left, or 'timeout'.  nginx.conf is put back as it was, so that
+# the harness still finds the block's own configuration there.
+sub reload_config {
+    my ($edit, $timeout) = @_;
+    no warnings "once";
+    my $conf = $Test::Nginx::Util::ConfFile;
+    my $errlog = $Test::Nginx::Util::ErrLogFile;
+
+    open my $in, '<', $conf or die "reload_config: $conf: $!";
+    my $old = do { local $/; <$in> };
+    close $in;
+
+    open my $pf, '<', $Test::Nginx::Util::PidFile
+        or die "reload_config: no pid file: $!";
+    chomp(my $master = <$pf>);
+    close $pf;
+
+    my $pos = -s $errlog || 0;
+
+    open my $out, '>', $conf or die "reload_config: $conf: $!";
+    print $out $edit->($old);
+    close $out;
+
+    kill 'HUP', $master or die "reload_config: kill HUP $master: $!";
+
+    my $outcome = 'timeout';
+    my $deadline = time + ($timeout || 10);
+
+    while (time < $deadline) {
+        open my $log, '<', $errlog or last;
+        seek $log, $pos, 0;
+        my $text = do { local $/; <$log> };
+        close $log;
+
+        if ($text =~ /\[emerg\]/) {
+            $outcome = 'failed';
+            last;
+        }
+
+        # the master tells the old workers to quit 100 ms after starting
+        # the new ones; an old worker then renames itself
+        if ($text =~ /start worker process/) {
+            sleep 0.2;
+            if (!grep { /shutting down/ } map { _cmdline($_) }
+                                          _children($master))
+            {
+                $outcome = 'reloaded';
+                last;
+            }
+        }
+
+        sleep 0.05;
+    }
+
+    open $out, '>', $conf or die "reload_config: $conf: $!";
+    print $out $old;
+    close $out;
+
+    return $outcome;
+}
+
+sub _children {
+    my $pid = shift;
+    open my $fh, '<', "/proc/$pid/task/$pid/children" or return ();
+    my $list = <$fh>;
+    close $fh;
+    return split ' ', defined $list ? $list : '';
+}
+
+sub _cmdline {
+    my $pid = shift;
+    open my $fh, '<', "/proc/$pid/cmdline" or return '';
+    my $cmd = <$fh>;
+    close $fh;
+    return defined $cmd ? $cmd : '';
 }
 
 # Waits until the status page (at $path on the test server) lists no
