@@ -1359,6 +1359,9 @@ ngx_http_discovery_init_process(ngx_cycle_t *cycle)
 
     (void) ngx_http_discovery_refresh_router(dmcf);
 
+    /* this process writes the state file, never the master: see there */
+    ngx_http_discovery_state_init(dmcf);
+
     /* idle workers pick up new tables too, not only on the next request */
 
     dmcf->refresh.handler = ngx_http_discovery_refresh_handler;

@@ -96,6 +96,9 @@ typedef struct {
 
     /* the table that did not fit, reported once per change */
     size_t                         failed_len;
+
+    /* of the table the state file holds */
+    ngx_atomic_uint_t              saved_generation;
 } ngx_http_discovery_shctx_t;
 
 
@@ -160,6 +163,8 @@ void ngx_http_discovery_log_handler(void *data, int level, const char *msg,
 /* ngx_http_discovery_state.c */
 ngx_int_t ngx_http_discovery_state_load(ngx_http_discovery_main_conf_t *dmcf,
     ngx_log_t *log, u_char **blob, size_t *len);
+void ngx_http_discovery_state_init(ngx_http_discovery_main_conf_t *dmcf);
+void ngx_http_discovery_state_sync(ngx_http_discovery_main_conf_t *dmcf);
 void ngx_http_discovery_state_save(ngx_http_discovery_main_conf_t *dmcf,
     discovery_buf_t *snapshot, ngx_atomic_uint_t generation, ngx_log_t *log);
 

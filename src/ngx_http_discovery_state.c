@@ -3,6 +3,22 @@
  * discovery_state: the published table on disk, so that after a restart
  * routes are served before the first poll completes.  The file holds the
  * snapshot exactly as in the zone: the core checks it when it is read.
+ *
+ * The file's directory must be writable by the worker user, who can
+ * therefore put anything there: a symbolic link, a FIFO, a file under the
+ * name of our temporary file.  Hence:
+ *
+ *   - only the processes that run as the worker user write the file: the
+ *     workers, or nginx alone with master_process off.  The master runs
+ *     as root and never writes it: a table the master publishes (the
+ *     roster, at start and on every reload) is written by the first
+ *     worker it starts;
+ *   - a temporary file is created under a name nobody can guess, and only
+ *     if nothing is there under that name (O_EXCL, O_NOFOLLOW): no link
+ *     planted in the directory is ever followed;
+ *   - the file is read only if it is a regular file, not through a link,
+ *     and without waiting (a FIFO would block the open of a reader);
+ *   - nginx -t neither reads nor writes it.
  */
 
 
@@ -15,6 +31,22 @@
 
 /* no table of this module comes near: a bigger file is not ours */
 #define NGX_HTTP_DISCOVERY_STATE_MAX  (1024 * 1024 * 1024)
+
+/* mkostemps() replaces the Xs; the suffix tells what the file is */
+#define NGX_HTTP_DISCOVERY_STATE_TMP     ".XXXXXX.tmp"
+#define NGX_HTTP_DISCOVERY_STATE_SUFFIX  ".tmp"
+
+
+static ngx_fd_t ngx_http_discovery_state_create(
+    ngx_http_discovery_main_conf_t *dmcf, u_char *tmp, ngx_log_t *log);
+static ngx_int_t ngx_http_discovery_state_write(ngx_fd_t fd,
+    discovery_buf_t *snapshot);
+static void ngx_http_discovery_state_sync_dir(
+    ngx_http_discovery_main_conf_t *dmcf, ngx_log_t *log);
+
+
+/* set once this process runs as the worker user: see the top of the file */
+static ngx_uint_t  ngx_http_discovery_state_writer;
 
 
 /*
@@ -30,15 +62,20 @@ ngx_http_discovery_state_load(ngx_http_discovery_main_conf_t *dmcf,
     ssize_t             n;
     uint64_t            generation;
     ngx_fd_t            fd;
+    ngx_err_t           err;
     ngx_file_info_t     fi;
-    discovery_error_t   err;
+    discovery_error_t   derr;
 
-    fd = ngx_open_file(dmcf->state.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    fd = ngx_open_file(dmcf->state.data,
+                       NGX_FILE_RDONLY|NGX_FILE_NONBLOCK|NGX_FILE_NOFOLLOW,
+                       NGX_FILE_OPEN, 0);
 
     if (fd == NGX_INVALID_FILE) {
-        ngx_log_error(NGX_LOG_WARN, log, ngx_errno,
-                      "discovery: state file \"%V\" not loaded",
-                      &dmcf->state);
+        err = ngx_errno;
+        ngx_log_error(NGX_LOG_WARN, log, err,
+                      "discovery: state file \"%V\" not loaded%s",
+                      &dmcf->state,
+                      (err == NGX_ELOOP) ? ": it is a symbolic link" : "");
         return NGX_DECLINED;
     }
 
@@ -48,6 +85,13 @@ ngx_http_discovery_state_load(ngx_http_discovery_main_conf_t *dmcf,
         ngx_log_error(NGX_LOG_WARN, log, ngx_errno,
                       "discovery: state file \"%V\" not loaded: "
                       ngx_fd_info_n " failed", &dmcf->state);
+        goto failed;
+    }
+
+    if (!ngx_is_file(&fi)) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "discovery: state file \"%V\" not loaded: "
+                      "not a regular file", &dmcf->state);
         goto failed;
     }
 
@@ -74,11 +118,11 @@ ngx_http_discovery_state_load(ngx_http_discovery_main_conf_t *dmcf,
         goto failed;
     }
 
-    if (discovery_snapshot_check(p, *len, &generation, &err) != DISCOVERY_OK)
+    if (discovery_snapshot_check(p, *len, &generation, &derr) != DISCOVERY_OK)
     {
         ngx_log_error(NGX_LOG_WARN, log, 0,
                       "discovery: state file \"%V\" ignored: %s",
-                      &dmcf->state, err.text);
+                      &dmcf->state, derr.text);
         goto failed;
     }
 
@@ -105,38 +149,97 @@ failed:
 
 
 /*
+ * Called by each worker, and by nginx alone, once it runs as the worker
+ * user: from then on the process writes the tables it publishes.  The
+ * first worker also writes the table the master published, if the file
+ * does not hold it yet.
+ */
+
+void
+ngx_http_discovery_state_init(ngx_http_discovery_main_conf_t *dmcf)
+{
+    if (dmcf->state.len == 0 || ngx_test_config) {
+        return;
+    }
+
+    ngx_http_discovery_state_writer = 1;
+
+    if (ngx_worker == 0) {
+        ngx_http_discovery_state_sync(dmcf);
+    }
+}
+
+
+/* writes the zone's table, unless the file holds it already */
+
+void
+ngx_http_discovery_state_sync(ngx_http_discovery_main_conf_t *dmcf)
+{
+    discovery_buf_t              copy;
+    ngx_atomic_uint_t            generation;
+    ngx_http_discovery_shctx_t  *sh;
+
+    if (!ngx_http_discovery_state_writer) {
+        return;
+    }
+
+    sh = dmcf->sh;
+    copy.data = NULL;
+
+    ngx_shmtx_lock(&dmcf->shpool->mutex);
+
+    generation = sh->generation;
+
+    if (sh->snapshot && generation != sh->saved_generation) {
+        copy.len = sh->snapshot_len;
+        copy.data = ngx_alloc(copy.len, dmcf->log);
+
+        if (copy.data) {
+            ngx_memcpy(copy.data, sh->snapshot, copy.len);
+        }
+    }
+
+    ngx_shmtx_unlock(&dmcf->shpool->mutex);
+
+    if (copy.data == NULL) {
+        return;
+    }
+
+    ngx_http_discovery_state_save(dmcf, &copy, generation, dmcf->log);
+
+    ngx_free(copy.data);
+}
+
+
+/*
  * Writes a published table: a temporary file, fsync, then rename, so the
  * file is always a whole table.  The rename happens under the zone's lock
- * and only if no newer table was published meanwhile: the file never goes
- * back in time when two processes publish at once.
+ * and only if no newer table was published meanwhile, nor this one
+ * written already: the file never goes back in time when two processes
+ * publish at once.
  */
 
 void
 ngx_http_discovery_state_save(ngx_http_discovery_main_conf_t *dmcf,
     discovery_buf_t *snapshot, ngx_atomic_uint_t generation, ngx_log_t *log)
 {
-    u_char     *p;
-    ssize_t     n;
-    ngx_fd_t    fd;
-    ngx_int_t   renamed;
-    u_char      tmp[NGX_MAX_PATH];
+    ngx_fd_t                     fd;
+    ngx_int_t                    renamed;
+    ngx_http_discovery_shctx_t  *sh;
+    u_char                       tmp[NGX_MAX_PATH];
 
-    p = ngx_snprintf(tmp, NGX_MAX_PATH - 1, "%V.%P.tmp", &dmcf->state,
-                     ngx_pid);
-    *p = '\0';
-
-    fd = ngx_open_file(tmp, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE,
-                       NGX_FILE_DEFAULT_ACCESS);
-
-    if (fd == NGX_INVALID_FILE) {
-        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
-                      "discovery: cannot write state file \"%s\"", tmp);
+    if (!ngx_http_discovery_state_writer) {
         return;
     }
 
-    n = ngx_write_fd(fd, snapshot->data, snapshot->len);
+    sh = dmcf->sh;
 
-    if (n != (ssize_t) snapshot->len || fsync(fd) == -1) {
+    fd = ngx_http_discovery_state_create(dmcf, tmp, log);
+    if (fd == NGX_INVALID_FILE) {
+        return;
+    }
+
+    if (ngx_http_discovery_state_write(fd, snapshot) != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
                       "discovery: cannot write state file \"%s\"", tmp);
         (void) ngx_close_file(fd);
@@ -150,12 +253,14 @@ ngx_http_discovery_state_save(ngx_http_discovery_main_conf_t *dmcf,
 
     renamed = 0;
 
-    if (dmcf->sh->generation == generation) {
+    if (sh->generation == generation && sh->saved_generation != generation) {
         if (ngx_rename_file(tmp, dmcf->state.data) == NGX_FILE_ERROR) {
             ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
                           "discovery: " ngx_rename_file_n " \"%s\" to "
                           "\"%V\" failed", tmp, &dmcf->state);
+
         } else {
+            sh->saved_generation = generation;
             renamed = 1;
         }
     }
@@ -164,5 +269,130 @@ ngx_http_discovery_state_save(ngx_http_discovery_main_conf_t *dmcf,
 
     if (!renamed) {
         (void) ngx_delete_file(tmp);
+        return;
     }
+
+    /* the rename itself survives a crash only once the directory is synced */
+    ngx_http_discovery_state_sync_dir(dmcf, log);
+}
+
+
+/*
+ * Creates "<state>.XXXXXX.tmp", the Xs random (mkostemps() draws them and
+ * retries on a name in use), with O_EXCL and O_NOFOLLOW: whatever someone
+ * put in the directory is never opened.  Mode 0644, as nginx gives its
+ * files: the table holds no secret, and who looks after the gateway may
+ * read it without becoming the worker user.  tmp receives the name.
+ */
+
+static ngx_fd_t
+ngx_http_discovery_state_create(ngx_http_discovery_main_conf_t *dmcf,
+    u_char *tmp, ngx_log_t *log)
+{
+    ngx_fd_t  fd;
+
+    if (dmcf->state.len + sizeof(NGX_HTTP_DISCOVERY_STATE_TMP)
+        > NGX_MAX_PATH)
+    {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "discovery: state file name \"%V\" is too long",
+                      &dmcf->state);
+        return NGX_INVALID_FILE;
+    }
+
+    ngx_sprintf(tmp, "%V" NGX_HTTP_DISCOVERY_STATE_TMP "%Z", &dmcf->state);
+
+    fd = mkostemps((char *) tmp, sizeof(NGX_HTTP_DISCOVERY_STATE_SUFFIX) - 1,
+                   O_CLOEXEC|O_NOFOLLOW);
+
+    if (fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      "discovery: cannot create a temporary file for state "
+                      "file \"%V\"", &dmcf->state);
+        return NGX_INVALID_FILE;
+    }
+
+    if (fchmod(fd, NGX_FILE_DEFAULT_ACCESS) == -1) {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      "discovery: fchmod() \"%s\" failed", tmp);
+        (void) ngx_close_file(fd);
+        (void) ngx_delete_file(tmp);
+        return NGX_INVALID_FILE;
+    }
+
+    return fd;
+}
+
+
+static ngx_int_t
+ngx_http_discovery_state_write(ngx_fd_t fd, discovery_buf_t *snapshot)
+{
+    size_t   written;
+    ssize_t  n;
+
+    for (written = 0; written < snapshot->len; written += n) {
+        n = ngx_write_fd(fd, snapshot->data + written,
+                         snapshot->len - written);
+
+        if (n == -1 && ngx_errno == NGX_EINTR) {
+            n = 0;
+            continue;
+        }
+
+        if (n <= 0) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (fsync(fd) == -1) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_discovery_state_sync_dir(ngx_http_discovery_main_conf_t *dmcf,
+    ngx_log_t *log)
+{
+    u_char    *p;
+    size_t     len;
+    ngx_fd_t   fd;
+    u_char     dir[NGX_MAX_PATH];
+
+    /* the path is a full one (ngx_conf_full_name): it has a '/' */
+
+    p = dmcf->state.data + dmcf->state.len;
+
+    while (p > dmcf->state.data && p[-1] != '/') {
+        p--;
+    }
+
+    len = p - dmcf->state.data;
+
+    if (len > 1) {
+        len--;                          /* "/var/lib/nginx", not ".../" */
+    }
+
+    if (len == 0 || len >= NGX_MAX_PATH) {
+        return;
+    }
+
+    ngx_cpystrn(dir, dmcf->state.data, len + 1);
+
+    fd = ngx_open_file(dir, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      "discovery: " ngx_open_file_n " \"%s\" failed", dir);
+        return;
+    }
+
+    if (fsync(fd) == -1) {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      "discovery: fsync() \"%s\" failed", dir);
+    }
+
+    (void) ngx_close_file(fd);
 }

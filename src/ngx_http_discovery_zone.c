@@ -149,7 +149,6 @@ ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
     size_t                           old_len;
     ngx_int_t                        found;
     ngx_uint_t                       i;
-    ngx_atomic_uint_t                generation;
     ngx_queue_t                     *q, *next;
     discovery_buf_t                  out;
     discovery_log_t                  dlog;
@@ -230,8 +229,8 @@ ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
     old_len = sh->snapshot_len;
     loaded = NULL;
 
-    /* a new zone: the table saved by the last run, if any */
-    if (old == NULL && dmcf->state.len
+    /* a new zone: the table saved by the last run, if any; not for nginx -t */
+    if (old == NULL && dmcf->state.len && !ngx_test_config
         && ngx_http_discovery_state_load(dmcf, log, &loaded, &old_len)
            == NGX_OK)
     {
@@ -242,10 +241,8 @@ ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
                                    dmcf->overlap_deny,
                                    sh->generation + 1, &out, &dlog, &err);
 
-    generation = 0;
-
     if (rc == DISCOVERY_OK) {
-        generation = ngx_http_discovery_publish_locked(dmcf, &out, log, 1);
+        (void) ngx_http_discovery_publish_locked(dmcf, &out, log, 1);
 
         if (loaded) {
             ngx_http_discovery_restore_health(dmcf, &out, roster);
@@ -258,8 +255,13 @@ ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
 
     ngx_shmtx_unlock(&dmcf->shpool->mutex);
 
+    /*
+     * The master does not write the state file (it runs as root, in a
+     * directory of the worker user): the first worker it starts does, or
+     * nginx alone once it runs.
+     */
     if (rc == DISCOVERY_OK) {
-        ngx_http_discovery_published(dmcf, &out, generation, log);
+        discovery_buf_free(&out);
     }
 
     if (loaded) {
@@ -888,15 +890,20 @@ ngx_http_discovery_publish_locked(ngx_http_discovery_main_conf_t *dmcf,
 }
 
 
-/* after the lock is released: what follows a publication */
+/*
+ * After the lock is released: what follows a worker's publication.  Its
+ * table goes to the state file.  If a newer one was published meanwhile
+ * and the file does not hold it yet, that one is written too: the master,
+ * which publishes on reloads, never writes the file itself.
+ */
 
 static void
 ngx_http_discovery_published(ngx_http_discovery_main_conf_t *dmcf,
     discovery_buf_t *snapshot, ngx_atomic_uint_t generation, ngx_log_t *log)
 {
-    /* nginx -t builds a zone of its own: its table must not reach the file */
-    if (generation && dmcf->state.len && !ngx_test_config) {
+    if (generation && dmcf->state.len) {
         ngx_http_discovery_state_save(dmcf, snapshot, generation, log);
+        ngx_http_discovery_state_sync(dmcf);
     }
 
     discovery_buf_free(snapshot);

@@ -4,6 +4,7 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use File::Temp qw(tempdir);
+use POSIX qw(mkfifo);
 use IO::Socket::INET;
 use IO::Select;
 use DiscoveryTest;
@@ -45,5 +46,25 @@ ok !-e "$dir/table.state", 'nginx -t wrote no state file';
 
 my $sel = IO::Select->new($listen);
 ok !$sel->can_read(0.5), 'nginx -t made no connection to the service';
+
+# nginx -t reads no state file either: a FIFO there, which hangs whoever
+# opens it for reading, and logging at info, which tells any look at it
+mkfifo("$dir/fifo.state", 0600) or die "mkfifo: $!";
+open $fh, '<', "$dir/nginx.conf" or die $!;
+my $conf = do { local $/; <$fh> };
+close $fh;
+$conf =~ s{table\.state}{fifo.state};
+$conf =~ s{(error_log [^;\s]+)}{$1 info};
+open $fh, '>', "$dir/fifo.conf" or die $!;
+print $fh $conf;
+close $fh;
+
+$out = `timeout 10 $nginx -t -p $dir -c $dir/fifo.conf 2>&1`;
+is $? >> 8, 0, 'nginx -t with a FIFO at the state path ends, successfully'
+    or diag $out;
+open $fh, '<', "$dir/logs/error.log" or die $!;
+my $log = do { local $/; <$fh> };
+close $fh;
+unlike "$out$log", qr/state file/, 'nginx -t does not look at the state file';
 
 done_testing();

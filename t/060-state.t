@@ -4,6 +4,7 @@ use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 use DiscoveryTest;
 use File::Temp qw(tempdir);
+use POSIX qw(mkfifo);
 
 no_shuffle();
 no_root_location();
@@ -15,6 +16,11 @@ $ENV{TEST_NGINX_MOCK_PORT} = free_port();
 open my $fh, '>', "$dir/garbage.state" or die $!;
 print $fh "NGXD" . ("\x01\xff" x 100);
 close $fh;
+
+# the table TEST 1 writes, seen through a symbolic link; and a FIFO, whose
+# opening for reading would wait for a writer
+symlink "$dir/table.state", "$dir/link.state" or die "symlink: $!";
+mkfifo("$dir/fifo.state", 0600) or die "mkfifo: $!";
 
 mock_service(
     port => $ENV{TEST_NGINX_MOCK_PORT},
@@ -105,6 +111,37 @@ GET /a/4
 --- error_code: 503
 --- error_log eval
 qr/\[warn\].*discovery: state file ".*garbage\.state" ignored/
+--- no_error_log
+[alert]
+[emerg]
+
+
+
+=== TEST 6: a symbolic link at the state path is not followed
+--- http_config
+    discovery_state $TEST_NGINX_STATE_DIR/link.state;
+    discovery_service s http://127.0.0.1:$TEST_NGINX_MOCK_PORT uri=/hang timeout=10s;
+--- request
+GET /a/6
+--- error_code: 503
+--- error_log eval
+qr/\[warn\].*discovery: state file ".*link\.state" not loaded: it is a symbolic link/
+--- no_error_log
+[alert]
+[emerg]
+
+
+
+=== TEST 7: a FIFO at the state path does not hang the start and is not read
+--- http_config
+    discovery_state $TEST_NGINX_STATE_DIR/fifo.state;
+    discovery_service s http://127.0.0.1:$TEST_NGINX_MOCK_PORT uri=/hang timeout=10s;
+--- request
+GET /a/7
+--- timeout: 5
+--- error_code: 503
+--- error_log eval
+qr/\[warn\].*discovery: state file ".*fifo\.state" not loaded: not a regular file/
 --- no_error_log
 [alert]
 [emerg]
