@@ -92,6 +92,7 @@ typedef struct {
     ngx_atomic_t                   generation;   /* of snapshot */
     u_char                        *snapshot;     /* see discovery_core.h */
     size_t                         snapshot_len;
+    size_t                         snapshot_size; /* of its block */
     ngx_queue_t                    records;
 
     /* the table that did not fit, reported once per change */

@@ -21,6 +21,18 @@ static ngx_int_t ngx_http_discovery_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_int_t ngx_http_discovery_sync_roster(
     ngx_http_discovery_main_conf_t *dmcf, ngx_log_t *log);
+static ngx_int_t ngx_http_discovery_roster_table_locked(
+    ngx_http_discovery_main_conf_t *dmcf, u_char *old, size_t old_len,
+    discovery_service_conf_t *roster, discovery_buf_t *table, ngx_log_t *log);
+static ngx_int_t ngx_http_discovery_records_alloc_locked(
+    ngx_http_discovery_main_conf_t *dmcf, ngx_http_discovery_record_t **added,
+    size_t *need);
+static void ngx_http_discovery_records_free_locked(
+    ngx_http_discovery_main_conf_t *dmcf,
+    ngx_http_discovery_record_t **added);
+static void ngx_http_discovery_roster_commit_locked(
+    ngx_http_discovery_main_conf_t *dmcf, ngx_http_discovery_record_t **added,
+    u_char *p, size_t size, discovery_buf_t *table);
 static void ngx_http_discovery_restore_health(
     ngx_http_discovery_main_conf_t *dmcf, discovery_buf_t *snapshot,
     discovery_service_conf_t *roster);
@@ -29,7 +41,7 @@ static void ngx_http_discovery_set_etag(ngx_http_discovery_record_t *rec,
     ngx_str_t *etag);
 static ngx_http_discovery_record_t *ngx_http_discovery_record(
     ngx_http_discovery_shctx_t *sh, ngx_str_t *name);
-static ngx_http_discovery_record_t *ngx_http_discovery_record_add(
+static ngx_http_discovery_record_t *ngx_http_discovery_record_create_locked(
     ngx_http_discovery_main_conf_t *dmcf,
     ngx_http_discovery_service_t *service);
 static void ngx_http_discovery_defer(ngx_http_discovery_main_conf_t *dmcf,
@@ -42,6 +54,11 @@ static int ngx_http_discovery_apply_locked(
 static ngx_atomic_uint_t ngx_http_discovery_publish_locked(
     ngx_http_discovery_main_conf_t *dmcf, discovery_buf_t *snapshot,
     ngx_log_t *log, ngx_uint_t alert);
+static u_char *ngx_http_discovery_table_alloc_locked(
+    ngx_http_discovery_main_conf_t *dmcf, size_t len, size_t *size);
+static ngx_atomic_uint_t ngx_http_discovery_table_install_locked(
+    ngx_http_discovery_main_conf_t *dmcf, u_char *p, size_t size,
+    discovery_buf_t *table);
 static void ngx_http_discovery_published(ngx_http_discovery_main_conf_t *dmcf,
     discovery_buf_t *snapshot, ngx_atomic_uint_t generation, ngx_log_t *log);
 
@@ -138,37 +155,43 @@ ngx_http_discovery_init_zone(ngx_shm_zone_t *shm_zone, void *data)
  * Makes the zone's records and the table's roster follow the services
  * of the configuration: records of removed services go, those of new or
  * re-pointed services start afresh and are polled at once.
+ *
+ * All or nothing: the new table is built and everything the new
+ * configuration needs in the zone (its new records, room for its table)
+ * is allocated before anything changes.  If that does not fit, what was
+ * allocated is freed, the zone stays exactly as the old configuration
+ * has it, and nginx fails the reload (or the start): the old workers go
+ * on routing and polling as before.
  */
 
 static ngx_int_t
 ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
     ngx_log_t *log)
 {
-    int                              rc;
-    u_char                          *old, *loaded;
-    size_t                           old_len;
-    ngx_int_t                        found;
-    ngx_uint_t                       i;
-    ngx_queue_t                     *q, *next;
-    discovery_buf_t                  out;
-    discovery_log_t                  dlog;
-    discovery_error_t                err;
-    ngx_http_discovery_shctx_t      *sh;
-    ngx_http_discovery_record_t     *rec;
-    ngx_http_discovery_service_t    *service;
-    discovery_service_conf_t        *roster;
-    ngx_http_discovery_log_ctx_t     lctx;
+    u_char                         *p, *old, *loaded;
+    size_t                          size, old_len, loaded_len, need;
+    ngx_int_t                       rc;
+    ngx_uint_t                      i, n;
+    discovery_buf_t                 table;
+    discovery_service_conf_t       *roster;
+    ngx_http_discovery_shctx_t     *sh;
+    ngx_http_discovery_record_t   **added;
+    ngx_http_discovery_service_t   *service;
 
     sh = dmcf->sh;
+    n = dmcf->services.nelts;
     service = dmcf->services.elts;
 
-    roster = ngx_alloc(dmcf->services.nelts * sizeof(discovery_service_conf_t),
+    roster = ngx_alloc(n * (sizeof(discovery_service_conf_t)
+                            + sizeof(ngx_http_discovery_record_t *)),
                        log);
     if (roster == NULL) {
         return NGX_ERROR;
     }
 
-    for (i = 0; i < dmcf->services.nelts; i++) {
+    added = (ngx_http_discovery_record_t **) &roster[n];
+
+    for (i = 0; i < n; i++) {
         roster[i].name = (const char *) service[i].name.data;
         roster[i].name_len = service[i].name.len;
         roster[i].url = (const char *) service[i].url.data;
@@ -177,7 +200,234 @@ ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
         roster[i].upstream_len = service[i].upstream.len;
     }
 
+    /* a new zone: the table saved by the last run, if any; not for nginx -t */
+
+    loaded = NULL;
+    loaded_len = 0;
+
+    if (sh->snapshot == NULL && dmcf->state.len && !ngx_test_config) {
+        (void) ngx_http_discovery_state_load(dmcf, log, &loaded, &loaded_len);
+    }
+
+    need = 0;
+    table.data = NULL;
+    table.len = 0;
+
+    rc = NGX_ERROR;
+
     ngx_shmtx_lock(&dmcf->shpool->mutex);
+
+    old = loaded ? loaded : sh->snapshot;
+    old_len = loaded ? loaded_len : sh->snapshot_len;
+
+    if (ngx_http_discovery_roster_table_locked(dmcf, old, old_len, roster,
+                                               &table, log)
+        != NGX_OK)
+    {
+        goto done;
+    }
+
+    /* "need" is what the zone must find room for: new records and table */
+
+    if (ngx_http_discovery_records_alloc_locked(dmcf, added, &need)
+        != NGX_OK)
+    {
+        goto too_small;
+    }
+
+    p = ngx_http_discovery_table_alloc_locked(dmcf, table.len, &size);
+
+    if (p == NULL && loaded) {
+        /* the routes of a larger zone's table: the polls bring them back */
+
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "discovery zone \"%V\" of %uz bytes is too small for "
+                      "the table loaded from \"%V\" (%uz bytes), started "
+                      "without its routes",
+                      &dmcf->shm_zone->shm.name, dmcf->shm_zone->shm.size,
+                      &dmcf->state, table.len);
+
+        ngx_free(loaded);
+        loaded = NULL;
+        discovery_buf_free(&table);
+
+        if (ngx_http_discovery_roster_table_locked(dmcf, NULL, 0, roster,
+                                                   &table, log)
+            != NGX_OK)
+        {
+            ngx_http_discovery_records_free_locked(dmcf, added);
+            goto done;
+        }
+
+        p = ngx_http_discovery_table_alloc_locked(dmcf, table.len, &size);
+    }
+
+    if (p == NULL) {
+        ngx_http_discovery_records_free_locked(dmcf, added);
+        goto too_small;
+    }
+
+    /* everything fits: from here on, nothing fails */
+
+    ngx_http_discovery_roster_commit_locked(dmcf, added, p, size, &table);
+
+    if (loaded) {
+        ngx_http_discovery_restore_health(dmcf, &table, roster);
+    }
+
+    rc = NGX_OK;
+    goto done;
+
+too_small:
+
+    ngx_log_error(NGX_LOG_EMERG, log, 0,
+                  "discovery zone \"%V\" of %uz bytes is too small for the "
+                  "table of the new configuration (%uz bytes)",
+                  &dmcf->shm_zone->shm.name, dmcf->shm_zone->shm.size,
+                  need + table.len);
+
+done:
+
+    ngx_shmtx_unlock(&dmcf->shpool->mutex);
+
+    /*
+     * The master does not write the state file (it runs as root, in a
+     * directory of the worker user): the first worker it starts does, or
+     * nginx alone once it runs.
+     */
+
+    if (table.data) {
+        discovery_buf_free(&table);
+    }
+
+    if (loaded) {
+        ngx_free(loaded);
+    }
+
+    ngx_free(roster);
+
+    return rc;
+}
+
+
+/* the table of the configuration's roster, from the old table's services */
+
+static ngx_int_t
+ngx_http_discovery_roster_table_locked(ngx_http_discovery_main_conf_t *dmcf,
+    u_char *old, size_t old_len, discovery_service_conf_t *roster,
+    discovery_buf_t *table, ngx_log_t *log)
+{
+    discovery_log_t               dlog;
+    discovery_error_t             err;
+    ngx_http_discovery_log_ctx_t  lctx;
+
+    lctx.log = log;
+    lctx.service = NULL;
+    dlog.handler = ngx_http_discovery_log_handler;
+    dlog.data = &lctx;
+
+    if (discovery_snapshot_roster(old, old_len, roster, dmcf->services.nelts,
+                                  dmcf->overlap_deny, dmcf->sh->generation + 1,
+                                  table, &dlog, &err)
+        != DISCOVERY_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "discovery: cannot build the table: %s", err.text);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A record for each service the zone has no record of at its URL, not
+ * linked to the zone's list yet: added[i] for service i, NULL when its
+ * record stays.  *need receives their size.  If one does not fit, none
+ * is kept.
+ */
+
+static ngx_int_t
+ngx_http_discovery_records_alloc_locked(ngx_http_discovery_main_conf_t *dmcf,
+    ngx_http_discovery_record_t **added, size_t *need)
+{
+    size_t                         size;
+    ngx_uint_t                     i, failed;
+    ngx_http_discovery_record_t   *rec;
+    ngx_http_discovery_service_t  *service;
+
+    service = dmcf->services.elts;
+    failed = 0;
+    *need = 0;
+
+    for (i = 0; i < dmcf->services.nelts; i++) {
+        added[i] = NULL;
+
+        rec = ngx_http_discovery_record(dmcf->sh, &service[i].name);
+
+        if (rec
+            && rec->url.len == service[i].url.len
+            && ngx_strncmp(rec->url.data, service[i].url.data, rec->url.len)
+               == 0)
+        {
+            continue;
+        }
+
+        size = sizeof(ngx_http_discovery_record_t) + service[i].name.len
+               + service[i].url.len;
+        *need += size;
+
+        /* the others are still counted, for the message */
+        if (!failed) {
+            added[i] = ngx_http_discovery_record_create_locked(dmcf,
+                                                               &service[i]);
+            failed = (added[i] == NULL);
+        }
+    }
+
+    if (failed) {
+        ngx_http_discovery_records_free_locked(dmcf, added);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_discovery_records_free_locked(ngx_http_discovery_main_conf_t *dmcf,
+    ngx_http_discovery_record_t **added)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < dmcf->services.nelts; i++) {
+        if (added[i]) {
+            ngx_slab_free_locked(dmcf->shpool, added[i]);
+            added[i] = NULL;
+        }
+    }
+}
+
+
+/*
+ * Applies what ngx_http_discovery_sync_roster() prepared: the records of
+ * services no longer configured at their URL go, the new ones come in,
+ * and the table at p (of size bytes) is published.
+ */
+
+static void
+ngx_http_discovery_roster_commit_locked(ngx_http_discovery_main_conf_t *dmcf,
+    ngx_http_discovery_record_t **added, u_char *p, size_t size,
+    discovery_buf_t *table)
+{
+    ngx_uint_t                     i, found;
+    ngx_queue_t                   *q, *next;
+    ngx_http_discovery_shctx_t    *sh;
+    ngx_http_discovery_record_t   *rec;
+    ngx_http_discovery_service_t  *service;
+
+    sh = dmcf->sh;
+    service = dmcf->services.elts;
 
     for (q = ngx_queue_head(&sh->records);
          q != ngx_queue_sentinel(&sh->records);
@@ -208,69 +458,14 @@ ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
     }
 
     for (i = 0; i < dmcf->services.nelts; i++) {
-        if (ngx_http_discovery_record(sh, &service[i].name) == NULL
-            && ngx_http_discovery_record_add(dmcf, &service[i]) == NULL)
-        {
-            ngx_log_error(NGX_LOG_ALERT, log, 0,
-                          "discovery zone is too small for %ui services",
-                          dmcf->services.nelts);
-            ngx_shmtx_unlock(&dmcf->shpool->mutex);
-            ngx_free(roster);
-            return NGX_ERROR;
+        if (added[i]) {
+            ngx_queue_insert_tail(&sh->records, &added[i]->queue);
         }
     }
 
-    lctx.log = log;
-    lctx.service = NULL;
-    dlog.handler = ngx_http_discovery_log_handler;
-    dlog.data = &lctx;
+    sh->failed_len = 0;
 
-    old = sh->snapshot;
-    old_len = sh->snapshot_len;
-    loaded = NULL;
-
-    /* a new zone: the table saved by the last run, if any; not for nginx -t */
-    if (old == NULL && dmcf->state.len && !ngx_test_config
-        && ngx_http_discovery_state_load(dmcf, log, &loaded, &old_len)
-           == NGX_OK)
-    {
-        old = loaded;
-    }
-
-    rc = discovery_snapshot_roster(old, old_len, roster, dmcf->services.nelts,
-                                   dmcf->overlap_deny,
-                                   sh->generation + 1, &out, &dlog, &err);
-
-    if (rc == DISCOVERY_OK) {
-        (void) ngx_http_discovery_publish_locked(dmcf, &out, log, 1);
-
-        if (loaded) {
-            ngx_http_discovery_restore_health(dmcf, &out, roster);
-        }
-
-    } else {
-        ngx_log_error(NGX_LOG_ALERT, log, 0,
-                      "discovery: cannot build the table: %s", err.text);
-    }
-
-    ngx_shmtx_unlock(&dmcf->shpool->mutex);
-
-    /*
-     * The master does not write the state file (it runs as root, in a
-     * directory of the worker user): the first worker it starts does, or
-     * nginx alone once it runs.
-     */
-    if (rc == DISCOVERY_OK) {
-        discovery_buf_free(&out);
-    }
-
-    if (loaded) {
-        ngx_free(loaded);
-    }
-
-    ngx_free(roster);
-
-    return (rc == DISCOVERY_OK) ? NGX_OK : NGX_ERROR;
+    (void) ngx_http_discovery_table_install_locked(dmcf, p, size, table);
 }
 
 
@@ -366,8 +561,10 @@ ngx_http_discovery_record(ngx_http_discovery_shctx_t *sh, ngx_str_t *name)
 }
 
 
+/* a record for service, not linked to the zone's list yet */
+
 static ngx_http_discovery_record_t *
-ngx_http_discovery_record_add(ngx_http_discovery_main_conf_t *dmcf,
+ngx_http_discovery_record_create_locked(ngx_http_discovery_main_conf_t *dmcf,
     ngx_http_discovery_service_t *service)
 {
     u_char                       *p;
@@ -389,8 +586,6 @@ ngx_http_discovery_record_add(ngx_http_discovery_main_conf_t *dmcf,
     rec->url.data = p;
     rec->url.len = service->url.len;
     ngx_memcpy(p, service->url.data, service->url.len);
-
-    ngx_queue_insert_tail(&dmcf->sh->records, &rec->queue);
 
     return rec;
 }
@@ -851,11 +1046,12 @@ ngx_http_discovery_publish_locked(ngx_http_discovery_main_conf_t *dmcf,
     discovery_buf_t *snapshot, ngx_log_t *log, ngx_uint_t alert)
 {
     u_char                      *p;
+    size_t                       size;
     ngx_http_discovery_shctx_t  *sh;
 
     sh = dmcf->sh;
 
-    p = ngx_slab_alloc_locked(dmcf->shpool, snapshot->len);
+    p = ngx_http_discovery_table_alloc_locked(dmcf, snapshot->len, &size);
 
     if (p == NULL) {
         if (alert && sh->failed_len != snapshot->len) {
@@ -873,14 +1069,67 @@ ngx_http_discovery_publish_locked(ngx_http_discovery_main_conf_t *dmcf,
 
     sh->failed_len = 0;
 
-    ngx_memcpy(p, snapshot->data, snapshot->len);
+    return ngx_http_discovery_table_install_locked(dmcf, p, size, snapshot);
+}
 
-    if (sh->snapshot) {
-        ngx_slab_free_locked(dmcf->shpool, sh->snapshot);
+
+/*
+ * Room for a table of len bytes: a block of its own if the zone has room,
+ * else the place of the current table if it is large enough.  That place
+ * is overwritten only when the new table is installed, and every reader
+ * copies the table under the lock: a table too large for two copies can
+ * still be replaced (on reload, say, with the configuration unchanged).
+ * The slab allocator gives whole pages to anything over half a page:
+ * asking for all of them costs nothing, and a slightly longer table then
+ * still fits in place.  *size receives the size of the block.
+ */
+
+static u_char *
+ngx_http_discovery_table_alloc_locked(ngx_http_discovery_main_conf_t *dmcf,
+    size_t len, size_t *size)
+{
+    u_char                      *p;
+    ngx_http_discovery_shctx_t  *sh;
+
+    sh = dmcf->sh;
+
+    *size = (len > ngx_pagesize / 2) ? ngx_align(len, ngx_pagesize) : len;
+
+    p = ngx_slab_alloc_locked(dmcf->shpool, *size);
+    if (p) {
+        return p;
     }
 
-    sh->snapshot = p;
-    sh->snapshot_len = snapshot->len;
+    if (sh->snapshot && len <= sh->snapshot_size) {
+        *size = sh->snapshot_size;
+        return sh->snapshot;
+    }
+
+    return NULL;
+}
+
+
+/* publishes the table, copied to p from table_alloc_locked(): its generation */
+
+static ngx_atomic_uint_t
+ngx_http_discovery_table_install_locked(ngx_http_discovery_main_conf_t *dmcf,
+    u_char *p, size_t size, discovery_buf_t *table)
+{
+    ngx_http_discovery_shctx_t  *sh;
+
+    sh = dmcf->sh;
+
+    if (p != sh->snapshot) {
+        if (sh->snapshot) {
+            ngx_slab_free_locked(dmcf->shpool, sh->snapshot);
+        }
+
+        sh->snapshot = p;
+        sh->snapshot_size = size;
+    }
+
+    ngx_memcpy(p, table->data, table->len);
+    sh->snapshot_len = table->len;
 
     /* workers read the generation without the lock */
     ngx_memory_barrier();
