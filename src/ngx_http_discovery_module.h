@@ -42,6 +42,13 @@ typedef struct {
 
     ngx_uint_t                     index;        /* in configuration */
 
+    /*
+     * Of the options that decide how the document is read, set with the
+     * zone: see ngx_http_discovery_fingerprint() (a new such option goes
+     * there too).
+     */
+    uint64_t                       fingerprint;
+
     /* worker state */
     ngx_event_t                    timer;
     ngx_http_discovery_poll_t     *poll;         /* in flight, or NULL */
@@ -71,6 +78,7 @@ typedef struct {
 
     discovery_health_t             health;
     uint64_t                       routes_hash;  /* of the published set */
+    uint64_t                       fingerprint;  /* of the service's */
 
     /* the document behind the published set: a 304 to it is a good poll */
     size_t                         etag_len;

@@ -16,6 +16,8 @@
 /* how long past its timeout a poll's lease holds, for a dead poller */
 #define NGX_HTTP_DISCOVERY_LEASE_SLACK  1000
 
+#define NGX_HTTP_DISCOVERY_FNV_BASIS    0xcbf29ce484222325ULL
+
 
 static ngx_int_t ngx_http_discovery_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
@@ -37,10 +39,15 @@ static void ngx_http_discovery_restore_health(
     ngx_http_discovery_main_conf_t *dmcf, discovery_buf_t *snapshot,
     discovery_service_conf_t *roster);
 static uint64_t ngx_http_discovery_hash(discovery_buf_t *routes);
+static uint64_t ngx_http_discovery_fingerprint(
+    ngx_http_discovery_service_t *service);
+static uint64_t ngx_http_discovery_fnv(uint64_t h, u_char *p, size_t len);
 static void ngx_http_discovery_set_etag(ngx_http_discovery_record_t *rec,
     ngx_str_t *etag);
 static ngx_http_discovery_record_t *ngx_http_discovery_record(
     ngx_http_discovery_shctx_t *sh, ngx_str_t *name);
+static ngx_http_discovery_record_t *ngx_http_discovery_record_of(
+    ngx_http_discovery_shctx_t *sh, ngx_http_discovery_service_t *service);
 static ngx_http_discovery_record_t *ngx_http_discovery_record_create_locked(
     ngx_http_discovery_main_conf_t *dmcf,
     ngx_http_discovery_service_t *service);
@@ -192,6 +199,8 @@ ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
     added = (ngx_http_discovery_record_t **) &roster[n];
 
     for (i = 0; i < n; i++) {
+        service[i].fingerprint = ngx_http_discovery_fingerprint(&service[i]);
+
         roster[i].name = (const char *) service[i].name.data;
         roster[i].name_len = service[i].name.len;
         roster[i].url = (const char *) service[i].url.data;
@@ -460,6 +469,29 @@ ngx_http_discovery_roster_commit_locked(ngx_http_discovery_main_conf_t *dmcf,
     for (i = 0; i < dmcf->services.nelts; i++) {
         if (added[i]) {
             ngx_queue_insert_tail(&sh->records, &added[i]->queue);
+            continue;
+        }
+
+        /*
+         * A service whose document is now read otherwise: its published
+         * routes were read with the old options, and a conditional poll
+         * would keep them as long as the document does not change.  It
+         * is polled at once, for the whole document; a poll in flight
+         * with the old options is dropped when it ends.
+         */
+
+        rec = ngx_http_discovery_record(sh, &service[i].name);
+
+        if (rec->fingerprint != service[i].fingerprint) {
+            rec->fingerprint = service[i].fingerprint;
+            rec->etag_len = 0;
+            rec->routes_hash = 0;
+            rec->lease_pid = 0;
+            rec->next_poll = ngx_current_msec;
+
+            ngx_log_error(NGX_LOG_INFO, dmcf->shm_zone->shm.log, 0,
+                          "discovery: service \"%V\": its document is read "
+                          "otherwise, polled again", &service[i].name);
         }
     }
 
@@ -519,22 +551,95 @@ ngx_http_discovery_set_etag(ngx_http_discovery_record_t *rec, ngx_str_t *etag)
 }
 
 
-/* FNV-1a: the route set's encoding is the same for the same routes */
+/* the route set's encoding is the same for the same routes */
 
 static uint64_t
 ngx_http_discovery_hash(discovery_buf_t *routes)
 {
-    size_t    i;
     uint64_t  h;
 
-    h = 0xcbf29ce484222325ULL;
-
-    for (i = 0; i < routes->len; i++) {
-        h = (h ^ routes->data[i]) * 0x100000001b3ULL;
-    }
+    h = ngx_http_discovery_fnv(NGX_HTTP_DISCOVERY_FNV_BASIS, routes->data,
+                               routes->len);
 
     /* 0 stands for "nothing published yet" */
     return h ? h : 1;
+}
+
+
+/*
+ * What decides how a service's document is read: where it is fetched
+ * (url and uri=), how it is parsed (format=) and which of its routes are
+ * kept (prefix=, in order).  A reload that changes it makes the published
+ * routes stale, though the document itself may be unchanged.
+ */
+
+static uint64_t
+ngx_http_discovery_fingerprint(ngx_http_discovery_service_t *service)
+{
+    u_char      format;
+    uint64_t    h;
+    ngx_str_t  *prefix;
+    ngx_uint_t  i;
+
+    h = ngx_http_discovery_fnv(NGX_HTTP_DISCOVERY_FNV_BASIS,
+                               service->poll_url.data, service->poll_url.len);
+
+    format = (u_char) service->format;
+    h = ngx_http_discovery_fnv(h, &format, 1);
+
+    if (service->prefixes) {
+        prefix = service->prefixes->elts;
+
+        for (i = 0; i < service->prefixes->nelts; i++) {
+            /* the NUL ends each: "/a" and "/b" differ from "/a/b" */
+            h = ngx_http_discovery_fnv(h, prefix[i].data, prefix[i].len);
+            h = ngx_http_discovery_fnv(h, (u_char *) "", 1);
+        }
+    }
+
+    return h;
+}
+
+
+/* FNV-1a, continued from h */
+
+static uint64_t
+ngx_http_discovery_fnv(uint64_t h, u_char *p, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < len; i++) {
+        h = (h ^ p[i]) * 0x100000001b3ULL;
+    }
+
+    return h;
+}
+
+
+/*
+ * The record of service as this process's configuration has it: the same
+ * URL, its document read the same way.  NULL when a reload removed the
+ * service, re-pointed it or changed how its document is read: what this
+ * process would poll or report is then outdated (it is on its way out).
+ */
+
+static ngx_http_discovery_record_t *
+ngx_http_discovery_record_of(ngx_http_discovery_shctx_t *sh,
+    ngx_http_discovery_service_t *service)
+{
+    ngx_http_discovery_record_t  *rec;
+
+    rec = ngx_http_discovery_record(sh, &service->name);
+
+    if (rec == NULL
+        || rec->url.len != service->url.len
+        || ngx_strncmp(rec->url.data, service->url.data, rec->url.len) != 0
+        || rec->fingerprint != service->fingerprint)
+    {
+        return NULL;
+    }
+
+    return rec;
 }
 
 
@@ -587,6 +692,8 @@ ngx_http_discovery_record_create_locked(ngx_http_discovery_main_conf_t *dmcf,
     rec->url.len = service->url.len;
     ngx_memcpy(p, service->url.data, service->url.len);
 
+    rec->fingerprint = service->fingerprint;
+
     return rec;
 }
 
@@ -613,10 +720,10 @@ ngx_http_discovery_claim(ngx_http_discovery_main_conf_t *dmcf,
 
     ngx_shmtx_lock(&dmcf->shpool->mutex);
 
-    rec = ngx_http_discovery_record(dmcf->sh, &service->name);
+    rec = ngx_http_discovery_record_of(dmcf->sh, service);
 
     if (rec == NULL) {
-        /* removed by a reload: this process is on its way out */
+        /* changed by a reload: this process is on its way out */
         goto done;
     }
 
@@ -701,13 +808,10 @@ ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
 
     ngx_shmtx_lock(&dmcf->shpool->mutex);
 
-    rec = ngx_http_discovery_record(sh, &service->name);
+    rec = ngx_http_discovery_record_of(sh, service);
 
-    if (rec == NULL
-        || rec->url.len != service->url.len
-        || ngx_strncmp(rec->url.data, service->url.data, rec->url.len) != 0)
-    {
-        /* the service was removed or re-pointed by a reload meanwhile */
+    if (rec == NULL) {
+        /* the service was changed by a reload meanwhile */
         ngx_shmtx_unlock(&dmcf->shpool->mutex);
         return;
     }
@@ -879,14 +983,10 @@ ngx_http_discovery_publish_pending(ngx_http_discovery_main_conf_t *dmcf)
             continue;
         }
 
-        rec = ngx_http_discovery_record(sh, &service[i].name);
+        rec = ngx_http_discovery_record_of(sh, &service[i]);
 
-        if (rec == NULL
-            || rec->url.len != service[i].url.len
-            || ngx_strncmp(rec->url.data, service[i].url.data, rec->url.len)
-               != 0)
-        {
-            /* the service was removed or re-pointed by a reload meanwhile */
+        if (rec == NULL) {
+            /* the service was changed by a reload meanwhile */
             service[i].pending = 0;
             discovery_buf_free(&service[i].pending_routes);
             continue;
