@@ -224,7 +224,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         size_t depth = in.ConsumeIntegralInRange<size_t>(2, 6);
         std::vector<std::string> paths;
-        while (!pool.empty() && std::pow(pool.size(), depth) > 4096) {
+        while (!pool.empty() && std::pow(pool.size(), depth) > 1024) {
             depth--;
         }
         if (!pool.empty()) {

@@ -27,7 +27,6 @@ struct discovery_parser_s {
     discovery::RouteDocumentParser parser;
     discovery::PathPrefixes prefixes;
     discovery::Log log;
-    size_t rejected = 0;
 };
 
 struct discovery_router_s {
@@ -163,7 +162,7 @@ int discovery_parser_finish(discovery_parser_t *p, discovery_buf_t *routes,
     return guard(err, [&] {
         require(p != nullptr && routes != nullptr, "no parser");
         discovery::RouteSet set = p->parser.finish();
-        p->rejected = discovery::rejectOutside(set, p->prefixes, p->log);
+        discovery::rejectOutside(set, p->prefixes, p->log);
         Bytes bytes = discovery::encodeRouteSet(set);
         giveBuffer(bytes.data(), bytes.size(), routes);
         return DISCOVERY_OK;
@@ -180,11 +179,6 @@ int discovery_parser_add_prefix(discovery_parser_t *p, const char *prefix,
         p->prefixes.add(std::string(prefix, len));
         return DISCOVERY_OK;
     });
-}
-
-size_t discovery_parser_rejected(const discovery_parser_t *p)
-{
-    return p != nullptr ? p->rejected : 0;
 }
 
 int discovery_snapshot_roster(const unsigned char *old, size_t old_len,
@@ -385,7 +379,6 @@ int discovery_status_render(const unsigned char *snapshot, size_t len,
             all[i].lastCheck = s.last_check;
             all[i].lastSuccess = s.last_success;
             all[i].failures = s.failures;
-            all[i].rejected = s.rejected;
             all[i].lastError = view(s.last_error, s.last_error_len);
         }
 

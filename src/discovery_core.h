@@ -102,9 +102,6 @@ int discovery_parser_feed(discovery_parser_t *p, const char *data,
 int discovery_parser_add_prefix(discovery_parser_t *p, const char *prefix,
     size_t len, discovery_error_t *err);
 
-/* the number of routes the last discovery_parser_finish() rejected */
-size_t discovery_parser_rejected(const discovery_parser_t *p);
-
 /*
  * Ends the body.  On DISCOVERY_OK, *routes holds the service's route set
  * (opaque, for discovery_snapshot_apply).  A document whose "status" is
@@ -250,7 +247,6 @@ typedef struct {
     uint32_t     failures;        /* consecutive failed polls */
     const char  *last_error;      /* "" when the last poll succeeded */
     size_t       last_error_len;
-    uint32_t     rejected;        /* routes outside the prefixes, last poll */
 } discovery_service_stats_t;
 
 /* table_error: why the newest table is not published, "" if it is */

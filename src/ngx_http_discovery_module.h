@@ -90,7 +90,6 @@ typedef struct {
 
     time_t                         last_check;
     time_t                         last_success;
-    ngx_uint_t                     rejected;     /* outside the prefixes */
     size_t                         last_error_len;
     u_char                         last_error[DISCOVERY_ERROR_LEN];
 } ngx_http_discovery_record_t;
@@ -147,7 +146,6 @@ extern void  *ngx_http_discovery_timer_ident[4];
 typedef struct {
     ngx_uint_t                     ok;
     discovery_buf_t               *routes;       /* NULL: as published (304) */
-    ngx_uint_t                     rejected;     /* outside the prefixes */
     ngx_str_t                      etag;         /* of the document */
     ngx_str_t                      error;        /* when not ok */
 } ngx_http_discovery_outcome_t;

@@ -477,7 +477,6 @@ ngx_http_discovery_poll_finish(ngx_http_discovery_poll_t *poll,
     } else {
         outcome.ok = 1;
         outcome.routes = &routes;
-        outcome.rejected = discovery_parser_rejected(poll->parser);
         outcome.etag.data = poll->etag;
         outcome.etag.len = poll->etag_len;
     }

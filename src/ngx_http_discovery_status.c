@@ -164,7 +164,6 @@ ngx_http_discovery_status_copy(ngx_http_request_t *r,
         st->last_check = rec->last_check;
         st->last_success = rec->last_success;
         st->failures = rec->health.fails;
-        st->rejected = rec->rejected;
         st++;
     }
 

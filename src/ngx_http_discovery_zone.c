@@ -836,10 +836,6 @@ ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
                    rec->last_error_len);
     }
 
-    if (routes) {
-        rec->rejected = outcome->rejected;
-    }
-
     if (changed && rec->health.state == DISCOVERY_STATE_HEALTHY) {
         ngx_log_error(NGX_LOG_NOTICE, log, 0,
                       "discovery: service \"%V\" is healthy", &service->name);

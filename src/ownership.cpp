@@ -29,11 +29,11 @@ bool PathPrefixes::covers(const std::string &path) const
                        });
 }
 
-size_t rejectOutside(RouteSet &set, const PathPrefixes &prefixes,
+void rejectOutside(RouteSet &set, const PathPrefixes &prefixes,
                      const Log &log)
 {
     if (prefixes.empty()) {
-        return 0;
+        return;
     }
 
     auto outside = std::stable_partition(
@@ -46,10 +46,7 @@ size_t rejectOutside(RouteSet &set, const PathPrefixes &prefixes,
         set.rejected.push_back({it->path, it->methods, "outside prefix"});
     }
 
-    size_t rejected = static_cast<size_t>(set.routes.end() - outside);
     set.routes.erase(outside, set.routes.end());
-
-    return rejected;
 }
 
 } // namespace discovery

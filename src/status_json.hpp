@@ -17,7 +17,6 @@ struct ServiceStats {
     int64_t lastCheck = 0; // unix time, 0: never
     int64_t lastSuccess = 0;
     uint32_t failures = 0;
-    uint32_t rejected = 0;
     std::string_view lastError; // empty: none
 };
 

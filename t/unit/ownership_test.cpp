@@ -64,11 +64,15 @@ TEST(Ownership, ParserRejectsRoutesOutsideThePrefixes)
 
     discovery_buf_t routes;
     ASSERT_EQ(discovery_parser_finish(p, &routes, &err), DISCOVERY_OK);
-    EXPECT_EQ(discovery_parser_rejected(p), 2u);
 
     RouteSet set = decodeRouteSet(routes.data, routes.len);
     ASSERT_EQ(set.routes.size(), 1u);
     EXPECT_EQ(set.routes[0].path, "/chat/{id}");
+    ASSERT_EQ(set.rejected.size(), 2u);
+    EXPECT_EQ(set.rejected[0].path, "/users/{id}");
+    EXPECT_EQ(set.rejected[0].methods, 1u); // GET
+    EXPECT_EQ(set.rejected[0].reason, "outside prefix");
+    EXPECT_EQ(set.rejected[1].path, "/chatty");
 
     ASSERT_EQ(warnings.lines.size(), 2u);
     EXPECT_EQ(warnings.lines[0],
