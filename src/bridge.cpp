@@ -336,6 +336,7 @@ int discovery_router_match(const discovery_router_t *router, const char *method,
         m->allow = r.allow.data();
         m->allow_len = r.allow.size();
         m->auth_required = r.authRequired;
+        m->service_index = r.serviceIndex;
     } catch (...) {
         *m = discovery_match_t();
         m->status = DISCOVERY_MATCH_NOT_FOUND;

@@ -210,6 +210,7 @@ typedef struct {
     const char  *allow;           /* NOT_ALLOWED: "GET, HEAD, OPTIONS" */
     size_t       allow_len;
     int          auth_required;
+    uint32_t     service_index;   /* in the snapshot's roster, with service */
 } discovery_match_t;
 
 /*

@@ -29,6 +29,10 @@
 typedef struct {
     ngx_flag_t                     route;
     ngx_uint_t                     noncanonical;
+
+    /* discovery_status here: where, for a location that also routes */
+    u_char                        *status_file;
+    ngx_uint_t                     status_line;
 } ngx_http_discovery_loc_conf_t;
 
 
@@ -41,6 +45,10 @@ enum {
     NGX_HTTP_DISCOVERY_TEXTS
 };
 
+/* variables that come from the owner's configuration, not the match */
+#define NGX_HTTP_DISCOVERY_SCHEME  100
+#define NGX_HTTP_DISCOVERY_HOST    101
+
 
 /*
  * A request's match, made small: it shares the request pool with
@@ -51,9 +59,8 @@ enum {
 
 typedef struct {
     u_char                        *text;
-    u_char                        *uri;          /* r->uri.data matched */
+    ngx_http_discovery_service_t  *service;      /* the owner, or NULL */
     uint32_t                       len[NGX_HTTP_DISCOVERY_TEXTS];
-    uint32_t                       uri_len;
     uint16_t                       status;       /* DISCOVERY_MATCH_* */
     unsigned                       auth:1;
 } ngx_http_discovery_ctx_t;
@@ -78,8 +85,9 @@ static ngx_str_t ngx_http_discovery_text(ngx_http_discovery_ctx_t *ctx,
 static ngx_int_t ngx_http_discovery_set_header(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *value);
 static u_char *ngx_http_discovery_json_string(u_char *p, ngx_str_t *s);
-static time_t ngx_http_discovery_retry_after(ngx_http_request_t *r,
-    ngx_str_t *name);
+static time_t ngx_http_discovery_retry_after(ngx_http_discovery_ctx_t *ctx);
+static ngx_http_discovery_service_t *ngx_http_discovery_owner(
+    ngx_http_request_t *r, discovery_match_t *m);
 
 static ngx_int_t ngx_http_discovery_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -92,9 +100,19 @@ static char *ngx_http_discovery_service(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_discovery_service_url(ngx_conf_t *cf,
     ngx_http_discovery_service_t *service, ngx_str_t *url);
+static char *ngx_http_discovery_credential(ngx_conf_t *cf, ngx_str_t *in,
+    ngx_str_t *out);
+static char *ngx_http_discovery_implicit_upstream(ngx_conf_t *cf,
+    ngx_http_discovery_service_t *service);
 static char *ngx_http_discovery_service_option(ngx_conf_t *cf,
     ngx_http_discovery_service_t *service, ngx_str_t *value);
 static char *ngx_http_discovery_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_discovery_route(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_discovery_max_size(ngx_conf_t *cf, void *post,
+    void *data);
+static char *ngx_http_discovery_ssl_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_discovery_upstreams(ngx_conf_t *cf,
     ngx_http_discovery_main_conf_t *dmcf);
@@ -126,6 +144,10 @@ static ngx_conf_enum_t  ngx_http_discovery_overlap[] = {
 };
 
 
+static ngx_conf_post_t  ngx_http_discovery_max_size_post =
+    { ngx_http_discovery_max_size };
+
+
 static ngx_command_t  ngx_http_discovery_commands[] = {
 
     { ngx_string("discovery_zone"),
@@ -147,7 +169,7 @@ static ngx_command_t  ngx_http_discovery_commands[] = {
       ngx_conf_set_size_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_discovery_main_conf_t, max_size),
-      NULL },
+      &ngx_http_discovery_max_size_post },
 
     { ngx_string("discovery_state"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -163,9 +185,37 @@ static ngx_command_t  ngx_http_discovery_commands[] = {
       offsetof(ngx_http_discovery_main_conf_t, overlap_deny),
       &ngx_http_discovery_overlap },
 
+    { ngx_string("discovery_ssl_verify"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_discovery_main_conf_t, ssl_verify),
+      NULL },
+
+    { ngx_string("discovery_ssl_trusted_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_discovery_ssl_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_discovery_main_conf_t, ssl_trusted_certificate),
+      NULL },
+
+    { ngx_string("discovery_ssl_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_discovery_ssl_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_discovery_main_conf_t, ssl_certificate),
+      NULL },
+
+    { ngx_string("discovery_ssl_certificate_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_discovery_ssl_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_discovery_main_conf_t, ssl_certificate_key),
+      NULL },
+
     { ngx_string("discovery_route"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
-      ngx_conf_set_flag_slot,
+      ngx_http_discovery_route,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_discovery_loc_conf_t, route),
       NULL },
@@ -180,7 +230,7 @@ static ngx_command_t  ngx_http_discovery_commands[] = {
     { ngx_string("discovery_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_discovery_status,
-      0,
+      NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
 
@@ -235,6 +285,12 @@ static ngx_http_variable_t  ngx_http_discovery_vars[] = {
     { ngx_string("discovery_route"), NULL, ngx_http_discovery_variable,
       NGX_HTTP_DISCOVERY_ROUTE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("discovery_scheme"), NULL, ngx_http_discovery_variable,
+      NGX_HTTP_DISCOVERY_SCHEME, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("discovery_host"), NULL, ngx_http_discovery_variable,
+      NGX_HTTP_DISCOVERY_HOST, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
     { ngx_string("discovery_route_auth"), NULL,
       ngx_http_discovery_auth_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
@@ -288,23 +344,16 @@ ngx_http_discovery_access_handler(ngx_http_request_t *r)
 
 
 /*
- * Matches the request once per URI and keeps the answer in the request's
- * context: a rewrite that changes the URI afterwards is routed anew.
+ * Matches the request, in the access phase: after every rewrite, so the
+ * URI matched is the one proxied.
  */
 
 static ngx_http_discovery_ctx_t *
 ngx_http_discovery_lookup(ngx_http_request_t *r)
 {
     ngx_uint_t                       websocket;
-    ngx_http_discovery_ctx_t        *ctx;
     ngx_http_discovery_main_conf_t  *dmcf;
     discovery_match_t                m;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_discovery_module);
-
-    if (ctx && ctx->uri == r->uri.data && ctx->uri_len == r->uri.len) {
-        return ctx;
-    }
 
     ngx_memzero(&m, sizeof(discovery_match_t));
 
@@ -377,8 +426,7 @@ ngx_http_discovery_decide(ngx_http_request_t *r, discovery_match_t *m)
 
     ctx->status = (uint16_t) m->status;
     ctx->auth = m->auth_required ? 1 : 0;
-    ctx->uri = r->uri.data;
-    ctx->uri_len = (uint32_t) r->uri.len;
+    ctx->service = ngx_http_discovery_owner(r, m);
     ctx->text = (u_char *) (ctx + 1);
 
     p = ctx->text;
@@ -549,7 +597,7 @@ ngx_http_discovery_send_error(ngx_http_request_t *r,
         }
 
         /* from the pool: an error_page sends the header after we return */
-        retry = ngx_http_discovery_retry_after(r, &service);
+        retry = ngx_http_discovery_retry_after(ctx);
         value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
         if (value.data == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -721,26 +769,63 @@ ngx_http_discovery_json_string(u_char *p, ngx_str_t *s)
 /* an unhealthy service is polled again within its interval */
 
 static time_t
-ngx_http_discovery_retry_after(ngx_http_request_t *r, ngx_str_t *name)
+ngx_http_discovery_retry_after(ngx_http_discovery_ctx_t *ctx)
+{
+    if (ctx->service == NULL) {
+        return 1;
+    }
+
+    return ngx_max(ctx->service->interval / 1000, 1);
+}
+
+
+/*
+ * The configured service that owns a match: the roster index the router
+ * gives is checked by name, since a worker may read a table that a newer
+ * configuration made (during a reload), whose roster is another.
+ */
+
+static ngx_http_discovery_service_t *
+ngx_http_discovery_owner(ngx_http_request_t *r, discovery_match_t *m)
 {
     ngx_uint_t                       i;
     ngx_http_discovery_service_t    *service;
     ngx_http_discovery_main_conf_t  *dmcf;
 
+    if (m->service == NULL) {
+        return NULL;
+    }
+
     dmcf = ngx_http_get_module_main_conf(r, ngx_http_discovery_module);
     service = dmcf->services.elts;
 
+    i = m->service_index;
+
+    if (i < dmcf->services.nelts
+        && service[i].name.len == m->service_len
+        && ngx_memcmp(service[i].name.data, m->service, m->service_len) == 0)
+    {
+        return &service[i];
+    }
+
     for (i = 0; i < dmcf->services.nelts; i++) {
-        if (service[i].name.len == name->len
-            && ngx_strncmp(service[i].name.data, name->data, name->len) == 0)
+        if (service[i].name.len == m->service_len
+            && ngx_memcmp(service[i].name.data, m->service, m->service_len)
+               == 0)
         {
-            return ngx_max(service[i].interval / 1000, 1);
+            return &service[i];
         }
     }
 
-    return 1;
+    return NULL;
 }
 
+
+/*
+ * The variables tell the decision the access phase took: empty where no
+ * request was routed (a location without "discovery_route on", a request
+ * nginx refused before, a path that is not canonical) or none was found.
+ */
 
 static ngx_int_t
 ngx_http_discovery_variable(ngx_http_request_t *r,
@@ -749,14 +834,43 @@ ngx_http_discovery_variable(ngx_http_request_t *r,
     ngx_str_t                  value;
     ngx_http_discovery_ctx_t  *ctx;
 
-    ctx = ngx_http_discovery_lookup(r);
-    if (ctx == NULL) {
-        return NGX_ERROR;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_discovery_module);
+
+    if (ctx == NULL || ctx->status != DISCOVERY_MATCH_FOUND) {
+        v->not_found = 1;
+        return NGX_OK;
     }
 
-    value = ngx_http_discovery_text(ctx, data);
+    switch (data) {
 
-    if (ctx->status != DISCOVERY_MATCH_FOUND || value.len == 0) {
+    case NGX_HTTP_DISCOVERY_SCHEME:
+        if (ctx->service == NULL) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        if (ctx->service->https) {
+            ngx_str_set(&value, "https");
+        } else {
+            ngx_str_set(&value, "http");
+        }
+        break;
+
+    case NGX_HTTP_DISCOVERY_HOST:
+        if (ctx->service == NULL) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        value = ctx->service->host;
+        break;
+
+    default:
+        value = ngx_http_discovery_text(ctx, data);
+        break;
+    }
+
+    if (value.len == 0) {
         v->not_found = 1;
         return NGX_OK;
     }
@@ -777,16 +891,13 @@ ngx_http_discovery_auth_variable(ngx_http_request_t *r,
 {
     ngx_http_discovery_ctx_t  *ctx;
 
-    ctx = ngx_http_discovery_lookup(r);
-    if (ctx == NULL) {
-        return NGX_ERROR;
-    }
+    ctx = ngx_http_get_module_ctx(r, ngx_http_discovery_module);
 
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;
 
-    if (ctx->status == DISCOVERY_MATCH_FOUND && ctx->auth) {
+    if (ctx && ctx->status == DISCOVERY_MATCH_FOUND && ctx->auth) {
         v->len = 1;
         v->data = (u_char *) "1";
 
@@ -886,6 +997,8 @@ ngx_http_discovery_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     service->name = value[1];
     service->index = dmcf->services.nelts - 1;
+    service->file = cf->conf_file->file.name.data;
+    service->line = cf->conf_file->line;
     service->interval = 30000;
     service->timeout = 5000;
     service->fails = 1;
@@ -922,42 +1035,91 @@ ngx_http_discovery_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     /* curl wants a NUL-terminated URL */
 
-    service->poll_url.len = service->url.len + uri.len;
+    service->poll_url.len = service->base.len + uri.len;
     service->poll_url.data = ngx_pnalloc(cf->pool, service->poll_url.len + 1);
     if (service->poll_url.data == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    p = ngx_cpymem(service->poll_url.data, service->url.data,
-                   service->url.len);
+    p = ngx_cpymem(service->poll_url.data, service->base.data,
+                   service->base.len);
     p = ngx_cpymem(p, uri.data, uri.len);
     *p = '\0';
+
+    if (service->upstream_opt.len == 0
+        && ngx_http_discovery_implicit_upstream(cf, service) != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }
 
 
+/*
+ * A service named by a host name proxies, through "$discovery_upstream"
+ * ("host:port"), to an upstream nginx makes for that name here, as for
+ * "proxy_pass http://host:port;": resolved when the configuration is read
+ * (every address it has, used in turn), again on each reload, and no
+ * resolver directive needed.  An address needs none.  An upstream block
+ * named like the service, found later, is used instead.
+ */
+
+static char *
+ngx_http_discovery_implicit_upstream(ngx_conf_t *cf,
+    ngx_http_discovery_service_t *service)
+{
+    ngx_url_t  u;
+
+    if (service->host.len && service->host.data[0] == '[') {
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_inet_addr(service->host.data, service->host.len) != INADDR_NONE) {
+        return NGX_CONF_OK;
+    }
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url = service->host_port;
+    u.no_resolve = 1;
+
+    if (ngx_http_upstream_add(cf, &u, 0) == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * "http[s]://[user[:password]@]host[:port][/path]".  The credentials are
+ * kept apart for the polls; service->url, which the status page and the
+ * logs show, has the password as "***", and the URL polled has none.
+ */
+
 static char *
 ngx_http_discovery_service_url(ngx_conf_t *cf,
     ngx_http_discovery_service_t *service, ngx_str_t *url)
 {
-    size_t     skip;
-    u_char    *p;
-    ngx_url_t  u;
+    u_char     *p, *at, *slash, *last;
+    ngx_str_t   scheme, rest, user, password;
+    ngx_url_t   u;
 
     ngx_memzero(&u, sizeof(ngx_url_t));
 
-    if (url->len > 7 && ngx_strncasecmp(url->data, (u_char *) "http://", 7)
-                        == 0)
+    if (url->len >= 7 && ngx_strncasecmp(url->data, (u_char *) "http://", 7)
+                         == 0)
     {
-        skip = 7;
+        ngx_str_set(&scheme, "http://");
         u.default_port = 80;
 
-    } else if (url->len > 8
+    } else if (url->len >= 8
                && ngx_strncasecmp(url->data, (u_char *) "https://", 8) == 0)
     {
-        skip = 8;
+        ngx_str_set(&scheme, "https://");
         u.default_port = 443;
+        service->https = 1;
 
     } else {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -967,16 +1129,76 @@ ngx_http_discovery_service_url(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    u.url.data = url->data + skip;
-    u.url.len = url->len - skip;
+    rest.data = url->data + scheme.len;
+    rest.len = url->len - scheme.len;
+    last = rest.data + rest.len;
+
+    /* userinfo: up to the last '@' before the path */
+
+    slash = ngx_strlchr(rest.data, last, '/');
+    if (slash == NULL) {
+        slash = last;
+    }
+
+    at = NULL;
+    for (p = rest.data; p < slash; p++) {
+        if (*p == '@') {
+            at = p;
+        }
+    }
+
+    ngx_str_null(&user);
+    ngx_str_null(&password);
+
+    if (at) {
+        user.data = rest.data;
+        user.len = at - rest.data;
+
+        p = ngx_strlchr(user.data, at, ':');
+        if (p) {
+            password.data = p + 1;
+            password.len = at - password.data;
+            user.len = p - user.data;
+        }
+
+        if (user.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "no user name before \"@\" in the URL "
+                               "of discovery_service \"%V\"",
+                               &service->name);
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_http_discovery_credential(cf, &user, &service->user)
+            != NGX_CONF_OK
+            || ngx_http_discovery_credential(cf, &password,
+                                             &service->password)
+               != NGX_CONF_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        rest.len = last - (at + 1);
+        rest.data = at + 1;
+    }
+
+    if (rest.len == 0 || rest.data[0] == '/') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "no host in the URL of discovery_service \"%V\"",
+                           &service->name);
+        return NGX_CONF_ERROR;
+    }
+
+    u.url = rest;
     u.uri_part = 1;
     u.no_resolve = 1;
 
+    /* the error names no password: only the service */
+
     if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%s in URL \"%V\" of discovery_service \"%V\"",
-                           u.err ? u.err : "invalid host", url,
-                           &service->name);
+                           "%s in the URL of discovery_service \"%V\"",
+                           u.err ? u.err : "invalid host", &service->name);
         return NGX_CONF_ERROR;
     }
 
@@ -985,17 +1207,46 @@ ngx_http_discovery_service_url(ngx_conf_t *cf,
         || ngx_strlchr(u.uri.data, u.uri.data + u.uri.len, '#'))
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid URL \"%V\" of discovery_service \"%V\"",
-                           url, &service->name);
+                           "invalid URL of discovery_service \"%V\"",
+                           &service->name);
         return NGX_CONF_ERROR;
     }
 
-    service->url = *url;
-
-    while (service->url.len && service->url.data[service->url.len - 1] == '/')
-    {
-        service->url.len--;
+    while (rest.len && rest.data[rest.len - 1] == '/') {
+        rest.len--;
     }
+
+    /* polled: scheme and the rest; shown: with "user:***@" */
+
+    service->base.len = scheme.len + rest.len;
+    service->base.data = ngx_pnalloc(cf->pool, service->base.len);
+    if (service->base.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_cpymem(service->base.data, scheme.data, scheme.len);
+    ngx_memcpy(p, rest.data, rest.len);
+
+    service->url.len = service->base.len
+                       + (user.len ? user.len + sizeof(":***@") - 1 : 0);
+    service->url.data = ngx_pnalloc(cf->pool, service->url.len);
+    if (service->url.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_cpymem(service->url.data, scheme.data, scheme.len);
+
+    if (user.len) {
+        p = ngx_cpymem(p, user.data, user.len);
+        p = ngx_cpymem(p, password.data ? ":***@" : "@",
+                       password.data ? 5 : 1);
+    }
+
+    p = ngx_cpymem(p, rest.data, rest.len);
+    service->url.len = p - service->url.data;
+
+    service->host = u.host;
+    service->port = u.port;
 
     service->host_port.len = u.host.len + sizeof(":65535") - 1;
     service->host_port.data = ngx_pnalloc(cf->pool, service->host_port.len);
@@ -1005,6 +1256,33 @@ ngx_http_discovery_service_url(ngx_conf_t *cf,
 
     p = ngx_sprintf(service->host_port.data, "%V:%d", &u.host, (int) u.port);
     service->host_port.len = p - service->host_port.data;
+
+    return NGX_CONF_OK;
+}
+
+
+/* a URL's user name or password, percent-decoded, NUL-terminated for curl */
+
+static char *
+ngx_http_discovery_credential(ngx_conf_t *cf, ngx_str_t *in, ngx_str_t *out)
+{
+    u_char  *p, *src;
+
+    if (in->data == NULL) {
+        ngx_str_null(out);
+        return NGX_CONF_OK;
+    }
+
+    out->data = ngx_pnalloc(cf->pool, in->len + 1);
+    if (out->data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = out->data;
+    src = in->data;
+    ngx_unescape_uri(&p, &src, in->len, 0);
+    *p = '\0';
+    out->len = p - out->data;
 
     return NGX_CONF_OK;
 }
@@ -1147,10 +1425,89 @@ ngx_http_discovery_service_option(ngx_conf_t *cf,
 static char *
 ngx_http_discovery_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
+    ngx_http_discovery_loc_conf_t *dlcf = conf;
+
     ngx_http_core_loc_conf_t  *clcf;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_discovery_status_handler;
+
+    dlcf->status_file = cf->conf_file->file.name.data;
+    dlcf->status_line = cf->conf_file->line;
+
+    return NGX_CONF_OK;
+}
+
+
+/* "discovery_route on" is remembered, for a configuration with no service */
+
+static char *
+ngx_http_discovery_route(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char                            *rv;
+    ngx_http_discovery_loc_conf_t   *dlcf = conf;
+    ngx_http_discovery_main_conf_t  *dmcf;
+
+    rv = ngx_conf_set_flag_slot(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    dmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_discovery_module);
+
+    if (dlcf->route == 1 && dmcf->route_file == NULL) {
+        dmcf->route_file = cf->conf_file->file.name.data;
+        dmcf->route_line = cf->conf_file->line;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* a file the polls' TLS needs: nginx -t says at once if it is missing */
+
+static char *
+ngx_http_discovery_ssl_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char             *rv;
+    ngx_str_t        *file;
+    ngx_file_info_t   fi;
+
+    rv = ngx_conf_set_str_slot(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    file = (ngx_str_t *) ((u_char *) conf + cmd->offset);
+
+    if (ngx_conf_full_name(cf->cycle, file, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_file_info(file->data, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_file_info_n " \"%s\" failed", file->data);
+        return NGX_CONF_ERROR;
+    }
+
+    if (!ngx_is_file(&fi)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" is not a file", file->data);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_discovery_max_size(ngx_conf_t *cf, void *post, void *data)
+{
+    size_t *sp = data;
+
+    if (*sp == 0) {
+        return "must be greater than 0";
+    }
 
     return NGX_CONF_OK;
 }
@@ -1193,10 +1550,12 @@ ngx_http_discovery_upstreams(ngx_conf_t *cf,
             }
         }
 
+        /* the check runs at the end of "http": name the service's line */
         if (j == umcf->upstreams.nelts && service[i].upstream_opt.len) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "upstream \"%V\" of discovery_service \"%V\" "
-                               "is not defined", name, &service[i].name);
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "upstream \"%V\" of discovery_service \"%V\" "
+                          "is not defined in %s:%ui", name, &service[i].name,
+                          service[i].file, service[i].line);
             return NGX_CONF_ERROR;
         }
     }
@@ -1269,6 +1628,7 @@ ngx_http_discovery_create_main_conf(ngx_conf_t *cf)
     dmcf->zone_size = NGX_CONF_UNSET_SIZE;
     dmcf->max_size = NGX_CONF_UNSET_SIZE;
     dmcf->overlap_deny = NGX_CONF_UNSET_UINT;
+    dmcf->ssl_verify = NGX_CONF_UNSET;
 
     return dmcf;
 }
@@ -1283,8 +1643,30 @@ ngx_http_discovery_init_main_conf(ngx_conf_t *cf, void *conf)
                              NGX_HTTP_DISCOVERY_DEFAULT_ZONE);
     ngx_conf_init_size_value(dmcf->max_size, 1024 * 1024);
     ngx_conf_init_uint_value(dmcf->overlap_deny, 0);
+    ngx_conf_init_value(dmcf->ssl_verify, 1);
+
+    if ((dmcf->ssl_certificate.len == 0)
+        != (dmcf->ssl_certificate_key.len == 0))
+    {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"discovery_ssl_certificate\" and "
+                      "\"discovery_ssl_certificate_key\" go together: "
+                      "\"%s\" has no pair",
+                      dmcf->ssl_certificate.len
+                      ? dmcf->ssl_certificate.data
+                      : dmcf->ssl_certificate_key.data);
+        return NGX_CONF_ERROR;
+    }
 
     if (dmcf->services.nelts == 0) {
+        if (dmcf->route_file) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"discovery_route on\" with no discovery_service "
+                          "to route to in %s:%ui",
+                          dmcf->route_file, dmcf->route_line);
+            return NGX_CONF_ERROR;
+        }
+
         return NGX_CONF_OK;
     }
 
@@ -1330,6 +1712,15 @@ ngx_http_discovery_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_discovery_loc_conf_t *conf = child;
 
     ngx_conf_merge_value(conf->route, prev->route, 0);
+
+    /* the access phase would route the status page's own requests */
+    if (conf->route && conf->status_file) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"discovery_status\" in a location with "
+                      "\"discovery_route on\" is never served in %s:%ui",
+                      conf->status_file, conf->status_line);
+        return NGX_CONF_ERROR;
+    }
     ngx_conf_merge_uint_value(conf->noncanonical, prev->noncanonical,
                               NGX_HTTP_DISCOVERY_NONCANONICAL_REJECT);
 

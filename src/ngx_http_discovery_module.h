@@ -27,8 +27,14 @@ typedef struct ngx_http_discovery_poll_s  ngx_http_discovery_poll_t;
 
 typedef struct {
     ngx_str_t                      name;
-    ngx_str_t                      url;          /* base, no trailing '/' */
-    ngx_str_t                      poll_url;     /* url + uri, NUL-ended */
+    ngx_str_t                      url;          /* as shown: no password */
+    ngx_str_t                      base;         /* polled, no credentials */
+    ngx_str_t                      poll_url;     /* base + uri, NUL-ended */
+    ngx_str_t                      user;         /* NUL-ended, or empty */
+    ngx_str_t                      password;
+    ngx_str_t                      host;         /* $discovery_host */
+    in_port_t                      port;
+    unsigned                       https:1;
     ngx_str_t                      upstream;     /* $discovery_upstream */
     ngx_str_t                      upstream_opt; /* upstream= as given */
     ngx_str_t                      host_port;    /* of url, for upstream */
@@ -41,6 +47,8 @@ typedef struct {
     ngx_uint_t                     format;
 
     ngx_uint_t                     index;        /* in configuration */
+    u_char                        *file;         /* of the directive, */
+    ngx_uint_t                     line;         /* for late errors */
 
     /*
      * Of the options that decide how the document is read, set with the
@@ -116,6 +124,16 @@ typedef struct {
     size_t                         max_size;
     ngx_str_t                      state;        /* file, or empty */
     ngx_uint_t                     overlap_deny; /* discovery_overlap */
+
+    /* TLS of the polls */
+    ngx_flag_t                     ssl_verify;
+    ngx_str_t                      ssl_trusted_certificate;
+    ngx_str_t                      ssl_certificate;
+    ngx_str_t                      ssl_certificate_key;
+
+    /* the first "discovery_route on", for a configuration without services */
+    u_char                        *route_file;
+    ngx_uint_t                     route_line;
 
     ngx_shm_zone_t                *shm_zone;
     ngx_http_discovery_shctx_t    *sh;

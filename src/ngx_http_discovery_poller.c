@@ -44,6 +44,9 @@ typedef struct {
 static void ngx_http_discovery_poll_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_discovery_poll_start(
     ngx_http_discovery_service_t *service, ngx_str_t *etag);
+static void ngx_http_discovery_poll_setup(CURL *easy,
+    ngx_http_discovery_service_t *service,
+    ngx_http_discovery_main_conf_t *dmcf);
 static ngx_int_t ngx_http_discovery_poll_conditional(
     ngx_http_discovery_poll_t *poll, ngx_str_t *etag);
 static size_t ngx_http_discovery_poll_header(char *buf, size_t size,
@@ -251,6 +254,8 @@ ngx_http_discovery_poll_start(ngx_http_discovery_service_t *service,
             ngx_free(poll);
             return NGX_ERROR;
         }
+
+        ngx_http_discovery_poll_setup(service->easy, service, dmcf);
     }
 
     easy = service->easy;
@@ -297,6 +302,36 @@ ngx_http_discovery_poll_start(ngx_http_discovery_service_t *service,
                    service->poll_url.data);
 
     return NGX_OK;
+}
+
+
+/* what every poll of a service shares: credentials and TLS */
+
+static void
+ngx_http_discovery_poll_setup(CURL *easy,
+    ngx_http_discovery_service_t *service,
+    ngx_http_discovery_main_conf_t *dmcf)
+{
+    if (service->user.len) {
+        curl_easy_setopt(easy, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
+        curl_easy_setopt(easy, CURLOPT_USERNAME, service->user.data);
+        curl_easy_setopt(easy, CURLOPT_PASSWORD,
+                         service->password.data ? (char *) service->password.data
+                                                : "");
+    }
+
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, dmcf->ssl_verify ? 1L : 0L);
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, dmcf->ssl_verify ? 2L : 0L);
+
+    if (dmcf->ssl_trusted_certificate.len) {
+        curl_easy_setopt(easy, CURLOPT_CAINFO,
+                         dmcf->ssl_trusted_certificate.data);
+    }
+
+    if (dmcf->ssl_certificate.len) {
+        curl_easy_setopt(easy, CURLOPT_SSLCERT, dmcf->ssl_certificate.data);
+        curl_easy_setopt(easy, CURLOPT_SSLKEY, dmcf->ssl_certificate_key.data);
+    }
 }
 
 

@@ -593,6 +593,7 @@ Match Router::answer(const Entry &entry) const
                    ? MatchStatus::Unavailable
                    : MatchStatus::Found;
     m.service = service.name;
+    m.serviceIndex = entry.service;
     m.upstream = service.upstream;
     m.route = entry.route;
     m.authRequired = entry.authRequired;
@@ -615,6 +616,7 @@ Match Router::notAllowed(const Node &node) const
     Match m;
     m.status = MatchStatus::NotAllowed;
     m.service = owner.name;
+    m.serviceIndex = entry->service;
     m.upstream = owner.upstream;
     m.allow = allowHeader(allow);
     return m;

@@ -31,6 +31,7 @@ struct Match {
     std::string_view route;
     std::string_view allow;
     bool authRequired = false;
+    uint32_t serviceIndex = 0; // in the roster, where service is set
 };
 
 /*

@@ -78,7 +78,7 @@ of discovery_service "chat"
     discovery_service chat http://127.0.0.1:99999;
 --- must_die
 --- error_log
-invalid port in URL "http://127.0.0.1:99999" of discovery_service "chat"
+invalid port in the URL of discovery_service "chat"
 
 
 
@@ -173,3 +173,124 @@ invalid value "maybe" in "discovery_route" directive, it must be "on" or "off"
 --- must_die
 --- error_log
 "discovery_service" directive is not allowed here
+
+
+
+=== TEST 17: an upstream= that names no upstream block: the error names the service's line
+--- http_config
+    discovery_service chat http://127.0.0.1:1;
+    discovery_service users http://127.0.0.1:2 upstream=nowhere;
+    server { listen 127.0.0.1:1; }
+--- must_die
+--- error_log eval
+qr/\[emerg\].*upstream "nowhere" of discovery_service "users" is not defined in \S+nginx\.conf:\d+/
+--- grep_error_log eval: qr/nginx\.conf:\d+/
+--- grep_error_log_out eval
+qr/\Anginx\.conf:(\d+)\n\z/
+
+
+
+=== TEST 18: "http://" alone has no host
+--- http_config
+    discovery_service chat http://;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*no host in the URL of discovery_service "chat" in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 19: user and password in the URL are accepted, the password never shown
+--- http_config
+    discovery_service chat http://alice:s3cr%40t@127.0.0.1:1/base;
+--- config
+    location = /t { return 200 ok; }
+    location = /_discovery { discovery_status; }
+--- request
+GET /_discovery
+--- response_body_like: "url":"http://alice:\*\*\*@127\.0\.0\.1:1/base"
+--- no_error_log
+s3cr
+[emerg]
+
+
+
+=== TEST 20: "@" without a user name
+--- http_config
+    discovery_service chat http://@127.0.0.1:1;
+--- must_die
+--- error_log
+no user name before "@" in the URL of discovery_service "chat"
+
+
+
+=== TEST 21: discovery_route on with no service to route to
+--- config
+    location / { discovery_route on; proxy_pass http://$discovery_upstream; }
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"discovery_route on" with no discovery_service to route to in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 22: discovery_max_size 0
+--- http_config
+    discovery_max_size 0;
+    discovery_service chat http://127.0.0.1:1;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"discovery_max_size" directive must be greater than 0 in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 23: the status page in a location that routes would never be served
+--- http_config
+    discovery_service chat http://127.0.0.1:1;
+--- config
+    location / {
+        discovery_route on;
+        discovery_status;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"discovery_status" in a location with "discovery_route on" is never served in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 24: nor where it inherits discovery_route on
+--- http_config
+    discovery_service chat http://127.0.0.1:1;
+--- config
+    discovery_route on;
+    location = /_discovery { discovery_status; }
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"discovery_status" in a location with "discovery_route on" is never served/
+
+
+
+=== TEST 25: a TLS file that does not exist
+--- http_config
+    discovery_ssl_trusted_certificate /nonexistent/ca.pem;
+    discovery_service chat https://127.0.0.1:1;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*stat\(\) "\/nonexistent\/ca\.pem" failed .*in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 26: a client certificate without its key
+--- http_config
+    discovery_ssl_certificate $TEST_NGINX_SERVER_ROOT/conf/nginx.conf;
+    discovery_service chat https://127.0.0.1:1;
+--- must_die
+--- error_log
+"discovery_ssl_certificate" and "discovery_ssl_certificate_key" go together
+
+
+
+=== TEST 27: a service named by a host name needs no resolver, and a bad name fails nginx -t
+--- http_config
+    discovery_service chat http://no-such-host.invalid:8001;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*host not found in upstream "no-such-host\.invalid(:8001)?" in \S+nginx\.conf:29/
