@@ -8,6 +8,16 @@ service serves::
      "description": "...", "tags": ["users"], "auth_required": true}
 
 WebSocket routes also carry ``"websocket": true`` (methods ``["GET"]``).
+
+``methods`` are the methods the route answers, as FastAPI and Starlette
+decide them: an APIRoute publishes its declared methods, so ``@app.get``
+publishes ``["GET"]`` and FastAPI answers HEAD there with 405; a Starlette
+Route for GET publishes ``["GET", "HEAD"]``; an HTTPEndpoint publishes the
+handlers it defines, and HEAD when it has ``get``; a Route with an ASGI
+endpoint and no ``methods=`` publishes every method.  The gateway routes
+HEAD wherever GET is published, so a HEAD for an APIRoute still reaches the
+service, which answers 405 itself.
+
 The routes are read from the application at every request, so routes added
 after the helper was called are published too.  The answer carries an ETag:
 a poll with a matching ``If-None-Match`` gets 304, and the gateway does not
@@ -35,8 +45,10 @@ HEALTH_PATH = "/health"
 _TRUE_VALUES = {"true", "1", "yes"}
 # set on the route the helper installs, so that it never publishes itself
 _MARKER = "_nginx_discovery_health"
-# what a Starlette Route with an ASGI endpoint and no methods= accepts
-_ALL_METHODS = ["DELETE", "GET", "OPTIONS", "PATCH", "POST", "PUT"]
+# every method a route document can name: what is published for an ASGI
+# app that answers any method (a Route with an ASGI endpoint and no methods=)
+_ALL_METHODS = ("CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE")
+# the handlers HTTPEndpoint.dispatch looks for
 _HTTP_ENDPOINT_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 Readiness = Callable[[], Any]
@@ -191,19 +203,26 @@ def _describe(route: BaseRoute, path: str) -> Dict[str, Any]:
 
 
 def _methods(route: Route) -> List[str]:
-    methods = route.methods
-    if methods is None:
-        endpoint = _unwrap(route.endpoint)
-        if inspect.isclass(endpoint) and issubclass(endpoint, HTTPEndpoint):
-            methods = {m for m in _HTTP_ENDPOINT_METHODS if hasattr(endpoint, m.lower())}
-        else:
-            methods = set(_ALL_METHODS)
-    methods = {m.upper() for m in methods}
-    # Starlette adds HEAD to every GET route; the gateway serves HEAD for
-    # GET routes itself, so HEAD is published only when declared without GET
+    """The methods ``route`` answers, HEAD included only where it is served.
+
+    ``route.methods`` is what the route lets through: Starlette's Route adds
+    HEAD wherever GET is, FastAPI's APIRoute keeps its methods as declared
+    (an APIRoute for GET answers HEAD with 405), and None lets every method
+    reach the endpoint.  An HTTPEndpoint then answers only those it defines.
+    """
+    methods = set(route.methods) if route.methods is not None else set(_ALL_METHODS)
+    endpoint = _unwrap(route.endpoint)
+    if inspect.isclass(endpoint) and issubclass(endpoint, HTTPEndpoint):
+        methods &= _endpoint_methods(endpoint)
+    return sorted(m.upper() for m in methods)
+
+
+def _endpoint_methods(endpoint: type) -> Set[str]:
+    methods = {m for m in _HTTP_ENDPOINT_METHODS if getattr(endpoint, m.lower(), None)}
+    # HTTPEndpoint.dispatch answers HEAD with get() when there is no head()
     if "GET" in methods:
-        methods.discard("HEAD")
-    return sorted(methods)
+        methods.add("HEAD")
+    return methods
 
 
 def _description(route: BaseRoute) -> str:

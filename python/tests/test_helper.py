@@ -12,7 +12,9 @@ from fastapi.security import (
 )
 from fastapi.staticfiles import StaticFiles
 from fastapi.testclient import TestClient
+from starlette.endpoints import HTTPEndpoint
 from starlette.responses import PlainTextResponse
+from starlette.routing import Mount, Route
 
 from nginx_discovery import collect_routes, create_service_health_endpoint
 
@@ -34,6 +36,22 @@ def by_path(routes, path, method=None):
     ]
     assert len(found) == 1, (path, method, routes)
     return found[0]
+
+
+# every method a route document can name
+ALL_METHODS = ["CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"]
+
+
+def answered_methods(client, path):
+    """The methods the app really serves at ``path``: neither 404 nor 405."""
+    return [m for m in ALL_METHODS if client.request(m, path).status_code not in (404, 405)]
+
+
+class EchoMethod:
+    """A plain ASGI app: answers every method with its name."""
+
+    async def __call__(self, scope, receive, send):
+        await PlainTextResponse(scope["method"])(scope, receive, send)
 
 
 def make_app(**kwargs):
@@ -131,7 +149,7 @@ def test_health_not_in_openapi_schema():
 # methods, names, descriptions, tags
 
 
-def test_methods_sorted_and_no_implicit_head():
+def test_methods_sorted_as_declared():
     app = make_app()
 
     @app.api_route("/multi", methods=["put", "POST", "GET"])
@@ -149,17 +167,67 @@ def test_methods_sorted_and_no_implicit_head():
     def plain(request):
         return PlainTextResponse("x")
 
-    app.add_route("/plain", plain)  # Starlette Route: GET + implicit HEAD
+    app.add_route("/plain", plain)
 
     routes = routes_of(app)
     assert by_path(routes, "/multi")["methods"] == ["GET", "POST", "PUT"]
     assert by_path(routes, "/things/{thing_id}")["methods"] == ["DELETE"]
     assert by_path(routes, "/only-head")["methods"] == ["HEAD"]
     plain_entry = by_path(routes, "/plain")
-    assert plain_entry["methods"] == ["GET"]
     assert plain_entry["name"] == "plain"
     assert plain_entry["auth_required"] is False
     assert plain_entry["tags"] == []
+
+
+def test_methods_are_those_the_app_answers():
+    """HEAD is published where the route serves it, not wherever GET is."""
+    app = make_app()
+
+    @app.get("/api")  # FastAPI's APIRoute: HEAD is 405
+    def api():
+        return {}
+
+    @app.api_route("/api-head", methods=["GET", "HEAD"])
+    def api_head():
+        return {}
+
+    def plain(request):
+        return PlainTextResponse("x")
+
+    class Items(HTTPEndpoint):
+        async def get(self, request):
+            return PlainTextResponse("get")
+
+        async def post(self, request):
+            return PlainTextResponse("post")
+
+    class HeadOnly(HTTPEndpoint):
+        async def head(self, request):
+            return PlainTextResponse("")
+
+    app.add_route("/plain", plain)  # Starlette's Route adds HEAD to GET
+    app.add_route("/plain-post", plain, methods=["POST"])
+    app.add_route("/endpoint", Items)  # HEAD answered by get()
+    app.add_route("/head-only", HeadOnly)
+    # the route lets GET, HEAD and PUT through; Items has no put()
+    app.router.routes.append(Route("/endpoint-limited", Items, methods=["GET", "PUT"]))
+    app.router.routes.append(Route("/asgi", EchoMethod()))  # every method
+
+    expected = {
+        "/api": ["GET"],
+        "/api-head": ["GET", "HEAD"],
+        "/plain": ["GET", "HEAD"],
+        "/plain-post": ["POST"],
+        "/endpoint": ["GET", "HEAD", "POST"],
+        "/head-only": ["HEAD"],
+        "/endpoint-limited": ["GET", "HEAD"],
+        "/asgi": ALL_METHODS,
+    }
+    routes = routes_of(app)
+    client = TestClient(app)
+    for path, methods in expected.items():
+        assert by_path(routes, path)["methods"] == methods, path
+        assert answered_methods(client, path) == methods, path
 
 
 def test_same_path_different_methods_are_separate_entries():
@@ -497,8 +565,6 @@ def test_mounted_sub_app_using_helper_does_not_publish_its_health():
 
 
 def test_mount_with_route_list():
-    from starlette.routing import Mount, Route
-
     def listing(request):
         """Listing."""
         return PlainTextResponse("x")
@@ -508,7 +574,7 @@ def test_mount_with_route_list():
     assert routes_of(app) == [
         {
             "path": "/legacy/list",
-            "methods": ["GET"],
+            "methods": ["GET", "HEAD"],
             "name": "listing",
             "description": "Listing.",
             "tags": [],
