@@ -18,6 +18,12 @@ endpoint and no ``methods=`` publishes every method.  The gateway routes
 HEAD wherever GET is published, so a HEAD for an APIRoute still reaches the
 service, which answers 405 itself.
 
+A mounted FastAPI or Starlette app or Router is published route by route
+under the mount's path, also through middleware around it (each layer keeps
+the next in ``.app``).  Any other mounted app cannot say what it serves: a
+plain ASGI app or a WSGI bridge is published as ``<mount>/{path:path}`` with
+every method, StaticFiles with GET and HEAD, the only ones it answers.
+
 The routes are read from the application at every request, so routes added
 after the helper was called are published too.  The answer carries an ETag:
 a poll with a matching ``If-None-Match`` gets 304, and the gateway does not
@@ -33,21 +39,27 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.security.base import SecurityBase
+from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, Router, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 
 __all__ = ["create_service_health_endpoint", "collect_routes"]
 
 HEALTH_PATH = "/health"
+# what middleware is unwrapped to reach: apps that say what they serve
+_KNOWN_APPS = (Starlette, Router, StaticFiles)
 _TRUE_VALUES = {"true", "1", "yes"}
 # set on the route the helper installs, so that it never publishes itself
 _MARKER = "_nginx_discovery_health"
 # every method a route document can name: what is published for an ASGI
 # app that answers any method (a Route with an ASGI endpoint and no methods=)
 _ALL_METHODS = ("CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE")
+# what StaticFiles answers; anything else is 405
+_STATIC_METHODS = ("GET", "HEAD")
 # the handlers HTTPEndpoint.dispatch looks for
 _HTTP_ENDPOINT_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
@@ -120,6 +132,7 @@ def _entity_tags(header: str) -> Set[str]:
 def collect_routes(app: Any) -> List[Dict[str, Any]]:
     """The route entries of ``app`` (a FastAPI or Starlette app or Router)."""
     out: List[Dict[str, Any]] = []
+    app = _unwrap_middleware(app)
     _walk(_routes_of(app) or [], "", _internal_paths(app), True, out)
     return out
 
@@ -152,26 +165,45 @@ def _walk_mount(mount: Mount, prefix: str, out: List[Dict[str, Any]]) -> None:
     path = prefix + mount.path
     # Starlette keeps the mounted app in _base_app (app may be wrapped in
     # the mount's middleware); Mount.routes hides whether it has routes
-    base = getattr(mount, "_base_app", mount.app)
-    routes = _routes_of(base)
+    app = _unwrap_middleware(getattr(mount, "_base_app", mount.app))
+    routes = _routes_of(app)
     if routes is not None:
-        _walk(routes, path, _internal_paths(base), False, out)
+        _walk(routes, path, _internal_paths(app), False, out)
         return
+    # an app whose routes cannot be known may answer any method on any path
+    # below the mount; only StaticFiles is known to answer GET and HEAD alone
+    methods = _STATIC_METHODS if isinstance(app, StaticFiles) else _ALL_METHODS
     out.append(
         {
             "path": path + "/{path:path}",
-            "methods": ["GET", "HEAD"],
+            "methods": list(methods),
             "name": mount.name or "",
-            "description": _first_line(_doc(base)),
+            "description": _first_line(_doc(app)),
             "tags": [],
             "auth_required": False,
         }
     )
 
 
+def _unwrap_middleware(app: Any) -> Any:
+    """The app under any middleware around it: each layer keeps the next in
+    ``.app`` (Starlette's middleware, a WSGI bridge's application)."""
+    seen = set()
+    while not isinstance(app, _KNOWN_APPS) and id(app) not in seen:
+        seen.add(id(app))
+        inner = getattr(app, "app", None)
+        if inner is None:
+            break
+        app = inner
+    return app
+
+
 def _routes_of(app: Any) -> Optional[List[BaseRoute]]:
-    routes = getattr(app, "routes", None)
-    return list(routes) if isinstance(routes, (list, tuple)) else None
+    # only Starlette's own routes say what they serve: another framework's
+    # "routes" (a Bottle app's, say) would read as nothing served
+    if isinstance(app, (Starlette, Router)):
+        return list(app.routes)
+    return None
 
 
 def _internal_paths(app: Any) -> Set[str]:

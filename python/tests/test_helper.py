@@ -1,6 +1,7 @@
 """Tests of nginx_discovery.create_service_health_endpoint."""
 
 import asyncio
+import warnings
 
 import pytest
 from fastapi import APIRouter, Depends, FastAPI, Security, WebSocket
@@ -12,11 +13,22 @@ from fastapi.security import (
 )
 from fastapi.staticfiles import StaticFiles
 from fastapi.testclient import TestClient
+from starlette.applications import Starlette
 from starlette.endpoints import HTTPEndpoint
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
 from nginx_discovery import collect_routes, create_service_health_endpoint
+
+try:
+    from a2wsgi import WSGIMiddleware
+except ImportError:
+    with warnings.catch_warnings():
+        # Starlette's own bridge is deprecated in favour of a2wsgi
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from starlette.middleware.wsgi import WSGIMiddleware
 
 bearer = HTTPBearer()
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="token")
@@ -609,7 +621,54 @@ def test_unnamed_mount_of_plain_asgi_app():
     app.mount("/raw", asgi_app)
     entry = by_path(routes_of(app), "/raw/{path:path}")
     assert entry["name"] == ""
-    assert entry["methods"] == ["GET", "HEAD"]
+    assert entry["methods"] == ALL_METHODS
+
+
+def test_mounts_publish_what_they_answer(tmp_path):
+    """Middleware is looked through; an app that cannot say which methods
+    it serves is published with all of them, and only StaticFiles with GET
+    and HEAD."""
+    (tmp_path / "a.txt").write_text("a")
+
+    def legacy(environ, start_response):
+        """Legacy WSGI application."""
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [environ["REQUEST_METHOD"].encode()]
+
+    def listing(request):
+        return PlainTextResponse("x")
+
+    inner = Starlette(routes=[Route("/list", listing),
+                              Route("/add", listing, methods=["POST"])])
+    api = FastAPI()
+
+    @api.post("/items")
+    def create_item():
+        return {}
+
+    app = make_app()
+    app.mount("/raw", EchoMethod())
+    app.mount("/wsgi", WSGIMiddleware(legacy), name="legacy")
+    app.mount("/wrapped", GZipMiddleware(inner))
+    app.mount("/wrapped-api", GZipMiddleware(TrustedHostMiddleware(api, allowed_hosts=["*"])))
+    app.mount("/static", GZipMiddleware(StaticFiles(directory=str(tmp_path))))
+
+    routes = routes_of(app)
+    assert [(r["path"], r["methods"]) for r in routes] == [
+        ("/raw/{path:path}", ALL_METHODS),
+        ("/wsgi/{path:path}", ALL_METHODS),
+        ("/wrapped/list", ["GET", "HEAD"]),
+        ("/wrapped/add", ["POST"]),
+        ("/wrapped-api/items", ["POST"]),
+        ("/static/{path:path}", ["GET", "HEAD"]),
+    ]
+    assert by_path(routes, "/wsgi/{path:path}")["name"] == "legacy"
+    assert by_path(routes, "/wsgi/{path:path}")["description"] == "Legacy WSGI application."
+
+    client = TestClient(app)
+    for entry in routes:
+        path = entry["path"].replace("{path:path}", "a.txt")
+        assert answered_methods(client, path) == entry["methods"], path
 
 
 # --------------------------------------------------------------------------
