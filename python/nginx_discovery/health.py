@@ -24,6 +24,12 @@ the next in ``.app``).  Any other mounted app cannot say what it serves: a
 plain ASGI app or a WSGI bridge is published as ``<mount>/{path:path}`` with
 every method, StaticFiles with GET and HEAD, the only ones it answers.
 
+Left out are only the routes FastAPI and the helper installed: the helper's
+``GET /health`` and the docs routes FastAPI's setup() added (OpenAPI schema,
+Swagger UI and its OAuth2 redirect, ReDoc).  A user's own route at one of
+those paths is published: ``POST /health``, or ``/docs`` in an app with
+``openapi_url=None`` or ``docs_url=None``.
+
 The routes are read from the application at every request, so routes added
 after the helper was called are published too.  The answer carries an ETag:
 a poll with a matching ``If-None-Match`` gets 304, and the gateway does not
@@ -34,7 +40,8 @@ import functools
 import hashlib
 import inspect
 from enum import Enum
-from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
+from types import CodeType
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -133,7 +140,7 @@ def collect_routes(app: Any) -> List[Dict[str, Any]]:
     """The route entries of ``app`` (a FastAPI or Starlette app or Router)."""
     out: List[Dict[str, Any]] = []
     app = _unwrap_middleware(app)
-    _walk(_routes_of(app) or [], "", _internal_paths(app), True, out)
+    _walk(_routes_of(app) or [], "", app, out)
     return out
 
 
@@ -144,21 +151,30 @@ def collect_routes(app: Any) -> List[Dict[str, Any]]:
 def _walk(
     routes: Iterable[BaseRoute],
     prefix: str,
-    internal: Set[str],
-    top: bool,
+    app: Any,
     out: List[Dict[str, Any]],
 ) -> None:
+    # the methods the helper's route answers at its path, before any later
+    # route there (Starlette takes the first route that matches)
+    answered_by_helper: Dict[str, Set[str]] = {}
     for route in routes:
         if getattr(route, _MARKER, False):
+            answered_by_helper[route.path] = set(route.methods or ())
             continue
         if isinstance(route, Mount):
             _walk_mount(route, prefix, out)
             continue
         if not _is_endpoint_route(route):
             continue  # Host and custom routes: nothing we can describe
-        if route.path in internal or (top and route.path == HEALTH_PATH):
+        if _installed_by_fastapi(app, route):
             continue
-        out.append(_describe(route, prefix + route.path))
+        entry = _describe(route, prefix + route.path)
+        shadowed = answered_by_helper.get(route.path)
+        if shadowed and not entry.get("websocket"):
+            entry["methods"] = [m for m in entry["methods"] if m not in shadowed]
+            if not entry["methods"]:
+                continue
+        out.append(entry)
 
 
 def _walk_mount(mount: Mount, prefix: str, out: List[Dict[str, Any]]) -> None:
@@ -168,7 +184,7 @@ def _walk_mount(mount: Mount, prefix: str, out: List[Dict[str, Any]]) -> None:
     app = _unwrap_middleware(getattr(mount, "_base_app", mount.app))
     routes = _routes_of(app)
     if routes is not None:
-        _walk(routes, path, _internal_paths(app), False, out)
+        _walk(routes, path, app, out)
         return
     # an app whose routes cannot be known may answer any method on any path
     # below the mount; only StaticFiles is known to answer GET and HEAD alone
@@ -206,13 +222,32 @@ def _routes_of(app: Any) -> Optional[List[BaseRoute]]:
     return None
 
 
-def _internal_paths(app: Any) -> Set[str]:
+def _installed_by_fastapi(app: Any, route: BaseRoute) -> bool:
+    """Whether ``route`` is a docs route FastAPI's setup() added to ``app``.
+
+    It sits at one of the app's docs URLs and its endpoint is a function
+    setup() defines: a user's own ``/docs`` (with ``docs_url=None``, say) or
+    ``POST /openapi.json`` is neither, and is published.
+    """
     if not isinstance(app, FastAPI):
-        return set()
-    paths = {app.openapi_url, app.docs_url, app.redoc_url}
-    if app.openapi_url and app.docs_url:
-        paths.add(app.swagger_ui_oauth2_redirect_url)
-    return {p for p in paths if p}
+        return False
+    urls = {app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
+    if route.path not in urls:
+        return False
+    code = getattr(_unwrap(getattr(route, "endpoint", None)), "__code__", None)
+    return code in _setup_functions(type(app))
+
+
+@functools.lru_cache(maxsize=None)
+def _setup_functions(app_type: type) -> FrozenSet[CodeType]:
+    """The code of the functions setup() defines, FastAPI's own or an
+    override's: the docs endpoints.  No function of the user's has it."""
+    codes: Set[CodeType] = set()
+    for cls in app_type.__mro__:
+        setup = getattr(cls.__dict__.get("setup"), "__code__", None)
+        if setup is not None:
+            codes.update(c for c in setup.co_consts if isinstance(c, CodeType))
+    return frozenset(codes)
 
 
 def _is_endpoint_route(route: BaseRoute) -> bool:

@@ -714,6 +714,60 @@ def test_docs_disabled():
     assert [r["path"] for r in routes_of(app)] == ["/only"]
 
 
+def test_users_own_routes_at_internal_paths_are_published():
+    """Only the routes FastAPI and the helper installed are left out."""
+    # FastAPI installs no docs without an OpenAPI URL: /docs and /redoc are the user's
+    no_schema = make_app(openapi_url=None)
+
+    @no_schema.get("/docs")
+    def my_docs():
+        return {"mine": True}
+
+    @no_schema.get("/redoc")
+    def my_redoc():
+        return {"mine": True}
+
+    assert [(r["path"], r["methods"]) for r in routes_of(no_schema)] == [
+        ("/docs", ["GET"]), ("/redoc", ["GET"])]
+    assert TestClient(no_schema).get("/docs").json() == {"mine": True}
+
+    # Swagger UI disabled: a self-hosted one and its OAuth2 redirect are the user's
+    own_swagger = make_app(docs_url=None)
+
+    @own_swagger.get("/docs", include_in_schema=False)
+    def swagger():
+        return {}
+
+    @own_swagger.get("/docs/oauth2-redirect", include_in_schema=False)
+    def swagger_redirect():
+        return {}
+
+    assert [r["path"] for r in routes_of(own_swagger)] == ["/docs", "/docs/oauth2-redirect"]
+
+    # beside FastAPI's docs and the helper's GET /health, other methods there are the user's
+    app = make_app()
+
+    @app.post("/docs")
+    def post_docs():
+        return {"posted": True}
+
+    @app.post("/health")
+    def post_health():
+        return {"posted": True}
+
+    @app.get("/health")
+    def shadowed_health():  # the helper's GET /health answers first
+        return {}
+
+    assert [(r["path"], r["methods"]) for r in routes_of(app)] == [
+        ("/docs", ["POST"]), ("/health", ["POST"])]
+    client = TestClient(app)
+    assert client.post("/docs").json() == {"posted": True}
+    assert client.post("/health").json() == {"posted": True}
+    assert client.get("/health").json()["status"] == "healthy"
+    assert client.get("/docs").status_code == 200  # FastAPI's, not published
+
+
 # --------------------------------------------------------------------------
 # replacing /health, late routes
 
