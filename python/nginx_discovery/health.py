@@ -24,6 +24,16 @@ the next in ``.app``).  Any other mounted app cannot say what it serves: a
 plain ASGI app or a WSGI bridge is published as ``<mount>/{path:path}`` with
 every method, StaticFiles with GET and HEAD, the only ones it answers.
 
+``auth_required`` is true when a dependency anywhere in the route's tree
+(its own, its router's, the app's, nested) rejects a request that brings no
+credentials, as far as that can be known: a FastAPI security scheme
+(a SecurityBase: HTTPBearer, OAuth2PasswordBearer, APIKeyHeader...) with
+``auto_error=True``, the default, or a dependency marked with
+``auth_dependency``.  A scheme with ``auto_error=False`` is optional auth:
+not required.  A hand-written check that is not marked cannot be told from
+any other dependency and is not detected; nor is auth done by middleware
+(mark a dependency of the routes it guards).
+
 Left out are only the routes FastAPI and the helper installed: the helper's
 ``GET /health`` and the docs routes FastAPI's setup() added (OpenAPI schema,
 Swagger UI and its OAuth2 redirect, ReDoc).  A user's own route at one of
@@ -41,7 +51,9 @@ import hashlib
 import inspect
 from enum import Enum
 from types import CodeType
-from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
+from typing import (
+    Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Set, Tuple, TypeVar,
+)
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -54,7 +66,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, Router, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-__all__ = ["create_service_health_endpoint", "collect_routes"]
+__all__ = ["create_service_health_endpoint", "collect_routes", "auth_dependency"]
 
 HEALTH_PATH = "/health"
 # what middleware is unwrapped to reach: apps that say what they serve
@@ -62,6 +74,8 @@ _KNOWN_APPS = (Starlette, Router, StaticFiles)
 _TRUE_VALUES = {"true", "1", "yes"}
 # set on the route the helper installs, so that it never publishes itself
 _MARKER = "_nginx_discovery_health"
+# set by auth_dependency on a dependency that enforces authentication
+_AUTH_MARKER = "_nginx_discovery_auth"
 # every method a route document can name: what is published for an ASGI
 # app that answers any method (a Route with an ASGI endpoint and no methods=)
 _ALL_METHODS = ("CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE")
@@ -71,6 +85,7 @@ _STATIC_METHODS = ("GET", "HEAD")
 _HTTP_ENDPOINT_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 Readiness = Callable[[], Any]
+_Dependency = TypeVar("_Dependency")
 
 
 def create_service_health_endpoint(
@@ -129,6 +144,28 @@ def create_service_health_endpoint(
     # a schema generated before still lists a replaced /health route
     app.openapi_schema = None
     return route
+
+
+def auth_dependency(dependency: _Dependency) -> _Dependency:
+    """Mark a hand-written dependency that rejects unauthenticated requests.
+
+    Every route with it anywhere in its dependency tree (its own, its
+    router's or the app's dependencies, or nested in another dependency) is
+    then published with ``"auth_required": true``.  Use it as a decorator on
+    a function, or call it on a class or a callable instance::
+
+        @auth_dependency
+        def verify_token(x_token: str = Header(None)):
+            if x_token != SECRET:
+                raise HTTPException(401)
+
+    FastAPI's security schemes need no mark.  Returns ``dependency``.
+    """
+    try:
+        setattr(dependency, _AUTH_MARKER, True)
+    except AttributeError:  # a bound method, say
+        raise TypeError(f"cannot mark {dependency!r}; mark its function") from None
+    return dependency
 
 
 def _entity_tags(header: str) -> Set[str]:
@@ -329,10 +366,14 @@ def _tag(tag: Any) -> str:
 
 
 def _requires_auth(dependant: Any) -> bool:
-    """True when a FastAPI security scheme is among the dependencies.
+    """True when a dependency anywhere in the tree rejects a request that
+    brings no credentials: a FastAPI security scheme (SecurityBase) with
+    ``auto_error=True``, the default, or a dependency marked with
+    ``auth_dependency``.
 
-    Router- and app-level dependencies are part of route.dependant, so the
-    recursive walk sees them too.
+    A scheme with ``auto_error=False`` lets such a request through (optional
+    auth).  Router- and app-level dependencies are part of route.dependant,
+    so the walk sees them too.
     """
     stack, seen = [dependant], set()
     while stack:
@@ -340,9 +381,11 @@ def _requires_auth(dependant: Any) -> bool:
         if d is None or id(d) in seen:
             continue
         seen.add(id(d))
-        if isinstance(getattr(d, "call", None), SecurityBase):
+        call = _unwrap(getattr(d, "call", None))
+        # a scheme of the user's own without auto_error is taken to enforce
+        if isinstance(call, SecurityBase) and getattr(call, "auto_error", True):
             return True
-        if getattr(d, "security_requirements", None):
+        if getattr(call, _AUTH_MARKER, False) is True:
             return True
         stack.extend(getattr(d, "dependencies", None) or [])
     return False

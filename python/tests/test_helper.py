@@ -4,7 +4,7 @@ import asyncio
 import warnings
 
 import pytest
-from fastapi import APIRouter, Depends, FastAPI, Security, WebSocket
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Security, WebSocket
 from fastapi.security import (
     APIKeyHeader,
     HTTPBasic,
@@ -20,7 +20,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
-from nginx_discovery import collect_routes, create_service_health_endpoint
+from nginx_discovery import auth_dependency, collect_routes, create_service_health_endpoint
 
 try:
     from a2wsgi import WSGIMiddleware
@@ -451,6 +451,79 @@ def test_auth_detected_runtime_still_enforced():
     client = TestClient(app)
     assert client.get("/secret").status_code == 403
     assert client.get("/secret", headers={"Authorization": "Bearer x"}).json() == {"ok": True}
+
+
+def test_auth_required_is_what_the_app_enforces():
+    """A scheme with auto_error=False is optional auth; a hand-written check
+    is detected only when marked with auth_dependency."""
+    optional_bearer = HTTPBearer(auto_error=False)
+
+    def user_or_guest(creds=Depends(optional_bearer)):
+        return creds
+
+    def check_token(x_token: str = Header(None)):
+        if x_token != "secret":
+            raise HTTPException(401)
+
+    class TokenChecker:
+        def __call__(self, x_token: str = Header(None)):
+            check_token(x_token)
+
+    marked_check = auth_dependency(lambda x_token=Header(None): check_token(x_token))
+
+    @auth_dependency
+    def current_user(x_token: str = Header(None)):
+        check_token(x_token)
+        return "alice"
+
+    def profile(user=Depends(current_user)):  # the mark counts when nested
+        return user
+
+    app = make_app()
+
+    @app.get("/optional")
+    def optional(user=Depends(user_or_guest)):
+        return {}
+
+    @app.get("/marked", dependencies=[Depends(marked_check)])
+    def marked():
+        return {}
+
+    @app.get("/nested")
+    def nested(p=Depends(profile)):
+        return {}
+
+    checked = APIRouter(dependencies=[Depends(auth_dependency(TokenChecker()))])
+
+    @checked.get("/router")
+    def router_route():
+        return {}
+
+    app.include_router(checked)
+
+    @app.get("/unmarked", dependencies=[Depends(check_token)])
+    def unmarked():
+        return {}
+
+    routes = routes_of(app)
+    client = TestClient(app)
+    for path in ("/optional", "/marked", "/nested", "/router"):
+        rejected = client.get(path).status_code in (401, 403)
+        assert by_path(routes, path)["auth_required"] is rejected, path
+    assert client.get("/optional").status_code == 200
+    assert client.get("/nested", headers={"X-Token": "secret"}).status_code == 200
+    # the limit: an unmarked check cannot be told from any other dependency
+    assert client.get("/unmarked").status_code == 401
+    assert by_path(routes, "/unmarked")["auth_required"] is False
+
+
+def test_auth_dependency_on_a_bound_method_is_refused():
+    class Checker:
+        def check(self):
+            pass
+
+    with pytest.raises(TypeError):
+        auth_dependency(Checker().check)
 
 
 # --------------------------------------------------------------------------
