@@ -177,7 +177,7 @@ def collect_routes(app: Any) -> List[Dict[str, Any]]:
     """The route entries of ``app`` (a FastAPI or Starlette app or Router)."""
     out: List[Dict[str, Any]] = []
     app = _unwrap_middleware(app)
-    _walk(_routes_of(app) or [], "", app, out)
+    _walk(_routes_of(app) or [], "", app, frozenset(), out)
     return out
 
 
@@ -189,8 +189,12 @@ def _walk(
     routes: Iterable[BaseRoute],
     prefix: str,
     app: Any,
+    outer: FrozenSet[int],
     out: List[Dict[str, Any]],
 ) -> None:
+    """Describe the ``routes`` of ``app``; ``outer`` holds the ids of the apps
+    that mount it, to stop at an app mounted inside itself."""
+    outer = outer | {id(app)}
     # the methods the helper's route answers at its path, before any later
     # route there (Starlette takes the first route that matches)
     answered_by_helper: Dict[str, Set[str]] = {}
@@ -199,7 +203,7 @@ def _walk(
             answered_by_helper[route.path] = set(route.methods or ())
             continue
         if isinstance(route, Mount):
-            _walk_mount(route, prefix, out)
+            _walk_mount(route, prefix, outer, out)
             continue
         if not _is_endpoint_route(route):
             continue  # Host and custom routes: nothing we can describe
@@ -214,14 +218,18 @@ def _walk(
         out.append(entry)
 
 
-def _walk_mount(mount: Mount, prefix: str, out: List[Dict[str, Any]]) -> None:
+def _walk_mount(
+    mount: Mount, prefix: str, outer: FrozenSet[int], out: List[Dict[str, Any]]
+) -> None:
     path = prefix + mount.path
     # Starlette keeps the mounted app in _base_app (app may be wrapped in
     # the mount's middleware); Mount.routes hides whether it has routes
     app = _unwrap_middleware(getattr(mount, "_base_app", mount.app))
     routes = _routes_of(app)
-    if routes is not None:
-        _walk(routes, path, app, out)
+    # an app mounted inside itself serves its routes again below the mount,
+    # without end: it is published like an app whose routes are unknown
+    if routes is not None and id(app) not in outer:
+        _walk(routes, path, app, outer, out)
         return
     # an app whose routes cannot be known may answer any method on any path
     # below the mount; only StaticFiles is known to answer GET and HEAD alone

@@ -744,6 +744,19 @@ def test_mounts_publish_what_they_answer(tmp_path):
         assert answered_methods(client, path) == entry["methods"], path
 
 
+def test_app_mounted_inside_itself():
+    app = make_app()
+
+    @app.get("/a")
+    def a():
+        return {}
+
+    app.mount("/again", app)  # serves /again/a, /again/again/a...
+    assert [(r["path"], r["methods"]) for r in routes_of(app)] == [
+        ("/a", ["GET"]), ("/again/{path:path}", ALL_METHODS)]
+    assert TestClient(app).get("/again/again/a").status_code == 200
+
+
 # --------------------------------------------------------------------------
 # internal routes
 
