@@ -271,8 +271,15 @@ def test_path_converters_kept():
     def history(user_id: int):
         return {}
 
+    # {x:path} before a literal: the gateway's business, published as it is
+    @app.get("/blobs/{blob_path:path}/meta")
+    def blob_meta(blob_path: str):
+        return {"path": blob_path}
+
     paths = [r["path"] for r in routes_of(app)]
-    assert paths == ["/files/{file_path:path}", "/history/{user_id:int}"]
+    assert paths == ["/files/{file_path:path}", "/history/{user_id:int}",
+                     "/blobs/{blob_path:path}/meta"]
+    assert TestClient(app).get("/blobs/a/b/meta").json() == {"path": "a/b"}
 
 
 def test_description_sources():
