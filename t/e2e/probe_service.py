@@ -18,14 +18,13 @@ from pathlib import Path
 import uvicorn
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPBearer
 from starlette.exceptions import HTTPException
 
 try:
-    from nginx_discovery import create_service_health_endpoint
+    from nginx_discovery import auth_dependency, create_service_health_endpoint
 except ImportError:  # run from a checkout without PYTHONPATH
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python"))
-    from nginx_discovery import create_service_health_endpoint
+    from nginx_discovery import auth_dependency, create_service_health_endpoint
 
 SERVICE = "probe"
 ROUTES = (
@@ -44,9 +43,12 @@ ROUTES = (
 AUTH_ROUTES = ("/admin/{rest:path}",)
 
 app = FastAPI(title=SERVICE)
-# auto_error=False: the probe reports what ran, it does not refuse; the
-# dependency only makes the helper publish "auth_required": true
-bearer = HTTPBearer(auto_error=False)
+
+
+@auth_dependency
+def authenticated():
+    """Checks nothing: the probe reports what ran, it does not refuse; the
+    mark only makes the helper publish "auth_required": true."""
 
 
 def answer(request: Request, status_code=200):
@@ -74,7 +76,7 @@ async def not_routed(request: Request, exc: HTTPException):
 for template in ROUTES:
     app.add_api_route(template, echo, methods=["GET"])
 for template in AUTH_ROUTES:
-    app.add_api_route(template, echo, methods=["GET"], dependencies=[Depends(bearer)])
+    app.add_api_route(template, echo, methods=["GET"], dependencies=[Depends(authenticated)])
 
 create_service_health_endpoint(app, SERVICE, "1.0")
 

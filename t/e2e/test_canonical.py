@@ -546,3 +546,12 @@ def test_raw_non_ascii_runs_no_route(reject_gateway, probe):
     assert response.status_code == 400, (response.headers, response.content)
     assert probe_answer(json_or_none(response)) is None
     assert response.headers.get("x-discovery-route") == "/users/{name}"
+
+
+def test_probe_publishes_its_authenticated_route(reject_gateway):
+    """The cases that climb into /admin/ are about a route the gateway knows
+    as authenticated: the probe must publish it so."""
+    [probe_status] = reject_gateway.status()["services"]
+    auth = {route["path"]: route["auth_required"] for route in probe_status["routes"]}
+    assert auth["/admin/{rest:path}"] is True
+    assert auth["/static/{rest:path}"] is False
