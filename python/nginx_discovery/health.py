@@ -95,7 +95,10 @@ def create_service_health_endpoint(
     *,
     readiness: Optional[Readiness] = None,
 ) -> APIRoute:
-    """Install ``GET /health`` on ``app``, replacing any existing /health route.
+    """Install ``GET /health`` on ``app``, replacing any existing one.
+
+    An existing route at /health for GET alone (HEAD aside) is removed; one
+    for other methods, a user's ``POST /health`` say, is kept and published.
 
     ``readiness`` is an optional callable, sync or async, returning a bool or
     a ``(bool, reason)`` tuple; when it reports not ready (or raises), the
@@ -125,11 +128,7 @@ def create_service_health_endpoint(
         response.headers["ETag"] = etag
         return response
 
-    app.router.routes[:] = [
-        r
-        for r in app.router.routes
-        if not (_is_endpoint_route(r) and r.path == HEALTH_PATH)
-    ]
+    app.router.routes[:] = [r for r in app.router.routes if not _is_health_endpoint(r)]
     route = APIRoute(
         HEALTH_PATH,
         health,
@@ -166,6 +165,19 @@ def auth_dependency(dependency: _Dependency) -> _Dependency:
     except AttributeError:  # a bound method, say
         raise TypeError(f"cannot mark {dependency!r}; mark its function") from None
     return dependency
+
+
+def _is_health_endpoint(route: BaseRoute) -> bool:
+    """A route the helper's replaces: at /health and for GET alone (Starlette
+    adds HEAD), so that the helper's route, first, would leave it nothing."""
+    methods = getattr(route, "methods", None)
+    return (
+        isinstance(route, Route)
+        and route.path == HEALTH_PATH
+        and methods is not None
+        and "GET" in methods
+        and methods <= {"GET", "HEAD"}
+    )
 
 
 def _entity_tags(header: str) -> Set[str]:

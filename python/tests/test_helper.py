@@ -876,20 +876,27 @@ def test_replaces_existing_health_route():
     def old_health_post():
         return {"old": True}
 
+    def plain_health(request):
+        return PlainTextResponse("old")
+
+    app.add_route("/health", plain_health)  # GET and HEAD: replaced too
+
     @app.get("/a")
     def a():
         return {}
 
-    TestClient(app).get("/openapi.json")  # caches a schema listing /health
+    TestClient(app).get("/openapi.json")  # caches a schema listing GET /health
     create_service_health_endpoint(app, "svc", "9")
 
     client = TestClient(app)
     assert client.get("/health").json() == {"status": "healthy", "service": "svc", "version": "9"}
-    assert client.post("/health").status_code == 405
+    # a route for other methods is not replaced: it is the user's, and published
+    assert client.post("/health").json() == {"old": True}
     health_routes = [r for r in app.routes if getattr(r, "path", None) == "/health"]
-    assert len(health_routes) == 1
-    assert [r["path"] for r in routes_of(app)] == ["/a"]
-    assert "/health" not in client.get("/openapi.json").json()["paths"]
+    assert [r.name for r in health_routes] == ["health", "old_health_post"]
+    assert [(r["path"], r["methods"]) for r in routes_of(app)] == [
+        ("/health", ["POST"]), ("/a", ["GET"])]
+    assert list(client.get("/openapi.json").json()["paths"]["/health"]) == ["post"]
 
 
 def test_calling_twice_keeps_one_health_route():
