@@ -1,0 +1,125 @@
+"""What the FastAPI helper publishes is what the gateway routes and the app serves.
+
+mounts_service.py behind the gateway: writes to a WSGI mount and to a
+Starlette app wrapped in middleware are routed, HEAD goes to the service
+wherever GET is published (FastAPI answers it 405 for an APIRoute), and a
+user's POST /health is the user's.
+"""
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from support import START_TIMEOUT, Gateway, Service, route_headers
+
+MOUNTS = Path(__file__).resolve().parent / "mounts_service.py"
+EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"]
+
+CONF = """\
+load_module {module};
+
+user              root;
+worker_processes  1;
+master_process    on;
+error_log         logs/error.log info;
+pid               logs/nginx.pid;
+
+events {{
+    worker_connections  256;
+}}
+
+http {{
+    access_log  logs/access.log;
+
+    client_body_temp_path  temp/body;
+    proxy_temp_path        temp/proxy;
+    fastcgi_temp_path      temp/fastcgi;
+    uwsgi_temp_path        temp/uwsgi;
+    scgi_temp_path         temp/scgi;
+
+    discovery_zone     1m;
+    discovery_service  mounts  http://127.0.0.1:{mounts} interval=1s timeout=2s;
+
+    server {{
+        listen  127.0.0.1:{gateway};
+
+        location / {{
+            discovery_route  on;
+            proxy_pass       http://$discovery_upstream;
+            add_header       X-Discovery-Route $discovery_route always;
+        }}
+
+        location = /_discovery {{
+            discovery_status;
+        }}
+    }}
+}}
+"""
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("mounts")
+    service = Service("mounts", directory, script=MOUNTS)
+    nginx = Gateway(directory, [service], template=CONF)
+    try:
+        service.start()
+        nginx.start()
+        try:
+            nginx.wait_for_states({"mounts": "healthy"}, timeout=START_TIMEOUT)
+        except AssertionError as error:
+            raise AssertionError(f"{error}\nnginx error.log:\n{nginx.error_log_tail()}") from None
+        yield nginx
+    finally:
+        nginx.stop()
+        service.stop()
+
+
+@pytest.fixture(scope="module")
+def client(gateway):
+    with httpx.Client(base_url=gateway.url, timeout=5) as http:
+        yield http
+
+
+def test_published_methods_on_the_status_page(gateway):
+    [service] = gateway.status()["services"]
+    methods = {route["path"]: route["methods"] for route in service["routes"]}
+    assert methods == {
+        "/api/item": ["GET"],
+        "/health": ["POST"],
+        "/api/plain": ["GET", "HEAD"],
+        "/legacy/{path:path}": EVERY_METHOD,
+        "/wrapped/add": ["POST"],
+    }
+    assert "unknown method" not in gateway.error_log.read_text()
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT", "DELETE", "PATCH"])
+def test_any_method_reaches_the_wsgi_mount(client, method):
+    response = client.request(method, "/legacy/anything")
+    assert response.status_code == 200
+    assert response.text == f"{method} legacy"
+    assert route_headers(response)[0] == "/legacy/{path:path}"
+
+
+def test_wrapped_app_routes_are_routed(client):
+    response = client.post("/wrapped/add")
+    assert (response.status_code, response.text) == (200, "POST /wrapped/add")
+    # its route is known: another method is the gateway's own 405
+    refused = client.get("/wrapped/add")
+    assert (refused.status_code, refused.json()["detail"]) == (405, "Method not allowed")
+
+
+def test_head_reaches_the_service_wherever_get_is_published(client):
+    plain = client.head("/api/plain")
+    assert (plain.status_code, route_headers(plain)[0]) == (200, "/api/plain")
+    # FastAPI's APIRoute serves no HEAD: the service itself answers 405
+    item = client.head("/api/item")
+    assert (item.status_code, route_headers(item)[0]) == (405, "/api/item")
+    assert item.headers["allow"] == "GET"
+
+
+def test_users_post_health_is_routed(client):
+    response = client.post("/health")
+    assert response.json() == {"service": "mounts", "posted": True}
