@@ -78,7 +78,9 @@ _MARKER = "_nginx_discovery_health"
 _AUTH_MARKER = "_nginx_discovery_auth"
 # every method a route document can name: what is published for an ASGI
 # app that answers any method (a Route with an ASGI endpoint and no methods=)
-_ALL_METHODS = ("CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE")
+_ALL_METHODS = (
+    "CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE",
+)
 # what StaticFiles answers; anything else is 405
 _STATIC_METHODS = ("GET", "HEAD")
 # the handlers HTTPEndpoint.dispatch looks for
@@ -145,31 +147,10 @@ def create_service_health_endpoint(
     return route
 
 
-def auth_dependency(dependency: _Dependency) -> _Dependency:
-    """Mark a hand-written dependency that rejects unauthenticated requests.
-
-    Every route with it anywhere in its dependency tree (its own, its
-    router's or the app's dependencies, or nested in another dependency) is
-    then published with ``"auth_required": true``.  Use it as a decorator on
-    a function, or call it on a class or a callable instance::
-
-        @auth_dependency
-        def verify_token(x_token: str = Header(None)):
-            if x_token != SECRET:
-                raise HTTPException(401)
-
-    FastAPI's security schemes need no mark.  Returns ``dependency``.
-    """
-    try:
-        setattr(dependency, _AUTH_MARKER, True)
-    except AttributeError:  # a bound method, say
-        raise TypeError(f"cannot mark {dependency!r}; mark its function") from None
-    return dependency
-
-
 def _is_health_endpoint(route: BaseRoute) -> bool:
-    """A route the helper's replaces: at /health and for GET alone (Starlette
-    adds HEAD), so that the helper's route, first, would leave it nothing."""
+    """An earlier health endpoint, which the helper's route replaces: at
+    /health for GET alone (Starlette adds HEAD), so that the helper's route,
+    first, would leave it nothing to serve."""
     methods = getattr(route, "methods", None)
     return (
         isinstance(route, Route)
@@ -191,6 +172,28 @@ def collect_routes(app: Any) -> List[Dict[str, Any]]:
     app = _unwrap_middleware(app)
     _walk(_routes_of(app) or [], "", app, frozenset(), out)
     return out
+
+
+def auth_dependency(dependency: _Dependency) -> _Dependency:
+    """Mark a hand-written dependency that rejects unauthenticated requests.
+
+    Every route with it anywhere in its dependency tree (its own, its
+    router's or the app's dependencies, or nested in another dependency) is
+    then published with ``"auth_required": true``.  Use it as a decorator on
+    a function, or call it on a class or a callable instance::
+
+        @auth_dependency
+        def verify_token(x_token: str = Header(None)):
+            if x_token != SECRET:
+                raise HTTPException(401)
+
+    FastAPI's security schemes need no mark.  Returns ``dependency``.
+    """
+    try:
+        setattr(dependency, _AUTH_MARKER, True)
+    except AttributeError:  # a bound method, say
+        raise TypeError(f"cannot mark {dependency!r}; mark its function") from None
+    return dependency
 
 
 # --------------------------------------------------------------------------
@@ -288,7 +291,8 @@ def _installed_by_fastapi(app: Any, route: BaseRoute) -> bool:
     """
     if not isinstance(app, FastAPI):
         return False
-    urls = {app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
+    urls = (app.openapi_url, app.docs_url, app.redoc_url,
+            app.swagger_ui_oauth2_redirect_url)
     if route.path not in urls:
         return False
     code = getattr(_unwrap(getattr(route, "endpoint", None)), "__code__", None)
