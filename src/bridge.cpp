@@ -162,7 +162,7 @@ int discovery_parser_finish(discovery_parser_t *p, discovery_buf_t *routes,
     return guard(err, [&] {
         require(p != nullptr && routes != nullptr, "no parser");
         discovery::RouteSet set = p->parser.finish();
-        discovery::rejectOutside(set, p->prefixes, p->log);
+        discovery::rejectOutside(set, p->prefixes);
         Bytes bytes = discovery::encodeRouteSet(set);
         giveBuffer(bytes.data(), bytes.size(), routes);
         return DISCOVERY_OK;

@@ -29,8 +29,7 @@ bool PathPrefixes::covers(const std::string &path) const
                        });
 }
 
-void rejectOutside(RouteSet &set, const PathPrefixes &prefixes,
-                     const Log &log)
+void rejectOutside(RouteSet &set, const PathPrefixes &prefixes)
 {
     if (prefixes.empty()) {
         return;
@@ -41,9 +40,11 @@ void rejectOutside(RouteSet &set, const PathPrefixes &prefixes,
         [&prefixes](const Route &r) { return prefixes.covers(r.path); });
 
     for (auto it = outside; it != set.routes.end(); ++it) {
-        log.warn("route \"" + it->path
-                 + "\" rejected: outside the service's prefixes");
-        set.rejected.push_back({it->path, it->methods, "outside prefix"});
+        if (set.rejected.size() < kMaxRejected) {
+            set.rejected.push_back({it->path, it->methods, "outside prefix"});
+        } else {
+            set.rejectedOmitted++;
+        }
     }
 
     set.routes.erase(outside, set.routes.end());

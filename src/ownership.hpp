@@ -25,9 +25,8 @@ private:
     std::vector<std::string> prefixes_;
 };
 
-// Moves the routes outside `prefixes` to set.rejected, one WARN each.
-void rejectOutside(RouteSet &set, const PathPrefixes &prefixes,
-                     const Log &log);
+// Moves the routes outside `prefixes` to set.rejected ("outside prefix").
+void rejectOutside(RouteSet &set, const PathPrefixes &prefixes);
 
 } // namespace discovery
 

@@ -269,6 +269,8 @@ private:
     void entryTag(const Value &v);
     void rejectEntry(const std::string &reason);
     void finishEntry();
+    void reject(const std::string &path, uint32_t methods,
+                std::string reason);
     void skipEntry(const std::string &reason);
 
     void pathItemKey(std::string_view key);
@@ -306,6 +308,8 @@ private:
 
     std::vector<Route> routes_;
     std::vector<OpenApiRoute> openApiRoutes_;
+    std::vector<RejectedRoute> rejected_;
+    size_t rejectedOmitted_ = 0;
 };
 
 const yajl_callbacks RouteDocumentParser::Reader::kCallbacks = {
@@ -431,6 +435,9 @@ RouteSet RouteDocumentParser::Reader::finish()
                    || (format_ == DISCOVERY_FORMAT_AUTO
                        && (openapiSeen_ || pathsSeen_) && !routesSeen_);
     RouteSet set;
+
+    set.rejected = std::move(rejected_);
+    set.rejectedOmitted = rejectedOmitted_;
 
     if (!openApi) {
         set.version = std::move(version_);
@@ -845,7 +852,27 @@ void RouteDocumentParser::Reader::finishEntry()
 
 void RouteDocumentParser::Reader::skipEntry(const std::string &reason)
 {
-    log_.warn("route #" + std::to_string(entry_.index) + " skipped: " + reason);
+    const Route &r = entry_.route;
+    reject(r.path, r.methods, "route #" + std::to_string(entry_.index) + ": "
+                                  + reason);
+}
+
+/*
+ * An entry turned away goes with the route set, not to the log: the table
+ * warns about it once, when it first appears, and the status page lists
+ * it, however often an unchanged document is polled.
+ */
+void RouteDocumentParser::Reader::reject(const std::string &path,
+                                         uint32_t methods,
+                                         std::string reason)
+{
+    if (rejected_.size() >= kMaxRejected) {
+        rejectedOmitted_++;
+        return;
+    }
+
+    rejected_.push_back({path.substr(0, kMaxPathLen), methods,
+                         std::move(reason)});
 }
 
 /* OpenAPI: {"paths": {"/x": {"get": {"operationId": ..., "security": []}}}} */
@@ -955,9 +982,10 @@ void RouteDocumentParser::Reader::finishOperation()
     Route &r = pathItem_.route;
 
     if (!op.error.empty()) {
-        log_.warn("path #" + std::to_string(pathItem_.index) + " operation "
-                  + std::string(methodName(__builtin_ctz(op.method)))
-                  + " skipped: " + op.error);
+        reject(pathItem_.path, op.method,
+               "path #" + std::to_string(pathItem_.index) + " operation "
+                   + std::string(methodName(__builtin_ctz(op.method))) + ": "
+                   + op.error);
         return;
     }
 
@@ -993,8 +1021,8 @@ void RouteDocumentParser::Reader::finishPathItem()
 
 void RouteDocumentParser::Reader::skipPathItem(const std::string &reason)
 {
-    log_.warn("path #" + std::to_string(pathItem_.index)
-              + " skipped: " + reason);
+    reject(pathItem_.path, pathItem_.route.methods,
+           "path #" + std::to_string(pathItem_.index) + ": " + reason);
 }
 
 RouteDocumentParser::RouteDocumentParser(int format, const Log &log)

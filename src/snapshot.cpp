@@ -26,7 +26,7 @@
  *              overlaps{methods service route shadowed-service route}
  *              rejections{service route reason}
  *   routeset:  version routes{path methods flags name tags{tag}}
- *              rejected{path methods reason}
+ *              rejected{path methods reason} omitted
  *
  * where {x} is a varint count followed by that many x.
  */
@@ -267,6 +267,7 @@ void writeRouteSet(Writer &w, const RouteSet &set)
         w.varint(r.methods);
         w.string(r.reason);
     }
+    w.varint(set.rejectedOmitted);
 }
 
 Route readRoute(Reader &r)
@@ -317,7 +318,7 @@ RouteSet readRouteSet(Reader &r)
     }
 
     // a rejected route takes at least 3 bytes
-    n = r.count(kMaxRoutes, 3, "too many rejected routes");
+    n = r.count(kMaxRejected, 3, "too many rejected routes");
     set.rejected.reserve(n);
     for (size_t i = 0; i < n; i++) {
         RejectedRoute rejected;
@@ -327,6 +328,7 @@ RouteSet readRouteSet(Reader &r)
         rejected.reason = r.string(kMaxReasonLen, "reason too long");
         set.rejected.push_back(std::move(rejected));
     }
+    set.rejectedOmitted = r.bounded(SIZE_MAX, "invalid count");
 
     return set;
 }
@@ -421,7 +423,8 @@ bool operator==(const RejectedRoute &a, const RejectedRoute &b)
 bool operator==(const RouteSet &a, const RouteSet &b)
 {
     return a.version == b.version && a.routes == b.routes
-           && a.rejected == b.rejected;
+           && a.rejected == b.rejected
+           && a.rejectedOmitted == b.rejectedOmitted;
 }
 
 Bytes encodeRouteSet(const RouteSet &set)

@@ -18,6 +18,7 @@ constexpr size_t kMaxTagLen = 128;
 constexpr size_t kMaxTags = 32;
 constexpr size_t kMaxRoutes = 100000;
 constexpr size_t kMaxVersionLen = 256;
+constexpr size_t kMaxRejected = 100; // listed; more are only counted
 
 using Bytes = std::vector<unsigned char>;
 
@@ -46,6 +47,7 @@ struct RouteSet {
     std::string version;
     std::vector<Route> routes;
     std::vector<RejectedRoute> rejected;
+    size_t rejectedOmitted = 0; // past kMaxRejected
 };
 
 bool operator==(const RouteSet &a, const RouteSet &b);

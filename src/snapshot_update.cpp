@@ -3,6 +3,7 @@
 
 #include "table_check.hpp"
 #include "error.hpp"
+#include "json_escape.hpp"
 
 #include <unordered_set>
 
@@ -66,6 +67,25 @@ std::vector<std::string> describeAll(const Snapshot &snap,
     return lines;
 }
 
+// What the parsers turned away, as rejections are described.
+std::vector<std::string> describeTurnedAway(const Snapshot &snap)
+{
+    std::vector<std::string> lines;
+
+    for (const Service &s : snap.services) {
+        for (const RejectedRoute &r : s.routeSet.rejected) {
+            lines.push_back("route " + quoted(r.path) + " of "
+                            + quoted(s.name) + " rejected: " + r.reason);
+        }
+        if (s.routeSet.rejectedOmitted != 0) {
+            lines.push_back(std::to_string(s.routeSet.rejectedOmitted)
+                            + " more routes of " + quoted(s.name)
+                            + " rejected");
+        }
+    }
+    return lines;
+}
+
 // Checks the table again and warns about what `old` did not have.
 Bytes seal(Snapshot &next, const Snapshot &old, uint64_t generation,
            const Log &log)
@@ -82,6 +102,8 @@ Bytes seal(Snapshot &next, const Snapshot &old, uint64_t generation,
     warnNew(describeAll(old, old.rejections, describeRejection),
             describeAll(next, next.rejections, describeRejection),
             "rejected routes", log);
+    warnNew(describeTurnedAway(old), describeTurnedAway(next),
+            "rejected route entries", log);
 
     return encodeSnapshot(next);
 }

@@ -185,7 +185,8 @@ void writeService(JsonWriter &w, const Snapshot &snap, uint32_t index,
     w.key("failures");
     w.number(st.failures);
     w.key("rejected_routes");
-    w.number(s.routeSet.rejected.size() + dropped.size());
+    w.number(s.routeSet.rejected.size() + s.routeSet.rejectedOmitted
+             + dropped.size());
     w.key("last_error");
     w.stringOrNull(st.lastError);
     w.key("routes");

@@ -219,14 +219,15 @@ route conflict
 
 
 
-=== TEST 13: malformed route entries are skipped with a warning, the rest kept
+=== TEST 13: malformed route entries are rejected with a warning, the rest kept
 --- request
 GET /users
 --- response_body
 users GET /users
 --- error_log eval
-[qr/\[warn\].*route #8 skipped/, qr/\[warn\].*route #9 skipped/,
- qr/\[warn\].*route #10 skipped/]
+[qr/\[warn\].*route "\/bad\/\{x" of "users" rejected: route #8: invalid template/,
+ qr/\[warn\].*route "" of "users" rejected: route #9: "path" is not a string/,
+ qr/\[warn\].*route "" of "users" rejected: route #10: not an object/]
 
 
 

@@ -55,8 +55,8 @@ __DATA__
 GET /_discovery
 --- response_body_like: "name":"chat".*"rejected_routes":2
 --- error_log
-route "/users/{id}" rejected: outside the service's prefixes
-route "/chatty" rejected: outside the service's prefixes
+route "/users/{id}" of "chat" rejected: outside prefix
+route "/chatty" of "chat" rejected: outside prefix
 
 
 
@@ -67,3 +67,17 @@ route "/chatty" rejected: outside the service's prefixes
 --- must_die
 --- error_log
 invalid prefix "chat", it must start with "/"
+
+
+
+=== TEST 4: rejected entries of a document polled again unchanged are warned about once, and listed
+--- http_config eval: $::HttpConfig =~ s/prefix=\/rooms\/;/prefix=\/rooms\/ interval=1s;/r
+--- request
+GET /_discovery
+--- wait: 3
+--- response_body_like eval
+qr/"name":"chat".*"rejected_routes":2,.*"rejected":\[\{"path":"\/users\/\{id\}","methods":\["GET"\],"reason":"outside prefix"\},\{"path":"\/chatty","methods":\["GET"\],"reason":"outside prefix"\}\]/
+--- grep_error_log eval: qr/rejected: outside prefix/
+--- grep_error_log_out
+rejected: outside prefix
+rejected: outside prefix

@@ -118,15 +118,15 @@ main::expect_error(qr/"state":"unhealthy".*"last_error":"[^"]*(closed|bytes rema
 
 
 
-=== TEST 9: malformed templates are skipped, the valid route kept
+=== TEST 9: malformed templates are rejected and listed, the valid route kept
 --- http_config eval: main::hostile('/templates')
 --- init
 main::expect_error(qr/"state":"healthy".*"routes":\[\{"path":"\/t\/ok"/);
 --- error_log
-route #0 skipped: invalid template "/t/{a"
-route #1 skipped
-route #2 skipped
-route #3 skipped
+rejected: route #0: invalid template "/t/{a"
+rejected: route #1: invalid template
+rejected: route #2: invalid template
+rejected: route #3: invalid template
 
 
 

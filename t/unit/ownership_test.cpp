@@ -74,9 +74,7 @@ TEST(Ownership, ParserRejectsRoutesOutsideThePrefixes)
     EXPECT_EQ(set.rejected[0].reason, "outside prefix");
     EXPECT_EQ(set.rejected[1].path, "/chatty");
 
-    ASSERT_EQ(warnings.lines.size(), 2u);
-    EXPECT_EQ(warnings.lines[0],
-              "route \"/users/{id}\" rejected: outside the service's prefixes");
+    EXPECT_TRUE(warnings.lines.empty()); // the table warns, once
 
     discovery_buf_free(&routes);
     discovery_parser_destroy(p);

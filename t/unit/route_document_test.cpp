@@ -139,7 +139,17 @@ TEST(RouteDocument, UnknownMembersAreSkippedAtAnyDepth)
     EXPECT_EQ(set.routes[0].methods, kGet);
 }
 
-TEST(RouteDocument, MalformedEntriesAreSkippedWithOneWarning)
+// The reasons of a set's rejected entries, in order.
+std::vector<std::string> reasons(const RouteSet &set)
+{
+    std::vector<std::string> out;
+    for (const RejectedRoute &r : set.rejected) {
+        out.push_back(r.reason);
+    }
+    return out;
+}
+
+TEST(RouteDocument, MalformedEntriesAreSkippedAndListed)
 {
     Captured warnings;
     RouteSet set = parse(R"({"routes": [
@@ -162,20 +172,42 @@ TEST(RouteDocument, MalformedEntriesAreSkippedWithOneWarning)
     EXPECT_EQ(set.routes[0].path, "/ok");
     EXPECT_EQ(set.routes[1].path, "/also-ok");
 
+    // listed with the set, for the table to warn about once and show
     std::vector<std::string> expected = {
-        "route #1 skipped: not an object",
-        "route #2 skipped: no \"path\"",
-        "route #3 skipped: invalid template \"/a/{b\"",
-        "route #4 skipped: \"path\" is not a string",
-        "route #5 skipped: \"methods\" is not an array",
-        "route #6 skipped: \"name\" is not a string",
-        "route #7 skipped: tag is not a string",
-        "route #8 skipped: \"auth_required\" is not a boolean",
-        "route #9: unknown method \"BREW\" ignored",
-        "route #9 skipped: no known method",
-        "route #10 skipped: no known method",
+        "route #1: not an object",
+        "route #2: no \"path\"",
+        "route #3: invalid template \"/a/{b\"",
+        "route #4: \"path\" is not a string",
+        "route #5: \"methods\" is not an array",
+        "route #6: \"name\" is not a string",
+        "route #7: tag is not a string",
+        "route #8: \"auth_required\" is not a boolean",
+        "route #9: no known method",
+        "route #10: no known method",
     };
-    EXPECT_EQ(warnings.lines, expected);
+    EXPECT_EQ(reasons(set), expected);
+    ASSERT_EQ(set.rejected.size(), expected.size());
+    EXPECT_EQ(set.rejected[2].path, "/a/{b");
+    EXPECT_EQ(set.rejected[1].methods, kGet);
+    EXPECT_EQ(warnings.lines, std::vector<std::string>{
+                                  "route #9: unknown method \"BREW\" ignored"});
+}
+
+TEST(RouteDocument, RejectedEntriesPastTheLimitAreCounted)
+{
+    std::string doc = R"({"routes": [)";
+    for (size_t i = 0; i < kMaxRejected + 5; i++) {
+        doc += R"({"path": 1},)";
+    }
+    doc += R"({"path": "/ok"}]})";
+
+    RouteSet set = parse(doc, DISCOVERY_FORMAT_AUTO);
+    EXPECT_EQ(set.routes.size(), 1u);
+    EXPECT_EQ(set.rejected.size(), kMaxRejected);
+    EXPECT_EQ(set.rejectedOmitted, 5u);
+
+    Bytes blob = encodeRouteSet(set);
+    EXPECT_TRUE(decodeRouteSet(blob.data(), blob.size()) == set);
 }
 
 TEST(RouteDocument, UnknownMethodIsDroppedNotTheRoute)
@@ -215,13 +247,12 @@ TEST(RouteDocument, EntryBounds)
     ASSERT_EQ(set.routes.size(), 2u);
     EXPECT_EQ(set.routes[0].path, maxPath);
     EXPECT_EQ(set.routes[1].tags, std::vector<std::string>{"a"});
-    ASSERT_EQ(warnings.lines.size(), 4u);
-    EXPECT_EQ(warnings.lines[0],
-              "route #0 skipped: path longer than 1024 bytes");
-    EXPECT_EQ(warnings.lines[1],
-              "route #2 skipped: name longer than 256 bytes");
-    EXPECT_EQ(warnings.lines[2], "route #3 skipped: tag longer than 128 bytes");
-    EXPECT_EQ(warnings.lines[3], "route #4 skipped: more than 32 tags");
+    EXPECT_EQ(reasons(set), (std::vector<std::string>{
+                                "route #0: path longer than 1024 bytes",
+                                "route #2: name longer than 256 bytes",
+                                "route #3: tag longer than 128 bytes",
+                                "route #4: more than 32 tags"}));
+    EXPECT_TRUE(warnings.lines.empty());
 }
 
 TEST(RouteDocument, DuplicateRoutesMergeMethods)
@@ -306,9 +337,8 @@ TEST(RouteDocument, RawNulFailsEscapedNulIsData)
                          DISCOVERY_FORMAT_AUTO, &warnings);
     ASSERT_EQ(set.routes.size(), 1u);
     EXPECT_EQ(set.routes[0].name, std::string("x\0y", 3));
-    ASSERT_EQ(warnings.lines.size(), 1u);
-    EXPECT_EQ(warnings.lines[0],
-              "route #1 skipped: invalid template \"/b\\u0000\"");
+    EXPECT_EQ(reasons(set), std::vector<std::string>{
+                                "route #1: invalid template \"/b\\u0000\""});
 }
 
 TEST(RouteDocument, DeepNestingFailsWithoutRecursion)
@@ -445,9 +475,9 @@ TEST(OpenApi, AutoDetectsAndReadsOperations)
     EXPECT_EQ(find(set, "/inherits")->methods, kPost);
     EXPECT_EQ(find(set, "/empty"), nullptr);
 
-    ASSERT_EQ(warnings.lines.size(), 1u);
-    EXPECT_EQ(warnings.lines[0],
-              "path #5 skipped: invalid template \"/bad/{x\"");
+    EXPECT_EQ(reasons(set), std::vector<std::string>{
+                                "path #5: invalid template \"/bad/{x\""});
+    EXPECT_TRUE(warnings.lines.empty());
 }
 
 TEST(OpenApi, NoDocumentSecurityMeansNoAuth)
@@ -526,9 +556,11 @@ TEST(OpenApi, MalformedOperationIsSkipped)
     ASSERT_EQ(set.routes.size(), 1u);
     EXPECT_EQ(set.routes[0].methods, kPost);
     EXPECT_EQ(set.routes[0].name, "ok");
-    ASSERT_EQ(warnings.lines.size(), 1u);
-    EXPECT_EQ(warnings.lines[0], "path #0 operation GET skipped: "
-                                 "\"operationId\" is not a string");
+    EXPECT_EQ(reasons(set), std::vector<std::string>{
+                                "path #0 operation GET: "
+                                "\"operationId\" is not a string"});
+    EXPECT_EQ(set.rejected[0].path, "/a");
+    EXPECT_EQ(set.rejected[0].methods, kGet);
 }
 
 TEST(OpenApi, UppercaseOperationKeysAreNotOperations)
@@ -557,11 +589,11 @@ TEST(ParserApi, FeedFinishAndFree)
     EXPECT_EQ(discovery_parser_finish(p, &routes, &err), DISCOVERY_OK);
     EXPECT_STREQ(err.text, "");
     ASSERT_NE(routes.data, nullptr);
-    EXPECT_EQ(warnings.lines.size(), 1u);
 
     RouteSet set = decodeRouteSet(routes.data, routes.len);
     ASSERT_EQ(set.routes.size(), 1u);
     EXPECT_EQ(set.routes[0].path, "/a");
+    EXPECT_EQ(set.rejected.size(), 1u);
 
     discovery_buf_free(&routes);
     EXPECT_EQ(routes.data, nullptr);
