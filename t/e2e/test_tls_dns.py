@@ -668,3 +668,13 @@ def test_nginx_t_wants_the_key_of_a_client_certificate(tmp_path, pki):
     code, said = nginx_t(gateway)
     assert code != 0, said
     assert re.search(r"\[emerg\].*discovery_ssl_certificate_key", said), said
+
+
+def test_nginx_t_masks_the_password_of_a_bad_url(tmp_path):
+    # a configuration error that quotes the URL quotes it masked
+    url = f"http://{USER}:{PASSWORD}@127.0.0.1:99999"
+    gateway = make_gateway(tmp_path / "nginx", discovery_lines(service_line("guarded", url)))
+    code, said = nginx_t(gateway)
+    assert code != 0, said
+    assert PASSWORD not in said, said
+    assert f"{USER}:***@127.0.0.1:99999" in said, said
