@@ -9,7 +9,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")" && pwd)
 BUILD=$ROOT/build
 
-PACKAGES="nginx nginx-dev libyajl-dev libcurl4-openssl-dev g++ make
+PACKAGES="nginx nginx-dev libyajl-dev libcurl4-openssl-dev ca-certificates g++ make
     pkg-config libgtest-dev googletest libbenchmark-dev clang libclang-rt-14-dev valgrind
     curl wrk procps perl libtest-base-perl libtext-diff-perl libtest-longstring-perl
     libwww-perl liburi-perl libipc-run-perl liblist-moreutils-perl

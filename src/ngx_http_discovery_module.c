@@ -1033,6 +1033,8 @@ ngx_http_discovery_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
+    service->uri = uri;
+
     /* curl wants a NUL-terminated URL */
 
     service->poll_url.len = service->base.len + uri.len;
@@ -1182,52 +1184,9 @@ ngx_http_discovery_service_url(ngx_conf_t *cf,
         rest.data = at + 1;
     }
 
-    if (rest.len == 0 || rest.data[0] == '/') {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "no host in the URL of discovery_service \"%V\"",
-                           &service->name);
-        return NGX_CONF_ERROR;
-    }
+    /* shown, in errors too: "user:***@" and the rest */
 
-    u.url = rest;
-    u.uri_part = 1;
-    u.no_resolve = 1;
-
-    /* the error names no password: only the service */
-
-    if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%s in the URL of discovery_service \"%V\"",
-                           u.err ? u.err : "invalid host", &service->name);
-        return NGX_CONF_ERROR;
-    }
-
-    if (u.host.len == 0
-        || ngx_strlchr(u.uri.data, u.uri.data + u.uri.len, '?')
-        || ngx_strlchr(u.uri.data, u.uri.data + u.uri.len, '#'))
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid URL of discovery_service \"%V\"",
-                           &service->name);
-        return NGX_CONF_ERROR;
-    }
-
-    while (rest.len && rest.data[rest.len - 1] == '/') {
-        rest.len--;
-    }
-
-    /* polled: scheme and the rest; shown: with "user:***@" */
-
-    service->base.len = scheme.len + rest.len;
-    service->base.data = ngx_pnalloc(cf->pool, service->base.len);
-    if (service->base.data == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    p = ngx_cpymem(service->base.data, scheme.data, scheme.len);
-    ngx_memcpy(p, rest.data, rest.len);
-
-    service->url.len = service->base.len
+    service->url.len = scheme.len + rest.len
                        + (user.len ? user.len + sizeof(":***@") - 1 : 0);
     service->url.data = ngx_pnalloc(cf->pool, service->url.len);
     if (service->url.data == NULL) {
@@ -1244,6 +1203,51 @@ ngx_http_discovery_service_url(ngx_conf_t *cf,
 
     p = ngx_cpymem(p, rest.data, rest.len);
     service->url.len = p - service->url.data;
+
+    if (rest.len == 0 || rest.data[0] == '/') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "no host in URL \"%V\" of discovery_service \"%V\"",
+                           &service->url, &service->name);
+        return NGX_CONF_ERROR;
+    }
+
+    u.url = rest;
+    u.uri_part = 1;
+    u.no_resolve = 1;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%s in URL \"%V\" of discovery_service \"%V\"",
+                           u.err ? u.err : "invalid host", &service->url,
+                           &service->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (u.host.len == 0
+        || ngx_strlchr(u.uri.data, u.uri.data + u.uri.len, '?')
+        || ngx_strlchr(u.uri.data, u.uri.data + u.uri.len, '#'))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid URL \"%V\" of discovery_service \"%V\"",
+                           &service->url, &service->name);
+        return NGX_CONF_ERROR;
+    }
+
+    while (rest.len && rest.data[rest.len - 1] == '/') {
+        rest.len--;
+        service->url.len--;
+    }
+
+    /* polled: scheme and the rest, no credentials */
+
+    service->base.len = scheme.len + rest.len;
+    service->base.data = ngx_pnalloc(cf->pool, service->base.len);
+    if (service->base.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_cpymem(service->base.data, scheme.data, scheme.len);
+    ngx_memcpy(p, rest.data, rest.len);
 
     service->host = u.host;
     service->port = u.port;

@@ -29,6 +29,7 @@ typedef struct {
     ngx_str_t                      name;
     ngx_str_t                      url;          /* as shown: no password */
     ngx_str_t                      base;         /* polled, no credentials */
+    ngx_str_t                      uri;          /* uri= */
     ngx_str_t                      poll_url;     /* base + uri, NUL-ended */
     ngx_str_t                      user;         /* NUL-ended, or empty */
     ngx_str_t                      password;

@@ -297,9 +297,9 @@ ngx_http_discovery_poll_start(ngx_http_discovery_service_t *service,
 
     service->poll = poll;
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, dmcf->log, 0,
-                   "discovery: polling \"%V\" at %s", &service->name,
-                   service->poll_url.data);
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, dmcf->log, 0,
+                   "discovery: polling \"%V\" at %V%V", &service->name,
+                   &service->url, &service->uri);
 
     return NGX_OK;
 }
@@ -491,6 +491,17 @@ ngx_http_discovery_poll_finish(ngx_http_discovery_poll_t *poll,
         ngx_http_discovery_poll_error(poll, "document larger than %uz bytes",
                                       dmcf->max_size);
 
+    } else if (result == CURLE_GOT_NOTHING && service->https
+               && dmcf->ssl_certificate.len == 0)
+    {
+        /* a TLS service that wants a client certificate may just hang up */
+        ngx_http_discovery_poll_error(poll, "%s (a service that requires a "
+                                      "client certificate closes so: see "
+                                      "discovery_ssl_certificate)",
+                                      poll->curl_error[0]
+                                      ? poll->curl_error
+                                      : curl_easy_strerror(result));
+
     } else if (result != CURLE_OK) {
         ngx_http_discovery_poll_error(poll, "%s",
                                       poll->curl_error[0]
@@ -517,10 +528,11 @@ ngx_http_discovery_poll_finish(ngx_http_discovery_poll_t *poll,
     }
 
     if (!outcome.ok) {
+        /* the URL as shown: the password is "***" */
         ngx_log_error(NGX_LOG_ERR, dmcf->log, 0,
-                      "discovery: poll of service \"%V\" at \"%s\" failed: "
-                      "%*s", &service->name, service->poll_url.data,
-                      poll->error_len, poll->error);
+                      "discovery: poll of service \"%V\" at \"%V%V\" "
+                      "failed: %*s", &service->name, &service->url,
+                      &service->uri, poll->error_len, poll->error);
 
         outcome.error.data = poll->error;
         outcome.error.len = poll->error_len;

@@ -78,7 +78,7 @@ of discovery_service "chat"
     discovery_service chat http://127.0.0.1:99999;
 --- must_die
 --- error_log
-invalid port in the URL of discovery_service "chat"
+invalid port in URL "http://127.0.0.1:99999" of discovery_service "chat"
 
 
 
@@ -195,7 +195,7 @@ qr/\Anginx\.conf:(\d+)\n\z/
     discovery_service chat http://;
 --- must_die
 --- error_log eval
-qr/\[emerg\].*no host in the URL of discovery_service "chat" in \S+nginx\.conf:\d+/
+qr/\[emerg\].*no host in URL "http:\/\/" of discovery_service "chat" in \S+nginx\.conf:\d+/
 
 
 
