@@ -7,8 +7,10 @@
 // every route whose template matches, grouped by shape, shapes taken in
 // precedence order (literal, int, float, uuid, str, path, from the left),
 // entries in roster order with earlier services keeping their methods.
+// A path nothing has goes where it would with its trailing slash toggled.
 // Routes the table check rejects take no part.  Two more properties hold
-// for every lookup: it visits at most kLookupVisitLimit trie nodes (some
+// for every lookup: it visits at most twice kLookupVisitLimit trie nodes
+// (one walk each for the path and the toggled path; some
 // inputs add a service publishing every mix of literal and typed segments
 // over several levels, which would take thousands without the bound), and
 // each route of another service that matched the path with the method but
@@ -109,9 +111,27 @@ struct Expected {
     std::vector<const RefEntry *> losers; // later ones that had it too
 };
 
+// The shapes with entries whose template matches `path`, in rank order.
+std::vector<const Shape *> matchingShapes(const std::vector<Shape> &shapes,
+                                          const std::string &path)
+{
+    std::vector<const Shape *> matching;
+    for (const Shape &s : shapes) {
+        if (!s.entries.empty() && fuzz::referenceMatch(s.tpl, path)) {
+            matching.push_back(&s);
+        }
+    }
+    std::stable_sort(matching.begin(), matching.end(),
+                     [](const Shape *a, const Shape *b) {
+                         return a->ranks < b->ranks;
+                     });
+    return matching;
+}
+
 Expected reference(const discovery::Snapshot &snap,
                    const std::vector<Shape> &shapes, const std::string &method,
-                   const std::string &path, bool websocket)
+                   const std::string &path, bool websocket,
+                   bool toggled = false)
 {
     uint32_t want = websocket ? discovery::kGet : discovery::methodBit(method);
     if (want == discovery::kHead) {
@@ -124,16 +144,7 @@ Expected reference(const discovery::Snapshot &snap,
         return x; // not a request path: 404, whatever is pending
     }
 
-    std::vector<const Shape *> matching;
-    for (const Shape &s : shapes) {
-        if (!s.entries.empty() && fuzz::referenceMatch(s.tpl, path)) {
-            matching.push_back(&s);
-        }
-    }
-    std::stable_sort(matching.begin(), matching.end(),
-                     [](const Shape *a, const Shape *b) {
-                         return a->ranks < b->ranks;
-                     });
+    std::vector<const Shape *> matching = matchingShapes(shapes, path);
 
     auto answer = [&](const RefEntry &e) {
         const discovery::Service &svc = snap.services[e.service];
@@ -187,6 +198,23 @@ Expected reference(const discovery::Snapshot &snap,
         x.upstream = owner.upstream;
         x.allow = std::string(discovery::allowHeader(allow));
         return x;
+    }
+
+    // a path nothing has goes to the route that has it with its trailing
+    // slash toggled: the one taking the method, or the first
+    if (!toggled && path.size() > 1) {
+        std::string other = path.back() == '/'
+                                ? path.substr(0, path.size() - 1)
+                                : path + "/";
+        Expected alt = reference(snap, shapes, method, other, websocket, true);
+        if (alt.status == DISCOVERY_MATCH_NOT_ALLOWED) {
+            alt = answer(matchingShapes(shapes, other)[0]->entries[0]);
+        }
+        if (alt.status != DISCOVERY_MATCH_NOT_FOUND
+            && alt.status != DISCOVERY_MATCH_PENDING) {
+            alt.losers.clear();
+            return alt;
+        }
     }
 
     for (const discovery::Service &svc : snap.services) {
@@ -363,7 +391,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         uint32_t visits = 0;
         counting->match(method, path, websocket, &visits);
-        fuzz::check(visits <= discovery::kLookupVisitLimit,
+        // two walks at most: the path, then, if nothing has it, the path
+        // with its trailing slash toggled
+        fuzz::check(visits <= 2 * discovery::kLookupVisitLimit,
                     "a lookup visited more nodes than the bound",
                     path + ": " + std::to_string(visits));
 

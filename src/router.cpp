@@ -452,20 +452,51 @@ Match Router::match(std::string_view method, std::string_view path,
 
     bool found = search(root_, kRootShape, path, s);
 
-    if (visits != nullptr) {
-        *visits = s.visits;
-    }
-
     if (found) {
+        countVisits(s, visits);
         return answer(*s.found);
     }
 
     if (s.firstTerminal != nullptr) {
+        countVisits(s, visits);
         // CORS preflight goes to the owner of the path
         if (s.want == kOptions) {
             return answer(s.firstTerminal->entry);
         }
         return notAllowed(*s.firstTerminal);
+    }
+
+    /*
+     * Nothing has the path: a route that differs from it by a trailing
+     * slash takes it, so that its service answers its own redirect, as
+     * FastAPI does (307 from /users/1/ to /users/1 and back).
+     */
+    char buf[kMaxSlashRetry + 1];
+    std::string_view other;
+
+    if (path.size() > 1 && path.back() == '/') {
+        other = path.substr(0, path.size() - 1);
+    } else if (path.size() > 1 && path.size() < kMaxSlashRetry) {
+        std::memcpy(buf, path.data(), path.size());
+        buf[path.size()] = '/';
+        other = std::string_view(buf, path.size() + 1);
+    }
+
+    if (!other.empty()) {
+        Search t;
+        t.want = s.want;
+        t.visits = s.visits;
+        bool took = search(root_, kRootShape, other, t);
+        countVisits(t, visits);
+
+        if (took) {
+            return answer(*t.found);
+        }
+        if (t.firstTerminal != nullptr) {
+            return answer(t.firstTerminal->entry);
+        }
+    } else {
+        countVisits(s, visits);
     }
 
     Match m;

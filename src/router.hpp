@@ -64,7 +64,8 @@ public:
     Router &operator=(const Router &) = delete;
 
     // *visits, if given, receives the trie nodes the lookup visited: at
-    // most kLookupVisitLimit in a table that checkTable() made.
+    // most twice kLookupVisitLimit in a table that checkTable() made (a
+    // path nothing has is tried again with its trailing slash toggled).
     Match match(std::string_view method, std::string_view path,
                 bool websocket, uint32_t *visits = nullptr) const;
 
@@ -144,6 +145,16 @@ private:
         const Node *firstTerminal = nullptr;
         const Entry *found = nullptr;
     };
+
+    // Longer paths get no trailing-slash retry: it copies the path.
+    static constexpr size_t kMaxSlashRetry = 2048;
+
+    static void countVisits(const Search &s, uint32_t *visits)
+    {
+        if (visits != nullptr) {
+            *visits = s.visits;
+        }
+    }
 
     void freeze(Draft &draft);
     uint32_t place(const Key &key);

@@ -315,3 +315,15 @@ X-Route: /users/{user_id}
 X-Service: users
 --- response_body
 users GET /users/lobby
+
+
+
+=== TEST 19: a path nothing has goes to the route with its trailing slash toggled, for the service to redirect
+--- request eval
+["GET /users/42/", "POST /users/", "GET /nowhere/"]
+--- error_code eval
+[200, 200, 404]
+--- response_headers eval
+["X-Route: /users/{user_id}", "X-Route: /users", ""]
+--- response_body_like eval
+["^users GET /users/42/\n", "^users POST /users/\n", "Endpoint not available"]

@@ -93,7 +93,28 @@ TEST(Router, LiteralBeatsEveryParameter)
     EXPECT_EQ(lookup(*r, "/u/bob"), "a /u/{x}");
     EXPECT_EQ(lookup(*r, "/u/bob/x"), "a /u/{x:path}");
     EXPECT_EQ(lookup(*r, "/u/"), "a /u/{x:path}");
-    EXPECT_EQ(lookup(*r, "/u"), "404");
+    // nothing has "/u": "/u/" takes it, and the service redirects
+    EXPECT_EQ(lookup(*r, "/u"), "a /u/{x:path}");
+}
+
+TEST(Router, TrailingSlashGoesToTheRouteWithoutIt)
+{
+    auto r = makeRouter({{"a", "/users/{id}", kGet},
+                         {"b", "/items/", kPost},
+                         {"b", "/exact", kGet},
+                         {"a", "/exact/", kGet}});
+
+    // as FastAPI: 307 from /users/1/ to /users/1 and from /items to /items/
+    EXPECT_EQ(lookup(*r, "/users/1/"), "a /users/{id}");
+    EXPECT_EQ(lookup(*r, "/items", "POST"), "b /items/");
+    // the service redirects whatever the method: it is its owner's call
+    EXPECT_EQ(lookup(*r, "/items", "GET"), "b /items/");
+    // a route that has the path itself wins
+    EXPECT_EQ(lookup(*r, "/exact"), "b /exact");
+    EXPECT_EQ(lookup(*r, "/exact/"), "a /exact/");
+    EXPECT_EQ(lookup(*r, "/exact", "PUT"), "405 b GET, HEAD, OPTIONS");
+    EXPECT_EQ(lookup(*r, "/"), "404");
+    EXPECT_EQ(lookup(*r, "/users/1//"), "404");
 }
 
 TEST(Router, BacktracksToLowerPrecedence)
@@ -425,9 +446,10 @@ bool refMatches(const RefRoute &r, const std::string &path)
     return segs.size() == r.segs.size();
 }
 
-std::string refLookup(const std::vector<RefRoute> &routes,
-                      const std::vector<std::string> &roster,
-                      const std::string &path, const std::string &method)
+// The routes matching `path`, in the order the router tries them.
+std::vector<const RefRoute *> refHits(const std::vector<RefRoute> &routes,
+                                      const std::vector<std::string> &roster,
+                                      const std::string &path)
 {
     std::vector<const RefRoute *> hits;
     for (const RefRoute &r : routes) {
@@ -445,7 +467,30 @@ std::string refLookup(const std::vector<RefRoute> &routes,
         }
         return order(a) < order(b);
     });
+    return hits;
+}
+
+std::string refLookup(const std::vector<RefRoute> &routes,
+                      const std::vector<std::string> &roster,
+                      const std::string &path, const std::string &method,
+                      bool toggled = false)
+{
+    std::vector<const RefRoute *> hits = refHits(routes, roster, path);
+
     if (hits.empty()) {
+        // a path nothing has goes where it would with its trailing slash
+        // toggled, to the route that takes the method or the first one
+        if (path.size() > 1 && !toggled) {
+            std::string other = path.back() == '/'
+                                    ? path.substr(0, path.size() - 1)
+                                    : path + "/";
+            std::string alt = refLookup(routes, roster, other, method, true);
+            if (alt.compare(0, 4, "405 ") == 0) {
+                const RefRoute *first = refHits(routes, roster, other)[0];
+                return first->service + " " + first->path;
+            }
+            return alt;
+        }
         return "404";
     }
 
@@ -473,6 +518,7 @@ std::string refLookup(const std::vector<RefRoute> &routes,
     }
     return "405 " + hits[0]->service + " " + std::string(allowHeader(allow));
 }
+
 
 TEST(Router, AgreesWithBruteForce)
 {

@@ -246,11 +246,13 @@ TEST(TableCheck, CostlyRoutesAreRejectedAndLookupsStayBounded)
         uint32_t visits = 0;
         router->match("GET", path, false, &visits);
         most = std::max(most, visits);
-        EXPECT_LE(visits, kLookupVisitLimit) << path;
+        // two walks at most: the path, and it with its trailing slash
+        // toggled when nothing has it
+        EXPECT_LE(visits, 2 * kLookupVisitLimit) << path;
     }
 
     // the worst paths come near the bound: it is what limits them
-    EXPECT_GT(most, kLookupVisitLimit / 2);
+    EXPECT_GT(most, kLookupVisitLimit);
     EXPECT_EQ(router->match("GET", "/small/3", false).route,
               "/small/{id:int}");
 }
