@@ -191,7 +191,8 @@ CASES = [
     noncanonical("/a/.", "/a/", "/a/{rest:path}", "/a/{segment}"),
     # same template, not the same path: rest is "" for one, "b/.." for the other
     noncanonical("/a/b/..", "/a/", "/a/{rest:path}", "/a/{rest:path}"),
-    noncanonical("/users/1/avatar/.", "/users/1/avatar/", GATEWAY_404, None),
+    # the gateway routes "/users/1/avatar/" by its trailing-slash rule
+    noncanonical("/users/1/avatar/.", "/users/1/avatar/", "/users/{user_id:int}/avatar", None),
     # a dot segment after a decoded "?"
     noncanonical("/a/b%3F/../c", "/a/c", "/a/{segment}", "/a/{rest:path}"),
     # a dot segment above the root: nginx answers 400 itself
@@ -251,7 +252,7 @@ CASES = [
     noncanonical("/a/b#frag", "/a/b", "/a/b", "/a/{segment}"),
     noncanonical("/a/b#/../c", "/a/b", "/a/b", "/a/{rest:path}"),
     noncanonical("/users/abc#/avatar", "/users/abc", "/users/{name}", None),
-    noncanonical("/a#/b", "/a", GATEWAY_404, None),
+    noncanonical("/a#/b", "/a", "/a/{rest:path}", None),
 
     # absolute form: nginx forwards the path alone
     noncanonical("http://127.0.0.1/a/../b", "/b", "/b", "/a/{rest:path}"),
@@ -326,6 +327,8 @@ class Outcome:
     gateway_route: Optional[str] = None  # the route the gateway decided, when it forwarded
     service_route: Optional[str] = None  # the route the service ran (asked directly after a gateway 404)
     service_saw: Optional[dict] = None  # the probe's answer
+    redirect_to: Optional[str] = None  # the path of the service's own 307
+    target_path: Optional[str] = None  # the request's, for that 307
 
     def gateway_path(self):
         """The path the gateway routed ($uri), as Starlette would decode its bytes."""
@@ -338,6 +341,14 @@ class Outcome:
         for it.  The same template on another path is not agreement: for
         /a/b/.. {rest:path} is "" at the gateway and "b/.." at the service."""
         status = self.response.status_code
+        if self.answered_by == "redirect":
+            # Starlette's redirect_slashes: the gateway routed a path nothing
+            # has to the route with its trailing slash toggled, and the
+            # service redirected there; it runs that very route
+            toggled = (self.target_path[:-1] if self.target_path.endswith("/")
+                       else self.target_path + "/")
+            return (self.redirect_to == toggled and self.service_route is not None
+                    and self.service_route == self.gateway_route)
         if self.answered_by == "service":
             return (self.service_route is not None and self.service_route == self.gateway_route
                     and self.service_saw["path"] == self.gateway_path())
@@ -403,6 +414,13 @@ def observe(port, target, probe):
     seen = probe_answer(body)
     if seen is not None:
         return Outcome(response, body, "service", seen["gateway_route"], seen["route"], seen)
+    if response.status_code == 307 and "x-discovery-route" in response.headers:
+        # the service's own redirect: which route does it run there?
+        location = urllib.parse.urlsplit(response.headers["location"]).path
+        seen = probe_answer(json_or_none(raw_request(probe.port, location)))
+        return Outcome(response, body, "redirect", response.headers["x-discovery-route"],
+                       seen["route"] if seen else None, seen, location,
+                       urllib.parse.urlsplit(target).path)
     outcome = Outcome(response, body, "gateway" if is_json(response) else "nginx")
     if outcome.answered_by == "gateway" and response.status_code == 404:
         direct = raw_request(probe.port, target)
