@@ -347,7 +347,13 @@ int discovery_router_match(const discovery_router_t *router, const char *method,
 
 int discovery_path_is_canonical(const char *raw, size_t len)
 {
-    return discovery::isCanonicalPath(view(raw, len)) ? 1 : 0;
+    std::string_view path = view(raw, len);
+
+    if (!discovery::hasCanonicalForm(path)) {
+        return -1;
+    }
+
+    return discovery::isCanonicalPath(path) ? 1 : 0;
 }
 
 size_t discovery_path_canonicalize(const char *raw, size_t len, char *out)

@@ -226,7 +226,9 @@ int discovery_router_match(const discovery_router_t *router,
 /*
  * Raw request paths (before '?'): 1 when no dot segment ("." or "..",
  * literal or percent-encoded), no repeated slash ("//", "%2F" counting as
- * '/') and no '#' would make a server see another path than nginx's $uri.
+ * '/') and no '#' would make a server see another path than nginx's $uri;
+ * -1 when the path has no canonical form to redirect to (an escaped
+ * control character, "%0A" and the like); 0 otherwise.
  */
 int discovery_path_is_canonical(const char *raw, size_t len);
 

@@ -471,6 +471,7 @@ ngx_http_discovery_decide(ngx_http_request_t *r, discovery_match_t *m)
 static ngx_int_t
 ngx_http_discovery_canonical(ngx_http_request_t *r, ngx_uint_t action)
 {
+    int                 canonical;
     u_char             *p, *last;
     size_t              len;
     ngx_str_t           raw, detail;
@@ -484,7 +485,9 @@ ngx_http_discovery_canonical(ngx_http_request_t *r, ngx_uint_t action)
 
     raw.len = p - raw.data;
 
-    if (discovery_path_is_canonical((const char *) raw.data, raw.len)) {
+    canonical = discovery_path_is_canonical((const char *) raw.data, raw.len);
+
+    if (canonical == 1) {
         return NGX_DECLINED;
     }
 
@@ -496,7 +499,9 @@ ngx_http_discovery_canonical(ngx_http_request_t *r, ngx_uint_t action)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (action == NGX_HTTP_DISCOVERY_NONCANONICAL_REJECT) {
+    /* an escaped control character has no canonical form to redirect to */
+
+    if (action == NGX_HTTP_DISCOVERY_NONCANONICAL_REJECT || canonical < 0) {
         ngx_str_set(&detail, "Path is not canonical");
 
         return ngx_http_discovery_send_json(r, NGX_HTTP_BAD_REQUEST, &detail,

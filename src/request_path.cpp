@@ -81,12 +81,45 @@ int dotSegment(std::string_view seg)
     return dots <= 2 ? dots : 0;
 }
 
+int hexValue(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
 } // namespace
+
+bool hasCanonicalForm(std::string_view raw)
+{
+    for (size_t p = 0; p + 2 < raw.size(); p++) {
+        if (raw[p] != '%') {
+            continue;
+        }
+
+        int hi = hexValue(raw[p + 1]);
+        int lo = hexValue(raw[p + 2]);
+
+        if (hi >= 0 && lo >= 0 && (hi < 2 || (hi == 7 && lo == 0xf))) {
+            return false;
+        }
+    }
+
+    return true;
+}
 
 bool isCanonicalPath(std::string_view raw)
 {
     // nginx ends $uri at '#', the service keeps what follows
-    bool canonical = raw.find('#') == std::string_view::npos;
+    bool canonical = raw.find('#') == std::string_view::npos
+                     && hasCanonicalForm(raw);
 
     forEachSegment(raw, [&](std::string_view seg, bool last) {
         if ((seg.empty() && !last) || dotSegment(seg) != 0) {

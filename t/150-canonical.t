@@ -256,3 +256,36 @@ users /users/abc
 qr/\[emerg\].*invalid value "maybe" in .*nginx\.conf:\d+/
 --- no_error_log
 [alert]
+
+
+
+=== TEST 12: an encoded control character is refused, in redirect mode too
+Python's '$' matches before a final newline: Starlette runs "/users/me"
+for "/users/me%0A", which nginx routes as "/users/{name}".
+--- config
+    location / {
+        discovery_route on;
+        proxy_pass http://$discovery_upstream;
+        add_header X-Route "$discovery_route" always;
+    }
+    location /r/ {
+        discovery_noncanonical redirect;
+        discovery_route on;
+        proxy_pass http://$discovery_upstream;
+    }
+    location = /_discovery {
+        discovery_status;
+    }
+--- request eval
+["GET /users/me%0A", "GET /users/me%0d", "GET /users/a%09b", "GET /users/%7F",
+ "GET /r/x%0A", "GET /r/../users/me%0a", "GET /users/me%20"]
+--- error_code eval
+[400, 400, 400, 400, 400, 400, 200]
+--- response_body eval
+['{"detail": "Path is not canonical", "path": "/users/me%0A"}' . "\n",
+ '{"detail": "Path is not canonical", "path": "/users/me%0d"}' . "\n",
+ '{"detail": "Path is not canonical", "path": "/users/a%09b"}' . "\n",
+ '{"detail": "Path is not canonical", "path": "/users/%7F"}' . "\n",
+ '{"detail": "Path is not canonical", "path": "/r/x%0A"}' . "\n",
+ '{"detail": "Path is not canonical", "path": "/r/../users/me%0a"}' . "\n",
+ "users /users/me%20\n"]

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <string>
 
 namespace discovery {
@@ -39,6 +40,31 @@ TEST(RequestPath, RepeatedSlashes)
           "/a%2f/b", "%2F%2Fa"}) {
         EXPECT_FALSE(isCanonicalPath(raw)) << raw;
     }
+}
+
+/*
+ * Python's '$' also matches before a final newline: Starlette runs its
+ * "/a/b" route for "/a/b%0A", which nginx routes as the segment "b\n".
+ * A decoded control character has no canonical form to redirect to.
+ */
+TEST(RequestPath, EncodedControlCharacters)
+{
+    for (const char *raw :
+         {"/a/b%0A", "/a/b%0a", "/users/me%0A", "/a/b%0D", "/a%09b", "/a/%1F",
+          "/a/%1f/b", "/a/%7F", "/a/%00"}) {
+        EXPECT_FALSE(isCanonicalPath(raw)) << raw;
+        EXPECT_FALSE(hasCanonicalForm(raw)) << raw;
+        EXPECT_EQ(discovery_path_is_canonical(raw, std::strlen(raw)), -1)
+            << raw;
+    }
+
+    for (const char *raw : {"/a/b%20", "/a/%2A", "/a/%3F", "/a/%80", "/a/%0"}) {
+        EXPECT_TRUE(isCanonicalPath(raw)) << raw;
+        EXPECT_TRUE(hasCanonicalForm(raw)) << raw;
+    }
+
+    EXPECT_TRUE(hasCanonicalForm("/a/../b"));
+    EXPECT_EQ(discovery_path_is_canonical("/a/../b", 7), 0);
 }
 
 TEST(RequestPath, CanonicalForm)
