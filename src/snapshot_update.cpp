@@ -1,11 +1,13 @@
 // snapshot_update.cpp: roster and poll updates, logging new conflicts once.
 #include "snapshot_update.hpp"
 
-#include "table_check.hpp"
 #include "error.hpp"
 #include "json_escape.hpp"
+#include "table_check.hpp"
 
+#include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 namespace discovery {
 
@@ -27,22 +29,94 @@ Service *findService(Snapshot &snap, std::string_view name,
 constexpr size_t kMaxLoggedFindings = 20;
 
 /*
- * Logs each line of `now` that `before` did not have, compared by text
- * since indices shift when the roster changes.
+ * Numbers each route of a snapshot by its service's name and its path,
+ * the same numbers for two snapshots: findings are compared by these,
+ * since indices shift when the roster changes, and overlaps can be as
+ * many as the routes of one service times those of another (describing
+ * each in text took ten times as long as finding them).
  */
-void warnNew(const std::vector<std::string> &before,
-             const std::vector<std::string> &now, const char *what,
+class RouteIds {
+public:
+    // ids[service][route] for `snap`
+    std::vector<std::vector<uint32_t>> of(const Snapshot &snap)
+    {
+        std::vector<std::vector<uint32_t>> ids(snap.services.size());
+
+        for (size_t s = 0; s < snap.services.size(); s++) {
+            const Service &service = snap.services[s];
+            for (const Route &r : service.routeSet.routes) {
+                auto key = std::make_pair(std::string_view(service.name),
+                                          std::string_view(r.path));
+                ids[s].push_back(
+                    known_.try_emplace(key, uint32_t(known_.size()))
+                        .first->second);
+            }
+        }
+
+        return ids;
+    }
+
+private:
+    struct Hash {
+        size_t
+        operator()(const std::pair<std::string_view, std::string_view> &k) const
+        {
+            std::hash<std::string_view> h;
+            return h(k.first) * 31 + h(k.second);
+        }
+    };
+
+    std::unordered_map<std::pair<std::string_view, std::string_view>, uint32_t,
+                       Hash>
+        known_;
+};
+
+using RouteIdTable = std::vector<std::vector<uint32_t>>;
+
+// A finding's identity: its methods and routes by RouteIds, and a reason.
+std::string findingKey(const Conflict &c, const RouteIdTable &ids)
+{
+    return std::to_string(c.methods) + ' '
+           + std::to_string(ids[c.winnerService][c.winnerRoute]) + ' '
+           + std::to_string(ids[c.loserService][c.loserRoute]);
+}
+
+std::string findingKey(const Overlap &o, const RouteIdTable &ids)
+{
+    return std::to_string(o.methods) + ' '
+           + std::to_string(ids[o.service][o.route]) + ' '
+           + std::to_string(ids[o.shadowedService][o.shadowedRoute]);
+}
+
+std::string findingKey(const Rejection &r, const RouteIdTable &ids)
+{
+    return std::to_string(ids[r.service][r.route]) + ' ' + r.reason;
+}
+
+/*
+ * Logs each finding of `next` that `old` did not have, the first
+ * kMaxLoggedFindings in full.
+ */
+template <typename T, typename F>
+void warnNew(const std::vector<T> &before, const RouteIdTable &oldIds,
+             const Snapshot &next, const std::vector<T> &now,
+             const RouteIdTable &nextIds, F describe, const char *what,
              const Log &log)
 {
-    std::unordered_set<std::string_view> known(before.begin(), before.end());
+    std::unordered_set<std::string> known;
     size_t logged = 0, more = 0;
 
-    for (const std::string &line : now) {
-        if (known.count(line) != 0) {
+    known.reserve(before.size());
+    for (const T &item : before) {
+        known.insert(findingKey(item, oldIds));
+    }
+
+    for (const T &item : now) {
+        if (known.count(findingKey(item, nextIds)) != 0) {
             continue;
         }
         if (logged < kMaxLoggedFindings) {
-            log.warn(line);
+            log.warn(describe(next, item));
             logged++;
         } else {
             more++;
@@ -55,20 +129,12 @@ void warnNew(const std::vector<std::string> &before,
     }
 }
 
-template <typename T, typename F>
-std::vector<std::string> describeAll(const Snapshot &snap,
-                                     const std::vector<T> &items, F describe)
-{
-    std::vector<std::string> lines;
-    lines.reserve(items.size());
-    for (const T &item : items) {
-        lines.push_back(describe(snap, item));
-    }
-    return lines;
-}
-
-// What the parsers turned away, as rejections are described.
-std::vector<std::string> describeTurnedAway(const Snapshot &snap)
+/*
+ * The same for what the parsers turned away, which is no route of the
+ * table and so has no id: at most kMaxRejected lines per service, kept as
+ * text.
+ */
+std::vector<std::string> turnedAway(const Snapshot &snap)
 {
     std::vector<std::string> lines;
 
@@ -86,6 +152,32 @@ std::vector<std::string> describeTurnedAway(const Snapshot &snap)
     return lines;
 }
 
+void warnNewTurnedAway(const Snapshot &old, const Snapshot &next,
+                       const Log &log)
+{
+    std::vector<std::string> before = turnedAway(old);
+    std::unordered_set<std::string> known(before.begin(), before.end());
+    size_t logged = 0, more = 0;
+
+    for (const std::string &line : turnedAway(next)) {
+        if (known.count(line) != 0) {
+            continue;
+        }
+        if (logged < kMaxLoggedFindings) {
+            log.warn(line);
+            logged++;
+        } else {
+            more++;
+        }
+    }
+
+    if (more != 0) {
+        log.warn(std::to_string(more)
+                 + " more new rejected route entries, listed on the status "
+                   "page");
+    }
+}
+
 // Checks the table again and warns about what `old` did not have.
 Bytes seal(Snapshot &next, const Snapshot &old, uint64_t generation,
            const Log &log)
@@ -93,17 +185,17 @@ Bytes seal(Snapshot &next, const Snapshot &old, uint64_t generation,
     next.generation = generation;
     checkTable(next);
 
-    warnNew(describeAll(old, old.conflicts, describeConflict),
-            describeAll(next, next.conflicts, describeConflict),
-            "route conflicts", log);
-    warnNew(describeAll(old, old.overlaps, describeOverlap),
-            describeAll(next, next.overlaps, describeOverlap),
+    RouteIds routeIds;
+    RouteIdTable oldIds = routeIds.of(old);
+    RouteIdTable nextIds = routeIds.of(next);
+
+    warnNew(old.conflicts, oldIds, next, next.conflicts, nextIds,
+            describeConflict, "route conflicts", log);
+    warnNew(old.overlaps, oldIds, next, next.overlaps, nextIds, describeOverlap,
             "route overlaps", log);
-    warnNew(describeAll(old, old.rejections, describeRejection),
-            describeAll(next, next.rejections, describeRejection),
-            "rejected routes", log);
-    warnNew(describeTurnedAway(old), describeTurnedAway(next),
-            "rejected route entries", log);
+    warnNew(old.rejections, oldIds, next, next.rejections, nextIds,
+            describeRejection, "rejected routes", log);
+    warnNewTurnedAway(old, next, log);
 
     return encodeSnapshot(next);
 }
