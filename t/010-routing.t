@@ -200,6 +200,16 @@ Content-Type: application/json
 
 
 === TEST 11: the 404 body stays valid JSON whatever the path holds
+--- config
+    location / {
+        # escaped control characters are not canonical: let them through
+        discovery_noncanonical pass;
+        discovery_route on;
+        proxy_pass http://$discovery_upstream;
+    }
+    location = /_discovery {
+        discovery_status;
+    }
 --- request
 GET /a%22b%5Cc%01d%FFe%09
 --- error_code: 404
