@@ -34,7 +34,7 @@ def services(tmp_path_factory):
 @pytest.fixture(scope="session")
 def gateway(services, tmp_path_factory):
     """nginx routing to the services, once the status page shows all of them healthy."""
-    nginx = Gateway(tmp_path_factory.mktemp("nginx"), services.values())
+    nginx = Gateway(tmp_path_factory.mktemp("nginx"), services.values(), workers=2)
     try:
         nginx.start()
         try:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from support import START_TIMEOUT, Gateway, Service, free_port, raw_request  # noqa: E402
+from support import NGINX_PREAMBLE, START_TIMEOUT, Gateway, Service, free_port, raw_request  # noqa: E402
 
 SURVEY = [
     "/a/b", "/a/./b", "/a/../b", "/../b", "/a/../../b",
@@ -40,27 +40,7 @@ SURVEY = [
     "/a/b/..", "/.%2e/b", "/a/b/.%00", '/a/../"x\\', "/a/%2e%2e/%ff", "/a/../\xff",
 ]
 
-CONF = """\
-load_module {module};
-
-user              root;
-worker_processes  1;
-error_log         logs/error.log info;
-pid               logs/nginx.pid;
-
-events {{
-    worker_connections  64;
-}}
-
-http {{
-    access_log  logs/access.log;
-
-    client_body_temp_path  temp/body;
-    proxy_temp_path        temp/proxy;
-    fastcgi_temp_path      temp/fastcgi;
-    uwsgi_temp_path        temp/uwsgi;
-    scgi_temp_path         temp/scgi;
-
+CONF = NGINX_PREAMBLE + """\
     discovery_zone     1m;
     discovery_service  probe  http://127.0.0.1:{probe} interval=1s timeout=2s;
 

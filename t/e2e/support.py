@@ -22,13 +22,16 @@ ALL_HEALTHY = dict.fromkeys(SERVICES, "healthy")
 START_TIMEOUT = 15.0  # seconds for a process to answer
 STOP_TIMEOUT = 5.0  # seconds between terminate and kill
 
-NGINX_CONF = """\
+# How every test's configuration starts: the module, nginx in a prefix of its
+# own, and the http block opened; a template adds the rest of that block.
+# Gateway fills in module, workers and log_level (1 and info by default).
+NGINX_PREAMBLE = """\
 load_module {module};
 
 user              root;
-worker_processes  2;
+worker_processes  {workers};
 master_process    on;
-error_log         logs/error.log info;
+error_log         logs/error.log {log_level};
 pid               logs/nginx.pid;
 
 events {{
@@ -44,6 +47,10 @@ http {{
     uwsgi_temp_path        temp/uwsgi;
     scgi_temp_path         temp/scgi;
 
+"""
+
+# The example services behind nginx, as nginx.conf.example has them.
+NGINX_CONF = NGINX_PREAMBLE + """\
     discovery_zone  16m;
 
     discovery_service  chat     http://127.0.0.1:{chat} interval=1s timeout=2s fails=1;
@@ -193,6 +200,7 @@ class Gateway:
         # place while nginx runs would crash its workers (SIGSEGV)
         module = shutil.copy(MODULE, directory / MODULE.name)
         self.conf = directory / "nginx.conf"
+        settings = {"workers": 1, "log_level": "info", **settings}
         self.conf.write_text(template.format(
             module=module, gateway=self.port, **settings, **{s.name: s.port for s in services}))
 

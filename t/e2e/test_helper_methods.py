@@ -11,33 +11,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support import START_TIMEOUT, Gateway, Service, route_headers
+from support import NGINX_PREAMBLE, START_TIMEOUT, Gateway, Service, route_headers
 
 MOUNTS = Path(__file__).resolve().parent / "mounts_service.py"
 EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"]
 
-CONF = """\
-load_module {module};
-
-user              root;
-worker_processes  1;
-master_process    on;
-error_log         logs/error.log info;
-pid               logs/nginx.pid;
-
-events {{
-    worker_connections  256;
-}}
-
-http {{
-    access_log  logs/access.log;
-
-    client_body_temp_path  temp/body;
-    proxy_temp_path        temp/proxy;
-    fastcgi_temp_path      temp/fastcgi;
-    uwsgi_temp_path        temp/uwsgi;
-    scgi_temp_path         temp/scgi;
-
+CONF = NGINX_PREAMBLE + """\
     discovery_zone     1m;
     discovery_service  mounts  http://127.0.0.1:{mounts} interval=1s timeout=2s;
 

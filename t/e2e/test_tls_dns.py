@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support import (MODULE, NGINX, PYTHON, ROOT, START_TIMEOUT, Gateway, Service, free_port,
+from support import (NGINX_PREAMBLE, MODULE, NGINX, PYTHON, ROOT, START_TIMEOUT, Gateway, Service, free_port,
                      wait_until)
 
 HERE = Path(__file__).resolve().parent
@@ -57,28 +57,7 @@ location / {
 }
 """
 
-NGINX_CONF = """\
-load_module {module};
-
-user              root;
-worker_processes  1;
-master_process    on;
-error_log         logs/error.log {log_level};
-pid               logs/nginx.pid;
-
-events {{
-    worker_connections  1024;
-}}
-
-http {{
-    access_log  logs/access.log;
-
-    client_body_temp_path  temp/body;
-    proxy_temp_path        temp/proxy;
-    fastcgi_temp_path      temp/fastcgi;
-    uwsgi_temp_path        temp/uwsgi;
-    scgi_temp_path         temp/scgi;
-
+NGINX_CONF = NGINX_PREAMBLE + """\
     discovery_zone  1m;
 
 {discovery}
