@@ -162,6 +162,8 @@ private:
               F &found) const;
     template <typename F>
     bool collect(uint32_t node, F &found) const;
+    template <typename F>
+    bool collectBelow(uint32_t node, F &found) const;
 
     std::vector<Node> nodes_;
 };
@@ -330,20 +332,7 @@ bool ShapeTrie::walk(uint32_t node, const Template &tpl, size_t i, bool ahead,
     if (seg.kind == SegmentKind::Path) {
         // tpl takes any rest: what comes first here shadows it, unless
         // tpl came first already; another {x:path} is the same shape
-        if (!ahead) {
-            return true;
-        }
-        for (const auto &lit : n.literals) {
-            if (!collect(lit.second, found)) {
-                return false;
-            }
-        }
-        for (uint32_t p : n.params) {
-            if (p != kNone && !collect(p, found)) {
-                return false;
-            }
-        }
-        return true;
+        return !ahead || collectBelow(node, found);
     }
 
     if (seg.kind == SegmentKind::Literal) {
@@ -400,6 +389,15 @@ bool ShapeTrie::collect(uint32_t node, F &found) const
             return false;
         }
     }
+    return collectBelow(node, found);
+}
+
+// Every route below `node`.
+template <typename F>
+bool ShapeTrie::collectBelow(uint32_t node, F &found) const
+{
+    const Node &n = nodes_[node];
+
     for (const auto &lit : n.literals) {
         if (!collect(lit.second, found)) {
             return false;
