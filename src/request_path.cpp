@@ -117,6 +117,20 @@ bool hasCanonicalForm(std::string_view raw)
 
 bool isCanonicalPath(std::string_view raw)
 {
+    // most paths have no '.', '%' or '#' and no "//": one plain pass, as
+    // this runs for every routed request
+    bool plain = true;
+
+    for (size_t p = 0; p < raw.size() && plain; p++) {
+        char c = raw[p];
+        plain = c != '.' && c != '%' && c != '#'
+                && !(c == '/' && p + 1 < raw.size() && raw[p + 1] == '/');
+    }
+
+    if (plain) {
+        return true;
+    }
+
     // nginx ends $uri at '#', the service keeps what follows
     bool canonical = raw.find('#') == std::string_view::npos
                      && hasCanonicalForm(raw);
