@@ -21,6 +21,9 @@ namespace discovery {
 
 namespace {
 
+// Warnings logged for one document; the rest are counted in one line.
+constexpr size_t kMaxDocumentWarnings = 20;
+
 // What a container is, from where it sits in the document.
 enum class Role : uint8_t {
     Skip, // anything we do not read, however deep
@@ -283,9 +286,12 @@ private:
     void finishPathItem();
     void skipPathItem(const std::string &reason);
     void securityElement(const Value &v);
+    void warn(const std::string &msg);
+    void warnSuppressed();
 
     int format_;
     Log log_;
+    size_t warnings_ = 0;
     std::unique_ptr<yajl_handle_t, YajlFree> handle_;
     std::exception_ptr failure_;
     uint64_t offset_ = 0; // bytes fed before the current chunk
@@ -443,6 +449,7 @@ RouteSet RouteDocumentParser::Reader::finish()
         set.version = std::move(version_);
         set.routes = std::move(routes_);
         mergeDuplicates(set.routes);
+        warnSuppressed();
         return set;
     }
 
@@ -471,7 +478,27 @@ RouteSet RouteDocumentParser::Reader::finish()
         set.routes.push_back(std::move(r.route));
     }
     mergeDuplicates(set.routes);
+    warnSuppressed();
     return set;
+}
+
+/*
+ * A document is parsed on every poll, and a megabyte holds some 80,000
+ * malformed entries: the first few warnings are logged, the rest counted.
+ */
+void RouteDocumentParser::Reader::warn(const std::string &msg)
+{
+    if (warnings_++ < kMaxDocumentWarnings) {
+        log_.warn(msg);
+    }
+}
+
+void RouteDocumentParser::Reader::warnSuppressed()
+{
+    if (warnings_ > kMaxDocumentWarnings) {
+        log_.warn(std::to_string(warnings_ - kMaxDocumentWarnings)
+                  + " more warnings about the document");
+    }
 }
 
 void RouteDocumentParser::Reader::push(Role role)
@@ -703,7 +730,7 @@ void RouteDocumentParser::Reader::setVersion(std::string &version,
     }
 
     if (v.text.size() > kMaxVersionLen) {
-        log_.warn("version longer than 256 bytes ignored");
+        warn("version longer than 256 bytes ignored");
         return;
     }
 
@@ -806,8 +833,8 @@ void RouteDocumentParser::Reader::entryMethod(const Value &v)
     // once per entry: a long list of junk must not flood the log
     if (!entry_.warnedMethod) {
         entry_.warnedMethod = true;
-        log_.warn("route #" + std::to_string(entry_.index) + ": unknown method "
-                  + quoted(v.text, 32) + " ignored");
+        warn("route #" + std::to_string(entry_.index) + ": unknown method "
+             + quoted(v.text, 32) + " ignored");
     }
 }
 

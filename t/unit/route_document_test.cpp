@@ -222,6 +222,32 @@ TEST(RouteDocument, UnknownMethodIsDroppedNotTheRoute)
     EXPECT_EQ(warnings.lines.size(), 1u); // once per entry, not per method
 }
 
+/*
+ * A document of a megabyte holds some 80,000 malformed entries: a line
+ * each, on every poll, would let a service fill the gateway's disk.
+ */
+TEST(RouteDocument, WarningsPerDocumentAreBounded)
+{
+    std::string doc = R"({"routes": [{"path": "/ok"})";
+    for (int i = 0; i < 1000; i++) {
+        doc += R"(, {"path": "bad"}, {"path": "/m", "methods": ["GET", "BREW"]})";
+    }
+    doc += "]}";
+
+    Captured warnings;
+    RouteSet set = parse(doc, DISCOVERY_FORMAT_AUTO, &warnings);
+
+    // rejected entries are listed, bounded, and not logged here
+    ASSERT_EQ(set.routes.size(), 2u);
+    EXPECT_EQ(set.rejected.size(), kMaxRejected);
+    EXPECT_EQ(set.rejectedOmitted, 1000 - kMaxRejected);
+
+    // what is logged (an unknown method, once per entry) stops at 20
+    ASSERT_EQ(warnings.lines.size(), 21u);
+    EXPECT_EQ(warnings.lines[0], "route #2: unknown method \"BREW\" ignored");
+    EXPECT_EQ(warnings.lines[20], "980 more warnings about the document");
+}
+
 TEST(RouteDocument, EntryBounds)
 {
     std::string longPath = "/" + std::string(1024, 'a');
