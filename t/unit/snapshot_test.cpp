@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <random>
@@ -613,10 +614,7 @@ TEST(Apply, ManyOverlapsAreComparedCheaply)
     api.push_back(route("/one/more", kGet));
     Bytes changed = routeSet(api);
     Captured log;
-
-    auto start = std::chrono::steady_clock::now();
     auto t3 = poll(*t2, "b", DISCOVERY_STATE_HEALTHY, &changed, &log);
-    auto applied = std::chrono::steady_clock::now() - start;
     ASSERT_TRUE(t3);
 
     Snapshot snap = decodeSnapshot(t3->data(), t3->size());
@@ -626,9 +624,20 @@ TEST(Apply, ManyOverlapsAreComparedCheaply)
               "route overlap: GET,HEAD /one/more of \"b\" shadows "
               "/{p0}/{rest:path} of \"a\"");
 
-    start = std::chrono::steady_clock::now();
-    checkTable(snap);
-    auto checked = std::chrono::steady_clock::now() - start;
+    // the fastest of three runs each: the machine may be busy
+    using Clock = std::chrono::steady_clock;
+    Clock::duration applied = Clock::duration::max();
+    Clock::duration checked = Clock::duration::max();
+
+    for (int run = 0; run < 3; run++) {
+        auto start = Clock::now();
+        poll(*t2, "b", DISCOVERY_STATE_HEALTHY, &changed);
+        applied = std::min(applied, Clock::now() - start);
+
+        start = Clock::now();
+        checkTable(snap);
+        checked = std::min(checked, Clock::now() - start);
+    }
 
     EXPECT_LT(applied, 3 * checked);
 }
