@@ -122,11 +122,6 @@ public:
         nodes_[node].terminals.push_back(t);
     }
 
-    const std::vector<Terminal> &terminals(uint32_t node) const
-    {
-        return nodes_[node].terminals;
-    }
-
     uint64_t cost() const { return nodes_[0].cost; }
 
     /*
@@ -429,7 +424,7 @@ void checkTable(Snapshot &snap)
     // per shape node, the route holding each method (service kNone: free)
     using Owners = std::array<RouteRef, kMethodCount>;
     std::unordered_map<uint32_t, Owners> owners;
-    std::vector<RouteRef> routed;
+    std::vector<ShapeTrie::Terminal> routed; // each routed route, kept methods
     ShapeTrie trie;
     Template tpl;
 
@@ -522,20 +517,15 @@ void checkTable(Snapshot &snap)
             }
 
             trie.addTerminal(node, {{s, r}, kept});
-            routed.push_back({s, r});
+            routed.push_back({{s, r}, kept});
         }
     }
 
-    for (const RouteRef &ref : routed) {
-        compileTemplate(routeOf(snap, ref.service, ref.route).path, tpl);
-        uint32_t node = trie.find(tpl);
-        uint32_t kept = 0;
+    for (const ShapeTrie::Terminal &route : routed) {
+        const RouteRef &ref = route.ref;
+        uint32_t kept = route.methods;
 
-        for (const ShapeTrie::Terminal &t : trie.terminals(node)) {
-            if (t.ref.service == ref.service && t.ref.route == ref.route) {
-                kept = t.methods;
-            }
-        }
+        compileTemplate(routeOf(snap, ref.service, ref.route).path, tpl);
 
         trie.shadowed(tpl, [&](const ShapeTrie::Terminal &t) {
             uint32_t common = served(t.methods) & served(kept);
