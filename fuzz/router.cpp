@@ -6,7 +6,8 @@
 // and paths are then matched, and each answer compared with the reference:
 // every route whose template matches, grouped by shape, shapes taken in
 // precedence order (literal, int, float, uuid, str, path, from the left),
-// entries in roster order with earlier services keeping their methods.
+// entries in roster order with earlier services keeping their methods
+// (compared by name, extension methods such as PROPFIND included).
 // A path nothing has goes where it would with its trailing slash toggled.
 // Routes the table check rejects take no part.  Two more properties hold
 // for every lookup: it visits at most twice kLookupVisitLimit trie nodes
@@ -29,6 +30,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -47,9 +49,34 @@ const char *const kPathSegments[] = {
 };
 
 const char *const kMethods[] = {
-    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE",
-    "CONNECT", "get", "",
+    "GET",     "HEAD",  "POST",     "PUT",      "DELETE", "PATCH",
+    "OPTIONS", "TRACE", "CONNECT",  "get",      "",       "PROPFIND",
+    "MKCOL",   "PURGE", "propfind", "X-1.a!",
 };
+
+// Extension methods routes publish, by bit of a fuzzed byte.
+const char *const kExtensionMethods[] = {"MKCOL", "PROPFIND", "PURGE",
+                                         "X-1.A!"};
+
+using Names = std::set<std::string>;
+
+// The names of a route's methods.
+Names methodNames(const discovery::Route &r)
+{
+    Names out(r.extensionMethods.begin(), r.extensionMethods.end());
+    for (size_t i = 0; i < discovery::kMethodCount; i++) {
+        if (r.methods & (1u << i)) {
+            out.insert(std::string(discovery::methodName(i)));
+        }
+    }
+    return out;
+}
+
+bool intersects(const Names &a, const Names &b)
+{
+    return std::any_of(a.begin(), a.end(),
+                       [&](const std::string &m) { return b.count(m); });
+}
 
 template <size_t N>
 std::string pick(FuzzedDataProvider &in, const char *const (&pool)[N])
@@ -72,7 +99,7 @@ int rank(SegmentKind k)
 }
 
 struct RefEntry {
-    uint32_t methods;
+    Names methods;
     uint32_t service;
     uint32_t index; // in the service's routes
     std::string route;
@@ -128,14 +155,34 @@ std::vector<const Shape *> matchingShapes(const std::vector<Shape> &shapes,
     return matching;
 }
 
-Expected reference(const discovery::Snapshot &snap,
-                   const std::vector<Shape> &shapes, const std::string &method,
-                   const std::string &path, bool websocket,
-                   bool toggled = false)
+// An Allow header: the nine in their order, then the extension methods
+// in the order routes the table kept first named them.
+std::string allowHeader(const Names &allow, const std::vector<std::string> &order)
 {
-    uint32_t want = websocket ? discovery::kGet : discovery::methodBit(method);
-    if (want == discovery::kHead) {
-        want |= discovery::kGet;
+    std::string out;
+    auto add = [&](const std::string &m) {
+        if (allow.count(m)) {
+            out += (out.empty() ? "" : ", ") + m;
+        }
+    };
+    for (size_t i = 0; i < discovery::kMethodCount; i++) {
+        add(std::string(discovery::methodName(i)));
+    }
+    for (const std::string &m : order) {
+        add(m);
+    }
+    return out;
+}
+
+Expected reference(const discovery::Snapshot &snap,
+                   const std::vector<Shape> &shapes,
+                   const std::vector<std::string> &extensionOrder,
+                   const std::string &method, const std::string &path,
+                   bool websocket, bool toggled = false)
+{
+    Names want = {websocket ? std::string("GET") : method};
+    if (method == "HEAD" && !websocket) {
+        want.insert("GET");
     }
 
     Expected x;
@@ -161,7 +208,7 @@ Expected reference(const discovery::Snapshot &snap,
 
     for (const Shape *s : matching) {
         for (const RefEntry &e : s->entries) {
-            if (e.methods & want) {
+            if (intersects(e.methods, want)) {
                 Expected found = answer(e);
                 found.winner = &e;
                 for (const Shape *later : matching) {
@@ -169,7 +216,8 @@ Expected reference(const discovery::Snapshot &snap,
                         continue; // same shape: a conflict, not an overlap
                     }
                     for (const RefEntry &l : later->entries) {
-                        if ((l.methods & want) && l.service != e.service) {
+                        if (intersects(l.methods, want)
+                            && l.service != e.service) {
                             found.losers.push_back(&l);
                         }
                     }
@@ -181,22 +229,22 @@ Expected reference(const discovery::Snapshot &snap,
 
     if (!matching.empty()) {
         const Shape &first = *matching[0];
-        if (want == discovery::kOptions) {
+        if (!websocket && method == "OPTIONS") {
             return answer(first.entries[0]);
         }
-        uint32_t allow = discovery::kOptions;
+        Names allow = {"OPTIONS"};
         for (const RefEntry &e : first.entries) {
-            allow |= e.methods;
+            allow.insert(e.methods.begin(), e.methods.end());
         }
-        if (allow & discovery::kGet) {
-            allow |= discovery::kHead;
+        if (allow.count("GET")) {
+            allow.insert("HEAD");
         }
         const discovery::Service &owner =
             snap.services[first.entries[0].service];
         x.status = DISCOVERY_MATCH_NOT_ALLOWED;
         x.service = owner.name;
         x.upstream = owner.upstream;
-        x.allow = std::string(discovery::allowHeader(allow));
+        x.allow = allowHeader(allow, extensionOrder);
         return x;
     }
 
@@ -206,7 +254,8 @@ Expected reference(const discovery::Snapshot &snap,
         std::string other = path.back() == '/'
                                 ? path.substr(0, path.size() - 1)
                                 : path + "/";
-        Expected alt = reference(snap, shapes, method, other, websocket, true);
+        Expected alt = reference(snap, shapes, extensionOrder, method, other,
+                                 websocket, true);
         if (alt.status == DISCOVERY_MATCH_NOT_ALLOWED) {
             alt = answer(matchingShapes(shapes, other)[0]->entries[0]);
         }
@@ -290,7 +339,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             route.methods = in.ConsumeIntegral<uint16_t>()
                             & discovery::kAllMethods;
-            if (route.methods == 0) {
+            uint8_t more = in.ConsumeIntegralInRange<uint8_t>(0, 15);
+            for (size_t i = 0; i < 4; i++) {
+                if (more & (1u << i)) {
+                    route.extensionMethods.push_back(kExtensionMethods[i]);
+                }
+            }
+            if (route.methods == 0 && route.extensionMethods.empty()) {
                 route.methods = discovery::kGet;
             }
             route.authRequired = in.ConsumeBool();
@@ -307,6 +362,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     discovery::checkTable(snap);
 
     // the reference's table: shapes, entries in roster order, resolved
+    std::vector<std::string> extensionOrder;
     auto rejected = snap.rejections.begin();
     for (uint32_t s = 0; s < snap.services.size(); s++) {
         const auto &routes = snap.services[s].routeSet.routes;
@@ -331,17 +387,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 shapes.push_back(std::move(shape));
             }
             shapes[it->second].entries.push_back(
-                {r.methods, s, index, r.path, r.authRequired});
+                {methodNames(r), s, index, r.path, r.authRequired});
+            for (const std::string &m : r.extensionMethods) {
+                if (std::find(extensionOrder.begin(), extensionOrder.end(), m)
+                    == extensionOrder.end()) {
+                    extensionOrder.push_back(m);
+                }
+            }
         }
     }
     for (Shape &shape : shapes) {
-        uint32_t claimed = 0;
         std::vector<RefEntry> kept;
+        Names claimed;
         for (RefEntry e : shape.entries) {
-            uint32_t all = e.methods;
-            e.methods &= ~claimed;
-            claimed |= all;
-            if (e.methods != 0) {
+            Names left;
+            for (const std::string &m : e.methods) {
+                if (!claimed.insert(m).second) {
+                    continue;
+                }
+                left.insert(m);
+            }
+            e.methods = std::move(left);
+            if (!e.methods.empty()) {
                 kept.push_back(e);
             }
         }
@@ -372,7 +439,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int status = discovery_router_match(router, method.data(),
                                             method.size(), path.data(),
                                             path.size(), websocket, &m);
-        Expected x = reference(snap, shapes, method, path, websocket);
+        Expected x =
+            reference(snap, shapes, extensionOrder, method, path, websocket);
 
         std::string got = std::to_string(status) + " "
                           + view(m.service, m.service_len) + " "

@@ -57,16 +57,59 @@ std::string_view methodName(size_t index)
     return index < kMethodCount ? kNames[index] : std::string_view();
 }
 
-std::string joinMethods(uint32_t mask, std::string_view separator)
+bool isMethodToken(std::string_view name)
+{
+    if (name.empty() || name.size() > kMaxMethodLen) {
+        return false;
+    }
+
+    for (char c : name) {
+        bool alnum = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+                     || (c >= '0' && c <= '9');
+        if (!alnum
+            && std::string_view("!#$%&'*+-.^_`|~").find(c)
+                   == std::string_view::npos) {
+            return false;
+        }
+    }
+
+    return true;
+}
+
+uint32_t methodBit(std::string_view token, const MethodNames &extension)
+{
+    uint32_t bit = methodBit(token);
+
+    for (size_t i = 0; bit == 0 && i < extension.size(); i++) {
+        if (extension[i] == token) {
+            bit = 1u << (kMethodCount + i);
+        }
+    }
+
+    return bit;
+}
+
+std::string joinMethods(uint32_t mask, std::string_view separator,
+                        const MethodNames &extension)
 {
     std::string out;
 
-    for (size_t i = 0; i < kMethodCount; i++) {
-        if (mask & (1u << i)) {
+    for (size_t i = 0; i < kMethodBits; i++) {
+        if (!(mask & (1u << i))) {
+            continue;
+        }
+
+        std::string_view name =
+            i < kMethodCount ? kNames[i]
+            : i - kMethodCount < extension.size()
+                ? std::string_view(extension[i - kMethodCount])
+                : std::string_view();
+
+        if (!name.empty()) {
             if (!out.empty()) {
                 out += separator;
             }
-            out += kNames[i];
+            out += name;
         }
     }
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace discovery {
 
@@ -25,6 +26,18 @@ enum MethodBit : uint32_t {
 constexpr size_t kMethodCount = 9;
 constexpr uint32_t kAllMethods = (1u << kMethodCount) - 1;
 
+/*
+ * Any other method (WebDAV's PROPFIND, a custom PURGE) is an extension
+ * method: a route lists those by name, and a table numbers the ones its
+ * routes use from bit kMethodCount up, so a mask covers both kinds.
+ */
+constexpr size_t kMaxMethodLen = 32;
+constexpr size_t kMaxRouteExtensionMethods = 16;
+constexpr size_t kMaxExtensionMethods = 22; // in one table
+constexpr size_t kMethodBits = kMethodCount + kMaxExtensionMethods;
+
+using MethodNames = std::vector<std::string>;
+
 // The bit of an exact, uppercase method token; 0 if unknown.
 uint32_t methodBit(std::string_view token);
 
@@ -33,8 +46,17 @@ uint32_t methodBitIgnoreCase(std::string_view name);
 
 std::string_view methodName(size_t index);
 
-// "GET, POST": the methods of `mask` in bit order, joined by `separator`.
-std::string joinMethods(uint32_t mask, std::string_view separator);
+// Whether `name` is an RFC 9110 method token of at most kMaxMethodLen bytes.
+bool isMethodToken(std::string_view name);
+
+// The bit of `token` in a table whose extension methods are `extension`;
+// 0 if the table has no such method.
+uint32_t methodBit(std::string_view token, const MethodNames &extension);
+
+// "GET, POST": the methods of `mask` in bit order, joined by `separator`;
+// bits past the nine name extension[bit - kMethodCount].
+std::string joinMethods(uint32_t mask, std::string_view separator,
+                        const MethodNames &extension = {});
 
 // The Allow header value for `mask`; lives as long as the process.
 std::string_view allowHeader(uint32_t mask);

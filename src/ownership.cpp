@@ -41,7 +41,8 @@ void rejectOutside(RouteSet &set, const PathPrefixes &prefixes)
 
     for (auto it = outside; it != set.routes.end(); ++it) {
         if (set.rejected.size() < kMaxRejected) {
-            set.rejected.push_back({it->path, it->methods, "outside prefix"});
+            set.rejected.push_back(
+                {it->path, it->methods, it->extensionMethods, "outside prefix"});
         } else {
             set.rejectedOmitted++;
         }

@@ -21,9 +21,6 @@ namespace discovery {
 
 namespace {
 
-// Warnings logged for one document; the rest are counted in one line.
-constexpr size_t kMaxDocumentWarnings = 20;
-
 // What a container is, from where it sits in the document.
 enum class Role : uint8_t {
     Skip, // anything we do not read, however deep
@@ -91,7 +88,6 @@ struct EntryDraft {
     Route route;
     bool hasPath = false;
     bool hasMethods = false;
-    bool warnedMethod = false;
     std::string error; // the first reason to skip the entry
 };
 
@@ -168,6 +164,21 @@ bool addTag(std::vector<std::string> &tags, std::string_view tag,
     return true;
 }
 
+// Keeps `names` sorted and unique; false if it is full.
+bool addExtensionMethod(MethodNames &names, std::string name)
+{
+    auto at = std::lower_bound(names.begin(), names.end(), name);
+
+    if (at != names.end() && *at == name) {
+        return true;
+    }
+    if (names.size() >= kMaxRouteExtensionMethods) {
+        return false;
+    }
+    names.insert(at, std::move(name));
+    return true;
+}
+
 // Tags of merged routes: union, silently capped at the bound.
 void mergeTags(std::vector<std::string> &into,
                const std::vector<std::string> &from)
@@ -199,6 +210,9 @@ void mergeDuplicates(std::vector<Route> &routes)
 
         Route &m = merged[it->second];
         m.methods |= r.methods;
+        for (std::string &method : r.extensionMethods) {
+            addExtensionMethod(m.extensionMethods, std::move(method));
+        }
         m.websocket |= r.websocket;
         if (m.name.empty()) {
             m.name = std::move(r.name);
@@ -273,7 +287,7 @@ private:
     void rejectEntry(const std::string &reason);
     void finishEntry();
     void reject(const std::string &path, uint32_t methods,
-                std::string reason);
+                std::string reason, const MethodNames &extension = {});
     void skipEntry(const std::string &reason);
 
     void pathItemKey(std::string_view key);
@@ -286,12 +300,9 @@ private:
     void finishPathItem();
     void skipPathItem(const std::string &reason);
     void securityElement(const Value &v);
-    void warn(const std::string &msg);
-    void warnSuppressed();
 
     int format_;
     Log log_;
-    size_t warnings_ = 0;
     std::unique_ptr<yajl_handle_t, YajlFree> handle_;
     std::exception_ptr failure_;
     uint64_t offset_ = 0; // bytes fed before the current chunk
@@ -449,7 +460,6 @@ RouteSet RouteDocumentParser::Reader::finish()
         set.version = std::move(version_);
         set.routes = std::move(routes_);
         mergeDuplicates(set.routes);
-        warnSuppressed();
         return set;
     }
 
@@ -478,27 +488,7 @@ RouteSet RouteDocumentParser::Reader::finish()
         set.routes.push_back(std::move(r.route));
     }
     mergeDuplicates(set.routes);
-    warnSuppressed();
     return set;
-}
-
-/*
- * A document is parsed on every poll, and a megabyte holds some 80,000
- * malformed entries: the first few warnings are logged, the rest counted.
- */
-void RouteDocumentParser::Reader::warn(const std::string &msg)
-{
-    if (warnings_++ < kMaxDocumentWarnings) {
-        log_.warn(msg);
-    }
-}
-
-void RouteDocumentParser::Reader::warnSuppressed()
-{
-    if (warnings_ > kMaxDocumentWarnings) {
-        log_.warn(std::to_string(warnings_ - kMaxDocumentWarnings)
-                  + " more warnings about the document");
-    }
 }
 
 void RouteDocumentParser::Reader::push(Role role)
@@ -730,7 +720,7 @@ void RouteDocumentParser::Reader::setVersion(std::string &version,
     }
 
     if (v.text.size() > kMaxVersionLen) {
-        warn("version longer than 256 bytes ignored");
+        log_.warn("version longer than 256 bytes ignored");
         return;
     }
 
@@ -830,11 +820,23 @@ void RouteDocumentParser::Reader::entryMethod(const Value &v)
         return;
     }
 
-    // once per entry: a long list of junk must not flood the log
-    if (!entry_.warnedMethod) {
-        entry_.warnedMethod = true;
-        warn("route #" + std::to_string(entry_.index) + ": unknown method "
-             + quoted(v.text, 32) + " ignored");
+    if (!isMethodToken(v.text)) {
+        rejectEntry("invalid method " + quoted(v.text, kMaxMethodLen));
+        return;
+    }
+
+    // as Starlette has them: it upper-cases the methods a route declares
+    std::string name(v.text);
+    for (char &c : name) {
+        if (c >= 'a' && c <= 'z') {
+            c = static_cast<char>(c - 'a' + 'A');
+        }
+    }
+
+    if (!addExtensionMethod(entry_.route.extensionMethods, std::move(name))) {
+        rejectEntry("more than "
+                    + std::to_string(kMaxRouteExtensionMethods)
+                    + " extension methods");
     }
 }
 
@@ -867,8 +869,9 @@ void RouteDocumentParser::Reader::finishEntry()
         skipEntry("no \"path\"");
     } else if (!compileTemplate(r.path, tpl)) {
         skipEntry("invalid template " + quoted(r.path));
-    } else if (entry_.hasMethods && r.methods == 0) {
-        skipEntry("no known method");
+    } else if (entry_.hasMethods && r.methods == 0
+               && r.extensionMethods.empty()) {
+        skipEntry("no method");
     } else {
         if (!entry_.hasMethods) {
             r.methods = kGet;
@@ -880,8 +883,9 @@ void RouteDocumentParser::Reader::finishEntry()
 void RouteDocumentParser::Reader::skipEntry(const std::string &reason)
 {
     const Route &r = entry_.route;
-    reject(r.path, r.methods, "route #" + std::to_string(entry_.index) + ": "
-                                  + reason);
+    reject(r.path, r.methods,
+           "route #" + std::to_string(entry_.index) + ": " + reason,
+           r.extensionMethods);
 }
 
 /*
@@ -890,15 +894,15 @@ void RouteDocumentParser::Reader::skipEntry(const std::string &reason)
  * it, however often an unchanged document is polled.
  */
 void RouteDocumentParser::Reader::reject(const std::string &path,
-                                         uint32_t methods,
-                                         std::string reason)
+                                         uint32_t methods, std::string reason,
+                                         const MethodNames &extension)
 {
     if (rejected_.size() >= kMaxRejected) {
         rejectedOmitted_++;
         return;
     }
 
-    rejected_.push_back({path.substr(0, kMaxPathLen), methods,
+    rejected_.push_back({path.substr(0, kMaxPathLen), methods, extension,
                          std::move(reason)});
 }
 

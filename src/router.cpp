@@ -167,7 +167,7 @@ struct Router::Draft {
 
     Draft() : nodes(1), slots(64) {} // the root: the empty prefix
 
-    void add(const Route &route, uint32_t service);
+    void add(const Route &route, uint32_t service, uint32_t methods);
     uint32_t child(uint32_t node, const Segment &seg);
     uint32_t findLiteral(const Key &key) const;
     void insertLiteral(uint32_t hash, uint32_t id);
@@ -179,7 +179,8 @@ struct Router::Draft {
     std::vector<std::pair<uint32_t, Entry>> pending;
 };
 
-void Router::Draft::add(const Route &route, uint32_t service)
+void Router::Draft::add(const Route &route, uint32_t service,
+                        uint32_t methods)
 {
     Template tpl;
 
@@ -192,9 +193,8 @@ void Router::Draft::add(const Route &route, uint32_t service)
         node = child(node, seg);
     }
 
-    auto methods = static_cast<uint16_t>(route.methods);
     pending.push_back(
-        {node, Entry{route.path, service, methods, route.authRequired}});
+        {node, Entry{route.path, service, route.authRequired, methods}});
 }
 
 uint32_t Router::Draft::child(uint32_t node, const Segment &seg)
@@ -329,12 +329,23 @@ Router::Router(Snapshot snapshot) : snapshot_(std::move(snapshot))
                 ++rejected;
                 continue;
             }
-            draft.add(service.routeSet.routes[r], s);
+            const Route &route = service.routeSet.routes[r];
+            draft.add(route, s,
+                      methodMask(route, snapshot_.extensionMethods));
         }
     }
 
     draft.placeEntries(entries_);
     freeze(draft);
+
+    for (const Node &node : nodes_) {
+        uint32_t allow = node.entryCount > 0 ? allowed(node) : 0;
+        if (allow & ~kAllMethods) {
+            extensionAllows_.try_emplace(
+                allow,
+                joinMethods(allow, ", ", snapshot_.extensionMethods));
+        }
+    }
 }
 
 /*
@@ -442,6 +453,9 @@ Match Router::match(std::string_view method, std::string_view path,
 
     Search s;
     s.want = websocket ? kGet : methodBit(method);
+    if (s.want == 0 && !snapshot_.extensionMethods.empty()) {
+        s.want = methodBit(method, snapshot_.extensionMethods);
+    }
     if (s.want == kHead) {
         s.want |= kGet; // HEAD is served by GET routes
     }
@@ -631,10 +645,10 @@ Match Router::answer(const Entry &entry) const
     return m;
 }
 
-Match Router::notAllowed(const Node &node) const
+// The methods of a terminal's Allow header.
+uint32_t Router::allowed(const Node &node) const
 {
     const Entry *entry = &entries_[node.firstEntry];
-    const Service &owner = snapshot_.services[entry->service];
     uint32_t allow = kOptions;
 
     for (uint32_t i = 0; i < node.entryCount; i++) {
@@ -643,13 +657,22 @@ Match Router::notAllowed(const Node &node) const
     if (allow & kGet) {
         allow |= kHead;
     }
+    return allow;
+}
+
+Match Router::notAllowed(const Node &node) const
+{
+    const Entry *entry = &entries_[node.firstEntry];
+    const Service &owner = snapshot_.services[entry->service];
+    uint32_t allow = allowed(node);
 
     Match m;
     m.status = MatchStatus::NotAllowed;
     m.service = owner.name;
     m.serviceIndex = entry->service;
     m.upstream = owner.upstream;
-    m.allow = allowHeader(allow);
+    m.allow = allow & ~kAllMethods ? extensionAllows_.at(allow)
+                                   : allowHeader(allow);
     return m;
 }
 

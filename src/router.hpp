@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace discovery {
@@ -91,9 +92,9 @@ private:
 
     struct Entry {
         std::string_view route;
-        uint32_t service;
-        uint16_t methods; // after conflict resolution, never 0
-        bool authRequired;
+        uint32_t service : 31;
+        uint32_t authRequired : 1;
+        uint32_t methods; // after conflict resolution, never 0
     };
 
     // Node::length of a parameter edge: kParamEdge + its ParamSlot.
@@ -168,6 +169,7 @@ private:
                       Search &s) const;
     bool visitTerminal(const Node &node, Search &s) const;
     Match answer(const Entry &entry) const;
+    uint32_t allowed(const Node &node) const;
     Match notAllowed(const Node &node) const;
 
     Snapshot snapshot_; // owns every string the trie views
@@ -178,6 +180,8 @@ private:
     std::vector<Entry> entries_;
     std::string tails_; // the bytes of long literals past their head
     bool anyPending_ = false;
+    // the Allow headers that name extension methods, by mask
+    std::unordered_map<uint32_t, std::string> extensionAllows_;
 };
 
 } // namespace discovery

@@ -5,6 +5,7 @@
 #include "methods.hpp"
 #include "route_template.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <tuple>
 #include <string_view>
@@ -13,7 +14,7 @@
  * Both blobs share one 32-byte header, little-endian:
  *
  *   0  magic "NGXD" (snapshot) or "NGXR" (route set)
- *   4  u32 format version (2)
+ *   4  u32 format version (3; 2 is read too)
  *   8  u64 total length, header included
  *  16  u64 generation (0 for route sets)
  *  24  u32 FNV-1a of the whole blob with this field read as zero
@@ -21,14 +22,19 @@
  *
  * The body is varints and length-prefixed strings:
  *
- *   snapshot:  flags services{name url upstream state routeset}
+ *   snapshot:  flags extension-methods{name}
+ *              services{name url upstream state routeset}
  *              conflicts{methods winner route loser route}
  *              overlaps{methods service route shadowed-service route}
  *              rejections{service route reason}
- *   routeset:  version routes{path methods flags name tags{tag}}
- *              rejected{path methods reason} omitted
+ *   routeset:  version
+ *              routes{path methods extension-methods{name} flags name
+ *                     tags{tag}}
+ *              rejected{path methods extension-methods{name} reason}
+ *              omitted
  *
- * where {x} is a varint count followed by that many x.
+ * where {x} is a varint count followed by that many x.  Version 2 had no
+ * extension-methods lists.
  */
 
 namespace discovery {
@@ -37,7 +43,8 @@ namespace {
 
 constexpr size_t kHeaderSize = 32;
 constexpr size_t kChecksumOffset = 24;
-constexpr uint32_t kFormatVersion = 2;
+constexpr uint32_t kFormatVersion = 3;
+constexpr uint32_t kOldestFormatVersion = 2;
 constexpr char kSnapshotMagic[] = "NGXD";
 constexpr char kRouteSetMagic[] = "NGXR";
 
@@ -128,10 +135,13 @@ private:
 // Every read is bounds-checked; the first violation throws.
 class Reader {
 public:
-    Reader(const unsigned char *p, const unsigned char *end, const char *what)
-        : p_(p), end_(end), what_(what)
+    Reader(const unsigned char *p, const unsigned char *end, const char *what,
+           uint32_t version)
+        : version(version), p_(p), end_(end), what_(what)
     {
     }
+
+    const uint32_t version; // of the blob's format
 
     [[noreturn]] void fail(const char *why) const
     {
@@ -216,7 +226,7 @@ private:
 
 // Validates the header and returns the generation.
 uint64_t openBlob(const unsigned char *data, size_t len, const char *magic,
-                  const char *what)
+                  const char *what, uint32_t *version = nullptr)
 {
     auto fail = [what](const char *why) {
         throw Error(std::string("corrupt ") + what + ": " + why);
@@ -228,8 +238,12 @@ uint64_t openBlob(const unsigned char *data, size_t len, const char *magic,
     if (std::memcmp(data, magic, 4) != 0) {
         fail("bad magic");
     }
-    if (loadLe(data + 4, 4) != kFormatVersion) {
+    auto format = static_cast<uint32_t>(loadLe(data + 4, 4));
+    if (format < kOldestFormatVersion || format > kFormatVersion) {
         fail("unsupported format version");
+    }
+    if (version != nullptr) {
+        *version = format;
     }
     if (loadLe(data + 8, 8) != len) {
         fail("length mismatch");
@@ -244,6 +258,44 @@ uint64_t openBlob(const unsigned char *data, size_t len, const char *magic,
     return loadLe(data + 16, 8);
 }
 
+void writeMethodNames(Writer &w, const MethodNames &names)
+{
+    w.varint(names.size());
+    for (const std::string &name : names) {
+        w.string(name);
+    }
+}
+
+// Extension method tokens, uppercase and unique; a route's are sorted.
+MethodNames readMethodNames(Reader &r, size_t max, bool sorted)
+{
+    MethodNames names;
+
+    if (r.version < 3) {
+        return names;
+    }
+
+    size_t n = r.count(max, 2, "too many extension methods");
+    names.reserve(n);
+    for (size_t i = 0; i < n; i++) {
+        std::string name = r.string(kMaxMethodLen, "method too long");
+
+        if (!isMethodToken(name) || methodBit(name) != 0
+            || std::any_of(name.begin(), name.end(),
+                           [](char c) { return c >= 'a' && c <= 'z'; })) {
+            r.fail("invalid extension method");
+        }
+        if (sorted ? !names.empty() && !(names.back() < name)
+                   : std::find(names.begin(), names.end(), name)
+                         != names.end()) {
+            r.fail("extension methods out of order");
+        }
+        names.push_back(std::move(name));
+    }
+
+    return names;
+}
+
 void writeRouteSet(Writer &w, const RouteSet &set)
 {
     w.string(set.version);
@@ -252,6 +304,7 @@ void writeRouteSet(Writer &w, const RouteSet &set)
     for (const Route &r : set.routes) {
         w.string(r.path);
         w.varint(r.methods);
+        writeMethodNames(w, r.extensionMethods);
         w.byte((r.authRequired ? kFlagAuth : 0)
                | (r.websocket ? kFlagWebsocket : 0));
         w.string(r.name);
@@ -265,6 +318,7 @@ void writeRouteSet(Writer &w, const RouteSet &set)
     for (const RejectedRoute &r : set.rejected) {
         w.string(r.path);
         w.varint(r.methods);
+        writeMethodNames(w, r.extensionMethods);
         w.string(r.reason);
     }
     w.varint(set.rejectedOmitted);
@@ -282,7 +336,9 @@ Route readRoute(Reader &r)
 
     route.methods =
         static_cast<uint32_t>(r.bounded(kAllMethods, "invalid methods"));
-    if (route.methods == 0) {
+    route.extensionMethods =
+        readMethodNames(r, kMaxRouteExtensionMethods, true);
+    if (route.methods == 0 && route.extensionMethods.empty()) {
         r.fail("route without methods");
     }
 
@@ -325,6 +381,8 @@ RouteSet readRouteSet(Reader &r)
         rejected.path = r.string(kMaxPathLen, "path too long");
         rejected.methods =
             static_cast<uint32_t>(r.bounded(kAllMethods, "invalid methods"));
+        rejected.extensionMethods =
+            readMethodNames(r, kMaxRouteExtensionMethods, true);
         rejected.reason = r.string(kMaxReasonLen, "reason too long");
         set.rejected.push_back(std::move(rejected));
     }
@@ -346,6 +404,15 @@ Service readService(Reader &r)
     return s;
 }
 
+// A method mask of a finding: the nine and the table's extension methods.
+uint32_t readMask(Reader &r, const Snapshot &snap)
+{
+    uint64_t all = (uint64_t(1) << (kMethodCount
+                                    + snap.extensionMethods.size()))
+                   - 1;
+    return static_cast<uint32_t>(r.bounded(all, "bad methods"));
+}
+
 uint32_t readIndex(Reader &r, size_t size, const char *why)
 {
     uint64_t v = r.varint();
@@ -355,11 +422,12 @@ uint32_t readIndex(Reader &r, size_t size, const char *why)
     return static_cast<uint32_t>(v);
 }
 
-Conflict readConflict(Reader &r, const std::vector<Service> &services)
+Conflict readConflict(Reader &r, const Snapshot &snap)
 {
+    const std::vector<Service> &services = snap.services;
     Conflict c;
 
-    c.methods = static_cast<uint32_t>(r.bounded(kAllMethods, "bad methods"));
+    c.methods = readMask(r, snap);
     c.winnerService = readIndex(r, services.size(), "bad conflict service");
     c.winnerRoute =
         readIndex(r, services[c.winnerService].routeSet.routes.size(),
@@ -375,11 +443,12 @@ Conflict readConflict(Reader &r, const std::vector<Service> &services)
     return c;
 }
 
-Overlap readOverlap(Reader &r, const std::vector<Service> &services)
+Overlap readOverlap(Reader &r, const Snapshot &snap)
 {
+    const std::vector<Service> &services = snap.services;
     Overlap o;
 
-    o.methods = static_cast<uint32_t>(r.bounded(kAllMethods, "bad methods"));
+    o.methods = readMask(r, snap);
     o.service = readIndex(r, services.size(), "bad overlap service");
     o.route = readIndex(r, services[o.service].routeSet.routes.size(),
                         "bad overlap route");
@@ -411,13 +480,15 @@ Rejection readRejection(Reader &r, const std::vector<Service> &services)
 bool operator==(const Route &a, const Route &b)
 {
     return a.path == b.path && a.methods == b.methods
+           && a.extensionMethods == b.extensionMethods
            && a.authRequired == b.authRequired && a.websocket == b.websocket
            && a.name == b.name && a.tags == b.tags;
 }
 
 bool operator==(const RejectedRoute &a, const RejectedRoute &b)
 {
-    return a.path == b.path && a.methods == b.methods && a.reason == b.reason;
+    return a.path == b.path && a.methods == b.methods
+           && a.extensionMethods == b.extensionMethods && a.reason == b.reason;
 }
 
 bool operator==(const RouteSet &a, const RouteSet &b)
@@ -425,6 +496,16 @@ bool operator==(const RouteSet &a, const RouteSet &b)
     return a.version == b.version && a.routes == b.routes
            && a.rejected == b.rejected
            && a.rejectedOmitted == b.rejectedOmitted;
+}
+
+uint32_t methodMask(const Route &route, const MethodNames &table)
+{
+    uint32_t mask = route.methods;
+
+    for (const std::string &name : route.extensionMethods) {
+        mask |= methodBit(name, table);
+    }
+    return mask;
 }
 
 Bytes encodeRouteSet(const RouteSet &set)
@@ -437,9 +518,10 @@ Bytes encodeRouteSet(const RouteSet &set)
 
 RouteSet decodeRouteSet(const unsigned char *data, size_t len)
 {
-    openBlob(data, len, kRouteSetMagic, "route set");
+    uint32_t version;
+    openBlob(data, len, kRouteSetMagic, "route set", &version);
 
-    Reader r(data + kHeaderSize, data + len, "route set");
+    Reader r(data + kHeaderSize, data + len, "route set", version);
     RouteSet set = readRouteSet(r);
 
     r.expectEnd();
@@ -451,6 +533,7 @@ Bytes encodeSnapshot(const Snapshot &snap)
     Writer w;
 
     w.byte(snap.denyOverlaps ? kFlagDenyOverlaps : 0);
+    writeMethodNames(w, snap.extensionMethods);
     w.varint(snap.services.size());
     for (const Service &s : snap.services) {
         w.string(s.name);
@@ -492,15 +575,18 @@ Snapshot decodeSnapshot(const unsigned char *data, size_t len)
 {
     Snapshot snap;
 
-    snap.generation = openBlob(data, len, kSnapshotMagic, "snapshot");
+    uint32_t version;
+    snap.generation =
+        openBlob(data, len, kSnapshotMagic, "snapshot", &version);
 
-    Reader r(data + kHeaderSize, data + len, "snapshot");
+    Reader r(data + kHeaderSize, data + len, "snapshot", version);
 
     uint8_t flags = r.byte();
     if (flags & ~kFlagDenyOverlaps) {
         r.fail("invalid snapshot flags");
     }
     snap.denyOverlaps = flags & kFlagDenyOverlaps;
+    snap.extensionMethods = readMethodNames(r, kMaxExtensionMethods, false);
 
     // a service takes at least 7 bytes, a conflict or an overlap 5
     size_t services = r.count(kMaxServices, 7, "too many services");
@@ -512,13 +598,13 @@ Snapshot decodeSnapshot(const unsigned char *data, size_t len)
     size_t conflicts = r.count(SIZE_MAX, 5, "too many conflicts");
     snap.conflicts.reserve(conflicts);
     for (size_t i = 0; i < conflicts; i++) {
-        snap.conflicts.push_back(readConflict(r, snap.services));
+        snap.conflicts.push_back(readConflict(r, snap));
     }
 
     size_t overlaps = r.count(SIZE_MAX, 5, "too many overlaps");
     snap.overlaps.reserve(overlaps);
     for (size_t i = 0; i < overlaps; i++) {
-        snap.overlaps.push_back(readOverlap(r, snap.services));
+        snap.overlaps.push_back(readOverlap(r, snap));
     }
 
     // a rejection takes at least 3 bytes

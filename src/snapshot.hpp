@@ -3,6 +3,7 @@
 #define DISCOVERY_SNAPSHOT_HPP
 
 #include "discovery_core.h"
+#include "methods.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -25,7 +26,8 @@ using Bytes = std::vector<unsigned char>;
 // An empty name or version means "none" (null on the status page).
 struct Route {
     std::string path; // a valid template
-    uint32_t methods = 0;
+    uint32_t methods = 0; // of the nine
+    MethodNames extensionMethods; // the others: sorted, uppercase
     bool authRequired = false;
     bool websocket = false;
     std::string name;
@@ -38,6 +40,7 @@ bool operator==(const Route &a, const Route &b);
 struct RejectedRoute {
     std::string path; // as published, possibly not a valid template
     uint32_t methods = 0;
+    MethodNames extensionMethods;
     std::string reason; // "outside prefix"
 };
 
@@ -60,8 +63,12 @@ struct Service {
     RouteSet routeSet;
 };
 
-// `methods` of routes[loserRoute] of services[loserService] are shadowed by
-// routes[winnerRoute] of the earlier services[winnerService].
+/*
+ * In the findings below, a mask's bits past the nine are the snapshot's
+ * extensionMethods.  `methods` of routes[loserRoute] of
+ * services[loserService] are shadowed by routes[winnerRoute] of the earlier
+ * services[winnerService].
+ */
 struct Conflict {
     uint32_t methods = 0;
     uint32_t winnerService = 0;
@@ -91,11 +98,17 @@ struct Snapshot {
     uint64_t generation = 0;
     bool denyOverlaps = false; // discovery_overlap deny
     std::vector<Service> services; // roster order
-    // what checkTable() found, each sorted by service then route
+    // what checkTable() found, each sorted by service then route, and the
+    // extension methods of the routes it kept, numbered from kMethodCount
+    MethodNames extensionMethods;
     std::vector<Conflict> conflicts;
     std::vector<Overlap> overlaps;
     std::vector<Rejection> rejections;
 };
+
+// The bits of `route`'s methods in a table whose extension methods are
+// `table`; a method the table lacks has none.
+uint32_t methodMask(const Route &route, const MethodNames &table);
 
 // Route sets travel from the parser to discovery_snapshot_apply.
 Bytes encodeRouteSet(const RouteSet &set);

@@ -3,6 +3,7 @@
 
 #include "error.hpp"
 #include "json_escape.hpp"
+#include "methods.hpp"
 #include "table_check.hpp"
 
 #include <unordered_map>
@@ -73,22 +74,36 @@ private:
 
 using RouteIdTable = std::vector<std::vector<uint32_t>>;
 
-// A finding's identity: its methods and routes by RouteIds, and a reason.
-std::string findingKey(const Conflict &c, const RouteIdTable &ids)
+// Extension methods by name: two tables may number them differently.
+std::string methodsKey(uint32_t mask, const Snapshot &snap)
 {
-    return std::to_string(c.methods) + ' '
+    std::string key = std::to_string(mask & kAllMethods);
+
+    if (mask & ~kAllMethods) {
+        key += joinMethods(mask & ~kAllMethods, ",", snap.extensionMethods);
+    }
+    return key;
+}
+
+// A finding's identity: its methods and routes by RouteIds, and a reason.
+std::string findingKey(const Conflict &c, const Snapshot &snap,
+                       const RouteIdTable &ids)
+{
+    return methodsKey(c.methods, snap) + ' '
            + std::to_string(ids[c.winnerService][c.winnerRoute]) + ' '
            + std::to_string(ids[c.loserService][c.loserRoute]);
 }
 
-std::string findingKey(const Overlap &o, const RouteIdTable &ids)
+std::string findingKey(const Overlap &o, const Snapshot &snap,
+                       const RouteIdTable &ids)
 {
-    return std::to_string(o.methods) + ' '
+    return methodsKey(o.methods, snap) + ' '
            + std::to_string(ids[o.service][o.route]) + ' '
            + std::to_string(ids[o.shadowedService][o.shadowedRoute]);
 }
 
-std::string findingKey(const Rejection &r, const RouteIdTable &ids)
+std::string findingKey(const Rejection &r, const Snapshot &,
+                       const RouteIdTable &ids)
 {
     return std::to_string(ids[r.service][r.route]) + ' ' + r.reason;
 }
@@ -98,21 +113,21 @@ std::string findingKey(const Rejection &r, const RouteIdTable &ids)
  * kMaxLoggedFindings in full.
  */
 template <typename T, typename F>
-void warnNew(const std::vector<T> &before, const RouteIdTable &oldIds,
-             const Snapshot &next, const std::vector<T> &now,
-             const RouteIdTable &nextIds, F describe, const char *what,
-             const Log &log)
+void warnNew(const Snapshot &old, const std::vector<T> &before,
+             const RouteIdTable &oldIds, const Snapshot &next,
+             const std::vector<T> &now, const RouteIdTable &nextIds,
+             F describe, const char *what, const Log &log)
 {
     std::unordered_set<std::string> known;
     size_t logged = 0, more = 0;
 
     known.reserve(before.size());
     for (const T &item : before) {
-        known.insert(findingKey(item, oldIds));
+        known.insert(findingKey(item, old, oldIds));
     }
 
     for (const T &item : now) {
-        if (known.count(findingKey(item, nextIds)) != 0) {
+        if (known.count(findingKey(item, next, nextIds)) != 0) {
             continue;
         }
         if (logged < kMaxLoggedFindings) {
@@ -189,11 +204,11 @@ Bytes seal(Snapshot &next, const Snapshot &old, uint64_t generation,
     RouteIdTable oldIds = routeIds.of(old);
     RouteIdTable nextIds = routeIds.of(next);
 
-    warnNew(old.conflicts, oldIds, next, next.conflicts, nextIds,
+    warnNew(old, old.conflicts, oldIds, next, next.conflicts, nextIds,
             describeConflict, "route conflicts", log);
-    warnNew(old.overlaps, oldIds, next, next.overlaps, nextIds, describeOverlap,
-            "route overlaps", log);
-    warnNew(old.rejections, oldIds, next, next.rejections, nextIds,
+    warnNew(old, old.overlaps, oldIds, next, next.overlaps, nextIds,
+            describeOverlap, "route overlaps", log);
+    warnNew(old, old.rejections, oldIds, next, next.rejections, nextIds,
             describeRejection, "rejected routes", log);
     warnNewTurnedAway(old, next, log);
 

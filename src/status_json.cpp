@@ -97,15 +97,28 @@ const char *stateName(uint32_t state)
     }
 }
 
-void writeMethods(JsonWriter &w, uint32_t mask)
+// Bits past the nine name extension[bit - kMethodCount].
+void writeMethods(JsonWriter &w, uint32_t mask, const MethodNames &extension)
 {
     w.beginArray();
-    for (size_t i = 0; i < kMethodCount; i++) {
-        if (mask & (1u << i)) {
+    for (size_t i = 0; i < kMethodBits; i++) {
+        if (!(mask & (1u << i))) {
+            continue;
+        }
+        if (i < kMethodCount) {
             w.string(methodName(i));
+        } else if (i - kMethodCount < extension.size()) {
+            w.string(extension[i - kMethodCount]);
         }
     }
     w.endArray();
+}
+
+// A route's own methods: the nine it has, then its extension methods.
+void writeRouteMethods(JsonWriter &w, uint32_t methods, const MethodNames &own)
+{
+    uint32_t all = ((1u << own.size()) - 1) << kMethodCount;
+    writeMethods(w, methods | all, own);
 }
 
 void writeTime(JsonWriter &w, int64_t t)
@@ -120,7 +133,7 @@ void writeRoute(JsonWriter &w, const Route &r)
     w.key("path");
     w.string(r.path);
     w.key("methods");
-    writeMethods(w, r.methods);
+    writeRouteMethods(w, r.methods, r.extensionMethods);
     w.key("name");
     w.stringOrNull(r.name);
     w.key("tags");
@@ -138,13 +151,13 @@ void writeRoute(JsonWriter &w, const Route &r)
 
 // A published route that is not routed, and why.
 void writeRejected(JsonWriter &w, std::string_view path, uint32_t methods,
-                   std::string_view reason)
+                   const MethodNames &extension, std::string_view reason)
 {
     w.beginObject();
     w.key("path");
     w.string(path);
     w.key("methods");
-    writeMethods(w, methods);
+    writeRouteMethods(w, methods, extension);
     w.key("reason");
     w.string(reason);
     w.endObject();
@@ -198,11 +211,11 @@ void writeService(JsonWriter &w, const Snapshot &snap, uint32_t index,
     w.key("rejected");
     w.beginArray();
     for (const RejectedRoute &r : s.routeSet.rejected) {
-        writeRejected(w, r.path, r.methods, r.reason);
+        writeRejected(w, r.path, r.methods, r.extensionMethods, r.reason);
     }
     for (const Rejection *j : dropped) {
         const Route &r = s.routeSet.routes[j->route];
-        writeRejected(w, r.path, r.methods, j->reason);
+        writeRejected(w, r.path, r.methods, r.extensionMethods, j->reason);
     }
     w.endArray();
     w.endObject();
@@ -219,7 +232,7 @@ void writeOverlap(JsonWriter &w, const Snapshot &snap, const Overlap &o)
     w.key("route");
     w.string(by.routeSet.routes[o.route].path);
     w.key("methods");
-    writeMethods(w, o.methods);
+    writeMethods(w, o.methods, snap.extensionMethods);
     w.key("shadows");
     w.beginObject();
     w.key("service");
@@ -237,7 +250,7 @@ void writeConflict(JsonWriter &w, const Snapshot &snap, const Conflict &c)
 
     w.beginObject();
     w.key("methods");
-    writeMethods(w, c.methods);
+    writeMethods(w, c.methods, snap.extensionMethods);
     w.key("path");
     w.string(loser.routeSet.routes[c.loserRoute].path);
     w.key("service");

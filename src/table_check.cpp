@@ -422,15 +422,18 @@ std::string routeText(const Snapshot &snap, uint32_t service, uint32_t route)
 void checkTable(Snapshot &snap)
 {
     // per shape node, the route holding each method (service kNone: free)
-    using Owners = std::array<RouteRef, kMethodCount>;
+    using Owners = std::array<RouteRef, kMethodBits>;
     std::unordered_map<uint32_t, Owners> owners;
     std::vector<ShapeTrie::Terminal> routed; // each routed route, kept methods
     ShapeTrie trie;
     Template tpl;
 
+    MethodNames &extension = snap.extensionMethods;
+
     snap.conflicts.clear();
     snap.overlaps.clear();
     snap.rejections.clear();
+    extension.clear();
 
     for (uint32_t s = 0; s < snap.services.size(); s++) {
         const auto &routes = snap.services[s].routeSet.routes;
@@ -440,15 +443,34 @@ void checkTable(Snapshot &snap)
                 continue; // the decoder has checked it already
             }
 
+            // extension methods new to the table get the next free bits
+            uint32_t kept = routes[r].methods;
+            MethodNames added;
+            std::string reason;
+
+            for (const std::string &name : routes[r].extensionMethods) {
+                uint32_t bit = methodBit(name, extension);
+                size_t index = extension.size() + added.size();
+
+                if (bit == 0 && index < kMaxExtensionMethods) {
+                    bit = 1u << (kMethodCount + index);
+                    added.push_back(name);
+                } else if (bit == 0 && reason.empty()) {
+                    reason = "method " + name + ": the table has "
+                             + std::to_string(kMaxExtensionMethods)
+                             + " extension methods already";
+                }
+                kept |= bit;
+            }
+
             // the methods earlier routes of this shape hold are lost
             uint32_t node = trie.find(tpl);
-            uint32_t kept = routes[r].methods;
             std::vector<Conflict> lost;
 
             if (node != kNone && owners.count(node)) {
                 const Owners &held = owners[node];
 
-                for (size_t m = 0; m < kMethodCount; m++) {
+                for (size_t m = 0; m < kMethodBits; m++) {
                     const RouteRef &owner = held[m];
                     if (!(kept & (1u << m)) || owner.service == kNone) {
                         continue;
@@ -471,9 +493,7 @@ void checkTable(Snapshot &snap)
                 }
             }
 
-            std::string reason;
-
-            if (snap.denyOverlaps && kept != 0) {
+            if (reason.empty() && snap.denyOverlaps && kept != 0) {
                 trie.shadowed(tpl, [&](const ShapeTrie::Terminal &t) {
                     if (t.ref.service == s
                         || !(served(t.methods) & served(kept))) {
@@ -501,6 +521,7 @@ void checkTable(Snapshot &snap)
                 continue;
             }
 
+            extension.insert(extension.end(), added.begin(), added.end());
             node = trie.add(tpl);
             snap.conflicts.insert(snap.conflicts.end(), lost.begin(),
                                   lost.end());
@@ -510,7 +531,7 @@ void checkTable(Snapshot &snap)
             }
 
             Owners &held = owners.try_emplace(node).first->second;
-            for (size_t m = 0; m < kMethodCount; m++) {
+            for (size_t m = 0; m < kMethodBits; m++) {
                 if (kept & (1u << m)) {
                     held[m] = {s, r};
                 }
@@ -557,7 +578,8 @@ void checkTable(Snapshot &snap)
 
 std::string describeConflict(const Snapshot &snap, const Conflict &c)
 {
-    return "route conflict: " + joinMethods(c.methods, ",") + " "
+    return "route conflict: "
+           + joinMethods(c.methods, ",", snap.extensionMethods) + " "
            + routeText(snap, c.loserService, c.loserRoute)
            + " is shadowed by "
            + routeText(snap, c.winnerService, c.winnerRoute);
@@ -565,7 +587,8 @@ std::string describeConflict(const Snapshot &snap, const Conflict &c)
 
 std::string describeOverlap(const Snapshot &snap, const Overlap &o)
 {
-    return "route overlap: " + joinMethods(o.methods, ",") + " "
+    return "route overlap: "
+           + joinMethods(o.methods, ",", snap.extensionMethods) + " "
            + routeText(snap, o.service, o.route) + " shadows "
            + routeText(snap, o.shadowedService, o.shadowedRoute);
 }

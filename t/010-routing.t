@@ -25,7 +25,8 @@ our $HttpConfig = <<'_EOC_';
                  "description": "chat", "tags": ["chat"], "auth_required": true},
                 {"path": "/chat/history/{user_id:int}", "methods": ["GET"]},
                 {"path": "/chat/rooms/{room}", "methods": ["GET", "PUT"]},
-                {"path": "/files/readme", "methods": ["GET"]}
+                {"path": "/files/readme", "methods": ["GET"]},
+                {"path": "/dav/{p:path}", "methods": ["GET", "PROPFIND", "mkcol"]}
               ]}';
         }
         location / {
@@ -337,3 +338,34 @@ users GET /users/lobby
 ["X-Route: /users/{user_id}", "X-Route: /users", ""]
 --- response_body_like eval
 ["^users GET /users/42/\n", "^users POST /users/\n", "Endpoint not available"]
+
+
+
+=== TEST 20: methods past the nine (WebDAV, custom tokens) are routed like any other
+--- request eval
+["PROPFIND /dav/a/b", "MKCOL /dav/new", "HEAD /dav/x"]
+--- response_headers eval
+["X-Route: /dav/{p:path}", "X-Route: /dav/{p:path}", "X-Service: chat"]
+--- response_body eval
+["chat PROPFIND /dav/a/b\n", "chat MKCOL /dav/new\n", ""]
+--- no_error_log
+unknown method
+
+
+
+=== TEST 21: an extension method the path lacks is 405, its Allow naming the extension methods
+--- request
+LOCK /dav/a
+--- error_code: 405
+--- response_headers
+Allow: GET, HEAD, OPTIONS, MKCOL, PROPFIND
+--- response_body
+{"detail": "Method not allowed", "path": "/dav/a", "service": "chat", "allow": "GET, HEAD, OPTIONS, MKCOL, PROPFIND"}
+
+
+
+=== TEST 22: the status page lists a route's extension methods after the nine
+--- request
+GET /_discovery
+--- response_body_like eval
+qr{"path":"/dav/\{p:path\}","methods":\["GET","MKCOL","PROPFIND"\]}

@@ -191,6 +191,21 @@ def test_methods_sorted_as_declared():
     assert plain_entry["tags"] == []
 
 
+def test_extension_methods_are_published():
+    """WebDAV and custom methods are published like the nine."""
+    app = make_app()
+
+    @app.api_route("/dav/{item}", methods=["propfind", "MKCOL", "GET"])
+    def dav(item: str):
+        return {}
+
+    routes = routes_of(app)
+    assert by_path(routes, "/dav/{item}")["methods"] == ["GET", "MKCOL", "PROPFIND"]
+    client = TestClient(app)
+    assert client.request("PROPFIND", "/dav/x").status_code == 200
+    assert client.request("LOCK", "/dav/x").status_code == 405
+
+
 def test_methods_are_those_the_app_answers():
     """HEAD is published where the route serves it, not wherever GET is."""
     app = make_app()

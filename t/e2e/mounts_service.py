@@ -4,7 +4,7 @@
 
 An APIRoute (no HEAD), a Starlette Route (HEAD with GET), a WSGI
 application (any method), a Starlette app wrapped in middleware (its own
-routes), and a user's POST /health beside the helper's GET.  Every answer
+routes), and a user's POST /health beside the helper's GET, and WebDAV methods.  Every answer
 names the method it served.
 """
 
@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from starlette.applications import Starlette
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import PlainTextResponse
@@ -51,6 +51,11 @@ def legacy(environ, start_response):
 @app.get("/api/item")
 def item():
     return {"service": SERVICE}
+
+
+@app.api_route("/dav/{item}", methods=["PROPFIND", "MKCOL"])
+def dav(item: str, request: Request):
+    return PlainTextResponse(f"{request.method} {item}")
 
 
 @app.post("/health")

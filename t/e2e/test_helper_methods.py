@@ -3,7 +3,7 @@
 mounts_service.py behind the gateway: writes to a WSGI mount and to a
 Starlette app wrapped in middleware are routed, HEAD goes to the service
 wherever GET is published (FastAPI answers it 405 for an APIRoute), and a
-user's POST /health is the user's.
+user's POST /health is the user's, and WebDAV methods are routed.
 """
 
 from pathlib import Path
@@ -70,6 +70,7 @@ def test_published_methods_on_the_status_page(gateway):
         "/api/plain": ["GET", "HEAD"],
         "/legacy/{path:path}": EVERY_METHOD,
         "/wrapped/add": ["POST"],
+        "/dav/{item}": ["MKCOL", "PROPFIND"],
     }
     assert "unknown method" not in gateway.error_log.read_text()
 
@@ -102,3 +103,17 @@ def test_head_reaches_the_service_wherever_get_is_published(client):
 def test_users_post_health_is_routed(client):
     response = client.post("/health")
     assert response.json() == {"service": "mounts", "posted": True}
+
+
+@pytest.mark.parametrize("method", ["PROPFIND", "MKCOL"])
+def test_extension_methods_reach_the_service(client, method):
+    response = client.request(method, "/dav/notes")
+    assert (response.status_code, response.text) == (200, f"{method} notes")
+    assert route_headers(response)[0] == "/dav/{item}"
+
+
+def test_unpublished_extension_method_is_the_gateways_405(client):
+    response = client.request("LOCK", "/dav/notes")
+    assert response.status_code == 405
+    assert response.json()["detail"] == "Method not allowed"
+    assert response.headers["allow"] == "OPTIONS, MKCOL, PROPFIND"

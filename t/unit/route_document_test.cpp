@@ -162,7 +162,7 @@ TEST(RouteDocument, MalformedEntriesAreSkippedAndListed)
         {"path": "/n", "name": ["x"]},
         {"path": "/t", "tags": [1]},
         {"path": "/u", "auth_required": "yes"},
-        {"path": "/v", "methods": ["BREW"]},
+        {"path": "/v", "methods": ["GET", "BR EW"]},
         {"path": "/w", "methods": []},
         {"path": "/also-ok", "methods": ["PUT"]}
     ]})",
@@ -182,15 +182,15 @@ TEST(RouteDocument, MalformedEntriesAreSkippedAndListed)
         "route #6: \"name\" is not a string",
         "route #7: tag is not a string",
         "route #8: \"auth_required\" is not a boolean",
-        "route #9: no known method",
-        "route #10: no known method",
+        "route #9: invalid method \"BR EW\"",
+        "route #10: no method",
     };
     EXPECT_EQ(reasons(set), expected);
     ASSERT_EQ(set.rejected.size(), expected.size());
     EXPECT_EQ(set.rejected[2].path, "/a/{b");
     EXPECT_EQ(set.rejected[1].methods, kGet);
-    EXPECT_EQ(warnings.lines, std::vector<std::string>{
-                                  "route #9: unknown method \"BREW\" ignored"});
+    EXPECT_EQ(set.rejected[8].methods, kGet);
+    EXPECT_TRUE(warnings.lines.empty());
 }
 
 TEST(RouteDocument, RejectedEntriesPastTheLimitAreCounted)
@@ -210,42 +210,61 @@ TEST(RouteDocument, RejectedEntriesPastTheLimitAreCounted)
     EXPECT_TRUE(decodeRouteSet(blob.data(), blob.size()) == set);
 }
 
-TEST(RouteDocument, UnknownMethodIsDroppedNotTheRoute)
+// Any RFC 9110 token is a method: WebDAV's, a cache's PURGE, a custom one.
+TEST(RouteDocument, ExtensionMethodsAreRouted)
 {
     Captured warnings;
-    RouteSet set = parse(
-        R"({"routes": [{"path": "/a", "methods": ["GET", "BREW", "X", "Y"]}]})",
-        DISCOVERY_FORMAT_AUTO, &warnings);
+    RouteSet set = parse(R"({"routes": [
+        {"path": "/a", "methods": ["GET", "PROPFIND", "mkcol", "X-Y.z!"]},
+        {"path": "/a", "methods": ["propfind", "PURGE", "post"]}
+    ]})",
+                         DISCOVERY_FORMAT_AUTO, &warnings);
 
     ASSERT_EQ(set.routes.size(), 1u);
-    EXPECT_EQ(set.routes[0].methods, kGet);
-    EXPECT_EQ(warnings.lines.size(), 1u); // once per entry, not per method
+    EXPECT_EQ(set.routes[0].methods, kGet | kPost);
+    // upper-cased as Starlette does, sorted, merged with the duplicate
+    EXPECT_EQ(set.routes[0].extensionMethods,
+              (MethodNames{"MKCOL", "PROPFIND", "PURGE", "X-Y.Z!"}));
+    EXPECT_TRUE(set.rejected.empty());
+    EXPECT_TRUE(warnings.lines.empty());
+
+    Bytes blob = encodeRouteSet(set);
+    EXPECT_TRUE(decodeRouteSet(blob.data(), blob.size()) == set);
 }
 
-/*
- * A document of a megabyte holds some 80,000 malformed entries: a line
- * each, on every poll, would let a service fill the gateway's disk.
- */
-TEST(RouteDocument, WarningsPerDocumentAreBounded)
+TEST(RouteDocument, InvalidMethodSkipsTheEntry)
 {
-    std::string doc = R"({"routes": [{"path": "/ok"})";
-    for (int i = 0; i < 1000; i++) {
-        doc += R"(, {"path": "bad"}, {"path": "/m", "methods": ["GET", "BREW"]})";
+    std::string many;
+    for (size_t i = 0; i <= kMaxRouteExtensionMethods; i++) {
+        many += (i ? ",\"M" : "\"M") + std::to_string(i) + "\"";
     }
-    doc += "]}";
 
-    Captured warnings;
-    RouteSet set = parse(doc, DISCOVERY_FORMAT_AUTO, &warnings);
+    RouteSet set = parse(R"({"routes": [
+        {"path": "/a", "methods": ["GET", "GE T"]},
+        {"path": "/b", "methods": [""]},
+        {"path": "/c", "methods": [")"
+                             + std::string(kMaxMethodLen + 1, 'A') + R"("]},
+        {"path": "/d", "methods": ["M\u00e9"]},
+        {"path": "/e", "methods": ["A:B"]},
+        {"path": "/f", "methods": [)"
+                             + many + R"(]},
+        {"path": "/g", "methods": [")"
+                             + std::string(kMaxMethodLen, 'A') + R"("]}
+    ]})",
+                         DISCOVERY_FORMAT_AUTO);
 
-    // rejected entries are listed, bounded, and not logged here
-    ASSERT_EQ(set.routes.size(), 2u);
-    EXPECT_EQ(set.rejected.size(), kMaxRejected);
-    EXPECT_EQ(set.rejectedOmitted, 1000 - kMaxRejected);
-
-    // what is logged (an unknown method, once per entry) stops at 20
-    ASSERT_EQ(warnings.lines.size(), 21u);
-    EXPECT_EQ(warnings.lines[0], "route #2: unknown method \"BREW\" ignored");
-    EXPECT_EQ(warnings.lines[20], "980 more warnings about the document");
+    ASSERT_EQ(set.routes.size(), 1u);
+    EXPECT_EQ(set.routes[0].path, "/g");
+    std::vector<std::string> expected = {
+        "route #0: invalid method \"GE T\"",
+        "route #1: invalid method \"\"",
+        "route #2: invalid method \"" + std::string(kMaxMethodLen, 'A')
+            + "\"...",
+        "route #3: invalid method \"M\xc3\xa9\"",
+        "route #4: invalid method \"A:B\"",
+        "route #5: more than 16 extension methods",
+    };
+    EXPECT_EQ(reasons(set), expected);
 }
 
 TEST(RouteDocument, EntryBounds)

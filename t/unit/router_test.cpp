@@ -4,6 +4,7 @@
 #include "methods.hpp"
 #include "router.hpp"
 #include "snapshot.hpp"
+#include "table_check.hpp"
 
 #include <gtest/gtest.h>
 
@@ -174,6 +175,50 @@ TEST(Router, MethodsHeadWebsocket)
     EXPECT_EQ(lookup(*r, "/x", "post"), "405 a GET, HEAD, POST, OPTIONS");
     EXPECT_EQ(lookup(*r, "/x", "BREW"), "405 a GET, HEAD, POST, OPTIONS");
     EXPECT_EQ(lookup(*r, "/ws", "POST", true), "a /ws");
+}
+
+// Methods past the nine, numbered by the table check as it keeps routes.
+TEST(Router, ExtensionMethods)
+{
+    Snapshot snap;
+    auto route = [](std::string path, uint32_t methods, MethodNames more) {
+        Route r;
+        r.path = std::move(path);
+        r.methods = methods;
+        r.extensionMethods = std::move(more);
+        return r;
+    };
+    for (const char *name : {"a", "b"}) {
+        Service s;
+        s.name = name;
+        s.upstream = std::string(name) + "_up";
+        s.state = DISCOVERY_STATE_HEALTHY;
+        snap.services.push_back(s);
+    }
+    snap.services[0].routeSet.routes = {
+        route("/dav/{p:path}", kGet, {"MKCOL", "PROPFIND"})};
+    snap.services[1].routeSet.routes = {
+        route("/dav/x", 0, {"PROPPATCH"}),
+        route("/dav/{q:path}", kPut, {"LOCK", "PROPFIND"})};
+    checkTable(snap);
+    ASSERT_EQ(snap.extensionMethods,
+              (MethodNames{"MKCOL", "PROPFIND", "PROPPATCH", "LOCK"}));
+    ASSERT_EQ(snap.conflicts.size(), 1u); // PROPFIND on /dav/{path}
+
+    Bytes blob = encodeSnapshot(snap);
+    auto r = Router::build(blob.data(), blob.size());
+
+    EXPECT_EQ(lookup(*r, "/dav/a/b", "PROPFIND"), "a /dav/{p:path}");
+    EXPECT_EQ(lookup(*r, "/dav/a/b", "MKCOL"), "a /dav/{p:path}");
+    EXPECT_EQ(lookup(*r, "/dav/a/b", "LOCK"), "b /dav/{q:path}");
+    EXPECT_EQ(lookup(*r, "/dav/x", "PROPPATCH"), "b /dav/x");
+    EXPECT_EQ(lookup(*r, "/dav/x", "PROPFIND"), "a /dav/{p:path}");
+    // method tokens are case-sensitive; unknown ones are not allowed
+    EXPECT_EQ(lookup(*r, "/dav/a", "propfind"),
+              "405 a GET, HEAD, PUT, OPTIONS, MKCOL, PROPFIND, LOCK");
+    EXPECT_EQ(lookup(*r, "/dav/x", "BREW"), "405 b OPTIONS, PROPPATCH");
+    EXPECT_EQ(lookup(*r, "/dav/a", "UNLOCK"),
+              "405 a GET, HEAD, PUT, OPTIONS, MKCOL, PROPFIND, LOCK");
 }
 
 TEST(Router, HeadOnlyRouteDoesNotServeGet)

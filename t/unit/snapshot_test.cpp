@@ -64,12 +64,15 @@ Snapshot sample()
     snap.services.push_back(service("late", DISCOVERY_STATE_PENDING));
     snap.services[0].routeSet.routes[0].tags = {"users", "\x01odd\"tag"};
     snap.services[1].routeSet.routes[0].websocket = true;
-    snap.conflicts.push_back({kGet, 0, 0, 1, 0});
+    snap.services[1].routeSet.routes[0].extensionMethods = {"LOCK",
+                                                            "PROPFIND"};
+    snap.extensionMethods = {"PROPFIND", "LOCK"};
+    snap.conflicts.push_back({kGet | 1u << (kMethodCount + 1), 0, 0, 1, 0});
     snap.denyOverlaps = true;
     snap.overlaps.push_back({kGet | kHead, 1, 0, 0, 0});
     snap.rejections.push_back({1, 0, "shadows users /users/{id}"});
     snap.services[0].routeSet.rejected.push_back(
-        {"/elsewhere", kPost, "outside prefix"});
+        {"/elsewhere", kPost, {"PROPFIND"}, "outside prefix"});
     return snap;
 }
 
@@ -78,6 +81,7 @@ bool sameSnapshot(const Snapshot &a, const Snapshot &b)
     if (a.generation != b.generation || a.services.size() != b.services.size()
         || a.conflicts.size() != b.conflicts.size()
         || a.denyOverlaps != b.denyOverlaps
+        || a.extensionMethods != b.extensionMethods
         || a.overlaps.size() != b.overlaps.size()
         || a.rejections.size() != b.rejections.size()) {
         return false;
@@ -161,6 +165,41 @@ TEST(Snapshot, RouteSetRoundTrip)
     EXPECT_THROW(decodeSnapshot(blob.data(), blob.size()), Error);
     Bytes snap = encodeSnapshot(sample());
     EXPECT_THROW(decodeRouteSet(snap.data(), snap.size()), Error);
+}
+
+// A state file written before extension methods (format 2) still loads.
+TEST(Snapshot, ReadsFormatTwo)
+{
+    // two services with "/users/{id}" (GET, PUT), a conflict, and one
+    // rejected entry, as the previous version encoded them
+    static const char blob[] =
+        "\x4e\x47\x58\x44\x02\x00\x00\x00\xbf\x00\x00\x00\x00\x00\x00\x00"
+        "\x07\x00\x00\x00\x00\x00\x00\x00\x9a\x32\xd0\xa9\x00\x00\x00\x00"
+        "\x00\x02\x05\x75\x73\x65\x72\x73\x13\x68\x74\x74\x70\x3a\x2f\x2f"
+        "\x75\x73\x65\x72\x73\x2f\x72\x6f\x75\x74\x65\x73\x08\x75\x73\x65"
+        "\x72\x73\x5f\x75\x70\x01\x01\x31\x01\x0b\x2f\x75\x73\x65\x72\x73"
+        "\x2f\x7b\x69\x64\x7d\x09\x01\x08\x67\x65\x74\x5f\x75\x73\x65\x72"
+        "\x00\x01\x02\x2f\x78\x04\x0e\x6f\x75\x74\x73\x69\x64\x65\x20\x70"
+        "\x72\x65\x66\x69\x78\x00\x05\x6f\x74\x68\x65\x72\x13\x68\x74\x74"
+        "\x70\x3a\x2f\x2f\x6f\x74\x68\x65\x72\x2f\x72\x6f\x75\x74\x65\x73"
+        "\x08\x75\x73\x65\x72\x73\x5f\x75\x70\x01\x01\x31\x01\x0b\x2f\x75"
+        "\x73\x65\x72\x73\x2f\x7b\x69\x64\x7d\x09\x01\x08\x67\x65\x74\x5f"
+        "\x75\x73\x65\x72\x00\x00\x00\x01\x01\x00\x00\x01\x00\x00\x00";
+    auto data = reinterpret_cast<const unsigned char *>(blob);
+
+    Snapshot snap = decodeSnapshot(data, sizeof(blob) - 1);
+
+    EXPECT_EQ(snap.generation, 7u);
+    ASSERT_EQ(snap.services.size(), 2u);
+    const Route &r = snap.services[0].routeSet.routes.at(0);
+    EXPECT_EQ(r.path, "/users/{id}");
+    EXPECT_EQ(r.methods, kGet | kPut);
+    EXPECT_TRUE(r.extensionMethods.empty());
+    EXPECT_TRUE(r.authRequired);
+    EXPECT_EQ(snap.services[0].routeSet.rejected.at(0).reason,
+              "outside prefix");
+    ASSERT_EQ(snap.conflicts.size(), 1u);
+    EXPECT_EQ(snap.conflicts[0].methods, kGet);
 }
 
 TEST(Snapshot, Compact)
@@ -298,6 +337,31 @@ TEST(Snapshot, RejectsInvalidRoutes)
 
     snap = sample();
     snap.services[0].state = 3;
+    blob = encodeSnapshot(snap);
+    EXPECT_THROW(decodeSnapshot(blob.data(), blob.size()), Error);
+
+    // extension methods: tokens, upper case, none of the nine, a route's
+    // sorted, the table's unique, a finding's within the table's
+    for (MethodNames bad : std::vector<MethodNames>{{"lock"},
+                                                    {"GET"},
+                                                    {"A B"},
+                                                    {""},
+                                                    {"PROPFIND", "LOCK"},
+                                                    {"LOCK", "LOCK"}}) {
+        snap = sample();
+        snap.services[1].routeSet.routes[0].extensionMethods = bad;
+        blob = encodeSnapshot(snap);
+        EXPECT_THROW(decodeSnapshot(blob.data(), blob.size()), Error)
+            << bad[0];
+    }
+
+    snap = sample();
+    snap.extensionMethods = {"LOCK", "LOCK"};
+    blob = encodeSnapshot(snap);
+    EXPECT_THROW(decodeSnapshot(blob.data(), blob.size()), Error);
+
+    snap = sample();
+    snap.conflicts[0].methods = 1u << (kMethodCount + 2);
     blob = encodeSnapshot(snap);
     EXPECT_THROW(decodeSnapshot(blob.data(), blob.size()), Error);
 }

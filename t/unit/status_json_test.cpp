@@ -111,6 +111,7 @@ Snapshot hostileSnapshot()
     Route r;
     r.path = "/users/{id}";
     r.methods = kGet | kDelete;
+    r.extensionMethods = {"LOCK", "PROPFIND"};
     r.name = "get\"user";
     r.tags = {"t\t1", "\xe2\x82"};
     r.authRequired = true;
@@ -124,6 +125,7 @@ Snapshot hostileSnapshot()
     Route loser;
     loser.path = "/users/{user_id}";
     loser.methods = kGet | kPost;
+    loser.extensionMethods = {"PROPFIND"};
     loser.websocket = true;
     b.routeSet.routes.push_back(loser);
 
@@ -131,7 +133,8 @@ Snapshot hostileSnapshot()
     c.name = "c";
 
     snap.services = {a, b, c};
-    snap.conflicts.push_back({kGet, 0, 0, 1, 0});
+    snap.extensionMethods = {"LOCK", "PROPFIND"};
+    snap.conflicts.push_back({kGet | 1u << (kMethodCount + 1), 0, 0, 1, 0});
     return snap;
 }
 
@@ -169,9 +172,11 @@ TEST(StatusJson, RendersEverythingAsValidJson)
     EXPECT_TRUE(YAJL_IS_TRUE(at(route, {"auth_required"})));
     EXPECT_TRUE(YAJL_IS_FALSE(at(route, {"websocket"})));
     yajl_val methods = at(route, {"methods"});
-    ASSERT_EQ(YAJL_GET_ARRAY(methods)->len, 2u);
+    ASSERT_EQ(YAJL_GET_ARRAY(methods)->len, 4u);
     EXPECT_EQ(str(YAJL_GET_ARRAY(methods)->values[0]), "GET");
     EXPECT_EQ(str(YAJL_GET_ARRAY(methods)->values[1]), "DELETE");
+    EXPECT_EQ(str(YAJL_GET_ARRAY(methods)->values[2]), "LOCK");
+    EXPECT_EQ(str(YAJL_GET_ARRAY(methods)->values[3]), "PROPFIND");
 
     yajl_val b = YAJL_GET_ARRAY(services)->values[1];
     EXPECT_EQ(str(at(b, {"state"})), "unhealthy");
@@ -197,8 +202,9 @@ TEST(StatusJson, RendersEverythingAsValidJson)
     EXPECT_EQ(str(at(conflict, {"shadowed_by"})), "a\"\\\n\x01\xef\xbf\xbd");
     EXPECT_EQ(str(at(conflict, {"winner_path"})), "/users/{id}");
     yajl_val cm = at(conflict, {"methods"});
-    ASSERT_EQ(YAJL_GET_ARRAY(cm)->len, 1u);
+    ASSERT_EQ(YAJL_GET_ARRAY(cm)->len, 2u);
     EXPECT_EQ(str(YAJL_GET_ARRAY(cm)->values[0]), "GET");
+    EXPECT_EQ(str(YAJL_GET_ARRAY(cm)->values[1]), "PROPFIND");
 }
 
 TEST(StatusJson, EmptyTable)

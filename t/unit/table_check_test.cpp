@@ -272,5 +272,55 @@ TEST(TableCheck, OrdinaryTablesAreFarFromTheBound)
     EXPECT_TRUE(snap.rejections.empty());
 }
 
+/*
+ * Extension methods are numbered in roster order as routes are kept; a
+ * route that would need more than the table has room for is rejected, and
+ * the names it would have added are not taken.
+ */
+TEST(TableCheck, ExtensionMethodsAreNumberedUpToTheLimit)
+{
+    auto names = [](size_t from, size_t to) {
+        MethodNames out;
+        for (size_t i = from; i < to; i++) {
+            out.push_back("M" + std::string(1, char('A' + i)));
+        }
+        return out;
+    };
+    Snapshot snap;
+    for (size_t i = 0; i < 2; i++) {
+        Service s;
+        s.name = "s" + std::to_string(i);
+        snap.services.push_back(s);
+    }
+    auto add = [&](size_t service, std::string path, MethodNames methods) {
+        Route r;
+        r.path = std::move(path);
+        r.extensionMethods = std::move(methods);
+        snap.services[service].routeSet.routes.push_back(r);
+    };
+    add(0, "/dav", names(0, 16));
+    add(1, "/dav", {"MA", "MQ"});          // MA conflicts, MQ is new
+    add(1, "/more", names(10, 24));        // 7 new: two too many
+    add(1, "/last", names(17, 22));        // 5 new: /more took none
+
+    checkTable(snap);
+
+    EXPECT_EQ(snap.extensionMethods.size(), 22u);
+    EXPECT_EQ(snap.extensionMethods[16], "MQ");
+    EXPECT_EQ(rejections(snap),
+              (std::vector<std::string>{
+                  "route \"/more\" of \"s1\" rejected: method MW: the table "
+                  "has 22 extension methods already"}));
+    ASSERT_EQ(snap.conflicts.size(), 1u);
+    EXPECT_EQ(describeConflict(snap, snap.conflicts[0]),
+              "route conflict: MA /dav of \"s1\" is shadowed by /dav of "
+              "\"s0\"");
+
+    Bytes blob = encodeSnapshot(snap);
+    Snapshot back = decodeSnapshot(blob.data(), blob.size());
+    EXPECT_EQ(back.extensionMethods, snap.extensionMethods);
+    EXPECT_EQ(back.conflicts[0].methods, snap.conflicts[0].methods);
+}
+
 } // namespace
 } // namespace discovery
