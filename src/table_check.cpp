@@ -406,6 +406,39 @@ bool ShapeTrie::collectBelow(uint32_t node, F &found) const
     return true;
 }
 
+/*
+ * The route holding each method of one shape (service kNone: free).  Few
+ * routes have extension methods: their slots exist only where one does,
+ * which keeps a large table's map small.
+ */
+class Owners {
+public:
+    const RouteRef &operator[](size_t bit) const
+    {
+        static const RouteRef none;
+        return bit < kMethodCount ? nine_[bit]
+               : bit - kMethodCount < extension_.size()
+                   ? extension_[bit - kMethodCount]
+                   : none;
+    }
+
+    void set(size_t bit, RouteRef ref)
+    {
+        if (bit < kMethodCount) {
+            nine_[bit] = ref;
+            return;
+        }
+        if (bit - kMethodCount >= extension_.size()) {
+            extension_.resize(bit - kMethodCount + 1);
+        }
+        extension_[bit - kMethodCount] = ref;
+    }
+
+private:
+    std::array<RouteRef, kMethodCount> nine_;
+    std::vector<RouteRef> extension_;
+};
+
 const Route &routeOf(const Snapshot &snap, uint32_t service, uint32_t route)
 {
     return snap.services[service].routeSet.routes[route];
@@ -421,9 +454,7 @@ std::string routeText(const Snapshot &snap, uint32_t service, uint32_t route)
 
 void checkTable(Snapshot &snap)
 {
-    // per shape node, the route holding each method (service kNone: free)
-    using Owners = std::array<RouteRef, kMethodBits>;
-    std::unordered_map<uint32_t, Owners> owners;
+    std::unordered_map<uint32_t, Owners> owners; // by shape node
     std::vector<ShapeTrie::Terminal> routed; // each routed route, kept methods
     ShapeTrie trie;
     Template tpl;
@@ -533,7 +564,7 @@ void checkTable(Snapshot &snap)
             Owners &held = owners.try_emplace(node).first->second;
             for (size_t m = 0; m < kMethodBits; m++) {
                 if (kept & (1u << m)) {
-                    held[m] = {s, r};
+                    held.set(m, {s, r});
                 }
             }
 
