@@ -65,6 +65,38 @@ sub kill_workers {
                        'polls resume after the workers are killed');
 }
 
+# [start, end] of each poll the block's mock logged ("$msec $request_time
+# $status"), by start, in milliseconds: the mock's own clock, per request
+sub mock_polls {
+    my $log = Test::Nginx::Util::server_root() . "/logs/mock.log";
+    open my $fh, '<', $log or return ();
+    my @polls;
+    while (<$fh>) {
+        my ($end, $took, $status) = split ' ';
+        push @polls, { start => int($end * 1000 + 0.5) - int($took * 1000 + 0.5),
+                       end => int($end * 1000 + 0.5), status => $status };
+    }
+    return sort { $a->{start} <=> $b->{start} } @polls;
+}
+
+# A poll that outlasts the interval: the other worker finds the next poll
+# due while the first is still in flight, and must leave it to the lease.
+# Waits until two polls are done (the second is a quick 304) and checks
+# that none started before the one before it had ended.
+sub one_poll_in_flight {
+    my $deadline = time + 20;
+    my @polls;
+    until ((@polls = mock_polls()) >= 2 || time > $deadline) {
+        sleep 0.05;
+    }
+    my $seen = join ', ', map { "$_->{status} [$_->{start}, $_->{end}]" } @polls;
+    Test::More::cmp_ok(scalar @polls, '>=', 2, "two polls done: $seen");
+    Test::More::cmp_ok($polls[0]{end} - $polls[0]{start}, '>', 1000,
+                       'the first poll outlasts the interval');
+    my $overlaps = grep { $polls[$_]{start} < $polls[$_ - 1]{end} } 1 .. $#polls;
+    Test::More::is($overlaps, 0, "one poll in flight at a time: $seen");
+}
+
 use_defaults(no_error_log => undef);
 
 run_tests();
@@ -97,5 +129,37 @@ GET /a/2
 --- response_body
 mock GET /a/2
 --- no_error_log
+[emerg]
+[crit]
+
+
+
+=== TEST 3: a poll slower than the interval is not polled again by the other worker
+--- http_config
+    discovery_service s http://127.0.0.1:$TEST_NGINX_RAND_PORT_1 uri=/slow.json interval=1s timeout=10s;
+
+    log_format poll "$msec $request_time $status";
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location = /slow.json {
+            root html;
+            limit_rate 1000;
+            access_log logs/mock.log poll;
+        }
+        location / {
+            return 200 "mock $uri\n";
+        }
+    }
+--- user_files eval
+">>> slow.json\n" . '{"routes": [{"path": "/a/{id}", "methods": ["GET"]}]}'
+. (" " x 3000) . "\n"
+--- init
+main::one_poll_in_flight();
+--- request
+GET /a/3
+--- response_body
+mock /a/3
+--- no_error_log
+[alert]
 [emerg]
 [crit]
