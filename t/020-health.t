@@ -2,12 +2,17 @@
 use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 use DiscoveryTest;
+use File::Temp qw(tempdir);
+use Time::HiRes qw(sleep time);
 
 no_shuffle();
 no_root_location();
 
 my $ok = '{"status": "healthy", "routes": [{"path": "/a/{id}", "methods": ["GET"]}]}';
 my $fail = { status => 500, body => '{"detail": "boom"}' };
+
+my $dir = tempdir(CLEANUP => 1);
+our $PollLog = "$dir/polls.log";
 
 $ENV{TEST_NGINX_MOCK_PORT} = free_port();
 $ENV{TEST_NGINX_DEAD_PORT} = free_port();
@@ -24,8 +29,37 @@ mock_service(
         '/big'      => [ { body => '{"routes": [' . ('{"path": "/x"},' x 200) . '{"path": "/y"}]}' } ],
         '/moved'    => [ { status => 302, body => '' } ],
         '/flap5'    => [ { body => $ok }, $fail ],
+        # the last poll hangs: the counts stay as they are
+        '/fails2'   => [ { body => $ok }, ($fail) x 2, { hang => 1 } ],
+        '/fails3'   => [ { body => $ok }, ($fail) x 3, { hang => 1 } ],
+        '/passes2'  => [ $fail, ({ body => $ok }) x 2, { hang => 1 } ],
+        '/passes3'  => [ $fail, ({ body => $ok }) x 3, { hang => 1 } ],
     },
+    log => $PollLog,
 );
+
+# Waits until the n-th poll of $path has started: the polls of a service
+# follow one another, so all before it have been counted.
+sub wait_polls {
+    my ($path, $n) = @_;
+    my $deadline = time + 10;
+    my $polls = 0;
+    while (time < $deadline) {
+        open my $fh, '<', $PollLog or die "$PollLog: $!";
+        $polls = grep { $_ eq "$path\n" } <$fh>;
+        close $fh;
+        last if $polls >= $n;
+        sleep 0.05;
+    }
+    Test::More::is($polls, $n, "poll $n of $path started");
+}
+
+# the status page's count of failed polls in a row
+sub failures {
+    my $port = $ENV{TEST_NGINX_SERVER_PORT};
+    my $res = DiscoveryTest::http_get($port, '/_discovery') || '';
+    return $res =~ /"failures":\s*(\d+)/ ? $1 : "none in: $res";
+}
 
 use_defaults();
 
@@ -174,3 +208,61 @@ GET /a/1
 Retry-After: 2
 --- response_body
 busy
+
+
+
+=== TEST 11: fails=3: after two failed polls in a row the routes still route
+--- http_config
+    discovery_service s http://127.0.0.1:$TEST_NGINX_MOCK_PORT uri=/fails2 interval=1s timeout=30s fails=3;
+--- init
+main::wait_polls('/fails2', 4);
+Test::More::is(main::failures(), 2, 'two failures counted');
+--- request
+GET /a/1
+--- error_code: 200
+--- response_body
+mock GET /a/1
+
+
+
+=== TEST 12: fails=3: the third failed poll in a row makes the routes answer 503
+--- http_config
+    discovery_service s http://127.0.0.1:$TEST_NGINX_MOCK_PORT uri=/fails3 interval=1s timeout=30s fails=3;
+--- init
+main::wait_polls('/fails3', 5);
+Test::More::is(main::failures(), 3, 'three failures counted');
+--- request
+GET /a/1
+--- error_code: 503
+--- response_body
+{"detail": "Service unavailable", "path": "/a/1", "service": "s"}
+--- error_log
+service "s" is unhealthy
+
+
+
+=== TEST 13: passes=3: after two good polls an unhealthy service still answers 503
+--- http_config
+    discovery_service s http://127.0.0.1:$TEST_NGINX_MOCK_PORT uri=/passes2 interval=1s timeout=30s passes=3;
+--- init
+main::wait_polls('/passes2', 4);
+--- request
+GET /a/1
+--- error_code: 503
+--- response_body
+{"detail": "Service unavailable", "path": "/a/1", "service": "s"}
+
+
+
+=== TEST 14: passes=3: the third good poll in a row makes it route again
+--- http_config
+    discovery_service s http://127.0.0.1:$TEST_NGINX_MOCK_PORT uri=/passes3 interval=1s timeout=30s passes=3;
+--- init
+main::wait_polls('/passes3', 5);
+--- request
+GET /a/1
+--- error_code: 200
+--- response_body
+mock GET /a/1
+--- error_log
+service "s" is healthy
