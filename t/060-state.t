@@ -5,6 +5,7 @@ use Test::Nginx::Socket 'no_plan';
 use DiscoveryTest;
 use File::Temp qw(tempdir);
 use POSIX qw(mkfifo);
+use Time::HiRes qw(sleep time);
 
 no_shuffle();
 no_root_location();
@@ -30,6 +31,51 @@ mock_service(
         '/fail' => [ { status => 500, body => '{}' } ],
     },
 );
+
+# the generation in a state file's header: u64, little-endian, at 16
+sub state_generation {
+    my $path = shift;
+    open my $fh, '<:raw', $path or return "none ($!)";
+    my $n = read $fh, my $head, 32;
+    return "none (a header of $n bytes)" unless $n == 32;
+    my ($lo, $hi) = unpack 'V V', substr $head, 16, 8;
+    return $hi * 2**32 + $lo;
+}
+
+sub status_generation {
+    my $res = DiscoveryTest::http_get($ENV{TEST_NGINX_SERVER_PORT}, '/_discovery')
+              || '';
+    return $res =~ /"generation":\s*(\d+)/ ? $1 : "none in: $res";
+}
+
+# Waits until the state file holds the table the status page shows.
+sub wait_state_saved {
+    my $path = shift;
+    my $deadline = time + 5;
+    my ($file, $zone);
+    do {
+        sleep 0.05;
+        ($file, $zone) = (state_generation($path), status_generation());
+    } until ($file eq $zone || time > $deadline);
+    Test::More::is($file, $zone, "$path holds the status page's table");
+}
+
+# Copies a state file with one bit of a route's path flipped: "/a/{id}"
+# becomes "/c/{id}", still a valid table, which only the checksum tells
+# from the one written.
+sub flip_copy {
+    my ($from, $to) = @_;
+    open my $in, '<:raw', $from or die "$from: $!";
+    my $data = do { local $/; <$in> };
+    close $in;
+    my @at;
+    push @at, $-[0] while $data =~ m{/a/\{id\}}g;
+    Test::More::is(scalar @at, 1, 'one route "/a/{id}" in the table');
+    substr($data, $at[0] + 1, 1) ^= "\x02";
+    open my $out, '>:raw', $to or die "$to: $!";
+    print $out $data;
+    close $out;
+}
 
 use_defaults(no_error_log => undef);
 
@@ -143,5 +189,44 @@ GET /a/7
 --- error_log eval
 qr/\[warn\].*discovery: state file ".*fifo\.state" not loaded: not a regular file/
 --- no_error_log
+[alert]
+[emerg]
+
+
+
+=== TEST 8: the state file holds the table of the status page
+--- http_config
+    discovery_state $TEST_NGINX_STATE_DIR/source.state;
+    discovery_service s http://127.0.0.1:$TEST_NGINX_MOCK_PORT uri=/doc;
+--- init
+Test::More::ok(DiscoveryTest::wait_status(qr{"path":\s*"/a/\{id\}"}),
+               'the routes are published');
+main::wait_state_saved("$ENV{TEST_NGINX_STATE_DIR}/source.state");
+main::flip_copy("$ENV{TEST_NGINX_STATE_DIR}/source.state",
+                "$ENV{TEST_NGINX_STATE_DIR}/flipped.state");
+--- request
+GET /a/8
+--- response_body
+mock GET /a/8
+--- no_error_log
+[alert]
+[emerg]
+[error]
+
+
+
+=== TEST 9: a state file with one byte of its body flipped is ignored: checksum
+--- http_config
+    discovery_state $TEST_NGINX_STATE_DIR/flipped.state;
+    discovery_service s http://127.0.0.1:$TEST_NGINX_MOCK_PORT uri=/hang timeout=10s;
+--- request
+GET /c/9
+--- error_code: 503
+--- response_body
+{"detail": "Service discovery pending", "path": "/c/9"}
+--- error_log eval
+qr/\[warn\].*discovery: state file ".*flipped\.state" ignored: corrupt snapshot: checksum mismatch/
+--- no_error_log
+loaded from
 [alert]
 [emerg]
