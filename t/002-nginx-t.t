@@ -19,6 +19,7 @@ my $listen = IO::Socket::INET->new(
 my $port = $listen->sockport;
 
 my $dir = tempdir(CLEANUP => 1);
+my $temp_paths = temp_paths($dir);
 mkdir "$dir/logs";
 open my $fh, '>', "$dir/nginx.conf" or die $!;
 print $fh <<"_EOC_";
@@ -27,12 +28,7 @@ pid $dir/logs/nginx.pid;
 error_log $dir/logs/error.log;
 events {}
 http {
-    client_body_temp_path $dir/body;
-    proxy_temp_path $dir/proxy;
-    fastcgi_temp_path $dir/fastcgi;
-    uwsgi_temp_path $dir/uwsgi;
-    scgi_temp_path $dir/scgi;
-    discovery_state $dir/table.state;
+$temp_paths    discovery_state $dir/table.state;
     discovery_service chat http://127.0.0.1:$port;
 }
 _EOC_

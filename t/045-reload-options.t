@@ -52,14 +52,11 @@ _EOC_
 # until the access log has a 304 to a poll of $path
 sub wait_304 {
     my $path = shift;
-    my $deadline = time + 3;
-    while (time < $deadline) {
-        open my $fh, '<', $Test::Nginx::Util::AccLogFile or last;
+    return DiscoveryTest::poll_until(sub {
+        open my $fh, '<', $Test::Nginx::Util::AccLogFile or return 0;
         my $log = do { local $/; <$fh> };
-        return 1 if $log =~ m{"GET \Q$path\E HTTP/1\.1" 304 };
-        select undef, undef, undef, 0.1;
-    }
-    return 0;
+        return $log =~ m{"GET \Q$path\E HTTP/1\.1" 304 };
+    }, 3);
 }
 
 use_defaults();

@@ -73,9 +73,7 @@ sub worker_pids {
 
 sub wait_file {
     my ($path, $timeout) = @_;
-    my $deadline = time + ($timeout || 5);
-    sleep 0.05 until -e $path || time > $deadline;
-    return -e $path;
+    return wait_for("$path to be written", sub { -e $path }, $timeout);
 }
 
 # what must hold after whatever nginx did: "precious" is intact, every

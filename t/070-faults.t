@@ -23,9 +23,6 @@ mock_service(
     },
 );
 
-sub wait_for { my ($cond, $timeout) = @_; my $end = time + $timeout;
-    while (time < $end) { return 1 if $cond->(); sleep 0.02 } return 0 }
-
 sub error_log { my $n = shift; open my $fh, '<', "$n->{dir}/logs/error.log"
     or return ''; local $/; return <$fh> }
 
@@ -35,11 +32,11 @@ sub error_log { my $n = shift; open my $fh, '<', "$n->{dir}/logs/error.log"
     discovery_service slow http://127.0.0.1:$mock uri=/hang timeout=30s;
     server { listen 127.0.0.1:\$TEST_NGINX_SERVER_PORT; location / { discovery_route on; } }
 _EOC_
-    ok wait_for(sub { -s $log }, 5), 'the poll is in flight';
+    ok poll_until(sub { -s $log }, 5), 'the poll is in flight';
 
     my $t0 = time;
     kill 'QUIT', $n->{pid};
-    my $gone = wait_for(sub { waitpid($n->{pid}, WNOHANG) == $n->{pid} }, 10);
+    my $gone = poll_until(sub { waitpid($n->{pid}, WNOHANG) == $n->{pid} }, 10);
     my $took = time - $t0;
     ok $gone, 'nginx exits on QUIT';
     diag sprintf "graceful shutdown with a 30 s poll in flight took %.3f s", $took;
@@ -58,7 +55,7 @@ _EOC_
         location = /_discovery { discovery_status; }
     }
 _EOC_
-    ok wait_for(sub {
+    ok poll_until(sub {
         my $r = http_get($n->{port}, '/a/0');
         defined $r && $r =~ m{^HTTP/1\.\d 200};
     }, 5), 'routing works before the reloads';
@@ -99,7 +96,8 @@ _EOC_
     is $total - ($count{200} || 0), 0, 'every request during reloads was routed';
 
     kill 'QUIT', $n->{pid};
-    wait_for(sub { waitpid($n->{pid}, WNOHANG) == $n->{pid} }, 10);
+    wait_for('nginx to exit on QUIT',
+             sub { waitpid($n->{pid}, WNOHANG) == $n->{pid} }, 10);
     unlike error_log($n), qr/\[(alert|emerg|crit)\]/, 'no alert';
 }
 
@@ -115,7 +113,7 @@ _EOC_
         location / { discovery_route on; proxy_pass http://\$discovery_upstream; }
     }
 _EOC_
-    ok wait_for(sub {
+    ok poll_until(sub {
         my $r = http_get($n->{port}, '/a/0');
         defined $r && $r =~ m{^HTTP/1\.\d 200};
     }, 5), 'the healthy service routes while the other poll hangs';
@@ -135,7 +133,8 @@ _EOC_
     cmp_ok $lat[-1], '<', 0.5, 'no request waits for the hanging poll';
 
     kill 'QUIT', $n->{pid};
-    wait_for(sub { waitpid($n->{pid}, WNOHANG) == $n->{pid} }, 10);
+    wait_for('nginx to exit on QUIT',
+             sub { waitpid($n->{pid}, WNOHANG) == $n->{pid} }, 10);
 }
 
 done_testing();

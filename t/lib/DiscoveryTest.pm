@@ -4,9 +4,15 @@
 #   use_defaults(%sections)       section defaults for a suite's blocks
 #   free_port()                   a TCP port nobody listens on
 #   mock_service(%opts)           a scripted HTTP service in a child process
+#   wait_for($what, $probe, $timeout)
+#                                 until $probe returns true; fails the
+#                                 block when it times out
 #   wait_ready($path, $timeout)   until the status page shows no pending
 #   wait_status($re, $timeout)    until the status page matches $re
+#   poll_until($probe, $timeout)  until $probe returns true; no report
 #   http_get($port, $path)        a tiny client for init hooks
+#   temp_paths($dir)              http{} lines keeping nginx's temporary
+#                                 files under $dir
 #   reload_config($edit)          edits the running nginx's nginx.conf,
 #                                 sends HUP and says how the reload went
 #   nginx_start($http, %opts)     an nginx of our own, for tests that
@@ -21,10 +27,14 @@ use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(sleep time);
 
 use Exporter 'import';
-our @EXPORT = qw(use_defaults free_port mock_service wait_ready wait_status
-                 http_get nginx_start reload_config);
+our @EXPORT = qw(use_defaults free_port mock_service wait_for poll_until
+                 wait_ready wait_status http_get nginx_start reload_config
+                 temp_paths);
 
 my @children;
+
+# the block being run, for the names of failed waits
+my $block_running;
 
 # The gateway most blocks test: routing, and the status page that
 # wait_ready() and wait_status() read.
@@ -55,6 +65,10 @@ sub use_defaults {
             next if !defined $defaults{$section} || defined $block->$section;
             $block->set_value($section, $defaults{$section});
         }
+        $block_running = $block;
+
+        # some versions of Test::Nginx go on with what this returns
+        return $block;
     });
 }
 
@@ -169,19 +183,57 @@ END {
     }
 }
 
+# wait_for($what, $probe, $timeout, $last): calls $probe until it returns
+# true, and returns that.  After $timeout seconds (5 by default) it fails
+# the block, as a test named after the block and $what, shows $last->()
+# when given (what was seen instead), and returns false: a test whose
+# precondition never came cannot pass by what it checks next.
+sub wait_for {
+    my ($what, $probe, $timeout, $last) = @_;
+    $timeout ||= 5;
+
+    my $got = poll_until($probe, $timeout);
+    return $got if $got;
+
+    my $name = $block_running ? $block_running->name . ' - ' : '';
+    Test::More::fail("${name}timed out after ${timeout}s waiting for $what");
+    if ($last) {
+        my $seen = $last->();
+        Test::More::diag('last seen: '
+                         . (defined $seen ? substr($seen, -1500) : 'nothing'));
+    }
+    return $got;
+}
+
+# poll_until($probe, $timeout): calls $probe every 20 ms until it returns
+# true or $timeout seconds have passed; returns its last value.  For a
+# caller that reports the outcome itself.
+sub poll_until {
+    my ($probe, $timeout) = @_;
+    my $deadline = time + $timeout;
+
+    while (1) {
+        my $got = $probe->();
+        return $got if $got || time >= $deadline;
+        sleep 0.02;
+    }
+}
+
+sub _status_page {
+    my $path = shift;
+    my $port = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984;
+    return http_get($port, $path || '/_discovery');
+}
+
 # Waits until the status page matches $re (a string or qr//).
 sub wait_status {
     my ($re, $timeout) = @_;
-    my $port = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984;
-    my $deadline = time + ($timeout || 5);
+    my $page;
 
-    while (time < $deadline) {
-        my $res = http_get($port, '/_discovery');
-        return 1 if defined $res && $res =~ $re;
-        sleep 0.05;
-    }
-    warn "wait_status: status page never matched $re\n";
-    return 0;
+    return wait_for("the status page to match $re", sub {
+        $page = _status_page();
+        return defined $page && $page =~ $re;
+    }, $timeout, sub { $page });
 }
 
 # nginx_start($http_block_text, workers => 2) starts nginx in the
@@ -197,6 +249,7 @@ sub nginx_start {
     my $modules = join '', map { "load_module $_;\n" }
         split ' ', ($ENV{TEST_NGINX_LOAD_MODULES} || '');
     my $workers = $opt{workers} || 2;
+    my $temp_paths = temp_paths($dir);
 
     $http =~ s/\$TEST_NGINX_SERVER_PORT/$port/g;
     mkdir "$dir/logs";
@@ -211,12 +264,7 @@ error_log $dir/logs/error.log info;
 events { worker_connections 1024; }
 http {
     access_log off;
-    client_body_temp_path $dir/body;
-    proxy_temp_path $dir/proxy;
-    fastcgi_temp_path $dir/fastcgi;
-    uwsgi_temp_path $dir/uwsgi;
-    scgi_temp_path $dir/scgi;
-$http
+$temp_paths$http
 }
 _EOC_
     close $fh;
@@ -228,11 +276,18 @@ _EOC_
         }
         POSIX::_exit(127);
     }
-    for (1 .. 200) {
-        last if -s "$dir/logs/nginx.pid";
-        sleep 0.01;
-    }
+    wait_for("nginx to write $dir/logs/nginx.pid",
+             sub { -s "$dir/logs/nginx.pid" }, 5);
     return { pid => $pid, dir => $dir, port => $port };
+}
+
+# temp_paths($dir): http{} lines keeping every temporary file under $dir:
+# Debian's defaults point to /var/lib/nginx.  (t/lib/nginx.sh has the
+# same for shell scripts, t/lib/discovery_test.py for Python.)
+sub temp_paths {
+    my $dir = shift;
+    return join '', map { "    ${_}_temp_path $dir/$_;\n" }
+        qw(client_body proxy fastcgi uwsgi scgi);
 }
 
 sub http_get {
@@ -334,20 +389,13 @@ sub _cmdline {
 # pending service, so that a test's request sees the first polls done.
 sub wait_ready {
     my ($path, $timeout) = @_;
-    my $port = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984;
-    my $deadline = time + ($timeout || 5);
+    my $page;
 
-    while (time < $deadline) {
-        my $res = http_get($port, $path || '/_discovery');
-        if (defined $res && $res =~ m{^HTTP/1\.\d 200}
-            && $res !~ /"state":\s*"pending"/)
-        {
-            return 1;
-        }
-        sleep 0.02;
-    }
-    warn "wait_ready: services still pending after ${\($timeout || 5)}s\n";
-    return 0;
+    return wait_for("no pending service on the status page", sub {
+        $page = _status_page($path);
+        return defined $page && $page =~ m{^HTTP/1\.\d 200}
+               && $page !~ /"state":\s*"pending"/;
+    }, $timeout, sub { $page });
 }
 
 1;
