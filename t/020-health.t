@@ -118,11 +118,13 @@ service "flaky" is unhealthy
     discovery_service flaky http://127.0.0.1:$TEST_NGINX_MOCK_PORT uri=/flap2 interval=1s fails=3;
 --- init
 DiscoveryTest::wait_status(qr/"failures":\s*1/);
---- request
-GET /a/1
---- error_code: 200
---- response_body
-mock GET /a/1
+--- request eval
+["GET /a/1", "GET /_discovery"]
+--- error_code eval
+[200, 200]
+--- response_body eval
+["mock GET /a/1\n",
+ qr/"name":"flaky".*"state":"healthy".*"failures":[12],.*"last_error":"HTTP status 500"/]
 
 
 

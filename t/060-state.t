@@ -124,10 +124,11 @@ qr/\[notice\].*discovery: table \d+ loaded from ".*table\.state"/
     discovery_service s http://127.0.0.1:$TEST_NGINX_MOCK_PORT uri=/fail interval=1s fails=3;
 --- init
 DiscoveryTest::wait_status(qr/"failures":\s*1/);
---- request
-GET /a/3
---- response_body
-mock GET /a/3
+--- request eval
+["GET /a/3", "GET /_discovery"]
+--- response_body eval
+["mock GET /a/3\n",
+ qr/"name":"s".*"state":"healthy".*"failures":[12],.*"last_error":"HTTP status 500"/]
 --- no_error_log
 [alert]
 [emerg]
