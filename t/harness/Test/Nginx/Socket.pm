@@ -638,8 +638,19 @@ sub nginx_output_since {
          . "stderr:\n" . tail_lines(slurp($StderrFile), 30);
 }
 
-# (Re)starts nginx from scratch for a test block. Returns true on success;
-# on failure a failed test with nginx's output has been emitted.
+# The directive an nginx that failed to start or reload did not know, as
+# the real one finds it (only with TEST_NGINX_IGNORE_MISSING_DIRECTIVES).
+sub missing_directive {
+    my ($log_pos) = @_;
+    return undef unless $ENV{TEST_NGINX_IGNORE_MISSING_DIRECTIVES};
+    my $out = slurp($ErrLogFile, $log_pos) . slurp($StderrFile);
+    return $out =~ /\[emerg\] (?:\S+?: )?unknown directive "([^"]+)"/ ? $1 : undef;
+}
+
+# (Re)starts nginx from scratch for a test block. Returns true on success,
+# or the reason for a dry run ("the lack of directive X") when nginx did not
+# start for a directive it lacks and TEST_NGINX_IGNORE_MISSING_DIRECTIVES is
+# set; on other failures a failed test with nginx's output has been emitted.
 sub start_nginx {
     my ($block, $config, $rand_ports) = @_;
     my $name = $block->name;
@@ -661,6 +672,8 @@ sub start_nginx {
     if ($state eq 'timeout') {
         kill SIGKILL, -$pid;
         waitpid($pid, 0);
+    } elsif (defined(my $directive = missing_directive(0))) {
+        return "the lack of directive $directive";
     }
     my $why = $state eq 'timeout' ? "no pid file after ${StartTimeout}s"
                                   : "nginx exited " . describe_status($status);
@@ -683,6 +696,9 @@ sub reload_nginx {
     check_prev_block_shutdown_error_log();
 
     if (!wait_config_version($name, $pos)) {
+        if (defined(my $directive = missing_directive($pos))) {
+            return "the lack of directive $directive";
+        }
         fail("$name - failed to reload configuration");
         diag(nginx_output_since($pos));
         return 0;
@@ -1596,8 +1612,11 @@ sub run_test ($) {
         run_must_die($block, $config, $rand_ports);
         return;
     }
+    # a dry run sends no request and reports each check as skipped
+    my $dry_run = unimplemented($block);
     if (!$NoNginxManager && !$should_skip) {
-        prepare_nginx($block, $config, $rand_ports) or return;
+        my $started = prepare_nginx($block, $config, $rand_ports) or return;
+        $dry_run ||= $started if $started ne '1';
     }
     if ($block->init) {
         eval $block->init;
@@ -1612,13 +1631,45 @@ sub run_test ($) {
         } elsif ($should_todo) {
             TODO: { todo_skip("$name - $reason", $skip_count) }
         } else {
-            run_test_helper($block, 0, $i - 1);
+            run_test_helper($block, $dry_run, $i - 1);
+            skip_unimplemented_checks($block, $dry_run);
         }
     }
     append_to_total_error_log($name);
 }
 
-# Makes sure an nginx with the block's config is running; false on failure.
+# Sections of the real one that this harness does not implement: a block
+# using one is a dry run, as one whose nginx lacks a directive.  Returns
+# the reason, or '' when the block uses none.
+my @Unimplemented = qw(tcp_listen udp_listen http2 http3 curl);
+
+sub unimplemented {
+    my ($block) = @_;
+    my @used = grep { defined $block->$_ } @Unimplemented;
+    return '' unless @used;
+    return join(', ', map { "--- $_" } @used)
+           . ' (not implemented by t/harness)';
+}
+
+# The tests the real one adds for those sections and for --- stap (run
+# only with TEST_NGINX_USE_STAP), reported as skipped so that a plan
+# counted for the real one still matches.
+sub skip_unimplemented_checks {
+    my ($block, $dry_run) = @_;
+    my $name = $block->name;
+    for my $section (qw(tcp_query tcp_query_len udp_query)) {
+        next unless defined $block->$section;
+        SKIP: { skip("$name - $section - tests skipped due to $dry_run", 1) }
+    }
+    if (defined $block->stap) {
+        my $why = $dry_run || 'env TEST_NGINX_USE_STAP is not set';
+        SKIP: { skip("$name - stap_out - tests skipped due to $why", 1) }
+    }
+}
+
+# Makes sure an nginx with the block's config is running: true when it
+# is, the reason for a dry run when it lacks a directive (see
+# start_nginx), false on failure.
 sub prepare_nginx {
     my ($block, $config, $rand_ports) = @_;
     my $name = $block->name;
@@ -1638,6 +1689,8 @@ sub prepare_nginx {
         ? reload_nginx($block, $config, $rand_ports)
         : start_nginx($block, $config, $rand_ports);
     $FirstTime = 0;
+    # nginx runs without the block's config: the next block starts anew
+    undef $PrevConfig if $ok && $ok ne '1';
     return $ok;
 }
 
@@ -1856,11 +1909,22 @@ reload began, instead of deleting the file and sending USR1.
 
 =back
 
+As in the real one, with C<TEST_NGINX_IGNORE_MISSING_DIRECTIVES> set a
+block whose nginx fails to start (or, in HUP mode, to reload) on an
+C<unknown directive> is a dry run: its C<--- init> runs, no request is
+sent, and each of its checks is reported as skipped "due to the lack of
+directive NAME".  Without it such a block fails.
+
 =head2 Not implemented
 
-C<tcp_listen>/C<udp_listen> and their C<*_reply>/C<*_query> sections,
-HTTP/2 and HTTP/3 (C<http2>, C<http3>, C<curl*>), C<stap*>, valgrind, rr,
-the check-leak and benchmark modes, C<TEST_NGINX_IGNORE_MISSING_DIRECTIVES>,
-C<todo_nginx>, C<skip_slave>, C<reload_fails>.
+C<tcp_listen>/C<udp_listen> and their C<*_reply>/C<*_query> sections, and
+HTTP/2 and HTTP/3 through curl (C<http2>, C<http3>, C<curl>): a block using
+one is a dry run as above, each check reported as skipped, C<tcp_query>,
+C<tcp_query_len> and C<udp_query> included, so that a plan counted for the
+real one still matches.  C<stap*>: as in the real one without
+C<TEST_NGINX_USE_STAP>, the block runs and its C<stap_out> test is
+reported as skipped.  L<Test::Nginx::LWP>: a file using it is skipped
+(C<1..0 # SKIP>).  Also not implemented: valgrind, rr, the check-leak and
+benchmark modes, C<todo_nginx>, C<skip_slave>, C<reload_fails>.
 
 =cut
