@@ -28,41 +28,43 @@ import http.client
 import json
 import os
 import re
-import socket
 import statistics
 import sys
-import time
 import urllib.parse
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "t", "lib"))
+from discovery_test import free_port, wait_until  # noqa: E402
+
 
 def cmd_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    print(s.getsockname()[1])
-    s.close()
+    print(free_port())
 
 
 def cmd_wait_status(url, service, healthy, unhealthy, timeout=120):
     healthy, unhealthy = int(healthy), int(unhealthy)
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
+
+    def counts():
+        """(service's state, healthy services, unhealthy services)"""
         try:
             with urllib.request.urlopen(url, timeout=5) as r:
                 doc = json.load(r)
             states = {s["name"]: s["state"] for s in doc["services"]}
-            last = states.get(service), \
-                sum(v == "healthy" for v in states.values()), \
-                sum(v == "unhealthy" for v in states.values())
-            if last[0] == "healthy" and last[1] >= healthy \
-                    and last[2] >= unhealthy:
-                return
         except (OSError, ValueError, KeyError):
-            pass
-        time.sleep(0.2)
-    sys.exit(f"util.py: {url}: not ready after {timeout}s "
-             f"(service, healthy, unhealthy: {last})")
+            return None
+        return (states.get(service),
+                sum(v == "healthy" for v in states.values()),
+                sum(v == "unhealthy" for v in states.values()))
+
+    try:
+        wait_until(counts, lambda c: c and c[0] == "healthy"
+                   and c[1] >= healthy and c[2] >= unhealthy,
+                   timeout, message=f"{url}: {service} healthy, "
+                   f">= {healthy} healthy, >= {unhealthy} unhealthy",
+                   interval=0.2)
+    except AssertionError as error:
+        sys.exit(f"util.py: {error}")
 
 
 def cmd_check(url, paths_file, count, routing=""):

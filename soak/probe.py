@@ -26,45 +26,24 @@ import statistics
 import struct
 import sys
 import time
-import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "t", "lib"))
+import discovery_test  # noqa: E402
+from discovery_test import free_ports, status_page  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-# ------------------------------------------------------------------ ports
-
-def free_ports(n):
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
-
-
 # ------------------------------------------------------------------ status
 
-def status(port, timeout=2.0):
-    with urllib.request.urlopen("http://127.0.0.1:%d/_discovery" % port,
-                                timeout=timeout) as r:
-        return json.loads(r.read())
-
-
 def wait_ready(port, seconds):
-    end = time.time() + seconds
-    while time.time() < end:
-        try:
-            st = status(port)
-            if st["services"] and all(s["state"] != "pending"
-                                      for s in st["services"]):
-                return 0
-        except Exception:
-            pass
-        time.sleep(0.1)
-    return 1
+    """0 once the status page lists no pending service, 1 after seconds."""
+    try:
+        discovery_test.wait_ready(port, seconds)
+        return 0
+    except AssertionError:
+        return 1
 
 
 # ------------------------------------------------------------------ /proc
@@ -164,7 +143,7 @@ def sample(master, port, zone_bytes):
     s = {"time": now, "master_rss": kib(ms.get("VmRSS")),
          "workers": workers, "old_workers": old}
     try:
-        st = status(port)
+        st = status_page(port)
         s["generation"] = st.get("generation")
         s["services"] = {x["name"]: {"state": x["state"],
                                      "routes": len(x.get("routes") or [])}

@@ -7,12 +7,17 @@ import os
 import shutil
 import socket
 import subprocess
-import time
+import sys
 from pathlib import Path
 
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "t" / "lib"))
+
+# one copy of these for the Python tests and tools: t/lib/discovery_test.py
+from discovery_test import free_port, temp_paths, wait_until  # noqa: E402,F401
+
 MODULE = ROOT / "build" / "ngx_http_discovery_module.so"
 NGINX = "/usr/sbin/nginx"
 PYTHON = "/usr/bin/python3"
@@ -41,13 +46,7 @@ events {{
 http {{
     access_log  logs/access.log;
 
-    client_body_temp_path  temp/body;
-    proxy_temp_path        temp/proxy;
-    fastcgi_temp_path      temp/fastcgi;
-    uwsgi_temp_path        temp/uwsgi;
-    scgi_temp_path         temp/scgi;
-
-"""
+""" + temp_paths("temp") + "\n"
 
 # The example services behind nginx, as nginx.conf.example has them.
 NGINX_CONF = NGINX_PREAMBLE + """\
@@ -93,29 +92,6 @@ NGINX_CONF = NGINX_PREAMBLE + """\
     }}
 }}
 """
-
-
-def free_port():
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(probe, done=bool, timeout=10.0, message="condition"):
-    """Call probe() until done(its result); return that result.
-
-    Raises AssertionError naming the last result after timeout seconds.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if done(result):
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}; "
-                                 f"last: {repr(result)[-500:]}")
-        time.sleep(0.1)
 
 
 def tail(path, lines=40):

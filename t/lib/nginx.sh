@@ -1,5 +1,6 @@
 # nginx.sh: shell helpers for scripts that run nginx instances of their own
-# (bench/run.sh, soak/run.sh).  Source it.
+# (bench/run.sh, soak/run.sh).  Source it.  Their Perl and Python
+# counterparts: DiscoveryTest.pm (temp_paths) and discovery_test.py.
 
 # nginx_stop DIR: stops the nginx whose pid file is DIR/nginx.pid, quickly
 # (TERM), and for good after 10 s (KILL).
