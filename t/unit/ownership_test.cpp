@@ -2,6 +2,8 @@
 #include "discovery_core.h"
 #include "ownership.hpp"
 
+#include "captured_log.hpp"
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -32,23 +34,10 @@ TEST(Ownership, NoPrefixCoversEverything)
     EXPECT_TRUE(p.covers("/anything"));
 }
 
-namespace {
-
-struct Lines {
-    std::vector<std::string> lines;
-
-    static void handler(void *data, int, const char *msg, size_t len)
-    {
-        static_cast<Lines *>(data)->lines.emplace_back(msg, len);
-    }
-};
-
-} // namespace
-
 TEST(Ownership, ParserRejectsRoutesOutsideThePrefixes)
 {
-    Lines warnings;
-    discovery_log_t log = {Lines::handler, &warnings};
+    CapturedLog warnings;
+    discovery_log_t log = warnings.sink();
     discovery_error_t err;
     discovery_parser_t *p = discovery_parser_create(DISCOVERY_FORMAT_AUTO,
                                                     &log);

@@ -4,6 +4,8 @@
 #include "methods.hpp"
 #include "route_document.hpp"
 
+#include "captured_log.hpp"
+
 #include <gtest/gtest.h>
 
 #include <random>
@@ -11,22 +13,15 @@
 namespace discovery {
 namespace {
 
-struct Captured {
-    std::vector<std::string> lines;
-
-    static void handler(void *data, int level, const char *msg, size_t len)
-    {
-        EXPECT_EQ(level, DISCOVERY_LOG_WARN);
-        static_cast<Captured *>(data)->lines.emplace_back(msg, len);
-    }
-
-    discovery_log_t log() { return {&Captured::handler, this}; }
+// a route document logs warnings only
+struct Captured : CapturedLog {
+    Captured() : CapturedLog(DISCOVERY_LOG_WARN) {}
 };
 
 RouteSet parse(const std::string &doc, int format = DISCOVERY_FORMAT_AUTO,
                Captured *warnings = nullptr)
 {
-    discovery_log_t log = warnings ? warnings->log() : discovery_log_t{};
+    discovery_log_t log = warnings ? warnings->sink() : discovery_log_t{};
     RouteDocumentParser parser(format, Log(&log));
     parser.feed(doc.data(), doc.size());
     return parser.finish();
@@ -619,7 +614,7 @@ TEST(OpenApi, UppercaseOperationKeysAreNotOperations)
 TEST(ParserApi, FeedFinishAndFree)
 {
     Captured warnings;
-    discovery_log_t log = warnings.log();
+    discovery_log_t log = warnings.sink();
     discovery_parser_t *p =
         discovery_parser_create(DISCOVERY_FORMAT_AUTO, &log);
     ASSERT_NE(p, nullptr);

@@ -6,6 +6,8 @@
 #include "snapshot_update.hpp"
 #include "table_check.hpp"
 
+#include "captured_log.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -15,17 +17,6 @@
 
 namespace discovery {
 namespace {
-
-struct Captured {
-    std::vector<std::string> lines;
-
-    static void handler(void *data, int, const char *msg, size_t len)
-    {
-        static_cast<Captured *>(data)->lines.emplace_back(msg, len);
-    }
-
-    discovery_log_t raw() { return {&Captured::handler, this}; }
-};
 
 Route route(const std::string &path, uint32_t methods,
             const std::string &name = "", bool auth = false)
@@ -390,7 +381,7 @@ TEST(Roster, KeepsServicesWithSameNameAndUrl)
     conf[0].upstream = upstream;
     conf.push_back({"fresh", "http://fresh", "fresh_backend"});
 
-    Captured log;
+    CapturedLog log;
     Bytes blob = applyRoster(oldBlob.data(), oldBlob.size(), conf, false, 7, Log());
     Snapshot next = decodeSnapshot(blob.data(), blob.size());
 
@@ -409,8 +400,8 @@ TEST(Roster, KeepsServicesWithSameNameAndUrl)
 TEST(Roster, InvalidOldIsWarnedAndIgnored)
 {
     Bytes junk = {'N', 'G', 'X', 'D', 0, 0};
-    Captured log;
-    discovery_log_t raw = log.raw();
+    CapturedLog log;
+    discovery_log_t raw = log.sink();
     std::vector<ServiceConf> conf = {{"a", "http://a", "up_a"}};
 
     Bytes blob = applyRoster(junk.data(), junk.size(), conf, false, 1, Log(&raw));
@@ -444,9 +435,9 @@ Bytes routeSet(std::vector<Route> routes, const std::string &version = "1")
 
 std::optional<Bytes> poll(const Bytes &table, const std::string &name,
                           uint32_t state, const Bytes *routes,
-                          Captured *log = nullptr, uint64_t generation = 2)
+                          CapturedLog *log = nullptr, uint64_t generation = 2)
 {
-    discovery_log_t raw = log ? log->raw() : discovery_log_t{};
+    discovery_log_t raw = log ? log->sink() : discovery_log_t{};
     PollResult p;
     p.name = name;
     std::string url = "http://" + name;
@@ -570,8 +561,8 @@ TEST(ApplyPolls, UnknownServicesAreSkippedConflictsLoggedOnce)
         pollOf("b", "http://old-url", DISCOVERY_STATE_HEALTHY, &routes),
         pollOf("b", "http://b", DISCOVERY_STATE_HEALTHY, &routes),
     };
-    Captured log;
-    discovery_log_t raw = log.raw();
+    CapturedLog log;
+    discovery_log_t raw = log.sink();
     Bytes table = emptyTable();
     auto next = applyPolls(table.data(), table.size(), polls, 2, Log(&raw));
     ASSERT_TRUE(next);
@@ -618,7 +609,7 @@ TEST(Apply, ConflictsAreResolvedAndLoggedOnce)
     Bytes a = routeSet({route("/users/{id}", kGet | kDelete)});
     Bytes b = routeSet({route("/users/{user_id}", kGet | kPost | kDelete),
                         route("/other", kGet)});
-    Captured log;
+    CapturedLog log;
 
     auto t1 = poll(emptyTable(), "a", DISCOVERY_STATE_HEALTHY, &a, &log);
     auto t2 = poll(*t1, "b", DISCOVERY_STATE_HEALTHY, &b, &log);
@@ -677,7 +668,7 @@ TEST(Apply, ManyOverlapsAreComparedCheaply)
 
     api.push_back(route("/one/more", kGet));
     Bytes changed = routeSet(api);
-    Captured log;
+    CapturedLog log;
     auto t3 = poll(*t2, "b", DISCOVERY_STATE_HEALTHY, &changed, &log);
     ASSERT_TRUE(t3);
 
