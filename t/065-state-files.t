@@ -18,7 +18,7 @@ BEGIN {
 use Test::Nginx::Socket 'no_plan';
 use DiscoveryTest;
 use File::Temp qw(tempdir);
-use Time::HiRes qw(sleep time);
+use Time::HiRes ();
 
 master_on();
 workers(2);
@@ -74,6 +74,27 @@ sub worker_pids {
 sub wait_file {
     my ($path, $timeout) = @_;
     return wait_for("$path to be written", sub { -e $path }, $timeout);
+}
+
+# until the state file in $dir is a regular file, written at $since or
+# later (a time), holding $needle (a route path: the snapshot keeps its
+# strings as they are) when given, and no temporary file is left beside
+# it: the write is over
+sub wait_written {
+    my ($dir, %opt) = @_;
+    my $state = "$dir/table.state";
+    return wait_for("$state written"
+                    . ($opt{needle} ? " with \"$opt{needle}\"" : ''), sub {
+        return 0 if -l $state || !-f _;
+        return 0 if $opt{since} && (Time::HiRes::stat($state))[9] < $opt{since};
+        if ($opt{needle}) {
+            open my $fh, '<', $state or return 0;
+            my $content = do { local $/; <$fh> };
+            return 0 if index($content, $opt{needle}) < 0;
+        }
+        return !grep { !-l && !m{/precious$} && !m{/table\.state$} }
+                     glob "$dir/*";
+    }, 10);
 }
 
 # what must hold after whatever nginx did: "precious" is intact, every
@@ -133,8 +154,7 @@ __DATA__
     discovery_state $TEST_NGINX_STATE_TOP/1/table.state;
     discovery_service s http://127.0.0.1:$TEST_NGINX_MOCK_PORT uri=/hang timeout=10s;
 --- init
-main::wait_file("$main::Dir1/table.state");
-sleep 0.5;
+main::wait_written($main::Dir1);
 main::check_dir($main::Dir1, $main::Planted1);
 --- request
 GET /a/1
@@ -151,7 +171,7 @@ DiscoveryTest::wait_ready();
 my @pids = main::worker_pids();
 main::plant($main::Dir2, @pids);
 DiscoveryTest::wait_status(qr{"path":"/b/\{id\}"});
-sleep 0.5;
+main::wait_written($main::Dir2, needle => "/b/{id}");
 main::check_dir($main::Dir2, scalar @pids);
 --- request
 GET /b/1
@@ -170,6 +190,7 @@ main::wait_file("$main::Dir3/table.state");
 my @pids = main::worker_pids();
 main::plant($main::Dir3, @pids);
 my $port = $ENV{TEST_NGINX_MOCK_PORT};
+my $reloaded_at = Time::HiRes::time();
 my $outcome = DiscoveryTest::reload_config(sub {
     my $conf = shift;
     $conf =~ s{(discovery_service s .*\n)}
@@ -178,7 +199,7 @@ my $outcome = DiscoveryTest::reload_config(sub {
 });
 Test::More::is($outcome, 'reloaded', 'the reload adding service t');
 DiscoveryTest::wait_status(qr/"name":"t"/);
-sleep 0.5;
+main::wait_written($main::Dir3, since => $reloaded_at);
 main::check_dir($main::Dir3, scalar @pids);
 --- request
 GET /a/3

@@ -5,7 +5,7 @@ use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 use DiscoveryTest;
 use File::Temp qw(tempdir);
-use Time::HiRes qw(sleep);
+use Time::HiRes ();
 
 master_on();
 workers(2);
@@ -87,10 +87,10 @@ sub service_line {
 # status page still shows the old configuration
 sub check_old_config {
     my %before = map { $_ => polls($_) } qw(/a /b);
-    sleep 2.5;
     for my $path (qw(/a /b)) {
-        Test::More::cmp_ok(polls($path) - $before{$path}, '>=', 2,
-                           "$path is still polled");
+        Test::More::ok(DiscoveryTest::poll_until(
+                           sub { polls($path) - $before{$path} >= 2 }, 10),
+                       "$path is still polled");
     }
     my $port = $ENV{TEST_NGINX_SERVER_PORT};
     my $status = DiscoveryTest::http_get($port, '/_discovery') // '';
@@ -204,7 +204,12 @@ qr/\[emerg\].*discovery zone "discovery" of 65536 bytes is too small for the tab
     discovery_service huge http://127.0.0.1:$TEST_NGINX_MOCK_PORT uri=/huge;
 --- init
 DiscoveryTest::wait_status(qr{"path":"/huge/resource-number-4000/\{id\}"});
-sleep 0.5;
+# TEST 7 loads the state file this one leaves
+DiscoveryTest::wait_for('the huge table in the state file', sub {
+    open my $fh, '<', "$ENV{TEST_NGINX_STATE_DIR}/huge.state" or return 0;
+    local $/;
+    return index(<$fh>, '/huge/resource-number-4000/{id}') >= 0;
+});
 --- request
 GET /huge/resource-number-7/5
 --- response_body
