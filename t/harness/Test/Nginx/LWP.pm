@@ -2,8 +2,8 @@ package Test::Nginx::LWP;
 
 # Stands in for openresty's Test::Nginx::LWP, the obsolete LWP-based
 # scaffold, which t/harness does not implement: a test file that uses it
-# is skipped as a whole (1..0 # SKIP), as the real one's would be on a
-# machine where it cannot load, instead of dying at "use".
+# is skipped as a whole (1..0 # SKIP), the way a suite reports a
+# prerequisite it lacks, instead of dying at "use" for want of the module.
 
 use strict;
 use warnings;
