@@ -166,6 +166,7 @@ bool compileTemplate(std::string_view path, Template &out, std::string *reason)
     }
 
     std::string_view rest = path.substr(1);
+    size_t pathAt = std::string_view::npos; // the {x:path} segment's index
 
     for (;;) {
         size_t slash = rest.find('/');
@@ -175,19 +176,29 @@ bool compileTemplate(std::string_view path, Template &out, std::string *reason)
             return fail("invalid segment");
         }
 
-        if (!out.segments.empty()
-            && out.segments.back().kind == SegmentKind::Path) {
-            return fail("{:path} is not the last segment");
+        if (seg.kind == SegmentKind::Path) {
+            if (pathAt != std::string_view::npos) {
+                return fail("more than one {:path} segment");
+            }
+            pathAt = out.segments.size();
         }
 
         out.segments.push_back(seg);
 
         if (slash == std::string_view::npos) {
-            return true;
+            break;
         }
 
         rest = rest.substr(slash + 1);
     }
+
+    static_assert(kMaxSegmentsAfterPath == 31, "the reason below says 31");
+    if (pathAt != std::string_view::npos
+        && out.segments.size() - pathAt - 1 > kMaxSegmentsAfterPath) {
+        return fail("more than 31 segments after {:path}");
+    }
+
+    return true;
 }
 
 std::string templateShape(const Template &tpl)

@@ -17,6 +17,15 @@ struct Segment {
     std::string_view text; // literal text or parameter name
 };
 
+/*
+ * A template holds at most one {x:path} segment, anywhere.  As Starlette's
+ * '.*' between the slashes around it, it takes all the text between the
+ * segments before it and those after it, slashes included, possibly none.
+ * The segments after it are fixed in number: at most this many, since the
+ * router keeps a bit per suffix length.
+ */
+constexpr size_t kMaxSegmentsAfterPath = 31;
+
 // Views into the compiled path string, which must outlive it.
 struct Template {
     std::vector<Segment> segments;

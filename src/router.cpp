@@ -157,6 +157,7 @@ struct Router::Draft {
         uint32_t params[kSlotCount] = {kNone, kNone, kNone, kNone, kNone};
         uint32_t firstEntry = 0;
         uint32_t entryCount = 0;
+        uint32_t suffixDepths = 0; // of a {x:path} node, as Router::Node's
     };
 
     // The literal children, by Key: open addressing, at most half full.
@@ -189,8 +190,11 @@ void Router::Draft::add(const Route &route, uint32_t service,
     }
 
     uint32_t node = 0;
-    for (const Segment &seg : tpl.segments) {
-        node = child(node, seg);
+    for (size_t i = 0; i < tpl.segments.size(); i++) {
+        node = child(node, tpl.segments[i]);
+        if (tpl.segments[i].kind == SegmentKind::Path) {
+            nodes[node].suffixDepths |= 1u << (tpl.segments.size() - i - 1);
+        }
     }
 
     pending.push_back(
@@ -392,6 +396,9 @@ void Router::freeze(Draft &draft)
             }
         }
         node.hasLiterals = from.hasLiterals;
+        if (!from.literal && from.slot == kPathSlot) {
+            node.suffixDepths = from.suffixDepths;
+        }
         node.firstEntry = from.firstEntry;
         node.entryCount = static_cast<uint8_t>(from.entryCount);
         if (from.entryCount > 0) {
@@ -592,12 +599,62 @@ bool Router::searchParams(uint32_t id, uint64_t shape, std::string_view rest,
         }
     }
 
-    // {x:path} takes the rest, slashes included, even when empty
     if (!(params & (1u << kPathSlot))) {
         return false;
     }
-    s.visits++;
-    return visitTerminal(nodes_[find(Key::param(id, shape, kPathSlot))], s);
+
+    Key key = Key::param(id, shape, kPathSlot);
+    uint32_t path = find(key);
+
+    // {x:path} last, the usual case: it takes the rest, even when empty
+    if (nodes_[path].suffixDepths == 1) {
+        s.visits++;
+        return visitTerminal(nodes_[path], s);
+    }
+    return searchSuffixes(path, key.shape, rest, s);
+}
+
+/*
+ * Below {x:path} node `id`, whose parameter starts at `rest` ("/" and
+ * more): for each number of segments its routes have after the parameter,
+ * the deepest first, the walk with that many segments from the end of the
+ * path.  The parameter takes what lies between, slashes included, possibly
+ * nothing, but not the slash it starts with: for each route, which has one
+ * suffix length, the split Starlette's greedy '.*' makes.
+ */
+bool Router::searchSuffixes(uint32_t id, uint64_t shape, std::string_view rest,
+                            Search &s) const
+{
+    uint32_t depths = nodes_[id].suffixDepths; // never 0
+    size_t deepest = 31 - __builtin_clz(depths);
+    size_t depth = 0;
+    size_t start = rest.size(); // of the suffix `depth` segments long
+
+    // from the end, up to the deepest suffix there is room for
+    while (depth < deepest) {
+        size_t slash = rest.rfind('/', start - 1);
+        if (slash == 0 || slash == std::string_view::npos) {
+            break; // the slash before the parameter
+        }
+        start = slash;
+        depth++;
+    }
+
+    for (;; depth--) {
+        if (depths & (1u << depth)) {
+            std::string_view suffix = rest.substr(start);
+            if (prefetch_) {
+                prefetch(shape, suffix);
+            }
+            if (search(id, shape, suffix, s)) {
+                return true;
+            }
+        }
+        if (depth == 0) {
+            return false;
+        }
+        start = std::min(rest.find('/', start + 1), rest.size());
+    }
 }
 
 bool Router::visitTerminal(const Node &node, Search &s) const

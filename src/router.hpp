@@ -40,9 +40,15 @@ struct Match {
  * services with the same shape share a terminal, where entries sit in
  * roster order with conflicts already resolved.  A lookup walks the trie
  * depth-first in precedence order (literal, int, float, uuid, str, path)
- * and backtracks; each node is visited at most once, and checkTable()
- * keeps the nodes one lookup can reach under kLookupVisitLimit.  Routes
- * the snapshot rejects are left out.
+ * and backtracks; each node is visited at most once per walk, and
+ * checkTable() keeps the nodes one lookup can reach under
+ * kLookupVisitLimit.  Routes the snapshot rejects are left out.
+ *
+ * A {x:path} node's subtree holds the segments that follow the parameter
+ * in its routes, fixed in number: for each such number the node's routes
+ * have, the deepest first, the walk goes on below it with that many
+ * segments from the end of the path, the parameter taking what lies
+ * before them.
  *
  * The layout is for a cold cache (100,000 routes do not fit in it): every
  * node but the root sits in one open-addressing table, one cache line
@@ -111,7 +117,12 @@ private:
         uint64_t head[2] = {0, 0};
         uint32_t parent = kNone;
         uint32_t length = 0; // of a literal edge, or kParamEdge + slot
-        uint32_t tail = 0;
+        union {
+            uint32_t tail = 0; // of a literal edge
+            // of a {x:path} node: bit d set when a route below has d
+            // segments after its {x:path} (bit 0: the parameter is last)
+            uint32_t suffixDepths;
+        };
 
         uint32_t firstEntry = 0; // in entries_, `entry` included
         uint8_t params = 0;      // a bit per ParamSlot that has a child
@@ -167,6 +178,8 @@ private:
                 Search &s) const;
     bool searchParams(uint32_t id, uint64_t shape, std::string_view rest,
                       Search &s) const;
+    bool searchSuffixes(uint32_t id, uint64_t shape, std::string_view rest,
+                        Search &s) const;
     bool visitTerminal(const Node &node, Search &s) const;
     Match answer(const Entry &entry) const;
     uint32_t allowed(const Node &node) const;

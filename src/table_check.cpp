@@ -75,11 +75,85 @@ bool kindsMeet(size_t a, size_t b)
     return false;
 }
 
+// Whether some request segment satisfies both (neither a {x:path}).
+bool segmentsMeet(const Segment &a, const Segment &b)
+{
+    if (a.kind == SegmentKind::Literal && b.kind == SegmentKind::Literal) {
+        return a.text == b.text;
+    }
+    if (a.kind == SegmentKind::Literal) {
+        return segmentMatches(b.kind, a.text);
+    }
+    if (b.kind == SegmentKind::Literal) {
+        return segmentMatches(a.kind, b.text);
+    }
+    return kindsMeet(slotOf(a.kind), slotOf(b.kind));
+}
+
+size_t pathIndex(const std::vector<Segment> &shape)
+{
+    for (size_t i = 0; i < shape.size(); i++) {
+        if (shape[i].kind == SegmentKind::Path) {
+            return i;
+        }
+    }
+    return shape.size();
+}
+
+/*
+ * Whether some request path matches both shapes.  A {x:path} takes one
+ * request segment or more, whatever they hold, so the fixed segments before
+ * it face the other shape's from the start and those after it the other's
+ * from the end.  Where both have one, a long enough request puts the fixed
+ * segments of each that face nothing fixed in the other's parameter.
+ */
+bool shapesMeet(const std::vector<Segment> &a, const std::vector<Segment> &b)
+{
+    size_t pa = pathIndex(a);
+    size_t pb = pathIndex(b);
+    size_t heads = std::min(pa, pb);
+    size_t tails = 0;
+
+    if (pa == a.size() && pb == b.size()) {
+        if (a.size() != b.size()) {
+            return false;
+        }
+    } else if (pa == a.size() || pb == b.size()) {
+        // the fixed one: at least one segment for the other's parameter
+        const auto &fixed = pa == a.size() ? a : b;
+        const auto &other = pa == a.size() ? b : a;
+        if (fixed.size() < other.size()) {
+            return false;
+        }
+        tails = other.size() - pathIndex(other) - 1;
+    } else {
+        tails = std::min(a.size() - pa - 1, b.size() - pb - 1);
+    }
+
+    for (size_t i = 0; i < heads; i++) {
+        if (!segmentsMeet(a[i], b[i])) {
+            return false;
+        }
+    }
+    for (size_t j = 1; j <= tails; j++) {
+        if (!segmentsMeet(a[a.size() - j], b[b.size() - j])) {
+            return false;
+        }
+    }
+    return true;
+}
+
 // Costs grow exponentially in hostile tables: kept saturated, not wrapped.
 uint64_t addCost(uint64_t a, uint64_t b)
 {
     constexpr uint64_t kMax = uint64_t{1} << 62;
     return a + b > kMax ? kMax : a + b;
+}
+
+uint64_t timesCost(uint64_t n, uint64_t cost)
+{
+    constexpr uint64_t kMax = uint64_t{1} << 62;
+    return n != 0 && cost > kMax / n ? kMax : n * cost;
 }
 
 // GET routes serve HEAD as well
@@ -141,26 +215,33 @@ private:
         uint64_t cost = 1;
         // of the costliest literal child in each class
         std::array<uint64_t, kClasses> literalCost{};
+        // of a {x:path} node: bit d for routes with d segments after it
+        uint32_t suffixDepths = 0;
+        uint32_t parent = kNone;
+        uint32_t depth = 0;                     // segments of its prefix
+        Segment edge{SegmentKind::Literal, {}}; // from the parent
     };
 
     // What one child's new cost makes of its parent's.
     struct Change {
         const Segment *edge = nullptr;
         uint64_t cost = 0;
+        uint32_t suffixDepths = 0; // of a {x:path} child
     };
 
     uint64_t nodeCost(const Node &node, Change change) const;
     uint32_t child(uint32_t node, const Segment &seg) const;
+    void shapeOf(uint32_t node, std::vector<Segment> &shape) const;
 
     template <typename F>
     bool walk(uint32_t node, const Template &tpl, size_t i, bool ahead,
               F &found) const;
     template <typename F>
-    bool collect(uint32_t node, F &found) const;
-    template <typename F>
-    bool collectBelow(uint32_t node, F &found) const;
+    bool collectMeeting(uint32_t node, const Template &tpl, size_t maxDepth,
+                        F &found) const;
 
     std::vector<Node> nodes_;
+    mutable std::vector<Segment> shape_; // collectMeeting()'s, reused
 };
 
 uint32_t ShapeTrie::child(uint32_t node, const Segment &seg) const
@@ -175,21 +256,34 @@ uint32_t ShapeTrie::child(uint32_t node, const Segment &seg) const
     return it == n.literals.end() ? kNone : it->second;
 }
 
+void ShapeTrie::shapeOf(uint32_t node, std::vector<Segment> &shape) const
+{
+    shape.resize(nodes_[node].depth);
+    for (; node != 0; node = nodes_[node].parent) {
+        shape[nodes_[node].depth - 1] = nodes_[node].edge;
+    }
+}
+
 /*
  * The router's search(): one visit for the node; with more path to match,
  * the literal child that takes the next segment, every typed parameter
- * that takes it, and a visit of the {x:path} child.  The costliest request
- * segment is that of some class.
+ * that takes it, and the {x:path} child's walks, one per suffix length of
+ * its routes (a leaf's is one visit).  The costliest request segment is
+ * that of some class.
  */
 uint64_t ShapeTrie::nodeCost(const Node &node, Change change) const
 {
     std::array<uint64_t, kClasses> literal = node.literalCost;
     std::array<uint64_t, kSlots> param{};
+    uint32_t suffixDepths = 0;
 
     for (size_t slot = 0; slot < kSlots; slot++) {
         if (node.params[slot] != kNone) {
             param[slot] = nodes_[node.params[slot]].cost;
         }
+    }
+    if (node.params[kPathSlot] != kNone) {
+        suffixDepths = nodes_[node.params[kPathSlot]].suffixDepths;
     }
 
     if (change.edge != nullptr) {
@@ -198,6 +292,9 @@ uint64_t ShapeTrie::nodeCost(const Node &node, Change change) const
             c = std::max(c, change.cost);
         } else {
             param[slotOf(change.edge->kind)] = change.cost;
+        }
+        if (change.edge->kind == SegmentKind::Path) {
+            suffixDepths = change.suffixDepths;
         }
     }
 
@@ -213,8 +310,10 @@ uint64_t ShapeTrie::nodeCost(const Node &node, Change change) const
         worst = std::max(worst, sum);
     }
 
-    // a {x:path} child is one visit, of its terminal
-    uint64_t path = param[kPathSlot] != 0 ? 1 : 0;
+    // a walk below a {x:path} child per suffix length, each within the
+    // child's cost (more than a walk with few segments left can reach)
+    uint64_t path =
+        timesCost(__builtin_popcount(suffixDepths), param[kPathSlot]);
 
     return addCost(1, addCost(path, worst));
 }
@@ -235,7 +334,14 @@ uint64_t ShapeTrie::costWith(const Template &tpl) const
 
     for (size_t i = depth; i-- > 0;) {
         const Node &parent = line[i] != kNone ? nodes_[line[i]] : kNew;
-        cost = nodeCost(parent, {&tpl.segments[i], cost});
+        Change change{&tpl.segments[i], cost};
+        if (tpl.segments[i].kind == SegmentKind::Path) {
+            change.suffixDepths = 1u << (depth - i - 1);
+            if (line[i + 1] != kNone) {
+                change.suffixDepths |= nodes_[line[i + 1]].suffixDepths;
+            }
+        }
+        cost = nodeCost(parent, change);
     }
 
     return depth == 0 ? nodes_[0].cost : cost;
@@ -271,6 +377,13 @@ uint32_t ShapeTrie::add(const Template &tpl)
             } else {
                 parent.params[slotOf(seg.kind)] = next;
             }
+            nodes_[next].parent = line.back();
+            nodes_[next].depth = static_cast<uint32_t>(line.size());
+            nodes_[next].edge = seg;
+        }
+        if (seg.kind == SegmentKind::Path) {
+            size_t after = tpl.segments.size() - line.size();
+            nodes_[next].suffixDepths |= 1u << after;
         }
         line.push_back(next);
     }
@@ -302,7 +415,9 @@ void ShapeTrie::shadowed(const Template &tpl, F &&found) const
  * `ahead`: at an earlier segment tpl's edge came first in the lookup's
  * order (a literal before a parameter, int before str...), so every route
  * met from here is shadowed.  Edges that come before tpl's lead to routes
- * that shadow tpl instead, and are left alone.  False once found says stop.
+ * that shadow tpl instead, and are left alone.  Past a {x:path}, on either
+ * side, segments no longer face each other one to one: the routes below
+ * are compared with tpl whole (collectMeeting).  False once found says stop.
  */
 template <typename F>
 bool ShapeTrie::walk(uint32_t node, const Template &tpl, size_t i, bool ahead,
@@ -323,11 +438,20 @@ bool ShapeTrie::walk(uint32_t node, const Template &tpl, size_t i, bool ahead,
     }
 
     const Segment &seg = tpl.segments[i];
+    uint32_t path = n.params[kPathSlot];
 
     if (seg.kind == SegmentKind::Path) {
-        // tpl takes any rest: what comes first here shadows it, unless
-        // tpl came first already; another {x:path} is the same shape
-        return !ahead || collectBelow(node, found);
+        if (ahead) {
+            return collectMeeting(node, tpl, SIZE_MAX, found);
+        }
+        // tpl's {x:path} comes after every other edge here.  Below it the
+        // lookup walks the routes with more segments after the parameter
+        // first, then those with as many, tpl's among them, then those with
+        // fewer: tpl shadows the last
+        return path == kNone
+               || (walk(path, tpl, i + 1, false, found)
+                   && collectMeeting(path, tpl, tpl.segments.size() - 1,
+                                     found));
     }
 
     if (seg.kind == SegmentKind::Literal) {
@@ -368,38 +492,43 @@ bool ShapeTrie::walk(uint32_t node, const Template &tpl, size_t i, bool ahead,
         }
     }
 
-    // a {x:path} sibling takes the rest of any path, after everything else
-    return n.params[kPathSlot] == kNone
-           || collect(n.params[kPathSlot], found);
+    // a {x:path} sibling comes after everything else
+    return path == kNone || collectMeeting(path, tpl, SIZE_MAX, found);
 }
 
-// Every route at or below `node`.
+/*
+ * Every route at or below `node`, of at most maxDepth segments, that some
+ * request matches along with tpl.  For where a {x:path} puts segments out
+ * of step with tpl's: the shapes are compared whole.
+ */
 template <typename F>
-bool ShapeTrie::collect(uint32_t node, F &found) const
+bool ShapeTrie::collectMeeting(uint32_t node, const Template &tpl,
+                               size_t maxDepth, F &found) const
 {
     const Node &n = nodes_[node];
 
-    for (const Terminal &t : n.terminals) {
-        if (!found(t)) {
-            return false;
+    if (n.depth > maxDepth) {
+        return true;
+    }
+
+    if (!n.terminals.empty()) {
+        shapeOf(node, shape_);
+        if (shapesMeet(tpl.segments, shape_)) {
+            for (const Terminal &t : n.terminals) {
+                if (!found(t)) {
+                    return false;
+                }
+            }
         }
     }
-    return collectBelow(node, found);
-}
-
-// Every route below `node`.
-template <typename F>
-bool ShapeTrie::collectBelow(uint32_t node, F &found) const
-{
-    const Node &n = nodes_[node];
 
     for (const auto &lit : n.literals) {
-        if (!collect(lit.second, found)) {
+        if (!collectMeeting(lit.second, tpl, maxDepth, found)) {
             return false;
         }
     }
     for (uint32_t p : n.params) {
-        if (p != kNone && !collect(p, found)) {
+        if (p != kNone && !collectMeeting(p, tpl, maxDepth, found)) {
             return false;
         }
     }

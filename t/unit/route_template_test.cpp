@@ -57,10 +57,10 @@ TEST(RouteTemplate, AllConverters)
 TEST(RouteTemplate, RejectsInvalid)
 {
     const char *invalid[] = {
-        "",       "users",  "/a/{b",      "/a/b}",       "/{a}.{b}",
-        "/x{a}",  "/{a}x",  "/{a:bogus}", "/{}",         "/{:int}",
-        "/{1a}",  "/{a-b}", "/{a:int:x}", "/{p:path}/x", "/{p:path}/",
-        "/a b",   "/a?x=1", "/a#frag",    "/a\tb",       "/{a}}",
+        "",       "users",  "/a/{b",      "/a/b}",     "/{a}.{b}",
+        "/x{a}",  "/{a}x",  "/{a:bogus}", "/{}",       "/{:int}",
+        "/{1a}",  "/{a-b}", "/{a:int:x}", "/{a:Path}", "/{p:paths}",
+        "/a b",   "/a?x=1", "/a#frag",    "/a\tb",     "/{a}}",
         "/{{a}}", "/{a:}",  "/{ a}",
     };
 
@@ -70,6 +70,55 @@ TEST(RouteTemplate, RejectsInvalid)
         EXPECT_FALSE(compileTemplate(path, tpl, &reason)) << path;
         EXPECT_FALSE(reason.empty()) << path;
     }
+}
+
+TEST(RouteTemplate, PathParameterAnywhere)
+{
+    Template tpl;
+
+    ASSERT_TRUE(compileTemplate("/files/{p:path}/meta", tpl));
+    EXPECT_EQ(kinds(tpl),
+              (std::vector<SegmentKind>{SegmentKind::Literal, SegmentKind::Path,
+                                        SegmentKind::Literal}));
+    EXPECT_EQ(tpl.segments[1].text, "p");
+
+    ASSERT_TRUE(compileTemplate("/{p:path}/{id:int}/", tpl));
+    EXPECT_EQ(kinds(tpl),
+              (std::vector<SegmentKind>{SegmentKind::Path, SegmentKind::Int,
+                                        SegmentKind::Literal}));
+    EXPECT_EQ(templateShape(tpl), "/{path}/{int}/");
+}
+
+TEST(RouteTemplate, OnePathParameterPerTemplate)
+{
+    Template tpl;
+    std::string reason;
+
+    EXPECT_FALSE(compileTemplate("/a/{p:path}/b/{q:path}", tpl, &reason));
+    EXPECT_EQ(reason, "more than one {:path} segment");
+    EXPECT_FALSE(compileTemplate("/{p:path}/{p:path}", tpl, &reason));
+    EXPECT_EQ(reason, "more than one {:path} segment");
+}
+
+TEST(RouteTemplate, AtMost31SegmentsAfterPathParameter)
+{
+    std::string path = "/x/{p:path}";
+    for (size_t i = 0; i < kMaxSegmentsAfterPath; i++) {
+        path += "/s";
+    }
+    Template tpl;
+    std::string reason;
+
+    EXPECT_TRUE(compileTemplate(path, tpl, &reason)) << reason;
+    EXPECT_EQ(tpl.segments.size(), kMaxSegmentsAfterPath + 2);
+    EXPECT_FALSE(compileTemplate(path + "/s", tpl, &reason));
+    EXPECT_EQ(reason, "more than 31 segments after {:path}");
+    // no such limit before it
+    std::string before;
+    for (size_t i = 0; i < 40; i++) {
+        before += "/s";
+    }
+    EXPECT_TRUE(compileTemplate(before + path, tpl));
 }
 
 TEST(RouteTemplate, RejectsNulInLiteral)

@@ -158,6 +158,108 @@ TEST(Router, RootPathParameter)
     EXPECT_EQ(lookup(*r, "/x/y/z"), "a /{all:path}");
 }
 
+TEST(Router, PathParameterInTheMiddle)
+{
+    auto r = makeRouter({{"a", "/files/{p:path}/meta", kGet | kPut}});
+
+    EXPECT_EQ(lookup(*r, "/files/a/meta"), "a /files/{p:path}/meta");
+    EXPECT_EQ(lookup(*r, "/files/a/b/c/meta"), "a /files/{p:path}/meta");
+    // greedy as Starlette's '.*': p is "meta/x/meta"
+    EXPECT_EQ(lookup(*r, "/files/meta/x/meta/meta"), "a /files/{p:path}/meta");
+    // p may be empty, but the slashes around it are the template's
+    EXPECT_EQ(lookup(*r, "/files//meta"), "a /files/{p:path}/meta");
+    EXPECT_EQ(lookup(*r, "/files/meta"), "404");
+    EXPECT_EQ(lookup(*r, "/files/a/b"), "404");
+    EXPECT_EQ(lookup(*r, "/files/a/meta/b"), "404");
+    EXPECT_EQ(lookup(*r, "/files"), "404");
+    EXPECT_EQ(lookup(*r, "/files/a/meta", "POST"),
+              "405 a GET, HEAD, PUT, OPTIONS");
+}
+
+TEST(Router, PathParameterComesAfterEveryOtherEdge)
+{
+    auto r = makeRouter({{"a", "/files/{p:path}/meta", kGet},
+                         {"b", "/files/{name}/meta", kGet},
+                         {"b", "/files/{n:int}/meta", kGet},
+                         {"b", "/files/special/meta", kGet}});
+
+    EXPECT_EQ(lookup(*r, "/files/x/meta"), "b /files/{name}/meta");
+    EXPECT_EQ(lookup(*r, "/files/7/meta"), "b /files/{n:int}/meta");
+    EXPECT_EQ(lookup(*r, "/files/special/meta"), "b /files/special/meta");
+    EXPECT_EQ(lookup(*r, "/files/x/y/meta"), "a /files/{p:path}/meta");
+    EXPECT_EQ(lookup(*r, "/files/special/y/meta"), "a /files/{p:path}/meta");
+    // {name} takes no empty segment
+    EXPECT_EQ(lookup(*r, "/files//meta"), "a /files/{p:path}/meta");
+}
+
+TEST(Router, MoreSegmentsAfterThePathParameterFirst)
+{
+    auto r = makeRouter({{"a", "/d/{p:path}", kGet},
+                         {"a", "/d/{p:path}/a", kGet},
+                         {"b", "/d/{p:path}/a/b", kGet},
+                         {"b", "/d/{p:path}/{n:int}/c/d", kGet}});
+
+    EXPECT_EQ(lookup(*r, "/d/x/a/b"), "b /d/{p:path}/a/b");
+    EXPECT_EQ(lookup(*r, "/d/a/b/a"), "a /d/{p:path}/a");
+    EXPECT_EQ(lookup(*r, "/d/x/1/c/d"), "b /d/{p:path}/{n:int}/c/d");
+    // no room for p, not even empty: it keeps its slash
+    EXPECT_EQ(lookup(*r, "/d/1/c/d"), "a /d/{p:path}");
+    EXPECT_EQ(lookup(*r, "/d//1/c/d"), "b /d/{p:path}/{n:int}/c/d");
+    EXPECT_EQ(lookup(*r, "/d/a/b"), "a /d/{p:path}");
+    // the last one keeps its meaning: the rest, even empty
+    EXPECT_EQ(lookup(*r, "/d/x/y"), "a /d/{p:path}");
+    EXPECT_EQ(lookup(*r, "/d/"), "a /d/{p:path}");
+    EXPECT_EQ(lookup(*r, "/d"), "a /d/{p:path}");
+}
+
+TEST(Router, EachWalkBelowAPathParameterCounts)
+{
+    auto r = makeRouter({{"a", "/d/{p:path}", kGet},
+                         {"a", "/d/{p:path}/a", kGet},
+                         {"a", "/d/{p:path}/a/b", kGet}});
+    uint32_t visits = 0;
+
+    // the root, "d", then the {p:path} node for 2, 1 and 0 segments after
+    // it; "a" is visited in none, since "y" and "z" are not "a"
+    EXPECT_EQ(r->match("GET", "/d/x/y/z", false, &visits).route, "/d/{p:path}");
+    EXPECT_EQ(visits, 5u);
+    // for 2 segments: the {p:path} node, "a", "b"
+    EXPECT_EQ(r->match("GET", "/d/x/a/b", false, &visits).route,
+              "/d/{p:path}/a/b");
+    EXPECT_EQ(visits, 5u);
+    // "/" has room for none: one visit, of the {p:path} node's terminal
+    EXPECT_EQ(r->match("GET", "/d/", false, &visits).route, "/d/{p:path}");
+    EXPECT_EQ(visits, 3u);
+}
+
+TEST(Router, BacktracksBelowThePathParameter)
+{
+    auto r = makeRouter({{"a", "/{p:path}/{n:int}/x", kGet},
+                         {"b", "/{p:path}/{s}/y", kPost},
+                         {"c", "/{p:path}/{s}/x", kPost}});
+
+    EXPECT_EQ(lookup(*r, "/q/1/x"), "a /{p:path}/{n:int}/x");
+    EXPECT_EQ(lookup(*r, "/q/r/1/y", "POST"), "b /{p:path}/{s}/y");
+    // the int route has the path, not the method: the str one takes it
+    EXPECT_EQ(lookup(*r, "/q/1/x", "POST"), "c /{p:path}/{s}/x");
+    EXPECT_EQ(lookup(*r, "/q/1/x", "PUT"), "405 a GET, HEAD, OPTIONS");
+    EXPECT_EQ(lookup(*r, "/1/x"), "404");
+}
+
+TEST(Router, TrailingSlashRetryWithAPathParameterInTheMiddle)
+{
+    auto r = makeRouter(
+        {{"a", "/files/{p:path}/meta", kGet}, {"b", "/dirs/{p:path}/", kGet}});
+
+    // as FastAPI's redirect_slashes, which toggles the slash and matches
+    EXPECT_EQ(lookup(*r, "/files/a/b/meta/"), "a /files/{p:path}/meta");
+    EXPECT_EQ(lookup(*r, "/dirs/a/b"), "b /dirs/{p:path}/");
+    EXPECT_EQ(lookup(*r, "/dirs/a/b/"), "b /dirs/{p:path}/");
+    // "/dirs/" with a slash toggled is "/dirs", which it does not match
+    EXPECT_EQ(lookup(*r, "/dirs/"), "404");
+    EXPECT_EQ(lookup(*r, "/dirs//"), "b /dirs/{p:path}/");
+}
+
 TEST(Router, EmptySegmentsDoNotMatchParameters)
 {
     auto r = makeRouter({{"a", "/a/{x}/b", kGet}});
@@ -404,7 +506,8 @@ TEST(Router, ManyRoutes)
 /*
  * A brute-force reference: the route that wins is the matching one with
  * the smallest sequence of segment ranks (literal < int < float < uuid <
- * str < path), then roster order, then document order.
+ * str < path, and a path with more segments after it before one with
+ * fewer), then roster order, then document order.
  */
 struct RefRoute {
     std::string service;
@@ -428,11 +531,21 @@ std::vector<std::string> splitPath(const std::string &path)
     }
 }
 
+// The rank of a path segment followed by `after` segments.
+constexpr int kPathRank = 5;
+
+int pathRank(size_t after)
+{
+    return kPathRank + 32 - static_cast<int>(after);
+}
+
 int rankOf(const std::string &seg)
 {
     static const std::pair<const char *, int> ranks[] = {
-        {"{p:int}", 1}, {"{p:float}", 2}, {"{p:uuid}", 3},
-        {"{p}", 4},     {"{p:path}", 5},
+        {"{p:int}", 1},
+        {"{p:float}", 2},
+        {"{p:uuid}", 3},
+        {"{p}", 4},
     };
     for (const auto &r : ranks) {
         if (seg == r.first) {
@@ -471,9 +584,25 @@ bool refMatches(const RefRoute &r, const std::string &path)
     };
     std::vector<std::string> segs = splitPath(path);
 
+    // a path parameter takes one segment or more, as many as the others
+    // leave: line the segments after it up with the end of the path
+    auto param = std::find_if(r.ranks.begin(), r.ranks.end(),
+                              [](int rank) { return rank >= kPathRank; });
+    if (param != r.ranks.end()) {
+        size_t at = param - r.ranks.begin();
+        size_t after = r.segs.size() - at - 1;
+        if (segs.size() < r.segs.size()) {
+            return false;
+        }
+        std::vector<std::string> lined(segs.begin(), segs.begin() + at);
+        lined.push_back("(parameter)");
+        lined.insert(lined.end(), segs.end() - after, segs.end());
+        segs = lined;
+    }
+
     for (size_t i = 0; i < r.segs.size(); i++) {
-        if (r.ranks[i] == 5) {
-            return i < segs.size();
+        if (r.ranks[i] >= kPathRank) {
+            continue;
         }
         if (i >= segs.size()) {
             return false;
@@ -583,15 +712,18 @@ TEST(Router, AgreesWithBruteForce)
         for (int i = 0; i < count; i++) {
             RefRoute r;
             r.service = "s" + std::to_string(rng() % 3);
-            int len = 1 + static_cast<int>(rng() % 3);
+            int len = 1 + static_cast<int>(rng() % 4);
+            bool path = false;
             for (int k = 0; k < len; k++) {
                 std::string seg = segments[rng() % 9];
-                if (seg == "{p:path}" && k != len - 1) {
-                    seg = "{p}";
+                if (seg == "{p:path}" && path) {
+                    seg = "{p}"; // one per template
                 }
+                path |= seg == "{p:path}";
                 r.path += "/" + seg;
                 r.segs.push_back(seg);
-                r.ranks.push_back(rankOf(seg));
+                r.ranks.push_back(seg == "{p:path}" ? pathRank(len - k - 1)
+                                                    : rankOf(seg));
             }
             r.methods = (1u << (rng() % 7)) | (rng() % 2 ? uint32_t(kGet) : 0u);
             specs.push_back({r.service, r.path, r.methods});
@@ -609,7 +741,7 @@ TEST(Router, AgreesWithBruteForce)
 
         for (int q = 0; q < 50; q++) {
             std::string path;
-            int len = 1 + static_cast<int>(rng() % 4);
+            int len = 1 + static_cast<int>(rng() % 5);
             for (int k = 0; k < len; k++) {
                 path += "/" + std::string(pathSegments[rng() % 6]);
             }

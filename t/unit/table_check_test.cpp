@@ -6,7 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
+#include <set>
+#include <tuple>
 
 namespace discovery {
 namespace {
@@ -139,6 +142,230 @@ TEST(TableCheck, PathParameterSiblingsTakeWhatNothingElseDoes)
                   "/files/{p:path} of \"s0\""}));
 }
 
+TEST(TableCheck, PathParameterInTheMiddle)
+{
+    // the same shape: a conflict
+    Snapshot snap = table(
+        {{{"/files/{a:path}/meta", kGet}}, {{"/files/{b:path}/meta", kGet}}});
+    EXPECT_TRUE(snap.overlaps.empty());
+    ASSERT_EQ(snap.conflicts.size(), 1u);
+    EXPECT_EQ(describeConflict(snap, snap.conflicts[0]),
+              "route conflict: GET /files/{b:path}/meta of \"s1\" is "
+              "shadowed by /files/{a:path}/meta of \"s0\"");
+
+    // {x} takes /files/a/meta, not /files/a/b/meta
+    snap = table({{{"/files/{p:path}/meta", kGet}},
+                  {{"/files/{x}/meta", kGet},
+                   {"/files/{x}", kGet},
+                   {"/files/{x}/{n:int}", kGet}}});
+    EXPECT_EQ(overlaps(snap),
+              (std::vector<std::string>{
+                  "route overlap: GET,HEAD /files/{x}/meta of \"s1\" shadows "
+                  "/files/{p:path}/meta of \"s0\""}));
+
+    // fixed segments after the parameter face the end of the path
+    snap = table({{{"/files/{p:path}/{n:int}/raw", kGet}},
+                  {{"/files/a/7/raw", kGet},
+                   {"/files/a/x/raw", kGet},
+                   {"/files/1/2/3/raw", kGet},
+                   {"/files/7/raw", kGet}}});
+    EXPECT_EQ(overlaps(snap),
+              (std::vector<std::string>{
+                  "route overlap: GET,HEAD /files/a/7/raw of \"s1\" shadows "
+                  "/files/{p:path}/{n:int}/raw of \"s0\"",
+                  "route overlap: GET,HEAD /files/1/2/3/raw of \"s1\" "
+                  "shadows /files/{p:path}/{n:int}/raw of \"s0\""}));
+}
+
+TEST(TableCheck, MoreSegmentsAfterThePathParameterComeFirst)
+{
+    Snapshot snap =
+        table({{{"/{p:path}", kGet}, {"/f/{p:path}", kGet}},
+               {{"/f/{q:path}/meta", kGet}, {"/{q:path}/x/{n:int}", kGet}}});
+
+    EXPECT_EQ(overlaps(snap),
+              (std::vector<std::string>{
+                  "route overlap: GET,HEAD /f/{p:path} of \"s0\" shadows "
+                  "/{q:path}/x/{n:int} of \"s1\"",
+                  "route overlap: GET,HEAD /f/{q:path}/meta of \"s1\" "
+                  "shadows /{p:path} of \"s0\"",
+                  "route overlap: GET,HEAD /f/{q:path}/meta of \"s1\" "
+                  "shadows /f/{p:path} of \"s0\"",
+                  "route overlap: GET,HEAD /{q:path}/x/{n:int} of \"s1\" "
+                  "shadows /{p:path} of \"s0\""}));
+
+    // a catch-all still shadows no one, and deny keeps it last
+    snap = table({{{"/f/{q:path}/meta", kGet}}, {{"/{p:path}", kGet}}}, true);
+    EXPECT_TRUE(snap.rejections.empty());
+    snap = table({{{"/f/{p:path}", kGet}}, {{"/f/{q:path}/meta", kGet}}}, true);
+    EXPECT_EQ(rejections(snap),
+              (std::vector<std::string>{
+                  "route \"/f/{q:path}/meta\" of \"s1\" rejected: shadows "
+                  "s0 /f/{p:path}"}));
+}
+
+/*
+ * Every overlap checkTable() lists, and only those, compared with what a
+ * brute force finds over every request path of up to 5 segments: for each,
+ * the routes that match it, in the router's order (checked against the
+ * router itself).  Templates of up to 3 segments need no longer request
+ * to meet.
+ */
+struct BruteRoute {
+    uint32_t service;
+    uint32_t route;
+    Template tpl;
+    std::vector<int> order; // ranks from the left
+};
+
+bool bruteMatches(const Template &tpl, const std::vector<std::string> &segs)
+{
+    size_t n = tpl.segments.size();
+    size_t at = n; // the {x:path}
+    for (size_t i = 0; i < n; i++) {
+        if (tpl.segments[i].kind == SegmentKind::Path) {
+            at = i;
+        }
+    }
+    if (at == n ? segs.size() != n : segs.size() < n) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (i == at) {
+            continue;
+        }
+        // segments after the parameter line up with the end of the path
+        const std::string &s = i < at ? segs[i] : segs[segs.size() - (n - i)];
+        const Segment &seg = tpl.segments[i];
+        if (seg.kind == SegmentKind::Literal ? s != seg.text
+                                             : !segmentMatches(seg.kind, s)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+TEST(TableCheck, OverlapsAgreeWithBruteForce)
+{
+    const char *segments[] = {"a",         "1",   "",        "{i:int}",
+                              "{f:float}", "{s}", "{p:path}"};
+    const char *requestSegments[] = {"a", "1", "1.5", "x", ""};
+    std::vector<std::vector<std::string>> requests{{}};
+    for (size_t len = 1, from = 0; len <= 5; len++) {
+        size_t to = requests.size();
+        for (size_t i = from; i < to; i++) {
+            for (const char *seg : requestSegments) {
+                requests.push_back(requests[i]);
+                requests.back().push_back(seg);
+            }
+        }
+        from = to;
+    }
+    requests.erase(requests.begin());
+
+    std::mt19937 rng(11);
+
+    for (int round = 0; round < 100; round++) {
+        std::vector<std::vector<std::pair<std::string, uint32_t>>> services(3);
+        for (auto &routes : services) {
+            for (size_t r = rng() % 4; r > 0; r--) {
+                std::string path;
+                for (size_t k = 1 + rng() % 3; k > 0; k--) {
+                    std::string seg = segments[rng() % 7];
+                    if (seg == "{p:path}"
+                        && path.find("{p:path}") != std::string::npos) {
+                        seg = "{s}";
+                    }
+                    path += "/" + seg;
+                }
+                routes.push_back({path, kGet});
+            }
+        }
+        Snapshot snap = table(services);
+        ASSERT_TRUE(snap.rejections.empty());
+
+        // the routes that kept GET: the first of each shape
+        std::vector<BruteRoute> routed;
+        std::vector<std::string> shapes;
+        for (uint32_t s = 0; s < snap.services.size(); s++) {
+            const auto &routes = snap.services[s].routeSet.routes;
+            for (uint32_t r = 0; r < routes.size(); r++) {
+                BruteRoute b{s, r, {}, {}};
+                ASSERT_TRUE(compileTemplate(routes[r].path, b.tpl));
+                std::string shape = templateShape(b.tpl);
+                if (std::find(shapes.begin(), shapes.end(), shape)
+                    != shapes.end()) {
+                    continue;
+                }
+                shapes.push_back(shape);
+                size_t n = b.tpl.segments.size();
+                for (size_t i = 0; i < n; i++) {
+                    static const int ranks[] = {0, 4, 1, 2, 3, 5};
+                    auto kind = static_cast<int>(b.tpl.segments[i].kind);
+                    // more segments after a path parameter: earlier
+                    int after = static_cast<int>(n - i - 1);
+                    b.order.push_back(ranks[kind] == 5 ? 5 + 32 - after
+                                                       : ranks[kind]);
+                }
+                routed.push_back(std::move(b));
+            }
+        }
+
+        Bytes blob = encodeSnapshot(snap);
+        auto router = Router::build(blob.data(), blob.size());
+        std::set<std::tuple<uint32_t, uint32_t, uint32_t, uint32_t>> want;
+
+        for (const auto &segs : requests) {
+            std::vector<const BruteRoute *> hits;
+            for (const BruteRoute &b : routed) {
+                if (bruteMatches(b.tpl, segs)) {
+                    hits.push_back(&b);
+                }
+            }
+            if (hits.empty()) {
+                continue;
+            }
+            std::sort(hits.begin(), hits.end(),
+                      [](const BruteRoute *x, const BruteRoute *y) {
+                          return x->order < y->order;
+                      });
+
+            std::string path;
+            for (const std::string &seg : segs) {
+                path += "/" + seg;
+            }
+            const BruteRoute &first = *hits[0];
+            ASSERT_EQ(
+                router->match("GET", path, false).route,
+                snap.services[first.service].routeSet.routes[first.route].path)
+                << path << " (round " << round << ")";
+
+            for (size_t i = 0; i < hits.size(); i++) {
+                for (size_t j = i + 1; j < hits.size(); j++) {
+                    if (hits[i]->service != hits[j]->service) {
+                        want.insert({hits[i]->service, hits[i]->route,
+                                     hits[j]->service, hits[j]->route});
+                    }
+                }
+            }
+        }
+
+        std::set<std::tuple<uint32_t, uint32_t, uint32_t, uint32_t>> got;
+        for (const Overlap &o : snap.overlaps) {
+            got.insert(
+                {o.service, o.route, o.shadowedService, o.shadowedRoute});
+        }
+        std::string table;
+        for (const auto &routes : services) {
+            table += "|";
+            for (const auto &route : routes) {
+                table += " " + route.first;
+            }
+        }
+        ASSERT_EQ(got, want) << table << " (round " << round << ")";
+    }
+}
+
 TEST(TableCheck, DenyRejectsWhatShadowsAnEarlierService)
 {
     Snapshot snap = table({{{"/users/{id}", kAll}},
@@ -255,6 +482,47 @@ TEST(TableCheck, CostlyRoutesAreRejectedAndLookupsStayBounded)
     EXPECT_GT(most, kLookupVisitLimit);
     EXPECT_EQ(router->match("GET", "/small/3", false).route,
               "/small/{id:int}");
+}
+
+TEST(TableCheck, WalksBelowAPathParameterCountTowardsTheBound)
+{
+    // below one {x:path}, routes with 1 to 5 segments after it, every mix
+    // of literal and typed ones: a lookup walks the subtree once per length
+    std::vector<std::pair<std::string, uint32_t>> routes;
+    for (size_t depth = 1; depth <= 5; depth++) {
+        for (const std::string &p :
+             lattice({"1", "{i:int}", "{f:float}", "{s:str}"}, depth)) {
+            routes.push_back({"/m/{p:path}" + p, kPost});
+        }
+    }
+
+    Snapshot snap = table({{{"/small/{id:int}", kGet}}, routes});
+
+    ASSERT_FALSE(snap.rejections.empty());
+    EXPECT_LT(snap.rejections.size(), routes.size());
+    EXPECT_NE(rejections(snap)[0].find("lookup too costly"), std::string::npos);
+
+    Bytes blob = encodeSnapshot(snap);
+    auto router = Router::build(blob.data(), blob.size());
+    std::mt19937 rng(7);
+    const char *segments[] = {"1", "2", "1.5", "x", ""};
+    uint32_t most = 0;
+
+    for (int i = 0; i < 20000; i++) {
+        std::string path = "/m";
+        size_t depth = rng() % 9;
+        for (size_t d = 0; d < depth; d++) {
+            path += "/";
+            path += segments[rng() % 5];
+        }
+        uint32_t visits = 0;
+        router->match("GET", path, false, &visits);
+        most = std::max(most, visits);
+        EXPECT_LE(visits, 2 * kLookupVisitLimit) << path;
+    }
+
+    EXPECT_GT(most, kLookupVisitLimit / 2);
+    EXPECT_EQ(router->match("GET", "/small/3", false).route, "/small/{id:int}");
 }
 
 TEST(TableCheck, OrdinaryTablesAreFarFromTheBound)
