@@ -195,40 +195,47 @@ inline std::vector<std::string_view> lines(std::string_view s)
     }
 }
 
-// Whether `path` matches `tpl`, segment by segment, the obvious way.
-inline bool referenceMatch(const discovery::Template &tpl, std::string_view path)
+/*
+ * Whether `path` matches `tpl`, the way Starlette's regex for it does
+ * (`^/files/(?P<p>.*)/meta$`), written independently of the router's
+ * split: each segment's pattern after its '/', a {x:path} as '.*', greedy,
+ * its longest text tried first.  Literals and the other converters take
+ * no '/'.  (Python's '.' stops at a newline and '$' matches before a final
+ * one: not modelled, the gateway refuses such paths before routing.)
+ */
+inline bool referenceMatchFrom(const discovery::Template &tpl, size_t i,
+                               std::string_view path)
 {
+    if (i == tpl.segments.size()) {
+        return path.empty();
+    }
     if (path.empty() || path[0] != '/') {
         return false;
     }
 
-    std::vector<std::string_view> segs;
+    const discovery::Segment &seg = tpl.segments[i];
     std::string_view rest = path.substr(1);
-    for (;;) {
-        size_t slash = rest.find('/');
-        segs.push_back(rest.substr(0, slash));
-        if (slash == std::string_view::npos) {
-            break;
+
+    if (seg.kind == discovery::SegmentKind::Path) {
+        for (size_t n = rest.size() + 1; n-- > 0;) {
+            if (referenceMatchFrom(tpl, i + 1, rest.substr(n))) {
+                return true;
+            }
         }
-        rest = rest.substr(slash + 1);
+        return false;
     }
 
-    for (size_t i = 0; i < tpl.segments.size(); i++) {
-        const discovery::Segment &seg = tpl.segments[i];
-        if (i >= segs.size()) {
-            return false;
-        }
-        if (seg.kind == discovery::SegmentKind::Path) {
-            return true; // the rest, slashes included, even empty
-        }
-        if (seg.kind == discovery::SegmentKind::Literal ? segs[i] != seg.text
-                                             : !discovery::segmentMatches(
-                                                   seg.kind, segs[i])) {
-            return false;
-        }
-    }
+    std::string_view text = rest.substr(0, rest.find('/'));
+    bool ok = seg.kind == discovery::SegmentKind::Literal
+                  ? text == seg.text
+                  : discovery::segmentMatches(seg.kind, text);
+    return ok && referenceMatchFrom(tpl, i + 1, rest.substr(text.size()));
+}
 
-    return segs.size() == tpl.segments.size();
+inline bool referenceMatch(const discovery::Template &tpl,
+                           std::string_view path)
+{
+    return referenceMatchFrom(tpl, 0, path);
 }
 
 } // namespace fuzz

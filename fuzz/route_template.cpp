@@ -2,9 +2,10 @@
 //
 // The input's first line is compiled as a template (and so is the whole
 // input); when valid, every further line is a request path matched against
-// it twice: by a plain segment-by-segment reference here and by a router
-// holding that one route.  Both must agree, the router taking too a path
-// that the route matches with its trailing slash toggled.
+// it twice: by a reference written as Starlette's regex would match it
+// (fuzz_common.hpp) and by a router holding that one route.  Both must agree,
+// the router taking too a path that the route matches with its trailing slash
+// toggled.
 #include "fuzz_common.hpp"
 #include "methods.hpp"
 #include "route_template.hpp"
@@ -42,6 +43,7 @@ void checkTemplate(std::string_view text, const Template &tpl)
 {
     fuzz::check(!tpl.segments.empty(), "valid template without segments");
     fuzz::check(text[0] == '/', "valid template without leading slash");
+    size_t paths = 0;
 
     for (size_t i = 0; i < tpl.segments.size(); i++) {
         const Segment &seg = tpl.segments[i];
@@ -61,10 +63,13 @@ void checkTemplate(std::string_view text, const Template &tpl)
             fuzz::check(isIdentifier(seg.text), "bad parameter name", text);
         }
         if (seg.kind == SegmentKind::Path) {
-            fuzz::check(i + 1 == tpl.segments.size(),
-                        "{:path} before the end", text);
+            paths++;
+            fuzz::check(tpl.segments.size() - i - 1
+                            <= discovery::kMaxSegmentsAfterPath,
+                        "too many segments after {:path}", text);
         }
     }
+    fuzz::check(paths <= 1, "more than one {:path}", text);
 
     // the shape is itself a valid template of as many segments
     std::string shape = discovery::templateShape(tpl);

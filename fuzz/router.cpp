@@ -5,15 +5,18 @@
 // the snapshot encoder and discovery_router_create; fuzz-derived methods
 // and paths are then matched, and each answer compared with the reference:
 // every route whose template matches, grouped by shape, shapes taken in
-// precedence order (literal, int, float, uuid, str, path, from the left),
-// entries in roster order with earlier services keeping their methods
-// (compared by name, extension methods such as PROPFIND included).
+// precedence order (literal, int, float, uuid, str, path, from the left;
+// of two {x:path} at one place, the one with more segments after it
+// first), entries in roster order with earlier services keeping their
+// methods (compared by name, extension methods such as PROPFIND included).
+// Templates hold a {x:path} anywhere, matched as Starlette does.
 // A path nothing has goes where it would with its trailing slash toggled.
 // Routes the table check rejects take no part.  Two more properties hold
 // for every lookup: it visits at most twice kLookupVisitLimit trie nodes
 // (one walk each for the path and the toggled path; some
 // inputs add a service publishing every mix of literal and typed segments
-// over several levels, which would take thousands without the bound), and
+// over several levels, some of them below a {x:path} with every number of
+// levels after it, which would take thousands without the bound), and
 // each route of another service that matched the path with the method but
 // lost to the answer is listed as shadowed by it (and, under
 // discovery_overlap deny, never belongs to an earlier service).
@@ -85,17 +88,20 @@ std::string pick(FuzzedDataProvider &in, const char *const (&pool)[N])
     return i < N ? std::string(pool[i]) : in.ConsumeRandomLengthString(12);
 }
 
-int rank(SegmentKind k)
+// Segment i's place in the precedence order: a {x:path} after all the
+// others, and the more segments follow it the earlier.
+int rank(const discovery::Template &tpl, size_t i)
 {
-    switch (k) {
+    switch (tpl.segments[i].kind) {
     case SegmentKind::Literal: return 0;
     case SegmentKind::Int: return 1;
     case SegmentKind::Float: return 2;
     case SegmentKind::Uuid: return 3;
     case SegmentKind::Str: return 4;
-    case SegmentKind::Path: return 5;
+    case SegmentKind::Path:
+        return 5 + 32 - static_cast<int>(tpl.segments.size() - i - 1);
     }
-    return 6;
+    return 100;
 }
 
 struct RefEntry {
@@ -300,12 +306,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
         }
         size_t depth = in.ConsumeIntegralInRange<size_t>(2, 6);
+        // below a {x:path}: every depth up to `depth`, a walk each
+        bool belowPath = in.ConsumeBool();
         std::vector<std::string> paths;
         while (!pool.empty() && std::pow(pool.size(), depth) > 1024) {
             depth--;
         }
-        if (!pool.empty()) {
-            lattice(pool, depth, "", paths);
+        for (size_t d = belowPath ? 1 : depth; !pool.empty() && d <= depth;
+             d++) {
+            lattice(pool, d, belowPath ? "/{p:path}" : "", paths);
         }
 
         discovery::Service svc;
@@ -381,8 +390,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 it = byShape.emplace(key, shapes.size()).first;
                 Shape shape;
                 shape.tpl = tpl; // views into r.path, which stays put
-                for (const discovery::Segment &seg : tpl.segments) {
-                    shape.ranks.push_back(rank(seg.kind));
+                for (size_t i = 0; i < tpl.segments.size(); i++) {
+                    shape.ranks.push_back(rank(tpl, i));
                 }
                 shapes.push_back(std::move(shape));
             }
