@@ -26,7 +26,8 @@ our $HttpConfig = <<'_EOC_';
                 {"path": "/chat/history/{user_id:int}", "methods": ["GET"]},
                 {"path": "/chat/rooms/{room}", "methods": ["GET", "PUT"]},
                 {"path": "/files/readme", "methods": ["GET"]},
-                {"path": "/dav/{p:path}", "methods": ["GET", "PROPFIND", "mkcol"]}
+                {"path": "/dav/{p:path}", "methods": ["GET", "PROPFIND", "mkcol"]},
+                {"path": "/blobs/{p:path}/meta", "methods": ["GET"]}
               ]}';
         }
         location / {
@@ -51,7 +52,8 @@ our $HttpConfig = <<'_EOC_';
                 {"path": "/files/{rest:path}", "methods": ["GET"]},
                 {"path": "/bad/{x", "methods": ["GET"]},
                 {"path": 42},
-                "not an object"
+                "not an object",
+                {"path": "/blobs/{name}/meta", "methods": ["GET"]}
               ]}';
         }
         location / {
@@ -341,7 +343,33 @@ users GET /users/lobby
 
 
 
-=== TEST 20: methods past the nine (WebDAV, custom tokens) are routed like any other
+=== TEST 20: {x:path} in the middle takes what lies between, after a plain parameter
+--- request eval
+["GET /blobs/a/b/c/meta", "GET /blobs/x/meta", "GET /blobs/meta/meta/meta",
+ "GET /blobs/a/b/meta/", "GET /blobs/a/b", "GET /blobs/meta"]
+--- error_code eval
+[200, 200, 200, 200, 404, 404]
+--- response_headers eval
+["X-Route: /blobs/{p:path}/meta", "X-Route: /blobs/{name}/meta",
+ "X-Route: /blobs/{p:path}/meta", "X-Route: /blobs/{p:path}/meta", "", ""]
+--- response_body_like eval
+["^chat GET /blobs/a/b/c/meta\n", "^users GET /blobs/x/meta\n",
+ "^chat GET /blobs/meta/meta/meta\n", "^chat GET /blobs/a/b/meta/\n",
+ "Endpoint not available", "Endpoint not available"]
+
+
+
+=== TEST 21: a plain parameter before {x:path} in the middle is an overlap, warned
+--- request
+GET /blobs/x/meta
+--- response_body
+users GET /blobs/x/meta
+--- error_log
+route overlap: GET,HEAD /blobs/{name}/meta of "users" shadows /blobs/{p:path}/meta of "chat"
+
+
+
+=== TEST 22: methods past the nine (WebDAV, custom tokens) are routed like any other
 --- request eval
 ["PROPFIND /dav/a/b", "MKCOL /dav/new", "HEAD /dav/x"]
 --- response_headers eval
@@ -353,7 +381,7 @@ unknown method
 
 
 
-=== TEST 21: an extension method the path lacks is 405, its Allow naming the extension methods
+=== TEST 23: an extension method the path lacks is 405, its Allow naming the extension methods
 --- request
 LOCK /dav/a
 --- error_code: 405
@@ -364,7 +392,7 @@ Allow: GET, HEAD, OPTIONS, MKCOL, PROPFIND
 
 
 
-=== TEST 22: the status page lists a route's extension methods after the nine
+=== TEST 24: the status page lists a route's extension methods after the nine
 --- request
 GET /_discovery
 --- response_body_like eval
