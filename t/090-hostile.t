@@ -24,7 +24,7 @@ mock_service(
         '/trickle'   => [ { body => $good, trickle => 0.2 } ],
         '/reset'     => [ { body => $good . (' ' x 10000), reset => 1 } ],
         '/templates' => [ { body => '{"routes": [{"path": "/t/{a"}, {"path": "/t/{x:nope}"},
-                            {"path": "/t/{p:path}/more"}, {"path": "no-slash"},
+                            {"path": "/t/{p:path}/{q:path}"}, {"path": "no-slash"},
                             {"path": "/t/ok"}]}' } ],
     },
 );
