@@ -123,6 +123,7 @@ private:
             // segments after its {x:path} (bit 0: the parameter is last)
             uint32_t suffixDepths;
         };
+        static_assert(kMaxSegmentsAfterPath < 32, "a bit per suffix length");
 
         uint32_t firstEntry = 0; // in entries_, `entry` included
         uint8_t params = 0;      // a bit per ParamSlot that has a child
