@@ -12,6 +12,7 @@ CORE_OBJS := $(patsubst $(ROOT)/src/%.cpp,$(BUILD)/core/%.o,$(CORE_SRCS))
 # the core sees no nginx header: only src/ and the system's
 CORE_FLAGS := -std=c++17 -O2 -g -fPIC -fvisibility=hidden -fno-semantic-interposition -Wall -Wextra -Werror -I$(ROOT)/src
 UNIT_SRCS := $(wildcard $(ROOT)/t/unit/*_test.cpp)
+UNIT_HDRS := $(wildcard $(ROOT)/t/unit/*.hpp)
 UNIT_FLAGS := -std=c++17 -O1 -g -Wall -Wextra -Werror -I$(ROOT)/src \
               -fsanitize=address,undefined -fno-omit-frame-pointer \
               -fno-sanitize-recover=undefined
@@ -36,7 +37,7 @@ $(BUILD)/core/%.o: $(ROOT)/src/%.cpp $(CORE_HDRS) $(ROOT)/Makefile
 	@mkdir -p $(dir $@)
 	$(CXX) $(CORE_FLAGS) -c $< -o $@
 
-$(BUILD)/unit_tests: $(CORE_SRCS) $(CORE_HDRS) $(UNIT_SRCS)
+$(BUILD)/unit_tests: $(CORE_SRCS) $(CORE_HDRS) $(UNIT_SRCS) $(UNIT_HDRS)
 	@mkdir -p $(dir $@)
 	$(CXX) $(UNIT_FLAGS) $(CORE_SRCS) $(UNIT_SRCS) -o $@ \
 	    -lgtest -lgtest_main -lpthread -lyajl
