@@ -114,9 +114,9 @@ TEST(OpenApi, MalformedOperationIsSkipped)
     ASSERT_EQ(set.routes.size(), 1u);
     EXPECT_EQ(set.routes[0].methods, kPost);
     EXPECT_EQ(set.routes[0].name, "ok");
-    EXPECT_EQ(reasons(set), std::vector<std::string>{
-                                "path #0 operation GET: "
-                                "\"operationId\" is not a string"});
+    EXPECT_EQ(reasons(set),
+              std::vector<std::string>{"path #0 operation GET: "
+                                       "\"operationId\" is not a string"});
     EXPECT_EQ(set.rejected[0].path, "/a");
     EXPECT_EQ(set.rejected[0].methods, kGet);
 }
@@ -125,6 +125,84 @@ TEST(OpenApi, UppercaseOperationKeysAreNotOperations)
 {
     RouteSet set = parse(R"({"paths": {"/a": {"GET": {}}}})");
     EXPECT_TRUE(set.routes.empty());
+}
+
+TEST(OpenApi, InfoVersionWinsOverTheTopLevelOne)
+{
+    EXPECT_EQ(parse(R"({"openapi": "3.0.0", "version": "1",
+        "info": {"version": "2"}, "paths": {}})")
+                  .version,
+              "2");
+    EXPECT_EQ(parse(R"({"openapi": "3.0.0", "info": {"title": "x"},
+        "version": "1"})")
+                  .version,
+              "1");
+
+    // one too long is warned about and ignored
+    Captured warnings;
+    EXPECT_EQ(
+        parse(R"({"openapi": "3.0.0", "version": "1", "info": {"version": ")"
+                  + std::string(257, 'v') + R"("}})",
+              DISCOVERY_FORMAT_AUTO, &warnings)
+            .version,
+        "1");
+    EXPECT_EQ(warnings.lines, std::vector<std::string>{
+                                  "version longer than 256 bytes ignored"});
+
+    // a route list's version is its own, whatever "info" says
+    EXPECT_EQ(parse(R"({"version": "1", "info": {"version": "2"},
+        "routes": []})")
+                  .version,
+              "1");
+}
+
+TEST(OpenApi, MalformedPathsAndOperationsAreListed)
+{
+    Captured warnings;
+    RouteSet set = parse(R"({"openapi": "3.0.0", "paths": {
+        "/)" + std::string(1024, 'l')
+                             + R"(": {"get": {}},
+        "/x": 5,
+        "/y": {"get": {"operationId": ")"
+                             + std::string(257, 'n') + R"("}},
+        "/z": {"put": {"tags": "a"}},
+        "/w": {"post": {"tags": [1]}},
+        "/v": {"patch": {"security": {}}},
+        "/u": {"get": {}, "head": {"tags": ["t", ")"
+                             + std::string(129, 't') + R"("]}},
+        "/ok": {"get": {"operationId": null, "tags": null, "security": null}}
+    }})",
+                         DISCOVERY_FORMAT_AUTO, &warnings);
+
+    ASSERT_EQ(set.routes.size(), 2u);
+    EXPECT_EQ(set.routes[0].path, "/u");
+    EXPECT_EQ(set.routes[0].methods, kGet);
+    EXPECT_EQ(set.routes[1].path, "/ok");
+    EXPECT_EQ(set.routes[1].methods, kGet);
+    EXPECT_EQ(
+        reasons(set),
+        (std::vector<std::string>{
+            "path #0: path longer than 1024 bytes", "path #1: not an object",
+            "path #2 operation GET: operationId longer than 256 bytes",
+            "path #3 operation PUT: \"tags\" is not an array",
+            "path #4 operation POST: tag is not a string",
+            "path #5 operation PATCH: \"security\" is not an array",
+            "path #6 operation HEAD: tag longer than 128 bytes"}));
+    ASSERT_EQ(set.rejected.size(), 7u);
+    EXPECT_EQ(set.rejected[0].methods, kGet);
+    EXPECT_EQ(set.rejected[3].path, "/z");
+    EXPECT_EQ(set.rejected[3].methods, kPut);
+    EXPECT_TRUE(warnings.lines.empty());
+}
+
+TEST(OpenApi, TooManyPaths)
+{
+    std::string doc = "{\"paths\": {";
+    for (size_t i = 0; i <= 100000; i++) {
+        doc += (i ? ",\"/" : "\"/") + std::to_string(i) + "\": {}";
+    }
+    doc += "}}";
+    EXPECT_EQ(parseError(doc), "too many routes");
 }
 
 } // namespace
