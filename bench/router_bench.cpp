@@ -1,14 +1,15 @@
 // router_bench.cpp: Google Benchmark of the C++ core, through the C API the
-// nginx glue uses (discovery_core.h), on the same route sets as run.sh's
-// HTTP benchmark (bench/gen.py's scheme, rebuilt here so the binary needs
-// no data files).
+// nginx glue uses (discovery_core.h), polls applied with the core's
+// applyPoll (what discovery_snapshot_apply_polls runs), on the same route
+// sets as run.sh's HTTP benchmark (bench/gen.py's scheme, rebuilt here so
+// the binary needs no data files).
 //
 //   Lookup/N          discovery_router_match over N routes, one realistic
 //                     path per route, shuffled, walked round-robin
 //   RouterBuild/N     discovery_router_create from the snapshot (what a
 //                     worker does when the table's generation changes)
 //   Parse/N           a route document of N routes through the parser
-//   ApplyUnchanged/N  one poll of a small service whose routes did not
+//   ApplyUnchanged/N  applyPoll of a small service whose routes did not
 //                     change, while the table holds N routes of another:
 //                     the per-poll cost under discovery churn
 //   SnapshotBytes/... snapshot bytes per route (counter bytes_per_route)
@@ -16,16 +17,21 @@
 // Every lookup path is checked to be FOUND before timing starts.
 
 #include "discovery_core.h"
+#include "log.hpp"
+#include "snapshot_update.hpp"
 
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -36,6 +42,27 @@ const char kUrl[] = "http://127.0.0.1:1";
 {
     std::fprintf(stderr, "router_bench: %s: %s\n", what, err.text);
     std::exit(1);
+}
+
+// One poll of service `name` at kUrl, healthy, with `routes`: the new
+// snapshot, or none (empty) when routing would not change; exits on an
+// error.
+std::vector<unsigned char> apply(const std::vector<unsigned char> &old,
+                                 const char *name,
+                                 const std::vector<unsigned char> &routes,
+                                 uint64_t generation)
+{
+    try {
+        std::optional<std::vector<unsigned char>> next =
+            discovery::applyPoll(old.data(), old.size(),
+                                 {name, kUrl, DISCOVERY_STATE_HEALTHY,
+                                  routes.data(), routes.size()},
+                                 generation, discovery::Log());
+        return next ? std::move(*next) : std::vector<unsigned char>();
+    } catch (const std::exception &e) {
+        std::fprintf(stderr, "router_bench: apply %s: %s\n", name, e.what());
+        std::exit(1);
+    }
 }
 
 // Route I of gen.py's scheme: template and one request path for it.
@@ -128,7 +155,7 @@ struct Table {
 Table table(size_t n, bool typical, bool small = false)
 {
     discovery_error_t err;
-    discovery_buf_t roster{}, applied{};
+    discovery_buf_t roster{};
     discovery_service_conf_t conf[2] = {
         {"api", 3, kUrl, sizeof(kUrl) - 1, "api", 3},
         {"small", 5, kUrl, sizeof(kUrl) - 1, "small", 5},
@@ -139,19 +166,16 @@ Table table(size_t n, bool typical, bool small = false)
         die("roster", err);
     }
 
-    std::vector<unsigned char> routes = parse(document(n, typical));
-    if (discovery_snapshot_apply(roster.data, roster.len, "api", 3, kUrl,
-                                 sizeof(kUrl) - 1, DISCOVERY_STATE_HEALTHY,
-                                 routes.data(), routes.size(), 2, &applied,
-                                 nullptr, &err) != DISCOVERY_OK) {
-        die("apply", err);
-    }
+    std::vector<unsigned char> pending(roster.data, roster.data + roster.len);
     discovery_buf_free(&roster);
 
     Table t;
-    t.snapshot.assign(applied.data, applied.data + applied.len);
-    discovery_buf_free(&applied);
+    t.snapshot = apply(pending, "api", parse(document(n, typical)), 2);
     t.routes = n;
+    if (t.snapshot.empty()) {
+        std::fprintf(stderr, "router_bench: apply api changed nothing\n");
+        std::exit(1);
+    }
 
     std::string tpl, path;
     std::vector<std::string> shuffled;
@@ -251,29 +275,20 @@ void Parse(benchmark::State &state)
 
 void ApplyUnchanged(benchmark::State &state)
 {
-    discovery_error_t err;
-    discovery_buf_t out{};
     Table t = table(static_cast<size_t>(state.range(0)), false, true);
     std::vector<unsigned char> small = parse(document(10, false));
 
     // make "small" healthy with its routes once; then every poll is unchanged
-    if (discovery_snapshot_apply(t.snapshot.data(), t.snapshot.size(),
-                                 "small", 5, kUrl, sizeof(kUrl) - 1,
-                                 DISCOVERY_STATE_HEALTHY, small.data(),
-                                 small.size(), 3, &out, nullptr, &err)
-        != DISCOVERY_OK) {
-        die("apply small", err);
+    std::vector<unsigned char> snap = apply(t.snapshot, "small", small, 3);
+    if (snap.empty()) {
+        std::fprintf(stderr, "router_bench: apply small changed nothing\n");
+        std::exit(1);
     }
-    std::vector<unsigned char> snap(out.data, out.data + out.len);
-    discovery_buf_free(&out);
 
     for (auto _ : state) {
-        int rc = discovery_snapshot_apply(
-            snap.data(), snap.size(), "small", 5, kUrl, sizeof(kUrl) - 1,
-            DISCOVERY_STATE_HEALTHY, small.data(), small.size(), 4, &out,
-            nullptr, &err);
-        if (rc != DISCOVERY_UNCHANGED) {
-            die("apply unchanged", err);
+        if (!apply(snap, "small", small, 4).empty()) {
+            std::fprintf(stderr, "router_bench: apply changed the table\n");
+            std::exit(1);
         }
     }
 }

@@ -2,15 +2,20 @@
 //
 // The input is the document.  For each format it is parsed twice, whole and
 // in 1-3 pieces cut where a hash of the input says: both must agree.  An
-// accepted route set must then go into a snapshot (roster, then apply to two
-// services so every route conflicts), build a router, match each route's
-// template filled with sample values, and render as a valid status page.
+// accepted route set must then go into a snapshot (roster, then the core's
+// applyPoll to two services so every route conflicts), build a router, match
+// each route's template filled with sample values, and render as a valid
+// status page.
 // The raw input also goes through discovery_json_escape.
 #include "discovery_core.h"
 #include "fuzz_common.hpp"
+#include "log.hpp"
 #include "route_template.hpp"
 #include "snapshot.hpp"
+#include "snapshot_update.hpp"
 
+#include <exception>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -106,27 +111,31 @@ void useRoutes(const std::string &blob)
     fuzz::check(rc == DISCOVERY_OK, "roster failed", err.text);
 
     auto routes = reinterpret_cast<const unsigned char *>(blob.data());
-    discovery_buf_t one = {nullptr, 0};
-    rc = discovery_snapshot_apply(roster.data, roster.len, "a", 1,
-                                  "http://a/r", 10, DISCOVERY_STATE_HEALTHY,
-                                  routes, blob.size(), 2, &one, &log.raw,
-                                  &err);
-    // whatever the parser accepts, a snapshot must take
-    fuzz::check(rc == DISCOVERY_OK, "apply of parsed routes failed", err.text);
-
-    discovery_buf_t two = {nullptr, 0};
-    rc = discovery_snapshot_apply(one.data, one.len, "b", 1, "http://b/r", 10,
-                                  DISCOVERY_STATE_UNHEALTHY, routes,
-                                  blob.size(), 3, &two, &log.raw, &err);
-    fuzz::check(rc == DISCOVERY_OK, "second apply failed", err.text);
+    discovery::Log core(&log.raw);
+    std::optional<discovery::Bytes> one, two;
+    try {
+        // whatever the parser accepts, a snapshot must take
+        one = discovery::applyPoll(
+            roster.data, roster.len,
+            {"a", "http://a/r", DISCOVERY_STATE_HEALTHY, routes, blob.size()},
+            2, core);
+        fuzz::check(one.has_value(), "apply of parsed routes changed nothing");
+        two = discovery::applyPoll(
+            one->data(), one->size(),
+            {"b", "http://b/r", DISCOVERY_STATE_UNHEALTHY, routes, blob.size()},
+            3, core);
+        fuzz::check(two.has_value(), "second apply changed nothing");
+    } catch (const std::exception &e) {
+        fuzz::fail("apply of parsed routes failed", e.what());
+    }
 
     uint64_t generation = 0;
-    rc = discovery_snapshot_check(two.data, two.len, &generation, &err);
+    rc = discovery_snapshot_check(two->data(), two->size(), &generation, &err);
     fuzz::check(rc == DISCOVERY_OK && generation == 3, "check failed",
                 err.text);
 
-    discovery_router_t *router = discovery_router_create(two.data, two.len,
-                                                         &err);
+    discovery_router_t *router =
+        discovery_router_create(two->data(), two->size(), &err);
     fuzz::check(router != nullptr, "router_create failed", err.text);
 
     discovery::RouteSet set = discovery::decodeRouteSet(routes, blob.size());
@@ -171,13 +180,12 @@ void useRoutes(const std::string &blob)
         {"b", 1, 1700000000, 0, 3, "status \"down\"", 13},
     };
     discovery_buf_t page = {nullptr, 0};
-    rc = discovery_status_render(two.data, two.len, stats, 2, nullptr, 0, &page, &err);
+    rc = discovery_status_render(two->data(), two->size(), stats, 2, nullptr, 0,
+                                 &page, &err);
     fuzz::check(rc == DISCOVERY_OK, "status_render failed", err.text);
     fuzz::checkJson(page);
 
     discovery_buf_free(&page);
-    discovery_buf_free(&two);
-    discovery_buf_free(&one);
     discovery_buf_free(&roster);
 }
 

@@ -8,14 +8,20 @@
 //   3  the same edits, then the length and checksum fixed
 // An edit is 4 bytes: op, u16 offset (mod size), value; ops overwrite,
 // insert, erase or xor a byte.  The blob goes through every C function that
-// reads a snapshot (check, router, status, roster and apply as `old`) and,
-// as a route set, through apply; they must agree on whether it is valid.
+// reads a snapshot (check, router, status, roster) and the core's applyPoll
+// as `old` and, as a route set, through applyPoll; they must agree on
+// whether it is valid.
 #include "discovery_core.h"
+#include "error.hpp"
 #include "fuzz_common.hpp"
+#include "log.hpp"
 #include "samples.hpp"
 #include "snapshot.hpp"
+#include "snapshot_update.hpp"
 
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -55,6 +61,26 @@ void edit(Bytes &blob, const uint8_t *ops, size_t n)
             }
             break;
         }
+    }
+}
+
+// The core's applyPoll as a return code: DISCOVERY_OK with `out`,
+// DISCOVERY_UNCHANGED, or DISCOVERY_ERROR for the Error that anything
+// damaged must throw (any other exception is a crash).
+int apply(const unsigned char *old, size_t oldLen,
+          const discovery::PollResult &poll, uint64_t generation,
+          fuzz::Log &log, Bytes &out)
+{
+    try {
+        std::optional<Bytes> next = discovery::applyPoll(
+            old, oldLen, poll, generation, discovery::Log(&log.raw));
+        if (!next) {
+            return DISCOVERY_UNCHANGED;
+        }
+        out = std::move(*next);
+        return DISCOVERY_OK;
+    } catch (const discovery::Error &) {
+        return DISCOVERY_ERROR;
     }
 }
 
@@ -156,18 +182,18 @@ void run(const Bytes &blob, const uint8_t *raw, size_t rawLen)
     fuzz::check(rc == DISCOVERY_OK, "roster failed", err.text);
     discovery_buf_free(&out);
 
-    rc = discovery_snapshot_apply(p, len, "users", 5, confs[0].url,
-                                  confs[0].url_len, DISCOVERY_STATE_UNHEALTHY,
-                                  nullptr, 0, generation + 1, &out, &log.raw,
-                                  &err);
+    Bytes applied;
+    rc = apply(p, len,
+               {"users", std::string_view(confs[0].url, confs[0].url_len),
+                DISCOVERY_STATE_UNHEALTHY, nullptr, 0},
+               generation + 1, log, applied);
     fuzz::check(decoded ? rc == DISCOVERY_OK || rc == DISCOVERY_UNCHANGED
                         : rc == DISCOVERY_ERROR,
-                "apply disagrees with the decoder", err.text);
+                "apply disagrees with the decoder");
     if (rc == DISCOVERY_OK) {
-        fuzz::check(discovery_snapshot_check(out.data, out.len, nullptr,
-                                             &err) == DISCOVERY_OK,
+        fuzz::check(discovery_snapshot_check(applied.data(), applied.size(),
+                                             nullptr, &err) == DISCOVERY_OK,
                     "apply made a bad snapshot", err.text);
-        discovery_buf_free(&out);
     }
 
     // the same bytes as a route set (NULL routes means "unchanged")
@@ -180,20 +206,20 @@ void run(const Bytes &blob, const uint8_t *raw, size_t rawLen)
         set = true;
     } catch (const std::exception &) {
     }
-    rc = discovery_snapshot_apply(sample().data(), sample().size(), "chat", 4,
-                                  confs[1].url, confs[1].url_len,
-                                  DISCOVERY_STATE_HEALTHY, p, len, 43, &out,
-                                  &log.raw, &err);
+    rc = apply(sample().data(), sample().size(),
+               {"chat", std::string_view(confs[1].url, confs[1].url_len),
+                DISCOVERY_STATE_HEALTHY, p, len},
+               43, log, applied);
     fuzz::check(set ? rc == DISCOVERY_OK || rc == DISCOVERY_UNCHANGED
                     : rc == DISCOVERY_ERROR,
-                "apply disagrees with the route-set decoder", err.text);
+                "apply disagrees with the route-set decoder");
     if (rc == DISCOVERY_OK) {
-        router = discovery_router_create(out.data, out.len, &err);
+        router = discovery_router_create(applied.data(), applied.size(), &err);
         fuzz::check(router != nullptr, "router of an applied set failed",
                     err.text);
-        matchAll(router, discovery::decodeSnapshot(out.data, out.len));
+        matchAll(router,
+                 discovery::decodeSnapshot(applied.data(), applied.size()));
         discovery_router_destroy(router);
-        discovery_buf_free(&out);
     }
 }
 

@@ -732,7 +732,6 @@ TEST(SnapshotApi, RosterApplyCheck)
         {"a", 1, "http://a", 8, "up_a", 4},
     };
     discovery_buf_t table = {nullptr, 0};
-    discovery_buf_t next = {nullptr, 0};
     discovery_error_t err;
     uint64_t gen = 0;
 
@@ -743,30 +742,30 @@ TEST(SnapshotApi, RosterApplyCheck)
               DISCOVERY_OK);
     EXPECT_EQ(gen, 5u);
 
+    // through the core: the glue's discovery_snapshot_apply_polls is below
     Bytes routes = routeSet({route("/a", kGet)});
-    EXPECT_EQ(discovery_snapshot_apply(table.data, table.len, "a", 1,
-                                       "http://a", 8, DISCOVERY_STATE_HEALTHY,
-                                       routes.data(), routes.size(), 6, &next,
-                                       nullptr, &err),
-              DISCOVERY_OK);
-    ASSERT_NE(next.data, nullptr);
+    PollResult p;
+    p.name = "a";
+    p.url = "http://a";
+    p.state = DISCOVERY_STATE_HEALTHY;
+    p.routes = routes.data();
+    p.routesLen = routes.size();
+    std::optional<Bytes> next = applyPoll(table.data, table.len, p, 6, Log());
+    ASSERT_TRUE(next);
 
-    discovery_buf_t untouched = {nullptr, 0};
-    EXPECT_EQ(discovery_snapshot_apply(next.data, next.len, "a", 1, "http://a",
-                                       8, DISCOVERY_STATE_HEALTHY, nullptr, 0,
-                                       7, &untouched, nullptr, &err),
-              DISCOVERY_UNCHANGED);
-    EXPECT_EQ(untouched.data, nullptr);
+    p.routes = nullptr;
+    p.routesLen = 0;
+    EXPECT_FALSE(applyPoll(next->data(), next->size(), p, 7, Log()));
 
-    next.data[next.len - 1] ^= 1;
-    EXPECT_EQ(discovery_snapshot_check(next.data, next.len, &gen, &err),
+    next->back() ^= 1;
+    EXPECT_EQ(discovery_snapshot_check(next->data(), next->size(), &gen, &err),
               DISCOVERY_ERROR);
     EXPECT_STREQ(err.text, "corrupt snapshot: checksum mismatch");
-    EXPECT_EQ(discovery_snapshot_check(next.data, next.len, nullptr, nullptr),
-              DISCOVERY_ERROR);
+    EXPECT_EQ(
+        discovery_snapshot_check(next->data(), next->size(), nullptr, nullptr),
+        DISCOVERY_ERROR);
 
     discovery_buf_free(&table);
-    discovery_buf_free(&next);
     discovery_buf_free(nullptr);
 }
 
