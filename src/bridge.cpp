@@ -207,20 +207,6 @@ int discovery_snapshot_roster(const unsigned char *old, size_t old_len,
     });
 }
 
-int discovery_snapshot_apply(const unsigned char *old, size_t old_len,
-                             const char *name, size_t name_len, const char *url,
-                             size_t url_len, uint32_t state,
-                             const unsigned char *routes, size_t routes_len,
-                             uint64_t generation, discovery_buf_t *out,
-                             discovery_log_t *log, discovery_error_t *err)
-{
-    discovery_poll_t poll = {name,  name_len, url,       url_len,
-                             state, routes,   routes_len};
-
-    return discovery_snapshot_apply_polls(old, old_len, &poll, 1, generation,
-                                          out, log, err);
-}
-
 int discovery_snapshot_apply_polls(const unsigned char *old, size_t old_len,
                                    const discovery_poll_t *polls, size_t n,
                                    uint64_t generation, discovery_buf_t *out,

@@ -104,7 +104,7 @@ int discovery_parser_add_prefix(discovery_parser_t *p, const char *prefix,
 
 /*
  * Ends the body.  On DISCOVERY_OK, *routes holds the service's route set
- * (opaque, for discovery_snapshot_apply).  A document whose "status" is
+ * (opaque, for discovery_snapshot_apply_polls).  A document whose "status" is
  * present and not healthy/ok/pass/up is DISCOVERY_ERROR ("status ...").
  */
 int discovery_parser_finish(discovery_parser_t *p, discovery_buf_t *routes,
@@ -142,18 +142,8 @@ int discovery_snapshot_roster(const unsigned char *old, size_t old_len,
 
 /*
  * The outcome of one poll of service `name` (polled at `url`): its new
- * state and, when routes is not NULL, its new route set.  Returns
- * DISCOVERY_UNCHANGED (and no *out) when state and routes are as in `old`,
- * or when the roster has no such service at that url (a poll begun before
- * a reload).  Logs each conflict that `old` did not have at WARN.
+ * state and, when routes is not NULL, its new route set.
  */
-int discovery_snapshot_apply(const unsigned char *old, size_t old_len,
-    const char *name, size_t name_len, const char *url, size_t url_len,
-    uint32_t state, const unsigned char *routes, size_t routes_len,
-    uint64_t generation, discovery_buf_t *out, discovery_log_t *log,
-    discovery_error_t *err);
-
-/* one poll's outcome, for discovery_snapshot_apply_polls */
 typedef struct {
     const char           *name;
     size_t                name_len;
@@ -165,9 +155,12 @@ typedef struct {
 } discovery_poll_t;
 
 /*
- * discovery_snapshot_apply for n polls at once, applied in order: one new
- * snapshot (or DISCOVERY_UNCHANGED) for all of them, so that a table
- * changed by many polls together is encoded once, not once per poll.
+ * Applies n polls in order: one new snapshot for all of them, so that a
+ * table changed by many polls together is encoded once, not once per
+ * poll.  Returns DISCOVERY_UNCHANGED (and no *out) when states and routes
+ * are as in `old`; a poll of a service the roster does not have at that
+ * url (one begun before a reload) changes nothing.  Logs each conflict
+ * that `old` did not have at WARN.
  */
 int discovery_snapshot_apply_polls(const unsigned char *old, size_t old_len,
     const discovery_poll_t *polls, size_t n, uint64_t generation,

@@ -110,7 +110,7 @@ struct Snapshot {
 // `table`; a method the table lacks has none.
 uint32_t methodMask(const Route &route, const MethodNames &table);
 
-// Route sets travel from the parser to discovery_snapshot_apply.
+// Route sets travel from the parser to discovery_snapshot_apply_polls.
 Bytes encodeRouteSet(const RouteSet &set);
 RouteSet decodeRouteSet(const unsigned char *data, size_t len);
 
