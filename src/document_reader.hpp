@@ -95,7 +95,7 @@ public:
  * The entries a grammar turned away go with the route set, not to the
  * log: the table warns about each once, when it first appears, and the
  * status page lists it, however often an unchanged document is polled.
- * Both grammars add to one list, in document order.
+ * Each grammar has its own list, in document order.
  */
 class RejectedRoutes {
 public:

@@ -446,13 +446,14 @@ void OpenApiReader::finishOperation()
 void OpenApiReader::finishPathItem()
 {
     Template tpl;
+    std::string why;
 
     if (pathItem_.tooLong) {
         skipPathItem("path longer than 1024 bytes");
     } else if (pathItem_.route.methods == 0) {
         return; // no operations: nothing to route
-    } else if (!compileTemplate(pathItem_.path, tpl)) {
-        skipPathItem("invalid template " + quoted(pathItem_.path));
+    } else if (!compileTemplate(pathItem_.path, tpl, &why)) {
+        skipPathItem("invalid template " + quoted(pathItem_.path) + ": " + why);
     } else {
         pathItem_.route.path = std::move(pathItem_.path);
         routes_.push_back({std::move(pathItem_.route), pathItem_.securedMethods,

@@ -111,10 +111,23 @@ bool isHealthyStatus(std::string_view s)
            || equalsIgnoreCase(s, "pass") || equalsIgnoreCase(s, "up");
 }
 
-// Identical templates of one service are one route with the union of
-// their methods, unless they differ in auth_required: that is per method,
-// so a public GET and a secured POST on one path stay two routes.
-void mergeDuplicates(std::vector<Route> &routes)
+// How many extension methods `a` and `b` have together.
+size_t unionSize(const MethodNames &a, const MethodNames &b)
+{
+    return a.size()
+           + std::count_if(b.begin(), b.end(), [&a](const std::string &m) {
+                 return !std::binary_search(a.begin(), a.end(), m);
+             });
+}
+
+/*
+ * Identical templates of one service are one route with the union of
+ * their methods, unless they differ in auth_required: that is per method,
+ * so a public GET and a secured POST on one path stay two routes.  An
+ * entry that would take the union past kMaxRouteExtensionMethods is
+ * turned away whole, as one entry with too many is.
+ */
+void mergeDuplicates(std::vector<Route> &routes, RejectedRoutes &rejected)
 {
     std::vector<Route> merged;
     std::unordered_map<std::string_view, size_t> seen[2]; // by authRequired
@@ -131,6 +144,15 @@ void mergeDuplicates(std::vector<Route> &routes)
         }
 
         Route &m = merged[it->second];
+        if (unionSize(m.extensionMethods, r.extensionMethods)
+            > kMaxRouteExtensionMethods) {
+            rejected.add(r.path, r.methods,
+                         "more than "
+                             + std::to_string(kMaxRouteExtensionMethods)
+                             + " extension methods on one path",
+                         r.extensionMethods);
+            continue;
+        }
         m.methods |= r.methods;
         for (std::string &method : r.extensionMethods) {
             addExtensionMethod(m.extensionMethods, std::move(method));
@@ -214,7 +236,10 @@ private:
     uint64_t offset_ = 0; // bytes fed before the current chunk
     std::vector<Frame> stack_;
 
-    RejectedRoutes rejected_; // before the grammars, which refer to it
+    // before the grammars, which refer to them: each its own, since with
+    // format=auto both read the document and one is chosen at its end
+    RejectedRoutes listRejected_;
+    RejectedRoutes openApiRejected_;
     std::unique_ptr<Grammar> routeList_; // none with format=openapi
     std::unique_ptr<Grammar> openApi_;   // none with format=routes
 
@@ -272,11 +297,11 @@ RouteDocumentParser::Reader::Reader(int format, const Log &log)
     : format_(format), log_(log)
 {
     if (format != DISCOVERY_FORMAT_OPENAPI) {
-        routeList_ = makeRouteListReader(rejected_);
+        routeList_ = makeRouteListReader(listRejected_);
     }
     if (format != DISCOVERY_FORMAT_ROUTES) {
         openApi_ = makeOpenApiReader(format == DISCOVERY_FORMAT_OPENAPI,
-                                     rejected_, log_);
+                                     openApiRejected_, log_);
     }
 
     handle_.reset(yajl_alloc(&kCallbacks, nullptr, this));
@@ -349,10 +374,14 @@ RouteSet RouteDocumentParser::Reader::finish()
 
     RouteSet set;
 
+    Grammar &chosen = chosenGrammar();
+    RejectedRoutes &rejected =
+        &chosen == routeList_.get() ? listRejected_ : openApiRejected_;
+
     set.version = std::move(version_);
-    rejected_.moveTo(set);
-    chosenGrammar().finish(set);
-    mergeDuplicates(set.routes);
+    chosen.finish(set);
+    mergeDuplicates(set.routes, rejected);
+    rejected.moveTo(set);
     return set;
 }
 

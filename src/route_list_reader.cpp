@@ -267,13 +267,14 @@ void RouteListReader::finishEntry()
 {
     Route &r = entry_.route;
     Template tpl;
+    std::string why;
 
     if (!entry_.error.empty()) {
         skipEntry(entry_.error);
     } else if (!entry_.hasPath) {
         skipEntry("no \"path\"");
-    } else if (!compileTemplate(r.path, tpl)) {
-        skipEntry("invalid template " + quoted(r.path));
+    } else if (!compileTemplate(r.path, tpl, &why)) {
+        skipEntry("invalid template " + quoted(r.path) + ": " + why);
     } else if (entry_.hasMethods && r.methods == 0
                && r.extensionMethods.empty()) {
         skipEntry("no method");

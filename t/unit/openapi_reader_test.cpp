@@ -56,7 +56,7 @@ TEST(OpenApi, AutoDetectsAndReadsOperations)
     EXPECT_EQ(find(set, "/empty"), nullptr);
 
     EXPECT_EQ(reasons(set), std::vector<std::string>{
-                                "path #5: invalid template \"/bad/{x\""});
+                                "path #5: invalid template \"/bad/{x\": invalid segment"});
     EXPECT_TRUE(warnings.lines.empty());
 }
 

@@ -124,7 +124,7 @@ TEST(RouteDocument, RawNulFailsEscapedNulIsData)
     ASSERT_EQ(set.routes.size(), 1u);
     EXPECT_EQ(set.routes[0].name, std::string("x\0y", 3));
     EXPECT_EQ(reasons(set), std::vector<std::string>{
-                                "route #1: invalid template \"/b\\u0000\""});
+                                "route #1: invalid template \"/b\\u0000\": invalid segment"});
 }
 
 TEST(RouteDocument, DeepNestingFailsWithoutRecursion)
@@ -211,6 +211,22 @@ TEST(RouteDocument, RoutesMemberWinsInAuto)
         "routes": [{"path": "/r"}]})");
     ASSERT_EQ(set.routes.size(), 1u);
     EXPECT_EQ(set.routes[0].path, "/r");
+}
+
+// Only the chosen grammar's rejected entries are listed.
+TEST(RouteDocument, RejectedEntriesComeFromTheShapeRead)
+{
+    std::string doc = R"({"paths": {"/p/{x": {"get": {}}},
+        "routes": [{"path": "/r"}, {"path": "/r/{y"}]})";
+
+    EXPECT_EQ(reasons(parse(doc)),
+              (std::vector<std::string>{
+                  "route #1: invalid template \"/r/{y\": invalid segment"}));
+    EXPECT_EQ(reasons(parse(R"({"paths": {"/p/{x": {"get": {}}},
+                               "routes": 1})",
+                            DISCOVERY_FORMAT_OPENAPI)),
+              (std::vector<std::string>{
+                  "path #0: invalid template \"/p/{x\": invalid segment"}));
 }
 
 TEST(RouteDocument, ForcedFormatsIgnoreTheOtherShape)

@@ -75,7 +75,7 @@ TEST(RouteList, MalformedEntriesAreSkippedAndListed)
     std::vector<std::string> expected = {
         "route #1: not an object",
         "route #2: no \"path\"",
-        "route #3: invalid template \"/a/{b\"",
+        "route #3: invalid template \"/a/{b\": invalid segment",
         "route #4: \"path\" is not a string",
         "route #5: \"methods\" is not an array",
         "route #6: \"name\" is not a string",
@@ -90,6 +90,51 @@ TEST(RouteList, MalformedEntriesAreSkippedAndListed)
     EXPECT_EQ(set.rejected[1].methods, kGet);
     EXPECT_EQ(set.rejected[8].methods, kGet);
     EXPECT_TRUE(warnings.lines.empty());
+}
+
+// The status page says what is wrong with a template, not only that it is.
+TEST(RouteList, InvalidTemplateSaysWhy)
+{
+    RouteSet set = parse(R"({"routes": [
+        {"path": "/p/{x:path}/q/{y:path}"},
+        {"path": "p"}
+    ]})",
+                         DISCOVERY_FORMAT_ROUTES);
+
+    EXPECT_EQ(reasons(set),
+              (std::vector<std::string>{
+                  "route #0: invalid template \"/p/{x:path}/q/{y:path}\": "
+                  "more than one {:path} segment",
+                  "route #1: invalid template \"p\": does not start with "
+                  "\"/\""}));
+}
+
+// Duplicates merge, but not past the bound on extension methods: the
+// entry that would is turned away whole, and listed.
+TEST(RouteList, MergedDuplicatesKeepTheExtensionMethodBound)
+{
+    auto list = [](char prefix) {
+        std::string out;
+        for (char c = 'A'; c < 'A' + 16; c++) {
+            out += std::string(out.empty() ? "" : ",") + "\"" + prefix + c
+                   + "\"";
+        }
+        return out;
+    };
+    RouteSet set = parse(R"({"routes": [
+        {"path": "/m", "methods": [)" + list('A') + R"(]},
+        {"path": "/m", "methods": ["GET", )" + list('B') + R"(]},
+        {"path": "/m", "methods": ["POST", "AC"]}
+    ]})",
+                         DISCOVERY_FORMAT_ROUTES);
+
+    ASSERT_EQ(set.routes.size(), 1u);
+    EXPECT_EQ(set.routes[0].methods, kPost);
+    EXPECT_EQ(set.routes[0].extensionMethods.size(), 16u);
+    ASSERT_EQ(set.rejected.size(), 1u);
+    EXPECT_EQ(set.rejected[0].reason,
+              "more than 16 extension methods on one path");
+    EXPECT_EQ(set.rejected[0].methods, kGet);
 }
 
 TEST(RouteList, RejectedEntriesPastTheLimitAreCounted)
