@@ -9,7 +9,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_discovery_module.h"
+#include "ngx_http_discovery.h"
 
 
 #define NGX_HTTP_DISCOVERY_DEFAULT_ZONE   (8 * 1024 * 1024)

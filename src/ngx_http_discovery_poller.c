@@ -12,7 +12,7 @@
 
 #include <curl/curl.h>
 
-#include "ngx_http_discovery_module.h"
+#include "ngx_http_discovery.h"
 
 
 struct ngx_http_discovery_poll_s {

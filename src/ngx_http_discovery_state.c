@@ -26,7 +26,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_discovery_module.h"
+#include "ngx_http_discovery.h"
 
 
 /* no table of this module comes near: a bigger file is not ours */

@@ -4,8 +4,8 @@
  * shared zone and the functions each file offers the others.
  */
 
-#ifndef _NGX_HTTP_DISCOVERY_MODULE_H_INCLUDED_
-#define _NGX_HTTP_DISCOVERY_MODULE_H_INCLUDED_
+#ifndef _NGX_HTTP_DISCOVERY_H_INCLUDED_
+#define _NGX_HTTP_DISCOVERY_H_INCLUDED_
 
 
 #include <ngx_config.h>
@@ -206,4 +206,4 @@ ngx_int_t ngx_http_discovery_status_handler(ngx_http_request_t *r);
 extern ngx_module_t  ngx_http_discovery_module;
 
 
-#endif /* _NGX_HTTP_DISCOVERY_MODULE_H_INCLUDED_ */
+#endif /* _NGX_HTTP_DISCOVERY_H_INCLUDED_ */
