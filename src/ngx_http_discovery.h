@@ -21,6 +21,11 @@
 /* how long the polls that change the table gather before it is published */
 #define NGX_HTTP_DISCOVERY_PUBLISH_DELAY  50
 
+/* discovery_noncanonical */
+#define NGX_HTTP_DISCOVERY_NONCANONICAL_REJECT    0
+#define NGX_HTTP_DISCOVERY_NONCANONICAL_REDIRECT  1
+#define NGX_HTTP_DISCOVERY_NONCANONICAL_PASS      2
+
 
 typedef struct ngx_http_discovery_poll_s  ngx_http_discovery_poll_t;
 
@@ -149,6 +154,16 @@ typedef struct {
 } ngx_http_discovery_main_conf_t;
 
 
+typedef struct {
+    ngx_flag_t                     route;
+    ngx_uint_t                     noncanonical;
+
+    /* discovery_status here: where, for a location that also routes */
+    u_char                        *status_file;
+    ngx_uint_t                     status_line;
+} ngx_http_discovery_loc_conf_t;
+
+
 /*
  * The module's timers belong to no connection, but nginx's debug log of
  * timers reads ev->data as one, for its fd: their data is this, read as
@@ -169,6 +184,24 @@ typedef struct {
     ngx_str_t                      error;        /* when not ok */
 } ngx_http_discovery_outcome_t;
 
+
+/* ngx_http_discovery_directive.c */
+char *ngx_http_discovery_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_discovery_service(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_discovery_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_discovery_route(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_discovery_ssl_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_discovery_max_size(ngx_conf_t *cf, void *post, void *data);
+char *ngx_http_discovery_upstreams(ngx_conf_t *cf,
+    ngx_http_discovery_main_conf_t *dmcf);
+
+/* ngx_http_discovery_handler.c */
+ngx_int_t ngx_http_discovery_access_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_discovery_add_variables(ngx_conf_t *cf);
 
 /* ngx_http_discovery_zone.c */
 ngx_int_t ngx_http_discovery_zone_add(ngx_conf_t *cf,
