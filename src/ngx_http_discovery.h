@@ -211,13 +211,25 @@ ngx_int_t ngx_http_discovery_claim(ngx_http_discovery_main_conf_t *dmcf,
 void ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
     ngx_http_discovery_service_t *service,
     ngx_http_discovery_outcome_t *outcome);
-void ngx_http_discovery_publish_handler(ngx_event_t *ev);
-void ngx_http_discovery_publish_pending(ngx_http_discovery_main_conf_t *dmcf);
 void ngx_http_discovery_release_leases(ngx_http_discovery_main_conf_t *dmcf);
+ngx_http_discovery_record_t *ngx_http_discovery_record_of(
+    ngx_http_discovery_shctx_t *sh, ngx_http_discovery_service_t *service);
 ngx_int_t ngx_http_discovery_refresh_router(
     ngx_http_discovery_main_conf_t *dmcf);
 void ngx_http_discovery_log_handler(void *data, int level, const char *msg,
     size_t len);
+
+/* ngx_http_discovery_publish.c */
+void ngx_http_discovery_defer(ngx_http_discovery_main_conf_t *dmcf,
+    ngx_http_discovery_service_t *service,
+    ngx_http_discovery_outcome_t *outcome, uint64_t hash);
+void ngx_http_discovery_publish_handler(ngx_event_t *ev);
+void ngx_http_discovery_publish_pending(ngx_http_discovery_main_conf_t *dmcf);
+u_char *ngx_http_discovery_table_alloc_locked(
+    ngx_http_discovery_main_conf_t *dmcf, size_t len, size_t *size);
+ngx_atomic_uint_t ngx_http_discovery_table_install_locked(
+    ngx_http_discovery_main_conf_t *dmcf, u_char *p, size_t size,
+    discovery_buf_t *table);
 
 /* ngx_http_discovery_state.c */
 ngx_int_t ngx_http_discovery_state_load(ngx_http_discovery_main_conf_t *dmcf,
