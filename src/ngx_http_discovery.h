@@ -145,10 +145,7 @@ typedef struct {
     ngx_http_discovery_shctx_t    *sh;
     ngx_slab_pool_t               *shpool;
 
-    /* worker state: the lookup structure built from the snapshot */
-    discovery_router_t            *router;
-    ngx_atomic_uint_t              router_generation;
-    ngx_event_t                    refresh;
+    /* worker state */
     ngx_event_t                    publish;      /* set: polls pending */
     ngx_log_t                     *log;
 } ngx_http_discovery_main_conf_t;
@@ -203,6 +200,13 @@ char *ngx_http_discovery_upstreams(ngx_conf_t *cf,
 ngx_int_t ngx_http_discovery_access_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_discovery_add_variables(ngx_conf_t *cf);
 
+/* ngx_http_discovery_router.c */
+void ngx_http_discovery_router_init_worker(ngx_cycle_t *cycle,
+    ngx_http_discovery_main_conf_t *dmcf);
+void ngx_http_discovery_router_exit_worker(ngx_cycle_t *cycle);
+discovery_router_t *ngx_http_discovery_router_latest(
+    ngx_http_discovery_main_conf_t *dmcf);
+
 /* ngx_http_discovery_zone.c */
 ngx_int_t ngx_http_discovery_zone_add(ngx_conf_t *cf,
     ngx_http_discovery_main_conf_t *dmcf);
@@ -214,8 +218,6 @@ void ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
 void ngx_http_discovery_release_leases(ngx_http_discovery_main_conf_t *dmcf);
 ngx_http_discovery_record_t *ngx_http_discovery_record_of(
     ngx_http_discovery_shctx_t *sh, ngx_http_discovery_service_t *service);
-ngx_int_t ngx_http_discovery_refresh_router(
-    ngx_http_discovery_main_conf_t *dmcf);
 void ngx_http_discovery_log_handler(void *data, int level, const char *msg,
     size_t len);
 

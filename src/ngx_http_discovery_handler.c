@@ -153,8 +153,9 @@ static ngx_http_discovery_ctx_t *
 ngx_http_discovery_lookup(ngx_http_request_t *r)
 {
     ngx_uint_t                       websocket;
-    ngx_http_discovery_main_conf_t  *dmcf;
     discovery_match_t                m;
+    discovery_router_t              *router;
+    ngx_http_discovery_main_conf_t  *dmcf;
 
     ngx_memzero(&m, sizeof(discovery_match_t));
 
@@ -166,9 +167,9 @@ ngx_http_discovery_lookup(ngx_http_request_t *r)
         return ngx_http_discovery_decide(r, &m);
     }
 
-    (void) ngx_http_discovery_refresh_router(dmcf);
+    router = ngx_http_discovery_router_latest(dmcf);
 
-    if (dmcf->router == NULL) {
+    if (router == NULL) {
         m.status = DISCOVERY_MATCH_PENDING;
         return ngx_http_discovery_decide(r, &m);
     }
@@ -180,7 +181,7 @@ ngx_http_discovery_lookup(ngx_http_request_t *r)
                 && ngx_strncasecmp(r->headers_in.upgrade->value.data,
                                    (u_char *) "websocket", 9) == 0;
 
-    (void) discovery_router_match(dmcf->router,
+    (void) discovery_router_match(router,
                                   (const char *) r->method_name.data,
                                   r->method_name.len,
                                   (const char *) r->uri.data, r->uri.len,

@@ -13,7 +13,6 @@
 
 
 #define NGX_HTTP_DISCOVERY_DEFAULT_ZONE   (8 * 1024 * 1024)
-#define NGX_HTTP_DISCOVERY_REFRESH        250
 
 
 static ngx_int_t ngx_http_discovery_init(ngx_conf_t *cf);
@@ -24,7 +23,6 @@ static char *ngx_http_discovery_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static ngx_int_t ngx_http_discovery_init_process(ngx_cycle_t *cycle);
 static void ngx_http_discovery_exit_process(ngx_cycle_t *cycle);
-static void ngx_http_discovery_refresh_handler(ngx_event_t *ev);
 
 
 static ngx_conf_enum_t  ngx_http_discovery_noncanonical[] = {
@@ -337,19 +335,10 @@ ngx_http_discovery_init_process(ngx_cycle_t *cycle)
 
     dmcf->log = cycle->log;
 
-    (void) ngx_http_discovery_refresh_router(dmcf);
+    ngx_http_discovery_router_init_worker(cycle, dmcf);
 
     /* this process writes the state file, never the master: see there */
     ngx_http_discovery_state_init(dmcf);
-
-    /* idle workers pick up new tables too, not only on the next request */
-
-    dmcf->refresh.handler = ngx_http_discovery_refresh_handler;
-    dmcf->refresh.data = ngx_http_discovery_timer_ident;
-    dmcf->refresh.log = cycle->log;
-    dmcf->refresh.cancelable = 1;
-
-    ngx_add_timer(&dmcf->refresh, NGX_HTTP_DISCOVERY_REFRESH);
 
     /* a worker that exits publishes what it has pending first */
     dmcf->publish.handler = ngx_http_discovery_publish_handler;
@@ -358,24 +347,6 @@ ngx_http_discovery_init_process(ngx_cycle_t *cycle)
     dmcf->publish.cancelable = 1;
 
     return ngx_http_discovery_poller_init(cycle, dmcf);
-}
-
-
-static void
-ngx_http_discovery_refresh_handler(ngx_event_t *ev)
-{
-    ngx_http_discovery_main_conf_t  *dmcf;
-
-    dmcf = ngx_http_discovery_event_owner(ev, ngx_http_discovery_main_conf_t,
-                                          refresh);
-
-    if (ngx_exiting) {
-        return;
-    }
-
-    (void) ngx_http_discovery_refresh_router(dmcf);
-
-    ngx_add_timer(ev, NGX_HTTP_DISCOVERY_REFRESH);
 }
 
 
@@ -396,8 +367,5 @@ ngx_http_discovery_exit_process(ngx_cycle_t *cycle)
 
     ngx_http_discovery_poller_exit(dmcf);
 
-    if (dmcf->router) {
-        discovery_router_destroy(dmcf->router);
-        dmcf->router = NULL;
-    }
+    ngx_http_discovery_router_exit_worker(cycle);
 }
