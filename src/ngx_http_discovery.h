@@ -67,13 +67,6 @@ typedef struct {
     ngx_event_t                    timer;
     ngx_http_discovery_poll_t     *poll;         /* in flight, or NULL */
     void                          *easy;         /* CURL, kept for reuse */
-
-    /* a poll's routes and tag, waiting for the next publication */
-    unsigned                       pending:1;
-    discovery_buf_t                pending_routes; /* data NULL: as before */
-    uint64_t                       pending_hash;
-    size_t                         pending_etag_len;
-    u_char                         pending_etag[NGX_HTTP_DISCOVERY_ETAG_LEN];
 } ngx_http_discovery_service_t;
 
 
@@ -146,7 +139,6 @@ typedef struct {
     ngx_slab_pool_t               *shpool;
 
     /* worker state */
-    ngx_event_t                    publish;      /* set: polls pending */
     ngx_log_t                     *log;
 } ngx_http_discovery_main_conf_t;
 
@@ -222,11 +214,13 @@ void ngx_http_discovery_log_handler(void *data, int level, const char *msg,
     size_t len);
 
 /* ngx_http_discovery_publish.c */
-void ngx_http_discovery_defer(ngx_http_discovery_main_conf_t *dmcf,
-    ngx_http_discovery_service_t *service,
+ngx_int_t ngx_http_discovery_publish_init_worker(ngx_cycle_t *cycle,
+    ngx_http_discovery_main_conf_t *dmcf);
+void ngx_http_discovery_publish_exit_worker(ngx_cycle_t *cycle);
+void ngx_http_discovery_defer(ngx_http_discovery_service_t *service,
     ngx_http_discovery_outcome_t *outcome, uint64_t hash);
-void ngx_http_discovery_publish_handler(ngx_event_t *ev);
-void ngx_http_discovery_publish_pending(ngx_http_discovery_main_conf_t *dmcf);
+void ngx_http_discovery_defer_drop_routes(
+    ngx_http_discovery_service_t *service);
 u_char *ngx_http_discovery_table_alloc_locked(
     ngx_http_discovery_main_conf_t *dmcf, size_t len, size_t *size);
 ngx_atomic_uint_t ngx_http_discovery_table_install_locked(

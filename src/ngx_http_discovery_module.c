@@ -340,11 +340,9 @@ ngx_http_discovery_init_process(ngx_cycle_t *cycle)
     /* this process writes the state file, never the master: see there */
     ngx_http_discovery_state_init(dmcf);
 
-    /* a worker that exits publishes what it has pending first */
-    dmcf->publish.handler = ngx_http_discovery_publish_handler;
-    dmcf->publish.data = ngx_http_discovery_timer_ident;
-    dmcf->publish.log = cycle->log;
-    dmcf->publish.cancelable = 1;
+    if (ngx_http_discovery_publish_init_worker(cycle, dmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     return ngx_http_discovery_poller_init(cycle, dmcf);
 }
@@ -363,7 +361,7 @@ ngx_http_discovery_exit_process(ngx_cycle_t *cycle)
     }
 
     /* what the last polls found is not lost */
-    ngx_http_discovery_publish_pending(dmcf);
+    ngx_http_discovery_publish_exit_worker(cycle);
 
     ngx_http_discovery_poller_exit(dmcf);
 

@@ -14,15 +14,98 @@
 #include "ngx_http_discovery.h"
 
 
+/* what a poll of a service changed, waiting for the next publication */
+typedef struct {
+    ngx_http_discovery_service_t  *service;
+    unsigned                       pending:1;
+    discovery_buf_t                routes;       /* data NULL: as before */
+    uint64_t                       hash;
+    size_t                         etag_len;
+    u_char                         etag[NGX_HTTP_DISCOVERY_ETAG_LEN];
+} ngx_http_discovery_change_t;
+
+
+/* one per worker: what its own polls changed */
+typedef struct {
+    ngx_http_discovery_main_conf_t  *dmcf;
+    ngx_http_discovery_change_t     *changes;    /* by service index */
+    ngx_event_t                      event;      /* set: changes pending */
+    ngx_log_t                       *log;
+} ngx_http_discovery_publisher_t;
+
+
+static void ngx_http_discovery_publish_handler(ngx_event_t *ev);
+static void ngx_http_discovery_publish_pending(
+    ngx_http_discovery_publisher_t *pub);
 static int ngx_http_discovery_apply_locked(
-    ngx_http_discovery_main_conf_t *dmcf, discovery_poll_t *polls,
-    ngx_http_discovery_record_t **recs, ngx_http_discovery_service_t **pending,
+    ngx_http_discovery_publisher_t *pub, discovery_poll_t *polls,
+    ngx_http_discovery_record_t **recs, ngx_http_discovery_change_t **pending,
     ngx_uint_t n, discovery_buf_t *out, ngx_atomic_uint_t *generation);
 static ngx_atomic_uint_t ngx_http_discovery_publish_locked(
     ngx_http_discovery_main_conf_t *dmcf, discovery_buf_t *snapshot,
     ngx_log_t *log, ngx_uint_t alert);
 static void ngx_http_discovery_published(ngx_http_discovery_main_conf_t *dmcf,
     discovery_buf_t *snapshot, ngx_atomic_uint_t generation, ngx_log_t *log);
+
+
+static ngx_http_discovery_publisher_t  ngx_http_discovery_publisher;
+
+/* the publish timer's ev->data, as nginx's own timers without a connection */
+static ngx_connection_t  ngx_http_discovery_publish_dumb;
+
+
+ngx_int_t
+ngx_http_discovery_publish_init_worker(ngx_cycle_t *cycle,
+    ngx_http_discovery_main_conf_t *dmcf)
+{
+    ngx_uint_t                       i;
+    ngx_http_discovery_service_t    *service;
+    ngx_http_discovery_publisher_t  *pub;
+
+    pub = &ngx_http_discovery_publisher;
+
+    pub->changes = ngx_pcalloc(cycle->pool,
+                               dmcf->services.nelts
+                               * sizeof(ngx_http_discovery_change_t));
+    if (pub->changes == NULL) {
+        return NGX_ERROR;
+    }
+
+    service = dmcf->services.elts;
+
+    for (i = 0; i < dmcf->services.nelts; i++) {
+        pub->changes[i].service = &service[i];
+    }
+
+    pub->dmcf = dmcf;
+    pub->log = cycle->log;
+
+    ngx_http_discovery_publish_dumb.fd = (ngx_socket_t) -1;
+
+    pub->event.handler = ngx_http_discovery_publish_handler;
+    pub->event.data = &ngx_http_discovery_publish_dumb;
+    pub->event.log = cycle->log;
+    pub->event.cancelable = 1;
+
+    return NGX_OK;
+}
+
+
+/* a worker that exits publishes what it has pending first */
+
+void
+ngx_http_discovery_publish_exit_worker(ngx_cycle_t *cycle)
+{
+    ngx_http_discovery_publisher_t  *pub;
+
+    pub = &ngx_http_discovery_publisher;
+
+    if (pub->changes == NULL) {
+        return;
+    }
+
+    ngx_http_discovery_publish_pending(pub);
+}
 
 
 /*
@@ -34,40 +117,56 @@ static void ngx_http_discovery_published(ngx_http_discovery_main_conf_t *dmcf,
  */
 
 void
-ngx_http_discovery_defer(ngx_http_discovery_main_conf_t *dmcf,
-    ngx_http_discovery_service_t *service,
+ngx_http_discovery_defer(ngx_http_discovery_service_t *service,
     ngx_http_discovery_outcome_t *outcome, uint64_t hash)
 {
-    if (outcome->routes) {
-        discovery_buf_free(&service->pending_routes);
+    ngx_http_discovery_change_t     *change;
+    ngx_http_discovery_publisher_t  *pub;
 
-        service->pending_routes = *outcome->routes;
+    pub = &ngx_http_discovery_publisher;
+    change = &pub->changes[service->index];
+
+    if (outcome->routes) {
+        discovery_buf_free(&change->routes);
+
+        change->routes = *outcome->routes;
         outcome->routes->data = NULL;
         outcome->routes->len = 0;
 
-        service->pending_hash = hash;
-        service->pending_etag_len =
-            (outcome->etag.len <= NGX_HTTP_DISCOVERY_ETAG_LEN)
-            ? outcome->etag.len : 0;
-        ngx_memcpy(service->pending_etag, outcome->etag.data,
-                   service->pending_etag_len);
+        change->hash = hash;
+        change->etag_len = (outcome->etag.len <= NGX_HTTP_DISCOVERY_ETAG_LEN)
+                           ? outcome->etag.len : 0;
+        ngx_memcpy(change->etag, outcome->etag.data, change->etag_len);
     }
 
     /* a state change alone keeps routes an earlier poll left pending */
-    service->pending = 1;
+    change->pending = 1;
 
-    if (!dmcf->publish.timer_set) {
-        ngx_add_timer(&dmcf->publish, NGX_HTTP_DISCOVERY_PUBLISH_DELAY);
+    if (!pub->event.timer_set) {
+        ngx_add_timer(&pub->event, NGX_HTTP_DISCOVERY_PUBLISH_DELAY);
     }
 }
 
 
+/* a poll found the routes published: those an earlier one left are stale */
+
 void
+ngx_http_discovery_defer_drop_routes(ngx_http_discovery_service_t *service)
+{
+    ngx_http_discovery_change_t  *change;
+
+    change = &ngx_http_discovery_publisher.changes[service->index];
+
+    discovery_buf_free(&change->routes);
+}
+
+
+static void
 ngx_http_discovery_publish_handler(ngx_event_t *ev)
 {
     ngx_http_discovery_publish_pending(
-        ngx_http_discovery_event_owner(ev, ngx_http_discovery_main_conf_t,
-                                       publish));
+        ngx_http_discovery_event_owner(ev, ngx_http_discovery_publisher_t,
+                                       event));
 }
 
 
@@ -78,30 +177,34 @@ ngx_http_discovery_publish_handler(ngx_event_t *ev)
  * back by another's that does not.
  */
 
-void
-ngx_http_discovery_publish_pending(ngx_http_discovery_main_conf_t *dmcf)
+static void
+ngx_http_discovery_publish_pending(ngx_http_discovery_publisher_t *pub)
 {
-    int                             rc;
-    ngx_log_t                      *log;
-    ngx_uint_t                      i, n;
-    discovery_buf_t                 out;
-    discovery_poll_t               *polls;
-    ngx_atomic_uint_t               generation;
-    ngx_http_discovery_shctx_t     *sh;
-    ngx_http_discovery_record_t    *rec, **recs;
-    ngx_http_discovery_service_t   *service, **pending;
+    int                              rc;
+    ngx_log_t                       *log;
+    ngx_uint_t                       i, n, nelts;
+    discovery_buf_t                  out;
+    discovery_poll_t                *polls;
+    ngx_atomic_uint_t                generation;
+    ngx_http_discovery_shctx_t      *sh;
+    ngx_http_discovery_record_t     *rec, **recs;
+    ngx_http_discovery_change_t     *change, **pending;
+    ngx_http_discovery_service_t    *service;
+    ngx_http_discovery_main_conf_t  *dmcf;
 
-    if (dmcf->publish.timer_set) {
-        ngx_del_timer(&dmcf->publish);
+    if (pub->event.timer_set) {
+        ngx_del_timer(&pub->event);
     }
 
+    dmcf = pub->dmcf;
     sh = dmcf->sh;
-    log = dmcf->log;
-    service = dmcf->services.elts;
+    log = pub->log;
+    change = pub->changes;
+    nelts = dmcf->services.nelts;
 
     n = 0;
-    for (i = 0; i < dmcf->services.nelts; i++) {
-        n += service[i].pending;
+    for (i = 0; i < nelts; i++) {
+        n += change[i].pending;
     }
 
     if (n == 0) {
@@ -110,54 +213,55 @@ ngx_http_discovery_publish_pending(ngx_http_discovery_main_conf_t *dmcf)
 
     polls = ngx_alloc(n * (sizeof(discovery_poll_t)
                            + sizeof(ngx_http_discovery_record_t *)
-                           + sizeof(ngx_http_discovery_service_t *)),
+                           + sizeof(ngx_http_discovery_change_t *)),
                       log);
 
     if (polls == NULL) {
         /* nothing is recorded as published: the next polls fetch again */
-        for (i = 0; i < dmcf->services.nelts; i++) {
-            service[i].pending = 0;
-            discovery_buf_free(&service[i].pending_routes);
+        for (i = 0; i < nelts; i++) {
+            change[i].pending = 0;
+            discovery_buf_free(&change[i].routes);
         }
 
         return;
     }
 
     recs = (ngx_http_discovery_record_t **) &polls[n];
-    pending = (ngx_http_discovery_service_t **) &recs[n];
+    pending = (ngx_http_discovery_change_t **) &recs[n];
 
     ngx_shmtx_lock(&dmcf->shpool->mutex);
 
     n = 0;
 
-    for (i = 0; i < dmcf->services.nelts; i++) {
-        if (!service[i].pending) {
+    for (i = 0; i < nelts; i++) {
+        if (!change[i].pending) {
             continue;
         }
 
-        rec = ngx_http_discovery_record_of(sh, &service[i]);
+        service = change[i].service;
+        rec = ngx_http_discovery_record_of(sh, service);
 
         if (rec == NULL) {
             /* the service was changed by a reload meanwhile */
-            service[i].pending = 0;
-            discovery_buf_free(&service[i].pending_routes);
+            change[i].pending = 0;
+            discovery_buf_free(&change[i].routes);
             continue;
         }
 
-        polls[n].name = (const char *) service[i].name.data;
-        polls[n].name_len = service[i].name.len;
-        polls[n].url = (const char *) service[i].url.data;
-        polls[n].url_len = service[i].url.len;
+        polls[n].name = (const char *) service->name.data;
+        polls[n].name_len = service->name.len;
+        polls[n].url = (const char *) service->url.data;
+        polls[n].url_len = service->url.len;
         polls[n].state = rec->health.state;
-        polls[n].routes = service[i].pending_routes.data;
-        polls[n].routes_len = service[i].pending_routes.len;
+        polls[n].routes = change[i].routes.data;
+        polls[n].routes_len = change[i].routes.len;
 
         recs[n] = rec;
-        pending[n] = &service[i];
+        pending[n] = &change[i];
         n++;
     }
 
-    rc = ngx_http_discovery_apply_locked(dmcf, polls, recs, pending, n, &out,
+    rc = ngx_http_discovery_apply_locked(pub, polls, recs, pending, n, &out,
                                          &generation);
 
     if (rc == NGX_DECLINED) {
@@ -167,7 +271,7 @@ ngx_http_discovery_publish_pending(ngx_http_discovery_main_conf_t *dmcf)
             discovery_buf_t    one;
             ngx_atomic_uint_t  g;
 
-            if (ngx_http_discovery_apply_locked(dmcf, &polls[i], &recs[i],
+            if (ngx_http_discovery_apply_locked(pub, &polls[i], &recs[i],
                                                 &pending[i], 1, &one, &g)
                 != DISCOVERY_OK)
             {
@@ -198,7 +302,7 @@ ngx_http_discovery_publish_pending(ngx_http_discovery_main_conf_t *dmcf)
 
     for (i = 0; i < n; i++) {
         pending[i]->pending = 0;
-        discovery_buf_free(&pending[i]->pending_routes);
+        discovery_buf_free(&pending[i]->routes);
     }
 
     ngx_free(polls);
@@ -213,26 +317,28 @@ ngx_http_discovery_publish_pending(ngx_http_discovery_main_conf_t *dmcf)
  */
 
 static int
-ngx_http_discovery_apply_locked(ngx_http_discovery_main_conf_t *dmcf,
+ngx_http_discovery_apply_locked(ngx_http_discovery_publisher_t *pub,
     discovery_poll_t *polls, ngx_http_discovery_record_t **recs,
-    ngx_http_discovery_service_t **pending, ngx_uint_t n,
+    ngx_http_discovery_change_t **pending, ngx_uint_t n,
     discovery_buf_t *out, ngx_atomic_uint_t *generation)
 {
-    int                             rc;
-    ngx_log_t                      *log;
-    ngx_uint_t                      i;
-    discovery_log_t                 dlog;
-    discovery_error_t               err;
-    ngx_http_discovery_shctx_t     *sh;
-    ngx_http_discovery_service_t   *service;
-    ngx_http_discovery_log_ctx_t    lctx;
+    int                              rc;
+    ngx_log_t                       *log;
+    ngx_uint_t                       i;
+    discovery_log_t                  dlog;
+    discovery_error_t                err;
+    ngx_http_discovery_shctx_t      *sh;
+    ngx_http_discovery_change_t     *change;
+    ngx_http_discovery_log_ctx_t     lctx;
+    ngx_http_discovery_main_conf_t  *dmcf;
 
+    dmcf = pub->dmcf;
     sh = dmcf->sh;
-    log = dmcf->log;
+    log = pub->log;
 
     /* the core's messages name the service when there is only one */
     lctx.log = log;
-    lctx.service = (n == 1) ? &pending[0]->name : NULL;
+    lctx.service = (n == 1) ? &pending[0]->service->name : NULL;
     dlog.handler = ngx_http_discovery_log_handler;
     dlog.data = &lctx;
 
@@ -253,17 +359,16 @@ ngx_http_discovery_apply_locked(ngx_http_discovery_main_conf_t *dmcf,
     }
 
     for (i = 0; i < n; i++) {
-        service = pending[i];
+        change = pending[i];
 
-        if (service->pending_routes.data == NULL) {
+        if (change->routes.data == NULL) {
             continue;
         }
 
         if (*generation || rc == DISCOVERY_UNCHANGED) {
-            recs[i]->routes_hash = service->pending_hash;
-            recs[i]->etag_len = service->pending_etag_len;
-            ngx_memcpy(recs[i]->etag, service->pending_etag,
-                       service->pending_etag_len);
+            recs[i]->routes_hash = change->hash;
+            recs[i]->etag_len = change->etag_len;
+            ngx_memcpy(recs[i]->etag, change->etag, change->etag_len);
 
         } else {
             recs[i]->etag_len = 0;
@@ -274,7 +379,7 @@ ngx_http_discovery_apply_locked(ngx_http_discovery_main_conf_t *dmcf,
         if (n == 1) {
             ngx_log_error(NGX_LOG_ERR, log, 0,
                           "discovery: service \"%V\": table not updated: %s",
-                          &pending[0]->name, err.text);
+                          &pending[0]->service->name, err.text);
 
         } else {
             ngx_log_error(NGX_LOG_ERR, log, 0,

@@ -837,18 +837,21 @@ ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
     if (!changed && (routes == NULL || hash == rec->routes_hash)) {
         if (routes) {
             ngx_http_discovery_set_etag(rec, &outcome->etag);
-
-            /* routes an earlier poll left pending are outdated */
-            discovery_buf_free(&service->pending_routes);
         }
 
         ngx_shmtx_unlock(&dmcf->shpool->mutex);
+
+        if (routes) {
+            /* routes an earlier poll left pending are outdated */
+            ngx_http_discovery_defer_drop_routes(service);
+        }
+
         return;
     }
 
     ngx_shmtx_unlock(&dmcf->shpool->mutex);
 
-    ngx_http_discovery_defer(dmcf, service, outcome, hash);
+    ngx_http_discovery_defer(service, outcome, hash);
 }
 
 
