@@ -27,9 +27,6 @@
 #define NGX_HTTP_DISCOVERY_NONCANONICAL_PASS      2
 
 
-typedef struct ngx_http_discovery_poll_s  ngx_http_discovery_poll_t;
-
-
 typedef struct {
     ngx_str_t                      name;
     ngx_str_t                      url;          /* as shown: no password */
@@ -62,11 +59,6 @@ typedef struct {
      * there too).
      */
     uint64_t                       fingerprint;
-
-    /* worker state */
-    ngx_event_t                    timer;
-    ngx_http_discovery_poll_t     *poll;         /* in flight, or NULL */
-    void                          *easy;         /* CURL, kept for reuse */
 } ngx_http_discovery_service_t;
 
 
@@ -137,9 +129,6 @@ typedef struct {
     ngx_shm_zone_t                *shm_zone;
     ngx_http_discovery_shctx_t    *sh;
     ngx_slab_pool_t               *shpool;
-
-    /* worker state */
-    ngx_log_t                     *log;
 } ngx_http_discovery_main_conf_t;
 
 
@@ -154,13 +143,11 @@ typedef struct {
 
 
 /*
- * The module's timers belong to no connection, but nginx's debug log of
- * timers reads ev->data as one, for its fd: their data is this, read as
- * fd -1 (as for the cache manager's timer), and a handler finds what its
- * event belongs to from the event's own address.
+ * The module's timers belong to no connection, but nginx reads ev->data as
+ * one (its debug log of timers, for the fd): each file's timers have a
+ * dummy connection with fd -1, as nginx's own have (ngx_cycle.c), and a
+ * handler finds what its event belongs to from the event's own address.
  */
-extern void  *ngx_http_discovery_timer_ident[4];
-
 #define ngx_http_discovery_event_owner(ev, type, field)                      \
     ((type *) ((u_char *) (ev) - offsetof(type, field)))
 
@@ -206,7 +193,7 @@ ngx_int_t ngx_http_discovery_claim(ngx_http_discovery_main_conf_t *dmcf,
     ngx_http_discovery_service_t *service, ngx_msec_t *next, ngx_str_t *etag);
 void ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
     ngx_http_discovery_service_t *service,
-    ngx_http_discovery_outcome_t *outcome);
+    ngx_http_discovery_outcome_t *outcome, ngx_log_t *log);
 void ngx_http_discovery_release_leases(ngx_http_discovery_main_conf_t *dmcf);
 ngx_http_discovery_record_t *ngx_http_discovery_record_of(
     ngx_http_discovery_shctx_t *sh, ngx_http_discovery_service_t *service);
@@ -230,15 +217,17 @@ ngx_atomic_uint_t ngx_http_discovery_table_install_locked(
 /* ngx_http_discovery_state.c */
 ngx_int_t ngx_http_discovery_state_load(ngx_http_discovery_main_conf_t *dmcf,
     ngx_log_t *log, u_char **blob, size_t *len);
-void ngx_http_discovery_state_init(ngx_http_discovery_main_conf_t *dmcf);
-void ngx_http_discovery_state_sync(ngx_http_discovery_main_conf_t *dmcf);
+void ngx_http_discovery_state_init_worker(ngx_cycle_t *cycle,
+    ngx_http_discovery_main_conf_t *dmcf);
+void ngx_http_discovery_state_sync(ngx_http_discovery_main_conf_t *dmcf,
+    ngx_log_t *log);
 void ngx_http_discovery_state_save(ngx_http_discovery_main_conf_t *dmcf,
     discovery_buf_t *snapshot, ngx_atomic_uint_t generation, ngx_log_t *log);
 
 /* ngx_http_discovery_poller.c */
-ngx_int_t ngx_http_discovery_poller_init(ngx_cycle_t *cycle,
+ngx_int_t ngx_http_discovery_poller_init_worker(ngx_cycle_t *cycle,
     ngx_http_discovery_main_conf_t *dmcf);
-void ngx_http_discovery_poller_exit(ngx_http_discovery_main_conf_t *dmcf);
+void ngx_http_discovery_poller_exit_worker(ngx_cycle_t *cycle);
 
 /* ngx_http_discovery_status.c */
 ngx_int_t ngx_http_discovery_status_handler(ngx_http_request_t *r);

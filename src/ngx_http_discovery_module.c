@@ -149,11 +149,6 @@ static ngx_http_module_t  ngx_http_discovery_module_ctx = {
 };
 
 
-void  *ngx_http_discovery_timer_ident[4] = {
-    NULL, NULL, NULL, (void *) -1
-};
-
-
 ngx_module_t  ngx_http_discovery_module = {
     NGX_MODULE_V1,
     &ngx_http_discovery_module_ctx,        /* module context */
@@ -333,37 +328,28 @@ ngx_http_discovery_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    dmcf->log = cycle->log;
-
     ngx_http_discovery_router_init_worker(cycle, dmcf);
 
     /* this process writes the state file, never the master: see there */
-    ngx_http_discovery_state_init(dmcf);
+    ngx_http_discovery_state_init_worker(cycle, dmcf);
 
     if (ngx_http_discovery_publish_init_worker(cycle, dmcf) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    return ngx_http_discovery_poller_init(cycle, dmcf);
+    return ngx_http_discovery_poller_init_worker(cycle, dmcf);
 }
 
+
+/* each part does nothing in a process where it did not start */
 
 static void
 ngx_http_discovery_exit_process(ngx_cycle_t *cycle)
 {
-    ngx_http_discovery_main_conf_t  *dmcf;
-
-    dmcf = ngx_http_cycle_get_module_main_conf(cycle,
-                                               ngx_http_discovery_module);
-
-    if (dmcf == NULL || dmcf->sh == NULL) {
-        return;
-    }
-
     /* what the last polls found is not lost */
     ngx_http_discovery_publish_exit_worker(cycle);
 
-    ngx_http_discovery_poller_exit(dmcf);
+    ngx_http_discovery_poller_exit_worker(cycle);
 
     ngx_http_discovery_router_exit_worker(cycle);
 }

@@ -15,8 +15,20 @@
 #include "ngx_http_discovery.h"
 
 
-struct ngx_http_discovery_poll_s {
+typedef struct ngx_http_discovery_poll_s  ngx_http_discovery_poll_t;
+
+
+/* this worker's polling of one service */
+typedef struct {
     ngx_http_discovery_service_t  *service;
+    ngx_event_t                    timer;
+    ngx_http_discovery_poll_t     *poll;         /* in flight, or NULL */
+    CURL                          *easy;         /* kept for reuse */
+} ngx_http_discovery_polling_t;
+
+
+struct ngx_http_discovery_poll_s {
+    ngx_http_discovery_polling_t  *polling;
     CURL                          *easy;
     discovery_parser_t            *parser;
     struct curl_slist             *headers;      /* with If-None-Match */
@@ -35,15 +47,17 @@ struct ngx_http_discovery_poll_s {
 /* one per worker: polls are this process's own business */
 typedef struct {
     ngx_http_discovery_main_conf_t  *dmcf;
+    ngx_http_discovery_polling_t    *polling;    /* by service index */
     CURLM                           *multi;
     struct curl_slist               *headers;
     ngx_event_t                      timer;
+    ngx_log_t                       *log;
 } ngx_http_discovery_poller_t;
 
 
 static void ngx_http_discovery_poll_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_discovery_poll_start(
-    ngx_http_discovery_service_t *service, ngx_str_t *etag);
+    ngx_http_discovery_polling_t *polling, ngx_str_t *etag);
 static void ngx_http_discovery_poll_setup(CURL *easy,
     ngx_http_discovery_service_t *service,
     ngx_http_discovery_main_conf_t *dmcf);
@@ -70,16 +84,27 @@ static void ngx_http_discovery_curl_done(void);
 
 static ngx_http_discovery_poller_t  ngx_http_discovery_poller;
 
+/* ev->data of the timers, as nginx's own timers without a connection */
+static ngx_connection_t  ngx_http_discovery_poller_dumb;
+
 
 ngx_int_t
-ngx_http_discovery_poller_init(ngx_cycle_t *cycle,
+ngx_http_discovery_poller_init_worker(ngx_cycle_t *cycle,
     ngx_http_discovery_main_conf_t *dmcf)
 {
-    ngx_uint_t                     i;
-    ngx_http_discovery_poller_t   *poller;
-    ngx_http_discovery_service_t  *service;
+    ngx_uint_t                      i;
+    ngx_http_discovery_polling_t   *polling;
+    ngx_http_discovery_poller_t    *poller;
+    ngx_http_discovery_service_t   *service;
 
     poller = &ngx_http_discovery_poller;
+
+    polling = ngx_pcalloc(cycle->pool,
+                          dmcf->services.nelts
+                          * sizeof(ngx_http_discovery_polling_t));
+    if (polling == NULL) {
+        return NGX_ERROR;
+    }
 
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
@@ -88,6 +113,8 @@ ngx_http_discovery_poller_init(ngx_cycle_t *cycle,
     }
 
     poller->dmcf = dmcf;
+    poller->polling = polling;
+    poller->log = cycle->log;
 
     poller->multi = curl_multi_init();
     if (poller->multi == NULL) {
@@ -103,8 +130,10 @@ ngx_http_discovery_poller_init(ngx_cycle_t *cycle,
 
     poller->headers = curl_slist_append(NULL, "Accept: application/json");
 
+    ngx_http_discovery_poller_dumb.fd = (ngx_socket_t) -1;
+
     poller->timer.handler = ngx_http_discovery_curl_timeout;
-    poller->timer.data = ngx_http_discovery_timer_ident;
+    poller->timer.data = &ngx_http_discovery_poller_dumb;
     poller->timer.log = cycle->log;
     poller->timer.cancelable = 1;
 
@@ -113,12 +142,14 @@ ngx_http_discovery_poller_init(ngx_cycle_t *cycle,
     service = dmcf->services.elts;
 
     for (i = 0; i < dmcf->services.nelts; i++) {
-        service[i].timer.handler = ngx_http_discovery_poll_handler;
-        service[i].timer.data = ngx_http_discovery_timer_ident;
-        service[i].timer.log = cycle->log;
-        service[i].timer.cancelable = 1;
+        polling[i].service = &service[i];
 
-        ngx_add_timer(&service[i].timer, 1);
+        polling[i].timer.handler = ngx_http_discovery_poll_handler;
+        polling[i].timer.data = &ngx_http_discovery_poller_dumb;
+        polling[i].timer.log = cycle->log;
+        polling[i].timer.cancelable = 1;
+
+        ngx_add_timer(&polling[i].timer, 1);
     }
 
     return NGX_OK;
@@ -126,11 +157,11 @@ ngx_http_discovery_poller_init(ngx_cycle_t *cycle,
 
 
 void
-ngx_http_discovery_poller_exit(ngx_http_discovery_main_conf_t *dmcf)
+ngx_http_discovery_poller_exit_worker(ngx_cycle_t *cycle)
 {
-    ngx_uint_t                     i;
-    ngx_http_discovery_poller_t   *poller;
-    ngx_http_discovery_service_t  *service;
+    ngx_uint_t                      i;
+    ngx_http_discovery_poller_t    *poller;
+    ngx_http_discovery_polling_t   *polling;
 
     poller = &ngx_http_discovery_poller;
 
@@ -138,16 +169,16 @@ ngx_http_discovery_poller_exit(ngx_http_discovery_main_conf_t *dmcf)
         return;
     }
 
-    service = dmcf->services.elts;
+    polling = poller->polling;
 
-    for (i = 0; i < dmcf->services.nelts; i++) {
-        if (service[i].poll) {
-            ngx_http_discovery_poll_free(service[i].poll);
+    for (i = 0; i < poller->dmcf->services.nelts; i++) {
+        if (polling[i].poll) {
+            ngx_http_discovery_poll_free(polling[i].poll);
         }
 
-        if (service[i].easy) {
-            curl_easy_cleanup(service[i].easy);
-            service[i].easy = NULL;
+        if (polling[i].easy) {
+            curl_easy_cleanup(polling[i].easy);
+            polling[i].easy = NULL;
         }
     }
 
@@ -155,7 +186,7 @@ ngx_http_discovery_poller_exit(ngx_http_discovery_main_conf_t *dmcf)
     poller->multi = NULL;
     curl_slist_free_all(poller->headers);
 
-    ngx_http_discovery_release_leases(dmcf);
+    ngx_http_discovery_release_leases(poller->dmcf);
 }
 
 
@@ -165,28 +196,32 @@ ngx_http_discovery_poll_handler(ngx_event_t *ev)
     ngx_str_t                        etag;
     ngx_msec_t                       next;
     ngx_http_discovery_outcome_t     outcome;
+    ngx_http_discovery_poller_t     *poller;
+    ngx_http_discovery_polling_t    *polling;
     ngx_http_discovery_service_t    *service;
-    ngx_http_discovery_main_conf_t  *dmcf;
     u_char                           buf[NGX_HTTP_DISCOVERY_ETAG_LEN];
 
     if (ngx_exiting || ngx_terminate || ngx_quit) {
         return;
     }
 
-    service = ngx_http_discovery_event_owner(ev, ngx_http_discovery_service_t,
+    polling = ngx_http_discovery_event_owner(ev, ngx_http_discovery_polling_t,
                                              timer);
-    dmcf = ngx_http_discovery_poller.dmcf;
+    poller = &ngx_http_discovery_poller;
+    service = polling->service;
     next = service->interval;
     etag.data = buf;
     etag.len = 0;
 
-    if (service->poll == NULL
-        && ngx_http_discovery_claim(dmcf, service, &next, &etag) == NGX_OK
-        && ngx_http_discovery_poll_start(service, &etag) != NGX_OK)
+    if (polling->poll == NULL
+        && ngx_http_discovery_claim(poller->dmcf, service, &next, &etag)
+           == NGX_OK
+        && ngx_http_discovery_poll_start(polling, &etag) != NGX_OK)
     {
         ngx_memzero(&outcome, sizeof(ngx_http_discovery_outcome_t));
         ngx_str_set(&outcome.error, "cannot start the poll");
-        ngx_http_discovery_report(dmcf, service, &outcome);
+        ngx_http_discovery_report(poller->dmcf, service, &outcome,
+                                  poller->log);
     }
 
     ngx_add_timer(ev, next);
@@ -194,7 +229,7 @@ ngx_http_discovery_poll_handler(ngx_event_t *ev)
 
 
 static ngx_int_t
-ngx_http_discovery_poll_start(ngx_http_discovery_service_t *service,
+ngx_http_discovery_poll_start(ngx_http_discovery_polling_t *polling,
     ngx_str_t *etag)
 {
     CURL                             *easy;
@@ -203,18 +238,20 @@ ngx_http_discovery_poll_start(ngx_http_discovery_service_t *service,
     discovery_error_t                 err;
     ngx_http_discovery_poll_t        *poll;
     ngx_http_discovery_poller_t      *poller;
+    ngx_http_discovery_service_t     *service;
     ngx_http_discovery_main_conf_t   *dmcf;
 
     poller = &ngx_http_discovery_poller;
     dmcf = poller->dmcf;
+    service = polling->service;
 
-    poll = ngx_calloc(sizeof(ngx_http_discovery_poll_t), dmcf->log);
+    poll = ngx_calloc(sizeof(ngx_http_discovery_poll_t), poller->log);
     if (poll == NULL) {
         return NGX_ERROR;
     }
 
-    poll->service = service;
-    poll->lctx.log = dmcf->log;
+    poll->polling = polling;
+    poll->lctx.log = poller->log;
     poll->lctx.service = &service->name;
     poll->dlog.handler = ngx_http_discovery_log_handler;
     poll->dlog.data = &poll->lctx;
@@ -247,18 +284,18 @@ ngx_http_discovery_poll_start(ngx_http_discovery_service_t *service,
      * Every option that differs between polls is set below, every time.
      */
 
-    if (service->easy == NULL) {
-        service->easy = curl_easy_init();
-        if (service->easy == NULL) {
+    if (polling->easy == NULL) {
+        polling->easy = curl_easy_init();
+        if (polling->easy == NULL) {
             discovery_parser_destroy(poll->parser);
             ngx_free(poll);
             return NGX_ERROR;
         }
 
-        ngx_http_discovery_poll_setup(service->easy, service, dmcf);
+        ngx_http_discovery_poll_setup(polling->easy, service, dmcf);
     }
 
-    easy = service->easy;
+    easy = polling->easy;
     poll->easy = easy;
 
     curl_easy_setopt(easy, CURLOPT_URL, service->poll_url.data);
@@ -288,16 +325,16 @@ ngx_http_discovery_poll_start(ngx_http_discovery_service_t *service,
 
     if (curl_multi_add_handle(poller->multi, easy) != CURLM_OK) {
         curl_easy_cleanup(easy);
-        service->easy = NULL;
+        polling->easy = NULL;
         discovery_parser_destroy(poll->parser);
         curl_slist_free_all(poll->headers);
         ngx_free(poll);
         return NGX_ERROR;
     }
 
-    service->poll = poll;
+    polling->poll = poll;
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, dmcf->log, 0,
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, poller->log, 0,
                    "discovery: polling \"%V\" at %V%V", &service->name,
                    &service->url, &service->uri);
 
@@ -473,11 +510,13 @@ ngx_http_discovery_poll_finish(ngx_http_discovery_poll_t *poll,
     discovery_buf_t                   routes;
     discovery_error_t                 err;
     ngx_http_discovery_outcome_t      outcome;
+    ngx_http_discovery_poller_t      *poller;
     ngx_http_discovery_service_t     *service;
     ngx_http_discovery_main_conf_t   *dmcf;
 
-    service = poll->service;
-    dmcf = ngx_http_discovery_poller.dmcf;
+    poller = &ngx_http_discovery_poller;
+    service = poll->polling->service;
+    dmcf = poller->dmcf;
 
     ngx_memzero(&outcome, sizeof(ngx_http_discovery_outcome_t));
 
@@ -529,7 +568,7 @@ ngx_http_discovery_poll_finish(ngx_http_discovery_poll_t *poll,
 
     if (!outcome.ok) {
         /* the URL as shown: the password is "***" */
-        ngx_log_error(NGX_LOG_ERR, dmcf->log, 0,
+        ngx_log_error(NGX_LOG_ERR, poller->log, 0,
                       "discovery: poll of service \"%V\" at \"%V%V\" "
                       "failed: %*s", &service->name, &service->url,
                       &service->uri, poll->error_len, poll->error);
@@ -538,7 +577,7 @@ ngx_http_discovery_poll_finish(ngx_http_discovery_poll_t *poll,
         outcome.error.len = poll->error_len;
     }
 
-    ngx_http_discovery_report(dmcf, service, &outcome);
+    ngx_http_discovery_report(dmcf, service, &outcome, poller->log);
 
     if (outcome.routes) {
         discovery_buf_free(outcome.routes);
@@ -551,7 +590,7 @@ ngx_http_discovery_poll_finish(ngx_http_discovery_poll_t *poll,
 static void
 ngx_http_discovery_poll_free(ngx_http_discovery_poll_t *poll)
 {
-    poll->service->poll = NULL;
+    poll->polling->poll = NULL;
 
     /* the handle stays with the service for its next poll */
     curl_multi_remove_handle(ngx_http_discovery_poller.multi, poll->easy);
@@ -595,7 +634,7 @@ ngx_http_discovery_curl_socket(CURL *easy, curl_socket_t s, int what,
 
     ngx_log_t  *log;
 
-    log = ngx_http_discovery_poller.dmcf->log;
+    log = ngx_http_discovery_poller.log;
 
     if (what == CURL_POLL_REMOVE) {
         if (c) {

@@ -509,7 +509,7 @@ ngx_http_discovery_published(ngx_http_discovery_main_conf_t *dmcf,
 {
     if (generation && dmcf->state.len) {
         ngx_http_discovery_state_save(dmcf, snapshot, generation, log);
-        ngx_http_discovery_state_sync(dmcf);
+        ngx_http_discovery_state_sync(dmcf, log);
     }
 
     discovery_buf_free(snapshot);

@@ -773,17 +773,15 @@ done:
 void
 ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
     ngx_http_discovery_service_t *service,
-    ngx_http_discovery_outcome_t *outcome)
+    ngx_http_discovery_outcome_t *outcome, ngx_log_t *log)
 {
     int                            changed;
-    ngx_log_t                     *log;
     uint64_t                       hash;
     discovery_buf_t               *routes;
     ngx_http_discovery_shctx_t    *sh;
     ngx_http_discovery_record_t   *rec;
 
     sh = dmcf->sh;
-    log = dmcf->log;
     routes = outcome->routes;
 
     /* a whole route set's worth of work: not under the lock */
