@@ -360,6 +360,30 @@ int discovery_router_match(const discovery_router_t *router, const char *method,
     return m->status;
 }
 
+int discovery_router_roster(const discovery_router_t *router,
+                            discovery_service_conf_t *services, size_t max,
+                            size_t *n, discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        require(router != nullptr && n != nullptr, "no router");
+        require(services != nullptr || max == 0, "no services");
+
+        const std::vector<discovery::Service> &roster =
+            router->router->services();
+
+        *n = roster.size();
+        for (size_t i = 0; i < roster.size() && i < max; i++) {
+            services[i].name = roster[i].name.data();
+            services[i].name_len = roster[i].name.size();
+            services[i].url = roster[i].url.data();
+            services[i].url_len = roster[i].url.size();
+            services[i].upstream = roster[i].upstream.data();
+            services[i].upstream_len = roster[i].upstream.size();
+        }
+        return DISCOVERY_OK;
+    });
+}
+
 int discovery_path_is_canonical(const char *raw, size_t len) noexcept
 {
     int canonical = 0;

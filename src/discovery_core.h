@@ -224,6 +224,15 @@ int discovery_router_match(const discovery_router_t *router,
     const char *method, size_t method_len, const char *path, size_t path_len,
     int websocket, discovery_match_t *m) DISCOVERY_NOEXCEPT;
 
+/*
+ * The services of the router's table in its roster's order, that of a
+ * match's service_index: *n receives how many there are, and the first
+ * min(*n, max) go to `services`, their strings pointing into the router.
+ */
+int discovery_router_roster(const discovery_router_t *router,
+    discovery_service_conf_t *services, size_t max, size_t *n,
+    discovery_error_t *err) DISCOVERY_NOEXCEPT;
+
 
 /*
  * Raw request paths (before '?'): 1 when no dot segment ("." or "..",
