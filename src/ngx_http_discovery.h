@@ -185,6 +185,8 @@ void ngx_http_discovery_router_init_worker(ngx_cycle_t *cycle,
 void ngx_http_discovery_router_exit_worker(ngx_cycle_t *cycle);
 discovery_router_t *ngx_http_discovery_router_latest(
     ngx_http_discovery_main_conf_t *dmcf);
+ngx_http_discovery_service_t *ngx_http_discovery_router_owner(
+    discovery_match_t *m);
 
 /* ngx_http_discovery_zone.c */
 ngx_int_t ngx_http_discovery_zone_add(ngx_conf_t *cf,

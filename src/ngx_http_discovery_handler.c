@@ -66,8 +66,6 @@ static ngx_int_t ngx_http_discovery_set_header(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *value);
 static u_char *ngx_http_discovery_json_string(u_char *p, ngx_str_t *s);
 static time_t ngx_http_discovery_retry_after(ngx_http_discovery_ctx_t *ctx);
-static ngx_http_discovery_service_t *ngx_http_discovery_owner(
-    ngx_http_request_t *r, discovery_match_t *m);
 
 static ngx_int_t ngx_http_discovery_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -228,7 +226,7 @@ ngx_http_discovery_decide(ngx_http_request_t *r, discovery_match_t *m)
 
     ctx->status = (uint16_t) m->status;
     ctx->auth = m->auth_required ? 1 : 0;
-    ctx->service = ngx_http_discovery_owner(r, m);
+    ctx->service = ngx_http_discovery_router_owner(m);
     ctx->text = (u_char *) (ctx + 1);
 
     p = ctx->text;
@@ -583,48 +581,6 @@ ngx_http_discovery_retry_after(ngx_http_discovery_ctx_t *ctx)
     }
 
     return ngx_max(ctx->service->interval / 1000, 1);
-}
-
-
-/*
- * The configured service that owns a match: the roster index the router
- * gives is checked by name, since a worker may read a table that a newer
- * configuration made (during a reload), whose roster is another.
- */
-
-static ngx_http_discovery_service_t *
-ngx_http_discovery_owner(ngx_http_request_t *r, discovery_match_t *m)
-{
-    ngx_uint_t                       i;
-    ngx_http_discovery_service_t    *service;
-    ngx_http_discovery_main_conf_t  *dmcf;
-
-    if (m->service == NULL) {
-        return NULL;
-    }
-
-    dmcf = ngx_http_get_module_main_conf(r, ngx_http_discovery_module);
-    service = dmcf->services.elts;
-
-    i = m->service_index;
-
-    if (i < dmcf->services.nelts
-        && service[i].name.len == m->service_len
-        && ngx_memcmp(service[i].name.data, m->service, m->service_len) == 0)
-    {
-        return &service[i];
-    }
-
-    for (i = 0; i < dmcf->services.nelts; i++) {
-        if (service[i].name.len == m->service_len
-            && ngx_memcmp(service[i].name.data, m->service, m->service_len)
-               == 0)
-        {
-            return &service[i];
-        }
-    }
-
-    return NULL;
 }
 
 

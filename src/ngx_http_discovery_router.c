@@ -19,15 +19,23 @@
 
 /* one per worker: each builds its own router from the shared table */
 typedef struct {
-    ngx_http_discovery_main_conf_t  *dmcf;
-    discovery_router_t              *router;
-    ngx_atomic_uint_t                generation;  /* of the router's table */
-    ngx_event_t                      refresh;
+    ngx_http_discovery_main_conf_t   *dmcf;
+    discovery_router_t               *router;
+    ngx_atomic_uint_t                 generation;  /* of the router's table */
+
+    /* the configured service of each in the table's roster, or NULL */
+    ngx_http_discovery_service_t    **owners;
+    ngx_uint_t                        nowners;
+
+    ngx_event_t                       refresh;
 } ngx_http_discovery_router_t;
 
 
 static ngx_int_t ngx_http_discovery_router_refresh(
     ngx_http_discovery_router_t *rt);
+static ngx_http_discovery_service_t **ngx_http_discovery_router_owners(
+    ngx_http_discovery_main_conf_t *dmcf, discovery_router_t *router,
+    ngx_uint_t *n);
 static void ngx_http_discovery_router_refresh_handler(ngx_event_t *ev);
 
 
@@ -71,6 +79,10 @@ ngx_http_discovery_router_exit_worker(ngx_cycle_t *cycle)
     if (rt->router) {
         discovery_router_destroy(rt->router);
         rt->router = NULL;
+
+        ngx_free(rt->owners);
+        rt->owners = NULL;
+        rt->nowners = 0;
     }
 }
 
@@ -104,6 +116,27 @@ ngx_http_discovery_router_latest(ngx_http_discovery_main_conf_t *dmcf)
 
 
 /*
+ * The configured service that owns a match of the router that
+ * ngx_http_discovery_router_latest() gave, or NULL: looked up by the
+ * match's index in the table's roster, in what refresh found for it.
+ */
+
+ngx_http_discovery_service_t *
+ngx_http_discovery_router_owner(discovery_match_t *m)
+{
+    ngx_http_discovery_router_t  *rt;
+
+    rt = &ngx_http_discovery_router;
+
+    if (m->service == NULL || m->service_index >= rt->nowners) {
+        return NULL;
+    }
+
+    return rt->owners[m->service_index];
+}
+
+
+/*
  * Rebuilds this worker's router when the zone holds a newer table.  The
  * snapshot is copied under the lock and decoded outside it, so requests
  * in other workers never wait for a build.
@@ -114,9 +147,11 @@ ngx_http_discovery_router_refresh(ngx_http_discovery_router_t *rt)
 {
     u_char                          *copy;
     size_t                           len;
+    ngx_uint_t                       n;
     ngx_atomic_uint_t                generation;
     discovery_error_t                err;
     discovery_router_t              *router;
+    ngx_http_discovery_service_t   **owners;
     ngx_http_discovery_main_conf_t  *dmcf;
 
     dmcf = rt->dmcf;
@@ -157,16 +192,107 @@ ngx_http_discovery_router_refresh(ngx_http_discovery_router_t *rt)
         return NGX_ERROR;
     }
 
+    owners = ngx_http_discovery_router_owners(dmcf, router, &n);
+
+    if (owners == NULL) {
+        discovery_router_destroy(router);
+        return NGX_ERROR;
+    }
+
     if (rt->router) {
         discovery_router_destroy(rt->router);
+        ngx_free(rt->owners);
     }
 
     rt->router = router;
+    rt->owners = owners;
+    rt->nowners = n;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                    "discovery: router built for table %uA", generation);
 
     return NGX_OK;
+}
+
+
+/*
+ * The configured service of each service in the router's table, by the
+ * table's roster index, found by name once per table rather than per
+ * request: during a reload, a worker may read a table that a newer
+ * configuration made, whose roster is another.
+ */
+
+static ngx_http_discovery_service_t **
+ngx_http_discovery_router_owners(ngx_http_discovery_main_conf_t *dmcf,
+    discovery_router_t *router, ngx_uint_t *n)
+{
+    size_t                          count;
+    ngx_uint_t                      i, j;
+    discovery_error_t               err;
+    discovery_service_conf_t       *roster;
+    ngx_http_discovery_service_t   *service, **owners;
+
+    if (discovery_router_roster(router, NULL, 0, &count, &err)
+        != DISCOVERY_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "discovery: cannot read the router's roster: %s",
+                      err.text);
+        return NULL;
+    }
+
+    /* one more: a roster may be empty, and malloc(0) may be NULL */
+
+    owners = ngx_calloc((count + 1) * sizeof(ngx_http_discovery_service_t *),
+                        ngx_cycle->log);
+    roster = ngx_alloc((count + 1) * sizeof(discovery_service_conf_t),
+                       ngx_cycle->log);
+
+    if (owners == NULL || roster == NULL) {
+        goto failed;
+    }
+
+    if (discovery_router_roster(router, roster, count, &count, &err)
+        != DISCOVERY_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "discovery: cannot read the router's roster: %s",
+                      err.text);
+        goto failed;
+    }
+
+    service = dmcf->services.elts;
+
+    for (i = 0; i < count; i++) {
+        for (j = 0; j < dmcf->services.nelts; j++) {
+            if (service[j].name.len == roster[i].name_len
+                && ngx_memcmp(service[j].name.data, roster[i].name,
+                              roster[i].name_len)
+                   == 0)
+            {
+                owners[i] = &service[j];
+                break;
+            }
+        }
+    }
+
+    ngx_free(roster);
+
+    *n = count;
+
+    return owners;
+
+failed:
+
+    if (owners) {
+        ngx_free(owners);
+    }
+
+    if (roster) {
+        ngx_free(roster);
+    }
+
+    return NULL;
 }
 
 
