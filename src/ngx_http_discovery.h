@@ -1,7 +1,9 @@
 
 /*
  * Types shared by the discovery module's C files: configuration, the
- * shared zone and the functions each file offers the others.
+ * shared zone and the functions each file offers the others.  What a
+ * worker changes as it runs is not here: each file keeps its own, per
+ * service in an array by the service's index.
  */
 
 #ifndef _NGX_HTTP_DISCOVERY_H_INCLUDED_
@@ -17,9 +19,6 @@
 
 /* an entity tag longer than this is not used */
 #define NGX_HTTP_DISCOVERY_ETAG_LEN  128
-
-/* how long the polls that change the table gather before it is published */
-#define NGX_HTTP_DISCOVERY_PUBLISH_DELAY  50
 
 /* discovery_noncanonical */
 #define NGX_HTTP_DISCOVERY_NONCANONICAL_REJECT    0

@@ -14,6 +14,10 @@
 #include "ngx_http_discovery.h"
 
 
+/* how long the polls that change the table gather before it is published */
+#define NGX_HTTP_DISCOVERY_PUBLISH_DELAY  50
+
+
 /* what a poll of a service changed, waiting for the next publication */
 typedef struct {
     ngx_http_discovery_service_t  *service;
