@@ -61,7 +61,9 @@ void setError(discovery_error_t *err, const char *text) noexcept
     err->text[n] = '\0';
 }
 
-// Runs `body`, mapping exceptions to return codes and err->text.
+// Runs `body`, mapping exceptions to return codes and err->text.  Every
+// function below runs its work here, even work that cannot throw today:
+// a core that starts throwing cannot take nginx down with it.
 template <typename F>
 int guard(discovery_error_t *err, F &&body) noexcept
 {
@@ -105,48 +107,66 @@ void require(bool condition, const char *what)
 
 extern "C" {
 
-void discovery_buf_free(discovery_buf_t *buf)
+void discovery_buf_free(discovery_buf_t *buf) noexcept
 {
-    if (buf != nullptr) {
-        std::free(buf->data);
-        buf->data = nullptr;
-        buf->len = 0;
-    }
+    guard(nullptr, [&] {
+        if (buf != nullptr) {
+            std::free(buf->data);
+            buf->data = nullptr;
+            buf->len = 0;
+        }
+        return DISCOVERY_OK;
+    });
 }
 
 int discovery_health_update(discovery_health_t *h, int poll_ok,
-                            uint32_t fails_needed, uint32_t passes_needed)
+                            uint32_t fails_needed,
+                            uint32_t passes_needed) noexcept
 {
-    if (h == nullptr) {
-        return 0;
-    }
+    int changed = 0;
 
-    bool changed =
-        discovery::updateHealth(*h, poll_ok != 0, fails_needed, passes_needed);
-    return changed ? 1 : 0;
+    guard(nullptr, [&] {
+        if (h != nullptr) {
+            changed = discovery::updateHealth(*h, poll_ok != 0, fails_needed,
+                                              passes_needed)
+                          ? 1
+                          : 0;
+        }
+        return DISCOVERY_OK;
+    });
+
+    return changed;
 }
 
-discovery_parser_t *discovery_parser_create(int format, discovery_log_t *log)
+discovery_parser_t *discovery_parser_create(int format,
+                                            discovery_log_t *log) noexcept
 {
+    discovery_parser_t *parser = nullptr;
+
     if (format != DISCOVERY_FORMAT_AUTO && format != DISCOVERY_FORMAT_ROUTES
         && format != DISCOVERY_FORMAT_OPENAPI) {
         format = DISCOVERY_FORMAT_AUTO;
     }
 
-    try {
-        return new discovery_parser_t(format, discovery::Log(log));
-    } catch (...) {
-        return nullptr; // only allocation can fail here
-    }
+    // only allocation can fail here: NULL says so
+    guard(nullptr, [&] {
+        parser = new discovery_parser_t(format, discovery::Log(log));
+        return DISCOVERY_OK;
+    });
+
+    return parser;
 }
 
-void discovery_parser_destroy(discovery_parser_t *p)
+void discovery_parser_destroy(discovery_parser_t *p) noexcept
 {
-    delete p;
+    guard(nullptr, [&] {
+        delete p;
+        return DISCOVERY_OK;
+    });
 }
 
 int discovery_parser_feed(discovery_parser_t *p, const char *data, size_t len,
-                          discovery_error_t *err)
+                          discovery_error_t *err) noexcept
 {
     return guard(err, [&] {
         require(p != nullptr, "no parser");
@@ -157,7 +177,7 @@ int discovery_parser_feed(discovery_parser_t *p, const char *data, size_t len,
 }
 
 int discovery_parser_finish(discovery_parser_t *p, discovery_buf_t *routes,
-                            discovery_error_t *err)
+                            discovery_error_t *err) noexcept
 {
     return guard(err, [&] {
         require(p != nullptr && routes != nullptr, "no parser");
@@ -170,7 +190,7 @@ int discovery_parser_finish(discovery_parser_t *p, discovery_buf_t *routes,
 }
 
 int discovery_parser_add_prefix(discovery_parser_t *p, const char *prefix,
-                                size_t len, discovery_error_t *err)
+                                size_t len, discovery_error_t *err) noexcept
 {
     return guard(err, [&] {
         require(p != nullptr, "no parser");
@@ -185,7 +205,7 @@ int discovery_snapshot_roster(const unsigned char *old, size_t old_len,
                               const discovery_service_conf_t *services,
                               size_t n, int deny_overlaps, uint64_t generation,
                               discovery_buf_t *out, discovery_log_t *log,
-                              discovery_error_t *err)
+                              discovery_error_t *err) noexcept
 {
     return guard(err, [&] {
         require(out != nullptr, "no output buffer");
@@ -210,7 +230,8 @@ int discovery_snapshot_roster(const unsigned char *old, size_t old_len,
 int discovery_snapshot_apply_polls(const unsigned char *old, size_t old_len,
                                    const discovery_poll_t *polls, size_t n,
                                    uint64_t generation, discovery_buf_t *out,
-                                   discovery_log_t *log, discovery_error_t *err)
+                                   discovery_log_t *log,
+                                   discovery_error_t *err) noexcept
 {
     return guard(err, [&] {
         require(out != nullptr, "no output buffer");
@@ -239,7 +260,7 @@ int discovery_snapshot_apply_polls(const unsigned char *old, size_t old_len,
 int discovery_snapshot_states(const unsigned char *blob, size_t len,
                               const discovery_service_conf_t *services,
                               size_t n, uint32_t *states,
-                              discovery_error_t *err)
+                              discovery_error_t *err) noexcept
 {
     return guard(err, [&] {
         require(states != nullptr && (services != nullptr || n == 0),
@@ -262,7 +283,8 @@ int discovery_snapshot_states(const unsigned char *blob, size_t len,
 }
 
 int discovery_snapshot_check(const unsigned char *blob, size_t len,
-                             uint64_t *generation, discovery_error_t *err)
+                             uint64_t *generation,
+                             discovery_error_t *err) noexcept
 {
     return guard(err, [&] {
         uint64_t gen = discovery::checkSnapshot(blob, len);
@@ -274,7 +296,8 @@ int discovery_snapshot_check(const unsigned char *blob, size_t len,
 }
 
 discovery_router_t *discovery_router_create(const unsigned char *snapshot,
-                                            size_t len, discovery_error_t *err)
+                                            size_t len,
+                                            discovery_error_t *err) noexcept
 {
     discovery_router_t *router = nullptr;
 
@@ -287,14 +310,17 @@ discovery_router_t *discovery_router_create(const unsigned char *snapshot,
     return router;
 }
 
-void discovery_router_destroy(discovery_router_t *router)
+void discovery_router_destroy(discovery_router_t *router) noexcept
 {
-    delete router;
+    guard(nullptr, [&] {
+        delete router;
+        return DISCOVERY_OK;
+    });
 }
 
 int discovery_router_match(const discovery_router_t *router, const char *method,
                            size_t method_len, const char *path, size_t path_len,
-                           int websocket, discovery_match_t *m)
+                           int websocket, discovery_match_t *m) noexcept
 {
     if (m == nullptr) {
         return DISCOVERY_MATCH_NOT_FOUND;
@@ -308,7 +334,7 @@ int discovery_router_match(const discovery_router_t *router, const char *method,
     }
 
     // match() does not allocate, but keep the promise of no exceptions
-    try {
+    int rc = guard(nullptr, [&] {
         discovery::Match r = router->router->match(
             view(method, method_len), view(path, path_len), websocket != 0);
 
@@ -323,7 +349,10 @@ int discovery_router_match(const discovery_router_t *router, const char *method,
         m->allow_len = r.allow.size();
         m->auth_required = r.authRequired;
         m->service_index = r.serviceIndex;
-    } catch (...) {
+        return DISCOVERY_OK;
+    });
+
+    if (rc != DISCOVERY_OK) {
         *m = discovery_match_t();
         m->status = DISCOVERY_MATCH_NOT_FOUND;
     }
@@ -331,35 +360,71 @@ int discovery_router_match(const discovery_router_t *router, const char *method,
     return m->status;
 }
 
-int discovery_path_is_canonical(const char *raw, size_t len)
+int discovery_router_roster(const discovery_router_t *router,
+                            discovery_service_conf_t *services, size_t max,
+                            size_t *n, discovery_error_t *err) noexcept
 {
-    std::string_view path = view(raw, len);
+    return guard(err, [&] {
+        require(router != nullptr && n != nullptr, "no router");
+        require(services != nullptr || max == 0, "no services");
 
-    if (!discovery::hasCanonicalForm(path)) {
-        return -1;
-    }
+        const std::vector<discovery::Service> &roster =
+            router->router->services();
 
-    return discovery::isCanonicalPath(path) ? 1 : 0;
+        *n = roster.size();
+        for (size_t i = 0; i < roster.size() && i < max; i++) {
+            services[i].name = roster[i].name.data();
+            services[i].name_len = roster[i].name.size();
+            services[i].url = roster[i].url.data();
+            services[i].url_len = roster[i].url.size();
+            services[i].upstream = roster[i].upstream.data();
+            services[i].upstream_len = roster[i].upstream.size();
+        }
+        return DISCOVERY_OK;
+    });
 }
 
-size_t discovery_path_canonicalize(const char *raw, size_t len, char *out)
+int discovery_path_is_canonical(const char *raw, size_t len) noexcept
 {
-    try {
+    int canonical = 0;
+
+    guard(nullptr, [&] {
+        std::string_view path = view(raw, len);
+
+        if (!discovery::hasCanonicalForm(path)) {
+            canonical = -1;
+        } else {
+            canonical = discovery::isCanonicalPath(path) ? 1 : 0;
+        }
+        return DISCOVERY_OK;
+    });
+
+    return canonical;
+}
+
+size_t discovery_path_canonicalize(const char *raw, size_t len,
+                                   char *out) noexcept
+{
+    size_t n = 0;
+
+    guard(nullptr, [&] {
         std::string path = discovery::canonicalPath(view(raw, len));
         if (path.size() > 3 * len + 1) {
-            return 0; // longer than the caller's room: not a form we make
+            return DISCOVERY_OK; // longer than the caller's room: not ours
         }
         std::memcpy(out, path.data(), path.size());
-        return path.size();
-    } catch (...) {
-        return 0;
-    }
+        n = path.size();
+        return DISCOVERY_OK;
+    });
+
+    return n;
 }
 
 int discovery_status_render(const unsigned char *snapshot, size_t len,
                             const discovery_service_stats_t *stats, size_t n,
                             const char *table_error, size_t table_error_len,
-                            discovery_buf_t *out, discovery_error_t *err)
+                            discovery_buf_t *out,
+                            discovery_error_t *err) noexcept
 {
     return guard(err, [&] {
         require(out != nullptr, "no output buffer");
@@ -384,13 +449,18 @@ int discovery_status_render(const unsigned char *snapshot, size_t len,
 }
 
 size_t discovery_json_escape(unsigned char *dst, const unsigned char *src,
-                             size_t len)
+                             size_t len) noexcept
 {
-    if (src == nullptr) {
-        return 0;
-    }
+    size_t n = 0;
 
-    return discovery::escapeJson(dst, src, len);
+    guard(nullptr, [&] {
+        if (src != nullptr) {
+            n = discovery::escapeJson(dst, src, len);
+        }
+        return DISCOVERY_OK;
+    });
+
+    return n;
 }
 
 } /* extern "C" */

@@ -11,6 +11,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* on the C++ side, the compiler holds every function to its promise */
+#ifdef __cplusplus
+#define DISCOVERY_NOEXCEPT  noexcept
+#else
+#define DISCOVERY_NOEXCEPT
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -50,7 +57,7 @@ typedef struct {
     size_t          len;
 } discovery_buf_t;
 
-void discovery_buf_free(discovery_buf_t *buf);
+void discovery_buf_free(discovery_buf_t *buf) DISCOVERY_NOEXCEPT;
 
 
 /* service health, a plain struct that lives in shared memory */
@@ -72,7 +79,7 @@ typedef struct {
  * Returns 1 when the state changed, 0 otherwise.
  */
 int discovery_health_update(discovery_health_t *h, int poll_ok,
-    uint32_t fails_needed, uint32_t passes_needed);
+    uint32_t fails_needed, uint32_t passes_needed) DISCOVERY_NOEXCEPT;
 
 
 /*
@@ -88,19 +95,20 @@ int discovery_health_update(discovery_health_t *h, int poll_ok,
 typedef struct discovery_parser_s  discovery_parser_t;
 
 /* log receives a WARN per skipped route entry; NULL on out of memory */
-discovery_parser_t *discovery_parser_create(int format, discovery_log_t *log);
-void discovery_parser_destroy(discovery_parser_t *p);
+discovery_parser_t *discovery_parser_create(int format, discovery_log_t *log)
+    DISCOVERY_NOEXCEPT;
+void discovery_parser_destroy(discovery_parser_t *p) DISCOVERY_NOEXCEPT;
 
 /* DISCOVERY_ERROR once the body cannot be a valid document */
 int discovery_parser_feed(discovery_parser_t *p, const char *data,
-    size_t len, discovery_error_t *err);
+    size_t len, discovery_error_t *err) DISCOVERY_NOEXCEPT;
 
 /*
  * Ownership (prefix=): once a prefix is added, routes outside every prefix
  * are rejected with a WARN each.  "/chat" covers /chat and /chat/...
  */
 int discovery_parser_add_prefix(discovery_parser_t *p, const char *prefix,
-    size_t len, discovery_error_t *err);
+    size_t len, discovery_error_t *err) DISCOVERY_NOEXCEPT;
 
 /*
  * Ends the body.  On DISCOVERY_OK, *routes holds the service's route set
@@ -108,7 +116,7 @@ int discovery_parser_add_prefix(discovery_parser_t *p, const char *prefix,
  * present and not healthy/ok/pass/up is DISCOVERY_ERROR ("status ...").
  */
 int discovery_parser_finish(discovery_parser_t *p, discovery_buf_t *routes,
-    discovery_error_t *err);
+    discovery_error_t *err) DISCOVERY_NOEXCEPT;
 
 
 /*
@@ -138,7 +146,7 @@ typedef struct {
 int discovery_snapshot_roster(const unsigned char *old, size_t old_len,
     const discovery_service_conf_t *services, size_t n, int deny_overlaps,
     uint64_t generation, discovery_buf_t *out, discovery_log_t *log,
-    discovery_error_t *err);
+    discovery_error_t *err) DISCOVERY_NOEXCEPT;
 
 /*
  * The outcome of one poll of service `name` (polled at `url`): its new
@@ -164,7 +172,8 @@ typedef struct {
  */
 int discovery_snapshot_apply_polls(const unsigned char *old, size_t old_len,
     const discovery_poll_t *polls, size_t n, uint64_t generation,
-    discovery_buf_t *out, discovery_log_t *log, discovery_error_t *err);
+    discovery_buf_t *out, discovery_log_t *log, discovery_error_t *err)
+    DISCOVERY_NOEXCEPT;
 
 /*
  * The state of each of `services` in `blob`, by name, into states[i]
@@ -172,19 +181,19 @@ int discovery_snapshot_apply_polls(const unsigned char *old, size_t old_len,
  */
 int discovery_snapshot_states(const unsigned char *blob, size_t len,
     const discovery_service_conf_t *services, size_t n, uint32_t *states,
-    discovery_error_t *err);
+    discovery_error_t *err) DISCOVERY_NOEXCEPT;
 
 /* checks magic, format version, length and checksum */
 int discovery_snapshot_check(const unsigned char *blob, size_t len,
-    uint64_t *generation, discovery_error_t *err);
+    uint64_t *generation, discovery_error_t *err) DISCOVERY_NOEXCEPT;
 
 
 /* The worker's lookup structure, built from a snapshot. */
 typedef struct discovery_router_s  discovery_router_t;
 
 discovery_router_t *discovery_router_create(const unsigned char *snapshot,
-    size_t len, discovery_error_t *err);
-void discovery_router_destroy(discovery_router_t *router);
+    size_t len, discovery_error_t *err) DISCOVERY_NOEXCEPT;
+void discovery_router_destroy(discovery_router_t *router) DISCOVERY_NOEXCEPT;
 
 #define DISCOVERY_MATCH_FOUND        0
 #define DISCOVERY_MATCH_NOT_FOUND    1   /* 404 */
@@ -213,7 +222,16 @@ typedef struct {
  */
 int discovery_router_match(const discovery_router_t *router,
     const char *method, size_t method_len, const char *path, size_t path_len,
-    int websocket, discovery_match_t *m);
+    int websocket, discovery_match_t *m) DISCOVERY_NOEXCEPT;
+
+/*
+ * The services of the router's table in its roster's order, that of a
+ * match's service_index: *n receives how many there are, and the first
+ * min(*n, max) go to `services`, their strings pointing into the router.
+ */
+int discovery_router_roster(const discovery_router_t *router,
+    discovery_service_conf_t *services, size_t max, size_t *n,
+    discovery_error_t *err) DISCOVERY_NOEXCEPT;
 
 
 /*
@@ -223,7 +241,8 @@ int discovery_router_match(const discovery_router_t *router,
  * -1 when the path has no canonical form to redirect to (an escaped
  * control character, "%0A" and the like); 0 otherwise.
  */
-int discovery_path_is_canonical(const char *raw, size_t len);
+int discovery_path_is_canonical(const char *raw, size_t len)
+    DISCOVERY_NOEXCEPT;
 
 /*
  * Writes the canonical form of `raw` (what precedes '#', dot segments
@@ -231,7 +250,8 @@ int discovery_path_is_canonical(const char *raw, size_t len);
  * `out`, which has room for 3 * len + 1 bytes, and returns its length; 0
  * only when out of memory.
  */
-size_t discovery_path_canonicalize(const char *raw, size_t len, char *out);
+size_t discovery_path_canonicalize(const char *raw, size_t len, char *out)
+    DISCOVERY_NOEXCEPT;
 
 
 /* Status page: everything the gateway knows, as JSON. */
@@ -248,7 +268,8 @@ typedef struct {
 /* table_error: why the newest table is not published, "" if it is */
 int discovery_status_render(const unsigned char *snapshot, size_t len,
     const discovery_service_stats_t *stats, size_t n, const char *table_error,
-    size_t table_error_len, discovery_buf_t *out, discovery_error_t *err);
+    size_t table_error_len, discovery_buf_t *out, discovery_error_t *err)
+    DISCOVERY_NOEXCEPT;
 
 
 /*
@@ -257,7 +278,7 @@ int discovery_status_render(const unsigned char *snapshot, size_t len,
  * dst NULL only measures.  Returns the length written.
  */
 size_t discovery_json_escape(unsigned char *dst, const unsigned char *src,
-    size_t len);
+    size_t len) DISCOVERY_NOEXCEPT;
 
 
 #ifdef __cplusplus

@@ -12,11 +12,23 @@
 
 #include <curl/curl.h>
 
-#include "ngx_http_discovery_module.h"
+#include "ngx_http_discovery.h"
+
+
+typedef struct ngx_http_discovery_poll_s  ngx_http_discovery_poll_t;
+
+
+/* this worker's polling of one service */
+typedef struct {
+    ngx_http_discovery_service_t  *service;
+    ngx_event_t                    timer;
+    ngx_http_discovery_poll_t     *poll;         /* in flight, or NULL */
+    CURL                          *easy;         /* kept for reuse */
+} ngx_http_discovery_polling_t;
 
 
 struct ngx_http_discovery_poll_s {
-    ngx_http_discovery_service_t  *service;
+    ngx_http_discovery_polling_t  *polling;
     CURL                          *easy;
     discovery_parser_t            *parser;
     struct curl_slist             *headers;      /* with If-None-Match */
@@ -26,27 +38,47 @@ struct ngx_http_discovery_poll_s {
     u_char                         etag[NGX_HTTP_DISCOVERY_ETAG_LEN];
     discovery_log_t                dlog;
     ngx_http_discovery_log_ctx_t   lctx;
+
+    /* the first option libcurl refused, and why */
+    const char                    *refused;
+    CURLcode                       refused_rc;
+
     size_t                         error_len;
     u_char                         error[DISCOVERY_ERROR_LEN];
     char                           curl_error[CURL_ERROR_SIZE];
 };
 
 
+/*
+ * curl_easy_setopt() on a poll's handle.  The first option libcurl
+ * refuses (out of memory, a libcurl built without it) is kept and fails
+ * the poll: it would not be the poll configured.
+ */
+#define ngx_http_discovery_setopt(poll, option, value)                       \
+    ngx_http_discovery_setopt_result(poll, #option,                          \
+                                     curl_easy_setopt((poll)->easy, option,  \
+                                                      value))
+
+
 /* one per worker: polls are this process's own business */
 typedef struct {
     ngx_http_discovery_main_conf_t  *dmcf;
+    ngx_http_discovery_polling_t    *polling;    /* by service index */
     CURLM                           *multi;
     struct curl_slist               *headers;
     ngx_event_t                      timer;
+    ngx_log_t                       *log;
 } ngx_http_discovery_poller_t;
 
 
 static void ngx_http_discovery_poll_handler(ngx_event_t *ev);
-static ngx_int_t ngx_http_discovery_poll_start(
-    ngx_http_discovery_service_t *service, ngx_str_t *etag);
-static void ngx_http_discovery_poll_setup(CURL *easy,
+static void ngx_http_discovery_poll_start(
+    ngx_http_discovery_polling_t *polling, ngx_str_t *etag);
+static void ngx_http_discovery_poll_setup(ngx_http_discovery_poll_t *poll,
     ngx_http_discovery_service_t *service,
     ngx_http_discovery_main_conf_t *dmcf);
+static void ngx_http_discovery_setopt_result(ngx_http_discovery_poll_t *poll,
+    const char *option, CURLcode rc);
 static ngx_int_t ngx_http_discovery_poll_conditional(
     ngx_http_discovery_poll_t *poll, ngx_str_t *etag);
 static size_t ngx_http_discovery_poll_header(char *buf, size_t size,
@@ -55,6 +87,8 @@ static size_t ngx_http_discovery_poll_write(char *ptr, size_t size,
     size_t nmemb, void *userdata);
 static void ngx_http_discovery_poll_finish(ngx_http_discovery_poll_t *poll,
     CURLcode result);
+static void ngx_http_discovery_poll_failed(
+    ngx_http_discovery_service_t *service, ngx_str_t *error);
 static void ngx_http_discovery_poll_free(ngx_http_discovery_poll_t *poll);
 static void ngx_http_discovery_poll_error(ngx_http_discovery_poll_t *poll,
     const char *fmt, ...);
@@ -70,16 +104,28 @@ static void ngx_http_discovery_curl_done(void);
 
 static ngx_http_discovery_poller_t  ngx_http_discovery_poller;
 
+/* ev->data of the timers, as nginx's own timers without a connection */
+static ngx_connection_t  ngx_http_discovery_poller_dumb;
+
 
 ngx_int_t
-ngx_http_discovery_poller_init(ngx_cycle_t *cycle,
+ngx_http_discovery_poller_init_worker(ngx_cycle_t *cycle,
     ngx_http_discovery_main_conf_t *dmcf)
 {
-    ngx_uint_t                     i;
-    ngx_http_discovery_poller_t   *poller;
-    ngx_http_discovery_service_t  *service;
+    CURLMcode                       rc;
+    ngx_uint_t                      i;
+    ngx_http_discovery_polling_t   *polling;
+    ngx_http_discovery_poller_t    *poller;
+    ngx_http_discovery_service_t   *service;
 
     poller = &ngx_http_discovery_poller;
+
+    polling = ngx_pcalloc(cycle->pool,
+                          dmcf->services.nelts
+                          * sizeof(ngx_http_discovery_polling_t));
+    if (polling == NULL) {
+        return NGX_ERROR;
+    }
 
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
@@ -88,6 +134,8 @@ ngx_http_discovery_poller_init(ngx_cycle_t *cycle,
     }
 
     poller->dmcf = dmcf;
+    poller->polling = polling;
+    poller->log = cycle->log;
 
     poller->multi = curl_multi_init();
     if (poller->multi == NULL) {
@@ -96,15 +144,34 @@ ngx_http_discovery_poller_init(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
-    curl_multi_setopt(poller->multi, CURLMOPT_SOCKETFUNCTION,
-                      ngx_http_discovery_curl_socket);
-    curl_multi_setopt(poller->multi, CURLMOPT_TIMERFUNCTION,
-                      ngx_http_discovery_curl_timer);
+    /* without them nothing would drive the polls */
+
+    rc = curl_multi_setopt(poller->multi, CURLMOPT_SOCKETFUNCTION,
+                           ngx_http_discovery_curl_socket);
+
+    if (rc == CURLM_OK) {
+        rc = curl_multi_setopt(poller->multi, CURLMOPT_TIMERFUNCTION,
+                               ngx_http_discovery_curl_timer);
+    }
+
+    if (rc != CURLM_OK) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "discovery: curl_multi_setopt() failed: %s",
+                      curl_multi_strerror(rc));
+        return NGX_ERROR;
+    }
 
     poller->headers = curl_slist_append(NULL, "Accept: application/json");
+    if (poller->headers == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "discovery: curl_slist_append() failed");
+        return NGX_ERROR;
+    }
+
+    ngx_http_discovery_poller_dumb.fd = (ngx_socket_t) -1;
 
     poller->timer.handler = ngx_http_discovery_curl_timeout;
-    poller->timer.data = ngx_http_discovery_timer_ident;
+    poller->timer.data = &ngx_http_discovery_poller_dumb;
     poller->timer.log = cycle->log;
     poller->timer.cancelable = 1;
 
@@ -113,12 +180,14 @@ ngx_http_discovery_poller_init(ngx_cycle_t *cycle,
     service = dmcf->services.elts;
 
     for (i = 0; i < dmcf->services.nelts; i++) {
-        service[i].timer.handler = ngx_http_discovery_poll_handler;
-        service[i].timer.data = ngx_http_discovery_timer_ident;
-        service[i].timer.log = cycle->log;
-        service[i].timer.cancelable = 1;
+        polling[i].service = &service[i];
 
-        ngx_add_timer(&service[i].timer, 1);
+        polling[i].timer.handler = ngx_http_discovery_poll_handler;
+        polling[i].timer.data = &ngx_http_discovery_poller_dumb;
+        polling[i].timer.log = cycle->log;
+        polling[i].timer.cancelable = 1;
+
+        ngx_add_timer(&polling[i].timer, 1);
     }
 
     return NGX_OK;
@@ -126,11 +195,11 @@ ngx_http_discovery_poller_init(ngx_cycle_t *cycle,
 
 
 void
-ngx_http_discovery_poller_exit(ngx_http_discovery_main_conf_t *dmcf)
+ngx_http_discovery_poller_exit_worker(ngx_cycle_t *cycle)
 {
-    ngx_uint_t                     i;
-    ngx_http_discovery_poller_t   *poller;
-    ngx_http_discovery_service_t  *service;
+    ngx_uint_t                      i;
+    ngx_http_discovery_poller_t    *poller;
+    ngx_http_discovery_polling_t   *polling;
 
     poller = &ngx_http_discovery_poller;
 
@@ -138,16 +207,16 @@ ngx_http_discovery_poller_exit(ngx_http_discovery_main_conf_t *dmcf)
         return;
     }
 
-    service = dmcf->services.elts;
+    polling = poller->polling;
 
-    for (i = 0; i < dmcf->services.nelts; i++) {
-        if (service[i].poll) {
-            ngx_http_discovery_poll_free(service[i].poll);
+    for (i = 0; i < poller->dmcf->services.nelts; i++) {
+        if (polling[i].poll) {
+            ngx_http_discovery_poll_free(polling[i].poll);
         }
 
-        if (service[i].easy) {
-            curl_easy_cleanup(service[i].easy);
-            service[i].easy = NULL;
+        if (polling[i].easy) {
+            curl_easy_cleanup(polling[i].easy);
+            polling[i].easy = NULL;
         }
     }
 
@@ -155,7 +224,7 @@ ngx_http_discovery_poller_exit(ngx_http_discovery_main_conf_t *dmcf)
     poller->multi = NULL;
     curl_slist_free_all(poller->headers);
 
-    ngx_http_discovery_release_leases(dmcf);
+    ngx_http_discovery_release_leases(poller->dmcf);
 }
 
 
@@ -164,65 +233,72 @@ ngx_http_discovery_poll_handler(ngx_event_t *ev)
 {
     ngx_str_t                        etag;
     ngx_msec_t                       next;
-    ngx_http_discovery_outcome_t     outcome;
+    ngx_http_discovery_poller_t     *poller;
+    ngx_http_discovery_polling_t    *polling;
     ngx_http_discovery_service_t    *service;
-    ngx_http_discovery_main_conf_t  *dmcf;
     u_char                           buf[NGX_HTTP_DISCOVERY_ETAG_LEN];
 
     if (ngx_exiting || ngx_terminate || ngx_quit) {
         return;
     }
 
-    service = ngx_http_discovery_event_owner(ev, ngx_http_discovery_service_t,
+    polling = ngx_http_discovery_event_owner(ev, ngx_http_discovery_polling_t,
                                              timer);
-    dmcf = ngx_http_discovery_poller.dmcf;
+    poller = &ngx_http_discovery_poller;
+    service = polling->service;
     next = service->interval;
     etag.data = buf;
     etag.len = 0;
 
-    if (service->poll == NULL
-        && ngx_http_discovery_claim(dmcf, service, &next, &etag) == NGX_OK
-        && ngx_http_discovery_poll_start(service, &etag) != NGX_OK)
+    if (polling->poll == NULL
+        && ngx_http_discovery_claim(poller->dmcf, service, &next, &etag)
+           == NGX_OK)
     {
-        ngx_memzero(&outcome, sizeof(ngx_http_discovery_outcome_t));
-        ngx_str_set(&outcome.error, "cannot start the poll");
-        ngx_http_discovery_report(dmcf, service, &outcome);
+        ngx_http_discovery_poll_start(polling, &etag);
     }
 
     ngx_add_timer(ev, next);
 }
 
 
-static ngx_int_t
-ngx_http_discovery_poll_start(ngx_http_discovery_service_t *service,
+/* a poll that cannot start is a failed poll, said and reported as one */
+
+static void
+ngx_http_discovery_poll_start(ngx_http_discovery_polling_t *polling,
     ngx_str_t *etag)
 {
     CURL                             *easy;
-    ngx_str_t                        *prefix;
+    CURLMcode                         rc;
+    ngx_str_t                        *prefix, error;
     ngx_uint_t                        i;
     discovery_error_t                 err;
     ngx_http_discovery_poll_t        *poll;
     ngx_http_discovery_poller_t      *poller;
+    ngx_http_discovery_service_t     *service;
     ngx_http_discovery_main_conf_t   *dmcf;
 
     poller = &ngx_http_discovery_poller;
     dmcf = poller->dmcf;
+    service = polling->service;
 
-    poll = ngx_calloc(sizeof(ngx_http_discovery_poll_t), dmcf->log);
+    poll = ngx_calloc(sizeof(ngx_http_discovery_poll_t), poller->log);
     if (poll == NULL) {
-        return NGX_ERROR;
+        ngx_str_set(&error, "cannot start the poll: out of memory");
+        ngx_http_discovery_poll_failed(service, &error);
+        return;
     }
 
-    poll->service = service;
-    poll->lctx.log = dmcf->log;
+    poll->polling = polling;
+    poll->lctx.log = poller->log;
     poll->lctx.service = &service->name;
     poll->dlog.handler = ngx_http_discovery_log_handler;
     poll->dlog.data = &poll->lctx;
 
     poll->parser = discovery_parser_create((int) service->format, &poll->dlog);
     if (poll->parser == NULL) {
-        ngx_free(poll);
-        return NGX_ERROR;
+        ngx_http_discovery_poll_error(poll, "cannot start the poll: "
+                                      "out of memory");
+        goto failed;
     }
 
     if (service->prefixes) {
@@ -234,11 +310,18 @@ ngx_http_discovery_poll_start(ngx_http_discovery_service_t *service,
                                             prefix[i].len, &err)
                 != DISCOVERY_OK)
             {
-                discovery_parser_destroy(poll->parser);
-                ngx_free(poll);
-                return NGX_ERROR;
+                ngx_http_discovery_poll_error(poll, "cannot start the poll: "
+                                              "%s", err.text);
+                goto failed;
             }
         }
+    }
+
+    if (etag->len && ngx_http_discovery_poll_conditional(poll, etag) != NGX_OK)
+    {
+        ngx_http_discovery_poll_error(poll, "cannot start the poll: "
+                                      "curl_slist_append() failed");
+        goto failed;
     }
 
     /*
@@ -247,90 +330,140 @@ ngx_http_discovery_poll_start(ngx_http_discovery_service_t *service,
      * Every option that differs between polls is set below, every time.
      */
 
-    if (service->easy == NULL) {
-        service->easy = curl_easy_init();
-        if (service->easy == NULL) {
-            discovery_parser_destroy(poll->parser);
-            ngx_free(poll);
-            return NGX_ERROR;
-        }
+    easy = polling->easy;
 
-        ngx_http_discovery_poll_setup(service->easy, service, dmcf);
+    if (easy == NULL) {
+        easy = curl_easy_init();
+        if (easy == NULL) {
+            ngx_http_discovery_poll_error(poll, "cannot start the poll: "
+                                          "curl_easy_init() failed");
+            goto failed;
+        }
     }
 
-    easy = service->easy;
     poll->easy = easy;
 
-    curl_easy_setopt(easy, CURLOPT_URL, service->poll_url.data);
-    curl_easy_setopt(easy, CURLOPT_PRIVATE, poll);
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) service->timeout);
-    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE,
-                     (curl_off_t) dmcf->max_size);
-    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION,
-                     ngx_http_discovery_poll_header);
-    curl_easy_setopt(easy, CURLOPT_HEADERDATA, poll);
-
-    if (etag->len && ngx_http_discovery_poll_conditional(poll, etag) == NGX_OK)
-    {
-        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, poll->headers);
-
-    } else {
-        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, poller->headers);
-    }
-    curl_easy_setopt(easy, CURLOPT_USERAGENT, "nginx-discovery/" NGINX_VERSION);
-    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, poll->curl_error);
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION,
-                     ngx_http_discovery_poll_write);
-    curl_easy_setopt(easy, CURLOPT_WRITEDATA, poll);
-
-    if (curl_multi_add_handle(poller->multi, easy) != CURLM_OK) {
-        curl_easy_cleanup(easy);
-        service->easy = NULL;
-        discovery_parser_destroy(poll->parser);
-        curl_slist_free_all(poll->headers);
-        ngx_free(poll);
-        return NGX_ERROR;
+    if (polling->easy == NULL) {
+        ngx_http_discovery_poll_setup(poll, service, dmcf);
+        polling->easy = easy;
     }
 
-    service->poll = poll;
+    ngx_http_discovery_setopt(poll, CURLOPT_URL, service->poll_url.data);
+    ngx_http_discovery_setopt(poll, CURLOPT_PRIVATE, poll);
+    ngx_http_discovery_setopt(poll, CURLOPT_NOSIGNAL, 1L);
+    ngx_http_discovery_setopt(poll, CURLOPT_TIMEOUT_MS,
+                              (long) service->timeout);
+    ngx_http_discovery_setopt(poll, CURLOPT_FOLLOWLOCATION, 0L);
+    ngx_http_discovery_setopt(poll, CURLOPT_PROTOCOLS_STR, "http,https");
+    ngx_http_discovery_setopt(poll, CURLOPT_MAXFILESIZE_LARGE,
+                              (curl_off_t) dmcf->max_size);
+    ngx_http_discovery_setopt(poll, CURLOPT_HEADERFUNCTION,
+                              ngx_http_discovery_poll_header);
+    ngx_http_discovery_setopt(poll, CURLOPT_HEADERDATA, poll);
+    ngx_http_discovery_setopt(poll, CURLOPT_HTTPHEADER,
+                              poll->headers ? poll->headers : poller->headers);
+    ngx_http_discovery_setopt(poll, CURLOPT_USERAGENT,
+                              "nginx-discovery/" NGINX_VERSION);
+    ngx_http_discovery_setopt(poll, CURLOPT_ERRORBUFFER, poll->curl_error);
+    ngx_http_discovery_setopt(poll, CURLOPT_WRITEFUNCTION,
+                              ngx_http_discovery_poll_write);
+    ngx_http_discovery_setopt(poll, CURLOPT_WRITEDATA, poll);
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, dmcf->log, 0,
+    if (poll->refused) {
+        ngx_http_discovery_poll_error(poll, "cannot start the poll: "
+                                      "curl_easy_setopt(%s) failed: %s",
+                                      poll->refused,
+                                      curl_easy_strerror(poll->refused_rc));
+        goto failed;
+    }
+
+    rc = curl_multi_add_handle(poller->multi, easy);
+
+    if (rc != CURLM_OK) {
+        ngx_http_discovery_poll_error(poll, "cannot start the poll: "
+                                      "curl_multi_add_handle() failed: %s",
+                                      curl_multi_strerror(rc));
+        goto failed;
+    }
+
+    polling->poll = poll;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, poller->log, 0,
                    "discovery: polling \"%V\" at %V%V", &service->name,
                    &service->url, &service->uri);
 
-    return NGX_OK;
+    return;
+
+failed:
+
+    error.data = poll->error;
+    error.len = poll->error_len;
+
+    ngx_http_discovery_poll_failed(service, &error);
+
+    /* a handle an option or libcurl refused is not kept: made anew next */
+
+    if (poll->easy) {
+        curl_easy_cleanup(poll->easy);
+        polling->easy = NULL;
+    }
+
+    if (poll->parser) {
+        discovery_parser_destroy(poll->parser);
+    }
+
+    if (poll->headers) {
+        curl_slist_free_all(poll->headers);
+    }
+
+    ngx_free(poll);
 }
 
 
 /* what every poll of a service shares: credentials and TLS */
 
 static void
-ngx_http_discovery_poll_setup(CURL *easy,
+ngx_http_discovery_poll_setup(ngx_http_discovery_poll_t *poll,
     ngx_http_discovery_service_t *service,
     ngx_http_discovery_main_conf_t *dmcf)
 {
     if (service->user.len) {
-        curl_easy_setopt(easy, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
-        curl_easy_setopt(easy, CURLOPT_USERNAME, service->user.data);
-        curl_easy_setopt(easy, CURLOPT_PASSWORD,
-                         service->password.data ? (char *) service->password.data
-                                                : "");
+        ngx_http_discovery_setopt(poll, CURLOPT_HTTPAUTH,
+                                  (long) CURLAUTH_BASIC);
+        ngx_http_discovery_setopt(poll, CURLOPT_USERNAME, service->user.data);
+        ngx_http_discovery_setopt(poll, CURLOPT_PASSWORD,
+                                  service->password.data
+                                  ? (char *) service->password.data : "");
     }
 
-    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, dmcf->ssl_verify ? 1L : 0L);
-    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, dmcf->ssl_verify ? 2L : 0L);
+    ngx_http_discovery_setopt(poll, CURLOPT_SSL_VERIFYPEER,
+                              dmcf->ssl_verify ? 1L : 0L);
+    ngx_http_discovery_setopt(poll, CURLOPT_SSL_VERIFYHOST,
+                              dmcf->ssl_verify ? 2L : 0L);
 
     if (dmcf->ssl_trusted_certificate.len) {
-        curl_easy_setopt(easy, CURLOPT_CAINFO,
-                         dmcf->ssl_trusted_certificate.data);
+        ngx_http_discovery_setopt(poll, CURLOPT_CAINFO,
+                                  dmcf->ssl_trusted_certificate.data);
     }
 
     if (dmcf->ssl_certificate.len) {
-        curl_easy_setopt(easy, CURLOPT_SSLCERT, dmcf->ssl_certificate.data);
-        curl_easy_setopt(easy, CURLOPT_SSLKEY, dmcf->ssl_certificate_key.data);
+        ngx_http_discovery_setopt(poll, CURLOPT_SSLCERT,
+                                  dmcf->ssl_certificate.data);
+        ngx_http_discovery_setopt(poll, CURLOPT_SSLKEY,
+                                  dmcf->ssl_certificate_key.data);
+    }
+}
+
+
+/* keeps the first option libcurl refused, which fails the poll */
+
+static void
+ngx_http_discovery_setopt_result(ngx_http_discovery_poll_t *poll,
+    const char *option, CURLcode rc)
+{
+    if (rc != CURLE_OK && poll->refused == NULL) {
+        poll->refused = option;
+        poll->refused_rc = rc;
     }
 }
 
@@ -470,14 +603,17 @@ ngx_http_discovery_poll_finish(ngx_http_discovery_poll_t *poll,
     CURLcode result)
 {
     long                              code;
+    ngx_str_t                         error;
     discovery_buf_t                   routes;
     discovery_error_t                 err;
     ngx_http_discovery_outcome_t      outcome;
+    ngx_http_discovery_poller_t      *poller;
     ngx_http_discovery_service_t     *service;
     ngx_http_discovery_main_conf_t   *dmcf;
 
-    service = poll->service;
-    dmcf = ngx_http_discovery_poller.dmcf;
+    poller = &ngx_http_discovery_poller;
+    service = poll->polling->service;
+    dmcf = poller->dmcf;
 
     ngx_memzero(&outcome, sizeof(ngx_http_discovery_outcome_t));
 
@@ -527,31 +663,53 @@ ngx_http_discovery_poll_finish(ngx_http_discovery_poll_t *poll,
         outcome.etag.len = poll->etag_len;
     }
 
-    if (!outcome.ok) {
-        /* the URL as shown: the password is "***" */
-        ngx_log_error(NGX_LOG_ERR, dmcf->log, 0,
-                      "discovery: poll of service \"%V\" at \"%V%V\" "
-                      "failed: %*s", &service->name, &service->url,
-                      &service->uri, poll->error_len, poll->error);
+    if (outcome.ok) {
+        ngx_http_discovery_report(dmcf, service, &outcome, poller->log);
 
-        outcome.error.data = poll->error;
-        outcome.error.len = poll->error_len;
-    }
+        if (outcome.routes) {
+            discovery_buf_free(outcome.routes);
+        }
 
-    ngx_http_discovery_report(dmcf, service, &outcome);
+    } else {
+        error.data = poll->error;
+        error.len = poll->error_len;
 
-    if (outcome.routes) {
-        discovery_buf_free(outcome.routes);
+        ngx_http_discovery_poll_failed(service, &error);
     }
 
     ngx_http_discovery_poll_free(poll);
 }
 
 
+/*
+ * A failed poll: an error line, with the URL as shown (its password is
+ * "***"), and the outcome for the service's record.
+ */
+
+static void
+ngx_http_discovery_poll_failed(ngx_http_discovery_service_t *service,
+    ngx_str_t *error)
+{
+    ngx_http_discovery_poller_t   *poller;
+    ngx_http_discovery_outcome_t   outcome;
+
+    poller = &ngx_http_discovery_poller;
+
+    ngx_log_error(NGX_LOG_ERR, poller->log, 0,
+                  "discovery: poll of service \"%V\" at \"%V%V\" failed: %V",
+                  &service->name, &service->url, &service->uri, error);
+
+    ngx_memzero(&outcome, sizeof(ngx_http_discovery_outcome_t));
+    outcome.error = *error;
+
+    ngx_http_discovery_report(poller->dmcf, service, &outcome, poller->log);
+}
+
+
 static void
 ngx_http_discovery_poll_free(ngx_http_discovery_poll_t *poll)
 {
-    poll->service->poll = NULL;
+    poll->polling->poll = NULL;
 
     /* the handle stays with the service for its next poll */
     curl_multi_remove_handle(ngx_http_discovery_poller.multi, poll->easy);
@@ -595,7 +753,7 @@ ngx_http_discovery_curl_socket(CURL *easy, curl_socket_t s, int what,
 
     ngx_log_t  *log;
 
-    log = ngx_http_discovery_poller.dmcf->log;
+    log = ngx_http_discovery_poller.log;
 
     if (what == CURL_POLL_REMOVE) {
         if (c) {

@@ -26,7 +26,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_discovery_module.h"
+#include "ngx_http_discovery.h"
 
 
 /* no table of this module comes near: a bigger file is not ours */
@@ -156,7 +156,8 @@ failed:
  */
 
 void
-ngx_http_discovery_state_init(ngx_http_discovery_main_conf_t *dmcf)
+ngx_http_discovery_state_init_worker(ngx_cycle_t *cycle,
+    ngx_http_discovery_main_conf_t *dmcf)
 {
     if (dmcf->state.len == 0 || ngx_test_config) {
         return;
@@ -165,7 +166,7 @@ ngx_http_discovery_state_init(ngx_http_discovery_main_conf_t *dmcf)
     ngx_http_discovery_state_writer = 1;
 
     if (ngx_worker == 0) {
-        ngx_http_discovery_state_sync(dmcf);
+        ngx_http_discovery_state_sync(dmcf, cycle->log);
     }
 }
 
@@ -173,7 +174,8 @@ ngx_http_discovery_state_init(ngx_http_discovery_main_conf_t *dmcf)
 /* writes the zone's table, unless the file holds it already */
 
 void
-ngx_http_discovery_state_sync(ngx_http_discovery_main_conf_t *dmcf)
+ngx_http_discovery_state_sync(ngx_http_discovery_main_conf_t *dmcf,
+    ngx_log_t *log)
 {
     discovery_buf_t              copy;
     ngx_atomic_uint_t            generation;
@@ -192,7 +194,7 @@ ngx_http_discovery_state_sync(ngx_http_discovery_main_conf_t *dmcf)
 
     if (sh->snapshot && generation != sh->saved_generation) {
         copy.len = sh->snapshot_len;
-        copy.data = ngx_alloc(copy.len, dmcf->log);
+        copy.data = ngx_alloc(copy.len, log);
 
         if (copy.data) {
             ngx_memcpy(copy.data, sh->snapshot, copy.len);
@@ -205,7 +207,7 @@ ngx_http_discovery_state_sync(ngx_http_discovery_main_conf_t *dmcf)
         return;
     }
 
-    ngx_http_discovery_state_save(dmcf, &copy, generation, dmcf->log);
+    ngx_http_discovery_state_save(dmcf, &copy, generation, log);
 
     ngx_free(copy.data);
 }

@@ -9,7 +9,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_discovery_module.h"
+#include "ngx_http_discovery.h"
 
 
 static ngx_int_t ngx_http_discovery_status_copy(ngx_http_request_t *r,

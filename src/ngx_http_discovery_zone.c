@@ -1,8 +1,10 @@
 
 /*
  * The shared zone: one record per service (health, poll lease, last
- * outcome) and the published snapshot of the route table, which each
- * worker turns into its own router when the generation changes.
+ * outcome), kept in step with the configured services at start and on
+ * every reload, and the snapshot of the route table, which publishing
+ * replaces and each worker turns into its own router.  A record's lease
+ * says which process polls the service.
  */
 
 
@@ -10,7 +12,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_discovery_module.h"
+#include "ngx_http_discovery.h"
 
 
 /* how long past its timeout a poll's lease holds, for a dead poller */
@@ -46,28 +48,9 @@ static void ngx_http_discovery_set_etag(ngx_http_discovery_record_t *rec,
     ngx_str_t *etag);
 static ngx_http_discovery_record_t *ngx_http_discovery_record(
     ngx_http_discovery_shctx_t *sh, ngx_str_t *name);
-static ngx_http_discovery_record_t *ngx_http_discovery_record_of(
-    ngx_http_discovery_shctx_t *sh, ngx_http_discovery_service_t *service);
 static ngx_http_discovery_record_t *ngx_http_discovery_record_create_locked(
     ngx_http_discovery_main_conf_t *dmcf,
     ngx_http_discovery_service_t *service);
-static void ngx_http_discovery_defer(ngx_http_discovery_main_conf_t *dmcf,
-    ngx_http_discovery_service_t *service,
-    ngx_http_discovery_outcome_t *outcome, uint64_t hash);
-static int ngx_http_discovery_apply_locked(
-    ngx_http_discovery_main_conf_t *dmcf, discovery_poll_t *polls,
-    ngx_http_discovery_record_t **recs, ngx_http_discovery_service_t **pending,
-    ngx_uint_t n, discovery_buf_t *out, ngx_atomic_uint_t *generation);
-static ngx_atomic_uint_t ngx_http_discovery_publish_locked(
-    ngx_http_discovery_main_conf_t *dmcf, discovery_buf_t *snapshot,
-    ngx_log_t *log, ngx_uint_t alert);
-static u_char *ngx_http_discovery_table_alloc_locked(
-    ngx_http_discovery_main_conf_t *dmcf, size_t len, size_t *size);
-static ngx_atomic_uint_t ngx_http_discovery_table_install_locked(
-    ngx_http_discovery_main_conf_t *dmcf, u_char *p, size_t size,
-    discovery_buf_t *table);
-static void ngx_http_discovery_published(ngx_http_discovery_main_conf_t *dmcf,
-    discovery_buf_t *snapshot, ngx_atomic_uint_t generation, ngx_log_t *log);
 
 
 static ngx_str_t  ngx_http_discovery_zone_name = ngx_string("discovery");
@@ -623,7 +606,7 @@ ngx_http_discovery_fnv(uint64_t h, u_char *p, size_t len)
  * process would poll or report is then outdated (it is on its way out).
  */
 
-static ngx_http_discovery_record_t *
+ngx_http_discovery_record_t *
 ngx_http_discovery_record_of(ngx_http_discovery_shctx_t *sh,
     ngx_http_discovery_service_t *service)
 {
@@ -790,17 +773,15 @@ done:
 void
 ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
     ngx_http_discovery_service_t *service,
-    ngx_http_discovery_outcome_t *outcome)
+    ngx_http_discovery_outcome_t *outcome, ngx_log_t *log)
 {
     int                            changed;
-    ngx_log_t                     *log;
     uint64_t                       hash;
     discovery_buf_t               *routes;
     ngx_http_discovery_shctx_t    *sh;
     ngx_http_discovery_record_t   *rec;
 
     sh = dmcf->sh;
-    log = dmcf->log;
     routes = outcome->routes;
 
     /* a whole route set's worth of work: not under the lock */
@@ -854,404 +835,21 @@ ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
     if (!changed && (routes == NULL || hash == rec->routes_hash)) {
         if (routes) {
             ngx_http_discovery_set_etag(rec, &outcome->etag);
-
-            /* routes an earlier poll left pending are outdated */
-            discovery_buf_free(&service->pending_routes);
         }
 
         ngx_shmtx_unlock(&dmcf->shpool->mutex);
+
+        if (routes) {
+            /* routes an earlier poll left pending are outdated */
+            ngx_http_discovery_defer_drop_routes(service);
+        }
+
         return;
     }
 
     ngx_shmtx_unlock(&dmcf->shpool->mutex);
 
-    ngx_http_discovery_defer(dmcf, service, outcome, hash);
-}
-
-
-/*
- * Keeps what a poll changed for a publication shortly after, which covers
- * every poll that finishes meanwhile: when many services turn healthy at
- * once (at start, for one), one publication per poll would encode the
- * whole table for each, and make each worker rebuild its router for each.
- * The routes are taken from the outcome.
- */
-
-static void
-ngx_http_discovery_defer(ngx_http_discovery_main_conf_t *dmcf,
-    ngx_http_discovery_service_t *service,
-    ngx_http_discovery_outcome_t *outcome, uint64_t hash)
-{
-    if (outcome->routes) {
-        discovery_buf_free(&service->pending_routes);
-
-        service->pending_routes = *outcome->routes;
-        outcome->routes->data = NULL;
-        outcome->routes->len = 0;
-
-        service->pending_hash = hash;
-        service->pending_etag_len =
-            (outcome->etag.len <= NGX_HTTP_DISCOVERY_ETAG_LEN)
-            ? outcome->etag.len : 0;
-        ngx_memcpy(service->pending_etag, outcome->etag.data,
-                   service->pending_etag_len);
-    }
-
-    /* a state change alone keeps routes an earlier poll left pending */
-    service->pending = 1;
-
-    if (!dmcf->publish.timer_set) {
-        ngx_add_timer(&dmcf->publish, NGX_HTTP_DISCOVERY_PUBLISH_DELAY);
-    }
-}
-
-
-void
-ngx_http_discovery_publish_handler(ngx_event_t *ev)
-{
-    ngx_http_discovery_publish_pending(
-        ngx_http_discovery_event_owner(ev, ngx_http_discovery_main_conf_t,
-                                       publish));
-}
-
-
-/*
- * One new table for every pending poll, in the state each service's record
- * has now.  If it does not fit in the zone, the polls are applied one at a
- * time, as they would be alone: a service's table that fits is not held
- * back by another's that does not.
- */
-
-void
-ngx_http_discovery_publish_pending(ngx_http_discovery_main_conf_t *dmcf)
-{
-    int                             rc;
-    ngx_log_t                      *log;
-    ngx_uint_t                      i, n;
-    discovery_buf_t                 out;
-    discovery_poll_t               *polls;
-    ngx_atomic_uint_t               generation;
-    ngx_http_discovery_shctx_t     *sh;
-    ngx_http_discovery_record_t    *rec, **recs;
-    ngx_http_discovery_service_t   *service, **pending;
-
-    if (dmcf->publish.timer_set) {
-        ngx_del_timer(&dmcf->publish);
-    }
-
-    sh = dmcf->sh;
-    log = dmcf->log;
-    service = dmcf->services.elts;
-
-    n = 0;
-    for (i = 0; i < dmcf->services.nelts; i++) {
-        n += service[i].pending;
-    }
-
-    if (n == 0) {
-        return;
-    }
-
-    polls = ngx_alloc(n * (sizeof(discovery_poll_t)
-                           + sizeof(ngx_http_discovery_record_t *)
-                           + sizeof(ngx_http_discovery_service_t *)),
-                      log);
-
-    if (polls == NULL) {
-        /* nothing is recorded as published: the next polls fetch again */
-        for (i = 0; i < dmcf->services.nelts; i++) {
-            service[i].pending = 0;
-            discovery_buf_free(&service[i].pending_routes);
-        }
-
-        return;
-    }
-
-    recs = (ngx_http_discovery_record_t **) &polls[n];
-    pending = (ngx_http_discovery_service_t **) &recs[n];
-
-    ngx_shmtx_lock(&dmcf->shpool->mutex);
-
-    n = 0;
-
-    for (i = 0; i < dmcf->services.nelts; i++) {
-        if (!service[i].pending) {
-            continue;
-        }
-
-        rec = ngx_http_discovery_record_of(sh, &service[i]);
-
-        if (rec == NULL) {
-            /* the service was changed by a reload meanwhile */
-            service[i].pending = 0;
-            discovery_buf_free(&service[i].pending_routes);
-            continue;
-        }
-
-        polls[n].name = (const char *) service[i].name.data;
-        polls[n].name_len = service[i].name.len;
-        polls[n].url = (const char *) service[i].url.data;
-        polls[n].url_len = service[i].url.len;
-        polls[n].state = rec->health.state;
-        polls[n].routes = service[i].pending_routes.data;
-        polls[n].routes_len = service[i].pending_routes.len;
-
-        recs[n] = rec;
-        pending[n] = &service[i];
-        n++;
-    }
-
-    rc = ngx_http_discovery_apply_locked(dmcf, polls, recs, pending, n, &out,
-                                         &generation);
-
-    if (rc == NGX_DECLINED) {
-        rc = DISCOVERY_UNCHANGED;
-
-        for (i = 0; i < n; i++) {
-            discovery_buf_t    one;
-            ngx_atomic_uint_t  g;
-
-            if (ngx_http_discovery_apply_locked(dmcf, &polls[i], &recs[i],
-                                                &pending[i], 1, &one, &g)
-                != DISCOVERY_OK)
-            {
-                continue;
-            }
-
-            if (g == 0) {
-                discovery_buf_free(&one);
-                continue;
-            }
-
-            /* the last table published is the one to save */
-            if (rc == DISCOVERY_OK) {
-                discovery_buf_free(&out);
-            }
-
-            out = one;
-            generation = g;
-            rc = DISCOVERY_OK;
-        }
-    }
-
-    ngx_shmtx_unlock(&dmcf->shpool->mutex);
-
-    if (rc == DISCOVERY_OK) {
-        ngx_http_discovery_published(dmcf, &out, generation, log);
-    }
-
-    for (i = 0; i < n; i++) {
-        pending[i]->pending = 0;
-        discovery_buf_free(&pending[i]->pending_routes);
-    }
-
-    ngx_free(polls);
-}
-
-
-/*
- * Applies n polls to the zone's table and publishes the result.  Records
- * the route hash and tag of each poll whose routes are now published, and
- * forgets the tag of each whose routes are not.  NGX_DECLINED: the table
- * of several polls did not fit, nothing was recorded or said.
- */
-
-static int
-ngx_http_discovery_apply_locked(ngx_http_discovery_main_conf_t *dmcf,
-    discovery_poll_t *polls, ngx_http_discovery_record_t **recs,
-    ngx_http_discovery_service_t **pending, ngx_uint_t n,
-    discovery_buf_t *out, ngx_atomic_uint_t *generation)
-{
-    int                             rc;
-    ngx_log_t                      *log;
-    ngx_uint_t                      i;
-    discovery_log_t                 dlog;
-    discovery_error_t               err;
-    ngx_http_discovery_shctx_t     *sh;
-    ngx_http_discovery_service_t   *service;
-    ngx_http_discovery_log_ctx_t    lctx;
-
-    sh = dmcf->sh;
-    log = dmcf->log;
-
-    /* the core's messages name the service when there is only one */
-    lctx.log = log;
-    lctx.service = (n == 1) ? &pending[0]->name : NULL;
-    dlog.handler = ngx_http_discovery_log_handler;
-    dlog.data = &lctx;
-
-    rc = discovery_snapshot_apply_polls(sh->snapshot, sh->snapshot_len,
-                                        polls, n, sh->generation + 1, out,
-                                        &dlog, &err);
-
-    *generation = 0;
-
-    if (rc == DISCOVERY_OK) {
-        *generation = ngx_http_discovery_publish_locked(dmcf, out, log,
-                                                        n == 1);
-
-        if (*generation == 0 && n > 1) {
-            discovery_buf_free(out);
-            return NGX_DECLINED;
-        }
-    }
-
-    for (i = 0; i < n; i++) {
-        service = pending[i];
-
-        if (service->pending_routes.data == NULL) {
-            continue;
-        }
-
-        if (*generation || rc == DISCOVERY_UNCHANGED) {
-            recs[i]->routes_hash = service->pending_hash;
-            recs[i]->etag_len = service->pending_etag_len;
-            ngx_memcpy(recs[i]->etag, service->pending_etag,
-                       service->pending_etag_len);
-
-        } else {
-            recs[i]->etag_len = 0;
-        }
-    }
-
-    if (rc != DISCOVERY_OK && rc != DISCOVERY_UNCHANGED) {
-        if (n == 1) {
-            ngx_log_error(NGX_LOG_ERR, log, 0,
-                          "discovery: service \"%V\": table not updated: %s",
-                          &pending[0]->name, err.text);
-
-        } else {
-            ngx_log_error(NGX_LOG_ERR, log, 0,
-                          "discovery: the polls of %ui services: "
-                          "table not updated: %s", n, err.text);
-        }
-    }
-
-    return rc;
-}
-
-
-/*
- * Replaces the zone's snapshot and returns its generation.  If the new one
- * does not fit, the old one stays and 0 is returned; with `alert`, an
- * alert says so once per size tried and the status page tells why.
- */
-
-static ngx_atomic_uint_t
-ngx_http_discovery_publish_locked(ngx_http_discovery_main_conf_t *dmcf,
-    discovery_buf_t *snapshot, ngx_log_t *log, ngx_uint_t alert)
-{
-    u_char                      *p;
-    size_t                       size;
-    ngx_http_discovery_shctx_t  *sh;
-
-    sh = dmcf->sh;
-
-    p = ngx_http_discovery_table_alloc_locked(dmcf, snapshot->len, &size);
-
-    if (p == NULL) {
-        if (alert && sh->failed_len != snapshot->len) {
-            sh->failed_len = snapshot->len;
-            ngx_log_error(NGX_LOG_ALERT, log, 0,
-                          "discovery zone \"%V\" of %uz bytes is full: "
-                          "a table of %uz bytes was not published, "
-                          "the previous one stays",
-                          &dmcf->shm_zone->shm.name, dmcf->shm_zone->shm.size,
-                          snapshot->len);
-        }
-
-        return 0;
-    }
-
-    sh->failed_len = 0;
-
-    return ngx_http_discovery_table_install_locked(dmcf, p, size, snapshot);
-}
-
-
-/*
- * Room for a table of len bytes: a block of its own if the zone has room,
- * else the place of the current table if it is large enough.  That place
- * is overwritten only when the new table is installed, and every reader
- * copies the table under the lock: a table too large for two copies can
- * still be replaced (on reload, say, with the configuration unchanged).
- * The slab allocator gives whole pages to anything over half a page:
- * asking for all of them costs nothing, and a slightly longer table then
- * still fits in place.  *size receives the size of the block.
- */
-
-static u_char *
-ngx_http_discovery_table_alloc_locked(ngx_http_discovery_main_conf_t *dmcf,
-    size_t len, size_t *size)
-{
-    u_char                      *p;
-    ngx_http_discovery_shctx_t  *sh;
-
-    sh = dmcf->sh;
-
-    *size = (len > ngx_pagesize / 2) ? ngx_align(len, ngx_pagesize) : len;
-
-    p = ngx_slab_alloc_locked(dmcf->shpool, *size);
-    if (p) {
-        return p;
-    }
-
-    if (sh->snapshot && len <= sh->snapshot_size) {
-        *size = sh->snapshot_size;
-        return sh->snapshot;
-    }
-
-    return NULL;
-}
-
-
-/* publishes the table, copied to p from table_alloc_locked(): its generation */
-
-static ngx_atomic_uint_t
-ngx_http_discovery_table_install_locked(ngx_http_discovery_main_conf_t *dmcf,
-    u_char *p, size_t size, discovery_buf_t *table)
-{
-    ngx_http_discovery_shctx_t  *sh;
-
-    sh = dmcf->sh;
-
-    if (p != sh->snapshot) {
-        if (sh->snapshot) {
-            ngx_slab_free_locked(dmcf->shpool, sh->snapshot);
-        }
-
-        sh->snapshot = p;
-        sh->snapshot_size = size;
-    }
-
-    ngx_memcpy(p, table->data, table->len);
-    sh->snapshot_len = table->len;
-
-    /* workers read the generation without the lock */
-    ngx_memory_barrier();
-    sh->generation++;
-
-    return sh->generation;
-}
-
-
-/*
- * After the lock is released: what follows a worker's publication.  Its
- * table goes to the state file.  If a newer one was published meanwhile
- * and the file does not hold it yet, that one is written too: the master,
- * which publishes on reloads, never writes the file itself.
- */
-
-static void
-ngx_http_discovery_published(ngx_http_discovery_main_conf_t *dmcf,
-    discovery_buf_t *snapshot, ngx_atomic_uint_t generation, ngx_log_t *log)
-{
-    if (generation && dmcf->state.len) {
-        ngx_http_discovery_state_save(dmcf, snapshot, generation, log);
-        ngx_http_discovery_state_sync(dmcf);
-    }
-
-    discovery_buf_free(snapshot);
+    ngx_http_discovery_defer(service, outcome, hash);
 }
 
 
@@ -1278,70 +876,6 @@ ngx_http_discovery_release_leases(ngx_http_discovery_main_conf_t *dmcf)
     }
 
     ngx_shmtx_unlock(&dmcf->shpool->mutex);
-}
-
-
-/*
- * Rebuilds this worker's router when the zone holds a newer table.  The
- * snapshot is copied under the lock and decoded outside it, so requests
- * in other workers never wait for a build.
- */
-
-ngx_int_t
-ngx_http_discovery_refresh_router(ngx_http_discovery_main_conf_t *dmcf)
-{
-    u_char              *copy;
-    size_t               len;
-    ngx_atomic_uint_t    generation;
-    discovery_error_t    err;
-    discovery_router_t  *router;
-
-    /* generation 0 never has a table: a new worker always builds */
-    generation = dmcf->sh->generation;
-
-    if (generation == dmcf->router_generation) {
-        return NGX_OK;
-    }
-
-    ngx_shmtx_lock(&dmcf->shpool->mutex);
-
-    generation = dmcf->sh->generation;
-    len = dmcf->sh->snapshot_len;
-    copy = len ? ngx_alloc(len, ngx_cycle->log) : NULL;
-
-    if (copy) {
-        ngx_memcpy(copy, dmcf->sh->snapshot, len);
-    }
-
-    ngx_shmtx_unlock(&dmcf->shpool->mutex);
-
-    if (copy == NULL) {
-        return NGX_ERROR;
-    }
-
-    router = discovery_router_create(copy, len, &err);
-    ngx_free(copy);
-
-    /* a table that cannot be read is not retried until the next one */
-    dmcf->router_generation = generation;
-
-    if (router == NULL) {
-        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
-                      "discovery: cannot build the router for table %uA: %s",
-                      generation, err.text);
-        return NGX_ERROR;
-    }
-
-    if (dmcf->router) {
-        discovery_router_destroy(dmcf->router);
-    }
-
-    dmcf->router = router;
-
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                   "discovery: router built for table %uA", generation);
-
-    return NGX_OK;
 }
 
 

@@ -78,6 +78,9 @@ public:
 
     uint64_t generation() const { return snapshot_.generation; }
 
+    // The roster, in the order of Match::serviceIndex.
+    const std::vector<Service> &services() const { return snapshot_.services; }
+
 private:
     static constexpr uint32_t kNone = UINT32_MAX;
     static constexpr uint32_t kRootParent = UINT32_MAX - 1;

@@ -1,11 +1,13 @@
 
 /*
  * Types shared by the discovery module's C files: configuration, the
- * shared zone and the functions each file offers the others.
+ * shared zone and the functions each file offers the others.  What a
+ * worker changes as it runs is not here: each file keeps its own, per
+ * service in an array by the service's index.
  */
 
-#ifndef _NGX_HTTP_DISCOVERY_MODULE_H_INCLUDED_
-#define _NGX_HTTP_DISCOVERY_MODULE_H_INCLUDED_
+#ifndef _NGX_HTTP_DISCOVERY_H_INCLUDED_
+#define _NGX_HTTP_DISCOVERY_H_INCLUDED_
 
 
 #include <ngx_config.h>
@@ -18,11 +20,10 @@
 /* an entity tag longer than this is not used */
 #define NGX_HTTP_DISCOVERY_ETAG_LEN  128
 
-/* how long the polls that change the table gather before it is published */
-#define NGX_HTTP_DISCOVERY_PUBLISH_DELAY  50
-
-
-typedef struct ngx_http_discovery_poll_s  ngx_http_discovery_poll_t;
+/* discovery_noncanonical */
+#define NGX_HTTP_DISCOVERY_NONCANONICAL_REJECT    0
+#define NGX_HTTP_DISCOVERY_NONCANONICAL_REDIRECT  1
+#define NGX_HTTP_DISCOVERY_NONCANONICAL_PASS      2
 
 
 typedef struct {
@@ -57,18 +58,6 @@ typedef struct {
      * there too).
      */
     uint64_t                       fingerprint;
-
-    /* worker state */
-    ngx_event_t                    timer;
-    ngx_http_discovery_poll_t     *poll;         /* in flight, or NULL */
-    void                          *easy;         /* CURL, kept for reuse */
-
-    /* a poll's routes and tag, waiting for the next publication */
-    unsigned                       pending:1;
-    discovery_buf_t                pending_routes; /* data NULL: as before */
-    uint64_t                       pending_hash;
-    size_t                         pending_etag_len;
-    u_char                         pending_etag[NGX_HTTP_DISCOVERY_ETAG_LEN];
 } ngx_http_discovery_service_t;
 
 
@@ -139,24 +128,25 @@ typedef struct {
     ngx_shm_zone_t                *shm_zone;
     ngx_http_discovery_shctx_t    *sh;
     ngx_slab_pool_t               *shpool;
-
-    /* worker state: the lookup structure built from the snapshot */
-    discovery_router_t            *router;
-    ngx_atomic_uint_t              router_generation;
-    ngx_event_t                    refresh;
-    ngx_event_t                    publish;      /* set: polls pending */
-    ngx_log_t                     *log;
 } ngx_http_discovery_main_conf_t;
 
 
-/*
- * The module's timers belong to no connection, but nginx's debug log of
- * timers reads ev->data as one, for its fd: their data is this, read as
- * fd -1 (as for the cache manager's timer), and a handler finds what its
- * event belongs to from the event's own address.
- */
-extern void  *ngx_http_discovery_timer_ident[4];
+typedef struct {
+    ngx_flag_t                     route;
+    ngx_uint_t                     noncanonical;
 
+    /* discovery_status here: where, for a location that also routes */
+    u_char                        *status_file;
+    ngx_uint_t                     status_line;
+} ngx_http_discovery_loc_conf_t;
+
+
+/*
+ * The module's timers belong to no connection, but nginx reads ev->data as
+ * one (its debug log of timers, for the fd): each file's timers have a
+ * dummy connection with fd -1, as nginx's own have (ngx_cycle.c), and a
+ * handler finds what its event belongs to from the event's own address.
+ */
 #define ngx_http_discovery_event_owner(ev, type, field)                      \
     ((type *) ((u_char *) (ev) - offsetof(type, field)))
 
@@ -170,6 +160,33 @@ typedef struct {
 } ngx_http_discovery_outcome_t;
 
 
+/* ngx_http_discovery_directive.c */
+char *ngx_http_discovery_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_discovery_service(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_discovery_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_discovery_route(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_discovery_ssl_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_discovery_max_size(ngx_conf_t *cf, void *post, void *data);
+char *ngx_http_discovery_upstreams(ngx_conf_t *cf,
+    ngx_http_discovery_main_conf_t *dmcf);
+
+/* ngx_http_discovery_handler.c */
+ngx_int_t ngx_http_discovery_access_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_discovery_add_variables(ngx_conf_t *cf);
+
+/* ngx_http_discovery_router.c */
+void ngx_http_discovery_router_init_worker(ngx_cycle_t *cycle,
+    ngx_http_discovery_main_conf_t *dmcf);
+void ngx_http_discovery_router_exit_worker(ngx_cycle_t *cycle);
+discovery_router_t *ngx_http_discovery_router_latest(
+    ngx_http_discovery_main_conf_t *dmcf);
+ngx_http_discovery_service_t *ngx_http_discovery_router_owner(
+    discovery_match_t *m);
+
 /* ngx_http_discovery_zone.c */
 ngx_int_t ngx_http_discovery_zone_add(ngx_conf_t *cf,
     ngx_http_discovery_main_conf_t *dmcf);
@@ -177,27 +194,41 @@ ngx_int_t ngx_http_discovery_claim(ngx_http_discovery_main_conf_t *dmcf,
     ngx_http_discovery_service_t *service, ngx_msec_t *next, ngx_str_t *etag);
 void ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
     ngx_http_discovery_service_t *service,
-    ngx_http_discovery_outcome_t *outcome);
-void ngx_http_discovery_publish_handler(ngx_event_t *ev);
-void ngx_http_discovery_publish_pending(ngx_http_discovery_main_conf_t *dmcf);
+    ngx_http_discovery_outcome_t *outcome, ngx_log_t *log);
 void ngx_http_discovery_release_leases(ngx_http_discovery_main_conf_t *dmcf);
-ngx_int_t ngx_http_discovery_refresh_router(
-    ngx_http_discovery_main_conf_t *dmcf);
+ngx_http_discovery_record_t *ngx_http_discovery_record_of(
+    ngx_http_discovery_shctx_t *sh, ngx_http_discovery_service_t *service);
 void ngx_http_discovery_log_handler(void *data, int level, const char *msg,
     size_t len);
+
+/* ngx_http_discovery_publish.c */
+ngx_int_t ngx_http_discovery_publish_init_worker(ngx_cycle_t *cycle,
+    ngx_http_discovery_main_conf_t *dmcf);
+void ngx_http_discovery_publish_exit_worker(ngx_cycle_t *cycle);
+void ngx_http_discovery_defer(ngx_http_discovery_service_t *service,
+    ngx_http_discovery_outcome_t *outcome, uint64_t hash);
+void ngx_http_discovery_defer_drop_routes(
+    ngx_http_discovery_service_t *service);
+u_char *ngx_http_discovery_table_alloc_locked(
+    ngx_http_discovery_main_conf_t *dmcf, size_t len, size_t *size);
+ngx_atomic_uint_t ngx_http_discovery_table_install_locked(
+    ngx_http_discovery_main_conf_t *dmcf, u_char *p, size_t size,
+    discovery_buf_t *table);
 
 /* ngx_http_discovery_state.c */
 ngx_int_t ngx_http_discovery_state_load(ngx_http_discovery_main_conf_t *dmcf,
     ngx_log_t *log, u_char **blob, size_t *len);
-void ngx_http_discovery_state_init(ngx_http_discovery_main_conf_t *dmcf);
-void ngx_http_discovery_state_sync(ngx_http_discovery_main_conf_t *dmcf);
+void ngx_http_discovery_state_init_worker(ngx_cycle_t *cycle,
+    ngx_http_discovery_main_conf_t *dmcf);
+void ngx_http_discovery_state_sync(ngx_http_discovery_main_conf_t *dmcf,
+    ngx_log_t *log);
 void ngx_http_discovery_state_save(ngx_http_discovery_main_conf_t *dmcf,
     discovery_buf_t *snapshot, ngx_atomic_uint_t generation, ngx_log_t *log);
 
 /* ngx_http_discovery_poller.c */
-ngx_int_t ngx_http_discovery_poller_init(ngx_cycle_t *cycle,
+ngx_int_t ngx_http_discovery_poller_init_worker(ngx_cycle_t *cycle,
     ngx_http_discovery_main_conf_t *dmcf);
-void ngx_http_discovery_poller_exit(ngx_http_discovery_main_conf_t *dmcf);
+void ngx_http_discovery_poller_exit_worker(ngx_cycle_t *cycle);
 
 /* ngx_http_discovery_status.c */
 ngx_int_t ngx_http_discovery_status_handler(ngx_http_request_t *r);
@@ -206,4 +237,4 @@ ngx_int_t ngx_http_discovery_status_handler(ngx_http_request_t *r);
 extern ngx_module_t  ngx_http_discovery_module;
 
 
-#endif /* _NGX_HTTP_DISCOVERY_MODULE_H_INCLUDED_ */
+#endif /* _NGX_HTTP_DISCOVERY_H_INCLUDED_ */

@@ -1,0 +1,692 @@
+
+/*
+ * The request side: the access-phase handler that routes each request by
+ * this worker's router, the answers it sends when it cannot route, and the
+ * variables that tell its decision.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_discovery.h"
+
+
+/* a request turned away before routing, as ngx_http_discovery_ctx_t says */
+#define NGX_HTTP_DISCOVERY_NOT_CANONICAL          100
+
+
+/* the strings of a match, in the order they sit in ngx_http_discovery_ctx_t */
+enum {
+    NGX_HTTP_DISCOVERY_SERVICE = 0,
+    NGX_HTTP_DISCOVERY_UPSTREAM,
+    NGX_HTTP_DISCOVERY_ROUTE,
+    NGX_HTTP_DISCOVERY_ALLOW,
+    NGX_HTTP_DISCOVERY_TEXTS
+};
+
+/* variables that come from the owner's configuration, not the match */
+#define NGX_HTTP_DISCOVERY_SCHEME  100
+#define NGX_HTTP_DISCOVERY_HOST    101
+
+
+/*
+ * A request's match, made small: it shares the request pool with
+ * everything nginx and the proxy allocate per request, and a few dozen
+ * bytes more can cost another pool block per request.  The strings
+ * follow the structure, end to end, in one allocation.
+ */
+
+typedef struct {
+    u_char                        *text;
+    ngx_http_discovery_service_t  *service;      /* the owner, or NULL */
+    uint32_t                       len[NGX_HTTP_DISCOVERY_TEXTS];
+    uint16_t                       status;       /* DISCOVERY_MATCH_* */
+    unsigned                       auth:1;
+} ngx_http_discovery_ctx_t;
+
+
+static ngx_http_discovery_ctx_t *ngx_http_discovery_lookup(
+    ngx_http_request_t *r);
+static ngx_http_discovery_ctx_t *ngx_http_discovery_decide(
+    ngx_http_request_t *r, discovery_match_t *m);
+static ngx_int_t ngx_http_discovery_canonical(ngx_http_request_t *r,
+    ngx_uint_t action);
+static ngx_int_t ngx_http_discovery_send_json(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *detail, ngx_str_t *path,
+    ngx_str_t *service, ngx_str_t *allow);
+static ngx_int_t ngx_http_discovery_send_error(ngx_http_request_t *r,
+    ngx_http_discovery_ctx_t *ctx);
+static ngx_uint_t ngx_http_discovery_has_error_page(ngx_http_request_t *r,
+    ngx_uint_t status);
+static ngx_str_t ngx_http_discovery_text(ngx_http_discovery_ctx_t *ctx,
+    ngx_uint_t which);
+static ngx_int_t ngx_http_discovery_set_header(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_str_t *value);
+static u_char *ngx_http_discovery_json_string(u_char *p, ngx_str_t *s);
+static time_t ngx_http_discovery_retry_after(ngx_http_discovery_ctx_t *ctx);
+
+static ngx_int_t ngx_http_discovery_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_discovery_auth_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+static ngx_http_variable_t  ngx_http_discovery_vars[] = {
+
+    { ngx_string("discovery_service"), NULL, ngx_http_discovery_variable,
+      NGX_HTTP_DISCOVERY_SERVICE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("discovery_upstream"), NULL, ngx_http_discovery_variable,
+      NGX_HTTP_DISCOVERY_UPSTREAM, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("discovery_route"), NULL, ngx_http_discovery_variable,
+      NGX_HTTP_DISCOVERY_ROUTE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("discovery_scheme"), NULL, ngx_http_discovery_variable,
+      NGX_HTTP_DISCOVERY_SCHEME, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("discovery_host"), NULL, ngx_http_discovery_variable,
+      NGX_HTTP_DISCOVERY_HOST, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("discovery_route_auth"), NULL,
+      ngx_http_discovery_auth_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_str_t  ngx_http_discovery_allow = ngx_string("Allow");
+static ngx_str_t  ngx_http_discovery_retry = ngx_string("Retry-After");
+static ngx_str_t  ngx_http_discovery_json = ngx_string("application/json");
+
+
+ngx_int_t
+ngx_http_discovery_access_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                       rc;
+    ngx_http_discovery_ctx_t       *ctx;
+    ngx_http_discovery_loc_conf_t  *dlcf;
+
+    dlcf = ngx_http_get_module_loc_conf(r, ngx_http_discovery_module);
+
+    if (!dlcf->route) {
+        return NGX_DECLINED;
+    }
+
+    /*
+     * proxy_pass sends the request line's own URI unless nginx changed it
+     * (rewrite, internal redirect): that one must say what was routed.
+     */
+    if (dlcf->noncanonical != NGX_HTTP_DISCOVERY_NONCANONICAL_PASS
+        && r->valid_unparsed_uri)
+    {
+        rc = ngx_http_discovery_canonical(r, dlcf->noncanonical);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    ctx = ngx_http_discovery_lookup(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->status == DISCOVERY_MATCH_FOUND) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_discovery_send_error(r, ctx);
+}
+
+
+/*
+ * Matches the request, in the access phase: after every rewrite, so the
+ * URI matched is the one proxied.
+ */
+
+static ngx_http_discovery_ctx_t *
+ngx_http_discovery_lookup(ngx_http_request_t *r)
+{
+    ngx_uint_t                       websocket;
+    discovery_match_t                m;
+    discovery_router_t              *router;
+    ngx_http_discovery_main_conf_t  *dmcf;
+
+    ngx_memzero(&m, sizeof(discovery_match_t));
+
+    dmcf = ngx_http_get_module_main_conf(r, ngx_http_discovery_module);
+
+    if (dmcf->sh == NULL) {
+        /* no service is configured */
+        m.status = DISCOVERY_MATCH_NOT_FOUND;
+        return ngx_http_discovery_decide(r, &m);
+    }
+
+    router = ngx_http_discovery_router_latest(dmcf);
+
+    if (router == NULL) {
+        m.status = DISCOVERY_MATCH_PENDING;
+        return ngx_http_discovery_decide(r, &m);
+    }
+
+    /* only a GET can be a websocket handshake (RFC 6455, section 4.1) */
+    websocket = r->method == NGX_HTTP_GET
+                && r->headers_in.upgrade != NULL
+                && r->headers_in.upgrade->value.len == 9
+                && ngx_strncasecmp(r->headers_in.upgrade->value.data,
+                                   (u_char *) "websocket", 9) == 0;
+
+    (void) discovery_router_match(router,
+                                  (const char *) r->method_name.data,
+                                  r->method_name.len,
+                                  (const char *) r->uri.data, r->uri.len,
+                                  websocket, &m);
+
+    return ngx_http_discovery_decide(r, &m);
+}
+
+
+/*
+ * Keeps a decision in the request's context.  The strings are copied: the
+ * router they point into may be replaced by a newer table while the
+ * request is still being proxied.  The router leaves a string it does not
+ * set NULL.
+ */
+
+static ngx_http_discovery_ctx_t *
+ngx_http_discovery_decide(ngx_http_request_t *r, discovery_match_t *m)
+{
+    u_char                    *p;
+    size_t                     len, lens[NGX_HTTP_DISCOVERY_TEXTS];
+    ngx_uint_t                 i;
+    const char                *text[NGX_HTTP_DISCOVERY_TEXTS];
+    ngx_http_discovery_ctx_t  *ctx;
+
+    text[NGX_HTTP_DISCOVERY_SERVICE] = m->service;
+    text[NGX_HTTP_DISCOVERY_UPSTREAM] = m->upstream;
+    text[NGX_HTTP_DISCOVERY_ROUTE] = m->route;
+    text[NGX_HTTP_DISCOVERY_ALLOW] = m->allow;
+    lens[NGX_HTTP_DISCOVERY_SERVICE] = m->service_len;
+    lens[NGX_HTTP_DISCOVERY_UPSTREAM] = m->upstream_len;
+    lens[NGX_HTTP_DISCOVERY_ROUTE] = m->route_len;
+    lens[NGX_HTTP_DISCOVERY_ALLOW] = m->allow_len;
+
+    len = 0;
+    for (i = 0; i < NGX_HTTP_DISCOVERY_TEXTS; i++) {
+        len += lens[i];
+    }
+
+    ctx = ngx_palloc(r->pool, sizeof(ngx_http_discovery_ctx_t) + len);
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    ctx->status = (uint16_t) m->status;
+    ctx->auth = m->auth_required ? 1 : 0;
+    ctx->service = ngx_http_discovery_router_owner(m);
+    ctx->text = (u_char *) (ctx + 1);
+
+    p = ctx->text;
+
+    for (i = 0; i < NGX_HTTP_DISCOVERY_TEXTS; i++) {
+        ctx->len[i] = (uint32_t) lens[i];
+
+        if (lens[i]) {
+            p = ngx_cpymem(p, text[i], lens[i]);
+        }
+    }
+
+#if (NGX_DEBUG)
+    if (r->connection->log->log_level & NGX_LOG_DEBUG_HTTP) {
+        ngx_str_t  service, route;
+
+        service = ngx_http_discovery_text(ctx, NGX_HTTP_DISCOVERY_SERVICE);
+        route = ngx_http_discovery_text(ctx, NGX_HTTP_DISCOVERY_ROUTE);
+
+        ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "discovery: \"%V\" status:%ui service:\"%V\" "
+                       "route:\"%V\"",
+                       &r->uri, (ngx_uint_t) ctx->status, &service, &route);
+    }
+#endif
+
+    ngx_http_set_ctx(r, ctx, ngx_http_discovery_module);
+
+    return ctx;
+}
+
+
+/*
+ * nginx routes on $uri, with dot segments resolved and slashes merged,
+ * but proxy_pass forwards the request line's path as it came, and a
+ * service that does not normalize it runs another route than the one
+ * chosen ("/static/%2e%2e/users/1" is "/users/1" here, "/static/{rest}"
+ * there).  Such a path is refused or redirected to its canonical form;
+ * NGX_DECLINED lets a canonical one through.
+ */
+
+static ngx_int_t
+ngx_http_discovery_canonical(ngx_http_request_t *r, ngx_uint_t action)
+{
+    int                 canonical;
+    u_char             *p, *last;
+    size_t              len;
+    ngx_str_t           raw, detail;
+    ngx_table_elt_t    *location;
+    discovery_match_t   m;
+
+    raw = r->unparsed_uri;
+    last = raw.data + raw.len;
+
+    for (p = raw.data; p < last && *p != '?'; p++) { /* void */ }
+
+    raw.len = p - raw.data;
+
+    canonical = discovery_path_is_canonical((const char *) raw.data, raw.len);
+
+    if (canonical == 1) {
+        return NGX_DECLINED;
+    }
+
+    /* the variables tell that no route was chosen */
+    ngx_memzero(&m, sizeof(discovery_match_t));
+    m.status = NGX_HTTP_DISCOVERY_NOT_CANONICAL;
+
+    if (ngx_http_discovery_decide(r, &m) == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* an escaped control character has no canonical form to redirect to */
+
+    if (action == NGX_HTTP_DISCOVERY_NONCANONICAL_REJECT || canonical < 0) {
+        ngx_str_set(&detail, "Path is not canonical");
+
+        return ngx_http_discovery_send_json(r, NGX_HTTP_BAD_REQUEST, &detail,
+                                            &raw, NULL, NULL);
+    }
+
+    /* the canonical path, escaped, then the query string as it came */
+
+    location = ngx_list_push(&r->headers_out.headers);
+    if (location == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, 3 * raw.len + 1 + 1 + r->args.len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = discovery_path_canonicalize((const char *) raw.data, raw.len,
+                                      (char *) p);
+    if (len == 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    location->value.data = p;
+    p += len;
+
+    if (r->args.len) {
+        *p++ = '?';
+        p = ngx_cpymem(p, r->args.data, r->args.len);
+    }
+
+    location->value.len = p - location->value.data;
+
+    location->hash = 1;
+    ngx_str_set(&location->key, "Location");
+
+    ngx_http_clear_location(r);
+    r->headers_out.location = location;
+
+    return NGX_HTTP_PERMANENT_REDIRECT;
+}
+
+
+/* one of the match's strings, NGX_HTTP_DISCOVERY_SERVICE to _ALLOW */
+
+static ngx_str_t
+ngx_http_discovery_text(ngx_http_discovery_ctx_t *ctx, ngx_uint_t which)
+{
+    ngx_str_t   s;
+    ngx_uint_t  i;
+
+    s.data = ctx->text;
+
+    for (i = 0; i < which; i++) {
+        s.data += ctx->len[i];
+    }
+
+    s.len = ctx->len[which];
+
+    return s;
+}
+
+
+/* Answers 404, 405 or 503, after the headers each calls for. */
+
+static ngx_int_t
+ngx_http_discovery_send_error(ngx_http_request_t *r,
+    ngx_http_discovery_ctx_t *ctx)
+{
+    time_t       retry;
+    ngx_str_t    detail, value, service, allow;
+    ngx_uint_t   status;
+
+    service = ngx_http_discovery_text(ctx, NGX_HTTP_DISCOVERY_SERVICE);
+    allow = ngx_http_discovery_text(ctx, NGX_HTTP_DISCOVERY_ALLOW);
+
+    switch (ctx->status) {
+
+    case DISCOVERY_MATCH_NOT_ALLOWED:
+        status = NGX_HTTP_NOT_ALLOWED;
+        ngx_str_set(&detail, "Method not allowed");
+        if (ngx_http_discovery_set_header(r, &ngx_http_discovery_allow,
+                                          &allow)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        break;
+
+    case DISCOVERY_MATCH_UNAVAILABLE:
+    case DISCOVERY_MATCH_PENDING:
+        status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        if (ctx->status == DISCOVERY_MATCH_PENDING) {
+            ngx_str_set(&detail, "Service discovery pending");
+        } else {
+            ngx_str_set(&detail, "Service unavailable");
+        }
+
+        /* from the pool: an error_page sends the header after we return */
+        retry = ngx_http_discovery_retry_after(ctx);
+        value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+        if (value.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        value.len = ngx_sprintf(value.data, "%T", retry) - value.data;
+
+        if (ngx_http_discovery_set_header(r, &ngx_http_discovery_retry,
+                                          &value)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        break;
+
+    default: /* DISCOVERY_MATCH_NOT_FOUND */
+        status = NGX_HTTP_NOT_FOUND;
+        ngx_str_set(&detail, "Endpoint not available");
+        break;
+    }
+
+    return ngx_http_discovery_send_json(r, status, &detail, &r->uri,
+                                        service.len ? &service : NULL,
+                                        allow.len ? &allow : NULL);
+}
+
+
+/*
+ * {"detail": ..., "path": ...} and the service and Allow when given,
+ * valid JSON whatever the path holds; unless an error_page is set for
+ * the status: then nginx's own error handling takes over.
+ */
+
+static ngx_int_t
+ngx_http_discovery_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *detail, ngx_str_t *path, ngx_str_t *service, ngx_str_t *allow)
+{
+    size_t        len;
+    u_char       *p;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    if (ngx_http_discovery_has_error_page(r, status)) {
+        return status;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    len = sizeof("{\"detail\": \"\", \"path\": \"\"}\n") - 1 + detail->len
+          + discovery_json_escape(NULL, path->data, path->len);
+
+    if (service) {
+        len += sizeof(", \"service\": \"\"") - 1
+               + discovery_json_escape(NULL, service->data, service->len);
+    }
+
+    if (allow) {
+        len += sizeof(", \"allow\": \"\"") - 1 + allow->len;
+    }
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(b->last, "{\"detail\": \"%V\", \"path\": ", detail);
+    p = ngx_http_discovery_json_string(p, path);
+
+    if (service) {
+        p = ngx_cpymem(p, ", \"service\": ", sizeof(", \"service\": ") - 1);
+        p = ngx_http_discovery_json_string(p, service);
+    }
+
+    if (allow) {
+        /* methods are tokens: nothing to escape */
+        p = ngx_sprintf(p, ", \"allow\": \"%V\"", allow);
+    }
+
+    *p++ = '}'; *p++ = LF;
+    b->last = p;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = status;
+    r->headers_out.content_type = ngx_http_discovery_json;
+    r->headers_out.content_type_len = ngx_http_discovery_json.len;
+    r->headers_out.content_length_n = b->last - b->pos;
+
+    if (r->method == NGX_HTTP_HEAD) {
+        r->header_only = 1;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
+
+    return NGX_DONE;
+}
+
+
+/* the same test ngx_http_special_response_handler() makes */
+
+static ngx_uint_t
+ngx_http_discovery_has_error_page(ngx_http_request_t *r, ngx_uint_t status)
+{
+    ngx_uint_t                 i;
+    ngx_http_err_page_t       *err_page;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (r->error_page || clcf->error_pages == NULL || r->uri_changes == 0) {
+        return 0;
+    }
+
+    err_page = clcf->error_pages->elts;
+
+    for (i = 0; i < clcf->error_pages->nelts; i++) {
+        if (err_page[i].status == (ngx_int_t) status) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_http_discovery_set_header(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key = *name;
+    h->value = *value;
+
+    return NGX_OK;
+}
+
+
+static u_char *
+ngx_http_discovery_json_string(u_char *p, ngx_str_t *s)
+{
+    *p++ = '"';
+    p += discovery_json_escape(p, s->data, s->len);
+    *p++ = '"';
+
+    return p;
+}
+
+
+/* an unhealthy service is polled again within its interval */
+
+static time_t
+ngx_http_discovery_retry_after(ngx_http_discovery_ctx_t *ctx)
+{
+    if (ctx->service == NULL) {
+        return 1;
+    }
+
+    return ngx_max(ctx->service->interval / 1000, 1);
+}
+
+
+/*
+ * The variables tell the decision the access phase took: empty where no
+ * request was routed (a location without "discovery_route on", a request
+ * nginx refused before, a path that is not canonical) or none was found.
+ */
+
+static ngx_int_t
+ngx_http_discovery_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t                  value;
+    ngx_http_discovery_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_discovery_module);
+
+    if (ctx == NULL || ctx->status != DISCOVERY_MATCH_FOUND) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    switch (data) {
+
+    case NGX_HTTP_DISCOVERY_SCHEME:
+        if (ctx->service == NULL) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        if (ctx->service->https) {
+            ngx_str_set(&value, "https");
+        } else {
+            ngx_str_set(&value, "http");
+        }
+        break;
+
+    case NGX_HTTP_DISCOVERY_HOST:
+        if (ctx->service == NULL) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        value = ctx->service->host;
+        break;
+
+    default:
+        value = ngx_http_discovery_text(ctx, data);
+        break;
+    }
+
+    if (value.len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = value.len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = value.data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_discovery_auth_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_discovery_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_discovery_module);
+
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    if (ctx && ctx->status == DISCOVERY_MATCH_FOUND && ctx->auth) {
+        v->len = 1;
+        v->data = (u_char *) "1";
+
+    } else {
+        v->len = 0;
+        v->data = (u_char *) "";
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_discovery_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_discovery_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
