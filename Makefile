@@ -6,14 +6,15 @@ MODULE    := $(BUILD)/ngx_http_discovery_module.so
 PYTHON    := /usr/bin/python3
 
 CXX       ?= g++
-CORE_SRCS := $(wildcard $(ROOT)/src/*.cpp)
-CORE_HDRS := $(wildcard $(ROOT)/src/*.hpp) $(ROOT)/src/discovery_core.h
-CORE_OBJS := $(patsubst $(ROOT)/src/%.cpp,$(BUILD)/core/%.o,$(CORE_SRCS))
-# the core sees no nginx header: only src/ and the system's
-CORE_FLAGS := -std=c++17 -O2 -g -fPIC -fvisibility=hidden -fno-semantic-interposition -Wall -Wextra -Werror -I$(ROOT)/src
+CORE_SRCS := $(wildcard $(ROOT)/src/core/*.cpp)
+CORE_HDRS := $(wildcard $(ROOT)/src/core/*.hpp) $(ROOT)/src/discovery_core.h
+CORE_OBJS := $(patsubst $(ROOT)/src/core/%.cpp,$(BUILD)/core/%.o,$(CORE_SRCS))
+# the core sees no nginx header: only src/core, the bridge header in src/
+# and the system's
+CORE_FLAGS := -std=c++17 -O2 -g -fPIC -fvisibility=hidden -fno-semantic-interposition -Wall -Wextra -Werror -I$(ROOT)/src/core -I$(ROOT)/src
 UNIT_SRCS := $(wildcard $(ROOT)/t/unit/*_test.cpp)
 UNIT_HDRS := $(wildcard $(ROOT)/t/unit/*.hpp)
-UNIT_FLAGS := -std=c++17 -O1 -g -Wall -Wextra -Werror -I$(ROOT)/src \
+UNIT_FLAGS := -std=c++17 -O1 -g -Wall -Wextra -Werror -I$(ROOT)/src/core -I$(ROOT)/src \
               -fsanitize=address,undefined -fno-omit-frame-pointer \
               -fno-sanitize-recover=undefined
 
@@ -33,7 +34,7 @@ $(BUILD)/libdiscovery_core.a: $(CORE_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/core/%.o: $(ROOT)/src/%.cpp $(CORE_HDRS) $(ROOT)/Makefile
+$(BUILD)/core/%.o: $(ROOT)/src/core/%.cpp $(CORE_HDRS) $(ROOT)/Makefile
 	@mkdir -p $(dir $@)
 	$(CXX) $(CORE_FLAGS) -c $< -o $@
 

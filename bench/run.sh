@@ -439,7 +439,7 @@ paired_wrk() {
 
 micro_benchmark() {
     local bin=$WORK/router_bench json=$WORK/router_bench.json
-    g++ -std=c++17 -O2 -g -I"$ROOT/src" "$BENCH/router_bench.cpp" \
+    g++ -std=c++17 -O2 -g -I"$ROOT/src/core" -I"$ROOT/src" "$BENCH/router_bench.cpp" \
         "$CORE_LIB" -lbenchmark -lpthread -lyajl \
         -o "$bin"
     # pinned, repeated: the median of 3 repetitions is reported

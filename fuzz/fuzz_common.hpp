@@ -56,7 +56,7 @@ inline void checkError(const discovery_error_t &err)
 }
 
 // Well-formed UTF-8 (Unicode table 3-7: no overlongs, surrogates or code
-// points above U+10FFFF), written independently of src/json_escape.cpp.
+// points above U+10FFFF), written independently of src/core/json_escape.cpp.
 inline bool strictUtf8(std::string_view s)
 {
     for (size_t i = 0; i < s.size();) {
@@ -142,7 +142,7 @@ inline void checkEscape(const unsigned char *src, size_t len)
     yajl_tree_free(v);
 }
 
-// The snapshot checksum (src/snapshot.cpp): FNV-1a of the whole blob with
+// The snapshot checksum (src/core/snapshot.cpp): FNV-1a of the whole blob with
 // the u32 at offset 24 read as zero.
 inline uint32_t fnv1a(uint32_t h, const unsigned char *p, size_t n)
 {

@@ -31,7 +31,7 @@ if [ -z "$CXX" ]; then
 fi
 
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
-CXXFLAGS="-std=c++17 -g -O1 -fno-omit-frame-pointer -I$ROOT/src"
+CXXFLAGS="-std=c++17 -g -O1 -fno-omit-frame-pointer -I$ROOT/src/core -I$ROOT/src"
 
 if [ -n "${FUZZ_TARGETS:-}" ]; then
     TARGETS=$FUZZ_TARGETS
@@ -44,9 +44,9 @@ mkdir -p "$OUT/obj"
 # The core is compiled once (with coverage, -fsanitize=fuzzer-no-link) and
 # linked into every target; an object is rebuilt when its source or any
 # header is newer.
-newest_header=$(ls -t "$ROOT"/src/*.hpp "$ROOT"/src/discovery_core.h | head -1)
+newest_header=$(ls -t "$ROOT"/src/core/*.hpp "$ROOT"/src/discovery_core.h | head -1)
 stale=()
-for src in "$ROOT"/src/*.cpp; do
+for src in "$ROOT"/src/core/*.cpp; do
     obj=$OUT/obj/$(basename "${src%.cpp}").o
     if [ ! -e "$obj" ] || [ "$src" -nt "$obj" ] || [ "$newest_header" -nt "$obj" ]
     then
@@ -56,7 +56,7 @@ done
 # objects of sources that no longer exist must not be linked
 for obj in "$OUT"/obj/*.o; do
     [ -e "$obj" ] || continue
-    [ -e "$ROOT/src/$(basename "${obj%.o}").cpp" ] || rm -f "$obj"
+    [ -e "$ROOT/src/core/$(basename "${obj%.o}").cpp" ] || rm -f "$obj"
 done
 if [ ${#stale[@]} -gt 0 ]; then
     echo "fuzz: compiling ${#stale[@]} core sources with $CXX"
