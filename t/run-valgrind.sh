@@ -95,7 +95,8 @@ if not logs:
     print("run-valgrind: no valgrind log in %s: the wrapper never ran" % vg_dir)
     sys.exit(2)
 
-src_files = {os.path.basename(p) for p in glob.glob(os.path.join(src_dir, "*"))}
+src_files = {os.path.basename(p)
+             for p in glob.glob(os.path.join(src_dir, "**", "*"), recursive=True)}
 KINDS = [
     ("invalid read", re.compile(r"^Invalid read of size")),
     ("invalid write", re.compile(r"^Invalid write of size")),
