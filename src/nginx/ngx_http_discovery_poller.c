@@ -627,10 +627,15 @@ ngx_http_discovery_poll_finish(ngx_http_discovery_poll_t *poll,
         ngx_http_discovery_poll_error(poll, "document larger than %uz bytes",
                                       dmcf->max_size);
 
-    } else if (result == CURLE_GOT_NOTHING && service->https
+    } else if ((result == CURLE_GOT_NOTHING || result == CURLE_RECV_ERROR
+                || result == CURLE_SEND_ERROR)
+               && code == 0 && service->https
                && dmcf->ssl_certificate.len == 0)
     {
-        /* a TLS service that wants a client certificate may just hang up */
+        /*
+         * a TLS service that wants a client certificate may just hang up,
+         * or (TLS 1.3: its alert races our request) reset the connection
+         */
         ngx_http_discovery_poll_error(poll, "%s (a service that requires a "
                                       "client certificate closes so: see "
                                       "discovery_ssl_certificate)",
