@@ -1,6 +1,7 @@
 """Processes and helpers of the end-to-end tests: the example services,
 nginx with the built module, polling with a deadline."""
 
+import contextlib
 import http.client
 import json
 import os
@@ -259,3 +260,47 @@ def wait_for_status(client, path, status, timeout=10.0):
     """GET path until it answers status; return that response."""
     return wait_until(lambda: client.get(path), lambda response: response.status_code == status,
                       timeout, message=f"GET {path} answering {status}")
+
+
+# One service behind one routing location and the status page: the gateway
+# of a test about what a single app publishes and serves.  SERVICE is the
+# service's name.
+ONE_SERVICE_CONF = NGINX_PREAMBLE + """\
+    discovery_zone     1m;
+    discovery_service  SERVICE  http://127.0.0.1:{SERVICE} interval=1s timeout=2s;
+
+    server {{
+        listen  127.0.0.1:{gateway};
+
+        location / {{
+            discovery_route  on;
+            proxy_pass       http://$discovery_upstream;
+            add_header       X-Discovery-Route $discovery_route always;
+        }}
+
+        location = /_discovery {{
+            discovery_status;
+        }}
+    }}
+}}
+"""
+
+
+@contextlib.contextmanager
+def one_service_gateway(directory, name, script):
+    """(gateway, service), both running, the service healthy at the gateway;
+    both stopped on exit."""
+    service = Service(name, directory, script=script)
+    nginx = Gateway(directory, [service],
+                    template=ONE_SERVICE_CONF.replace("SERVICE", name))
+    try:
+        service.start()
+        nginx.start()
+        try:
+            nginx.wait_for_states({name: "healthy"}, timeout=START_TIMEOUT)
+        except AssertionError as error:
+            raise AssertionError(f"{error}\nnginx error.log:\n{nginx.error_log_tail()}") from None
+        yield nginx, service
+    finally:
+        nginx.stop()
+        service.stop()

@@ -11,48 +11,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support import NGINX_PREAMBLE, START_TIMEOUT, Gateway, Service, route_headers
+from support import one_service_gateway, route_headers
 
 MOUNTS = Path(__file__).resolve().parent / "mounts_service.py"
 EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"]
 
-CONF = NGINX_PREAMBLE + """\
-    discovery_zone     1m;
-    discovery_service  mounts  http://127.0.0.1:{mounts} interval=1s timeout=2s;
-
-    server {{
-        listen  127.0.0.1:{gateway};
-
-        location / {{
-            discovery_route  on;
-            proxy_pass       http://$discovery_upstream;
-            add_header       X-Discovery-Route $discovery_route always;
-        }}
-
-        location = /_discovery {{
-            discovery_status;
-        }}
-    }}
-}}
-"""
-
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("mounts")
-    service = Service("mounts", directory, script=MOUNTS)
-    nginx = Gateway(directory, [service], template=CONF)
-    try:
-        service.start()
-        nginx.start()
-        try:
-            nginx.wait_for_states({"mounts": "healthy"}, timeout=START_TIMEOUT)
-        except AssertionError as error:
-            raise AssertionError(f"{error}\nnginx error.log:\n{nginx.error_log_tail()}") from None
+    with one_service_gateway(tmp_path_factory.mktemp("mounts"), "mounts", MOUNTS) as (nginx, _):
         yield nginx
-    finally:
-        nginx.stop()
-        service.stop()
 
 
 @pytest.fixture(scope="module")

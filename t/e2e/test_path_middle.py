@@ -13,49 +13,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support import (NGINX_PREAMBLE, START_TIMEOUT, Gateway, Service, json_body,
-                     raw_request, route_headers)
+from support import json_body, one_service_gateway, raw_request, route_headers
 
 FILES = Path(__file__).resolve().parent / "files_service.py"
-
-CONF = NGINX_PREAMBLE + """\
-    discovery_zone     1m;
-    discovery_service  files  http://127.0.0.1:{files} interval=1s timeout=2s;
-
-    server {{
-        listen  127.0.0.1:{gateway};
-
-        location / {{
-            discovery_route  on;
-            proxy_pass       http://$discovery_upstream;
-            add_header       X-Discovery-Route $discovery_route always;
-        }}
-
-        location = /_discovery {{
-            discovery_status;
-        }}
-    }}
-}}
-"""
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     """(gateway, service), both running, the service healthy at the gateway."""
-    directory = tmp_path_factory.mktemp("files")
-    service = Service("files", directory, script=FILES)
-    nginx = Gateway(directory, [service], template=CONF)
-    try:
-        service.start()
-        nginx.start()
-        try:
-            nginx.wait_for_states({"files": "healthy"}, timeout=START_TIMEOUT)
-        except AssertionError as error:
-            raise AssertionError(f"{error}\nnginx error.log:\n{nginx.error_log_tail()}") from None
-        yield nginx, service
-    finally:
-        nginx.stop()
-        service.stop()
+    with one_service_gateway(tmp_path_factory.mktemp("files"), "files", FILES) as both:
+        yield both
 
 
 def test_routes_are_published_and_kept(files):
