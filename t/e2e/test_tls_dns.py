@@ -151,9 +151,14 @@ class HostService(Service):
         self.require_client_cert = require_client_cert
         self.basic_auth = basic_auth
         self.scheme = "https" if pki else "http"
-        self.url = f"{self.scheme}://{url_host}:{self.port}"
-        probe_host = f"[{hosts[0]}]" if ":" in hosts[0] else hosts[0]
-        self.probe_url = f"{self.scheme}://{probe_host}:{self.port}/health"
+        self.url_host = url_host
+        self.use_port(self.port)
+
+    def use_port(self, port):
+        self.port = port
+        self.url = f"{self.scheme}://{self.url_host}:{port}"
+        probe_host = f"[{self.hosts[0]}]" if ":" in self.hosts[0] else self.hosts[0]
+        self.probe_url = f"{self.scheme}://{probe_host}:{port}/health"
 
     def launch(self):
         command = [PYTHON, str(self.script), "--name", self.name, "--port", str(self.port)]
@@ -185,13 +190,28 @@ class HostService(Service):
             return False
 
 
+def wait_ready_on_a_free_port(service, attempts=3):
+    """free_port() can only say a port was free: one taken before the
+    service bound it (on another address of its host name, or as the
+    source port of a connection) is replaced, and the service started again."""
+    for attempt in range(attempts):
+        try:
+            service.wait_ready()
+            return
+        except RuntimeError as error:
+            if "Address already in use" not in str(error) or attempt == attempts - 1:
+                raise
+        service.use_port(free_port())
+        service.launch()
+
+
 @contextmanager
 def running(services):
     try:
         for service in services:
             service.launch()
         for service in services:
-            service.wait_ready()
+            wait_ready_on_a_free_port(service)
         yield
     finally:
         for service in services:
