@@ -55,7 +55,7 @@ std::vector<unsigned char> apply(const std::vector<unsigned char> &old,
     try {
         std::optional<std::vector<unsigned char>> next =
             discovery::applyPoll(old.data(), old.size(),
-                                 {name, kUrl, DISCOVERY_STATE_HEALTHY,
+                                 {name, kUrl, discovery::ServiceState::Healthy,
                                   routes.data(), routes.size()},
                                  generation, discovery::Log());
         return next ? std::move(*next) : std::vector<unsigned char>();

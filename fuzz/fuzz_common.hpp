@@ -3,6 +3,7 @@
 #define DISCOVERY_FUZZ_COMMON_HPP
 
 #include "discovery_core.h"
+#include "log.hpp"
 #include "route_template.hpp"
 
 #include <yajl/yajl_tree.h>
@@ -45,7 +46,8 @@ inline void logHandler(void *data, int level, const char *msg, size_t len)
 
 struct Log {
     size_t sum = 0;
-    discovery_log_t raw{&logHandler, &sum};
+    discovery_log_t raw{&logHandler, &sum}; // for the C interface
+    discovery::Log core() { return {&logHandler, &sum}; }
 };
 
 // Error texts are NUL-terminated within the buffer.

@@ -111,18 +111,18 @@ void useRoutes(const std::string &blob)
     fuzz::check(rc == DISCOVERY_OK, "roster failed", err.text);
 
     auto routes = reinterpret_cast<const unsigned char *>(blob.data());
-    discovery::Log core(&log.raw);
+    discovery::Log core = log.core();
     std::optional<discovery::Bytes> one, two;
     try {
         // whatever the parser accepts, a snapshot must take
         one = discovery::applyPoll(
             roster.data, roster.len,
-            {"a", "http://a/r", DISCOVERY_STATE_HEALTHY, routes, blob.size()},
+            {"a", "http://a/r", discovery::ServiceState::Healthy, routes, blob.size()},
             2, core);
         fuzz::check(one.has_value(), "apply of parsed routes changed nothing");
         two = discovery::applyPoll(
             one->data(), one->size(),
-            {"b", "http://b/r", DISCOVERY_STATE_UNHEALTHY, routes, blob.size()},
+            {"b", "http://b/r", discovery::ServiceState::Unhealthy, routes, blob.size()},
             3, core);
         fuzz::check(two.has_value(), "second apply changed nothing");
     } catch (const std::exception &e) {

@@ -107,7 +107,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     discovery::Route route;
     svc.name = "svc";
     svc.upstream = "up";
-    svc.state = DISCOVERY_STATE_HEALTHY;
+    svc.state = discovery::ServiceState::Healthy;
     route.path = text;
     route.methods = discovery::kGet | discovery::kPost;
     svc.routeSet.routes.push_back(route);

@@ -202,7 +202,7 @@ Expected reference(const discovery::Snapshot &snap,
     auto answer = [&](const RefEntry &e) {
         const discovery::Service &svc = snap.services[e.service];
         Expected found;
-        found.status = svc.state == DISCOVERY_STATE_UNHEALTHY
+        found.status = svc.state == discovery::ServiceState::Unhealthy
                            ? DISCOVERY_MATCH_UNAVAILABLE
                            : DISCOVERY_MATCH_FOUND;
         found.service = svc.name;
@@ -273,7 +273,7 @@ Expected reference(const discovery::Snapshot &snap,
     }
 
     for (const discovery::Service &svc : snap.services) {
-        if (svc.state == DISCOVERY_STATE_PENDING) {
+        if (svc.state == discovery::ServiceState::Pending) {
             x.status = DISCOVERY_MATCH_PENDING;
         }
     }
@@ -321,7 +321,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         svc.name = "lattice";
         svc.url = "http://lattice/routes";
         svc.upstream = "lattice_up";
-        svc.state = DISCOVERY_STATE_HEALTHY;
+        svc.state = discovery::ServiceState::Healthy;
         for (const std::string &path : paths) {
             discovery::Route route;
             route.path = path;
@@ -337,7 +337,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         svc.name = "s" + std::to_string(s);
         svc.url = "http://" + svc.name + "/routes";
         svc.upstream = svc.name + "_up";
-        svc.state = in.ConsumeIntegralInRange<uint32_t>(0, 2);
+        svc.state = static_cast<discovery::ServiceState>(
+            in.ConsumeIntegralInRange<uint32_t>(0, 2));
 
         size_t nroutes = in.ConsumeIntegralInRange<size_t>(0, 6);
         for (size_t r = 0; r < nroutes; r++) {

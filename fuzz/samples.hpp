@@ -28,7 +28,7 @@ inline discovery::Route sampleRoute(const std::string &path, uint32_t methods,
 }
 
 inline discovery::Service sampleService(const std::string &name,
-                                        uint32_t state,
+                                        discovery::ServiceState state,
                                         std::vector<discovery::Route> routes)
 {
     discovery::Service s;
@@ -49,23 +49,23 @@ inline discovery::Snapshot sampleSnapshot()
 
     snap.generation = 42;
     snap.services.push_back(sampleService(
-        "users", DISCOVERY_STATE_HEALTHY,
+        "users", discovery::ServiceState::Healthy,
         {sampleRoute("/users", kGet | kPost, "list_users", {"users"}),
          sampleRoute("/users/{user_id:int}", kGet | kPut | kDelete,
                      "get_user", {"users", "admin"}, true),
          sampleRoute("/users/me", kGet, "me", {}, true),
          sampleRoute("/ws/{room}", kGet, "", {}, false, true)}));
     snap.services.push_back(sampleService(
-        "files", DISCOVERY_STATE_UNHEALTHY,
+        "files", discovery::ServiceState::Unhealthy,
         {sampleRoute("/files/{p:path}", kGet | kHead, "file"),
          sampleRoute("/users/{id:int}", kGet | kPatch, "shadowed"),
          sampleRoute("/prices/{x:float}", kGet),
          sampleRoute("/items/{u:uuid}", kDelete)}));
-    snap.services.push_back(sampleService("late", DISCOVERY_STATE_PENDING,
+    snap.services.push_back(sampleService("late", discovery::ServiceState::Pending,
                                           {}));
     snap.services.back().routeSet.version.clear();
     snap.services.push_back(sampleService(
-        "chat", DISCOVERY_STATE_HEALTHY,
+        "chat", discovery::ServiceState::Healthy,
         {sampleRoute("/users", kPost, "shadowed_too", {"\xc3\xa9t\xc3\xa9"}),
          sampleRoute("/", kGet | kOptions)}));
     checkTable(snap);

@@ -73,7 +73,7 @@ int apply(const unsigned char *old, size_t oldLen,
 {
     try {
         std::optional<Bytes> next = discovery::applyPoll(
-            old, oldLen, poll, generation, discovery::Log(&log.raw));
+            old, oldLen, poll, generation, log.core());
         if (!next) {
             return DISCOVERY_UNCHANGED;
         }
@@ -185,7 +185,7 @@ void run(const Bytes &blob, const uint8_t *raw, size_t rawLen)
     Bytes applied;
     rc = apply(p, len,
                {"users", std::string_view(confs[0].url, confs[0].url_len),
-                DISCOVERY_STATE_UNHEALTHY, nullptr, 0},
+                discovery::ServiceState::Unhealthy, nullptr, 0},
                generation + 1, log, applied);
     fuzz::check(decoded ? rc == DISCOVERY_OK || rc == DISCOVERY_UNCHANGED
                         : rc == DISCOVERY_ERROR,
@@ -208,7 +208,7 @@ void run(const Bytes &blob, const uint8_t *raw, size_t rawLen)
     }
     rc = apply(sample().data(), sample().size(),
                {"chat", std::string_view(confs[1].url, confs[1].url_len),
-                DISCOVERY_STATE_HEALTHY, p, len},
+                discovery::ServiceState::Healthy, p, len},
                43, log, applied);
     fuzz::check(set ? rc == DISCOVERY_OK || rc == DISCOVERY_UNCHANGED
                     : rc == DISCOVERY_ERROR,

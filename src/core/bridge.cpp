@@ -18,8 +18,33 @@
 #include <cstring>
 #include <new>
 
+/*
+ * The core keeps its own names for what crosses this file (it includes no
+ * header of ours or nginx's); the numbers must agree with discovery_core.h.
+ */
+using discovery::DocumentFormat;
+using discovery::LogLevel;
+using discovery::MatchStatus;
+using discovery::ServiceState;
+
+static_assert(int(LogLevel::Err) == DISCOVERY_LOG_ERR);
+static_assert(int(LogLevel::Warn) == DISCOVERY_LOG_WARN);
+static_assert(int(LogLevel::Info) == DISCOVERY_LOG_INFO);
+static_assert(int(LogLevel::Debug) == DISCOVERY_LOG_DEBUG);
+static_assert(uint32_t(ServiceState::Pending) == DISCOVERY_STATE_PENDING);
+static_assert(uint32_t(ServiceState::Healthy) == DISCOVERY_STATE_HEALTHY);
+static_assert(uint32_t(ServiceState::Unhealthy) == DISCOVERY_STATE_UNHEALTHY);
+static_assert(int(DocumentFormat::Auto) == DISCOVERY_FORMAT_AUTO);
+static_assert(int(DocumentFormat::Routes) == DISCOVERY_FORMAT_ROUTES);
+static_assert(int(DocumentFormat::OpenApi) == DISCOVERY_FORMAT_OPENAPI);
+static_assert(int(MatchStatus::Found) == DISCOVERY_MATCH_FOUND);
+static_assert(int(MatchStatus::NotFound) == DISCOVERY_MATCH_NOT_FOUND);
+static_assert(int(MatchStatus::NotAllowed) == DISCOVERY_MATCH_NOT_ALLOWED);
+static_assert(int(MatchStatus::Unavailable) == DISCOVERY_MATCH_UNAVAILABLE);
+static_assert(int(MatchStatus::Pending) == DISCOVERY_MATCH_PENDING);
+
 struct discovery_parser_s {
-    discovery_parser_s(int format, const discovery::Log &log)
+    discovery_parser_s(DocumentFormat format, const discovery::Log &log)
         : parser(format, log), log(log)
     {
     }
@@ -36,6 +61,12 @@ struct discovery_router_s {
 namespace {
 
 using discovery::Bytes;
+
+discovery::Log coreLog(const discovery_log_t *log)
+{
+    return log != nullptr ? discovery::Log(log->handler, log->data)
+                          : discovery::Log();
+}
 
 std::string_view view(const char *p, size_t len)
 {
@@ -127,10 +158,15 @@ int discovery_health_update(discovery_health_t *h, int poll_ok,
 
     guard(nullptr, [&] {
         if (h != nullptr) {
-            changed = discovery::updateHealth(*h, poll_ok != 0, fails_needed,
-                                              passes_needed)
+            discovery::Health health{static_cast<ServiceState>(h->state),
+                                     h->fails, h->passes};
+            changed = discovery::updateHealth(health, poll_ok != 0,
+                                              fails_needed, passes_needed)
                           ? 1
                           : 0;
+            h->state = static_cast<uint32_t>(health.state);
+            h->fails = health.fails;
+            h->passes = health.passes;
         }
         return DISCOVERY_OK;
     });
@@ -150,7 +186,8 @@ discovery_parser_t *discovery_parser_create(int format,
 
     // only allocation can fail here: NULL says so
     guard(nullptr, [&] {
-        parser = new discovery_parser_t(format, discovery::Log(log));
+        parser = new discovery_parser_t(static_cast<DocumentFormat>(format),
+                                        coreLog(log));
         return DISCOVERY_OK;
     });
 
@@ -221,7 +258,7 @@ int discovery_snapshot_roster(const unsigned char *old, size_t old_len,
 
         Bytes bytes =
             discovery::applyRoster(old, old_len, confs, deny_overlaps != 0,
-                                   generation, discovery::Log(log));
+                                   generation, coreLog(log));
         giveBuffer(bytes.data(), bytes.size(), out);
         return DISCOVERY_OK;
     });
@@ -241,13 +278,15 @@ int discovery_snapshot_apply_polls(const unsigned char *old, size_t old_len,
         for (size_t i = 0; i < n; i++) {
             all[i].name = view(polls[i].name, polls[i].name_len);
             all[i].url = view(polls[i].url, polls[i].url_len);
-            all[i].state = polls[i].state;
+            require(polls[i].state <= DISCOVERY_STATE_UNHEALTHY,
+                    "invalid service state");
+            all[i].state = static_cast<ServiceState>(polls[i].state);
             all[i].routes = polls[i].routes;
             all[i].routesLen = polls[i].routes_len;
         }
 
         auto bytes = discovery::applyPolls(old, old_len, all, generation,
-                                           discovery::Log(log));
+                                           coreLog(log));
         if (!bytes) {
             return DISCOVERY_UNCHANGED;
         }
@@ -273,7 +312,7 @@ int discovery_snapshot_states(const unsigned char *blob, size_t len,
             states[i] = DISCOVERY_STATE_PENDING;
             for (const discovery::Service &s : snap.services) {
                 if (s.name == name) {
-                    states[i] = s.state;
+                    states[i] = static_cast<uint32_t>(s.state);
                     break;
                 }
             }

@@ -13,25 +13,25 @@ void bump(uint32_t &counter)
     }
 }
 
-uint32_t nextState(const discovery_health_t &h, bool pollOk,
+ServiceState nextState(const Health &h, bool pollOk,
                    uint32_t failsNeeded, uint32_t passesNeeded)
 {
     switch (h.state) {
-    case DISCOVERY_STATE_HEALTHY:
-        return !pollOk && h.fails >= failsNeeded ? DISCOVERY_STATE_UNHEALTHY
-                                                 : DISCOVERY_STATE_HEALTHY;
-    case DISCOVERY_STATE_UNHEALTHY:
-        return pollOk && h.passes >= passesNeeded ? DISCOVERY_STATE_HEALTHY
-                                                  : DISCOVERY_STATE_UNHEALTHY;
+    case ServiceState::Healthy:
+        return !pollOk && h.fails >= failsNeeded ? ServiceState::Unhealthy
+                                                 : ServiceState::Healthy;
+    case ServiceState::Unhealthy:
+        return pollOk && h.passes >= passesNeeded ? ServiceState::Healthy
+                                                  : ServiceState::Unhealthy;
     default:
         // pending, or garbage: the first outcome decides at once
-        return pollOk ? DISCOVERY_STATE_HEALTHY : DISCOVERY_STATE_UNHEALTHY;
+        return pollOk ? ServiceState::Healthy : ServiceState::Unhealthy;
     }
 }
 
 } // namespace
 
-bool updateHealth(discovery_health_t &h, bool pollOk, uint32_t failsNeeded,
+bool updateHealth(Health &h, bool pollOk, uint32_t failsNeeded,
                   uint32_t passesNeeded)
 {
     // a threshold of 0 would mean "changed without any poll": treat as 1
@@ -46,7 +46,7 @@ bool updateHealth(discovery_health_t &h, bool pollOk, uint32_t failsNeeded,
         h.passes = 0;
     }
 
-    uint32_t state = nextState(h, pollOk, failsNeeded, passesNeeded);
+    ServiceState state = nextState(h, pollOk, failsNeeded, passesNeeded);
     bool changed = state != h.state;
 
     h.state = state;

@@ -1,37 +1,41 @@
-// log.hpp: a copy of the glue's discovery_log_t with typed helpers.
+// log.hpp: where the core's messages go, a callback the caller supplies.
 #ifndef DISCOVERY_LOG_HPP
 #define DISCOVERY_LOG_HPP
 
-#include "discovery_core.h"
-
+#include <cstddef>
 #include <string_view>
 
 namespace discovery {
 
-// Copied by value: the glue's struct may not outlive the call that passed it.
+enum class LogLevel : int {
+    Err = 1,
+    Warn = 2,
+    Info = 3,
+    Debug = 4,
+};
+
+using LogHandler = void (*)(void *data, int level, const char *msg,
+                            size_t len);
+
+// Copied by value: it holds the callback, not whatever the caller passed
+// it in.  With no handler, messages are dropped.
 class Log {
 public:
     Log() = default;
 
-    explicit Log(const discovery_log_t *log)
-    {
-        if (log != nullptr) {
-            handler_ = log->handler;
-            data_ = log->data;
-        }
-    }
+    Log(LogHandler handler, void *data) : handler_(handler), data_(data) {}
 
-    void write(int level, std::string_view msg) const
+    void write(LogLevel level, std::string_view msg) const
     {
         if (handler_ != nullptr) {
-            handler_(data_, level, msg.data(), msg.size());
+            handler_(data_, static_cast<int>(level), msg.data(), msg.size());
         }
     }
 
-    void warn(std::string_view msg) const { write(DISCOVERY_LOG_WARN, msg); }
+    void warn(std::string_view msg) const { write(LogLevel::Warn, msg); }
 
 private:
-    discovery_log_pt handler_ = nullptr;
+    LogHandler handler_ = nullptr;
     void *data_ = nullptr;
 };
 

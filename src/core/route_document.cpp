@@ -194,7 +194,7 @@ enum class TopField : uint8_t { None, Status, Version, Claimed };
 
 class RouteDocumentParser::Reader {
 public:
-    Reader(int format, const Log &log);
+    Reader(DocumentFormat format, const Log &log);
 
     void feed(const char *data, size_t len);
     RouteSet finish();
@@ -229,7 +229,7 @@ private:
     void topValue(const Value &v);
     Grammar &chosenGrammar();
 
-    int format_;
+    DocumentFormat format_;
     Log log_;
     std::unique_ptr<yajl_handle_t, YajlFree> handle_;
     std::exception_ptr failure_;
@@ -293,14 +293,14 @@ const yajl_callbacks RouteDocumentParser::Reader::kCallbacks = {
     [](void *ctx) { return event(ctx, [](Reader &r) { r.onEnd(); }); },
 };
 
-RouteDocumentParser::Reader::Reader(int format, const Log &log)
+RouteDocumentParser::Reader::Reader(DocumentFormat format, const Log &log)
     : format_(format), log_(log)
 {
-    if (format != DISCOVERY_FORMAT_OPENAPI) {
+    if (format != DocumentFormat::OpenApi) {
         routeList_ = makeRouteListReader(listRejected_);
     }
-    if (format != DISCOVERY_FORMAT_ROUTES) {
-        openApi_ = makeOpenApiReader(format == DISCOVERY_FORMAT_OPENAPI,
+    if (format != DocumentFormat::Routes) {
+        openApi_ = makeOpenApiReader(format == DocumentFormat::OpenApi,
                                      openApiRejected_, log_);
     }
 
@@ -392,7 +392,7 @@ Grammar &RouteDocumentParser::Reader::chosenGrammar()
     if (!routeList_) {
         return *openApi_;
     }
-    if (format_ == DISCOVERY_FORMAT_AUTO && openApi_->present()
+    if (format_ == DocumentFormat::Auto && openApi_->present()
         && !routeList_->present()) {
         return *openApi_;
     }
@@ -510,7 +510,8 @@ void RouteDocumentParser::Reader::topValue(const Value &v)
     }
 }
 
-RouteDocumentParser::RouteDocumentParser(int format, const Log &log)
+RouteDocumentParser::RouteDocumentParser(DocumentFormat format,
+                                         const Log &log)
     : reader_(std::make_unique<Reader>(format, log))
 {
 }

@@ -13,6 +13,13 @@ namespace discovery {
 // Deeper documents fail: nothing we read is nested more than a few levels.
 constexpr size_t kMaxDepth = 64;
 
+// discovery_service's format=: which grammar a document is read with.
+enum class DocumentFormat {
+    Auto = 0, // both read it; its shape at the end decides
+    Routes = 1,
+    OpenApi = 2,
+};
+
 /*
  * Fed the body in pieces as it arrives (yajl's SAX interface, so nothing
  * recurses on the document's nesting); keeps only the routes it accepts.
@@ -21,7 +28,7 @@ constexpr size_t kMaxDepth = 64;
  */
 class RouteDocumentParser {
 public:
-    RouteDocumentParser(int format, const Log &log);
+    RouteDocumentParser(DocumentFormat format, const Log &log);
     ~RouteDocumentParser();
 
     RouteDocumentParser(const RouteDocumentParser &) = delete;

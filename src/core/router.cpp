@@ -326,7 +326,7 @@ Router::Router(Snapshot snapshot) : snapshot_(std::move(snapshot))
     for (uint32_t s = 0; s < snapshot_.services.size(); s++) {
         const Service &service = snapshot_.services[s];
 
-        anyPending_ |= service.state == DISCOVERY_STATE_PENDING;
+        anyPending_ |= service.state == ServiceState::Pending;
         for (uint32_t r = 0; r < service.routeSet.routes.size(); r++) {
             if (rejected != snapshot_.rejections.end()
                 && rejected->service == s && rejected->route == r) {
@@ -691,7 +691,7 @@ Match Router::answer(const Entry &entry) const
     const Service &service = snapshot_.services[entry.service];
     Match m;
 
-    m.status = service.state == DISCOVERY_STATE_UNHEALTHY
+    m.status = service.state == ServiceState::Unhealthy
                    ? MatchStatus::Unavailable
                    : MatchStatus::Found;
     m.service = service.name;

@@ -2,7 +2,6 @@
 #ifndef DISCOVERY_ROUTER_HPP
 #define DISCOVERY_ROUTER_HPP
 
-#include "discovery_core.h"
 #include "huge_pages.hpp"
 #include "route_template.hpp"
 #include "snapshot.hpp"
@@ -17,11 +16,11 @@
 namespace discovery {
 
 enum class MatchStatus {
-    Found = DISCOVERY_MATCH_FOUND,
-    NotFound = DISCOVERY_MATCH_NOT_FOUND,
-    NotAllowed = DISCOVERY_MATCH_NOT_ALLOWED,
-    Unavailable = DISCOVERY_MATCH_UNAVAILABLE,
-    Pending = DISCOVERY_MATCH_PENDING,
+    Found = 0,
+    NotFound = 1,    // 404
+    NotAllowed = 2,  // 405, allow set
+    Unavailable = 3, // 503, the owner is unhealthy
+    Pending = 4,     // 503, no match while a service is pending
 };
 
 // Views into the router (or static storage): no allocation per lookup.

@@ -398,8 +398,8 @@ Service readService(Reader &r)
     s.name = r.string(kMaxServiceStringLen, "service name too long");
     s.url = r.string(kMaxServiceStringLen, "service url too long");
     s.upstream = r.string(kMaxServiceStringLen, "upstream too long");
-    s.state = static_cast<uint32_t>(
-        r.bounded(DISCOVERY_STATE_UNHEALTHY, "invalid state"));
+    s.state = static_cast<ServiceState>(r.bounded(
+        static_cast<uint64_t>(ServiceState::Unhealthy), "invalid state"));
     s.routeSet = readRouteSet(r);
     return s;
 }
@@ -539,7 +539,7 @@ Bytes encodeSnapshot(const Snapshot &snap)
         w.string(s.name);
         w.string(s.url);
         w.string(s.upstream);
-        w.varint(s.state);
+        w.varint(static_cast<uint64_t>(s.state));
         writeRouteSet(w, s.routeSet);
     }
 

@@ -2,7 +2,7 @@
 #ifndef DISCOVERY_SNAPSHOT_HPP
 #define DISCOVERY_SNAPSHOT_HPP
 
-#include "discovery_core.h"
+#include "health.hpp"
 #include "methods.hpp"
 
 #include <cstddef>
@@ -59,7 +59,7 @@ struct Service {
     std::string name;
     std::string url;
     std::string upstream;
-    uint32_t state = DISCOVERY_STATE_PENDING;
+    ServiceState state = ServiceState::Pending;
     RouteSet routeSet;
 };
 

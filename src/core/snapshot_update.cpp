@@ -265,7 +265,7 @@ std::optional<Bytes> applyPolls(const unsigned char *old, size_t oldLen,
                                 uint64_t generation, const Log &log)
 {
     for (const PollResult &poll : polls) {
-        if (poll.state > DISCOVERY_STATE_UNHEALTHY) {
+        if (poll.state > ServiceState::Unhealthy) {
             throw Error("invalid service state");
         }
     }

@@ -31,7 +31,7 @@ Bytes applyRoster(const unsigned char *old, size_t oldLen,
 struct PollResult {
     std::string_view name;
     std::string_view url;
-    uint32_t state = DISCOVERY_STATE_PENDING;
+    ServiceState state = ServiceState::Pending;
     const unsigned char *routes = nullptr; // NULL: routes unchanged
     size_t routesLen = 0;
 };

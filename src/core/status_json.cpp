@@ -85,12 +85,12 @@ private:
     bool afterKey_ = false;
 };
 
-const char *stateName(uint32_t state)
+const char *stateName(ServiceState state)
 {
     switch (state) {
-    case DISCOVERY_STATE_HEALTHY:
+    case ServiceState::Healthy:
         return "healthy";
-    case DISCOVERY_STATE_UNHEALTHY:
+    case ServiceState::Unhealthy:
         return "unhealthy";
     default:
         return "pending";

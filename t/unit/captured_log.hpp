@@ -1,24 +1,28 @@
 // captured_log.hpp: a log callback for the unit tests that keeps each line.
 #pragma once
 
-#include "discovery_core.h"
+#include "log.hpp"
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-// What the core logged through sink(), one entry per line.  Constructed
-// with a level, it also checks that every line has that level.
+// What the core logged through log(), one entry per line.  Constructed
+// with a level, it also checks that every line has that level.  Tests of
+// the C interface pass {CapturedLog::handler, &captured} as their
+// discovery_log_t.
 struct CapturedLog {
     std::vector<std::string> lines;
 
     CapturedLog() = default;
-    explicit CapturedLog(int level) : level_(level) {}
+    explicit CapturedLog(discovery::LogLevel level)
+        : level_(static_cast<int>(level))
+    {
+    }
 
-    discovery_log_t sink() { return {&CapturedLog::handler, this}; }
+    discovery::Log log() { return {&CapturedLog::handler, this}; }
 
-private:
     static void handler(void *data, int level, const char *msg, size_t len)
     {
         auto *self = static_cast<CapturedLog *>(data);
@@ -28,5 +32,6 @@ private:
         self->lines.emplace_back(msg, len);
     }
 
+private:
     int level_ = -1;
 };

@@ -1,6 +1,5 @@
 // openapi_reader_test.cpp: OpenAPI documents, {"paths": {...}}: operations,
 // security, info.version, and what is skipped.
-#include "discovery_core.h"
 #include "methods.hpp"
 #include "route_document_support.hpp"
 
@@ -33,7 +32,7 @@ const char *kOpenApi = R"({
 TEST(OpenApi, AutoDetectsAndReadsOperations)
 {
     Captured warnings;
-    RouteSet set = parse(kOpenApi, DISCOVERY_FORMAT_AUTO, &warnings);
+    RouteSet set = parse(kOpenApi, DocumentFormat::Auto, &warnings);
 
     EXPECT_EQ(set.version, "2.0.1");
     ASSERT_EQ(set.routes.size(), 4u);
@@ -98,7 +97,7 @@ TEST(OpenApi, PathsMustBeAnObject)
 {
     EXPECT_EQ(parseError(R"({"openapi": "3.0.0", "paths": []})"),
               "\"paths\" is not an object");
-    EXPECT_EQ(parseError(R"({"paths": 1})", DISCOVERY_FORMAT_OPENAPI),
+    EXPECT_EQ(parseError(R"({"paths": 1})", DocumentFormat::OpenApi),
               "\"paths\" is not an object");
     // not OpenAPI after all: a stray "paths" does not matter
     EXPECT_EQ(parseError(R"({"paths": 1, "routes": []})"), "");
@@ -109,7 +108,7 @@ TEST(OpenApi, MalformedOperationIsSkipped)
     Captured warnings;
     RouteSet set = parse(R"({"paths": {"/a": {
         "get": {"operationId": 5}, "post": {"operationId": "ok"}}}})",
-                         DISCOVERY_FORMAT_AUTO, &warnings);
+                         DocumentFormat::Auto, &warnings);
 
     ASSERT_EQ(set.routes.size(), 1u);
     EXPECT_EQ(set.routes[0].methods, kPost);
@@ -143,7 +142,7 @@ TEST(OpenApi, InfoVersionWinsOverTheTopLevelOne)
     EXPECT_EQ(
         parse(R"({"openapi": "3.0.0", "version": "1", "info": {"version": ")"
                   + std::string(257, 'v') + R"("}})",
-              DISCOVERY_FORMAT_AUTO, &warnings)
+              DocumentFormat::Auto, &warnings)
             .version,
         "1");
     EXPECT_EQ(warnings.lines, std::vector<std::string>{
@@ -172,7 +171,7 @@ TEST(OpenApi, MalformedPathsAndOperationsAreListed)
                              + std::string(129, 't') + R"("]}},
         "/ok": {"get": {"operationId": null, "tags": null, "security": null}}
     }})",
-                         DISCOVERY_FORMAT_AUTO, &warnings);
+                         DocumentFormat::Auto, &warnings);
 
     ASSERT_EQ(set.routes.size(), 2u);
     EXPECT_EQ(set.routes[0].path, "/u");

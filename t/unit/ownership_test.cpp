@@ -37,7 +37,7 @@ TEST(Ownership, NoPrefixCoversEverything)
 TEST(Ownership, ParserRejectsRoutesOutsideThePrefixes)
 {
     CapturedLog warnings;
-    discovery_log_t log = warnings.sink();
+    discovery_log_t log = {CapturedLog::handler, &warnings};
     discovery_error_t err;
     discovery_parser_t *p = discovery_parser_create(DISCOVERY_FORMAT_AUTO,
                                                     &log);

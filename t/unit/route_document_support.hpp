@@ -2,7 +2,6 @@
 #ifndef DISCOVERY_ROUTE_DOCUMENT_SUPPORT_HPP
 #define DISCOVERY_ROUTE_DOCUMENT_SUPPORT_HPP
 
-#include "discovery_core.h"
 #include "error.hpp"
 #include "route_document.hpp"
 
@@ -15,22 +14,21 @@ namespace discovery {
 
 // a route document logs warnings only
 struct Captured : CapturedLog {
-    Captured() : CapturedLog(DISCOVERY_LOG_WARN) {}
+    Captured() : CapturedLog(LogLevel::Warn) {}
 };
 
 inline RouteSet parse(const std::string &doc,
-                      int format = DISCOVERY_FORMAT_AUTO,
+                      DocumentFormat format = DocumentFormat::Auto,
                       Captured *warnings = nullptr)
 {
-    discovery_log_t log = warnings ? warnings->sink() : discovery_log_t{};
-    RouteDocumentParser parser(format, Log(&log));
+    RouteDocumentParser parser(format, warnings ? warnings->log() : Log());
     parser.feed(doc.data(), doc.size());
     return parser.finish();
 }
 
 // The message of the Error the document raises, "" if it parses.
 inline std::string parseError(const std::string &doc,
-                              int format = DISCOVERY_FORMAT_AUTO)
+                              DocumentFormat format = DocumentFormat::Auto)
 {
     try {
         parse(doc, format);

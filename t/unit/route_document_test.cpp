@@ -67,7 +67,7 @@ TEST(RouteDocument, UnknownMembersAreSkippedAtAnyDepth)
 TEST(RouteDocument, TruncatedJsonFailsAtFinish)
 {
     std::string doc = R"({"routes": [{"path": "/a"})";
-    RouteDocumentParser parser(DISCOVERY_FORMAT_AUTO, Log());
+    RouteDocumentParser parser(DocumentFormat::Auto, Log());
 
     EXPECT_NO_THROW(parser.feed(doc.data(), doc.size()));
     try {
@@ -120,7 +120,7 @@ TEST(RouteDocument, RawNulFailsEscapedNulIsData)
     Captured warnings;
     RouteSet set = parse(R"({"routes": [{"path": "/a", "name": "x\u0000y"},
         {"path": "/b\u0000"}]})",
-                         DISCOVERY_FORMAT_AUTO, &warnings);
+                         DocumentFormat::Auto, &warnings);
     ASSERT_EQ(set.routes.size(), 1u);
     EXPECT_EQ(set.routes[0].name, std::string("x\0y", 3));
     EXPECT_EQ(reasons(set), std::vector<std::string>{
@@ -154,7 +154,7 @@ TEST(RouteDocument, FeedingByteByByteEqualsOneChunk)
     std::string doc = R"({"version": "3", "routes": [{"path": "/u/{id:int}",
         "methods": ["GET", "PUT"], "name": "user", "tags": ["a", "b"]},
         {"path": "/v/\u00e9t\u00e9"}]})";
-    RouteDocumentParser parser(DISCOVERY_FORMAT_AUTO, Log());
+    RouteDocumentParser parser(DocumentFormat::Auto, Log());
 
     for (char c : doc) {
         parser.feed(&c, 1);
@@ -178,7 +178,7 @@ TEST(RouteDocument, MutatedDocumentsNeverCrash)
         for (int e = 0; e < 1 + static_cast<int>(rng() % 3); e++) {
             bad[rng() % bad.size()] = static_cast<char>(rng());
         }
-        RouteDocumentParser parser(DISCOVERY_FORMAT_AUTO, Log());
+        RouteDocumentParser parser(DocumentFormat::Auto, Log());
         try {
             size_t split = rng() % bad.size();
             parser.feed(bad.data(), split);
@@ -194,7 +194,7 @@ TEST(RouteDocument, MutatedDocumentsNeverCrash)
 
 TEST(RouteDocument, ErrorIsSticky)
 {
-    RouteDocumentParser parser(DISCOVERY_FORMAT_AUTO, Log());
+    RouteDocumentParser parser(DocumentFormat::Auto, Log());
     std::string bad = "[";
     std::string good = "{}";
 
@@ -224,7 +224,7 @@ TEST(RouteDocument, RejectedEntriesComeFromTheShapeRead)
                   "route #1: invalid template \"/r/{y\": invalid segment"}));
     EXPECT_EQ(reasons(parse(R"({"paths": {"/p/{x": {"get": {}}},
                                "routes": 1})",
-                            DISCOVERY_FORMAT_OPENAPI)),
+                            DocumentFormat::OpenApi)),
               (std::vector<std::string>{
                   "path #0: invalid template \"/p/{x\": invalid segment"}));
 }
@@ -234,11 +234,11 @@ TEST(RouteDocument, ForcedFormatsIgnoreTheOtherShape)
     std::string doc = R"({"paths": {"/p": {"get": {}}},
         "routes": [{"path": "/r"}]})";
 
-    RouteSet routes = parse(doc, DISCOVERY_FORMAT_ROUTES);
+    RouteSet routes = parse(doc, DocumentFormat::Routes);
     ASSERT_EQ(routes.routes.size(), 1u);
     EXPECT_EQ(routes.routes[0].path, "/r");
 
-    RouteSet openApi = parse(doc, DISCOVERY_FORMAT_OPENAPI);
+    RouteSet openApi = parse(doc, DocumentFormat::OpenApi);
     ASSERT_EQ(openApi.routes.size(), 1u);
     EXPECT_EQ(openApi.routes[0].path, "/p");
 }
@@ -248,7 +248,7 @@ TEST(RouteDocument, ForcedFormatsIgnoreTheOtherShape)
 TEST(ParserApi, FeedFinishAndFree)
 {
     Captured warnings;
-    discovery_log_t log = warnings.sink();
+    discovery_log_t log = {CapturedLog::handler, &warnings};
     discovery_parser_t *p =
         discovery_parser_create(DISCOVERY_FORMAT_AUTO, &log);
     ASSERT_NE(p, nullptr);

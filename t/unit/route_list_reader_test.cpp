@@ -1,6 +1,5 @@
 // route_list_reader_test.cpp: route lists, {"routes": [...]}, friendly and
 // hostile.
-#include "discovery_core.h"
 #include "methods.hpp"
 #include "route_document_support.hpp"
 #include "snapshot.hpp"
@@ -65,7 +64,7 @@ TEST(RouteList, MalformedEntriesAreSkippedAndListed)
         {"path": "/w", "methods": []},
         {"path": "/also-ok", "methods": ["PUT"]}
     ]})",
-                         DISCOVERY_FORMAT_ROUTES, &warnings);
+                         DocumentFormat::Routes, &warnings);
 
     ASSERT_EQ(set.routes.size(), 2u);
     EXPECT_EQ(set.routes[0].path, "/ok");
@@ -99,7 +98,7 @@ TEST(RouteList, InvalidTemplateSaysWhy)
         {"path": "/p/{x:path}/q/{y:path}"},
         {"path": "p"}
     ]})",
-                         DISCOVERY_FORMAT_ROUTES);
+                         DocumentFormat::Routes);
 
     EXPECT_EQ(reasons(set),
               (std::vector<std::string>{
@@ -126,7 +125,7 @@ TEST(RouteList, MergedDuplicatesKeepTheExtensionMethodBound)
         {"path": "/m", "methods": ["GET", )" + list('B') + R"(]},
         {"path": "/m", "methods": ["POST", "AC"]}
     ]})",
-                         DISCOVERY_FORMAT_ROUTES);
+                         DocumentFormat::Routes);
 
     ASSERT_EQ(set.routes.size(), 1u);
     EXPECT_EQ(set.routes[0].methods, kPost);
@@ -145,7 +144,7 @@ TEST(RouteList, RejectedEntriesPastTheLimitAreCounted)
     }
     doc += R"({"path": "/ok"}]})";
 
-    RouteSet set = parse(doc, DISCOVERY_FORMAT_AUTO);
+    RouteSet set = parse(doc, DocumentFormat::Auto);
     EXPECT_EQ(set.routes.size(), 1u);
     EXPECT_EQ(set.rejected.size(), kMaxRejected);
     EXPECT_EQ(set.rejectedOmitted, 5u);
@@ -162,7 +161,7 @@ TEST(RouteList, ExtensionMethodsAreRouted)
         {"path": "/a", "methods": ["GET", "PROPFIND", "mkcol", "X-Y.z!"]},
         {"path": "/a", "methods": ["propfind", "PURGE", "post"]}
     ]})",
-                         DISCOVERY_FORMAT_AUTO, &warnings);
+                         DocumentFormat::Auto, &warnings);
 
     ASSERT_EQ(set.routes.size(), 1u);
     EXPECT_EQ(set.routes[0].methods, kGet | kPost);
@@ -195,7 +194,7 @@ TEST(RouteList, InvalidMethodSkipsTheEntry)
         {"path": "/g", "methods": [")"
                              + std::string(kMaxMethodLen, 'A') + R"("]}
     ]})",
-                         DISCOVERY_FORMAT_AUTO);
+                         DocumentFormat::Auto);
 
     ASSERT_EQ(set.routes.size(), 1u);
     EXPECT_EQ(set.routes[0].path, "/g");
@@ -231,7 +230,7 @@ TEST(RouteList, EntryBounds)
         {"path": "/many", "tags": [)"
                              + tags33 + R"(]},
         {"path": "/dup", "tags": ["a", "a", "a"]}]})",
-                         DISCOVERY_FORMAT_AUTO, &warnings);
+                         DocumentFormat::Auto, &warnings);
 
     ASSERT_EQ(set.routes.size(), 2u);
     EXPECT_EQ(set.routes[0].path, maxPath);

@@ -25,7 +25,7 @@ struct Spec {
 // A router over services s0, s1, ... in roster order, all healthy unless
 // `states` says otherwise.
 std::unique_ptr<Router> makeRouter(const std::vector<Spec> &specs,
-                                   std::vector<uint32_t> states = {})
+                                   std::vector<ServiceState> states = {})
 {
     Snapshot snap;
     auto serviceIndex = [&](const std::string &name) {
@@ -38,7 +38,7 @@ std::unique_ptr<Router> makeRouter(const std::vector<Spec> &specs,
         s.name = name;
         s.url = "http://" + name;
         s.upstream = name + "_up";
-        s.state = DISCOVERY_STATE_HEALTHY;
+        s.state = ServiceState::Healthy;
         snap.services.push_back(s);
         return snap.services.size() - 1;
     };
@@ -295,7 +295,7 @@ TEST(Router, ExtensionMethods)
         Service s;
         s.name = name;
         s.upstream = std::string(name) + "_up";
-        s.state = DISCOVERY_STATE_HEALTHY;
+        s.state = ServiceState::Healthy;
         snap.services.push_back(s);
     }
     snap.services[0].routeSet.routes = {
@@ -415,7 +415,7 @@ TEST(Router, LiteralsUnderEveryParameter)
 TEST(Router, UnhealthyOwnerIsUnavailable)
 {
     auto r = makeRouter({{"s0", "/a", kGet}, {"s1", "/a", kGet | kPost}},
-                        {DISCOVERY_STATE_UNHEALTHY, DISCOVERY_STATE_HEALTHY});
+                        {ServiceState::Unhealthy, ServiceState::Healthy});
 
     // s0 owns GET even while down: no silent failover to a shadowed route
     EXPECT_EQ(lookup(*r, "/a", "GET"), "503 s0");
@@ -425,7 +425,7 @@ TEST(Router, UnhealthyOwnerIsUnavailable)
 TEST(Router, PendingOnlyWhenNothingMatched)
 {
     auto r = makeRouter({{"s0", "/a", kGet}},
-                        {DISCOVERY_STATE_HEALTHY, DISCOVERY_STATE_PENDING});
+                        {ServiceState::Healthy, ServiceState::Pending});
 
     EXPECT_EQ(lookup(*r, "/a"), "s0 /a");
     EXPECT_EQ(lookup(*r, "/a", "POST"), "405 s0 GET, HEAD, OPTIONS");
@@ -477,7 +477,7 @@ TEST(Router, ManyRoutes)
     for (int s = 0; s < 4; s++) {
         Service svc;
         svc.name = "svc" + std::to_string(s);
-        svc.state = DISCOVERY_STATE_HEALTHY;
+        svc.state = ServiceState::Healthy;
         for (int i = 0; i < 25000; i++) {
             Route r;
             r.path = "/api/" + svc.name + "/res" + std::to_string(i)
@@ -798,7 +798,7 @@ TEST(CApi, RoundTrip)
     // snapshot_test.cpp; here one at a time, through the core
     std::optional<Bytes> t1 = applyPoll(
         t0.data, t0.len,
-        {"users", "http://u/routes", DISCOVERY_STATE_HEALTHY, users.data,
+        {"users", "http://u/routes", ServiceState::Healthy, users.data,
          users.len},
         2, Log());
     ASSERT_TRUE(t1);
@@ -814,7 +814,7 @@ TEST(CApi, RoundTrip)
 
     std::optional<Bytes> t2 = applyPoll(
         t1->data(), t1->size(),
-        {"chat", "http://c/openapi.json", DISCOVERY_STATE_HEALTHY, chat.data,
+        {"chat", "http://c/openapi.json", ServiceState::Healthy, chat.data,
          chat.len},
         3, Log());
     ASSERT_TRUE(t2);

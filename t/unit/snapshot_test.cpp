@@ -29,7 +29,7 @@ Route route(const std::string &path, uint32_t methods,
     return r;
 }
 
-Service service(const std::string &name, uint32_t state,
+Service service(const std::string &name, ServiceState state,
                 std::vector<Route> routes = {})
 {
     Service s;
@@ -47,12 +47,12 @@ Snapshot sample()
     Snapshot snap;
     snap.generation = 42;
     snap.services.push_back(
-        service("users", DISCOVERY_STATE_HEALTHY,
+        service("users", ServiceState::Healthy,
                 {route("/users/{id}", kGet | kPut, "get_user", true),
                  route("/users", kGet | kPost)}));
-    snap.services.push_back(service("files", DISCOVERY_STATE_UNHEALTHY,
+    snap.services.push_back(service("files", ServiceState::Unhealthy,
                                     {route("/files/{p:path}", kGet)}));
-    snap.services.push_back(service("late", DISCOVERY_STATE_PENDING));
+    snap.services.push_back(service("late", ServiceState::Pending));
     snap.services[0].routeSet.routes[0].tags = {"users", "\x01odd\"tag"};
     snap.services[1].routeSet.routes[0].websocket = true;
     snap.services[1].routeSet.routes[0].extensionMethods = {"LOCK",
@@ -196,7 +196,7 @@ TEST(Snapshot, ReadsFormatTwo)
 TEST(Snapshot, Compact)
 {
     Snapshot snap;
-    snap.services.push_back(service("svc", DISCOVERY_STATE_HEALTHY));
+    snap.services.push_back(service("svc", ServiceState::Healthy));
     for (int i = 0; i < 1000; i++) {
         Route r = route("/api/v1/resource" + std::to_string(1000 + i) + "/{id}",
                         kGet, "operation_" + std::to_string(10000 + i));
@@ -327,7 +327,7 @@ TEST(Snapshot, RejectsInvalidRoutes)
     EXPECT_THROW(decodeSnapshot(blob.data(), blob.size()), Error);
 
     snap = sample();
-    snap.services[0].state = 3;
+    snap.services[0].state = static_cast<ServiceState>(3);
     blob = encodeSnapshot(snap);
     EXPECT_THROW(decodeSnapshot(blob.data(), blob.size()), Error);
 
@@ -387,13 +387,13 @@ TEST(Roster, KeepsServicesWithSameNameAndUrl)
 
     EXPECT_EQ(next.generation, 7u);
     ASSERT_EQ(next.services.size(), 4u);
-    EXPECT_EQ(next.services[0].state, DISCOVERY_STATE_HEALTHY);
+    EXPECT_EQ(next.services[0].state, ServiceState::Healthy);
     EXPECT_TRUE(next.services[0].routeSet == old.services[0].routeSet);
     EXPECT_EQ(next.services[0].upstream, "new_backend");
-    EXPECT_EQ(next.services[1].state, DISCOVERY_STATE_PENDING);
+    EXPECT_EQ(next.services[1].state, ServiceState::Pending);
     EXPECT_TRUE(next.services[1].routeSet.routes.empty());
     EXPECT_EQ(next.services[3].name, "fresh");
-    EXPECT_EQ(next.services[3].state, DISCOVERY_STATE_PENDING);
+    EXPECT_EQ(next.services[3].state, ServiceState::Pending);
     EXPECT_TRUE(next.conflicts.empty()); // /files moved away
 }
 
@@ -401,20 +401,19 @@ TEST(Roster, InvalidOldIsWarnedAndIgnored)
 {
     Bytes junk = {'N', 'G', 'X', 'D', 0, 0};
     CapturedLog log;
-    discovery_log_t raw = log.sink();
     std::vector<ServiceConf> conf = {{"a", "http://a", "up_a"}};
 
-    Bytes blob = applyRoster(junk.data(), junk.size(), conf, false, 1, Log(&raw));
+    Bytes blob = applyRoster(junk.data(), junk.size(), conf, false, 1, log.log());
     Snapshot next = decodeSnapshot(blob.data(), blob.size());
 
     ASSERT_EQ(log.lines.size(), 1u);
     EXPECT_EQ(log.lines[0],
               "previous routing table discarded: corrupt snapshot: too short");
     ASSERT_EQ(next.services.size(), 1u);
-    EXPECT_EQ(next.services[0].state, DISCOVERY_STATE_PENDING);
+    EXPECT_EQ(next.services[0].state, ServiceState::Pending);
 
     // no old at all is normal, not worth a warning
-    applyRoster(nullptr, 0, conf, false, 1, Log(&raw));
+    applyRoster(nullptr, 0, conf, false, 1, log.log());
     EXPECT_EQ(log.lines.size(), 1u);
 }
 
@@ -434,10 +433,9 @@ Bytes routeSet(std::vector<Route> routes, const std::string &version = "1")
 }
 
 std::optional<Bytes> poll(const Bytes &table, const std::string &name,
-                          uint32_t state, const Bytes *routes,
+                          ServiceState state, const Bytes *routes,
                           CapturedLog *log = nullptr, uint64_t generation = 2)
 {
-    discovery_log_t raw = log ? log->sink() : discovery_log_t{};
     PollResult p;
     p.name = name;
     std::string url = "http://" + name;
@@ -447,7 +445,8 @@ std::optional<Bytes> poll(const Bytes &table, const std::string &name,
         p.routes = routes->data();
         p.routesLen = routes->size();
     }
-    return applyPoll(table.data(), table.size(), p, generation, Log(&raw));
+    return applyPoll(table.data(), table.size(), p, generation,
+                     log ? log->log() : Log());
 }
 
 TEST(Apply, UnknownServiceOrUrlIsUnchanged)
@@ -455,47 +454,47 @@ TEST(Apply, UnknownServiceOrUrlIsUnchanged)
     Bytes table = emptyTable();
     Bytes routes = routeSet({route("/a", kGet)});
 
-    EXPECT_FALSE(poll(table, "zzz", DISCOVERY_STATE_HEALTHY, &routes));
+    EXPECT_FALSE(poll(table, "zzz", ServiceState::Healthy, &routes));
 
     PollResult p;
     p.name = "a";
     p.url = "http://old-url";
-    p.state = DISCOVERY_STATE_HEALTHY;
+    p.state = ServiceState::Healthy;
     EXPECT_FALSE(applyPoll(table.data(), table.size(), p, 2, Log()));
 }
 
 TEST(Apply, IdenticalResultIsUnchanged)
 {
     Bytes routes = routeSet({route("/a", kGet)});
-    auto t1 = poll(emptyTable(), "a", DISCOVERY_STATE_HEALTHY, &routes);
+    auto t1 = poll(emptyTable(), "a", ServiceState::Healthy, &routes);
     ASSERT_TRUE(t1);
 
     Bytes same = routeSet({route("/a", kGet)});
-    EXPECT_FALSE(poll(*t1, "a", DISCOVERY_STATE_HEALTHY, &same));
-    EXPECT_FALSE(poll(*t1, "a", DISCOVERY_STATE_HEALTHY, nullptr));
+    EXPECT_FALSE(poll(*t1, "a", ServiceState::Healthy, &same));
+    EXPECT_FALSE(poll(*t1, "a", ServiceState::Healthy, nullptr));
 
     Bytes newVersion = routeSet({route("/a", kGet)}, "2");
-    EXPECT_TRUE(poll(*t1, "a", DISCOVERY_STATE_HEALTHY, &newVersion));
+    EXPECT_TRUE(poll(*t1, "a", ServiceState::Healthy, &newVersion));
     Bytes newMethods = routeSet({route("/a", kGet | kPost)});
-    EXPECT_TRUE(poll(*t1, "a", DISCOVERY_STATE_HEALTHY, &newMethods));
+    EXPECT_TRUE(poll(*t1, "a", ServiceState::Healthy, &newMethods));
 }
 
 TEST(Apply, NullRoutesKeepsRoutesAndChangesState)
 {
     Bytes routes = routeSet({route("/a", kGet)});
-    auto t1 = poll(emptyTable(), "a", DISCOVERY_STATE_HEALTHY, &routes);
+    auto t1 = poll(emptyTable(), "a", ServiceState::Healthy, &routes);
     ASSERT_TRUE(t1);
 
-    auto t2 = poll(*t1, "a", DISCOVERY_STATE_UNHEALTHY, nullptr, nullptr, 9);
+    auto t2 = poll(*t1, "a", ServiceState::Unhealthy, nullptr, nullptr, 9);
     ASSERT_TRUE(t2);
     Snapshot snap = decodeSnapshot(t2->data(), t2->size());
     EXPECT_EQ(snap.generation, 9u);
-    EXPECT_EQ(snap.services[0].state, DISCOVERY_STATE_UNHEALTHY);
+    EXPECT_EQ(snap.services[0].state, ServiceState::Unhealthy);
     ASSERT_EQ(snap.services[0].routeSet.routes.size(), 1u);
     EXPECT_EQ(snap.services[0].routeSet.routes[0].path, "/a");
 }
 
-PollResult pollOf(std::string_view name, std::string_view url, uint32_t state,
+PollResult pollOf(std::string_view name, std::string_view url, ServiceState state,
                   const Bytes *routes)
 {
     PollResult p;
@@ -515,14 +514,14 @@ TEST(ApplyPolls, SeveralPollsMakeTheTableThatOneByOneWould)
     Bytes ra = routeSet({route("/a", kGet)});
     Bytes rb = routeSet({route("/b/{id}", kGet | kPost)});
 
-    auto t1 = poll(table, "a", DISCOVERY_STATE_HEALTHY, &ra, nullptr, 3);
+    auto t1 = poll(table, "a", ServiceState::Healthy, &ra, nullptr, 3);
     ASSERT_TRUE(t1);
-    auto t2 = poll(*t1, "b", DISCOVERY_STATE_HEALTHY, &rb, nullptr, 3);
+    auto t2 = poll(*t1, "b", ServiceState::Healthy, &rb, nullptr, 3);
     ASSERT_TRUE(t2);
 
     std::vector<PollResult> polls = {
-        pollOf("a", "http://a", DISCOVERY_STATE_HEALTHY, &ra),
-        pollOf("b", "http://b", DISCOVERY_STATE_HEALTHY, &rb),
+        pollOf("a", "http://a", ServiceState::Healthy, &ra),
+        pollOf("b", "http://b", ServiceState::Healthy, &rb),
     };
     auto batch = applyPolls(table.data(), table.size(), polls, 3, Log());
     ASSERT_TRUE(batch);
@@ -538,16 +537,16 @@ TEST(ApplyPolls, LaterPollsOfOneServiceWin)
     Bytes first = routeSet({route("/a", kGet)});
     Bytes second = routeSet({route("/a2", kGet)});
     std::vector<PollResult> polls = {
-        pollOf("a", "http://a", DISCOVERY_STATE_HEALTHY, &first),
-        pollOf("a", "http://a", DISCOVERY_STATE_UNHEALTHY, &second),
-        pollOf("a", "http://a", DISCOVERY_STATE_UNHEALTHY, nullptr),
+        pollOf("a", "http://a", ServiceState::Healthy, &first),
+        pollOf("a", "http://a", ServiceState::Unhealthy, &second),
+        pollOf("a", "http://a", ServiceState::Unhealthy, nullptr),
     };
     Bytes table = emptyTable();
     auto next = applyPolls(table.data(), table.size(), polls, 2, Log());
     ASSERT_TRUE(next);
 
     Snapshot snap = decodeSnapshot(next->data(), next->size());
-    EXPECT_EQ(snap.services[0].state, DISCOVERY_STATE_UNHEALTHY);
+    EXPECT_EQ(snap.services[0].state, ServiceState::Unhealthy);
     ASSERT_EQ(snap.services[0].routeSet.routes.size(), 1u);
     EXPECT_EQ(snap.services[0].routeSet.routes[0].path, "/a2");
 }
@@ -556,15 +555,14 @@ TEST(ApplyPolls, UnknownServicesAreSkippedConflictsLoggedOnce)
 {
     Bytes routes = routeSet({route("/x", kGet)});
     std::vector<PollResult> polls = {
-        pollOf("zzz", "http://zzz", DISCOVERY_STATE_HEALTHY, &routes),
-        pollOf("a", "http://a", DISCOVERY_STATE_HEALTHY, &routes),
-        pollOf("b", "http://old-url", DISCOVERY_STATE_HEALTHY, &routes),
-        pollOf("b", "http://b", DISCOVERY_STATE_HEALTHY, &routes),
+        pollOf("zzz", "http://zzz", ServiceState::Healthy, &routes),
+        pollOf("a", "http://a", ServiceState::Healthy, &routes),
+        pollOf("b", "http://old-url", ServiceState::Healthy, &routes),
+        pollOf("b", "http://b", ServiceState::Healthy, &routes),
     };
     CapturedLog log;
-    discovery_log_t raw = log.sink();
     Bytes table = emptyTable();
-    auto next = applyPolls(table.data(), table.size(), polls, 2, Log(&raw));
+    auto next = applyPolls(table.data(), table.size(), polls, 2, log.log());
     ASSERT_TRUE(next);
 
     Snapshot snap = decodeSnapshot(next->data(), next->size());
@@ -578,19 +576,19 @@ TEST(ApplyPolls, UnknownServicesAreSkippedConflictsLoggedOnce)
 TEST(ApplyPolls, NothingChangedIsUnchanged)
 {
     Bytes routes = routeSet({route("/a", kGet)});
-    auto t1 = poll(emptyTable(), "a", DISCOVERY_STATE_HEALTHY, &routes);
+    auto t1 = poll(emptyTable(), "a", ServiceState::Healthy, &routes);
     ASSERT_TRUE(t1);
 
     std::vector<PollResult> polls = {
-        pollOf("a", "http://a", DISCOVERY_STATE_HEALTHY, &routes),
-        pollOf("a", "http://a", DISCOVERY_STATE_HEALTHY, nullptr),
-        pollOf("b", "http://b", DISCOVERY_STATE_PENDING, nullptr),
+        pollOf("a", "http://a", ServiceState::Healthy, &routes),
+        pollOf("a", "http://a", ServiceState::Healthy, nullptr),
+        pollOf("b", "http://b", ServiceState::Pending, nullptr),
     };
     EXPECT_FALSE(applyPolls(t1->data(), t1->size(), polls, 3, Log()));
     EXPECT_FALSE(applyPolls(t1->data(), t1->size(), {}, 3, Log()));
 
     // a bad state anywhere refuses the whole batch
-    polls.push_back(pollOf("b", "http://b", 7, nullptr));
+    polls.push_back(pollOf("b", "http://b", static_cast<ServiceState>(7), nullptr));
     EXPECT_THROW(applyPolls(t1->data(), t1->size(), polls, 3, Log()), Error);
 }
 
@@ -599,9 +597,9 @@ TEST(Apply, RejectsBadInput)
     Bytes table = emptyTable();
     Bytes junk = {1, 2, 3};
 
-    EXPECT_THROW(poll(table, "a", DISCOVERY_STATE_HEALTHY, &junk), Error);
-    EXPECT_THROW(poll(junk, "a", DISCOVERY_STATE_HEALTHY, nullptr), Error);
-    EXPECT_THROW(poll(table, "a", 7, nullptr), Error);
+    EXPECT_THROW(poll(table, "a", ServiceState::Healthy, &junk), Error);
+    EXPECT_THROW(poll(junk, "a", ServiceState::Healthy, nullptr), Error);
+    EXPECT_THROW(poll(table, "a", static_cast<ServiceState>(7), nullptr), Error);
 }
 
 TEST(Apply, ConflictsAreResolvedAndLoggedOnce)
@@ -611,8 +609,8 @@ TEST(Apply, ConflictsAreResolvedAndLoggedOnce)
                         route("/other", kGet)});
     CapturedLog log;
 
-    auto t1 = poll(emptyTable(), "a", DISCOVERY_STATE_HEALTHY, &a, &log);
-    auto t2 = poll(*t1, "b", DISCOVERY_STATE_HEALTHY, &b, &log);
+    auto t1 = poll(emptyTable(), "a", ServiceState::Healthy, &a, &log);
+    auto t2 = poll(*t1, "b", ServiceState::Healthy, &b, &log);
     ASSERT_TRUE(t2);
 
     ASSERT_EQ(log.lines.size(), 1u);
@@ -629,7 +627,7 @@ TEST(Apply, ConflictsAreResolvedAndLoggedOnce)
     EXPECT_EQ(c.loserRoute, 0u);
 
     // the conflict is old news now
-    auto t3 = poll(*t2, "b", DISCOVERY_STATE_UNHEALTHY, nullptr, &log);
+    auto t3 = poll(*t2, "b", ServiceState::Unhealthy, nullptr, &log);
     ASSERT_TRUE(t3);
     EXPECT_EQ(log.lines.size(), 1u);
 }
@@ -662,14 +660,14 @@ TEST(Apply, ManyOverlapsAreComparedCheaply)
 
     Bytes a = routeSet(web);
     Bytes b = routeSet(api);
-    auto t1 = poll(emptyTable(), "a", DISCOVERY_STATE_HEALTHY, &a);
-    auto t2 = poll(*t1, "b", DISCOVERY_STATE_HEALTHY, &b);
+    auto t1 = poll(emptyTable(), "a", ServiceState::Healthy, &a);
+    auto t2 = poll(*t1, "b", ServiceState::Healthy, &b);
     ASSERT_TRUE(t2);
 
     api.push_back(route("/one/more", kGet));
     Bytes changed = routeSet(api);
     CapturedLog log;
-    auto t3 = poll(*t2, "b", DISCOVERY_STATE_HEALTHY, &changed, &log);
+    auto t3 = poll(*t2, "b", ServiceState::Healthy, &changed, &log);
     ASSERT_TRUE(t3);
 
     Snapshot snap = decodeSnapshot(t3->data(), t3->size());
@@ -686,7 +684,7 @@ TEST(Apply, ManyOverlapsAreComparedCheaply)
 
     for (int run = 0; run < 3; run++) {
         auto start = Clock::now();
-        poll(*t2, "b", DISCOVERY_STATE_HEALTHY, &changed);
+        poll(*t2, "b", ServiceState::Healthy, &changed);
         applied = std::min(applied, Clock::now() - start);
 
         start = Clock::now();
@@ -704,8 +702,8 @@ TEST(Apply, NoConflictWithoutCommonMethodsOrWithinOneService)
     Bytes b = routeSet({route("/x/{n}", kPost), route("/h", kHead),
                         route("/x/{n:int}", kGet)});
 
-    auto t1 = poll(emptyTable(), "a", DISCOVERY_STATE_HEALTHY, &a);
-    auto t2 = poll(*t1, "b", DISCOVERY_STATE_HEALTHY, &b);
+    auto t1 = poll(emptyTable(), "a", ServiceState::Healthy, &a);
+    auto t2 = poll(*t1, "b", ServiceState::Healthy, &b);
     ASSERT_TRUE(t2);
     EXPECT_TRUE(decodeSnapshot(t2->data(), t2->size()).conflicts.empty());
 }
@@ -716,8 +714,8 @@ TEST(Apply, WinnerIsFirstInRosterNotFirstToArrive)
     Bytes b = routeSet({route("/same", kGet, "from_b")});
 
     // b publishes first, a later: a still wins
-    auto t1 = poll(emptyTable(), "b", DISCOVERY_STATE_HEALTHY, &b);
-    auto t2 = poll(*t1, "a", DISCOVERY_STATE_HEALTHY, &a);
+    auto t1 = poll(emptyTable(), "b", ServiceState::Healthy, &b);
+    auto t2 = poll(*t1, "a", ServiceState::Healthy, &a);
     Snapshot snap = decodeSnapshot(t2->data(), t2->size());
     ASSERT_EQ(snap.conflicts.size(), 1u);
     EXPECT_EQ(snap.conflicts[0].winnerService, 0u);
@@ -747,7 +745,7 @@ TEST(SnapshotApi, RosterApplyCheck)
     PollResult p;
     p.name = "a";
     p.url = "http://a";
-    p.state = DISCOVERY_STATE_HEALTHY;
+    p.state = ServiceState::Healthy;
     p.routes = routes.data();
     p.routesLen = routes.size();
     std::optional<Bytes> next = applyPoll(table.data, table.len, p, 6, Log());
@@ -795,9 +793,9 @@ TEST(SnapshotApi, ApplyPolls)
 
     Snapshot snap = decodeSnapshot(next.data, next.len);
     EXPECT_EQ(snap.generation, 2u);
-    EXPECT_EQ(snap.services[0].state, DISCOVERY_STATE_HEALTHY);
+    EXPECT_EQ(snap.services[0].state, ServiceState::Healthy);
     EXPECT_EQ(snap.services[0].routeSet.routes.size(), 1u);
-    EXPECT_EQ(snap.services[1].state, DISCOVERY_STATE_UNHEALTHY);
+    EXPECT_EQ(snap.services[1].state, ServiceState::Unhealthy);
 
     EXPECT_EQ(discovery_snapshot_apply_polls(next.data, next.len, polls, 2, 3,
                                              &none, nullptr, &err),

@@ -106,7 +106,7 @@ Snapshot hostileSnapshot()
     a.name = "a\"\\\n\x01\xff";
     a.url = "http://a/\xc0\xaf";
     a.upstream = "up_a";
-    a.state = DISCOVERY_STATE_HEALTHY;
+    a.state = ServiceState::Healthy;
     a.routeSet.version = "v\xed\xa0\x80";
     Route r;
     r.path = "/users/{id}";
@@ -121,7 +121,7 @@ Snapshot hostileSnapshot()
     b.name = "b";
     b.url = "http://b";
     b.upstream = "up_b";
-    b.state = DISCOVERY_STATE_UNHEALTHY;
+    b.state = ServiceState::Unhealthy;
     Route loser;
     loser.path = "/users/{user_id}";
     loser.methods = kGet | kPost;

@@ -27,7 +27,7 @@ Snapshot table(
         s.name = "s" + std::to_string(i);
         s.url = "http://" + s.name;
         s.upstream = s.name;
-        s.state = DISCOVERY_STATE_HEALTHY;
+        s.state = ServiceState::Healthy;
         for (const auto &[path, methods] : services[i]) {
             Route r;
             r.path = path;
