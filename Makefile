@@ -9,24 +9,29 @@ CXX       ?= g++
 CORE_SRCS := $(wildcard $(ROOT)/src/core/*.cpp)
 CORE_HDRS := $(wildcard $(ROOT)/src/core/*.hpp) $(ROOT)/src/discovery_core.h
 CORE_OBJS := $(patsubst $(ROOT)/src/core/%.cpp,$(BUILD)/core/%.o,$(CORE_SRCS))
-# the core sees no nginx header: only src/core, the bridge header in src/
-# and the system's
-CORE_FLAGS := -std=c++17 -O2 -g -fPIC -fvisibility=hidden -fno-semantic-interposition -Wall -Wextra -Werror -I$(ROOT)/src/core -I$(ROOT)/src
+# the core sees no nginx header and no header of ours but its own: only
+# bridge.cpp, which implements the bridge, also sees src/discovery_core.h
+CORE_FLAGS := -std=c++17 -O2 -g -fPIC -fvisibility=hidden -fno-semantic-interposition -Wall -Wextra -Werror -I$(ROOT)/src/core
 UNIT_SRCS := $(wildcard $(ROOT)/t/unit/*_test.cpp)
 UNIT_HDRS := $(wildcard $(ROOT)/t/unit/*.hpp)
 UNIT_FLAGS := -std=c++17 -O1 -g -Wall -Wextra -Werror -I$(ROOT)/src/core -I$(ROOT)/src \
               -fsanitize=address,undefined -fno-omit-frame-pointer \
               -fno-sanitize-recover=undefined
 
-.PHONY: all module deps core unit t pytest e2e fuzz fuzz-smoke bench soak valgrind test run clean
+.PHONY: all module installed-module deps core unit t pytest e2e fuzz fuzz-smoke bench soak valgrind test run clean
 
 all: module
 
 deps:
 	@$(ROOT)/build.sh deps
 
+# builds only: `make deps` installs what it needs
 module:
-	@$(ROOT)/build.sh all
+	@$(ROOT)/build.sh module
+
+# what the targets that run nginx need: the packages, then the module
+installed-module: deps
+	@$(MAKE) -s module
 
 core: $(BUILD)/libdiscovery_core.a
 
@@ -36,7 +41,7 @@ $(BUILD)/libdiscovery_core.a: $(CORE_OBJS)
 
 $(BUILD)/core/%.o: $(ROOT)/src/core/%.cpp $(CORE_HDRS) $(ROOT)/Makefile
 	@mkdir -p $(dir $@)
-	$(CXX) $(CORE_FLAGS) -c $< -o $@
+	$(CXX) $(CORE_FLAGS) $(if $(filter bridge.cpp,$(notdir $<)),-I$(ROOT)/src) -c $< -o $@
 
 $(BUILD)/unit_tests: $(CORE_SRCS) $(CORE_HDRS) $(UNIT_SRCS) $(UNIT_HDRS)
 	@mkdir -p $(dir $@)
@@ -48,14 +53,14 @@ unit: $(BUILD)/unit_tests
 
 # Test::Nginx suites: the real Test::Nginx::Socket when installed, else the
 # compatible harness in t/harness
-t: module
+t: installed-module
 	@$(ROOT)/t/run-prove.sh
 
 pytest:
 	cd $(ROOT) && PYTHONPATH=$(ROOT)/python $(PYTHON) -m pytest -q python/tests
 
 # real FastAPI services behind the real module
-e2e: module
+e2e: installed-module
 	cd $(ROOT) && PYTHONPATH=$(ROOT)/python $(PYTHON) -m pytest -q t/e2e
 
 # libFuzzer targets of the core; FUZZ_SECONDS per target (default 60)
@@ -66,24 +71,23 @@ fuzz:
 fuzz-smoke:
 	@FUZZ_SECONDS=$${FUZZ_SECONDS:-5} $(ROOT)/fuzz/run.sh
 
-bench: module
+bench: installed-module
 	@$(ROOT)/bench/run.sh
 
-soak: module
+soak: installed-module
 	@$(ROOT)/soak/run.sh
 
-valgrind: module
+valgrind: installed-module
 	@$(ROOT)/t/run-valgrind.sh
 
-test: deps
-	@$(MAKE) -s module
+test: installed-module
 	@$(MAKE) -s unit
 	@$(MAKE) -s fuzz-smoke
 	@$(MAKE) -s t
 	@$(MAKE) -s e2e
 	@$(MAKE) -s pytest
 
-run: module
+run: installed-module
 	@$(ROOT)/examples/run-demo.sh
 
 clean:

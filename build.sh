@@ -4,11 +4,14 @@
 # headers and configure flags, so that its load_module accepts it.
 #   ./build.sh          packages + module
 #   ./build.sh deps     packages only
+#   ./build.sh module   module only (`make module`): installs nothing
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")" && pwd)
 BUILD=$ROOT/build
 
+# what `build.sh module` needs; PACKAGES adds the tests' tools
+BUILD_PACKAGES="nginx nginx-dev libyajl-dev libcurl4-openssl-dev g++ make"
 PACKAGES="nginx nginx-dev libyajl-dev libcurl4-openssl-dev ca-certificates g++ make
     pkg-config libgtest-dev googletest libbenchmark-dev clang libclang-rt-14-dev valgrind
     curl wrk procps perl libtest-base-perl libtext-diff-perl libtest-longstring-perl
@@ -16,12 +19,19 @@ PACKAGES="nginx nginx-dev libyajl-dev libcurl4-openssl-dev ca-certificates g++ m
     python3 python3-fastapi python3-uvicorn python3-httpx python3-pytest
     python3-websockets"
 
-install_packages() {
-    local missing=()
-    for p in $PACKAGES; do
+# the packages of those named that are not installed
+missing_packages() {
+    local p
+    for p in "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null \
-            | grep -q 'install ok installed' || missing+=("$p")
+            | grep -q 'install ok installed' || echo "$p"
     done
+}
+
+install_packages() {
+    local missing
+    # shellcheck disable=SC2086
+    mapfile -t missing < <(missing_packages $PACKAGES)
     [ ${#missing[@]} -eq 0 ] && return 0
     if ! command -v apt-get >/dev/null; then
         echo "build.sh: missing packages: ${missing[*]} (no apt-get here)" >&2
@@ -38,6 +48,13 @@ install_packages() {
 }
 
 build_module() {
+    local missing
+    # shellcheck disable=SC2086
+    mapfile -t missing < <(missing_packages $BUILD_PACKAGES)
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "build.sh: missing ${missing[*]}: \`make deps\` installs them" >&2
+        exit 1
+    fi
     make -C "$ROOT" -s core
     local src=$BUILD/nginx-src
     if [ ! -f "$src/.configured" ] \
