@@ -13,6 +13,9 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+#if (NGX_THREADS)
+#include <ngx_thread_pool.h>
+#endif
 
 #include "discovery_core.h"
 
@@ -128,6 +131,11 @@ typedef struct {
     ngx_shm_zone_t                *shm_zone;
     ngx_http_discovery_shctx_t    *sh;
     ngx_slab_pool_t               *shpool;
+
+#if (NGX_THREADS)
+    /* nginx's default pool: where tables are worked out */
+    ngx_thread_pool_t             *thread_pool;
+#endif
 } ngx_http_discovery_main_conf_t;
 
 
@@ -220,10 +228,9 @@ ngx_int_t ngx_http_discovery_state_load(ngx_http_discovery_main_conf_t *dmcf,
     ngx_log_t *log, u_char **blob, size_t *len);
 void ngx_http_discovery_state_init_worker(ngx_cycle_t *cycle,
     ngx_http_discovery_main_conf_t *dmcf);
-void ngx_http_discovery_state_sync(ngx_http_discovery_main_conf_t *dmcf,
-    ngx_log_t *log);
-void ngx_http_discovery_state_save(ngx_http_discovery_main_conf_t *dmcf,
-    discovery_buf_t *snapshot, ngx_atomic_uint_t generation, ngx_log_t *log);
+void ngx_http_discovery_state_exit_worker(ngx_cycle_t *cycle);
+void ngx_http_discovery_state_publish(ngx_http_discovery_main_conf_t *dmcf,
+    discovery_buf_t *table, ngx_atomic_uint_t generation);
 
 /* ngx_http_discovery_poller.c */
 ngx_int_t ngx_http_discovery_poller_init_worker(ngx_cycle_t *cycle,

@@ -266,6 +266,14 @@ ngx_http_discovery_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+#if (NGX_THREADS)
+    /* 32 threads unless "thread_pool default threads=N;" says otherwise */
+    dmcf->thread_pool = ngx_thread_pool_add(cf, NULL);
+    if (dmcf->thread_pool == NULL) {
+        return NGX_CONF_ERROR;
+    }
+#endif
+
     return NGX_CONF_OK;
 }
 
@@ -346,7 +354,8 @@ ngx_http_discovery_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_discovery_exit_process(ngx_cycle_t *cycle)
 {
-    /* what the last polls found is not lost */
+    /* what the last polls found is not lost, and written at once */
+    ngx_http_discovery_state_exit_worker(cycle);
     ngx_http_discovery_publish_exit_worker(cycle);
 
     ngx_http_discovery_poller_exit_worker(cycle);

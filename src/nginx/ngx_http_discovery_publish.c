@@ -17,6 +17,12 @@
 /* how long the polls that change the table gather before it is published */
 #define NGX_HTTP_DISCOVERY_PUBLISH_DELAY  50
 
+/* how often a publication is worked out again on a table newer than its own */
+#define NGX_HTTP_DISCOVERY_PUBLISH_TRIES  8
+
+/* what the core may say about one publication, at most */
+#define NGX_HTTP_DISCOVERY_SAID_MAX       (64 * 1024)
+
 
 /* what a poll of a service changed, waiting for the next publication */
 typedef struct {
@@ -29,27 +35,90 @@ typedef struct {
 } ngx_http_discovery_change_t;
 
 
-/* one per worker: what its own polls changed */
+typedef struct ngx_http_discovery_publication_s
+    ngx_http_discovery_publication_t;
+
+
+/* one per worker: what its own polls changed, and what it publishes */
 typedef struct {
-    ngx_http_discovery_main_conf_t  *dmcf;
-    ngx_http_discovery_change_t     *changes;    /* by service index */
-    ngx_event_t                      event;      /* set: changes pending */
-    ngx_log_t                       *log;
+    ngx_http_discovery_main_conf_t    *dmcf;
+    ngx_http_discovery_change_t       *changes;  /* by service index */
+    ngx_event_t                        event;    /* set: changes pending */
+    ngx_log_t                         *log;
+
+    /* publications in order; the first one runs */
+    ngx_http_discovery_publication_t  *queue;
+    ngx_http_discovery_publication_t **last;
+    unsigned                           running:1;
+    unsigned                           exiting:1;
+#if (NGX_THREADS)
+    ngx_thread_pool_t                 *thread_pool;
+#endif
 } ngx_http_discovery_publisher_t;
+
+
+/*
+ * Changes taken over from the publisher, applied to a copy of the zone's
+ * table off the event loop; the new table replaces the zone's if that is
+ * still the one it was made from.
+ */
+struct ngx_http_discovery_publication_s {
+    ngx_http_discovery_publication_t  *next;
+    ngx_http_discovery_publisher_t    *pub;
+    ngx_uint_t                         n;
+    ngx_http_discovery_change_t       *changes;  /* n; their routes owned */
+    discovery_poll_t                  *polls;    /* n */
+    ngx_uint_t                         tries;
+
+    u_char                            *base;     /* a copy of the table */
+    size_t                             base_len;
+    ngx_atomic_uint_t                  base_generation;
+
+    /* written by apply(), in a thread */
+    int                                rc;
+    discovery_buf_t                    out;
+    discovery_error_t                  err;
+    u_char                            *said;     /* the core's messages */
+    size_t                             said_len;
+    size_t                             said_size;
+    ngx_uint_t                         said_lost;
+
+#if (NGX_THREADS)
+    ngx_thread_task_t                  task;
+#endif
+};
 
 
 static void ngx_http_discovery_publish_handler(ngx_event_t *ev);
 static void ngx_http_discovery_publish_pending(
     ngx_http_discovery_publisher_t *pub);
-static int ngx_http_discovery_apply_locked(
-    ngx_http_discovery_publisher_t *pub, discovery_poll_t *polls,
-    ngx_http_discovery_record_t **recs, ngx_http_discovery_change_t **pending,
-    ngx_uint_t n, discovery_buf_t *out, ngx_atomic_uint_t *generation);
+static ngx_http_discovery_publication_t *ngx_http_discovery_publication(
+    ngx_http_discovery_publisher_t *pub, ngx_uint_t n);
+static void ngx_http_discovery_publish_next(
+    ngx_http_discovery_publisher_t *pub);
+static ngx_int_t ngx_http_discovery_publication_base(
+    ngx_http_discovery_publication_t *p);
+static void ngx_http_discovery_publication_apply(void *data, ngx_log_t *log);
+static void ngx_http_discovery_publication_said(void *data, int level,
+    const char *msg, size_t len);
+#if (NGX_THREADS)
+static void ngx_http_discovery_publication_applied(ngx_event_t *ev);
+#endif
+static void ngx_http_discovery_publication_install(
+    ngx_http_discovery_publication_t *p);
+static void ngx_http_discovery_publication_log(
+    ngx_http_discovery_publication_t *p);
+static void ngx_http_discovery_publication_forget(
+    ngx_http_discovery_publication_t *p);
+static void ngx_http_discovery_publication_done(
+    ngx_http_discovery_publication_t *p);
+static void ngx_http_discovery_publication_pop(
+    ngx_http_discovery_publisher_t *pub);
+static void ngx_http_discovery_publication_free(
+    ngx_http_discovery_publication_t *p);
 static ngx_atomic_uint_t ngx_http_discovery_publish_locked(
     ngx_http_discovery_main_conf_t *dmcf, discovery_buf_t *snapshot,
     ngx_log_t *log, ngx_uint_t alert);
-static void ngx_http_discovery_published(ngx_http_discovery_main_conf_t *dmcf,
-    discovery_buf_t *snapshot, ngx_atomic_uint_t generation, ngx_log_t *log);
 
 
 static ngx_http_discovery_publisher_t  ngx_http_discovery_publisher;
@@ -83,6 +152,11 @@ ngx_http_discovery_publish_init_worker(ngx_cycle_t *cycle,
 
     pub->dmcf = dmcf;
     pub->log = cycle->log;
+    pub->queue = NULL;
+    pub->last = &pub->queue;
+#if (NGX_THREADS)
+    pub->thread_pool = dmcf->thread_pool;
+#endif
 
     ngx_http_discovery_publish_dumb.fd = (ngx_socket_t) -1;
 
@@ -95,7 +169,11 @@ ngx_http_discovery_publish_init_worker(ngx_cycle_t *cycle,
 }
 
 
-/* a worker that exits publishes what it has pending first */
+/*
+ * A worker that exits publishes what it has pending first, on its own
+ * event loop: nginx's thread pools have exited before this (they are
+ * older modules), finishing the publication they were running.
+ */
 
 void
 ngx_http_discovery_publish_exit_worker(ngx_cycle_t *cycle)
@@ -106,6 +184,12 @@ ngx_http_discovery_publish_exit_worker(ngx_cycle_t *cycle)
 
     if (pub->changes == NULL) {
         return;
+    }
+
+    pub->exiting = 1;
+
+    if (pub->running) {
+        ngx_http_discovery_publication_install(pub->queue);
     }
 
     ngx_http_discovery_publish_pending(pub);
@@ -175,224 +259,534 @@ ngx_http_discovery_publish_handler(ngx_event_t *ev)
 
 
 /*
- * One new table for every pending poll, in the state each service's record
- * has now.  If it does not fit in the zone, the polls are applied one at a
- * time, as they would be alone: a service's table that fits is not held
- * back by another's that does not.
+ * Takes every pending change over into a new publication, queued behind
+ * any in flight, and starts the next publication.
  */
 
 static void
 ngx_http_discovery_publish_pending(ngx_http_discovery_publisher_t *pub)
 {
-    int                              rc;
-    ngx_log_t                       *log;
-    ngx_uint_t                       i, n, nelts;
-    discovery_buf_t                  out;
-    discovery_poll_t                *polls;
-    ngx_atomic_uint_t                generation;
-    ngx_http_discovery_shctx_t      *sh;
-    ngx_http_discovery_record_t     *rec, **recs;
-    ngx_http_discovery_change_t     *change, **pending;
-    ngx_http_discovery_service_t    *service;
-    ngx_http_discovery_main_conf_t  *dmcf;
+    ngx_uint_t                        i, n, nelts;
+    ngx_http_discovery_change_t      *change;
+    ngx_http_discovery_publication_t *p;
 
     if (pub->event.timer_set) {
         ngx_del_timer(&pub->event);
     }
 
-    dmcf = pub->dmcf;
-    sh = dmcf->sh;
-    log = pub->log;
     change = pub->changes;
-    nelts = dmcf->services.nelts;
+    nelts = pub->dmcf->services.nelts;
 
     n = 0;
     for (i = 0; i < nelts; i++) {
         n += change[i].pending;
     }
 
-    if (n == 0) {
-        return;
+    if (n > 0) {
+        p = ngx_http_discovery_publication(pub, n);
+
+        if (p == NULL) {
+            /* nothing is recorded as published: the next polls fetch again */
+            for (i = 0; i < nelts; i++) {
+                change[i].pending = 0;
+                discovery_buf_free(&change[i].routes);
+            }
+
+        } else {
+            n = 0;
+
+            for (i = 0; i < nelts; i++) {
+                if (!change[i].pending) {
+                    continue;
+                }
+
+                /* the routes move with the change */
+                p->changes[n++] = change[i];
+                change[i].pending = 0;
+                change[i].routes.data = NULL;
+                change[i].routes.len = 0;
+            }
+
+            *pub->last = p;
+            pub->last = &p->next;
+        }
     }
 
-    polls = ngx_alloc(n * (sizeof(discovery_poll_t)
-                           + sizeof(ngx_http_discovery_record_t *)
-                           + sizeof(ngx_http_discovery_change_t *)),
-                      log);
+    ngx_http_discovery_publish_next(pub);
+}
 
-    if (polls == NULL) {
-        /* nothing is recorded as published: the next polls fetch again */
-        for (i = 0; i < nelts; i++) {
-            change[i].pending = 0;
-            discovery_buf_free(&change[i].routes);
+
+static ngx_http_discovery_publication_t *
+ngx_http_discovery_publication(ngx_http_discovery_publisher_t *pub,
+    ngx_uint_t n)
+{
+    ngx_http_discovery_publication_t  *p;
+
+    p = ngx_calloc(sizeof(ngx_http_discovery_publication_t)
+                   + n * (sizeof(ngx_http_discovery_change_t)
+                          + sizeof(discovery_poll_t)),
+                   pub->log);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    p->pub = pub;
+    p->n = n;
+    p->changes = (ngx_http_discovery_change_t *) &p[1];
+    p->polls = (discovery_poll_t *) &p->changes[n];
+
+    return p;
+}
+
+
+/*
+ * Starts the publication at the head of the queue, unless one is running:
+ * its table is worked out in a thread of nginx's default pool, or at once
+ * where there is none (nginx built without threads, or a worker exiting).
+ */
+
+static void
+ngx_http_discovery_publish_next(ngx_http_discovery_publisher_t *pub)
+{
+    ngx_http_discovery_publication_t  *p;
+
+    for ( ;; ) {
+        p = pub->queue;
+
+        if (p == NULL || pub->running) {
+            return;
         }
 
-        return;
-    }
+        if (ngx_http_discovery_publication_base(p) != NGX_OK) {
+            ngx_http_discovery_publication_done(p);
+            continue;
+        }
 
-    recs = (ngx_http_discovery_record_t **) &polls[n];
-    pending = (ngx_http_discovery_change_t **) &recs[n];
+        pub->running = 1;
+
+#if (NGX_THREADS)
+        if (pub->thread_pool && !ngx_exiting && !pub->exiting) {
+            p->task.ctx = p;
+            p->task.handler = ngx_http_discovery_publication_apply;
+            p->task.event.data = p;
+            p->task.event.handler = ngx_http_discovery_publication_applied;
+            p->task.event.log = pub->log;
+
+            if (ngx_thread_task_post(pub->thread_pool, &p->task) == NGX_OK) {
+                return;
+            }
+        }
+#endif
+
+        ngx_http_discovery_publication_apply(p, pub->log);
+        ngx_http_discovery_publication_install(p);
+    }
+}
+
+
+/*
+ * Under the lock: the table the publication applies to, copied, and the
+ * state of each service it carries.  A change whose service a reload
+ * removed meanwhile is dropped.  NGX_DECLINED: nothing is left to do.
+ */
+
+static ngx_int_t
+ngx_http_discovery_publication_base(ngx_http_discovery_publication_t *p)
+{
+    ngx_uint_t                       i, n;
+    discovery_poll_t                *poll;
+    ngx_http_discovery_shctx_t      *sh;
+    ngx_http_discovery_record_t     *rec;
+    ngx_http_discovery_change_t     *change;
+    ngx_http_discovery_service_t    *service;
+    ngx_http_discovery_main_conf_t  *dmcf;
+
+    dmcf = p->pub->dmcf;
+    sh = dmcf->sh;
+
+    ngx_free(p->base);
+    p->base = NULL;
 
     ngx_shmtx_lock(&dmcf->shpool->mutex);
 
     n = 0;
 
-    for (i = 0; i < nelts; i++) {
-        if (!change[i].pending) {
-            continue;
-        }
-
-        service = change[i].service;
+    for (i = 0; i < p->n; i++) {
+        change = &p->changes[i];
+        service = change->service;
         rec = ngx_http_discovery_record_of(sh, service);
 
         if (rec == NULL) {
-            /* the service was changed by a reload meanwhile */
-            change[i].pending = 0;
-            discovery_buf_free(&change[i].routes);
+            discovery_buf_free(&change->routes);
             continue;
         }
 
-        polls[n].name = (const char *) service->name.data;
-        polls[n].name_len = service->name.len;
-        polls[n].url = (const char *) service->url.data;
-        polls[n].url_len = service->url.len;
-        polls[n].state = rec->health.state;
-        polls[n].routes = change[i].routes.data;
-        polls[n].routes_len = change[i].routes.len;
+        p->changes[n] = *change;
 
-        recs[n] = rec;
-        pending[n] = &change[i];
+        poll = &p->polls[n];
+        poll->name = (const char *) service->name.data;
+        poll->name_len = service->name.len;
+        poll->url = (const char *) service->url.data;
+        poll->url_len = service->url.len;
+        poll->state = rec->health.state;
+        poll->routes = p->changes[n].routes.data;
+        poll->routes_len = p->changes[n].routes.len;
+
         n++;
     }
 
-    rc = ngx_http_discovery_apply_locked(pub, polls, recs, pending, n, &out,
-                                         &generation);
+    p->n = n;
 
-    if (rc == NGX_DECLINED) {
-        rc = DISCOVERY_UNCHANGED;
+    if (n && sh->snapshot) {
+        p->base = ngx_alloc(sh->snapshot_len, p->pub->log);
 
-        for (i = 0; i < n; i++) {
-            discovery_buf_t    one;
-            ngx_atomic_uint_t  g;
-
-            if (ngx_http_discovery_apply_locked(pub, &polls[i], &recs[i],
-                                                &pending[i], 1, &one, &g)
-                != DISCOVERY_OK)
-            {
-                continue;
-            }
-
-            if (g == 0) {
-                discovery_buf_free(&one);
-                continue;
-            }
-
-            /* the last table published is the one to save */
-            if (rc == DISCOVERY_OK) {
-                discovery_buf_free(&out);
-            }
-
-            out = one;
-            generation = g;
-            rc = DISCOVERY_OK;
+        if (p->base) {
+            ngx_memcpy(p->base, sh->snapshot, sh->snapshot_len);
+            p->base_len = sh->snapshot_len;
         }
     }
 
+    p->base_generation = sh->generation;
+
     ngx_shmtx_unlock(&dmcf->shpool->mutex);
 
-    if (rc == DISCOVERY_OK) {
-        ngx_http_discovery_published(dmcf, &out, generation, log);
+    if (n && p->base == NULL) {
+        /* no table yet (the zone is being set up), or out of memory */
+        ngx_http_discovery_publication_forget(p);
+        return NGX_DECLINED;
     }
 
-    for (i = 0; i < n; i++) {
-        pending[i]->pending = 0;
-        discovery_buf_free(&pending[i]->routes);
-    }
-
-    ngx_free(polls);
+    return n ? NGX_OK : NGX_DECLINED;
 }
 
 
 /*
- * Applies n polls to the zone's table and publishes the result.  Records
- * the route hash and tag of each poll whose routes are now published, and
- * forgets the tag of each whose routes are not.  NGX_DECLINED: the table
- * of several polls did not fit, nothing was recorded or said.
+ * The whole table's work: in a thread, with nothing shared but the
+ * configuration, which no one changes.  What the core says is kept, and
+ * logged on the event loop.
  */
 
-static int
-ngx_http_discovery_apply_locked(ngx_http_discovery_publisher_t *pub,
-    discovery_poll_t *polls, ngx_http_discovery_record_t **recs,
-    ngx_http_discovery_change_t **pending, ngx_uint_t n,
-    discovery_buf_t *out, ngx_atomic_uint_t *generation)
+static void
+ngx_http_discovery_publication_apply(void *data, ngx_log_t *log)
 {
-    int                              rc;
-    ngx_log_t                       *log;
-    ngx_uint_t                       i;
-    discovery_log_t                  dlog;
-    discovery_error_t                err;
-    ngx_http_discovery_shctx_t      *sh;
-    ngx_http_discovery_change_t     *change;
-    ngx_http_discovery_log_ctx_t     lctx;
-    ngx_http_discovery_main_conf_t  *dmcf;
+    ngx_http_discovery_publication_t *p = data;
 
+    discovery_log_t  dlog;
+
+    dlog.handler = ngx_http_discovery_publication_said;
+    dlog.data = p;
+
+    p->rc = discovery_snapshot_apply_polls(p->base, p->base_len, p->polls,
+                                           p->n, p->base_generation + 1,
+                                           &p->out, &dlog, &p->err);
+}
+
+
+/* keeps one message of the core, for publication_install() to log */
+
+static void
+ngx_http_discovery_publication_said(void *data, int level, const char *msg,
+    size_t len)
+{
+    ngx_http_discovery_publication_t *p = data;
+
+    u_char  *said;
+    size_t   need, size;
+
+    need = p->said_len + sizeof(int) + sizeof(size_t) + len;
+
+    if (need > NGX_HTTP_DISCOVERY_SAID_MAX) {
+        p->said_lost++;
+        return;
+    }
+
+    if (need > p->said_size) {
+        size = ngx_max(need, 2 * p->said_size);
+        said = realloc(p->said, size);
+
+        if (said == NULL) {
+            p->said_lost++;
+            return;
+        }
+
+        p->said = said;
+        p->said_size = size;
+    }
+
+    said = p->said + p->said_len;
+    ngx_memcpy(said, &level, sizeof(int));
+    ngx_memcpy(said + sizeof(int), &len, sizeof(size_t));
+    ngx_memcpy(said + sizeof(int) + sizeof(size_t), msg, len);
+    p->said_len = need;
+}
+
+
+#if (NGX_THREADS)
+
+static void
+ngx_http_discovery_publication_applied(ngx_event_t *ev)
+{
+    ngx_http_discovery_publication_t  *p = ev->data;
+
+    ngx_http_discovery_publisher_t  *pub;
+
+    pub = p->pub;
+
+    /* frees p unless it is to be worked out again */
+    ngx_http_discovery_publication_install(p);
+    ngx_http_discovery_publish_next(pub);
+}
+
+#endif
+
+
+/*
+ * On the event loop: installs the publication's table if it still
+ * replaces the one it was made from, records the route hash and tag of
+ * each change now published (and forgets the tag of each that is not, so
+ * that its next poll fetches the document again), and hands the table to
+ * the state file.  A table published meanwhile by another process means
+ * the work is done again on that one; a table of several changes that
+ * does not fit is tried again one change at a time, as each would be
+ * alone: a service's table that fits is not held back by another's.
+ */
+
+static void
+ngx_http_discovery_publication_install(ngx_http_discovery_publication_t *p)
+{
+    ngx_log_t                          *log;
+    ngx_uint_t                          i;
+    ngx_atomic_uint_t                   generation;
+    ngx_http_discovery_shctx_t         *sh;
+    ngx_http_discovery_record_t        *rec;
+    ngx_http_discovery_change_t        *change;
+    ngx_http_discovery_publisher_t     *pub;
+    ngx_http_discovery_main_conf_t     *dmcf;
+    ngx_http_discovery_publication_t   *one, **last;
+
+    pub = p->pub;
     dmcf = pub->dmcf;
     sh = dmcf->sh;
     log = pub->log;
 
-    /* the core's messages name the service when there is only one */
-    lctx.log = log;
-    lctx.service = (n == 1) ? &pending[0]->service->name : NULL;
-    dlog.handler = ngx_http_discovery_log_handler;
-    dlog.data = &lctx;
+    pub->running = 0;
 
-    rc = discovery_snapshot_apply_polls(sh->snapshot, sh->snapshot_len,
-                                        polls, n, sh->generation + 1, out,
-                                        &dlog, &err);
+    ngx_http_discovery_publication_log(p);
 
-    *generation = 0;
+    generation = 0;
 
-    if (rc == DISCOVERY_OK) {
-        *generation = ngx_http_discovery_publish_locked(dmcf, out, log,
-                                                        n == 1);
+    ngx_shmtx_lock(&dmcf->shpool->mutex);
 
-        if (*generation == 0 && n > 1) {
-            discovery_buf_free(out);
-            return NGX_DECLINED;
+    if (sh->generation != p->base_generation) {
+        ngx_shmtx_unlock(&dmcf->shpool->mutex);
+
+        discovery_buf_free(&p->out);
+
+        if (++p->tries < NGX_HTTP_DISCOVERY_PUBLISH_TRIES) {
+            /* publish_next() starts it again, on the newer table */
+            return;
+        }
+
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "discovery: the table changed %ui times while the "
+                      "polls of %ui services were applied to it; their "
+                      "services are polled again", p->tries, p->n);
+
+        ngx_http_discovery_publication_forget(p);
+        ngx_http_discovery_publication_done(p);
+        return;
+    }
+
+    if (p->rc == DISCOVERY_OK) {
+        generation = ngx_http_discovery_publish_locked(dmcf, &p->out, log,
+                                                       p->n == 1);
+
+        if (generation == 0 && p->n > 1) {
+            ngx_shmtx_unlock(&dmcf->shpool->mutex);
+
+            /* one publication per change, in the place of this one */
+            ngx_http_discovery_publication_pop(pub);
+            last = &pub->queue;
+
+            for (i = 0; i < p->n; i++) {
+                one = ngx_http_discovery_publication(pub, 1);
+
+                if (one == NULL) {
+                    /* what is left is polled again */
+                    ngx_http_discovery_publication_forget(p);
+                    break;
+                }
+
+                one->changes[0] = p->changes[i];
+                p->changes[i].routes.data = NULL;
+                p->changes[i].routes.len = 0;
+
+                one->next = *last;
+                *last = one;
+                last = &one->next;
+
+                if (one->next == NULL) {
+                    pub->last = &one->next;
+                }
+            }
+
+            ngx_http_discovery_publication_free(p);
+            return;
         }
     }
 
-    for (i = 0; i < n; i++) {
-        change = pending[i];
+    for (i = 0; i < p->n; i++) {
+        change = &p->changes[i];
 
         if (change->routes.data == NULL) {
             continue;
         }
 
-        if (*generation || rc == DISCOVERY_UNCHANGED) {
-            recs[i]->routes_hash = change->hash;
-            recs[i]->etag_len = change->etag_len;
-            ngx_memcpy(recs[i]->etag, change->etag, change->etag_len);
+        rec = ngx_http_discovery_record_of(sh, change->service);
+        if (rec == NULL) {
+            continue;
+        }
+
+        if (generation || p->rc == DISCOVERY_UNCHANGED) {
+            rec->routes_hash = change->hash;
+            rec->etag_len = change->etag_len;
+            ngx_memcpy(rec->etag, change->etag, change->etag_len);
 
         } else {
-            recs[i]->etag_len = 0;
+            rec->etag_len = 0;
         }
     }
 
-    if (rc != DISCOVERY_OK && rc != DISCOVERY_UNCHANGED) {
-        if (n == 1) {
+    ngx_shmtx_unlock(&dmcf->shpool->mutex);
+
+    if (p->rc != DISCOVERY_OK && p->rc != DISCOVERY_UNCHANGED) {
+        if (p->n == 1) {
             ngx_log_error(NGX_LOG_ERR, log, 0,
                           "discovery: service \"%V\": table not updated: %s",
-                          &pending[0]->service->name, err.text);
+                          &p->changes[0].service->name, p->err.text);
 
         } else {
             ngx_log_error(NGX_LOG_ERR, log, 0,
                           "discovery: the polls of %ui services: "
-                          "table not updated: %s", n, err.text);
+                          "table not updated: %s", p->n, p->err.text);
         }
     }
 
-    return rc;
+    if (generation && dmcf->state.len) {
+        /* the state file takes the table over */
+        ngx_http_discovery_state_publish(dmcf, &p->out, generation);
+    }
+
+    ngx_http_discovery_publication_done(p);
+}
+
+
+/* logs what the core said while it worked on the publication */
+
+static void
+ngx_http_discovery_publication_log(ngx_http_discovery_publication_t *p)
+{
+    int                            level;
+    u_char                        *said, *end;
+    size_t                         len;
+    ngx_http_discovery_log_ctx_t   lctx;
+
+    /* the core's messages name the service when there is only one */
+    lctx.log = p->pub->log;
+    lctx.service = (p->n == 1) ? &p->changes[0].service->name : NULL;
+
+    said = p->said;
+    end = said + p->said_len;
+
+    while (said < end) {
+        ngx_memcpy(&level, said, sizeof(int));
+        ngx_memcpy(&len, said + sizeof(int), sizeof(size_t));
+        said += sizeof(int) + sizeof(size_t);
+
+        ngx_http_discovery_log_handler(&lctx, level, (const char *) said, len);
+        said += len;
+    }
+
+    if (p->said_lost) {
+        ngx_log_error(NGX_LOG_WARN, p->pub->log, 0,
+                      "discovery: %ui more messages about the table not "
+                      "logged", p->said_lost);
+    }
+
+    ngx_free(p->said);
+    p->said = NULL;
+    p->said_len = 0;
+    p->said_size = 0;
+    p->said_lost = 0;
+}
+
+
+/*
+ * The publication's changes were not published: their records forget the
+ * tag, so the next poll of each service fetches its document again.
+ */
+
+static void
+ngx_http_discovery_publication_forget(ngx_http_discovery_publication_t *p)
+{
+    ngx_uint_t                       i;
+    ngx_http_discovery_record_t     *rec;
+    ngx_http_discovery_main_conf_t  *dmcf;
+
+    dmcf = p->pub->dmcf;
+
+    ngx_shmtx_lock(&dmcf->shpool->mutex);
+
+    for (i = 0; i < p->n; i++) {
+        rec = ngx_http_discovery_record_of(dmcf->sh, p->changes[i].service);
+
+        if (rec) {
+            rec->etag_len = 0;
+            rec->routes_hash = 0;
+        }
+    }
+
+    ngx_shmtx_unlock(&dmcf->shpool->mutex);
+}
+
+
+/* the publication, at the head of the queue, is over */
+
+static void
+ngx_http_discovery_publication_done(ngx_http_discovery_publication_t *p)
+{
+    ngx_http_discovery_publication_pop(p->pub);
+    ngx_http_discovery_publication_free(p);
+}
+
+
+static void
+ngx_http_discovery_publication_pop(ngx_http_discovery_publisher_t *pub)
+{
+    ngx_http_discovery_publication_t  *p;
+
+    p = pub->queue;
+    pub->queue = p->next;
+
+    if (pub->queue == NULL) {
+        pub->last = &pub->queue;
+    }
+}
+
+
+static void
+ngx_http_discovery_publication_free(ngx_http_discovery_publication_t *p)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < p->n; i++) {
+        discovery_buf_free(&p->changes[i].routes);
+    }
+
+    discovery_buf_free(&p->out);
+    ngx_free(p->said);
+    ngx_free(p->base);
+    ngx_free(p);
 }
 
 
@@ -497,24 +891,4 @@ ngx_http_discovery_table_install_locked(ngx_http_discovery_main_conf_t *dmcf,
     sh->generation++;
 
     return sh->generation;
-}
-
-
-/*
- * After the lock is released: what follows a worker's publication.  Its
- * table goes to the state file.  If a newer one was published meanwhile
- * and the file does not hold it yet, that one is written too: the master,
- * which publishes on reloads, never writes the file itself.
- */
-
-static void
-ngx_http_discovery_published(ngx_http_discovery_main_conf_t *dmcf,
-    discovery_buf_t *snapshot, ngx_atomic_uint_t generation, ngx_log_t *log)
-{
-    if (generation && dmcf->state.len) {
-        ngx_http_discovery_state_save(dmcf, snapshot, generation, log);
-        ngx_http_discovery_state_sync(dmcf, log);
-    }
-
-    discovery_buf_free(snapshot);
 }

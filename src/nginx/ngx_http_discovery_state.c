@@ -37,6 +37,35 @@
 #define NGX_HTTP_DISCOVERY_STATE_SUFFIX  ".tmp"
 
 
+/*
+ * One per worker: writes the tables it publishes, one at a time, in a
+ * thread of nginx's default pool: a write and its fsync() may take long,
+ * and would stop every request of the worker meanwhile.
+ */
+typedef struct {
+    ngx_http_discovery_main_conf_t  *dmcf;
+    ngx_log_t                       *log;
+    discovery_buf_t                  table;      /* to write; owned */
+    ngx_atomic_uint_t                generation;
+    unsigned                         running:1;
+    unsigned                         again:1;    /* published meanwhile */
+    unsigned                         exiting:1;
+#if (NGX_THREADS)
+    ngx_thread_task_t                task;
+#endif
+} ngx_http_discovery_saver_t;
+
+
+static void ngx_http_discovery_state_start(ngx_http_discovery_saver_t *saver);
+static void ngx_http_discovery_state_write_handler(void *data, ngx_log_t *log);
+#if (NGX_THREADS)
+static void ngx_http_discovery_state_written(ngx_event_t *ev);
+#endif
+static void ngx_http_discovery_state_done(ngx_http_discovery_saver_t *saver);
+static void ngx_http_discovery_state_sync(ngx_http_discovery_main_conf_t *dmcf,
+    ngx_log_t *log);
+static void ngx_http_discovery_state_save(ngx_http_discovery_main_conf_t *dmcf,
+    discovery_buf_t *snapshot, ngx_atomic_uint_t generation, ngx_log_t *log);
 static ngx_fd_t ngx_http_discovery_state_create(
     ngx_http_discovery_main_conf_t *dmcf, u_char *tmp, ngx_log_t *log);
 static ngx_int_t ngx_http_discovery_state_write(ngx_fd_t fd,
@@ -47,6 +76,8 @@ static void ngx_http_discovery_state_sync_dir(
 
 /* set once this process runs as the worker user: see the top of the file */
 static ngx_uint_t  ngx_http_discovery_state_writer;
+
+static ngx_http_discovery_saver_t  ngx_http_discovery_saver;
 
 
 /*
@@ -165,15 +196,148 @@ ngx_http_discovery_state_init_worker(ngx_cycle_t *cycle,
 
     ngx_http_discovery_state_writer = 1;
 
+    ngx_http_discovery_saver.dmcf = dmcf;
+    ngx_http_discovery_saver.log = cycle->log;
+
     if (ngx_worker == 0) {
         ngx_http_discovery_state_sync(dmcf, cycle->log);
     }
 }
 
 
-/* writes the zone's table, unless the file holds it already */
+/*
+ * The nginx thread pools have exited before this (they are older
+ * modules), finishing the write they were running: what is left is
+ * written here, and from now on every table is written at once.
+ */
 
 void
+ngx_http_discovery_state_exit_worker(ngx_cycle_t *cycle)
+{
+    ngx_http_discovery_saver_t  *saver;
+
+    saver = &ngx_http_discovery_saver;
+
+    if (saver->dmcf == NULL) {
+        return;
+    }
+
+    saver->exiting = 1;
+
+    if (saver->running) {
+        ngx_http_discovery_state_done(saver);
+    }
+}
+
+
+/*
+ * A table this process published, for the state file: takes it over.
+ * While a write runs, the newest table is written after it instead.
+ */
+
+void
+ngx_http_discovery_state_publish(ngx_http_discovery_main_conf_t *dmcf,
+    discovery_buf_t *table, ngx_atomic_uint_t generation)
+{
+    ngx_http_discovery_saver_t  *saver;
+
+    saver = &ngx_http_discovery_saver;
+
+    if (!ngx_http_discovery_state_writer || saver->dmcf != dmcf) {
+        discovery_buf_free(table);
+        return;
+    }
+
+    if (saver->running) {
+        saver->again = 1;
+        discovery_buf_free(table);
+        return;
+    }
+
+    saver->table = *table;
+    saver->generation = generation;
+    table->data = NULL;
+    table->len = 0;
+
+    ngx_http_discovery_state_start(saver);
+}
+
+
+static void
+ngx_http_discovery_state_start(ngx_http_discovery_saver_t *saver)
+{
+    saver->running = 1;
+
+#if (NGX_THREADS)
+    if (saver->dmcf->thread_pool && !saver->exiting) {
+        saver->task.ctx = saver;
+        saver->task.handler = ngx_http_discovery_state_write_handler;
+        saver->task.event.data = saver;
+        saver->task.event.handler = ngx_http_discovery_state_written;
+        saver->task.event.log = saver->log;
+
+        if (ngx_thread_task_post(saver->dmcf->thread_pool, &saver->task)
+            == NGX_OK)
+        {
+            return;
+        }
+    }
+#endif
+
+    ngx_http_discovery_state_write_handler(saver, saver->log);
+    ngx_http_discovery_state_done(saver);
+}
+
+
+/*
+ * In a thread: the table given, then the zone's own if a newer one was
+ * published meanwhile.  The zone's lock is taken only to copy a table and
+ * to rename the file; errors are logged from here, as nginx's own thread
+ * pools do.
+ */
+
+static void
+ngx_http_discovery_state_write_handler(void *data, ngx_log_t *log)
+{
+    ngx_http_discovery_saver_t  *saver = data;
+
+    if (saver->table.data) {
+        ngx_http_discovery_state_save(saver->dmcf, &saver->table,
+                                      saver->generation, saver->log);
+    }
+
+    ngx_http_discovery_state_sync(saver->dmcf, saver->log);
+}
+
+
+#if (NGX_THREADS)
+
+static void
+ngx_http_discovery_state_written(ngx_event_t *ev)
+{
+    ngx_http_discovery_state_done(ev->data);
+}
+
+#endif
+
+
+static void
+ngx_http_discovery_state_done(ngx_http_discovery_saver_t *saver)
+{
+    saver->running = 0;
+    discovery_buf_free(&saver->table);
+
+    if (saver->again) {
+        /* no table of its own: the zone's newest */
+        saver->again = 0;
+        ngx_http_discovery_state_start(saver);
+    }
+}
+
+
+/* writes the zone's table, unless the file holds it already */
+
+static void
 ngx_http_discovery_state_sync(ngx_http_discovery_main_conf_t *dmcf,
     ngx_log_t *log)
 {
@@ -221,7 +385,7 @@ ngx_http_discovery_state_sync(ngx_http_discovery_main_conf_t *dmcf,
  * publish at once.
  */
 
-void
+static void
 ngx_http_discovery_state_save(ngx_http_discovery_main_conf_t *dmcf,
     discovery_buf_t *snapshot, ngx_atomic_uint_t generation, ngx_log_t *log)
 {
