@@ -13,6 +13,11 @@
 
 #include "ngx_http_discovery.h"
 
+#if (NGX_THREADS && NGX_LINUX)
+#include <malloc.h>
+#endif
+
+
 
 /* how long the polls that change the table gather before it is published */
 #define NGX_HTTP_DISCOVERY_PUBLISH_DELAY  50
@@ -156,6 +161,21 @@ ngx_http_discovery_publish_init_worker(ngx_cycle_t *cycle,
     pub->last = &pub->queue;
 #if (NGX_THREADS)
     pub->thread_pool = dmcf->thread_pool;
+
+#ifdef M_ARENA_MAX
+    /*
+     * glibc gives each thread that allocates an arena of its own, and
+     * keeps much of what is freed there: each of the pool's threads would
+     * keep a table's worth of the worker's memory (measured: 7 MB per
+     * thread at 10,000 routes).  With one arena, the threads' memory is
+     * the event loop's to reuse.  Before the first task, so before any of
+     * the pool's threads has allocated.
+     */
+    if (pub->thread_pool && mallopt(M_ARENA_MAX, 1) == 0) {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "discovery: mallopt(M_ARENA_MAX) failed");
+    }
+#endif
 #endif
 
     ngx_http_discovery_publish_dumb.fd = (ngx_socket_t) -1;
