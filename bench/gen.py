@@ -10,6 +10,9 @@
     gen.py churn K M DIR    DIR/churn/svcI.json    K small services of M
                                                    routes each, under prefixes
                                                    no benchmark path uses
+    gen.py table N K DIR    DIR/table-N/svcI.json  the N routes of `routes N`
+                                                   split over K services
+                            DIR/table-N/paths.txt  their paths, shuffled
 
 Route I of a set is one of three kinds, mixed 50/30/20 as in the issue:
 
@@ -90,11 +93,32 @@ def gen_churn(k, m, out):
             json.dump(doc, f, separators=(",", ":"))
 
 
+def gen_table(n, k, out):
+    d = os.path.join(out, f"table-{n}")
+    os.makedirs(d, exist_ok=True)
+    paths = []
+    for s in range(k):
+        routes = []
+        for i in range(s * n // k, (s + 1) * n // k):
+            template, path = route(i)
+            routes.append({"path": template, "methods": ["GET"]})
+            paths.append(path)
+        doc = {"status": "healthy", "service": f"t{s}", "version": "1",
+               "routes": routes}
+        with open(os.path.join(d, f"svc{s}.json"), "w") as f:
+            json.dump(doc, f, separators=(",", ":"))
+    random.Random(n).shuffle(paths)
+    with open(os.path.join(d, "paths.txt"), "w") as f:
+        f.write("\n".join(paths) + "\n")
+
+
 def main(argv):
     if len(argv) == 4 and argv[1] == "routes":
         gen_routes(int(argv[2]), argv[3])
     elif len(argv) == 5 and argv[1] == "churn":
         gen_churn(int(argv[2]), int(argv[3]), argv[4])
+    elif len(argv) == 5 and argv[1] == "table":
+        gen_table(int(argv[2]), int(argv[3]), argv[4])
     else:
         sys.exit(__doc__)
 

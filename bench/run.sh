@@ -16,9 +16,16 @@
 # Everything it starts is stopped on exit; everything it writes is under
 # bench/work/ (ignored by git), except bench/results.md.
 #
+#   5. Table changes: 4 services polled every second, one of whose
+#      documents gains a route every second (a quarter of the table
+#      re-read each time), versus the same gateway whose documents stay as
+#      they are, with 1 and 2 workers; the workers' private memory; and how
+#      long a new route takes to be routed by every worker.
+#
 # Knobs (environment): ROUNDS, ROUND_SECONDS, CONNECTIONS, SIZES,
 # PAIRED_ROUNDS, PAIRED_SECONDS, CHURN_ROUNDS, CHURN_SECONDS, CHURN_ROUTES,
-# INSTR_SIZES, INSTR_SECONDS, SKIP_HTTP, SKIP_MICRO, SKIP_CHURN, SKIP_INSTR.
+# INSTR_SIZES, INSTR_SECONDS, TABLE_SIZES, TABLE_WORKERS, TABLE_ROUNDS,
+# TABLE_CHANGES, SKIP_HTTP, SKIP_MICRO, SKIP_CHURN, SKIP_INSTR, SKIP_TABLE.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -52,6 +59,11 @@ CHURN_SERVICE_ROUTES=10
 HANDWRITTEN_LOAD_LIMIT=20             # seconds nginx may take to load
 INSTR_SIZES=${INSTR_SIZES:-"100 10000"}  # part 4: under valgrind, 100,000
 INSTR_SECONDS=${INSTR_SECONDS:-3}        # routes would take minutes to load
+TABLE_SIZES=${TABLE_SIZES:-"10000 100000"}  # part 5
+TABLE_WORKERS=${TABLE_WORKERS:-"1 2"}
+TABLE_ROUNDS=${TABLE_ROUNDS:-6}
+TABLE_CHANGES=${TABLE_CHANGES:-10}      # changes timed for propagation
+TABLE_SERVICES=4
 
 # Two cores: the gateway under test gets one to itself, wrk and the backend
 # share the other, so that the gateway, not the load generator, is what
@@ -107,7 +119,7 @@ conf_head() {
     local dir=$1
     cat <<EOF
 user root;
-worker_processes 1;
+worker_processes ${WORKERS:-1};
 pid $dir/nginx.pid;
 error_log $dir/error.log warn;
 events { worker_connections 4096; }
@@ -150,6 +162,7 @@ start_backend() {
         location / { return 200 "ok\n"; }
         location /routes/ { root $WORK; }
         location /churn/ { root $WORK; }
+        location /table/ { root $WORK; }
     }
 }
 EOF
@@ -165,7 +178,7 @@ upstream_block() {
 # gateway_conf KIND SIZE DIR PORT [EXTRA_HTTP]: nginx.conf of one gateway
 gateway_conf() {
     local kind=$1 size=$2 dir=$3 port=$4 extra=${5:-}
-    [ "$kind" = module ] && echo "load_module $MODULE;"
+    case $kind in module|table) echo "load_module $MODULE;" ;; esac
     [ "$kind" = handwritten ] && echo "pcre_jit on;"
     conf_head "$dir"
     echo "http {"
@@ -173,6 +186,16 @@ gateway_conf() {
     case $kind in
     plain|handwritten)
         upstream_block backend ;;
+    table)
+        local i
+        for i in $(seq 0 $((TABLE_SERVICES - 1))); do
+            upstream_block "t$i"
+        done
+        cat <<EOF
+    discovery_zone 256m;
+    discovery_max_size 64m;
+EOF
+        ;;
     module)
         upstream_block api
         cat <<EOF
@@ -192,11 +215,12 @@ EOF
     handwritten)
         sed 's/^/        /' "$WORK/routes/locations-$size.conf"
         echo "        location / { return 404; }" ;;
-    module)
+    module|table)
         cat <<EOF
         location / {
             discovery_route on;
             proxy_pass http://\$discovery_upstream;
+$([ "$kind" = table ] && echo '            add_header X-Worker $pid always;')
         }
         location = /_discovery { discovery_status; }
 EOF
@@ -222,20 +246,24 @@ start_gateway() {
     log "gateway $kind/$size on :$GATEWAY_PORT, loaded in $((SECONDS - t0))s"
     if [ "$kind" = module ]; then
         $UTIL wait-status "http://127.0.0.1:$GATEWAY_PORT/_discovery" api 0 0
+    elif [ "$kind" = table ]; then
+        $UTIL wait-status "http://127.0.0.1:$GATEWAY_PORT/_discovery" t0 \
+            "$TABLE_SERVICES" 0
     fi
 }
 
 
 # ---------------------------------------------------------------- measuring
 
-# The worker's CPU time so far, in clock ticks (user + system).  The worker
-# is the master's only child.
+# The workers' CPU time so far, in clock ticks (user + system), threads
+# included.  The workers are the master's children.
 worker_ticks() {
-    local master worker
+    local master workers
     master=$(cat "$1/nginx.pid")
-    worker=$(pgrep -P "$master" | head -1)
-    [ -n "$worker" ] || die "$1: no worker process"
-    awk '{ print $14 + $15 }' "/proc/$worker/stat"
+    workers=$(pgrep -P "$master" | tr '\n' ' ')
+    [ -n "$workers" ] || die "$1: no worker process"
+    # shellcheck disable=SC2086
+    (cd /proc && awk '{ t += $14 + $15 } END { print t }' $(printf '%s/stat ' $workers))
 }
 
 # A crashed worker is restarted by the master and wrk would not notice.
@@ -582,7 +610,8 @@ churn_benchmark() {
 # INSTR_SECONDS of wrk.  User space only: the kernel's share of a request
 # (sockets, epoll) is the same for every gateway and is not counted.
 callgrind_gateway() {
-    local kind=$1 size=$2 dir=$WORK/cg-$kind-$size port pid i
+    local kind=$1 size=$2
+    local dir=$WORK/cg-$kind-$size port pid i
     rm -rf "$dir"
     mkdir -p "$dir/tmp"
     port=$($UTIL port)
@@ -663,6 +692,139 @@ instructions_benchmark() {
 }
 
 
+# ---------------------------------------------------------------- 5. table changes
+
+# table_services_conf KIND SIZE: the services of a table gateway, reading
+# the documents of $WORK/table/SIZE/KIND, its own copy
+table_services_conf() {
+    local kind=$1 size=$2 i
+    for i in $(seq 0 $((TABLE_SERVICES - 1))); do
+        echo "    discovery_service t$i http://127.0.0.1:$BACKEND_PORT uri=/table/$size/$kind/svc$i.json interval=1s timeout=5s;"
+    done
+}
+
+# table_gateway KIND SIZE: a table gateway of its own copy of the documents
+table_gateway() {
+    local kind=$1 size=$2
+    rm -rf "$WORK/table/$size/$kind"
+    mkdir -p "$WORK/table/$size"
+    cp -r "$WORK/tablegen/table-$size" "$WORK/table/$size/$kind"
+    GATEWAY_NAME=$kind-w$WORKERS start_gateway table "$size" \
+        "$(table_services_conf "$kind" "$size")" || die "$kind gateway"
+}
+
+workers_of() {
+    pgrep -P "$(cat "$1/nginx.pid")" | tr '\n' ' '
+}
+
+# The rounds of part 3, on gateways whose services are TABLE_SERVICES
+# documents of a quarter of the table each, all polled every second: the
+# churn gateway's first document gains a route every second (the poll
+# reads, and the gateway re-publishes, a quarter of the table), the idle
+# ones' never change.  Then the memory of the workers, and the time a new
+# route takes to be routed by every worker of the churn gateway.
+table_benchmark() {
+    local size=$1
+    local tsv=$WORK/table-$size-w$WORKERS.tsv round kind
+    local kinds=(idle churn idle2) mutator changes=$WORK/table-changes.log
+    declare -A port=()
+    : >"$tsv"
+    mkdir -p "$WORK/routes"
+    $PY "$BENCH/gen.py" table "$size" "$TABLE_SERVICES" "$WORK/tablegen"
+    cp "$WORK/tablegen/table-$size/paths.txt" "$WORK/routes/paths-table-$size.txt"
+
+    for kind in "${kinds[@]}"; do
+        table_gateway "$kind" "$size"
+        port[$kind]=$GATEWAY_PORT
+    done
+    for kind in "${kinds[@]}"; do
+        $UTIL check "http://127.0.0.1:${port[$kind]}" \
+            "$WORK/routes/paths-table-$size.txt" 100 routing >/dev/null \
+            || die "$kind gateway answers wrongly"
+    done
+
+    local idle_mb
+    idle_mb=$($UTIL private $(workers_of "$WORK/gw-idle-w$WORKERS-$size"))
+
+    : >"$changes"
+    taskset -c "$LOAD_CPU" $UTIL mutate \
+        "$WORK/table/$size/churn/svc0.json" "$changes" &
+    mutator=$!
+    STARTED_PIDS+=("$mutator")
+    sleep 2
+
+    for round in $(seq "$TABLE_ROUNDS"); do
+        local i
+        for i in 0 1 2; do
+            local r other
+            kind=${kinds[$(((round + i) % 3))]}
+            for other in "${kinds[@]}"; do
+                [ "$other" = "$kind" ] \
+                    || pin_nginx "$WORK/gw-$other-w$WORKERS-$size" "$LOAD_CPU"
+            done
+            pin_nginx "$WORK/gw-$kind-w$WORKERS-$size" "$GATEWAY_CPU"
+            r=$(wrk_round \
+                "$WORK/gw-$kind-w$WORKERS-$size" "${port[$kind]}" \
+                "table-$size" "$CHURN_SECONDS")
+            log "table $size, $WORKERS workers, round $round, $kind: $r"
+            echo "$size $kind $round $r" >>"$tsv"
+        done
+    done
+
+    for kind in idle idle2; do
+        pin_nginx "$WORK/gw-$kind-w$WORKERS-$size" "$LOAD_CPU"
+    done
+    pin_nginx "$WORK/gw-churn-w$WORKERS-$size" "$GATEWAY_CPU"
+    local churn_mb delays
+    delays=$($UTIL propagation "http://127.0.0.1:${port[churn]}" "$changes" \
+        "$TABLE_CHANGES" "$WORKERS" | awk '{ print $2 }' | sort -n \
+        | tr '\n' ' ') || die "propagation"
+    churn_mb=$($UTIL private $(workers_of "$WORK/gw-churn-w$WORKERS-$size"))
+    local changed
+    changed=$(wc -l <"$changes")
+    kill "$mutator" 2>/dev/null || true
+
+    for kind in "${kinds[@]}"; do
+        nginx_stop "$WORK/gw-$kind-w$WORKERS-$size"
+    done
+
+    {
+        $UTIL report "$tsv" "5. Table changes: $TABLE_SERVICES services of $((size / TABLE_SERVICES)) routes polled every 1s, one of them gaining a route every second (churn); $WORKERS worker(s); median of $TABLE_ROUNDS rounds of ${CHURN_SECONDS}s" idle
+        echo "Targets: p99 under churn <= 1.2 x idle, req/s >= 0.95 x idle." \
+             "idle2 is the control (see part 3)."
+        echo
+        echo "Private memory of each worker (MB, smaps_rollup):" \
+             "idle $idle_mb; churn, after $changed changes, $churn_mb;" \
+             "with no routes: ${EMPTY_MB[$WORKERS]}."
+        echo
+        echo "Propagation: seconds from the document's write to every" \
+             "worker routing the new route, $TABLE_CHANGES changes," \
+             "sorted: $delays(interval=1s)."
+        echo
+    } | tee -a "$RESULTS"
+}
+
+# the workers' private memory with TABLE_SERVICES services of no routes
+declare -A EMPTY_MB=()
+table_empty_memory() {
+    $PY "$BENCH/gen.py" table 0 "$TABLE_SERVICES" "$WORK/tablegen"
+    table_gateway idle 0
+    EMPTY_MB[$WORKERS]=$($UTIL private $(workers_of "$WORK/gw-idle-w$WORKERS-0"))
+    nginx_stop "$WORK/gw-idle-w$WORKERS-0"
+}
+
+table_benchmarks() {
+    local size
+    for WORKERS in $TABLE_WORKERS; do
+        table_empty_memory
+        for size in $TABLE_SIZES; do
+            table_benchmark "$size"
+        done
+    done
+    WORKERS=1
+}
+
+
 # ---------------------------------------------------------------- main
 
 main() {
@@ -682,6 +844,7 @@ main() {
     [ -n "${SKIP_HTTP:-}" ] || http_benchmark
     [ -n "${SKIP_CHURN:-}" ] || churn_benchmark
     [ -n "${SKIP_INSTR:-}" ] || instructions_benchmark
+    [ -n "${SKIP_TABLE:-}" ] || table_benchmarks
 
     echo "Total run time: $((SECONDS - t0)) s." | tee -a "$RESULTS"
 }

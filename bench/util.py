@@ -22,6 +22,17 @@
                                         two gateways loaded at once on one
                                         core, B's req/s over A's per round
     util.py micro JSON                  markdown of router_bench's results
+    util.py mutate DOC LOG              every second, DOC gains a route
+                                        /added/N/{id} (written whole, then
+                                        renamed over DOC); each change is
+                                        logged as "N unix_time" to LOG
+    util.py propagation URL LOG COUNT WORKERS
+                                        for the next COUNT routes mutate
+                                        adds: from the write of DOC until
+                                        each of WORKERS worker processes
+                                        (told apart by X-Worker) routes it
+    util.py private PID...              MB of private memory of each
+                                        process (smaps_rollup)
 """
 
 import http.client
@@ -238,10 +249,85 @@ def cmd_micro(path):
     print()
 
 
+def cmd_mutate(doc_path, log_path):
+    import time
+    with open(doc_path) as f:
+        doc = json.load(f)
+    n = 0
+    while True:
+        n += 1
+        doc["routes"].append({"path": f"/added/{n}/{{id}}",
+                              "methods": ["GET"]})
+        tmp = doc_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(doc, f, separators=(",", ":"))
+        os.replace(tmp, doc_path)
+        with open(log_path, "a") as f:
+            f.write(f"{n} {time.time():.6f}\n")
+        time.sleep(1)
+
+
+def cmd_propagation(url, log_path, count, workers):
+    """Prints one line per route: seconds until each worker routed it."""
+    import time
+    count, workers = int(count), int(workers)
+    u = urllib.parse.urlsplit(url)
+
+    def last_change():
+        try:
+            with open(log_path) as f:
+                lines = f.read().split("\n")
+            n, t = [line for line in lines if line][-1].split()
+            return int(n), float(t)
+        except (OSError, ValueError, IndexError):
+            return 0, 0.0
+
+    n0, _ = last_change()
+    for _ in range(count):
+        # the next change, from its start
+        deadline = time.time() + 10
+        while last_change()[0] <= n0 and time.time() < deadline:
+            time.sleep(0.001)
+        n, written = last_change()
+        if n <= n0:
+            sys.exit("util.py: the document did not change")
+        n0 = n
+        seen = {}
+        while len(seen) < workers and time.time() < written + 10:
+            # a new connection each time: any worker may take it
+            conn = http.client.HTTPConnection(u.hostname, u.port, timeout=5)
+            conn.request("GET", f"/added/{n}/x",
+                         headers={"Connection": "close"})
+            r = conn.getresponse()
+            r.read()
+            pid = r.getheader("X-Worker")
+            if r.status == 200 and pid not in seen:
+                seen[pid] = time.time() - written
+            conn.close()
+            time.sleep(0.002)
+        if len(seen) < workers:
+            sys.exit(f"util.py: route {n} not routed by every worker in 10 s")
+        print(f"{n} {max(seen.values()):.3f}")
+
+
+def cmd_private(*pids):
+    """MB of Private_Clean + Private_Dirty (+ Private_Hugetlb) per pid."""
+    out = []
+    for pid in pids:
+        kb = 0
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Private_"):
+                    kb += int(line.split()[1])
+        out.append(f"{kb / 1024:.1f}")
+    print(" ".join(out))
+
+
 def main(argv):
     cmds = {"port": cmd_port, "wait-status": cmd_wait_status,
             "check": cmd_check, "wrk": cmd_wrk, "report": cmd_report,
-            "micro": cmd_micro, "paired": cmd_paired}
+            "micro": cmd_micro, "paired": cmd_paired, "mutate": cmd_mutate,
+            "propagation": cmd_propagation, "private": cmd_private}
     if len(argv) < 2 or argv[1] not in cmds:
         sys.exit(__doc__)
     cmds[argv[1]](*argv[2:])
