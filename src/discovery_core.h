@@ -195,6 +195,10 @@ discovery_router_t *discovery_router_create(const unsigned char *snapshot,
     size_t len, discovery_error_t *err) DISCOVERY_NOEXCEPT;
 void discovery_router_destroy(discovery_router_t *router) DISCOVERY_NOEXCEPT;
 
+/* 1 when a service of the router's table has not been polled yet */
+int discovery_router_pending(const discovery_router_t *router)
+    DISCOVERY_NOEXCEPT;
+
 #define DISCOVERY_MATCH_FOUND        0
 #define DISCOVERY_MATCH_NOT_FOUND    1   /* 404 */
 #define DISCOVERY_MATCH_NOT_ALLOWED  2   /* 405, allow set */

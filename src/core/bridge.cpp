@@ -357,6 +357,19 @@ void discovery_router_destroy(discovery_router_t *router) noexcept
     });
 }
 
+int discovery_router_pending(const discovery_router_t *router) noexcept
+{
+    int pending = 0;
+
+    guard(nullptr, [&] {
+        pending = router != nullptr && router->router
+                  && router->router->anyPending();
+        return DISCOVERY_OK;
+    });
+
+    return pending;
+}
+
 int discovery_router_match(const discovery_router_t *router, const char *method,
                            size_t method_len, const char *path, size_t path_len,
                            int websocket, discovery_match_t *m) noexcept

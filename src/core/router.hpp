@@ -77,6 +77,9 @@ public:
 
     uint64_t generation() const { return snapshot_.generation; }
 
+    // A service of the table has not been polled yet.
+    bool anyPending() const { return anyPending_; }
+
     // The roster, in the order of Match::serviceIndex.
     const std::vector<Service> &services() const { return snapshot_.services; }
 

@@ -1,8 +1,10 @@
 
 /*
  * This worker's router: the lookup structure built from the zone's table,
- * rebuilt when a newer one is published, by the next request or, in an
- * idle worker, by a timer.
+ * rebuilt when a newer one is published, once the next request or, in an
+ * idle worker, a timer sees it.  A large table's router is built in a
+ * thread of nginx's default pool while requests go on with the previous
+ * one, so that switching tables costs a request nothing.
  */
 
 
@@ -16,6 +18,13 @@
 /* how often an idle worker looks for a newer table, in milliseconds */
 #define NGX_HTTP_DISCOVERY_REFRESH  250
 
+/*
+ * Tables up to this size (some thousands of routes, built in a few
+ * milliseconds) are built at once, on the request that sees them: their
+ * requests see the table the status page shows as soon as it shows it.
+ */
+#define NGX_HTTP_DISCOVERY_BUILD_AT_ONCE  (256 * 1024)
+
 
 /* one per worker: each builds its own router from the shared table */
 typedef struct {
@@ -28,11 +37,39 @@ typedef struct {
     ngx_uint_t                        nowners;
 
     ngx_event_t                       refresh;
+
+#if (NGX_THREADS)
+    /* a build in a thread: what it reads and writes while it runs */
+    ngx_thread_task_t                 task;
+    unsigned                          building:1;
+    ngx_http_discovery_main_conf_t   *build_dmcf;
+    ngx_atomic_uint_t                 build_generation;
+    discovery_router_t               *built;
+    discovery_error_t                 build_err;
+
+    /* the router a new one replaced, destroyed in a thread */
+    ngx_thread_task_t                 retire;
+    discovery_router_t               *retired;
+#endif
 } ngx_http_discovery_router_t;
 
 
 static ngx_int_t ngx_http_discovery_router_refresh(
-    ngx_http_discovery_router_t *rt);
+    ngx_http_discovery_router_t *rt, ngx_uint_t at_once);
+static discovery_router_t *ngx_http_discovery_router_build(
+    ngx_http_discovery_main_conf_t *dmcf, ngx_atomic_uint_t *generation,
+    discovery_error_t *err);
+static ngx_int_t ngx_http_discovery_router_install(
+    ngx_http_discovery_router_t *rt, discovery_router_t *router,
+    ngx_atomic_uint_t generation, discovery_error_t *err);
+#if (NGX_THREADS)
+static void ngx_http_discovery_router_build_handler(void *data,
+    ngx_log_t *log);
+static void ngx_http_discovery_router_built(ngx_event_t *ev);
+static void ngx_http_discovery_router_retire_handler(void *data,
+    ngx_log_t *log);
+static void ngx_http_discovery_router_retired(ngx_event_t *ev);
+#endif
 static ngx_http_discovery_service_t **ngx_http_discovery_router_owners(
     ngx_http_discovery_main_conf_t *dmcf, discovery_router_t *router,
     ngx_uint_t *n);
@@ -54,7 +91,7 @@ ngx_http_discovery_router_init_worker(ngx_cycle_t *cycle,
     rt = &ngx_http_discovery_router;
     rt->dmcf = dmcf;
 
-    (void) ngx_http_discovery_router_refresh(rt);
+    (void) ngx_http_discovery_router_refresh(rt, 1);
 
     /* idle workers pick up new tables too, not only on the next request */
 
@@ -75,6 +112,21 @@ ngx_http_discovery_router_exit_worker(ngx_cycle_t *cycle)
     ngx_http_discovery_router_t  *rt;
 
     rt = &ngx_http_discovery_router;
+
+#if (NGX_THREADS)
+    /* nginx's thread pools have exited: a build they ran is over */
+    if (rt->building) {
+        rt->building = 0;
+
+        if (rt->built) {
+            discovery_router_destroy(rt->built);
+            rt->built = NULL;
+        }
+    }
+
+    /* the same for a router being destroyed */
+    rt->retired = NULL;
+#endif
 
     if (rt->router) {
         discovery_router_destroy(rt->router);
@@ -105,11 +157,14 @@ ngx_http_discovery_router_latest(ngx_http_discovery_main_conf_t *dmcf)
      * router of its own.
      */
     if (rt->dmcf != dmcf) {
+        /* the router's owners are services of the old configuration */
         rt->dmcf = dmcf;
         rt->generation = 0;
-    }
+        (void) ngx_http_discovery_router_refresh(rt, 1);
 
-    (void) ngx_http_discovery_router_refresh(rt);
+    } else {
+        (void) ngx_http_discovery_router_refresh(rt, 0);
+    }
 
     return rt->router;
 }
@@ -137,21 +192,20 @@ ngx_http_discovery_router_owner(discovery_match_t *m)
 
 
 /*
- * Rebuilds this worker's router when the zone holds a newer table.  The
- * snapshot is copied under the lock and decoded outside it, so requests
- * in other workers never wait for a build.
+ * Rebuilds this worker's router when the zone holds a newer table: at
+ * once when asked to, when the table is small or when the worker has no
+ * router yet, else in a thread (requests go on with the router they
+ * have).  The snapshot is copied under the lock and decoded outside it,
+ * so requests in other workers never wait for a build.
  */
 
 static ngx_int_t
-ngx_http_discovery_router_refresh(ngx_http_discovery_router_t *rt)
+ngx_http_discovery_router_refresh(ngx_http_discovery_router_t *rt,
+    ngx_uint_t at_once)
 {
-    u_char                          *copy;
-    size_t                           len;
-    ngx_uint_t                       n;
     ngx_atomic_uint_t                generation;
     discovery_error_t                err;
     discovery_router_t              *router;
-    ngx_http_discovery_service_t   **owners;
     ngx_http_discovery_main_conf_t  *dmcf;
 
     dmcf = rt->dmcf;
@@ -163,9 +217,54 @@ ngx_http_discovery_router_refresh(ngx_http_discovery_router_t *rt)
         return NGX_OK;
     }
 
+#if (NGX_THREADS)
+    if (rt->building && !at_once) {
+        return NGX_OK;
+    }
+
+    /* a router that answers "pending" is replaced as soon as it can be */
+
+    if (!rt->building
+        && !at_once
+        && dmcf->thread_pool
+        && rt->router
+        && !discovery_router_pending(rt->router)
+        && !ngx_exiting
+        && dmcf->sh->snapshot_len > NGX_HTTP_DISCOVERY_BUILD_AT_ONCE)
+    {
+        rt->build_dmcf = dmcf;
+        rt->task.ctx = rt;
+        rt->task.handler = ngx_http_discovery_router_build_handler;
+        rt->task.event.data = rt;
+        rt->task.event.handler = ngx_http_discovery_router_built;
+        rt->task.event.log = ngx_cycle->log;
+
+        if (ngx_thread_task_post(dmcf->thread_pool, &rt->task) == NGX_OK) {
+            rt->building = 1;
+            return NGX_OK;
+        }
+    }
+#endif
+
+    router = ngx_http_discovery_router_build(dmcf, &generation, &err);
+
+    return ngx_http_discovery_router_install(rt, router, generation, &err);
+}
+
+
+/* the router of the zone's table; NULL: not enough memory, or see err */
+
+static discovery_router_t *
+ngx_http_discovery_router_build(ngx_http_discovery_main_conf_t *dmcf,
+    ngx_atomic_uint_t *generation, discovery_error_t *err)
+{
+    u_char              *copy;
+    size_t               len;
+    discovery_router_t  *router;
+
     ngx_shmtx_lock(&dmcf->shpool->mutex);
 
-    generation = dmcf->sh->generation;
+    *generation = dmcf->sh->generation;
     len = dmcf->sh->snapshot_len;
     copy = len ? ngx_alloc(len, ngx_cycle->log) : NULL;
 
@@ -176,11 +275,27 @@ ngx_http_discovery_router_refresh(ngx_http_discovery_router_t *rt)
     ngx_shmtx_unlock(&dmcf->shpool->mutex);
 
     if (copy == NULL) {
-        return NGX_ERROR;
+        ngx_cpystrn((u_char *) err->text, (u_char *) "no table to read",
+                    DISCOVERY_ERROR_LEN);
+        return NULL;
     }
 
-    router = discovery_router_create(copy, len, &err);
+    router = discovery_router_create(copy, len, err);
     ngx_free(copy);
+
+    return router;
+}
+
+
+/* makes router, of the table of that generation, the one requests use */
+
+static ngx_int_t
+ngx_http_discovery_router_install(ngx_http_discovery_router_t *rt,
+    discovery_router_t *router, ngx_atomic_uint_t generation,
+    discovery_error_t *err)
+{
+    ngx_uint_t                       n;
+    ngx_http_discovery_service_t   **owners;
 
     /* a table that cannot be read is not retried until the next one */
     rt->generation = generation;
@@ -188,11 +303,11 @@ ngx_http_discovery_router_refresh(ngx_http_discovery_router_t *rt)
     if (router == NULL) {
         ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
                       "discovery: cannot build the router for table %uA: %s",
-                      generation, err.text);
+                      generation, err->text);
         return NGX_ERROR;
     }
 
-    owners = ngx_http_discovery_router_owners(dmcf, router, &n);
+    owners = ngx_http_discovery_router_owners(rt->dmcf, router, &n);
 
     if (owners == NULL) {
         discovery_router_destroy(router);
@@ -200,7 +315,32 @@ ngx_http_discovery_router_refresh(ngx_http_discovery_router_t *rt)
     }
 
     if (rt->router) {
+#if (NGX_THREADS)
+        if (rt->retired == NULL
+            && rt->dmcf->thread_pool
+            && !ngx_exiting
+            && rt->dmcf->sh->snapshot_len > NGX_HTTP_DISCOVERY_BUILD_AT_ONCE)
+        {
+            rt->retired = rt->router;
+            rt->retire.ctx = rt;
+            rt->retire.handler = ngx_http_discovery_router_retire_handler;
+            rt->retire.event.data = rt;
+            rt->retire.event.handler = ngx_http_discovery_router_retired;
+            rt->retire.event.log = ngx_cycle->log;
+
+            if (ngx_thread_task_post(rt->dmcf->thread_pool, &rt->retire)
+                != NGX_OK)
+            {
+                rt->retired = NULL;
+                discovery_router_destroy(rt->router);
+            }
+
+        } else {
+            discovery_router_destroy(rt->router);
+        }
+#else
         discovery_router_destroy(rt->router);
+#endif
         ngx_free(rt->owners);
     }
 
@@ -213,6 +353,72 @@ ngx_http_discovery_router_refresh(ngx_http_discovery_router_t *rt)
 
     return NGX_OK;
 }
+
+
+#if (NGX_THREADS)
+
+/* in a thread: reads only the zone, under its lock, and its own fields */
+
+static void
+ngx_http_discovery_router_build_handler(void *data, ngx_log_t *log)
+{
+    ngx_http_discovery_router_t  *rt = data;
+
+    rt->built = ngx_http_discovery_router_build(rt->build_dmcf,
+                                                &rt->build_generation,
+                                                &rt->build_err);
+}
+
+
+static void
+ngx_http_discovery_router_built(ngx_event_t *ev)
+{
+    ngx_http_discovery_router_t  *rt = ev->data;
+
+    discovery_router_t  *router;
+
+    rt->building = 0;
+    router = rt->built;
+    rt->built = NULL;
+
+    if (rt->build_dmcf != rt->dmcf || rt->build_generation < rt->generation) {
+        /* a router was built at once meanwhile, for a newer configuration */
+        if (router) {
+            discovery_router_destroy(router);
+        }
+
+        return;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "discovery: router for table %uA built in a thread",
+                   rt->build_generation);
+
+    (void) ngx_http_discovery_router_install(rt, router, rt->build_generation,
+                                             &rt->build_err);
+}
+
+
+/* in a thread: the old router's memory goes back in one piece of work */
+
+static void
+ngx_http_discovery_router_retire_handler(void *data, ngx_log_t *log)
+{
+    ngx_http_discovery_router_t  *rt = data;
+
+    discovery_router_destroy(rt->retired);
+}
+
+
+static void
+ngx_http_discovery_router_retired(ngx_event_t *ev)
+{
+    ngx_http_discovery_router_t  *rt = ev->data;
+
+    rt->retired = NULL;
+}
+
+#endif
 
 
 /*
@@ -308,7 +514,7 @@ ngx_http_discovery_router_refresh_handler(ngx_event_t *ev)
         return;
     }
 
-    (void) ngx_http_discovery_router_refresh(rt);
+    (void) ngx_http_discovery_router_refresh(rt, 0);
 
     ngx_add_timer(ev, NGX_HTTP_DISCOVERY_REFRESH);
 }

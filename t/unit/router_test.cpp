@@ -810,6 +810,7 @@ TEST(CApi, RoundTrip)
     discovery_match_t m;
     EXPECT_EQ(discovery_router_match(router, "GET", 3, "/chat/x", 7, 0, &m),
               DISCOVERY_MATCH_PENDING);
+    EXPECT_EQ(discovery_router_pending(router), 1);
     discovery_router_destroy(router);
 
     std::optional<Bytes> t2 = applyPoll(
@@ -821,6 +822,8 @@ TEST(CApi, RoundTrip)
 
     router = discovery_router_create(t2->data(), t2->size(), &err);
     ASSERT_NE(router, nullptr) << err.text;
+    EXPECT_EQ(discovery_router_pending(router), 0);
+    EXPECT_EQ(discovery_router_pending(nullptr), 0);
 
     EXPECT_EQ(
         discovery_router_match(router, "DELETE", 6, "/users/12", 9, 0, &m),

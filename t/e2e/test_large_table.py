@@ -1,0 +1,113 @@
+"""A table too large to build on a request is built in a thread.
+
+Two workers route a 20,000-route table (over the 256 KB built at once);
+the document then gains a route.  While each worker builds its router for
+the new table off the request path, its requests go on with the previous
+router: a route of both tables answers every time, and the new route is
+routed by every worker once its build is done.
+"""
+
+import json
+import threading
+import time
+
+import httpx
+
+from support import NGINX_PREAMBLE, Gateway, free_port, wait_until
+
+ROUTES = 20000
+
+CONF = NGINX_PREAMBLE + """\
+    discovery_zone  64m;
+    discovery_service  big  http://127.0.0.1:{docs} uri=/big.json interval=1s;
+
+    upstream big {{
+        server  127.0.0.1:{docs};
+    }}
+
+    server {{
+        listen  127.0.0.1:{docs};
+        location = /big.json {{ root {root}; }}
+        location / {{ return 200 "upstream $uri\\n"; }}
+    }}
+
+    server {{
+        listen  127.0.0.1:{gateway};
+
+        location / {{
+            discovery_route  on;
+            proxy_pass       http://$discovery_upstream;
+            add_header       X-Worker $pid always;
+        }}
+
+        location = /_discovery {{
+            discovery_status;
+        }}
+    }}
+}}
+"""
+
+
+def document(extra=()):
+    routes = [{"path": f"/big/r{i}/{{id}}"} for i in range(ROUTES)]
+    routes += [{"path": path} for path in extra]
+    return json.dumps({"version": str(len(routes)), "routes": routes})
+
+
+def test_a_large_table_is_built_off_the_request_path(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "big.json").write_text(document())
+    nginx = Gateway(tmp_path, [], template=CONF, workers=2, log_level="debug",
+                    docs=free_port(), root=docs)
+    nginx.start()
+    try:
+        wait_until(nginx.states, lambda s: s == {"big": "healthy"}, 15,
+                   message="big healthy")
+        wait_until(lambda: httpx.get(nginx.url + "/big/r7/a").status_code,
+                   lambda code: code == 200, 10, message="/big/r7/a routed")
+
+        answers = []
+        done = threading.Event()
+
+        def old_route():
+            while not done.is_set():
+                # a new connection each time: either worker may take it
+                r = httpx.get(nginx.url + "/big/r7/a",
+                              headers={"Connection": "close"})
+                answers.append((r.status_code, r.text))
+
+        hammer = threading.Thread(target=old_route)
+        hammer.start()
+        try:
+            time.sleep(0.3)
+            tmp = docs / "big.json.tmp"
+            tmp.write_text(document(["/big/added/{id}"]))
+            tmp.replace(docs / "big.json")
+
+            # routed by both workers
+            workers = set()
+
+            def new_route():
+                r = httpx.get(nginx.url + "/big/added/1",
+                              headers={"Connection": "close"})
+                if r.status_code == 200:
+                    workers.add(r.headers["x-worker"])
+                return workers
+
+            wait_until(new_route, lambda w: len(w) == 2, 15,
+                       message="/big/added/1 routed by both workers",
+                       interval=0.01)
+            time.sleep(0.3)
+        finally:
+            done.set()
+            hammer.join()
+
+        assert answers, "no request was sent during the change"
+        bad = [a for a in answers if a != (200, "upstream /big/r7/a\n")]
+        assert not bad, bad[:5]
+
+        log = nginx.error_log.read_text()
+        assert "built in a thread" in log, "no router was built in a thread"
+    finally:
+        nginx.stop()
