@@ -114,21 +114,12 @@ sub status_generation {
     return $res =~ /"generation":\s*(\d+)/ ? $1 : "none in: $res";
 }
 
-sub wait_for {
-    my ($cond, $timeout) = @_;
-    my $deadline = time + $timeout;
-    until ($cond->()) {
-        return 0 if time > $deadline;
-        sleep 0.02;
-    }
-    return 1;
-}
 
 sub race {
     my $state = "$Dir/table.state";
     my ($pid, $tmp);
 
-    my $held = wait_for(sub {
+    my $held = poll_until(sub {
         open my $fh, '<', "$Dir/held" or return 0;
         my $line = <$fh>;
         ($pid, $tmp) = defined $line && $line =~ /^(\d+) (\S+)\n/;
@@ -136,14 +127,14 @@ sub race {
     }, 10);
     Test::More::ok($held, "the save of the master's table is held in fsync()");
 
-    my $newer = wait_for(sub { state_generation($state) =~ /^\d+$/
-                               && state_generation($state) > 1 }, 10);
+    my $newer = poll_until(sub { state_generation($state) =~ /^\d+$/
+                                 && state_generation($state) > 1 }, 10);
     Test::More::ok($newer, 'a newer table is saved meanwhile: generation '
                            . state_generation($state));
 
     unlink "$Dir/hold" or die "unlink $Dir/hold: $!";
 
-    Test::More::ok(wait_for(sub { defined $tmp && !-e $tmp }, 10),
+    Test::More::ok(poll_until(sub { defined $tmp && !-e $tmp }, 10),
                    'the held save is over');
     Test::More::is(state_generation($state), status_generation(),
                    "the state file holds the status page's table");
