@@ -79,6 +79,13 @@ typedef struct {
 
     discovery_health_t             health;
     uint64_t                       routes_hash;  /* of the published set */
+
+    /* polls reported, numbering them; the one whose routes are published */
+    uint64_t                       polls;
+    uint64_t                       published_poll;
+    /* a publication of its changes was given up: publish on the next poll */
+    ngx_uint_t                     republish;
+
     uint64_t                       fingerprint;  /* of the service's */
 
     /* the document behind the published set: a 304 to it is a good poll */
@@ -159,6 +166,22 @@ typedef struct {
     ((type *) ((u_char *) (ev) - offsetof(type, field)))
 
 
+/*
+ * At exit, for a task posted to one of nginx's thread pools: the pools
+ * exit first, but one that could not queue its exit tasks (max_queue) may
+ * still be running ours.  The task sets *done last.
+ */
+static ngx_inline void
+ngx_http_discovery_task_wait(volatile ngx_uint_t *done)
+{
+    while (!*done) {
+        ngx_sched_yield();
+    }
+
+    ngx_memory_barrier();
+}
+
+
 /* what a poll found */
 typedef struct {
     ngx_uint_t                     ok;
@@ -214,7 +237,7 @@ ngx_int_t ngx_http_discovery_publish_init_worker(ngx_cycle_t *cycle,
     ngx_http_discovery_main_conf_t *dmcf);
 void ngx_http_discovery_publish_exit_worker(ngx_cycle_t *cycle);
 void ngx_http_discovery_defer(ngx_http_discovery_service_t *service,
-    ngx_http_discovery_outcome_t *outcome, uint64_t hash);
+    ngx_http_discovery_outcome_t *outcome, uint64_t hash, uint64_t poll);
 void ngx_http_discovery_defer_drop_routes(
     ngx_http_discovery_service_t *service);
 u_char *ngx_http_discovery_table_alloc_locked(

@@ -34,6 +34,7 @@ typedef struct {
     ngx_http_discovery_service_t  *service;
     unsigned                       pending:1;
     discovery_buf_t                routes;       /* data NULL: as before */
+    uint64_t                       poll;         /* the poll they came from */
     uint64_t                       hash;
     size_t                         etag_len;
     u_char                         etag[NGX_HTTP_DISCOVERY_ETAG_LEN];
@@ -79,7 +80,8 @@ struct ngx_http_discovery_publication_s {
     size_t                             base_len;
     ngx_atomic_uint_t                  base_generation;
 
-    /* written by apply(), in a thread */
+    /* written by apply(), in a thread; done last */
+    volatile ngx_uint_t                done;
     int                                rc;
     discovery_buf_t                    out;
     discovery_error_t                  err;
@@ -101,6 +103,10 @@ static ngx_http_discovery_publication_t *ngx_http_discovery_publication(
     ngx_http_discovery_publisher_t *pub, ngx_uint_t n);
 static void ngx_http_discovery_publish_next(
     ngx_http_discovery_publisher_t *pub);
+static ngx_uint_t ngx_http_discovery_publish_take(
+    ngx_http_discovery_publisher_t *pub);
+static ngx_uint_t ngx_http_discovery_publication_stale_locked(
+    ngx_http_discovery_publication_t *p);
 static ngx_int_t ngx_http_discovery_publication_base(
     ngx_http_discovery_publication_t *p);
 static void ngx_http_discovery_publication_apply(void *data, ngx_log_t *log);
@@ -209,6 +215,8 @@ ngx_http_discovery_publish_exit_worker(ngx_cycle_t *cycle)
     pub->exiting = 1;
 
     if (pub->running) {
+        /* a pool that could not be told to exit may still be running it */
+        ngx_http_discovery_task_wait(&pub->queue->done);
         ngx_http_discovery_publication_install(pub->queue);
     }
 
@@ -226,7 +234,7 @@ ngx_http_discovery_publish_exit_worker(ngx_cycle_t *cycle)
 
 void
 ngx_http_discovery_defer(ngx_http_discovery_service_t *service,
-    ngx_http_discovery_outcome_t *outcome, uint64_t hash)
+    ngx_http_discovery_outcome_t *outcome, uint64_t hash, uint64_t poll)
 {
     ngx_http_discovery_change_t     *change;
     ngx_http_discovery_publisher_t  *pub;
@@ -242,6 +250,7 @@ ngx_http_discovery_defer(ngx_http_discovery_service_t *service,
         outcome->routes->len = 0;
 
         change->hash = hash;
+        change->poll = poll;
         change->etag_len = (outcome->etag.len <= NGX_HTTP_DISCOVERY_ETAG_LEN)
                            ? outcome->etag.len : 0;
         ngx_memcpy(change->etag, outcome->etag.data, change->etag_len);
@@ -278,21 +287,29 @@ ngx_http_discovery_publish_handler(ngx_event_t *ev)
 }
 
 
-/*
- * Takes every pending change over into a new publication, queued behind
- * any in flight, and starts the next publication.
- */
-
 static void
 ngx_http_discovery_publish_pending(ngx_http_discovery_publisher_t *pub)
+{
+    if (pub->event.timer_set) {
+        ngx_del_timer(&pub->event);
+    }
+
+    ngx_http_discovery_publish_next(pub);
+}
+
+
+/*
+ * Takes every pending change over into a new publication, the only one in
+ * the queue: while a publication runs, changes stay pending, where a newer
+ * poll of a service replaces an older one's.  0: nothing to publish.
+ */
+
+static ngx_uint_t
+ngx_http_discovery_publish_take(ngx_http_discovery_publisher_t *pub)
 {
     ngx_uint_t                        i, n, nelts;
     ngx_http_discovery_change_t      *change;
     ngx_http_discovery_publication_t *p;
-
-    if (pub->event.timer_set) {
-        ngx_del_timer(&pub->event);
-    }
 
     change = pub->changes;
     nelts = pub->dmcf->services.nelts;
@@ -302,37 +319,40 @@ ngx_http_discovery_publish_pending(ngx_http_discovery_publisher_t *pub)
         n += change[i].pending;
     }
 
-    if (n > 0) {
-        p = ngx_http_discovery_publication(pub, n);
-
-        if (p == NULL) {
-            /* nothing is recorded as published: the next polls fetch again */
-            for (i = 0; i < nelts; i++) {
-                change[i].pending = 0;
-                discovery_buf_free(&change[i].routes);
-            }
-
-        } else {
-            n = 0;
-
-            for (i = 0; i < nelts; i++) {
-                if (!change[i].pending) {
-                    continue;
-                }
-
-                /* the routes move with the change */
-                p->changes[n++] = change[i];
-                change[i].pending = 0;
-                change[i].routes.data = NULL;
-                change[i].routes.len = 0;
-            }
-
-            *pub->last = p;
-            pub->last = &p->next;
-        }
+    if (n == 0) {
+        return 0;
     }
 
-    ngx_http_discovery_publish_next(pub);
+    p = ngx_http_discovery_publication(pub, n);
+
+    if (p == NULL) {
+        /* nothing is recorded as published: the next polls fetch again */
+        for (i = 0; i < nelts; i++) {
+            change[i].pending = 0;
+            discovery_buf_free(&change[i].routes);
+        }
+
+        return 0;
+    }
+
+    n = 0;
+
+    for (i = 0; i < nelts; i++) {
+        if (!change[i].pending) {
+            continue;
+        }
+
+        /* the routes move with the change */
+        p->changes[n++] = change[i];
+        change[i].pending = 0;
+        change[i].routes.data = NULL;
+        change[i].routes.len = 0;
+    }
+
+    pub->queue = p;
+    pub->last = &p->next;
+
+    return 1;
 }
 
 
@@ -371,11 +391,15 @@ ngx_http_discovery_publish_next(ngx_http_discovery_publisher_t *pub)
     ngx_http_discovery_publication_t  *p;
 
     for ( ;; ) {
-        p = pub->queue;
-
-        if (p == NULL || pub->running) {
+        if (pub->running) {
             return;
         }
+
+        if (pub->queue == NULL && !ngx_http_discovery_publish_take(pub)) {
+            return;
+        }
+
+        p = pub->queue;
 
         if (ngx_http_discovery_publication_base(p) != NGX_OK) {
             ngx_http_discovery_publication_done(p);
@@ -386,6 +410,8 @@ ngx_http_discovery_publish_next(ngx_http_discovery_publisher_t *pub)
 
 #if (NGX_THREADS)
         if (pub->thread_pool && !ngx_exiting && !pub->exiting) {
+            p->done = 0;
+            p->rc = DISCOVERY_ERROR;
             p->task.ctx = p;
             p->task.handler = ngx_http_discovery_publication_apply;
             p->task.event.data = p;
@@ -439,6 +465,14 @@ ngx_http_discovery_publication_base(ngx_http_discovery_publication_t *p)
         if (rec == NULL) {
             discovery_buf_free(&change->routes);
             continue;
+        }
+
+        if (change->routes.data && change->poll <= rec->published_poll) {
+            /*
+             * Another process published a later poll of the service (its
+             * lease moved on): these routes are older than the table's.
+             */
+            discovery_buf_free(&change->routes);
         }
 
         p->changes[n] = *change;
@@ -499,6 +533,9 @@ ngx_http_discovery_publication_apply(void *data, ngx_log_t *log)
     p->rc = discovery_snapshot_apply_polls(p->base, p->base_len, p->polls,
                                            p->n, p->base_generation + 1,
                                            &p->out, &dlog, &p->err);
+
+    ngx_memory_barrier();
+    p->done = 1;
 }
 
 
@@ -597,12 +634,15 @@ ngx_http_discovery_publication_install(ngx_http_discovery_publication_t *p)
 
     ngx_shmtx_lock(&dmcf->shpool->mutex);
 
-    if (sh->generation != p->base_generation) {
+    if (sh->generation != p->base_generation
+        || ngx_http_discovery_publication_stale_locked(p))
+    {
         ngx_shmtx_unlock(&dmcf->shpool->mutex);
 
         discovery_buf_free(&p->out);
 
-        if (++p->tries < NGX_HTTP_DISCOVERY_PUBLISH_TRIES) {
+        /* an exiting worker leaves the work to the others */
+        if (++p->tries < NGX_HTTP_DISCOVERY_PUBLISH_TRIES && !pub->exiting) {
             /* publish_next() starts it again, on the newer table */
             return;
         }
@@ -669,11 +709,23 @@ ngx_http_discovery_publication_install(ngx_http_discovery_publication_t *p)
 
         if (generation || p->rc == DISCOVERY_UNCHANGED) {
             rec->routes_hash = change->hash;
+            rec->published_poll = change->poll;
             rec->etag_len = change->etag_len;
             ngx_memcpy(rec->etag, change->etag, change->etag_len);
 
         } else {
             rec->etag_len = 0;
+        }
+    }
+
+    if (generation || p->rc == DISCOVERY_UNCHANGED) {
+        for (i = 0; i < p->n; i++) {
+            rec = ngx_http_discovery_record_of(sh, p->changes[i].service);
+
+            if (rec) {
+                /* the state of its record when the publication began */
+                rec->republish = 0;
+            }
         }
     }
 
@@ -698,6 +750,38 @@ ngx_http_discovery_publication_install(ngx_http_discovery_publication_t *p)
     }
 
     ngx_http_discovery_publication_done(p);
+}
+
+
+/*
+ * Whether a later poll of one of the publication's services was published
+ * meanwhile without a new table (its routes were those published already):
+ * then these routes are older than the table's.
+ */
+
+static ngx_uint_t
+ngx_http_discovery_publication_stale_locked(
+    ngx_http_discovery_publication_t *p)
+{
+    ngx_uint_t                     i;
+    ngx_http_discovery_record_t   *rec;
+    ngx_http_discovery_change_t   *change;
+
+    for (i = 0; i < p->n; i++) {
+        change = &p->changes[i];
+
+        if (change->routes.data == NULL) {
+            continue;
+        }
+
+        rec = ngx_http_discovery_record_of(p->pub->dmcf->sh, change->service);
+
+        if (rec && change->poll <= rec->published_poll) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -761,8 +845,10 @@ ngx_http_discovery_publication_forget(ngx_http_discovery_publication_t *p)
         rec = ngx_http_discovery_record_of(dmcf->sh, p->changes[i].service);
 
         if (rec) {
+            /* its next poll publishes its state, and routes, again */
             rec->etag_len = 0;
             rec->routes_hash = 0;
+            rec->republish = 1;
         }
     }
 

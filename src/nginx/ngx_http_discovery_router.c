@@ -42,6 +42,8 @@ typedef struct {
     /* a build in a thread: what it reads and writes while it runs */
     ngx_thread_task_t                 task;
     unsigned                          building:1;
+    volatile ngx_uint_t               build_done;   /* set last by the task */
+    volatile ngx_uint_t               retire_done;
     ngx_http_discovery_main_conf_t   *build_dmcf;
     ngx_atomic_uint_t                 build_generation;
     discovery_router_t               *built;
@@ -73,6 +75,8 @@ static void ngx_http_discovery_router_retired(ngx_event_t *ev);
 static ngx_http_discovery_service_t **ngx_http_discovery_router_owners(
     ngx_http_discovery_main_conf_t *dmcf, discovery_router_t *router,
     ngx_uint_t *n);
+static ngx_uint_t ngx_http_discovery_router_named(
+    ngx_http_discovery_service_t *service, discovery_service_conf_t *conf);
 static void ngx_http_discovery_router_refresh_handler(ngx_event_t *ev);
 
 
@@ -116,6 +120,7 @@ ngx_http_discovery_router_exit_worker(ngx_cycle_t *cycle)
 #if (NGX_THREADS)
     /* nginx's thread pools have exited: a build they ran is over */
     if (rt->building) {
+        ngx_http_discovery_task_wait(&rt->build_done);
         rt->building = 0;
 
         if (rt->built) {
@@ -125,7 +130,10 @@ ngx_http_discovery_router_exit_worker(ngx_cycle_t *cycle)
     }
 
     /* the same for a router being destroyed */
-    rt->retired = NULL;
+    if (rt->retired) {
+        ngx_http_discovery_task_wait(&rt->retire_done);
+        rt->retired = NULL;
+    }
 #endif
 
     if (rt->router) {
@@ -233,6 +241,7 @@ ngx_http_discovery_router_refresh(ngx_http_discovery_router_t *rt,
         && dmcf->sh->snapshot_len > NGX_HTTP_DISCOVERY_BUILD_AT_ONCE)
     {
         rt->build_dmcf = dmcf;
+        rt->build_done = 0;
         rt->task.ctx = rt;
         rt->task.handler = ngx_http_discovery_router_build_handler;
         rt->task.event.data = rt;
@@ -322,6 +331,7 @@ ngx_http_discovery_router_install(ngx_http_discovery_router_t *rt,
             && rt->dmcf->sh->snapshot_len > NGX_HTTP_DISCOVERY_BUILD_AT_ONCE)
         {
             rt->retired = rt->router;
+            rt->retire_done = 0;
             rt->retire.ctx = rt;
             rt->retire.handler = ngx_http_discovery_router_retire_handler;
             rt->retire.event.data = rt;
@@ -367,6 +377,9 @@ ngx_http_discovery_router_build_handler(void *data, ngx_log_t *log)
     rt->built = ngx_http_discovery_router_build(rt->build_dmcf,
                                                 &rt->build_generation,
                                                 &rt->build_err);
+
+    ngx_memory_barrier();
+    rt->build_done = 1;
 }
 
 
@@ -407,6 +420,9 @@ ngx_http_discovery_router_retire_handler(void *data, ngx_log_t *log)
     ngx_http_discovery_router_t  *rt = data;
 
     discovery_router_destroy(rt->retired);
+
+    ngx_memory_barrier();
+    rt->retire_done = 1;
 }
 
 
@@ -470,15 +486,29 @@ ngx_http_discovery_router_owners(ngx_http_discovery_main_conf_t *dmcf,
     service = dmcf->services.elts;
 
     for (i = 0; i < count; i++) {
-        for (j = 0; j < dmcf->services.nelts; j++) {
-            if (service[j].name.len == roster[i].name_len
-                && ngx_memcmp(service[j].name.data, roster[i].name,
-                              roster[i].name_len)
-                   == 0)
-            {
-                owners[i] = &service[j];
-                break;
+
+        /*
+         * The roster is the configuration's order unless a reload is
+         * under way: the service at the same index is looked at first,
+         * so that 10,000 services cost 10,000 comparisons, not 10,000².
+         */
+
+        j = (i < dmcf->services.nelts) ? i : 0;
+
+        if (dmcf->services.nelts == 0
+            || !ngx_http_discovery_router_named(&service[j], &roster[i]))
+        {
+            for (j = 0; j < dmcf->services.nelts; j++) {
+                if (ngx_http_discovery_router_named(&service[j],
+                                                    &roster[i]))
+                {
+                    break;
+                }
             }
+        }
+
+        if (j < dmcf->services.nelts) {
+            owners[i] = &service[j];
         }
     }
 
@@ -499,6 +529,15 @@ failed:
     }
 
     return NULL;
+}
+
+
+static ngx_uint_t
+ngx_http_discovery_router_named(ngx_http_discovery_service_t *service,
+    discovery_service_conf_t *conf)
+{
+    return service->name.len == conf->name_len
+           && ngx_memcmp(service->name.data, conf->name, conf->name_len) == 0;
 }
 
 

@@ -52,6 +52,7 @@ typedef struct {
     unsigned                         exiting:1;
 #if (NGX_THREADS)
     ngx_thread_task_t                task;
+    volatile ngx_uint_t              done;       /* set last by the task */
 #endif
 } ngx_http_discovery_saver_t;
 
@@ -225,6 +226,9 @@ ngx_http_discovery_state_exit_worker(ngx_cycle_t *cycle)
     saver->exiting = 1;
 
     if (saver->running) {
+#if (NGX_THREADS)
+        ngx_http_discovery_task_wait(&saver->done);
+#endif
         ngx_http_discovery_state_done(saver);
     }
 }
@@ -270,6 +274,7 @@ ngx_http_discovery_state_start(ngx_http_discovery_saver_t *saver)
 
 #if (NGX_THREADS)
     if (saver->dmcf->thread_pool && !saver->exiting) {
+        saver->done = 0;
         saver->task.ctx = saver;
         saver->task.handler = ngx_http_discovery_state_write_handler;
         saver->task.event.data = saver;
@@ -307,6 +312,11 @@ ngx_http_discovery_state_write_handler(void *data, ngx_log_t *log)
     }
 
     ngx_http_discovery_state_sync(saver->dmcf, saver->log);
+
+#if (NGX_THREADS)
+    ngx_memory_barrier();
+    saver->done = 1;
+#endif
 }
 
 

@@ -776,7 +776,7 @@ ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
     ngx_http_discovery_outcome_t *outcome, ngx_log_t *log)
 {
     int                            changed;
-    uint64_t                       hash;
+    uint64_t                       hash, poll;
     discovery_buf_t               *routes;
     ngx_http_discovery_shctx_t    *sh;
     ngx_http_discovery_record_t   *rec;
@@ -800,6 +800,8 @@ ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
     if (rec->lease_pid == ngx_pid) {
         rec->lease_pid = 0;
     }
+
+    poll = ++rec->polls;
 
     changed = discovery_health_update(&rec->health, outcome->ok,
                                       service->fails, service->passes);
@@ -832,8 +834,13 @@ ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
      * would cost in proportion to the whole table, under the lock.
      */
 
-    if (!changed && (routes == NULL || hash == rec->routes_hash)) {
+    if (!changed
+        && !rec->republish
+        && (routes == NULL || hash == rec->routes_hash))
+    {
         if (routes) {
+            /* a later poll than any change of its routes in flight */
+            rec->published_poll = poll;
             ngx_http_discovery_set_etag(rec, &outcome->etag);
         }
 
@@ -849,7 +856,7 @@ ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
 
     ngx_shmtx_unlock(&dmcf->shpool->mutex);
 
-    ngx_http_discovery_defer(service, outcome, hash);
+    ngx_http_discovery_defer(service, outcome, hash, poll);
 }
 
 
