@@ -227,6 +227,8 @@ void ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
     ngx_http_discovery_service_t *service,
     ngx_http_discovery_outcome_t *outcome, ngx_log_t *log);
 void ngx_http_discovery_release_leases(ngx_http_discovery_main_conf_t *dmcf);
+u_char *ngx_http_discovery_table_copy(ngx_http_discovery_main_conf_t *dmcf,
+    size_t *len, ngx_atomic_uint_t *generation);
 ngx_http_discovery_record_t *ngx_http_discovery_record_of(
     ngx_http_discovery_shctx_t *sh, ngx_http_discovery_service_t *service);
 void ngx_http_discovery_log_handler(void *data, int level, const char *msg,

@@ -439,6 +439,7 @@ ngx_http_discovery_publish_next(ngx_http_discovery_publisher_t *pub)
 static ngx_int_t
 ngx_http_discovery_publication_base(ngx_http_discovery_publication_t *p)
 {
+    size_t                           size;
     ngx_uint_t                       i, n;
     discovery_poll_t                *poll;
     ngx_http_discovery_shctx_t      *sh;
@@ -453,7 +454,28 @@ ngx_http_discovery_publication_base(ngx_http_discovery_publication_t *p)
     ngx_free(p->base);
     p->base = NULL;
 
+    /* allocated before the lock; read without it, checked under it */
+    size = sh->snapshot_len;
+
+again:
+
+    if (size) {
+        p->base = ngx_alloc(size, p->pub->log);
+        if (p->base == NULL) {
+            ngx_http_discovery_publication_forget(p);
+            return NGX_DECLINED;
+        }
+    }
+
     ngx_shmtx_lock(&dmcf->shpool->mutex);
+
+    if (sh->snapshot_len > size) {
+        size = sh->snapshot_len;
+        ngx_shmtx_unlock(&dmcf->shpool->mutex);
+        ngx_free(p->base);
+        p->base = NULL;
+        goto again;
+    }
 
     n = 0;
 
@@ -491,13 +513,13 @@ ngx_http_discovery_publication_base(ngx_http_discovery_publication_t *p)
 
     p->n = n;
 
-    if (n && sh->snapshot) {
-        p->base = ngx_alloc(sh->snapshot_len, p->pub->log);
+    if (n && sh->snapshot && p->base) {
+        ngx_memcpy(p->base, sh->snapshot, sh->snapshot_len);
+        p->base_len = sh->snapshot_len;
 
-        if (p->base) {
-            ngx_memcpy(p->base, sh->snapshot, sh->snapshot_len);
-            p->base_len = sh->snapshot_len;
-        }
+    } else {
+        ngx_free(p->base);
+        p->base = NULL;
     }
 
     p->base_generation = sh->generation;

@@ -271,17 +271,7 @@ ngx_http_discovery_router_build(ngx_http_discovery_main_conf_t *dmcf,
     size_t               len;
     discovery_router_t  *router;
 
-    ngx_shmtx_lock(&dmcf->shpool->mutex);
-
-    *generation = dmcf->sh->generation;
-    len = dmcf->sh->snapshot_len;
-    copy = len ? ngx_alloc(len, ngx_cycle->log) : NULL;
-
-    if (copy) {
-        ngx_memcpy(copy, dmcf->sh->snapshot, len);
-    }
-
-    ngx_shmtx_unlock(&dmcf->shpool->mutex);
+    copy = ngx_http_discovery_table_copy(dmcf, &len, generation);
 
     if (copy == NULL) {
         ngx_cpystrn((u_char *) err->text, (u_char *) "no table to read",

@@ -765,6 +765,57 @@ done:
 
 
 /*
+ * A copy of the zone's table (ngx_alloc'ed) and its generation, or NULL:
+ * no table, or no memory.  The memory is allocated before the lock is
+ * taken, which is held only for the copy.
+ */
+
+u_char *
+ngx_http_discovery_table_copy(ngx_http_discovery_main_conf_t *dmcf,
+    size_t *len, ngx_atomic_uint_t *generation)
+{
+    u_char  *copy;
+    size_t   size;
+
+    /* read without the lock: checked under it, and tried again if it grew */
+    size = dmcf->sh->snapshot_len;
+
+    for ( ;; ) {
+        if (size == 0) {
+            return NULL;
+        }
+
+        copy = ngx_alloc(size, ngx_cycle->log);
+        if (copy == NULL) {
+            return NULL;
+        }
+
+        ngx_shmtx_lock(&dmcf->shpool->mutex);
+
+        *len = dmcf->sh->snapshot_len;
+
+        if (*len <= size) {
+            *generation = dmcf->sh->generation;
+            ngx_memcpy(copy, dmcf->sh->snapshot, *len);
+            ngx_shmtx_unlock(&dmcf->shpool->mutex);
+
+            if (*len == 0) {
+                ngx_free(copy);
+                return NULL;
+            }
+
+            return copy;
+        }
+
+        ngx_shmtx_unlock(&dmcf->shpool->mutex);
+
+        ngx_free(copy);
+        size = *len;
+    }
+}
+
+
+/*
  * The outcome of a poll.  Updates the record, runs the health state
  * machine and, when what routing sees has changed, has a new table
  * published shortly after, with the changes of other polls.
