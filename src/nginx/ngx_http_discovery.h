@@ -166,6 +166,30 @@ typedef struct {
     ((type *) ((u_char *) (ev) - offsetof(type, field)))
 
 
+#if (NGX_THREADS)
+
+/*
+ * Posts a task of ours to the pool: handler(ctx) runs in a thread, then
+ * done(ev) on the event loop with ev->data = ctx.  NGX_ERROR: the caller
+ * does the work at once.
+ */
+static ngx_inline ngx_int_t
+ngx_http_discovery_task_post(ngx_thread_pool_t *tp, ngx_thread_task_t *task,
+    void *ctx, void (*handler)(void *data, ngx_log_t *log),
+    ngx_event_handler_pt done, ngx_log_t *log)
+{
+    task->ctx = ctx;
+    task->handler = handler;
+    task->event.data = ctx;
+    task->event.handler = done;
+    task->event.log = log;
+
+    return ngx_thread_task_post(tp, task);
+}
+
+#endif
+
+
 /*
  * At exit, for a task posted to one of nginx's thread pools: the pools
  * exit first, but one that could not queue its exit tasks (max_queue) may

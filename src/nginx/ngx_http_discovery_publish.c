@@ -412,13 +412,13 @@ ngx_http_discovery_publish_next(ngx_http_discovery_publisher_t *pub)
         if (pub->thread_pool && !ngx_exiting && !pub->exiting) {
             p->done = 0;
             p->rc = DISCOVERY_ERROR;
-            p->task.ctx = p;
-            p->task.handler = ngx_http_discovery_publication_apply;
-            p->task.event.data = p;
-            p->task.event.handler = ngx_http_discovery_publication_applied;
-            p->task.event.log = pub->log;
 
-            if (ngx_thread_task_post(pub->thread_pool, &p->task) == NGX_OK) {
+            if (ngx_http_discovery_task_post(pub->thread_pool, &p->task, p,
+                                      ngx_http_discovery_publication_apply,
+                                      ngx_http_discovery_publication_applied,
+                                      pub->log)
+                == NGX_OK)
+            {
                 return;
             }
         }

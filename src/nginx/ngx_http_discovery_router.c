@@ -242,13 +242,13 @@ ngx_http_discovery_router_refresh(ngx_http_discovery_router_t *rt,
     {
         rt->build_dmcf = dmcf;
         rt->build_done = 0;
-        rt->task.ctx = rt;
-        rt->task.handler = ngx_http_discovery_router_build_handler;
-        rt->task.event.data = rt;
-        rt->task.event.handler = ngx_http_discovery_router_built;
-        rt->task.event.log = ngx_cycle->log;
 
-        if (ngx_thread_task_post(dmcf->thread_pool, &rt->task) == NGX_OK) {
+        if (ngx_http_discovery_task_post(dmcf->thread_pool, &rt->task, rt,
+                                    ngx_http_discovery_router_build_handler,
+                                    ngx_http_discovery_router_built,
+                                    ngx_cycle->log)
+            == NGX_OK)
+        {
             rt->building = 1;
             return NGX_OK;
         }
@@ -322,13 +322,12 @@ ngx_http_discovery_router_install(ngx_http_discovery_router_t *rt,
         {
             rt->retired = rt->router;
             rt->retire_done = 0;
-            rt->retire.ctx = rt;
-            rt->retire.handler = ngx_http_discovery_router_retire_handler;
-            rt->retire.event.data = rt;
-            rt->retire.event.handler = ngx_http_discovery_router_retired;
-            rt->retire.event.log = ngx_cycle->log;
 
-            if (ngx_thread_task_post(rt->dmcf->thread_pool, &rt->retire)
+            if (ngx_http_discovery_task_post(rt->dmcf->thread_pool,
+                                    &rt->retire, rt,
+                                    ngx_http_discovery_router_retire_handler,
+                                    ngx_http_discovery_router_retired,
+                                    ngx_cycle->log)
                 != NGX_OK)
             {
                 rt->retired = NULL;

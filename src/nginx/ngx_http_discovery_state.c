@@ -275,13 +275,12 @@ ngx_http_discovery_state_start(ngx_http_discovery_saver_t *saver)
 #if (NGX_THREADS)
     if (saver->dmcf->thread_pool && !saver->exiting) {
         saver->done = 0;
-        saver->task.ctx = saver;
-        saver->task.handler = ngx_http_discovery_state_write_handler;
-        saver->task.event.data = saver;
-        saver->task.event.handler = ngx_http_discovery_state_written;
-        saver->task.event.log = saver->log;
 
-        if (ngx_thread_task_post(saver->dmcf->thread_pool, &saver->task)
+        if (ngx_http_discovery_task_post(saver->dmcf->thread_pool,
+                                     &saver->task, saver,
+                                     ngx_http_discovery_state_write_handler,
+                                     ngx_http_discovery_state_written,
+                                     saver->log)
             == NGX_OK)
         {
             return;
