@@ -754,6 +754,9 @@ ngx_http_discovery_publication_install(ngx_http_discovery_publication_t *p)
     ngx_shmtx_unlock(&dmcf->shpool->mutex);
 
     if (p->rc != DISCOVERY_OK && p->rc != DISCOVERY_UNCHANGED) {
+        /* a state change it carried must not be lost with it */
+        ngx_http_discovery_publication_forget(p);
+
         if (p->n == 1) {
             ngx_log_error(NGX_LOG_ERR, log, 0,
                           "discovery: service \"%V\": table not updated: %s",

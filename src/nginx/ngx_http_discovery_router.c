@@ -29,6 +29,8 @@
 /* one per worker: each builds its own router from the shared table */
 typedef struct {
     ngx_http_discovery_main_conf_t   *dmcf;
+    /* the configuration the worker started with: its thread pool runs */
+    ngx_http_discovery_main_conf_t   *started;
     discovery_router_t               *router;
     ngx_atomic_uint_t                 generation;  /* of the router's table */
 
@@ -94,6 +96,7 @@ ngx_http_discovery_router_init_worker(ngx_cycle_t *cycle,
 
     rt = &ngx_http_discovery_router;
     rt->dmcf = dmcf;
+    rt->started = dmcf;
 
     (void) ngx_http_discovery_router_refresh(rt, 1);
 
@@ -235,6 +238,7 @@ ngx_http_discovery_router_refresh(ngx_http_discovery_router_t *rt,
     if (!rt->building
         && !at_once
         && dmcf->thread_pool
+        && dmcf == rt->started
         && rt->router
         && !discovery_router_pending(rt->router)
         && !ngx_exiting
@@ -317,6 +321,7 @@ ngx_http_discovery_router_install(ngx_http_discovery_router_t *rt,
 #if (NGX_THREADS)
         if (rt->retired == NULL
             && rt->dmcf->thread_pool
+            && rt->dmcf == rt->started
             && !ngx_exiting
             && rt->dmcf->sh->snapshot_len > NGX_HTTP_DISCOVERY_BUILD_AT_ONCE)
         {
