@@ -854,6 +854,14 @@ ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
 
     poll = ++rec->polls;
 
+    if (outcome->ok && routes == NULL) {
+        /*
+         * A 304 to the published document's tag: the published routes are
+         * this poll's, later than any change of them still in flight.
+         */
+        rec->published_poll = poll;
+    }
+
     changed = discovery_health_update(&rec->health, outcome->ok,
                                       service->fails, service->passes);
 
