@@ -443,7 +443,6 @@ ngx_http_discovery_send_json(ngx_http_request_t *r, ngx_uint_t status,
     u_char       *p;
     ngx_int_t     rc;
     ngx_buf_t    *b;
-    ngx_chain_t   out;
 
     if (ngx_http_discovery_has_error_page(r, status)) {
         return status;
@@ -489,9 +488,30 @@ ngx_http_discovery_send_json(ngx_http_request_t *r, ngx_uint_t status,
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 
+    /* an answer in the access phase ends the request here */
+    rc = ngx_http_discovery_send(r, status, &ngx_http_discovery_json, b);
+    ngx_http_finalize_request(r, rc);
+
+    return NGX_DONE;
+}
+
+
+/*
+ * Sends b, the whole body, with that status and type; a HEAD request gets
+ * the headers alone.  What ngx_http_output_filter() returns, for the
+ * caller to finalize the request with.
+ */
+
+ngx_int_t
+ngx_http_discovery_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, ngx_buf_t *b)
+{
+    ngx_int_t    rc;
+    ngx_chain_t  out;
+
     r->headers_out.status = status;
-    r->headers_out.content_type = ngx_http_discovery_json;
-    r->headers_out.content_type_len = ngx_http_discovery_json.len;
+    r->headers_out.content_type = *type;
+    r->headers_out.content_type_len = type->len;
     r->headers_out.content_length_n = b->last - b->pos;
 
     if (r->method == NGX_HTTP_HEAD) {
@@ -501,16 +521,13 @@ ngx_http_discovery_send_json(ngx_http_request_t *r, ngx_uint_t status,
     rc = ngx_http_send_header(r);
 
     if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        ngx_http_finalize_request(r, rc);
-        return NGX_DONE;
+        return rc;
     }
 
     out.buf = b;
     out.next = NULL;
 
-    ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
-
-    return NGX_DONE;
+    return ngx_http_output_filter(r, &out);
 }
 
 

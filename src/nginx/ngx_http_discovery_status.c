@@ -29,7 +29,6 @@ ngx_http_discovery_status_handler(ngx_http_request_t *r)
     ngx_int_t                        rc;
     ngx_buf_t                       *b;
     ngx_str_t                        table_error;
-    ngx_chain_t                      out;
     discovery_buf_t                  json;
     discovery_error_t                err;
     discovery_service_stats_t       *stats;
@@ -84,25 +83,8 @@ ngx_http_discovery_status_handler(ngx_http_request_t *r)
 
     discovery_buf_free(&json);
 
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_type = ngx_http_discovery_status_type;
-    r->headers_out.content_type_len = ngx_http_discovery_status_type.len;
-    r->headers_out.content_length_n = b->last - b->pos;
-
-    if (r->method == NGX_HTTP_HEAD) {
-        r->header_only = 1;
-    }
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_discovery_send(r, NGX_HTTP_OK,
+                                   &ngx_http_discovery_status_type, b);
 }
 
 
