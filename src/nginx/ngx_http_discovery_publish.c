@@ -634,7 +634,7 @@ static void
 ngx_http_discovery_publication_install(ngx_http_discovery_publication_t *p)
 {
     ngx_log_t                          *log;
-    ngx_uint_t                          i;
+    ngx_uint_t                          i, published;
     ngx_atomic_uint_t                   generation;
     ngx_http_discovery_shctx_t         *sh;
     ngx_http_discovery_record_t        *rec;
@@ -717,19 +717,26 @@ ngx_http_discovery_publication_install(ngx_http_discovery_publication_t *p)
         }
     }
 
+    published = (generation || p->rc == DISCOVERY_UNCHANGED);
+
     for (i = 0; i < p->n; i++) {
         change = &p->changes[i];
-
-        if (change->routes.data == NULL) {
-            continue;
-        }
 
         rec = ngx_http_discovery_record_of(sh, change->service);
         if (rec == NULL) {
             continue;
         }
 
-        if (generation || p->rc == DISCOVERY_UNCHANGED) {
+        if (published) {
+            /* the state of its record when the publication began */
+            rec->republish = 0;
+        }
+
+        if (change->routes.data == NULL) {
+            continue;
+        }
+
+        if (published) {
             rec->routes_hash = change->hash;
             rec->published_poll = change->poll;
             rec->etag_len = change->etag_len;
@@ -737,17 +744,6 @@ ngx_http_discovery_publication_install(ngx_http_discovery_publication_t *p)
 
         } else {
             rec->etag_len = 0;
-        }
-    }
-
-    if (generation || p->rc == DISCOVERY_UNCHANGED) {
-        for (i = 0; i < p->n; i++) {
-            rec = ngx_http_discovery_record_of(sh, p->changes[i].service);
-
-            if (rec) {
-                /* the state of its record when the publication began */
-                rec->republish = 0;
-            }
         }
     }
 

@@ -46,7 +46,6 @@ typedef struct {
     unsigned                          building:1;
     volatile ngx_uint_t               build_done;   /* set last by the task */
     volatile ngx_uint_t               retire_done;
-    ngx_http_discovery_main_conf_t   *build_dmcf;
     ngx_atomic_uint_t                 build_generation;
     discovery_router_t               *built;
     discovery_error_t                 build_err;
@@ -235,8 +234,7 @@ ngx_http_discovery_router_refresh(ngx_http_discovery_router_t *rt,
 
     /* a router that answers "pending" is replaced as soon as it can be */
 
-    if (!rt->building
-        && !at_once
+    if (!at_once
         && dmcf->thread_pool
         && dmcf == rt->started
         && rt->router
@@ -244,7 +242,6 @@ ngx_http_discovery_router_refresh(ngx_http_discovery_router_t *rt,
         && !ngx_exiting
         && dmcf->sh->snapshot_len > NGX_HTTP_DISCOVERY_BUILD_AT_ONCE)
     {
-        rt->build_dmcf = dmcf;
         rt->build_done = 0;
 
         if (ngx_http_discovery_task_post(dmcf->thread_pool, &rt->task, rt,
@@ -368,7 +365,8 @@ ngx_http_discovery_router_build_handler(void *data, ngx_log_t *log)
 {
     ngx_http_discovery_router_t  *rt = data;
 
-    rt->built = ngx_http_discovery_router_build(rt->build_dmcf,
+    /* only for the configuration the worker started with */
+    rt->built = ngx_http_discovery_router_build(rt->started,
                                                 &rt->build_generation,
                                                 &rt->build_err);
 
@@ -388,8 +386,8 @@ ngx_http_discovery_router_built(ngx_event_t *ev)
     router = rt->built;
     rt->built = NULL;
 
-    if (rt->build_dmcf != rt->dmcf || rt->build_generation < rt->generation) {
-        /* a router was built at once meanwhile, for a newer configuration */
+    if (rt->started != rt->dmcf || rt->build_generation < rt->generation) {
+        /* built at once meanwhile: a newer table, or a newer configuration */
         if (router) {
             discovery_router_destroy(router);
         }
