@@ -188,8 +188,27 @@ int discovery_snapshot_check(const unsigned char *blob, size_t len,
     uint64_t *generation, discovery_error_t *err) DISCOVERY_NOEXCEPT;
 
 
-/* The worker's lookup structure, built from a snapshot. */
+/*
+ * The lookup structure of a snapshot: an image, position-independent,
+ * built once per table and read where it lies (the shared zone), through
+ * a router that views it; or a router with an image of its own.
+ */
 typedef struct discovery_router_s  discovery_router_t;
+
+/* DISCOVERY_ROUTER_IMAGE_ALIGN-aligned, in out; see discovery_buf_free */
+#define DISCOVERY_ROUTER_IMAGE_ALIGN  64
+
+int discovery_router_image(const unsigned char *snapshot, size_t len,
+    discovery_buf_t *out, discovery_error_t *err) DISCOVERY_NOEXCEPT;
+
+/*
+ * A router over len bytes at image, a copy of an image from
+ * discovery_router_image() at the same alignment, which must stay as it
+ * is until the router is destroyed.  Constant time: only the header is
+ * checked.
+ */
+discovery_router_t *discovery_router_open(const unsigned char *image,
+    size_t len, discovery_error_t *err) DISCOVERY_NOEXCEPT;
 
 discovery_router_t *discovery_router_create(const unsigned char *snapshot,
     size_t len, discovery_error_t *err) DISCOVERY_NOEXCEPT;

@@ -42,6 +42,7 @@ static_assert(int(MatchStatus::NotFound) == DISCOVERY_MATCH_NOT_FOUND);
 static_assert(int(MatchStatus::NotAllowed) == DISCOVERY_MATCH_NOT_ALLOWED);
 static_assert(int(MatchStatus::Unavailable) == DISCOVERY_MATCH_UNAVAILABLE);
 static_assert(int(MatchStatus::Pending) == DISCOVERY_MATCH_PENDING);
+static_assert(discovery::Router::kImageAlign == DISCOVERY_ROUTER_IMAGE_ALIGN);
 
 struct discovery_parser_s {
     discovery_parser_s(DocumentFormat format, const discovery::Log &log)
@@ -349,6 +350,42 @@ discovery_router_t *discovery_router_create(const unsigned char *snapshot,
     return router;
 }
 
+int discovery_router_image(const unsigned char *snapshot, size_t len,
+                           discovery_buf_t *out, discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        require(out != nullptr, "no buffer");
+
+        discovery::Router::Image image =
+            discovery::Router::image(snapshot, len);
+        void *p = std::aligned_alloc(discovery::Router::kImageAlign,
+                                     image.size());
+        if (p == nullptr) {
+            throw std::bad_alloc();
+        }
+
+        image.write(static_cast<unsigned char *>(p));
+        out->data = static_cast<unsigned char *>(p);
+        out->len = image.size();
+        return DISCOVERY_OK;
+    });
+}
+
+discovery_router_t *discovery_router_open(const unsigned char *image,
+                                          size_t len,
+                                          discovery_error_t *err) noexcept
+{
+    discovery_router_t *router = nullptr;
+
+    guard(err, [&] {
+        auto view = discovery::Router::view(image, len);
+        router = new discovery_router_t{std::move(view)};
+        return DISCOVERY_OK;
+    });
+
+    return router;
+}
+
 void discovery_router_destroy(discovery_router_t *router) noexcept
 {
     guard(nullptr, [&] {
@@ -420,17 +457,17 @@ int discovery_router_roster(const discovery_router_t *router,
         require(router != nullptr && n != nullptr, "no router");
         require(services != nullptr || max == 0, "no services");
 
-        const std::vector<discovery::Service> &roster =
-            router->router->services();
+        const discovery::Router &r = *router->router;
 
-        *n = roster.size();
-        for (size_t i = 0; i < roster.size() && i < max; i++) {
-            services[i].name = roster[i].name.data();
-            services[i].name_len = roster[i].name.size();
-            services[i].url = roster[i].url.data();
-            services[i].url_len = roster[i].url.size();
-            services[i].upstream = roster[i].upstream.data();
-            services[i].upstream_len = roster[i].upstream.size();
+        *n = r.serviceCount();
+        for (size_t i = 0; i < *n && i < max; i++) {
+            discovery::Router::ServiceView s = r.service(i);
+            services[i].name = s.name.data();
+            services[i].name_len = s.name.size();
+            services[i].url = s.url.data();
+            services[i].url_len = s.url.size();
+            services[i].upstream = s.upstream.data();
+            services[i].upstream_len = s.upstream.size();
         }
         return DISCOVERY_OK;
     });

@@ -1,6 +1,7 @@
 // router.cpp: trie construction and the depth-first lookup.
 #include "router.hpp"
 
+#include "error.hpp"
 #include "methods.hpp"
 
 #include <algorithm>
@@ -178,6 +179,7 @@ struct Router::Draft {
     std::vector<Slot> slots;
     size_t literalCount = 0;
     std::vector<std::pair<uint32_t, Entry>> pending;
+    std::string strings; // the image's: route templates, then the rest
 };
 
 void Router::Draft::add(const Route &route, uint32_t service,
@@ -197,8 +199,10 @@ void Router::Draft::add(const Route &route, uint32_t service,
         }
     }
 
-    pending.push_back(
-        {node, Entry{route.path, service, route.authRequired, methods}});
+    Text text{static_cast<uint32_t>(strings.size()),
+              static_cast<uint32_t>(route.path.size())};
+    strings.append(route.path);
+    pending.push_back({node, Entry{text, service, route.authRequired, methods}});
 }
 
 uint32_t Router::Draft::child(uint32_t node, const Segment &seg)
@@ -313,52 +317,231 @@ void Router::Draft::placeEntries(std::vector<Entry> &entries)
     }
 }
 
-std::unique_ptr<Router> Router::build(const unsigned char *snapshot, size_t len)
+/*
+ * What Image::write puts together: each part at its offset in the header,
+ * nodes first (aligned to a cache line), strings last.
+ */
+struct Router::Image::Parts {
+    Header header;
+    std::vector<Node> nodes;
+    std::vector<Entry> entries;
+    std::vector<ImageService> services;
+    std::vector<Text> extensionMethods;
+    std::vector<ExtensionAllow> extensionAllows;
+    std::string tails;
+    std::string strings;
+
+    void freeze(Draft &draft);
+    uint32_t place(const Key &key);
+    Text keep(std::string_view s);
+    void layout();
+};
+
+Router::Text Router::Image::Parts::keep(std::string_view s)
 {
-    return std::make_unique<Router>(decodeSnapshot(snapshot, len));
+    Text t{static_cast<uint32_t>(strings.size()),
+           static_cast<uint32_t>(s.size())};
+    strings.append(s);
+    return t;
 }
 
-Router::Router(Snapshot snapshot) : snapshot_(std::move(snapshot))
+Router::Image Router::image(const unsigned char *snapshot, size_t len)
 {
+    return image(decodeSnapshot(snapshot, len));
+}
+
+Router::Image Router::image(const Snapshot &snapshot)
+{
+    auto parts = std::make_shared<Image::Parts>();
     Draft draft;
-    auto rejected = snapshot_.rejections.begin(); // by service, route
+    auto rejected = snapshot.rejections.begin(); // by service, route
+    bool anyPending = false;
 
-    for (uint32_t s = 0; s < snapshot_.services.size(); s++) {
-        const Service &service = snapshot_.services[s];
+    for (uint32_t s = 0; s < snapshot.services.size(); s++) {
+        const Service &service = snapshot.services[s];
 
-        anyPending_ |= service.state == ServiceState::Pending;
+        anyPending |= service.state == ServiceState::Pending;
         for (uint32_t r = 0; r < service.routeSet.routes.size(); r++) {
-            if (rejected != snapshot_.rejections.end()
+            if (rejected != snapshot.rejections.end()
                 && rejected->service == s && rejected->route == r) {
                 ++rejected;
                 continue;
             }
             const Route &route = service.routeSet.routes[r];
-            draft.add(route, s,
-                      methodMask(route, snapshot_.extensionMethods));
+            draft.add(route, s, methodMask(route, snapshot.extensionMethods));
         }
     }
 
-    draft.placeEntries(entries_);
-    freeze(draft);
+    draft.placeEntries(parts->entries);
+    parts->strings = std::move(draft.strings);
+    parts->freeze(draft);
 
-    for (const Node &node : nodes_) {
-        uint32_t allow = node.entryCount > 0 ? allowed(node) : 0;
+    for (const Service &service : snapshot.services) {
+        ImageService out;
+        out.name = parts->keep(service.name);
+        out.url = parts->keep(service.url);
+        out.upstream = parts->keep(service.upstream);
+        out.state = static_cast<uint32_t>(service.state);
+        parts->services.push_back(out);
+    }
+
+    for (const std::string &name : snapshot.extensionMethods) {
+        parts->extensionMethods.push_back(parts->keep(name));
+    }
+
+    // the Allow headers that name extension methods, one per mask
+    std::vector<uint32_t> masks;
+    for (const Node &node : parts->nodes) {
+        if (node.parent == kNone || node.entryCount == 0) {
+            continue;
+        }
+        uint32_t allow = kOptions;
+        for (uint32_t i = 0; i < node.entryCount; i++) {
+            allow |= parts->entries[node.firstEntry + i].methods;
+        }
         if (allow & ~kAllMethods) {
-            extensionAllows_.try_emplace(
-                allow,
-                joinMethods(allow, ", ", snapshot_.extensionMethods));
+            masks.push_back(allow & kGet ? allow | kHead : allow);
         }
     }
+    std::sort(masks.begin(), masks.end());
+    masks.erase(std::unique(masks.begin(), masks.end()), masks.end());
+    for (uint32_t mask : masks) {
+        parts->extensionAllows.push_back(
+            {mask, parts->keep(joinMethods(mask, ", ",
+                                           snapshot.extensionMethods))});
+    }
+
+    parts->header.generation = snapshot.generation;
+    parts->header.anyPending = anyPending;
+    parts->layout();
+
+    Image image;
+    image.size_ = parts->header.size;
+    image.parts_ = std::move(parts);
+    return image;
+}
+
+// The offset of each part, after the header and in the order write() puts them.
+void Router::Image::Parts::layout()
+{
+    uint64_t at = sizeof(Header);
+    auto next = [&at](size_t bytes, size_t align) {
+        at = (at + align - 1) / align * align;
+        uint64_t offset = at;
+        at += bytes;
+        if (at > UINT32_MAX) {
+            throw Error("the table's router would take over 4 GiB");
+        }
+        return static_cast<uint32_t>(offset);
+    };
+
+    header.magic = kMagic;
+    header.nodes = next(nodes.size() * sizeof(Node), kImageAlign);
+    header.entries = next(entries.size() * sizeof(Entry), alignof(Entry));
+    header.services =
+        next(services.size() * sizeof(ImageService), alignof(ImageService));
+    header.serviceCount = static_cast<uint32_t>(services.size());
+    header.extensionMethods =
+        next(extensionMethods.size() * sizeof(Text), alignof(Text));
+    header.extensionMethodCount =
+        static_cast<uint32_t>(extensionMethods.size());
+    header.extensionAllows = next(
+        extensionAllows.size() * sizeof(ExtensionAllow), alignof(ExtensionAllow));
+    header.extensionAllowCount =
+        static_cast<uint32_t>(extensionAllows.size());
+    header.tails = next(tails.size(), 1);
+    header.strings = next(strings.size(), 1);
+    header.size = (at + kImageAlign - 1) / kImageAlign * kImageAlign;
+}
+
+void Router::Image::write(unsigned char *dst) const
+{
+    const Parts &p = *parts_;
+    const Header &h = p.header;
+    auto copy = [dst](uint32_t offset, const void *src, size_t bytes) {
+        if (bytes > 0) {
+            std::memcpy(dst + offset, src, bytes);
+        }
+    };
+
+    std::memset(dst, 0, h.size);
+    copy(0, &h, sizeof(h));
+    copy(h.nodes, p.nodes.data(), p.nodes.size() * sizeof(Node));
+    copy(h.entries, p.entries.data(), p.entries.size() * sizeof(Entry));
+    copy(h.services, p.services.data(),
+         p.services.size() * sizeof(ImageService));
+    copy(h.extensionMethods, p.extensionMethods.data(),
+         p.extensionMethods.size() * sizeof(Text));
+    copy(h.extensionAllows, p.extensionAllows.data(),
+         p.extensionAllows.size() * sizeof(ExtensionAllow));
+    copy(h.tails, p.tails.data(), p.tails.size());
+    copy(h.strings, p.strings.data(), p.strings.size());
+}
+
+std::unique_ptr<Router> Router::build(const unsigned char *snapshot, size_t len)
+{
+    Image image = Router::image(snapshot, len);
+    std::vector<Line, HugePageAllocator<Line>> own(image.size() / sizeof(Line));
+
+    image.write(own.front().bytes);
+
+    std::unique_ptr<Router> router(new Router(own.front().bytes));
+    router->own_ = std::move(own); // the vector's block does not move
+    return router;
+}
+
+std::unique_ptr<Router> Router::view(const unsigned char *image, size_t len)
+{
+    Header h;
+
+    if (image == nullptr || len < sizeof(Header)
+        || reinterpret_cast<uintptr_t>(image) % kImageAlign != 0) {
+        throw Error("not a router image");
+    }
+    std::memcpy(&h, image, sizeof(h));
+
+    uint64_t nodes = uint64_t(h.mask) + 1;
+    if (h.magic != kMagic || h.size > len || (nodes & h.mask) != 0
+        || h.nodes % kImageAlign != 0
+        || h.nodes + nodes * sizeof(Node) > h.size || h.strings > h.size) {
+        throw Error("not a router image");
+    }
+
+    return std::unique_ptr<Router>(new Router(image));
+}
+
+Router::Router(const unsigned char *image)
+    : base_(image), header_(reinterpret_cast<const Header *>(image))
+{
+    nodes_ = at<Node>(header_->nodes);
+    mask_ = header_->mask;
+    root_ = header_->root;
+    prefetch_ = header_->prefetch != 0;
+    entries_ = at<Entry>(header_->entries);
+    tails_ = at<char>(header_->tails);
+    strings_ = base_ + header_->strings;
+    services_ = at<ImageService>(header_->services);
+}
+
+Router::ServiceView Router::service(size_t index) const
+{
+    const ImageService &s = services_[index];
+    ServiceView v;
+
+    v.name = text(s.name);
+    v.url = text(s.url);
+    v.upstream = text(s.upstream);
+    v.state = static_cast<ServiceState>(s.state);
+    return v;
 }
 
 /*
- * Lays the draft out in nodes_, the table, the root included: at most two
+ * Lays the draft out in the table of nodes, the root included: at most two
  * thirds full, so probes stay short and always end.  Draft nodes come
  * parent first, so a parent's final id is known before its children are
  * keyed with it.
  */
-void Router::freeze(Draft &draft)
+void Router::Image::Parts::freeze(Draft &draft)
 {
     size_t count = draft.nodes.size();
     size_t capacity = 8;
@@ -367,16 +550,16 @@ void Router::freeze(Draft &draft)
         capacity *= 2;
     }
 
-    mask_ = capacity - 1;
-    nodes_.resize(capacity);
-    prefetch_ = capacity * sizeof(Node) > kCachedBytes;
+    header.mask = static_cast<uint32_t>(capacity - 1);
+    nodes.resize(capacity);
+    header.prefetch = capacity * sizeof(Node) > kCachedBytes;
 
     // the root has no edge: a parent no node has marks it
     Key root = Key::param(kRootParent, kRootShape, 0);
     root.shape = kRootShape;
 
     std::vector<uint32_t> ids(count, kNone);
-    ids[0] = root_ = place(root);
+    ids[0] = header.root = place(root);
 
     for (size_t d = 0; d < count; d++) {
         const Draft::Node &from = draft.nodes[d];
@@ -389,7 +572,7 @@ void Router::freeze(Draft &draft)
                                : Key::param(at, parent.shape, from.slot));
         }
 
-        Node &node = nodes_[ids[d]];
+        Node &node = nodes[ids[d]];
         for (size_t slot = 0; slot < kSlotCount; slot++) {
             if (from.params[slot] != kNone) {
                 node.params |= 1u << slot;
@@ -402,27 +585,28 @@ void Router::freeze(Draft &draft)
         node.firstEntry = from.firstEntry;
         node.entryCount = static_cast<uint8_t>(from.entryCount);
         if (from.entryCount > 0) {
-            node.entry = entries_[from.firstEntry];
+            node.entry = entries[from.firstEntry];
         }
     }
 }
 
-uint32_t Router::place(const Key &key)
+uint32_t Router::Image::Parts::place(const Key &key)
 {
-    size_t i = key.shape & mask_;
+    size_t mask = header.mask;
+    size_t i = key.shape & mask;
 
-    while (nodes_[i].parent != kNone) {
-        i = (i + 1) & mask_;
+    while (nodes[i].parent != kNone) {
+        i = (i + 1) & mask;
     }
 
-    Node &node = nodes_[i];
+    Node &node = nodes[i];
     node.head[0] = key.head[0];
     node.head[1] = key.head[1];
     node.parent = key.parent;
     node.length = key.length;
     if (key.text.size() > kHeadBytes) {
-        node.tail = static_cast<uint32_t>(tails_.size());
-        tails_.append(key.text.substr(kHeadBytes));
+        node.tail = static_cast<uint32_t>(tails.size());
+        tails.append(key.text.substr(kHeadBytes));
     }
     return static_cast<uint32_t>(i);
 }
@@ -432,7 +616,7 @@ bool Router::edgeEquals(const Node &node, const Key &key) const
     return node.parent == key.parent && node.length == key.length
            && node.head[0] == key.head[0] && node.head[1] == key.head[1]
            && (key.text.size() <= kHeadBytes
-               || std::memcmp(tails_.data() + node.tail,
+               || std::memcmp(tails_ + node.tail,
                               key.text.data() + kHeadBytes,
                               key.text.size() - kHeadBytes)
                       == 0);
@@ -460,8 +644,8 @@ Match Router::match(std::string_view method, std::string_view path,
 
     Search s;
     s.want = websocket ? kGet : methodBit(method);
-    if (s.want == 0 && !snapshot_.extensionMethods.empty()) {
-        s.want = methodBit(method, snapshot_.extensionMethods);
+    if (s.want == 0) {
+        s.want = wanted(method);
     }
     if (s.want == kHead) {
         s.want |= kGet; // HEAD is served by GET routes
@@ -521,7 +705,7 @@ Match Router::match(std::string_view method, std::string_view path,
     }
 
     Match m;
-    m.status = anyPending_ ? MatchStatus::Pending : MatchStatus::NotFound;
+    m.status = header_->anyPending ? MatchStatus::Pending : MatchStatus::NotFound;
     return m;
 }
 
@@ -688,16 +872,16 @@ bool Router::visitTerminal(const Node &node, Search &s) const
 
 Match Router::answer(const Entry &entry) const
 {
-    const Service &service = snapshot_.services[entry.service];
+    const ImageService &service = services_[entry.service];
     Match m;
 
-    m.status = service.state == ServiceState::Unhealthy
+    m.status = service.state == static_cast<uint32_t>(ServiceState::Unhealthy)
                    ? MatchStatus::Unavailable
                    : MatchStatus::Found;
-    m.service = service.name;
+    m.service = text(service.name);
     m.serviceIndex = entry.service;
-    m.upstream = service.upstream;
-    m.route = entry.route;
+    m.upstream = text(service.upstream);
+    m.route = text(entry.route);
     m.authRequired = entry.authRequired;
     return m;
 }
@@ -720,17 +904,44 @@ uint32_t Router::allowed(const Node &node) const
 Match Router::notAllowed(const Node &node) const
 {
     const Entry *entry = &entries_[node.firstEntry];
-    const Service &owner = snapshot_.services[entry->service];
+    const ImageService &owner = services_[entry->service];
     uint32_t allow = allowed(node);
 
     Match m;
     m.status = MatchStatus::NotAllowed;
-    m.service = owner.name;
+    m.service = text(owner.name);
     m.serviceIndex = entry->service;
-    m.upstream = owner.upstream;
-    m.allow = allow & ~kAllMethods ? extensionAllows_.at(allow)
-                                   : allowHeader(allow);
+    m.upstream = text(owner.upstream);
+
+    if (!(allow & ~kAllMethods)) {
+        m.allow = allowHeader(allow);
+        return m;
+    }
+
+    // image() wrote one for each such mask a terminal has
+    const ExtensionAllow *first = at<ExtensionAllow>(header_->extensionAllows);
+    const ExtensionAllow *last = first + header_->extensionAllowCount;
+    const ExtensionAllow *found = std::lower_bound(
+        first, last, allow,
+        [](const ExtensionAllow &a, uint32_t mask) { return a.mask < mask; });
+
+    if (found != last && found->mask == allow) {
+        m.allow = text(found->text);
+    }
     return m;
+}
+
+// The bit of an extension method in the table; 0 if it has none such.
+uint32_t Router::wanted(std::string_view method) const
+{
+    const Text *names = at<Text>(header_->extensionMethods);
+
+    for (uint32_t i = 0; i < header_->extensionMethodCount; i++) {
+        if (text(names[i]) == method) {
+            return 1u << (kMethodCount + i);
+        }
+    }
+    return 0;
 }
 
 } // namespace discovery

@@ -1,4 +1,4 @@
-// router.hpp: the worker-local matcher, a trie of path segments.
+// router.hpp: the matcher, a trie of path segments laid out as one image.
 #ifndef DISCOVERY_ROUTER_HPP
 #define DISCOVERY_ROUTER_HPP
 
@@ -10,7 +10,6 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 namespace discovery {
@@ -57,14 +56,47 @@ struct Match {
  * without reading a node: in a large table it prefetches the slots of the
  * levels ahead, so their cache misses overlap instead of following one
  * another.
+ *
+ * All of it is one image: a header, then arrays and strings addressed by
+ * offsets from the image's start, with no pointer in it.  Built once per
+ * table (Router::image), it can sit anywhere, in nginx's shared zone
+ * where every worker reads the same copy, or in a worker's own memory; a
+ * Router is a view of one, made in constant time.
  */
 class Router {
 public:
+    // The bytes of a table's router, laid out but not yet placed.
+    class Image {
+    public:
+        size_t size() const { return size_; }
+        // writes the image to dst: size() bytes, aligned to kImageAlign
+        void write(unsigned char *dst) const;
+
+    private:
+        friend class Router;
+        struct Parts;
+        std::shared_ptr<const Parts> parts_;
+        size_t size_ = 0;
+    };
+
+    static constexpr size_t kImageAlign = 64;
+
     // Throws Error on a malformed snapshot.
+    static Image image(const unsigned char *snapshot, size_t len);
+    static Image image(const Snapshot &snapshot);
+
+    // A router with an image of its own.  Throws Error as image() does.
     static std::unique_ptr<Router> build(const unsigned char *snapshot,
                                          size_t len);
 
-    explicit Router(Snapshot snapshot);
+    /*
+     * A view of an image written by Image::write, which must stay as it is
+     * while the view is used.  Throws Error when `len` bytes at `image`
+     * are not the start of one (its header is checked, not its contents:
+     * they are trusted as their writer's).
+     */
+    static std::unique_ptr<Router> view(const unsigned char *image,
+                                        size_t len);
 
     Router(const Router &) = delete;
     Router &operator=(const Router &) = delete;
@@ -75,13 +107,21 @@ public:
     Match match(std::string_view method, std::string_view path,
                 bool websocket, uint32_t *visits = nullptr) const;
 
-    uint64_t generation() const { return snapshot_.generation; }
+    uint64_t generation() const { return header_->generation; }
 
     // A service of the table has not been polled yet.
-    bool anyPending() const { return anyPending_; }
+    bool anyPending() const { return header_->anyPending != 0; }
 
     // The roster, in the order of Match::serviceIndex.
-    const std::vector<Service> &services() const { return snapshot_.services; }
+    struct ServiceView {
+        std::string_view name;
+        std::string_view url;
+        std::string_view upstream;
+        ServiceState state = ServiceState::Pending;
+    };
+
+    size_t serviceCount() const { return header_->serviceCount; }
+    ServiceView service(size_t index) const;
 
 private:
     static constexpr uint32_t kNone = UINT32_MAX;
@@ -101,8 +141,14 @@ private:
         kSlotCount
     };
 
+    // Bytes of the image's strings area.
+    struct Text {
+        uint32_t offset = 0;
+        uint32_t length = 0;
+    };
+
     struct Entry {
-        std::string_view route;
+        Text route;
         uint32_t service : 31;
         uint32_t authRequired : 1;
         uint32_t methods; // after conflict resolution, never 0
@@ -112,13 +158,12 @@ private:
     static constexpr uint32_t kParamEdge = UINT32_MAX - kSlotCount;
 
     /*
-     * nodes_[0, mask_] is the table of every node, keyed by (parent,
-     * edge); the root's parent is kRootParent.  A slot is free while its
-     * parent is kNone.
+     * The table of every node, keyed by (parent, edge); the root's parent
+     * is kRootParent.  A slot is free while its parent is kNone.
      */
     struct alignas(64) Node {
         // A literal edge's text: longer than its zero-padded head, the
-        // rest is in tails_.  Zero for a parameter edge.
+        // rest is in the tails.  Zero for a parameter edge.
         uint64_t head[2] = {0, 0};
         uint32_t parent = kNone;
         uint32_t length = 0; // of a literal edge, or kParamEdge + slot
@@ -130,13 +175,50 @@ private:
         };
         static_assert(kMaxSegmentsAfterPath < 32, "a bit per suffix length");
 
-        uint32_t firstEntry = 0; // in entries_, `entry` included
+        uint32_t firstEntry = 0; // in the entries, `entry` included
         uint8_t params = 0;      // a bit per ParamSlot that has a child
         uint8_t entryCount = 0;  // at most one entry per method
         bool hasLiterals = false;
-        Entry entry{}; // entries_[firstEntry] when entryCount > 0
+        Entry entry{}; // entries[firstEntry] when entryCount > 0
     };
     static_assert(sizeof(Node) == 64, "a node is one cache line");
+
+    struct ImageService {
+        Text name;
+        Text url;
+        Text upstream;
+        uint32_t state = 0;
+    };
+
+    // An Allow header naming extension methods, for its method mask.
+    struct ExtensionAllow {
+        uint32_t mask = 0;
+        Text text;
+    };
+
+    // The image's first bytes; every offset is from the image's start.
+    struct alignas(kImageAlign) Header {
+        uint64_t magic = 0;
+        uint64_t size = 0; // of the whole image
+        uint64_t generation = 0;
+        uint32_t nodes = 0; // mask + 1 of them
+        uint32_t mask = 0;
+        uint32_t root = 0;
+        uint32_t entries = 0;
+        uint32_t tails = 0;
+        uint32_t strings = 0;
+        uint32_t services = 0;
+        uint32_t serviceCount = 0;
+        uint32_t extensionMethods = 0; // Texts
+        uint32_t extensionMethodCount = 0;
+        uint32_t extensionAllows = 0; // sorted by mask
+        uint32_t extensionAllowCount = 0;
+        uint8_t anyPending = 0;
+        uint8_t prefetch = 0; // the table is larger than the caches
+    };
+    static_assert(sizeof(Header) % kImageAlign == 0, "nodes start aligned");
+
+    static constexpr uint64_t kMagic = 0x3130524554554f52ull; // "ROUTER01"
 
     /*
      * An edge to look up, equal to a node's when parent, length and text
@@ -156,6 +238,9 @@ private:
     };
 
     struct Draft;
+    struct Line {
+        alignas(kImageAlign) unsigned char bytes[kImageAlign];
+    };
 
     struct Search {
         uint32_t want = 0;
@@ -174,10 +259,23 @@ private:
         }
     }
 
-    void freeze(Draft &draft);
-    uint32_t place(const Key &key);
+    explicit Router(const unsigned char *image);
+
+    template <class T>
+    const T *at(uint32_t offset) const
+    {
+        return reinterpret_cast<const T *>(base_ + offset);
+    }
+
+    std::string_view text(Text t) const
+    {
+        return {reinterpret_cast<const char *>(strings_) + t.offset,
+                t.length};
+    }
+
     uint32_t find(const Key &key) const;
     bool edgeEquals(const Node &node, const Key &key) const;
+    uint32_t wanted(std::string_view method) const;
 
     void prefetch(uint64_t shape, std::string_view rest) const;
     bool search(uint32_t id, uint64_t shape, std::string_view rest,
@@ -191,16 +289,20 @@ private:
     uint32_t allowed(const Node &node) const;
     Match notAllowed(const Node &node) const;
 
-    Snapshot snapshot_; // owns every string the trie views
-    std::vector<Node, HugePageAllocator<Node>> nodes_;
-    size_t mask_ = 0; // of the table, nodes_[0, mask_]
+    // an image of its own, for build(); empty for a view
+    std::vector<Line, HugePageAllocator<Line>> own_;
+
+    // the image, and what every lookup reads of its header
+    const unsigned char *base_ = nullptr;
+    const Header *header_ = nullptr;
+    const Node *nodes_ = nullptr;
+    size_t mask_ = 0;
     uint32_t root_ = 0;
-    bool prefetch_ = false; // the table is larger than the caches
-    std::vector<Entry> entries_;
-    std::string tails_; // the bytes of long literals past their head
-    bool anyPending_ = false;
-    // the Allow headers that name extension methods, by mask
-    std::unordered_map<uint32_t, std::string> extensionAllows_;
+    bool prefetch_ = false;
+    const Entry *entries_ = nullptr;
+    const char *tails_ = nullptr;
+    const unsigned char *strings_ = nullptr;
+    const ImageService *services_ = nullptr;
 };
 
 } // namespace discovery

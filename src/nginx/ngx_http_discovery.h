@@ -103,6 +103,29 @@ typedef struct {
 } ngx_http_discovery_record_t;
 
 
+/*
+ * The router image of a table (see discovery_router_image), in the zone:
+ * every worker reads it where it lies.  A replaced one is kept until no
+ * process reads it any more.
+ */
+typedef struct ngx_http_discovery_image_s  ngx_http_discovery_image_t;
+
+struct ngx_http_discovery_image_s {
+    ngx_http_discovery_image_t    *next;         /* retired */
+    ngx_atomic_uint_t              generation;   /* of its table */
+    size_t                         len;
+    u_char                        *data;         /* aligned, in this block */
+};
+
+/* processes that read images: a worker per slot, with the one it reads */
+#define NGX_HTTP_DISCOVERY_READERS  64
+
+typedef struct {
+    ngx_pid_t                      pid;          /* 0: a free slot */
+    ngx_atomic_uint_t              generation;   /* of its image, or 0 */
+} ngx_http_discovery_reader_t;
+
+
 typedef struct {
     ngx_atomic_t                   generation;   /* of snapshot */
     u_char                        *snapshot;     /* see discovery_core.h */
@@ -115,6 +138,12 @@ typedef struct {
 
     /* of the table the state file holds */
     ngx_atomic_uint_t              saved_generation;
+
+    /* the table's image, NULL when it did not fit; older ones still read */
+    ngx_http_discovery_image_t    *image;
+    ngx_http_discovery_image_t    *retired;
+    size_t                         failed_image_len;
+    ngx_http_discovery_reader_t    readers[NGX_HTTP_DISCOVERY_READERS];
 } ngx_http_discovery_shctx_t;
 
 
@@ -272,7 +301,13 @@ u_char *ngx_http_discovery_table_alloc_locked(
     ngx_http_discovery_main_conf_t *dmcf, size_t len, size_t *size);
 ngx_atomic_uint_t ngx_http_discovery_table_install_locked(
     ngx_http_discovery_main_conf_t *dmcf, u_char *p, size_t size,
-    discovery_buf_t *table);
+    discovery_buf_t *table, ngx_http_discovery_image_t *image);
+ngx_http_discovery_image_t *ngx_http_discovery_image_alloc_locked(
+    ngx_http_discovery_main_conf_t *dmcf, size_t len, ngx_log_t *log);
+void ngx_http_discovery_image_free_locked(
+    ngx_http_discovery_main_conf_t *dmcf, ngx_http_discovery_image_t *image);
+void ngx_http_discovery_images_reclaim_locked(
+    ngx_http_discovery_main_conf_t *dmcf);
 
 /* ngx_http_discovery_state.c */
 ngx_int_t ngx_http_discovery_state_load(ngx_http_discovery_main_conf_t *dmcf,

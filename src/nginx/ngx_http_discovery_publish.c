@@ -84,6 +84,7 @@ struct ngx_http_discovery_publication_s {
     volatile ngx_uint_t                done;
     int                                rc;
     discovery_buf_t                    out;
+    discovery_buf_t                    image;    /* out's router */
     discovery_error_t                  err;
     u_char                            *said;     /* the core's messages */
     size_t                             said_len;
@@ -129,7 +130,11 @@ static void ngx_http_discovery_publication_free(
     ngx_http_discovery_publication_t *p);
 static ngx_atomic_uint_t ngx_http_discovery_publish_locked(
     ngx_http_discovery_main_conf_t *dmcf, discovery_buf_t *snapshot,
-    ngx_log_t *log, ngx_uint_t alert);
+    ngx_http_discovery_image_t *image, ngx_log_t *log, ngx_uint_t alert);
+static ngx_http_discovery_image_t *ngx_http_discovery_publication_image(
+    ngx_http_discovery_publication_t *p);
+static ngx_uint_t ngx_http_discovery_image_read_locked(
+    ngx_http_discovery_shctx_t *sh, ngx_atomic_uint_t generation);
 
 
 static ngx_http_discovery_publisher_t  ngx_http_discovery_publisher;
@@ -556,6 +561,20 @@ ngx_http_discovery_publication_apply(void *data, ngx_log_t *log)
                                            p->n, p->base_generation + 1,
                                            &p->out, &dlog, &p->err);
 
+    /* without one, workers build their own router from the table */
+    if (p->rc == DISCOVERY_OK
+        && discovery_router_image(p->out.data, p->out.len, &p->image, NULL)
+           != DISCOVERY_OK)
+    {
+        p->image.data = NULL;
+        p->image.len = 0;
+    }
+
+#if (NGX_THREADS && NGX_LINUX)
+    /* what the table's decoding took goes back to the system */
+    (void) malloc_trim(0);
+#endif
+
     ngx_memory_barrier();
     p->done = 1;
 }
@@ -640,6 +659,7 @@ ngx_http_discovery_publication_install(ngx_http_discovery_publication_t *p)
     ngx_http_discovery_record_t        *rec;
     ngx_http_discovery_change_t        *change;
     ngx_http_discovery_publisher_t     *pub;
+    ngx_http_discovery_image_t         *image;
     ngx_http_discovery_main_conf_t     *dmcf;
     ngx_http_discovery_publication_t   *one, **last;
 
@@ -654,11 +674,17 @@ ngx_http_discovery_publication_install(ngx_http_discovery_publication_t *p)
 
     generation = 0;
 
+    image = ngx_http_discovery_publication_image(p);
+
     ngx_shmtx_lock(&dmcf->shpool->mutex);
 
     if (sh->generation != p->base_generation
         || ngx_http_discovery_publication_stale_locked(p))
     {
+        if (image) {
+            ngx_http_discovery_image_free_locked(dmcf, image);
+        }
+
         ngx_shmtx_unlock(&dmcf->shpool->mutex);
 
         discovery_buf_free(&p->out);
@@ -680,8 +706,12 @@ ngx_http_discovery_publication_install(ngx_http_discovery_publication_t *p)
     }
 
     if (p->rc == DISCOVERY_OK) {
-        generation = ngx_http_discovery_publish_locked(dmcf, &p->out, log,
-                                                       p->n == 1);
+        generation = ngx_http_discovery_publish_locked(dmcf, &p->out, image,
+                                                       log, p->n == 1);
+
+        if (generation == 0 && image) {
+            ngx_http_discovery_image_free_locked(dmcf, image);
+        }
 
         if (generation == 0 && p->n > 1) {
             ngx_shmtx_unlock(&dmcf->shpool->mutex);
@@ -911,6 +941,7 @@ ngx_http_discovery_publication_free(ngx_http_discovery_publication_t *p)
     }
 
     discovery_buf_free(&p->out);
+    discovery_buf_free(&p->image);
     ngx_free(p->said);
     ngx_free(p->base);
     ngx_free(p);
@@ -925,7 +956,8 @@ ngx_http_discovery_publication_free(ngx_http_discovery_publication_t *p)
 
 static ngx_atomic_uint_t
 ngx_http_discovery_publish_locked(ngx_http_discovery_main_conf_t *dmcf,
-    discovery_buf_t *snapshot, ngx_log_t *log, ngx_uint_t alert)
+    discovery_buf_t *snapshot, ngx_http_discovery_image_t *image,
+    ngx_log_t *log, ngx_uint_t alert)
 {
     u_char                      *p;
     size_t                       size;
@@ -951,7 +983,8 @@ ngx_http_discovery_publish_locked(ngx_http_discovery_main_conf_t *dmcf,
 
     sh->failed_len = 0;
 
-    return ngx_http_discovery_table_install_locked(dmcf, p, size, snapshot);
+    return ngx_http_discovery_table_install_locked(dmcf, p, size, snapshot,
+                                                   image);
 }
 
 
@@ -995,7 +1028,8 @@ ngx_http_discovery_table_alloc_locked(ngx_http_discovery_main_conf_t *dmcf,
 
 ngx_atomic_uint_t
 ngx_http_discovery_table_install_locked(ngx_http_discovery_main_conf_t *dmcf,
-    u_char *p, size_t size, discovery_buf_t *table)
+    u_char *p, size_t size, discovery_buf_t *table,
+    ngx_http_discovery_image_t *image)
 {
     ngx_http_discovery_shctx_t  *sh;
 
@@ -1013,9 +1047,177 @@ ngx_http_discovery_table_install_locked(ngx_http_discovery_main_conf_t *dmcf,
     ngx_memcpy(p, table->data, table->len);
     sh->snapshot_len = table->len;
 
+    /* the old image stays while a process reads it */
+    if (sh->image) {
+        sh->image->next = sh->retired;
+        sh->retired = sh->image;
+    }
+
+    sh->image = image;
+
+    if (image) {
+        image->generation = sh->generation + 1;
+    }
+
     /* workers read the generation without the lock */
     ngx_memory_barrier();
     sh->generation++;
 
+    ngx_http_discovery_images_reclaim_locked(dmcf);
+
     return sh->generation;
+}
+
+
+/*
+ * The zone's copy of the router image the thread built for the
+ * publication's table, or NULL: there is none, or the zone has no room
+ * for it beside the table.  The block is taken under the lock, and the
+ * image copied into it outside, before anyone can see it.
+ */
+
+static ngx_http_discovery_image_t *
+ngx_http_discovery_publication_image(ngx_http_discovery_publication_t *p)
+{
+    size_t                           need;
+    ngx_http_discovery_image_t      *image;
+    ngx_http_discovery_main_conf_t  *dmcf;
+
+    if (p->rc != DISCOVERY_OK || p->image.data == NULL) {
+        return NULL;
+    }
+
+    dmcf = p->pub->dmcf;
+
+    /* the table comes first: room for both, or no image */
+    need = p->out.len + p->image.len + 2 * ngx_pagesize;
+
+    ngx_shmtx_lock(&dmcf->shpool->mutex);
+
+    image = NULL;
+
+    if (dmcf->shpool->pfree * ngx_pagesize >= need) {
+        image = ngx_http_discovery_image_alloc_locked(dmcf, p->image.len,
+                                                      p->pub->log);
+
+    } else if (dmcf->sh->failed_image_len != p->image.len) {
+        dmcf->sh->failed_image_len = p->image.len;
+        ngx_log_error(NGX_LOG_WARN, p->pub->log, 0,
+                      "discovery zone \"%V\" of %uz bytes has no room for "
+                      "the router of a table of %uz bytes (%uz bytes): each "
+                      "worker builds its own",
+                      &dmcf->shm_zone->shm.name, dmcf->shm_zone->shm.size,
+                      p->out.len, p->image.len);
+    }
+
+    ngx_shmtx_unlock(&dmcf->shpool->mutex);
+
+    if (image) {
+        ngx_memcpy(image->data, p->image.data, p->image.len);
+    }
+
+    discovery_buf_free(&p->image);
+
+    return image;
+}
+
+
+/*
+ * A block for a router image of len bytes: its record, then the image, at
+ * the alignment the core wants (the slab allocator aligns a block to its
+ * size class, or a page, and the record takes a whole alignment unit).
+ */
+
+ngx_http_discovery_image_t *
+ngx_http_discovery_image_alloc_locked(ngx_http_discovery_main_conf_t *dmcf,
+    size_t len, ngx_log_t *log)
+{
+    size_t                       head;
+    ngx_http_discovery_image_t  *image;
+
+    head = ngx_align(sizeof(ngx_http_discovery_image_t),
+                     DISCOVERY_ROUTER_IMAGE_ALIGN);
+
+    image = ngx_slab_alloc_locked(dmcf->shpool, head + len);
+
+    if (image == NULL) {
+        return NULL;
+    }
+
+    if ((uintptr_t) image % DISCOVERY_ROUTER_IMAGE_ALIGN) {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "discovery: a router image block is not aligned");
+        ngx_slab_free_locked(dmcf->shpool, image);
+        return NULL;
+    }
+
+    dmcf->sh->failed_image_len = 0;
+
+    image->next = NULL;
+    image->generation = 0;
+    image->len = len;
+    image->data = (u_char *) image + head;
+
+    return image;
+}
+
+
+void
+ngx_http_discovery_image_free_locked(ngx_http_discovery_main_conf_t *dmcf,
+    ngx_http_discovery_image_t *image)
+{
+    ngx_slab_free_locked(dmcf->shpool, image);
+}
+
+
+/* frees the retired images no live process reads any more */
+
+void
+ngx_http_discovery_images_reclaim_locked(ngx_http_discovery_main_conf_t *dmcf)
+{
+    ngx_http_discovery_shctx_t   *sh;
+    ngx_http_discovery_image_t   *image, **prev;
+
+    sh = dmcf->sh;
+    prev = &sh->retired;
+
+    while (*prev) {
+        image = *prev;
+
+        if (ngx_http_discovery_image_read_locked(sh, image->generation)) {
+            prev = &image->next;
+            continue;
+        }
+
+        *prev = image->next;
+        ngx_slab_free_locked(dmcf->shpool, image);
+    }
+}
+
+
+static ngx_uint_t
+ngx_http_discovery_image_read_locked(ngx_http_discovery_shctx_t *sh,
+    ngx_atomic_uint_t generation)
+{
+    ngx_uint_t                    i;
+    ngx_http_discovery_reader_t  *reader;
+
+    for (i = 0; i < NGX_HTTP_DISCOVERY_READERS; i++) {
+        reader = &sh->readers[i];
+
+        if (reader->pid == 0 || reader->generation != generation) {
+            continue;
+        }
+
+        /* a worker killed (SIGKILL) never gave its slot back */
+        if (kill(reader->pid, 0) == -1 && ngx_errno == NGX_ESRCH) {
+            reader->pid = 0;
+            reader->generation = 0;
+            continue;
+        }
+
+        return 1;
+    }
+
+    return 0;
 }

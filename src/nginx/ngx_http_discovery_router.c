@@ -1,10 +1,15 @@
 
 /*
- * This worker's router: the lookup structure built from the zone's table,
- * rebuilt when a newer one is published, once the next request or, in an
- * idle worker, a timer sees it.  A large table's router is built in a
- * thread of nginx's default pool while requests go on with the previous
- * one, so that switching tables costs a request nothing.
+ * This worker's router, switched to a newer table once the next request
+ * or, in an idle worker, a timer sees it.  A table normally comes with its
+ * router image in the zone, built once by whoever published it: the worker
+ * reads that in place, and switching costs a view of it.  The worker's
+ * slot among the zone's readers says which image it reads, so that an
+ * image is freed only once no worker reads it.
+ *
+ * A table whose image did not fit the zone gets a router of the worker's
+ * own, built from a copy of the table: a large one in a thread of nginx's
+ * default pool while requests go on with the previous router.
  */
 
 
@@ -33,6 +38,11 @@ typedef struct {
     ngx_http_discovery_main_conf_t   *started;
     discovery_router_t               *router;
     ngx_atomic_uint_t                 generation;  /* of the router's table */
+    unsigned                          shared:1;    /* router views the zone */
+
+    /* this worker's slot among the zone's readers, or NULL */
+    ngx_http_discovery_reader_t      *reader;
+    ngx_http_discovery_shctx_t       *reader_sh;   /* of the slot */
 
     /* the configured service of each in the table's roster, or NULL */
     ngx_http_discovery_service_t    **owners;
@@ -62,9 +72,15 @@ static ngx_int_t ngx_http_discovery_router_refresh(
 static discovery_router_t *ngx_http_discovery_router_build(
     ngx_http_discovery_main_conf_t *dmcf, ngx_atomic_uint_t *generation,
     discovery_error_t *err);
+static discovery_router_t *ngx_http_discovery_router_view(
+    ngx_http_discovery_router_t *rt, ngx_atomic_uint_t *generation);
+static void ngx_http_discovery_router_reader(ngx_http_discovery_router_t *rt,
+    ngx_uint_t claim);
+static void ngx_http_discovery_router_read(ngx_http_discovery_router_t *rt,
+    ngx_atomic_uint_t generation);
 static ngx_int_t ngx_http_discovery_router_install(
     ngx_http_discovery_router_t *rt, discovery_router_t *router,
-    ngx_atomic_uint_t generation, discovery_error_t *err);
+    ngx_atomic_uint_t generation, ngx_uint_t shared, discovery_error_t *err);
 #if (NGX_THREADS)
 static void ngx_http_discovery_router_build_handler(void *data,
     ngx_log_t *log);
@@ -96,6 +112,8 @@ ngx_http_discovery_router_init_worker(ngx_cycle_t *cycle,
     rt = &ngx_http_discovery_router;
     rt->dmcf = dmcf;
     rt->started = dmcf;
+
+    ngx_http_discovery_router_reader(rt, 1);
 
     (void) ngx_http_discovery_router_refresh(rt, 1);
 
@@ -146,6 +164,8 @@ ngx_http_discovery_router_exit_worker(ngx_cycle_t *cycle)
         rt->owners = NULL;
         rt->nowners = 0;
     }
+
+    ngx_http_discovery_router_reader(rt, 0);
 }
 
 
@@ -231,6 +251,16 @@ ngx_http_discovery_router_refresh(ngx_http_discovery_router_t *rt,
     if (rt->building && !at_once) {
         return NGX_OK;
     }
+#endif
+
+    router = ngx_http_discovery_router_view(rt, &generation);
+
+    if (router) {
+        return ngx_http_discovery_router_install(rt, router, generation, 1,
+                                                 NULL);
+    }
+
+#if (NGX_THREADS)
 
     /* a router that answers "pending" is replaced as soon as it can be */
 
@@ -258,7 +288,142 @@ ngx_http_discovery_router_refresh(ngx_http_discovery_router_t *rt,
 
     router = ngx_http_discovery_router_build(dmcf, &generation, &err);
 
-    return ngx_http_discovery_router_install(rt, router, generation, &err);
+    return ngx_http_discovery_router_install(rt, router, generation, 0, &err);
+}
+
+
+/*
+ * A router viewing the image of the zone's table, now marked as read by
+ * this worker; NULL when the table has none (or the worker no slot).
+ */
+
+static discovery_router_t *
+ngx_http_discovery_router_view(ngx_http_discovery_router_t *rt,
+    ngx_atomic_uint_t *generation)
+{
+    discovery_error_t                err;
+    discovery_router_t              *router;
+    ngx_http_discovery_shctx_t      *sh;
+    ngx_http_discovery_image_t      *image;
+    ngx_http_discovery_main_conf_t  *dmcf;
+
+    dmcf = rt->dmcf;
+    sh = dmcf->sh;
+
+    if (rt->reader == NULL || rt->reader_sh != sh) {
+        return NULL;
+    }
+
+    ngx_shmtx_lock(&dmcf->shpool->mutex);
+
+    image = sh->image;
+
+    if (image == NULL || image->generation != sh->generation) {
+        ngx_shmtx_unlock(&dmcf->shpool->mutex);
+        return NULL;
+    }
+
+    /* from now on the image stays; install() lets the previous one go */
+    rt->reader->generation = image->generation;
+
+    ngx_shmtx_unlock(&dmcf->shpool->mutex);
+
+    router = discovery_router_open(image->data, image->len, &err);
+
+    if (router == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "discovery: cannot read the router image of table "
+                      "%uA: %s", image->generation, err.text);
+        return NULL;
+    }
+
+    *generation = image->generation;
+
+    return router;
+}
+
+
+/* claims this worker's slot among the zone's readers, or gives it back */
+
+static void
+ngx_http_discovery_router_reader(ngx_http_discovery_router_t *rt,
+    ngx_uint_t claim)
+{
+    ngx_uint_t                       i;
+    ngx_http_discovery_shctx_t      *sh;
+    ngx_http_discovery_reader_t     *reader;
+    ngx_http_discovery_main_conf_t  *dmcf;
+
+    dmcf = rt->started;
+    sh = dmcf->sh;
+
+    if (!claim && (rt->reader == NULL || rt->reader_sh != sh)) {
+        return;
+    }
+
+    ngx_shmtx_lock(&dmcf->shpool->mutex);
+
+    if (!claim) {
+        rt->reader->pid = 0;
+        rt->reader->generation = 0;
+        rt->reader = NULL;
+
+        ngx_http_discovery_images_reclaim_locked(dmcf);
+        ngx_shmtx_unlock(&dmcf->shpool->mutex);
+        return;
+    }
+
+    for (i = 0; i < NGX_HTTP_DISCOVERY_READERS; i++) {
+        reader = &sh->readers[i];
+
+        /* a worker killed (SIGKILL) never gave its slot back */
+        if (reader->pid == 0
+            || (kill(reader->pid, 0) == -1 && ngx_errno == NGX_ESRCH))
+        {
+            reader->pid = ngx_pid;
+            reader->generation = 0;
+            rt->reader = reader;
+            rt->reader_sh = sh;
+            break;
+        }
+    }
+
+    ngx_shmtx_unlock(&dmcf->shpool->mutex);
+
+    if (rt->reader == NULL) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "discovery: %d processes read the zone's routers "
+                      "already: this worker builds its own",
+                      NGX_HTTP_DISCOVERY_READERS);
+    }
+}
+
+
+/*
+ * The image of that generation is the one this worker reads (0: none, its
+ * router is its own): those it no longer reads go, unless another does.
+ */
+
+static void
+ngx_http_discovery_router_read(ngx_http_discovery_router_t *rt,
+    ngx_atomic_uint_t generation)
+{
+    ngx_http_discovery_main_conf_t  *dmcf;
+
+    dmcf = rt->dmcf;
+
+    if (rt->reader == NULL || rt->reader_sh != dmcf->sh
+        || (rt->reader->generation == generation && dmcf->sh->retired == NULL))
+    {
+        return;
+    }
+
+    ngx_shmtx_lock(&dmcf->shpool->mutex);
+
+    rt->reader->generation = generation;
+    ngx_http_discovery_images_reclaim_locked(dmcf);
+
+    ngx_shmtx_unlock(&dmcf->shpool->mutex);
 }
 
 
@@ -292,7 +457,7 @@ ngx_http_discovery_router_build(ngx_http_discovery_main_conf_t *dmcf,
 static ngx_int_t
 ngx_http_discovery_router_install(ngx_http_discovery_router_t *rt,
     discovery_router_t *router, ngx_atomic_uint_t generation,
-    discovery_error_t *err)
+    ngx_uint_t shared, discovery_error_t *err)
 {
     ngx_uint_t                       n;
     ngx_http_discovery_service_t   **owners;
@@ -311,12 +476,24 @@ ngx_http_discovery_router_install(ngx_http_discovery_router_t *rt,
 
     if (owners == NULL) {
         discovery_router_destroy(router);
+
+        /* a view of an image its reader slot no longer keeps goes too */
+        if (shared && rt->router && rt->shared) {
+            discovery_router_destroy(rt->router);
+            ngx_free(rt->owners);
+            rt->router = NULL;
+            rt->owners = NULL;
+            rt->nowners = 0;
+        }
+
         return NGX_ERROR;
     }
 
     if (rt->router) {
 #if (NGX_THREADS)
-        if (rt->retired == NULL
+        /* a view is a few words; a router of the worker's own, maybe not */
+        if (!rt->shared
+            && rt->retired == NULL
             && rt->dmcf->thread_pool
             && rt->dmcf == rt->started
             && !ngx_exiting
@@ -346,11 +523,16 @@ ngx_http_discovery_router_install(ngx_http_discovery_router_t *rt,
     }
 
     rt->router = router;
+    rt->shared = shared;
     rt->owners = owners;
     rt->nowners = n;
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                   "discovery: router built for table %uA", generation);
+    ngx_http_discovery_router_read(rt, shared ? generation : 0);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "discovery: router %s table %uA",
+                   shared ? "reads the zone's image of" : "built for",
+                   generation);
 
     return NGX_OK;
 }
@@ -400,7 +582,7 @@ ngx_http_discovery_router_built(ngx_event_t *ev)
                    rt->build_generation);
 
     (void) ngx_http_discovery_router_install(rt, router, rt->build_generation,
-                                             &rt->build_err);
+                                             0, &rt->build_err);
 }
 
 

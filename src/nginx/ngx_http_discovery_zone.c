@@ -36,7 +36,11 @@ static void ngx_http_discovery_records_free_locked(
     ngx_http_discovery_record_t **added);
 static void ngx_http_discovery_roster_commit_locked(
     ngx_http_discovery_main_conf_t *dmcf, ngx_http_discovery_record_t **added,
-    u_char *p, size_t size, discovery_buf_t *table);
+    u_char *p, size_t size, discovery_buf_t *table,
+    ngx_http_discovery_image_t *image);
+static ngx_http_discovery_image_t *ngx_http_discovery_roster_image_locked(
+    ngx_http_discovery_main_conf_t *dmcf, discovery_buf_t *table,
+    ngx_log_t *log);
 static void ngx_http_discovery_restore_health(
     ngx_http_discovery_main_conf_t *dmcf, discovery_buf_t *snapshot,
     discovery_service_conf_t *roster);
@@ -165,6 +169,7 @@ ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
     discovery_buf_t                 table;
     discovery_service_conf_t       *roster;
     ngx_http_discovery_shctx_t     *sh;
+    ngx_http_discovery_image_t     *image;
     ngx_http_discovery_record_t   **added;
     ngx_http_discovery_service_t   *service;
 
@@ -261,7 +266,10 @@ ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
 
     /* everything fits: from here on, nothing fails */
 
-    ngx_http_discovery_roster_commit_locked(dmcf, added, p, size, &table);
+    image = ngx_http_discovery_roster_image_locked(dmcf, &table, log);
+
+    ngx_http_discovery_roster_commit_locked(dmcf, added, p, size, &table,
+                                            image);
 
     if (loaded) {
         ngx_http_discovery_restore_health(dmcf, &table, roster);
@@ -410,7 +418,7 @@ ngx_http_discovery_records_free_locked(ngx_http_discovery_main_conf_t *dmcf,
 static void
 ngx_http_discovery_roster_commit_locked(ngx_http_discovery_main_conf_t *dmcf,
     ngx_http_discovery_record_t **added, u_char *p, size_t size,
-    discovery_buf_t *table)
+    discovery_buf_t *table, ngx_http_discovery_image_t *image)
 {
     ngx_uint_t                     i, found;
     ngx_queue_t                   *q, *next;
@@ -480,7 +488,51 @@ ngx_http_discovery_roster_commit_locked(ngx_http_discovery_main_conf_t *dmcf,
 
     sh->failed_len = 0;
 
-    (void) ngx_http_discovery_table_install_locked(dmcf, p, size, table);
+    (void) ngx_http_discovery_table_install_locked(dmcf, p, size, table,
+                                                   image);
+}
+
+
+/*
+ * The router image of the roster's table, in the zone, or NULL: workers
+ * then build their own.  In the master, at start or reload, with the lock
+ * held as for the table itself; the table's room is taken already.
+ */
+
+static ngx_http_discovery_image_t *
+ngx_http_discovery_roster_image_locked(ngx_http_discovery_main_conf_t *dmcf,
+    discovery_buf_t *table, ngx_log_t *log)
+{
+    discovery_buf_t              built;
+    discovery_error_t            err;
+    ngx_http_discovery_image_t  *image;
+
+    if (discovery_router_image(table->data, table->len, &built, &err)
+        != DISCOVERY_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "discovery: cannot build the router of the table: %s",
+                      err.text);
+        return NULL;
+    }
+
+    image = ngx_http_discovery_image_alloc_locked(dmcf, built.len, log);
+
+    if (image) {
+        ngx_memcpy(image->data, built.data, built.len);
+
+    } else {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "discovery zone \"%V\" of %uz bytes has no room for "
+                      "the router of a table of %uz bytes (%uz bytes): each "
+                      "worker builds its own",
+                      &dmcf->shm_zone->shm.name, dmcf->shm_zone->shm.size,
+                      table->len, built.len);
+    }
+
+    discovery_buf_free(&built);
+
+    return image;
 }
 
 

@@ -1,10 +1,13 @@
-"""A table too large to build on a request is built in a thread.
+"""A large table's change costs its requests nothing.
 
-Two workers route a 20,000-route table (over the 256 KB built at once);
-the document then gains a route.  While each worker builds its router for
-the new table off the request path, its requests go on with the previous
-router: a route of both tables answers every time, and the new route is
-routed by every worker once its build is done.
+Two workers route a 20,000-route table; the document then gains a route.
+In a zone with room for it, the publisher builds the table's router image
+there, once, and each worker switches to it by viewing it; in a zone with
+room for the table only, each worker builds a router of its own in a
+thread (the table is over the 256 KB built at once).  Either way requests
+go on with the previous router until the new one is there: a route of
+both tables answers every time, and the new route is routed by every
+worker.
 """
 
 import json
@@ -12,13 +15,14 @@ import threading
 import time
 
 import httpx
+import pytest
 
 from support import NGINX_PREAMBLE, Gateway, free_port, wait_until
 
 ROUTES = 20000
 
 CONF = NGINX_PREAMBLE + """\
-    discovery_zone  64m;
+    discovery_zone  {zone};
     discovery_service  big  http://127.0.0.1:{docs} uri=/big.json interval=1s;
 
     upstream big {{
@@ -54,12 +58,16 @@ def document(extra=()):
     return json.dumps({"version": str(len(routes)), "routes": routes})
 
 
-def test_a_large_table_is_built_off_the_request_path(tmp_path):
+@pytest.mark.parametrize("zone, switch", [
+    ("64m", "router reads the zone's image of table"),
+    ("3m", "built in a thread"),
+])
+def test_a_large_table_changes_off_the_request_path(tmp_path, zone, switch):
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "big.json").write_text(document())
     nginx = Gateway(tmp_path, [], template=CONF, workers=2, log_level="debug",
-                    docs=free_port(), root=docs)
+                    docs=free_port(), root=docs, zone=zone)
     nginx.start()
     try:
         wait_until(nginx.states, lambda s: s == {"big": "healthy"}, 15,
@@ -108,6 +116,8 @@ def test_a_large_table_is_built_off_the_request_path(tmp_path):
         assert not bad, bad[:5]
 
         log = nginx.error_log.read_text()
-        assert "built in a thread" in log, "no router was built in a thread"
+        assert switch in log, f"no '{switch}' in the log"
+        if zone == "3m":
+            assert "has no room for the router of a table" in log
     finally:
         nginx.stop()

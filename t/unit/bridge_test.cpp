@@ -33,6 +33,8 @@ static_assert(isNoexcept(discovery_snapshot_roster));
 static_assert(isNoexcept(discovery_snapshot_apply_polls));
 static_assert(isNoexcept(discovery_snapshot_states));
 static_assert(isNoexcept(discovery_snapshot_check));
+static_assert(isNoexcept(discovery_router_image));
+static_assert(isNoexcept(discovery_router_open));
 static_assert(isNoexcept(discovery_router_create));
 static_assert(isNoexcept(discovery_router_destroy));
 static_assert(isNoexcept(discovery_router_match));

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <random>
 
 namespace discovery {
@@ -869,6 +870,144 @@ TEST(CApi, RoundTrip)
     for (discovery_buf_t *b : {&t0, &users, &chat, &json}) {
         discovery_buf_free(b);
     }
+}
+
+// An image answers the same wherever it is copied, and a view of it is
+// all a worker needs: nothing of it points at the memory it was built in.
+TEST(Router, AnImageIsReadWhereverItLies)
+{
+    Snapshot snap;
+    for (const char *name : {"a", "b"}) {
+        Service s;
+        s.name = name;
+        s.url = std::string("http://") + name;
+        s.upstream = std::string(name) + "_up";
+        s.state = ServiceState::Healthy;
+        snap.services.push_back(s);
+    }
+    snap.services[1].state = ServiceState::Unhealthy;
+    Route dav;
+    dav.path = "/dav/{p:path}";
+    dav.methods = kGet;
+    dav.extensionMethods = {"PROPFIND"};
+    Route user;
+    user.path = "/users/{id:int}/a-literal-longer-than-sixteen-bytes";
+    user.methods = kGet | kPost;
+    user.authRequired = true;
+    snap.services[0].routeSet.routes = {dav, user};
+    Route other;
+    other.path = "/b/{x}";
+    other.methods = kDelete;
+    snap.services[1].routeSet.routes = {other};
+    snap.generation = 7;
+    checkTable(snap);
+
+    Bytes blob = encodeSnapshot(snap);
+    auto built = Router::build(blob.data(), blob.size());
+
+    Router::Image image = Router::image(blob.data(), blob.size());
+    ASSERT_EQ(image.size() % Router::kImageAlign, 0u);
+
+    struct alignas(Router::kImageAlign) Line {
+        unsigned char bytes[Router::kImageAlign];
+    };
+    std::vector<Line> first(image.size() / sizeof(Line));
+    std::vector<Line> second(first.size());
+    image.write(first.front().bytes);
+    std::memcpy(second.data(), first.data(), image.size());
+    std::memset(first.data(), 0xa5, image.size()); // the old place is gone
+
+    auto view = Router::view(second.front().bytes, image.size());
+
+    const char *const requests[][2] = {
+        {"GET", "/dav/a/b"},     {"PROPFIND", "/dav/x"},
+        {"PUT", "/dav/x"},       {"POST", "/users/1/a-literal-longer-than-"
+                                          "sixteen-bytes"},
+        {"GET", "/users/x/a"},   {"DELETE", "/b/1"},
+        {"GET", "/b/1"},         {"OPTIONS", "/b/1"},
+        {"GET", "/nowhere"},
+    };
+    for (const auto &req : requests) {
+        EXPECT_EQ(lookup(*view, req[1], req[0]), lookup(*built, req[1], req[0]))
+            << req[0] << " " << req[1];
+    }
+    EXPECT_EQ(lookup(*view, "/dav/x", "PUT"), "405 a GET, HEAD, OPTIONS, PROPFIND");
+    EXPECT_EQ(view->match("DELETE", "/b/1", false).status,
+              MatchStatus::Unavailable);
+    EXPECT_TRUE(view->match("POST", "/users/1/a-literal-longer-than-sixteen-"
+                                    "bytes", false).authRequired);
+    EXPECT_EQ(view->generation(), 7u);
+    ASSERT_EQ(view->serviceCount(), 2u);
+    EXPECT_EQ(view->service(1).name, "b");
+    EXPECT_EQ(view->service(1).url, "http://b");
+    EXPECT_EQ(view->service(1).upstream, "b_up");
+    EXPECT_EQ(view->service(1).state, ServiceState::Unhealthy);
+}
+
+TEST(Router, AViewChecksTheImageHeader)
+{
+    Bytes blob = encodeSnapshot(Snapshot());
+    Router::Image image = Router::image(blob.data(), blob.size());
+
+    struct alignas(Router::kImageAlign) Line {
+        unsigned char bytes[Router::kImageAlign];
+    };
+    std::vector<Line> lines(image.size() / sizeof(Line) + 1);
+    unsigned char *p = lines.front().bytes;
+    image.write(p);
+
+    EXPECT_NO_THROW(Router::view(p, image.size()));
+    EXPECT_THROW(Router::view(p, image.size() - 1), Error);  // cut short
+    EXPECT_THROW(Router::view(nullptr, image.size()), Error);
+    EXPECT_THROW(Router::view(p, 16), Error);
+
+    std::memmove(p + 8, p, image.size()); // not aligned
+    EXPECT_THROW(Router::view(p + 8, image.size()), Error);
+
+    std::memset(p, 0, image.size()); // no magic
+    EXPECT_THROW(Router::view(p, image.size()), Error);
+}
+
+TEST(CApi, RouterOverAnImage)
+{
+    Snapshot snap;
+    Service s;
+    s.name = "users";
+    s.upstream = "users_up";
+    s.state = ServiceState::Healthy;
+    Route r;
+    r.path = "/users/{id:int}";
+    r.methods = kGet;
+    s.routeSet.routes = {r};
+    snap.services = {s};
+    Bytes blob = encodeSnapshot(snap);
+
+    discovery_error_t err;
+    discovery_buf_t image = {nullptr, 0};
+    ASSERT_EQ(discovery_router_image(blob.data(), blob.size(), &image, &err),
+              DISCOVERY_OK)
+        << err.text;
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(image.data)
+                  % DISCOVERY_ROUTER_IMAGE_ALIGN,
+              0u);
+
+    discovery_router_t *router =
+        discovery_router_open(image.data, image.len, &err);
+    ASSERT_NE(router, nullptr) << err.text;
+
+    discovery_match_t m;
+    EXPECT_EQ(discovery_router_match(router, "GET", 3, "/users/5", 8, 0, &m),
+              DISCOVERY_MATCH_FOUND);
+    EXPECT_EQ(std::string(m.upstream, m.upstream_len), "users_up");
+    discovery_router_destroy(router);
+
+    // not an image: a snapshot
+    EXPECT_EQ(discovery_router_open(blob.data(), blob.size(), &err), nullptr);
+    EXPECT_STRNE(err.text, "");
+    EXPECT_EQ(discovery_router_image(blob.data(), 10, &image, &err),
+              DISCOVERY_ERROR);
+
+    discovery_buf_free(&image);
 }
 
 TEST(CApi, RouterRejectsCorruptSnapshots)
