@@ -85,6 +85,8 @@ struct ngx_http_discovery_publication_s {
     int                                rc;
     discovery_buf_t                    out;
     discovery_buf_t                    image;    /* out's router */
+    ngx_http_discovery_image_t        *zimage;   /* its copy in the zone */
+    unsigned                           image_failed:1;
     discovery_error_t                  err;
     u_char                            *said;     /* the core's messages */
     size_t                             said_len;
@@ -564,10 +566,9 @@ ngx_http_discovery_publication_apply(void *data, ngx_log_t *log)
     /* without one, workers build their own router from the table */
     if (p->rc == DISCOVERY_OK
         && discovery_router_image(p->out.data, p->out.len, &p->image, NULL)
-           != DISCOVERY_OK)
+           == DISCOVERY_OK)
     {
-        p->image.data = NULL;
-        p->image.len = 0;
+        p->zimage = ngx_http_discovery_publication_image(p);
     }
 
 #if (NGX_THREADS && NGX_LINUX)
@@ -674,7 +675,20 @@ ngx_http_discovery_publication_install(ngx_http_discovery_publication_t *p)
 
     generation = 0;
 
-    image = ngx_http_discovery_publication_image(p);
+    image = p->zimage;
+    p->zimage = NULL;
+
+    if (p->image_failed) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "discovery zone \"%V\" of %uz bytes has no room for "
+                      "the router of a table of %uz bytes (%uz bytes): each "
+                      "worker builds its own",
+                      &dmcf->shm_zone->shm.name, dmcf->shm_zone->shm.size,
+                      p->out.len, p->image.len);
+    }
+
+    p->image_failed = 0;
+    discovery_buf_free(&p->image);
 
     ngx_shmtx_lock(&dmcf->shpool->mutex);
 
@@ -940,6 +954,12 @@ ngx_http_discovery_publication_free(ngx_http_discovery_publication_t *p)
         discovery_buf_free(&p->changes[i].routes);
     }
 
+    if (p->zimage) {
+        ngx_shmtx_lock(&p->pub->dmcf->shpool->mutex);
+        ngx_http_discovery_image_free_locked(p->pub->dmcf, p->zimage);
+        ngx_shmtx_unlock(&p->pub->dmcf->shpool->mutex);
+    }
+
     discovery_buf_free(&p->out);
     discovery_buf_free(&p->image);
     ngx_free(p->said);
@@ -1070,10 +1090,11 @@ ngx_http_discovery_table_install_locked(ngx_http_discovery_main_conf_t *dmcf,
 
 
 /*
- * The zone's copy of the router image the thread built for the
- * publication's table, or NULL: there is none, or the zone has no room
- * for it beside the table.  The block is taken under the lock, and the
- * image copied into it outside, before anyone can see it.
+ * In the thread: the zone's copy of the router image built for the
+ * publication's table, or NULL when the zone has no room for it beside
+ * the table (image_failed, once per size, for install() to log).  The
+ * block is taken under the lock, and the image copied into it outside,
+ * before anyone can see it.
  */
 
 static ngx_http_discovery_image_t *
@@ -1102,21 +1123,15 @@ ngx_http_discovery_publication_image(ngx_http_discovery_publication_t *p)
 
     } else if (dmcf->sh->failed_image_len != p->image.len) {
         dmcf->sh->failed_image_len = p->image.len;
-        ngx_log_error(NGX_LOG_WARN, p->pub->log, 0,
-                      "discovery zone \"%V\" of %uz bytes has no room for "
-                      "the router of a table of %uz bytes (%uz bytes): each "
-                      "worker builds its own",
-                      &dmcf->shm_zone->shm.name, dmcf->shm_zone->shm.size,
-                      p->out.len, p->image.len);
+        p->image_failed = 1;
     }
 
     ngx_shmtx_unlock(&dmcf->shpool->mutex);
 
     if (image) {
         ngx_memcpy(image->data, p->image.data, p->image.len);
+        discovery_buf_free(&p->image);
     }
-
-    discovery_buf_free(&p->image);
 
     return image;
 }

@@ -11,6 +11,9 @@ worker.
 """
 
 import json
+import os
+import re
+import signal
 import threading
 import time
 
@@ -52,8 +55,8 @@ CONF = NGINX_PREAMBLE + """\
 """
 
 
-def document(extra=()):
-    routes = [{"path": f"/big/r{i}/{{id}}"} for i in range(ROUTES)]
+def document(extra=(), routes=ROUTES):
+    routes = [{"path": f"/big/r{i}/{{id}}"} for i in range(routes)]
     routes += [{"path": path} for path in extra]
     return json.dumps({"version": str(len(routes)), "routes": routes})
 
@@ -119,5 +122,51 @@ def test_a_large_table_changes_off_the_request_path(tmp_path, zone, switch):
         assert switch in log, f"no '{switch}' in the log"
         if zone == "3m":
             assert "has no room for the router of a table" in log
+    finally:
+        nginx.stop()
+
+
+def test_replaced_images_are_freed(tmp_path):
+    """A zone with room for about three images of a 2,000-route table
+    publishes ten changes of it, each with its image, while workers are
+    killed on the way: an image goes once no live worker reads it, those
+    the killed workers read included, or the zone would fill."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "big.json").write_text(document(routes=2000))
+    nginx = Gateway(tmp_path, [], template=CONF, workers=2, log_level="debug",
+                    docs=free_port(), root=docs, zone="2m")
+    nginx.start()
+    try:
+        wait_until(lambda: httpx.get(nginx.url + "/big/r7/a").status_code,
+                   lambda code: code == 200, 15, message="/big/r7/a routed")
+        added = []
+        for change in range(10):
+            added.append(f"/big/added{change}/{{id}}")
+            tmp = docs / "big.json.tmp"
+            tmp.write_text(document(added, routes=2000))
+            tmp.replace(docs / "big.json")
+
+            workers = set()
+
+            def routed():
+                r = httpx.get(nginx.url + f"/big/added{change}/1",
+                              headers={"Connection": "close"})
+                if r.status_code == 200:
+                    workers.add(r.headers["x-worker"])
+                return workers
+
+            wait_until(routed, lambda w: len(w) == 2, 15, interval=0.01,
+                       message=f"change {change} routed by both workers")
+            if change in (2, 4, 6):
+                os.kill(int(sorted(workers)[0]), signal.SIGKILL)
+
+        log = nginx.error_log.read_text()
+        assert "has no room for the router" not in log
+        generation = nginx.status()["generation"]
+        readers = set(re.findall(
+            r"\[debug\] (\d+)#\d+: discovery: router reads the zone's "
+            rf"image of table {generation}\b", log))
+        assert len(readers) == 2, readers
     finally:
         nginx.stop()
