@@ -73,7 +73,9 @@ typedef struct {
 
 /* one per configured service, in the zone; keyed by name */
 typedef struct {
+    ngx_str_node_t                 node;         /* by name, str: name */
     ngx_queue_t                    queue;
+    ngx_uint_t                     kept;         /* by a roster change */
     ngx_str_t                      name;         /* stored after the record */
     ngx_str_t                      url;
 
@@ -132,6 +134,8 @@ typedef struct {
     size_t                         snapshot_len;
     size_t                         snapshot_size; /* of its block */
     ngx_queue_t                    records;
+    ngx_rbtree_t                   rbtree;       /* the records, by name */
+    ngx_rbtree_node_t              sentinel;
 
     /* the table that did not fit, reported once per change */
     size_t                         failed_len;

@@ -126,6 +126,8 @@ ngx_http_discovery_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     ngx_memzero(dmcf->sh, sizeof(ngx_http_discovery_shctx_t));
     ngx_queue_init(&dmcf->sh->records);
+    ngx_rbtree_init(&dmcf->sh->rbtree, &dmcf->sh->sentinel,
+                    ngx_str_rbtree_insert_value);
     shpool->data = dmcf->sh;
 
     len = sizeof(" in discovery zone \"\"") + shm_zone->shm.name.len;
@@ -420,7 +422,7 @@ ngx_http_discovery_roster_commit_locked(ngx_http_discovery_main_conf_t *dmcf,
     ngx_http_discovery_record_t **added, u_char *p, size_t size,
     discovery_buf_t *table, ngx_http_discovery_image_t *image)
 {
-    ngx_uint_t                     i, found;
+    ngx_uint_t                     i;
     ngx_queue_t                   *q, *next;
     ngx_http_discovery_shctx_t    *sh;
     ngx_http_discovery_record_t   *rec;
@@ -429,6 +431,17 @@ ngx_http_discovery_roster_commit_locked(ngx_http_discovery_main_conf_t *dmcf,
     sh = dmcf->sh;
     service = dmcf->services.elts;
 
+    /* the records a service keeps: those of its name at its URL */
+
+    for (i = 0; i < dmcf->services.nelts; i++) {
+        rec = added[i] ? NULL
+                       : ngx_http_discovery_record(sh, &service[i].name);
+
+        if (rec) {
+            rec->kept = 1;
+        }
+    }
+
     for (q = ngx_queue_head(&sh->records);
          q != ngx_queue_sentinel(&sh->records);
          q = next)
@@ -436,30 +449,20 @@ ngx_http_discovery_roster_commit_locked(ngx_http_discovery_main_conf_t *dmcf,
         next = ngx_queue_next(q);
         rec = ngx_queue_data(q, ngx_http_discovery_record_t, queue);
 
-        found = 0;
-
-        for (i = 0; i < dmcf->services.nelts; i++) {
-            if (service[i].name.len == rec->name.len
-                && ngx_strncmp(service[i].name.data, rec->name.data,
-                               rec->name.len) == 0
-                && service[i].url.len == rec->url.len
-                && ngx_strncmp(service[i].url.data, rec->url.data,
-                               rec->url.len) == 0)
-            {
-                found = 1;
-                break;
-            }
+        if (rec->kept) {
+            rec->kept = 0;
+            continue;
         }
 
-        if (!found) {
-            ngx_queue_remove(q);
-            ngx_slab_free_locked(dmcf->shpool, rec);
-        }
+        ngx_queue_remove(q);
+        ngx_rbtree_delete(&sh->rbtree, &rec->node.node);
+        ngx_slab_free_locked(dmcf->shpool, rec);
     }
 
     for (i = 0; i < dmcf->services.nelts; i++) {
         if (added[i]) {
             ngx_queue_insert_tail(&sh->records, &added[i]->queue);
+            ngx_rbtree_insert(&sh->rbtree, &added[i]->node.node);
             continue;
         }
 
@@ -681,23 +684,16 @@ ngx_http_discovery_record_of(ngx_http_discovery_shctx_t *sh,
 static ngx_http_discovery_record_t *
 ngx_http_discovery_record(ngx_http_discovery_shctx_t *sh, ngx_str_t *name)
 {
-    ngx_queue_t                  *q;
-    ngx_http_discovery_record_t  *rec;
+    ngx_str_node_t  *sn;
 
-    for (q = ngx_queue_head(&sh->records);
-         q != ngx_queue_sentinel(&sh->records);
-         q = ngx_queue_next(q))
-    {
-        rec = ngx_queue_data(q, ngx_http_discovery_record_t, queue);
-
-        if (rec->name.len == name->len
-            && ngx_strncmp(rec->name.data, name->data, name->len) == 0)
-        {
-            return rec;
-        }
+    sn = ngx_str_rbtree_lookup(&sh->rbtree, name,
+                               ngx_crc32_short(name->data, name->len));
+    if (sn == NULL) {
+        return NULL;
     }
 
-    return NULL;
+    return (ngx_http_discovery_record_t *)
+               ((u_char *) sn - offsetof(ngx_http_discovery_record_t, node));
 }
 
 
@@ -722,6 +718,9 @@ ngx_http_discovery_record_create_locked(ngx_http_discovery_main_conf_t *dmcf,
     rec->name.data = p;
     rec->name.len = service->name.len;
     p = ngx_cpymem(p, service->name.data, service->name.len);
+
+    rec->node.str = rec->name;
+    rec->node.node.key = ngx_crc32_short(rec->name.data, rec->name.len);
 
     rec->url.data = p;
     rec->url.len = service->url.len;
