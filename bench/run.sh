@@ -25,7 +25,8 @@
 # Knobs (environment): ROUNDS, ROUND_SECONDS, CONNECTIONS, SIZES,
 # PAIRED_ROUNDS, PAIRED_SECONDS, CHURN_ROUNDS, CHURN_SECONDS, CHURN_ROUTES,
 # INSTR_SIZES, INSTR_SECONDS, TABLE_SIZES, TABLE_WORKERS, TABLE_ROUNDS,
-# TABLE_CHANGES, SKIP_HTTP, SKIP_MICRO, SKIP_CHURN, SKIP_INSTR, SKIP_TABLE.
+# TABLE_CHANGES, SERVICES, SERVICES_ROUNDS, SERVICES_IDLE_SECONDS, SKIP_HTTP,
+# SKIP_MICRO, SKIP_CHURN, SKIP_INSTR, SKIP_TABLE, SKIP_SERVICES.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -64,6 +65,9 @@ TABLE_WORKERS=${TABLE_WORKERS:-"1 2"}
 TABLE_ROUNDS=${TABLE_ROUNDS:-6}
 TABLE_CHANGES=${TABLE_CHANGES:-10}      # changes timed for propagation
 TABLE_SERVICES=4
+SERVICES=${SERVICES:-10000}             # part 6
+SERVICES_ROUNDS=${SERVICES_ROUNDS:-6}
+SERVICES_IDLE_SECONDS=${SERVICES_IDLE_SECONDS:-20}
 
 # Two cores: the gateway under test gets one to itself, wrk and the backend
 # share the other, so that the gateway, not the load generator, is what
@@ -163,6 +167,7 @@ start_backend() {
         location /routes/ { root $WORK; }
         location /churn/ { root $WORK; }
         location /table/ { root $WORK; }
+        location /services/ { root $WORK; }
     }
 }
 EOF
@@ -178,14 +183,16 @@ upstream_block() {
 # gateway_conf KIND SIZE DIR PORT [EXTRA_HTTP]: nginx.conf of one gateway
 gateway_conf() {
     local kind=$1 size=$2 dir=$3 port=$4 extra=${5:-}
-    case $kind in module|table) echo "load_module $MODULE;" ;; esac
+    case $kind in module|table|services) echo "load_module $MODULE;" ;; esac
     [ "$kind" = handwritten ] && echo "pcre_jit on;"
     conf_head "$dir"
     echo "http {"
     conf_http_common "$dir"
     case $kind in
-    plain|handwritten)
-        upstream_block backend ;;
+    plain|handwritten|services)
+        upstream_block backend ;;&
+    services)
+        echo "    discovery_zone 256m;" ;;
     table)
         local i
         for i in $(seq 0 $((TABLE_SERVICES - 1))); do
@@ -215,7 +222,7 @@ EOF
     handwritten)
         sed 's/^/        /' "$WORK/routes/locations-$size.conf"
         echo "        location / { return 404; }" ;;
-    module|table)
+    module|table|services)
         cat <<EOF
         location / {
             discovery_route on;
@@ -249,6 +256,9 @@ start_gateway() {
     elif [ "$kind" = table ]; then
         $UTIL wait-status "http://127.0.0.1:$GATEWAY_PORT/_discovery" t0 \
             "$TABLE_SERVICES" 0
+    elif [ "$kind" = services ]; then
+        $UTIL wait-status "http://127.0.0.1:$GATEWAY_PORT/_discovery" t0 \
+            "$SERVICES" 0
     fi
 }
 
@@ -793,7 +803,8 @@ table_benchmark() {
         echo "Targets: p99 under churn <= 1.2 x idle, req/s >= 0.95 x idle." \
              "idle2 is the control (see part 3)."
         echo
-        echo "Private memory of each worker (MB, smaps_rollup):" \
+        echo "Private memory of each worker (MB, Private_* of smaps_rollup /" \
+             "of the mappings other than the shared zone's):" \
              "idle $idle_mb; churn, after $changed changes, $churn_mb;" \
              "with no routes: ${EMPTY_MB[$WORKERS]}."
         echo
@@ -825,6 +836,94 @@ table_benchmarks() {
 }
 
 
+# ---------------------------------------------------------------- 6. services
+
+# services_conf INTERVAL: SERVICES services of 2 routes each, documents
+# served by the backend, proxied to its one upstream
+services_conf() {
+    local interval=$1 i
+    for i in $(seq 0 $((SERVICES - 1))); do
+        echo "    discovery_service t$i http://127.0.0.1:$BACKEND_PORT uri=/services/svc$i.json interval=$interval upstream=backend;"
+    done
+}
+
+# SERVICES services polled every 10 s (SERVICES / 10 polls a second) from
+# one backend, against the same gateway with polling off (interval=1h:
+# each service polled once, at start): the polled gateway's CPU with no
+# requests, then request rounds alternating between the two.
+services_benchmark() {
+    local tsv=$WORK/services.tsv kind round hz
+    local -A port=() idle_cpu=()
+    : >"$tsv"
+    hz=$(getconf CLK_TCK)
+    rm -rf "$WORK/services" "$WORK/svcgen"
+    $PY "$BENCH/gen.py" table $((2 * SERVICES)) "$SERVICES" "$WORK/svcgen"
+    mv "$WORK/svcgen/table-$((2 * SERVICES))" "$WORK/services"
+    mkdir -p "$WORK/routes"
+    cp "$WORK/services/paths.txt" "$WORK/routes/paths-services.txt"
+
+    for kind in polled off; do
+        local interval=10s
+        [ "$kind" = off ] && interval=1h
+        GATEWAY_NAME=$kind start_gateway services "$SERVICES" \
+            "$(services_conf "$interval")" || die "$kind gateway"
+        port[$kind]=$GATEWAY_PORT
+        pin_nginx "$WORK/gw-$kind-$SERVICES" "$LOAD_CPU"
+    done
+    for kind in polled off; do
+        $UTIL check "http://127.0.0.1:${port[$kind]}" \
+            "$WORK/routes/paths-services.txt" 100 routing >/dev/null \
+            || die "$kind gateway answers wrongly"
+    done
+
+    # past the first polls, all due at start: spread over the interval
+    sleep 12
+    for kind in polled off; do
+        local a b dir=$WORK/gw-$kind-$SERVICES
+        pin_nginx "$dir" "$GATEWAY_CPU"
+        a=$(worker_ticks "$dir")
+        sleep "$SERVICES_IDLE_SECONDS"
+        b=$(worker_ticks "$dir")
+        pin_nginx "$dir" "$LOAD_CPU"
+        idle_cpu[$kind]=$(awk -v t=$((b - a)) -v hz="$hz" \
+            -v s="$SERVICES_IDLE_SECONDS" 'BEGIN { printf "%.1f", 100 * t / hz / s }')
+        log "services: $kind gateway idle, workers' CPU ${idle_cpu[$kind]}%"
+    done
+
+    for round in $(seq "$SERVICES_ROUNDS"); do
+        local i
+        for i in 0 1; do
+            local r other
+            kind=$([ $(((round + i) % 2)) = 0 ] && echo polled || echo off)
+            other=$([ "$kind" = polled ] && echo off || echo polled)
+            pin_nginx "$WORK/gw-$other-$SERVICES" "$LOAD_CPU"
+            pin_nginx "$WORK/gw-$kind-$SERVICES" "$GATEWAY_CPU"
+            r=$(wrk_round "$WORK/gw-$kind-$SERVICES" "${port[$kind]}" \
+                services "$CHURN_SECONDS")
+            log "services $SERVICES, round $round, $kind: $r"
+            echo "$SERVICES $kind $round $r" >>"$tsv"
+        done
+    done
+
+    local polls
+    polls=$(curl -s "http://127.0.0.1:${port[polled]}/_discovery" \
+        | $PY -c 'import json,sys; d=json.load(sys.stdin); print(len(d["services"]), sum(s["state"] == "healthy" for s in d["services"]))')
+    for kind in polled off; do
+        nginx_stop "$WORK/gw-$kind-$SERVICES"
+    done
+
+    {
+        $UTIL report "$tsv" "6. $SERVICES services of 2 routes each, polled every 10s from one backend (polled) or once (off, interval=1h); 1 worker; median of $SERVICES_ROUNDS rounds of ${CHURN_SECONDS}s" off
+        echo "Targets: polling <= 10% of one core; p99 polled <= 1.1 x off."
+        echo
+        echo "Workers' CPU with no requests, over ${SERVICES_IDLE_SECONDS}s:" \
+             "polled ${idle_cpu[polled]}% of one core, off ${idle_cpu[off]}%." \
+             "Services, healthy at the end (polled): $polls."
+        echo
+    } | tee -a "$RESULTS"
+}
+
+
 # ---------------------------------------------------------------- main
 
 main() {
@@ -845,6 +944,7 @@ main() {
     [ -n "${SKIP_CHURN:-}" ] || churn_benchmark
     [ -n "${SKIP_INSTR:-}" ] || instructions_benchmark
     [ -n "${SKIP_TABLE:-}" ] || table_benchmarks
+    [ -n "${SKIP_SERVICES:-}" ] || services_benchmark
 
     echo "Total run time: $((SECONDS - t0)) s." | tee -a "$RESULTS"
 }

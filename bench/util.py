@@ -311,7 +311,11 @@ def cmd_propagation(url, log_path, count, workers):
 
 
 def cmd_private(*pids):
-    """MB of Private_Clean + Private_Dirty (+ Private_Hugetlb) per pid."""
+    """MB of Private_Clean + Private_Dirty (+ Private_Hugetlb) per pid, from
+    smaps_rollup, then "/" and the same outside shared mappings (the
+    discovery zone): the kernel counts a page of the zone that only one
+    process has touched as that process's private memory, though it is
+    the zone's, and one worker alone touches all of it."""
     out = []
     for pid in pids:
         kb = 0
@@ -319,7 +323,16 @@ def cmd_private(*pids):
             for line in f:
                 if line.startswith("Private_"):
                     kb += int(line.split()[1])
-        out.append(f"{kb / 1024:.1f}")
+        own = 0
+        shared = False
+        with open(f"/proc/{pid}/smaps") as f:
+            for line in f:
+                fields = line.split()
+                if "-" in fields[0] and len(fields) >= 5 and ":" in fields[3]:
+                    shared = fields[1][3:4] == "s"  # a mapping's first line
+                elif line.startswith("Private_") and not shared:
+                    own += int(fields[1])
+        out.append(f"{kb / 1024:.1f}/{own / 1024:.1f}")
     print(" ".join(out))
 
 

@@ -168,12 +168,14 @@ typedef struct {
  * poll.  Returns DISCOVERY_UNCHANGED (and no *out) when states and routes
  * are as in `old`; a poll of a service the roster does not have at that
  * url (one begun before a reload) changes nothing.  Logs each conflict
- * that `old` did not have at WARN.
+ * that `old` did not have at WARN.  With `image`, the new snapshot's
+ * router image (see discovery_router_image) goes there too, made from the
+ * table as it was encoded, not decoded again.
  */
 int discovery_snapshot_apply_polls(const unsigned char *old, size_t old_len,
     const discovery_poll_t *polls, size_t n, uint64_t generation,
-    discovery_buf_t *out, discovery_log_t *log, discovery_error_t *err)
-    DISCOVERY_NOEXCEPT;
+    discovery_buf_t *out, discovery_buf_t *image, discovery_log_t *log,
+    discovery_error_t *err) DISCOVERY_NOEXCEPT;
 
 /*
  * The state of each of `services` in `blob`, by name, into states[i]

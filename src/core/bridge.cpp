@@ -128,6 +128,19 @@ void giveBuffer(const void *data, size_t len, discovery_buf_t *out)
     out->len = len;
 }
 
+// Hands a router image to C, aligned as discovery_router_open() wants it.
+void giveImage(const discovery::Router::Image &image, discovery_buf_t *out)
+{
+    void *p = std::aligned_alloc(discovery::Router::kImageAlign, image.size());
+    if (p == nullptr) {
+        throw std::bad_alloc();
+    }
+
+    image.write(static_cast<unsigned char *>(p));
+    out->data = static_cast<unsigned char *>(p);
+    out->len = image.size();
+}
+
 void require(bool condition, const char *what)
 {
     if (!condition) {
@@ -257,9 +270,8 @@ int discovery_snapshot_roster(const unsigned char *old, size_t old_len,
                              view(s.upstream, s.upstream_len)});
         }
 
-        Bytes bytes =
-            discovery::applyRoster(old, old_len, confs, deny_overlaps != 0,
-                                   generation, coreLog(log));
+        Bytes bytes = discovery::applyRoster(
+            old, old_len, confs, deny_overlaps != 0, generation, coreLog(log));
         giveBuffer(bytes.data(), bytes.size(), out);
         return DISCOVERY_OK;
     });
@@ -268,7 +280,7 @@ int discovery_snapshot_roster(const unsigned char *old, size_t old_len,
 int discovery_snapshot_apply_polls(const unsigned char *old, size_t old_len,
                                    const discovery_poll_t *polls, size_t n,
                                    uint64_t generation, discovery_buf_t *out,
-                                   discovery_log_t *log,
+                                   discovery_buf_t *image, discovery_log_t *log,
                                    discovery_error_t *err) noexcept
 {
     return guard(err, [&] {
@@ -286,13 +298,27 @@ int discovery_snapshot_apply_polls(const unsigned char *old, size_t old_len,
             all[i].routesLen = polls[i].routes_len;
         }
 
-        auto bytes = discovery::applyPolls(old, old_len, all, generation,
-                                           coreLog(log));
+        discovery::Snapshot sealed;
+        auto bytes =
+            discovery::applyPolls(old, old_len, all, generation, coreLog(log),
+                                  image != nullptr ? &sealed : nullptr);
         if (!bytes) {
             return DISCOVERY_UNCHANGED;
         }
 
-        giveBuffer(bytes->data(), bytes->size(), out);
+        discovery_buf_t table = {nullptr, 0};
+        giveBuffer(bytes->data(), bytes->size(), &table);
+
+        if (image != nullptr) {
+            try {
+                giveImage(discovery::Router::image(sealed), image);
+            } catch (...) {
+                discovery_buf_free(&table);
+                throw;
+            }
+        }
+
+        *out = table;
         return DISCOVERY_OK;
     });
 }
@@ -308,8 +334,8 @@ int discovery_snapshot_states(const unsigned char *blob, size_t len,
         discovery::Snapshot snap = discovery::decodeSnapshot(blob, len);
 
         for (size_t i = 0; i < n; i++) {
-            std::string_view name = view(services[i].name,
-                                         services[i].name_len);
+            std::string_view name =
+                view(services[i].name, services[i].name_len);
             states[i] = DISCOVERY_STATE_PENDING;
             for (const discovery::Service &s : snap.services) {
                 if (s.name == name) {
@@ -351,22 +377,13 @@ discovery_router_t *discovery_router_create(const unsigned char *snapshot,
 }
 
 int discovery_router_image(const unsigned char *snapshot, size_t len,
-                           discovery_buf_t *out, discovery_error_t *err) noexcept
+                           discovery_buf_t *out,
+                           discovery_error_t *err) noexcept
 {
     return guard(err, [&] {
         require(out != nullptr, "no buffer");
 
-        discovery::Router::Image image =
-            discovery::Router::image(snapshot, len);
-        void *p = std::aligned_alloc(discovery::Router::kImageAlign,
-                                     image.size());
-        if (p == nullptr) {
-            throw std::bad_alloc();
-        }
-
-        image.write(static_cast<unsigned char *>(p));
-        out->data = static_cast<unsigned char *>(p);
-        out->len = image.size();
+        giveImage(discovery::Router::image(snapshot, len), out);
         return DISCOVERY_OK;
     });
 }
@@ -399,8 +416,8 @@ int discovery_router_pending(const discovery_router_t *router) noexcept
     int pending = 0;
 
     guard(nullptr, [&] {
-        pending = router != nullptr && router->router
-                  && router->router->anyPending();
+        pending =
+            router != nullptr && router->router && router->router->anyPending();
         return DISCOVERY_OK;
     });
 
@@ -529,9 +546,9 @@ int discovery_status_render(const unsigned char *snapshot, size_t len,
             all[i].lastError = view(s.last_error, s.last_error_len);
         }
 
-        std::string json = discovery::renderStatus(
-            discovery::decodeSnapshot(snapshot, len), all,
-            view(table_error, table_error_len));
+        std::string json =
+            discovery::renderStatus(discovery::decodeSnapshot(snapshot, len),
+                                    all, view(table_error, table_error_len));
         giveBuffer(json.data(), json.size(), out);
         return DISCOVERY_OK;
     });

@@ -182,8 +182,7 @@ struct Router::Draft {
     std::string strings; // the image's: route templates, then the rest
 };
 
-void Router::Draft::add(const Route &route, uint32_t service,
-                        uint32_t methods)
+void Router::Draft::add(const Route &route, uint32_t service, uint32_t methods)
 {
     Template tpl;
 
@@ -202,7 +201,8 @@ void Router::Draft::add(const Route &route, uint32_t service,
     Text text{static_cast<uint32_t>(strings.size()),
               static_cast<uint32_t>(route.path.size())};
     strings.append(route.path);
-    pending.push_back({node, Entry{text, service, route.authRequired, methods}});
+    pending.push_back(
+        {node, Entry{text, service, route.authRequired, methods}});
 }
 
 uint32_t Router::Draft::child(uint32_t node, const Segment &seg)
@@ -362,8 +362,8 @@ Router::Image Router::image(const Snapshot &snapshot)
 
         anyPending |= service.state == ServiceState::Pending;
         for (uint32_t r = 0; r < service.routeSet.routes.size(); r++) {
-            if (rejected != snapshot.rejections.end()
-                && rejected->service == s && rejected->route == r) {
+            if (rejected != snapshot.rejections.end() && rejected->service == s
+                && rejected->route == r) {
                 ++rejected;
                 continue;
             }
@@ -407,8 +407,8 @@ Router::Image Router::image(const Snapshot &snapshot)
     masks.erase(std::unique(masks.begin(), masks.end()), masks.end());
     for (uint32_t mask : masks) {
         parts->extensionAllows.push_back(
-            {mask, parts->keep(joinMethods(mask, ", ",
-                                           snapshot.extensionMethods))});
+            {mask,
+             parts->keep(joinMethods(mask, ", ", snapshot.extensionMethods))});
     }
 
     parts->header.generation = snapshot.generation;
@@ -445,10 +445,10 @@ void Router::Image::Parts::layout()
         next(extensionMethods.size() * sizeof(Text), alignof(Text));
     header.extensionMethodCount =
         static_cast<uint32_t>(extensionMethods.size());
-    header.extensionAllows = next(
-        extensionAllows.size() * sizeof(ExtensionAllow), alignof(ExtensionAllow));
-    header.extensionAllowCount =
-        static_cast<uint32_t>(extensionAllows.size());
+    header.extensionAllows =
+        next(extensionAllows.size() * sizeof(ExtensionAllow),
+             alignof(ExtensionAllow));
+    header.extensionAllowCount = static_cast<uint32_t>(extensionAllows.size());
     header.tails = next(tails.size(), 1);
     header.strings = next(strings.size(), 1);
     header.size = (at + kImageAlign - 1) / kImageAlign * kImageAlign;
@@ -502,8 +502,8 @@ std::unique_ptr<Router> Router::view(const unsigned char *image, size_t len)
 
     uint64_t nodes = uint64_t(h.mask) + 1;
     if (h.magic != kMagic || h.size > len || (nodes & h.mask) != 0
-        || h.nodes % kImageAlign != 0
-        || h.nodes + nodes * sizeof(Node) > h.size || h.strings > h.size) {
+        || h.nodes % kImageAlign != 0 || h.nodes + nodes * sizeof(Node) > h.size
+        || h.strings > h.size) {
         throw Error("not a router image");
     }
 
@@ -567,9 +567,9 @@ void Router::Image::Parts::freeze(Draft &draft)
         if (d != 0) {
             const Draft::Node &parent = draft.nodes[from.parent];
             uint32_t at = ids[from.parent];
-            ids[d] = place(from.literal
-                               ? Key::literal(at, parent.shape, from.text)
-                               : Key::param(at, parent.shape, from.slot));
+            ids[d] =
+                place(from.literal ? Key::literal(at, parent.shape, from.text)
+                                   : Key::param(at, parent.shape, from.slot));
         }
 
         Node &node = nodes[ids[d]];
@@ -616,8 +616,7 @@ bool Router::edgeEquals(const Node &node, const Key &key) const
     return node.parent == key.parent && node.length == key.length
            && node.head[0] == key.head[0] && node.head[1] == key.head[1]
            && (key.text.size() <= kHeadBytes
-               || std::memcmp(tails_ + node.tail,
-                              key.text.data() + kHeadBytes,
+               || std::memcmp(tails_ + node.tail, key.text.data() + kHeadBytes,
                               key.text.size() - kHeadBytes)
                       == 0);
 }
@@ -705,7 +704,8 @@ Match Router::match(std::string_view method, std::string_view path,
     }
 
     Match m;
-    m.status = header_->anyPending ? MatchStatus::Pending : MatchStatus::NotFound;
+    m.status =
+        header_->anyPending ? MatchStatus::Pending : MatchStatus::NotFound;
     return m;
 }
 
@@ -726,7 +726,8 @@ void Router::prefetch(uint64_t shape, std::string_view rest) const
         size_t slot = likelySlot(kSlotKinds, split.segment);
 
         __builtin_prefetch(&nodes_[key.shape & mask_]);
-        __builtin_prefetch(&nodes_[Key::param(kNone, shape, slot).shape & mask_]);
+        __builtin_prefetch(
+            &nodes_[Key::param(kNone, shape, slot).shape & mask_]);
         shape = key.shape;
         rest = split.after;
     }

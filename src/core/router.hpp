@@ -95,8 +95,7 @@ public:
      * are not the start of one (its header is checked, not its contents:
      * they are trusted as their writer's).
      */
-    static std::unique_ptr<Router> view(const unsigned char *image,
-                                        size_t len);
+    static std::unique_ptr<Router> view(const unsigned char *image, size_t len);
 
     Router(const Router &) = delete;
     Router &operator=(const Router &) = delete;
@@ -104,8 +103,8 @@ public:
     // *visits, if given, receives the trie nodes the lookup visited: at
     // most twice kLookupVisitLimit in a table that checkTable() made (a
     // path nothing has is tried again with its trailing slash toggled).
-    Match match(std::string_view method, std::string_view path,
-                bool websocket, uint32_t *visits = nullptr) const;
+    Match match(std::string_view method, std::string_view path, bool websocket,
+                uint32_t *visits = nullptr) const;
 
     uint64_t generation() const { return header_->generation; }
 
@@ -269,8 +268,7 @@ private:
 
     std::string_view text(Text t) const
     {
-        return {reinterpret_cast<const char *>(strings_) + t.offset,
-                t.length};
+        return {reinterpret_cast<const char *>(strings_) + t.offset, t.length};
     }
 
     uint32_t find(const Key &key) const;

@@ -30,31 +30,23 @@ Service *findService(Snapshot &snap, std::string_view name,
 constexpr size_t kMaxLoggedFindings = 20;
 
 /*
- * Numbers each route of a snapshot by its service's name and its path,
- * the same numbers for two snapshots: findings are compared by these,
- * since indices shift when the roster changes, and overlaps can be as
- * many as the routes of one service times those of another (describing
- * each in text took ten times as long as finding them).
+ * Numbers routes by their service's name and their path, the same numbers
+ * in two snapshots: findings are compared by these, since indices shift
+ * when the roster changes, and overlaps can be as many as the routes of
+ * one service times those of another (describing each in text took ten
+ * times as long as finding them).  Only the routes of findings are
+ * numbered: a table without findings costs nothing.  The numbers view the
+ * snapshots' strings, which must outlive them.
  */
 class RouteIds {
 public:
-    // ids[service][route] for `snap`
-    std::vector<std::vector<uint32_t>> of(const Snapshot &snap)
+    uint32_t id(const Snapshot &snap, uint32_t service, uint32_t route)
     {
-        std::vector<std::vector<uint32_t>> ids(snap.services.size());
-
-        for (size_t s = 0; s < snap.services.size(); s++) {
-            const Service &service = snap.services[s];
-            for (const Route &r : service.routeSet.routes) {
-                auto key = std::make_pair(std::string_view(service.name),
-                                          std::string_view(r.path));
-                ids[s].push_back(
-                    known_.try_emplace(key, uint32_t(known_.size()))
-                        .first->second);
-            }
-        }
-
-        return ids;
+        const Service &s = snap.services[service];
+        auto key =
+            std::make_pair(std::string_view(s.name),
+                           std::string_view(s.routeSet.routes[route].path));
+        return known_.try_emplace(key, uint32_t(known_.size())).first->second;
     }
 
 private:
@@ -72,8 +64,6 @@ private:
         known_;
 };
 
-using RouteIdTable = std::vector<std::vector<uint32_t>>;
-
 // Extension methods by name: two tables may number them differently.
 std::string methodsKey(uint32_t mask, const Snapshot &snap)
 {
@@ -86,48 +76,93 @@ std::string methodsKey(uint32_t mask, const Snapshot &snap)
 }
 
 // A finding's identity: its methods and routes by RouteIds, and a reason.
-std::string findingKey(const Conflict &c, const Snapshot &snap,
-                       const RouteIdTable &ids)
+std::string findingKey(const Conflict &c, const Snapshot &snap, RouteIds &ids)
 {
     return methodsKey(c.methods, snap) + ' '
-           + std::to_string(ids[c.winnerService][c.winnerRoute]) + ' '
-           + std::to_string(ids[c.loserService][c.loserRoute]);
+           + std::to_string(ids.id(snap, c.winnerService, c.winnerRoute)) + ' '
+           + std::to_string(ids.id(snap, c.loserService, c.loserRoute));
 }
 
-std::string findingKey(const Overlap &o, const Snapshot &snap,
-                       const RouteIdTable &ids)
+std::string findingKey(const Overlap &o, const Snapshot &snap, RouteIds &ids)
 {
     return methodsKey(o.methods, snap) + ' '
-           + std::to_string(ids[o.service][o.route]) + ' '
-           + std::to_string(ids[o.shadowedService][o.shadowedRoute]);
+           + std::to_string(ids.id(snap, o.service, o.route)) + ' '
+           + std::to_string(ids.id(snap, o.shadowedService, o.shadowedRoute));
 }
 
-std::string findingKey(const Rejection &r, const Snapshot &,
-                       const RouteIdTable &ids)
+std::string findingKey(const Rejection &r, const Snapshot &snap, RouteIds &ids)
 {
-    return std::to_string(ids[r.service][r.route]) + ' ' + r.reason;
+    return std::to_string(ids.id(snap, r.service, r.route)) + ' ' + r.reason;
+}
+
+using Keys = std::unordered_set<std::string>;
+
+template <typename T>
+Keys keysOf(const std::vector<T> &findings, const Snapshot &snap, RouteIds &ids)
+{
+    Keys keys;
+
+    keys.reserve(findings.size());
+    for (const T &item : findings) {
+        keys.insert(findingKey(item, snap, ids));
+    }
+    return keys;
 }
 
 /*
- * Logs each finding of `next` that `old` did not have, the first
+ * What the parsers turned away, which is no route of the table and so has
+ * no id: at most kMaxRejected lines per service, kept as text.
+ */
+std::vector<std::string> turnedAway(const Snapshot &snap)
+{
+    std::vector<std::string> lines;
+
+    for (const Service &s : snap.services) {
+        for (const RejectedRoute &r : s.routeSet.rejected) {
+            lines.push_back("route " + quoted(r.path) + " of " + quoted(s.name)
+                            + " rejected: " + r.reason);
+        }
+        if (s.routeSet.rejectedOmitted != 0) {
+            lines.push_back(std::to_string(s.routeSet.rejectedOmitted)
+                            + " more routes of " + quoted(s.name)
+                            + " rejected");
+        }
+    }
+    return lines;
+}
+
+// What a table had before a change, to warn about only what is new.
+struct Known {
+    Keys conflicts;
+    Keys overlaps;
+    Keys rejections;
+    Keys turnedAway;
+};
+
+Known remember(const Snapshot &snap, RouteIds &ids)
+{
+    Known known;
+    std::vector<std::string> lines = turnedAway(snap);
+
+    known.conflicts = keysOf(snap.conflicts, snap, ids);
+    known.overlaps = keysOf(snap.overlaps, snap, ids);
+    known.rejections = keysOf(snap.rejections, snap, ids);
+    known.turnedAway.insert(lines.begin(), lines.end());
+    return known;
+}
+
+/*
+ * Logs each finding of `next` that `known` does not have, the first
  * kMaxLoggedFindings in full.
  */
 template <typename T, typename F>
-void warnNew(const Snapshot &old, const std::vector<T> &before,
-             const RouteIdTable &oldIds, const Snapshot &next,
-             const std::vector<T> &now, const RouteIdTable &nextIds,
-             F describe, const char *what, const Log &log)
+void warnNew(const Keys &known, const Snapshot &next, const std::vector<T> &now,
+             RouteIds &ids, F describe, const char *what, const Log &log)
 {
-    std::unordered_set<std::string> known;
     size_t logged = 0, more = 0;
 
-    known.reserve(before.size());
-    for (const T &item : before) {
-        known.insert(findingKey(item, old, oldIds));
-    }
-
     for (const T &item : now) {
-        if (known.count(findingKey(item, next, nextIds)) != 0) {
+        if (known.count(findingKey(item, next, ids)) != 0) {
             continue;
         }
         if (logged < kMaxLoggedFindings) {
@@ -144,34 +179,8 @@ void warnNew(const Snapshot &old, const std::vector<T> &before,
     }
 }
 
-/*
- * The same for what the parsers turned away, which is no route of the
- * table and so has no id: at most kMaxRejected lines per service, kept as
- * text.
- */
-std::vector<std::string> turnedAway(const Snapshot &snap)
+void warnNewTurnedAway(const Keys &known, const Snapshot &next, const Log &log)
 {
-    std::vector<std::string> lines;
-
-    for (const Service &s : snap.services) {
-        for (const RejectedRoute &r : s.routeSet.rejected) {
-            lines.push_back("route " + quoted(r.path) + " of "
-                            + quoted(s.name) + " rejected: " + r.reason);
-        }
-        if (s.routeSet.rejectedOmitted != 0) {
-            lines.push_back(std::to_string(s.routeSet.rejectedOmitted)
-                            + " more routes of " + quoted(s.name)
-                            + " rejected");
-        }
-    }
-    return lines;
-}
-
-void warnNewTurnedAway(const Snapshot &old, const Snapshot &next,
-                       const Log &log)
-{
-    std::vector<std::string> before = turnedAway(old);
-    std::unordered_set<std::string> known(before.begin(), before.end());
     size_t logged = 0, more = 0;
 
     for (const std::string &line : turnedAway(next)) {
@@ -193,26 +202,30 @@ void warnNewTurnedAway(const Snapshot &old, const Snapshot &next,
     }
 }
 
-// Checks the table again and warns about what `old` did not have.
-Bytes seal(Snapshot &next, const Snapshot &old, uint64_t generation,
-           const Log &log)
+/*
+ * Checks the table again and warns about what it did not have before
+ * (`known`, its ids numbered by `ids`); *sealed, if given, receives it.
+ */
+Bytes seal(Snapshot &next, const Known &known, RouteIds &ids,
+           uint64_t generation, const Log &log, Snapshot *sealed)
 {
     next.generation = generation;
     checkTable(next);
 
-    RouteIds routeIds;
-    RouteIdTable oldIds = routeIds.of(old);
-    RouteIdTable nextIds = routeIds.of(next);
+    warnNew(known.conflicts, next, next.conflicts, ids, describeConflict,
+            "route conflicts", log);
+    warnNew(known.overlaps, next, next.overlaps, ids, describeOverlap,
+            "route overlaps", log);
+    warnNew(known.rejections, next, next.rejections, ids, describeRejection,
+            "rejected routes", log);
+    warnNewTurnedAway(known.turnedAway, next, log);
 
-    warnNew(old, old.conflicts, oldIds, next, next.conflicts, nextIds,
-            describeConflict, "route conflicts", log);
-    warnNew(old, old.overlaps, oldIds, next, next.overlaps, nextIds,
-            describeOverlap, "route overlaps", log);
-    warnNew(old, old.rejections, oldIds, next, next.rejections, nextIds,
-            describeRejection, "rejected routes", log);
-    warnNewTurnedAway(old, next, log);
+    Bytes bytes = encodeSnapshot(next);
 
-    return encodeSnapshot(next);
+    if (sealed != nullptr) {
+        *sealed = std::move(next);
+    }
+    return bytes;
 }
 
 } // namespace
@@ -232,6 +245,9 @@ Bytes applyRoster(const unsigned char *old, size_t oldLen,
         }
     }
 
+    RouteIds ids; // views prev's strings, which stay where they are
+    Known known = remember(prev, ids);
+
     Snapshot next;
     next.denyOverlaps = denyOverlaps;
     next.services.reserve(services.size());
@@ -250,7 +266,7 @@ Bytes applyRoster(const unsigned char *old, size_t oldLen,
         next.services.push_back(std::move(s));
     }
 
-    return seal(next, prev, generation, log);
+    return seal(next, known, ids, generation, log, nullptr);
 }
 
 std::optional<Bytes> applyPoll(const unsigned char *old, size_t oldLen,
@@ -262,7 +278,8 @@ std::optional<Bytes> applyPoll(const unsigned char *old, size_t oldLen,
 
 std::optional<Bytes> applyPolls(const unsigned char *old, size_t oldLen,
                                 const std::vector<PollResult> &polls,
-                                uint64_t generation, const Log &log)
+                                uint64_t generation, const Log &log,
+                                Snapshot *sealed)
 {
     for (const PollResult &poll : polls) {
         if (poll.state > ServiceState::Unhealthy) {
@@ -270,8 +287,16 @@ std::optional<Bytes> applyPolls(const unsigned char *old, size_t oldLen,
         }
     }
 
-    const Snapshot prev = decodeSnapshot(old, oldLen);
-    Snapshot next = prev;
+    /*
+     * The table is changed in place, not copied: what the warnings compare
+     * with is remembered first, and the route sets replaced are kept (a
+     * vector's elements stay where they are when it moves) for the ids
+     * that view their strings.
+     */
+    Snapshot next = decodeSnapshot(old, oldLen);
+    RouteIds ids;
+    Known known = remember(next, ids);
+    std::vector<RouteSet> replaced;
     bool changed = false;
 
     for (const PollResult &poll : polls) {
@@ -289,6 +314,7 @@ std::optional<Bytes> applyPolls(const unsigned char *old, size_t oldLen,
         if (poll.routes != nullptr) {
             RouteSet set = decodeRouteSet(poll.routes, poll.routesLen);
             if (!(set == s->routeSet)) {
+                replaced.push_back(std::move(s->routeSet));
                 s->routeSet = std::move(set);
                 changed = true;
             }
@@ -299,7 +325,7 @@ std::optional<Bytes> applyPolls(const unsigned char *old, size_t oldLen,
         return std::nullopt;
     }
 
-    return seal(next, prev, generation, log);
+    return seal(next, known, ids, generation, log, sealed);
 }
 
 } // namespace discovery

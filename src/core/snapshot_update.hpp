@@ -45,11 +45,13 @@ std::optional<Bytes> applyPoll(const unsigned char *old, size_t oldLen,
  * The snapshot after several polls, applied in order, or nothing when
  * routing would not change: the table is decoded, checked (checkTable)
  * and encoded once for all of them.  A poll of a service that `old` does
- * not have at that url (begun before a reload) is skipped.
+ * not have at that url (begun before a reload) is skipped.  *sealed, if
+ * given, receives the new table as encoded.
  */
 std::optional<Bytes> applyPolls(const unsigned char *old, size_t oldLen,
                                 const std::vector<PollResult> &polls,
-                                uint64_t generation, const Log &log);
+                                uint64_t generation, const Log &log,
+                                Snapshot *sealed = nullptr);
 
 } // namespace discovery
 

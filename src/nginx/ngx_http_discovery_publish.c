@@ -561,13 +561,11 @@ ngx_http_discovery_publication_apply(void *data, ngx_log_t *log)
 
     p->rc = discovery_snapshot_apply_polls(p->base, p->base_len, p->polls,
                                            p->n, p->base_generation + 1,
-                                           &p->out, &dlog, &p->err);
+                                           &p->out, &p->image, &dlog,
+                                           &p->err);
 
-    /* without one, workers build their own router from the table */
-    if (p->rc == DISCOVERY_OK
-        && discovery_router_image(p->out.data, p->out.len, &p->image, NULL)
-           == DISCOVERY_OK)
-    {
+    /* without an image, workers build their own router from the table */
+    if (p->rc == DISCOVERY_OK) {
         p->zimage = ngx_http_discovery_publication_image(p);
     }
 

@@ -695,7 +695,6 @@ std::string refLookup(const std::vector<RefRoute> &routes,
     return "405 " + hits[0]->service + " " + std::string(allowHeader(allow));
 }
 
-
 TEST(Router, AgreesWithBruteForce)
 {
     const char *segments[] = {"a",         "b",        "1",
@@ -785,9 +784,9 @@ TEST(CApi, RoundTrip)
     discovery_error_t err;
     discovery_buf_t t0 = {nullptr, 0};
 
-    ASSERT_EQ(
-        discovery_snapshot_roster(nullptr, 0, conf, 2, 0, 1, &t0, nullptr, &err),
-        DISCOVERY_OK);
+    ASSERT_EQ(discovery_snapshot_roster(nullptr, 0, conf, 2, 0, 1, &t0, nullptr,
+                                        &err),
+              DISCOVERY_OK);
 
     discovery_buf_t users = parseRoutes(R"({"status": "ok", "routes": [
         {"path": "/users/{id:int}", "methods": ["GET", "DELETE"],
@@ -797,11 +796,11 @@ TEST(CApi, RoundTrip)
 
     // the glue applies polls with discovery_snapshot_apply_polls, tested in
     // snapshot_test.cpp; here one at a time, through the core
-    std::optional<Bytes> t1 = applyPoll(
-        t0.data, t0.len,
-        {"users", "http://u/routes", ServiceState::Healthy, users.data,
-         users.len},
-        2, Log());
+    std::optional<Bytes> t1 =
+        applyPoll(t0.data, t0.len,
+                  {"users", "http://u/routes", ServiceState::Healthy,
+                   users.data, users.len},
+                  2, Log());
     ASSERT_TRUE(t1);
 
     // one service still pending: unknown paths are "not yet", not 404
@@ -814,11 +813,11 @@ TEST(CApi, RoundTrip)
     EXPECT_EQ(discovery_router_pending(router), 1);
     discovery_router_destroy(router);
 
-    std::optional<Bytes> t2 = applyPoll(
-        t1->data(), t1->size(),
-        {"chat", "http://c/openapi.json", ServiceState::Healthy, chat.data,
-         chat.len},
-        3, Log());
+    std::optional<Bytes> t2 =
+        applyPoll(t1->data(), t1->size(),
+                  {"chat", "http://c/openapi.json", ServiceState::Healthy,
+                   chat.data, chat.len},
+                  3, Log());
     ASSERT_TRUE(t2);
 
     router = discovery_router_create(t2->data(), t2->size(), &err);
@@ -920,22 +919,30 @@ TEST(Router, AnImageIsReadWhereverItLies)
     auto view = Router::view(second.front().bytes, image.size());
 
     const char *const requests[][2] = {
-        {"GET", "/dav/a/b"},     {"PROPFIND", "/dav/x"},
-        {"PUT", "/dav/x"},       {"POST", "/users/1/a-literal-longer-than-"
-                                          "sixteen-bytes"},
-        {"GET", "/users/x/a"},   {"DELETE", "/b/1"},
-        {"GET", "/b/1"},         {"OPTIONS", "/b/1"},
+        {"GET", "/dav/a/b"},
+        {"PROPFIND", "/dav/x"},
+        {"PUT", "/dav/x"},
+        {"POST", "/users/1/a-literal-longer-than-"
+                 "sixteen-bytes"},
+        {"GET", "/users/x/a"},
+        {"DELETE", "/b/1"},
+        {"GET", "/b/1"},
+        {"OPTIONS", "/b/1"},
         {"GET", "/nowhere"},
     };
     for (const auto &req : requests) {
         EXPECT_EQ(lookup(*view, req[1], req[0]), lookup(*built, req[1], req[0]))
             << req[0] << " " << req[1];
     }
-    EXPECT_EQ(lookup(*view, "/dav/x", "PUT"), "405 a GET, HEAD, OPTIONS, PROPFIND");
+    EXPECT_EQ(lookup(*view, "/dav/x", "PUT"),
+              "405 a GET, HEAD, OPTIONS, PROPFIND");
     EXPECT_EQ(view->match("DELETE", "/b/1", false).status,
               MatchStatus::Unavailable);
-    EXPECT_TRUE(view->match("POST", "/users/1/a-literal-longer-than-sixteen-"
-                                    "bytes", false).authRequired);
+    EXPECT_TRUE(view->match("POST",
+                            "/users/1/a-literal-longer-than-sixteen-"
+                            "bytes",
+                            false)
+                    .authRequired);
     EXPECT_EQ(view->generation(), 7u);
     ASSERT_EQ(view->serviceCount(), 2u);
     EXPECT_EQ(view->service(1).name, "b");
@@ -957,7 +964,7 @@ TEST(Router, AViewChecksTheImageHeader)
     image.write(p);
 
     EXPECT_NO_THROW(Router::view(p, image.size()));
-    EXPECT_THROW(Router::view(p, image.size() - 1), Error);  // cut short
+    EXPECT_THROW(Router::view(p, image.size() - 1), Error); // cut short
     EXPECT_THROW(Router::view(nullptr, image.size()), Error);
     EXPECT_THROW(Router::view(p, 16), Error);
 

@@ -788,7 +788,7 @@ TEST(SnapshotApi, ApplyPolls)
         {"b", 1, "http://b", 8, DISCOVERY_STATE_UNHEALTHY, nullptr, 0},
     };
     ASSERT_EQ(discovery_snapshot_apply_polls(table.data, table.len, polls, 2, 2,
-                                             &next, nullptr, &err),
+                                             &next, nullptr, nullptr, &err),
               DISCOVERY_OK);
 
     Snapshot snap = decodeSnapshot(next.data, next.len);
@@ -797,13 +797,34 @@ TEST(SnapshotApi, ApplyPolls)
     EXPECT_EQ(snap.services[0].routeSet.routes.size(), 1u);
     EXPECT_EQ(snap.services[1].state, ServiceState::Unhealthy);
 
+    // the same table, and its router image made from it as encoded
+    discovery_buf_t again = {nullptr, 0};
+    discovery_buf_t image = {nullptr, 0};
+    ASSERT_EQ(discovery_snapshot_apply_polls(table.data, table.len, polls, 2, 2,
+                                             &again, &image, nullptr, &err),
+              DISCOVERY_OK);
+    EXPECT_EQ(Bytes(again.data, again.data + again.len),
+              Bytes(next.data, next.data + next.len));
+    discovery_router_t *router =
+        discovery_router_open(image.data, image.len, &err);
+    ASSERT_NE(router, nullptr) << err.text;
+    discovery_match_t m;
+    EXPECT_EQ(discovery_router_match(router, "GET", 3, "/a", 2, 0, &m),
+              DISCOVERY_MATCH_FOUND);
+    EXPECT_EQ(std::string(m.upstream, m.upstream_len), "up_a");
+    EXPECT_EQ(discovery_router_match(router, "GET", 3, "/b", 2, 0, &m),
+              DISCOVERY_MATCH_NOT_FOUND);
+    discovery_router_destroy(router);
+    discovery_buf_free(&again);
+    discovery_buf_free(&image);
+
     EXPECT_EQ(discovery_snapshot_apply_polls(next.data, next.len, polls, 2, 3,
-                                             &none, nullptr, &err),
+                                             &none, nullptr, nullptr, &err),
               DISCOVERY_UNCHANGED);
     EXPECT_EQ(none.data, nullptr);
 
     EXPECT_EQ(discovery_snapshot_apply_polls(next.data, next.len, nullptr, 1, 3,
-                                             &none, nullptr, &err),
+                                             &none, nullptr, nullptr, &err),
               DISCOVERY_ERROR);
     EXPECT_STREQ(err.text, "no polls");
 
