@@ -46,6 +46,9 @@ struct ngx_http_discovery_poll_s {
     size_t                         error_len;
     u_char                         error[DISCOVERY_ERROR_LEN];
     char                           curl_error[CURL_ERROR_SIZE];
+
+    /* libcurl wanted a socket watched, and no connection was free */
+    unsigned                       starved:1;
 };
 
 
@@ -68,6 +71,11 @@ typedef struct {
     struct curl_slist               *headers;
     ngx_event_t                      timer;
     ngx_log_t                       *log;
+
+    /* polls in flight, at most max_polls: the rest wait their turn */
+    ngx_uint_t                       polls;
+    ngx_uint_t                       max_polls;
+    ngx_event_t                      starved;    /* posted: polls to fail */
 } ngx_http_discovery_poller_t;
 
 
@@ -103,6 +111,16 @@ static void ngx_http_discovery_curl_done(void);
 
 
 static ngx_http_discovery_poller_t  ngx_http_discovery_poller;
+
+/*
+ * Polls in flight in one worker, at most: a quarter of worker_connections,
+ * the rest being the clients'.  Polls due beyond that wait about this long
+ * (milliseconds) for a turn; 10,000 services all due at start go out in
+ * waves, not in one burst that takes every connection.
+ */
+#define NGX_HTTP_DISCOVERY_POLL_WAIT  50
+
+static void ngx_http_discovery_starved(ngx_event_t *ev);
 
 /* ev->data of the timers, as nginx's own timers without a connection */
 static ngx_connection_t  ngx_http_discovery_poller_dumb;
@@ -175,6 +193,11 @@ ngx_http_discovery_poller_init_worker(ngx_cycle_t *cycle,
     poller->timer.log = cycle->log;
     poller->timer.cancelable = 1;
 
+    poller->max_polls = ngx_max(cycle->connection_n / 4, 1);
+    poller->starved.handler = ngx_http_discovery_starved;
+    poller->starved.data = &ngx_http_discovery_poller_dumb;
+    poller->starved.log = cycle->log;
+
     /* every process tries at once; the zone's lease picks one per service */
 
     service = dmcf->services.elts;
@@ -205,6 +228,10 @@ ngx_http_discovery_poller_exit_worker(ngx_cycle_t *cycle)
 
     if (poller->multi == NULL) {
         return;
+    }
+
+    if (poller->starved.posted) {
+        ngx_delete_posted_event(&poller->starved);
     }
 
     polling = poller->polling;
@@ -250,9 +277,14 @@ ngx_http_discovery_poll_handler(ngx_event_t *ev)
     etag.data = buf;
     etag.len = 0;
 
-    if (polling->poll == NULL
-        && ngx_http_discovery_claim(poller->dmcf, service, &next, &etag)
-           == NGX_OK)
+    if (polling->poll == NULL && poller->polls >= poller->max_polls) {
+        /* its turn comes when others are done; no lease taken meanwhile */
+        next = NGX_HTTP_DISCOVERY_POLL_WAIT
+               + ngx_random() % NGX_HTTP_DISCOVERY_POLL_WAIT;
+
+    } else if (polling->poll == NULL
+               && ngx_http_discovery_claim(poller->dmcf, service, &next, &etag)
+                  == NGX_OK)
     {
         ngx_http_discovery_poll_start(polling, &etag);
     }
@@ -387,6 +419,7 @@ ngx_http_discovery_poll_start(ngx_http_discovery_polling_t *polling,
     }
 
     polling->poll = poll;
+    poller->polls++;
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, poller->log, 0,
                    "discovery: polling \"%V\" at %V%V", &service->name,
@@ -715,6 +748,7 @@ static void
 ngx_http_discovery_poll_free(ngx_http_discovery_poll_t *poll)
 {
     poll->polling->poll = NULL;
+    ngx_http_discovery_poller.polls--;
 
     /* the handle stays with the service for its next poll */
     curl_multi_remove_handle(ngx_http_discovery_poller.multi, poll->easy);
@@ -756,7 +790,8 @@ ngx_http_discovery_curl_socket(CURL *easy, curl_socket_t s, int what,
 {
     ngx_connection_t  *c = socketp;
 
-    ngx_log_t  *log;
+    ngx_log_t                  *log;
+    ngx_http_discovery_poll_t  *poll;
 
     log = ngx_http_discovery_poller.log;
 
@@ -771,8 +806,23 @@ ngx_http_discovery_curl_socket(CURL *easy, curl_socket_t s, int what,
 
     if (c == NULL) {
         c = ngx_get_connection(s, log);
+
+        /*
+         * Not -1, which would make libcurl fail every poll in flight:
+         * this one fails, once libcurl has returned (ngx_get_connection()
+         * said why).
+         */
         if (c == NULL) {
-            return -1;
+            poll = NULL;
+            curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &poll);
+
+            if (poll) {
+                poll->starved = 1;
+                ngx_post_event(&ngx_http_discovery_poller.starved,
+                               &ngx_posted_events);
+            }
+
+            return 0;
         }
 
         c->read->handler = ngx_http_discovery_curl_event;
@@ -920,5 +970,31 @@ ngx_http_discovery_curl_done(void)
         if (poll) {
             ngx_http_discovery_poll_finish(poll, msg->data.result);
         }
+    }
+}
+
+
+/* fails the polls that found no free connection for their socket */
+
+static void
+ngx_http_discovery_starved(ngx_event_t *ev)
+{
+    ngx_uint_t                      i;
+    ngx_http_discovery_poll_t      *poll;
+    ngx_http_discovery_poller_t    *poller;
+
+    poller = &ngx_http_discovery_poller;
+
+    for (i = 0; i < poller->dmcf->services.nelts; i++) {
+        poll = poller->polling[i].poll;
+
+        if (poll == NULL || !poll->starved) {
+            continue;
+        }
+
+        ngx_http_discovery_poll_error(poll, "no free connection in this "
+                                      "worker: worker_connections are not "
+                                      "enough");
+        ngx_http_discovery_poll_finish(poll, CURLE_COULDNT_CONNECT);
     }
 }
