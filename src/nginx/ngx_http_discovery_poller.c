@@ -120,6 +120,13 @@ static ngx_http_discovery_poller_t  ngx_http_discovery_poller;
  */
 #define NGX_HTTP_DISCOVERY_POLL_WAIT  50
 
+/*
+ * Poll timers expire on multiples of this (milliseconds), so that the
+ * polls due within it wake the worker once: 10,000 services every 10 s
+ * cost 1,000 wake-ups a second otherwise, more than the polls themselves.
+ */
+#define NGX_HTTP_DISCOVERY_POLL_TICK  16
+
 static void ngx_http_discovery_starved(ngx_event_t *ev);
 
 /* ev->data of the timers, as nginx's own timers without a connection */
@@ -288,6 +295,9 @@ ngx_http_discovery_poll_handler(ngx_event_t *ev)
     {
         ngx_http_discovery_poll_start(polling, &etag);
     }
+
+    next += NGX_HTTP_DISCOVERY_POLL_TICK
+            - (ngx_current_msec + next) % NGX_HTTP_DISCOVERY_POLL_TICK;
 
     ngx_add_timer(ev, next);
 }
