@@ -13,9 +13,6 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#if (NGX_THREADS)
-#include <ngx_thread_pool.h>
-#endif
 
 #include "discovery_core.h"
 
@@ -172,10 +169,6 @@ typedef struct {
     ngx_http_discovery_shctx_t    *sh;
     ngx_slab_pool_t               *shpool;
 
-#if (NGX_THREADS)
-    /* nginx's default pool: where tables are worked out */
-    ngx_thread_pool_t             *thread_pool;
-#endif
 } ngx_http_discovery_main_conf_t;
 
 
@@ -201,32 +194,24 @@ typedef struct {
 
 #if (NGX_THREADS)
 
-/*
- * Posts a task of ours to the pool: handler(ctx) runs in a thread, then
- * done(ev) on the event loop with ev->data = ctx.  NGX_ERROR: the caller
- * does the work at once.
- */
-static ngx_inline ngx_int_t
-ngx_http_discovery_task_post(ngx_thread_pool_t *tp, ngx_thread_task_t *task,
-    void *ctx, void (*handler)(void *data, ngx_log_t *log),
-    ngx_event_handler_pt done, ngx_log_t *log)
-{
-    task->ctx = ctx;
-    task->handler = handler;
-    task->event.data = ctx;
-    task->event.handler = done;
-    task->event.log = log;
+/* work for the background threads (_background.c) */
+typedef struct ngx_http_discovery_task_s  ngx_http_discovery_task_t;
 
-    return ngx_thread_task_post(tp, task);
-}
+struct ngx_http_discovery_task_s {
+    ngx_http_discovery_task_t     *next;         /* queued */
+    ngx_http_discovery_task_t     *out;          /* posted, not collected */
+    void                          *ctx;
+    void                         (*handler)(void *data, ngx_log_t *log);
+    volatile ngx_uint_t            finished;     /* set by the thread */
+    ngx_event_t                    event;        /* done, on the event loop */
+};
 
 #endif
 
 
 /*
- * At exit, for a task posted to one of nginx's thread pools: the pools
- * exit first, but one that could not queue its exit tasks (max_queue) may
- * still be running ours.  The task sets *done last.
+ * At exit, for a task posted to the background threads, which end after
+ * every other part's exit: the task sets *done last.
  */
 static ngx_inline void
 ngx_http_discovery_task_wait(volatile ngx_uint_t *done)
@@ -261,6 +246,15 @@ char *ngx_http_discovery_ssl_file(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_discovery_max_size(ngx_conf_t *cf, void *post, void *data);
 char *ngx_http_discovery_upstreams(ngx_conf_t *cf,
     ngx_http_discovery_main_conf_t *dmcf);
+
+/* ngx_http_discovery_background.c */
+#if (NGX_THREADS)
+void ngx_http_discovery_background_init_worker(ngx_cycle_t *cycle);
+void ngx_http_discovery_background_exit_worker(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_discovery_task_post(ngx_http_discovery_task_t *task,
+    void *ctx, void (*handler)(void *data, ngx_log_t *log),
+    ngx_event_handler_pt done, ngx_log_t *log);
+#endif
 
 /* ngx_http_discovery_handler.c */
 ngx_int_t ngx_http_discovery_access_handler(ngx_http_request_t *r);

@@ -266,14 +266,6 @@ ngx_http_discovery_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-#if (NGX_THREADS)
-    /* 32 threads unless "thread_pool default threads=N;" says otherwise */
-    dmcf->thread_pool = ngx_thread_pool_add(cf, NULL);
-    if (dmcf->thread_pool == NULL) {
-        return NGX_CONF_ERROR;
-    }
-#endif
-
     return NGX_CONF_OK;
 }
 
@@ -336,6 +328,10 @@ ngx_http_discovery_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+#if (NGX_THREADS)
+    ngx_http_discovery_background_init_worker(cycle);
+#endif
+
     ngx_http_discovery_router_init_worker(cycle, dmcf);
 
     /* this process writes the state file, never the master: see there */
@@ -361,4 +357,9 @@ ngx_http_discovery_exit_process(ngx_cycle_t *cycle)
     ngx_http_discovery_poller_exit_worker(cycle);
 
     ngx_http_discovery_router_exit_worker(cycle);
+
+#if (NGX_THREADS)
+    /* the others waited for their tasks: the threads have nothing left */
+    ngx_http_discovery_background_exit_worker(cycle);
+#endif
 }

@@ -57,9 +57,6 @@ typedef struct {
     ngx_http_discovery_publication_t **last;
     unsigned                           running:1;
     unsigned                           exiting:1;
-#if (NGX_THREADS)
-    ngx_thread_pool_t                 *thread_pool;
-#endif
 } ngx_http_discovery_publisher_t;
 
 
@@ -94,7 +91,7 @@ struct ngx_http_discovery_publication_s {
     ngx_uint_t                         said_lost;
 
 #if (NGX_THREADS)
-    ngx_thread_task_t                  task;
+    ngx_http_discovery_task_t          task;
 #endif
 };
 
@@ -172,25 +169,6 @@ ngx_http_discovery_publish_init_worker(ngx_cycle_t *cycle,
     pub->log = cycle->log;
     pub->queue = NULL;
     pub->last = &pub->queue;
-#if (NGX_THREADS)
-    pub->thread_pool = dmcf->thread_pool;
-
-#ifdef M_ARENA_MAX
-    /*
-     * glibc gives each thread that allocates an arena of its own, and
-     * keeps much of what is freed there: each of the pool's threads would
-     * keep a table's worth of the worker's memory (measured: 7 MB per
-     * thread at 10,000 routes).  With one arena, the threads' memory is
-     * the event loop's to reuse.  Before the first task, so before any of
-     * the pool's threads has allocated.
-     */
-    if (pub->thread_pool && mallopt(M_ARENA_MAX, 1) == 0) {
-        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
-                      "discovery: mallopt(M_ARENA_MAX) failed");
-    }
-#endif
-#endif
-
     ngx_http_discovery_publish_dumb.fd = (ngx_socket_t) -1;
 
     pub->event.handler = ngx_http_discovery_publish_handler;
@@ -204,8 +182,8 @@ ngx_http_discovery_publish_init_worker(ngx_cycle_t *cycle,
 
 /*
  * A worker that exits publishes what it has pending first, on its own
- * event loop: nginx's thread pools have exited before this (they are
- * older modules), finishing the publication they were running.
+ * event loop, once the publication running in a background thread, if
+ * any, is over (the threads end after this).
  */
 
 void
@@ -388,8 +366,8 @@ ngx_http_discovery_publication(ngx_http_discovery_publisher_t *pub,
 
 /*
  * Starts the publication at the head of the queue, unless one is running:
- * its table is worked out in a thread of nginx's default pool, or at once
- * where there is none (nginx built without threads, or a worker exiting).
+ * its table is worked out in a background thread, or at once where there
+ * is none (nginx built without threads, or a worker exiting).
  */
 
 static void
@@ -416,11 +394,11 @@ ngx_http_discovery_publish_next(ngx_http_discovery_publisher_t *pub)
         pub->running = 1;
 
 #if (NGX_THREADS)
-        if (pub->thread_pool && !ngx_exiting && !pub->exiting) {
+        if (!ngx_exiting && !pub->exiting) {
             p->done = 0;
             p->rc = DISCOVERY_ERROR;
 
-            if (ngx_http_discovery_task_post(pub->thread_pool, &p->task, p,
+            if (ngx_http_discovery_task_post(&p->task, p,
                                       ngx_http_discovery_publication_apply,
                                       ngx_http_discovery_publication_applied,
                                       pub->log)

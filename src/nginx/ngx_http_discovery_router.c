@@ -8,8 +8,8 @@
  * image is freed only once no worker reads it.
  *
  * A table whose image did not fit the zone gets a router of the worker's
- * own, built from a copy of the table: a large one in a thread of nginx's
- * default pool while requests go on with the previous router.
+ * own, built from a copy of the table: a large one in a background thread
+ * (_background.c) while requests go on with the previous router.
  */
 
 
@@ -34,7 +34,7 @@
 /* one per worker: each builds its own router from the shared table */
 typedef struct {
     ngx_http_discovery_main_conf_t   *dmcf;
-    /* the configuration the worker started with: its thread pool runs */
+    /* the configuration the worker started with: builds in threads read it */
     ngx_http_discovery_main_conf_t   *started;
     discovery_router_t               *router;
     ngx_atomic_uint_t                 generation;  /* of the router's table */
@@ -52,7 +52,7 @@ typedef struct {
 
 #if (NGX_THREADS)
     /* a build in a thread: what it reads and writes while it runs */
-    ngx_thread_task_t                 task;
+    ngx_http_discovery_task_t         task;
     unsigned                          building:1;
     volatile ngx_uint_t               build_done;   /* set last by the task */
     volatile ngx_uint_t               retire_done;
@@ -61,7 +61,7 @@ typedef struct {
     discovery_error_t                 build_err;
 
     /* the router a new one replaced, destroyed in a thread */
-    ngx_thread_task_t                 retire;
+    ngx_http_discovery_task_t         retire;
     discovery_router_t               *retired;
 #endif
 } ngx_http_discovery_router_t;
@@ -138,7 +138,7 @@ ngx_http_discovery_router_exit_worker(ngx_cycle_t *cycle)
     rt = &ngx_http_discovery_router;
 
 #if (NGX_THREADS)
-    /* nginx's thread pools have exited: a build they ran is over */
+    /* a build in a background thread ends; the threads end after this */
     if (rt->building) {
         ngx_http_discovery_task_wait(&rt->build_done);
         rt->building = 0;
@@ -265,7 +265,6 @@ ngx_http_discovery_router_refresh(ngx_http_discovery_router_t *rt,
     /* a router that answers "pending" is replaced as soon as it can be */
 
     if (!at_once
-        && dmcf->thread_pool
         && dmcf == rt->started
         && rt->router
         && !discovery_router_pending(rt->router)
@@ -274,7 +273,7 @@ ngx_http_discovery_router_refresh(ngx_http_discovery_router_t *rt,
     {
         rt->build_done = 0;
 
-        if (ngx_http_discovery_task_post(dmcf->thread_pool, &rt->task, rt,
+        if (ngx_http_discovery_task_post(&rt->task, rt,
                                     ngx_http_discovery_router_build_handler,
                                     ngx_http_discovery_router_built,
                                     ngx_cycle->log)
@@ -494,7 +493,6 @@ ngx_http_discovery_router_install(ngx_http_discovery_router_t *rt,
         /* a view is a few words; a router of the worker's own, maybe not */
         if (!rt->shared
             && rt->retired == NULL
-            && rt->dmcf->thread_pool
             && rt->dmcf == rt->started
             && !ngx_exiting
             && rt->dmcf->sh->snapshot_len > NGX_HTTP_DISCOVERY_BUILD_AT_ONCE)
@@ -502,8 +500,7 @@ ngx_http_discovery_router_install(ngx_http_discovery_router_t *rt,
             rt->retired = rt->router;
             rt->retire_done = 0;
 
-            if (ngx_http_discovery_task_post(rt->dmcf->thread_pool,
-                                    &rt->retire, rt,
+            if (ngx_http_discovery_task_post(&rt->retire, rt,
                                     ngx_http_discovery_router_retire_handler,
                                     ngx_http_discovery_router_retired,
                                     ngx_cycle->log)

@@ -39,8 +39,8 @@
 
 /*
  * One per worker: writes the tables it publishes, one at a time, in a
- * thread of nginx's default pool: a write and its fsync() may take long,
- * and would stop every request of the worker meanwhile.
+ * background thread: a write and its fsync() may take long, and would
+ * stop every request of the worker meanwhile.
  */
 typedef struct {
     ngx_http_discovery_main_conf_t  *dmcf;
@@ -51,7 +51,7 @@ typedef struct {
     unsigned                         again:1;    /* published meanwhile */
     unsigned                         exiting:1;
 #if (NGX_THREADS)
-    ngx_thread_task_t                task;
+    ngx_http_discovery_task_t        task;
     volatile ngx_uint_t              done;       /* set last by the task */
 #endif
 } ngx_http_discovery_saver_t;
@@ -207,9 +207,9 @@ ngx_http_discovery_state_init_worker(ngx_cycle_t *cycle,
 
 
 /*
- * The nginx thread pools have exited before this (they are older
- * modules), finishing the write they were running: what is left is
- * written here, and from now on every table is written at once.
+ * The write running in a background thread, if any, is waited for (the
+ * threads end after this): what is left is written here, and from now on
+ * every table is written at once.
  */
 
 void
@@ -273,11 +273,10 @@ ngx_http_discovery_state_start(ngx_http_discovery_saver_t *saver)
     saver->running = 1;
 
 #if (NGX_THREADS)
-    if (saver->dmcf->thread_pool && !saver->exiting) {
+    if (!saver->exiting) {
         saver->done = 0;
 
-        if (ngx_http_discovery_task_post(saver->dmcf->thread_pool,
-                                     &saver->task, saver,
+        if (ngx_http_discovery_task_post(&saver->task, saver,
                                      ngx_http_discovery_state_write_handler,
                                      ngx_http_discovery_state_written,
                                      saver->log)

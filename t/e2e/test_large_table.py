@@ -170,3 +170,31 @@ def test_replaced_images_are_freed(tmp_path):
         assert len(readers) == 2, readers
     finally:
         nginx.stop()
+
+
+def test_the_table_work_runs_below_the_event_loop(tmp_path):
+    """Each worker has its event loop at the priority nginx gave it and two
+    background threads at nice +10, where tables are worked out; nginx's
+    own thread pool is not started for the module."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "big.json").write_text(document(routes=10))
+    nginx = Gateway(tmp_path, [], template=CONF, workers=2, docs=free_port(),
+                    root=docs, zone="4m")
+    nginx.start()
+    try:
+        wait_until(lambda: httpx.get(nginx.url + "/big/r7/a").status_code,
+                   lambda code: code == 200, 15, message="/big/r7/a routed")
+        master = int((tmp_path / "logs" / "nginx.pid").read_text())
+        workers = [int(p) for p in open(f"/proc/{master}/task/{master}/children")
+                   .read().split()]
+        assert len(workers) == 2
+        for pid in workers:
+            nice = {}
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                stat = open(f"/proc/{pid}/task/{tid}/stat").read()
+                nice[int(tid)] = int(stat.rsplit(")", 1)[1].split()[16])
+            assert nice.pop(pid) == 0, nice
+            assert sorted(nice.values()) == [10, 10], nice
+    finally:
+        nginx.stop()
