@@ -32,7 +32,10 @@
                                         each of WORKERS worker processes
                                         (told apart by X-Worker) routes it
     util.py private PID...              MB of private memory of each
-                                        process (smaps_rollup)
+                                        process (smaps_rollup), and of its
+                                        mappings but the shared zone's
+    util.py first-routed URL SINCE      seconds from SINCE (unix time) to
+                                        the first 200 from URL
 """
 
 import http.client
@@ -41,6 +44,7 @@ import os
 import re
 import statistics
 import sys
+import time
 import urllib.parse
 import urllib.request
 
@@ -336,11 +340,28 @@ def cmd_private(*pids):
     print(" ".join(out))
 
 
+def cmd_first_routed(url, since, timeout=60):
+    """Seconds from `since` (a time.time()) to the first 200 from url,
+    asked every 5 ms; a connection refused is nginx not listening yet."""
+    deadline = time.time() + float(timeout)
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                if r.status == 200:
+                    print(f"{time.time() - float(since):.3f}")
+                    return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.005)
+    sys.exit(f"util.py: {url} not routed within {timeout}s")
+
+
 def main(argv):
     cmds = {"port": cmd_port, "wait-status": cmd_wait_status,
             "check": cmd_check, "wrk": cmd_wrk, "report": cmd_report,
             "micro": cmd_micro, "paired": cmd_paired, "mutate": cmd_mutate,
-            "propagation": cmd_propagation, "private": cmd_private}
+            "propagation": cmd_propagation, "private": cmd_private,
+            "first-routed": cmd_first_routed}
     if len(argv) < 2 or argv[1] not in cmds:
         sys.exit(__doc__)
     cmds[argv[1]](*argv[2:])

@@ -112,7 +112,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     route.methods = discovery::kGet | discovery::kPost;
     svc.routeSet.routes.push_back(route);
     snap.services.push_back(std::move(svc));
-    discovery::Router router(std::move(snap));
+    auto router = discovery::Router::build(snap);
 
     for (size_t i = 1; i < lines.size(); i++) {
         std::string_view path = lines[i];
@@ -130,7 +130,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                        && other != path && fuzz::referenceMatch(tpl, other);
 
         for (const char *method : {"GET", "POST", "PUT"}) {
-            discovery::Match m = router.match(method, path, false);
+            discovery::Match m = router->match(method, path, false);
             auto expect = toggled ? discovery::MatchStatus::Found
                           : !want ? discovery::MatchStatus::NotFound
                           : method[1] == 'U'

@@ -2,7 +2,8 @@
 //
 // A small table (1-3 services, a few routes each, templates built from a
 // pool of literal and parameter segments or raw fuzz bytes) goes through
-// the snapshot encoder and discovery_router_create; fuzz-derived methods
+// the snapshot encoder and discovery_router_image, whose image is read
+// from a copy of it with discovery_router_open; fuzz-derived methods
 // and paths are then matched, and each answer compared with the reference:
 // every route whose template matches, grouped by shape, shapes taken in
 // precedence order (literal, int, float, uuid, str, path, from the left;
@@ -32,6 +33,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <map>
 #include <set>
 #include <string>
@@ -425,11 +428,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         shape.entries = std::move(kept);
     }
 
+    // as a worker reads a table: its router image, copied elsewhere (the
+    // zone), the one built freed, and a view of the copy
     discovery::Bytes blob = discovery::encodeSnapshot(snap);
     discovery_error_t err;
-    discovery_router_t *router = discovery_router_create(blob.data(),
-                                                         blob.size(), &err);
-    fuzz::check(router != nullptr, "router_create failed", err.text);
+    discovery_buf_t built = {nullptr, 0};
+    fuzz::check(discovery_router_image(blob.data(), blob.size(), &built, &err)
+                    == DISCOVERY_OK,
+                "router_image failed", err.text);
+    auto *image = static_cast<unsigned char *>(
+        std::aligned_alloc(DISCOVERY_ROUTER_IMAGE_ALIGN, built.len));
+    fuzz::check(image != nullptr, "out of memory", "");
+    std::memcpy(image, built.data, built.len);
+    size_t imageLen = built.len;
+    discovery_buf_free(&built);
+    discovery_router_t *router = discovery_router_open(image, imageLen, &err);
+    fuzz::check(router != nullptr, "router_open failed", err.text);
     auto counting = discovery::Router::build(blob.data(), blob.size());
 
     while (in.remaining_bytes() > 0) {
@@ -495,5 +509,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     discovery_router_destroy(router);
+    std::free(image);
     return 0;
 }

@@ -480,7 +480,12 @@ void Router::Image::write(unsigned char *dst) const
 
 std::unique_ptr<Router> Router::build(const unsigned char *snapshot, size_t len)
 {
-    Image image = Router::image(snapshot, len);
+    return build(decodeSnapshot(snapshot, len));
+}
+
+std::unique_ptr<Router> Router::build(const Snapshot &snapshot)
+{
+    Image image = Router::image(snapshot);
     std::vector<Line, HugePageAllocator<Line>> own(image.size() / sizeof(Line));
 
     image.write(own.front().bytes);

@@ -88,6 +88,7 @@ public:
     // A router with an image of its own.  Throws Error as image() does.
     static std::unique_ptr<Router> build(const unsigned char *snapshot,
                                          size_t len);
+    static std::unique_ptr<Router> build(const Snapshot &snapshot);
 
     /*
      * A view of an image written by Image::write, which must stay as it is
