@@ -59,6 +59,7 @@ build_module() {
     local src=$BUILD/nginx-src
     if [ ! -f "$src/.configured" ] \
         || [ "$ROOT/config" -nt "$src/.configured" ] \
+        || [ "$ROOT/debian/changelog" -nt "$src/.configured" ] \
         || [ /usr/share/nginx/src/conf_flags -nt "$src/.configured" ]; then
         rm -rf "$src"
         mkdir -p "$BUILD"
