@@ -93,6 +93,13 @@ abi=$(dpkg-query -W -f='${Depends}' libnginx-mod-http-discovery \
 dpkg-query -W -f='${Provides}' nginx | grep -qw -- "$abi" \
     || fail "the installed nginx does not provide $abi"
 step "it depends on $abi, which the installed nginx provides"
+# a running nginx reloads: (no init system in a chroot to show it happen)
+for script in postinst postrm; do
+    grep -q "dpkg-trigger --no-await nginx-reload" \
+        "/var/lib/dpkg/info/libnginx-mod-http-discovery.$script" \
+        || fail "its $script does not trigger nginx-reload"
+done
+step "its postinst and postrm trigger nginx's reload"
 
 step "Debian's python3 imports the installed helper without PYTHONPATH"
 helper=$(cd "$work" && env -u PYTHONPATH "$PYTHON" -c \
