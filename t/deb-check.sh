@@ -93,7 +93,8 @@ abi=$(dpkg-query -W -f='${Depends}' libnginx-mod-http-discovery \
 dpkg-query -W -f='${Provides}' nginx | grep -qw -- "$abi" \
     || fail "the installed nginx does not provide $abi"
 step "it depends on $abi, which the installed nginx provides"
-# a running nginx reloads: (no init system in a chroot to show it happen)
+# nginx reloads through its trigger; read in the scripts, since a chroot
+# has no init system to reload it
 for script in postinst postrm; do
     grep -q "dpkg-trigger --no-await nginx-reload" \
         "/var/lib/dpkg/info/libnginx-mod-http-discovery.$script" \
