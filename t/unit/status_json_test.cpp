@@ -260,6 +260,13 @@ TEST(StatusJson, CApi)
     EXPECT_EQ(str(at(a, {"last_success"})), "2026-11-28T05:30:00Z");
     discovery_buf_free(&out);
 
+    EXPECT_EQ(
+        discovery_status_render(blob.data(), blob.size(), stats, 1, "", 0,
+                                nullptr, &out, &err),
+        DISCOVERY_ERROR);
+    EXPECT_STREQ(err.text, "no module version");
+    EXPECT_EQ(out.data, nullptr);
+
     blob[blob.size() / 2] ^= 0x40;
     EXPECT_EQ(
         discovery_status_render(blob.data(), blob.size(), stats, 1, "", 0,
