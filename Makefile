@@ -1,5 +1,6 @@
-# Top-level targets: `make run` (demo) and `make test` (everything) lead the
-# README; the rest are their parts.
+# Top-level targets: `make deb` (the Debian packages) leads the README's
+# install section, `make run` (demo) and `make test` (everything) its
+# checkout part; the rest are their parts.
 ROOT      := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 BUILD     := $(ROOT)/build
 MODULE    := $(BUILD)/ngx_http_discovery_module.so
@@ -18,7 +19,7 @@ UNIT_FLAGS := -std=c++17 -O1 -g -Wall -Wextra -Werror -I$(ROOT)/src/core -I$(ROO
               -fsanitize=address,undefined -fno-omit-frame-pointer \
               -fno-sanitize-recover=undefined
 
-.PHONY: all module installed-module deps core unit t pytest e2e fuzz fuzz-smoke bench soak valgrind test run clean
+.PHONY: all module installed-module deps core deb deb-check unit t pytest e2e fuzz fuzz-smoke bench soak valgrind test run clean
 
 all: module
 
@@ -41,7 +42,17 @@ $(BUILD)/libdiscovery_core.a: $(CORE_OBJS)
 
 $(BUILD)/core/%.o: $(ROOT)/src/core/%.cpp $(CORE_HDRS) $(ROOT)/Makefile
 	@mkdir -p $(dir $@)
-	$(CXX) $(CORE_FLAGS) $(if $(filter bridge.cpp,$(notdir $<)),-I$(ROOT)/src) -c $< -o $@
+	$(CXX) $(CORE_FLAGS) $(CPPFLAGS) $(CXXFLAGS) $(if $(filter bridge.cpp,$(notdir $<)),-I$(ROOT)/src) -c $< -o $@
+
+# build/*.deb, the Debian packages (debian/), with dpkg-buildpackage; lintian
+# checks them.  Installs what it needs, as `make deps` does
+deb:
+	@$(ROOT)/build.sh deb
+
+# installs build/*.deb, checks the module and the helper as installed, then
+# removes them (t/deb-check.sh)
+deb-check:
+	@$(ROOT)/t/deb-check.sh
 
 $(BUILD)/unit_tests: $(CORE_SRCS) $(CORE_HDRS) $(UNIT_SRCS) $(UNIT_HDRS)
 	@mkdir -p $(dir $@)

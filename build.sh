@@ -5,6 +5,8 @@
 #   ./build.sh          packages + module
 #   ./build.sh deps     packages only
 #   ./build.sh module   module only (`make module`): installs nothing
+#   ./build.sh deb      build/*.deb, the Debian packages (`make deb`):
+#                       installs debian/control's Build-Depends and lintian
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")" && pwd)
@@ -18,6 +20,11 @@ PACKAGES="nginx nginx-dev libyajl-dev libcurl4-openssl-dev ca-certificates g++ m
     libwww-perl liburi-perl libipc-run-perl liblist-moreutils-perl
     python3 python3-fastapi python3-uvicorn python3-httpx python3-pytest
     python3-websockets"
+# what `build.sh deb` needs besides debian/control's Build-Depends
+DEB_PACKAGES="dpkg-dev lintian"
+
+sudo=
+[ "$(id -u)" -eq 0 ] || sudo=sudo
 
 # the packages of those named that are not installed
 missing_packages() {
@@ -28,17 +35,15 @@ missing_packages() {
     done
 }
 
+# installs those of the packages named that are missing
 install_packages() {
     local missing
-    # shellcheck disable=SC2086
-    mapfile -t missing < <(missing_packages $PACKAGES)
+    mapfile -t missing < <(missing_packages "$@")
     [ ${#missing[@]} -eq 0 ] && return 0
     if ! command -v apt-get >/dev/null; then
         echo "build.sh: missing packages: ${missing[*]} (no apt-get here)" >&2
         exit 1
     fi
-    local sudo=
-    [ "$(id -u)" -eq 0 ] || sudo=sudo
     echo "build.sh: installing ${missing[*]}"
     $sudo apt-get update -qq
     # the nginx package would start a service on port 80: keep it from
@@ -59,6 +64,7 @@ build_module() {
     local src=$BUILD/nginx-src
     if [ ! -f "$src/.configured" ] \
         || [ "$ROOT/config" -nt "$src/.configured" ] \
+        || [ "$ROOT/debian/changelog" -nt "$src/.configured" ] \
         || [ /usr/share/nginx/src/conf_flags -nt "$src/.configured" ]; then
         rm -rf "$src"
         mkdir -p "$BUILD"
@@ -80,9 +86,48 @@ build_module() {
     echo "build.sh: built $BUILD/ngx_http_discovery_module.so"
 }
 
+# build/*.deb: dpkg-buildpackage in a copy of the tree, build/deb/src, so
+# that the checkout is not written to and the packages land in build/
+build_deb() {
+    # shellcheck disable=SC2086
+    install_packages $DEB_PACKAGES
+    local stage=$BUILD/deb
+    rm -rf "$stage"
+    mkdir -p "$stage/src"
+    tar -C "$ROOT" --exclude=./build --exclude=./.git --exclude='./t/servroot*' \
+        --exclude=./bench/work --exclude=__pycache__ --exclude=.pytest_cache \
+        -cf - . | tar -C "$stage/src" -xf -
+    if ! (cd "$stage/src" && dpkg-checkbuilddeps 2>/dev/null); then
+        echo "build.sh: installing the Build-Depends of debian/control"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 $sudo apt-get build-dep -y -qq \
+            --no-install-recommends "$stage/src" >/dev/null
+    fi
+    echo "build.sh: dpkg-buildpackage, log in $stage/build.log"
+    # with Debian's tools and python3 only, as Debian's builders have them,
+    # whatever else comes first on PATH (a pyenv python3 sees no python3-*)
+    if ! (cd "$stage/src" && PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+          dpkg-buildpackage -b -us -uc) >"$stage/build.log" 2>&1
+    then
+        tail -30 "$stage/build.log" >&2
+        echo "build.sh: dpkg-buildpackage failed: $stage/build.log" >&2
+        exit 1
+    fi
+    # the two packages; the module's -dbgsym stays in build/deb/
+    rm -f "$BUILD"/*.deb
+    mv "$stage"/libnginx-mod-http-discovery_*.deb \
+       "$stage"/python3-nginx-discovery_*.deb "$BUILD/"
+    ls "$BUILD"/*.deb
+    # debian/*.lintian-overrides would say why a tag is expected: none is
+    lintian --fail-on error,warning "$BUILD"/*.deb
+    echo "build.sh: lintian: no errors, no warnings"
+}
+
+# shellcheck disable=SC2086
 case "${1:-all}" in
-    deps) install_packages ;;
-    all)  install_packages; build_module ;;
+    deps) install_packages $PACKAGES ;;
+    all)  install_packages $PACKAGES; build_module ;;
     module) build_module ;;
-    *) echo "usage: build.sh [deps|module|all]" >&2; exit 2 ;;
+    deb) build_deb ;;
+    *) echo "usage: build.sh [deps|module|all|deb]" >&2; exit 2 ;;
 esac

@@ -290,11 +290,14 @@ typedef struct {
     size_t       last_error_len;
 } discovery_service_stats_t;
 
-/* table_error: why the newest table is not published, "" if it is */
+/*
+ * table_error: why the newest table is not published, "" if it is;
+ * module_version: the module's version, NUL-terminated
+ */
 int discovery_status_render(const unsigned char *snapshot, size_t len,
     const discovery_service_stats_t *stats, size_t n, const char *table_error,
-    size_t table_error_len, discovery_buf_t *out, discovery_error_t *err)
-    DISCOVERY_NOEXCEPT;
+    size_t table_error_len, const char *module_version, discovery_buf_t *out,
+    discovery_error_t *err) DISCOVERY_NOEXCEPT;
 
 
 /*

@@ -63,4 +63,23 @@ my $log = do { local $/; <$fh> };
 close $fh;
 unlike "$out$log", qr/state file/, 'nginx -t does not look at the state file';
 
+# nginx -t logs the module's version, debian/changelog's, at debug level only
+my $version = module_version();
+for my $level (qw(debug info)) {
+    (my $leveled = $conf) =~ s{error_log [^;]+}{error_log $dir/logs/$level.log $level};
+    open $fh, '>', "$dir/$level.conf" or die $!;
+    print $fh $leveled;
+    close $fh;
+
+    $out = `$nginx -t -p $dir -c $dir/$level.conf 2>&1`;
+    is $? >> 8, 0, "nginx -t with error_log at $level" or diag $out;
+    open $fh, '<', "$dir/logs/$level.log" or die $!;
+    $log = do { local $/; <$fh> };
+    close $fh;
+    my $said = $log =~ /\[debug\] .*discovery: module version \Q$version\E$/m;
+    ok $level eq 'debug' ? $said : !$said,
+       "nginx -t at $level " . ($level eq 'debug' ? 'logs' : 'does not log')
+       . " module version $version";
+}
+
 done_testing();

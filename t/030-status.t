@@ -35,6 +35,8 @@ sub check_status {
     my $body = shift;
     my $doc = eval { JSON::PP->new->utf8->decode($body) };
     return "not JSON: $@" unless $doc;
+    return "module_version is not debian/changelog's: $doc->{module_version}"
+        unless $doc->{module_version} eq DiscoveryTest::module_version();
     return "generation is not an integer"
         unless $doc->{generation} =~ /^\d+$/;
     my %s = map { $_->{name} => $_ } @{ $doc->{services} };
@@ -102,7 +104,7 @@ main::check_page();
 GET /_discovery
 --- response_headers
 Content-Type: application/json
---- response_body_like: ^\{"generation":\s*\d+,
+--- response_body_like: ^\{"module_version":"[^"]+",\s*"generation":\s*\d+,
 
 
 

@@ -529,12 +529,13 @@ size_t discovery_path_canonicalize(const char *raw, size_t len,
 int discovery_status_render(const unsigned char *snapshot, size_t len,
                             const discovery_service_stats_t *stats, size_t n,
                             const char *table_error, size_t table_error_len,
-                            discovery_buf_t *out,
+                            const char *module_version, discovery_buf_t *out,
                             discovery_error_t *err) noexcept
 {
     return guard(err, [&] {
         require(out != nullptr, "no output buffer");
         require(stats != nullptr || n == 0, "no stats");
+        require(module_version != nullptr, "no module version");
 
         std::vector<discovery::ServiceStats> all(n);
         for (size_t i = 0; i < n; i++) {
@@ -546,9 +547,9 @@ int discovery_status_render(const unsigned char *snapshot, size_t len,
             all[i].lastError = view(s.last_error, s.last_error_len);
         }
 
-        std::string json =
-            discovery::renderStatus(discovery::decodeSnapshot(snapshot, len),
-                                    all, view(table_error, table_error_len));
+        std::string json = discovery::renderStatus(
+            discovery::decodeSnapshot(snapshot, len), all,
+            view(table_error, table_error_len), module_version);
         giveBuffer(json.data(), json.size(), out);
         return DISCOVERY_OK;
     });

@@ -284,7 +284,8 @@ std::string formatTime(int64_t unixTime)
 
 std::string renderStatus(const Snapshot &snap,
                          const std::vector<ServiceStats> &stats,
-                         std::string_view tableError)
+                         std::string_view tableError,
+                         std::string_view moduleVersion)
 {
     std::unordered_map<std::string_view, const ServiceStats *> byName;
     const ServiceStats none;
@@ -295,6 +296,8 @@ std::string renderStatus(const Snapshot &snap,
     }
 
     w.beginObject();
+    w.key("module_version");
+    w.stringOrNull(moduleVersion);
     w.key("generation");
     w.number(snap.generation);
     w.key("table_error");

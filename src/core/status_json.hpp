@@ -21,9 +21,11 @@ struct ServiceStats {
 };
 
 // tableError: why the newest table is not published; empty: it is.
+// moduleVersion: the module's own, "module_version" (null when empty).
 std::string renderStatus(const Snapshot &snap,
                          const std::vector<ServiceStats> &stats,
-                         std::string_view tableError = {});
+                         std::string_view tableError = {},
+                         std::string_view moduleVersion = {});
 
 // "2026-11-28T05:30:00Z"; empty when the time cannot be represented.
 std::string formatTime(int64_t unixTime);

@@ -21,6 +21,7 @@ static char *ngx_http_discovery_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_discovery_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_discovery_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static ngx_int_t ngx_http_discovery_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_discovery_init_process(ngx_cycle_t *cycle);
 static void ngx_http_discovery_exit_process(ngx_cycle_t *cycle);
 
@@ -155,7 +156,7 @@ ngx_module_t  ngx_http_discovery_module = {
     ngx_http_discovery_commands,           /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_http_discovery_init_module,        /* init module */
     ngx_http_discovery_init_process,       /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -163,6 +164,21 @@ ngx_module_t  ngx_http_discovery_module = {
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+/*
+ * Called for every configuration read, nginx -t included, once the
+ * configuration's error_log is in use.
+ */
+
+static ngx_int_t
+ngx_http_discovery_init_module(ngx_cycle_t *cycle)
+{
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, cycle->log, 0,
+                   "discovery: module version %s", NGX_HTTP_DISCOVERY_VERSION);
+
+    return NGX_OK;
+}
 
 
 /*

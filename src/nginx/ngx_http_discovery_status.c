@@ -62,7 +62,8 @@ ngx_http_discovery_status_handler(ngx_http_request_t *r)
 
     if (discovery_status_render(snapshot, len, stats, n,
                                 (const char *) table_error.data,
-                                table_error.len, &json, &err)
+                                table_error.len, NGX_HTTP_DISCOVERY_VERSION,
+                                &json, &err)
         != DISCOVERY_OK)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "t" / "lib"))
 
 # one copy of these for the Python tests and tools: t/lib/discovery_test.py
-from discovery_test import free_port, temp_paths, wait_until  # noqa: E402,F401
+from discovery_test import free_port, module_version, temp_paths, wait_until  # noqa: E402,F401
 
 MODULE = ROOT / "build" / "ngx_http_discovery_module.so"
 NGINX = "/usr/sbin/nginx"

@@ -1,6 +1,6 @@
 """discovery_status: what the gateway knows, as JSON."""
 
-from support import SERVICES, json_body
+from support import SERVICES, json_body, module_version
 
 
 def method_table(service):
@@ -13,6 +13,7 @@ def test_status_page(client, services):
     response = client.get("/_discovery")
     assert response.status_code == 200
     status = json_body(response)
+    assert status["module_version"] == module_version()
     assert isinstance(status["generation"], int)
     assert status["conflicts"] == []
     assert [s["name"] for s in status["services"]] == list(SERVICES)

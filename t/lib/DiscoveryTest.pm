@@ -17,6 +17,8 @@
 #                                 sends HUP and says how the reload went
 #   nginx_start($http, %opts)     an nginx of our own, for tests that
 #                                 signal it (plain Test::More scripts)
+#   module_version()              the version in debian/changelog, which
+#                                 the module reports
 package DiscoveryTest;
 
 use strict;
@@ -29,7 +31,7 @@ use Time::HiRes qw(sleep time);
 use Exporter 'import';
 our @EXPORT = qw(use_defaults free_port mock_service wait_for poll_until
                  wait_ready wait_status http_get nginx_start reload_config
-                 temp_paths);
+                 temp_paths module_version);
 
 my @children;
 
@@ -288,6 +290,17 @@ sub temp_paths {
     my $dir = shift;
     return join '', map { "    ${_}_temp_path $dir/$_;\n" }
         qw(client_body proxy fastcgi uwsgi scgi);
+}
+
+# The newest entry's version in debian/changelog, the one the module is
+# built with.  (t/lib/discovery_test.py has the same for Python.)
+sub module_version {
+    my $changelog = __FILE__ =~ s{[^/]*$}{../../debian/changelog}r;
+    open my $fh, '<', $changelog or die "$changelog: $!";
+    my $first = <$fh>;
+    close $fh;
+    $first =~ /^\S+ \(([^)]+)\)/ or die "$changelog: no version";
+    return $1;
 }
 
 sub http_get {

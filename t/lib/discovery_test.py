@@ -10,12 +10,16 @@ for the Test::Nginx suites and t/lib/nginx.sh for shell scripts.
                                     none of them pending
     temp_paths(directory)           nginx http{} lines keeping every
                                     temporary file under directory
+    module_version()                the version in debian/changelog, which
+                                    the module reports
 """
 
 import json
+import re
 import socket
 import time
 import urllib.request
+from pathlib import Path
 
 
 def free_ports(n):
@@ -81,3 +85,15 @@ def temp_paths(directory):
     Debian's defaults point to /var/lib/nginx."""
     return "".join(f"    {kind}_temp_path  {directory}/{kind};\n"
                    for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+
+
+def module_version():
+    """The newest entry's version in debian/changelog, the one the module is
+    built with (t/lib/DiscoveryTest.pm has the same for Perl)."""
+    changelog = Path(__file__).resolve().parents[2] / "debian" / "changelog"
+    with open(changelog, encoding="utf-8") as f:
+        first = f.readline()
+    match = re.match(r"\S+ \(([^)]+)\)", first)
+    if not match:
+        raise ValueError(f"{changelog}: no version on its first line")
+    return match.group(1)

@@ -210,15 +210,23 @@ TEST(StatusJson, RendersEverythingAsValidJson)
 TEST(StatusJson, EmptyTable)
 {
     std::string json = renderStatus(Snapshot(), {});
-    EXPECT_EQ(json, "{\"generation\":0,\"table_error\":null,"
+    EXPECT_EQ(json, "{\"module_version\":null,\"generation\":0,"
+                    "\"table_error\":null,"
                     "\"services\":[],\"conflicts\":[],\"overlaps\":[]}");
 }
 
 TEST(StatusJson, TableError)
 {
     std::string json = renderStatus(Snapshot(), {}, "zone \"d\" is full");
-    EXPECT_EQ(json, "{\"generation\":0,\"table_error\":"
+    EXPECT_EQ(json, "{\"module_version\":null,\"generation\":0,\"table_error\":"
                     "\"zone \\\"d\\\" is full\",\"services\":[],\"conflicts\":[],\"overlaps\":[]}");
+}
+
+TEST(StatusJson, ModuleVersion)
+{
+    std::string json = renderStatus(Snapshot(), {}, {}, "0.1.0~rc1\"");
+    EXPECT_EQ(json.rfind("{\"module_version\":\"0.1.0~rc1\\\"\",", 0), 0u)
+        << json;
 }
 
 TEST(StatusJson, Times)
@@ -241,18 +249,28 @@ TEST(StatusJson, CApi)
     discovery_error_t err;
 
     ASSERT_EQ(
-        discovery_status_render(blob.data(), blob.size(), stats, 1, "", 0, &out, &err),
+        discovery_status_render(blob.data(), blob.size(), stats, 1, "", 0,
+                                "0.1.0", &out, &err),
         DISCOVERY_OK);
     std::string json(reinterpret_cast<char *>(out.data), out.len);
     Tree tree = parseJson(json);
     ASSERT_TRUE(tree);
+    EXPECT_EQ(str(at(tree.get(), {"module_version"})), "0.1.0");
     yajl_val a = YAJL_GET_ARRAY(at(tree.get(), {"services"}))->values[0];
     EXPECT_EQ(str(at(a, {"last_success"})), "2026-11-28T05:30:00Z");
     discovery_buf_free(&out);
 
+    EXPECT_EQ(
+        discovery_status_render(blob.data(), blob.size(), stats, 1, "", 0,
+                                nullptr, &out, &err),
+        DISCOVERY_ERROR);
+    EXPECT_STREQ(err.text, "no module version");
+    EXPECT_EQ(out.data, nullptr);
+
     blob[blob.size() / 2] ^= 0x40;
     EXPECT_EQ(
-        discovery_status_render(blob.data(), blob.size(), stats, 1, "", 0, &out, &err),
+        discovery_status_render(blob.data(), blob.size(), stats, 1, "", 0,
+                                "0.1.0", &out, &err),
         DISCOVERY_ERROR);
     EXPECT_STREQ(err.text, "corrupt snapshot: checksum mismatch");
     EXPECT_EQ(out.data, nullptr);
