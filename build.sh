@@ -10,6 +10,12 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")" && pwd)
+case $ROOT in
+    *[[:space:]]*)
+        echo "build.sh: nginx's build cannot run from a path with spaces: $ROOT" >&2
+        exit 1
+        ;;
+esac
 BUILD=$ROOT/build
 
 # what `build.sh module` needs; PACKAGES adds the tests' tools
@@ -46,8 +52,9 @@ install_packages() {
     fi
     echo "build.sh: installing ${missing[*]}"
     $sudo apt-get update -qq
-    # the nginx package would start a service on port 80: keep it from
-    # doing so in containers and CI, where nothing else should listen
+    # the nginx package would start a service on port 80: RUNLEVEL=1 keeps
+    # it from doing so where there is no systemd (containers, CI); on a
+    # systemd host it starts
     DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 $sudo apt-get install -y -qq \
         --no-install-recommends "${missing[@]}" >/dev/null
 }
@@ -94,8 +101,12 @@ build_deb() {
     local stage=$BUILD/deb
     rm -rf "$stage"
     mkdir -p "$stage/src"
+    if [ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null)" ]; then
+        echo "build.sh: warning: the working tree has changes, packaged as they are"
+    fi
     tar -C "$ROOT" --exclude=./build --exclude=./.git --exclude='./t/servroot*' \
         --exclude=./bench/work --exclude=__pycache__ --exclude=.pytest_cache \
+        --exclude=./python/build --exclude='*.egg-info' \
         -cf - . | tar -C "$stage/src" -xf -
     if ! (cd "$stage/src" && dpkg-checkbuilddeps 2>/dev/null); then
         echo "build.sh: installing the Build-Depends of debian/control"

@@ -805,7 +805,7 @@ table_benchmark() {
     pin_nginx "$WORK/gw-churn-w$WORKERS-$size" "$GATEWAY_CPU"
     local churn_mb delays
     delays=$($UTIL propagation "http://127.0.0.1:${port[churn]}" "$changes" \
-        "$TABLE_CHANGES" "$WORKERS" | awk '{ print $2 }' | sort -n \
+        "$TABLE_CHANGES" "$WORKERS" 60 | awk '{ print $2 }' | sort -n \
         | tr '\n' ' ') || die "propagation"
     churn_mb=$($UTIL private $(workers_of "$WORK/gw-churn-w$WORKERS-$size"))
     local changed

@@ -26,7 +26,7 @@
                                         /added/N/{id} (written whole, then
                                         renamed over DOC); each change is
                                         logged as "N unix_time" to LOG
-    util.py propagation URL LOG COUNT WORKERS
+    util.py propagation URL LOG COUNT WORKERS [LIMIT]
                                         for the next COUNT routes mutate
                                         adds: from the write of DOC until
                                         each of WORKERS worker processes
@@ -271,10 +271,10 @@ def cmd_mutate(doc_path, log_path):
         time.sleep(1)
 
 
-def cmd_propagation(url, log_path, count, workers):
-    """Prints one line per route: seconds until each worker routed it."""
-    import time
-    count, workers = int(count), int(workers)
+def cmd_propagation(url, log_path, count, workers, limit=10):
+    """Prints one line per route: seconds until each worker routed it,
+    within `limit` seconds."""
+    count, workers, limit = int(count), int(workers), float(limit)
     u = urllib.parse.urlsplit(url)
 
     def last_change():
@@ -297,7 +297,7 @@ def cmd_propagation(url, log_path, count, workers):
             sys.exit("util.py: the document did not change")
         n0 = n
         seen = {}
-        while len(seen) < workers and time.time() < written + 10:
+        while len(seen) < workers and time.time() < written + limit:
             # a new connection each time: any worker may take it
             conn = http.client.HTTPConnection(u.hostname, u.port, timeout=5)
             conn.request("GET", f"/added/{n}/x",
@@ -310,7 +310,8 @@ def cmd_propagation(url, log_path, count, workers):
             conn.close()
             time.sleep(0.002)
         if len(seen) < workers:
-            sys.exit(f"util.py: route {n} not routed by every worker in 10 s")
+            sys.exit(f"util.py: route {n} not routed by every worker in "
+                     f"{limit:g} s")
         print(f"{n} {max(seen.values()):.3f}")
 
 

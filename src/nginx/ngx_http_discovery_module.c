@@ -174,8 +174,9 @@ ngx_module_t  ngx_http_discovery_module = {
 static ngx_int_t
 ngx_http_discovery_init_module(ngx_cycle_t *cycle)
 {
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, cycle->log, 0,
-                   "discovery: module version %s", NGX_HTTP_DISCOVERY_VERSION);
+    /* at debug level, also in an nginx built without --with-debug */
+    ngx_log_error(NGX_LOG_DEBUG, cycle->log, 0,
+                  "discovery: module version %s", NGX_HTTP_DISCOVERY_VERSION);
 
     return NGX_OK;
 }
