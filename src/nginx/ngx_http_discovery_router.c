@@ -31,7 +31,7 @@
 #define NGX_HTTP_DISCOVERY_BUILD_AT_ONCE  (256 * 1024)
 
 
-/* one per worker: each builds its own router from the shared table */
+/* one per worker: the router its requests use, and how it got it */
 typedef struct {
     ngx_http_discovery_main_conf_t   *dmcf;
     /* the configuration the worker started with: builds in threads read it */

@@ -13,9 +13,8 @@ from support import Gateway, free_port, wait_until
 
 SERVICES = 30
 
-CONF = """\
-load_module {module};
-
+# nginx in a prefix of its own, with worker_connections to choose
+HEAD = """\
 user              root;
 worker_processes  1;
 master_process    on;
@@ -33,7 +32,9 @@ http {{
     fastcgi_temp_path      temp/fastcgi;
     uwsgi_temp_path        temp/uwsgi;
     scgi_temp_path         temp/scgi;
+"""
 
+CONF = "load_module {module};\n\n" + HEAD + """
     discovery_zone  4m;
 {discovery_services}
 
@@ -56,25 +57,7 @@ http {{
 }}
 """
 
-DOCS = """\
-user              root;
-worker_processes  1;
-master_process    on;
-error_log         logs/error.log info;
-pid               logs/nginx.pid;
-
-events {{
-    worker_connections  1024;
-}}
-
-http {{
-    access_log  off;
-    client_body_temp_path  temp/client;
-    proxy_temp_path        temp/proxy;
-    fastcgi_temp_path      temp/fastcgi;
-    uwsgi_temp_path        temp/uwsgi;
-    scgi_temp_path         temp/scgi;
-
+DOCS = HEAD + """
     server {{
         listen  127.0.0.1:{docs};
         location /docs/ {{ root {root}; }}
@@ -99,7 +82,8 @@ def start(tmp_path, connections):
             f'{{"routes": [{{"path": "/s{i}"}}]}}')
     docs_dir = tmp_path / "docs"
     docs_dir.mkdir()
-    docs = Gateway(docs_dir, [], template=DOCS, docs=docs_port, root=root)
+    docs = Gateway(docs_dir, [], template=DOCS, docs=docs_port, root=root,
+                   connections=1024)
     gw_dir = tmp_path / "gateway"
     gw_dir.mkdir()
     gateway = Gateway(gw_dir, [], template=CONF, docs=docs_port,
