@@ -170,7 +170,8 @@ typedef struct {
  * url (one begun before a reload) changes nothing.  Logs each conflict
  * that `old` did not have at WARN.  With `image`, the new snapshot's
  * router image (see discovery_router_image) goes there too, made from the
- * table as it was encoded, not decoded again.
+ * table as it was encoded, not decoded again; image->data is NULL when it
+ * could not be made (out of memory), the table being made all the same.
  */
 int discovery_snapshot_apply_polls(const unsigned char *old, size_t old_len,
     const discovery_poll_t *polls, size_t n, uint64_t generation,

@@ -309,12 +309,14 @@ int discovery_snapshot_apply_polls(const unsigned char *old, size_t old_len,
         discovery_buf_t table = {nullptr, 0};
         giveBuffer(bytes->data(), bytes->size(), &table);
 
+        // a table without its image is still the table: workers then
+        // build their own router from it
         if (image != nullptr) {
             try {
                 giveImage(discovery::Router::image(sealed), image);
             } catch (...) {
-                discovery_buf_free(&table);
-                throw;
+                image->data = nullptr;
+                image->len = 0;
             }
         }
 

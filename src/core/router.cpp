@@ -506,9 +506,17 @@ std::unique_ptr<Router> Router::view(const unsigned char *image, size_t len)
     std::memcpy(&h, image, sizeof(h));
 
     uint64_t nodes = uint64_t(h.mask) + 1;
+    auto within = [&h](uint64_t offset, uint64_t count, size_t size) {
+        return offset <= h.size && count <= (h.size - offset) / size;
+    };
     if (h.magic != kMagic || h.size > len || (nodes & h.mask) != 0
-        || h.nodes % kImageAlign != 0 || h.nodes + nodes * sizeof(Node) > h.size
-        || h.strings > h.size) {
+        || h.nodes % kImageAlign != 0 || h.root > h.mask
+        || !within(h.nodes, nodes, sizeof(Node))
+        || !within(h.services, h.serviceCount, sizeof(ImageService))
+        || !within(h.extensionMethods, h.extensionMethodCount, sizeof(Text))
+        || !within(h.extensionAllows, h.extensionAllowCount,
+                   sizeof(ExtensionAllow))
+        || h.entries > h.size || h.tails > h.size || h.strings > h.size) {
         throw Error("not a router image");
     }
 

@@ -211,7 +211,8 @@ struct ngx_http_discovery_task_s {
 
 /*
  * At exit, for a task posted to the background threads, which end after
- * every other part's exit: the task sets *done last.
+ * every other part's exit: wait for its task.finished, the thread's last
+ * write to it (the owner may free the task once it is set).
  */
 static ngx_inline void
 ngx_http_discovery_task_wait(volatile ngx_uint_t *done)

@@ -33,8 +33,12 @@
 #define NGX_HTTP_DISCOVERY_THREADS  2
 #define NGX_HTTP_DISCOVERY_NICE     10
 
-/* blocks from this size are mapped on their own (glibc's default start) */
-#define NGX_HTTP_DISCOVERY_MMAP_THRESHOLD  (128 * 1024)
+/*
+ * Blocks from this size are mapped on their own: a table's copies and
+ * router images at 100,000 routes and more, and nothing a request of
+ * nginx's own allocates (a gzip buffer is some hundred kilobytes).
+ */
+#define NGX_HTTP_DISCOVERY_MMAP_THRESHOLD  (4 * 1024 * 1024)
 
 /* how often the event loop looks for finished tasks, in milliseconds */
 #define NGX_HTTP_DISCOVERY_COLLECT  5
@@ -70,6 +74,7 @@ void
 ngx_http_discovery_background_init_worker(ngx_cycle_t *cycle)
 {
     int                               err;
+    sigset_t                          set, old;
     ngx_uint_t                        i;
     ngx_http_discovery_background_t  *bg;
 
@@ -100,11 +105,11 @@ ngx_http_discovery_background_init_worker(ngx_cycle_t *cycle)
 
 #ifdef M_MMAP_THRESHOLD
     /*
-     * A table's buffers (copies, documents, encodings: megabytes) are
-     * mapped on their own and unmapped when freed.  glibc raises the
-     * threshold past the size of any such block freed, and the next ones
-     * then stay in the heap once freed: 55 MB of a worker's memory at
-     * 100,000 routes.  A fixed threshold keeps it.
+     * A table's large buffers (copies, encodings, router images: many
+     * megabytes) are mapped on their own and unmapped when freed.  glibc
+     * raises the threshold past the size of any such block freed, and the
+     * next ones then stay in the heap once freed: 55 MB of a worker's
+     * memory at 100,000 routes.  A fixed threshold keeps it.
      */
     if (mallopt(M_MMAP_THRESHOLD, NGX_HTTP_DISCOVERY_MMAP_THRESHOLD) == 0) {
         ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
@@ -121,6 +126,11 @@ ngx_http_discovery_background_init_worker(ngx_cycle_t *cycle)
         return;
     }
 
+    /* the threads start with every signal blocked: they are the loop's */
+
+    sigfillset(&set);
+    (void) pthread_sigmask(SIG_BLOCK, &set, &old);
+
     for (i = 0; i < NGX_HTTP_DISCOVERY_THREADS; i++) {
         err = pthread_create(&bg->threads[i], NULL,
                              ngx_http_discovery_background_thread, bg);
@@ -132,6 +142,8 @@ ngx_http_discovery_background_init_worker(ngx_cycle_t *cycle)
 
         bg->nthreads++;
     }
+
+    (void) pthread_sigmask(SIG_SETMASK, &old, NULL);
 
     if (bg->nthreads == 0) {
         ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
@@ -225,20 +237,31 @@ ngx_http_discovery_background_thread(void *data)
 {
     ngx_http_discovery_background_t  *bg = data;
 
+    int                         nice;
+    id_t                        tid;
     sigset_t                    set;
     ngx_http_discovery_task_t  *task;
 
-    /* signals are the event loop's business */
+    /* signals are the event loop's business, but for a fault's own */
     sigfillset(&set);
     sigdelset(&set, SIGILL);
     sigdelset(&set, SIGFPE);
     sigdelset(&set, SIGSEGV);
     sigdelset(&set, SIGBUS);
-    (void) pthread_sigmask(SIG_BLOCK, &set, NULL);
+    (void) pthread_sigmask(SIG_SETMASK, &set, NULL);
 
-    /* on Linux a thread has a nice value of its own */
-    (void) setpriority(PRIO_PROCESS, (id_t) syscall(SYS_gettid),
-                       NGX_HTTP_DISCOVERY_NICE);
+    /*
+     * On Linux a thread has a nice value of its own: the worker's
+     * (worker_priority) plus NGX_HTTP_DISCOVERY_NICE, 19 at most.
+     */
+    tid = (id_t) syscall(SYS_gettid);
+    errno = 0;
+    nice = getpriority(PRIO_PROCESS, tid);
+
+    if (errno == 0) {
+        (void) setpriority(PRIO_PROCESS, tid,
+                           ngx_min(nice + NGX_HTTP_DISCOVERY_NICE, 19));
+    }
 
     for ( ;; ) {
         pthread_mutex_lock(&bg->mutex);

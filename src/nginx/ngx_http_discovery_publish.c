@@ -77,8 +77,7 @@ struct ngx_http_discovery_publication_s {
     size_t                             base_len;
     ngx_atomic_uint_t                  base_generation;
 
-    /* written by apply(), in a thread; done last */
-    volatile ngx_uint_t                done;
+    /* written by apply(), in a thread */
     int                                rc;
     discovery_buf_t                    out;
     discovery_buf_t                    image;    /* out's router */
@@ -200,8 +199,8 @@ ngx_http_discovery_publish_exit_worker(ngx_cycle_t *cycle)
     pub->exiting = 1;
 
     if (pub->running) {
-        /* a pool that could not be told to exit may still be running it */
-        ngx_http_discovery_task_wait(&pub->queue->done);
+        /* the background thread's last write to it is task.finished */
+        ngx_http_discovery_task_wait(&pub->queue->task.finished);
         ngx_http_discovery_publication_install(pub->queue);
     }
 
@@ -395,7 +394,6 @@ ngx_http_discovery_publish_next(ngx_http_discovery_publisher_t *pub)
 
 #if (NGX_THREADS)
         if (!ngx_exiting && !pub->exiting) {
-            p->done = 0;
             p->rc = DISCOVERY_ERROR;
 
             if (ngx_http_discovery_task_post(&p->task, p,
@@ -551,9 +549,6 @@ ngx_http_discovery_publication_apply(void *data, ngx_log_t *log)
     /* what the table's decoding took goes back to the system */
     (void) malloc_trim(0);
 #endif
-
-    ngx_memory_barrier();
-    p->done = 1;
 }
 
 
@@ -1096,8 +1091,9 @@ ngx_http_discovery_publication_image(ngx_http_discovery_publication_t *p)
     if (dmcf->shpool->pfree * ngx_pagesize >= need) {
         image = ngx_http_discovery_image_alloc_locked(dmcf, p->image.len,
                                                       p->pub->log);
+    }
 
-    } else if (dmcf->sh->failed_image_len != p->image.len) {
+    if (image == NULL && dmcf->sh->failed_image_len != p->image.len) {
         dmcf->sh->failed_image_len = p->image.len;
         p->image_failed = 1;
     }

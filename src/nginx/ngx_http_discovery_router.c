@@ -43,6 +43,7 @@ typedef struct {
     /* this worker's slot among the zone's readers, or NULL */
     ngx_http_discovery_reader_t      *reader;
     ngx_http_discovery_shctx_t       *reader_sh;   /* of the slot */
+    unsigned                          reader_warned:1;
 
     /* the configured service of each in the table's roster, or NULL */
     ngx_http_discovery_service_t    **owners;
@@ -54,8 +55,6 @@ typedef struct {
     /* a build in a thread: what it reads and writes while it runs */
     ngx_http_discovery_task_t         task;
     unsigned                          building:1;
-    volatile ngx_uint_t               build_done;   /* set last by the task */
-    volatile ngx_uint_t               retire_done;
     ngx_atomic_uint_t                 build_generation;
     discovery_router_t               *built;
     discovery_error_t                 build_err;
@@ -140,7 +139,7 @@ ngx_http_discovery_router_exit_worker(ngx_cycle_t *cycle)
 #if (NGX_THREADS)
     /* a build in a background thread ends; the threads end after this */
     if (rt->building) {
-        ngx_http_discovery_task_wait(&rt->build_done);
+        ngx_http_discovery_task_wait(&rt->task.finished);
         rt->building = 0;
 
         if (rt->built) {
@@ -151,7 +150,7 @@ ngx_http_discovery_router_exit_worker(ngx_cycle_t *cycle)
 
     /* the same for a router being destroyed */
     if (rt->retired) {
-        ngx_http_discovery_task_wait(&rt->retire_done);
+        ngx_http_discovery_task_wait(&rt->retire.finished);
         rt->retired = NULL;
     }
 #endif
@@ -271,7 +270,6 @@ ngx_http_discovery_router_refresh(ngx_http_discovery_router_t *rt,
         && !ngx_exiting
         && dmcf->sh->snapshot_len > NGX_HTTP_DISCOVERY_BUILD_AT_ONCE)
     {
-        rt->build_done = 0;
 
         if (ngx_http_discovery_task_post(&rt->task, rt,
                                     ngx_http_discovery_router_build_handler,
@@ -322,21 +320,24 @@ ngx_http_discovery_router_view(ngx_http_discovery_router_t *rt,
         return NULL;
     }
 
-    /* from now on the image stays; install() lets the previous one go */
-    rt->reader->generation = image->generation;
+    /*
+     * A view first (constant time): only with one does the slot move on
+     * to the new image, and then install() lets the previous one go.
+     */
+    router = discovery_router_open(image->data, image->len, &err);
+
+    if (router) {
+        rt->reader->generation = image->generation;
+        *generation = image->generation;
+    }
 
     ngx_shmtx_unlock(&dmcf->shpool->mutex);
-
-    router = discovery_router_open(image->data, image->len, &err);
 
     if (router == NULL) {
         ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
                       "discovery: cannot read the router image of table "
-                      "%uA: %s", image->generation, err.text);
-        return NULL;
+                      "%uA: %s", *generation, err.text);
     }
-
-    *generation = image->generation;
 
     return router;
 }
@@ -389,11 +390,12 @@ ngx_http_discovery_router_reader(ngx_http_discovery_router_t *rt,
 
     ngx_shmtx_unlock(&dmcf->shpool->mutex);
 
-    if (rt->reader == NULL) {
+    if (rt->reader == NULL && !rt->reader_warned) {
+        rt->reader_warned = 1;
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "discovery: %d processes read the zone's routers "
-                      "already: this worker builds its own",
-                      NGX_HTTP_DISCOVERY_READERS);
+                      "already: this worker builds its own until a slot "
+                      "is free", NGX_HTTP_DISCOVERY_READERS);
     }
 }
 
@@ -498,7 +500,6 @@ ngx_http_discovery_router_install(ngx_http_discovery_router_t *rt,
             && rt->dmcf->sh->snapshot_len > NGX_HTTP_DISCOVERY_BUILD_AT_ONCE)
         {
             rt->retired = rt->router;
-            rt->retire_done = 0;
 
             if (ngx_http_discovery_task_post(&rt->retire, rt,
                                     ngx_http_discovery_router_retire_handler,
@@ -548,9 +549,6 @@ ngx_http_discovery_router_build_handler(void *data, ngx_log_t *log)
     rt->built = ngx_http_discovery_router_build(rt->started,
                                                 &rt->build_generation,
                                                 &rt->build_err);
-
-    ngx_memory_barrier();
-    rt->build_done = 1;
 }
 
 
@@ -591,9 +589,6 @@ ngx_http_discovery_router_retire_handler(void *data, ngx_log_t *log)
     ngx_http_discovery_router_t  *rt = data;
 
     discovery_router_destroy(rt->retired);
-
-    ngx_memory_barrier();
-    rt->retire_done = 1;
 }
 
 
@@ -720,11 +715,16 @@ ngx_http_discovery_router_refresh_handler(ngx_event_t *ev)
     rt = ngx_http_discovery_event_owner(ev, ngx_http_discovery_router_t,
                                         refresh);
 
-    if (ngx_exiting) {
-        return;
-    }
-
+    /*
+     * An exiting worker goes on too (the timer does not keep it): one
+     * lingering on long connections would pin its image in the zone.
+     */
     (void) ngx_http_discovery_router_refresh(rt, 0);
+
+    /* a slot freed by a worker that exited: this one may take it */
+    if (rt->reader == NULL && !ngx_exiting) {
+        ngx_http_discovery_router_reader(rt, 1);
+    }
 
     ngx_add_timer(ev, NGX_HTTP_DISCOVERY_REFRESH);
 }

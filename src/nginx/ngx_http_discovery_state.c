@@ -52,7 +52,6 @@ typedef struct {
     unsigned                         exiting:1;
 #if (NGX_THREADS)
     ngx_http_discovery_task_t        task;
-    volatile ngx_uint_t              done;       /* set last by the task */
 #endif
 } ngx_http_discovery_saver_t;
 
@@ -227,7 +226,7 @@ ngx_http_discovery_state_exit_worker(ngx_cycle_t *cycle)
 
     if (saver->running) {
 #if (NGX_THREADS)
-        ngx_http_discovery_task_wait(&saver->done);
+        ngx_http_discovery_task_wait(&saver->task.finished);
 #endif
         ngx_http_discovery_state_done(saver);
     }
@@ -274,7 +273,6 @@ ngx_http_discovery_state_start(ngx_http_discovery_saver_t *saver)
 
 #if (NGX_THREADS)
     if (!saver->exiting) {
-        saver->done = 0;
 
         if (ngx_http_discovery_task_post(&saver->task, saver,
                                      ngx_http_discovery_state_write_handler,
@@ -310,11 +308,6 @@ ngx_http_discovery_state_write_handler(void *data, ngx_log_t *log)
     }
 
     ngx_http_discovery_state_sync(saver->dmcf, saver->log);
-
-#if (NGX_THREADS)
-    ngx_memory_barrier();
-    saver->done = 1;
-#endif
 }
 
 

@@ -519,7 +519,15 @@ ngx_http_discovery_roster_image_locked(ngx_http_discovery_main_conf_t *dmcf,
         return NULL;
     }
 
-    image = ngx_http_discovery_image_alloc_locked(dmcf, built.len, log);
+    /* as publishing does: room left for the next table beside it */
+
+    image = NULL;
+
+    if (dmcf->shpool->pfree * ngx_pagesize
+        >= table->len + built.len + 2 * ngx_pagesize)
+    {
+        image = ngx_http_discovery_image_alloc_locked(dmcf, built.len, log);
+    }
 
     if (image) {
         ngx_memcpy(image->data, built.data, built.len);
