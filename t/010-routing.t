@@ -346,26 +346,31 @@ users GET /users/lobby
 === TEST 20: {x:path} in the middle takes what lies between, after a plain parameter
 --- request eval
 ["GET /blobs/a/b/c/meta", "GET /blobs/x/meta", "GET /blobs/meta/meta/meta",
- "GET /blobs/a/b/meta/", "GET /blobs/a/b", "GET /blobs/meta"]
+ "GET /blobs/a/b/meta/", "GET /blobs/a/b", "GET /blobs/meta",
+ "OPTIONS /blobs/a/b/meta"]
 --- error_code eval
-[200, 200, 200, 200, 404, 404]
+[200, 200, 200, 200, 404, 404, 200]
 --- response_headers eval
 ["X-Route: /blobs/{p:path}/meta", "X-Route: /blobs/{name}/meta",
- "X-Route: /blobs/{p:path}/meta", "X-Route: /blobs/{p:path}/meta", "", ""]
+ "X-Route: /blobs/{p:path}/meta", "X-Route: /blobs/{p:path}/meta", "", "",
+ "X-Route: /blobs/{p:path}/meta"]
 --- response_body_like eval
 ["^chat GET /blobs/a/b/c/meta\n", "^users GET /blobs/x/meta\n",
  "^chat GET /blobs/meta/meta/meta\n", "^chat GET /blobs/a/b/meta/\n",
- "Endpoint not available", "Endpoint not available"]
+ "Endpoint not available", "Endpoint not available",
+ "^chat OPTIONS /blobs/a/b/meta\n"]
 
 
 
-=== TEST 21: a plain parameter before {x:path} in the middle is an overlap, warned
+=== TEST 21: a plain parameter before {x:path} in the middle is an overlap, warned: GET and its preflights
 --- request
-GET /blobs/x/meta
+OPTIONS /blobs/x/meta
+--- response_headers
+X-Route: /blobs/{name}/meta
 --- response_body
-users GET /blobs/x/meta
+users OPTIONS /blobs/x/meta
 --- error_log
-route overlap: GET,HEAD /blobs/{name}/meta of "users" shadows /blobs/{p:path}/meta of "chat"
+route overlap: GET,HEAD,OPTIONS /blobs/{name}/meta of "users" shadows /blobs/{p:path}/meta of "chat"
 
 
 

@@ -9,6 +9,7 @@
 #include <array>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace discovery {
 
@@ -165,7 +166,47 @@ uint32_t served(uint32_t methods)
 struct RouteRef {
     uint32_t service = kNone;
     uint32_t route = kNone;
+
+    bool operator==(const RouteRef &o) const
+    {
+        return service == o.service && route == o.route;
+    }
 };
+
+/*
+ * A route's methods, and whether it answers its shape's preflights.  An
+ * OPTIONS request goes to the first route of its path that publishes
+ * OPTIONS, and when none does to the first route that matches the path (as
+ * its CORS preflight): the first of the first shape the lookup reaches.
+ * Of a shape's routes, the one that publishes OPTIONS answers them
+ * (conflicts leave one at most), else the first.
+ */
+struct Claim {
+    uint32_t methods;
+    bool preflights;
+};
+
+/*
+ * The methods of the requests route `from` matches that go to route `by`
+ * instead, on a path both match.  With by first on it (by shadows from),
+ * those both serve: a method by lacks goes on to from.  And OPTIONS, where
+ * from answers its shape's preflights without publishing OPTIONS and by
+ * answers its own: with by first on the path, or with from first when by
+ * publishes OPTIONS, which the lookup goes on to find.  A method from does
+ * not serve is not taken from it: without by the gateway answers 405
+ * itself.  As for every method, by and from are a pair: a third route may
+ * come first on the paths they share.
+ */
+uint32_t takenFrom(Claim by, Claim from, bool byFirst)
+{
+    uint32_t methods = byFirst ? served(by.methods) & served(from.methods) : 0;
+
+    if (from.preflights && !(from.methods & kOptions) && by.preflights
+        && (byFirst || (by.methods & kOptions))) {
+        methods |= kOptions;
+    }
+    return methods;
+}
 
 /*
  * The shapes of the routed templates, one node per template prefix, as the
@@ -178,6 +219,7 @@ public:
     struct Terminal {
         RouteRef ref;
         uint32_t methods; // routed, after conflicts
+        uint32_t node;    // of its shape
     };
 
     ShapeTrie() : nodes_(1) {}
@@ -191,9 +233,16 @@ public:
     // The node of `tpl`, or kNone.
     uint32_t find(const Template &tpl) const;
 
-    void addTerminal(uint32_t node, Terminal t)
+    void addTerminal(const Terminal &t)
     {
-        nodes_[node].terminals.push_back(t);
+        nodes_[t.node].terminals.push_back(t);
+    }
+
+    // The routes of `node` (kNone: none), in roster order.
+    const std::vector<Terminal> &terminals(uint32_t node) const
+    {
+        static const std::vector<Terminal> none;
+        return node == kNone ? none : nodes_[node].terminals;
     }
 
     uint64_t cost() const { return nodes_[0].cost; }
@@ -205,6 +254,14 @@ public:
      */
     template <typename F>
     void shadowed(const Template &tpl, F &&found) const;
+
+    /*
+     * Calls found(terminal) for routes that shadow `tpl`: on some request
+     * path both match, the lookup reaches their node first.  Stops when
+     * found returns false.
+     */
+    template <typename F>
+    void shadowing(const Template &tpl, F &&found) const;
 
 private:
     struct Node {
@@ -411,6 +468,32 @@ void ShapeTrie::shadowed(const Template &tpl, F &&found) const
 }
 
 /*
+ * Two routes of different shapes that meet come in the same order on every
+ * path both match (the edges where their templates part decide it): those
+ * that shadow tpl are the routes that meet it, less those it shadows and
+ * those of its own shape.  A walk that starts `ahead` meets them all.
+ */
+template <typename F>
+void ShapeTrie::shadowing(const Template &tpl, F &&found) const
+{
+    auto key = [](const RouteRef &ref) {
+        return uint64_t{ref.service} << 32 | ref.route;
+    };
+    std::unordered_set<uint64_t> after;
+    uint32_t own = find(tpl);
+
+    shadowed(tpl, [&](const Terminal &t) {
+        after.insert(key(t.ref));
+        return true;
+    });
+
+    auto before = [&](const Terminal &t) {
+        return t.node == own || after.count(key(t.ref)) != 0 || found(t);
+    };
+    walk(0, tpl, 0, true, before);
+}
+
+/*
  * Below `node`, the routes whose templates meet tpl's segments from i on.
  * `ahead`: at an earlier segment tpl's edge came first in the lookup's
  * order (a literal before a parameter, int before str...), so every route
@@ -579,6 +662,55 @@ std::string routeText(const Snapshot &snap, uint32_t service, uint32_t route)
            + quoted(snap.services[service].name);
 }
 
+// Of a route with `methods` in a shape of `routes` (itself among them, or
+// to be added after them).
+bool answersPreflights(const std::vector<ShapeTrie::Terminal> &routes,
+                       RouteRef self, uint32_t methods)
+{
+    return (methods & kOptions)
+           || ((routes.empty() || routes.front().ref == self)
+               && std::none_of(routes.begin(), routes.end(),
+                               [](const ShapeTrie::Terminal &t) {
+                                   return (t.methods & kOptions) != 0;
+                               }));
+}
+
+/*
+ * Calls found(route, methods) for the routes of the trie that route `self`
+ * takes requests from, with their methods: self has `methods` at the shape
+ * of tpl, `node` (kNone: a new one), among its routes or to be added after
+ * them.  The routes it shadows and those that shadow it (takenFrom), and
+ * where self publishes OPTIONS, its shape's first route, whose preflights
+ * it answers.  Stops when found returns false.
+ */
+template <typename F>
+void forEachTaken(const ShapeTrie &trie, const Template &tpl, uint32_t node,
+                  RouteRef self, uint32_t methods, F &&found)
+{
+    const std::vector<ShapeTrie::Terminal> &shape = trie.terminals(node);
+    Claim mine{methods, answersPreflights(shape, self, methods)};
+    bool more = true;
+
+    auto takes = [&](bool first) {
+        return [&, first](const ShapeTrie::Terminal &t) {
+            Claim theirs{t.methods, answersPreflights(trie.terminals(t.node),
+                                                      t.ref, t.methods)};
+            uint32_t taken = takenFrom(mine, theirs, first);
+            more = taken == 0 || found(t, taken);
+            return more;
+        };
+    };
+
+    trie.shadowed(tpl, takes(true));
+    if (!more || !(methods & kOptions)) {
+        return;
+    }
+    trie.shadowing(tpl, takes(false));
+    if (more && !shape.empty() && !(shape.front().ref == self)) {
+        found(shape.front(), kOptions); // which does not publish OPTIONS
+    }
+}
+
 } // namespace
 
 void checkTable(Snapshot &snap)
@@ -654,16 +786,18 @@ void checkTable(Snapshot &snap)
             }
 
             if (reason.empty() && snap.denyOverlaps && kept != 0) {
-                trie.shadowed(tpl, [&](const ShapeTrie::Terminal &t) {
-                    if (t.ref.service == s
-                        || !(served(t.methods) & served(kept))) {
+                // the trie holds the routes before this one
+                auto shadows = [&](const ShapeTrie::Terminal &t, uint32_t) {
+                    if (t.ref.service == s) {
                         return true;
                     }
+                    const Route &other =
+                        routeOf(snap, t.ref.service, t.ref.route);
                     reason = "shadows " + snap.services[t.ref.service].name
-                             + " " + routeOf(snap, t.ref.service, t.ref.route)
-                                         .path;
+                             + " " + other.path;
                     return false;
-                });
+                };
+                forEachTaken(trie, tpl, node, {s, r}, kept, shadows);
             }
 
             if (reason.empty()) {
@@ -697,25 +831,25 @@ void checkTable(Snapshot &snap)
                 }
             }
 
-            trie.addTerminal(node, {{s, r}, kept});
-            routed.push_back({{s, r}, kept});
+            trie.addTerminal({{s, r}, kept, node});
+            routed.push_back({{s, r}, kept, node});
         }
     }
 
     for (const ShapeTrie::Terminal &route : routed) {
         const RouteRef &ref = route.ref;
-        uint32_t kept = route.methods;
 
         compileTemplate(routeOf(snap, ref.service, ref.route).path, tpl);
 
-        trie.shadowed(tpl, [&](const ShapeTrie::Terminal &t) {
-            uint32_t common = served(t.methods) & served(kept);
-            if (t.ref.service != ref.service && common != 0) {
-                snap.overlaps.push_back({common, ref.service, ref.route,
-                                         t.ref.service, t.ref.route});
-            }
-            return true;
-        });
+        forEachTaken(trie, tpl, route.node, ref, route.methods,
+                     [&](const ShapeTrie::Terminal &t, uint32_t methods) {
+                         if (t.ref.service != ref.service) {
+                             snap.overlaps.push_back({methods, ref.service,
+                                                      ref.route, t.ref.service,
+                                                      t.ref.route});
+                         }
+                         return true;
+                     });
     }
 
     auto conflictKey = [](const Conflict &c) {

@@ -27,11 +27,12 @@ constexpr uint64_t kLookupVisitLimit = 256;
  *    has loses that method (a conflict); within one service the first
  *    route keeps it silently;
  *  - with snap.denyOverlaps, a route that shadows a route of an earlier
- *    service (takes some of the requests it matches) is rejected;
+ *    service (takes some of the requests it matches: of the methods both
+ *    publish, or the CORS preflights of one without OPTIONS) is rejected;
  *  - a route that would raise the lookup bound over kLookupVisitLimit is
  *    rejected;
- *  - every pair of routes of different services where one shadows the
- *    other is an overlap.
+ *  - every pair of routes of different services where one takes requests
+ *    the other matches is an overlap.
  * Rejected routes take no part in routing and claim nothing.
  */
 void checkTable(Snapshot &snap);

@@ -115,11 +115,13 @@ def stop_process(proc):
 
 
 class Service:
-    """One service as a subprocess: examples/NAME_service.py unless script is given."""
+    """One service as a subprocess: examples/NAME_service.py unless script is
+    given, with args after its --port."""
 
-    def __init__(self, name, directory, script=None):
+    def __init__(self, name, directory, script=None, args=()):
         self.name = name
         self.script = script or ROOT / "examples" / f"{name}_service.py"
+        self.args = list(args)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = directory / f"{name}.log"
@@ -134,7 +136,7 @@ class Service:
         env = dict(os.environ, PYTHONPATH=str(ROOT / "python"), PYTHONUNBUFFERED="1")
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [PYTHON, str(self.script), "--port", str(self.port)],
+                [PYTHON, str(self.script), "--port", str(self.port), *self.args],
                 cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
 
     def wait_ready(self):

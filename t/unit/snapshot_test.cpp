@@ -674,7 +674,7 @@ TEST(Apply, ManyOverlapsAreComparedCheaply)
     EXPECT_GT(snap.overlaps.size(), size_t{kRoutes} * (kDepth - 2));
     ASSERT_EQ(log.lines.size(), 1u); // "/one/more" shadows "/{p0}/{rest:path}"
     EXPECT_EQ(log.lines[0],
-              "route overlap: GET,HEAD /one/more of \"b\" shadows "
+              "route overlap: GET,HEAD,OPTIONS /one/more of \"b\" shadows "
               "/{p0}/{rest:path} of \"a\"");
 
     // the fastest of three runs each: the machine may be busy

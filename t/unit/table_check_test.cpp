@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <random>
 #include <set>
 #include <tuple>
@@ -66,10 +67,14 @@ TEST(TableCheck, ShadowingIsListedInBothDirections)
     Snapshot snap = table({{{"/users/{id}", kAll}},
                            {{"/users/1", kGet | kPut}, {"/{p:path}", kGet}}});
 
+    // s0's route publishes OPTIONS: the lookup goes on to it from s1's
+    // /users/1, which does not
     EXPECT_EQ(overlaps(snap),
               (std::vector<std::string>{
-                  "route overlap: GET,HEAD /users/{id} of \"s0\" shadows "
-                  "/{p:path} of \"s1\"",
+                  "route overlap: OPTIONS /users/{id} of \"s0\" shadows "
+                  "/users/1 of \"s1\"",
+                  "route overlap: GET,HEAD,OPTIONS /users/{id} of \"s0\" "
+                  "shadows /{p:path} of \"s1\"",
                   "route overlap: GET,HEAD,PUT /users/1 of \"s1\" shadows "
                   "/users/{id} of \"s0\""}));
     EXPECT_TRUE(snap.rejections.empty());
@@ -84,10 +89,10 @@ TEST(TableCheck, PrecedenceDecidesWhoShadowsWhom)
 
     EXPECT_EQ(overlaps(snap),
               (std::vector<std::string>{
-                  "route overlap: GET,HEAD /x/{a:float} of \"s0\" shadows "
-                  "/x/{s} of \"s1\"",
-                  "route overlap: GET,HEAD /x/{b:int} of \"s1\" shadows "
-                  "/x/{a:float} of \"s0\""}));
+                  "route overlap: GET,HEAD,OPTIONS /x/{a:float} of \"s0\" "
+                  "shadows /x/{s} of \"s1\"",
+                  "route overlap: GET,HEAD,OPTIONS /x/{b:int} of \"s1\" "
+                  "shadows /x/{a:float} of \"s0\""}));
 }
 
 TEST(TableCheck, PrecedenceIsDecidedFromTheLeft)
@@ -97,7 +102,7 @@ TEST(TableCheck, PrecedenceIsDecidedFromTheLeft)
 
     EXPECT_EQ(overlaps(snap),
               (std::vector<std::string>{
-                  "route overlap: GET,HEAD /a/b/{y} of \"s1\" shadows "
+                  "route overlap: GET,HEAD,OPTIONS /a/b/{y} of \"s1\" shadows "
                   "/a/{x}/c of \"s0\""}));
 
     // different lengths never meet, and neither do other literals
@@ -116,7 +121,7 @@ TEST(TableCheck, NoOverlapWithoutCommonMethodsOrWithinOneService)
     snap = table({{{"/users/{id}", kHead}}, {{"/users/me", kGet}}});
     EXPECT_EQ(overlaps(snap),
               (std::vector<std::string>{
-                  "route overlap: HEAD /users/me of \"s1\" shadows "
+                  "route overlap: HEAD,OPTIONS /users/me of \"s1\" shadows "
                   "/users/{id} of \"s0\""}));
 }
 
@@ -138,8 +143,8 @@ TEST(TableCheck, PathParameterSiblingsTakeWhatNothingElseDoes)
 
     EXPECT_EQ(overlaps(snap),
               (std::vector<std::string>{
-                  "route overlap: GET,HEAD /files/readme of \"s1\" shadows "
-                  "/files/{p:path} of \"s0\""}));
+                  "route overlap: GET,HEAD,OPTIONS /files/readme of \"s1\" "
+                  "shadows /files/{p:path} of \"s0\""}));
 }
 
 TEST(TableCheck, PathParameterInTheMiddle)
@@ -160,8 +165,8 @@ TEST(TableCheck, PathParameterInTheMiddle)
                    {"/files/{x}/{n:int}", kGet}}});
     EXPECT_EQ(overlaps(snap),
               (std::vector<std::string>{
-                  "route overlap: GET,HEAD /files/{x}/meta of \"s1\" shadows "
-                  "/files/{p:path}/meta of \"s0\""}));
+                  "route overlap: GET,HEAD,OPTIONS /files/{x}/meta of \"s1\" "
+                  "shadows /files/{p:path}/meta of \"s0\""}));
 
     // fixed segments after the parameter face the end of the path
     snap = table({{{"/files/{p:path}/{n:int}/raw", kGet}},
@@ -171,9 +176,9 @@ TEST(TableCheck, PathParameterInTheMiddle)
                    {"/files/7/raw", kGet}}});
     EXPECT_EQ(overlaps(snap),
               (std::vector<std::string>{
-                  "route overlap: GET,HEAD /files/a/7/raw of \"s1\" shadows "
-                  "/files/{p:path}/{n:int}/raw of \"s0\"",
-                  "route overlap: GET,HEAD /files/1/2/3/raw of \"s1\" "
+                  "route overlap: GET,HEAD,OPTIONS /files/a/7/raw of \"s1\" "
+                  "shadows /files/{p:path}/{n:int}/raw of \"s0\"",
+                  "route overlap: GET,HEAD,OPTIONS /files/1/2/3/raw of \"s1\" "
                   "shadows /files/{p:path}/{n:int}/raw of \"s0\""}));
 }
 
@@ -185,14 +190,14 @@ TEST(TableCheck, MoreSegmentsAfterThePathParameterComeFirst)
 
     EXPECT_EQ(overlaps(snap),
               (std::vector<std::string>{
-                  "route overlap: GET,HEAD /f/{p:path} of \"s0\" shadows "
-                  "/{q:path}/x/{n:int} of \"s1\"",
-                  "route overlap: GET,HEAD /f/{q:path}/meta of \"s1\" "
+                  "route overlap: GET,HEAD,OPTIONS /f/{p:path} of \"s0\" "
+                  "shadows /{q:path}/x/{n:int} of \"s1\"",
+                  "route overlap: GET,HEAD,OPTIONS /f/{q:path}/meta of \"s1\" "
                   "shadows /{p:path} of \"s0\"",
-                  "route overlap: GET,HEAD /f/{q:path}/meta of \"s1\" "
+                  "route overlap: GET,HEAD,OPTIONS /f/{q:path}/meta of \"s1\" "
                   "shadows /f/{p:path} of \"s0\"",
-                  "route overlap: GET,HEAD /{q:path}/x/{n:int} of \"s1\" "
-                  "shadows /{p:path} of \"s0\""}));
+                  "route overlap: GET,HEAD,OPTIONS /{q:path}/x/{n:int} of "
+                  "\"s1\" shadows /{p:path} of \"s0\""}));
 
     // a catch-all still shadows no one, and deny keeps it last
     snap = table({{{"/f/{q:path}/meta", kGet}}, {{"/{p:path}", kGet}}}, true);
@@ -366,6 +371,230 @@ TEST(TableCheck, OverlapsAgreeWithBruteForce)
     }
 }
 
+// (service, route, service, route): route `by` and route `from`
+using RoutePair = std::tuple<uint32_t, uint32_t, uint32_t, uint32_t>;
+
+// "/a of s1 takes from /b of s0"
+std::string pairText(const Snapshot &snap, const RoutePair &pair)
+{
+    auto [s, r, t, r2] = pair;
+    return snap.services[s].routeSet.routes[r].path + " of s"
+           + std::to_string(s) + " takes from "
+           + snap.services[t].routeSet.routes[r2].path + " of s"
+           + std::to_string(t);
+}
+
+/*
+ * What the router does with `snap`'s routes (the rejected ones left out):
+ * route `by` takes method m from route `from` of another shape when a
+ * request for m, to a path both templates match, goes to from's route in
+ * the table without by's and to by's in the table.  Of the same shape, by
+ * takes the OPTIONS requests that go to from's route, which does not
+ * publish OPTIONS, when by's does not either (the rest is a conflict's
+ * business).  Paths of up to 3 segments of "7", "8" and "x", for GET,
+ * HEAD, POST and OPTIONS.
+ */
+std::map<RoutePair, uint32_t> requestsMoved(const Snapshot &snap)
+{
+    static const char *const methods[] = {"GET", "HEAD", "POST", "OPTIONS"};
+    static const uint32_t bits[] = {kGet, kHead, kPost, kOptions};
+
+    std::vector<std::vector<std::string>> requests{{}};
+    for (size_t len = 1, from = 0; len <= 3; len++) {
+        size_t to = requests.size();
+        for (size_t i = from; i < to; i++) {
+            for (const char *seg : {"7", "8", "x"}) {
+                requests.push_back(requests[i]);
+                requests.back().push_back(seg);
+            }
+        }
+        from = to;
+    }
+    requests.erase(requests.begin());
+
+    auto tplOf = [&](uint32_t s, uint32_t r) {
+        Template tpl;
+        EXPECT_TRUE(
+            compileTemplate(snap.services[s].routeSet.routes[r].path, tpl));
+        return tpl;
+    };
+    auto indexOf = [&](uint32_t s, std::string_view path) {
+        const auto &routes = snap.services[s].routeSet.routes;
+        auto it = std::find_if(routes.begin(), routes.end(),
+                               [&](const Route &r) { return r.path == path; });
+        EXPECT_TRUE(it != routes.end()) << path;
+        return static_cast<uint32_t>(it - routes.begin());
+    };
+
+    // the routes the table leaves out match nothing in the one without by
+    Snapshot live = snap;
+    live.denyOverlaps = false;
+    for (const Rejection &r : snap.rejections) {
+        live.services[r.service].routeSet.routes[r.route].path = "/unused";
+    }
+
+    Bytes blob = encodeSnapshot(snap);
+    auto full = Router::build(blob.data(), blob.size());
+    std::map<RoutePair, uint32_t> moved;
+
+    for (uint32_t s = 0; s < snap.services.size(); s++) {
+        for (uint32_t r = 0; r < snap.services[s].routeSet.routes.size(); r++) {
+            const std::string &path = snap.services[s].routeSet.routes[r].path;
+            auto routerWith = [&](auto change) {
+                Snapshot changed = live;
+                change(changed.services[s].routeSet.routes[r]);
+                checkTable(changed);
+                Bytes image = encodeSnapshot(changed);
+                return Router::build(image.data(), image.size());
+            };
+            auto rest = routerWith([](Route &by) { by.path = "/unused"; });
+            // by in its place, without OPTIONS (PUT: no request tries it)
+            auto plain = routerWith([](Route &by) {
+                by.methods = (by.methods & ~kOptions) | kPut;
+            });
+            Template by = tplOf(s, r);
+
+            for (const auto &segs : requests) {
+                std::string target;
+                for (const std::string &seg : segs) {
+                    target += "/" + seg;
+                }
+                for (size_t m = 0; m < 4; m++) {
+                    Match a = full->match(methods[m], target, false);
+                    Match b = rest->match(methods[m], target, false);
+                    if (a.status != MatchStatus::Found || a.serviceIndex != s
+                        || a.route != path || b.status != MatchStatus::Found
+                        || b.serviceIndex == s) {
+                        continue;
+                    }
+                    uint32_t t = b.serviceIndex;
+                    uint32_t r2 = indexOf(t, b.route);
+                    Template from = tplOf(t, r2);
+                    // not where a trailing slash led
+                    if (bruteMatches(by, segs) && bruteMatches(from, segs)
+                        && templateShape(by) != templateShape(from)) {
+                        moved[{s, r, t, r2}] |= bits[m];
+                    }
+                }
+
+                Match a = full->match("OPTIONS", target, false);
+                Match c = plain->match("OPTIONS", target, false);
+                if (a.status != MatchStatus::Found || a.serviceIndex != s
+                    || a.route != path || c.status != MatchStatus::Found
+                    || c.serviceIndex == s || !bruteMatches(by, segs)) {
+                    continue;
+                }
+                uint32_t t = c.serviceIndex;
+                uint32_t r2 = indexOf(t, c.route);
+                if (templateShape(tplOf(t, r2)) == templateShape(by)
+                    && !(snap.services[t].routeSet.routes[r2].methods
+                         & kOptions)) {
+                    moved[{s, r, t, r2}] |= kOptions;
+                }
+            }
+        }
+    }
+    return moved;
+}
+
+/*
+ * An overlap's methods, checked against the router: the requests one
+ * route takes from another's (requestsMoved), on random tables of routes
+ * that publish GET, POST and OPTIONS.  Every such request is in the overlap
+ * listed for the pair; with one route in each of two services, the
+ * overlaps are exactly those requests (with more, a third route can take a
+ * request first: overlaps are listed by pair).  With deny, no route of the
+ * table takes a request from a route of an earlier service, and with two
+ * routes the later is rejected exactly when it would take some.
+ */
+TEST(TableCheck, OverlapMethodsAreTheRequestsTheRouterMoves)
+{
+    const char *segments[] = {"7", "x", "{i:int}", "{s}", "{p:path}"};
+    const uint32_t publishable[] = {kGet, kPost, kOptions};
+    constexpr uint32_t kTried = kGet | kHead | kPost | kOptions;
+
+    std::mt19937 rng(5);
+    size_t moved = 0, options = 0, rejected = 0;
+
+    for (int round = 0; round < 300; round++) {
+        bool two = round % 2 == 0; // two services, one route each
+        std::vector<std::vector<std::pair<std::string, uint32_t>>> services(
+            two ? 2 : 2 + rng() % 2);
+        for (auto &routes : services) {
+            for (size_t r = two ? 1 : 1 + rng() % 2; r > 0; r--) {
+                std::string path;
+                for (size_t k = 1 + rng() % 2; k > 0; k--) {
+                    std::string seg = segments[rng() % 5];
+                    if (seg == "{p:path}"
+                        && path.find("{p:path}") != std::string::npos) {
+                        seg = "{s}";
+                    }
+                    path += "/" + seg;
+                }
+                uint32_t published = 0;
+                while (published == 0) {
+                    for (uint32_t bit : publishable) {
+                        published |= rng() % 2 ? bit : 0;
+                    }
+                }
+                if (std::none_of(routes.begin(), routes.end(),
+                                 [&](const auto &route) {
+                                     return route.first == path;
+                                 })) {
+                    routes.push_back({path, published});
+                }
+            }
+        }
+        std::string text;
+        for (const auto &routes : services) {
+            text += " |";
+            for (const auto &[path, published] : routes) {
+                text += " " + path + " " + joinMethods(published, ",");
+            }
+        }
+
+        Snapshot snap = table(services);
+        ASSERT_TRUE(snap.rejections.empty()) << text;
+
+        std::map<RoutePair, uint32_t> listed;
+        for (const Overlap &o : snap.overlaps) {
+            listed[{o.service, o.route, o.shadowedService, o.shadowedRoute}] =
+                o.methods & kTried;
+        }
+        std::map<RoutePair, uint32_t> want = requestsMoved(snap);
+
+        for (const auto &[pair, methods] : want) {
+            std::string which = " (" + pairText(snap, pair) + ": "
+                                + joinMethods(methods, ",") + ")";
+            auto it = listed.find(pair);
+            ASSERT_TRUE(it != listed.end()) << text << which;
+            EXPECT_EQ(methods & ~it->second, 0u) << text << which;
+            moved++;
+            options += (methods & kOptions) != 0;
+        }
+        if (two) {
+            EXPECT_EQ(listed, want) << text;
+        }
+
+        Snapshot denied = table(services, true);
+        for (const auto &[pair, methods] : requestsMoved(denied)) {
+            EXPECT_GT(std::get<2>(pair), std::get<0>(pair))
+                << text << " (" << pairText(denied, pair) << ": "
+                << joinMethods(methods, ",") << ")";
+        }
+        if (two) {
+            bool takes = want.count({1, 0, 0, 0}) != 0;
+            EXPECT_EQ(denied.rejections.size(), takes ? 1u : 0u) << text;
+            rejected += takes;
+        }
+    }
+
+    // the tables had what the test is about
+    EXPECT_GT(moved, 100u);
+    EXPECT_GT(options, 50u);
+    EXPECT_GT(rejected, 20u);
+}
+
 TEST(TableCheck, DenyRejectsWhatShadowsAnEarlierService)
 {
     Snapshot snap = table({{{"/users/{id}", kAll}},
@@ -380,8 +609,8 @@ TEST(TableCheck, DenyRejectsWhatShadowsAnEarlierService)
     // what an earlier service shadows is its own business
     EXPECT_EQ(overlaps(snap),
               (std::vector<std::string>{
-                  "route overlap: GET,HEAD /users/{id} of \"s0\" shadows "
-                  "/{p:path} of \"s1\""}));
+                  "route overlap: GET,HEAD,OPTIONS /users/{id} of \"s0\" "
+                  "shadows /{p:path} of \"s1\""}));
 
     Bytes blob = encodeSnapshot(snap);
     auto router = Router::build(blob.data(), blob.size());
@@ -392,8 +621,9 @@ TEST(TableCheck, DenyRejectsWhatShadowsAnEarlierService)
 TEST(TableCheck, ARejectedRouteClaimsNothing)
 {
     // s1's route shadows s0's for GET and is rejected: the POST it would
-    // have held goes to s2, whose route has the same shape
-    Snapshot snap = table({{{"/a/{y}", kGet}},
+    // have held goes to s2, whose route has the same shape (and takes no
+    // preflights: s0's route publishes OPTIONS)
+    Snapshot snap = table({{{"/a/{y}", kGet | kOptions}},
                            {{"/a/{x:int}", kGet | kPost}},
                            {{"/a/{z:int}", kPost}}},
                           true);
@@ -408,6 +638,7 @@ TEST(TableCheck, ARejectedRouteClaimsNothing)
     auto router = Router::build(blob.data(), blob.size());
     EXPECT_EQ(router->match("POST", "/a/5", false).service, "s2");
     EXPECT_EQ(router->match("GET", "/a/5", false).service, "s0");
+    EXPECT_EQ(router->match("OPTIONS", "/a/5", false).service, "s0");
 }
 
 TEST(TableCheck, DenyDoesNotRejectSameShapeConflicts)
@@ -417,6 +648,201 @@ TEST(TableCheck, DenyDoesNotRejectSameShapeConflicts)
 
     EXPECT_TRUE(snap.rejections.empty());
     EXPECT_EQ(snap.conflicts.size(), 1u);
+}
+
+// Where the router sends a request: "s1 /users/7", "405 s0 GET, HEAD, OPTIONS".
+std::string routed(const Snapshot &snap, const char *method, const char *path)
+{
+    Bytes blob = encodeSnapshot(snap);
+    auto router = Router::build(blob.data(), blob.size());
+    Match m = router->match(method, path, false); // views into the router
+
+    switch (m.status) {
+    case MatchStatus::Found:
+        return std::string(m.service) + " " + std::string(m.route);
+    case MatchStatus::NotAllowed:
+        return "405 " + std::string(m.service) + " " + std::string(m.allow);
+    default:
+        return "no route";
+    }
+}
+
+/*
+ * A later service's literal beside an earlier service's typed route, with
+ * other methods: the lookup goes on past the literal for GET, which the
+ * literal does not serve, but an OPTIONS request no route publishes is the
+ * first route's of the first shape that matches: the literal's.
+ */
+TEST(TableCheck, ALiteralWithOtherMethodsTakesThePreflights)
+{
+    Snapshot snap = table({{{"/users/{id:int}", kGet}}, {{"/users/7", kPost}}});
+
+    EXPECT_EQ(routed(snap, "GET", "/users/7"), "s0 /users/{id:int}");
+    EXPECT_EQ(routed(snap, "HEAD", "/users/7"), "s0 /users/{id:int}");
+    EXPECT_EQ(routed(snap, "POST", "/users/7"), "s1 /users/7");
+    EXPECT_EQ(routed(snap, "OPTIONS", "/users/7"), "s1 /users/7");
+    EXPECT_EQ(routed(snap, "OPTIONS", "/users/8"), "s0 /users/{id:int}");
+    // a method neither publishes: the 405 of the first route that matches
+    EXPECT_EQ(routed(snap, "PUT", "/users/7"), "405 s1 POST, OPTIONS");
+
+    EXPECT_TRUE(snap.rejections.empty());
+    EXPECT_EQ(overlaps(snap),
+              (std::vector<std::string>{
+                  "route overlap: OPTIONS /users/7 of \"s1\" shadows "
+                  "/users/{id:int} of \"s0\""}));
+}
+
+TEST(TableCheck, DenyRejectsALiteralThatWouldTakeThePreflights)
+{
+    Snapshot snap =
+        table({{{"/users/{id:int}", kGet}}, {{"/users/7", kPost}}}, true);
+
+    EXPECT_EQ(rejections(snap),
+              (std::vector<std::string>{
+                  "route \"/users/7\" of \"s1\" rejected: shadows s0 "
+                  "/users/{id:int}"}));
+    EXPECT_TRUE(snap.overlaps.empty());
+
+    EXPECT_EQ(routed(snap, "GET", "/users/7"), "s0 /users/{id:int}");
+    EXPECT_EQ(routed(snap, "OPTIONS", "/users/7"), "s0 /users/{id:int}");
+    EXPECT_EQ(routed(snap, "POST", "/users/7"), "405 s0 GET, HEAD, OPTIONS");
+}
+
+/*
+ * A route that publishes OPTIONS takes the preflights of the routes the
+ * lookup meets before it that do not: it goes on until it finds OPTIONS.
+ */
+TEST(TableCheck, ARouteThatPublishesOptionsTakesThePreflightsOfThoseBefore)
+{
+    // s1 takes nothing of s0's, but s0 takes s1's preflights, as an
+    // earlier service may
+    Snapshot snap = table(
+        {{{"/users/{id:int}", kGet | kOptions}}, {{"/users/7", kPost}}}, true);
+
+    EXPECT_TRUE(snap.rejections.empty());
+    EXPECT_EQ(overlaps(snap),
+              (std::vector<std::string>{
+                  "route overlap: OPTIONS /users/{id:int} of \"s0\" shadows "
+                  "/users/7 of \"s1\""}));
+    EXPECT_EQ(routed(snap, "OPTIONS", "/users/7"), "s0 /users/{id:int}");
+    EXPECT_EQ(routed(snap, "POST", "/users/7"), "s1 /users/7");
+
+    // a later service's: rejected
+    snap = table(
+        {{{"/users/7", kPost}}, {{"/users/{id:int}", kGet | kOptions}}}, true);
+    EXPECT_EQ(rejections(snap),
+              (std::vector<std::string>{
+                  "route \"/users/{id:int}\" of \"s1\" rejected: shadows s0 "
+                  "/users/7"}));
+    EXPECT_EQ(routed(snap, "OPTIONS", "/users/7"), "s0 /users/7");
+
+    // a catch-all for preflights comes after every route, and takes the
+    // preflights of all that do not publish OPTIONS
+    snap = table({{{"/users/{id:int}", kGet}, {"/cors", kGet | kOptions}},
+                  {{"/{p:path}", kOptions}}});
+    EXPECT_EQ(overlaps(snap),
+              (std::vector<std::string>{
+                  "route overlap: OPTIONS /cors of \"s0\" shadows /{p:path} "
+                  "of \"s1\"",
+                  "route overlap: OPTIONS /{p:path} of \"s1\" shadows "
+                  "/users/{id:int} of \"s0\""}));
+    EXPECT_EQ(routed(snap, "OPTIONS", "/users/7"), "s1 /{p:path}");
+    EXPECT_EQ(routed(snap, "OPTIONS", "/cors"), "s0 /cors");
+    snap =
+        table({{{"/users/{id:int}", kGet}}, {{"/{p:path}", kOptions}}}, true);
+    EXPECT_EQ(rejections(snap),
+              (std::vector<std::string>{
+                  "route \"/{p:path}\" of \"s1\" rejected: shadows s0 "
+                  "/users/{id:int}"}));
+
+    // where both publish OPTIONS, the first on the path takes them
+    snap = table({{{"/users/{id:int}", kGet | kOptions}},
+                  {{"/users/7", kPost | kOptions}}});
+    EXPECT_EQ(overlaps(snap),
+              (std::vector<std::string>{
+                  "route overlap: OPTIONS /users/7 of \"s1\" shadows "
+                  "/users/{id:int} of \"s0\""}));
+    EXPECT_EQ(routed(snap, "OPTIONS", "/users/7"), "s1 /users/7");
+
+    // a literal that publishes only OPTIONS
+    snap = table({{{"/users/{id:int}", kGet}}, {{"/users/7", kOptions}}}, true);
+    EXPECT_EQ(rejections(snap),
+              (std::vector<std::string>{
+                  "route \"/users/7\" of \"s1\" rejected: shadows s0 "
+                  "/users/{id:int}"}));
+}
+
+/*
+ * The preflights of a shape are its first route's, or the one route's of
+ * the shape that publishes OPTIONS: a later route of the same shape takes
+ * none from the routes it shadows.
+ */
+TEST(TableCheck, ThePreflightsOfAShapeAreItsFirstRoutes)
+{
+    Snapshot snap = table({{{"/users/{id:int}", kGet}, {"/users/7", kPut}},
+                           {{"/users/7", kPost}}},
+                          true);
+
+    EXPECT_TRUE(snap.rejections.empty());
+    EXPECT_TRUE(snap.overlaps.empty());
+    EXPECT_EQ(routed(snap, "OPTIONS", "/users/7"), "s0 /users/7");
+    EXPECT_EQ(routed(snap, "POST", "/users/7"), "s1 /users/7");
+    EXPECT_EQ(routed(snap, "GET", "/users/7"), "s0 /users/{id:int}");
+
+    // s1 leads the shape and takes s0's preflights; s2 takes nothing
+    snap = table({{{"/users/{id:int}", kGet}},
+                  {{"/users/7", kPut}},
+                  {{"/users/7", kPost}}});
+    EXPECT_EQ(overlaps(snap),
+              (std::vector<std::string>{
+                  "route overlap: OPTIONS /users/7 of \"s1\" shadows "
+                  "/users/{id:int} of \"s0\""}));
+    EXPECT_EQ(routed(snap, "OPTIONS", "/users/7"), "s1 /users/7");
+
+    // unless s2 publishes OPTIONS: then it takes them, and s1 none
+    snap = table({{{"/users/{id:int}", kGet}},
+                  {{"/users/7", kPut}},
+                  {{"/users/7", kPost | kOptions}}});
+    EXPECT_EQ(overlaps(snap),
+              (std::vector<std::string>{
+                  "route overlap: OPTIONS /users/7 of \"s2\" shadows "
+                  "/users/{id:int} of \"s0\"",
+                  "route overlap: OPTIONS /users/7 of \"s2\" shadows "
+                  "/users/7 of \"s1\""}));
+    EXPECT_EQ(routed(snap, "OPTIONS", "/users/7"), "s2 /users/7");
+}
+
+/*
+ * A route that publishes OPTIONS in the shape of another service's route
+ * that does not takes its preflights: no conflict, the other route never
+ * claimed OPTIONS, but it answered them as its shape's first.
+ */
+TEST(TableCheck, OptionsInTheShapeOfAnotherServicesRouteTakesItsPreflights)
+{
+    Snapshot snap =
+        table({{{"/users/{id}", kGet}}, {{"/users/{n}", kOptions}}});
+
+    EXPECT_TRUE(snap.conflicts.empty());
+    EXPECT_EQ(overlaps(snap),
+              (std::vector<std::string>{
+                  "route overlap: OPTIONS /users/{n} of \"s1\" shadows "
+                  "/users/{id} of \"s0\""}));
+    EXPECT_EQ(routed(snap, "OPTIONS", "/users/x"), "s1 /users/{n}");
+
+    snap = table({{{"/users/{id}", kGet}}, {{"/users/{n}", kOptions}}}, true);
+    EXPECT_EQ(rejections(snap),
+              (std::vector<std::string>{
+                  "route \"/users/{n}\" of \"s1\" rejected: shadows s0 "
+                  "/users/{id}"}));
+    EXPECT_EQ(routed(snap, "OPTIONS", "/users/x"), "s0 /users/{id}");
+
+    // the first route of the shape publishing OPTIONS keeps what it had
+    snap = table({{{"/users/{id}", kGet | kOptions}}, {{"/users/{n}", kPost}}},
+                 true);
+    EXPECT_TRUE(snap.rejections.empty());
+    EXPECT_TRUE(snap.overlaps.empty());
+    EXPECT_EQ(routed(snap, "OPTIONS", "/users/x"), "s0 /users/{id}");
+    EXPECT_EQ(routed(snap, "POST", "/users/x"), "s1 /users/{n}");
 }
 
 // Every mix of `segments` over `depth` levels.
