@@ -264,14 +264,9 @@ def wait_for_status(client, path, status, timeout=10.0):
                       timeout, message=f"GET {path} answering {status}")
 
 
-# One service behind one routing location and the status page: the gateway
-# of a test about what a single app publishes and serves.  SERVICE is the
-# service's name.
-ONE_SERVICE_CONF = NGINX_PREAMBLE + """\
-    discovery_zone     1m;
-    discovery_service  SERVICE  http://127.0.0.1:{SERVICE} interval=1s timeout=2s;
-
-    server {{
+# The gateway's server, closing the http block: every path routed, with
+# the route in a header, and the status page.
+GATEWAY_SERVER = """    server {{
         listen  127.0.0.1:{gateway};
 
         location / {{
@@ -286,6 +281,14 @@ ONE_SERVICE_CONF = NGINX_PREAMBLE + """\
     }}
 }}
 """
+
+# One service behind one routing location and the status page: the gateway
+# of a test about what a single app publishes and serves.  SERVICE is the
+# service's name.
+ONE_SERVICE_CONF = NGINX_PREAMBLE + """\
+    discovery_zone     1m;
+    discovery_service  SERVICE  http://127.0.0.1:{SERVICE} interval=1s timeout=2s;
+""" + GATEWAY_SERVER
 
 
 @contextlib.contextmanager

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support import (NGINX_PREAMBLE, START_TIMEOUT, Gateway, Service, json_body,
-                     route_headers)
+from support import (GATEWAY_SERVER, NGINX_PREAMBLE, START_TIMEOUT, Gateway,
+                     Service, json_body, route_headers)
 
 SCRIPT = Path(__file__).resolve().parent / "overlap_service.py"
 ROLES = ("owner", "literal")
@@ -27,22 +27,7 @@ OVERLAP_CONF = NGINX_PREAMBLE + """\
     discovery_overlap  {overlap};
     discovery_service  owner    http://127.0.0.1:{owner} interval=1s timeout=2s;
     discovery_service  literal  http://127.0.0.1:{literal} interval=1s timeout=2s;
-
-    server {{
-        listen  127.0.0.1:{gateway};
-
-        location / {{
-            discovery_route  on;
-            proxy_pass       http://$discovery_upstream;
-            add_header       X-Discovery-Route $discovery_route always;
-        }}
-
-        location = /_discovery {{
-            discovery_status;
-        }}
-    }}
-}}
-"""
+""" + GATEWAY_SERVER
 
 
 @pytest.fixture(scope="module")
