@@ -125,6 +125,18 @@ typedef struct {
 } ngx_http_discovery_reader_t;
 
 
+/*
+ * A slot no live process holds: given back, or of a worker killed
+ * (SIGKILL) that could not give it back.  With the zone's lock held.
+ */
+static ngx_inline ngx_uint_t
+ngx_http_discovery_reader_free(ngx_http_discovery_reader_t *reader)
+{
+    return reader->pid == 0
+           || (kill(reader->pid, 0) == -1 && ngx_errno == NGX_ESRCH);
+}
+
+
 typedef struct {
     ngx_atomic_t                   generation;   /* of snapshot */
     u_char                        *snapshot;     /* see discovery_core.h */
@@ -303,6 +315,8 @@ ngx_atomic_uint_t ngx_http_discovery_table_install_locked(
     discovery_buf_t *table, ngx_http_discovery_image_t *image);
 ngx_http_discovery_image_t *ngx_http_discovery_image_alloc_locked(
     ngx_http_discovery_main_conf_t *dmcf, size_t len, ngx_log_t *log);
+void ngx_http_discovery_image_no_room(ngx_http_discovery_main_conf_t *dmcf,
+    ngx_log_t *log, size_t table_len, size_t image_len);
 void ngx_http_discovery_image_free_locked(
     ngx_http_discovery_main_conf_t *dmcf, ngx_http_discovery_image_t *image);
 void ngx_http_discovery_images_reclaim_locked(

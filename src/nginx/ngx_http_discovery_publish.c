@@ -650,12 +650,7 @@ ngx_http_discovery_publication_install(ngx_http_discovery_publication_t *p)
     p->zimage = NULL;
 
     if (p->image_failed) {
-        ngx_log_error(NGX_LOG_WARN, log, 0,
-                      "discovery zone \"%V\" of %uz bytes has no room for "
-                      "the router of a table of %uz bytes (%uz bytes): each "
-                      "worker builds its own",
-                      &dmcf->shm_zone->shm.name, dmcf->shm_zone->shm.size,
-                      p->out.len, p->image.len);
+        ngx_http_discovery_image_no_room(dmcf, log, p->out.len, p->image.len);
     }
 
     p->image_failed = 0;
@@ -1150,6 +1145,19 @@ ngx_http_discovery_image_alloc_locked(ngx_http_discovery_main_conf_t *dmcf,
 
 
 void
+ngx_http_discovery_image_no_room(ngx_http_discovery_main_conf_t *dmcf,
+    ngx_log_t *log, size_t table_len, size_t image_len)
+{
+    ngx_log_error(NGX_LOG_WARN, log, 0,
+                  "discovery zone \"%V\" of %uz bytes has no room for the "
+                  "router of a table of %uz bytes (%uz bytes): each worker "
+                  "builds its own",
+                  &dmcf->shm_zone->shm.name, dmcf->shm_zone->shm.size,
+                  table_len, image_len);
+}
+
+
+void
 ngx_http_discovery_image_free_locked(ngx_http_discovery_main_conf_t *dmcf,
     ngx_http_discovery_image_t *image)
 {
@@ -1192,12 +1200,11 @@ ngx_http_discovery_image_read_locked(ngx_http_discovery_shctx_t *sh,
     for (i = 0; i < NGX_HTTP_DISCOVERY_READERS; i++) {
         reader = &sh->readers[i];
 
-        if (reader->pid == 0 || reader->generation != generation) {
+        if (reader->generation != generation) {
             continue;
         }
 
-        /* a worker killed (SIGKILL) never gave its slot back */
-        if (kill(reader->pid, 0) == -1 && ngx_errno == NGX_ESRCH) {
+        if (ngx_http_discovery_reader_free(reader)) {
             reader->pid = 0;
             reader->generation = 0;
             continue;

@@ -376,10 +376,7 @@ ngx_http_discovery_router_reader(ngx_http_discovery_router_t *rt,
     for (i = 0; i < NGX_HTTP_DISCOVERY_READERS; i++) {
         reader = &sh->readers[i];
 
-        /* a worker killed (SIGKILL) never gave its slot back */
-        if (reader->pid == 0
-            || (kill(reader->pid, 0) == -1 && ngx_errno == NGX_ESRCH))
-        {
+        if (ngx_http_discovery_reader_free(reader)) {
             reader->pid = ngx_pid;
             reader->generation = 0;
             rt->reader = reader;

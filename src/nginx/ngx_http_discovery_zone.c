@@ -533,12 +533,7 @@ ngx_http_discovery_roster_image_locked(ngx_http_discovery_main_conf_t *dmcf,
         ngx_memcpy(image->data, built.data, built.len);
 
     } else {
-        ngx_log_error(NGX_LOG_WARN, log, 0,
-                      "discovery zone \"%V\" of %uz bytes has no room for "
-                      "the router of a table of %uz bytes (%uz bytes): each "
-                      "worker builds its own",
-                      &dmcf->shm_zone->shm.name, dmcf->shm_zone->shm.size,
-                      table->len, built.len);
+        ngx_http_discovery_image_no_room(dmcf, log, table->len, built.len);
     }
 
     discovery_buf_free(&built);
