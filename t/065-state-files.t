@@ -194,7 +194,7 @@ my $reloaded_at = Time::HiRes::time();
 my $outcome = DiscoveryTest::reload_config(sub {
     my $conf = shift;
     $conf =~ s{(discovery_service s .*\n)}
-              {$1    discovery_service t http://127.0.0.1:$port uri=/hang;\n};
+              {$1    discovery_service t http://127.0.0.1:$port uri=/hang timeout=20s;\n};
     return $conf;
 });
 Test::More::is($outcome, 'reloaded', 'the reload adding service t');
