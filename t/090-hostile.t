@@ -11,6 +11,11 @@ $ENV{TEST_NGINX_MOCK_PORT} = free_port();
 
 my $good = '{"routes": [{"path": "/good/{id}"}]}';
 
+# over 16 KB: parsed in a background thread, not on the event loop
+my $big = '{"routes": [' . join(', ', map { qq({"path": "/big$_/{id}"}) } 0 .. 999)
+    . ', {"path": "/big/{a"}]}';
+my $big_truncated = substr($big, 0, 20000);
+
 mock_service(
     port => $ENV{TEST_NGINX_MOCK_PORT},
     paths => {
@@ -23,6 +28,8 @@ mock_service(
         '/html'      => [ { body => '<html><body>Welcome</body></html>', type => 'text/html' } ],
         '/trickle'   => [ { body => $good, trickle => 0.2 } ],
         '/reset'     => [ { body => $good . (' ' x 10000), reset => 1 } ],
+        '/big'       => [ { body => $big } ],
+        '/big-truncated' => [ { body => $big_truncated } ],
         '/templates' => [ { body => '{"routes": [{"path": "/t/{a"}, {"path": "/t/{x:nope}"},
                             {"path": "/t/{p:path}/{q:path}"}, {"path": "no-slash"},
                             {"path": "/t/ok"}]}' } ],
@@ -134,3 +141,23 @@ rejected: route #3: invalid template
 --- http_config eval: "    discovery_max_size 64k;\n" . main::hostile('/deep')
 --- init
 main::expect_error(qr/"state":"unhealthy".*"last_error":"invalid document/);
+
+
+
+=== TEST 11: a large document (parsed in a thread): routed, its bad route logged
+--- http_config eval: main::hostile('/big')
+--- init
+main::expect_error(qr/"state":"healthy"/);
+--- request
+GET /big999/7
+--- response_body
+mock GET /big999/7
+--- error_log
+rejected: route #1000: invalid template "/big/{a"
+
+
+
+=== TEST 12: a large document cut short (parsed in a thread)
+--- http_config eval: main::hostile('/big-truncated')
+--- init
+main::expect_error(qr/"state":"unhealthy".*"last_error":"invalid document: invalid JSON/);

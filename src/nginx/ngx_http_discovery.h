@@ -241,6 +241,7 @@ ngx_http_discovery_task_wait(volatile ngx_uint_t *done)
 typedef struct {
     ngx_uint_t                     ok;
     discovery_buf_t               *routes;       /* NULL: as published (304) */
+    uint64_t                       hash;         /* of routes, or 0 */
     ngx_str_t                      etag;         /* of the document */
     ngx_str_t                      error;        /* when not ok */
 } ngx_http_discovery_outcome_t;
@@ -289,6 +290,7 @@ ngx_int_t ngx_http_discovery_zone_add(ngx_conf_t *cf,
     ngx_http_discovery_main_conf_t *dmcf);
 ngx_int_t ngx_http_discovery_claim(ngx_http_discovery_main_conf_t *dmcf,
     ngx_http_discovery_service_t *service, ngx_msec_t *next, ngx_str_t *etag);
+uint64_t ngx_http_discovery_routes_hash(discovery_buf_t *routes);
 void ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
     ngx_http_discovery_service_t *service,
     ngx_http_discovery_outcome_t *outcome, ngx_log_t *log);

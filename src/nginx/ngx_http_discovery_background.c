@@ -1,13 +1,16 @@
 
 /*
  * The background: threads of each worker's own, below its event loop in
- * priority, where the work proportional to the table runs (applying polls
- * to it, building its router, writing the state file).  Not nginx's
- * default thread pool: its threads run at the event loop's priority, and
- * on a busy core a request that came while one of them ran waited for its
- * time slice to end.  These run at nice +NGX_HTTP_DISCOVERY_NICE: the event
- * loop takes the core whenever it has work, and they still get a share of
- * it when the core is saturated, so tables keep changing under load.
+ * priority, where the work proportional to a document or the table runs
+ * (parsing a large document, applying polls to the table, building its
+ * router, writing the state file).  Not nginx's default thread pool: its
+ * threads run at the event loop's priority, and on a busy core a request
+ * that came while one of them ran waited for its time slice to end.
+ * These run at nice +NGX_HTTP_DISCOVERY_NICE: the event loop takes the
+ * core whenever it has work, and they still get a share of it when the
+ * core is saturated, so tables keep changing under load.  Not SCHED_IDLE:
+ * it starves them whenever anything else on the machine keeps the cores
+ * busy (a test waited 8 s in vain for a table beside a compiler).
  *
  * A task's handler runs in a thread; then its event's handler runs on the
  * event loop, which looks for finished tasks on a timer while any are out.

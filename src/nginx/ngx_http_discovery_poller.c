@@ -32,7 +32,14 @@ struct ngx_http_discovery_poll_s {
     CURL                          *easy;
     discovery_parser_t            *parser;
     struct curl_slist             *headers;      /* with If-None-Match */
+    u_char                        *body;         /* the document as read */
     size_t                         received;
+    size_t                         body_size;    /* allocated */
+    discovery_buf_t                routes;       /* parsed from the body */
+    uint64_t                       hash;         /* of the routes */
+#if (NGX_THREADS)
+    ngx_http_discovery_task_t      task;         /* the parse, if large */
+#endif
     ngx_uint_t                     conditional;  /* If-None-Match sent */
     size_t                         etag_len;     /* of the answer */
     u_char                         etag[NGX_HTTP_DISCOVERY_ETAG_LEN];
@@ -49,6 +56,8 @@ struct ngx_http_discovery_poll_s {
 
     /* libcurl wanted a socket watched, and no connection was free */
     unsigned                       starved:1;
+    unsigned                       not_modified:1;
+    unsigned                       parsing:1;     /* in a thread */
 };
 
 
@@ -95,6 +104,11 @@ static size_t ngx_http_discovery_poll_write(char *ptr, size_t size,
     size_t nmemb, void *userdata);
 static void ngx_http_discovery_poll_finish(ngx_http_discovery_poll_t *poll,
     CURLcode result);
+static void ngx_http_discovery_poll_parse(void *data, ngx_log_t *log);
+#if (NGX_THREADS)
+static void ngx_http_discovery_poll_parsed(ngx_event_t *ev);
+#endif
+static void ngx_http_discovery_poll_done(ngx_http_discovery_poll_t *poll);
 static void ngx_http_discovery_poll_failed(
     ngx_http_discovery_service_t *service, ngx_str_t *error);
 static void ngx_http_discovery_poll_free(ngx_http_discovery_poll_t *poll);
@@ -126,6 +140,17 @@ static ngx_http_discovery_poller_t  ngx_http_discovery_poller;
  * cost 1,000 wake-ups a second otherwise, more than the polls themselves.
  */
 #define NGX_HTTP_DISCOVERY_POLL_TICK  16
+
+/*
+ * A document larger than this (bytes) is parsed in a background thread:
+ * 25,000 routes took 40 ms of the event loop, which requests then waited
+ * for.  A smaller one, about a millisecond's work at most, is parsed at
+ * once, as the thread's round trip would cost more.
+ */
+#define NGX_HTTP_DISCOVERY_PARSE_INLINE  (16 * 1024)
+
+/* the body's first allocation, doubled as it grows */
+#define NGX_HTTP_DISCOVERY_BODY_SIZE     (16 * 1024)
 
 static void ngx_http_discovery_starved(ngx_event_t *ev);
 
@@ -597,7 +622,10 @@ ngx_http_discovery_poll_header(char *buf, size_t size, size_t nitems,
 }
 
 
-/* the body is parsed as it arrives and never kept whole */
+/*
+ * The body is kept whole, up to discovery_max_size, and parsed once read:
+ * parsing it as it arrives would do on the event loop what a thread can.
+ */
 
 static size_t
 ngx_http_discovery_poll_write(char *ptr, size_t size, size_t nmemb,
@@ -605,9 +633,10 @@ ngx_http_discovery_poll_write(char *ptr, size_t size, size_t nmemb,
 {
     ngx_http_discovery_poll_t *poll = userdata;
 
-    long               code;
-    size_t             n;
-    discovery_error_t  err;
+    long         code;
+    size_t       n, max_size, grow;
+    u_char      *body;
+    curl_off_t   length;
 
     n = size * nmemb;
 
@@ -623,19 +652,43 @@ ngx_http_discovery_poll_write(char *ptr, size_t size, size_t nmemb,
         return 0;
     }
 
+    max_size = ngx_http_discovery_poller.dmcf->max_size;
+
+    if (n > max_size - poll->received) {
+        ngx_http_discovery_poll_error(poll, "document larger than %uz bytes",
+                                      max_size);
+        return 0;
+    }
+
+    if (poll->received + n > poll->body_size) {
+        grow = ngx_max(2 * poll->body_size, NGX_HTTP_DISCOVERY_BODY_SIZE);
+
+        if (poll->body == NULL
+            && curl_easy_getinfo(poll->easy,
+                                 CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length)
+               == CURLE_OK
+            && length > 0)
+        {
+            /* the whole body at once: no copy as it grows */
+            grow = (size_t) ngx_min((curl_off_t) max_size, length);
+        }
+
+        grow = ngx_min(ngx_max(grow, poll->received + n), max_size);
+
+        body = realloc(poll->body, grow);
+        if (body == NULL) {
+            ngx_http_discovery_poll_error(poll, "out of memory for a "
+                                          "document of %uz bytes",
+                                          poll->received + n);
+            return 0;
+        }
+
+        poll->body = body;
+        poll->body_size = grow;
+    }
+
+    ngx_memcpy(poll->body + poll->received, ptr, n);
     poll->received += n;
-
-    if (poll->received > ngx_http_discovery_poller.dmcf->max_size) {
-        ngx_http_discovery_poll_error(poll,
-                                      "document larger than %uz bytes",
-                                      ngx_http_discovery_poller.dmcf->max_size);
-        return 0;
-    }
-
-    if (discovery_parser_feed(poll->parser, ptr, n, &err) != DISCOVERY_OK) {
-        ngx_http_discovery_poll_error(poll, "invalid document: %s", err.text);
-        return 0;
-    }
 
     return n;
 }
@@ -646,10 +699,6 @@ ngx_http_discovery_poll_finish(ngx_http_discovery_poll_t *poll,
     CURLcode result)
 {
     long                              code;
-    ngx_str_t                         error;
-    discovery_buf_t                   routes;
-    discovery_error_t                 err;
-    ngx_http_discovery_outcome_t      outcome;
     ngx_http_discovery_poller_t      *poller;
     ngx_http_discovery_service_t     *service;
     ngx_http_discovery_main_conf_t   *dmcf;
@@ -657,8 +706,6 @@ ngx_http_discovery_poll_finish(ngx_http_discovery_poll_t *poll,
     poller = &ngx_http_discovery_poller;
     service = poll->polling->service;
     dmcf = poller->dmcf;
-
-    ngx_memzero(&outcome, sizeof(ngx_http_discovery_outcome_t));
 
     code = 0;
     curl_easy_getinfo(poll->easy, CURLINFO_RESPONSE_CODE, &code);
@@ -693,36 +740,112 @@ ngx_http_discovery_poll_finish(ngx_http_discovery_poll_t *poll,
                                       : curl_easy_strerror(result));
 
     } else if (code == 304 && poll->conditional) {
-        /* the document of the published routes: nothing to parse */
-        outcome.ok = 1;
+        poll->not_modified = 1;
 
     } else if (code < 200 || code > 299) {
         ngx_http_discovery_poll_error(poll, "HTTP status %l", code);
 
-    } else if (discovery_parser_finish(poll->parser, &routes, &err)
-               != DISCOVERY_OK)
-    {
-        ngx_http_discovery_poll_error(poll, "invalid document: %s", err.text);
-
     } else {
-        outcome.ok = 1;
-        outcome.routes = &routes;
-        outcome.etag.data = poll->etag;
-        outcome.etag.len = poll->etag_len;
+        /* the handle is done with; the poll stays in flight until parsed */
+        curl_multi_remove_handle(poller->multi, poll->easy);
+
+#if (NGX_THREADS)
+        if (poll->received > NGX_HTTP_DISCOVERY_PARSE_INLINE) {
+            poll->parsing = 1;
+
+            if (ngx_http_discovery_task_post(&poll->task, poll,
+                                             ngx_http_discovery_poll_parse,
+                                             ngx_http_discovery_poll_parsed,
+                                             poller->log)
+                == NGX_OK)
+            {
+                return;
+            }
+
+            poll->parsing = 0;
+        }
+#endif
+
+        ngx_http_discovery_poll_parse(poll, poller->log);
     }
 
-    if (outcome.ok) {
-        ngx_http_discovery_report(dmcf, service, &outcome, poller->log);
+    ngx_http_discovery_poll_done(poll);
+}
 
-        if (outcome.routes) {
-            discovery_buf_free(outcome.routes);
-        }
 
-    } else {
+/*
+ * The body's routes, and their hash, in poll->routes and poll->hash; or
+ * the error.  Perhaps in a thread: it touches nothing but the poll, and
+ * the parser logs a rejected route as nginx's own threads log.
+ */
+
+static void
+ngx_http_discovery_poll_parse(void *data, ngx_log_t *log)
+{
+    ngx_http_discovery_poll_t  *poll = data;
+
+    discovery_error_t  err;
+
+    if (discovery_parser_feed(poll->parser, (const char *) poll->body,
+                              poll->received, &err)
+        != DISCOVERY_OK
+        || discovery_parser_finish(poll->parser, &poll->routes, &err)
+           != DISCOVERY_OK)
+    {
+        ngx_http_discovery_poll_error(poll, "invalid document: %s", err.text);
+        return;
+    }
+
+    poll->hash = ngx_http_discovery_routes_hash(&poll->routes);
+}
+
+
+#if (NGX_THREADS)
+
+static void
+ngx_http_discovery_poll_parsed(ngx_event_t *ev)
+{
+    ngx_http_discovery_poll_t  *poll = ev->data;
+
+    poll->parsing = 0;
+    ngx_http_discovery_poll_done(poll);
+}
+
+#endif
+
+
+/* reports the poll's outcome to the zone, and frees the poll */
+
+static void
+ngx_http_discovery_poll_done(ngx_http_discovery_poll_t *poll)
+{
+    ngx_str_t                      error;
+    ngx_http_discovery_outcome_t   outcome;
+    ngx_http_discovery_poller_t   *poller;
+
+    poller = &ngx_http_discovery_poller;
+
+    ngx_memzero(&outcome, sizeof(ngx_http_discovery_outcome_t));
+
+    if (poll->error_len) {
         error.data = poll->error;
         error.len = poll->error_len;
 
-        ngx_http_discovery_poll_failed(service, &error);
+        ngx_http_discovery_poll_failed(poll->polling->service, &error);
+
+    } else {
+        outcome.ok = 1;
+
+        /* a 304 to the published document's tag: nothing to parse */
+        if (!poll->not_modified) {
+            outcome.routes = &poll->routes;
+            outcome.hash = poll->hash;
+            outcome.etag.data = poll->etag;
+            outcome.etag.len = poll->etag_len;
+        }
+
+        ngx_http_discovery_report(poller->dmcf, poll->polling->service,
+                                  &outcome, poller->log);
     }
 
     ngx_http_discovery_poll_free(poll);
@@ -757,12 +880,21 @@ ngx_http_discovery_poll_failed(ngx_http_discovery_service_t *service,
 static void
 ngx_http_discovery_poll_free(ngx_http_discovery_poll_t *poll)
 {
+#if (NGX_THREADS)
+    if (poll->parsing) {
+        /* at exit: the thread may not touch the poll once it is freed */
+        ngx_http_discovery_task_wait(&poll->task.finished);
+    }
+#endif
+
     poll->polling->poll = NULL;
     ngx_http_discovery_poller.polls--;
 
     /* the handle stays with the service for its next poll */
     curl_multi_remove_handle(ngx_http_discovery_poller.multi, poll->easy);
     discovery_parser_destroy(poll->parser);
+    discovery_buf_free(&poll->routes);
+    free(poll->body);
 
     if (poll->headers) {
         curl_slist_free_all(poll->headers);
@@ -998,7 +1130,7 @@ ngx_http_discovery_starved(ngx_event_t *ev)
     for (i = 0; i < poller->dmcf->services.nelts; i++) {
         poll = poller->polling[i].poll;
 
-        if (poll == NULL || !poll->starved) {
+        if (poll == NULL || !poll->starved || poll->parsing) {
             continue;
         }
 

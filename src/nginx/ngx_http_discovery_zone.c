@@ -44,7 +44,6 @@ static ngx_http_discovery_image_t *ngx_http_discovery_roster_image_locked(
 static void ngx_http_discovery_restore_health(
     ngx_http_discovery_main_conf_t *dmcf, discovery_buf_t *snapshot,
     discovery_service_conf_t *roster);
-static uint64_t ngx_http_discovery_hash(discovery_buf_t *routes);
 static uint64_t ngx_http_discovery_fingerprint(
     ngx_http_discovery_service_t *service);
 static uint64_t ngx_http_discovery_fnv(uint64_t h, u_char *p, size_t len);
@@ -594,8 +593,8 @@ ngx_http_discovery_set_etag(ngx_http_discovery_record_t *rec, ngx_str_t *etag)
 
 /* the route set's encoding is the same for the same routes */
 
-static uint64_t
-ngx_http_discovery_hash(discovery_buf_t *routes)
+uint64_t
+ngx_http_discovery_routes_hash(discovery_buf_t *routes)
 {
     uint64_t  h;
 
@@ -889,8 +888,13 @@ ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
     sh = dmcf->sh;
     routes = outcome->routes;
 
-    /* a whole route set's worth of work: not under the lock */
-    hash = routes ? ngx_http_discovery_hash(routes) : 0;
+    /* a whole route set's worth of work: not under the lock, if not done */
+    hash = 0;
+
+    if (routes) {
+        hash = outcome->hash ? outcome->hash
+                             : ngx_http_discovery_routes_hash(routes);
+    }
 
     ngx_shmtx_lock(&dmcf->shpool->mutex);
 
