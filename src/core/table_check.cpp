@@ -224,6 +224,13 @@ public:
 
     ShapeTrie() : nodes_(1) {}
 
+    // Room for n nodes and some literal edges, so that adding them moves
+    // little.
+    void reserve(size_t nodes, size_t literals);
+
+    // Nodes are numbered 0 (the root) to size() - 1.
+    size_t size() const { return nodes_.size(); }
+
     // The bound on a lookup's visits, were `tpl` added.
     uint64_t costWith(const Template &tpl) const;
 
@@ -265,9 +272,11 @@ public:
 
 private:
     struct Node {
-        std::unordered_map<std::string_view, uint32_t> literals;
         std::array<uint32_t, kSlots> params{kNone, kNone, kNone, kNone,
                                             kNone};
+        // the children by literal edge, a list (found by literals_)
+        uint32_t firstLiteral = kNone;
+        uint32_t nextLiteral = kNone; // the next child of the parent
         std::vector<Terminal> terminals;
         uint64_t cost = 1;
         // of the costliest literal child in each class
@@ -297,20 +306,109 @@ private:
     bool collectMeeting(uint32_t node, const Template &tpl, size_t maxDepth,
                         F &found) const;
 
+    /*
+     * The literal edges of every node in one open-addressed table: a map
+     * per node cost two allocations for each node with literal children,
+     * which most are.
+     */
+    struct LiteralEdge {
+        uint32_t parent = kNone; // kNone: a free slot
+        uint32_t child = kNone;
+        std::string_view text;
+    };
+
+    // The first slot to look at, of a table of 1 << bits.
+    static size_t edgeSlot(uint32_t parent, std::string_view text,
+                           unsigned bits)
+    {
+        uint64_t h = (std::hash<std::string_view>()(text) + parent)
+                     * 0x9e3779b97f4a7c15ull;
+        return static_cast<size_t>(h >> (64 - bits));
+    }
+
+    uint32_t literalChild(uint32_t parent, std::string_view text) const;
+    void addLiteral(uint32_t parent, std::string_view text, uint32_t child);
+    void growLiterals(size_t n);
+
     std::vector<Node> nodes_;
+    std::vector<LiteralEdge> literals_; // 1 << literalBits_, half full at most
+    unsigned literalBits_ = 0;
+    size_t literalCount_ = 0;
     mutable std::vector<Segment> shape_; // collectMeeting()'s, reused
+    mutable std::vector<uint32_t> line_; // costWith()'s and add()'s
 };
+
+void ShapeTrie::reserve(size_t nodes, size_t literals)
+{
+    nodes_.reserve(nodes);
+    growLiterals(literals);
+}
+
+// Room for n literal edges or more, at most half the slots taken.
+void ShapeTrie::growLiterals(size_t n)
+{
+    unsigned bits = 4;
+    while ((size_t{1} << bits) < 2 * n) {
+        bits++;
+    }
+    if ((size_t{1} << bits) <= literals_.size()) {
+        return;
+    }
+
+    std::vector<LiteralEdge> old(size_t{1} << bits);
+    old.swap(literals_);
+    literalBits_ = bits;
+    literalCount_ = 0;
+    for (const LiteralEdge &e : old) {
+        if (e.parent != kNone) {
+            addLiteral(e.parent, e.text, e.child);
+        }
+    }
+}
+
+uint32_t ShapeTrie::literalChild(uint32_t parent, std::string_view text) const
+{
+    if (literals_.empty()) {
+        return kNone;
+    }
+
+    size_t mask = literals_.size() - 1;
+
+    for (size_t i = edgeSlot(parent, text, literalBits_);;
+         i = (i + 1) & mask) {
+        const LiteralEdge &e = literals_[i];
+        if (e.parent == kNone) {
+            return kNone;
+        }
+        if (e.parent == parent && e.text == text) {
+            return e.child;
+        }
+    }
+}
+
+void ShapeTrie::addLiteral(uint32_t parent, std::string_view text,
+                           uint32_t child)
+{
+    if (2 * (literalCount_ + 1) > literals_.size()) {
+        growLiterals(literalCount_ + 1);
+    }
+
+    size_t mask = literals_.size() - 1;
+    size_t i = edgeSlot(parent, text, literalBits_);
+
+    while (literals_[i].parent != kNone) {
+        i = (i + 1) & mask;
+    }
+    literals_[i] = {parent, child, text};
+    literalCount_++;
+}
 
 uint32_t ShapeTrie::child(uint32_t node, const Segment &seg) const
 {
-    const Node &n = nodes_[node];
-
     if (seg.kind != SegmentKind::Literal) {
-        return n.params[slotOf(seg.kind)];
+        return nodes_[node].params[slotOf(seg.kind)];
     }
-
-    auto it = n.literals.find(seg.text);
-    return it == n.literals.end() ? kNone : it->second;
+    return literalChild(node, seg.text);
 }
 
 void ShapeTrie::shapeOf(uint32_t node, std::vector<Segment> &shape) const
@@ -378,7 +476,8 @@ uint64_t ShapeTrie::nodeCost(const Node &node, Change change) const
 uint64_t ShapeTrie::costWith(const Template &tpl) const
 {
     const size_t depth = tpl.segments.size();
-    std::vector<uint32_t> line(depth + 1, kNone); // existing nodes
+    std::vector<uint32_t> &line = line_; // existing nodes
+    line.assign(depth + 1, kNone);
     line[0] = 0;
 
     for (size_t i = 0; i < depth && line[i] != kNone; i++) {
@@ -420,7 +519,8 @@ uint32_t ShapeTrie::find(const Template &tpl) const
 
 uint32_t ShapeTrie::add(const Template &tpl)
 {
-    std::vector<uint32_t> line{0};
+    std::vector<uint32_t> &line = line_;
+    line.assign(1, 0);
 
     for (const Segment &seg : tpl.segments) {
         uint32_t next = child(line.back(), seg);
@@ -430,7 +530,9 @@ uint32_t ShapeTrie::add(const Template &tpl)
             nodes_.emplace_back(); // invalidates references into nodes_
             Node &parent = nodes_[line.back()];
             if (seg.kind == SegmentKind::Literal) {
-                parent.literals.emplace(seg.text, next);
+                addLiteral(line.back(), seg.text, next);
+                nodes_[next].nextLiteral = parent.firstLiteral;
+                parent.firstLiteral = next;
             } else {
                 parent.params[slotOf(seg.kind)] = next;
             }
@@ -538,9 +640,8 @@ bool ShapeTrie::walk(uint32_t node, const Template &tpl, size_t i, bool ahead,
     }
 
     if (seg.kind == SegmentKind::Literal) {
-        auto it = n.literals.find(seg.text);
-        if (it != n.literals.end()
-            && !walk(it->second, tpl, i + 1, ahead, found)) {
+        uint32_t lit = literalChild(node, seg.text);
+        if (lit != kNone && !walk(lit, tpl, i + 1, ahead, found)) {
             return false;
         }
         for (size_t slot = 0; slot < kPathSlot; slot++) {
@@ -555,9 +656,10 @@ bool ShapeTrie::walk(uint32_t node, const Template &tpl, size_t i, bool ahead,
 
         // literals come before any parameter
         if (ahead) {
-            for (const auto &lit : n.literals) {
-                if (segmentMatches(seg.kind, lit.first)
-                    && !walk(lit.second, tpl, i + 1, true, found)) {
+            for (uint32_t lit = n.firstLiteral; lit != kNone;
+                 lit = nodes_[lit].nextLiteral) {
+                if (segmentMatches(seg.kind, nodes_[lit].edge.text)
+                    && !walk(lit, tpl, i + 1, true, found)) {
                     return false;
                 }
             }
@@ -605,8 +707,9 @@ bool ShapeTrie::collectMeeting(uint32_t node, const Template &tpl,
         }
     }
 
-    for (const auto &lit : n.literals) {
-        if (!collectMeeting(lit.second, tpl, maxDepth, found)) {
+    for (uint32_t lit = n.firstLiteral; lit != kNone;
+         lit = nodes_[lit].nextLiteral) {
+        if (!collectMeeting(lit, tpl, maxDepth, found)) {
             return false;
         }
     }
@@ -715,10 +818,19 @@ void forEachTaken(const ShapeTrie &trie, const Template &tpl, uint32_t node,
 
 void checkTable(Snapshot &snap)
 {
-    std::unordered_map<uint32_t, Owners> owners; // by shape node
+    std::vector<Owners> owners;  // of the shapes that have routes
+    std::vector<uint32_t> ownersOf; // by shape node: index in owners
     std::vector<ShapeTrie::Terminal> routed; // each routed route, kept methods
     ShapeTrie trie;
     Template tpl;
+    size_t total = 0;
+
+    for (const Service &service : snap.services) {
+        total += service.routeSet.routes.size();
+    }
+    // most templates share their first segments: about two nodes a route
+    trie.reserve(2 * total + 1, total);
+    routed.reserve(total);
 
     MethodNames &extension = snap.extensionMethods;
 
@@ -759,8 +871,9 @@ void checkTable(Snapshot &snap)
             uint32_t node = trie.find(tpl);
             std::vector<Conflict> lost;
 
-            if (node != kNone && owners.count(node)) {
-                const Owners &held = owners[node];
+            if (node != kNone && node < ownersOf.size()
+                && ownersOf[node] != kNone) {
+                const Owners &held = owners[ownersOf[node]];
 
                 for (size_t m = 0; m < kMethodBits; m++) {
                     const RouteRef &owner = held[m];
@@ -824,7 +937,14 @@ void checkTable(Snapshot &snap)
                 continue; // in the router's trie, with no entry
             }
 
-            Owners &held = owners.try_emplace(node).first->second;
+            if (node >= ownersOf.size()) {
+                ownersOf.resize(trie.size(), kNone);
+            }
+            if (ownersOf[node] == kNone) {
+                ownersOf[node] = static_cast<uint32_t>(owners.size());
+                owners.emplace_back();
+            }
+            Owners &held = owners[ownersOf[node]];
             for (size_t m = 0; m < kMethodBits; m++) {
                 if (kept & (1u << m)) {
                     held.set(m, {s, r});
