@@ -313,8 +313,8 @@ void ngx_http_discovery_defer_drop_routes(
 u_char *ngx_http_discovery_table_alloc_locked(
     ngx_http_discovery_main_conf_t *dmcf, size_t len, size_t *size);
 ngx_atomic_uint_t ngx_http_discovery_table_install_locked(
-    ngx_http_discovery_main_conf_t *dmcf, u_char *p, size_t size,
-    discovery_buf_t *table, ngx_http_discovery_image_t *image);
+    ngx_http_discovery_main_conf_t *dmcf, u_char *p, size_t size, size_t len,
+    ngx_http_discovery_image_t *image);
 ngx_http_discovery_image_t *ngx_http_discovery_image_alloc_locked(
     ngx_http_discovery_main_conf_t *dmcf, size_t len, ngx_log_t *log);
 void ngx_http_discovery_image_no_room(ngx_http_discovery_main_conf_t *dmcf,

@@ -77,12 +77,15 @@ struct ngx_http_discovery_publication_s {
     size_t                             base_len;
     ngx_atomic_uint_t                  base_generation;
 
-    /* written by apply(), in a thread */
+    /* written by work(), in a thread */
     int                                rc;
     discovery_buf_t                    out;
+    u_char                            *ztable;   /* out's copy in the zone */
+    size_t                             ztable_size;
     discovery_buf_t                    image;    /* out's router */
     ngx_http_discovery_image_t        *zimage;   /* its copy in the zone */
     unsigned                           image_failed:1;
+    unsigned                           declined:1;  /* nothing to do */
     discovery_error_t                  err;
     u_char                            *said;     /* the core's messages */
     size_t                             said_len;
@@ -108,7 +111,9 @@ static ngx_uint_t ngx_http_discovery_publication_stale_locked(
     ngx_http_discovery_publication_t *p);
 static ngx_int_t ngx_http_discovery_publication_base(
     ngx_http_discovery_publication_t *p);
-static void ngx_http_discovery_publication_apply(void *data, ngx_log_t *log);
+static void ngx_http_discovery_publication_work(void *data, ngx_log_t *log);
+static void ngx_http_discovery_publication_settle(
+    ngx_http_discovery_publication_t *p);
 static void ngx_http_discovery_publication_said(void *data, int level,
     const char *msg, size_t len);
 #if (NGX_THREADS)
@@ -129,7 +134,7 @@ static void ngx_http_discovery_publication_free(
 static ngx_atomic_uint_t ngx_http_discovery_publish_locked(
     ngx_http_discovery_main_conf_t *dmcf, discovery_buf_t *snapshot,
     ngx_http_discovery_image_t *image, ngx_log_t *log, ngx_uint_t alert);
-static ngx_http_discovery_image_t *ngx_http_discovery_publication_image(
+static void ngx_http_discovery_publication_zone_copies(
     ngx_http_discovery_publication_t *p);
 static ngx_uint_t ngx_http_discovery_image_read_locked(
     ngx_http_discovery_shctx_t *sh, ngx_atomic_uint_t generation);
@@ -201,7 +206,7 @@ ngx_http_discovery_publish_exit_worker(ngx_cycle_t *cycle)
     if (pub->running) {
         /* the background thread's last write to it is task.finished */
         ngx_http_discovery_task_wait(&pub->queue->task.finished);
-        ngx_http_discovery_publication_install(pub->queue);
+        ngx_http_discovery_publication_settle(pub->queue);
     }
 
     ngx_http_discovery_publish_pending(pub);
@@ -384,12 +389,6 @@ ngx_http_discovery_publish_next(ngx_http_discovery_publisher_t *pub)
         }
 
         p = pub->queue;
-
-        if (ngx_http_discovery_publication_base(p) != NGX_OK) {
-            ngx_http_discovery_publication_done(p);
-            continue;
-        }
-
         pub->running = 1;
 
 #if (NGX_THREADS)
@@ -397,7 +396,7 @@ ngx_http_discovery_publish_next(ngx_http_discovery_publisher_t *pub)
             p->rc = DISCOVERY_ERROR;
 
             if (ngx_http_discovery_task_post(&p->task, p,
-                                      ngx_http_discovery_publication_apply,
+                                      ngx_http_discovery_publication_work,
                                       ngx_http_discovery_publication_applied,
                                       pub->log)
                 == NGX_OK)
@@ -407,15 +406,16 @@ ngx_http_discovery_publish_next(ngx_http_discovery_publisher_t *pub)
         }
 #endif
 
-        ngx_http_discovery_publication_apply(p, pub->log);
-        ngx_http_discovery_publication_install(p);
+        ngx_http_discovery_publication_work(p, pub->log);
+        ngx_http_discovery_publication_settle(p);
     }
 }
 
 
 /*
- * Under the lock: the table the publication applies to, copied, and the
- * state of each service it carries.  A change whose service a reload
+ * Under the lock (in a thread, or at exit on the event loop): the table
+ * the publication applies to, copied, and the state of each service it
+ * carries.  A change whose service a reload
  * removed meanwhile is dropped.  NGX_DECLINED: nothing is left to do.
  */
 
@@ -520,17 +520,24 @@ again:
 
 
 /*
- * The whole table's work: in a thread, with nothing shared but the
- * configuration, which no one changes.  What the core says is kept, and
- * logged on the event loop.
+ * The whole table's work, in a thread: copying the zone's table, applying
+ * the polls to it, and copying the new table and its router into blocks
+ * of the zone that no one sees before install() publishes them.  Nothing
+ * is shared but the zone, under its lock, and the configuration, which no
+ * one changes.  What the core says is kept, and logged on the event loop.
  */
 
 static void
-ngx_http_discovery_publication_apply(void *data, ngx_log_t *log)
+ngx_http_discovery_publication_work(void *data, ngx_log_t *log)
 {
     ngx_http_discovery_publication_t *p = data;
 
     discovery_log_t  dlog;
+
+    if (ngx_http_discovery_publication_base(p) != NGX_OK) {
+        p->declined = 1;
+        return;
+    }
 
     dlog.handler = ngx_http_discovery_publication_said;
     dlog.data = p;
@@ -540,9 +547,8 @@ ngx_http_discovery_publication_apply(void *data, ngx_log_t *log)
                                            &p->out, &p->image, &dlog,
                                            &p->err);
 
-    /* without an image, workers build their own router from the table */
     if (p->rc == DISCOVERY_OK) {
-        p->zimage = ngx_http_discovery_publication_image(p);
+        ngx_http_discovery_publication_zone_copies(p);
     }
 
 #if (NGX_THREADS && NGX_LINUX)
@@ -602,12 +608,26 @@ ngx_http_discovery_publication_applied(ngx_event_t *ev)
 
     pub = p->pub;
 
-    /* frees p unless it is to be worked out again */
-    ngx_http_discovery_publication_install(p);
+    ngx_http_discovery_publication_settle(p);
     ngx_http_discovery_publish_next(pub);
 }
 
 #endif
+
+
+/* on the event loop, once work() is done: frees p unless worked out again */
+
+static void
+ngx_http_discovery_publication_settle(ngx_http_discovery_publication_t *p)
+{
+    if (p->declined) {
+        p->pub->running = 0;
+        ngx_http_discovery_publication_done(p);
+        return;
+    }
+
+    ngx_http_discovery_publication_install(p);
+}
 
 
 /*
@@ -634,6 +654,7 @@ ngx_http_discovery_publication_install(ngx_http_discovery_publication_t *p)
     ngx_http_discovery_image_t         *image;
     ngx_http_discovery_main_conf_t     *dmcf;
     ngx_http_discovery_publication_t   *one, **last;
+    u_char                             *table;
 
     pub = p->pub;
     dmcf = pub->dmcf;
@@ -648,6 +669,8 @@ ngx_http_discovery_publication_install(ngx_http_discovery_publication_t *p)
 
     image = p->zimage;
     p->zimage = NULL;
+    table = p->ztable;
+    p->ztable = NULL;
 
     if (p->image_failed) {
         ngx_http_discovery_image_no_room(dmcf, log, p->out.len, p->image.len);
@@ -663,6 +686,10 @@ ngx_http_discovery_publication_install(ngx_http_discovery_publication_t *p)
     {
         if (image) {
             ngx_http_discovery_image_free_locked(dmcf, image);
+        }
+
+        if (table) {
+            ngx_slab_free_locked(dmcf->shpool, table);
         }
 
         ngx_shmtx_unlock(&dmcf->shpool->mutex);
@@ -685,7 +712,14 @@ ngx_http_discovery_publication_install(ngx_http_discovery_publication_t *p)
         return;
     }
 
-    if (p->rc == DISCOVERY_OK) {
+    if (p->rc == DISCOVERY_OK && table) {
+        /* copied in the thread: only pointers change under the lock */
+        dmcf->sh->failed_len = 0;
+        generation = ngx_http_discovery_table_install_locked(dmcf, table,
+                                                      p->ztable_size,
+                                                      p->out.len, image);
+
+    } else if (p->rc == DISCOVERY_OK) {
         generation = ngx_http_discovery_publish_locked(dmcf, &p->out, image,
                                                        log, p->n == 1);
 
@@ -920,9 +954,17 @@ ngx_http_discovery_publication_free(ngx_http_discovery_publication_t *p)
         discovery_buf_free(&p->changes[i].routes);
     }
 
-    if (p->zimage) {
+    if (p->zimage || p->ztable) {
         ngx_shmtx_lock(&p->pub->dmcf->shpool->mutex);
-        ngx_http_discovery_image_free_locked(p->pub->dmcf, p->zimage);
+
+        if (p->zimage) {
+            ngx_http_discovery_image_free_locked(p->pub->dmcf, p->zimage);
+        }
+
+        if (p->ztable) {
+            ngx_slab_free_locked(p->pub->dmcf->shpool, p->ztable);
+        }
+
         ngx_shmtx_unlock(&p->pub->dmcf->shpool->mutex);
     }
 
@@ -969,8 +1011,10 @@ ngx_http_discovery_publish_locked(ngx_http_discovery_main_conf_t *dmcf,
 
     sh->failed_len = 0;
 
-    return ngx_http_discovery_table_install_locked(dmcf, p, size, snapshot,
-                                                   image);
+    ngx_memcpy(p, snapshot->data, snapshot->len);
+
+    return ngx_http_discovery_table_install_locked(dmcf, p, size,
+                                                   snapshot->len, image);
 }
 
 
@@ -1010,12 +1054,14 @@ ngx_http_discovery_table_alloc_locked(ngx_http_discovery_main_conf_t *dmcf,
 }
 
 
-/* publishes the table, copied to p from table_alloc_locked(): its generation */
+/*
+ * Publishes the table of len bytes at p, a block of size bytes from
+ * table_alloc_locked(), where the caller copied it: its generation.
+ */
 
 ngx_atomic_uint_t
 ngx_http_discovery_table_install_locked(ngx_http_discovery_main_conf_t *dmcf,
-    u_char *p, size_t size, discovery_buf_t *table,
-    ngx_http_discovery_image_t *image)
+    u_char *p, size_t size, size_t len, ngx_http_discovery_image_t *image)
 {
     ngx_http_discovery_shctx_t  *sh;
 
@@ -1030,8 +1076,7 @@ ngx_http_discovery_table_install_locked(ngx_http_discovery_main_conf_t *dmcf,
         sh->snapshot_size = size;
     }
 
-    ngx_memcpy(p, table->data, table->len);
-    sh->snapshot_len = table->len;
+    sh->snapshot_len = len;
 
     /* the old image stays while a process reads it */
     if (sh->image) {
@@ -1056,51 +1101,61 @@ ngx_http_discovery_table_install_locked(ngx_http_discovery_main_conf_t *dmcf,
 
 
 /*
- * In the thread: the zone's copy of the router image built for the
- * publication's table, or NULL when the zone has no room for it beside
- * the table (image_failed, once per size, for install() to log).  The
- * block is taken under the lock, and the image copied into it outside,
- * before anyone can see it.
+ * In the thread: blocks of the zone for the publication's table and its
+ * router image, taken under the lock and filled outside it, before anyone
+ * can see them.  No block for the table (the zone has no room for a
+ * second one): install() copies it under the lock, perhaps in the place
+ * of the current one, and no image is made.  No room for the image beside
+ * the table: none (image_failed, once per size, for install() to log).
  */
 
-static ngx_http_discovery_image_t *
-ngx_http_discovery_publication_image(ngx_http_discovery_publication_t *p)
+static void
+ngx_http_discovery_publication_zone_copies(ngx_http_discovery_publication_t *p)
 {
-    size_t                           need;
+    size_t                           size;
+    u_char                          *table;
     ngx_http_discovery_image_t      *image;
     ngx_http_discovery_main_conf_t  *dmcf;
 
-    if (p->rc != DISCOVERY_OK || p->image.data == NULL) {
-        return NULL;
-    }
-
     dmcf = p->pub->dmcf;
+    image = NULL;
 
-    /* the table comes first: room for both, or no image */
-    need = p->out.len + p->image.len + 2 * ngx_pagesize;
+    size = (p->out.len > ngx_pagesize / 2)
+           ? ngx_align(p->out.len, ngx_pagesize) : p->out.len;
 
     ngx_shmtx_lock(&dmcf->shpool->mutex);
 
-    image = NULL;
+    table = ngx_slab_alloc_locked(dmcf->shpool, size);
 
-    if (dmcf->shpool->pfree * ngx_pagesize >= need) {
+    if (table && p->image.data
+        && dmcf->shpool->pfree * ngx_pagesize >= p->image.len + ngx_pagesize)
+    {
         image = ngx_http_discovery_image_alloc_locked(dmcf, p->image.len,
                                                       p->pub->log);
     }
 
-    if (image == NULL && dmcf->sh->failed_image_len != p->image.len) {
+    if (image == NULL && p->image.data
+        && dmcf->sh->failed_image_len != p->image.len)
+    {
         dmcf->sh->failed_image_len = p->image.len;
         p->image_failed = 1;
     }
 
     ngx_shmtx_unlock(&dmcf->shpool->mutex);
 
-    if (image) {
-        ngx_memcpy(image->data, p->image.data, p->image.len);
-        discovery_buf_free(&p->image);
+    if (table) {
+        ngx_memcpy(table, p->out.data, p->out.len);
+        p->ztable = table;
+        p->ztable_size = size;
     }
 
-    return image;
+    if (image) {
+        ngx_memcpy(image->data, p->image.data, p->image.len);
+        p->zimage = image;
+    }
+
+    /* without an image, workers build their own router from the table */
+    discovery_buf_free(&p->image);
 }
 
 

@@ -490,7 +490,8 @@ ngx_http_discovery_roster_commit_locked(ngx_http_discovery_main_conf_t *dmcf,
 
     sh->failed_len = 0;
 
-    (void) ngx_http_discovery_table_install_locked(dmcf, p, size, table,
+    ngx_memcpy(p, table->data, table->len);
+    (void) ngx_http_discovery_table_install_locked(dmcf, p, size, table->len,
                                                    image);
 }
 
