@@ -163,7 +163,7 @@ Table table(size_t n, bool typical, bool small = false)
     };
 
     if (discovery_snapshot_roster(nullptr, 0, conf, small ? 2 : 1, 0, 1, &roster,
-                                  nullptr, &err) != DISCOVERY_OK) {
+                                  nullptr, nullptr, &err) != DISCOVERY_OK) {
         die("roster", err);
     }
 

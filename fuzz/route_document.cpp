@@ -107,7 +107,7 @@ void useRoutes(const std::string &blob)
     discovery_buf_t roster = {nullptr, 0};
 
     int rc = discovery_snapshot_roster(nullptr, 0, confs, 2, 0, 1, &roster,
-                                       &log.raw, &err);
+                                       nullptr, &log.raw, &err);
     fuzz::check(rc == DISCOVERY_OK, "roster failed", err.text);
 
     auto routes = reinterpret_cast<const unsigned char *>(blob.data());

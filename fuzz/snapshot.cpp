@@ -179,7 +179,7 @@ void run(const Bytes &blob, const uint8_t *raw, size_t rawLen)
     };
     discovery_buf_t out = {nullptr, 0};
     rc = discovery_snapshot_roster(p, len, confs, 3, 0, generation + 1, &out,
-                                   &log.raw, &err);
+                                   nullptr, &log.raw, &err);
     fuzz::check(rc == DISCOVERY_OK, "roster failed", err.text);
     discovery_buf_free(&out);
 

@@ -141,12 +141,15 @@ typedef struct {
  * service found in `old` (may be NULL) with the same name and url; others
  * start pending with no routes.  deny_overlaps (discovery_overlap deny):
  * a route that shadows a route of an earlier service is rejected, in this
- * table and in every table made from it.
+ * table and in every table made from it.  An `old` of the same services
+ * and policy, checked by this module's rules, is kept as it is but for
+ * its generation.  *image, if given, receives the table's router image
+ * (data NULL if it could not be built: the table is still the table).
  */
 int discovery_snapshot_roster(const unsigned char *old, size_t old_len,
     const discovery_service_conf_t *services, size_t n, int deny_overlaps,
-    uint64_t generation, discovery_buf_t *out, discovery_log_t *log,
-    discovery_error_t *err) DISCOVERY_NOEXCEPT;
+    uint64_t generation, discovery_buf_t *out, discovery_buf_t *image,
+    discovery_log_t *log, discovery_error_t *err) DISCOVERY_NOEXCEPT;
 
 /*
  * The outcome of one poll of service `name` (polled at `url`): its new

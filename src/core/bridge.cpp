@@ -255,12 +255,18 @@ int discovery_parser_add_prefix(discovery_parser_t *p, const char *prefix,
 int discovery_snapshot_roster(const unsigned char *old, size_t old_len,
                               const discovery_service_conf_t *services,
                               size_t n, int deny_overlaps, uint64_t generation,
-                              discovery_buf_t *out, discovery_log_t *log,
+                              discovery_buf_t *out, discovery_buf_t *image,
+                              discovery_log_t *log,
                               discovery_error_t *err) noexcept
 {
     return guard(err, [&] {
         require(out != nullptr, "no output buffer");
         require(services != nullptr || n == 0, "no services");
+
+        if (image != nullptr) {
+            image->data = nullptr;
+            image->len = 0;
+        }
 
         std::vector<discovery::ServiceConf> confs;
         confs.reserve(n);
@@ -270,9 +276,25 @@ int discovery_snapshot_roster(const unsigned char *old, size_t old_len,
                              view(s.upstream, s.upstream_len)});
         }
 
+        discovery::Snapshot sealed;
         Bytes bytes = discovery::applyRoster(
-            old, old_len, confs, deny_overlaps != 0, generation, coreLog(log));
-        giveBuffer(bytes.data(), bytes.size(), out);
+            old, old_len, confs, deny_overlaps != 0, generation, coreLog(log),
+            image != nullptr ? &sealed : nullptr);
+
+        discovery_buf_t table = {nullptr, 0};
+        giveBuffer(bytes.data(), bytes.size(), &table);
+
+        // as for polls: a table without its image is still the table
+        if (image != nullptr) {
+            try {
+                giveImage(discovery::Router::image(sealed), image);
+            } catch (...) {
+                image->data = nullptr;
+                image->len = 0;
+            }
+        }
+
+        *out = table;
         return DISCOVERY_OK;
     });
 }

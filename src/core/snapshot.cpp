@@ -18,7 +18,8 @@
  *   8  u64 total length, header included
  *  16  u64 generation (0 for route sets)
  *  24  u32 FNV-1a of the whole blob with this field read as zero
- *  28  u32 reserved, zero
+ *  28  u32 of a snapshot: the rules of checkTable() its findings were made
+ *          by (Snapshot::checkedBy), 0 if unknown; of a route set, zero
  *
  * The body is varints and length-prefixed strings:
  *
@@ -43,6 +44,7 @@ namespace {
 
 constexpr size_t kHeaderSize = 32;
 constexpr size_t kChecksumOffset = 24;
+constexpr size_t kCheckedByOffset = 28;
 constexpr uint32_t kFormatVersion = 3;
 constexpr uint32_t kOldestFormatVersion = 2;
 constexpr char kSnapshotMagic[] = "NGXD";
@@ -116,7 +118,7 @@ public:
     }
 
     // Fills in the header and hands the blob over.
-    Bytes seal(const char *magic, uint64_t generation)
+    Bytes seal(const char *magic, uint64_t generation, uint32_t checkedBy = 0)
     {
         unsigned char *h = bytes_.data();
 
@@ -124,6 +126,7 @@ public:
         storeLe(h + 4, kFormatVersion, 4);
         storeLe(h + 8, bytes_.size(), 8);
         storeLe(h + 16, generation, 8);
+        storeLe(h + kCheckedByOffset, checkedBy, 4);
         storeLe(h + kChecksumOffset, blobChecksum(h, bytes_.size()), 4);
         return std::move(bytes_);
     }
@@ -224,9 +227,11 @@ private:
     const char *what_;
 };
 
-// Validates the header and returns the generation.
+// Validates the header and returns the generation.  *checkedBy, if given
+// (a snapshot), receives that field, which must be zero otherwise.
 uint64_t openBlob(const unsigned char *data, size_t len, const char *magic,
-                  const char *what, uint32_t *version = nullptr)
+                  const char *what, uint32_t *version = nullptr,
+                  uint32_t *checkedBy = nullptr)
 {
     auto fail = [what](const char *why) {
         throw Error(std::string("corrupt ") + what + ": " + why);
@@ -248,7 +253,9 @@ uint64_t openBlob(const unsigned char *data, size_t len, const char *magic,
     if (loadLe(data + 8, 8) != len) {
         fail("length mismatch");
     }
-    if (loadLe(data + 28, 4) != 0) {
+    if (checkedBy != nullptr) {
+        *checkedBy = static_cast<uint32_t>(loadLe(data + kCheckedByOffset, 4));
+    } else if (loadLe(data + kCheckedByOffset, 4) != 0) {
         fail("bad reserved field");
     }
     if (loadLe(data + kChecksumOffset, 4) != blobChecksum(data, len)) {
@@ -568,7 +575,18 @@ Bytes encodeSnapshot(const Snapshot &snap)
         w.string(j.reason);
     }
 
-    return w.seal(kSnapshotMagic, snap.generation);
+    return w.seal(kSnapshotMagic, snap.generation, snap.checkedBy);
+}
+
+Bytes resealSnapshot(const unsigned char *data, size_t len, uint64_t generation)
+{
+    checkSnapshot(data, len);
+
+    Bytes bytes(data, data + len);
+    storeLe(bytes.data() + 16, generation, 8);
+    storeLe(bytes.data() + kChecksumOffset,
+            blobChecksum(bytes.data(), bytes.size()), 4);
+    return bytes;
 }
 
 Snapshot decodeSnapshot(const unsigned char *data, size_t len)
@@ -576,8 +594,8 @@ Snapshot decodeSnapshot(const unsigned char *data, size_t len)
     Snapshot snap;
 
     uint32_t version;
-    snap.generation =
-        openBlob(data, len, kSnapshotMagic, "snapshot", &version);
+    snap.generation = openBlob(data, len, kSnapshotMagic, "snapshot", &version,
+                               &snap.checkedBy);
 
     Reader r(data + kHeaderSize, data + len, "snapshot", version);
 
@@ -628,7 +646,10 @@ Snapshot decodeSnapshot(const unsigned char *data, size_t len)
 
 uint64_t checkSnapshot(const unsigned char *data, size_t len)
 {
-    return openBlob(data, len, kSnapshotMagic, "snapshot");
+    uint32_t checkedBy;
+
+    return openBlob(data, len, kSnapshotMagic, "snapshot", nullptr,
+                    &checkedBy);
 }
 
 } // namespace discovery

@@ -94,9 +94,17 @@ struct Overlap {
     uint32_t shadowedRoute = 0;
 };
 
+/*
+ * The rules of checkTable(): a table whose findings were made by others (an
+ * older module's state file) is checked again.  Raise it whenever a change
+ * of checkTable() can change a table's findings.
+ */
+constexpr uint32_t kCheckRules = 1;
+
 struct Snapshot {
     uint64_t generation = 0;
-    bool denyOverlaps = false; // discovery_overlap deny
+    uint32_t checkedBy = 0;        // kCheckRules once checkTable() ran, else 0
+    bool denyOverlaps = false;     // discovery_overlap deny
     std::vector<Service> services; // roster order
     // what checkTable() found, each sorted by service then route, and the
     // extension methods of the routes it kept, numbered from kMethodCount
@@ -119,6 +127,11 @@ Bytes encodeSnapshot(const Snapshot &snap);
 // Throws Error for anything but a well-formed snapshot: the bytes may come
 // from a damaged state file.
 Snapshot decodeSnapshot(const unsigned char *data, size_t len);
+
+// The snapshot blob as it is but for its generation.  Throws Error as
+// decodeSnapshot() does on a corrupt header.
+Bytes resealSnapshot(const unsigned char *data, size_t len,
+                     uint64_t generation);
 
 // Header and checksum only; returns the generation.
 uint64_t checkSnapshot(const unsigned char *data, size_t len);

@@ -228,11 +228,29 @@ Bytes seal(Snapshot &next, const Known &known, RouteIds &ids,
     return bytes;
 }
 
+// Whether `services`, in order, and the policy are those of `snap`.
+bool sameRoster(const Snapshot &snap, const std::vector<ServiceConf> &services,
+                bool denyOverlaps)
+{
+    if (snap.denyOverlaps != denyOverlaps
+        || snap.services.size() != services.size()) {
+        return false;
+    }
+    for (size_t i = 0; i < services.size(); i++) {
+        const Service &s = snap.services[i];
+        if (s.name != services[i].name || s.url != services[i].url
+            || s.upstream != services[i].upstream) {
+            return false;
+        }
+    }
+    return true;
+}
+
 } // namespace
 
 Bytes applyRoster(const unsigned char *old, size_t oldLen,
                   const std::vector<ServiceConf> &services, bool denyOverlaps,
-                  uint64_t generation, const Log &log)
+                  uint64_t generation, const Log &log, Snapshot *sealed)
 {
     Snapshot prev;
 
@@ -243,6 +261,16 @@ Bytes applyRoster(const unsigned char *old, size_t oldLen,
             log.warn(std::string("previous routing table discarded: ")
                      + e.what());
         }
+    }
+
+    if (old != nullptr && prev.checkedBy == kCheckRules
+        && sameRoster(prev, services, denyOverlaps)) {
+        Bytes bytes = resealSnapshot(old, oldLen, generation);
+        prev.generation = generation;
+        if (sealed != nullptr) {
+            *sealed = std::move(prev);
+        }
+        return bytes;
     }
 
     RouteIds ids; // views prev's strings, which stay where they are
@@ -266,7 +294,7 @@ Bytes applyRoster(const unsigned char *old, size_t oldLen,
         next.services.push_back(std::move(s));
     }
 
-    return seal(next, known, ids, generation, log, nullptr);
+    return seal(next, known, ids, generation, log, sealed);
 }
 
 std::optional<Bytes> applyPoll(const unsigned char *old, size_t oldLen,

@@ -972,6 +972,8 @@ void checkTable(Snapshot &snap)
                      });
     }
 
+    snap.checkedBy = kCheckRules;
+
     auto conflictKey = [](const Conflict &c) {
         return std::tie(c.loserService, c.loserRoute, c.winnerService,
                         c.winnerRoute);

@@ -136,6 +136,7 @@ static ngx_atomic_uint_t ngx_http_discovery_publish_locked(
     ngx_http_discovery_image_t *image, ngx_log_t *log, ngx_uint_t alert);
 static void ngx_http_discovery_publication_zone_copies(
     ngx_http_discovery_publication_t *p);
+static size_t ngx_http_discovery_table_size(size_t len);
 static ngx_uint_t ngx_http_discovery_image_read_locked(
     ngx_http_discovery_shctx_t *sh, ngx_atomic_uint_t generation);
 
@@ -1019,14 +1020,25 @@ ngx_http_discovery_publish_locked(ngx_http_discovery_main_conf_t *dmcf,
 
 
 /*
+ * The block to ask for a table of len bytes.  The slab allocator gives
+ * whole pages to anything over half a page: asking for all of them costs
+ * nothing, and a slightly longer table then still fits in place.
+ */
+
+static size_t
+ngx_http_discovery_table_size(size_t len)
+{
+    return (len > ngx_pagesize / 2) ? ngx_align(len, ngx_pagesize) : len;
+}
+
+
+/*
  * Room for a table of len bytes: a block of its own if the zone has room,
  * else the place of the current table if it is large enough.  That place
  * is overwritten only when the new table is installed, and every reader
  * copies the table under the lock: a table too large for two copies can
  * still be replaced (on reload, say, with the configuration unchanged).
- * The slab allocator gives whole pages to anything over half a page:
- * asking for all of them costs nothing, and a slightly longer table then
- * still fits in place.  *size receives the size of the block.
+ * *size receives the size of the block.
  */
 
 u_char *
@@ -1038,7 +1050,7 @@ ngx_http_discovery_table_alloc_locked(ngx_http_discovery_main_conf_t *dmcf,
 
     sh = dmcf->sh;
 
-    *size = (len > ngx_pagesize / 2) ? ngx_align(len, ngx_pagesize) : len;
+    *size = ngx_http_discovery_table_size(len);
 
     p = ngx_slab_alloc_locked(dmcf->shpool, *size);
     if (p) {
@@ -1120,8 +1132,7 @@ ngx_http_discovery_publication_zone_copies(ngx_http_discovery_publication_t *p)
     dmcf = p->pub->dmcf;
     image = NULL;
 
-    size = (p->out.len > ngx_pagesize / 2)
-           ? ngx_align(p->out.len, ngx_pagesize) : p->out.len;
+    size = ngx_http_discovery_table_size(p->out.len);
 
     ngx_shmtx_lock(&dmcf->shpool->mutex);
 

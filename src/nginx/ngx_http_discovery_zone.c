@@ -27,7 +27,8 @@ static ngx_int_t ngx_http_discovery_sync_roster(
     ngx_http_discovery_main_conf_t *dmcf, ngx_log_t *log);
 static ngx_int_t ngx_http_discovery_roster_table_locked(
     ngx_http_discovery_main_conf_t *dmcf, u_char *old, size_t old_len,
-    discovery_service_conf_t *roster, discovery_buf_t *table, ngx_log_t *log);
+    discovery_service_conf_t *roster, discovery_buf_t *table,
+    discovery_buf_t *built, ngx_log_t *log);
 static ngx_int_t ngx_http_discovery_records_alloc_locked(
     ngx_http_discovery_main_conf_t *dmcf, ngx_http_discovery_record_t **added,
     size_t *need);
@@ -40,7 +41,7 @@ static void ngx_http_discovery_roster_commit_locked(
     ngx_http_discovery_image_t *image);
 static ngx_http_discovery_image_t *ngx_http_discovery_roster_image_locked(
     ngx_http_discovery_main_conf_t *dmcf, discovery_buf_t *table,
-    ngx_log_t *log);
+    discovery_buf_t *built, ngx_log_t *log);
 static void ngx_http_discovery_restore_health(
     ngx_http_discovery_main_conf_t *dmcf, discovery_buf_t *snapshot,
     discovery_service_conf_t *roster);
@@ -167,7 +168,7 @@ ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
     size_t                          size, old_len, loaded_len, need;
     ngx_int_t                       rc;
     ngx_uint_t                      i, n;
-    discovery_buf_t                 table;
+    discovery_buf_t                 table, built;
     discovery_service_conf_t       *roster;
     ngx_http_discovery_shctx_t     *sh;
     ngx_http_discovery_image_t     *image;
@@ -210,6 +211,8 @@ ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
     need = 0;
     table.data = NULL;
     table.len = 0;
+    built.data = NULL;
+    built.len = 0;
 
     rc = NGX_ERROR;
 
@@ -219,7 +222,7 @@ ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
     old_len = loaded ? loaded_len : sh->snapshot_len;
 
     if (ngx_http_discovery_roster_table_locked(dmcf, old, old_len, roster,
-                                               &table, log)
+                                               &table, &built, log)
         != NGX_OK)
     {
         goto done;
@@ -248,9 +251,10 @@ ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
         ngx_free(loaded);
         loaded = NULL;
         discovery_buf_free(&table);
+        discovery_buf_free(&built);
 
         if (ngx_http_discovery_roster_table_locked(dmcf, NULL, 0, roster,
-                                                   &table, log)
+                                                   &table, &built, log)
             != NGX_OK)
         {
             ngx_http_discovery_records_free_locked(dmcf, added);
@@ -267,7 +271,7 @@ ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
 
     /* everything fits: from here on, nothing fails */
 
-    image = ngx_http_discovery_roster_image_locked(dmcf, &table, log);
+    image = ngx_http_discovery_roster_image_locked(dmcf, &table, &built, log);
 
     ngx_http_discovery_roster_commit_locked(dmcf, added, p, size, &table,
                                             image);
@@ -301,6 +305,8 @@ done:
         discovery_buf_free(&table);
     }
 
+    discovery_buf_free(&built);
+
     if (loaded) {
         ngx_free(loaded);
     }
@@ -311,12 +317,15 @@ done:
 }
 
 
-/* the table of the configuration's roster, from the old table's services */
+/*
+ * The table of the configuration's roster, from the old table's services,
+ * and its router image in *built (data NULL if it could not be built).
+ */
 
 static ngx_int_t
 ngx_http_discovery_roster_table_locked(ngx_http_discovery_main_conf_t *dmcf,
     u_char *old, size_t old_len, discovery_service_conf_t *roster,
-    discovery_buf_t *table, ngx_log_t *log)
+    discovery_buf_t *table, discovery_buf_t *built, ngx_log_t *log)
 {
     discovery_log_t               dlog;
     discovery_error_t             err;
@@ -329,7 +338,7 @@ ngx_http_discovery_roster_table_locked(ngx_http_discovery_main_conf_t *dmcf,
 
     if (discovery_snapshot_roster(old, old_len, roster, dmcf->services.nelts,
                                   dmcf->overlap_deny, dmcf->sh->generation + 1,
-                                  table, &dlog, &err)
+                                  table, built, &dlog, &err)
         != DISCOVERY_OK)
     {
         ngx_log_error(NGX_LOG_ALERT, log, 0,
@@ -504,18 +513,14 @@ ngx_http_discovery_roster_commit_locked(ngx_http_discovery_main_conf_t *dmcf,
 
 static ngx_http_discovery_image_t *
 ngx_http_discovery_roster_image_locked(ngx_http_discovery_main_conf_t *dmcf,
-    discovery_buf_t *table, ngx_log_t *log)
+    discovery_buf_t *table, discovery_buf_t *built, ngx_log_t *log)
 {
-    discovery_buf_t              built;
-    discovery_error_t            err;
     ngx_http_discovery_image_t  *image;
 
-    if (discovery_router_image(table->data, table->len, &built, &err)
-        != DISCOVERY_OK)
-    {
+    if (built->data == NULL) {
         ngx_log_error(NGX_LOG_ALERT, log, 0,
-                      "discovery: cannot build the router of the table: %s",
-                      err.text);
+                      "discovery: cannot build the router of the table: "
+                      "workers build their own");
         return NULL;
     }
 
@@ -524,19 +529,17 @@ ngx_http_discovery_roster_image_locked(ngx_http_discovery_main_conf_t *dmcf,
     image = NULL;
 
     if (dmcf->shpool->pfree * ngx_pagesize
-        >= table->len + built.len + 2 * ngx_pagesize)
+        >= table->len + built->len + 2 * ngx_pagesize)
     {
-        image = ngx_http_discovery_image_alloc_locked(dmcf, built.len, log);
+        image = ngx_http_discovery_image_alloc_locked(dmcf, built->len, log);
     }
 
     if (image) {
-        ngx_memcpy(image->data, built.data, built.len);
+        ngx_memcpy(image->data, built->data, built->len);
 
     } else {
-        ngx_http_discovery_image_no_room(dmcf, log, table->len, built.len);
+        ngx_http_discovery_image_no_room(dmcf, log, table->len, built->len);
     }
-
-    discovery_buf_free(&built);
 
     return image;
 }

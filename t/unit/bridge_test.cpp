@@ -58,7 +58,7 @@ TEST(Bridge, NullArgumentsAnswer)
     EXPECT_EQ(discovery_parser_feed(nullptr, "{}", 2, &err), DISCOVERY_ERROR);
     EXPECT_STREQ(err.text, "no parser");
     EXPECT_EQ(discovery_snapshot_roster(nullptr, 0, nullptr, 0, 0, 1, nullptr,
-                                        nullptr, &err),
+                                        nullptr, nullptr, &err),
               DISCOVERY_ERROR);
     EXPECT_STREQ(err.text, "no output buffer");
     EXPECT_EQ(discovery_router_match(nullptr, "GET", 3, "/", 1, 0, nullptr),
@@ -83,7 +83,7 @@ TEST(Bridge, RouterRosterInTableOrder)
     discovery_buf_t table = {nullptr, 0};
 
     ASSERT_EQ(discovery_snapshot_roster(nullptr, 0, conf, 3, 0, 1, &table,
-                                        nullptr, &err),
+                                        nullptr, nullptr, &err),
               DISCOVERY_OK)
         << err.text;
 

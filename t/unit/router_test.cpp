@@ -785,7 +785,7 @@ TEST(CApi, RoundTrip)
     discovery_buf_t t0 = {nullptr, 0};
 
     ASSERT_EQ(discovery_snapshot_roster(nullptr, 0, conf, 2, 0, 1, &t0, nullptr,
-                                        &err),
+                                        nullptr, &err),
               DISCOVERY_OK);
 
     discovery_buf_t users = parseRoutes(R"({"status": "ok", "routes": [

@@ -397,6 +397,65 @@ TEST(Roster, KeepsServicesWithSameNameAndUrl)
     EXPECT_TRUE(next.conflicts.empty()); // /files moved away
 }
 
+TEST(Roster, KeepsATableCheckedByTheseRulesForTheSameRoster)
+{
+    Snapshot old = sample();
+    Bytes first = encodeSnapshot(old);
+    Bytes checked =
+        applyRoster(first.data(), first.size(), confs(old), false, 5, Log());
+    ASSERT_EQ(decodeSnapshot(checked.data(), checked.size()).checkedBy,
+              kCheckRules);
+
+    CapturedLog log;
+    Snapshot sealed;
+    Bytes again = applyRoster(checked.data(), checked.size(), confs(old),
+                              false, 9, log.log(), &sealed);
+    Snapshot next = decodeSnapshot(again.data(), again.size());
+
+    EXPECT_EQ(next.generation, 9u);
+    EXPECT_EQ(sealed.generation, 9u);
+    EXPECT_EQ(next.checkedBy, kCheckRules);
+    EXPECT_TRUE(log.lines.empty());
+    // the body as it was: only the header's generation and checksum differ
+    ASSERT_EQ(again.size(), checked.size());
+    EXPECT_TRUE(std::equal(again.begin() + 32, again.end(),
+                           checked.begin() + 32));
+    EXPECT_EQ(next.conflicts.size(), sealed.conflicts.size());
+    EXPECT_EQ(sealed.services.size(), old.services.size());
+}
+
+TEST(Roster, ChecksATableOfOtherRulesOrPolicyAgain)
+{
+    // both publish GET /x: a conflict, which the blob does not list
+    Snapshot old;
+    old.services.push_back(
+        service("a", ServiceState::Healthy, {route("/x", kGet)}));
+    old.services.push_back(
+        service("b", ServiceState::Healthy, {route("/x", kGet)}));
+
+    auto roster = [&](uint32_t rules, bool deny) {
+        old.checkedBy = rules;
+        Bytes blob = encodeSnapshot(old);
+        Bytes out =
+            applyRoster(blob.data(), blob.size(), confs(old), deny, 2, Log());
+        return decodeSnapshot(out.data(), out.size());
+    };
+
+    // taken as it is: the case this test tells apart from the others
+    EXPECT_TRUE(roster(kCheckRules, false).conflicts.empty());
+
+    for (uint32_t rules : {0u, kCheckRules + 1}) {
+        Snapshot next = roster(rules, false);
+        EXPECT_EQ(next.conflicts.size(), 1u) << rules;
+        EXPECT_EQ(next.checkedBy, kCheckRules) << rules;
+    }
+
+    // checked, but under the other discovery_overlap policy
+    Snapshot next = roster(kCheckRules, true);
+    EXPECT_TRUE(next.denyOverlaps);
+    EXPECT_EQ(next.conflicts.size(), 1u);
+}
+
 TEST(Roster, InvalidOldIsWarnedAndIgnored)
 {
     Bytes junk = {'N', 'G', 'X', 'D', 0, 0};
@@ -733,8 +792,8 @@ TEST(SnapshotApi, RosterApplyCheck)
     discovery_error_t err;
     uint64_t gen = 0;
 
-    ASSERT_EQ(discovery_snapshot_roster(nullptr, 0, conf, 1, 0, 5, &table, nullptr,
-                                        &err),
+    ASSERT_EQ(discovery_snapshot_roster(nullptr, 0, conf, 1, 0, 5, &table,
+                                        nullptr, nullptr, &err),
               DISCOVERY_OK);
     EXPECT_EQ(discovery_snapshot_check(table.data, table.len, &gen, &err),
               DISCOVERY_OK);
@@ -778,8 +837,8 @@ TEST(SnapshotApi, ApplyPolls)
     discovery_buf_t none = {nullptr, 0};
     discovery_error_t err;
 
-    ASSERT_EQ(discovery_snapshot_roster(nullptr, 0, conf, 2, 0, 1, &table, nullptr,
-                                        &err),
+    ASSERT_EQ(discovery_snapshot_roster(nullptr, 0, conf, 2, 0, 1, &table,
+                                        nullptr, nullptr, &err),
               DISCOVERY_OK);
 
     Bytes ra = routeSet({route("/a", kGet)});
