@@ -30,6 +30,8 @@ struct Match {
     std::string_view route;
     std::string_view allow;
     bool authRequired = false;
+    Protocol protocol = Protocol::Http; // of the route found
+    Streaming streaming = Streaming::Unary;
     uint32_t serviceIndex = 0; // in the roster, where service is set
 };
 
@@ -149,9 +151,11 @@ private:
 
     struct Entry {
         Text route;
-        uint32_t service : 31;
+        uint32_t service : 28; // kMaxServices fits
         uint32_t authRequired : 1;
-        uint32_t methods; // after conflict resolution, never 0
+        uint32_t grpc : 1;
+        uint32_t streaming : 2; // a gRPC route's Streaming
+        uint32_t methods;       // after conflict resolution, never 0
     };
 
     // Node::length of a parameter edge: kParamEdge + its ParamSlot.
@@ -218,7 +222,7 @@ private:
     };
     static_assert(sizeof(Header) % kImageAlign == 0, "nodes start aligned");
 
-    static constexpr uint64_t kMagic = 0x3130524554554f52ull; // "ROUTER01"
+    static constexpr uint64_t kMagic = 0x3230524554554f52ull; // "ROUTER02"
 
     /*
      * An edge to look up, equal to a node's when parent, length and text
