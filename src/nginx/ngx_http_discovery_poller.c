@@ -1152,7 +1152,8 @@ ngx_http_discovery_grpc_finish(ngx_http_discovery_poll_t *poll,
                                       (result == CURLE_HTTP2
                                        || result == CURLE_HTTP2_STREAM
                                        || result == CURLE_UNSUPPORTED_PROTOCOL
-                                       || result == CURLE_WEIRD_SERVER_REPLY)
+                                       || result == CURLE_WEIRD_SERVER_REPLY
+                                       || result == CURLE_GOT_NOTHING)
                                       ? " (not an HTTP/2 gRPC server?)" : "");
 
     } else {
