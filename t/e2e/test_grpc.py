@@ -339,3 +339,17 @@ def test_a_method_added_and_restarted_is_routed_within_an_interval(ledger, stubs
                       message="Refund routed", interval=0.05) == [("ledger", "r")]
     # one interval, the poll's calls and the publication's 50 ms
     assert time.monotonic() - started < INTERVAL + 1.5
+
+
+def normalized(text):
+    """Lines without indentation or runs of blanks, and without empty ones."""
+    return [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+
+
+def test_readme_and_example_show_the_block_tested_here():
+    block = [line for line in normalized(LOCATION.replace("{{", "{").replace("}}", "}"))
+             if not line.startswith("#")]
+    for name in ("README.md", "nginx.conf.example"):
+        text = [line for line in normalized((ROOT / name).read_text()) if not line.startswith("#")]
+        assert any(text[i:i + len(block)] == block for i in range(len(text))), (
+            f"{name} does not show the gRPC location of test_grpc.py")
