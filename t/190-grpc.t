@@ -255,7 +255,32 @@ POST /shop.Catalog/Get
 
 
 
-=== TEST 15: an unknown method of a gRPC request: HTTP 200, grpc-status 12, no body
+=== TEST 15: a variable read before a rewrite does not keep the old URI's decision
+--- http_config eval: $::DocConfig
+--- config
+    location /old/ {
+        discovery_route on;
+        set $before "$discovery_protocol";
+        rewrite ^/old(/.*)$ $1 last;
+    }
+    location / {
+        discovery_route on;
+        if ($discovery_protocol = grpc) {
+            return 200 "grpc $discovery_route\n";
+        }
+        return 200 "not grpc\n";
+    }
+    location = /_discovery { discovery_status; }
+--- init
+DiscoveryTest::wait_ready();
+--- request
+POST /old/shop.Catalog/Get
+--- response_body
+grpc /shop.Catalog/Get
+
+
+
+=== TEST 16: an unknown method of a gRPC request: HTTP 200, grpc-status 12, no body
 --- http_config eval: $::DocConfig
 --- config eval: $DiscoveryTest::GatewayConfig
 --- init
@@ -274,7 +299,7 @@ grpc-message: Endpoint not available: /shop.Catalog/Nope
 
 
 
-=== TEST 16: application/grpc+proto is gRPC too; a method the route does not take is 12
+=== TEST 17: application/grpc+proto is gRPC too; a method the route does not take is 12
 --- http_config eval: $::DocConfig
 --- config eval: $DiscoveryTest::GatewayConfig
 --- init
@@ -291,7 +316,7 @@ grpc-message: Method not allowed: /rest
 
 
 
-=== TEST 17: the same unknown method without gRPC's content type keeps its JSON 404
+=== TEST 18: the same unknown method without gRPC's content type keeps its JSON 404
 --- http_config eval: $::DocConfig
 --- config eval: $DiscoveryTest::GatewayConfig
 --- init
@@ -307,7 +332,7 @@ Content-Type: application/json
 
 
 
-=== TEST 18: a non-canonical path is 3 INVALID_ARGUMENT, also where others are redirected
+=== TEST 19: a non-canonical path is 3 INVALID_ARGUMENT, also where others are redirected
 --- http_config eval: $::DocConfig
 --- config
     location / {
@@ -330,7 +355,7 @@ grpc-message: Path is not canonical: /shop.Catalog//Get
 
 
 
-=== TEST 19: bytes of the path outside printable ASCII are percent-encoded in grpc-message
+=== TEST 20: bytes of the path outside printable ASCII are percent-encoded in grpc-message
 --- http_config eval: $::DocConfig
 --- config eval: $DiscoveryTest::GatewayConfig
 --- init
@@ -345,7 +370,7 @@ grpc-message: Endpoint not available: /shop.Catalog/N%C3%A9%25
 
 
 
-=== TEST 20: discovery still pending: 14 UNAVAILABLE
+=== TEST 21: discovery still pending: 14 UNAVAILABLE
 --- http_config
     discovery_service slow http://127.0.0.1:$TEST_NGINX_MOCK_PORT uri=/hang timeout=30s;
 --- config eval: $DiscoveryTest::GatewayConfig

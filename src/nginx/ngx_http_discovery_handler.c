@@ -48,6 +48,7 @@ enum {
 typedef struct {
     u_char                        *text;
     ngx_http_discovery_service_t  *service;      /* the owner, or NULL */
+    u_char                        *uri;          /* r->uri.data decided on */
     uint32_t                       len[NGX_HTTP_DISCOVERY_TEXTS];
     uint16_t                       status;       /* DISCOVERY_MATCH_* */
     unsigned                       auth:1;
@@ -244,6 +245,7 @@ ngx_http_discovery_decide(ngx_http_request_t *r, discovery_match_t *m)
         return NULL;
     }
 
+    ctx->uri = r->uri.data;
     ctx->status = (uint16_t) m->status;
     ctx->auth = m->auth_required ? 1 : 0;
     ctx->grpc = m->protocol == DISCOVERY_PROTOCOL_GRPC ? 1 : 0;
@@ -878,9 +880,10 @@ ngx_http_discovery_auth_variable(ngx_http_request_t *r,
 /*
  * The decision the variables tell.  Read in the rewrite phase (an "if"
  * choosing grpc_pass or proxy_pass by $discovery_protocol), before the
- * access phase routed the request, the route is looked up then; the
- * access phase looks it up again, for the URI as rewritten, and answers
- * for a request that is not routed.
+ * access phase routed the request, the route is looked up then, and again
+ * once a rewrite changed the URI (a new r->uri.data); the access phase
+ * looks it up again, for the URI as rewritten, and answers for a request
+ * that is not routed.
  */
 
 static ngx_http_discovery_ctx_t *
@@ -893,20 +896,18 @@ ngx_http_discovery_ctx(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_discovery_module);
 
-    if (ctx) {
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
+    ph = cmcf->phase_engine.handlers;
+
+    if (ph[r->phase_handler].checker != ngx_http_core_rewrite_phase
+        || (ctx && ctx->uri == r->uri.data))
+    {
         return ctx;
     }
 
     dlcf = ngx_http_get_module_loc_conf(r, ngx_http_discovery_module);
 
     if (!dlcf->route) {
-        return NULL;
-    }
-
-    cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
-    ph = cmcf->phase_engine.handlers;
-
-    if (ph[r->phase_handler].checker != ngx_http_core_rewrite_phase) {
         return NULL;
     }
 
