@@ -25,7 +25,7 @@ def main():
 
     stubs = Stubs()
     service, _, name = args.method.lstrip("/").partition("/")
-    Note = stubs.package(service).Note if service.split(".")[0] in ("shop", "billing") \
+    Note = stubs.package(service).Note if service.split(".")[0] in ("shop", "billing", "vault") \
         else stubs.shop.Note
     client_streams, server_streams = STREAMING.get(name, (False, False))
     kind = {(False, False): "unary_unary", (True, False): "stream_unary",

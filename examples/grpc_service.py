@@ -3,7 +3,8 @@ as the gateway discovers it with format=grpc.
 
     python3 examples/grpc_service.py --port 50051 --service shop.Catalog
 
-Serves one service of examples/protos (shop.Catalog or billing.Ledger);
+Serves one service of examples/protos (shop.Catalog, billing.Ledger or
+vault.Safe), in cleartext or over TLS (--tls);
 every answer's served_by names the server (--name).  The reflection
 services (grpc.reflection.v1 and v1alpha) and grpc.health.v1.Health are
 written here against the generated messages, as a server without
@@ -103,12 +104,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--service", default="shop.Catalog",
-                        choices=["shop.Catalog", "billing.Ledger"])
+                        choices=["shop.Catalog", "billing.Ledger", "vault.Safe"])
     parser.add_argument("--name", help="served_by in the answers (default: the service)")
     parser.add_argument("--add-method", action="append", default=[], metavar="NAME",
                         help="a unary method more, as a new release of the service would add")
     parser.add_argument("--reflection", default="both", choices=["v1", "v1alpha", "both", "none"])
     parser.add_argument("--health", default="serving", choices=["serving", "not-serving", "none"])
+    parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"),
+                        help="serve over TLS (PEM files), as a grpcs:// service")
     args = parser.parse_args()
 
     stubs = Stubs()
@@ -135,7 +138,12 @@ def main():
                                            list(files), files))
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), handlers=handlers)
-    server.add_insecure_port(f"127.0.0.1:{args.port}")
+    if args.tls:
+        cert, key = (open(path, "rb").read() for path in args.tls)
+        server.add_secure_port(f"127.0.0.1:{args.port}",
+                               grpc.ssl_server_credentials([(key, cert)]))
+    else:
+        server.add_insecure_port(f"127.0.0.1:{args.port}")
     server.start()
     print(f"serving {args.service} on 127.0.0.1:{args.port}", flush=True)
 

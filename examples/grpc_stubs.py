@@ -24,6 +24,7 @@ PROTOS = {
     "reflection_v1alpha": "grpc/reflection/v1alpha/reflection.proto",
     "shop": "shop.proto",
     "billing": "billing.proto",
+    "vault": "vault.proto",
 }
 
 # method name -> (client streams, server streams), as the protos say
@@ -34,6 +35,7 @@ STREAMING = {
     "Chat": (True, True),
     "Charge": (False, False),
     "History": (False, True),
+    "Open": (False, False),
 }
 
 

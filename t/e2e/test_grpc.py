@@ -46,6 +46,9 @@ GRPC_CONF = NGINX_PREAMBLE + """\
     discovery_service  billing  grpc://127.0.0.1:{billing} format=grpc interval=1s timeout=2s;
     discovery_service  sick     grpc://127.0.0.1:{sick} interval=1s timeout=2s;
     discovery_service  chat     http://127.0.0.1:{chat} interval=1s timeout=2s;
+    discovery_service  vault    grpcs://localhost:{vault} interval=1s timeout=2s;
+
+    discovery_ssl_trusted_certificate  {cert};
 
     server {{
         listen  127.0.0.1:{h2} http2;
@@ -143,22 +146,24 @@ def grpc_gateway(tmp_path_factory):
     sick = GrpcService("sick", directory, "--service", "shop.Catalog", "--health", "not-serving")
     chat = Service("chat", directory)
     cert, key = make_cert(directory)
+    vault = GrpcService("vault", directory, "--service", "vault.Safe",
+                        "--tls", str(cert), str(key))
     nginx = None
     try:
-        for service in (shop, billing, sick):
+        for service in (shop, billing, sick, vault):
             service.start()
         chat.start()
-        nginx = Gateway(directory, [shop, billing, sick, chat], template=GRPC_CONF,
+        nginx = Gateway(directory, [shop, billing, sick, chat, vault], template=GRPC_CONF,
                         h2=free_port(), tls=free_port(), cert=cert, key=key)
         nginx.start()
         nginx.wait_for_states({"shop": "healthy", "billing": "healthy", "sick": "unhealthy",
-                               "chat": "healthy"}, timeout=START_TIMEOUT)
+                               "chat": "healthy", "vault": "healthy"}, timeout=START_TIMEOUT)
         nginx.cert = cert
         yield nginx
     finally:
         if nginx:
             nginx.stop()
-        for service in (shop, billing, sick, chat):
+        for service in (shop, billing, sick, chat, vault):
             service.stop()
 
 
@@ -175,6 +180,7 @@ def call(stubs, target, method, *texts, channel=None, timeout=5):
     service, _, name = method.lstrip("/").partition("/")
     Note = stubs.package(service).Note
     kinds = {"Get": "unary_unary", "Charge": "unary_unary", "Refund": "unary_unary",
+             "Open": "unary_unary",
              "Upload": "stream_unary", "Watch": "unary_stream", "History": "unary_stream",
              "Chat": "stream_stream"}
     kind = kinds.get(name, "unary_unary")
@@ -270,6 +276,15 @@ def test_a_non_canonical_path_is_invalid_argument(grpc_gateway, stubs):
     assert headers["grpc-message"] == "Path is not canonical: /shop.Catalog//Get"
     assert grpc_code(stubs, f"127.0.0.1:{port}", "/shop.Catalog/./Get") == \
         grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_a_grpcs_service_is_polled_and_proxied_over_tls(grpc_gateway, stubs):
+    vault = next(s for s in grpc_gateway.status()["services"] if s["name"] == "vault")
+    assert vault["url"].startswith("grpcs://localhost:")
+    assert [r["path"] for r in vault["routes"]] == ["/vault.Safe/Open"]
+    # $discovery_scheme is grpcs: grpc_pass speaks TLS to it
+    target = f"127.0.0.1:{settings_port(grpc_gateway, 'h2')}"
+    assert call(stubs, target, "/vault.Safe/Open", "s") == [("vault", "s")]
 
 
 def test_rest_and_grpc_on_one_tls_port(grpc_gateway, stubs):
