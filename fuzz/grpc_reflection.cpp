@@ -8,10 +8,10 @@
 // give a route set whose routes are gRPC POST routes on valid
 // /package.Service/Method paths, which the snapshot encoding takes and gives
 // back unchanged.  The raw input also goes through the protobuf reader.
+#include "grpc_reflection.hpp"
 #include "discovery_core.h"
 #include "error.hpp"
 #include "fuzz_common.hpp"
-#include "grpc_reflection.hpp"
 #include "methods.hpp"
 #include "protobuf_wire.hpp"
 #include "route_template.hpp"
@@ -49,8 +49,8 @@ void checkRoutes(const discovery_buf_t &buf)
                     r.path);
         fuzz::check(r.methods == discovery::kPost, "not POST", r.path);
         fuzz::check(discovery::isGrpcPath(r.path), "not a gRPC path", r.path);
-        fuzz::check(discovery::compileTemplate(r.path, tpl),
-                    "not a template", r.path);
+        fuzz::check(discovery::compileTemplate(r.path, tpl), "not a template",
+                    r.path);
         fuzz::check(fuzz::strictUtf8(r.name), "name not UTF-8", r.name);
     }
 
@@ -97,8 +97,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const char *answer = reinterpret_cast<const char *>(data + at + 3);
         at += 3 + n;
 
-        discovery_grpc_answer_t a = {200, "application/grpc", 16, -1,
-                                     "fuzz%20message", 14};
+        discovery_grpc_answer_t a = {200, "application/grpc", 16,
+                                     -1,  "fuzz%20message",   14};
         size_t half = n / 2;
         rc = discovery_grpc_feed(g, &a, answer, half, &err);
         fuzz::checkError(err);
