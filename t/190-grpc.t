@@ -295,7 +295,7 @@ Content-Type: application/grpc
 Content-Length: 0
 grpc-status: 12
 grpc-message: Endpoint not available: /shop.Catalog/Nope
---- response_body chomp
+--- response_body_like: ^$
 
 
 
