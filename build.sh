@@ -25,7 +25,7 @@ PACKAGES="nginx nginx-dev libyajl-dev libcurl4-openssl-dev ca-certificates g++ m
     curl wrk procps perl libtest-base-perl libtext-diff-perl libtest-longstring-perl
     libwww-perl liburi-perl libipc-run-perl liblist-moreutils-perl
     python3 python3-fastapi python3-uvicorn python3-httpx python3-pytest
-    python3-websockets"
+    python3-websockets python3-grpcio python3-grpc-tools grpc-proto openssl"
 # what `build.sh deb` needs besides debian/control's Build-Depends
 DEB_PACKAGES="dpkg-dev lintian"
 

@@ -21,7 +21,9 @@ pick_port() {
 CHAT=$(pick_port 8001)
 USERS=$(pick_port $((CHAT + 1)))
 BILLING=$(pick_port $((USERS + 1)))
+CATALOG=$(pick_port $((BILLING + 1)))
 GW=$(pick_port 8080)
+GH2=$(pick_port 8090)
 
 rm -rf "$DEMO"
 mkdir -p "$DEMO/logs" "$DEMO/temp"
@@ -30,7 +32,9 @@ sed -e "s#/usr/lib/nginx/modules/ngx_http_discovery_module.so#$ROOT/build/ngx_ht
     -e "s#127.0.0.1:8001#127.0.0.1:$CHAT#g" \
     -e "s#127.0.0.1:8002#127.0.0.1:$USERS#g" \
     -e "s#127.0.0.1:8003#127.0.0.1:$BILLING#g" \
+    -e "s#127.0.0.1:8004#127.0.0.1:$CATALOG#g" \
     -e "s#127.0.0.1:8080#127.0.0.1:$GW#g" \
+    -e "s#127.0.0.1:8090#127.0.0.1:$GH2#g" \
     "$ROOT/nginx.conf.example" > "$DEMO/nginx.conf"
 
 pids=()
@@ -48,8 +52,11 @@ $PY examples/users_service.py --port "$USERS" > "$DEMO/logs/users.log" 2>&1 &
 pids+=($!)
 $PY examples/billing_service.py --port "$BILLING" > "$DEMO/logs/billing.log" 2>&1 &
 pids+=($!)
+$PY examples/grpc_service.py --port "$CATALOG" --service shop.Catalog \
+    > "$DEMO/logs/catalog.log" 2>&1 &
+pids+=($!)
 
-for p in "$CHAT" "$USERS" "$BILLING"; do
+for p in "$CHAT" "$USERS" "$BILLING" "$CATALOG"; do
     for _ in $(seq 100); do port_free "$p" || break; sleep 0.1; done
 done
 
@@ -59,7 +66,8 @@ pids+=($!)
 G=http://127.0.0.1:$GW
 cat <<EOT
 
-Gateway on $G (chat :$CHAT, users :$USERS, billing :$BILLING; logs in $DEMO/logs)
+Gateway on $G (chat :$CHAT, users :$USERS, billing :$BILLING; logs in $DEMO/logs),
+and on 127.0.0.1:$GH2 for gRPC (HTTP/2 only; catalog, a gRPC server, :$CATALOG)
 
   curl -s $G/_discovery                      # everything the gateway knows
   curl -s $G/users/1                         # routed to users
@@ -72,7 +80,13 @@ Gateway on $G (chat :$CHAT, users :$USERS, billing :$BILLING; logs in $DEMO/logs
   kill ${pids[0]}                                 # stop chat: its routes answer 503 within 10 s
   curl -si $G/chat/history/7
 
+  # gRPC, discovered by reflection: unary, server streaming, an unknown method
+  $PY examples/grpc_client.py 127.0.0.1:$GH2 /shop.Catalog/Get hello
+  $PY examples/grpc_client.py 127.0.0.1:$GH2 /shop.Catalog/Watch tick
+  $PY examples/grpc_client.py 127.0.0.1:$GH2 /shop.Catalog/Nope   # UNIMPLEMENTED (12)
+  curl -s --http2-prior-knowledge http://127.0.0.1:$GH2/users/1   # REST on the same port
+
 Ctrl-C stops the demo.
 EOT
 
-wait "${pids[3]}"
+wait "${pids[4]}"

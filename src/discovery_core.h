@@ -91,6 +91,7 @@ int discovery_health_update(discovery_health_t *h, int poll_ok,
 #define DISCOVERY_FORMAT_AUTO     0
 #define DISCOVERY_FORMAT_ROUTES   1
 #define DISCOVERY_FORMAT_OPENAPI  2
+#define DISCOVERY_FORMAT_GRPC     3     /* no document: discovery_grpc_* */
 
 typedef struct discovery_parser_s  discovery_parser_t;
 
@@ -116,6 +117,57 @@ int discovery_parser_add_prefix(discovery_parser_t *p, const char *prefix,
  * present and not healthy/ok/pass/up is DISCOVERY_ERROR ("status ...").
  */
 int discovery_parser_finish(discovery_parser_t *p, discovery_buf_t *routes,
+    discovery_error_t *err) DISCOVERY_NOEXCEPT;
+
+
+/*
+ * gRPC services (format=grpc): one poll is a few gRPC calls made in turn,
+ * health check then server reflection (see grpc_reflection.hpp).  The
+ * caller makes each call discovery_grpc_next() names (a POST over HTTP/2,
+ * "content-type: application/grpc", "te: trailers"), feeds its answer's
+ * body as it arrives and ends it with the headers and trailers seen, until
+ * no call is left; discovery_grpc_finish() then gives the route set.
+ */
+typedef struct discovery_grpc_s  discovery_grpc_t;
+
+#define DISCOVERY_GRPC_INTERNAL  1     /* grpc_internal=on */
+
+/* max_size bounds each answer's body; NULL on out of memory */
+discovery_grpc_t *discovery_grpc_create(unsigned flags, size_t max_size)
+    DISCOVERY_NOEXCEPT;
+void discovery_grpc_destroy(discovery_grpc_t *g) DISCOVERY_NOEXCEPT;
+
+/* as discovery_parser_add_prefix */
+int discovery_grpc_add_prefix(discovery_grpc_t *g, const char *prefix,
+    size_t len, discovery_error_t *err) DISCOVERY_NOEXCEPT;
+
+/*
+ * 1 and the next call's path (NUL-terminated) and request body, valid
+ * until discovery_grpc_end(); 0 when no call is left.
+ */
+int discovery_grpc_next(discovery_grpc_t *g, const char **path,
+    const unsigned char **body, size_t *len) DISCOVERY_NOEXCEPT;
+
+/* an answer's headers, and after its end its trailers too */
+typedef struct {
+    long         http_status;
+    const char  *content_type;
+    size_t       content_type_len;
+    int          grpc_status;     /* -1: none */
+    const char  *grpc_message;    /* percent-encoded, as received */
+    size_t       grpc_message_len;
+} discovery_grpc_answer_t;
+
+/* DISCOVERY_ERROR once the answer fails the poll */
+int discovery_grpc_feed(discovery_grpc_t *g,
+    const discovery_grpc_answer_t *head, const char *data, size_t len,
+    discovery_error_t *err) DISCOVERY_NOEXCEPT;
+int discovery_grpc_end(discovery_grpc_t *g,
+    const discovery_grpc_answer_t *answer, discovery_error_t *err)
+    DISCOVERY_NOEXCEPT;
+
+/* as discovery_parser_finish, once discovery_grpc_next() says 0 */
+int discovery_grpc_finish(discovery_grpc_t *g, discovery_buf_t *routes,
     discovery_error_t *err) DISCOVERY_NOEXCEPT;
 
 
@@ -230,6 +282,15 @@ int discovery_router_pending(const discovery_router_t *router)
 #define DISCOVERY_MATCH_UNAVAILABLE  3   /* 503, owner unhealthy */
 #define DISCOVERY_MATCH_PENDING      4   /* 503, no match, a service pending */
 
+/* how a route is proxied, and a gRPC route's streaming kind */
+#define DISCOVERY_PROTOCOL_HTTP      0
+#define DISCOVERY_PROTOCOL_GRPC      1
+
+#define DISCOVERY_STREAMING_UNARY    0
+#define DISCOVERY_STREAMING_CLIENT   1
+#define DISCOVERY_STREAMING_SERVER   2
+#define DISCOVERY_STREAMING_BIDI     3
+
 typedef struct {
     int          status;
     const char  *service;         /* FOUND, NOT_ALLOWED, UNAVAILABLE */
@@ -242,6 +303,8 @@ typedef struct {
     size_t       allow_len;
     int          auth_required;
     uint32_t     service_index;   /* in the snapshot's roster, with service */
+    int          protocol;        /* FOUND, UNAVAILABLE: the route's */
+    int          streaming;
 } discovery_match_t;
 
 /*

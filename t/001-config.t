@@ -60,7 +60,7 @@ invalid parameter "every=5s"
     discovery_service chat ftp://127.0.0.1:1;
 --- must_die
 --- error_log
-invalid URL "ftp://127.0.0.1:1" of discovery_service "chat", it must start with "http://" or "https://"
+invalid URL "ftp://127.0.0.1:1" of discovery_service "chat", it must start with "http://", "https://", "grpc://" or "grpcs://"
 
 
 
@@ -134,7 +134,7 @@ upstream "nowhere" of discovery_service "chat" is not defined
     discovery_service chat http://127.0.0.1:1 format=yaml;
 --- must_die
 --- error_log
-invalid format "yaml", it must be "auto", "routes" or "openapi"
+invalid format "yaml", it must be "auto", "routes", "openapi" or "grpc"
 
 
 

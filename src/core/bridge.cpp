@@ -3,6 +3,7 @@
 #include "discovery_core.h"
 
 #include "error.hpp"
+#include "grpc_reflection.hpp"
 #include "health.hpp"
 #include "json_escape.hpp"
 #include "log.hpp"
@@ -43,6 +44,12 @@ static_assert(int(MatchStatus::NotAllowed) == DISCOVERY_MATCH_NOT_ALLOWED);
 static_assert(int(MatchStatus::Unavailable) == DISCOVERY_MATCH_UNAVAILABLE);
 static_assert(int(MatchStatus::Pending) == DISCOVERY_MATCH_PENDING);
 static_assert(discovery::Router::kImageAlign == DISCOVERY_ROUTER_IMAGE_ALIGN);
+static_assert(int(discovery::Protocol::Http) == DISCOVERY_PROTOCOL_HTTP);
+static_assert(int(discovery::Protocol::Grpc) == DISCOVERY_PROTOCOL_GRPC);
+static_assert(int(discovery::Streaming::Unary) == DISCOVERY_STREAMING_UNARY);
+static_assert(int(discovery::Streaming::Client) == DISCOVERY_STREAMING_CLIENT);
+static_assert(int(discovery::Streaming::Server) == DISCOVERY_STREAMING_SERVER);
+static_assert(int(discovery::Streaming::Bidi) == DISCOVERY_STREAMING_BIDI);
 
 struct discovery_parser_s {
     discovery_parser_s(DocumentFormat format, const discovery::Log &log)
@@ -53,6 +60,13 @@ struct discovery_parser_s {
     discovery::RouteDocumentParser parser;
     discovery::PathPrefixes prefixes;
     discovery::Log log;
+};
+
+struct discovery_grpc_s {
+    discovery_grpc_s(bool internal, size_t maxSize) : poll(internal, maxSize) {}
+
+    discovery::GrpcDiscovery poll;
+    discovery::PathPrefixes prefixes;
 };
 
 struct discovery_router_s {
@@ -72,6 +86,17 @@ discovery::Log coreLog(const discovery_log_t *log)
 std::string_view view(const char *p, size_t len)
 {
     return p != nullptr ? std::string_view(p, len) : std::string_view();
+}
+
+discovery::GrpcAnswer grpcAnswer(const discovery_grpc_answer_t *a)
+{
+    discovery::GrpcAnswer answer;
+
+    answer.httpStatus = a->http_status;
+    answer.contentType = view(a->content_type, a->content_type_len);
+    answer.grpcStatus = a->grpc_status;
+    answer.grpcMessage = view(a->grpc_message, a->grpc_message_len);
+    return answer;
 }
 
 // Truncates on a UTF-8 boundary so err->text stays printable.
@@ -248,6 +273,97 @@ int discovery_parser_add_prefix(discovery_parser_t *p, const char *prefix,
         require(prefix != nullptr && len > 0 && prefix[0] == '/',
                 "a prefix starts with \"/\"");
         p->prefixes.add(std::string(prefix, len));
+        return DISCOVERY_OK;
+    });
+}
+
+discovery_grpc_t *discovery_grpc_create(unsigned flags,
+                                        size_t max_size) noexcept
+{
+    discovery_grpc_t *g = nullptr;
+
+    guard(nullptr, [&] {
+        g = new discovery_grpc_t((flags & DISCOVERY_GRPC_INTERNAL) != 0,
+                                 max_size);
+        return DISCOVERY_OK;
+    });
+
+    return g;
+}
+
+void discovery_grpc_destroy(discovery_grpc_t *g) noexcept
+{
+    guard(nullptr, [&] {
+        delete g;
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_grpc_add_prefix(discovery_grpc_t *g, const char *prefix,
+                              size_t len, discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        require(g != nullptr, "no gRPC poll");
+        require(prefix != nullptr && len > 0 && prefix[0] == '/',
+                "a prefix starts with \"/\"");
+        g->prefixes.add(std::string(prefix, len));
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_grpc_next(discovery_grpc_t *g, const char **path,
+                        const unsigned char **body, size_t *len) noexcept
+{
+    int more = 0;
+
+    guard(nullptr, [&] {
+        const discovery::GrpcDiscovery::Call *call =
+            g != nullptr ? g->poll.next() : nullptr;
+        if (call != nullptr && path != nullptr && body != nullptr
+            && len != nullptr) {
+            *path = call->path.c_str();
+            *body = reinterpret_cast<const unsigned char *>(call->body.data());
+            *len = call->body.size();
+            more = 1;
+        }
+        return DISCOVERY_OK;
+    });
+
+    return more;
+}
+
+int discovery_grpc_feed(discovery_grpc_t *g,
+                        const discovery_grpc_answer_t *head, const char *data,
+                        size_t len, discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        require(g != nullptr && head != nullptr, "no gRPC poll");
+        require(data != nullptr || len == 0, "no data");
+        g->poll.feed(grpcAnswer(head), data, len);
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_grpc_end(discovery_grpc_t *g,
+                       const discovery_grpc_answer_t *answer,
+                       discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        require(g != nullptr && answer != nullptr, "no gRPC poll");
+        g->poll.end(grpcAnswer(answer));
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_grpc_finish(discovery_grpc_t *g, discovery_buf_t *routes,
+                          discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        require(g != nullptr && routes != nullptr, "no gRPC poll");
+        discovery::RouteSet set = g->poll.finish();
+        discovery::rejectOutside(set, g->prefixes);
+        Bytes bytes = discovery::encodeRouteSet(set);
+        giveBuffer(bytes.data(), bytes.size(), routes);
         return DISCOVERY_OK;
     });
 }
@@ -479,6 +595,8 @@ int discovery_router_match(const discovery_router_t *router, const char *method,
         m->allow_len = r.allow.size();
         m->auth_required = r.authRequired;
         m->service_index = r.serviceIndex;
+        m->protocol = static_cast<int>(r.protocol);
+        m->streaming = static_cast<int>(r.streaming);
         return DISCOVERY_OK;
     });
 

@@ -123,7 +123,9 @@ size_t unionSize(const MethodNames &a, const MethodNames &b)
 /*
  * Identical templates of one service are one route with the union of
  * their methods, unless they differ in auth_required: that is per method,
- * so a public GET and a secured POST on one path stay two routes.  An
+ * so a public GET and a secured POST on one path stay two routes.  One
+ * path cannot be both HTTP and gRPC, or two streaming kinds: the later
+ * entry is turned away.  An
  * entry that would take the union past kMaxRouteExtensionMethods is
  * turned away whole, as one entry with too many is.
  */
@@ -144,6 +146,13 @@ void mergeDuplicates(std::vector<Route> &routes, RejectedRoutes &rejected)
         }
 
         Route &m = merged[it->second];
+        if (m.protocol != r.protocol || m.streaming != r.streaming) {
+            rejected.add(r.path, r.methods,
+                         "declared before with another protocol or "
+                         "streaming kind",
+                         r.extensionMethods);
+            continue;
+        }
         if (unionSize(m.extensionMethods, r.extensionMethods)
             > kMaxRouteExtensionMethods) {
             rejected.add(r.path, r.methods,

@@ -2,6 +2,7 @@
 #include "route_list_reader.hpp"
 
 #include "error.hpp"
+#include "grpc_reflection.hpp"
 #include "json_escape.hpp"
 #include "methods.hpp"
 #include "route_template.hpp"
@@ -31,6 +32,8 @@ enum class Field : uint8_t {
     Tags,
     AuthRequired,
     Websocket,
+    Protocol,
+    Streaming,
 };
 
 struct EntryDraft {
@@ -38,6 +41,7 @@ struct EntryDraft {
     Route route;
     bool hasPath = false;
     bool hasMethods = false;
+    bool hasStreaming = false;
     std::string error; // the first reason to skip the entry
 };
 
@@ -119,6 +123,8 @@ void RouteListReader::onKey(Frame &frame, std::string_view key)
                   : key == "tags"          ? Field::Tags
                   : key == "auth_required" ? Field::AuthRequired
                   : key == "websocket"     ? Field::Websocket
+                  : key == "protocol"      ? Field::Protocol
+                  : key == "streaming"     ? Field::Streaming
                                            : Field::None;
     frame.field = static_cast<uint8_t>(field);
 }
@@ -207,6 +213,23 @@ Role RouteListReader::entryValue(Field field, const Value &v)
         }
         return Role::Skip;
 
+    case Field::Protocol:
+        if (v.kind == Kind::String && (v.text == "grpc" || v.text == "http")) {
+            r.protocol = v.text == "grpc" ? Protocol::Grpc : Protocol::Http;
+        } else if (v.kind != Kind::Null) {
+            rejectEntry("\"protocol\" is not \"http\" or \"grpc\"");
+        }
+        return Role::Skip;
+
+    case Field::Streaming:
+        if (v.kind == Kind::String && parseStreaming(v.text, r.streaming)) {
+            entry_.hasStreaming = true;
+        } else if (v.kind != Kind::Null) {
+            rejectEntry("\"streaming\" is not \"unary\", \"client\", "
+                        "\"server\" or \"bidi\"");
+        }
+        return Role::Skip;
+
     default:
         return Role::Skip; // "description" and anything unknown
     }
@@ -278,6 +301,18 @@ void RouteListReader::finishEntry()
     } else if (entry_.hasMethods && r.methods == 0
                && r.extensionMethods.empty()) {
         skipEntry("no method");
+    } else if (r.protocol == Protocol::Grpc && !isGrpcPath(r.path)) {
+        skipEntry("a gRPC route's path is /package.Service/Method");
+    } else if (r.protocol == Protocol::Grpc && entry_.hasMethods
+               && (r.methods != kPost || !r.extensionMethods.empty())) {
+        skipEntry("a gRPC route takes POST only");
+    } else if (r.protocol != Protocol::Grpc && entry_.hasStreaming) {
+        skipEntry("\"streaming\" without \"protocol\": \"grpc\"");
+    } else if (r.protocol == Protocol::Grpc && r.websocket) {
+        skipEntry("a gRPC route is no websocket");
+    } else if (r.protocol == Protocol::Grpc) {
+        r.methods = kPost;
+        routes_.push_back(std::move(r));
     } else {
         if (!entry_.hasMethods) {
             r.methods = kGet;

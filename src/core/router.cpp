@@ -202,7 +202,9 @@ void Router::Draft::add(const Route &route, uint32_t service, uint32_t methods)
               static_cast<uint32_t>(route.path.size())};
     strings.append(route.path);
     pending.push_back(
-        {node, Entry{text, service, route.authRequired, methods}});
+        {node, Entry{text, service, route.authRequired,
+                     route.protocol == Protocol::Grpc,
+                     static_cast<uint32_t>(route.streaming), methods}});
 }
 
 uint32_t Router::Draft::child(uint32_t node, const Segment &seg)
@@ -897,6 +899,8 @@ Match Router::answer(const Entry &entry) const
     m.upstream = text(service.upstream);
     m.route = text(entry.route);
     m.authRequired = entry.authRequired;
+    m.protocol = entry.grpc ? Protocol::Grpc : Protocol::Http;
+    m.streaming = static_cast<Streaming>(entry.streaming);
     return m;
 }
 

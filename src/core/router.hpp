@@ -30,6 +30,8 @@ struct Match {
     std::string_view route;
     std::string_view allow;
     bool authRequired = false;
+    Protocol protocol = Protocol::Http; // of the route found
+    Streaming streaming = Streaming::Unary;
     uint32_t serviceIndex = 0; // in the roster, where service is set
 };
 
@@ -164,9 +166,11 @@ private:
 
     struct Entry {
         Text route;
-        uint32_t service : 31;
+        uint32_t service : 28; // kMaxServices fits
         uint32_t authRequired : 1;
-        uint32_t methods; // after conflict resolution, never 0
+        uint32_t grpc : 1;
+        uint32_t streaming : 2; // a gRPC route's Streaming
+        uint32_t methods;       // after conflict resolution, never 0
     };
 
     // Node::length of a parameter edge: kParamEdge + its ParamSlot.

@@ -35,7 +35,8 @@
  *              omitted
  *
  * where {x} is a varint count followed by that many x.  Version 2 had no
- * extension-methods lists.
+ * extension-methods lists.  A route's flags: auth_required 1, websocket 2,
+ * gRPC 4, and for a gRPC route client streaming 8, server streaming 16.
  */
 
 namespace discovery {
@@ -52,6 +53,11 @@ constexpr char kRouteSetMagic[] = "NGXR";
 
 constexpr uint8_t kFlagAuth = 1;
 constexpr uint8_t kFlagWebsocket = 2;
+constexpr uint8_t kFlagGrpc = 4;
+constexpr uint8_t kFlagClientStreaming = 8; // of a gRPC route
+constexpr uint8_t kFlagServerStreaming = 16;
+constexpr uint8_t kRouteFlags = kFlagAuth | kFlagWebsocket | kFlagGrpc
+                                | kFlagClientStreaming | kFlagServerStreaming;
 
 constexpr uint8_t kFlagDenyOverlaps = 1; // of a snapshot
 
@@ -312,8 +318,12 @@ void writeRouteSet(Writer &w, const RouteSet &set)
         w.string(r.path);
         w.varint(r.methods);
         writeMethodNames(w, r.extensionMethods);
+        auto streaming = static_cast<uint8_t>(r.streaming);
         w.byte((r.authRequired ? kFlagAuth : 0)
-               | (r.websocket ? kFlagWebsocket : 0));
+               | (r.websocket ? kFlagWebsocket : 0)
+               | (r.protocol == Protocol::Grpc ? kFlagGrpc : 0)
+               | ((streaming & 1) ? kFlagClientStreaming : 0)
+               | ((streaming & 2) ? kFlagServerStreaming : 0));
         w.string(r.name);
         w.varint(r.tags.size());
         for (const std::string &tag : r.tags) {
@@ -350,11 +360,17 @@ Route readRoute(Reader &r)
     }
 
     uint8_t flags = r.byte();
-    if (flags & ~(kFlagAuth | kFlagWebsocket)) {
+    if ((flags & ~kRouteFlags)
+        || (!(flags & kFlagGrpc)
+            && (flags & (kFlagClientStreaming | kFlagServerStreaming)))) {
         r.fail("invalid route flags");
     }
     route.authRequired = flags & kFlagAuth;
     route.websocket = flags & kFlagWebsocket;
+    route.protocol = (flags & kFlagGrpc) ? Protocol::Grpc : Protocol::Http;
+    route.streaming =
+        static_cast<Streaming>(((flags & kFlagClientStreaming) ? 1 : 0)
+                               | ((flags & kFlagServerStreaming) ? 2 : 0));
 
     route.name = r.string(kMaxNameLen, "name too long");
 
@@ -489,6 +505,7 @@ bool operator==(const Route &a, const Route &b)
     return a.path == b.path && a.methods == b.methods
            && a.extensionMethods == b.extensionMethods
            && a.authRequired == b.authRequired && a.websocket == b.websocket
+           && a.protocol == b.protocol && a.streaming == b.streaming
            && a.name == b.name && a.tags == b.tags;
 }
 

@@ -23,6 +23,12 @@ constexpr size_t kMaxRejected = 100; // listed; more are only counted
 
 using Bytes = std::vector<unsigned char>;
 
+// How a route's requests are proxied: HTTP, or a gRPC method (POST).
+enum class Protocol : uint8_t { Http = 0, Grpc = 1 };
+
+// A gRPC method's streaming kind: a bit for each side that streams.
+enum class Streaming : uint8_t { Unary = 0, Client = 1, Server = 2, Bidi = 3 };
+
 // An empty name or version means "none" (null on the status page).
 struct Route {
     std::string path; // a valid template
@@ -30,6 +36,8 @@ struct Route {
     MethodNames extensionMethods; // the others: sorted, uppercase
     bool authRequired = false;
     bool websocket = false;
+    Protocol protocol = Protocol::Http;
+    Streaming streaming = Streaming::Unary; // of a gRPC route
     std::string name;
     std::vector<std::string> tags;
 };

@@ -1,6 +1,7 @@
 // status_json.cpp: renders a snapshot and poll statistics for the status page.
 #include "status_json.hpp"
 
+#include "grpc_reflection.hpp"
 #include "json_escape.hpp"
 #include "methods.hpp"
 
@@ -146,6 +147,12 @@ void writeRoute(JsonWriter &w, const Route &r)
     w.boolean(r.authRequired);
     w.key("websocket");
     w.boolean(r.websocket);
+    w.key("protocol");
+    w.string(r.protocol == Protocol::Grpc ? "grpc" : "http");
+    if (r.protocol == Protocol::Grpc) {
+        w.key("streaming");
+        w.string(streamingName(r.streaming));
+    }
     w.endObject();
 }
 

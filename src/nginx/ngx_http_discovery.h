@@ -36,7 +36,9 @@ typedef struct {
     ngx_str_t                      password;
     ngx_str_t                      host;         /* $discovery_host */
     in_port_t                      port;
-    unsigned                       https:1;
+    unsigned                       https:1;      /* https:// or grpcs:// */
+    unsigned                       grpc:1;       /* grpc:// or grpcs:// */
+    unsigned                       grpc_internal:1;
     ngx_str_t                      upstream;     /* $discovery_upstream */
     ngx_str_t                      upstream_opt; /* upstream= as given */
     ngx_str_t                      host_port;    /* of url, for upstream */

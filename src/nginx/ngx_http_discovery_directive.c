@@ -133,6 +133,14 @@ ngx_http_discovery_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             uri.data = value[i].data + 4;
             uri.len = value[i].len - 4;
 
+            if (service->grpc) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"uri=\" does not apply to the gRPC "
+                                   "service \"%V\": it is polled by "
+                                   "reflection", &service->name);
+                return NGX_CONF_ERROR;
+            }
+
             if (uri.len == 0 || uri.data[0] != '/') {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "invalid uri \"%V\", it must start "
@@ -147,6 +155,13 @@ ngx_http_discovery_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (rv != NGX_CONF_OK) {
             return rv;
         }
+    }
+
+    /* a gRPC service's calls name their own paths */
+
+    if (service->grpc) {
+        service->format = DISCOVERY_FORMAT_GRPC;
+        ngx_str_null(&uri);
     }
 
     service->uri = uri;
@@ -211,9 +226,11 @@ ngx_http_discovery_implicit_upstream(ngx_conf_t *cf,
 
 
 /*
- * "http[s]://[user[:password]@]host[:port][/path]".  The credentials are
- * kept apart for the polls; service->url, which the status page and the
- * logs show, has the password as "***", and the URL polled has none.
+ * "http[s]://[user[:password]@]host[:port][/path]", or "grpc[s]://" and
+ * no path.  The credentials are kept apart for the polls; service->url,
+ * which the status page and the logs show, has the password as "***", and
+ * the URL polled has none.  A gRPC service is polled over HTTP/2 at
+ * "http[s]://host:port", the default ports being grpc_pass's.
  */
 
 static char *
@@ -221,7 +238,7 @@ ngx_http_discovery_service_url(ngx_conf_t *cf,
     ngx_http_discovery_service_t *service, ngx_str_t *url)
 {
     u_char     *p, *at, *slash, *last;
-    ngx_str_t   scheme, rest, user, password;
+    ngx_str_t   scheme, polled, rest, user, password;
     ngx_url_t   u;
 
     ngx_memzero(&u, sizeof(ngx_url_t));
@@ -239,12 +256,38 @@ ngx_http_discovery_service_url(ngx_conf_t *cf,
         u.default_port = 443;
         service->https = 1;
 
+    } else if (url->len >= 7
+               && ngx_strncasecmp(url->data, (u_char *) "grpc://", 7) == 0)
+    {
+        ngx_str_set(&scheme, "grpc://");
+        u.default_port = 80;
+        service->grpc = 1;
+
+    } else if (url->len >= 8
+               && ngx_strncasecmp(url->data, (u_char *) "grpcs://", 8) == 0)
+    {
+        ngx_str_set(&scheme, "grpcs://");
+        u.default_port = 443;
+        service->https = 1;
+        service->grpc = 1;
+
     } else {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid URL \"%V\" of discovery_service \"%V\", "
-                           "it must start with \"http://\" or \"https://\"",
+                           "it must start with \"http://\", \"https://\", "
+                           "\"grpc://\" or \"grpcs://\"",
                            url, &service->name);
         return NGX_CONF_ERROR;
+    }
+
+    if (service->grpc && service->https) {
+        ngx_str_set(&polled, "https://");
+
+    } else if (service->grpc) {
+        ngx_str_set(&polled, "http://");
+
+    } else {
+        polled = scheme;
     }
 
     rest.data = url->data + scheme.len;
@@ -354,15 +397,25 @@ ngx_http_discovery_service_url(ngx_conf_t *cf,
         service->url.len--;
     }
 
+    /* gRPC clients call /package.Service/Method at the server's root */
+
+    if (service->grpc && ngx_strlchr(rest.data, rest.data + rest.len, '/')) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the gRPC URL \"%V\" of discovery_service \"%V\" "
+                           "cannot have a path", &service->url,
+                           &service->name);
+        return NGX_CONF_ERROR;
+    }
+
     /* polled: scheme and the rest, no credentials */
 
-    service->base.len = scheme.len + rest.len;
+    service->base.len = polled.len + rest.len;
     service->base.data = ngx_pnalloc(cf->pool, service->base.len);
     if (service->base.data == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    p = ngx_cpymem(service->base.data, scheme.data, scheme.len);
+    p = ngx_cpymem(service->base.data, polled.data, polled.len);
     ngx_memcpy(p, rest.data, rest.len);
 
     service->host = u.host;
@@ -525,10 +578,54 @@ ngx_http_discovery_service_option(ngx_conf_t *cf,
         } else if (s.len == 7 && ngx_strncmp(s.data, "openapi", 7) == 0) {
             service->format = DISCOVERY_FORMAT_OPENAPI;
 
+        } else if (s.len == 4 && ngx_strncmp(s.data, "grpc", 4) == 0) {
+            service->format = DISCOVERY_FORMAT_GRPC;
+
         } else {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid format \"%V\", it must be "
-                               "\"auto\", \"routes\" or \"openapi\"", &s);
+                               "\"auto\", \"routes\", \"openapi\" or "
+                               "\"grpc\"", &s);
+            return NGX_CONF_ERROR;
+        }
+
+        /* the URL's scheme says how the service is polled */
+
+        if (service->grpc != (service->format == DISCOVERY_FORMAT_GRPC)) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"format=%V\" of discovery_service \"%V\" "
+                               "needs %s URL", &s, &service->name,
+                               service->grpc ? "an http:// or https://"
+                                            : "a grpc:// or grpcs://");
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strncmp(value->data, "grpc_internal=", 14) == 0) {
+        s.data = value->data + 14;
+        s.len = value->len - 14;
+
+        if (s.len == 2 && ngx_strncmp(s.data, "on", 2) == 0) {
+            service->grpc_internal = 1;
+
+        } else if (s.len == 3 && ngx_strncmp(s.data, "off", 3) == 0) {
+            service->grpc_internal = 0;
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\", it must be "
+                               "\"grpc_internal=on\" or \"grpc_internal=off\"",
+                               value);
+            return NGX_CONF_ERROR;
+        }
+
+        if (!service->grpc) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" of discovery_service \"%V\" needs a "
+                               "grpc:// or grpcs:// URL", value,
+                               &service->name);
             return NGX_CONF_ERROR;
         }
 

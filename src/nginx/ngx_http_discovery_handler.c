@@ -1,8 +1,9 @@
 
 /*
  * The request side: the access-phase handler that routes each request by
- * this worker's router, the answers it sends when it cannot route, and the
- * variables that tell its decision.
+ * this worker's router, the answers it sends when it cannot route (JSON,
+ * or gRPC's own to a gRPC request), and the variables that tell its
+ * decision.
  */
 
 
@@ -27,8 +28,14 @@ enum {
 };
 
 /* variables that come from the owner's configuration, not the match */
-#define NGX_HTTP_DISCOVERY_SCHEME  100
-#define NGX_HTTP_DISCOVERY_HOST    101
+#define NGX_HTTP_DISCOVERY_SCHEME    100
+#define NGX_HTTP_DISCOVERY_HOST      101
+#define NGX_HTTP_DISCOVERY_PROTOCOL  102
+
+/* gRPC status codes of the answers the gateway gives a gRPC request */
+#define NGX_HTTP_DISCOVERY_GRPC_INVALID_ARGUMENT  3
+#define NGX_HTTP_DISCOVERY_GRPC_UNIMPLEMENTED     12
+#define NGX_HTTP_DISCOVERY_GRPC_UNAVAILABLE       14
 
 
 /*
@@ -41,9 +48,11 @@ enum {
 typedef struct {
     u_char                        *text;
     ngx_http_discovery_service_t  *service;      /* the owner, or NULL */
+    u_char                        *uri;          /* r->uri.data decided on */
     uint32_t                       len[NGX_HTTP_DISCOVERY_TEXTS];
     uint16_t                       status;       /* DISCOVERY_MATCH_* */
     unsigned                       auth:1;
+    unsigned                       grpc:1;       /* a gRPC route */
 } ngx_http_discovery_ctx_t;
 
 
@@ -58,6 +67,11 @@ static ngx_int_t ngx_http_discovery_send_json(ngx_http_request_t *r,
     ngx_str_t *service, ngx_str_t *allow);
 static ngx_int_t ngx_http_discovery_send_error(ngx_http_request_t *r,
     ngx_http_discovery_ctx_t *ctx);
+static ngx_uint_t ngx_http_discovery_is_grpc(ngx_http_request_t *r);
+static ngx_int_t ngx_http_discovery_send_grpc(ngx_http_request_t *r,
+    ngx_uint_t code, ngx_str_t *message, ngx_str_t *subject);
+static ngx_http_discovery_ctx_t *ngx_http_discovery_ctx(
+    ngx_http_request_t *r);
 static ngx_uint_t ngx_http_discovery_has_error_page(ngx_http_request_t *r,
     ngx_uint_t status);
 static ngx_str_t ngx_http_discovery_text(ngx_http_discovery_ctx_t *ctx,
@@ -90,6 +104,9 @@ static ngx_http_variable_t  ngx_http_discovery_vars[] = {
     { ngx_string("discovery_host"), NULL, ngx_http_discovery_variable,
       NGX_HTTP_DISCOVERY_HOST, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("discovery_protocol"), NULL, ngx_http_discovery_variable,
+      NGX_HTTP_DISCOVERY_PROTOCOL, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
     { ngx_string("discovery_route_auth"), NULL,
       ngx_http_discovery_auth_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
@@ -101,6 +118,10 @@ static ngx_http_variable_t  ngx_http_discovery_vars[] = {
 static ngx_str_t  ngx_http_discovery_allow = ngx_string("Allow");
 static ngx_str_t  ngx_http_discovery_retry = ngx_string("Retry-After");
 static ngx_str_t  ngx_http_discovery_json = ngx_string("application/json");
+static ngx_str_t  ngx_http_discovery_grpc_type =
+    ngx_string("application/grpc");
+static ngx_str_t  ngx_http_discovery_grpc_status = ngx_string("grpc-status");
+static ngx_str_t  ngx_http_discovery_grpc_message = ngx_string("grpc-message");
 
 
 ngx_int_t
@@ -224,8 +245,10 @@ ngx_http_discovery_decide(ngx_http_request_t *r, discovery_match_t *m)
         return NULL;
     }
 
+    ctx->uri = r->uri.data;
     ctx->status = (uint16_t) m->status;
     ctx->auth = m->auth_required ? 1 : 0;
+    ctx->grpc = m->protocol == DISCOVERY_PROTOCOL_GRPC ? 1 : 0;
     ctx->service = ngx_http_discovery_router_owner(m);
     ctx->text = (u_char *) (ctx + 1);
 
@@ -297,6 +320,16 @@ ngx_http_discovery_canonical(ngx_http_request_t *r, ngx_uint_t action)
 
     if (ngx_http_discovery_decide(r, &m) == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* gRPC clients follow no redirect: the call is refused in its terms */
+
+    if (ngx_http_discovery_is_grpc(r)) {
+        ngx_str_set(&detail, "Path is not canonical");
+
+        return ngx_http_discovery_send_grpc(r,
+                                     NGX_HTTP_DISCOVERY_GRPC_INVALID_ARGUMENT,
+                                     &detail, &raw);
     }
 
     /* an escaped control character has no canonical form to redirect to */
@@ -379,6 +412,35 @@ ngx_http_discovery_send_error(ngx_http_request_t *r,
     service = ngx_http_discovery_text(ctx, NGX_HTTP_DISCOVERY_SERVICE);
     allow = ngx_http_discovery_text(ctx, NGX_HTTP_DISCOVERY_ALLOW);
 
+    if (ngx_http_discovery_is_grpc(r)) {
+        switch (ctx->status) {
+
+        case DISCOVERY_MATCH_UNAVAILABLE:
+            ngx_str_set(&detail, "Service unavailable");
+            return ngx_http_discovery_send_grpc(r,
+                                        NGX_HTTP_DISCOVERY_GRPC_UNAVAILABLE,
+                                        &detail, &service);
+
+        case DISCOVERY_MATCH_PENDING:
+            ngx_str_set(&detail, "Service discovery pending");
+            return ngx_http_discovery_send_grpc(r,
+                                        NGX_HTTP_DISCOVERY_GRPC_UNAVAILABLE,
+                                        &detail, NULL);
+
+        case DISCOVERY_MATCH_NOT_ALLOWED:
+            ngx_str_set(&detail, "Method not allowed");
+            return ngx_http_discovery_send_grpc(r,
+                                        NGX_HTTP_DISCOVERY_GRPC_UNIMPLEMENTED,
+                                        &detail, &r->uri);
+
+        default: /* DISCOVERY_MATCH_NOT_FOUND */
+            ngx_str_set(&detail, "Endpoint not available");
+            return ngx_http_discovery_send_grpc(r,
+                                        NGX_HTTP_DISCOVERY_GRPC_UNIMPLEMENTED,
+                                        &detail, &r->uri);
+        }
+    }
+
     switch (ctx->status) {
 
     case DISCOVERY_MATCH_NOT_ALLOWED:
@@ -426,6 +488,114 @@ ngx_http_discovery_send_error(ngx_http_request_t *r,
     return ngx_http_discovery_send_json(r, status, &detail, &r->uri,
                                         service.len ? &service : NULL,
                                         allow.len ? &allow : NULL);
+}
+
+
+/*
+ * A request gRPC's content type, "application/grpc" or "application/grpc+
+ * proto" and the like, gets gRPC's own answers: a gRPC client reports an
+ * HTTP error status as a transport failure.
+ */
+
+static ngx_uint_t
+ngx_http_discovery_is_grpc(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *type;
+
+    type = r->headers_in.content_type;
+
+    return type != NULL
+           && type->value.len >= sizeof("application/grpc") - 1
+           && ngx_strncasecmp(type->value.data, (u_char *) "application/grpc",
+                              sizeof("application/grpc") - 1)
+              == 0;
+}
+
+
+/*
+ * A Trailers-Only answer: HTTP 200 and no body, grpc-status and
+ * grpc-message ("detail: subject", percent-encoded as gRPC asks) in the
+ * headers, which over HTTP/2 end the stream.  Not an error status: no
+ * error_page applies.
+ */
+
+static ngx_int_t
+ngx_http_discovery_send_grpc(ngx_http_request_t *r, ngx_uint_t code,
+    ngx_str_t *message, ngx_str_t *subject)
+{
+    u_char     *p, *last, *src;
+    size_t      len;
+    ngx_int_t   rc;
+    ngx_str_t   value;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    value.data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (value.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    value.len = ngx_sprintf(value.data, "%ui", code) - value.data;
+
+    if (ngx_http_discovery_set_header(r, &ngx_http_discovery_grpc_status,
+                                      &value)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* bytes outside printable ASCII, and '%', as %XX */
+
+    len = message->len;
+
+    if (subject && subject->len) {
+        len += 2 + 3 * subject->len;
+    }
+
+    value.data = ngx_pnalloc(r->pool, len);
+    if (value.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(value.data, message->data, message->len);
+
+    if (subject && subject->len) {
+        *p++ = ':'; *p++ = ' ';
+
+        last = subject->data + subject->len;
+
+        for (src = subject->data; src < last; src++) {
+            if (*src < 0x20 || *src > 0x7e || *src == '%') {
+                p = ngx_sprintf(p, "%%%02Xd", (int) *src);
+
+            } else {
+                *p++ = *src;
+            }
+        }
+    }
+
+    value.len = p - value.data;
+
+    if (ngx_http_discovery_set_header(r, &ngx_http_discovery_grpc_message,
+                                      &value)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_type = ngx_http_discovery_grpc_type;
+    r->headers_out.content_type_len = ngx_http_discovery_grpc_type.len;
+    r->headers_out.content_length_n = 0;
+    r->header_only = 1;
+
+    rc = ngx_http_send_header(r);
+    ngx_http_finalize_request(r, rc);
+
+    return NGX_DONE;
 }
 
 
@@ -614,7 +784,7 @@ ngx_http_discovery_variable(ngx_http_request_t *r,
     ngx_str_t                  value;
     ngx_http_discovery_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_discovery_module);
+    ctx = ngx_http_discovery_ctx(r);
 
     if (ctx == NULL || ctx->status != DISCOVERY_MATCH_FOUND) {
         v->not_found = 1;
@@ -629,8 +799,25 @@ ngx_http_discovery_variable(ngx_http_request_t *r,
             return NGX_OK;
         }
 
-        if (ctx->service->https) {
+        /* for proxy_pass, or grpc_pass for a gRPC route */
+
+        if (ctx->grpc) {
+            if (ctx->service->https) {
+                ngx_str_set(&value, "grpcs");
+            } else {
+                ngx_str_set(&value, "grpc");
+            }
+
+        } else if (ctx->service->https) {
             ngx_str_set(&value, "https");
+        } else {
+            ngx_str_set(&value, "http");
+        }
+        break;
+
+    case NGX_HTTP_DISCOVERY_PROTOCOL:
+        if (ctx->grpc) {
+            ngx_str_set(&value, "grpc");
         } else {
             ngx_str_set(&value, "http");
         }
@@ -671,7 +858,7 @@ ngx_http_discovery_auth_variable(ngx_http_request_t *r,
 {
     ngx_http_discovery_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_discovery_module);
+    ctx = ngx_http_discovery_ctx(r);
 
     v->valid = 1;
     v->no_cacheable = 1;
@@ -687,6 +874,44 @@ ngx_http_discovery_auth_variable(ngx_http_request_t *r,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The decision the variables tell.  Read in the rewrite phase (an "if"
+ * choosing grpc_pass or proxy_pass by $discovery_protocol), before the
+ * access phase routed the request, the route is looked up then, and again
+ * once a rewrite changed the URI (a new r->uri.data); the access phase
+ * looks it up again, for the URI as rewritten, and answers for a request
+ * that is not routed.
+ */
+
+static ngx_http_discovery_ctx_t *
+ngx_http_discovery_ctx(ngx_http_request_t *r)
+{
+    ngx_http_discovery_ctx_t       *ctx;
+    ngx_http_phase_handler_t       *ph;
+    ngx_http_core_main_conf_t      *cmcf;
+    ngx_http_discovery_loc_conf_t  *dlcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_discovery_module);
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
+    ph = cmcf->phase_engine.handlers;
+
+    if (ph[r->phase_handler].checker != ngx_http_core_rewrite_phase
+        || (ctx && ctx->uri == r->uri.data))
+    {
+        return ctx;
+    }
+
+    dlcf = ngx_http_get_module_loc_conf(r, ngx_http_discovery_module);
+
+    if (!dlcf->route) {
+        return NULL;
+    }
+
+    return ngx_http_discovery_lookup(r);
 }
 
 

@@ -1,8 +1,9 @@
 
 /*
- * The poller: fetches each service's route document with libcurl's
- * multi-socket interface, driven by nginx's own event loop, so that a slow
- * or hanging service never blocks the worker.
+ * The poller: fetches each service's route document, or makes a gRPC
+ * service's reflection and health calls, with libcurl's multi-socket
+ * interface, driven by nginx's own event loop, so that a slow or hanging
+ * service never blocks the worker.
  */
 
 
@@ -31,6 +32,7 @@ struct ngx_http_discovery_poll_s {
     ngx_http_discovery_polling_t  *polling;
     CURL                          *easy;
     discovery_parser_t            *parser;
+    discovery_grpc_t              *grpc;         /* a gRPC poll's calls */
     struct curl_slist             *headers;      /* with If-None-Match */
     u_char                        *body;         /* the document as read */
     size_t                         received;
@@ -53,6 +55,15 @@ struct ngx_http_discovery_poll_s {
     size_t                         error_len;
     u_char                         error[DISCOVERY_ERROR_LEN];
     char                           curl_error[CURL_ERROR_SIZE];
+
+    /* of a gRPC poll: when it started, and the current call's path */
+    ngx_msec_t                     started;
+    const char                    *call;
+
+    /* the current call's grpc-status (-1: none yet) and grpc-message */
+    ngx_int_t                      grpc_status;
+    size_t                         grpc_message_len;
+    u_char                         grpc_message[256];
 
     /* libcurl wanted a socket watched, and no connection was free */
     unsigned                       starved:1;
@@ -78,6 +89,7 @@ typedef struct {
     ngx_http_discovery_polling_t    *polling;    /* by service index */
     CURLM                           *multi;
     struct curl_slist               *headers;
+    struct curl_slist               *grpc_headers;
     ngx_event_t                      timer;
     ngx_log_t                       *log;
 
@@ -100,6 +112,8 @@ static ngx_int_t ngx_http_discovery_poll_conditional(
     ngx_http_discovery_poll_t *poll, ngx_str_t *etag);
 static size_t ngx_http_discovery_poll_header(char *buf, size_t size,
     size_t nitems, void *userdata);
+static void ngx_http_discovery_grpc_header(ngx_http_discovery_poll_t *poll,
+    u_char *p, u_char *last);
 static size_t ngx_http_discovery_poll_write(char *ptr, size_t size,
     size_t nmemb, void *userdata);
 static void ngx_http_discovery_poll_finish(ngx_http_discovery_poll_t *poll,
@@ -109,6 +123,11 @@ static void ngx_http_discovery_poll_parse(void *data, ngx_log_t *log);
 static void ngx_http_discovery_poll_parsed(ngx_event_t *ev);
 #endif
 static void ngx_http_discovery_poll_done(ngx_http_discovery_poll_t *poll);
+static ngx_int_t ngx_http_discovery_grpc_call(ngx_http_discovery_poll_t *poll);
+static void ngx_http_discovery_grpc_answer(ngx_http_discovery_poll_t *poll,
+    discovery_grpc_answer_t *answer);
+static void ngx_http_discovery_grpc_finish(ngx_http_discovery_poll_t *poll,
+    CURLcode result);
 static void ngx_http_discovery_poll_failed(
     ngx_http_discovery_service_t *service, ngx_str_t *error);
 static void ngx_http_discovery_poll_free(ngx_http_discovery_poll_t *poll);
@@ -122,6 +141,7 @@ static int ngx_http_discovery_curl_timer(CURLM *multi, long timeout_ms,
 static void ngx_http_discovery_curl_timeout(ngx_event_t *ev);
 static void ngx_http_discovery_curl_event(ngx_event_t *ev);
 static void ngx_http_discovery_curl_done(void);
+static struct curl_slist *ngx_http_discovery_grpc_headers(void);
 
 
 static ngx_http_discovery_poller_t  ngx_http_discovery_poller;
@@ -218,6 +238,15 @@ ngx_http_discovery_poller_init_worker(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
+    /* what gRPC over HTTP/2 asks of a call; no Accept, no Expect */
+
+    poller->grpc_headers = ngx_http_discovery_grpc_headers();
+    if (poller->grpc_headers == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "discovery: curl_slist_append() failed");
+        return NGX_ERROR;
+    }
+
     ngx_http_discovery_poller_dumb.fd = (ngx_socket_t) -1;
 
     poller->timer.handler = ngx_http_discovery_curl_timeout;
@@ -282,6 +311,7 @@ ngx_http_discovery_poller_exit_worker(ngx_cycle_t *cycle)
     curl_multi_cleanup(poller->multi);
     poller->multi = NULL;
     curl_slist_free_all(poller->headers);
+    curl_slist_free_all(poller->grpc_headers);
 
     ngx_http_discovery_release_leases(poller->dmcf);
 }
@@ -361,20 +391,39 @@ ngx_http_discovery_poll_start(ngx_http_discovery_polling_t *polling,
     poll->dlog.handler = ngx_http_discovery_log_handler;
     poll->dlog.data = &poll->lctx;
 
-    poll->parser = discovery_parser_create((int) service->format, &poll->dlog);
-    if (poll->parser == NULL) {
-        ngx_http_discovery_poll_error(poll, "cannot start the poll: "
-                                      "out of memory");
-        goto failed;
+    poll->grpc_status = -1;
+
+    if (service->grpc) {
+        poll->grpc = discovery_grpc_create(service->grpc_internal
+                                           ? DISCOVERY_GRPC_INTERNAL : 0,
+                                           dmcf->max_size);
+        if (poll->grpc == NULL) {
+            ngx_http_discovery_poll_error(poll, "cannot start the poll: "
+                                          "out of memory");
+            goto failed;
+        }
+
+    } else {
+        poll->parser = discovery_parser_create((int) service->format,
+                                               &poll->dlog);
+        if (poll->parser == NULL) {
+            ngx_http_discovery_poll_error(poll, "cannot start the poll: "
+                                          "out of memory");
+            goto failed;
+        }
     }
 
     if (service->prefixes) {
         prefix = service->prefixes->elts;
 
         for (i = 0; i < service->prefixes->nelts; i++) {
-            if (discovery_parser_add_prefix(poll->parser,
-                                            (const char *) prefix[i].data,
-                                            prefix[i].len, &err)
+            if ((poll->grpc
+                 ? discovery_grpc_add_prefix(poll->grpc,
+                                             (const char *) prefix[i].data,
+                                             prefix[i].len, &err)
+                 : discovery_parser_add_prefix(poll->parser,
+                                               (const char *) prefix[i].data,
+                                               prefix[i].len, &err))
                 != DISCOVERY_OK)
             {
                 ngx_http_discovery_poll_error(poll, "cannot start the poll: "
@@ -415,7 +464,6 @@ ngx_http_discovery_poll_start(ngx_http_discovery_polling_t *polling,
         polling->easy = easy;
     }
 
-    ngx_http_discovery_setopt(poll, CURLOPT_URL, service->poll_url.data);
     ngx_http_discovery_setopt(poll, CURLOPT_PRIVATE, poll);
     ngx_http_discovery_setopt(poll, CURLOPT_NOSIGNAL, 1L);
     ngx_http_discovery_setopt(poll, CURLOPT_TIMEOUT_MS,
@@ -435,6 +483,17 @@ ngx_http_discovery_poll_start(ngx_http_discovery_polling_t *polling,
     ngx_http_discovery_setopt(poll, CURLOPT_WRITEFUNCTION,
                               ngx_http_discovery_poll_write);
     ngx_http_discovery_setopt(poll, CURLOPT_WRITEDATA, poll);
+
+    if (poll->grpc) {
+        poll->started = ngx_current_msec;
+
+        if (ngx_http_discovery_grpc_call(poll) != NGX_OK) {
+            goto failed;
+        }
+
+    } else {
+        ngx_http_discovery_setopt(poll, CURLOPT_URL, service->poll_url.data);
+    }
 
     if (poll->refused) {
         ngx_http_discovery_poll_error(poll, "cannot start the poll: "
@@ -478,6 +537,10 @@ failed:
 
     if (poll->parser) {
         discovery_parser_destroy(poll->parser);
+    }
+
+    if (poll->grpc) {
+        discovery_grpc_destroy(poll->grpc);
     }
 
     if (poll->headers) {
@@ -590,6 +653,13 @@ ngx_http_discovery_poll_header(char *buf, size_t size, size_t nitems,
     if (n > 5 && ngx_strncmp(p, "HTTP/", 5) == 0) {
         /* a new response, after a 100 Continue say */
         poll->etag_len = 0;
+        poll->grpc_status = -1;
+        poll->grpc_message_len = 0;
+        return n;
+    }
+
+    if (poll->grpc) {
+        ngx_http_discovery_grpc_header(poll, p, last);
         return n;
     }
 
@@ -633,12 +703,28 @@ ngx_http_discovery_poll_write(char *ptr, size_t size, size_t nmemb,
 {
     ngx_http_discovery_poll_t *poll = userdata;
 
-    long         code;
-    size_t       n, max_size, grow;
-    u_char      *body;
-    curl_off_t   length;
+    long                     code;
+    size_t                   n, max_size, grow;
+    u_char                  *body;
+    curl_off_t               length;
+    discovery_error_t        err;
+    discovery_grpc_answer_t  answer;
 
     n = size * nmemb;
+
+    if (poll->grpc) {
+        ngx_http_discovery_grpc_answer(poll, &answer);
+        answer.grpc_status = -1;   /* trailers come at the end */
+
+        if (discovery_grpc_feed(poll->grpc, &answer, ptr, n, &err)
+            != DISCOVERY_OK)
+        {
+            ngx_http_discovery_poll_error(poll, "%s", err.text);
+            return 0;
+        }
+
+        return n;
+    }
 
     code = 0;
     curl_easy_getinfo(poll->easy, CURLINFO_RESPONSE_CODE, &code);
@@ -702,6 +788,11 @@ ngx_http_discovery_poll_finish(ngx_http_discovery_poll_t *poll,
     ngx_http_discovery_poller_t      *poller;
     ngx_http_discovery_service_t     *service;
     ngx_http_discovery_main_conf_t   *dmcf;
+
+    if (poll->grpc) {
+        ngx_http_discovery_grpc_finish(poll, result);
+        return;
+    }
 
     poller = &ngx_http_discovery_poller;
     service = poll->polling->service;
@@ -853,6 +944,258 @@ ngx_http_discovery_poll_done(ngx_http_discovery_poll_t *poll)
 
 
 /*
+ * One call of a gRPC poll, on the poll's handle: a POST over HTTP/2
+ * (prior knowledge in cleartext, ALPN over TLS) with the request messages
+ * the core framed, in what is left of the poll's timeout.
+ */
+
+static ngx_int_t
+ngx_http_discovery_grpc_call(ngx_http_discovery_poll_t *poll)
+{
+    u_char                         *p;
+    size_t                          len;
+    ngx_msec_t                      spent;
+    const char                     *path;
+    const unsigned char            *body;
+    ngx_http_discovery_service_t   *service;
+    u_char                          url[2048];
+
+    service = poll->polling->service;
+
+    if (!discovery_grpc_next(poll->grpc, &path, &body, &len)) {
+        ngx_http_discovery_poll_error(poll, "no gRPC call left");
+        return NGX_ERROR;
+    }
+
+    spent = ngx_current_msec - poll->started;
+
+    if (spent >= service->timeout) {
+        ngx_http_discovery_poll_error(poll, "%s: timed out after %M ms",
+                                      path, spent);
+        return NGX_ERROR;
+    }
+
+    /* the base is a host and port, the path a checked service's name */
+
+    if (service->base.len + ngx_strlen(path) + 1 > sizeof(url)) {
+        ngx_http_discovery_poll_error(poll, "%s: URL too long", path);
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(url, service->base.data, service->base.len);
+    p = ngx_cpystrn(p, (u_char *) path, url + sizeof(url) - p);
+
+    poll->call = path;
+    poll->grpc_status = -1;
+    poll->grpc_message_len = 0;
+
+    /* libcurl copies the URL; the body stays the core's until the end */
+
+    ngx_http_discovery_setopt(poll, CURLOPT_URL, url);
+    ngx_http_discovery_setopt(poll, CURLOPT_HTTP_VERSION,
+                              service->https
+                              ? (long) CURL_HTTP_VERSION_2TLS
+                              : (long) CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+    ngx_http_discovery_setopt(poll, CURLOPT_POST, 1L);
+    ngx_http_discovery_setopt(poll, CURLOPT_POSTFIELDSIZE, (long) len);
+    ngx_http_discovery_setopt(poll, CURLOPT_POSTFIELDS, body);
+    ngx_http_discovery_setopt(poll, CURLOPT_HTTPHEADER,
+                              ngx_http_discovery_poller.grpc_headers);
+    ngx_http_discovery_setopt(poll, CURLOPT_TIMEOUT_MS,
+                              (long) (service->timeout - spent));
+
+    /*
+     * A connection per call: libcurl 7.88 sends nothing on an HTTP/2
+     * connection with prior knowledge that it reuses, and the call would
+     * hang until its timeout.
+     */
+    ngx_http_discovery_setopt(poll, CURLOPT_FORBID_REUSE, 1L);
+    ngx_http_discovery_setopt(poll, CURLOPT_FRESH_CONNECT, 1L);
+
+    if (poll->refused) {
+        ngx_http_discovery_poll_error(poll, "cannot start the poll: "
+                                      "curl_easy_setopt(%s) failed: %s",
+                                      poll->refused,
+                                      curl_easy_strerror(poll->refused_rc));
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_http_discovery_poller.log, 0,
+                   "discovery: gRPC call of \"%V\": %s", &service->name,
+                   path);
+
+    return NGX_OK;
+}
+
+
+static struct curl_slist *
+ngx_http_discovery_grpc_headers(void)
+{
+    ngx_uint_t          i;
+    struct curl_slist  *list, *next;
+
+    static char  *headers[] = {
+        "Content-Type: application/grpc",
+        "TE: trailers",
+        "Accept:",
+        "Expect:",
+    };
+
+    list = NULL;
+
+    for (i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
+        next = curl_slist_append(list, headers[i]);
+        if (next == NULL) {
+            curl_slist_free_all(list);
+            return NULL;
+        }
+
+        list = next;
+    }
+
+    return list;
+}
+
+
+/* grpc-status and grpc-message, in the headers or the trailers */
+
+static void
+ngx_http_discovery_grpc_header(ngx_http_discovery_poll_t *poll, u_char *p,
+    u_char *last)
+{
+    u_char     *value;
+    size_t      len;
+    ngx_int_t   status;
+
+    while (last > p && (last[-1] == CR || last[-1] == LF || last[-1] == ' '
+                        || last[-1] == '\t'))
+    {
+        last--;
+    }
+
+    if (last - p > 12 && ngx_strncasecmp(p, (u_char *) "grpc-status:", 12)
+                         == 0)
+    {
+        for (value = p + 12; value < last && *value == ' '; value++) {
+            /* void */
+        }
+
+        status = ngx_atoi(value, last - value);
+        poll->grpc_status = (status == NGX_ERROR || status > 1000)
+                            ? 1000 : status;
+        return;
+    }
+
+    if (last - p >= 13 && ngx_strncasecmp(p, (u_char *) "grpc-message:", 13)
+                          == 0)
+    {
+        for (value = p + 13; value < last && *value == ' '; value++) {
+            /* void */
+        }
+
+        len = ngx_min((size_t) (last - value), sizeof(poll->grpc_message));
+        ngx_memcpy(poll->grpc_message, value, len);
+        poll->grpc_message_len = len;
+    }
+}
+
+
+/* what the current call's answer said so far */
+
+static void
+ngx_http_discovery_grpc_answer(ngx_http_discovery_poll_t *poll,
+    discovery_grpc_answer_t *answer)
+{
+    long   code;
+    char  *type;
+
+    code = 0;
+    curl_easy_getinfo(poll->easy, CURLINFO_RESPONSE_CODE, &code);
+
+    type = NULL;
+    curl_easy_getinfo(poll->easy, CURLINFO_CONTENT_TYPE, &type);
+
+    answer->http_status = code;
+    answer->content_type = type;
+    answer->content_type_len = type ? ngx_strlen(type) : 0;
+    answer->grpc_status = (int) poll->grpc_status;
+    answer->grpc_message = (const char *) poll->grpc_message;
+    answer->grpc_message_len = poll->grpc_message_len;
+}
+
+
+/*
+ * A call of a gRPC poll ended: the core reads its answer and names the
+ * next call, made on the same handle, or has the routes.
+ */
+
+static void
+ngx_http_discovery_grpc_finish(ngx_http_discovery_poll_t *poll,
+    CURLcode result)
+{
+    CURLM                    *multi;
+    size_t                    len;
+    CURLMcode                 rc;
+    const char               *path;
+    discovery_error_t         err;
+    const unsigned char      *body;
+    discovery_grpc_answer_t   answer;
+
+    if (poll->error_len) {
+        /* the write callback stopped the transfer and said why */
+
+    } else if (result != CURLE_OK) {
+        ngx_http_discovery_poll_error(poll, "%s: %s%s", poll->call,
+                                      poll->curl_error[0]
+                                      ? poll->curl_error
+                                      : curl_easy_strerror(result),
+                                      (result == CURLE_HTTP2
+                                       || result == CURLE_HTTP2_STREAM
+                                       || result == CURLE_UNSUPPORTED_PROTOCOL
+                                       || result == CURLE_WEIRD_SERVER_REPLY
+                                       || result == CURLE_GOT_NOTHING)
+                                      ? " (not an HTTP/2 gRPC server?)" : "");
+
+    } else {
+        ngx_http_discovery_grpc_answer(poll, &answer);
+
+        if (discovery_grpc_end(poll->grpc, &answer, &err) != DISCOVERY_OK) {
+            ngx_http_discovery_poll_error(poll, "%s", err.text);
+
+        } else if (discovery_grpc_next(poll->grpc, &path, &body, &len)) {
+            /* the next call, on the same handle and connection */
+
+            multi = ngx_http_discovery_poller.multi;
+            curl_multi_remove_handle(multi, poll->easy);
+
+            if (ngx_http_discovery_grpc_call(poll) == NGX_OK) {
+                rc = curl_multi_add_handle(multi, poll->easy);
+
+                if (rc == CURLM_OK) {
+                    return;
+                }
+
+                ngx_http_discovery_poll_error(poll, "cannot make the call "
+                                              "%s: curl_multi_add_handle() "
+                                              "failed: %s", poll->call,
+                                              curl_multi_strerror(rc));
+            }
+
+        } else if (discovery_grpc_finish(poll->grpc, &poll->routes, &err)
+                   != DISCOVERY_OK)
+        {
+            ngx_http_discovery_poll_error(poll, "%s", err.text);
+
+        } else {
+            poll->hash = ngx_http_discovery_routes_hash(&poll->routes);
+        }
+    }
+
+    ngx_http_discovery_poll_done(poll);
+}
+
+
+/*
  * A failed poll: an error line, with the URL as shown (its password is
  * "***"), and the outcome for the service's record.
  */
@@ -892,7 +1235,14 @@ ngx_http_discovery_poll_free(ngx_http_discovery_poll_t *poll)
 
     /* the handle stays with the service for its next poll */
     curl_multi_remove_handle(ngx_http_discovery_poller.multi, poll->easy);
-    discovery_parser_destroy(poll->parser);
+    if (poll->parser) {
+        discovery_parser_destroy(poll->parser);
+    }
+
+    if (poll->grpc) {
+        discovery_grpc_destroy(poll->grpc);
+    }
+
     discovery_buf_free(&poll->routes);
     free(poll->body);
 

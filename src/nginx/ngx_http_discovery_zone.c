@@ -628,7 +628,7 @@ ngx_http_discovery_fingerprint(ngx_http_discovery_service_t *service)
     h = ngx_http_discovery_fnv(NGX_HTTP_DISCOVERY_FNV_BASIS,
                                service->poll_url.data, service->poll_url.len);
 
-    format = (u_char) service->format;
+    format = (u_char) (service->format | (service->grpc_internal << 4));
     h = ngx_http_discovery_fnv(h, &format, 1);
 
     if (service->prefixes) {
