@@ -153,6 +153,15 @@ void giveBuffer(const void *data, size_t len, discovery_buf_t *out)
     out->len = len;
 }
 
+// Hands a poll's routes to C, less those outside the service's prefixes.
+void giveRouteSet(discovery::RouteSet set,
+                  const discovery::PathPrefixes &prefixes, discovery_buf_t *out)
+{
+    discovery::rejectOutside(set, prefixes);
+    Bytes bytes = discovery::encodeRouteSet(set);
+    giveBuffer(bytes.data(), bytes.size(), out);
+}
+
 // Hands a router image to C, aligned as discovery_router_open() wants it.
 void giveImage(const discovery::Router::Image &image, discovery_buf_t *out)
 {
@@ -257,10 +266,7 @@ int discovery_parser_finish(discovery_parser_t *p, discovery_buf_t *routes,
 {
     return guard(err, [&] {
         require(p != nullptr && routes != nullptr, "no parser");
-        discovery::RouteSet set = p->parser.finish();
-        discovery::rejectOutside(set, p->prefixes);
-        Bytes bytes = discovery::encodeRouteSet(set);
-        giveBuffer(bytes.data(), bytes.size(), routes);
+        giveRouteSet(p->parser.finish(), p->prefixes, routes);
         return DISCOVERY_OK;
     });
 }
@@ -360,10 +366,7 @@ int discovery_grpc_finish(discovery_grpc_t *g, discovery_buf_t *routes,
 {
     return guard(err, [&] {
         require(g != nullptr && routes != nullptr, "no gRPC poll");
-        discovery::RouteSet set = g->poll.finish();
-        discovery::rejectOutside(set, g->prefixes);
-        Bytes bytes = discovery::encodeRouteSet(set);
-        giveBuffer(bytes.data(), bytes.size(), routes);
+        giveRouteSet(g->poll.finish(), g->prefixes, routes);
         return DISCOVERY_OK;
     });
 }
