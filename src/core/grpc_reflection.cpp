@@ -504,6 +504,13 @@ void GrpcDiscovery::filesEnded(const GrpcAnswer &answer)
 
     std::vector<bool> found(listed_.size(), false);
 
+    /*
+     * A method costs its descriptor 2 bytes and us some 40 once kept:
+     * more than a table holds fails the poll before they are, or a
+     * hostile body of discovery_max_size would take 20 times that.
+     */
+    size_t kept = 0;
+
     for (std::string_view message : messages()) {
         WireReader r(message, "reflection response");
         Field f;
@@ -547,6 +554,11 @@ void GrpcDiscovery::filesEnded(const GrpcAnswer &answer)
                         if (s.number == descriptor::kServiceName) {
                             name = stringField(s, "service descriptor");
                         } else if (s.number == descriptor::kServiceMethod) {
+                            if (methods.size() == kMaxRoutes) {
+                                throw Error("service descriptor of more than "
+                                            + std::to_string(kMaxRoutes)
+                                            + " methods");
+                            }
                             methods.push_back(
                                 stringField(s, "service descriptor"));
                         }
@@ -561,6 +573,12 @@ void GrpcDiscovery::filesEnded(const GrpcAnswer &answer)
                         continue; // not asked for, or described already
                     }
                     found[it->second] = true;
+
+                    if (methods.size() > kMaxRoutes - kept) {
+                        throw Error("the services described have more than "
+                                    + std::to_string(kMaxRoutes) + " methods");
+                    }
+                    kept += methods.size();
 
                     Service &out = described_[it->second];
                     out.name = std::move(full);

@@ -468,6 +468,47 @@ TEST(GrpcDiscovery, TooManyServicesFailThePoll)
               "more than 1000 services listed");
 }
 
+TEST(GrpcDiscovery, TooManyMethodsFailThePollBeforeTheyAreKept)
+{
+    // 2 bytes a method, none routable: kept, each cost some 20 times its
+    // bytes, a body of discovery_max_size could take a worker's memory
+    std::string methods;
+    appendBytes(methods, 1, "Catalog");
+    for (size_t i = 0; i <= kMaxRoutes; i++) {
+        methods.append("\x12\x00", 2);
+    }
+    std::string f;
+    appendBytes(f, 2, "shop");
+    appendBytes(f, 6, methods);
+
+    GrpcDiscovery poll(false, 1 << 22);
+    answer(poll, "", ok(12));
+    answer(poll, frame(listResponse({"shop.Catalog"})));
+    EXPECT_EQ(errorOf([&] { answer(poll, frame(filesResponse({f}))); }),
+              "service descriptor of more than 100000 methods");
+
+    // nor may many services, each under the limit, sum past it
+    std::string half;
+    for (size_t i = 0; i <= kMaxRoutes / 2; i++) {
+        half.append("\x12\x00", 2);
+    }
+    std::string a, b, fa, fb;
+    appendBytes(a, 1, "A");
+    appendBytes(b, 1, "B");
+    appendBytes(fa, 2, "shop");
+    appendBytes(fa, 6, a + half);
+    appendBytes(fb, 2, "shop");
+    appendBytes(fb, 6, b + half);
+
+    GrpcDiscovery two(false, 1 << 22);
+    answer(two, "", ok(12));
+    answer(two, frame(listResponse({"shop.A", "shop.B"})));
+    EXPECT_EQ(errorOf([&] {
+                  answer(two, frame(filesResponse({fa, fb})));
+              }),
+              "the services described have more than 100000 methods");
+}
+
 TEST(GrpcDiscovery, FinishBeforeTheLastCallFails)
 {
     GrpcDiscovery poll(false, 1 << 20);
