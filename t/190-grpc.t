@@ -384,3 +384,34 @@ grpc-status: 14
 grpc-message: Service discovery pending
 !Retry-After
 
+
+
+
+=== TEST 22: application/grpc-web is another protocol: JSON answers, as for any request
+--- http_config eval: $::DocConfig
+--- config eval: $DiscoveryTest::GatewayConfig
+--- init
+DiscoveryTest::wait_ready();
+--- request
+POST /shop.Catalog/Nope
+--- more_headers
+Content-Type: application/grpc-web+proto
+--- error_code: 404
+--- response_headers
+Content-Type: application/json
+!grpc-status
+
+
+
+=== TEST 23: application/grpc with parameters is gRPC
+--- http_config eval: $::DocConfig
+--- config eval: $DiscoveryTest::GatewayConfig
+--- init
+DiscoveryTest::wait_ready();
+--- request
+POST /shop.Catalog/Nope
+--- more_headers
+Content-Type: Application/GRPC; charset=utf-8
+--- error_code: 200
+--- response_headers
+grpc-status: 12

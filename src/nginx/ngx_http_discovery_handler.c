@@ -494,21 +494,28 @@ ngx_http_discovery_send_error(ngx_http_request_t *r,
 /*
  * A request gRPC's content type, "application/grpc" or "application/grpc+
  * proto" and the like, gets gRPC's own answers: a gRPC client reports an
- * HTTP error status as a transport failure.
+ * HTTP error status as a transport failure.  Not "application/grpc-web":
+ * another protocol, whose clients read trailers from the body.
  */
 
 static ngx_uint_t
 ngx_http_discovery_is_grpc(ngx_http_request_t *r)
 {
+    size_t            n;
     ngx_table_elt_t  *type;
 
     type = r->headers_in.content_type;
+    n = sizeof("application/grpc") - 1;
 
     return type != NULL
-           && type->value.len >= sizeof("application/grpc") - 1
+           && type->value.len >= n
            && ngx_strncasecmp(type->value.data, (u_char *) "application/grpc",
-                              sizeof("application/grpc") - 1)
-              == 0;
+                              n)
+              == 0
+           && (type->value.len == n
+               || type->value.data[n] == '+'
+               || type->value.data[n] == ';'
+               || type->value.data[n] == ' ');
 }
 
 
