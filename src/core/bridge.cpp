@@ -175,11 +175,35 @@ void giveImage(const discovery::Router::Image &image, discovery_buf_t *out)
     out->len = image.size();
 }
 
+/*
+ * The router image of a table, or data NULL if it cannot be built: a
+ * table without its image is still the table, and workers then build
+ * their own router from it.
+ */
+void giveImageOrNone(const discovery::Snapshot &table, discovery_buf_t *out)
+{
+    try {
+        giveImage(discovery::Router::image(table), out);
+    } catch (...) {
+        out->data = nullptr;
+        out->len = 0;
+    }
+}
+
 void require(bool condition, const char *what)
 {
     if (!condition) {
         throw discovery::Error(what);
     }
+}
+
+// A service's prefix= value, for the poll's rejectOutside().
+void addPrefix(discovery::PathPrefixes &prefixes, const char *prefix,
+               size_t len)
+{
+    require(prefix != nullptr && len > 0 && prefix[0] == '/',
+            "a prefix starts with \"/\"");
+    prefixes.add(std::string(prefix, len));
 }
 
 } // namespace
@@ -276,9 +300,7 @@ int discovery_parser_add_prefix(discovery_parser_t *p, const char *prefix,
 {
     return guard(err, [&] {
         require(p != nullptr, "no parser");
-        require(prefix != nullptr && len > 0 && prefix[0] == '/',
-                "a prefix starts with \"/\"");
-        p->prefixes.add(std::string(prefix, len));
+        addPrefix(p->prefixes, prefix, len);
         return DISCOVERY_OK;
     });
 }
@@ -310,9 +332,7 @@ int discovery_grpc_add_prefix(discovery_grpc_t *g, const char *prefix,
 {
     return guard(err, [&] {
         require(g != nullptr, "no gRPC poll");
-        require(prefix != nullptr && len > 0 && prefix[0] == '/',
-                "a prefix starts with \"/\"");
-        g->prefixes.add(std::string(prefix, len));
+        addPrefix(g->prefixes, prefix, len);
         return DISCOVERY_OK;
     });
 }
@@ -403,14 +423,8 @@ int discovery_snapshot_roster(const unsigned char *old, size_t old_len,
         discovery_buf_t table = {nullptr, 0};
         giveBuffer(bytes.data(), bytes.size(), &table);
 
-        // as for polls: a table without its image is still the table
         if (image != nullptr) {
-            try {
-                giveImage(discovery::Router::image(sealed), image);
-            } catch (...) {
-                image->data = nullptr;
-                image->len = 0;
-            }
+            giveImageOrNone(sealed, image);
         }
 
         *out = table;
@@ -450,15 +464,8 @@ int discovery_snapshot_apply_polls(const unsigned char *old, size_t old_len,
         discovery_buf_t table = {nullptr, 0};
         giveBuffer(bytes->data(), bytes->size(), &table);
 
-        // a table without its image is still the table: workers then
-        // build their own router from it
         if (image != nullptr) {
-            try {
-                giveImage(discovery::Router::image(sealed), image);
-            } catch (...) {
-                image->data = nullptr;
-                image->len = 0;
-            }
+            giveImageOrNone(sealed, image);
         }
 
         *out = table;
