@@ -5,6 +5,7 @@
 #include "discovery_core.h"
 #include "log.hpp"
 #include "route_template.hpp"
+#include "snapshot.hpp"
 
 #include <yajl/yajl_tree.h>
 
@@ -144,8 +145,7 @@ inline void checkEscape(const unsigned char *src, size_t len)
     yajl_tree_free(v);
 }
 
-// The snapshot checksum (src/core/snapshot.cpp): FNV-1a of the whole blob with
-// the u32 at offset 24 read as zero.
+// FNV-1a, to derive choices from an input.
 inline uint32_t fnv1a(uint32_t h, const unsigned char *p, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -155,31 +155,17 @@ inline uint32_t fnv1a(uint32_t h, const unsigned char *p, size_t n)
     return h;
 }
 
-inline void storeLe(unsigned char *p, uint64_t v, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        p[i] = static_cast<unsigned char>(v >> (8 * i));
-    }
-}
-
 // Makes the header's length and checksum agree with the bytes, so the
 // decoder reads past the header.  Blobs shorter than the header are left.
 inline void fixHeader(std::vector<unsigned char> &blob)
 {
-    static const unsigned char zero[4] = {0, 0, 0, 0};
-
     if (blob.size() < 32) {
         return;
     }
-
-    unsigned char *p = blob.data();
-    storeLe(p + 8, blob.size(), 8);
-
-    uint32_t h = 2166136261u;
-    h = fnv1a(h, p, 24);
-    h = fnv1a(h, zero, 4);
-    h = fnv1a(h, p + 28, blob.size() - 28);
-    storeLe(p + 24, h, 4);
+    for (size_t i = 0; i < 8; i++) {
+        blob[8 + i] = static_cast<unsigned char>(blob.size() >> (8 * i));
+    }
+    discovery::sealBlob(blob.data(), blob.size());
 }
 
 // Splits `s` at '\n'.

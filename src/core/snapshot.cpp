@@ -14,10 +14,11 @@
  * Both blobs share one 32-byte header, little-endian:
  *
  *   0  magic "NGXD" (snapshot) or "NGXR" (route set)
- *   4  u32 format version (3; 2 is read too)
+ *   4  u32 format version (4; 2 and 3 are read too)
  *   8  u64 total length, header included
  *  16  u64 generation (0 for route sets)
- *  24  u32 FNV-1a of the whole blob with this field read as zero
+ *  24  u32 checksum of the whole blob with this field read as zero:
+ *          wordChecksum() from version 4, FNV-1a before
  *  28  u32 of a snapshot: the rules of checkTable() its findings were made
  *          by (Snapshot::checkedBy), 0 if unknown; of a route set, zero
  *
@@ -35,7 +36,9 @@
  *              omitted
  *
  * where {x} is a varint count followed by that many x.  Version 2 had no
- * extension-methods lists.  A route's flags: auth_required 1, websocket 2,
+ * extension-methods lists; version 3 differs from 4 only by its checksum,
+ * FNV-1a, which reads a byte at a time: a fifth of a restart's time at
+ * 1,000,000 routes.  A route's flags: auth_required 1, websocket 2,
  * gRPC 4, and for a gRPC route client streaming 8, server streaming 16.
  */
 
@@ -46,7 +49,8 @@ namespace {
 constexpr size_t kHeaderSize = 32;
 constexpr size_t kChecksumOffset = 24;
 constexpr size_t kCheckedByOffset = 28;
-constexpr uint32_t kFormatVersion = 3;
+constexpr uint32_t kFormatVersion = 4;
+constexpr uint32_t kLastFnvFormatVersion = 3;
 constexpr uint32_t kOldestFormatVersion = 2;
 constexpr char kSnapshotMagic[] = "NGXD";
 constexpr char kRouteSetMagic[] = "NGXR";
@@ -76,7 +80,7 @@ uint32_t fnv1a(uint32_t h, const unsigned char *p, size_t n)
     return h;
 }
 
-uint32_t blobChecksum(const unsigned char *p, size_t len)
+uint32_t fnvChecksum(const unsigned char *p, size_t len)
 {
     static const unsigned char zero[4] = {0, 0, 0, 0};
     uint32_t h = 2166136261u;
@@ -84,6 +88,84 @@ uint32_t blobChecksum(const unsigned char *p, size_t len)
     h = fnv1a(h, p, kChecksumOffset);
     h = fnv1a(h, zero, sizeof(zero));
     return fnv1a(h, p + kHeaderSize - 4, len - (kHeaderSize - 4));
+}
+
+constexpr uint64_t kPrime1 = 0x9e3779b185ebca87ull;
+constexpr uint64_t kPrime2 = 0xc2b2ae3d27d4eb4full;
+constexpr uint64_t kPrime3 = 0x165667b19e3779f9ull;
+
+uint64_t rotl(uint64_t v, unsigned n)
+{
+    return (v << n) | (v >> (64 - n));
+}
+
+uint64_t word(const unsigned char *p)
+{
+    uint64_t v;
+
+    std::memcpy(&v, p, sizeof(v));
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
+// One word into one lane: the rotation carries high bits down, which a
+// multiplication alone never does.
+uint64_t mixWord(uint64_t lane, uint64_t w)
+{
+    return rotl(lane + w * kPrime2, 31) * kPrime1;
+}
+
+/*
+ * The checksum of version 4: 8-byte words into four independent lanes, so
+ * that a core takes several words per cycle, the way xxHash does.  It
+ * finds damage, not tampering: the decoder checks every byte it reads.
+ */
+uint32_t wordChecksum(const unsigned char *p, size_t len)
+{
+    unsigned char head[kHeaderSize];
+
+    std::memcpy(head, p, kHeaderSize);
+    std::memset(head + kChecksumOffset, 0, 4);
+
+    uint64_t a = mixWord(kPrime1 + kPrime2, word(head));
+    uint64_t b = mixWord(kPrime2, word(head + 8));
+    uint64_t c = mixWord(0, word(head + 16));
+    uint64_t d = mixWord(0 - kPrime1, word(head + 24));
+
+    const unsigned char *q = p + kHeaderSize;
+    const unsigned char *end = p + len;
+
+    for (; end - q >= 32; q += 32) {
+        a = mixWord(a, word(q));
+        b = mixWord(b, word(q + 8));
+        c = mixWord(c, word(q + 16));
+        d = mixWord(d, word(q + 24));
+    }
+
+    uint64_t h = rotl(a, 1) + rotl(b, 7) + rotl(c, 12) + rotl(d, 18) + len;
+
+    for (; end - q >= 8; q += 8) {
+        h = rotl(h ^ mixWord(0, word(q)), 27) * kPrime1 + kPrime3;
+    }
+    for (; q < end; q++) {
+        h = rotl(h ^ (*q * kPrime3), 11) * kPrime1;
+    }
+
+    h ^= h >> 33;
+    h *= kPrime2;
+    h ^= h >> 29;
+    h *= kPrime3;
+    h ^= h >> 32;
+    return static_cast<uint32_t>(h);
+}
+
+// The checksum a blob of this format version carries.
+uint32_t blobChecksum(const unsigned char *p, size_t len, uint32_t version)
+{
+    return version <= kLastFnvFormatVersion ? fnvChecksum(p, len)
+                                            : wordChecksum(p, len);
 }
 
 uint64_t loadLe(const unsigned char *p, size_t n)
@@ -133,7 +215,8 @@ public:
         storeLe(h + 8, bytes_.size(), 8);
         storeLe(h + 16, generation, 8);
         storeLe(h + kCheckedByOffset, checkedBy, 4);
-        storeLe(h + kChecksumOffset, blobChecksum(h, bytes_.size()), 4);
+        storeLe(h + kChecksumOffset,
+                blobChecksum(h, bytes_.size(), kFormatVersion), 4);
         return std::move(bytes_);
     }
 
@@ -264,7 +347,7 @@ uint64_t openBlob(const unsigned char *data, size_t len, const char *magic,
     } else if (loadLe(data + kCheckedByOffset, 4) != 0) {
         fail("bad reserved field");
     }
-    if (loadLe(data + kChecksumOffset, 4) != blobChecksum(data, len)) {
+    if (loadLe(data + kChecksumOffset, 4) != blobChecksum(data, len, format)) {
         fail("checksum mismatch");
     }
 
@@ -599,10 +682,16 @@ Bytes resealSnapshot(const unsigned char *data, size_t len, uint64_t generation)
 {
     checkSnapshot(data, len);
 
+    // format 3 is 4 with the older checksum; format 2 stays as it is
+    auto format = static_cast<uint32_t>(loadLe(data + 4, 4));
+    if (format == kLastFnvFormatVersion) {
+        format = kFormatVersion;
+    }
     Bytes bytes(data, data + len);
+    storeLe(bytes.data() + 4, format, 4);
     storeLe(bytes.data() + 16, generation, 8);
     storeLe(bytes.data() + kChecksumOffset,
-            blobChecksum(bytes.data(), bytes.size()), 4);
+            blobChecksum(bytes.data(), bytes.size(), format), 4);
     return bytes;
 }
 
@@ -667,6 +756,16 @@ uint64_t checkSnapshot(const unsigned char *data, size_t len)
 
     return openBlob(data, len, kSnapshotMagic, "snapshot", nullptr,
                     &checkedBy);
+}
+
+void sealBlob(unsigned char *data, size_t len)
+{
+    if (len < kHeaderSize) {
+        return;
+    }
+
+    auto format = static_cast<uint32_t>(loadLe(data + 4, 4));
+    storeLe(data + kChecksumOffset, blobChecksum(data, len, format), 4);
 }
 
 } // namespace discovery

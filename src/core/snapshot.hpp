@@ -136,13 +136,21 @@ Bytes encodeSnapshot(const Snapshot &snap);
 // from a damaged state file.
 Snapshot decodeSnapshot(const unsigned char *data, size_t len);
 
-// The snapshot blob as it is but for its generation.  Throws Error as
-// decodeSnapshot() does on a corrupt header.
+// The snapshot blob as it is but for its generation (and format 3 made 4,
+// the same but for the checksum).  Throws Error as decodeSnapshot() does
+// on a corrupt header.
 Bytes resealSnapshot(const unsigned char *data, size_t len,
                      uint64_t generation);
 
 // Header and checksum only; returns the generation.
 uint64_t checkSnapshot(const unsigned char *data, size_t len);
+
+/*
+ * Makes the checksum field of a blob's header agree with its `len` bytes,
+ * by the checksum of the format version it names: for tests and fuzzers
+ * that forge blobs.  Shorter than a header: left as is.
+ */
+void sealBlob(unsigned char *data, size_t len);
 
 } // namespace discovery
 

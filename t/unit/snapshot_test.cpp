@@ -115,9 +115,15 @@ bool sameSnapshot(const Snapshot &a, const Snapshot &b)
     return true;
 }
 
-// The checksum of the documented header, so tests can forge blobs whose
-// body is garbage but whose checksum is right.
+// Blobs whose body is garbage but whose checksum is right.
 void reseal(Bytes &blob)
+{
+    sealBlob(blob.data(), blob.size());
+}
+
+// The checksum of format versions 2 and 3 as documented: FNV-1a of the
+// blob with the field read as zero.
+void resealFnv(Bytes &blob)
 {
     uint32_t h = 2166136261u;
     for (size_t i = 0; i < blob.size(); i++) {
@@ -191,6 +197,28 @@ TEST(Snapshot, ReadsFormatTwo)
               "outside prefix");
     ASSERT_EQ(snap.conflicts.size(), 1u);
     EXPECT_EQ(snap.conflicts[0].methods, kGet);
+}
+
+// A state file of the format before the word checksum (3) still loads,
+// and is resealed as format 4; FNV-1a does not pass for format 4.
+TEST(Snapshot, ReadsFormatThree)
+{
+    Snapshot snap = sample();
+    Bytes blob = encodeSnapshot(snap);
+    ASSERT_EQ(blob[4], 4);
+
+    Bytes three = blob;
+    three[4] = 3;
+    resealFnv(three);
+    EXPECT_TRUE(sameSnapshot(decodeSnapshot(three.data(), three.size()), snap));
+
+    Bytes moved = resealSnapshot(three.data(), three.size(), 43);
+    EXPECT_EQ(moved[4], 4);
+    EXPECT_EQ(checkSnapshot(moved.data(), moved.size()), 43u);
+
+    Bytes fnvFour = blob;
+    resealFnv(fnvFour);
+    EXPECT_THROW(checkSnapshot(fnvFour.data(), fnvFour.size()), Error);
 }
 
 TEST(Snapshot, Compact)
