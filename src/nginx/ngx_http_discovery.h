@@ -308,6 +308,7 @@ void ngx_http_discovery_log_handler(void *data, int level, const char *msg,
 ngx_int_t ngx_http_discovery_publish_init_worker(ngx_cycle_t *cycle,
     ngx_http_discovery_main_conf_t *dmcf);
 void ngx_http_discovery_publish_exit_worker(ngx_cycle_t *cycle);
+void ngx_http_discovery_publish_freed(void);
 void ngx_http_discovery_defer(ngx_http_discovery_service_t *service,
     ngx_http_discovery_outcome_t *outcome, uint64_t hash, uint64_t poll);
 void ngx_http_discovery_defer_drop_routes(

@@ -12,9 +12,14 @@
 #include "ngx_http_discovery.h"
 
 
+/* a table from this size on leaves enough freed memory to return */
+#define NGX_HTTP_DISCOVERY_STATUS_TRIM  (256 * 1024)
+
+
 static ngx_int_t ngx_http_discovery_status_copy(ngx_http_request_t *r,
     ngx_http_discovery_main_conf_t *dmcf, u_char **snapshot, size_t *len,
     discovery_service_stats_t **stats, size_t *n, ngx_str_t *table_error);
+static void ngx_http_discovery_status_freed(void *data);
 
 
 static ngx_str_t  ngx_http_discovery_status_type =
@@ -29,6 +34,7 @@ ngx_http_discovery_status_handler(ngx_http_request_t *r)
     ngx_int_t                        rc;
     ngx_buf_t                       *b;
     ngx_str_t                        table_error;
+    ngx_pool_cleanup_t              *cln;
     discovery_buf_t                  json;
     discovery_error_t                err;
     discovery_service_stats_t       *stats;
@@ -83,6 +89,16 @@ ngx_http_discovery_status_handler(ngx_http_request_t *r)
     b->last_in_chain = 1;
 
     discovery_buf_free(&json);
+
+    if (len > NGX_HTTP_DISCOVERY_STATUS_TRIM) {
+        /* once the request's pool, the copy of the page with it, is gone */
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        cln->handler = ngx_http_discovery_status_freed;
+    }
 
     return ngx_http_discovery_send(r, NGX_HTTP_OK,
                                    &ngx_http_discovery_status_type, b);
@@ -167,4 +183,11 @@ ngx_http_discovery_status_copy(ngx_http_request_t *r,
     }
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_discovery_status_freed(void *data)
+{
+    ngx_http_discovery_publish_freed();
 }
