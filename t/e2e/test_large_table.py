@@ -198,3 +198,47 @@ def test_the_table_work_runs_below_the_event_loop(tmp_path):
             assert sorted(nice.values()) == [10, 10], nice
     finally:
         nginx.stop()
+
+
+def test_a_large_status_page_is_rendered_below_the_event_loop(tmp_path):
+    """The status page of a 20,000-route table (over the 256 KB rendered at
+    once) is rendered in a background thread: whole, GET and HEAD alike,
+    while the worker goes on routing."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "big.json").write_text(document())
+    nginx = Gateway(tmp_path, [], template=CONF, workers=1, log_level="debug",
+                    docs=free_port(), root=docs, zone="64m")
+    nginx.start()
+    try:
+        wait_until(lambda: httpx.get(nginx.url + "/big/r7/a").status_code,
+                   lambda code: code == 200, 15, message="/big/r7/a routed")
+        pages, routed = [], []
+
+        def read_pages():
+            for _ in range(5):
+                pages.append(httpx.get(nginx.url + "/_discovery", timeout=30))
+
+        reader = threading.Thread(target=read_pages)
+        reader.start()
+        while reader.is_alive():
+            routed.append(httpx.get(nginx.url + "/big/r9/b").status_code)
+        reader.join()
+
+        assert len(pages) == 5
+        for page in pages:
+            assert page.status_code == 200
+            services = page.json()["services"]
+            assert len(services[0]["routes"]) == ROUTES
+        assert routed and set(routed) == {200}, routed
+
+        head = httpx.head(nginx.url + "/_discovery", timeout=30)
+        assert head.status_code == 200
+        assert int(head.headers["content-length"]) == len(pages[-1].content)
+
+        log = nginx.error_log.read_text()
+        assert len(re.findall(r"discovery: status of a table of \d+ bytes "
+                              r"rendered in a background thread", log)) == 6
+        assert "[alert]" not in log and "[crit]" not in log
+    finally:
+        nginx.stop()
