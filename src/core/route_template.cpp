@@ -5,6 +5,8 @@ namespace discovery {
 
 namespace {
 
+constexpr size_t kTypicalSegments = 8;
+
 bool isIdentStart(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
@@ -164,6 +166,10 @@ bool compileTemplate(std::string_view path, Template &out, std::string *reason)
     if (path.empty() || path.front() != '/') {
         return fail("does not start with \"/\"");
     }
+
+    // one allocation for most templates rather than one per doubling: a
+    // table's build compiles every template, 1,000,000 in a large one
+    out.segments.reserve(kTypicalSegments);
 
     std::string_view rest = path.substr(1);
     size_t pathAt = std::string_view::npos; // the {x:path} segment's index
