@@ -281,6 +281,8 @@ int discovery_router_pending(const discovery_router_t *router)
 #define DISCOVERY_MATCH_NOT_ALLOWED  2   /* 405, allow set */
 #define DISCOVERY_MATCH_UNAVAILABLE  3   /* 503, owner unhealthy */
 #define DISCOVERY_MATCH_PENDING      4   /* 503, no match, a service pending */
+#define DISCOVERY_MATCH_DRAINED      5   /* 503, the owner is drained */
+#define DISCOVERY_MATCH_DISABLED     6   /* 404, disabled by an override */
 
 /* how a route is proxied, and a gRPC route's streaming kind */
 #define DISCOVERY_PROTOCOL_HTTP      0
@@ -365,6 +367,86 @@ int discovery_status_render(const unsigned char *snapshot, size_t len,
     const discovery_service_stats_t *stats, size_t n, const char *table_error,
     size_t table_error_len, const char *module_version, discovery_buf_t *out,
     discovery_error_t *err) DISCOVERY_NOEXCEPT;
+
+
+/*
+ * The management API (discovery_api).  Overrides and drained services,
+ * "controls", are a flat blob the core encodes: the zone keeps the
+ * current one, and each table carries the one it was made with (so the
+ * state file keeps them too).
+ */
+#define DISCOVERY_API_MAX_BODY  (64 * 1024)
+
+typedef struct {
+    const char                       *method;
+    size_t                            method_len;
+    const char                       *path;       /* below the location */
+    size_t                            path_len;
+    const char                       *query;      /* undecoded */
+    size_t                            query_len;
+    const char                       *body;
+    size_t                            body_len;
+    int                               body_too_large;
+    const char                       *content_type;
+    size_t                            content_type_len;
+    const char                       *origin;     /* NULL: no header */
+    size_t                            origin_len;
+    const char                       *host;
+    size_t                            host_len;
+    int                               write;      /* write=on */
+    int                               persist_restart; /* discovery_state */
+    const char                       *module_version; /* NUL-terminated */
+    int64_t                           now;        /* unix time */
+} discovery_api_request_t;
+
+typedef struct {
+    const unsigned char              *snapshot;   /* NULL: no table */
+    size_t                            snapshot_len;
+    const discovery_service_stats_t  *stats;
+    size_t                            n;
+    const unsigned char              *controls;   /* the zone's */
+    size_t                            controls_len;
+    const discovery_router_t         *router;     /* NULL: none yet */
+} discovery_api_view_t;
+
+typedef struct {
+    int                               status;     /* HTTP */
+    discovery_buf_t                   body;       /* JSON */
+    char                              allow[64];  /* of a 405, or "" */
+    int                               controls_changed;
+    discovery_buf_t                   controls;   /* the new ones */
+    int64_t                           next_expiry; /* of them; 0: none */
+    discovery_buf_t                   poll;       /* a service to poll */
+} discovery_api_answer_t;
+
+/* DISCOVERY_OK with the answer, whatever its status; buffers to free */
+int discovery_api_handle(const discovery_api_request_t *req,
+    const discovery_api_view_t *view, discovery_api_answer_t *answer,
+    discovery_error_t *err) DISCOVERY_NOEXCEPT;
+
+/*
+ * Controls less the overrides expired at `now`: DISCOVERY_UNCHANGED when
+ * none has; *next_expiry receives the next expiry of what is left.
+ */
+int discovery_controls_expire(const unsigned char *controls, size_t len,
+    int64_t now, discovery_buf_t *out, int64_t *next_expiry,
+    discovery_error_t *err) DISCOVERY_NOEXCEPT;
+
+/* the controls a snapshot carries, and their next expiry */
+int discovery_snapshot_controls(const unsigned char *snapshot, size_t len,
+    discovery_buf_t *out, int64_t *next_expiry, discovery_error_t *err)
+    DISCOVERY_NOEXCEPT;
+
+/*
+ * The snapshot with these controls (len 0: none) and this generation,
+ * and its router image as discovery_snapshot_apply_polls() gives one;
+ * DISCOVERY_UNCHANGED when it carries them already.  Cheap when they are
+ * the same: they are compared where they lie, at the snapshot's end.
+ */
+int discovery_snapshot_set_controls(const unsigned char *old, size_t old_len,
+    const unsigned char *controls, size_t len, uint64_t generation,
+    discovery_buf_t *out, discovery_buf_t *image, discovery_error_t *err)
+    DISCOVERY_NOEXCEPT;
 
 
 /*

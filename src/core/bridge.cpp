@@ -2,6 +2,8 @@
 // leaves this file.
 #include "discovery_core.h"
 
+#include "api.hpp"
+#include "controls.hpp"
 #include "error.hpp"
 #include "grpc_reflection.hpp"
 #include "health.hpp"
@@ -43,6 +45,9 @@ static_assert(int(MatchStatus::NotFound) == DISCOVERY_MATCH_NOT_FOUND);
 static_assert(int(MatchStatus::NotAllowed) == DISCOVERY_MATCH_NOT_ALLOWED);
 static_assert(int(MatchStatus::Unavailable) == DISCOVERY_MATCH_UNAVAILABLE);
 static_assert(int(MatchStatus::Pending) == DISCOVERY_MATCH_PENDING);
+static_assert(int(MatchStatus::Drained) == DISCOVERY_MATCH_DRAINED);
+static_assert(int(MatchStatus::Disabled) == DISCOVERY_MATCH_DISABLED);
+static_assert(discovery::kMaxApiBody == DISCOVERY_API_MAX_BODY);
 static_assert(discovery::Router::kImageAlign == DISCOVERY_ROUTER_IMAGE_ALIGN);
 static_assert(int(discovery::Protocol::Http) == DISCOVERY_PROTOCOL_HTTP);
 static_assert(int(discovery::Protocol::Grpc) == DISCOVERY_PROTOCOL_GRPC);
@@ -720,6 +725,161 @@ size_t discovery_json_escape(unsigned char *dst, const unsigned char *src,
     });
 
     return n;
+}
+
+int discovery_api_handle(const discovery_api_request_t *req,
+                         const discovery_api_view_t *v,
+                         discovery_api_answer_t *answer,
+                         discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        require(req != nullptr && v != nullptr && answer != nullptr,
+                "no request");
+        require(v->stats != nullptr || v->n == 0, "no stats");
+        *answer = discovery_api_answer_t();
+
+        discovery::ApiRequest r;
+        r.method = view(req->method, req->method_len);
+        r.path = view(req->path, req->path_len);
+        r.query = view(req->query, req->query_len);
+        r.body = view(req->body, req->body_len);
+        r.bodyTooLarge = req->body_too_large != 0;
+        r.contentType = view(req->content_type, req->content_type_len);
+        r.origin = view(req->origin, req->origin_len);
+        r.host = view(req->host, req->host_len);
+        r.write = req->write != 0;
+        r.persistRestart = req->persist_restart != 0;
+        r.moduleVersion = req->module_version != nullptr
+                              ? std::string_view(req->module_version)
+                              : std::string_view();
+        r.now = req->now;
+
+        discovery::Snapshot table;
+        discovery::ApiView w;
+        if (v->snapshot != nullptr) {
+            table = discovery::decodeSnapshot(v->snapshot, v->snapshot_len);
+            w.table = &table;
+        }
+        for (size_t i = 0; i < v->n; i++) {
+            const discovery_service_stats_t &s = v->stats[i];
+            discovery::ServiceStats st;
+            st.name = view(s.name, s.name_len);
+            st.lastCheck = s.last_check;
+            st.lastSuccess = s.last_success;
+            st.failures = s.failures;
+            st.lastError = view(s.last_error, s.last_error_len);
+            w.stats.push_back(st);
+        }
+        w.controls = discovery::decodeControls(v->controls, v->controls_len);
+        w.router = v->router != nullptr ? v->router->router.get() : nullptr;
+
+        discovery::ApiAnswer a = discovery::handleApi(r, w);
+
+        discovery_api_answer_t out = discovery_api_answer_t();
+        out.status = a.status;
+        std::memcpy(out.allow, a.allow.data(),
+                    std::min(a.allow.size(), sizeof(out.allow) - 1));
+
+        try {
+            giveBuffer(a.body.data(), a.body.size(), &out.body);
+            if (a.controlsChanged) {
+                Bytes c = discovery::encodeControls(a.controls);
+                giveBuffer(c.data(), c.size(), &out.controls);
+                out.controls_changed = 1;
+                out.next_expiry = a.controls.nextExpiry();
+            }
+            if (!a.poll.empty()) {
+                giveBuffer(a.poll.data(), a.poll.size(), &out.poll);
+            }
+        } catch (...) {
+            std::free(out.body.data);
+            std::free(out.controls.data);
+            std::free(out.poll.data);
+            throw;
+        }
+
+        *answer = out;
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_controls_expire(const unsigned char *controls, size_t len,
+                              int64_t now, discovery_buf_t *out,
+                              int64_t *next_expiry,
+                              discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        require(out != nullptr && next_expiry != nullptr, "no output buffer");
+        discovery::Controls c = discovery::decodeControls(controls, len);
+        bool expired = c.expire(now);
+        *next_expiry = c.nextExpiry();
+        if (!expired) {
+            return DISCOVERY_UNCHANGED;
+        }
+        Bytes bytes = discovery::encodeControls(c);
+        giveBuffer(bytes.data(), bytes.size(), out);
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_snapshot_controls(const unsigned char *snapshot, size_t len,
+                                discovery_buf_t *out, int64_t *next_expiry,
+                                discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        require(out != nullptr && next_expiry != nullptr, "no output buffer");
+        discovery::checkSnapshot(snapshot, len);
+        auto c = discovery::snapshotControls(snapshot, len);
+        *next_expiry =
+            discovery::decodeControls(c.first, c.second).nextExpiry();
+        giveBuffer(c.first, c.second, out);
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_snapshot_set_controls(const unsigned char *old, size_t old_len,
+                                    const unsigned char *controls, size_t len,
+                                    uint64_t generation, discovery_buf_t *out,
+                                    discovery_buf_t *image,
+                                    discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        require(out != nullptr, "no output buffer");
+        require(controls != nullptr || len == 0, "no controls");
+
+        if (image != nullptr) {
+            image->data = nullptr;
+            image->len = 0;
+        }
+
+        auto have = discovery::snapshotControls(old, old_len);
+        if (have.second == len
+            && (len == 0 || std::memcmp(have.first, controls, len) == 0)) {
+            return DISCOVERY_UNCHANGED;
+        }
+
+        Bytes c(controls, controls + len);
+        (void) discovery::decodeControls(c.data(), c.size()); // checked
+        Bytes bytes =
+            discovery::replaceControls(old, old_len, c, generation);
+
+        discovery_buf_t table = {nullptr, 0};
+        giveBuffer(bytes.data(), bytes.size(), &table);
+
+        if (image != nullptr) {
+            try {
+                giveImageOrNone(
+                    discovery::decodeSnapshot(bytes.data(), bytes.size()),
+                    image);
+            } catch (...) {
+                std::free(table.data);
+                throw;
+            }
+        }
+
+        *out = table;
+        return DISCOVERY_OK;
+    });
 }
 
 } /* extern "C" */

@@ -242,4 +242,53 @@ bool segmentMatches(SegmentKind kind, std::string_view segment)
     }
 }
 
+bool templateMatches(const Template &tpl, std::string_view path)
+{
+    if (path.empty() || path.front() != '/') {
+        return false;
+    }
+
+    std::vector<std::string_view> parts;
+    std::string_view rest = path.substr(1);
+    for (;;) {
+        size_t slash = rest.find('/');
+        parts.push_back(rest.substr(0, slash));
+        if (slash == std::string_view::npos) {
+            break;
+        }
+        rest = rest.substr(slash + 1);
+    }
+
+    const std::vector<Segment> &segs = tpl.segments;
+    size_t pathAt = segs.size();
+    for (size_t i = 0; i < segs.size(); i++) {
+        if (segs[i].kind == SegmentKind::Path) {
+            pathAt = i;
+        }
+    }
+
+    size_t after = pathAt < segs.size() ? segs.size() - pathAt - 1 : 0;
+    if (pathAt < segs.size() ? parts.size() < segs.size()
+                             : parts.size() != segs.size()) {
+        return false;
+    }
+
+    auto one = [](const Segment &seg, std::string_view part) {
+        return seg.kind == SegmentKind::Literal ? seg.text == part
+                                                : segmentMatches(seg.kind, part);
+    };
+
+    for (size_t i = 0; i < segs.size() && i < pathAt; i++) {
+        if (!one(segs[i], parts[i])) {
+            return false;
+        }
+    }
+    for (size_t i = 0; i < after; i++) {
+        if (!one(segs[segs.size() - 1 - i], parts[parts.size() - 1 - i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
 } // namespace discovery

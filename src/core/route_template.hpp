@@ -42,6 +42,13 @@ std::string templateShape(const Template &tpl);
 // Whether a request segment satisfies a converter (not Literal or Path).
 bool segmentMatches(SegmentKind kind, std::string_view segment);
 
+/*
+ * Whether the template takes a request path (normalized, no query), as
+ * the router's walk would: segment by segment, a {x:path} taking what lies
+ * between the segments before it and the fixed number after it.
+ */
+bool templateMatches(const Template &tpl, std::string_view path);
+
 } // namespace discovery
 
 #endif

@@ -1,6 +1,7 @@
 // router.cpp: trie construction and the depth-first lookup.
 #include "router.hpp"
 
+#include "controls.hpp"
 #include "error.hpp"
 #include "methods.hpp"
 
@@ -170,6 +171,7 @@ struct Router::Draft {
     Draft() : nodes(1), slots(64) {} // the root: the empty prefix
 
     void add(const Route &route, uint32_t service, uint32_t methods);
+    void addOverride(const Snapshot &snapshot, const Override &o);
     uint32_t child(uint32_t node, const Segment &seg);
     uint32_t findLiteral(const Key &key) const;
     void insertLiteral(uint32_t hash, uint32_t id);
@@ -205,6 +207,62 @@ void Router::Draft::add(const Route &route, uint32_t service, uint32_t methods)
         {node, Entry{text, service, route.authRequired,
                      route.protocol == Protocol::Grpc,
                      static_cast<uint32_t>(route.streaming), methods}});
+}
+
+/*
+ * A disabling override's entry belongs to the service after the roster's;
+ * a pinned or added route to its service, with the flags and, for "*",
+ * the methods of the service's own route of that shape if it has one.
+ */
+void Router::Draft::addOverride(const Snapshot &snapshot, const Override &o)
+{
+    auto count = static_cast<uint32_t>(snapshot.services.size());
+    uint32_t all = kAllMethods
+                   | (((1u << snapshot.extensionMethods.size()) - 1)
+                      << kMethodCount);
+    Route route;
+    route.path = o.path;
+
+    if (o.action == OverrideAction::Disable) {
+        uint32_t mask = overrideMask(o, snapshot.extensionMethods, all);
+        if (mask != 0) {
+            add(route, count, mask);
+        }
+        return;
+    }
+
+    Template want;
+    if (!compileTemplate(o.path, want)) {
+        return;
+    }
+    std::string shape = templateShape(want);
+
+    for (uint32_t s = 0; s < count; s++) {
+        const Service &service = snapshot.services[s];
+        if (service.name != o.service) {
+            continue;
+        }
+        uint32_t mask = overrideMask(o, snapshot.extensionMethods, 0);
+        for (const Route &own : service.routeSet.routes) {
+            Template tpl;
+            if (compileTemplate(own.path, tpl) && templateShape(tpl) == shape) {
+                route.authRequired = own.authRequired;
+                route.protocol = own.protocol;
+                route.streaming = own.streaming;
+                if (mask == 0) {
+                    mask = methodMask(own, snapshot.extensionMethods);
+                }
+                break;
+            }
+        }
+        if (mask == 0 && overrideMask(o, snapshot.extensionMethods, 1) != 0) {
+            mask = kAllMethods; // "*" of a route the service lacks
+        }
+        if (mask != 0) {
+            add(route, s, mask);
+        }
+        return;
+    }
 }
 
 uint32_t Router::Draft::child(uint32_t node, const Segment &seg)
@@ -358,6 +416,15 @@ Router::Image Router::image(const Snapshot &snapshot)
     Draft draft;
     auto rejected = snapshot.rejections.begin(); // by service, route
     bool anyPending = false;
+    Controls controls =
+        decodeControls(snapshot.controls.data(), snapshot.controls.size());
+
+    // disabling and pinning overrides come first: their entries win
+    for (const Override &o : controls.overrides) {
+        if (o.action != OverrideAction::Add) {
+            draft.addOverride(snapshot, o);
+        }
+    }
 
     for (uint32_t s = 0; s < snapshot.services.size(); s++) {
         const Service &service = snapshot.services[s];
@@ -374,6 +441,13 @@ Router::Image Router::image(const Snapshot &snapshot)
         }
     }
 
+    // added routes last: a route a service publishes takes precedence
+    for (const Override &o : controls.overrides) {
+        if (o.action == OverrideAction::Add) {
+            draft.addOverride(snapshot, o);
+        }
+    }
+
     draft.placeEntries(parts->entries);
     parts->strings = std::move(draft.strings);
     parts->freeze(draft);
@@ -383,9 +457,14 @@ Router::Image Router::image(const Snapshot &snapshot)
         out.name = parts->keep(service.name);
         out.url = parts->keep(service.url);
         out.upstream = parts->keep(service.upstream);
-        out.state = static_cast<uint32_t>(service.state);
+        out.state = static_cast<uint32_t>(service.state)
+                    | (controls.isDrained(service.name) ? kDrained : 0);
         parts->services.push_back(out);
     }
+
+    ImageService disabled; // of the disabling overrides' entries
+    disabled.state = kDisabledRoute;
+    parts->services.push_back(disabled);
 
     for (const std::string &name : snapshot.extensionMethods) {
         parts->extensionMethods.push_back(parts->keep(name));
@@ -442,7 +521,7 @@ void Router::Image::Parts::layout()
     header.entries = next(entries.size() * sizeof(Entry), alignof(Entry));
     header.services =
         next(services.size() * sizeof(ImageService), alignof(ImageService));
-    header.serviceCount = static_cast<uint32_t>(services.size());
+    header.serviceCount = static_cast<uint32_t>(services.size() - 1);
     header.extensionMethods =
         next(extensionMethods.size() * sizeof(Text), alignof(Text));
     header.extensionMethodCount =
@@ -514,7 +593,8 @@ std::unique_ptr<Router> Router::view(const unsigned char *image, size_t len)
     if (h.magic != kMagic || h.size > len || nodes == 0
         || h.nodes % kImageAlign != 0 || h.root >= nodes
         || !within(h.nodes, nodes, sizeof(Node))
-        || !within(h.services, h.serviceCount, sizeof(ImageService))
+        || !within(h.services, uint64_t(h.serviceCount) + 1,
+                   sizeof(ImageService))
         || !within(h.extensionMethods, h.extensionMethodCount, sizeof(Text))
         || !within(h.extensionAllows, h.extensionAllowCount,
                    sizeof(ExtensionAllow))
@@ -546,7 +626,8 @@ Router::ServiceView Router::service(size_t index) const
     v.name = text(s.name);
     v.url = text(s.url);
     v.upstream = text(s.upstream);
-    v.state = static_cast<ServiceState>(s.state);
+    v.state = static_cast<ServiceState>(s.state & 0xff);
+    v.drained = (s.state & kDrained) != 0;
     return v;
 }
 
@@ -891,9 +972,9 @@ Match Router::answer(const Entry &entry) const
     const ImageService &service = services_[entry.service];
     Match m;
 
-    m.status = service.state == static_cast<uint32_t>(ServiceState::Unhealthy)
-                   ? MatchStatus::Unavailable
-                   : MatchStatus::Found;
+    m.status = service.state <= static_cast<uint32_t>(ServiceState::Healthy)
+                   ? MatchStatus::Found
+                   : unusualStatus(service.state);
     m.service = text(service.name);
     m.serviceIndex = entry.service;
     m.upstream = text(service.upstream);
@@ -902,6 +983,21 @@ Match Router::answer(const Entry &entry) const
     m.protocol = entry.grpc ? Protocol::Grpc : Protocol::Http;
     m.streaming = static_cast<Streaming>(entry.streaming);
     return m;
+}
+
+// An owner neither healthy nor pending: unhealthy, drained, or disabling.
+MatchStatus Router::unusualStatus(uint32_t state)
+{
+    if (state & kDisabledRoute) {
+        return MatchStatus::Disabled;
+    }
+    if (state & kDrained) {
+        return MatchStatus::Drained;
+    }
+    if (state == static_cast<uint32_t>(ServiceState::Unhealthy)) {
+        return MatchStatus::Unavailable;
+    }
+    return MatchStatus::Found;
 }
 
 // The methods of a terminal's Allow header.

@@ -20,6 +20,8 @@ enum class MatchStatus {
     NotAllowed = 2,  // 405, allow set
     Unavailable = 3, // 503, the owner is unhealthy
     Pending = 4,     // 503, no match while a service is pending
+    Drained = 5,     // 503, the owner is drained (management API)
+    Disabled = 6,    // 404, an override disables the route
 };
 
 // Views into the router (or static storage): no allocation per lookup.
@@ -120,6 +122,7 @@ public:
         std::string_view url;
         std::string_view upstream;
         ServiceState state = ServiceState::Pending;
+        bool drained = false;
     };
 
     size_t serviceCount() const { return header_->serviceCount; }
@@ -202,12 +205,20 @@ private:
     };
     static_assert(sizeof(Node) == 64, "a node is one cache line");
 
+    /*
+     * state: a ServiceState, kDrained added for a drained service.  The
+     * entries of disabling overrides belong to one more service, after
+     * the roster's, of state kDisabledRoute.
+     */
     struct ImageService {
         Text name;
         Text url;
         Text upstream;
         uint32_t state = 0;
     };
+    static constexpr uint32_t kDrained = 0x100;
+    static constexpr uint32_t kDisabledRoute = 0x200;
+    static MatchStatus unusualStatus(uint32_t state);
 
     // An Allow header naming extension methods, for its method mask.
     struct ExtensionAllow {
@@ -237,7 +248,7 @@ private:
     };
     static_assert(sizeof(Header) % kImageAlign == 0, "nodes start aligned");
 
-    static constexpr uint64_t kMagic = 0x3230524554554f52ull; // "ROUTER02"
+    static constexpr uint64_t kMagic = 0x3330524554554f52ull; // "ROUTER03"
 
     /*
      * An edge to look up, equal to a node's when parent, length and text

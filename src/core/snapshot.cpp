@@ -1,6 +1,7 @@
 // snapshot.cpp: the binary encodings of snapshots and route sets.
 #include "snapshot.hpp"
 
+#include "controls.hpp"
 #include "error.hpp"
 #include "methods.hpp"
 #include "route_template.hpp"
@@ -14,7 +15,7 @@
  * Both blobs share one 32-byte header, little-endian:
  *
  *   0  magic "NGXD" (snapshot) or "NGXR" (route set)
- *   4  u32 format version (4; 2 and 3 are read too)
+ *   4  u32 format version (5; 2 to 4 are read too)
  *   8  u64 total length, header included
  *  16  u64 generation (0 for route sets)
  *  24  u32 checksum of the whole blob with this field read as zero:
@@ -29,6 +30,7 @@
  *              conflicts{methods winner route loser route}
  *              overlaps{methods service route shadowed-service route}
  *              rejections{service route reason}
+ *              controls u32(length of controls)      (version 5)
  *   routeset:  version
  *              routes{path methods extension-methods{name} flags name
  *                     tags{tag}}
@@ -38,7 +40,10 @@
  * where {x} is a varint count followed by that many x.  Version 2 had no
  * extension-methods lists; version 3 differs from 4 only by its checksum,
  * FNV-1a, which reads a byte at a time: a fifth of a restart's time at
- * 1,000,000 routes.  A route's flags: auth_required 1, websocket 2,
+ * 1,000,000 routes.  Version 5 adds the controls: the
+ * management API's bytes (controls.hpp), followed by their length so that
+ * they can be read from the end without decoding the rest.  A route's
+ * flags: auth_required 1, websocket 2,
  * gRPC 4, and for a gRPC route client streaming 8, server streaming 16.
  */
 
@@ -49,8 +54,10 @@ namespace {
 constexpr size_t kHeaderSize = 32;
 constexpr size_t kChecksumOffset = 24;
 constexpr size_t kCheckedByOffset = 28;
-constexpr uint32_t kFormatVersion = 4;
+constexpr uint32_t kFormatVersion = 5;
 constexpr uint32_t kLastFnvFormatVersion = 3;
+constexpr uint32_t kWordChecksumFormatVersion = 4; // the first
+constexpr uint32_t kControlsFormatVersion = 5;      // the first
 constexpr uint32_t kOldestFormatVersion = 2;
 constexpr char kSnapshotMagic[] = "NGXD";
 constexpr char kRouteSetMagic[] = "NGXR";
@@ -199,6 +206,15 @@ public:
 
     void byte(uint8_t v) { bytes_.push_back(v); }
 
+    void raw(const Bytes &b) { bytes_.insert(bytes_.end(), b.begin(), b.end()); }
+
+    void le32(uint32_t v)
+    {
+        for (size_t i = 0; i < 4; i++) {
+            bytes_.push_back(static_cast<unsigned char>(v >> (8 * i)));
+        }
+    }
+
     void string(std::string_view s)
     {
         varint(s.size());
@@ -302,6 +318,16 @@ public:
     }
 
     size_t remaining() const { return static_cast<size_t>(end_ - p_); }
+
+    Bytes raw(size_t n)
+    {
+        if (n > remaining()) {
+            fail("truncated");
+        }
+        Bytes b(p_, p_ + n);
+        p_ += n;
+        return b;
+    }
 
     void expectEnd() const
     {
@@ -675,6 +701,9 @@ Bytes encodeSnapshot(const Snapshot &snap)
         w.string(j.reason);
     }
 
+    w.raw(snap.controls);
+    w.le32(static_cast<uint32_t>(snap.controls.size()));
+
     return w.seal(kSnapshotMagic, snap.generation, snap.checkedBy);
 }
 
@@ -685,7 +714,7 @@ Bytes resealSnapshot(const unsigned char *data, size_t len, uint64_t generation)
     // format 3 is 4 with the older checksum; format 2 stays as it is
     auto format = static_cast<uint32_t>(loadLe(data + 4, 4));
     if (format == kLastFnvFormatVersion) {
-        format = kFormatVersion;
+        format = kWordChecksumFormatVersion;
     }
     Bytes bytes(data, data + len);
     storeLe(bytes.data() + 4, format, 4);
@@ -746,8 +775,68 @@ Snapshot decodeSnapshot(const unsigned char *data, size_t len)
         }
     }
 
+    if (r.version >= kControlsFormatVersion) {
+        if (r.remaining() < 4) {
+            r.fail("truncated");
+        }
+        snap.controls = r.raw(r.remaining() - 4);
+        Bytes n = r.raw(4);
+        if (loadLe(n.data(), 4) != snap.controls.size()) {
+            r.fail("bad controls length");
+        }
+        try {
+            (void) decodeControls(snap.controls.data(), snap.controls.size());
+        } catch (const Error &e) {
+            r.fail(e.what());
+        }
+    }
+
     r.expectEnd();
     return snap;
+}
+
+std::pair<const unsigned char *, size_t>
+snapshotControls(const unsigned char *data, size_t len)
+{
+    if (len < kHeaderSize + 4
+        || loadLe(data + 4, 4) < kControlsFormatVersion) {
+        return {nullptr, 0};
+    }
+    auto n = static_cast<size_t>(loadLe(data + len - 4, 4));
+    if (n > len - kHeaderSize - 4) {
+        throw Error("corrupt snapshot: bad controls length");
+    }
+    return {data + len - 4 - n, n};
+}
+
+Bytes replaceControls(const unsigned char *data, size_t len,
+                      const Bytes &controls, uint64_t generation)
+{
+    uint32_t checkedBy;
+    uint32_t version;
+
+    openBlob(data, len, kSnapshotMagic, "snapshot", &version, &checkedBy);
+
+    if (version < kControlsFormatVersion) {
+        Snapshot snap = decodeSnapshot(data, len);
+        snap.controls = controls;
+        snap.generation = generation;
+        return encodeSnapshot(snap);
+    }
+
+    auto old = snapshotControls(data, len);
+    size_t keep = static_cast<size_t>(old.first - data);
+    Bytes bytes(data, data + keep);
+
+    bytes.insert(bytes.end(), controls.begin(), controls.end());
+    for (size_t i = 0; i < 4; i++) {
+        bytes.push_back(static_cast<unsigned char>(controls.size() >> (8 * i)));
+    }
+    storeLe(bytes.data() + 8, bytes.size(), 8);
+    storeLe(bytes.data() + 16, generation, 8);
+    storeLe(bytes.data() + kChecksumOffset,
+            blobChecksum(bytes.data(), bytes.size(), version), 4);
+    return bytes;
 }
 
 uint64_t checkSnapshot(const unsigned char *data, size_t len)

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace discovery {
@@ -120,6 +121,9 @@ struct Snapshot {
     std::vector<Conflict> conflicts;
     std::vector<Overlap> overlaps;
     std::vector<Rejection> rejections;
+    // the management API's overrides and drained services, encoded
+    // (controls.hpp); empty: none
+    Bytes controls;
 };
 
 // The bits of `route`'s methods in a table whose extension methods are
@@ -141,6 +145,17 @@ Snapshot decodeSnapshot(const unsigned char *data, size_t len);
 // on a corrupt header.
 Bytes resealSnapshot(const unsigned char *data, size_t len,
                      uint64_t generation);
+
+/*
+ * The controls bytes of a snapshot that checkSnapshot() accepted, read
+ * where they lie at its end (a view into `data`): no decoding.
+ */
+std::pair<const unsigned char *, size_t>
+snapshotControls(const unsigned char *data, size_t len);
+
+// The snapshot with other controls and this generation, the rest as it is.
+Bytes replaceControls(const unsigned char *data, size_t len,
+                      const Bytes &controls, uint64_t generation);
 
 // Header and checksum only; returns the generation.
 uint64_t checkSnapshot(const unsigned char *data, size_t len);

@@ -278,6 +278,7 @@ Bytes applyRoster(const unsigned char *old, size_t oldLen,
 
     Snapshot next;
     next.denyOverlaps = denyOverlaps;
+    next.controls = prev.controls; // the operator's, whatever the roster
     next.services.reserve(services.size());
 
     for (const ServiceConf &conf : services) {

@@ -1,8 +1,10 @@
 // status_json.cpp: renders a snapshot and poll statistics for the status page.
 #include "status_json.hpp"
 
+#include "controls.hpp"
 #include "grpc_reflection.hpp"
 #include "json_escape.hpp"
+#include "json_writer.hpp"
 #include "methods.hpp"
 
 #include <cstdio>
@@ -10,81 +12,6 @@
 #include <unordered_map>
 
 namespace discovery {
-
-namespace {
-
-// Appends JSON, placing commas itself so callers only say what comes next.
-class JsonWriter {
-public:
-    void beginObject() { open('{'); }
-    void endObject() { close('}'); }
-    void beginArray() { open('['); }
-    void endArray() { close(']'); }
-
-    void key(std::string_view k)
-    {
-        separate();
-        appendJsonString(out_, k);
-        out_ += ':';
-        afterKey_ = true;
-    }
-
-    void string(std::string_view s)
-    {
-        separate();
-        appendJsonString(out_, s);
-    }
-
-    // null for empty: the model's way of saying "none"
-    void stringOrNull(std::string_view s)
-    {
-        if (s.empty()) {
-            null();
-        } else {
-            string(s);
-        }
-    }
-
-    void null() { raw("null"); }
-    void boolean(bool b) { raw(b ? "true" : "false"); }
-    void number(uint64_t n) { raw(std::to_string(n)); }
-
-    std::string take() { return std::move(out_); }
-
-private:
-    void separate()
-    {
-        if (afterKey_) {
-            afterKey_ = false;
-        } else if (needComma_) {
-            out_ += ',';
-        }
-        needComma_ = true;
-    }
-
-    void raw(std::string_view s)
-    {
-        separate();
-        out_ += s;
-    }
-
-    void open(char c)
-    {
-        separate();
-        out_ += c;
-        needComma_ = false;
-    }
-
-    void close(char c)
-    {
-        out_ += c;
-        needComma_ = true;
-    }
-
-    std::string out_;
-    bool needComma_ = false;
-    bool afterKey_ = false;
-};
 
 const char *stateName(ServiceState state)
 {
@@ -157,7 +84,7 @@ void writeRoute(JsonWriter &w, const Route &r)
 }
 
 // A published route that is not routed, and why.
-void writeRejected(JsonWriter &w, std::string_view path, uint32_t methods,
+static void writeRejected(JsonWriter &w, std::string_view path, uint32_t methods,
                    const MethodNames &extension, std::string_view reason)
 {
     w.beginObject();
@@ -176,7 +103,7 @@ void writeRejected(JsonWriter &w, std::string_view path, uint32_t methods,
  * the lookup bound); rejected_routes counts them.
  */
 void writeService(JsonWriter &w, const Snapshot &snap, uint32_t index,
-                  const ServiceStats &st)
+                  const ServiceStats &st, bool drained)
 {
     const Service &s = snap.services[index];
     std::vector<const Rejection *> dropped;
@@ -196,6 +123,8 @@ void writeService(JsonWriter &w, const Snapshot &snap, uint32_t index,
     w.string(s.upstream);
     w.key("state");
     w.string(stateName(s.state));
+    w.key("drained");
+    w.boolean(drained);
     w.key("version");
     w.stringOrNull(s.routeSet.version);
     w.key("last_check");
@@ -225,6 +154,32 @@ void writeService(JsonWriter &w, const Snapshot &snap, uint32_t index,
         writeRejected(w, r.path, r.methods, r.extensionMethods, j->reason);
     }
     w.endArray();
+    w.endObject();
+}
+
+void writeOverride(JsonWriter &w, const Override &o)
+{
+    w.beginObject();
+    w.key("id");
+    w.string(o.id);
+    w.key("action");
+    w.string(actionName(o.action));
+    w.key("path");
+    w.string(o.path);
+    w.key("methods");
+    w.beginArray();
+    for (const std::string &m : o.methods) {
+        w.string(m);
+    }
+    w.endArray();
+    w.key("service");
+    w.stringOrNull(o.service);
+    w.key("reason");
+    w.string(o.reason);
+    w.key("created");
+    writeTime(w, o.created);
+    w.key("expires");
+    writeTime(w, o.expires);
     w.endObject();
 }
 
@@ -269,8 +224,6 @@ void writeConflict(JsonWriter &w, const Snapshot &snap, const Conflict &c)
     w.endObject();
 }
 
-} // namespace
-
 std::string formatTime(int64_t unixTime)
 {
     auto t = static_cast<time_t>(unixTime);
@@ -297,6 +250,8 @@ std::string renderStatus(const Snapshot &snap,
     std::unordered_map<std::string_view, const ServiceStats *> byName;
     const ServiceStats none;
     JsonWriter w;
+    Controls controls =
+        decodeControls(snap.controls.data(), snap.controls.size());
 
     for (const ServiceStats &st : stats) {
         byName.emplace(st.name, &st); // the first entry for a name wins
@@ -314,7 +269,8 @@ std::string renderStatus(const Snapshot &snap,
     w.beginArray();
     for (uint32_t i = 0; i < snap.services.size(); i++) {
         auto it = byName.find(snap.services[i].name);
-        writeService(w, snap, i, it != byName.end() ? *it->second : none);
+        writeService(w, snap, i, it != byName.end() ? *it->second : none,
+                     controls.isDrained(snap.services[i].name));
     }
     w.endArray();
 
@@ -329,6 +285,13 @@ std::string renderStatus(const Snapshot &snap,
     w.beginArray();
     for (const Overlap &o : snap.overlaps) {
         writeOverlap(w, snap, o);
+    }
+    w.endArray();
+
+    w.key("overrides");
+    w.beginArray();
+    for (const Override &o : controls.overrides) {
+        writeOverride(w, o);
     }
     w.endArray();
 

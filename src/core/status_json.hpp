@@ -27,6 +27,21 @@ std::string renderStatus(const Snapshot &snap,
                          std::string_view tableError = {},
                          std::string_view moduleVersion = {});
 
+class JsonWriter;
+struct Override;
+
+// Parts of the page the management API shows too.
+const char *stateName(ServiceState state);
+void writeService(JsonWriter &w, const Snapshot &snap, uint32_t index,
+                  const ServiceStats &st, bool drained);
+void writeRoute(JsonWriter &w, const Route &r);
+void writeConflict(JsonWriter &w, const Snapshot &snap, const Conflict &c);
+void writeOverlap(JsonWriter &w, const Snapshot &snap, const Overlap &o);
+void writeOverride(JsonWriter &w, const Override &o);
+void writeMethods(JsonWriter &w, uint32_t mask, const MethodNames &extension);
+void writeRouteMethods(JsonWriter &w, uint32_t methods, const MethodNames &own);
+void writeTime(JsonWriter &w, int64_t t);
+
 // "2026-11-28T05:30:00Z"; empty when the time cannot be represented.
 std::string formatTime(int64_t unixTime);
 

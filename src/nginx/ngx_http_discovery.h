@@ -159,6 +159,17 @@ typedef struct {
     ngx_http_discovery_image_t    *retired;
     size_t                         failed_image_len;
     ngx_http_discovery_reader_t    readers[NGX_HTTP_DISCOVERY_READERS];
+
+    /*
+     * The management API's overrides and drained services as the core
+     * encodes them (discovery_api_*), written by the worker that answers
+     * a write; the publisher puts them into the next table.  version
+     * counts the writes; expiry is the next override's, 0: none.
+     */
+    u_char                        *controls;     /* NULL: none */
+    size_t                         controls_len;
+    ngx_atomic_uint_t              controls_version;
+    time_t                         controls_expiry;
 } ngx_http_discovery_shctx_t;
 
 
@@ -193,6 +204,10 @@ typedef struct {
     /* discovery_status here: where, for a location that also routes */
     u_char                        *status_file;
     ngx_uint_t                     status_line;
+
+    /* discovery_api: NGX_CONF_UNSET when absent, else write=on|off */
+    ngx_flag_t                     api_write;
+    u_char                        *api_file;
 } ngx_http_discovery_loc_conf_t;
 
 
@@ -257,6 +272,7 @@ char *ngx_http_discovery_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_discovery_route(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+char *ngx_http_discovery_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_discovery_ssl_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_discovery_max_size(ngx_conf_t *cf, void *post, void *data);
@@ -313,6 +329,7 @@ void ngx_http_discovery_defer(ngx_http_discovery_service_t *service,
     ngx_http_discovery_outcome_t *outcome, uint64_t hash, uint64_t poll);
 void ngx_http_discovery_defer_drop_routes(
     ngx_http_discovery_service_t *service);
+void ngx_http_discovery_publish_controls(void);
 u_char *ngx_http_discovery_table_alloc_locked(
     ngx_http_discovery_main_conf_t *dmcf, size_t len, size_t *size);
 ngx_atomic_uint_t ngx_http_discovery_table_install_locked(
@@ -336,7 +353,17 @@ void ngx_http_discovery_state_exit_worker(ngx_cycle_t *cycle);
 void ngx_http_discovery_state_publish(ngx_http_discovery_main_conf_t *dmcf,
     discovery_buf_t *table, ngx_atomic_uint_t generation);
 
+/* ngx_http_discovery_api.c */
+ngx_int_t ngx_http_discovery_api_handler(ngx_http_request_t *r);
+void ngx_http_discovery_api_init_worker(ngx_cycle_t *cycle,
+    ngx_http_discovery_main_conf_t *dmcf);
+void ngx_http_discovery_api_exit_worker(ngx_cycle_t *cycle);
+void ngx_http_discovery_controls_restore_locked(
+    ngx_http_discovery_main_conf_t *dmcf, discovery_buf_t *table,
+    ngx_log_t *log);
+
 /* ngx_http_discovery_poller.c */
+void ngx_http_discovery_poll_now(ngx_http_discovery_service_t *service);
 ngx_int_t ngx_http_discovery_poller_init_worker(ngx_cycle_t *cycle,
     ngx_http_discovery_main_conf_t *dmcf);
 void ngx_http_discovery_poller_exit_worker(ngx_cycle_t *cycle);

@@ -639,6 +639,50 @@ ngx_http_discovery_service_option(ngx_conf_t *cf,
 }
 
 
+/* discovery_api [write=on|off]: the management API's location */
+
+char *
+ngx_http_discovery_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_discovery_loc_conf_t *dlcf = conf;
+
+    ngx_str_t                 *value;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (dlcf->api_write != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    dlcf->api_write = 0;
+
+    if (cf->args->nelts == 2) {
+        if (ngx_strcmp(value[1].data, "write=on") == 0) {
+            dlcf->api_write = 1;
+
+        } else if (ngx_strcmp(value[1].data, "write=off") != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_discovery_api_handler;
+
+    dlcf->api_file = ngx_pnalloc(cf->pool, cf->conf_file->file.name.len
+                                           + NGX_INT_T_LEN + 2);
+    if (dlcf->api_file == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_sprintf(dlcf->api_file, "%V:%ui%Z", &cf->conf_file->file.name,
+                cf->conf_file->line);
+
+    return NGX_CONF_OK;
+}
+
+
 char *
 ngx_http_discovery_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {

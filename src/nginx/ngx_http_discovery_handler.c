@@ -427,6 +427,18 @@ ngx_http_discovery_send_error(ngx_http_request_t *r,
                                         NGX_HTTP_DISCOVERY_GRPC_UNAVAILABLE,
                                         &detail, NULL);
 
+        case DISCOVERY_MATCH_DRAINED:
+            ngx_str_set(&detail, "Service drained");
+            return ngx_http_discovery_send_grpc(r,
+                                        NGX_HTTP_DISCOVERY_GRPC_UNAVAILABLE,
+                                        &detail, &service);
+
+        case DISCOVERY_MATCH_DISABLED:
+            ngx_str_set(&detail, "Endpoint disabled");
+            return ngx_http_discovery_send_grpc(r,
+                                        NGX_HTTP_DISCOVERY_GRPC_UNIMPLEMENTED,
+                                        &detail, &r->uri);
+
         case DISCOVERY_MATCH_NOT_ALLOWED:
             ngx_str_set(&detail, "Method not allowed");
             return ngx_http_discovery_send_grpc(r,
@@ -456,9 +468,12 @@ ngx_http_discovery_send_error(ngx_http_request_t *r,
 
     case DISCOVERY_MATCH_UNAVAILABLE:
     case DISCOVERY_MATCH_PENDING:
+    case DISCOVERY_MATCH_DRAINED:
         status = NGX_HTTP_SERVICE_UNAVAILABLE;
         if (ctx->status == DISCOVERY_MATCH_PENDING) {
             ngx_str_set(&detail, "Service discovery pending");
+        } else if (ctx->status == DISCOVERY_MATCH_DRAINED) {
+            ngx_str_set(&detail, "Service drained");
         } else {
             ngx_str_set(&detail, "Service unavailable");
         }
@@ -477,6 +492,13 @@ ngx_http_discovery_send_error(ngx_http_request_t *r,
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
+        break;
+
+    case DISCOVERY_MATCH_DISABLED:
+        /* by an override of the management API; no service to name */
+        status = NGX_HTTP_NOT_FOUND;
+        ngx_str_set(&detail, "Endpoint disabled");
+        service.len = 0;
         break;
 
     default: /* DISCOVERY_MATCH_NOT_FOUND */

@@ -131,6 +131,13 @@ static ngx_command_t  ngx_http_discovery_commands[] = {
       0,
       NULL },
 
+    { ngx_string("discovery_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_discovery_api,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -299,6 +306,7 @@ ngx_http_discovery_create_loc_conf(ngx_conf_t *cf)
 
     conf->route = NGX_CONF_UNSET;
     conf->noncanonical = NGX_CONF_UNSET_UINT;
+    conf->api_write = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -320,6 +328,14 @@ ngx_http_discovery_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                       conf->status_file, conf->status_line);
         return NGX_CONF_ERROR;
     }
+    if (conf->route && conf->api_file) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"discovery_api\" in a location with "
+                      "\"discovery_route on\" is never served in %s",
+                      conf->api_file);
+        return NGX_CONF_ERROR;
+    }
+
     ngx_conf_merge_uint_value(conf->noncanonical, prev->noncanonical,
                               NGX_HTTP_DISCOVERY_NONCANONICAL_REJECT);
 
@@ -358,6 +374,8 @@ ngx_http_discovery_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    ngx_http_discovery_api_init_worker(cycle, dmcf);
+
     return ngx_http_discovery_poller_init_worker(cycle, dmcf);
 }
 
@@ -369,6 +387,7 @@ ngx_http_discovery_exit_process(ngx_cycle_t *cycle)
 {
     /* what the last polls found is not lost, and written at once */
     ngx_http_discovery_state_exit_worker(cycle);
+    ngx_http_discovery_api_exit_worker(cycle);
     ngx_http_discovery_publish_exit_worker(cycle);
 
     ngx_http_discovery_poller_exit_worker(cycle);

@@ -317,6 +317,45 @@ ngx_http_discovery_poller_exit_worker(ngx_cycle_t *cycle)
 }
 
 
+/*
+ * The management API asks for a poll now: the service is due at once,
+ * and this process's timer for it fires next; a poll in flight elsewhere
+ * (its lease) is the one waited for.
+ */
+
+void
+ngx_http_discovery_poll_now(ngx_http_discovery_service_t *service)
+{
+    ngx_http_discovery_poller_t     *poller;
+    ngx_http_discovery_record_t     *rec;
+    ngx_http_discovery_polling_t    *polling;
+    ngx_http_discovery_main_conf_t  *dmcf;
+
+    poller = &ngx_http_discovery_poller;
+    dmcf = poller->dmcf;
+
+    if (poller->multi == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&dmcf->shpool->mutex);
+
+    rec = ngx_http_discovery_record_of(dmcf->sh, service);
+
+    if (rec) {
+        rec->next_poll = ngx_current_msec;
+    }
+
+    ngx_shmtx_unlock(&dmcf->shpool->mutex);
+
+    polling = &poller->polling[service->index];
+
+    if (polling->poll == NULL) {
+        ngx_add_timer(&polling->timer, 1);
+    }
+}
+
+
 static void
 ngx_http_discovery_poll_handler(ngx_event_t *ev)
 {

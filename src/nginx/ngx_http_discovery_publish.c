@@ -57,6 +57,7 @@ typedef struct {
     ngx_http_discovery_publication_t **last;
     unsigned                           running:1;
     unsigned                           exiting:1;
+    unsigned                           controls:1; /* the API wrote them */
 
 #if (NGX_THREADS && NGX_LINUX)
     /* memory freed since the last trim, and a trim in a thread */
@@ -79,6 +80,10 @@ struct ngx_http_discovery_publication_s {
     ngx_http_discovery_change_t       *changes;  /* n; their routes owned */
     discovery_poll_t                  *polls;    /* n */
     ngx_uint_t                         tries;
+    unsigned                           controls:1; /* only them, maybe */
+
+    /* the zone's controls, copied with the table, for it to carry */
+    discovery_buf_t                    zcontrols;
 
     u_char                            *base;     /* a copy of the table */
     size_t                             base_len;
@@ -119,6 +124,8 @@ static ngx_uint_t ngx_http_discovery_publication_stale_locked(
 static ngx_int_t ngx_http_discovery_publication_base(
     ngx_http_discovery_publication_t *p);
 static void ngx_http_discovery_publication_work(void *data, ngx_log_t *log);
+static void ngx_http_discovery_publication_controls(
+    ngx_http_discovery_publication_t *p);
 #if (NGX_THREADS && NGX_LINUX)
 static void ngx_http_discovery_publish_trim(
     ngx_http_discovery_publisher_t *pub);
@@ -305,6 +312,30 @@ ngx_http_discovery_defer(ngx_http_discovery_service_t *service,
 }
 
 
+/*
+ * The management API changed the zone's controls: a publication puts
+ * them into the table, as soon as the polls would be.
+ */
+
+void
+ngx_http_discovery_publish_controls(void)
+{
+    ngx_http_discovery_publisher_t  *pub;
+
+    pub = &ngx_http_discovery_publisher;
+
+    if (pub->changes == NULL) {
+        return;
+    }
+
+    pub->controls = 1;
+
+    if (!pub->event.timer_set) {
+        ngx_add_timer(&pub->event, NGX_HTTP_DISCOVERY_PUBLISH_DELAY);
+    }
+}
+
+
 /* a poll found the routes published: those an earlier one left are stale */
 
 void
@@ -359,13 +390,15 @@ ngx_http_discovery_publish_take(ngx_http_discovery_publisher_t *pub)
         n += change[i].pending;
     }
 
-    if (n == 0) {
+    if (n == 0 && !pub->controls) {
         return 0;
     }
 
     p = ngx_http_discovery_publication(pub, n);
 
     if (p == NULL) {
+        pub->controls = 0;
+
         /* nothing is recorded as published: the next polls fetch again */
         for (i = 0; i < nelts; i++) {
             change[i].pending = 0;
@@ -374,6 +407,9 @@ ngx_http_discovery_publish_take(ngx_http_discovery_publisher_t *pub)
 
         return 0;
     }
+
+    p->controls = pub->controls;
+    pub->controls = 0;
 
     n = 0;
 
@@ -550,6 +586,22 @@ again:
 
     p->n = n;
 
+    /* the newest controls go with every publication: they are small */
+    discovery_buf_free(&p->zcontrols);
+
+    if (sh->controls) {
+        p->zcontrols.data = ngx_alloc(sh->controls_len ? sh->controls_len : 1,
+                                      p->pub->log);
+        if (p->zcontrols.data) {
+            p->zcontrols.len = sh->controls_len;
+            ngx_memcpy(p->zcontrols.data, sh->controls, sh->controls_len);
+        }
+    }
+
+    if (p->controls) {
+        n++;
+    }
+
     if (n && sh->snapshot && p->base) {
         ngx_memcpy(p->base, sh->snapshot, sh->snapshot_len);
         p->base_len = sh->snapshot_len;
@@ -596,10 +648,18 @@ ngx_http_discovery_publication_work(void *data, ngx_log_t *log)
     dlog.handler = ngx_http_discovery_publication_said;
     dlog.data = p;
 
-    p->rc = discovery_snapshot_apply_polls(p->base, p->base_len, p->polls,
-                                           p->n, p->base_generation + 1,
-                                           &p->out, &p->image, &dlog,
-                                           &p->err);
+    p->rc = DISCOVERY_UNCHANGED;
+
+    if (p->n) {
+        p->rc = discovery_snapshot_apply_polls(p->base, p->base_len, p->polls,
+                                               p->n, p->base_generation + 1,
+                                               &p->out, &p->image, &dlog,
+                                               &p->err);
+    }
+
+    if (p->rc == DISCOVERY_OK || p->rc == DISCOVERY_UNCHANGED) {
+        ngx_http_discovery_publication_controls(p);
+    }
 
     if (p->rc == DISCOVERY_OK) {
         ngx_http_discovery_publication_zone_copies(p);
@@ -609,6 +669,43 @@ ngx_http_discovery_publication_work(void *data, ngx_log_t *log)
     /* what the table's decoding took goes back to the system */
     (void) malloc_trim(0);
 #endif
+}
+
+
+/*
+ * The table with the zone's controls, if it does not carry them yet:
+ * compared where they lie, at the table's end, which costs nothing when
+ * they are the same (most publications).
+ */
+
+static void
+ngx_http_discovery_publication_controls(ngx_http_discovery_publication_t *p)
+{
+    int                 rc;
+    u_char             *table;
+    size_t              len;
+    discovery_buf_t     out, image;
+    discovery_error_t   err;
+
+    table = (p->rc == DISCOVERY_OK) ? p->out.data : p->base;
+    len = (p->rc == DISCOVERY_OK) ? p->out.len : p->base_len;
+
+    rc = discovery_snapshot_set_controls(table, len, p->zcontrols.data,
+                                         p->zcontrols.len,
+                                         p->base_generation + 1, &out,
+                                         &image, &err);
+
+    if (rc == DISCOVERY_OK) {
+        discovery_buf_free(&p->out);
+        discovery_buf_free(&p->image);
+        p->out = out;
+        p->image = image;
+        p->rc = DISCOVERY_OK;
+
+    } else if (rc != DISCOVERY_UNCHANGED) {
+        ngx_http_discovery_publication_said(p, DISCOVERY_LOG_ERR,
+                                            err.text, ngx_strlen(err.text));
+    }
 }
 
 
@@ -1024,6 +1121,7 @@ ngx_http_discovery_publication_free(ngx_http_discovery_publication_t *p)
 
     discovery_buf_free(&p->out);
     discovery_buf_free(&p->image);
+    discovery_buf_free(&p->zcontrols);
     ngx_free(p->said);
     ngx_free(p->base);
 

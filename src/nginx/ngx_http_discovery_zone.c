@@ -276,6 +276,9 @@ ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
     ngx_http_discovery_roster_commit_locked(dmcf, added, p, size, &table,
                                             image);
 
+    /* a new zone takes the overrides over from the table it starts with */
+    ngx_http_discovery_controls_restore_locked(dmcf, &table, log);
+
     if (loaded) {
         ngx_http_discovery_restore_health(dmcf, &table, roster);
     }

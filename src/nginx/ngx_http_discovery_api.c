@@ -1,0 +1,861 @@
+
+/*
+ * discovery_api: the management API.  The core answers each request from
+ * a copy of the zone's table and controls and this worker's router; a
+ * write's new controls go into the zone under its lock, and the publisher
+ * puts them into the next table, which every worker reads.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_discovery.h"
+
+
+/* how often a worker looks for expired overrides */
+#define NGX_HTTP_DISCOVERY_EXPIRY_CHECK  1000
+
+/* POST .../poll: how often the poll's end is looked for, and how long */
+#define NGX_HTTP_DISCOVERY_POLL_CHECK    25
+#define NGX_HTTP_DISCOVERY_POLL_SETTLE   150
+
+/* a write that raced another one is worked out again, this many times */
+#define NGX_HTTP_DISCOVERY_API_TRIES     8
+
+
+typedef struct {
+    ngx_http_request_t              *request;
+    ngx_event_t                      wait;       /* POST .../poll */
+    ngx_http_discovery_service_t    *service;
+    uint64_t                         polls;      /* when it was asked for */
+    ngx_msec_t                       deadline;
+    ngx_msec_t                       reported;   /* 0: not yet */
+    ngx_str_t                        path;       /* GET, once polled */
+} ngx_http_discovery_api_ctx_t;
+
+
+/* what the zone holds, copied under the lock for the core */
+typedef struct {
+    u_char                          *snapshot;
+    size_t                           snapshot_len;
+    discovery_service_stats_t       *stats;
+    size_t                           n;
+    u_char                          *controls;
+    size_t                           controls_len;
+    ngx_atomic_uint_t                version;
+} ngx_http_discovery_api_copy_t;
+
+
+static void ngx_http_discovery_api_body(ngx_http_request_t *r);
+static void ngx_http_discovery_api_run(ngx_http_request_t *r,
+    ngx_str_t *method, ngx_str_t *path, ngx_str_t *body,
+    ngx_uint_t too_large);
+static ngx_int_t ngx_http_discovery_api_copy(ngx_http_request_t *r,
+    ngx_http_discovery_main_conf_t *dmcf, ngx_http_discovery_api_copy_t *c);
+static ngx_int_t ngx_http_discovery_api_store(
+    ngx_http_discovery_main_conf_t *dmcf, ngx_atomic_uint_t version,
+    discovery_buf_t *controls, int64_t next_expiry, ngx_log_t *log);
+static void ngx_http_discovery_api_poll(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_str_t *path);
+static void ngx_http_discovery_api_poll_wait(ngx_event_t *ev);
+static void ngx_http_discovery_api_cleanup(void *data);
+static ngx_int_t ngx_http_discovery_api_send(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *allow, u_char *json, size_t len);
+static ngx_int_t ngx_http_discovery_api_path(ngx_http_request_t *r,
+    ngx_str_t *path);
+static ngx_table_elt_t *ngx_http_discovery_api_header(ngx_http_request_t *r,
+    const char *name, size_t len);
+static void ngx_http_discovery_api_expire(ngx_event_t *ev);
+
+
+static ngx_str_t  ngx_http_discovery_api_type = ngx_string("application/json");
+static ngx_str_t  ngx_http_discovery_api_get = ngx_string("GET");
+
+static ngx_event_t                      ngx_http_discovery_expiry;
+static ngx_connection_t                 ngx_http_discovery_expiry_dumb;
+static ngx_http_discovery_main_conf_t  *ngx_http_discovery_expiry_dmcf;
+
+
+ngx_int_t
+ngx_http_discovery_api_handler(ngx_http_request_t *r)
+{
+    ngx_int_t  rc;
+    ngx_str_t  path, body;
+
+    if (ngx_http_discovery_api_path(r, &path) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)
+        || r->headers_in.content_length_n > DISCOVERY_API_MAX_BODY)
+    {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        ngx_str_null(&body);
+
+        r->main->count++;
+        ngx_http_discovery_api_run(r, &r->method_name, &path, &body,
+                        r->headers_in.content_length_n
+                        > DISCOVERY_API_MAX_BODY);
+        return NGX_DONE;
+    }
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_discovery_api_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+/* the whole body is read: into one buffer, from memory or its file */
+
+static void
+ngx_http_discovery_api_body(ngx_http_request_t *r)
+{
+    u_char       *p;
+    off_t         len;
+    ssize_t       n;
+    ngx_str_t     path, body;
+    ngx_buf_t    *b;
+    ngx_uint_t    too_large;
+    ngx_chain_t  *cl;
+
+    if (ngx_http_discovery_api_path(r, &path) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    len = 0;
+
+    if (r->request_body) {
+        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+            len += ngx_buf_size(cl->buf);
+        }
+    }
+
+    too_large = (len > DISCOVERY_API_MAX_BODY);
+    ngx_str_null(&body);
+
+    if (!too_large && len) {
+        body.data = ngx_pnalloc(r->pool, (size_t) len);
+        if (body.data == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        p = body.data;
+
+        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+            b = cl->buf;
+
+            if (b->in_file) {
+                n = ngx_read_file(b->file, p, (size_t) (b->file_last
+                                                       - b->file_pos),
+                                  b->file_pos);
+                if (n == NGX_ERROR) {
+                    ngx_http_finalize_request(r,
+                                         NGX_HTTP_INTERNAL_SERVER_ERROR);
+                    return;
+                }
+
+                p += n;
+
+            } else {
+                p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            }
+        }
+
+        body.len = p - body.data;
+    }
+
+    ngx_http_discovery_api_run(r, &r->method_name, &path, &body, too_large);
+}
+
+
+/*
+ * Answers the request, r->main->count taken for it: a write that changes
+ * the controls stores them in the zone, unless another write did so
+ * meanwhile (then the answer is worked out again, on those).
+ */
+
+static void
+ngx_http_discovery_api_run(ngx_http_request_t *r, ngx_str_t *method,
+    ngx_str_t *path, ngx_str_t *body, ngx_uint_t too_large)
+{
+    ngx_int_t                        rc;
+    ngx_str_t                        allow, poll;
+    ngx_uint_t                       tries;
+    ngx_table_elt_t                 *origin;
+    discovery_error_t                err;
+    discovery_api_view_t             view;
+    discovery_api_answer_t           answer;
+    discovery_api_request_t          req;
+    ngx_http_discovery_api_copy_t    copy;
+    ngx_http_discovery_loc_conf_t   *dlcf;
+    ngx_http_discovery_main_conf_t  *dmcf;
+
+    dmcf = ngx_http_get_module_main_conf(r, ngx_http_discovery_module);
+    dlcf = ngx_http_get_module_loc_conf(r, ngx_http_discovery_module);
+
+    ngx_memzero(&req, sizeof(discovery_api_request_t));
+
+    req.method = (const char *) method->data;
+    req.method_len = method->len;
+    req.path = (const char *) path->data;
+    req.path_len = path->len;
+    req.query = (const char *) r->args.data;
+    req.query_len = r->args.len;
+    req.body = (const char *) body->data;
+    req.body_len = body->len;
+    req.body_too_large = too_large ? 1 : 0;
+
+    if (r->headers_in.content_type) {
+        req.content_type = (const char *) r->headers_in.content_type->value.data;
+        req.content_type_len = r->headers_in.content_type->value.len;
+    }
+
+    origin = ngx_http_discovery_api_header(r, "origin", 6);
+
+    if (origin) {
+        req.origin = (const char *) origin->value.data;
+        req.origin_len = origin->value.len;
+    }
+
+    if (r->headers_in.host) {
+        req.host = (const char *) r->headers_in.host->value.data;
+        req.host_len = r->headers_in.host->value.len;
+    }
+
+    req.write = (dlcf->api_write == 1);
+    req.persist_restart = (dmcf->state.len != 0);
+    req.module_version = NGX_HTTP_DISCOVERY_VERSION;
+    req.now = ngx_time();
+
+    for (tries = 0; /* void */; tries++) {
+        ngx_memzero(&copy, sizeof(ngx_http_discovery_api_copy_t));
+
+        if (dmcf->sh && ngx_http_discovery_api_copy(r, dmcf, &copy) != NGX_OK)
+        {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_memzero(&view, sizeof(discovery_api_view_t));
+
+        view.snapshot = copy.snapshot;
+        view.snapshot_len = copy.snapshot_len;
+        view.stats = copy.stats;
+        view.n = copy.n;
+        view.controls = copy.controls;
+        view.controls_len = copy.controls_len;
+        view.router = dmcf->sh ? ngx_http_discovery_router_latest(dmcf)
+                               : NULL;
+
+        if (discovery_api_handle(&req, &view, &answer, &err) != DISCOVERY_OK)
+        {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "discovery: the API cannot answer: %s", err.text);
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        if (!answer.controls_changed || dmcf->sh == NULL) {
+            break;
+        }
+
+        rc = ngx_http_discovery_api_store(dmcf, copy.version,
+                                          &answer.controls,
+                                          answer.next_expiry,
+                                          r->connection->log);
+
+        if (rc == NGX_OK) {
+            ngx_http_discovery_publish_controls();
+            break;
+        }
+
+        discovery_buf_free(&answer.body);
+        discovery_buf_free(&answer.controls);
+        discovery_buf_free(&answer.poll);
+
+        if (rc == NGX_ERROR || tries == NGX_HTTP_DISCOVERY_API_TRIES) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+    }
+
+    discovery_buf_free(&answer.controls);
+
+    if (answer.poll.data && dmcf->sh) {
+        poll.data = ngx_pnalloc(r->pool, answer.poll.len);
+        if (poll.data == NULL) {
+            discovery_buf_free(&answer.body);
+            discovery_buf_free(&answer.poll);
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        poll.len = answer.poll.len;
+        ngx_memcpy(poll.data, answer.poll.data, poll.len);
+
+        discovery_buf_free(&answer.body);
+        discovery_buf_free(&answer.poll);
+
+        ngx_http_discovery_api_poll(r, &poll, path);
+        return;
+    }
+
+    discovery_buf_free(&answer.poll);
+
+    allow.data = (u_char *) answer.allow;
+    allow.len = ngx_strlen(answer.allow);
+
+    rc = ngx_http_discovery_api_send(r, answer.status, &allow,
+                                     answer.body.data, answer.body.len);
+
+    discovery_buf_free(&answer.body);
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+static ngx_int_t
+ngx_http_discovery_api_copy(ngx_http_request_t *r,
+    ngx_http_discovery_main_conf_t *dmcf, ngx_http_discovery_api_copy_t *c)
+{
+    size_t                        i, size;
+    u_char                       *p;
+    ngx_queue_t                  *q;
+    ngx_http_discovery_shctx_t   *sh;
+    discovery_service_stats_t    *st;
+    ngx_http_discovery_record_t  *rec;
+
+    sh = dmcf->sh;
+
+    ngx_shmtx_lock(&dmcf->shpool->mutex);
+
+    i = 0;
+    size = sh->snapshot_len + sh->controls_len;
+
+    for (q = ngx_queue_head(&sh->records);
+         q != ngx_queue_sentinel(&sh->records);
+         q = ngx_queue_next(q))
+    {
+        rec = ngx_queue_data(q, ngx_http_discovery_record_t, queue);
+        size += rec->name.len + rec->last_error_len;
+        i++;
+    }
+
+    st = ngx_palloc(r->pool, (i ? i : 1) * sizeof(discovery_service_stats_t));
+    p = ngx_pnalloc(r->pool, size ? size : 1);
+
+    if (st == NULL || p == NULL) {
+        ngx_shmtx_unlock(&dmcf->shpool->mutex);
+        return NGX_ERROR;
+    }
+
+    c->stats = st;
+    c->n = i;
+    c->version = sh->controls_version;
+
+    if (sh->snapshot) {
+        c->snapshot = p;
+        c->snapshot_len = sh->snapshot_len;
+        p = ngx_cpymem(p, sh->snapshot, sh->snapshot_len);
+    }
+
+    if (sh->controls) {
+        c->controls = p;
+        c->controls_len = sh->controls_len;
+        p = ngx_cpymem(p, sh->controls, sh->controls_len);
+    }
+
+    for (q = ngx_queue_head(&sh->records);
+         q != ngx_queue_sentinel(&sh->records);
+         q = ngx_queue_next(q))
+    {
+        rec = ngx_queue_data(q, ngx_http_discovery_record_t, queue);
+
+        st->name = (const char *) p;
+        st->name_len = rec->name.len;
+        p = ngx_cpymem(p, rec->name.data, rec->name.len);
+
+        st->last_error = (const char *) p;
+        st->last_error_len = rec->last_error_len;
+        p = ngx_cpymem(p, rec->last_error, rec->last_error_len);
+
+        st->last_check = rec->last_check;
+        st->last_success = rec->last_success;
+        st->failures = rec->health.fails;
+        st++;
+    }
+
+    ngx_shmtx_unlock(&dmcf->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Replaces the zone's controls if they are still those of `version`:
+ * NGX_DECLINED when another write came first, NGX_ERROR when the zone
+ * has no room (an alert says so; nothing changes).
+ */
+
+static ngx_int_t
+ngx_http_discovery_api_store(ngx_http_discovery_main_conf_t *dmcf,
+    ngx_atomic_uint_t version, discovery_buf_t *controls, int64_t next_expiry,
+    ngx_log_t *log)
+{
+    u_char                      *p;
+    ngx_http_discovery_shctx_t  *sh;
+
+    sh = dmcf->sh;
+
+    ngx_shmtx_lock(&dmcf->shpool->mutex);
+
+    if (sh->controls_version != version) {
+        ngx_shmtx_unlock(&dmcf->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    p = ngx_slab_alloc_locked(dmcf->shpool,
+                              controls->len ? controls->len : 1);
+
+    if (p == NULL) {
+        ngx_shmtx_unlock(&dmcf->shpool->mutex);
+
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "discovery zone \"%V\" of %uz bytes is full: the "
+                      "API's overrides (%uz bytes) were not changed",
+                      &dmcf->shm_zone->shm.name, dmcf->shm_zone->shm.size,
+                      controls->len);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, controls->data, controls->len);
+
+    if (sh->controls) {
+        ngx_slab_free_locked(dmcf->shpool, sh->controls);
+    }
+
+    sh->controls = p;
+    sh->controls_len = controls->len;
+    sh->controls_expiry = (time_t) next_expiry;
+    sh->controls_version++;
+
+    ngx_shmtx_unlock(&dmcf->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/*
+ * POST .../poll: the service is polled now, by this worker unless
+ * another one polls it already, and the answer waits for the poll's
+ * report and for its table to be published (or the poll's timeout).
+ */
+
+static void
+ngx_http_discovery_api_poll(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *path)
+{
+    ngx_uint_t                       i;
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_discovery_record_t     *rec;
+    ngx_http_discovery_service_t    *service;
+    ngx_http_discovery_api_ctx_t    *ctx;
+    ngx_http_discovery_main_conf_t  *dmcf;
+
+    dmcf = ngx_http_get_module_main_conf(r, ngx_http_discovery_module);
+    service = dmcf->services.elts;
+
+    for (i = 0; i < dmcf->services.nelts; i++) {
+        if (service[i].name.len == name->len
+            && ngx_strncmp(service[i].name.data, name->data, name->len) == 0)
+        {
+            break;
+        }
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_discovery_api_ctx_t));
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+
+    if (i == dmcf->services.nelts || ctx == NULL || cln == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ctx->request = r;
+    ctx->service = &service[i];
+    ctx->path.len = path->len + sizeof("/services/") - 1;
+    ctx->path.data = ngx_pnalloc(r->pool, ctx->path.len);
+    if (ctx->path.data == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /* the service's own path: what the GET after the poll answers */
+    ctx->path.len = ngx_sprintf(ctx->path.data, "/services/%V", name)
+                    - ctx->path.data;
+
+    ngx_shmtx_lock(&dmcf->shpool->mutex);
+    rec = ngx_http_discovery_record_of(dmcf->sh, ctx->service);
+    ctx->polls = rec ? rec->polls : 0;
+    ngx_shmtx_unlock(&dmcf->shpool->mutex);
+
+    ctx->deadline = ngx_current_msec + ctx->service->timeout
+                    + NGX_HTTP_DISCOVERY_POLL_SETTLE + 1000;
+
+    ctx->wait.handler = ngx_http_discovery_api_poll_wait;
+    ctx->wait.data = ctx;
+    ctx->wait.log = r->connection->log;
+
+    cln->handler = ngx_http_discovery_api_cleanup;
+    cln->data = ctx;
+
+    ngx_http_discovery_poll_now(ctx->service);
+
+    ngx_add_timer(&ctx->wait, NGX_HTTP_DISCOVERY_POLL_CHECK);
+}
+
+
+static void
+ngx_http_discovery_api_poll_wait(ngx_event_t *ev)
+{
+    ngx_http_discovery_api_ctx_t *ctx = ev->data;
+
+    ngx_str_t                        body;
+    uint64_t                         polls;
+    ngx_http_request_t              *r;
+    ngx_http_discovery_record_t     *rec;
+    ngx_http_discovery_main_conf_t  *dmcf;
+
+    r = ctx->request;
+    dmcf = ngx_http_get_module_main_conf(r, ngx_http_discovery_module);
+
+    ngx_shmtx_lock(&dmcf->shpool->mutex);
+    rec = ngx_http_discovery_record_of(dmcf->sh, ctx->service);
+    polls = rec ? rec->polls : ctx->polls + 1;
+    ngx_shmtx_unlock(&dmcf->shpool->mutex);
+
+    if (ctx->reported == 0 && polls > ctx->polls) {
+        /* what the poll changed is published within a few ticks */
+        ctx->reported = ngx_current_msec;
+    }
+
+    if ((ctx->reported == 0
+         || ngx_current_msec - ctx->reported < NGX_HTTP_DISCOVERY_POLL_SETTLE)
+        && (ngx_msec_int_t) (ctx->deadline - ngx_current_msec) > 0)
+    {
+        ngx_add_timer(ev, NGX_HTTP_DISCOVERY_POLL_CHECK);
+        return;
+    }
+
+    ngx_str_null(&body);
+
+    ngx_http_discovery_api_run(r, &ngx_http_discovery_api_get, &ctx->path,
+                               &body, 0);
+}
+
+
+static void
+ngx_http_discovery_api_cleanup(void *data)
+{
+    ngx_http_discovery_api_ctx_t *ctx = data;
+
+    if (ctx->wait.timer_set) {
+        ngx_del_timer(&ctx->wait);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_discovery_api_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *allow, u_char *json, size_t len)
+{
+    ngx_buf_t        *b;
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Cache-Control");
+    ngx_str_set(&h->value, "no-store");
+
+    if (allow->len) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Allow");
+        h->value.data = ngx_pnalloc(r->pool, allow->len);
+        if (h->value.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->value.len = allow->len;
+        ngx_memcpy(h->value.data, allow->data, allow->len);
+    }
+
+    b = ngx_create_temp_buf(r->pool, len + 1);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->last, json, len);
+    *b->last++ = LF;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    return ngx_http_discovery_send(r, status, &ngx_http_discovery_api_type, b);
+}
+
+
+/* the request's path below the API's location, "/" at least */
+
+static ngx_int_t
+ngx_http_discovery_api_path(ngx_http_request_t *r, ngx_str_t *path)
+{
+    u_char                    *p;
+    ngx_str_t                  rest;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    rest = r->uri;
+
+#if (NGX_PCRE)
+    if (clcf->regex == NULL)
+#endif
+    {
+        if (r->uri.len >= clcf->name.len
+            && ngx_strncmp(r->uri.data, clcf->name.data, clcf->name.len) == 0)
+        {
+            rest.data = r->uri.data + clcf->name.len;
+            rest.len = r->uri.len - clcf->name.len;
+        }
+    }
+
+    if (rest.len && rest.data[0] == '/') {
+        *path = rest;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, rest.len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    p[0] = '/';
+    ngx_memcpy(p + 1, rest.data, rest.len);
+
+    path->data = p;
+    path->len = rest.len + 1;
+
+    return NGX_OK;
+}
+
+
+static ngx_table_elt_t *
+ngx_http_discovery_api_header(ngx_http_request_t *r, const char *name,
+    size_t len)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
+/*
+ * Each worker looks for expired overrides every second; the first to see
+ * one removes it, and its publisher makes the next table without it.
+ */
+
+void
+ngx_http_discovery_api_init_worker(ngx_cycle_t *cycle,
+    ngx_http_discovery_main_conf_t *dmcf)
+{
+    ngx_http_discovery_expiry_dmcf = dmcf;
+    ngx_http_discovery_expiry_dumb.fd = (ngx_socket_t) -1;
+
+    ngx_http_discovery_expiry.handler = ngx_http_discovery_api_expire;
+    ngx_http_discovery_expiry.data = &ngx_http_discovery_expiry_dumb;
+    ngx_http_discovery_expiry.log = cycle->log;
+    ngx_http_discovery_expiry.cancelable = 1;
+
+    ngx_add_timer(&ngx_http_discovery_expiry,
+                  NGX_HTTP_DISCOVERY_EXPIRY_CHECK);
+}
+
+
+void
+ngx_http_discovery_api_exit_worker(ngx_cycle_t *cycle)
+{
+    if (ngx_http_discovery_expiry.timer_set) {
+        ngx_del_timer(&ngx_http_discovery_expiry);
+    }
+}
+
+
+static void
+ngx_http_discovery_api_expire(ngx_event_t *ev)
+{
+    int                              rc;
+    u_char                          *p;
+    int64_t                          next;
+    time_t                           expiry;
+    discovery_buf_t                  out;
+    discovery_error_t                err;
+    ngx_http_discovery_shctx_t      *sh;
+    ngx_http_discovery_main_conf_t  *dmcf;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    ngx_add_timer(ev, NGX_HTTP_DISCOVERY_EXPIRY_CHECK);
+
+    dmcf = ngx_http_discovery_expiry_dmcf;
+    sh = dmcf->sh;
+
+    /* read without the lock: most of the time there is none */
+    expiry = sh->controls_expiry;
+
+    if (expiry == 0 || expiry > ngx_time()) {
+        return;
+    }
+
+    rc = DISCOVERY_UNCHANGED;
+    out.data = NULL;
+
+    ngx_shmtx_lock(&dmcf->shpool->mutex);
+
+    if (sh->controls && sh->controls_expiry
+        && sh->controls_expiry <= ngx_time())
+    {
+        rc = discovery_controls_expire(sh->controls, sh->controls_len,
+                                       ngx_time(), &out, &next, &err);
+
+        if (rc == DISCOVERY_OK) {
+            p = ngx_slab_alloc_locked(dmcf->shpool, out.len ? out.len : 1);
+
+            if (p) {
+                ngx_memcpy(p, out.data, out.len);
+                ngx_slab_free_locked(dmcf->shpool, sh->controls);
+                sh->controls = p;
+                sh->controls_len = out.len;
+                sh->controls_expiry = (time_t) next;
+                sh->controls_version++;
+
+            } else {
+                rc = DISCOVERY_NOMEM;
+            }
+
+        } else if (rc == DISCOVERY_UNCHANGED) {
+            sh->controls_expiry = (time_t) next;
+        }
+    }
+
+    ngx_shmtx_unlock(&dmcf->shpool->mutex);
+
+    discovery_buf_free(&out);
+
+    if (rc == DISCOVERY_OK) {
+        ngx_log_error(NGX_LOG_NOTICE, ev->log, 0,
+                      "discovery: an override expired");
+        ngx_http_discovery_publish_controls();
+
+    } else if (rc != DISCOVERY_UNCHANGED) {
+        ngx_log_error(NGX_LOG_ERR, ev->log, 0,
+                      "discovery: expired overrides not removed: %s",
+                      rc == DISCOVERY_NOMEM ? "the zone is full" : err.text);
+    }
+}
+
+
+/*
+ * A zone set up afresh (a start, not a reload) takes its controls from
+ * the table it starts with: the state file's, which kept them.
+ */
+
+void
+ngx_http_discovery_controls_restore_locked(
+    ngx_http_discovery_main_conf_t *dmcf, discovery_buf_t *table,
+    ngx_log_t *log)
+{
+    u_char                      *p;
+    int64_t                      next;
+    discovery_buf_t              out;
+    discovery_error_t            err;
+    ngx_http_discovery_shctx_t  *sh;
+
+    sh = dmcf->sh;
+
+    if (sh->controls || sh->controls_version) {
+        return;
+    }
+
+    out.data = NULL;
+
+    if (discovery_snapshot_controls(table->data, table->len, &out, &next,
+                                    &err)
+        != DISCOVERY_OK)
+    {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "discovery: the table's overrides not restored: %s",
+                      err.text);
+        return;
+    }
+
+    if (out.len) {
+        p = ngx_slab_alloc_locked(dmcf->shpool, out.len);
+
+        if (p) {
+            ngx_memcpy(p, out.data, out.len);
+            sh->controls = p;
+            sh->controls_len = out.len;
+            sh->controls_expiry = (time_t) next;
+            sh->controls_version = 1;
+
+            ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                          "discovery: overrides restored from the table");
+        }
+    }
+
+    discovery_buf_free(&out);
+}
