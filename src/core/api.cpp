@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <memory>
 #include <optional>
 
@@ -264,14 +265,10 @@ Tree parseObject(std::string_view body)
     yajl_val v = yajl_tree_parse(text.c_str(), err, sizeof(err));
 
     if (v == nullptr) {
-        std::string why(err);
-        while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) {
+        // yajl's first line says what; the rest draws where
+        std::string why(err, std::strcspn(err, "\n"));
+        while (!why.empty() && why.back() == ' ') {
             why.pop_back();
-        }
-        for (char &c : why) {
-            if (c == '\n') {
-                c = ' ';
-            }
         }
         throw ApiFailure{400, "MalformedJson",
                          "the body is not valid JSON"
@@ -970,7 +967,10 @@ std::string renderExplain(const ApiRequest &req, const ApiView &view)
                 k.why = "disabled by override " + winner->override->id;
             } else if (winner->override != nullptr
                        && winner->override->action == OverrideAction::Pin) {
-                k.why = "pinned to " + winner->service + " by override "
+                k.why = (k.service == winner->service
+                             ? std::string("routed by the pin of override ")
+                             : "pinned to " + winner->service
+                                   + " by override ")
                         + winner->override->id;
             } else if (k.override != nullptr) {
                 k.why = "the published route " + winner->route + " of "

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
 
 namespace discovery {
 
@@ -182,6 +183,9 @@ struct Router::Draft {
     size_t literalCount = 0;
     std::vector<std::pair<uint32_t, Entry>> pending;
     std::string strings; // the image's: route templates, then the rest
+    // the routes of overrides, which nodes' texts view as they do the
+    // snapshot's
+    std::deque<Route> overrideRoutes;
 };
 
 void Router::Draft::add(const Route &route, uint32_t service, uint32_t methods)
@@ -220,7 +224,7 @@ void Router::Draft::addOverride(const Snapshot &snapshot, const Override &o)
     uint32_t all = kAllMethods
                    | (((1u << snapshot.extensionMethods.size()) - 1)
                       << kMethodCount);
-    Route route;
+    Route &route = overrideRoutes.emplace_back();
     route.path = o.path;
 
     if (o.action == OverrideAction::Disable) {
