@@ -81,16 +81,18 @@ static ngx_http_discovery_main_conf_t  *ngx_http_discovery_expiry_dmcf;
 ngx_int_t
 ngx_http_discovery_api_handler(ngx_http_request_t *r)
 {
-    ngx_int_t  rc;
-    ngx_str_t  path, body;
+    ngx_int_t   rc;
+    ngx_str_t   path, body;
+    ngx_uint_t  too_large;
 
     if (ngx_http_discovery_api_path(r, &path) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)
-        || r->headers_in.content_length_n > DISCOVERY_API_MAX_BODY)
-    {
+    /* before the discard, which counts down content_length_n */
+    too_large = (r->headers_in.content_length_n > DISCOVERY_API_MAX_BODY);
+
+    if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD) || too_large) {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
             return rc;
@@ -100,8 +102,7 @@ ngx_http_discovery_api_handler(ngx_http_request_t *r)
 
         r->main->count++;
         ngx_http_discovery_api_run(r, &r->method_name, &path, &body,
-                        r->headers_in.content_length_n
-                        > DISCOVERY_API_MAX_BODY);
+                                   too_large);
         return NGX_DONE;
     }
 
