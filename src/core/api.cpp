@@ -51,8 +51,8 @@ std::string urlDecode(std::string_view s, bool query)
     for (size_t i = 0; i < s.size(); i++) {
         if (s[i] == '%' && i + 2 < s.size() + 0 && hexValue(s[i + 1]) >= 0
             && hexValue(s[i + 2]) >= 0) {
-            out += static_cast<char>(hexValue(s[i + 1]) * 16
-                                     + hexValue(s[i + 2]));
+            out +=
+                static_cast<char>(hexValue(s[i + 1]) * 16 + hexValue(s[i + 2]));
             i += 2;
         } else if (query && s[i] == '+') {
             out += ' ';
@@ -103,7 +103,8 @@ bool isJsonType(std::string_view type)
     std::string lower;
     for (char c : type.substr(0, type.find(';'))) {
         if (c != ' ' && c != '\t') {
-            lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            lower +=
+                static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         }
     }
     return lower == "application/json";
@@ -121,7 +122,8 @@ bool sameOrigin(std::string_view origin, std::string_view host)
     auto lower = [](std::string_view s) {
         std::string out;
         for (char c : s) {
-            out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            out +=
+                static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         }
         return out;
     };
@@ -201,8 +203,8 @@ bool overlaps(const Override &o, const Route &r)
 const Override *overrideOf(const Controls &c, const std::string &shape,
                            const Route &r)
 {
-    for (OverrideAction action : {OverrideAction::Disable,
-                                  OverrideAction::Pin}) {
+    for (OverrideAction action :
+         {OverrideAction::Disable, OverrideAction::Pin}) {
         for (const Override &o : c.overrides) {
             if (o.action == action && shapeOf(o.path) == shape
                 && overlaps(o, r)) {
@@ -302,8 +304,7 @@ std::string stringField(yajl_val v, const char *name, size_t max)
     return s;
 }
 
-Override parseOverride(std::string_view body, const ApiView &view,
-                       int64_t now)
+Override parseOverride(std::string_view body, const ApiView &view, int64_t now)
 {
     Tree tree = parseObject(body);
     yajl_val obj = tree.get();
@@ -341,8 +342,7 @@ Override parseOverride(std::string_view body, const ApiView &view,
             if (o.path.size() > kMaxPathLen) {
                 throw ApiFailure{400, "BadTemplate",
                                  "\"path\" is longer than "
-                                     + std::to_string(kMaxPathLen)
-                                     + " bytes"};
+                                     + std::to_string(kMaxPathLen) + " bytes"};
             }
             if (!compileTemplate(o.path, tpl, &why)) {
                 throw ApiFailure{400, "BadTemplate",
@@ -485,9 +485,8 @@ std::string renderServices(const ApiView &view)
 
 std::string renderService(const ApiView &view, std::string_view name)
 {
-    for (uint32_t i = 0; view.table != nullptr
-                         && i < view.table->services.size();
-         i++) {
+    for (uint32_t i = 0;
+         view.table != nullptr && i < view.table->services.size(); i++) {
         if (view.table->services[i].name == name) {
             JsonWriter w;
             writeServiceOf(w, view, i);
@@ -585,9 +584,8 @@ std::string renderRoutes(const ApiRequest &req, const ApiView &view)
         if (std::find(shown.begin(), shown.end(), &o) != shown.end()) {
             continue;
         }
-        if (!keep(o.service, o.path, [&o](const std::string &m) {
-                return overrideTakes(o, m);
-            })) {
+        if (!keep(o.service, o.path,
+                  [&o](const std::string &m) { return overrideTakes(o, m); })) {
             continue;
         }
         w.beginObject();
@@ -708,8 +706,7 @@ std::string precedence(std::string_view a, std::string_view b)
     if (!compileTemplate(a, ta) || !compileTemplate(b, tb)) {
         return "it takes precedence";
     }
-    for (size_t i = 0; i < ta.segments.size() && i < tb.segments.size();
-         i++) {
+    for (size_t i = 0; i < ta.segments.size() && i < tb.segments.size(); i++) {
         SegmentKind ka = ta.segments[i].kind;
         SegmentKind kb = tb.segments[i].kind;
         if (precedenceRank(ka) != precedenceRank(kb)) {
@@ -917,15 +914,13 @@ std::string renderExplain(const ApiRequest &req, const ApiView &view)
     const Candidate *winner = nullptr;
     if (hasWinner) {
         for (Candidate &k : all) {
-            bool same = m.status == MatchStatus::Disabled
-                            ? k.override != nullptr
-                                  && k.override->action
-                                         == OverrideAction::Disable
-                                  && k.route == m.route
-                                  && candidateTakes(k, *method)
-                            : k.service == m.service && k.route == m.route
-                                  && k.rejected.empty()
-                                  && candidateTakes(k, *method);
+            bool same =
+                m.status == MatchStatus::Disabled
+                    ? k.override != nullptr
+                          && k.override->action == OverrideAction::Disable
+                          && k.route == m.route && candidateTakes(k, *method)
+                    : k.service == m.service && k.route == m.route
+                          && k.rejected.empty() && candidateTakes(k, *method);
             if (same) {
                 k.won = true;
                 winner = &k;
@@ -945,8 +940,7 @@ std::string renderExplain(const ApiRequest &req, const ApiView &view)
                                         : "added")
                         + " by override " + k.override->id;
             } else {
-                k.why = "the route of highest precedence that takes "
-                        + *method;
+                k.why = "the route of highest precedence that takes " + *method;
             }
             if (m.status == MatchStatus::Unavailable) {
                 k.why += "; its owner is unhealthy (503)";
@@ -969,8 +963,7 @@ std::string renderExplain(const ApiRequest &req, const ApiView &view)
                        && winner->override->action == OverrideAction::Pin) {
                 k.why = (k.service == winner->service
                              ? std::string("routed by the pin of override ")
-                             : "pinned to " + winner->service
-                                   + " by override ")
+                             : "pinned to " + winner->service + " by override ")
                         + winner->override->id;
             } else if (k.override != nullptr) {
                 k.why = "the published route " + winner->route + " of "
@@ -992,8 +985,8 @@ std::string renderExplain(const ApiRequest &req, const ApiView &view)
     w.beginObject();
     w.key("status");
     w.number(static_cast<uint64_t>(status));
-    bool named = routed && !m.service.empty()
-                 && m.status != MatchStatus::Disabled;
+    bool named =
+        routed && !m.service.empty() && m.status != MatchStatus::Disabled;
     w.key("service");
     if (named) {
         w.string(m.service);
@@ -1109,8 +1102,7 @@ bool allows(const std::string &allow, std::string_view method)
     size_t at = 0;
     while (at < allow.size()) {
         size_t comma = allow.find(", ", at);
-        std::string_view one =
-            std::string_view(allow).substr(at, comma - at);
+        std::string_view one = std::string_view(allow).substr(at, comma - at);
         if (one == method) {
             return true;
         }
@@ -1140,8 +1132,7 @@ void checkWrite(const ApiRequest &req)
                          "Host header"};
     }
     if (req.bodyTooLarge || req.body.size() > kMaxApiBody) {
-        throw ApiFailure{400, "BodyTooLarge",
-                         "the body is larger than 64 KB"};
+        throw ApiFailure{400, "BodyTooLarge", "the body is larger than 64 KB"};
     }
 }
 
@@ -1152,8 +1143,7 @@ ApiAnswer dispatch(const ApiRequest &req, const ApiView &view)
     Resolved r = resolve(req.path);
 
     if (!allows(r.allow, method)) {
-        throw ApiFailure{405, "MethodNotAllowed",
-                         "this path takes " + r.allow};
+        throw ApiFailure{405, "MethodNotAllowed", "this path takes " + r.allow};
     }
 
     if (method != "GET") {
@@ -1215,9 +1205,9 @@ ApiAnswer dispatch(const ApiRequest &req, const ApiView &view)
         break;
     case Endpoint::Override: {
         Controls next = view.controls;
-        auto it = std::find_if(
-            next.overrides.begin(), next.overrides.end(),
-            [&r](const Override &o) { return o.id == r.arg; });
+        auto it =
+            std::find_if(next.overrides.begin(), next.overrides.end(),
+                         [&r](const Override &o) { return o.id == r.arg; });
         if (it == next.overrides.end()) {
             throw ApiFailure{404, "OverrideNotFound",
                              "no override has the id \"" + r.arg + "\""};

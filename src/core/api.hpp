@@ -42,11 +42,11 @@ struct ApiView {
 
 struct ApiAnswer {
     int status = 200;
-    std::string body;          // JSON
-    std::string allow;         // of a 405 MethodNotAllowed
+    std::string body;  // JSON
+    std::string allow; // of a 405 MethodNotAllowed
     bool controlsChanged = false;
-    Controls controls;         // the new ones, when changed
-    std::string poll;          // POST .../poll: the service to poll first
+    Controls controls; // the new ones, when changed
+    std::string poll;  // POST .../poll: the service to poll first
 };
 
 ApiAnswer handleApi(const ApiRequest &req, const ApiView &view);

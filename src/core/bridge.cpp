@@ -859,9 +859,8 @@ int discovery_snapshot_set_controls(const unsigned char *old, size_t old_len,
         }
 
         Bytes c(controls, controls + len);
-        (void) discovery::decodeControls(c.data(), c.size()); // checked
-        Bytes bytes =
-            discovery::replaceControls(old, old_len, c, generation);
+        (void)discovery::decodeControls(c.data(), c.size()); // checked
+        Bytes bytes = discovery::replaceControls(old, old_len, c, generation);
 
         discovery_buf_t table = {nullptr, 0};
         giveBuffer(bytes.data(), bytes.size(), &table);

@@ -52,9 +52,7 @@ private:
 
 class ControlsReader {
 public:
-    ControlsReader(const unsigned char *p, size_t len) : p_(p), end_(p + len)
-    {
-    }
+    ControlsReader(const unsigned char *p, size_t len) : p_(p), end_(p + len) {}
 
     [[noreturn]] static void fail(const char *why)
     {

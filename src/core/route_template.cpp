@@ -274,8 +274,9 @@ bool templateMatches(const Template &tpl, std::string_view path)
     }
 
     auto one = [](const Segment &seg, std::string_view part) {
-        return seg.kind == SegmentKind::Literal ? seg.text == part
-                                                : segmentMatches(seg.kind, part);
+        return seg.kind == SegmentKind::Literal
+                   ? seg.text == part
+                   : segmentMatches(seg.kind, part);
     };
 
     for (size_t i = 0; i < segs.size() && i < pathAt; i++) {

@@ -221,9 +221,9 @@ void Router::Draft::add(const Route &route, uint32_t service, uint32_t methods)
 void Router::Draft::addOverride(const Snapshot &snapshot, const Override &o)
 {
     auto count = static_cast<uint32_t>(snapshot.services.size());
-    uint32_t all = kAllMethods
-                   | (((1u << snapshot.extensionMethods.size()) - 1)
-                      << kMethodCount);
+    uint32_t all =
+        kAllMethods
+        | (((1u << snapshot.extensionMethods.size()) - 1) << kMethodCount);
     Route &route = overrideRoutes.emplace_back();
     route.path = o.path;
 

@@ -40,11 +40,11 @@
  * where {x} is a varint count followed by that many x.  Version 2 had no
  * extension-methods lists; version 3 differs from 4 only by its checksum,
  * FNV-1a, which reads a byte at a time: a fifth of a restart's time at
- * 1,000,000 routes.  Version 5 adds the controls: the
- * management API's bytes (controls.hpp), followed by their length so that
- * they can be read from the end without decoding the rest.  A route's
- * flags: auth_required 1, websocket 2,
- * gRPC 4, and for a gRPC route client streaming 8, server streaming 16.
+ * 1,000,000 routes.  Version 5 adds the controls: the management API's
+ * bytes (controls.hpp), followed by their length so that they can be read
+ * from the end without decoding the rest.  A route's flags: auth_required
+ * 1, websocket 2, gRPC 4, and for a gRPC route client streaming 8, server
+ * streaming 16.
  */
 
 namespace discovery {

@@ -84,8 +84,9 @@ void writeRoute(JsonWriter &w, const Route &r)
 }
 
 // A published route that is not routed, and why.
-static void writeRejected(JsonWriter &w, std::string_view path, uint32_t methods,
-                   const MethodNames &extension, std::string_view reason)
+static void writeRejected(JsonWriter &w, std::string_view path,
+                          uint32_t methods, const MethodNames &extension,
+                          std::string_view reason)
 {
     w.beginObject();
     w.key("path");

@@ -58,7 +58,7 @@ static ngx_int_t ngx_http_discovery_api_store(
     ngx_http_discovery_main_conf_t *dmcf, ngx_atomic_uint_t version,
     discovery_buf_t *controls, int64_t next_expiry, ngx_log_t *log);
 static void ngx_http_discovery_api_poll(ngx_http_request_t *r,
-    ngx_str_t *name, ngx_str_t *path);
+    ngx_str_t *name);
 static void ngx_http_discovery_api_poll_wait(ngx_event_t *ev);
 static void ngx_http_discovery_api_cleanup(void *data);
 static ngx_int_t ngx_http_discovery_api_send(ngx_http_request_t *r,
@@ -72,6 +72,9 @@ static void ngx_http_discovery_api_expire(ngx_event_t *ev);
 
 static ngx_str_t  ngx_http_discovery_api_type = ngx_string("application/json");
 static ngx_str_t  ngx_http_discovery_api_get = ngx_string("GET");
+static ngx_str_t  ngx_http_discovery_api_no_zone = ngx_string(
+    "{\"error\":{\"status\":503,\"code\":\"NoZone\",\"text\":\"no "
+    "discovery_service is configured: there is no table to change\"}}");
 
 static ngx_event_t                      ngx_http_discovery_expiry;
 static ngx_connection_t                 ngx_http_discovery_expiry_dumb;
@@ -194,7 +197,7 @@ ngx_http_discovery_api_run(ngx_http_request_t *r, ngx_str_t *method,
     ngx_int_t                        rc;
     ngx_str_t                        allow, poll;
     ngx_uint_t                       tries;
-    ngx_table_elt_t                 *origin;
+    ngx_table_elt_t                 *origin, *type;
     discovery_error_t                err;
     discovery_api_view_t             view;
     discovery_api_answer_t           answer;
@@ -218,9 +221,11 @@ ngx_http_discovery_api_run(ngx_http_request_t *r, ngx_str_t *method,
     req.body_len = body->len;
     req.body_too_large = too_large ? 1 : 0;
 
-    if (r->headers_in.content_type) {
-        req.content_type = (const char *) r->headers_in.content_type->value.data;
-        req.content_type_len = r->headers_in.content_type->value.len;
+    type = r->headers_in.content_type;
+
+    if (type) {
+        req.content_type = (const char *) type->value.data;
+        req.content_type_len = type->value.len;
     }
 
     origin = ngx_http_discovery_api_header(r, "origin", 6);
@@ -268,8 +273,22 @@ ngx_http_discovery_api_run(ngx_http_request_t *r, ngx_str_t *method,
             return;
         }
 
-        if (!answer.controls_changed || dmcf->sh == NULL) {
+        if (!answer.controls_changed) {
             break;
+        }
+
+        if (dmcf->sh == NULL) {
+            /* no zone to keep them in: no service is configured */
+            discovery_buf_free(&answer.body);
+            discovery_buf_free(&answer.controls);
+            discovery_buf_free(&answer.poll);
+
+            ngx_str_null(&allow);
+            rc = ngx_http_discovery_api_send(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                        &allow, ngx_http_discovery_api_no_zone.data,
+                        ngx_http_discovery_api_no_zone.len);
+            ngx_http_finalize_request(r, rc);
+            return;
         }
 
         rc = ngx_http_discovery_api_store(dmcf, copy.version,
@@ -309,7 +328,7 @@ ngx_http_discovery_api_run(ngx_http_request_t *r, ngx_str_t *method,
         discovery_buf_free(&answer.body);
         discovery_buf_free(&answer.poll);
 
-        ngx_http_discovery_api_poll(r, &poll, path);
+        ngx_http_discovery_api_poll(r, &poll);
         return;
     }
 
@@ -465,8 +484,7 @@ ngx_http_discovery_api_store(ngx_http_discovery_main_conf_t *dmcf,
  */
 
 static void
-ngx_http_discovery_api_poll(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_str_t *path)
+ngx_http_discovery_api_poll(ngx_http_request_t *r, ngx_str_t *name)
 {
     ngx_uint_t                       i;
     ngx_pool_cleanup_t              *cln;
@@ -496,8 +514,8 @@ ngx_http_discovery_api_poll(ngx_http_request_t *r, ngx_str_t *name,
 
     ctx->request = r;
     ctx->service = &service[i];
-    ctx->path.len = path->len + sizeof("/services/") - 1;
-    ctx->path.data = ngx_pnalloc(r->pool, ctx->path.len);
+    ctx->path.data = ngx_pnalloc(r->pool, sizeof("/services/") - 1
+                                          + name->len);
     if (ctx->path.data == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;

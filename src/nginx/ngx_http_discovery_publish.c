@@ -81,6 +81,7 @@ struct ngx_http_discovery_publication_s {
     discovery_poll_t                  *polls;    /* n */
     ngx_uint_t                         tries;
     unsigned                           controls:1; /* only them, maybe */
+    unsigned                           no_controls:1; /* not copied */
 
     /* the zone's controls, copied with the table, for it to carry */
     discovery_buf_t                    zcontrols;
@@ -588,6 +589,7 @@ again:
 
     /* the newest controls go with every publication: they are small */
     discovery_buf_free(&p->zcontrols);
+    p->no_controls = 0;
 
     if (sh->controls) {
         p->zcontrols.data = ngx_alloc(sh->controls_len ? sh->controls_len : 1,
@@ -595,6 +597,10 @@ again:
         if (p->zcontrols.data) {
             p->zcontrols.len = sh->controls_len;
             ngx_memcpy(p->zcontrols.data, sh->controls, sh->controls_len);
+
+        } else {
+            /* not the table's without them: as they are, this time */
+            p->no_controls = 1;
         }
     }
 
@@ -657,7 +663,9 @@ ngx_http_discovery_publication_work(void *data, ngx_log_t *log)
                                                &p->err);
     }
 
-    if (p->rc == DISCOVERY_OK || p->rc == DISCOVERY_UNCHANGED) {
+    if ((p->rc == DISCOVERY_OK || p->rc == DISCOVERY_UNCHANGED)
+        && !p->no_controls)
+    {
         ngx_http_discovery_publication_controls(p);
     }
 

@@ -165,8 +165,7 @@ struct Api {
     {
         ApiAnswer a = call(method, path, {}, body);
         Tree t = parse(a.body);
-        return std::to_string(a.status) + " "
-               + str(t.get(), {"error", "code"});
+        return std::to_string(a.status) + " " + str(t.get(), {"error", "code"});
     }
 
     // applies a write's controls as the glue does
@@ -229,8 +228,7 @@ TEST(Controls, SnapshotKeepsThemAtItsEnd)
     Snapshot snap = table(c);
     Bytes blob = encodeSnapshot(snap);
 
-    EXPECT_EQ(decodeSnapshot(blob.data(), blob.size()).controls,
-              snap.controls);
+    EXPECT_EQ(decodeSnapshot(blob.data(), blob.size()).controls, snap.controls);
     auto tail = snapshotControls(blob.data(), blob.size());
     EXPECT_EQ(Bytes(tail.first, tail.first + tail.second), snap.controls);
 
@@ -285,9 +283,9 @@ TEST(Controls, CApiSetControls)
 
     discovery_buf_t restored = {nullptr, 0};
     int64_t next = -1;
-    ASSERT_EQ(discovery_snapshot_controls(out.data, out.len, &restored, &next,
-                                          &err),
-              DISCOVERY_OK);
+    ASSERT_EQ(
+        discovery_snapshot_controls(out.data, out.len, &restored, &next, &err),
+        DISCOVERY_OK);
     EXPECT_EQ(Bytes(restored.data, restored.data + restored.len), enc);
     EXPECT_EQ(next, 0);
 
@@ -426,7 +424,8 @@ TEST(Api, RoutesAndFilters)
 TEST(Api, ExplainNamesWinnerAndLosers)
 {
     Api api;
-    Tree t = parse(api.call("GET", "/explain", "method=GET&path=/shared/1").body);
+    Tree t =
+        parse(api.call("GET", "/explain", "method=GET&path=/shared/1").body);
     EXPECT_EQ(str(t.get(), {"status"}), "200");
     EXPECT_EQ(str(t.get(), {"service"}), "users");
     EXPECT_EQ(str(t.get(), {"upstream"}), "users_up");
@@ -457,7 +456,8 @@ TEST(Api, ExplainOverridesAndDrain)
     Api api;
     api.keep(api.call("POST", "/overrides", {},
                       R"({"action": "disable", "path": "/users/{i:int}"})"));
-    Tree t = parse(api.call("GET", "/explain", "method=GET&path=/users/3").body);
+    Tree t =
+        parse(api.call("GET", "/explain", "method=GET&path=/users/3").body);
     EXPECT_EQ(str(t.get(), {"status"}), "404");
     EXPECT_EQ(str(t.get(), {"service"}), "null");
     yajl_val list = member(t.get(), "candidates");
@@ -553,12 +553,10 @@ TEST(Api, Errors)
         {R"({"action": "add", "path": "/a"})", "400 BadField"},
         {R"({"action": "disable", "path": "/a", "expires": 1.5})",
          "400 BadField"},
-        {R"({"action": "disable", "path": "/a", "reason": 3})",
-         "400 BadField"},
+        {R"({"action": "disable", "path": "/a", "reason": 3})", "400 BadField"},
     };
     for (const auto &b : bad) {
-        EXPECT_EQ(api.code("POST", "/overrides", b.first), b.second)
-            << b.first;
+        EXPECT_EQ(api.code("POST", "/overrides", b.first), b.second) << b.first;
     }
 
     api.req.write = false;
