@@ -266,6 +266,14 @@ std::string renderStatus(const Snapshot &snap,
     w.key("table_error");
     w.stringOrNull(tableError);
 
+    // before the services: a page read from its end ends as it did
+    w.key("overrides");
+    w.beginArray();
+    for (const Override &o : controls.overrides) {
+        writeOverride(w, o);
+    }
+    w.endArray();
+
     w.key("services");
     w.beginArray();
     for (uint32_t i = 0; i < snap.services.size(); i++) {
@@ -286,13 +294,6 @@ std::string renderStatus(const Snapshot &snap,
     w.beginArray();
     for (const Overlap &o : snap.overlaps) {
         writeOverlap(w, snap, o);
-    }
-    w.endArray();
-
-    w.key("overrides");
-    w.beginArray();
-    for (const Override &o : controls.overrides) {
-        writeOverride(w, o);
     }
     w.endArray();
 

@@ -212,16 +212,16 @@ TEST(StatusJson, EmptyTable)
     std::string json = renderStatus(Snapshot(), {});
     EXPECT_EQ(json, "{\"module_version\":null,\"generation\":0,"
                     "\"table_error\":null,"
-                    "\"services\":[],\"conflicts\":[],\"overlaps\":[],"
-                    "\"overrides\":[]}");
+                    "\"overrides\":[],"
+                    "\"services\":[],\"conflicts\":[],\"overlaps\":[]}");
 }
 
 TEST(StatusJson, TableError)
 {
     std::string json = renderStatus(Snapshot(), {}, "zone \"d\" is full");
     EXPECT_EQ(json, "{\"module_version\":null,\"generation\":0,\"table_error\":"
-                    "\"zone \\\"d\\\" is full\",\"services\":[],\"conflicts\":[],\"overlaps\":[],"
-                    "\"overrides\":[]}");
+                    "\"zone \\\"d\\\" is full\",\"overrides\":[],"
+                    "\"services\":[],\"conflicts\":[],\"overlaps\":[]}");
 }
 
 TEST(StatusJson, ModuleVersion)
