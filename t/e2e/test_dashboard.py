@@ -129,7 +129,7 @@ def test_dashboard(dashboard_gateway, browser):
     method = driver.find_element(By.ID, "explain-method")
     method.clear()
     method.send_keys("GET")
-    driver.find_element(By.ID, "explain-path").send_keys("/users/7")
+    driver.find_element(By.ID, "explain-path").send_keys("/users/1")
     driver.find_element(By.CSS_SELECTOR, "#explain-form button[type=submit]").click()
     wait("the explain answer", lambda: driver.find_element(By.ID, "explain-status").text == "200")
     answer = driver.find_element(By.ID, "explain-result").text
@@ -146,15 +146,15 @@ def test_dashboard(dashboard_gateway, browser):
         driver.find_elements(By.CSS_SELECTOR, "#routes tbody tr") if row.is_displayed()))
 
     # disable /users/{user_id} from its row: the gateway answers 404
-    assert gateway.get("/users/7").status_code == 200
+    assert gateway.get("/users/1").status_code == 200
     row = wait("the /users/{user_id} row", lambda: route_row(driver, "users", "/users/{user_id}"))
     button = row.find_element(By.TAG_NAME, "button")
     assert button.text == "Disable"
     button.click()
     wait("the override shown in the same row", lambda: "disable" in cells(row)[5])
-    disabled = wait_until(lambda: gateway.get("/users/7"),
+    disabled = wait_until(lambda: gateway.get("/users/1"),
                           lambda r: r.status_code == 404, timeout=5,
-                          message="GET /users/7 answering 404")
+                          message="GET /users/1 answering 404")
     assert disabled.json()["detail"] == "Endpoint disabled"
 
     # updated in place: same row and button, focus and filter kept
@@ -183,7 +183,7 @@ def test_dashboard(dashboard_gateway, browser):
     assert button.text == "Remove override"
     button.click()
     wait("the override gone from the row", lambda: cells(row)[5] == "")
-    wait_until(lambda: gateway.get("/users/7"), lambda r: r.status_code == 200, timeout=5,
-               message="GET /users/7 answering 200 again")
+    wait_until(lambda: gateway.get("/users/1"), lambda r: r.status_code == 200, timeout=5,
+               message="GET /users/1 answering 200 again")
 
     assert errors_logged(driver) == []
