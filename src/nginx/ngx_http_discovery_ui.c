@@ -184,18 +184,16 @@ ngx_http_discovery_ui(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (ngx_http_discovery_ui_valid_path(&api) != NGX_OK) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid api path \"%V\": a URL path that "
-                               "starts with \"/\", with no quote, space, "
-                               "\"<\", \">\", \"&\", \"?\" or \"#\"", &api);
+                               "starts with \"/\", of letters, digits and "
+                               "\"/-._~%%!$()*+,;=:@\"", &api);
             return NGX_CONF_ERROR;
         }
     }
 
     /* a build defect, but one nginx -t should name rather than serve */
-    p = ngx_strlcasestrn(ngx_http_discovery_ui_page,
-                         ngx_http_discovery_ui_page
-                         + sizeof(ngx_http_discovery_ui_page),
-                         ngx_http_discovery_ui_marker.data,
-                         ngx_http_discovery_ui_marker.len - 1);
+    p = ngx_strnstr(ngx_http_discovery_ui_page,
+                    (char *) ngx_http_discovery_ui_marker.data,
+                    sizeof(ngx_http_discovery_ui_page));
     if (p == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "the dashboard page built in has no \"%V\"",
