@@ -18,7 +18,8 @@ import pytest
 from support import ALL_HEALTHY, NGINX, NGINX_CONF, START_TIMEOUT, Gateway, wait_until
 
 webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.common.exceptions import (  # noqa: E402
+    NoSuchElementException, StaleElementReferenceException)
 from selenium.webdriver.chrome.service import Service as DriverService  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 
@@ -81,11 +82,12 @@ def browser():
 
 
 def wait(what, predicate, timeout=10.0):
-    """predicate() until true, ignoring an element replaced meanwhile."""
+    """predicate() until true, ignoring an element not there yet or replaced
+    meanwhile."""
     def attempt():
         try:
             return predicate()
-        except StaleElementReferenceException:
+        except (NoSuchElementException, StaleElementReferenceException):
             return False
     return wait_until(attempt, timeout=timeout, message=what)
 
