@@ -19,7 +19,7 @@ UNIT_FLAGS := -std=c++17 -O1 -g -Wall -Wextra -Werror -I$(ROOT)/src/core -I$(ROO
               -fsanitize=address,undefined -fno-omit-frame-pointer \
               -fno-sanitize-recover=undefined
 
-.PHONY: all module installed-module deps core deb deb-check unit t pytest e2e fuzz fuzz-smoke bench soak valgrind test run clean
+.PHONY: all module installed-module deps core ui deb deb-check unit t pytest e2e fuzz fuzz-smoke bench soak valgrind test run clean
 
 all: module
 
@@ -39,6 +39,13 @@ core: $(BUILD)/libdiscovery_core.a
 $(BUILD)/libdiscovery_core.a: $(CORE_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
+
+# the dashboard's page as a C array, which the module's config includes
+ui: $(BUILD)/ui/ngx_http_discovery_ui_page.h
+
+$(BUILD)/ui/ngx_http_discovery_ui_page.h: $(ROOT)/src/ui/dashboard.html $(ROOT)/src/ui/embed.sh
+	@mkdir -p $(dir $@)
+	$(ROOT)/src/ui/embed.sh $< $@
 
 $(BUILD)/core/%.o: $(ROOT)/src/core/%.cpp $(CORE_HDRS) $(ROOT)/Makefile
 	@mkdir -p $(dir $@)

@@ -25,7 +25,8 @@ PACKAGES="nginx nginx-dev libyajl-dev libcurl4-openssl-dev ca-certificates g++ m
     curl wrk procps perl libtest-base-perl libtext-diff-perl libtest-longstring-perl
     libwww-perl liburi-perl libipc-run-perl liblist-moreutils-perl
     python3 python3-fastapi python3-uvicorn python3-httpx python3-pytest
-    python3-websockets python3-grpcio python3-grpc-tools grpc-proto openssl"
+    python3-websockets python3-grpcio python3-grpc-tools grpc-proto openssl
+    chromium chromium-driver python3-selenium"
 # what `build.sh deb` needs besides debian/control's Build-Depends
 DEB_PACKAGES="dpkg-dev lintian"
 
@@ -67,7 +68,7 @@ build_module() {
         echo "build.sh: missing ${missing[*]}: \`make deps\` installs them" >&2
         exit 1
     fi
-    make -C "$ROOT" -s core
+    make -C "$ROOT" -s core ui
     local src=$BUILD/nginx-src
     if [ ! -f "$src/.configured" ] \
         || [ "$ROOT/config" -nt "$src/.configured" ] \

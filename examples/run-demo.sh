@@ -69,7 +69,11 @@ cat <<EOT
 Gateway on $G (chat :$CHAT, users :$USERS, billing :$BILLING; logs in $DEMO/logs),
 and on 127.0.0.1:$GH2 for gRPC (HTTP/2 only; catalog, a gRPC server, :$CATALOG)
 
+Dashboard on $G/_discovery/ui (open it in a browser on this host;
+the management API it uses, writable from 127.0.0.1 only: $G/_discovery/api/)
+
   curl -s $G/_discovery                      # everything the gateway knows
+  curl -s "$G/_discovery/api/explain?method=PUT&path=/users/42"   # who gets it, and why
   curl -s $G/users/1                         # routed to users
   curl -s $G/chat/history/7                  # {user_id:int} on chat
   curl -s -X POST -H 'Authorization: Bearer t' -H 'Content-Type: application/json' \\

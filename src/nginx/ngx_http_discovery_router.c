@@ -354,10 +354,15 @@ ngx_http_discovery_router_reader(ngx_http_discovery_router_t *rt,
     ngx_http_discovery_reader_t     *reader;
     ngx_http_discovery_main_conf_t  *dmcf;
 
+    /* no slot: also a worker that never started, with no service */
+    if (!claim && rt->reader == NULL) {
+        return;
+    }
+
     dmcf = rt->started;
     sh = dmcf->sh;
 
-    if (!claim && (rt->reader == NULL || rt->reader_sh != sh)) {
+    if (!claim && rt->reader_sh != sh) {
         return;
     }
 
