@@ -425,6 +425,13 @@ int discovery_api_handle(const discovery_api_request_t *req,
     discovery_error_t *err) DISCOVERY_NOEXCEPT;
 
 /*
+ * 1 when the answer at that API path asks the router (/explain), which is
+ * the worker's own and cannot be read from another thread; else 0.
+ */
+int discovery_api_uses_router(const char *path, size_t len)
+    DISCOVERY_NOEXCEPT;
+
+/*
  * Controls less the overrides expired at `now`: DISCOVERY_UNCHANGED when
  * none has; *next_expiry receives the next expiry of what is left.
  */

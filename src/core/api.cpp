@@ -1097,6 +1097,19 @@ Resolved resolve(std::string_view path)
     throw ApiFailure{404, "NotFound", "the API has no such path"};
 }
 
+} // namespace
+
+bool apiUsesRouter(std::string_view path)
+{
+    try {
+        return resolve(path).endpoint == Endpoint::Explain;
+    } catch (const ApiFailure &) {
+        return false;
+    }
+}
+
+namespace {
+
 bool allows(const std::string &allow, std::string_view method)
 {
     size_t at = 0;

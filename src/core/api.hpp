@@ -51,6 +51,10 @@ struct ApiAnswer {
 
 ApiAnswer handleApi(const ApiRequest &req, const ApiView &view);
 
+// Whether the answer at `path` asks the router (/explain): the others can
+// be worked out where the worker's router is not.
+bool apiUsesRouter(std::string_view path);
+
 // {"error": {"status": N, "code": ..., "text": ...}}
 std::string apiError(int status, std::string_view code, std::string_view text);
 

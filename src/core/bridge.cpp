@@ -727,6 +727,15 @@ size_t discovery_json_escape(unsigned char *dst, const unsigned char *src,
     return n;
 }
 
+int discovery_api_uses_router(const char *path, size_t len) noexcept
+{
+    try {
+        return discovery::apiUsesRouter(view(path, len)) ? 1 : 0;
+    } catch (...) {
+        return 1; // where it cannot be told, as if it did
+    }
+}
+
 int discovery_api_handle(const discovery_api_request_t *req,
                          const discovery_api_view_t *v,
                          discovery_api_answer_t *answer,

@@ -14,6 +14,14 @@
 #include "ngx_http_discovery.h"
 
 
+/*
+ * From this size of table on, a read that does not ask this worker's
+ * router is answered in a background thread, as the status page is: at
+ * 100,000 routes GET /services or /routes took about as long as the status
+ * page's 170 ms of the event loop, and the dashboard asks every 3 s.
+ */
+#define NGX_HTTP_DISCOVERY_API_LARGE     (256 * 1024)
+
 /* how often a worker looks for expired overrides */
 #define NGX_HTTP_DISCOVERY_EXPIRY_CHECK  1000
 
@@ -34,6 +42,22 @@ typedef struct {
     ngx_msec_t                       reported;   /* 0: not yet */
     ngx_str_t                        path;       /* GET, once polled */
 } ngx_http_discovery_api_ctx_t;
+
+
+#if (NGX_THREADS)
+
+/* a read answered in a background thread: its table is large */
+typedef struct {
+    ngx_http_request_t              *request;
+    discovery_api_request_t          req;
+    discovery_api_view_t             view;
+    discovery_api_answer_t           answer;
+    discovery_error_t                err;
+    int                              rc;
+    ngx_http_discovery_task_t        task;
+} ngx_http_discovery_api_job_t;
+
+#endif
 
 
 /* what the zone holds, copied under the lock for the core */
@@ -68,6 +92,13 @@ static ngx_int_t ngx_http_discovery_api_path(ngx_http_request_t *r,
 static ngx_table_elt_t *ngx_http_discovery_api_header(ngx_http_request_t *r,
     const char *name, size_t len);
 static void ngx_http_discovery_api_expire(ngx_event_t *ev);
+#if (NGX_THREADS)
+static ngx_int_t ngx_http_discovery_api_background(ngx_http_request_t *r,
+    discovery_api_request_t *req, discovery_api_view_t *view);
+static void ngx_http_discovery_api_work(void *data, ngx_log_t *log);
+static void ngx_http_discovery_api_worked(ngx_event_t *ev);
+static void ngx_http_discovery_api_freed(void *data);
+#endif
 
 
 static ngx_str_t  ngx_http_discovery_api_type = ngx_string("application/json");
@@ -262,8 +293,27 @@ ngx_http_discovery_api_run(ngx_http_request_t *r, ngx_str_t *method,
         view.n = copy.n;
         view.controls = copy.controls;
         view.controls_len = copy.controls_len;
-        view.router = dmcf->sh ? ngx_http_discovery_router_latest(dmcf)
-                               : NULL;
+        view.router = NULL;
+
+#if (NGX_THREADS)
+        if (copy.snapshot_len > NGX_HTTP_DISCOVERY_API_LARGE
+            && !body->len
+            && ((method->len == 3
+                 && ngx_strncmp(method->data, "GET", 3) == 0)
+                || (method->len == 4
+                    && ngx_strncmp(method->data, "HEAD", 4) == 0))
+            && !discovery_api_uses_router((const char *) path->data,
+                                          path->len))
+        {
+            if (ngx_http_discovery_api_background(r, &req, &view) == NGX_OK) {
+                return;
+            }
+        }
+#endif
+
+        if (dmcf->sh) {
+            view.router = ngx_http_discovery_router_latest(dmcf);
+        }
 
         if (discovery_api_handle(&req, &view, &answer, &err) != DISCOVERY_OK)
         {
@@ -344,6 +394,110 @@ ngx_http_discovery_api_run(ngx_http_request_t *r, ngx_str_t *method,
 
     ngx_http_finalize_request(r, rc);
 }
+
+
+#if (NGX_THREADS)
+
+/*
+ * Posts a read to the background threads: the core answers it there from
+ * the request's copy of the zone, without a router.  r->main->count is
+ * the caller's already; the request is finalized once it is answered.
+ */
+
+static ngx_int_t
+ngx_http_discovery_api_background(ngx_http_request_t *r,
+    discovery_api_request_t *req, discovery_api_view_t *view)
+{
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_discovery_api_job_t  *job;
+
+    job = ngx_pcalloc(r->pool, sizeof(ngx_http_discovery_api_job_t));
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+
+    if (job == NULL || cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    job->request = r;
+    job->req = *req;
+    job->view = *view;
+
+    if (ngx_http_discovery_task_post(&job->task, job,
+                                     ngx_http_discovery_api_work,
+                                     ngx_http_discovery_api_worked,
+                                     r->connection->log)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* what the answer took goes back once the request is gone */
+    cln->handler = ngx_http_discovery_api_freed;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "discovery: API answer from a table of %uz bytes "
+                   "worked out in a background thread",
+                   view->snapshot_len);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_discovery_api_work(void *data, ngx_log_t *log)
+{
+    ngx_http_discovery_api_job_t  *job = data;
+
+    job->rc = discovery_api_handle(&job->req, &job->view, &job->answer,
+                                   &job->err);
+}
+
+
+static void
+ngx_http_discovery_api_worked(ngx_event_t *ev)
+{
+    ngx_http_discovery_api_job_t  *job = ev->data;
+
+    ngx_int_t            rc;
+    ngx_str_t            allow;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = job->request;
+    c = r->connection;
+
+    if (job->rc != DISCOVERY_OK) {
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "discovery: the API cannot answer: %s", job->err.text);
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+    } else {
+        /* a read changes nothing and polls nothing */
+        discovery_buf_free(&job->answer.controls);
+        discovery_buf_free(&job->answer.poll);
+
+        allow.data = (u_char *) job->answer.allow;
+        allow.len = ngx_strlen(job->answer.allow);
+
+        rc = ngx_http_discovery_api_send(r, job->answer.status, &allow,
+                                         job->answer.body.data,
+                                         job->answer.body.len);
+
+        discovery_buf_free(&job->answer.body);
+    }
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_discovery_api_freed(void *data)
+{
+    ngx_http_discovery_publish_freed();
+}
+
+#endif
 
 
 static ngx_int_t

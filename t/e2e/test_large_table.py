@@ -242,3 +242,56 @@ def test_a_large_status_page_is_rendered_below_the_event_loop(tmp_path):
         assert "[alert]" not in log and "[crit]" not in log
     finally:
         nginx.stop()
+
+
+API_CONF = CONF.replace(
+    "        location = /_discovery {{",
+    "        location /_discovery/api/ {{\n"
+    "            discovery_api;\n"
+    "        }}\n\n"
+    "        location = /_discovery {{")
+
+
+def test_large_api_reads_are_worked_out_below_the_event_loop(tmp_path):
+    """The management API's reads of a 20,000-route table (GET /, /services,
+    /routes, /overrides: what the dashboard asks every few seconds) are
+    answered in a background thread; /explain, which asks the worker's own
+    router, on the event loop; the answers are the same either way."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "big.json").write_text(document())
+    nginx = Gateway(tmp_path, [], template=API_CONF, workers=1,
+                    log_level="debug", docs=free_port(), root=docs,
+                    zone="64m")
+    nginx.start()
+    try:
+        wait_until(lambda: httpx.get(nginx.url + "/big/r7/a").status_code,
+                   lambda code: code == 200, 15, message="/big/r7/a routed")
+        api = nginx.url + "/_discovery/api"
+
+        root = httpx.get(api + "/", timeout=30)
+        assert root.status_code == 200 and root.json()["write"] is False
+        services = httpx.get(api + "/services", timeout=30)
+        assert len(services.json()["services"][0]["routes"]) == ROUTES
+        routes = httpx.get(api + "/routes?path=/big/r9/b", timeout=30)
+        assert [r["path"] for r in routes.json()["routes"]] == ["/big/r9/{id}"]
+        one = httpx.get(api + "/services/big", timeout=30)
+        assert one.json()["name"] == "big"
+        missing = httpx.get(api + "/services/nope", timeout=30)
+        assert missing.status_code == 404
+        assert missing.json()["error"]["code"] == "ServiceNotFound"
+        head = httpx.head(api + "/services", timeout=30)
+        assert int(head.headers["content-length"]) == len(services.content)
+
+        explain = httpx.get(api + "/explain?method=GET&path=/big/r9/b",
+                            timeout=30)
+        assert explain.json()["status"] == 200, explain.text
+        assert explain.json()["route"] == "/big/r9/{id}"
+
+        log = nginx.error_log.read_text()
+        threaded = re.findall(r"discovery: API answer from a table of \d+ "
+                              r"bytes worked out in a background thread", log)
+        assert len(threaded) == 6, len(threaded)
+        assert "[alert]" not in log and "[crit]" not in log
+    finally:
+        nginx.stop()
