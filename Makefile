@@ -61,12 +61,24 @@ deb:
 deb-check:
 	@$(ROOT)/t/deb-check.sh
 
-$(BUILD)/unit_tests: $(CORE_SRCS) $(CORE_HDRS) $(UNIT_SRCS) $(UNIT_HDRS)
-	@mkdir -p $(dir $@)
-	$(CXX) $(UNIT_FLAGS) $(CORE_SRCS) $(UNIT_SRCS) -o $@ \
-	    -lgtest -lgtest_main -lpthread -lyajl
+# one object per source, so that `make -j` compiles them side by side: the
+# sanitized build of everything in one g++ took minutes on a busy machine
+UNIT_OBJS := $(patsubst $(ROOT)/src/core/%.cpp,$(BUILD)/unit/core/%.o,$(CORE_SRCS)) \
+             $(patsubst $(ROOT)/t/unit/%.cpp,$(BUILD)/unit/test/%.o,$(UNIT_SRCS))
 
-unit: $(BUILD)/unit_tests
+$(BUILD)/unit/core/%.o: $(ROOT)/src/core/%.cpp $(CORE_HDRS) $(ROOT)/Makefile
+	@mkdir -p $(dir $@)
+	$(CXX) $(UNIT_FLAGS) -c $< -o $@
+
+$(BUILD)/unit/test/%.o: $(ROOT)/t/unit/%.cpp $(CORE_HDRS) $(UNIT_HDRS) $(ROOT)/Makefile
+	@mkdir -p $(dir $@)
+	$(CXX) $(UNIT_FLAGS) -c $< -o $@
+
+$(BUILD)/unit_tests: $(UNIT_OBJS)
+	$(CXX) $(UNIT_FLAGS) $^ -o $@ -lgtest -lgtest_main -lpthread -lyajl
+
+unit:
+	@$(MAKE) -s -j$(shell nproc) $(BUILD)/unit_tests
 	$(BUILD)/unit_tests
 
 # Test::Nginx suites: the real Test::Nginx::Socket when installed, else the
