@@ -3,9 +3,10 @@
 // The input's first line is compiled as a template (and so is the whole
 // input); when valid, every further line is a request path matched against
 // it twice: by a reference written as Starlette's regex would match it
-// (fuzz_common.hpp) and by a router holding that one route.  Both must agree,
-// the router taking too a path that the route matches with its trailing slash
-// toggled.
+// (fuzz_common.hpp), by a router holding that one route, and by the two
+// matchers of templates (templateMatches, templateTextMatches).  All must
+// agree, the router taking too a path that the route matches with its
+// trailing slash toggled.
 #include "fuzz_common.hpp"
 #include "methods.hpp"
 #include "route_template.hpp"
@@ -117,6 +118,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 1; i < lines.size(); i++) {
         std::string_view path = lines[i];
         bool want = fuzz::referenceMatch(tpl, path);
+
+        // the matchers of the API's explain and of the router's pins
+        fuzz::check(discovery::templateMatches(tpl, path) == want,
+                    "templateMatches and reference disagree",
+                    text + " <- " + std::string(path));
+        fuzz::check(discovery::templateTextMatches(text, path) == want,
+                    "templateTextMatches and reference disagree",
+                    text + " <- " + std::string(path));
 
         // a path the route does not match, but does with its trailing
         // slash toggled, goes to it whatever the method

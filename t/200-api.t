@@ -496,3 +496,27 @@ qr/\[emerg\].*"discovery_api" in a location with "discovery_route on" is never s
 qr/\[emerg\].*invalid parameter "write=yes"/
 --- no_error_log
 [alert]
+
+
+
+=== TEST 17: a pin goes before precedence: the typed and literal routes of another service its template covers answer through the pinned service, for the pin's methods
+--- init
+DiscoveryTest::wait_ready();
+main::ok_is(main::fetch('GET', '/users/7'), '200 users GET /users/7', 'typed beats plain');
+main::ok_is(main::fetch('GET', '/users/me'), '200 users GET /users/me', 'literal beats plain');
+my $pin = main::api_ok(201, 'POST', "$::API/overrides",
+    '{"action": "pin", "path": "/users/{name}", "methods": ["*"], "service": "billing"}');
+main::wait_fetch('GET', '/users/7', '200 billing GET /users/7', 1);
+main::ok_is(main::fetch('GET', '/users/me'), '200 billing GET /users/me', 'the literal route too');
+main::ok_is(main::fetch('PUT', '/users/7'), '200 users PUT /users/7', 'a method the pin lacks is routed as before');
+my $e = main::api_ok(200, 'GET', "$::API/explain?method=GET&path=/users/7");
+main::ok_is("$e->{status} $e->{service} $e->{route}", '200 billing /users/{name}', 'explain agrees');
+my %c = map {; "$_->{service} $_->{route}" => $_ } @{ $e->{candidates} };
+main::ok_is($c{'users /users/{id:int}'}{why}, "pinned to billing by override $pin->{id}, which goes before precedence",
+      'explain: the typed route lost to the pin');
+main::api_ok(200, 'DELETE', "$::API/overrides/$pin->{id}", '');
+main::wait_fetch('GET', '/users/7', '200 users GET /users/7', 1);
+--- request
+GET /_discovery/api/overrides
+--- response_body
+{"overrides_persist":"reload","overrides":[]}

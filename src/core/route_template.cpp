@@ -1,6 +1,8 @@
 // route_template.cpp: template compilation and converter matching.
 #include "route_template.hpp"
 
+#include <algorithm>
+
 namespace discovery {
 
 namespace {
@@ -289,6 +291,70 @@ bool templateMatches(const Template &tpl, std::string_view path)
             return false;
         }
     }
+    return true;
+}
+
+namespace {
+
+// The segment of `text` (no leading '/') up to the next '/', and the rest.
+std::string_view nextPart(std::string_view &text)
+{
+    size_t slash = text.find('/');
+    std::string_view part = text.substr(0, slash);
+    text = slash == std::string_view::npos ? std::string_view()
+                                           : text.substr(slash + 1);
+    return part;
+}
+
+} // namespace
+
+bool templateTextMatches(std::string_view tpl, std::string_view path)
+{
+    if (tpl.empty() || tpl.front() != '/' || path.empty()
+        || path.front() != '/') {
+        return false;
+    }
+
+    size_t segments = 1 + std::count(tpl.begin() + 1, tpl.end(), '/');
+    size_t parts = 1 + std::count(path.begin() + 1, path.end(), '/');
+    size_t pathAt = segments; // none
+    Segment seg;
+
+    std::string_view t = tpl.substr(1);
+    for (size_t i = 0; i < segments; i++) {
+        if (!compileSegment(nextPart(t), &seg)) {
+            return false;
+        }
+        if (seg.kind == SegmentKind::Path) {
+            if (pathAt != segments) {
+                return false;
+            }
+            pathAt = i;
+        }
+    }
+
+    if (pathAt == segments ? parts != segments : parts < segments) {
+        return false;
+    }
+
+    t = tpl.substr(1);
+    std::string_view p = path.substr(1);
+    for (size_t i = 0; i < segments; i++) {
+        compileSegment(nextPart(t), &seg);
+        if (i == pathAt) {
+            // one part or more: all but those of the segments after it
+            for (size_t n = parts - segments + 1; n > 0; n--) {
+                nextPart(p);
+            }
+            continue;
+        }
+        std::string_view part = nextPart(p);
+        if (seg.kind == SegmentKind::Literal ? seg.text != part
+                                             : !segmentMatches(seg.kind, part)) {
+            return false;
+        }
+    }
+
     return true;
 }
 

@@ -49,6 +49,11 @@ bool segmentMatches(SegmentKind kind, std::string_view segment);
  */
 bool templateMatches(const Template &tpl, std::string_view path);
 
+// The same for a template's text, without allocating: for the router's
+// pins, tried on every request while there are any.  False for a text
+// that is not a template.
+bool templateTextMatches(std::string_view tpl, std::string_view path);
+
 } // namespace discovery
 
 #endif

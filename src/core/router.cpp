@@ -182,6 +182,7 @@ struct Router::Draft {
     std::vector<Slot> slots;
     size_t literalCount = 0;
     std::vector<std::pair<uint32_t, Entry>> pending;
+    std::vector<Entry> pins; // also in pending, for their shape's terminal
     std::string strings; // the image's: route templates, then the rest
     // the routes of overrides, which nodes' texts view as they do the
     // snapshot's
@@ -263,7 +264,11 @@ void Router::Draft::addOverride(const Snapshot &snapshot, const Override &o)
             mask = kAllMethods; // "*" of a route the service lacks
         }
         if (mask != 0) {
+            size_t before = pending.size();
             add(route, s, mask);
+            if (o.action == OverrideAction::Pin && pending.size() > before) {
+                pins.push_back(pending.back().second);
+            }
         }
         return;
     }
@@ -392,6 +397,7 @@ struct Router::Image::Parts {
     std::vector<ImageService> services;
     std::vector<Text> extensionMethods;
     std::vector<ExtensionAllow> extensionAllows;
+    std::vector<Entry> pins;
     std::string tails;
     std::string strings;
 
@@ -453,6 +459,7 @@ Router::Image Router::image(const Snapshot &snapshot)
     }
 
     draft.placeEntries(parts->entries);
+    parts->pins = std::move(draft.pins);
     parts->strings = std::move(draft.strings);
     parts->freeze(draft);
 
@@ -534,6 +541,8 @@ void Router::Image::Parts::layout()
         next(extensionAllows.size() * sizeof(ExtensionAllow),
              alignof(ExtensionAllow));
     header.extensionAllowCount = static_cast<uint32_t>(extensionAllows.size());
+    header.pins = next(pins.size() * sizeof(Entry), alignof(Entry));
+    header.pinCount = static_cast<uint32_t>(pins.size());
     header.tails = next(tails.size(), 1);
     header.strings = next(strings.size(), 1);
     header.size = (at + kImageAlign - 1) / kImageAlign * kImageAlign;
@@ -559,6 +568,7 @@ void Router::Image::write(unsigned char *dst) const
          p.extensionMethods.size() * sizeof(Text));
     copy(h.extensionAllows, p.extensionAllows.data(),
          p.extensionAllows.size() * sizeof(ExtensionAllow));
+    copy(h.pins, p.pins.data(), p.pins.size() * sizeof(Entry));
     copy(h.tails, p.tails.data(), p.tails.size());
     copy(h.strings, p.strings.data(), p.strings.size());
 }
@@ -602,6 +612,7 @@ std::unique_ptr<Router> Router::view(const unsigned char *image, size_t len)
         || !within(h.extensionMethods, h.extensionMethodCount, sizeof(Text))
         || !within(h.extensionAllows, h.extensionAllowCount,
                    sizeof(ExtensionAllow))
+        || !within(h.pins, h.pinCount, sizeof(Entry))
         || h.entries > h.size || h.tails > h.size || h.strings > h.size) {
         throw Error("not a router image");
     }
@@ -617,6 +628,7 @@ Router::Router(const unsigned char *image)
     root_ = header_->root;
     prefetch_ = header_->prefetch != 0;
     entries_ = at<Entry>(header_->entries);
+    pins_ = at<Entry>(header_->pins);
     tails_ = at<char>(header_->tails);
     strings_ = base_ + header_->strings;
     services_ = at<ImageService>(header_->services);
@@ -748,6 +760,20 @@ Match Router::match(std::string_view method, std::string_view path,
     }
     if (s.want == kHead) {
         s.want |= kGet; // HEAD is served by GET routes
+    }
+
+    /*
+     * A pinning override's template goes to its service whatever
+     * precedence says: the pins are tried before the walk, those of the
+     * API, a handful at most, and none in most tables.
+     */
+    for (uint32_t i = 0; i < header_->pinCount; i++) {
+        const Entry &pin = pins_[i];
+        if ((pin.methods & s.want) != 0
+            && templateTextMatches(text(pin.route), path)) {
+            countVisits(s, visits);
+            return answer(pin);
+        }
     }
 
     if (prefetch_) {

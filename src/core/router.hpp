@@ -243,12 +243,14 @@ private:
         uint32_t extensionMethodCount = 0;
         uint32_t extensionAllows = 0; // sorted by mask
         uint32_t extensionAllowCount = 0;
+        uint32_t pins = 0; // Entries of pinning overrides, tried first
+        uint32_t pinCount = 0;
         uint8_t anyPending = 0;
         uint8_t prefetch = 0; // the table is larger than the caches
     };
     static_assert(sizeof(Header) % kImageAlign == 0, "nodes start aligned");
 
-    static constexpr uint64_t kMagic = 0x3330524554554f52ull; // "ROUTER03"
+    static constexpr uint64_t kMagic = 0x3430524554554f52ull; // "ROUTER04"
 
     /*
      * An edge to look up, equal to a node's when parent, length and text
@@ -329,6 +331,7 @@ private:
     uint32_t root_ = 0;
     bool prefetch_ = false;
     const Entry *entries_ = nullptr;
+    const Entry *pins_ = nullptr;
     const char *tails_ = nullptr;
     const unsigned char *strings_ = nullptr;
     const ImageService *services_ = nullptr;

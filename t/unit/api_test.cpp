@@ -296,10 +296,13 @@ TEST(Controls, CApiSetControls)
 
 TEST(Controls, TemplateMatches)
 {
+    // both matchers, which must agree
     auto matches = [](const char *tpl, const char *path) {
         Template t;
         EXPECT_TRUE(compileTemplate(tpl, t)) << tpl;
-        return templateMatches(t, path);
+        bool compiled = templateMatches(t, path);
+        EXPECT_EQ(templateTextMatches(tpl, path), compiled) << tpl << " " << path;
+        return compiled;
     };
     EXPECT_TRUE(matches("/users/{id:int}", "/users/7"));
     EXPECT_FALSE(matches("/users/{id:int}", "/users/x"));
@@ -311,6 +314,27 @@ TEST(Controls, TemplateMatches)
     EXPECT_TRUE(matches("/b/{p:path}/meta", "/b/x/y/meta"));
     EXPECT_FALSE(matches("/b/{p:path}/meta", "/b/meta"));
     EXPECT_TRUE(matches("/", "/"));
+
+    // every template against every path, of the kinds the router has
+    const char *templates[] = {
+        "/",           "/a",           "/a/",          "/a/b",
+        "/{x}",        "/a/{x}",       "/a/{x:int}",   "/a/{x:float}",
+        "/a/{x:uuid}", "/a/{p:path}",  "/{p:path}",    "/a/{p:path}/z",
+        "/{p:path}/y/z", "/a/{x}/{y:int}", "/a/{x}/",
+    };
+    const char *paths[] = {
+        "/", "/a", "/a/", "/a/b", "/a/7", "/a/7.5", "/a/b/c", "/a/b/z",
+        "/a//z", "/x/y/z", "/a/b/y/z", "/a/x/7",
+        "/a/123e4567-e89b-12d3-a456-426614174000", "//", "/a/b/c/d/z",
+    };
+    for (const char *tpl : templates) {
+        for (const char *path : paths) {
+            matches(tpl, path);
+        }
+    }
+    EXPECT_FALSE(templateTextMatches("/a/{x", "/a/b"));
+    EXPECT_FALSE(templateTextMatches("/{p:path}/{q:path}", "/a/b"));
+    EXPECT_FALSE(templateTextMatches("a", "/a"));
 }
 
 TEST(RouterOverrides, DisablePinAddDrain)
@@ -342,6 +366,19 @@ TEST(RouterOverrides, DisablePinAddDrain)
     EXPECT_TRUE(r->service(1).drained);
     EXPECT_EQ(r->service(1).state, ServiceState::Healthy);
     EXPECT_EQ(r->serviceCount(), 2u);
+
+    // a pin goes before precedence: billing's plain /users/{name} takes
+    // what users' typed /users/{id:int} took, for the pin's methods
+    Controls pinned;
+    pinned.overrides.push_back(
+        make(OverrideAction::Pin, "/users/{name}", {"*"}, "billing", "o5"));
+    r = routerOf(table(pinned));
+    EXPECT_EQ(lookup(*r, "GET", "/users/7"), "billing /users/{name}");
+    EXPECT_EQ(lookup(*r, "HEAD", "/users/7"), "billing /users/{name}");
+    EXPECT_EQ(lookup(*r, "PUT", "/users/7"), "users /users/{id:int}");
+    EXPECT_EQ(lookup(*r, "GET", "/users/7/x"), "1");
+    EXPECT_EQ(lookup(*routerOf(table()), "GET", "/users/7"),
+              "users /users/{id:int}");
 
     // an override of a service the roster lacks changes nothing
     Controls gone;
