@@ -520,3 +520,25 @@ main::wait_fetch('GET', '/users/7', '200 users GET /users/7', 1);
 GET /_discovery/api/overrides
 --- response_body
 {"overrides_persist":"reload","overrides":[]}
+
+
+
+=== TEST 18: a disable goes before precedence too: what its template matches answers 404, whichever route would have taken it
+--- init
+DiscoveryTest::wait_ready();
+my $o = main::api_ok(201, 'POST', "$::API/overrides",
+    '{"action": "disable", "path": "/users/{name}", "methods": ["GET"]}');
+main::wait_fetch('GET', '/users/7', '404 {"detail": "Endpoint disabled", "path": "/users/7"}', 1);
+main::ok_is(main::fetch('GET', '/users/me'), '404 {"detail": "Endpoint disabled", "path": "/users/me"}', 'the literal route too');
+main::ok_is(main::fetch('PUT', '/users/7'), '200 users PUT /users/7', 'a method the disable lacks is routed as before');
+my $e = main::api_ok(200, 'GET', "$::API/explain?method=GET&path=/users/7");
+main::ok_is("$e->{status} $e->{route}", '404 /users/{name}', 'explain agrees');
+my %c = map {; ($_->{service} // 'override') . " $_->{route}" => $_ } @{ $e->{candidates} };
+main::ok_is($c{'users /users/{id:int}'}{why}, "disabled by override $o->{id}, which goes before precedence",
+      'explain: the typed route lost to the disable');
+main::api_ok(200, 'DELETE', "$::API/overrides/$o->{id}", '');
+main::wait_fetch('GET', '/users/7', '200 users GET /users/7', 1);
+--- request
+GET /_discovery/api/overrides
+--- response_body
+{"overrides_persist":"reload","overrides":[]}

@@ -977,6 +977,10 @@ std::string renderExplain(const ApiRequest &req, const ApiView &view)
                    && winner->override->action == OverrideAction::Pin) {
             k.why = "pinned to " + winner->service + " by override "
                     + winner->override->id + ", which goes before precedence";
+        } else if (winner->override != nullptr
+                   && winner->override->action == OverrideAction::Disable) {
+            k.why = "disabled by override " + winner->override->id
+                    + ", which goes before precedence";
         } else {
             k.why = "shadowed by " + winner->route + " of "
                     + (winner->service.empty() ? std::string("an override")

@@ -182,7 +182,10 @@ struct Router::Draft {
     std::vector<Slot> slots;
     size_t literalCount = 0;
     std::vector<std::pair<uint32_t, Entry>> pending;
-    std::vector<Entry> pins; // also in pending, for their shape's terminal
+    // entries of disabling and pinning overrides, also in pending for
+    // their shape's terminal (and its Allow header)
+    std::vector<Entry> disables;
+    std::vector<Entry> pins;
     std::string strings; // the image's: route templates, then the rest
     // the routes of overrides, which nodes' texts view as they do the
     // snapshot's
@@ -231,7 +234,11 @@ void Router::Draft::addOverride(const Snapshot &snapshot, const Override &o)
     if (o.action == OverrideAction::Disable) {
         uint32_t mask = overrideMask(o, snapshot.extensionMethods, all);
         if (mask != 0) {
+            size_t before = pending.size();
             add(route, count, mask);
+            if (pending.size() > before) {
+                disables.push_back(pending.back().second);
+            }
         }
         return;
     }
@@ -397,7 +404,7 @@ struct Router::Image::Parts {
     std::vector<ImageService> services;
     std::vector<Text> extensionMethods;
     std::vector<ExtensionAllow> extensionAllows;
-    std::vector<Entry> pins;
+    std::vector<Entry> overrides; // disables first, then pins
     std::string tails;
     std::string strings;
 
@@ -459,7 +466,9 @@ Router::Image Router::image(const Snapshot &snapshot)
     }
 
     draft.placeEntries(parts->entries);
-    parts->pins = std::move(draft.pins);
+    parts->overrides = std::move(draft.disables);
+    parts->overrides.insert(parts->overrides.end(), draft.pins.begin(),
+                            draft.pins.end());
     parts->strings = std::move(draft.strings);
     parts->freeze(draft);
 
@@ -541,8 +550,8 @@ void Router::Image::Parts::layout()
         next(extensionAllows.size() * sizeof(ExtensionAllow),
              alignof(ExtensionAllow));
     header.extensionAllowCount = static_cast<uint32_t>(extensionAllows.size());
-    header.pins = next(pins.size() * sizeof(Entry), alignof(Entry));
-    header.pinCount = static_cast<uint32_t>(pins.size());
+    header.overrides = next(overrides.size() * sizeof(Entry), alignof(Entry));
+    header.overrideCount = static_cast<uint32_t>(overrides.size());
     header.tails = next(tails.size(), 1);
     header.strings = next(strings.size(), 1);
     header.size = (at + kImageAlign - 1) / kImageAlign * kImageAlign;
@@ -568,7 +577,7 @@ void Router::Image::write(unsigned char *dst) const
          p.extensionMethods.size() * sizeof(Text));
     copy(h.extensionAllows, p.extensionAllows.data(),
          p.extensionAllows.size() * sizeof(ExtensionAllow));
-    copy(h.pins, p.pins.data(), p.pins.size() * sizeof(Entry));
+    copy(h.overrides, p.overrides.data(), p.overrides.size() * sizeof(Entry));
     copy(h.tails, p.tails.data(), p.tails.size());
     copy(h.strings, p.strings.data(), p.strings.size());
 }
@@ -612,7 +621,7 @@ std::unique_ptr<Router> Router::view(const unsigned char *image, size_t len)
         || !within(h.extensionMethods, h.extensionMethodCount, sizeof(Text))
         || !within(h.extensionAllows, h.extensionAllowCount,
                    sizeof(ExtensionAllow))
-        || !within(h.pins, h.pinCount, sizeof(Entry))
+        || !within(h.overrides, h.overrideCount, sizeof(Entry))
         || h.entries > h.size || h.tails > h.size || h.strings > h.size) {
         throw Error("not a router image");
     }
@@ -628,7 +637,7 @@ Router::Router(const unsigned char *image)
     root_ = header_->root;
     prefetch_ = header_->prefetch != 0;
     entries_ = at<Entry>(header_->entries);
-    pins_ = at<Entry>(header_->pins);
+    overrides_ = at<Entry>(header_->overrides);
     tails_ = at<char>(header_->tails);
     strings_ = base_ + header_->strings;
     services_ = at<ImageService>(header_->services);
@@ -763,16 +772,17 @@ Match Router::match(std::string_view method, std::string_view path,
     }
 
     /*
-     * A pinning override's template goes to its service whatever
-     * precedence says: the pins are tried before the walk, those of the
-     * API, a handful at most, and none in most tables.
+     * What a disabling or pinning override's template matches is disabled
+     * or goes to its service whatever precedence says: they are tried
+     * before the walk, disables first.  The API's: a handful at most, and
+     * none in most tables.
      */
-    for (uint32_t i = 0; i < header_->pinCount; i++) {
-        const Entry &pin = pins_[i];
-        if ((pin.methods & s.want) != 0
-            && templateTextMatches(text(pin.route), path)) {
+    for (uint32_t i = 0; i < header_->overrideCount; i++) {
+        const Entry &o = overrides_[i];
+        if ((o.methods & s.want) != 0
+            && templateTextMatches(text(o.route), path)) {
             countVisits(s, visits);
-            return answer(pin);
+            return answer(o);
         }
     }
 

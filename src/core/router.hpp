@@ -243,8 +243,10 @@ private:
         uint32_t extensionMethodCount = 0;
         uint32_t extensionAllows = 0; // sorted by mask
         uint32_t extensionAllowCount = 0;
-        uint32_t pins = 0; // Entries of pinning overrides, tried first
-        uint32_t pinCount = 0;
+        // Entries of the disabling, then the pinning overrides: tried
+        // before the walk, on their templates, whatever precedence says
+        uint32_t overrides = 0;
+        uint32_t overrideCount = 0;
         uint8_t anyPending = 0;
         uint8_t prefetch = 0; // the table is larger than the caches
     };
@@ -331,7 +333,7 @@ private:
     uint32_t root_ = 0;
     bool prefetch_ = false;
     const Entry *entries_ = nullptr;
-    const Entry *pins_ = nullptr;
+    const Entry *overrides_ = nullptr;
     const char *tails_ = nullptr;
     const unsigned char *strings_ = nullptr;
     const ImageService *services_ = nullptr;

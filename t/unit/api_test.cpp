@@ -380,6 +380,14 @@ TEST(RouterOverrides, DisablePinAddDrain)
     EXPECT_EQ(lookup(*routerOf(table()), "GET", "/users/7"),
               "users /users/{id:int}");
 
+    // a disable too, and it goes before a pin of the same paths
+    Controls disabled = pinned;
+    disabled.overrides.push_back(
+        make(OverrideAction::Disable, "/users/{who}", {"GET"}, "", "o6"));
+    r = routerOf(table(disabled));
+    EXPECT_EQ(lookup(*r, "GET", "/users/7"), "disabled /users/{who}");
+    EXPECT_EQ(lookup(*r, "PUT", "/users/7"), "users /users/{id:int}");
+
     // an override of a service the roster lacks changes nothing
     Controls gone;
     gone.overrides.push_back(
