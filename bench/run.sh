@@ -243,6 +243,8 @@ EOF
 $([ "$kind" = table ] && echo '            add_header X-Worker $pid always;')
         }
         location = /_discovery { discovery_status; }
+        location /_discovery/api/ { discovery_api write=on; }
+        location = /_discovery/ui { discovery_ui; }
 EOF
         ;;
     esac
@@ -343,6 +345,8 @@ Every gateway and the backend run \`worker_processes 1\`.  The gateway under
 test is pinned to CPU $GATEWAY_CPU; wrk (\`-t1 -c$CONNECTIONS\`) and the
 backend (\`return 200 "ok\n"\`) share CPU $LOAD_CPU.  All three gateways
 proxy with HTTP/1.1 to \`upstream { keepalive 32; }\`, access_log off.
+The module's gateways also have the status page, the management API
+(\`write=on\`) and the dashboard configured, in locations of their own.
 
 EOF
 }
