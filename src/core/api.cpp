@@ -259,8 +259,36 @@ struct YajlFree {
 };
 using Tree = std::unique_ptr<std::remove_pointer_t<yajl_val>, YajlFree>;
 
+// yajl's tree keeps strings NUL-terminated, without their length: a
+// "\u0000" would cut a path or a reason short, and a raw NUL the body.
+bool holdsNul(std::string_view body)
+{
+    bool inString = false;
+
+    for (size_t i = 0; i < body.size(); i++) {
+        char c = body[i];
+        if (c == '\0') {
+            return true;
+        }
+        if (c == '"') {
+            inString = !inString;
+        } else if (inString && c == '\\' && i + 1 < body.size()) {
+            if (body.compare(i + 1, 5, "u0000") == 0) {
+                return true;
+            }
+            i++;
+        }
+    }
+    return false;
+}
+
 Tree parseObject(std::string_view body)
 {
+    if (holdsNul(body)) {
+        throw ApiFailure{400, "MalformedJson",
+                         "the body holds a NUL character (\\u0000)"};
+    }
+
     std::string text(body);
     char err[256];
     err[0] = '\0';

@@ -559,6 +559,29 @@ TEST(Api, Errors)
         EXPECT_EQ(api.code("POST", "/overrides", b.first), b.second) << b.first;
     }
 
+    // a NUL, escaped or raw, would have cut the path short: "/a" disabled
+    EXPECT_EQ(api.code("POST", "/overrides",
+                       R"({"action": "disable", "path": "/a\u0000b"})"),
+              "400 MalformedJson");
+    EXPECT_EQ(
+        api.code("POST", "/overrides",
+                 R"({"action": "disable", "path": "/a", "reason": "x\u0000"})"),
+        "400 MalformedJson");
+    EXPECT_EQ(api.code("POST", "/overrides",
+                       std::string_view("{\"action\": \"disable\", "
+                                        "\"path\": \"/a\"}\0junk",
+                                        40)),
+              "400 MalformedJson");
+    EXPECT_EQ(api.code("PATCH", "/services/users",
+                       R"({"drain": true, "x\u0000": 1})"),
+              "400 MalformedJson");
+    // an escaped backslash before "u0000" is text, not a NUL
+    EXPECT_EQ(
+        api.call("POST", "/overrides", {},
+                 R"({"action": "disable", "path": "/a", "reason": "\\u0000"})")
+            .status,
+        201);
+
     api.req.write = false;
     EXPECT_EQ(api.code("POST", "/overrides", ok), "405 MethodDisabled");
     EXPECT_EQ(api.code("DELETE", "/overrides/o1"), "405 MethodDisabled");
