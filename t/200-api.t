@@ -496,3 +496,27 @@ qr/\[emerg\].*"discovery_api" in a location with "discovery_route on" is never s
 qr/\[emerg\].*invalid parameter "write=yes"/
 --- no_error_log
 [alert]
+
+
+
+=== TEST 17: a zone with no room for more overrides: 503 ZoneFull in JSON, and nothing changed
+--- http_config eval: "discovery_zone 64k;\n" . $::HttpConfig
+--- init
+DiscoveryTest::wait_ready();
+my ($status, $doc, $raw, $made);
+for my $i (1 .. 200) {
+    ($status, $doc, $raw) = main::api('POST', "$::API/overrides",
+        qq({"action": "disable", "path": "/full/$i", "reason": ") . ('r' x 1000) . '"}');
+    last if $status != 201;
+    $made = $i;
+}
+main::ok_is($status . ' ' . ($doc && $doc->{error} ? $doc->{error}{code} : "not JSON: $raw"), '503 ZoneFull', 'the zone is full');
+main::ok_is(scalar @{ main::api_ok(200, 'GET', "$::API/overrides")->{overrides} }, $made, 'the refused one is not kept');
+--- request
+GET /users/me
+--- response_body
+users GET /users/me
+--- error_log eval
+qr/\[alert\].*discovery zone "discovery" of \d+ bytes is full: the API's overrides/
+--- no_error_log
+[emerg]
