@@ -238,6 +238,7 @@ $e = main::api_ok(200, 'GET', "$::API/explain?method=GET&path=/nowhere");
 main::ok_is("$e->{status} " . scalar @{ $e->{candidates} } . " " . ($e->{service} // 'null'), '404 0 null', '404, no candidate');
 $e = main::api_ok(200, 'GET', "$::API/explain?method=GET&path=/users/%2e%2e/x");
 main::ok_is($e->{status}, 400, 'a path that is not canonical');
+main::ok_is($e->{reason} =~ /with redirect a 308 / ? 1 : 0, 1, "redirect's status as the handler answers it: $e->{reason}");
 $e = main::api_ok(200, 'GET', "$::API/explain?method=POST&path=/nowhere&content_type=application/grpc");
 main::ok_is($e->{reason} =~ /grpc-status 12/ ? 1 : 0, 1, 'a gRPC request\'s answer');
 main::ok_is(main::error_code('GET', "$::API/explain?path=/users/7"), '400 BadRequest', 'no method');

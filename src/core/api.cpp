@@ -874,7 +874,7 @@ std::string renderExplain(const ApiRequest &req, const ApiView &view)
     if (!isCanonicalPath(*raw)) {
         status = 400;
         reason = "the path is not canonical: with discovery_noncanonical "
-                 "reject (the default) it answers 400, with redirect a 301 "
+                 "reject (the default) it answers 400, with redirect a 308 "
                  "to its canonical form";
     } else if (view.router == nullptr) {
         status = 503;
