@@ -181,6 +181,7 @@ main::ok_is(ref $u->{rejected}, 'ARRAY', 'users: rejected');
 my $one = main::api_ok(200, 'GET', "/ro/services/billing");
 main::ok_is($one->{name} . ' ' . scalar @{ $one->{routes} }, 'billing 3', 'one service, through /ro');
 main::ok_is(main::error_code('GET', "$::API/services/nope"), '404 ServiceNotFound', 'unknown service');
+main::ok_is(main::error_code('GET', "/roservices"), '404 NotFound', 'a sibling of "location /ro" is not below it');
 --- request
 GET /_discovery/api/services/users
 --- response_body_like: ^\{"name":"users","url":"http://127\.0\.0\.1:\d+","upstream":"127\.0\.0\.1:\d+","state":"healthy","drained":false,

@@ -1093,6 +1093,11 @@ std::vector<std::string_view> splitPath(std::string_view path)
 
 Resolved resolve(std::string_view path)
 {
+    // the glue passes a location's sibling (/apix of /api) as "x"
+    if (!path.empty() && path.front() != '/') {
+        throw ApiFailure{404, "NotFound", "the API has no such path"};
+    }
+
     std::vector<std::string_view> p = splitPath(path);
     auto is = [&p](size_t n, std::string_view first) {
         return p.size() == n && p[0] == first;

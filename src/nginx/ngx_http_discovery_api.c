@@ -825,7 +825,7 @@ ngx_http_discovery_api_send(ngx_http_request_t *r, ngx_uint_t status,
 static ngx_int_t
 ngx_http_discovery_api_path(ngx_http_request_t *r, ngx_str_t *path)
 {
-    u_char                    *p;
+    size_t                     n;
     ngx_str_t                  rest;
     ngx_http_core_loc_conf_t  *clcf;
 
@@ -840,26 +840,25 @@ ngx_http_discovery_api_path(ngx_http_request_t *r, ngx_str_t *path)
         if (r->uri.len >= clcf->name.len
             && ngx_strncmp(r->uri.data, clcf->name.data, clcf->name.len) == 0)
         {
-            rest.data = r->uri.data + clcf->name.len;
-            rest.len = r->uri.len - clcf->name.len;
+            /* "location /api/" leaves "/services" of "/api/services" */
+            n = clcf->name.len;
+
+            if (n && clcf->name.data[n - 1] == '/') {
+                n--;
+            }
+
+            rest.data = r->uri.data + n;
+            rest.len = r->uri.len - n;
         }
     }
 
-    if (rest.len && rest.data[0] == '/') {
-        *path = rest;
+    if (rest.len == 0) {
+        ngx_str_set(path, "/");
         return NGX_OK;
     }
 
-    p = ngx_pnalloc(r->pool, rest.len + 1);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    p[0] = '/';
-    ngx_memcpy(p + 1, rest.data, rest.len);
-
-    path->data = p;
-    path->len = rest.len + 1;
+    /* below the location, or a sibling ("/apix" of "location /api"): 404 */
+    *path = rest;
 
     return NGX_OK;
 }

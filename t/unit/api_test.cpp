@@ -518,6 +518,11 @@ TEST(Api, Errors)
 {
     Api api;
     EXPECT_EQ(api.code("GET", "/nope"), "404 NotFound");
+    // a sibling of the location ("/apiservices" of "/api") is not in it
+    EXPECT_EQ(api.code("GET", "services"), "404 NotFound");
+    EXPECT_EQ(
+        api.code("POST", "overrides", R"({"action": "disable", "path": "/a"})"),
+        "404 NotFound");
     ApiAnswer a = api.call("PUT", "/overrides");
     EXPECT_EQ(a.status, 405);
     EXPECT_EQ(a.allow, "GET, HEAD, POST");
