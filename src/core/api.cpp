@@ -993,6 +993,11 @@ std::string renderExplain(const ApiRequest &req, const ApiView &view)
                              ? std::string("routed by the pin of override ")
                              : "pinned to " + winner->service + " by override ")
                         + winner->override->id;
+            } else if (k.override != nullptr
+                       && k.override->action == OverrideAction::Pin) {
+                // a pin takes only a route its service publishes
+                k.why = "override " + k.override->id + " pins it to "
+                        + k.service + ", which does not publish this route";
             } else if (k.override != nullptr) {
                 k.why = "the published route " + winner->route + " of "
                         + winner->service + " takes precedence over an "

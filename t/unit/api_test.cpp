@@ -474,6 +474,33 @@ TEST(Api, ExplainOverridesAndDrain)
     EXPECT_NE(str(t.get(), {"reason"}).find("drained"), std::string::npos);
 }
 
+TEST(Api, ExplainPinToAServiceNoLongerConfigured)
+{
+    // kept in the state file while the service left the configuration
+    Controls c;
+    c.nextId = 2;
+    c.overrides.push_back(
+        make(OverrideAction::Pin, "/users/{i:int}", {"*"}, "gone"));
+    Api api;
+    api.snap = table(c);
+    api.router = routerOf(api.snap);
+    api.view.router = api.router.get();
+    api.view.controls = c;
+
+    Tree t =
+        parse(api.call("GET", "/explain", "method=GET&path=/users/3").body);
+    EXPECT_EQ(str(t.get(), {"service"}), "users");
+    yajl_val list = member(t.get(), "candidates");
+    std::string why;
+    for (size_t i = 0; i < list->u.array.len; i++) {
+        if (str(list->u.array.values[i], {"service"}) == "gone") {
+            why = str(list->u.array.values[i], {"why"});
+        }
+    }
+    EXPECT_EQ(why, "override o1 pins it to gone, which does not publish "
+                   "this route");
+}
+
 TEST(Api, Writes)
 {
     Api api;
