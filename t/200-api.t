@@ -181,6 +181,7 @@ main::ok_is(ref $u->{rejected}, 'ARRAY', 'users: rejected');
 my $one = main::api_ok(200, 'GET', "/ro/services/billing");
 main::ok_is($one->{name} . ' ' . scalar @{ $one->{routes} }, 'billing 3', 'one service, through /ro');
 main::ok_is(main::error_code('GET', "$::API/services/nope"), '404 ServiceNotFound', 'unknown service');
+main::ok_is(main::error_code('GET', "/roservices"), '404 NotFound', 'a sibling of "location /ro" is not below it');
 --- request
 GET /_discovery/api/services/users
 --- response_body_like: ^\{"name":"users","url":"http://127\.0\.0\.1:\d+","upstream":"127\.0\.0\.1:\d+","state":"healthy","drained":false,
@@ -238,6 +239,7 @@ $e = main::api_ok(200, 'GET', "$::API/explain?method=GET&path=/nowhere");
 main::ok_is("$e->{status} " . scalar @{ $e->{candidates} } . " " . ($e->{service} // 'null'), '404 0 null', '404, no candidate');
 $e = main::api_ok(200, 'GET', "$::API/explain?method=GET&path=/users/%2e%2e/x");
 main::ok_is($e->{status}, 400, 'a path that is not canonical');
+main::ok_is($e->{reason} =~ /with redirect a 308 / ? 1 : 0, 1, "redirect's status as the handler answers it: $e->{reason}");
 $e = main::api_ok(200, 'GET', "$::API/explain?method=POST&path=/nowhere&content_type=application/grpc");
 main::ok_is($e->{reason} =~ /grpc-status 12/ ? 1 : 0, 1, 'a gRPC request\'s answer');
 main::ok_is(main::error_code('GET', "$::API/explain?path=/users/7"), '400 BadRequest', 'no method');
@@ -542,3 +544,27 @@ main::wait_fetch('GET', '/users/7', '200 users GET /users/7', 1);
 GET /_discovery/api/overrides
 --- response_body
 {"overrides_persist":"reload","overrides":[]}
+
+
+
+=== TEST 19: a zone with no room for more overrides: 503 ZoneFull in JSON, and nothing changed
+--- http_config eval: "discovery_zone 64k;\n" . $::HttpConfig
+--- init
+DiscoveryTest::wait_ready();
+my ($status, $doc, $raw, $made);
+for my $i (1 .. 200) {
+    ($status, $doc, $raw) = main::api('POST', "$::API/overrides",
+        qq({"action": "disable", "path": "/full/$i", "reason": ") . ('r' x 1000) . '"}');
+    last if $status != 201;
+    $made = $i;
+}
+main::ok_is($status . ' ' . ($doc && $doc->{error} ? $doc->{error}{code} : "not JSON: $raw"), '503 ZoneFull', 'the zone is full');
+main::ok_is(scalar @{ main::api_ok(200, 'GET', "$::API/overrides")->{overrides} }, $made, 'the refused one is not kept');
+--- request
+GET /users/me
+--- response_body
+users GET /users/me
+--- error_log eval
+qr/\[alert\].*discovery zone "discovery" of \d+ bytes is full: the API's overrides/
+--- no_error_log
+[emerg]

@@ -259,8 +259,36 @@ struct YajlFree {
 };
 using Tree = std::unique_ptr<std::remove_pointer_t<yajl_val>, YajlFree>;
 
+// yajl's tree keeps strings NUL-terminated, without their length: a
+// "\u0000" would cut a path or a reason short, and a raw NUL the body.
+bool holdsNul(std::string_view body)
+{
+    bool inString = false;
+
+    for (size_t i = 0; i < body.size(); i++) {
+        char c = body[i];
+        if (c == '\0') {
+            return true;
+        }
+        if (c == '"') {
+            inString = !inString;
+        } else if (inString && c == '\\' && i + 1 < body.size()) {
+            if (body.compare(i + 1, 5, "u0000") == 0) {
+                return true;
+            }
+            i++;
+        }
+    }
+    return false;
+}
+
 Tree parseObject(std::string_view body)
 {
+    if (holdsNul(body)) {
+        throw ApiFailure{400, "MalformedJson",
+                         "the body holds a NUL character (\\u0000)"};
+    }
+
     std::string text(body);
     char err[256];
     err[0] = '\0';
@@ -846,7 +874,7 @@ std::string renderExplain(const ApiRequest &req, const ApiView &view)
     if (!isCanonicalPath(*raw)) {
         status = 400;
         reason = "the path is not canonical: with discovery_noncanonical "
-                 "reject (the default) it answers 400, with redirect a 301 "
+                 "reject (the default) it answers 400, with redirect a 308 "
                  "to its canonical form";
     } else if (view.router == nullptr) {
         status = 503;
@@ -965,6 +993,11 @@ std::string renderExplain(const ApiRequest &req, const ApiView &view)
                              ? std::string("routed by the pin of override ")
                              : "pinned to " + winner->service + " by override ")
                         + winner->override->id;
+            } else if (k.override != nullptr
+                       && k.override->action == OverrideAction::Pin) {
+                // a pin takes only a route its service publishes
+                k.why = "override " + k.override->id + " pins it to "
+                        + k.service + ", which does not publish this route";
             } else if (k.override != nullptr) {
                 k.why = "the published route " + winner->route + " of "
                         + winner->service + " takes precedence over an "
@@ -1073,6 +1106,11 @@ std::vector<std::string_view> splitPath(std::string_view path)
 
 Resolved resolve(std::string_view path)
 {
+    // the glue passes a location's sibling (/apix of /api) as "x"
+    if (!path.empty() && path.front() != '/') {
+        throw ApiFailure{404, "NotFound", "the API has no such path"};
+    }
+
     std::vector<std::string_view> p = splitPath(path);
     auto is = [&p](size_t n, std::string_view first) {
         return p.size() == n && p[0] == first;

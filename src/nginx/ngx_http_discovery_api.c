@@ -107,6 +107,14 @@ static ngx_str_t  ngx_http_discovery_api_no_zone = ngx_string(
     "{\"error\":{\"status\":503,\"code\":\"NoZone\",\"text\":\"no "
     "discovery_service is configured: there is no table to change\"}}");
 
+static ngx_str_t  ngx_http_discovery_api_zone_full = ngx_string(
+    "{\"error\":{\"status\":503,\"code\":\"ZoneFull\",\"text\":\"the "
+    "discovery zone has no room for the overrides: nothing was changed\"}}");
+static ngx_str_t  ngx_http_discovery_api_busy = ngx_string(
+    "{\"error\":{\"status\":503,\"code\":\"Busy\",\"text\":\"other "
+    "writes kept changing the overrides meanwhile: nothing was changed, "
+    "try again\"}}");
+
 static ngx_event_t                      ngx_http_discovery_expiry;
 static ngx_connection_t                 ngx_http_discovery_expiry_dumb;
 static ngx_http_discovery_main_conf_t  *ngx_http_discovery_expiry_dmcf;
@@ -226,7 +234,7 @@ ngx_http_discovery_api_run(ngx_http_request_t *r, ngx_str_t *method,
     ngx_str_t *path, ngx_str_t *body, ngx_uint_t too_large)
 {
     ngx_int_t                        rc;
-    ngx_str_t                        allow, poll;
+    ngx_str_t                        allow, poll, *refusal;
     ngx_uint_t                       tries;
     ngx_table_elt_t                 *origin, *type;
     discovery_error_t                err;
@@ -356,7 +364,22 @@ ngx_http_discovery_api_run(ngx_http_request_t *r, ngx_str_t *method,
         discovery_buf_free(&answer.poll);
 
         if (rc == NGX_ERROR || tries == NGX_HTTP_DISCOVERY_API_TRIES) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            /* an answer in JSON, as every other: the client may retry */
+            refusal = (rc == NGX_ERROR) ? &ngx_http_discovery_api_zone_full
+                                        : &ngx_http_discovery_api_busy;
+
+            if (rc != NGX_ERROR) {
+                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                              "discovery: an API write lost the race to "
+                              "other writes %ui times and was refused",
+                              tries + 1);
+            }
+
+            ngx_str_null(&allow);
+            rc = ngx_http_discovery_api_send(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                             &allow, refusal->data,
+                                             refusal->len);
+            ngx_http_finalize_request(r, rc);
             return;
         }
     }
@@ -802,7 +825,7 @@ ngx_http_discovery_api_send(ngx_http_request_t *r, ngx_uint_t status,
 static ngx_int_t
 ngx_http_discovery_api_path(ngx_http_request_t *r, ngx_str_t *path)
 {
-    u_char                    *p;
+    size_t                     n;
     ngx_str_t                  rest;
     ngx_http_core_loc_conf_t  *clcf;
 
@@ -817,26 +840,25 @@ ngx_http_discovery_api_path(ngx_http_request_t *r, ngx_str_t *path)
         if (r->uri.len >= clcf->name.len
             && ngx_strncmp(r->uri.data, clcf->name.data, clcf->name.len) == 0)
         {
-            rest.data = r->uri.data + clcf->name.len;
-            rest.len = r->uri.len - clcf->name.len;
+            /* "location /api/" leaves "/services" of "/api/services" */
+            n = clcf->name.len;
+
+            if (n && clcf->name.data[n - 1] == '/') {
+                n--;
+            }
+
+            rest.data = r->uri.data + n;
+            rest.len = r->uri.len - n;
         }
     }
 
-    if (rest.len && rest.data[0] == '/') {
-        *path = rest;
+    if (rest.len == 0) {
+        ngx_str_set(path, "/");
         return NGX_OK;
     }
 
-    p = ngx_pnalloc(r->pool, rest.len + 1);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    p[0] = '/';
-    ngx_memcpy(p + 1, rest.data, rest.len);
-
-    path->data = p;
-    path->len = rest.len + 1;
+    /* below the location, or a sibling ("/apix" of "location /api"): 404 */
+    *path = rest;
 
     return NGX_OK;
 }

@@ -519,6 +519,33 @@ TEST(Api, ExplainOverridesAndDrain)
     EXPECT_NE(str(t.get(), {"reason"}).find("drained"), std::string::npos);
 }
 
+TEST(Api, ExplainPinToAServiceNoLongerConfigured)
+{
+    // kept in the state file while the service left the configuration
+    Controls c;
+    c.nextId = 2;
+    c.overrides.push_back(
+        make(OverrideAction::Pin, "/users/{i:int}", {"*"}, "gone"));
+    Api api;
+    api.snap = table(c);
+    api.router = routerOf(api.snap);
+    api.view.router = api.router.get();
+    api.view.controls = c;
+
+    Tree t =
+        parse(api.call("GET", "/explain", "method=GET&path=/users/3").body);
+    EXPECT_EQ(str(t.get(), {"service"}), "users");
+    yajl_val list = member(t.get(), "candidates");
+    std::string why;
+    for (size_t i = 0; i < list->u.array.len; i++) {
+        if (str(list->u.array.values[i], {"service"}) == "gone") {
+            why = str(list->u.array.values[i], {"why"});
+        }
+    }
+    EXPECT_EQ(why, "override o1 pins it to gone, which does not publish "
+                   "this route");
+}
+
 TEST(Api, Writes)
 {
     Api api;
@@ -563,6 +590,11 @@ TEST(Api, Errors)
 {
     Api api;
     EXPECT_EQ(api.code("GET", "/nope"), "404 NotFound");
+    // a sibling of the location ("/apiservices" of "/api") is not in it
+    EXPECT_EQ(api.code("GET", "services"), "404 NotFound");
+    EXPECT_EQ(
+        api.code("POST", "overrides", R"({"action": "disable", "path": "/a"})"),
+        "404 NotFound");
     ApiAnswer a = api.call("PUT", "/overrides");
     EXPECT_EQ(a.status, 405);
     EXPECT_EQ(a.allow, "GET, HEAD, POST");
@@ -603,6 +635,29 @@ TEST(Api, Errors)
     for (const auto &b : bad) {
         EXPECT_EQ(api.code("POST", "/overrides", b.first), b.second) << b.first;
     }
+
+    // a NUL, escaped or raw, would have cut the path short: "/a" disabled
+    EXPECT_EQ(api.code("POST", "/overrides",
+                       R"({"action": "disable", "path": "/a\u0000b"})"),
+              "400 MalformedJson");
+    EXPECT_EQ(
+        api.code("POST", "/overrides",
+                 R"({"action": "disable", "path": "/a", "reason": "x\u0000"})"),
+        "400 MalformedJson");
+    EXPECT_EQ(api.code("POST", "/overrides",
+                       std::string_view("{\"action\": \"disable\", "
+                                        "\"path\": \"/a\"}\0junk",
+                                        40)),
+              "400 MalformedJson");
+    EXPECT_EQ(api.code("PATCH", "/services/users",
+                       R"({"drain": true, "x\u0000": 1})"),
+              "400 MalformedJson");
+    // an escaped backslash before "u0000" is text, not a NUL
+    EXPECT_EQ(
+        api.call("POST", "/overrides", {},
+                 R"({"action": "disable", "path": "/a", "reason": "\\u0000"})")
+            .status,
+        201);
 
     api.req.write = false;
     EXPECT_EQ(api.code("POST", "/overrides", ok), "405 MethodDisabled");
