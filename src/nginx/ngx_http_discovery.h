@@ -303,12 +303,27 @@ discovery_router_t *ngx_http_discovery_router_latest(
 ngx_http_discovery_service_t *ngx_http_discovery_router_owner(
     discovery_match_t *m);
 
+/* what the zone holds, copied under its lock for the status page and API */
+typedef struct {
+    u_char                        *snapshot;     /* NULL: no table */
+    size_t                         snapshot_len;
+    u_char                        *controls;     /* NULL: none */
+    size_t                         controls_len;
+    ngx_atomic_uint_t              controls_version;
+    discovery_service_stats_t     *stats;        /* a record per service */
+    size_t                         n;
+    size_t                         failed_len;   /* a table that did not fit */
+} ngx_http_discovery_zone_copy_t;
+
+
 /* ngx_http_discovery_zone.c */
 ngx_int_t ngx_http_discovery_zone_add(ngx_conf_t *cf,
     ngx_http_discovery_main_conf_t *dmcf);
 ngx_int_t ngx_http_discovery_claim(ngx_http_discovery_main_conf_t *dmcf,
     ngx_http_discovery_service_t *service, ngx_msec_t *next, ngx_str_t *etag);
 uint64_t ngx_http_discovery_routes_hash(discovery_buf_t *routes);
+ngx_int_t ngx_http_discovery_zone_copy(ngx_pool_t *pool,
+    ngx_http_discovery_main_conf_t *dmcf, ngx_http_discovery_zone_copy_t *c);
 void ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
     ngx_http_discovery_service_t *service,
     ngx_http_discovery_outcome_t *outcome, ngx_log_t *log);

@@ -60,24 +60,10 @@ typedef struct {
 #endif
 
 
-/* what the zone holds, copied under the lock for the core */
-typedef struct {
-    u_char                          *snapshot;
-    size_t                           snapshot_len;
-    discovery_service_stats_t       *stats;
-    size_t                           n;
-    u_char                          *controls;
-    size_t                           controls_len;
-    ngx_atomic_uint_t                version;
-} ngx_http_discovery_api_copy_t;
-
-
 static void ngx_http_discovery_api_body(ngx_http_request_t *r);
 static void ngx_http_discovery_api_run(ngx_http_request_t *r,
     ngx_str_t *method, ngx_str_t *path, ngx_str_t *body,
     ngx_uint_t too_large);
-static ngx_int_t ngx_http_discovery_api_copy(ngx_http_request_t *r,
-    ngx_http_discovery_main_conf_t *dmcf, ngx_http_discovery_api_copy_t *c);
 static ngx_int_t ngx_http_discovery_api_store(
     ngx_http_discovery_main_conf_t *dmcf, ngx_atomic_uint_t version,
     discovery_buf_t *controls, int64_t next_expiry, ngx_log_t *log);
@@ -241,7 +227,7 @@ ngx_http_discovery_api_run(ngx_http_request_t *r, ngx_str_t *method,
     discovery_api_view_t             view;
     discovery_api_answer_t           answer;
     discovery_api_request_t          req;
-    ngx_http_discovery_api_copy_t    copy;
+    ngx_http_discovery_zone_copy_t   copy;
     ngx_http_discovery_loc_conf_t   *dlcf;
     ngx_http_discovery_main_conf_t  *dmcf;
 
@@ -285,9 +271,10 @@ ngx_http_discovery_api_run(ngx_http_request_t *r, ngx_str_t *method,
     req.now = ngx_time();
 
     for (tries = 0; /* void */; tries++) {
-        ngx_memzero(&copy, sizeof(ngx_http_discovery_api_copy_t));
+        ngx_memzero(&copy, sizeof(ngx_http_discovery_zone_copy_t));
 
-        if (dmcf->sh && ngx_http_discovery_api_copy(r, dmcf, &copy) != NGX_OK)
+        if (dmcf->sh
+            && ngx_http_discovery_zone_copy(r->pool, dmcf, &copy) != NGX_OK)
         {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
@@ -349,7 +336,7 @@ ngx_http_discovery_api_run(ngx_http_request_t *r, ngx_str_t *method,
             return;
         }
 
-        rc = ngx_http_discovery_api_store(dmcf, copy.version,
+        rc = ngx_http_discovery_api_store(dmcf, copy.controls_version,
                                           &answer.controls,
                                           answer.next_expiry,
                                           r->connection->log);
@@ -521,83 +508,6 @@ ngx_http_discovery_api_freed(void *data)
 }
 
 #endif
-
-
-static ngx_int_t
-ngx_http_discovery_api_copy(ngx_http_request_t *r,
-    ngx_http_discovery_main_conf_t *dmcf, ngx_http_discovery_api_copy_t *c)
-{
-    size_t                        i, size;
-    u_char                       *p;
-    ngx_queue_t                  *q;
-    ngx_http_discovery_shctx_t   *sh;
-    discovery_service_stats_t    *st;
-    ngx_http_discovery_record_t  *rec;
-
-    sh = dmcf->sh;
-
-    ngx_shmtx_lock(&dmcf->shpool->mutex);
-
-    i = 0;
-    size = sh->snapshot_len + sh->controls_len;
-
-    for (q = ngx_queue_head(&sh->records);
-         q != ngx_queue_sentinel(&sh->records);
-         q = ngx_queue_next(q))
-    {
-        rec = ngx_queue_data(q, ngx_http_discovery_record_t, queue);
-        size += rec->name.len + rec->last_error_len;
-        i++;
-    }
-
-    st = ngx_palloc(r->pool, (i ? i : 1) * sizeof(discovery_service_stats_t));
-    p = ngx_pnalloc(r->pool, size ? size : 1);
-
-    if (st == NULL || p == NULL) {
-        ngx_shmtx_unlock(&dmcf->shpool->mutex);
-        return NGX_ERROR;
-    }
-
-    c->stats = st;
-    c->n = i;
-    c->version = sh->controls_version;
-
-    if (sh->snapshot) {
-        c->snapshot = p;
-        c->snapshot_len = sh->snapshot_len;
-        p = ngx_cpymem(p, sh->snapshot, sh->snapshot_len);
-    }
-
-    if (sh->controls) {
-        c->controls = p;
-        c->controls_len = sh->controls_len;
-        p = ngx_cpymem(p, sh->controls, sh->controls_len);
-    }
-
-    for (q = ngx_queue_head(&sh->records);
-         q != ngx_queue_sentinel(&sh->records);
-         q = ngx_queue_next(q))
-    {
-        rec = ngx_queue_data(q, ngx_http_discovery_record_t, queue);
-
-        st->name = (const char *) p;
-        st->name_len = rec->name.len;
-        p = ngx_cpymem(p, rec->name.data, rec->name.len);
-
-        st->last_error = (const char *) p;
-        st->last_error_len = rec->last_error_len;
-        p = ngx_cpymem(p, rec->last_error, rec->last_error_len);
-
-        st->last_check = rec->last_check;
-        st->last_success = rec->last_success;
-        st->failures = rec->health.fails;
-        st++;
-    }
-
-    ngx_shmtx_unlock(&dmcf->shpool->mutex);
-
-    return NGX_OK;
-}
 
 
 /*

@@ -190,65 +190,19 @@ ngx_http_discovery_status_copy(ngx_http_request_t *r,
     ngx_http_discovery_main_conf_t *dmcf,
     ngx_http_discovery_status_page_t *page)
 {
-    size_t                        i, size, failed_len;
-    u_char                       *p;
-    ngx_queue_t                  *q;
-    discovery_service_stats_t    *st;
-    ngx_http_discovery_record_t  *rec;
+    u_char                          *p;
+    ngx_http_discovery_zone_copy_t   copy;
 
-    ngx_shmtx_lock(&dmcf->shpool->mutex);
-
-    i = 0;
-    size = dmcf->sh->snapshot_len;
-
-    for (q = ngx_queue_head(&dmcf->sh->records);
-         q != ngx_queue_sentinel(&dmcf->sh->records);
-         q = ngx_queue_next(q))
-    {
-        rec = ngx_queue_data(q, ngx_http_discovery_record_t, queue);
-        size += rec->name.len + rec->last_error_len;
-        i++;
-    }
-
-    st = ngx_palloc(r->pool, i * sizeof(discovery_service_stats_t));
-    p = ngx_pnalloc(r->pool, size);
-
-    if (st == NULL || p == NULL) {
-        ngx_shmtx_unlock(&dmcf->shpool->mutex);
+    if (ngx_http_discovery_zone_copy(r->pool, dmcf, &copy) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    page->stats = st;
-    page->n = i;
-    page->snapshot = p;
-    page->len = dmcf->sh->snapshot_len;
-    failed_len = dmcf->sh->failed_len;
+    page->snapshot = copy.snapshot;
+    page->len = copy.snapshot_len;
+    page->stats = copy.stats;
+    page->n = copy.n;
 
-    p = ngx_cpymem(p, dmcf->sh->snapshot, dmcf->sh->snapshot_len);
-
-    for (q = ngx_queue_head(&dmcf->sh->records);
-         q != ngx_queue_sentinel(&dmcf->sh->records);
-         q = ngx_queue_next(q))
-    {
-        rec = ngx_queue_data(q, ngx_http_discovery_record_t, queue);
-
-        st->name = (const char *) p;
-        st->name_len = rec->name.len;
-        p = ngx_cpymem(p, rec->name.data, rec->name.len);
-
-        st->last_error = (const char *) p;
-        st->last_error_len = rec->last_error_len;
-        p = ngx_cpymem(p, rec->last_error, rec->last_error_len);
-
-        st->last_check = rec->last_check;
-        st->last_success = rec->last_success;
-        st->failures = rec->health.fails;
-        st++;
-    }
-
-    ngx_shmtx_unlock(&dmcf->shpool->mutex);
-
-    if (failed_len) {
+    if (copy.failed_len) {
         p = ngx_pnalloc(r->pool, NGX_MAX_ERROR_STR);
         if (p == NULL) {
             return NGX_ERROR;
@@ -258,7 +212,8 @@ ngx_http_discovery_status_copy(ngx_http_request_t *r,
         page->table_error.len = ngx_snprintf(p, NGX_MAX_ERROR_STR,
                                     "a table of %uz bytes does not fit in "
                                     "discovery zone \"%V\" of %uz bytes",
-                                    failed_len, &dmcf->shm_zone->shm.name,
+                                    copy.failed_len,
+                                    &dmcf->shm_zone->shm.name,
                                     dmcf->shm_zone->shm.size)
                                 - p;
     }

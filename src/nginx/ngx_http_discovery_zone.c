@@ -1041,3 +1041,89 @@ ngx_http_discovery_log_handler(void *data, int level, const char *msg,
         ngx_log_error(ngx_level, lctx->log, 0, "discovery: %*s", len, msg);
     }
 }
+
+
+/*
+ * A copy of the zone's table, the API's controls and each service's
+ * record, allocated from `pool`, for the status page and the API: they
+ * are rendered outside the lock.
+ */
+
+ngx_int_t
+ngx_http_discovery_zone_copy(ngx_pool_t *pool,
+    ngx_http_discovery_main_conf_t *dmcf, ngx_http_discovery_zone_copy_t *c)
+{
+    size_t                        i, size;
+    u_char                       *p;
+    ngx_queue_t                  *q;
+    ngx_http_discovery_shctx_t   *sh;
+    discovery_service_stats_t    *st;
+    ngx_http_discovery_record_t  *rec;
+
+    sh = dmcf->sh;
+
+    ngx_shmtx_lock(&dmcf->shpool->mutex);
+
+    i = 0;
+    size = sh->snapshot_len + sh->controls_len;
+
+    for (q = ngx_queue_head(&sh->records);
+         q != ngx_queue_sentinel(&sh->records);
+         q = ngx_queue_next(q))
+    {
+        rec = ngx_queue_data(q, ngx_http_discovery_record_t, queue);
+        size += rec->name.len + rec->last_error_len;
+        i++;
+    }
+
+    st = ngx_palloc(pool, (i ? i : 1) * sizeof(discovery_service_stats_t));
+    p = ngx_pnalloc(pool, size ? size : 1);
+
+    if (st == NULL || p == NULL) {
+        ngx_shmtx_unlock(&dmcf->shpool->mutex);
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(c, sizeof(ngx_http_discovery_zone_copy_t));
+
+    c->stats = st;
+    c->n = i;
+    c->controls_version = sh->controls_version;
+    c->failed_len = sh->failed_len;
+
+    if (sh->snapshot) {
+        c->snapshot = p;
+        c->snapshot_len = sh->snapshot_len;
+        p = ngx_cpymem(p, sh->snapshot, sh->snapshot_len);
+    }
+
+    if (sh->controls) {
+        c->controls = p;
+        c->controls_len = sh->controls_len;
+        p = ngx_cpymem(p, sh->controls, sh->controls_len);
+    }
+
+    for (q = ngx_queue_head(&sh->records);
+         q != ngx_queue_sentinel(&sh->records);
+         q = ngx_queue_next(q))
+    {
+        rec = ngx_queue_data(q, ngx_http_discovery_record_t, queue);
+
+        st->name = (const char *) p;
+        st->name_len = rec->name.len;
+        p = ngx_cpymem(p, rec->name.data, rec->name.len);
+
+        st->last_error = (const char *) p;
+        st->last_error_len = rec->last_error_len;
+        p = ngx_cpymem(p, rec->last_error, rec->last_error_len);
+
+        st->last_check = rec->last_check;
+        st->last_success = rec->last_success;
+        st->failures = rec->health.fails;
+        st++;
+    }
+
+    ngx_shmtx_unlock(&dmcf->shpool->mutex);
+
+    return NGX_OK;
+}
