@@ -28,20 +28,6 @@ struct ApiFailure {
     std::string text;
 };
 
-int hexValue(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 // %XX decoded, and '+' as a space in a query.
 std::string urlDecode(std::string_view s, bool query)
 {

@@ -5,6 +5,7 @@
 #include "json_escape.hpp"
 #include "methods.hpp"
 #include "protobuf_wire.hpp"
+#include "request_path.hpp"
 
 #include <algorithm>
 #include <unordered_map>
@@ -120,14 +121,6 @@ bool startsWithIgnoreCase(std::string_view s, std::string_view lower)
                          [](char l, char c) {
                              return l == (c >= 'A' && c <= 'Z' ? c + 32 : c);
                          });
-}
-
-int hexValue(char c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
 }
 
 // grpc-message is percent-encoded (gRPC over HTTP/2): decoded, quoted.

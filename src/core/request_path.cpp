@@ -81,6 +81,8 @@ int dotSegment(std::string_view seg)
     return dots <= 2 ? dots : 0;
 }
 
+} // namespace
+
 int hexValue(char c)
 {
     if (c >= '0' && c <= '9') {
@@ -94,8 +96,6 @@ int hexValue(char c)
     }
     return -1;
 }
-
-} // namespace
 
 bool hasCanonicalForm(std::string_view raw)
 {

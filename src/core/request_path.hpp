@@ -38,6 +38,9 @@ bool hasCanonicalForm(std::string_view raw);
  */
 std::string canonicalPath(std::string_view raw);
 
+// The value of a hexadecimal digit, either case, or -1.
+int hexValue(char c);
+
 } // namespace discovery
 
 #endif
