@@ -687,33 +687,30 @@ static ngx_int_t
 ngx_http_discovery_api_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *allow, u_char *json, size_t len)
 {
-    ngx_buf_t        *b;
-    ngx_table_elt_t  *h;
+    ngx_str_t   name, value;
+    ngx_buf_t  *b;
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    ngx_str_set(&name, "Cache-Control");
+    ngx_str_set(&value, "no-store");
+
+    if (ngx_http_discovery_set_header(r, &name, &value) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    h->hash = 1;
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "no-store");
-
     if (allow->len) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
+        /* the answer's Allow, freed with the core's answer: copied */
+        value.data = ngx_pnalloc(r->pool, allow->len);
+        if (value.data == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        h->hash = 1;
-        ngx_str_set(&h->key, "Allow");
-        h->value.data = ngx_pnalloc(r->pool, allow->len);
-        if (h->value.data == NULL) {
+        value.len = allow->len;
+        ngx_memcpy(value.data, allow->data, allow->len);
+        ngx_str_set(&name, "Allow");
+
+        if (ngx_http_discovery_set_header(r, &name, &value) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        h->value.len = allow->len;
-        ngx_memcpy(h->value.data, allow->data, allow->len);
     }
 
     b = ngx_create_temp_buf(r->pool, len + 1);

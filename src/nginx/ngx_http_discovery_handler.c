@@ -76,8 +76,6 @@ static ngx_uint_t ngx_http_discovery_has_error_page(ngx_http_request_t *r,
     ngx_uint_t status);
 static ngx_str_t ngx_http_discovery_text(ngx_http_discovery_ctx_t *ctx,
     ngx_uint_t which);
-static ngx_int_t ngx_http_discovery_set_header(ngx_http_request_t *r,
-    ngx_str_t *name, ngx_str_t *value);
 static u_char *ngx_http_discovery_json_string(u_char *p, ngx_str_t *s);
 static time_t ngx_http_discovery_retry_after(ngx_http_discovery_ctx_t *ctx);
 
@@ -757,7 +755,9 @@ ngx_http_discovery_has_error_page(ngx_http_request_t *r, ngx_uint_t status)
 }
 
 
-static ngx_int_t
+/* a response header; name and value must live as long as the request */
+
+ngx_int_t
 ngx_http_discovery_set_header(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value)
 {

@@ -32,8 +32,6 @@ static char *ngx_http_discovery_ui(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_discovery_ui_valid_path(ngx_str_t *path);
 static ngx_int_t ngx_http_discovery_ui_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_http_discovery_ui_set_header(ngx_http_request_t *r,
-    ngx_str_t *name, ngx_str_t *value);
 
 
 /*
@@ -264,9 +262,8 @@ ngx_http_discovery_ui_handler(ngx_http_request_t *r)
     ngx_http_discovery_ui_loc_conf_t  *uilcf;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        if (ngx_http_discovery_ui_set_header(r,
-                                             &ngx_http_discovery_ui_allow_name,
-                                             &ngx_http_discovery_ui_allow)
+        if (ngx_http_discovery_set_header(r, &ngx_http_discovery_ui_allow_name,
+                                          &ngx_http_discovery_ui_allow)
             != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -287,7 +284,7 @@ ngx_http_discovery_ui_handler(ngx_http_request_t *r)
     {
         h = ngx_http_discovery_ui_headers[i];
 
-        if (ngx_http_discovery_ui_set_header(r, &h[0], &h[1]) != NGX_OK) {
+        if (ngx_http_discovery_set_header(r, &h[0], &h[1]) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
     }
@@ -336,21 +333,3 @@ ngx_http_discovery_ui_handler(ngx_http_request_t *r)
     return ngx_http_output_filter(r, &out[0]);
 }
 
-
-static ngx_int_t
-ngx_http_discovery_ui_set_header(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_str_t *value)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-    h->key = *name;
-    h->value = *value;
-
-    return NGX_OK;
-}
