@@ -10,7 +10,7 @@ test shows the tail of nginx's error.log.
 import httpx
 import pytest
 
-from support import ALL_HEALTHY, MODULE, SERVICES, START_TIMEOUT, Gateway, Service
+from support import MODULE, SERVICES, Gateway, Service
 
 
 @pytest.fixture(scope="session")
@@ -36,11 +36,7 @@ def gateway(services, tmp_path_factory):
     """nginx routing to the services, once the status page shows all of them healthy."""
     nginx = Gateway(tmp_path_factory.mktemp("nginx"), services.values(), workers=2)
     try:
-        nginx.start()
-        try:
-            nginx.wait_for_states(ALL_HEALTHY, timeout=START_TIMEOUT)
-        except AssertionError as error:
-            raise AssertionError(f"{error}\nnginx error.log:\n{nginx.error_log_tail()}") from None
+        nginx.start_healthy()
         yield nginx
     finally:
         nginx.stop()

@@ -192,6 +192,16 @@ class Gateway:
     def stop(self):
         stop_process(self.proc)
 
+    def start_healthy(self, states=None):
+        """Start nginx and wait until the status page shows `states` (every
+        example service healthy by default); the error log's tail if not."""
+        self.start()
+        try:
+            self.wait_for_states(ALL_HEALTHY if states is None else states,
+                                 timeout=START_TIMEOUT)
+        except AssertionError as error:
+            raise AssertionError(f"{error}\nnginx error.log:\n{self.error_log_tail()}") from None
+
     def status(self):
         """The discovery_status page, parsed; {} while nginx does not answer yet."""
         if self.proc.poll() is not None:
