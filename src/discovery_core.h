@@ -28,6 +28,7 @@ extern "C" {
 #define DISCOVERY_UNCHANGED  1      /* nothing routing sees changed */
 #define DISCOVERY_ERROR     -1      /* see discovery_error_t */
 #define DISCOVERY_NOMEM     -2
+#define DISCOVERY_DECLINED  -3     /* not this way: take the usual one */
 
 #define DISCOVERY_ERROR_LEN  256
 
@@ -204,6 +205,39 @@ int discovery_snapshot_roster(const unsigned char *old, size_t old_len,
     discovery_log_t *log, discovery_error_t *err) DISCOVERY_NOEXCEPT;
 
 /*
+ * A start from the state file, with the router image saved beside it
+ * (discovery_image_file_check): when discovery_snapshot_roster() would keep
+ * `old` as it is, *out receives it resealed at `generation` and the image
+ * is given that generation in place: nothing decoded, nothing built.
+ * DISCOVERY_DECLINED otherwise.
+ */
+int discovery_snapshot_adopt_image(const unsigned char *old, size_t old_len,
+    unsigned char *image, size_t image_len,
+    const discovery_service_conf_t *services, size_t n, int deny_overlaps,
+    uint64_t generation, discovery_buf_t *out, discovery_error_t *err)
+    DISCOVERY_NOEXCEPT;
+
+/*
+ * The router image file, beside the state file: a header of
+ * DISCOVERY_IMAGE_FILE_HEADER bytes binding the image to its table, then
+ * the image, at an offset its alignment allows.
+ */
+#define DISCOVERY_IMAGE_FILE_HEADER  64
+
+int discovery_image_file_header(const unsigned char *table, size_t table_len,
+    const unsigned char *image, size_t image_len, unsigned char *header,
+    discovery_error_t *err) DISCOVERY_NOEXCEPT;
+
+/*
+ * A file read whole at an aligned address: *image receives the image in
+ * it, if the file is whole and of `table`; DISCOVERY_ERROR, saying why,
+ * otherwise.
+ */
+int discovery_image_file_check(unsigned char *file, size_t len,
+    const unsigned char *table, size_t table_len, unsigned char **image,
+    size_t *image_len, discovery_error_t *err) DISCOVERY_NOEXCEPT;
+
+/*
  * The outcome of one poll of service `name` (polled at `url`): its new
  * state and, when routes is not NULL, its new route set.
  */
@@ -271,6 +305,10 @@ discovery_router_t *discovery_router_open(const unsigned char *image,
 discovery_router_t *discovery_router_create(const unsigned char *snapshot,
     size_t len, discovery_error_t *err) DISCOVERY_NOEXCEPT;
 void discovery_router_destroy(discovery_router_t *router) DISCOVERY_NOEXCEPT;
+
+/* the DISCOVERY_STATE_ of service `index` in the roster, or -1 */
+int discovery_router_state(const discovery_router_t *router, size_t index)
+    DISCOVERY_NOEXCEPT;
 
 /* 1 when a service of the router's table has not been polled yet */
 int discovery_router_pending(const discovery_router_t *router)

@@ -78,6 +78,31 @@ sub flip_copy {
     close $out;
 }
 
+# The router image file beside a state file: the generation of the table
+# it is of, u64 at 16 of its header, once it holds that table's image.
+sub wait_image_saved {
+    my $path = shift;
+    my $deadline = time + 5;
+    my ($table, $image);
+    do {
+        sleep 0.05;
+        ($table, $image) = (state_generation($path),
+                            state_generation("$path.image"));
+    } until ($table eq $image || time > $deadline);
+    Test::More::is($image, $table, "$path.image is of the table in $path");
+}
+
+sub copy_file {
+    my ($from, $to, $flip_last) = @_;
+    open my $in, '<:raw', $from or die "$from: $!";
+    my $data = do { local $/; <$in> };
+    close $in;
+    substr($data, -1, 1) ^= "\x01" if $flip_last;
+    open my $out, '>:raw', $to or die "$to: $!";
+    print $out $data;
+    close $out;
+}
+
 use_defaults(no_error_log => undef);
 
 run_tests();
@@ -232,3 +257,84 @@ qr/\[warn\].*discovery: state file ".*flipped\.state" ignored: corrupt snapshot:
 loaded from
 [alert]
 [emerg]
+
+
+
+=== TEST 10: the table's router image is saved beside the state file
+--- http_config
+    discovery_state $TEST_NGINX_STATE_DIR/img.state;
+    discovery_service s http://127.0.0.1:$TEST_NGINX_MOCK_PORT uri=/doc;
+--- init
+Test::More::ok(DiscoveryTest::wait_status(qr{"path":\s*"/a/\{id\}"}),
+               'the routes are published');
+my $d = $ENV{TEST_NGINX_STATE_DIR};
+main::wait_state_saved("$d/img.state");
+main::wait_image_saved("$d/img.state");
+for my $copy (qw(damaged other)) {
+    main::copy_file("$d/img.state", "$d/$copy.state");
+    main::copy_file("$d/img.state.image", "$d/$copy.state.image",
+                    $copy eq 'damaged');
+}
+--- request
+GET /a/10
+--- response_body
+mock GET /a/10
+--- no_error_log
+[alert]
+[emerg]
+[error]
+
+
+
+=== TEST 11: a restart takes the router image from its file, not building it
+--- http_config
+    discovery_state $TEST_NGINX_STATE_DIR/img.state;
+    discovery_service s http://127.0.0.1:$TEST_NGINX_MOCK_PORT uri=/hang timeout=10s;
+--- request
+GET /a/11
+--- response_body
+mock GET /a/11
+--- error_log eval
+qr/\[notice\].*discovery: router image loaded from ".*img\.state\.image"/
+--- no_error_log
+not used
+[alert]
+[emerg]
+[error]
+
+
+
+=== TEST 12: a damaged router image file is passed over: the image is built
+--- http_config
+    discovery_state $TEST_NGINX_STATE_DIR/damaged.state;
+    discovery_service s http://127.0.0.1:$TEST_NGINX_MOCK_PORT uri=/hang timeout=10s;
+--- request
+GET /a/12
+--- response_body
+mock GET /a/12
+--- error_log eval
+qr/\[notice\].*discovery: router image file ".*damaged\.state\.image" not used: checksum mismatch/
+--- no_error_log
+router image loaded
+[alert]
+[emerg]
+[error]
+
+
+
+=== TEST 13: another roster: the table is checked again and its image built
+--- http_config
+    discovery_state $TEST_NGINX_STATE_DIR/other.state;
+    discovery_service s http://127.0.0.1:$TEST_NGINX_MOCK_PORT uri=/hang timeout=10s;
+    discovery_service t http://127.0.0.1:$TEST_NGINX_MOCK_PORT uri=/hang timeout=10s;
+--- request
+GET /a/13
+--- response_body
+mock GET /a/13
+--- error_log eval
+qr/\[notice\].*discovery: router image file ".*other\.state\.image" not used: the table is checked again/
+--- no_error_log
+router image loaded
+[alert]
+[emerg]
+[error]

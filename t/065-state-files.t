@@ -79,7 +79,7 @@ sub wait_file {
 # until the state file in $dir is a regular file, written at $since or
 # later (a time), holding $needle (a route path: the snapshot keeps its
 # strings as they are) when given, and no temporary file is left beside
-# it: the write is over
+# it, but the router image file written after it: the write is over
 sub wait_written {
     my ($dir, %opt) = @_;
     my $state = "$dir/table.state";
@@ -92,8 +92,9 @@ sub wait_written {
             my $content = do { local $/; <$fh> };
             return 0 if index($content, $opt{needle}) < 0;
         }
-        return !grep { !-l && !m{/precious$} && !m{/table\.state$} }
-                     glob "$dir/*";
+        return -f "$state.image"
+               && !grep { !-l && !m{/precious$} && !m{/table\.state(\.image)?$} }
+                       glob "$dir/*";
     }, 10);
 }
 
@@ -112,14 +113,16 @@ sub check_dir {
     Test::More::is(scalar(grep { readlink($_) eq "$dir/precious" } @links),
                    $planted, 'each still points to precious');
 
-    my @other = grep { !-l && !m{/precious$} && !m{/table\.state$} }
+    my @other = grep { !-l && !m{/precious$} && !m{/table\.state(\.image)?$} }
                 glob "$dir/*";
     Test::More::is("@other", '', 'no temporary file is left');
 
-    Test::More::ok(!-l "$dir/table.state" && -f _,
-                   'the state file is a regular file');
-    my @st = lstat "$dir/table.state";
-    Test::More::is($st[4], $Nobody, 'written by a worker (owned by nobody)');
+    for my $file ("$dir/table.state", "$dir/table.state.image") {
+        Test::More::ok(!-l $file && -f _, "$file is a regular file");
+        my @st = lstat $file;
+        Test::More::is($st[4], $Nobody,
+                       "$file written by a worker (owned by nobody)");
+    }
 }
 
 our $Dir1 = state_dir(1, 0);

@@ -7,6 +7,7 @@
 #include "error.hpp"
 #include "grpc_reflection.hpp"
 #include "health.hpp"
+#include "image_file.hpp"
 #include "json_escape.hpp"
 #include "log.hpp"
 #include "ownership.hpp"
@@ -20,6 +21,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <optional>
 
 /*
  * The core keeps its own names for what crosses this file (it includes no
@@ -165,6 +167,20 @@ void giveRouteSet(discovery::RouteSet set,
     discovery::rejectOutside(set, prefixes);
     Bytes bytes = discovery::encodeRouteSet(set);
     giveBuffer(bytes.data(), bytes.size(), out);
+}
+
+// A roster from C, viewing its strings.
+std::vector<discovery::ServiceConf>
+rosterConfs(const discovery_service_conf_t *services, size_t n)
+{
+    std::vector<discovery::ServiceConf> confs;
+    confs.reserve(n);
+    for (size_t i = 0; i < n; i++) {
+        const discovery_service_conf_t &s = services[i];
+        confs.push_back({view(s.name, s.name_len), view(s.url, s.url_len),
+                         view(s.upstream, s.upstream_len)});
+    }
+    return confs;
 }
 
 // Hands a router image to C, aligned as discovery_router_open() wants it.
@@ -412,18 +428,10 @@ int discovery_snapshot_roster(const unsigned char *old, size_t old_len,
             image->len = 0;
         }
 
-        std::vector<discovery::ServiceConf> confs;
-        confs.reserve(n);
-        for (size_t i = 0; i < n; i++) {
-            const discovery_service_conf_t &s = services[i];
-            confs.push_back({view(s.name, s.name_len), view(s.url, s.url_len),
-                             view(s.upstream, s.upstream_len)});
-        }
-
         discovery::Snapshot sealed;
         Bytes bytes = discovery::applyRoster(
-            old, old_len, confs, deny_overlaps != 0, generation, coreLog(log),
-            image != nullptr ? &sealed : nullptr);
+            old, old_len, rosterConfs(services, n), deny_overlaps != 0,
+            generation, coreLog(log), image != nullptr ? &sealed : nullptr);
 
         discovery_buf_t table = {nullptr, 0};
         giveBuffer(bytes.data(), bytes.size(), &table);
@@ -433,6 +441,54 @@ int discovery_snapshot_roster(const unsigned char *old, size_t old_len,
         }
 
         *out = table;
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_snapshot_adopt_image(const unsigned char *old, size_t old_len,
+                                   unsigned char *image, size_t image_len,
+                                   const discovery_service_conf_t *services,
+                                   size_t n, int deny_overlaps,
+                                   uint64_t generation, discovery_buf_t *out,
+                                   discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        require(out != nullptr, "no output buffer");
+        require(services != nullptr || n == 0, "no services");
+
+        std::optional<Bytes> bytes = discovery::adoptRoster(
+            old, old_len, image, image_len, rosterConfs(services, n),
+            deny_overlaps != 0, generation);
+        if (!bytes) {
+            return DISCOVERY_DECLINED;
+        }
+
+        giveBuffer(bytes->data(), bytes->size(), out);
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_image_file_header(const unsigned char *table, size_t table_len,
+                                const unsigned char *image, size_t image_len,
+                                unsigned char *header,
+                                discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        discovery::imageFileHeader(table, table_len, image, image_len, header);
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_image_file_check(unsigned char *file, size_t len,
+                               const unsigned char *table, size_t table_len,
+                               unsigned char **image, size_t *image_len,
+                               discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        require(image != nullptr && image_len != nullptr, "no output");
+        auto found = discovery::imageFileImage(file, len, table, table_len);
+        *image = found.first;
+        *image_len = found.second;
         return DISCOVERY_OK;
     });
 }
@@ -556,6 +612,22 @@ discovery_router_t *discovery_router_open(const unsigned char *image,
     });
 
     return router;
+}
+
+int discovery_router_state(const discovery_router_t *router,
+                           size_t index) noexcept
+{
+    int state = -1;
+
+    guard(nullptr, [&] {
+        if (router != nullptr && router->router
+            && index < router->router->serviceCount()) {
+            state = static_cast<int>(router->router->service(index).state);
+        }
+        return DISCOVERY_OK;
+    });
+
+    return state;
 }
 
 void discovery_router_destroy(discovery_router_t *router) noexcept

@@ -6,6 +6,7 @@
 #include "methods.hpp"
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <deque>
 
@@ -627,6 +628,14 @@ std::unique_ptr<Router> Router::view(const unsigned char *image, size_t len)
     }
 
     return std::unique_ptr<Router>(new Router(image));
+}
+
+void Router::setGeneration(unsigned char *image, size_t len,
+                           uint64_t generation)
+{
+    (void) view(image, len);
+    std::memcpy(image + offsetof(Header, generation), &generation,
+                sizeof(generation));
 }
 
 Router::Router(const unsigned char *image)

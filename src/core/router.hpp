@@ -102,6 +102,11 @@ public:
      */
     static std::unique_ptr<Router> view(const unsigned char *image, size_t len);
 
+    // Gives an image Image::write wrote, which view() accepts, the
+    // generation of its table resealed (see adoptRoster): in place.
+    static void setGeneration(unsigned char *image, size_t len,
+                              uint64_t generation);
+
     Router(const Router &) = delete;
     Router &operator=(const Router &) = delete;
 

@@ -129,21 +129,11 @@ uint64_t mixWord(uint64_t lane, uint64_t w)
  * that a core takes several words per cycle, the way xxHash does.  It
  * finds damage, not tampering: the decoder checks every byte it reads.
  */
-uint32_t wordChecksum(const unsigned char *p, size_t len)
+// The four lanes' words from q to end, then the mixing of the result.
+uint64_t wordLanes(uint64_t a, uint64_t b, uint64_t c, uint64_t d,
+                   const unsigned char *q, const unsigned char *end,
+                   size_t len)
 {
-    unsigned char head[kHeaderSize];
-
-    std::memcpy(head, p, kHeaderSize);
-    std::memset(head + kChecksumOffset, 0, 4);
-
-    uint64_t a = mixWord(kPrime1 + kPrime2, word(head));
-    uint64_t b = mixWord(kPrime2, word(head + 8));
-    uint64_t c = mixWord(0, word(head + 16));
-    uint64_t d = mixWord(0 - kPrime1, word(head + 24));
-
-    const unsigned char *q = p + kHeaderSize;
-    const unsigned char *end = p + len;
-
     for (; end - q >= 32; q += 32) {
         a = mixWord(a, word(q));
         b = mixWord(b, word(q + 8));
@@ -165,7 +155,21 @@ uint32_t wordChecksum(const unsigned char *p, size_t len)
     h ^= h >> 29;
     h *= kPrime3;
     h ^= h >> 32;
-    return static_cast<uint32_t>(h);
+    return h;
+}
+
+uint32_t wordChecksum(const unsigned char *p, size_t len)
+{
+    unsigned char head[kHeaderSize];
+
+    std::memcpy(head, p, kHeaderSize);
+    std::memset(head + kChecksumOffset, 0, 4);
+
+    return static_cast<uint32_t>(
+        wordLanes(mixWord(kPrime1 + kPrime2, word(head)),
+                  mixWord(kPrime2, word(head + 8)), mixWord(0, word(head + 16)),
+                  mixWord(0 - kPrime1, word(head + 24)), p + kHeaderSize,
+                  p + len, len));
 }
 
 // The checksum a blob of this format version carries.
@@ -845,6 +849,26 @@ uint64_t checkSnapshot(const unsigned char *data, size_t len)
 
     return openBlob(data, len, kSnapshotMagic, "snapshot", nullptr,
                     &checkedBy);
+}
+
+SnapshotHead snapshotHead(const unsigned char *data, size_t len)
+{
+    SnapshotHead head;
+
+    head.generation = openBlob(data, len, kSnapshotMagic, "snapshot", nullptr,
+                               &head.checkedBy);
+    head.checksum = static_cast<uint32_t>(loadLe(data + kChecksumOffset, 4));
+    if (len == kHeaderSize) {
+        throw Error("corrupt snapshot: truncated");
+    }
+    head.denyOverlaps = (data[kHeaderSize] & kFlagDenyOverlaps) != 0;
+    return head;
+}
+
+uint64_t wordHash(const unsigned char *p, size_t len)
+{
+    return wordLanes(kPrime1 + kPrime2, kPrime2, 0, 0 - kPrime1, p, p + len,
+                     len);
 }
 
 void sealBlob(unsigned char *data, size_t len)

@@ -160,6 +160,20 @@ Bytes replaceControls(const unsigned char *data, size_t len,
 // Header and checksum only; returns the generation.
 uint64_t checkSnapshot(const unsigned char *data, size_t len);
 
+// A snapshot's header, and its policy, without decoding the rest.
+struct SnapshotHead {
+    uint64_t generation = 0;
+    uint32_t checkedBy = 0;
+    uint32_t checksum = 0; // as in the header
+    bool denyOverlaps = false;
+};
+
+// Checks as checkSnapshot() does.
+SnapshotHead snapshotHead(const unsigned char *data, size_t len);
+
+// The checksum of snapshots (format 4 on), for any bytes: finds damage.
+uint64_t wordHash(const unsigned char *p, size_t len);
+
 /*
  * Makes the checksum field of a blob's header agree with its `len` bytes,
  * by the checksum of the format version it names: for tests and fuzzers

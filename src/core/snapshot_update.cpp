@@ -4,8 +4,10 @@
 #include "error.hpp"
 #include "json_escape.hpp"
 #include "methods.hpp"
+#include "router.hpp"
 #include "table_check.hpp"
 
+#include <memory>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -296,6 +298,33 @@ Bytes applyRoster(const unsigned char *old, size_t oldLen,
     }
 
     return seal(next, known, ids, generation, log, sealed);
+}
+
+std::optional<Bytes> adoptRoster(const unsigned char *old, size_t oldLen,
+                                 unsigned char *image, size_t imageLen,
+                                 const std::vector<ServiceConf> &services,
+                                 bool denyOverlaps, uint64_t generation)
+{
+    SnapshotHead head = snapshotHead(old, oldLen);
+    std::unique_ptr<Router> router = Router::view(image, imageLen);
+
+    if (head.checkedBy != kCheckRules || head.denyOverlaps != denyOverlaps
+        || router->generation() != head.generation
+        || router->serviceCount() != services.size()) {
+        return std::nullopt;
+    }
+
+    for (size_t i = 0; i < services.size(); i++) {
+        Router::ServiceView s = router->service(i);
+        if (s.name != services[i].name || s.url != services[i].url
+            || s.upstream != services[i].upstream) {
+            return std::nullopt;
+        }
+    }
+
+    Bytes bytes = resealSnapshot(old, oldLen, generation);
+    Router::setGeneration(image, imageLen, generation);
+    return bytes;
 }
 
 std::optional<Bytes> applyPoll(const unsigned char *old, size_t oldLen,

@@ -32,6 +32,18 @@ Bytes applyRoster(const unsigned char *old, size_t oldLen,
                   uint64_t generation, const Log &log,
                   Snapshot *sealed = nullptr);
 
+/*
+ * A start from the state file with the router image saved beside it: when
+ * applyRoster() would take `old` as it is, returns it resealed at
+ * `generation` and gives `image`, the router image of `old`, that
+ * generation in place, so that nothing is decoded or built.  Otherwise
+ * nothing: applyRoster() makes the table.
+ */
+std::optional<Bytes> adoptRoster(const unsigned char *old, size_t oldLen,
+                                 unsigned char *image, size_t imageLen,
+                                 const std::vector<ServiceConf> &services,
+                                 bool denyOverlaps, uint64_t generation);
+
 struct PollResult {
     std::string_view name;
     std::string_view url;

@@ -277,7 +277,7 @@ ngx_http_discovery_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     if (dmcf->state.len
-        && ngx_conf_full_name(cf->cycle, &dmcf->state, 0) != NGX_OK)
+        && ngx_http_discovery_state_names(cf, dmcf) != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }

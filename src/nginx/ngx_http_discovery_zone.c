@@ -27,8 +27,8 @@ static ngx_int_t ngx_http_discovery_sync_roster(
     ngx_http_discovery_main_conf_t *dmcf, ngx_log_t *log);
 static ngx_int_t ngx_http_discovery_roster_table_locked(
     ngx_http_discovery_main_conf_t *dmcf, u_char *old, size_t old_len,
-    discovery_service_conf_t *roster, discovery_buf_t *table,
-    discovery_buf_t *built, ngx_log_t *log);
+    discovery_service_conf_t *roster, discovery_buf_t *saved,
+    discovery_buf_t *table, discovery_buf_t *built, ngx_log_t *log);
 static ngx_int_t ngx_http_discovery_records_alloc_locked(
     ngx_http_discovery_main_conf_t *dmcf, ngx_http_discovery_record_t **added,
     size_t *need);
@@ -44,7 +44,7 @@ static ngx_http_discovery_image_t *ngx_http_discovery_roster_image_locked(
     discovery_buf_t *built, ngx_log_t *log);
 static void ngx_http_discovery_restore_health(
     ngx_http_discovery_main_conf_t *dmcf, discovery_buf_t *snapshot,
-    discovery_service_conf_t *roster);
+    discovery_buf_t *image, discovery_service_conf_t *roster);
 static uint64_t ngx_http_discovery_fingerprint(
     ngx_http_discovery_service_t *service);
 static uint64_t ngx_http_discovery_fnv(uint64_t h, u_char *p, size_t len);
@@ -164,11 +164,11 @@ static ngx_int_t
 ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
     ngx_log_t *log)
 {
-    u_char                         *p, *old, *loaded;
+    u_char                         *p, *old, *loaded, *file;
     size_t                          size, old_len, loaded_len, need;
     ngx_int_t                       rc;
     ngx_uint_t                      i, n;
-    discovery_buf_t                 table, built;
+    discovery_buf_t                 table, built, saved;
     discovery_service_conf_t       *roster;
     ngx_http_discovery_shctx_t     *sh;
     ngx_http_discovery_image_t     *image;
@@ -203,9 +203,17 @@ ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
 
     loaded = NULL;
     loaded_len = 0;
+    file = NULL;
+    saved.data = NULL;
+    saved.len = 0;
 
-    if (sh->snapshot == NULL && dmcf->state.len && !ngx_test_config) {
-        (void) ngx_http_discovery_state_load(dmcf, log, &loaded, &loaded_len);
+    if (sh->snapshot == NULL && dmcf->state.len && !ngx_test_config
+        && ngx_http_discovery_state_load(dmcf, log, &loaded, &loaded_len)
+           == NGX_OK)
+    {
+        (void) ngx_http_discovery_state_load_image(dmcf, log, loaded,
+                                                   loaded_len, &file,
+                                                   &saved.data, &saved.len);
     }
 
     need = 0;
@@ -222,7 +230,7 @@ ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
     old_len = loaded ? loaded_len : sh->snapshot_len;
 
     if (ngx_http_discovery_roster_table_locked(dmcf, old, old_len, roster,
-                                               &table, &built, log)
+                                               &saved, &table, &built, log)
         != NGX_OK)
     {
         goto done;
@@ -251,10 +259,15 @@ ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
         ngx_free(loaded);
         loaded = NULL;
         discovery_buf_free(&table);
-        discovery_buf_free(&built);
+
+        if (built.data != saved.data) {
+            discovery_buf_free(&built);
+        }
+
+        saved.data = NULL;
 
         if (ngx_http_discovery_roster_table_locked(dmcf, NULL, 0, roster,
-                                                   &table, &built, log)
+                                                   &saved, &table, &built, log)
             != NGX_OK)
         {
             ngx_http_discovery_records_free_locked(dmcf, added);
@@ -280,7 +293,7 @@ ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
     ngx_http_discovery_controls_restore_locked(dmcf, &table, log);
 
     if (loaded) {
-        ngx_http_discovery_restore_health(dmcf, &table, roster);
+        ngx_http_discovery_restore_health(dmcf, &table, &built, roster);
     }
 
     rc = NGX_OK;
@@ -308,7 +321,13 @@ done:
         discovery_buf_free(&table);
     }
 
-    discovery_buf_free(&built);
+    if (built.data != saved.data) {
+        discovery_buf_free(&built);
+    }
+
+    if (file) {
+        ngx_free(file);
+    }
 
     if (loaded) {
         ngx_free(loaded);
@@ -323,16 +342,46 @@ done:
 /*
  * The table of the configuration's roster, from the old table's services,
  * and its router image in *built (data NULL if it could not be built).
+ * With saved->data, the image of old read from its file: when old is kept
+ * as it is, that image is taken, *built then viewing it.
  */
 
 static ngx_int_t
 ngx_http_discovery_roster_table_locked(ngx_http_discovery_main_conf_t *dmcf,
     u_char *old, size_t old_len, discovery_service_conf_t *roster,
-    discovery_buf_t *table, discovery_buf_t *built, ngx_log_t *log)
+    discovery_buf_t *saved, discovery_buf_t *table, discovery_buf_t *built,
+    ngx_log_t *log)
 {
+    int                           rc;
     discovery_log_t               dlog;
     discovery_error_t             err;
     ngx_http_discovery_log_ctx_t  lctx;
+
+    if (saved->data) {
+        rc = discovery_snapshot_adopt_image(old, old_len, saved->data,
+                                            saved->len, roster,
+                                            dmcf->services.nelts,
+                                            dmcf->overlap_deny,
+                                            dmcf->sh->generation + 1, table,
+                                            &err);
+        if (rc == DISCOVERY_OK) {
+            ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                          "discovery: router image loaded from \"%V\"",
+                          &dmcf->state_image);
+            *built = *saved;
+            return NGX_OK;
+        }
+
+        if (rc == DISCOVERY_DECLINED) {
+            ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                          "discovery: router image file \"%V\" not used: "
+                          "the table is checked again", &dmcf->state_image);
+        } else {
+            ngx_log_error(NGX_LOG_WARN, log, 0,
+                          "discovery: router image file \"%V\" not used: %s",
+                          &dmcf->state_image, err.text);
+        }
+    }
 
     lctx.log = log;
     lctx.service = NULL;
@@ -556,11 +605,14 @@ ngx_http_discovery_roster_image_locked(ngx_http_discovery_main_conf_t *dmcf,
 
 static void
 ngx_http_discovery_restore_health(ngx_http_discovery_main_conf_t *dmcf,
-    discovery_buf_t *snapshot, discovery_service_conf_t *roster)
+    discovery_buf_t *snapshot, discovery_buf_t *image,
+    discovery_service_conf_t *roster)
 {
+    int                            rc, state;
     uint32_t                      *states;
     ngx_uint_t                     i;
     discovery_error_t              err;
+    discovery_router_t            *router;
     ngx_http_discovery_record_t   *rec;
     ngx_http_discovery_service_t  *service;
 
@@ -570,10 +622,28 @@ ngx_http_discovery_restore_health(ngx_http_discovery_main_conf_t *dmcf,
         return;
     }
 
-    if (discovery_snapshot_states(snapshot->data, snapshot->len, roster,
-                                  dmcf->services.nelts, states, &err)
-        == DISCOVERY_OK)
-    {
+    /* the image, of the table, has the roster's states: nothing decoded */
+
+    router = image->data ? discovery_router_open(image->data, image->len, &err)
+                         : NULL;
+
+    if (router) {
+        rc = DISCOVERY_OK;
+
+        for (i = 0; i < dmcf->services.nelts; i++) {
+            state = discovery_router_state(router, i);
+            states[i] = (state < 0) ? DISCOVERY_STATE_PENDING
+                                    : (uint32_t) state;
+        }
+
+        discovery_router_destroy(router);
+
+    } else {
+        rc = discovery_snapshot_states(snapshot->data, snapshot->len, roster,
+                                       dmcf->services.nelts, states, &err);
+    }
+
+    if (rc == DISCOVERY_OK) {
         service = dmcf->services.elts;
 
         for (i = 0; i < dmcf->services.nelts; i++) {
