@@ -207,20 +207,19 @@ int discovery_snapshot_roster(const unsigned char *old, size_t old_len,
 /*
  * A start from the state file, with the router image saved beside it
  * (discovery_image_file_check): when discovery_snapshot_roster() would keep
- * `old` as it is, *out receives it resealed at `generation` and the image
- * is given that generation in place: nothing decoded, nothing built.
- * DISCOVERY_DECLINED otherwise.
+ * `old` as it is, it is resealed in place at `generation` and the image
+ * given that generation in place: nothing decoded, nothing built.
+ * DISCOVERY_DECLINED otherwise, both left as they are.
  */
-int discovery_snapshot_adopt_image(const unsigned char *old, size_t old_len,
+int discovery_snapshot_adopt_image(unsigned char *old, size_t old_len,
     unsigned char *image, size_t image_len,
     const discovery_service_conf_t *services, size_t n, int deny_overlaps,
-    uint64_t generation, discovery_buf_t *out, discovery_error_t *err)
-    DISCOVERY_NOEXCEPT;
+    uint64_t generation, discovery_error_t *err) DISCOVERY_NOEXCEPT;
 
 /*
  * The router image file, beside the state file: a header of
  * DISCOVERY_IMAGE_FILE_HEADER bytes binding the image to its table, then
- * the image, at an offset its alignment allows.
+ * the image.
  */
 #define DISCOVERY_IMAGE_FILE_HEADER  64
 
@@ -229,13 +228,13 @@ int discovery_image_file_header(const unsigned char *table, size_t table_len,
     discovery_error_t *err) DISCOVERY_NOEXCEPT;
 
 /*
- * A file read whole at an aligned address: *image receives the image in
- * it, if the file is whole and of `table`; DISCOVERY_ERROR, saying why,
- * otherwise.
+ * DISCOVERY_OK when `header` and the image after it in the file, read to
+ * `image` (DISCOVERY_ROUTER_IMAGE_ALIGN-aligned), are whole and of `table`;
+ * DISCOVERY_ERROR, saying why, otherwise.
  */
-int discovery_image_file_check(unsigned char *file, size_t len,
-    const unsigned char *table, size_t table_len, unsigned char **image,
-    size_t *image_len, discovery_error_t *err) DISCOVERY_NOEXCEPT;
+int discovery_image_file_check(const unsigned char *header,
+    const unsigned char *image, size_t image_len, const unsigned char *table,
+    size_t table_len, discovery_error_t *err) DISCOVERY_NOEXCEPT;
 
 /*
  * The outcome of one poll of service `name` (polled at `url`): its new

@@ -21,7 +21,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
-#include <optional>
 
 /*
  * The core keeps its own names for what crosses this file (it includes no
@@ -445,26 +444,21 @@ int discovery_snapshot_roster(const unsigned char *old, size_t old_len,
     });
 }
 
-int discovery_snapshot_adopt_image(const unsigned char *old, size_t old_len,
+int discovery_snapshot_adopt_image(unsigned char *old, size_t old_len,
                                    unsigned char *image, size_t image_len,
                                    const discovery_service_conf_t *services,
                                    size_t n, int deny_overlaps,
-                                   uint64_t generation, discovery_buf_t *out,
+                                   uint64_t generation,
                                    discovery_error_t *err) noexcept
 {
     return guard(err, [&] {
-        require(out != nullptr, "no output buffer");
         require(services != nullptr || n == 0, "no services");
 
-        std::optional<Bytes> bytes = discovery::adoptRoster(
-            old, old_len, image, image_len, rosterConfs(services, n),
-            deny_overlaps != 0, generation);
-        if (!bytes) {
-            return DISCOVERY_DECLINED;
-        }
-
-        giveBuffer(bytes->data(), bytes->size(), out);
-        return DISCOVERY_OK;
+        return discovery::adoptRoster(old, old_len, image, image_len,
+                                      rosterConfs(services, n),
+                                      deny_overlaps != 0, generation)
+                   ? DISCOVERY_OK
+                   : DISCOVERY_DECLINED;
     });
 }
 
@@ -479,16 +473,13 @@ int discovery_image_file_header(const unsigned char *table, size_t table_len,
     });
 }
 
-int discovery_image_file_check(unsigned char *file, size_t len,
+int discovery_image_file_check(const unsigned char *header,
+                               const unsigned char *image, size_t image_len,
                                const unsigned char *table, size_t table_len,
-                               unsigned char **image, size_t *image_len,
                                discovery_error_t *err) noexcept
 {
     return guard(err, [&] {
-        require(image != nullptr && image_len != nullptr, "no output");
-        auto found = discovery::imageFileImage(file, len, table, table_len);
-        *image = found.first;
-        *image_len = found.second;
+        discovery::checkImageFile(header, image, image_len, table, table_len);
         return DISCOVERY_OK;
     });
 }

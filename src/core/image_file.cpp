@@ -48,40 +48,37 @@ void imageFileHeader(const unsigned char *table, size_t tableLen,
     put(header + 40, wordHash(image, imageLen), 8);
 }
 
-std::pair<unsigned char *, size_t>
-imageFileImage(unsigned char *file, size_t len, const unsigned char *table,
-               size_t tableLen)
+void checkImageFile(const unsigned char *header, const unsigned char *image,
+                    size_t imageLen, const unsigned char *table,
+                    size_t tableLen)
 {
     SnapshotHead head = snapshotHead(table, tableLen);
 
-    if (len <= kImageFileHeader || std::memcmp(file, "NGXI", 4) != 0
-        || get(file + 4, 4) != kImageFileVersion || get(file + 8, 8) != len) {
+    if (std::memcmp(header, "NGXI", 4) != 0
+        || get(header + 4, 4) != kImageFileVersion
+        || get(header + 8, 8) != kImageFileHeader + imageLen) {
         throw Error("not a router image file");
     }
 
     for (size_t i = 48; i < kImageFileHeader; i++) {
-        if (file[i] != 0) {
+        if (header[i] != 0) {
             throw Error("not a router image file");
         }
     }
 
-    if (get(file + 16, 8) != head.generation || get(file + 24, 4) != head.checksum
-        || get(file + 28, 4) != 0 || get(file + 32, 8) != tableLen) {
+    if (get(header + 16, 8) != head.generation
+        || get(header + 24, 4) != head.checksum || get(header + 28, 4) != 0
+        || get(header + 32, 8) != tableLen) {
         throw Error("the image of another table");
     }
 
-    unsigned char *image = file + kImageFileHeader;
-    size_t imageLen = len - kImageFileHeader;
-
-    if (get(file + 40, 8) != wordHash(image, imageLen)) {
+    if (get(header + 40, 8) != wordHash(image, imageLen)) {
         throw Error("checksum mismatch");
     }
 
     if (Router::view(image, imageLen)->generation() != head.generation) {
         throw Error("the image of another table");
     }
-
-    return {image, imageLen};
 }
 
 } // namespace discovery

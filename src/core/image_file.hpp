@@ -3,7 +3,6 @@
 #define DISCOVERY_IMAGE_FILE_HPP
 
 #include <cstddef>
-#include <utility>
 
 namespace discovery {
 
@@ -35,13 +34,13 @@ void imageFileHeader(const unsigned char *table, size_t tableLen,
                      unsigned char *header);
 
 /*
- * The image in `file`, read whole to an address the image's alignment
- * allows, if the file is whole and of `table` (which checkSnapshot()
- * accepted).  Throws Error saying why not.
+ * Whether `header` and the `imageLen` bytes at `image` (aligned as the
+ * image wants), read from a file, are a whole image file of `table`,
+ * which checkSnapshot() accepted.  Throws Error saying why not.
  */
-std::pair<unsigned char *, size_t>
-imageFileImage(unsigned char *file, size_t len, const unsigned char *table,
-               size_t tableLen);
+void checkImageFile(const unsigned char *header, const unsigned char *image,
+                    size_t imageLen, const unsigned char *table,
+                    size_t tableLen);
 
 } // namespace discovery
 

@@ -715,17 +715,24 @@ Bytes resealSnapshot(const unsigned char *data, size_t len, uint64_t generation)
 {
     checkSnapshot(data, len);
 
+    Bytes bytes(data, data + len);
+    resealSnapshotInPlace(bytes.data(), bytes.size(), generation);
+    return bytes;
+}
+
+void resealSnapshotInPlace(unsigned char *data, size_t len,
+                           uint64_t generation)
+{
+    checkSnapshot(data, len);
+
     // format 3 is 4 with the older checksum; format 2 stays as it is
     auto format = static_cast<uint32_t>(loadLe(data + 4, 4));
     if (format == kLastFnvFormatVersion) {
         format = kWordChecksumFormatVersion;
     }
-    Bytes bytes(data, data + len);
-    storeLe(bytes.data() + 4, format, 4);
-    storeLe(bytes.data() + 16, generation, 8);
-    storeLe(bytes.data() + kChecksumOffset,
-            blobChecksum(bytes.data(), bytes.size(), format), 4);
-    return bytes;
+    storeLe(data + 4, format, 4);
+    storeLe(data + 16, generation, 8);
+    storeLe(data + kChecksumOffset, blobChecksum(data, len, format), 4);
 }
 
 Snapshot decodeSnapshot(const unsigned char *data, size_t len)

@@ -145,6 +145,8 @@ Snapshot decodeSnapshot(const unsigned char *data, size_t len);
 // on a corrupt header.
 Bytes resealSnapshot(const unsigned char *data, size_t len,
                      uint64_t generation);
+void resealSnapshotInPlace(unsigned char *data, size_t len,
+                           uint64_t generation);
 
 /*
  * The controls bytes of a snapshot that checkSnapshot() accepted, read

@@ -300,10 +300,9 @@ Bytes applyRoster(const unsigned char *old, size_t oldLen,
     return seal(next, known, ids, generation, log, sealed);
 }
 
-std::optional<Bytes> adoptRoster(const unsigned char *old, size_t oldLen,
-                                 unsigned char *image, size_t imageLen,
-                                 const std::vector<ServiceConf> &services,
-                                 bool denyOverlaps, uint64_t generation)
+bool adoptRoster(unsigned char *old, size_t oldLen, unsigned char *image,
+                 size_t imageLen, const std::vector<ServiceConf> &services,
+                 bool denyOverlaps, uint64_t generation)
 {
     SnapshotHead head = snapshotHead(old, oldLen);
     std::unique_ptr<Router> router = Router::view(image, imageLen);
@@ -311,20 +310,20 @@ std::optional<Bytes> adoptRoster(const unsigned char *old, size_t oldLen,
     if (head.checkedBy != kCheckRules || head.denyOverlaps != denyOverlaps
         || router->generation() != head.generation
         || router->serviceCount() != services.size()) {
-        return std::nullopt;
+        return false;
     }
 
     for (size_t i = 0; i < services.size(); i++) {
         Router::ServiceView s = router->service(i);
         if (s.name != services[i].name || s.url != services[i].url
             || s.upstream != services[i].upstream) {
-            return std::nullopt;
+            return false;
         }
     }
 
-    Bytes bytes = resealSnapshot(old, oldLen, generation);
+    resealSnapshotInPlace(old, oldLen, generation);
     Router::setGeneration(image, imageLen, generation);
-    return bytes;
+    return true;
 }
 
 std::optional<Bytes> applyPoll(const unsigned char *old, size_t oldLen,

@@ -34,15 +34,14 @@ Bytes applyRoster(const unsigned char *old, size_t oldLen,
 
 /*
  * A start from the state file with the router image saved beside it: when
- * applyRoster() would take `old` as it is, returns it resealed at
- * `generation` and gives `image`, the router image of `old`, that
- * generation in place, so that nothing is decoded or built.  Otherwise
- * nothing: applyRoster() makes the table.
+ * applyRoster() would take `old` as it is, reseals it in place at
+ * `generation`, gives `image`, the router image of `old`, that generation
+ * in place, and returns true: nothing is decoded or built.  Otherwise
+ * false, both left as they are: applyRoster() makes the table.
  */
-std::optional<Bytes> adoptRoster(const unsigned char *old, size_t oldLen,
-                                 unsigned char *image, size_t imageLen,
-                                 const std::vector<ServiceConf> &services,
-                                 bool denyOverlaps, uint64_t generation);
+bool adoptRoster(unsigned char *old, size_t oldLen, unsigned char *image,
+                 size_t imageLen, const std::vector<ServiceConf> &services,
+                 bool denyOverlaps, uint64_t generation);
 
 struct PollResult {
     std::string_view name;

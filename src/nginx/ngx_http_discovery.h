@@ -367,9 +367,9 @@ ngx_int_t ngx_http_discovery_state_names(ngx_conf_t *cf,
     ngx_http_discovery_main_conf_t *dmcf);
 ngx_int_t ngx_http_discovery_state_load(ngx_http_discovery_main_conf_t *dmcf,
     ngx_log_t *log, u_char **blob, size_t *len);
-ngx_int_t ngx_http_discovery_state_load_image(
+ngx_http_discovery_image_t *ngx_http_discovery_state_image_locked(
     ngx_http_discovery_main_conf_t *dmcf, ngx_log_t *log, u_char *table,
-    size_t table_len, u_char **file, u_char **image, size_t *image_len);
+    size_t table_len);
 void ngx_http_discovery_state_init_worker(ngx_cycle_t *cycle,
     ngx_http_discovery_main_conf_t *dmcf);
 void ngx_http_discovery_state_exit_worker(ngx_cycle_t *cycle);

@@ -59,9 +59,10 @@ typedef struct {
 } ngx_http_discovery_saver_t;
 
 
-static ngx_int_t ngx_http_discovery_state_read(ngx_str_t *path,
-    const char *what, ngx_log_t *log, ngx_uint_t level, u_char **blob,
-    size_t *len);
+static ngx_fd_t ngx_http_discovery_state_open(ngx_str_t *path,
+    const char *what, ngx_log_t *log, ngx_uint_t level, size_t *len);
+static ngx_int_t ngx_http_discovery_state_read(ngx_fd_t fd, ngx_str_t *path,
+    const char *what, ngx_log_t *log, u_char *buf, size_t len);
 static void ngx_http_discovery_state_start(ngx_http_discovery_saver_t *saver);
 static void ngx_http_discovery_state_write_handler(void *data, ngx_log_t *log);
 #if (NGX_THREADS)
@@ -122,86 +123,155 @@ ngx_int_t
 ngx_http_discovery_state_load(ngx_http_discovery_main_conf_t *dmcf,
     ngx_log_t *log, u_char **blob, size_t *len)
 {
-    uint64_t           generation;
-    discovery_error_t  err;
+    u_char             *p;
+    ngx_fd_t            fd;
+    uint64_t            generation;
+    discovery_error_t   err;
 
-    if (ngx_http_discovery_state_read(&dmcf->state, "state file", log,
-                                      NGX_LOG_WARN, blob, len)
-        != NGX_OK)
-    {
+    fd = ngx_http_discovery_state_open(&dmcf->state, "state file", log,
+                                       NGX_LOG_WARN, len);
+    if (fd == NGX_INVALID_FILE) {
         return NGX_DECLINED;
     }
 
-    if (discovery_snapshot_check(*blob, *len, &generation, &err)
-        != DISCOVERY_OK)
+    p = ngx_alloc(*len, log);
+
+    if (p == NULL
+        || ngx_http_discovery_state_read(fd, &dmcf->state, "state file", log,
+                                         p, *len)
+           != NGX_OK)
+    {
+        goto failed;
+    }
+
+    if (discovery_snapshot_check(p, *len, &generation, &err) != DISCOVERY_OK)
     {
         ngx_log_error(NGX_LOG_WARN, log, 0,
                       "discovery: state file \"%V\" ignored: %s",
                       &dmcf->state, err.text);
-        ngx_free(*blob);
-        *blob = NULL;
-        return NGX_DECLINED;
+        goto failed;
     }
+
+    (void) ngx_close_file(fd);
 
     ngx_log_error(NGX_LOG_NOTICE, log, 0,
                   "discovery: table %uL loaded from \"%V\"",
                   generation, &dmcf->state);
 
+    *blob = p;
+
     return NGX_OK;
+
+failed:
+
+    if (p) {
+        ngx_free(p);
+    }
+
+    (void) ngx_close_file(fd);
+
+    return NGX_DECLINED;
 }
 
 
 /*
- * The router image saved with the table just loaded, if "<state>.image"
- * holds it whole: a start then takes it instead of building it (a second
- * at 1,000,000 routes).  *file, ngx_alloc'ed, holds *image.  Missing,
- * damaged or of another table, the file is passed over: the image is
- * built, as it always can be.
+ * The router image saved with the table just loaded, read from
+ * "<state>.image" straight into a block of the zone, if the file holds it
+ * whole: a start then takes it instead of building it (a second at
+ * 1,000,000 routes).  Missing, damaged, of another table or without room
+ * beside the table, the file is passed over: the image is built, as it
+ * always can be.  In the master, at start, with the zone's lock held.
  */
 
-ngx_int_t
-ngx_http_discovery_state_load_image(ngx_http_discovery_main_conf_t *dmcf,
-    ngx_log_t *log, u_char *table, size_t table_len, u_char **file,
-    u_char **image, size_t *image_len)
+ngx_http_discovery_image_t *
+ngx_http_discovery_state_image_locked(ngx_http_discovery_main_conf_t *dmcf,
+    ngx_log_t *log, u_char *table, size_t table_len)
 {
-    size_t             len;
-    discovery_error_t  err;
+    size_t                       len;
+    ngx_fd_t                     fd;
+    discovery_error_t            err;
+    ngx_http_discovery_image_t  *image;
+    u_char                       header[DISCOVERY_IMAGE_FILE_HEADER];
 
-    if (ngx_http_discovery_state_read(&dmcf->state_image, "router image file",
-                                      log, NGX_LOG_INFO, file, &len)
-        != NGX_OK)
-    {
-        return NGX_DECLINED;
+    fd = ngx_http_discovery_state_open(&dmcf->state_image,
+                                       "router image file", log, NGX_LOG_INFO,
+                                       &len);
+    if (fd == NGX_INVALID_FILE) {
+        return NULL;
     }
 
-    if (discovery_image_file_check(*file, len, table, table_len, image,
-                                   image_len, &err)
+    image = NULL;
+
+    if (len <= sizeof(header)
+        || ngx_http_discovery_state_read(fd, &dmcf->state_image,
+                                         "router image file", log, header,
+                                         sizeof(header))
+           != NGX_OK)
+    {
+        goto failed;
+    }
+
+    len -= sizeof(header);
+
+    /* as publishing does: room left for the next table beside it */
+
+    if (dmcf->shpool->pfree * ngx_pagesize
+        < table_len + len + 2 * ngx_pagesize)
+    {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "discovery: router image file \"%V\" not used: no "
+                      "room in the zone", &dmcf->state_image);
+        goto failed;
+    }
+
+    image = ngx_http_discovery_image_alloc_locked(dmcf, len, log);
+
+    if (image == NULL
+        || ngx_http_discovery_state_read(fd, &dmcf->state_image,
+                                         "router image file", log,
+                                         image->data, len)
+           != NGX_OK)
+    {
+        goto failed;
+    }
+
+    if (discovery_image_file_check(header, image->data, len, table,
+                                   table_len, &err)
         != DISCOVERY_OK)
     {
         ngx_log_error(NGX_LOG_NOTICE, log, 0,
                       "discovery: router image file \"%V\" not used: %s",
                       &dmcf->state_image, err.text);
-        ngx_free(*file);
-        *file = NULL;
-        return NGX_DECLINED;
+        goto failed;
     }
 
-    return NGX_OK;
+    (void) ngx_close_file(fd);
+
+    return image;
+
+failed:
+
+    if (image) {
+        ngx_http_discovery_image_free_locked(dmcf, image);
+    }
+
+    (void) ngx_close_file(fd);
+
+    return NULL;
 }
 
 
 /*
- * Reads a file of ours whole, at an address a router image may lie at, or
- * logs why not at `level` and returns NGX_DECLINED.  A regular file only,
- * not through a link, and without waiting: see the top of the file.
+ * Opens a file of ours for reading, *len receiving its size, or logs why
+ * not at `level` (a missing file) or WARN and returns NGX_INVALID_FILE.
+ * A regular file only, not through a link, and without waiting: see the
+ * top of the file.
  */
 
-static ngx_int_t
-ngx_http_discovery_state_read(ngx_str_t *path, const char *what,
-    ngx_log_t *log, ngx_uint_t level, u_char **blob, size_t *len)
+static ngx_fd_t
+ngx_http_discovery_state_open(ngx_str_t *path, const char *what,
+    ngx_log_t *log, ngx_uint_t level, size_t *len)
 {
-    u_char           *p;
-    ssize_t           n;
     ngx_fd_t          fd;
     ngx_err_t         err;
     ngx_file_info_t   fi;
@@ -212,13 +282,16 @@ ngx_http_discovery_state_read(ngx_str_t *path, const char *what,
 
     if (fd == NGX_INVALID_FILE) {
         err = ngx_errno;
-        ngx_log_error(level, log, err, "discovery: %s \"%V\" not loaded%s",
-                      what, path,
-                      (err == NGX_ELOOP) ? ": it is a symbolic link" : "");
-        return NGX_DECLINED;
-    }
 
-    p = NULL;
+        if (err != NGX_ENOENT) {
+            level = NGX_LOG_WARN;
+        }
+
+        ngx_log_error(level, log, err,
+                      "discovery: %s \"%V\" not loaded%s", what, path,
+                      (err == NGX_ELOOP) ? ": it is a symbolic link" : "");
+        return NGX_INVALID_FILE;
+    }
 
     if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
         ngx_log_error(NGX_LOG_WARN, log, ngx_errno,
@@ -243,35 +316,32 @@ ngx_http_discovery_state_read(ngx_str_t *path, const char *what,
         goto failed;
     }
 
-    p = ngx_memalign(DISCOVERY_ROUTER_IMAGE_ALIGN, *len, log);
-    if (p == NULL) {
-        goto failed;
-    }
-
-    n = ngx_read_fd(fd, p, *len);
-
-    if (n != (ssize_t) *len) {
-        ngx_log_error(NGX_LOG_WARN, log, ngx_errno,
-                      "discovery: %s \"%V\" ignored: read %z of %uz bytes",
-                      what, path, n, *len);
-        goto failed;
-    }
-
-    (void) ngx_close_file(fd);
-
-    *blob = p;
-
-    return NGX_OK;
+    return fd;
 
 failed:
 
-    if (p) {
-        ngx_free(p);
-    }
-
     (void) ngx_close_file(fd);
 
-    return NGX_DECLINED;
+    return NGX_INVALID_FILE;
+}
+
+
+static ngx_int_t
+ngx_http_discovery_state_read(ngx_fd_t fd, ngx_str_t *path, const char *what,
+    ngx_log_t *log, u_char *buf, size_t len)
+{
+    ssize_t  n;
+
+    n = ngx_read_fd(fd, buf, len);
+
+    if (n != (ssize_t) len) {
+        ngx_log_error(NGX_LOG_WARN, log, ngx_errno,
+                      "discovery: %s \"%V\" ignored: read %z of %uz bytes",
+                      what, path, n, len);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -296,7 +366,12 @@ ngx_http_discovery_state_init_worker(ngx_cycle_t *cycle,
     ngx_http_discovery_saver.log = cycle->log;
 
     if (ngx_worker == 0) {
-        ngx_http_discovery_state_sync(dmcf, cycle->log);
+        /*
+         * in a thread, as every write: a table of 1,000,000 routes and
+         * its router image took the new worker 2 s before its first
+         * request
+         */
+        ngx_http_discovery_state_start(&ngx_http_discovery_saver);
     }
 }
 

@@ -25,10 +25,14 @@ static ngx_int_t ngx_http_discovery_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_int_t ngx_http_discovery_sync_roster(
     ngx_http_discovery_main_conf_t *dmcf, ngx_log_t *log);
+static ngx_int_t ngx_http_discovery_adopt_locked(
+    ngx_http_discovery_main_conf_t *dmcf, u_char *loaded, size_t loaded_len,
+    discovery_service_conf_t *roster, ngx_http_discovery_image_t *image,
+    ngx_log_t *log);
 static ngx_int_t ngx_http_discovery_roster_table_locked(
     ngx_http_discovery_main_conf_t *dmcf, u_char *old, size_t old_len,
-    discovery_service_conf_t *roster, discovery_buf_t *saved,
-    discovery_buf_t *table, discovery_buf_t *built, ngx_log_t *log);
+    discovery_service_conf_t *roster, discovery_buf_t *table,
+    discovery_buf_t *built, ngx_log_t *log);
 static ngx_int_t ngx_http_discovery_records_alloc_locked(
     ngx_http_discovery_main_conf_t *dmcf, ngx_http_discovery_record_t **added,
     size_t *need);
@@ -44,7 +48,7 @@ static ngx_http_discovery_image_t *ngx_http_discovery_roster_image_locked(
     discovery_buf_t *built, ngx_log_t *log);
 static void ngx_http_discovery_restore_health(
     ngx_http_discovery_main_conf_t *dmcf, discovery_buf_t *snapshot,
-    discovery_buf_t *image, discovery_service_conf_t *roster);
+    ngx_http_discovery_image_t *image, discovery_service_conf_t *roster);
 static uint64_t ngx_http_discovery_fingerprint(
     ngx_http_discovery_service_t *service);
 static uint64_t ngx_http_discovery_fnv(uint64_t h, u_char *p, size_t len);
@@ -164,11 +168,11 @@ static ngx_int_t
 ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
     ngx_log_t *log)
 {
-    u_char                         *p, *old, *loaded, *file;
+    u_char                         *p, *old, *loaded;
     size_t                          size, old_len, loaded_len, need;
     ngx_int_t                       rc;
-    ngx_uint_t                      i, n;
-    discovery_buf_t                 table, built, saved;
+    ngx_uint_t                      i, n, from_file;
+    discovery_buf_t                 table, built;
     discovery_service_conf_t       *roster;
     ngx_http_discovery_shctx_t     *sh;
     ngx_http_discovery_image_t     *image;
@@ -203,37 +207,56 @@ ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
 
     loaded = NULL;
     loaded_len = 0;
-    file = NULL;
-    saved.data = NULL;
-    saved.len = 0;
 
-    if (sh->snapshot == NULL && dmcf->state.len && !ngx_test_config
-        && ngx_http_discovery_state_load(dmcf, log, &loaded, &loaded_len)
-           == NGX_OK)
-    {
-        (void) ngx_http_discovery_state_load_image(dmcf, log, loaded,
-                                                   loaded_len, &file,
-                                                   &saved.data, &saved.len);
+    if (sh->snapshot == NULL && dmcf->state.len && !ngx_test_config) {
+        (void) ngx_http_discovery_state_load(dmcf, log, &loaded, &loaded_len);
     }
+
+    from_file = (loaded != NULL);
 
     need = 0;
     table.data = NULL;
     table.len = 0;
     built.data = NULL;
     built.len = 0;
+    image = NULL;
 
     rc = NGX_ERROR;
 
     ngx_shmtx_lock(&dmcf->shpool->mutex);
 
-    old = loaded ? loaded : sh->snapshot;
-    old_len = loaded ? loaded_len : sh->snapshot_len;
+    /* its router, saved beside it, read into the zone if the table stays */
 
-    if (ngx_http_discovery_roster_table_locked(dmcf, old, old_len, roster,
-                                               &saved, &table, &built, log)
-        != NGX_OK)
+    if (loaded) {
+        image = ngx_http_discovery_state_image_locked(dmcf, log, loaded,
+                                                      loaded_len);
+    }
+
+    if (image
+        && ngx_http_discovery_adopt_locked(dmcf, loaded, loaded_len, roster,
+                                           image, log)
+           == NGX_OK)
     {
-        goto done;
+        /* the table as it was loaded, resealed in place */
+        table.data = loaded;
+        table.len = loaded_len;
+        loaded = NULL;
+
+    } else {
+        if (image) {
+            ngx_http_discovery_image_free_locked(dmcf, image);
+            image = NULL;
+        }
+
+        old = loaded ? loaded : sh->snapshot;
+        old_len = loaded ? loaded_len : sh->snapshot_len;
+
+        if (ngx_http_discovery_roster_table_locked(dmcf, old, old_len, roster,
+                                                   &table, &built, log)
+            != NGX_OK)
+        {
+            goto done;
+        }
     }
 
     /* "need" is what the zone must find room for: new records and table */
@@ -246,7 +269,7 @@ ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
 
     p = ngx_http_discovery_table_alloc_locked(dmcf, table.len, &size);
 
-    if (p == NULL && loaded) {
+    if (p == NULL && from_file) {
         /* the routes of a larger zone's table: the polls bring them back */
 
         ngx_log_error(NGX_LOG_WARN, log, 0,
@@ -256,18 +279,17 @@ ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
                       &dmcf->shm_zone->shm.name, dmcf->shm_zone->shm.size,
                       &dmcf->state, table.len);
 
-        ngx_free(loaded);
-        loaded = NULL;
+        from_file = 0;
         discovery_buf_free(&table);
+        discovery_buf_free(&built);
 
-        if (built.data != saved.data) {
-            discovery_buf_free(&built);
+        if (image) {
+            ngx_http_discovery_image_free_locked(dmcf, image);
+            image = NULL;
         }
 
-        saved.data = NULL;
-
         if (ngx_http_discovery_roster_table_locked(dmcf, NULL, 0, roster,
-                                                   &saved, &table, &built, log)
+                                                   &table, &built, log)
             != NGX_OK)
         {
             ngx_http_discovery_records_free_locked(dmcf, added);
@@ -284,7 +306,10 @@ ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
 
     /* everything fits: from here on, nothing fails */
 
-    image = ngx_http_discovery_roster_image_locked(dmcf, &table, &built, log);
+    if (image == NULL) {
+        image = ngx_http_discovery_roster_image_locked(dmcf, &table, &built,
+                                                       log);
+    }
 
     ngx_http_discovery_roster_commit_locked(dmcf, added, p, size, &table,
                                             image);
@@ -292,10 +317,11 @@ ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
     /* a new zone takes the overrides over from the table it starts with */
     ngx_http_discovery_controls_restore_locked(dmcf, &table, log);
 
-    if (loaded) {
-        ngx_http_discovery_restore_health(dmcf, &table, &built, roster);
+    if (from_file) {
+        ngx_http_discovery_restore_health(dmcf, &table, image, roster);
     }
 
+    image = NULL;
     rc = NGX_OK;
     goto done;
 
@@ -309,6 +335,10 @@ too_small:
 
 done:
 
+    if (image) {
+        ngx_http_discovery_image_free_locked(dmcf, image);
+    }
+
     ngx_shmtx_unlock(&dmcf->shpool->mutex);
 
     /*
@@ -321,13 +351,7 @@ done:
         discovery_buf_free(&table);
     }
 
-    if (built.data != saved.data) {
-        discovery_buf_free(&built);
-    }
-
-    if (file) {
-        ngx_free(file);
-    }
+    discovery_buf_free(&built);
 
     if (loaded) {
         ngx_free(loaded);
@@ -340,48 +364,62 @@ done:
 
 
 /*
+ * A start from the state file with its router read into the zone: when
+ * the loaded table is kept as it is (the configuration's services and
+ * overlap policy, checked by this module's rules), it is resealed in place
+ * and the image given its generation, nothing decoded or built; else
+ * NGX_DECLINED, and the table is made as on every start.
+ */
+
+static ngx_int_t
+ngx_http_discovery_adopt_locked(ngx_http_discovery_main_conf_t *dmcf,
+    u_char *loaded, size_t loaded_len, discovery_service_conf_t *roster,
+    ngx_http_discovery_image_t *image, ngx_log_t *log)
+{
+    int                rc;
+    discovery_error_t  err;
+
+    rc = discovery_snapshot_adopt_image(loaded, loaded_len, image->data,
+                                        image->len, roster,
+                                        dmcf->services.nelts,
+                                        dmcf->overlap_deny,
+                                        dmcf->sh->generation + 1, &err);
+
+    if (rc == DISCOVERY_OK) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "discovery: router image loaded from \"%V\"",
+                      &dmcf->state_image);
+        return NGX_OK;
+    }
+
+    if (rc == DISCOVERY_DECLINED) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "discovery: router image file \"%V\" not used: the "
+                      "table is checked again", &dmcf->state_image);
+
+    } else {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "discovery: router image file \"%V\" not used: %s",
+                      &dmcf->state_image, err.text);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
  * The table of the configuration's roster, from the old table's services,
  * and its router image in *built (data NULL if it could not be built).
- * With saved->data, the image of old read from its file: when old is kept
- * as it is, that image is taken, *built then viewing it.
  */
 
 static ngx_int_t
 ngx_http_discovery_roster_table_locked(ngx_http_discovery_main_conf_t *dmcf,
     u_char *old, size_t old_len, discovery_service_conf_t *roster,
-    discovery_buf_t *saved, discovery_buf_t *table, discovery_buf_t *built,
-    ngx_log_t *log)
+    discovery_buf_t *table, discovery_buf_t *built, ngx_log_t *log)
 {
-    int                           rc;
     discovery_log_t               dlog;
     discovery_error_t             err;
     ngx_http_discovery_log_ctx_t  lctx;
-
-    if (saved->data) {
-        rc = discovery_snapshot_adopt_image(old, old_len, saved->data,
-                                            saved->len, roster,
-                                            dmcf->services.nelts,
-                                            dmcf->overlap_deny,
-                                            dmcf->sh->generation + 1, table,
-                                            &err);
-        if (rc == DISCOVERY_OK) {
-            ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                          "discovery: router image loaded from \"%V\"",
-                          &dmcf->state_image);
-            *built = *saved;
-            return NGX_OK;
-        }
-
-        if (rc == DISCOVERY_DECLINED) {
-            ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                          "discovery: router image file \"%V\" not used: "
-                          "the table is checked again", &dmcf->state_image);
-        } else {
-            ngx_log_error(NGX_LOG_WARN, log, 0,
-                          "discovery: router image file \"%V\" not used: %s",
-                          &dmcf->state_image, err.text);
-        }
-    }
 
     lctx.log = log;
     lctx.service = NULL;
@@ -605,7 +643,7 @@ ngx_http_discovery_roster_image_locked(ngx_http_discovery_main_conf_t *dmcf,
 
 static void
 ngx_http_discovery_restore_health(ngx_http_discovery_main_conf_t *dmcf,
-    discovery_buf_t *snapshot, discovery_buf_t *image,
+    discovery_buf_t *snapshot, ngx_http_discovery_image_t *image,
     discovery_service_conf_t *roster)
 {
     int                            rc, state;
@@ -624,8 +662,8 @@ ngx_http_discovery_restore_health(ngx_http_discovery_main_conf_t *dmcf,
 
     /* the image, of the table, has the roster's states: nothing decoded */
 
-    router = image->data ? discovery_router_open(image->data, image->len, &err)
-                         : NULL;
+    router = image ? discovery_router_open(image->data, image->len, &err)
+                   : NULL;
 
     if (router) {
         rc = DISCOVERY_OK;

@@ -81,7 +81,9 @@ struct File {
 std::string whyNot(File &file, const Bytes &table)
 {
     try {
-        imageFileImage(file.data, file.len, table.data(), table.size());
+        checkImageFile(file.data, file.data + kImageFileHeader,
+                       file.len - kImageFileHeader, table.data(),
+                       table.size());
     } catch (const Error &e) {
         return e.what();
     }
@@ -92,20 +94,20 @@ TEST(ImageFile, AdoptedImageIsTheOneBuiltForTheResealedTable)
 {
     Bytes table = savedTable();
     File file(table);
+    ASSERT_EQ(whyNot(file, table), "");
 
-    auto [image, len] =
-        imageFileImage(file.data, file.len, table.data(), table.size());
-    ASSERT_EQ(image, file.data + kImageFileHeader);
-
-    Snapshot snap = decodeSnapshot(table.data(), table.size());
-    std::optional<Bytes> adopted = adoptRoster(
-        table.data(), table.size(), image, len, confs(snap), false, 13);
-    ASSERT_TRUE(adopted.has_value());
+    unsigned char *image = file.data + kImageFileHeader;
+    size_t len = file.len - kImageFileHeader;
 
     // what applyRoster would have made, and the image built from it
+    Snapshot snap = decodeSnapshot(table.data(), table.size());
     Bytes expected =
         applyRoster(table.data(), table.size(), confs(snap), false, 13, Log());
-    EXPECT_EQ(*adopted, expected);
+
+    Bytes adopted = table;
+    ASSERT_TRUE(adoptRoster(adopted.data(), adopted.size(), image, len,
+                            confs(snap), false, 13));
+    EXPECT_EQ(adopted, expected);
 
     Router::Image built = Router::image(expected.data(), expected.size());
     ASSERT_EQ(built.size(), len);
@@ -127,45 +129,42 @@ TEST(ImageFile, AnotherRosterOrPolicyIsNotAdopted)
     Snapshot snap;
     Bytes table = savedTable(&snap);
 
-    auto tryRoster = [&](std::vector<ServiceConf> roster, bool deny) {
-        File file(table);
-        auto [image, len] =
-            imageFileImage(file.data, file.len, table.data(), table.size());
-        bool adopted = adoptRoster(table.data(), table.size(), image, len,
-                                   roster, deny, 13)
-                           .has_value();
-        // declined: the image is left as it was
+    auto tryRoster = [&](const Bytes &t, std::vector<ServiceConf> roster,
+                         bool deny) {
+        File file(t);
+        Bytes copy = t;
+        unsigned char *image = file.data + kImageFileHeader;
+        size_t len = file.len - kImageFileHeader;
+        bool adopted = adoptRoster(copy.data(), copy.size(), image, len,
+                                   roster, deny, 13);
+        // declined: both are left as they were
         if (!adopted) {
-            EXPECT_EQ(Router::view(image, len)->generation(), 12u);
+            EXPECT_EQ(copy, t);
+            EXPECT_EQ(Router::view(image, len)->generation(),
+                      snapshotHead(t.data(), t.size()).generation);
         }
         return adopted;
     };
 
-    EXPECT_TRUE(tryRoster(confs(snap), false));
-    EXPECT_FALSE(tryRoster(confs(snap), true));
+    EXPECT_TRUE(tryRoster(table, confs(snap), false));
+    EXPECT_FALSE(tryRoster(table, confs(snap), true));
 
     std::vector<ServiceConf> roster = confs(snap);
     roster.pop_back();
-    EXPECT_FALSE(tryRoster(roster, false));
+    EXPECT_FALSE(tryRoster(table, roster, false));
 
     roster = confs(snap);
     roster[1].upstream = "elsewhere";
-    EXPECT_FALSE(tryRoster(roster, false));
+    EXPECT_FALSE(tryRoster(table, roster, false));
 
     roster = confs(snap);
     std::swap(roster[0], roster[1]);
-    EXPECT_FALSE(tryRoster(roster, false));
+    EXPECT_FALSE(tryRoster(table, roster, false));
 
     // a table checked by other rules is checked again, not adopted
     Snapshot unchecked = snap;
     unchecked.checkedBy = 0;
-    Bytes other = encodeSnapshot(unchecked);
-    File file(other);
-    auto [image, len] =
-        imageFileImage(file.data, file.len, other.data(), other.size());
-    EXPECT_FALSE(adoptRoster(other.data(), other.size(), image, len,
-                             confs(snap), false, 13)
-                     .has_value());
+    EXPECT_FALSE(tryRoster(encodeSnapshot(unchecked), confs(snap), false));
 }
 
 TEST(ImageFile, DamageAndOtherTablesAreRefused)
@@ -203,9 +202,7 @@ TEST(ImageFile, DamageAndOtherTablesAreRefused)
         File file(table);
         Bytes junk = table;
         junk[40] ^= 1;
-        EXPECT_THROW(imageFileImage(file.data, file.len, junk.data(),
-                                    junk.size()),
-                     Error);
+        EXPECT_EQ(whyNot(file, junk), "corrupt snapshot: checksum mismatch");
     }
 }
 
@@ -216,10 +213,10 @@ TEST(ImageFile, ThroughTheBridge)
     File file(table);
     discovery_error_t err;
 
-    unsigned char *image = nullptr;
-    size_t len = 0;
-    ASSERT_EQ(discovery_image_file_check(file.data, file.len, table.data(),
-                                         table.size(), &image, &len, &err),
+    unsigned char *image = file.data + kImageFileHeader;
+    size_t len = file.len - kImageFileHeader;
+    ASSERT_EQ(discovery_image_file_check(file.data, image, len, table.data(),
+                                         table.size(), &err),
               DISCOVERY_OK)
         << err.text;
 
@@ -229,21 +226,20 @@ TEST(ImageFile, ThroughTheBridge)
                           s.url.size(), s.upstream.data(), s.upstream.size()});
     }
 
-    discovery_buf_t out = {nullptr, 0};
     ASSERT_EQ(discovery_snapshot_adopt_image(table.data(), table.size(), image,
                                              len, roster.data(), roster.size(),
-                                             1, 13, &out, &err),
+                                             1, 13, &err),
               DISCOVERY_DECLINED);
     ASSERT_EQ(discovery_snapshot_adopt_image(table.data(), table.size(), image,
                                              len, roster.data(), roster.size(),
-                                             0, 13, &out, &err),
+                                             0, 13, &err),
               DISCOVERY_OK)
         << err.text;
     uint64_t generation = 0;
-    EXPECT_EQ(discovery_snapshot_check(out.data, out.len, &generation, &err),
+    EXPECT_EQ(discovery_snapshot_check(table.data(), table.size(), &generation,
+                                       &err),
               DISCOVERY_OK);
     EXPECT_EQ(generation, 13u);
-    discovery_buf_free(&out);
 
     discovery_router_t *router = discovery_router_open(image, len, &err);
     ASSERT_NE(router, nullptr) << err.text;
@@ -252,9 +248,12 @@ TEST(ImageFile, ThroughTheBridge)
     EXPECT_EQ(discovery_router_state(router, 3), -1);
     discovery_router_destroy(router);
 
-    file.data[file.len - 1] ^= 1;
-    EXPECT_EQ(discovery_image_file_check(file.data, file.len, table.data(),
-                                         table.size(), &image, &len, &err),
+    File damaged(table);
+    damaged.data[damaged.len - 1] ^= 1;
+    EXPECT_EQ(discovery_image_file_check(
+                  damaged.data, damaged.data + kImageFileHeader,
+                  damaged.len - kImageFileHeader, table.data(), table.size(),
+                  &err),
               DISCOVERY_ERROR);
     EXPECT_STREQ(err.text, "checksum mismatch");
 }
