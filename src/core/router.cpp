@@ -665,6 +665,22 @@ Router::ServiceView Router::service(size_t index) const
     return v;
 }
 
+bool Router::rosterWithinImage() const
+{
+    uint64_t room = header_->size - header_->strings;
+    auto within = [room](Text t) {
+        return t.offset <= room && t.length <= room - t.offset;
+    };
+
+    for (size_t i = 0; i < header_->serviceCount; i++) {
+        const ImageService &s = services_[i];
+        if (!within(s.name) || !within(s.url) || !within(s.upstream)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /*
  * Lays the draft out in the table of nodes, the root included: two thirds
  * full, so probes stay short and always end.  (Sized to a power of two,

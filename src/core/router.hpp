@@ -133,6 +133,10 @@ public:
     size_t serviceCount() const { return header_->serviceCount; }
     ServiceView service(size_t index) const;
 
+    // Whether the roster's strings lie within the image: view() checks the
+    // header only, and an image read from a file may be forged.
+    bool rosterWithinImage() const;
+
 private:
     static constexpr uint32_t kNone = UINT32_MAX;
     static constexpr uint32_t kRootParent = UINT32_MAX - 1;

@@ -309,7 +309,8 @@ bool adoptRoster(unsigned char *old, size_t oldLen, unsigned char *image,
 
     if (head.checkedBy != kCheckRules || head.denyOverlaps != denyOverlaps
         || router->generation() != head.generation
-        || router->serviceCount() != services.size()) {
+        || router->serviceCount() != services.size()
+        || !router->rosterWithinImage()) {
         return false;
     }
 

@@ -167,6 +167,29 @@ TEST(ImageFile, AnotherRosterOrPolicyIsNotAdopted)
     EXPECT_FALSE(tryRoster(encodeSnapshot(unchecked), confs(snap), false));
 }
 
+// A file whose checksum was forged to match: the roster's strings pointing
+// out of the image are not read, and the table is built as usual.
+TEST(ImageFile, AForgedRosterIsNotRead)
+{
+    Snapshot snap;
+    Bytes table = savedTable(&snap);
+    File file(table);
+    unsigned char *image = file.data + kImageFileHeader;
+    size_t len = file.len - kImageFileHeader;
+
+    // Router's header: magic, size, generation, then u32 nodes, capacity,
+    // root, entries, tails, strings, services (the roster's offset)
+    uint32_t services;
+    std::memcpy(&services, image + 48, 4);
+    uint32_t far = 0xffffff00u;
+    std::memcpy(image + services, &far, 4); // the first name's offset
+
+    Bytes copy = table;
+    EXPECT_FALSE(adoptRoster(copy.data(), copy.size(), image, len,
+                             confs(snap), false, 13));
+    EXPECT_EQ(copy, table);
+}
+
 TEST(ImageFile, DamageAndOtherTablesAreRefused)
 {
     Bytes table = savedTable();
