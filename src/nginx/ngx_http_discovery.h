@@ -128,14 +128,32 @@ typedef struct {
 
 
 /*
- * A slot no live process holds: given back, or of a worker killed
+ * Blocks of the zone a worker's thread took for a table and its image and
+ * fills outside the lock, before install() publishes or frees them: if
+ * the worker is killed meanwhile, whoever publishes next frees them.
+ */
+typedef struct {
+    ngx_pid_t                      pid;          /* 0: a free slot */
+    u_char                        *table;        /* or NULL */
+    ngx_http_discovery_image_t    *image;        /* or NULL */
+} ngx_http_discovery_taken_t;
+
+
+/*
+ * A slot no live process holds: given back (pid 0), or of a worker killed
  * (SIGKILL) that could not give it back.  With the zone's lock held.
  */
 static ngx_inline ngx_uint_t
+ngx_http_discovery_slot_free(ngx_pid_t pid)
+{
+    return pid == 0 || (kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH);
+}
+
+
+static ngx_inline ngx_uint_t
 ngx_http_discovery_reader_free(ngx_http_discovery_reader_t *reader)
 {
-    return reader->pid == 0
-           || (kill(reader->pid, 0) == -1 && ngx_errno == NGX_ESRCH);
+    return ngx_http_discovery_slot_free(reader->pid);
 }
 
 
@@ -159,6 +177,7 @@ typedef struct {
     ngx_http_discovery_image_t    *retired;
     size_t                         failed_image_len;
     ngx_http_discovery_reader_t    readers[NGX_HTTP_DISCOVERY_READERS];
+    ngx_http_discovery_taken_t     taken[NGX_HTTP_DISCOVERY_READERS];
 
     /*
      * The management API's overrides and drained services as the core

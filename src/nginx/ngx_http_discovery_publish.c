@@ -159,6 +159,11 @@ static ngx_atomic_uint_t ngx_http_discovery_publish_locked(
 static void ngx_http_discovery_publication_zone_copies(
     ngx_http_discovery_publication_t *p);
 static size_t ngx_http_discovery_table_size(size_t len);
+static void ngx_http_discovery_taken_locked(
+    ngx_http_discovery_main_conf_t *dmcf, u_char *table,
+    ngx_http_discovery_image_t *image);
+static void ngx_http_discovery_taken_reclaim_locked(
+    ngx_http_discovery_main_conf_t *dmcf);
 static ngx_uint_t ngx_http_discovery_image_read_locked(
     ngx_http_discovery_shctx_t *sh, ngx_atomic_uint_t generation);
 
@@ -840,6 +845,9 @@ ngx_http_discovery_publication_install(ngx_http_discovery_publication_t *p)
 
     ngx_shmtx_lock(&dmcf->shpool->mutex);
 
+    /* published or freed below, under this hold of the lock */
+    ngx_http_discovery_taken_locked(dmcf, NULL, NULL);
+
     if (sh->generation != p->base_generation
         || ngx_http_discovery_publication_stale_locked(p))
     {
@@ -1116,6 +1124,8 @@ ngx_http_discovery_publication_free(ngx_http_discovery_publication_t *p)
     if (p->zimage || p->ztable) {
         ngx_shmtx_lock(&p->pub->dmcf->shpool->mutex);
 
+        ngx_http_discovery_taken_locked(p->pub->dmcf, NULL, NULL);
+
         if (p->zimage) {
             ngx_http_discovery_image_free_locked(p->pub->dmcf, p->zimage);
         }
@@ -1363,6 +1373,8 @@ ngx_http_discovery_publication_zone_copies(ngx_http_discovery_publication_t *p)
         p->image_failed = 1;
     }
 
+    ngx_http_discovery_taken_locked(dmcf, table, image);
+
     ngx_shmtx_unlock(&dmcf->shpool->mutex);
 
     if (table) {
@@ -1442,6 +1454,93 @@ ngx_http_discovery_image_free_locked(ngx_http_discovery_main_conf_t *dmcf,
 }
 
 
+/*
+ * Records the blocks this worker's thread took, not yet published (NULL,
+ * NULL: none any more), freeing first those a killed worker left taken.
+ * A worker has one publication at a time.  Without a free slot, nothing
+ * is recorded: only a worker killed in those milliseconds leaks them.
+ */
+
+static void
+ngx_http_discovery_taken_locked(ngx_http_discovery_main_conf_t *dmcf,
+    u_char *table, ngx_http_discovery_image_t *image)
+{
+    ngx_uint_t                   i;
+    ngx_http_discovery_taken_t  *taken, *slot;
+
+    ngx_http_discovery_taken_reclaim_locked(dmcf);
+
+    slot = NULL;
+
+    for (i = 0; i < NGX_HTTP_DISCOVERY_READERS; i++) {
+        taken = &dmcf->sh->taken[i];
+
+        if (taken->pid == ngx_pid) {
+            slot = taken;
+            break;
+        }
+
+        if (taken->pid == 0 && slot == NULL) {
+            slot = taken;
+        }
+    }
+
+    if (slot == NULL) {
+        return;
+    }
+
+    if (table == NULL && image == NULL) {
+        if (slot->pid == ngx_pid) {
+            slot->pid = 0;
+            slot->table = NULL;
+            slot->image = NULL;
+        }
+
+        return;
+    }
+
+    slot->pid = ngx_pid;
+    slot->table = table;
+    slot->image = image;
+}
+
+
+/* frees the blocks killed workers took and never published */
+
+static void
+ngx_http_discovery_taken_reclaim_locked(ngx_http_discovery_main_conf_t *dmcf)
+{
+    ngx_uint_t                   i;
+    ngx_http_discovery_taken_t  *taken;
+
+    for (i = 0; i < NGX_HTTP_DISCOVERY_READERS; i++) {
+        taken = &dmcf->sh->taken[i];
+
+        if (taken->pid == 0 || taken->pid == ngx_pid
+            || !ngx_http_discovery_slot_free(taken->pid))
+        {
+            continue;
+        }
+
+        if (taken->table) {
+            ngx_slab_free_locked(dmcf->shpool, taken->table);
+        }
+
+        if (taken->image) {
+            ngx_slab_free_locked(dmcf->shpool, taken->image);
+        }
+
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "discovery: freed the blocks of a table process %P "
+                      "was copying when it exited", taken->pid);
+
+        taken->pid = 0;
+        taken->table = NULL;
+        taken->image = NULL;
+    }
+}
+
+
 /* frees the retired images no live process reads any more */
 
 void
@@ -1449,6 +1548,8 @@ ngx_http_discovery_images_reclaim_locked(ngx_http_discovery_main_conf_t *dmcf)
 {
     ngx_http_discovery_shctx_t   *sh;
     ngx_http_discovery_image_t   *image, **prev;
+
+    ngx_http_discovery_taken_reclaim_locked(dmcf);
 
     sh = dmcf->sh;
     prev = &sh->retired;
