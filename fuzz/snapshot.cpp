@@ -10,15 +10,23 @@
 // insert, erase or xor a byte.  The blob goes through every C function that
 // reads a snapshot (check, router, status, roster) and the core's applyPoll
 // as `old` and, as a route set, through applyPoll; they must agree on
-// whether it is valid.
+// whether it is valid.  A valid snapshot's router image, saved to a file
+// and taken back at a start, must make exactly the table applyRoster()
+// makes, and the file's header, damaged by the input's bytes, must be
+// refused, never crash.
 #include "discovery_core.h"
 #include "error.hpp"
 #include "fuzz_common.hpp"
+#include "image_file.hpp"
 #include "log.hpp"
+#include "router.hpp"
 #include "samples.hpp"
 #include "snapshot.hpp"
 #include "snapshot_update.hpp"
 
+#include <algorithm>
+#include <cstdlib>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -107,6 +115,77 @@ void matchAll(const discovery_router_t *router,
     discovery_router_match(router, "DELETE", 6, "/users/1", 8, 0, &m);
 }
 
+// The image file of the table a gateway would save from this one (checked
+// by this module's rules, as every table it writes), taken at a start.
+void imageFile(const Bytes &blob, const discovery::Snapshot &snap,
+               const uint8_t *raw, size_t rawLen)
+{
+    using discovery::kImageFileHeader;
+
+    std::vector<discovery::ServiceConf> confs;
+    for (const discovery::Service &s : snap.services) {
+        confs.push_back({s.name, s.url, s.upstream});
+    }
+    uint64_t generation = snap.generation + 1;
+    Bytes table = discovery::applyRoster(blob.data(), blob.size(), confs,
+                                         snap.denyOverlaps, generation,
+                                         discovery::Log());
+
+    discovery::Router::Image image;
+    try {
+        image = discovery::Router::image(table.data(), table.size());
+    } catch (const discovery::Error &) {
+        return; // no router: no file is written
+    }
+
+    size_t len = kImageFileHeader + image.size();
+    std::unique_ptr<unsigned char, decltype(&std::free)> file(
+        static_cast<unsigned char *>(
+            std::aligned_alloc(discovery::Router::kImageAlign, len)),
+        &std::free);
+    unsigned char *data = file.get() + kImageFileHeader;
+    image.write(data);
+    discovery::imageFileHeader(table.data(), table.size(), data, image.size(),
+                               file.get());
+
+    // a header damaged by the input: refused, or still the same file
+    Bytes header(file.get(), file.get() + kImageFileHeader);
+    for (size_t i = 0; i + 1 < rawLen && i < 16; i += 2) {
+        header[raw[i] % kImageFileHeader] ^= raw[i + 1];
+    }
+    try {
+        discovery::checkImageFile(header.data(), data, image.size(),
+                                  table.data(), table.size());
+        fuzz::check(std::equal(header.begin(), header.end(), file.get()),
+                    "a damaged image file header was taken");
+    } catch (const discovery::Error &) {
+    }
+
+    discovery::checkImageFile(file.get(), data, image.size(), table.data(),
+                              table.size());
+
+    Bytes adopted = table;
+    fuzz::check(discovery::adoptRoster(adopted.data(), adopted.size(), data,
+                                       image.size(), confs, snap.denyOverlaps,
+                                       generation + 1),
+                "the image of a checked table of the same roster not taken");
+
+    Bytes made = discovery::applyRoster(table.data(), table.size(), confs,
+                                        snap.denyOverlaps, generation + 1,
+                                        discovery::Log());
+    fuzz::check(adopted == made, "an adopted table differs from the roster's");
+    discovery::Router::Image built =
+        discovery::Router::image(made.data(), made.size());
+    fuzz::check(built.size() == image.size(), "adopted image size differs");
+    std::unique_ptr<unsigned char, decltype(&std::free)> want(
+        static_cast<unsigned char *>(std::aligned_alloc(
+            discovery::Router::kImageAlign, built.size())),
+        &std::free);
+    built.write(want.get());
+    fuzz::check(std::memcmp(want.get(), data, built.size()) == 0,
+                "an adopted image differs from the one built");
+}
+
 void run(const Bytes &blob, const uint8_t *raw, size_t rawLen)
 {
     fuzz::Log log;
@@ -136,6 +215,8 @@ void run(const Bytes &blob, const uint8_t *raw, size_t rawLen)
         Bytes twice = discovery::encodeSnapshot(
             discovery::decodeSnapshot(once.data(), once.size()));
         fuzz::check(once == twice, "re-encoding is not stable");
+
+        imageFile(blob, snap, raw, rawLen);
     }
 
     discovery_router_t *router = discovery_router_create(p, len, &err);
