@@ -614,7 +614,14 @@ ngx_http_discovery_metrics_alloc(void *data, size_t size)
         ngx_shmtx_lock(&shpool->mutex);
     }
 
-    p = ngx_slab_alloc_locked(shpool, size);
+    /* the tables come first: a quarter of the zone stays theirs to change */
+    p = NULL;
+
+    if (shpool->pfree * ngx_pagesize
+        >= size + mem->dmcf->shm_zone->shm.size / 4)
+    {
+        p = ngx_slab_alloc_locked(shpool, size);
+    }
 
     if (!mem->locked) {
         ngx_shmtx_unlock(&shpool->mutex);
