@@ -326,6 +326,10 @@ MetricsView viewOf(Zone &zone, bool openMetrics)
     s.name = "we\"ird\n\\";
     s.state = uint32_t(ServiceState::Healthy);
     s.polls[size_t(PollOutcome::Failure)] = 5;
+    static const uint64_t pollBuckets[kDefaultBucketCount + 1] = {0, 0, 0, 0,
+                                                                   0, 0, 0, 1};
+    s.pollBuckets = pollBuckets;
+    s.pollMs = 900;
     v.services.push_back(s);
     return v;
 }
@@ -376,7 +380,8 @@ TEST(MetricsTest, OpenMetricsNamesCounterFamiliesWithoutTotalAndEnds)
     EXPECT_NE(text.find("# TYPE nginx_discovery_metrics_overflow counter\n"
                         "nginx_discovery_metrics_overflow_total 2\n"),
               std::string::npos);
-    EXPECT_NE(text.find("le=\"1.0\""), std::string::npos); // a float
+    EXPECT_NE(text.find("le=\"1.0\"} 1\n"), std::string::npos); // a float
+    EXPECT_NE(text.find("le=\"0.5\"} 0\n"), std::string::npos);
     EXPECT_EQ(text.substr(text.size() - 6), "# EOF\n");
     EXPECT_EQ(text.find("_total counter"), std::string::npos);
 }
