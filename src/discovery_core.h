@@ -569,7 +569,7 @@ int discovery_metrics_count(discovery_metrics_index_t *index,
 /* shared memory for slots: an offset from base (0: no room), and back */
 typedef struct {
     uint64_t   (*alloc)(void *data, size_t size);
-    void       (*release)(void *data, uint64_t offset);
+    void       (*release)(void *data, uint64_t offset, size_t size);
     void        *data;
 } discovery_metrics_memory_t;
 

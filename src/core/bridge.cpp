@@ -984,7 +984,9 @@ discovery::MetricsMemory metricsMemory(const discovery_metrics_memory_t *m)
 {
     discovery::MetricsMemory memory;
     memory.alloc = [m](size_t size) { return m->alloc(m->data, size); };
-    memory.release = [m](uint64_t offset) { m->release(m->data, offset); };
+    memory.release = [m](uint64_t offset, size_t size) {
+        m->release(m->data, offset, size);
+    };
     return memory;
 }
 

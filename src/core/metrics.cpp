@@ -295,6 +295,13 @@ size_t routeSlotSize(const RouteKey &route, size_t bucketCount)
     return (size + 7) & ~size_t(7);
 }
 
+size_t routeSlotSize(const MetricsRoute &route)
+{
+    size_t size = sizeof(MetricsRoute) + route.counterCount() * sizeof(uint64_t)
+                  + route.serviceLen + route.routeLen;
+    return (size + 7) & ~size_t(7);
+}
+
 AssignResult assignRoutes(MetricsIndex &index, unsigned char *base,
                           const std::vector<RouteKey> &routes,
                           uint64_t generation, const MetricsMemory &memory)
@@ -332,7 +339,7 @@ AssignResult assignRoutes(MetricsIndex &index, unsigned char *base,
             }
             uint64_t old = e->route;
             store(e->route, offset);
-            memory.release(old);
+            memory.release(old, routeSlotSize(*r));
             result.kept++;
             continue;
         }
@@ -364,7 +371,7 @@ AssignResult assignRoutes(MetricsIndex &index, unsigned char *base,
         if (r->seen < generation) {
             store(entries[i].key, kRemovedKey);
             index.live--;
-            memory.release(entries[i].route);
+            memory.release(entries[i].route, routeSlotSize(*r));
             result.removed++;
         }
     }
@@ -376,12 +383,12 @@ AssignResult assignRoutes(MetricsIndex &index, unsigned char *base,
 void clearRoutes(MetricsIndex &index, unsigned char *base,
                  const MetricsMemory &memory)
 {
-    (void) base;
     MetricsEntry *entries = index.entries();
     for (uint64_t i = 0; i < index.capacity; i++) {
         if (entries[i].key > kRemovedKey) {
             store(entries[i].key, kRemovedKey);
-            memory.release(entries[i].route);
+            memory.release(entries[i].route,
+                           routeSlotSize(*routeAt(base, entries[i].route)));
         }
     }
     index.live = 0;

@@ -172,7 +172,8 @@ std::vector<RouteKey> tableRoutes(const Snapshot &snap, TableFigures &figures);
 // none), and back.
 struct MetricsMemory {
     std::function<uint64_t(size_t)> alloc;
-    std::function<void(uint64_t)> release; // a slot no longer in the index
+    // a slot no longer in the index, of that size
+    std::function<void(uint64_t, size_t)> release;
 };
 
 struct AssignResult {
@@ -197,6 +198,7 @@ void clearRoutes(MetricsIndex &index, unsigned char *base,
                  const MetricsMemory &memory);
 
 size_t routeSlotSize(const RouteKey &route, size_t bucketCount);
+size_t routeSlotSize(const MetricsRoute &route);
 
 /* The exposition: everything but the route slots, read from the zone. */
 struct ServiceFigures {

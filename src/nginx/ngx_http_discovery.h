@@ -175,8 +175,19 @@ typedef struct ngx_http_discovery_released_s  ngx_http_discovery_released_t;
 struct ngx_http_discovery_released_s {
     ngx_http_discovery_released_t *next;
     uint64_t                       offset;       /* from the pool's start */
+    size_t                         size;
     time_t                         at;
 };
+
+
+/*
+ * Route slots are cut from chunks of the zone in units of 64 bytes, and a
+ * freed one waits in the list of its size for the next route of that size:
+ * the slab allocator would round a 300-byte slot up to 512.
+ */
+#define NGX_HTTP_DISCOVERY_SLOT_UNIT     64
+#define NGX_HTTP_DISCOVERY_SLOT_SIZES    32          /* up to 2 KB */
+#define NGX_HTTP_DISCOVERY_SLOT_CHUNK    (64 * 1024)
 
 
 /*
@@ -190,6 +201,11 @@ typedef struct {
     ngx_atomic_t                   assigning;    /* a pid, 0: none */
     discovery_metrics_index_t     *index;        /* NULL: no room */
     ngx_http_discovery_released_t *released;
+
+    /* free slots by size in units, each slot's first word the next one's */
+    uint64_t                       free[NGX_HTTP_DISCOVERY_SLOT_SIZES + 1];
+    u_char                        *chunk;        /* what is left of one */
+    size_t                         chunk_left;
 
     /* of the table last assigned */
     uint64_t                       generation;

@@ -82,7 +82,8 @@ static void ngx_http_discovery_metrics_assign_current(
 static ngx_int_t ngx_http_discovery_metrics_claim(
     ngx_http_discovery_metrics_sh_t *m, ngx_log_t *log);
 static uint64_t ngx_http_discovery_metrics_alloc(void *data, size_t size);
-static void ngx_http_discovery_metrics_release(void *data, uint64_t offset);
+static void ngx_http_discovery_metrics_release(void *data, uint64_t offset,
+    size_t size);
 static void ngx_http_discovery_metrics_expire_locked(
     ngx_http_discovery_main_conf_t *dmcf, ngx_uint_t all);
 static ngx_http_discovery_record_t *ngx_http_discovery_metrics_record(
@@ -605,23 +606,59 @@ ngx_http_discovery_metrics_alloc(void *data, size_t size)
 {
     ngx_http_discovery_metrics_memory_t  *mem = data;
 
-    u_char           *p;
-    ngx_slab_pool_t  *shpool;
+    u_char                           *p;
+    size_t                            units;
+    ngx_slab_pool_t                  *shpool;
+    ngx_http_discovery_metrics_sh_t  *m;
 
     shpool = mem->dmcf->shpool;
+    m = mem->dmcf->sh->metrics;
+    units = (size + NGX_HTTP_DISCOVERY_SLOT_UNIT - 1)
+            / NGX_HTTP_DISCOVERY_SLOT_UNIT;
+    p = NULL;
 
     if (!mem->locked) {
         ngx_shmtx_lock(&shpool->mutex);
     }
 
-    /* the tables come first: a quarter of the zone stays theirs to change */
-    p = NULL;
-
-    if (shpool->pfree * ngx_pagesize
-        >= size + mem->dmcf->shm_zone->shm.size / 4)
-    {
-        p = ngx_slab_alloc_locked(shpool, size);
+    if (units <= NGX_HTTP_DISCOVERY_SLOT_SIZES && m->free[units]) {
+        p = (u_char *) shpool + m->free[units];
+        m->free[units] = *(uint64_t *) p;
+        goto done;
     }
+
+    if (units <= NGX_HTTP_DISCOVERY_SLOT_SIZES) {
+        size = NGX_HTTP_DISCOVERY_SLOT_CHUNK;
+
+        if (m->chunk_left >= units * NGX_HTTP_DISCOVERY_SLOT_UNIT) {
+            goto cut;
+        }
+    }
+
+    /* the tables come first: a quarter of the zone stays theirs to change */
+    if (shpool->pfree * ngx_pagesize
+        < size + mem->dmcf->shm_zone->shm.size / 4)
+    {
+        goto done;
+    }
+
+    p = ngx_slab_alloc_locked(shpool, size);
+
+    if (p == NULL || units > NGX_HTTP_DISCOVERY_SLOT_SIZES) {
+        goto done;
+    }
+
+    /* what was left of the previous chunk is lost: less than a slot */
+    m->chunk = p;
+    m->chunk_left = NGX_HTTP_DISCOVERY_SLOT_CHUNK;
+
+cut:
+
+    p = m->chunk;
+    m->chunk += units * NGX_HTTP_DISCOVERY_SLOT_UNIT;
+    m->chunk_left -= units * NGX_HTTP_DISCOVERY_SLOT_UNIT;
+
+done:
 
     if (!mem->locked) {
         ngx_shmtx_unlock(&shpool->mutex);
@@ -633,11 +670,11 @@ ngx_http_discovery_metrics_alloc(void *data, size_t size)
 
 /*
  * A slot out of the index: a request that found it just before may still
- * count into it, so it goes back to the zone only after a grace time.
+ * count into it, so it is reused only after a grace time.
  */
 
 static void
-ngx_http_discovery_metrics_release(void *data, uint64_t offset)
+ngx_http_discovery_metrics_release(void *data, uint64_t offset, size_t size)
 {
     ngx_http_discovery_metrics_memory_t  *mem = data;
 
@@ -654,9 +691,10 @@ ngx_http_discovery_metrics_release(void *data, uint64_t offset)
 
     rel = ngx_slab_alloc_locked(shpool, sizeof(ngx_http_discovery_released_t));
 
-    /* no room to note it: the slot stays taken, rather than freed early */
+    /* no room to note it: the slot stays taken, rather than reused early */
     if (rel) {
         rel->offset = offset;
+        rel->size = size;
         rel->at = ngx_time();
         rel->next = m->released;
         m->released = rel;
@@ -672,6 +710,8 @@ static void
 ngx_http_discovery_metrics_expire_locked(ngx_http_discovery_main_conf_t *dmcf,
     ngx_uint_t all)
 {
+    u_char                           *p;
+    size_t                            units;
     time_t                            now;
     ngx_http_discovery_released_t    *rel, **prev;
     ngx_http_discovery_metrics_sh_t  *m;
@@ -689,8 +729,19 @@ ngx_http_discovery_metrics_expire_locked(ngx_http_discovery_main_conf_t *dmcf,
         }
 
         *prev = rel->next;
-        ngx_slab_free_locked(dmcf->shpool, (u_char *) dmcf->shpool
-                                           + rel->offset);
+
+        p = (u_char *) dmcf->shpool + rel->offset;
+        units = (rel->size + NGX_HTTP_DISCOVERY_SLOT_UNIT - 1)
+                / NGX_HTTP_DISCOVERY_SLOT_UNIT;
+
+        if (units <= NGX_HTTP_DISCOVERY_SLOT_SIZES) {
+            *(uint64_t *) p = m->free[units];
+            m->free[units] = rel->offset;
+
+        } else {
+            ngx_slab_free_locked(dmcf->shpool, p);
+        }
+
         ngx_slab_free_locked(dmcf->shpool, rel);
     }
 }

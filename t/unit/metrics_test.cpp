@@ -38,7 +38,10 @@ struct Zone {
             used += size;
             return at;
         };
-        memory.release = [this](uint64_t offset) { released.insert(offset); };
+        memory.release = [this](uint64_t offset, size_t size) {
+            EXPECT_GE(size, sizeof(MetricsRoute));
+            released.insert(offset);
+        };
     }
 
     unsigned char *base() { return bytes.data(); }
@@ -440,8 +443,8 @@ TEST(MetricsTest, TheBridgeCountsAndRendersAZonesSlots)
     memory.alloc = [](void *data, size_t size) {
         return static_cast<Zone *>(data)->memory.alloc(size);
     };
-    memory.release = [](void *data, uint64_t offset) {
-        static_cast<Zone *>(data)->memory.release(offset);
+    memory.release = [](void *data, uint64_t offset, size_t size) {
+        static_cast<Zone *>(data)->memory.release(offset, size);
     };
     memory.data = &zone;
 
