@@ -47,9 +47,33 @@ uint64_t hashBytes(uint64_t h, std::string_view s)
         std::memcpy(&w, s.data() + i, 8);
         h = mix(h, w);
     }
+    // the last bytes one by one: memcpy of a variable length is a call
     uint64_t w = 0;
-    std::memcpy(&w, s.data() + i, s.size() - i);
+    for (size_t shift = 0; i < s.size(); i++, shift += 8) {
+        w |= uint64_t(static_cast<unsigned char>(s[i])) << shift;
+    }
     return mix(h, w ^ (uint64_t(s.size()) << 56));
+}
+
+/*
+ * Bits set in a mask of the nine methods: the core is built for any
+ * x86-64, where __builtin_popcount is a call to libgcc on the request path.
+ */
+struct BitCounts {
+    uint8_t n[1u << kMethodCount];
+    constexpr BitCounts() : n()
+    {
+        for (uint32_t v = 0; v < (1u << kMethodCount); v++) {
+            n[v] = static_cast<uint8_t>((v & 1) + n[v >> 1]);
+        }
+    }
+};
+
+constexpr BitCounts kBitCounts;
+
+size_t bitCount(uint32_t methods)
+{
+    return kBitCounts.n[methods & kAllMethods];
 }
 
 MetricsRoute *routeAt(unsigned char *base, uint64_t offset)
@@ -62,16 +86,24 @@ const MetricsRoute *routeAt(const unsigned char *base, uint64_t offset)
     return reinterpret_cast<const MetricsRoute *>(base + offset);
 }
 
+/*
+ * A key sits within this many entries of its first: a lookup for a route
+ * that has no slot stops there, however many removed entries the index
+ * has gathered, rather than walk it all.
+ */
+constexpr uint64_t kMaxProbe = 64;
+
 // The entry holding key, or where it would go: the first removed one
-// passed, else the empty one that ends the probe; nullptr if full.
+// passed, else the empty one that ends the probe; nullptr if none is near.
 MetricsEntry *probe(MetricsIndex &index, uint64_t key, bool &found)
 {
     MetricsEntry *entries = index.entries();
     MetricsEntry *removed = nullptr;
     uint64_t mask = index.capacity - 1;
+    uint64_t limit = std::min(index.capacity, kMaxProbe);
     found = false;
 
-    for (uint64_t n = 0, i = key & mask; n < index.capacity;
+    for (uint64_t n = 0, i = key & mask; n < limit;
          n++, i = (i + 1) & mask) {
         uint64_t k = entries[i].key;
         if (k == key) {
@@ -91,7 +123,7 @@ MetricsEntry *probe(MetricsIndex &index, uint64_t key, bool &found)
 void initRoute(MetricsRoute *r, const RouteKey &rk, size_t bucketCount,
                uint64_t generation)
 {
-    size_t columns = __builtin_popcount(rk.columns) + 1;
+    size_t columns = bitCount(rk.columns) + 1;
     size_t counters = columns * kStatusClasses + bucketCount + 2;
 
     std::memset(static_cast<void *>(r), 0,
@@ -172,9 +204,9 @@ uint32_t routeColumns(uint32_t methods)
 size_t methodColumn(uint32_t columns, uint32_t bit)
 {
     if (!(columns & bit) || bit == 0) {
-        return __builtin_popcount(columns); // "other"
+        return bitCount(columns); // "other"
     }
-    return __builtin_popcount(columns & (bit - 1));
+    return bitCount(columns & (bit - 1));
 }
 
 size_t statusClass(unsigned status)
@@ -190,9 +222,9 @@ const MetricsRoute *findRoute(const MetricsIndex &index,
 {
     const MetricsEntry *entries = index.entries();
     uint64_t mask = index.capacity - 1;
+    uint64_t limit = std::min(index.capacity, kMaxProbe);
 
-    for (uint64_t n = 0, i = key & mask; n < index.capacity;
-         n++, i = (i + 1) & mask) {
+    for (uint64_t n = 0, i = key & mask; n < limit; n++, i = (i + 1) & mask) {
         uint64_t k = load(entries[i].key);
         if (k == key) {
             const MetricsRoute *r = routeAt(base, load(entries[i].route));
@@ -288,7 +320,7 @@ std::vector<RouteKey> tableRoutes(const Snapshot &snap, TableFigures &figures)
 
 size_t routeSlotSize(const RouteKey &route, size_t bucketCount)
 {
-    size_t columns = __builtin_popcount(route.columns) + 1;
+    size_t columns = bitCount(route.columns) + 1;
     size_t counters = columns * kStatusClasses + bucketCount + 2;
     size_t size = sizeof(MetricsRoute) + counters * sizeof(uint64_t)
                   + route.service.size() + route.route.size();
