@@ -6,6 +6,7 @@
 #include "methods.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -535,39 +536,71 @@ public:
         return s;
     }
 
+    /*
+     * A histogram's lines: its labels escaped once, its bounds formatted
+     * once per scrape, no string made per line (a scrape of 100,000 routes
+     * writes over a million of them).
+     */
     void histogram(std::string_view name,
                    std::initializer_list<std::string_view> labels,
                    const uint32_t *boundsMs, size_t bounds,
                    const uint64_t *buckets, size_t bucketCount, uint64_t sumMs)
     {
-        std::string bucket = std::string(name) + "_bucket";
-        std::vector<std::string_view> with(labels);
-        uint64_t cumulative = 0;
+        labels_.clear();
+        for (auto it = labels.begin(); it != labels.end(); it += 2) {
+            labels_ += *it;
+            labels_ += "=\"";
+            appendLabelValue(labels_, *(it + 1));
+            labels_ += "\",";
+        }
+        if (leBounds_ != boundsMs || les_.size() != bounds) {
+            les_.clear();
+            for (size_t i = 0; i < bounds; i++) {
+                les_.push_back(seconds(boundsMs[i]));
+            }
+            leBounds_ = boundsMs;
+        }
 
+        uint64_t cumulative = 0;
         for (size_t i = 0; i <= bucketCount; i++) {
             cumulative += load(buckets[i]);
-            std::string le =
-                i < bucketCount && i < bounds ? seconds(boundsMs[i]) : "+Inf";
             if (i < bucketCount && i >= bounds) {
                 continue; // bounds changed under it: only +Inf is sure
             }
-            out_ += bucket;
-            out_ += '{';
-            for (size_t j = 0; j < with.size(); j += 2) {
-                out_ += with[j];
-                out_ += "=\"";
-                appendLabelValue(out_, with[j + 1]);
-                out_ += "\",";
-            }
+            out_ += name;
+            out_ += "_bucket{";
+            out_ += labels_;
             out_ += "le=\"";
-            out_ += le;
+            out_ += i < bucketCount ? std::string_view(les_[i]) : "+Inf";
             out_ += "\"} ";
-            out_ += std::to_string(cumulative);
+            appendNumber(cumulative);
             out_ += '\n';
         }
-        sample(std::string(name) + "_sum", labels, seconds(sumMs));
-        sample(std::string(name) + "_count", labels, cumulative);
+
+        std::string_view plain(labels_.data(),
+                               labels_.empty() ? 0 : labels_.size() - 1);
+        out_ += name;
+        out_ += "_sum{";
+        out_ += plain;
+        out_ += "} ";
+        out_ += seconds(sumMs);
+        out_ += '\n';
+        out_ += name;
+        out_ += "_count{";
+        out_ += plain;
+        out_ += "} ";
+        appendNumber(cumulative);
+        out_ += '\n';
     }
+
+    void appendNumber(uint64_t v)
+    {
+        char buf[24];
+        auto end = std::to_chars(buf, buf + sizeof(buf), v).ptr;
+        out_.append(buf, end - buf);
+    }
+
+    void reserve(size_t n) { out_.reserve(n); }
 
     std::string &out() { return out_; }
 
@@ -576,6 +609,9 @@ private:
 
     bool om_;
     std::string out_;
+    std::string labels_;
+    std::vector<std::string> les_;
+    const uint32_t *leBounds_ = nullptr;
 };
 
 } // namespace
@@ -584,6 +620,10 @@ std::string renderMetrics(const MetricsView &view)
 {
     Exposition x(view.openMetrics);
     const MetricsIndex *index = view.index;
+
+    // about what a route that counted takes: a line, and its histogram's
+    x.reserve(4096 + (index != nullptr ? index->live * 256 : 0)
+              + view.services.size() * 2048);
 
     x.family("nginx_discovery_requests_total", "counter",
              "Requests routed to a route, by method and status class.");
