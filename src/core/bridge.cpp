@@ -51,8 +51,7 @@ static_assert(int(MatchStatus::Drained) == DISCOVERY_MATCH_DRAINED);
 static_assert(int(MatchStatus::Disabled) == DISCOVERY_MATCH_DISABLED);
 static_assert(discovery::kMaxApiBody == DISCOVERY_API_MAX_BODY);
 static_assert(discovery::kMaxBuckets == DISCOVERY_METRICS_MAX_BUCKETS);
-static_assert(discovery::kDefaultBucketCount
-              == DISCOVERY_METRICS_POLL_BUCKETS);
+static_assert(discovery::kDefaultBucketCount == DISCOVERY_METRICS_POLL_BUCKETS);
 static_assert(size_t(discovery::GatewayReason::Count)
               == DISCOVERY_METRICS_REASONS);
 static_assert(int(discovery::GatewayReason::Noncanonical)
@@ -972,8 +971,7 @@ int discovery_snapshot_set_controls(const unsigned char *old, size_t old_len,
 
 /* metrics: the index is discovery::MetricsIndex, in the caller's memory */
 
-struct discovery_metrics_index_s : discovery::MetricsIndex {
-};
+struct discovery_metrics_index_s : discovery::MetricsIndex {};
 
 const uint32_t discovery_metrics_poll_buckets_ms[] = {
     5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
@@ -997,8 +995,9 @@ size_t discovery_metrics_index_size(uint64_t capacity) noexcept
     return discovery::metricsIndexSize(capacity);
 }
 
-discovery_metrics_index_t *discovery_metrics_index_init(void *at,
-    uint64_t capacity, const uint32_t *buckets_ms, size_t n) noexcept
+discovery_metrics_index_t *
+discovery_metrics_index_init(void *at, uint64_t capacity,
+                             const uint32_t *buckets_ms, size_t n) noexcept
 {
     if (at == nullptr || capacity == 0 || (capacity & (capacity - 1)) != 0
         || n > discovery::kMaxBuckets) {
@@ -1029,8 +1028,8 @@ uint64_t discovery_metrics_index_generation(
 int discovery_metrics_count(discovery_metrics_index_t *index,
                             unsigned char *base, const char *service,
                             size_t service_len, const char *route,
-                            size_t route_len, uint32_t method,
-                            unsigned status, uint64_t ms) noexcept
+                            size_t route_len, uint32_t method, unsigned status,
+                            uint64_t ms) noexcept
 {
     uint64_t key = discovery::routeKey(std::string_view(service, service_len),
                                        std::string_view(route, route_len));
@@ -1049,8 +1048,8 @@ int discovery_metrics_count(discovery_metrics_index_t *index,
 }
 
 int discovery_metrics_assign(discovery_metrics_index_t *index,
-                             unsigned char *base,
-                             const unsigned char *snapshot, size_t len,
+                             unsigned char *base, const unsigned char *snapshot,
+                             size_t len,
                              const discovery_metrics_memory_t *memory,
                              discovery_metrics_assigned_t *out,
                              discovery_error_t *err) noexcept
@@ -1148,9 +1147,8 @@ int discovery_metrics_render(const discovery_metrics_view_t *view,
     });
 }
 
-int discovery_metrics_parse_buckets(const char *text, size_t len,
-                                    uint32_t *ms, size_t *n,
-                                    discovery_error_t *err) noexcept
+int discovery_metrics_parse_buckets(const char *text, size_t len, uint32_t *ms,
+                                    size_t *n, discovery_error_t *err) noexcept
 {
     return guard(err, [&] {
         std::vector<uint32_t> bounds;

@@ -19,12 +19,14 @@ const uint32_t kDefaultBucketsMs[kDefaultBucketCount] = {
 
 namespace {
 
-template <class T> T load(const T &v)
+template <class T>
+T load(const T &v)
 {
     return __atomic_load_n(&v, __ATOMIC_ACQUIRE);
 }
 
-template <class T> void store(T &v, T value)
+template <class T>
+void store(T &v, T value)
 {
     __atomic_store_n(&v, value, __ATOMIC_RELEASE);
 }
@@ -104,8 +106,7 @@ MetricsEntry *probe(MetricsIndex &index, uint64_t key, bool &found)
     uint64_t limit = std::min(index.capacity, kMaxProbe);
     found = false;
 
-    for (uint64_t n = 0, i = key & mask; n < limit;
-         n++, i = (i + 1) & mask) {
+    for (uint64_t n = 0, i = key & mask; n < limit; n++, i = (i + 1) & mask) {
         uint64_t k = entries[i].key;
         if (k == key) {
             found = true;
@@ -360,7 +361,8 @@ AssignResult assignRoutes(MetricsIndex &index, unsigned char *base,
                 continue;
             }
             // other methods (or, once in 2^64, another route of that key)
-            uint64_t offset = memory.alloc(routeSlotSize(rk, index.bucketCount));
+            uint64_t offset =
+                memory.alloc(routeSlotSize(rk, index.bucketCount));
             if (offset == 0) {
                 result.unassigned++;
                 continue;
@@ -470,8 +472,8 @@ public:
     void family(std::string_view name, const char *type, const char *help)
     {
         std::string_view fam = name;
-        if (om_ && std::string_view(type) == "counter"
-            && fam.size() > 6 && fam.substr(fam.size() - 6) == "_total") {
+        if (om_ && std::string_view(type) == "counter" && fam.size() > 6
+            && fam.substr(fam.size() - 6) == "_total") {
             fam.remove_suffix(6);
         }
         out_ += "# HELP ";
@@ -667,7 +669,8 @@ std::string renderMetrics(const MetricsView &view)
                 continue;
             }
             const MetricsRoute *r = routeAt(view.base, load(entries[i].route));
-            const uint64_t *hist = r->counters() + r->columnCount * kStatusClasses;
+            const uint64_t *hist =
+                r->counters() + r->columnCount * kStatusClasses;
             uint64_t count = 0;
             for (size_t b = 0; b <= r->bucketCount; b++) {
                 count += load(hist[b]);
@@ -705,8 +708,8 @@ std::string renderMetrics(const MetricsView &view)
         if (s.pollBuckets != nullptr) {
             x.histogram("nginx_discovery_poll_duration_seconds",
                         {"service", s.name}, kDefaultBucketsMs,
-                        kDefaultBucketCount, s.pollBuckets,
-                        kDefaultBucketCount, s.pollMs);
+                        kDefaultBucketCount, s.pollBuckets, kDefaultBucketCount,
+                        s.pollMs);
         }
     }
 
@@ -731,7 +734,8 @@ std::string renderMetrics(const MetricsView &view)
              "Unix time of the service's last good poll, 0: none.");
     for (const ServiceFigures &s : view.services) {
         x.sample("nginx_discovery_last_success_timestamp_seconds",
-                 {"service", s.name}, uint64_t(std::max<int64_t>(s.lastSuccess, 0)));
+                 {"service", s.name},
+                 uint64_t(std::max<int64_t>(s.lastSuccess, 0)));
     }
 
     x.family("nginx_discovery_routes", "gauge",
@@ -846,7 +850,8 @@ bool acceptsOpenMetrics(std::string_view accept)
             start, comma == std::string_view::npos ? comma : comma - start);
         start = comma == std::string_view::npos ? accept.size() + 1 : comma + 1;
 
-        while (!range.empty() && (range.front() == ' ' || range.front() == '\t')) {
+        while (!range.empty()
+               && (range.front() == ' ' || range.front() == '\t')) {
             range.remove_prefix(1);
         }
         size_t semi = range.find(';');

@@ -52,9 +52,9 @@ enum class PollOutcome : uint8_t {
  * sum of durations in ms), then its service name and template.
  */
 struct MetricsRoute {
-    uint64_t key = 0;      // routeKey(service, route)
-    uint64_t seen = 0;     // the newest table assigned that has the route
-    uint32_t columns = 0;  // the nine's bits with a column; "other" last
+    uint64_t key = 0;     // routeKey(service, route)
+    uint64_t seen = 0;    // the newest table assigned that has the route
+    uint32_t columns = 0; // the nine's bits with a column; "other" last
     uint16_t columnCount = 0;
     uint16_t bucketCount = 0; // bounds; +Inf is one more
     uint16_t serviceLen = 0;
@@ -107,7 +107,10 @@ struct MetricsIndex {
     uint32_t reserved = 0;
     uint32_t bucketsMs[kMaxBuckets] = {};
 
-    MetricsEntry *entries() { return reinterpret_cast<MetricsEntry *>(this + 1); }
+    MetricsEntry *entries()
+    {
+        return reinterpret_cast<MetricsEntry *>(this + 1);
+    }
     const MetricsEntry *entries() const
     {
         return reinterpret_cast<const MetricsEntry *>(this + 1);

@@ -107,8 +107,8 @@ TEST(MetricsTest, EachRouteGetsASlotSizedForItsMethods)
     std::vector<RouteKey> routes = {key("users", "/users/{id}", kGet),
                                     key("users", "/users", kGet | kPost),
                                     key("chat", "/chat", kPost)};
-    AssignResult r = assignRoutes(*zone.index, zone.base(), routes, 1,
-                                  zone.memory);
+    AssignResult r =
+        assignRoutes(*zone.index, zone.base(), routes, 1, zone.memory);
     EXPECT_EQ(r.added, 3u);
     EXPECT_EQ(r.unassigned, 0u);
 
@@ -116,7 +116,7 @@ TEST(MetricsTest, EachRouteGetsASlotSizedForItsMethods)
     const MetricsRoute *chat = zone.find("chat", "/chat");
     ASSERT_NE(get, nullptr);
     ASSERT_NE(chat, nullptr);
-    EXPECT_EQ(get->columnCount, 3); // GET, HEAD, other
+    EXPECT_EQ(get->columnCount, 3);  // GET, HEAD, other
     EXPECT_EQ(chat->columnCount, 2); // POST, other
     EXPECT_EQ(get->service(), "users");
     EXPECT_EQ(get->route(), "/users/{id}");
@@ -154,8 +154,7 @@ TEST(MetricsTest, ASurvivingRouteKeepsItsSlotAndCounts)
 {
     Zone zone(64);
     assignRoutes(*zone.index, zone.base(),
-                 {key("s", "/a", kGet), key("s", "/b", kGet)}, 1,
-                 zone.memory);
+                 {key("s", "/a", kGet), key("s", "/b", kGet)}, 1, zone.memory);
     auto *a = const_cast<MetricsRoute *>(zone.find("s", "/a"));
     countRequest(*zone.index, *a, kGet, 200, 1);
 
@@ -213,8 +212,8 @@ TEST(MetricsTest, WithoutRoomRoutesAreUnassignedNotLost)
     for (int i = 0; i < 10; i++) {
         routes.push_back(key("s", "/r/" + std::to_string(i), kGet));
     }
-    AssignResult r = assignRoutes(*full.index, full.base(), routes, 1,
-                                  full.memory);
+    AssignResult r =
+        assignRoutes(*full.index, full.base(), routes, 1, full.memory);
     EXPECT_EQ(r.added, 6u);
     EXPECT_EQ(r.unassigned, 4u);
     EXPECT_EQ(full.find("s", "/r/9"), nullptr);
@@ -240,8 +239,8 @@ TEST(MetricsTest, RemovedEntriesAreProbedPastAndReused)
                 some.push_back(all[i]);
             }
         }
-        AssignResult r = assignRoutes(*zone.index, zone.base(), some, g,
-                                      zone.memory);
+        AssignResult r =
+            assignRoutes(*zone.index, zone.base(), some, g, zone.memory);
         EXPECT_EQ(r.unassigned, 0u) << g;
         for (const RouteKey &k : some) {
             EXPECT_NE(zone.find(k.service, k.route), nullptr) << g;
@@ -330,7 +329,7 @@ MetricsView viewOf(Zone &zone, bool openMetrics)
     s.state = uint32_t(ServiceState::Healthy);
     s.polls[size_t(PollOutcome::Failure)] = 5;
     static const uint64_t pollBuckets[kDefaultBucketCount + 1] = {0, 0, 0, 0,
-                                                                   0, 0, 0, 1};
+                                                                  0, 0, 0, 1};
     s.pollBuckets = pollBuckets;
     s.pollMs = 900;
     v.services.push_back(s);
@@ -398,8 +397,8 @@ TEST(MetricsTest, BucketsParseAsIncreasingWholeMilliseconds)
     EXPECT_TRUE(parseBuckets(".25,1.000", ms, error));
     EXPECT_EQ(ms, (std::vector<uint32_t>{250, 1000}));
 
-    for (const char *bad : {"", "0", "0.0001", "1s", "1,,2", "2,1", "1,1",
-                            "-1", "1e3", "0.1,", "99999999"}) {
+    for (const char *bad : {"", "0", "0.0001", "1s", "1,,2", "2,1", "1,1", "-1",
+                            "1e3", "0.1,", "99999999"}) {
         EXPECT_FALSE(parseBuckets(bad, ms, error)) << bad;
         EXPECT_FALSE(error.empty()) << bad;
     }
@@ -420,7 +419,8 @@ TEST(MetricsTest, AcceptPicksOpenMetricsOnlyWhenPreferred)
     EXPECT_TRUE(acceptsOpenMetrics("Application/OpenMetrics-Text"));
     EXPECT_FALSE(acceptsOpenMetrics(""));
     EXPECT_FALSE(acceptsOpenMetrics("*/*"));
-    EXPECT_FALSE(acceptsOpenMetrics("text/plain, application/openmetrics-text;q=0.5"));
+    EXPECT_FALSE(
+        acceptsOpenMetrics("text/plain, application/openmetrics-text;q=0.5"));
     EXPECT_FALSE(acceptsOpenMetrics("application/openmetrics-text;q=0"));
 }
 
@@ -462,9 +462,8 @@ TEST(MetricsTest, TheBridgeCountsAndRendersAZonesSlots)
     discovery_metrics_assigned_free(&a);
     EXPECT_EQ(discovery_metrics_index_generation(index), 2u);
 
-    EXPECT_EQ(discovery_metrics_count(index, zone.base(), "users", 5,
-                                      "/u/{id}", 7, DISCOVERY_METHOD_GET, 200,
-                                      4),
+    EXPECT_EQ(discovery_metrics_count(index, zone.base(), "users", 5, "/u/{id}",
+                                      7, DISCOVERY_METHOD_GET, 200, 4),
               1);
     EXPECT_EQ(discovery_metrics_count(index, zone.base(), "users", 5, "/v", 2,
                                       DISCOVERY_METHOD_GET, 200, 4),
