@@ -255,7 +255,23 @@ GET /metrics
 
 
 
-=== TEST 7: routes the zone has no room for are counted as overflow, and an alert says so
+=== TEST 7: a restart (a new zone) starts the counters at zero; the blocks before counted
+--- init
+DiscoveryTest::wait_ready();
+my $m = main::scrape();
+Test::More::is(main::value($m, main::requests('users', '/users/{id:int}', 'GET', '2xx')), 0,
+               'the route counted nothing since the start');
+Test::More::is(main::value($m, main::gateway('not_found')), 0, 'no 404 since the start');
+main::fetch('GET', '/users/1');
+Test::More::is(main::value(main::scrape(), main::requests('users', '/users/{id:int}', 'GET', '2xx')), 1,
+               'and counts from there');
+--- request
+GET /metrics
+--- response_body_like: nginx_discovery_metrics_overflow_total 0\n
+
+
+
+=== TEST 8: routes the zone has no room for are counted as overflow, and an alert says so
 --- http_config
     discovery_zone 1m;
     discovery_service many http://127.0.0.1:$TEST_NGINX_MANY_PORT interval=1s;
@@ -287,7 +303,7 @@ qr/\[alert\].*discovery zone "discovery" has no room for the counters of \d+ rou
 
 
 
-=== TEST 8: bad buckets are refused, with file and line
+=== TEST 9: bad buckets are refused, with file and line
 --- config
     location = /metrics {
         discovery_metrics buckets=0.1,0.05;
@@ -300,7 +316,7 @@ qr/\[emerg\].*invalid buckets "0\.1,0\.05": bounds must increase in \S+nginx\.co
 
 
 
-=== TEST 9: a bucket under a millisecond, or not a number, is refused
+=== TEST 10: a bucket under a millisecond, or not a number, is refused
 --- config
     location = /metrics {
         discovery_metrics buckets=0.0005;
@@ -316,7 +332,7 @@ qr/\[emerg\].*invalid buckets "0\.0005": not a whole number of milliseconds in \
 
 
 
-=== TEST 10: two discovery_metrics with other buckets are refused: one set of counters
+=== TEST 11: two discovery_metrics with other buckets are refused: one set of counters
 --- config
     location = /metrics {
         discovery_metrics buckets=0.1,1;
@@ -332,7 +348,7 @@ qr/\[emerg\].*buckets "0\.1,2" differ from those of another "discovery_metrics" 
 
 
 
-=== TEST 11: an unknown parameter, a duplicate, a routing location: refused
+=== TEST 12: an unknown parameter is refused
 --- config
     location = /metrics {
         discovery_metrics bucket=1;
@@ -345,7 +361,21 @@ qr/\[emerg\].*invalid parameter "bucket=1" in \S+nginx\.conf:\d+/
 
 
 
-=== TEST 12: discovery_metrics where discovery_route is on is never served
+=== TEST 13: discovery_metrics twice in a location is a duplicate
+--- config
+    location = /metrics {
+        discovery_metrics;
+        discovery_metrics;
+    }
+--- must_die
+--- no_error_log
+[alert]
+--- error_log eval
+qr/\[emerg\].*"discovery_metrics" directive is duplicate in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 14: discovery_metrics where discovery_route is on is never served
 --- config
     location / {
         discovery_route on;
@@ -359,7 +389,7 @@ qr/\[emerg\].*"discovery_metrics" in a location with "discovery_route on" is nev
 
 
 
-=== TEST 13: buckets= sets the histogram's bounds; other methods than GET and HEAD are refused
+=== TEST 15: buckets= sets the histogram's bounds; other methods than GET and HEAD are refused
 --- config
     location / {
         discovery_route on;
