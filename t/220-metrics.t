@@ -271,7 +271,38 @@ GET /metrics
 
 
 
-=== TEST 8: routes the zone has no room for are counted as overflow, and an alert says so
+=== TEST 8: a gateway's answer that an error_page takes over is counted once
+--- config
+    location / {
+        discovery_route on;
+        proxy_pass http://$discovery_upstream;
+        error_page 404 = /custom404;
+    }
+    location = /custom404 {
+        return 404 "custom\n";
+    }
+    location = /_discovery {
+        discovery_status;
+    }
+    location = /metrics {
+        discovery_metrics;
+    }
+--- init
+DiscoveryTest::wait_ready();
+my $port = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT};
+my $before = main::value(main::scrape(), main::gateway('not_found'));
+Test::More::like(main::fetch('GET', '/nope', $port), qr/^HTTP\/1\.1 404.*custom/s,
+                 'the error_page answers');
+main::fetch('GET', '/nope', $port) for 1 .. 2;
+Test::More::is(main::value(main::scrape(), main::gateway('not_found')) - $before, 3,
+               'each counted once');
+--- request
+GET /metrics
+--- response_body_like: nginx_discovery_metrics_overflow_total 0\n
+
+
+
+=== TEST 9: routes the zone has no room for are counted as overflow, and an alert says so
 --- http_config
     discovery_zone 1m;
     discovery_service many http://127.0.0.1:$TEST_NGINX_MANY_PORT interval=1s;
@@ -303,7 +334,7 @@ qr/\[alert\].*discovery zone "discovery" has no room for the counters of \d+ rou
 
 
 
-=== TEST 9: bad buckets are refused, with file and line
+=== TEST 10: bad buckets are refused, with file and line
 --- config
     location = /metrics {
         discovery_metrics buckets=0.1,0.05;
@@ -316,7 +347,7 @@ qr/\[emerg\].*invalid buckets "0\.1,0\.05": bounds must increase in \S+nginx\.co
 
 
 
-=== TEST 10: a bucket under a millisecond, or not a number, is refused
+=== TEST 11: a bucket under a millisecond, or not a number, is refused
 --- config
     location = /metrics {
         discovery_metrics buckets=0.0005;
@@ -332,7 +363,7 @@ qr/\[emerg\].*invalid buckets "0\.0005": not a whole number of milliseconds in \
 
 
 
-=== TEST 11: two discovery_metrics with other buckets are refused: one set of counters
+=== TEST 12: two discovery_metrics with other buckets are refused: one set of counters
 --- config
     location = /metrics {
         discovery_metrics buckets=0.1,1;
@@ -348,7 +379,7 @@ qr/\[emerg\].*buckets "0\.1,2" differ from those of another "discovery_metrics" 
 
 
 
-=== TEST 12: an unknown parameter is refused
+=== TEST 13: an unknown parameter is refused
 --- config
     location = /metrics {
         discovery_metrics bucket=1;
@@ -361,7 +392,7 @@ qr/\[emerg\].*invalid parameter "bucket=1" in \S+nginx\.conf:\d+/
 
 
 
-=== TEST 13: discovery_metrics twice in a location is a duplicate
+=== TEST 14: discovery_metrics twice in a location is a duplicate
 --- config
     location = /metrics {
         discovery_metrics;
@@ -375,7 +406,7 @@ qr/\[emerg\].*"discovery_metrics" directive is duplicate in \S+nginx\.conf:\d+/
 
 
 
-=== TEST 14: discovery_metrics where discovery_route is on is never served
+=== TEST 15: discovery_metrics where discovery_route is on is never served
 --- config
     location / {
         discovery_route on;
@@ -389,7 +420,7 @@ qr/\[emerg\].*"discovery_metrics" in a location with "discovery_route on" is nev
 
 
 
-=== TEST 15: buckets= sets the histogram's bounds; other methods than GET and HEAD are refused
+=== TEST 16: buckets= sets the histogram's bounds; other methods than GET and HEAD are refused
 --- config
     location / {
         discovery_route on;

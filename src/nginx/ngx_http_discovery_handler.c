@@ -669,6 +669,8 @@ ngx_http_discovery_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_buf_t    *b;
 
     if (ngx_http_discovery_has_error_page(r, status)) {
+        /* the redirect to it forgets the context the log phase reads */
+        ngx_http_discovery_metrics_answered(r);
         return status;
     }
 

@@ -878,6 +878,25 @@ ngx_http_discovery_metrics_log(ngx_http_request_t *r)
 }
 
 
+/*
+ * A gateway's answer that an error_page takes over, counted as it is
+ * given: the internal redirect clears the request's context, and the log
+ * phase would find no decision.
+ */
+
+void
+ngx_http_discovery_metrics_answered(ngx_http_request_t *r)
+{
+    ngx_http_discovery_main_conf_t  *dmcf;
+
+    dmcf = ngx_http_get_module_main_conf(r, ngx_http_discovery_module);
+
+    if (dmcf->metrics) {
+        (void) ngx_http_discovery_metrics_log(r);
+    }
+}
+
+
 /* the request's method as the router's bits; 0: not one of the nine */
 
 static uint32_t
