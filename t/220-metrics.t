@@ -302,7 +302,45 @@ GET /metrics
 
 
 
-=== TEST 9: routes the zone has no room for are counted as overflow, and an alert says so
+=== TEST 9: a routed request whose upstream answer an error_page takes over is counted on its route
+--- config
+    location / {
+        discovery_route on;
+        proxy_pass http://$discovery_upstream;
+        proxy_intercept_errors on;
+        error_page 418 = /teapot-page;
+    }
+    location = /teapot-page {
+        return 503 "no tea\n";
+    }
+    location = /_discovery {
+        discovery_status;
+    }
+    location = /metrics {
+        discovery_metrics;
+    }
+--- init
+DiscoveryTest::wait_ready();
+my $port = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT};
+my $k = main::requests('users', '/teapot', 'GET', '5xx');
+my $before = main::scrape();
+Test::More::like(main::fetch('GET', '/teapot', $port), qr/^HTTP\/1\.1 503.*no tea/s,
+                 'the error_page answers');
+main::fetch('GET', '/teapot', $port);
+main::fetch('GET', '/users/1', $port);
+my $after = main::scrape();
+Test::More::is(main::value($after, $k) - main::value($before, $k), 2,
+               'counted on the route, with the status sent');
+Test::More::is(main::value($after, main::requests('users', '/users/{id:int}', 'GET', '2xx'))
+               - main::value($before, main::requests('users', '/users/{id:int}', 'GET', '2xx')),
+               1, 'a request not redirected is counted once');
+--- request
+GET /metrics
+--- response_body_like: nginx_discovery_metrics_overflow_total 0\n
+
+
+
+=== TEST 10: routes the zone has no room for are counted as overflow, and an alert says so
 --- http_config
     discovery_zone 1m;
     discovery_service many http://127.0.0.1:$TEST_NGINX_MANY_PORT interval=1s;
@@ -334,7 +372,7 @@ qr/\[alert\].*discovery zone "discovery" has no room for the counters of \d+ rou
 
 
 
-=== TEST 10: bad buckets are refused, with file and line
+=== TEST 11: bad buckets are refused, with file and line
 --- config
     location = /metrics {
         discovery_metrics buckets=0.1,0.05;
@@ -347,7 +385,7 @@ qr/\[emerg\].*invalid buckets "0\.1,0\.05": bounds must increase in \S+nginx\.co
 
 
 
-=== TEST 11: a bucket under a millisecond, or not a number, is refused
+=== TEST 12: a bucket under a millisecond, or not a number, is refused
 --- config
     location = /metrics {
         discovery_metrics buckets=0.0005;
@@ -363,7 +401,7 @@ qr/\[emerg\].*invalid buckets "0\.0005": not a whole number of milliseconds in \
 
 
 
-=== TEST 12: two discovery_metrics with other buckets are refused: one set of counters
+=== TEST 13: two discovery_metrics with other buckets are refused: one set of counters
 --- config
     location = /metrics {
         discovery_metrics buckets=0.1,1;
@@ -379,7 +417,7 @@ qr/\[emerg\].*buckets "0\.1,2" differ from those of another "discovery_metrics" 
 
 
 
-=== TEST 13: an unknown parameter is refused
+=== TEST 14: an unknown parameter is refused
 --- config
     location = /metrics {
         discovery_metrics bucket=1;
@@ -392,7 +430,7 @@ qr/\[emerg\].*invalid parameter "bucket=1" in \S+nginx\.conf:\d+/
 
 
 
-=== TEST 14: discovery_metrics twice in a location is a duplicate
+=== TEST 15: discovery_metrics twice in a location is a duplicate
 --- config
     location = /metrics {
         discovery_metrics;
@@ -406,7 +444,7 @@ qr/\[emerg\].*"discovery_metrics" directive is duplicate in \S+nginx\.conf:\d+/
 
 
 
-=== TEST 15: discovery_metrics where discovery_route is on is never served
+=== TEST 16: discovery_metrics where discovery_route is on is never served
 --- config
     location / {
         discovery_route on;
@@ -420,7 +458,7 @@ qr/\[emerg\].*"discovery_metrics" in a location with "discovery_route on" is nev
 
 
 
-=== TEST 16: buckets= sets the histogram's bounds; other methods than GET and HEAD are refused
+=== TEST 17: buckets= sets the histogram's bounds; other methods than GET and HEAD are refused
 --- config
     location / {
         discovery_route on;

@@ -153,7 +153,7 @@ ngx_http_discovery_access_handler(ngx_http_request_t *r)
     ctx->decided = 1;
 
     if (ctx->status == DISCOVERY_MATCH_FOUND) {
-        return NGX_DECLINED;
+        return ngx_http_discovery_metrics_watch(r);
     }
 
     return ngx_http_discovery_send_error(r, ctx);
