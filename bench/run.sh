@@ -25,12 +25,16 @@
 #      restarted with the largest table in its state file takes to route.
 #   6. 10,000 services of one backend polled every 10 s, versus the same
 #      gateway with polling off: the polling's CPU and request p99.
+#   7. discovery_metrics: the time of a scrape at SCRAPE_SIZE routes
+#      (100,000), 1,000 of them with requests, then all, in both formats.
+#      (Part 4 counts the instructions of the gateway with metrics on too.)
 #
 # Knobs (environment): ROUNDS, ROUND_SECONDS, CONNECTIONS, SIZES,
 # PAIRED_ROUNDS, PAIRED_SECONDS, CHURN_ROUNDS, CHURN_SECONDS, CHURN_ROUTES,
 # INSTR_SIZES, INSTR_SECONDS, TABLE_SIZES, TABLE_WORKERS, TABLE_ROUNDS,
 # TABLE_CHANGES, SERVICES, SERVICES_ROUNDS, SERVICES_IDLE_SECONDS, SKIP_HTTP,
-# SKIP_MICRO, SKIP_CHURN, SKIP_INSTR, SKIP_TABLE, SKIP_SERVICES; BENCH_QUICK=1
+# SKIP_MICRO, SKIP_CHURN, SKIP_INSTR, SKIP_TABLE, SKIP_SERVICES, SCRAPE_SIZE,
+# SCRAPES, SKIP_SCRAPE; BENCH_QUICK=1
 # leaves out the 1,000,000-route tables and part 6.
 set -euo pipefail
 
@@ -78,6 +82,8 @@ TABLE_SERVICES=4                        # per table; 25,000 routes each from 1M
 TABLE_ZONE=256m                         # 1536m from 1M
 TABLE_STATE=""                          # a discovery_state line, or none
 SERVICES=${SERVICES:-10000}             # part 6
+SCRAPE_SIZE=${SCRAPE_SIZE:-100000}      # part 7
+SCRAPES=${SCRAPES:-20}
 SERVICES_ROUNDS=${SERVICES_ROUNDS:-6}
 SERVICES_IDLE_SECONDS=${SERVICES_IDLE_SECONDS:-20}
 
@@ -195,7 +201,7 @@ upstream_block() {
 # gateway_conf KIND SIZE DIR PORT [EXTRA_HTTP]: nginx.conf of one gateway
 gateway_conf() {
     local kind=$1 size=$2 dir=$3 port=$4 extra=${5:-}
-    case $kind in module|table|services) echo "load_module $MODULE;" ;; esac
+    case $kind in module|metrics|table|services) echo "load_module $MODULE;" ;; esac
     [ "$kind" = handwritten ] && echo "pcre_jit on;"
     conf_head "$dir"
     echo "http {"
@@ -216,7 +222,7 @@ gateway_conf() {
 $TABLE_STATE
 EOF
         ;;
-    module)
+    module|metrics)
         upstream_block api
         cat <<EOF
     discovery_zone 256m;
@@ -235,13 +241,14 @@ EOF
     handwritten)
         sed 's/^/        /' "$WORK/routes/locations-$size.conf"
         echo "        location / { return 404; }" ;;
-    module|table|services)
+    module|metrics|table|services)
         cat <<EOF
         location / {
             discovery_route on;
             proxy_pass http://\$discovery_upstream;
 $([ "$kind" = table ] && echo '            add_header X-Worker $pid always;')
         }
+$([ "$kind" = metrics ] && echo '        location = /metrics { discovery_metrics; }')
         location = /_discovery { discovery_status; }
         location /_discovery/api/ { discovery_api write=on; }
         location = /_discovery/ui { discovery_ui; }
@@ -266,7 +273,7 @@ start_gateway() {
     local t0=$SECONDS
     start_nginx "$dir" "$GATEWAY_CPU" || return 1
     log "gateway $kind/$size on :$GATEWAY_PORT, loaded in $((SECONDS - t0))s"
-    if [ "$kind" = module ]; then
+    if [ "$kind" = module ] || [ "$kind" = metrics ]; then
         $UTIL wait-status "http://127.0.0.1:$GATEWAY_PORT/_discovery" api 0 0
     elif [ "$kind" = table ]; then
         $UTIL wait-status "http://127.0.0.1:$GATEWAY_PORT/_discovery" t0 \
@@ -657,7 +664,7 @@ callgrind_gateway() {
         kill -0 "$pid" 2>/dev/null || die "$kind/$size under callgrind exited"
         sleep 0.2
     done
-    if [ "$kind" = module ]; then
+    if [ "$kind" = module ] || [ "$kind" = metrics ]; then
         $UTIL wait-status "http://127.0.0.1:$port/_discovery" api 0 0
     fi
     $UTIL check "http://127.0.0.1:$port" "$WORK/routes/paths-$size.txt" 100 \
@@ -689,19 +696,22 @@ instructions_benchmark() {
         echo "### 4. Instructions per request (callgrind, user space," \
              "${INSTR_SECONDS}s of wrk each)"
         echo
-        echo "| routes | gateway | requests | instructions/request | vs plain |"
-        echo "|---:|---|---:|---:|---:|"
+        echo "| routes | gateway | requests | instructions/request | vs plain | plain vs it |"
+        echo "|---:|---|---:|---:|---:|---:|"
     } >"$WORK/instr.md"
 
+    # metrics: the module with discovery_metrics, every request counted
     for size in $INSTR_SIZES; do
-        for kind in plain module; do
+        for kind in plain module metrics; do
             read -r ir req < <(callgrind_gateway "$kind" "$size")
             [ "$kind" = plain ] && plain=$((ir / req))
             log "instructions, $size routes, $kind: $((ir / req))/request"
-            printf '| %s | %s | %s | %s | %s |\n' "$size" "$kind" "$req" \
+            printf '| %s | %s | %s | %s | %s | %s |\n' "$size" "$kind" "$req" \
                 "$((ir / req))" \
                 "$(awk -v a=$((ir / req)) -v b="$plain" \
                        'BEGIN { printf "%.3f", a / b }')" \
+                "$(awk -v a=$((ir / req)) -v b="$plain" \
+                       'BEGIN { printf "%.3f", b / a }')" \
                 >>"$WORK/instr.md"
         done
     done
@@ -992,6 +1002,55 @@ services_benchmark() {
 }
 
 
+# ---------------------------------------------------------------- 7. scrape
+
+# A gateway of SCRAPE_SIZE routes with discovery_metrics: requests to
+# 1,000 routes, then to every route (each route that counted has a
+# requests_total series and a histogram), SCRAPES scrapes in each format
+# after each, one at a time: the median and the largest time, and the
+# size.  Wall-clock: run it on a quiet host (the load average is written
+# with it).
+scrape_benchmark() {
+    local fmt accept times size active
+    generate_routes "$SCRAPE_SIZE"
+    GATEWAY_NAME=scrape start_gateway metrics "$SCRAPE_SIZE" \
+        || die "the metrics gateway of $SCRAPE_SIZE routes did not start"
+    {
+        echo "### 7. A scrape of $SCRAPE_SIZE routes (discovery_metrics)"
+        echo
+        echo "$SCRAPES scrapes in a row with curl after requests to some" \
+             "routes, then to every route (a route shows series once it" \
+             "counted); load average $(cut -d' ' -f1-3 /proc/loadavg) at the" \
+             "start."
+        echo
+        echo "| routes with requests | format | bytes | median ms | max ms |"
+        echo "|---:|---|---:|---:|---:|"
+    } >"$WORK/scrape.md"
+    for active in 1000 "$SCRAPE_SIZE"; do
+        $UTIL check "http://127.0.0.1:$GATEWAY_PORT" \
+            "$WORK/routes/paths-$SCRAPE_SIZE.txt" "$active" routing \
+            >/dev/null || die "the metrics gateway answers wrongly"
+        for fmt in text openmetrics; do
+            accept="text/plain"
+            [ "$fmt" = openmetrics ] \
+                && accept="application/openmetrics-text;version=1.0.0"
+            times=$(for _ in $(seq "$SCRAPES"); do
+                curl -s -o "$WORK/scrape.out" -H "Accept: $accept" \
+                    -w '%{time_total}\n' \
+                    "http://127.0.0.1:$GATEWAY_PORT/metrics"
+            done | sort -n)
+            size=$(stat -c %s "$WORK/scrape.out")
+            printf '| %s | %s | %s | %s | %s |\n' "$active" "$fmt" "$size" \
+                "$(echo "$times" | awk '{ t[NR] = $1 } END { printf "%.1f", 1000 * t[int((NR + 1) / 2)] }')" \
+                "$(echo "$times" | awk 'END { printf "%.1f", 1000 * $1 }')" \
+                >>"$WORK/scrape.md"
+        done
+    done
+    nginx_stop "$WORK/gw-scrape-$SCRAPE_SIZE"
+    { cat "$WORK/scrape.md"; echo; } | tee -a "$RESULTS"
+}
+
+
 # ---------------------------------------------------------------- main
 
 main() {
@@ -1013,6 +1072,7 @@ main() {
     [ -n "${SKIP_INSTR:-}" ] || instructions_benchmark
     [ -n "${SKIP_TABLE:-}" ] || table_benchmarks
     [ -n "${SKIP_SERVICES:-}" ] || services_benchmark
+    [ -n "${SKIP_SCRAPE:-}" ] || scrape_benchmark
 
     echo "Total run time: $((SECONDS - t0)) s." | tee -a "$RESULTS"
 }

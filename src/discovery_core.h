@@ -502,6 +502,157 @@ size_t discovery_json_escape(unsigned char *dst, const unsigned char *src,
     size_t len) DISCOVERY_NOEXCEPT;
 
 
+/*
+ * Metrics (discovery_metrics).  Each route's counters are a slot in
+ * shared memory, found through an index by a key of its service and
+ * template: the index and the slots are plain memory the caller gives
+ * (offsets from `base`), changed by one process at a time (assign,
+ * clear) and read and counted into by any, without a lock.
+ */
+typedef struct discovery_metrics_index_s  discovery_metrics_index_t;
+
+#define DISCOVERY_METRICS_MAX_BUCKETS   32
+#define DISCOVERY_METRICS_POLL_BUCKETS  11   /* of poll_duration_seconds */
+
+/* gateway_responses_total{reason} */
+#define DISCOVERY_METRICS_NOT_FOUND           0
+#define DISCOVERY_METRICS_METHOD_NOT_ALLOWED  1
+#define DISCOVERY_METRICS_UNAVAILABLE         2
+#define DISCOVERY_METRICS_PENDING             3
+#define DISCOVERY_METRICS_NONCANONICAL        4
+#define DISCOVERY_METRICS_DISABLED            5
+#define DISCOVERY_METRICS_REASONS             6
+
+/* polls_total{result} */
+#define DISCOVERY_METRICS_POLL_SUCCESS        0
+#define DISCOVERY_METRICS_POLL_NOT_MODIFIED   1
+#define DISCOVERY_METRICS_POLL_FAILURE        2
+#define DISCOVERY_METRICS_POLL_REJECTED       3
+#define DISCOVERY_METRICS_POLL_RESULTS        4
+
+/* a request's method, as the router numbers the nine; 0: another */
+#define DISCOVERY_METHOD_GET      0x001
+#define DISCOVERY_METHOD_HEAD     0x002
+#define DISCOVERY_METHOD_POST     0x004
+#define DISCOVERY_METHOD_PUT      0x008
+#define DISCOVERY_METHOD_DELETE   0x010
+#define DISCOVERY_METHOD_PATCH    0x020
+#define DISCOVERY_METHOD_OPTIONS  0x040
+#define DISCOVERY_METHOD_TRACE    0x080
+#define DISCOVERY_METHOD_CONNECT  0x100
+
+/* the poll_duration_seconds bounds, in ms */
+extern const uint32_t  discovery_metrics_poll_buckets_ms[];
+
+/* bytes of an index of `capacity` entries, a power of two */
+size_t discovery_metrics_index_size(uint64_t capacity) DISCOVERY_NOEXCEPT;
+discovery_metrics_index_t *discovery_metrics_index_init(void *at,
+    uint64_t capacity, const uint32_t *buckets_ms, size_t n)
+    DISCOVERY_NOEXCEPT;
+/* 1 when the index counts with those bounds */
+int discovery_metrics_index_buckets(const discovery_metrics_index_t *index,
+    const uint32_t *buckets_ms, size_t n) DISCOVERY_NOEXCEPT;
+/* the generation of the table last assigned, 0: none */
+uint64_t discovery_metrics_index_generation(
+    const discovery_metrics_index_t *index) DISCOVERY_NOEXCEPT;
+
+/*
+ * Counts a request routed to `route` of `service`, of `ms` milliseconds;
+ * 0 when it could not be (no slot, a status outside 100-599): the caller
+ * counts it as an overflow.
+ */
+int discovery_metrics_count(discovery_metrics_index_t *index,
+    unsigned char *base, const char *service, size_t service_len,
+    const char *route, size_t route_len, uint32_t method, unsigned status,
+    uint64_t ms) DISCOVERY_NOEXCEPT;
+
+/* shared memory for slots: an offset from base (0: no room), and back */
+typedef struct {
+    uint64_t   (*alloc)(void *data, size_t size);
+    void       (*release)(void *data, uint64_t offset, size_t size);
+    void        *data;
+} discovery_metrics_memory_t;
+
+typedef struct {
+    const char  *name;
+    size_t       name_len;
+    uint64_t     routes;          /* routed */
+    uint64_t     rejected;
+} discovery_metrics_table_service_t;
+
+typedef struct {
+    uint64_t                            generation;
+    uint64_t                            routes;
+    uint64_t                            conflicts;
+    uint64_t                            overlaps;
+    uint64_t                            kept;
+    uint64_t                            added;
+    uint64_t                            removed;
+    uint64_t                            unassigned;  /* no room for them */
+    discovery_metrics_table_service_t  *services;    /* into the core's */
+    size_t                              n;
+    void                               *own;
+} discovery_metrics_assigned_t;
+
+/*
+ * Gives every route of the snapshot a slot, keeping those of routes the
+ * index has; slots no route of this table or a newer one has are
+ * released.  Free *out with discovery_metrics_assigned_free.
+ */
+int discovery_metrics_assign(discovery_metrics_index_t *index,
+    unsigned char *base, const unsigned char *snapshot, size_t len,
+    const discovery_metrics_memory_t *memory,
+    discovery_metrics_assigned_t *out, discovery_error_t *err)
+    DISCOVERY_NOEXCEPT;
+void discovery_metrics_assigned_free(discovery_metrics_assigned_t *a)
+    DISCOVERY_NOEXCEPT;
+
+/* releases every slot, and sets the bounds (buckets= changed) */
+void discovery_metrics_clear(discovery_metrics_index_t *index,
+    unsigned char *base, const uint32_t *buckets_ms, size_t n,
+    const discovery_metrics_memory_t *memory) DISCOVERY_NOEXCEPT;
+
+typedef struct {
+    const char      *name;
+    size_t           name_len;
+    uint32_t         state;          /* DISCOVERY_STATE_* */
+    int64_t          last_success;   /* unix time, 0: never */
+    uint64_t         polls[DISCOVERY_METRICS_POLL_RESULTS];
+    const uint64_t  *poll_buckets;   /* POLL_BUCKETS + 1, or NULL */
+    uint64_t         poll_ms;
+    uint64_t         routes;
+    uint64_t         rejected;
+} discovery_metrics_service_t;
+
+typedef struct {
+    const discovery_metrics_index_t    *index;   /* NULL: none */
+    const unsigned char                *base;
+    const discovery_metrics_service_t  *services;
+    size_t                              n;
+    uint64_t                            gateway[DISCOVERY_METRICS_REASONS];
+    uint64_t                            overflow;
+    uint64_t                            generation;
+    uint64_t                            table_routes;
+    uint64_t                            conflicts;
+    uint64_t                            overlaps;
+    uint64_t                            zone_used;
+    uint64_t                            zone_size;
+    int                                 openmetrics;
+} discovery_metrics_view_t;
+
+/* the exposition, text format 0.0.4 or OpenMetrics 1.0 */
+int discovery_metrics_render(const discovery_metrics_view_t *view,
+    discovery_buf_t *out, discovery_error_t *err) DISCOVERY_NOEXCEPT;
+
+/* buckets=: bounds in seconds into ms[DISCOVERY_METRICS_MAX_BUCKETS] */
+int discovery_metrics_parse_buckets(const char *text, size_t len,
+    uint32_t *ms, size_t *n, discovery_error_t *err) DISCOVERY_NOEXCEPT;
+
+/* 1 when an Accept header prefers OpenMetrics */
+int discovery_metrics_accepts_openmetrics(const char *accept, size_t len)
+    DISCOVERY_NOEXCEPT;
+
+
 #ifdef __cplusplus
 }
 #endif

@@ -10,6 +10,7 @@
 #include "image_file.hpp"
 #include "json_escape.hpp"
 #include "log.hpp"
+#include "metrics.hpp"
 #include "ownership.hpp"
 #include "request_path.hpp"
 #include "route_document.hpp"
@@ -49,6 +50,19 @@ static_assert(int(MatchStatus::Pending) == DISCOVERY_MATCH_PENDING);
 static_assert(int(MatchStatus::Drained) == DISCOVERY_MATCH_DRAINED);
 static_assert(int(MatchStatus::Disabled) == DISCOVERY_MATCH_DISABLED);
 static_assert(discovery::kMaxApiBody == DISCOVERY_API_MAX_BODY);
+static_assert(discovery::kMaxBuckets == DISCOVERY_METRICS_MAX_BUCKETS);
+static_assert(discovery::kDefaultBucketCount == DISCOVERY_METRICS_POLL_BUCKETS);
+static_assert(size_t(discovery::GatewayReason::Count)
+              == DISCOVERY_METRICS_REASONS);
+static_assert(int(discovery::GatewayReason::Noncanonical)
+              == DISCOVERY_METRICS_NONCANONICAL);
+static_assert(size_t(discovery::PollOutcome::Count)
+              == DISCOVERY_METRICS_POLL_RESULTS);
+static_assert(int(discovery::PollOutcome::Rejected)
+              == DISCOVERY_METRICS_POLL_REJECTED);
+static_assert(discovery::kGet == DISCOVERY_METHOD_GET);
+static_assert(discovery::kPatch == DISCOVERY_METHOD_PATCH);
+static_assert(discovery::kConnect == DISCOVERY_METHOD_CONNECT);
 static_assert(discovery::Router::kImageAlign == DISCOVERY_ROUTER_IMAGE_ALIGN);
 static_assert(int(discovery::Protocol::Http) == DISCOVERY_PROTOCOL_HTTP);
 static_assert(int(discovery::Protocol::Grpc) == DISCOVERY_PROTOCOL_GRPC);
@@ -954,3 +968,207 @@ int discovery_snapshot_set_controls(const unsigned char *old, size_t old_len,
 }
 
 } /* extern "C" */
+
+/* metrics: the index is discovery::MetricsIndex, in the caller's memory */
+
+struct discovery_metrics_index_s : discovery::MetricsIndex {};
+
+const uint32_t discovery_metrics_poll_buckets_ms[] = {
+    5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
+
+namespace {
+
+discovery::MetricsMemory metricsMemory(const discovery_metrics_memory_t *m)
+{
+    discovery::MetricsMemory memory;
+    memory.alloc = [m](size_t size) { return m->alloc(m->data, size); };
+    memory.release = [m](uint64_t offset, size_t size) {
+        m->release(m->data, offset, size);
+    };
+    return memory;
+}
+
+} // namespace
+
+size_t discovery_metrics_index_size(uint64_t capacity) noexcept
+{
+    return discovery::metricsIndexSize(capacity);
+}
+
+discovery_metrics_index_t *
+discovery_metrics_index_init(void *at, uint64_t capacity,
+                             const uint32_t *buckets_ms, size_t n) noexcept
+{
+    if (at == nullptr || capacity == 0 || (capacity & (capacity - 1)) != 0
+        || n > discovery::kMaxBuckets) {
+        return nullptr;
+    }
+    auto *index = static_cast<discovery_metrics_index_t *>(at);
+    discovery::metricsIndexInit(*index, capacity, buckets_ms, n);
+    return index;
+}
+
+int discovery_metrics_index_buckets(const discovery_metrics_index_t *index,
+                                    const uint32_t *buckets_ms,
+                                    size_t n) noexcept
+{
+    return index->bucketCount == n
+           && (n == 0
+               || std::memcmp(index->bucketsMs, buckets_ms,
+                              n * sizeof(uint32_t))
+                      == 0);
+}
+
+uint64_t discovery_metrics_index_generation(
+    const discovery_metrics_index_t *index) noexcept
+{
+    return __atomic_load_n(&index->generation, __ATOMIC_ACQUIRE);
+}
+
+int discovery_metrics_count(discovery_metrics_index_t *index,
+                            unsigned char *base, const char *service,
+                            size_t service_len, const char *route,
+                            size_t route_len, uint32_t method, unsigned status,
+                            uint64_t ms) noexcept
+{
+    uint64_t key = discovery::routeKey(std::string_view(service, service_len),
+                                       std::string_view(route, route_len));
+    const discovery::MetricsRoute *r = discovery::findRoute(*index, base, key);
+
+    if (r == nullptr) {
+        return 0;
+    }
+
+    // counters only: the header is the assigner's
+    return discovery::countRequest(*index,
+                                   const_cast<discovery::MetricsRoute &>(*r),
+                                   method, status, ms)
+               ? 1
+               : 0;
+}
+
+int discovery_metrics_assign(discovery_metrics_index_t *index,
+                             unsigned char *base, const unsigned char *snapshot,
+                             size_t len,
+                             const discovery_metrics_memory_t *memory,
+                             discovery_metrics_assigned_t *out,
+                             discovery_error_t *err) noexcept
+{
+    std::memset(out, 0, sizeof(*out));
+
+    return guard(err, [&] {
+        auto figures = std::make_unique<discovery::TableFigures>();
+        discovery::Snapshot snap = discovery::decodeSnapshot(snapshot, len);
+        std::vector<discovery::RouteKey> routes =
+            discovery::tableRoutes(snap, *figures);
+        discovery::AssignResult r = discovery::assignRoutes(
+            *index, base, routes, snap.generation, metricsMemory(memory));
+
+        auto services = std::make_unique<discovery_metrics_table_service_t[]>(
+            figures->services.size() + 1);
+        for (size_t i = 0; i < figures->services.size(); i++) {
+            const auto &f = figures->services[i];
+            services[i] = {f.name.data(), f.name.size(), f.routes, f.rejected};
+        }
+
+        out->generation = figures->generation;
+        out->routes = figures->routes;
+        out->conflicts = figures->conflicts;
+        out->overlaps = figures->overlaps;
+        out->kept = r.kept;
+        out->added = r.added;
+        out->removed = r.removed;
+        out->unassigned = r.unassigned;
+        out->n = figures->services.size();
+        out->services = services.release();
+        out->own = figures.release();
+        return DISCOVERY_OK;
+    });
+}
+
+void discovery_metrics_assigned_free(discovery_metrics_assigned_t *a) noexcept
+{
+    delete[] a->services;
+    delete static_cast<discovery::TableFigures *>(a->own);
+    a->services = nullptr;
+    a->own = nullptr;
+    a->n = 0;
+}
+
+void discovery_metrics_clear(discovery_metrics_index_t *index,
+                             unsigned char *base, const uint32_t *buckets_ms,
+                             size_t n,
+                             const discovery_metrics_memory_t *memory) noexcept
+{
+    try {
+        discovery::clearRoutes(*index, base, metricsMemory(memory));
+    } catch (...) {
+        // std::function's copies only: nothing was released twice
+    }
+    n = std::min<size_t>(n, discovery::kMaxBuckets);
+    index->bucketCount = static_cast<uint32_t>(n);
+    std::memcpy(index->bucketsMs, buckets_ms, n * sizeof(uint32_t));
+}
+
+int discovery_metrics_render(const discovery_metrics_view_t *view,
+                             discovery_buf_t *out,
+                             discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        discovery::MetricsView v;
+        v.index = view->index;
+        v.base = view->base;
+        for (size_t i = 0; i < view->n; i++) {
+            const discovery_metrics_service_t &s = view->services[i];
+            discovery::ServiceFigures f;
+            f.name = std::string_view(s.name, s.name_len);
+            f.state = s.state;
+            f.lastSuccess = s.last_success;
+            std::memcpy(f.polls, s.polls, sizeof(f.polls));
+            f.pollBuckets = s.poll_buckets;
+            f.pollMs = s.poll_ms;
+            f.routes = s.routes;
+            f.rejected = s.rejected;
+            v.services.push_back(f);
+        }
+        std::memcpy(v.gateway, view->gateway, sizeof(v.gateway));
+        v.overflow = view->overflow;
+        v.generation = view->generation;
+        v.tableRoutes = view->table_routes;
+        v.conflicts = view->conflicts;
+        v.overlaps = view->overlaps;
+        v.zoneUsed = view->zone_used;
+        v.zoneSize = view->zone_size;
+        v.openMetrics = view->openmetrics != 0;
+
+        std::string text = discovery::renderMetrics(v);
+        giveBuffer(text.data(), text.size(), out);
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_metrics_parse_buckets(const char *text, size_t len, uint32_t *ms,
+                                    size_t *n, discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        std::vector<uint32_t> bounds;
+        std::string error;
+        if (!discovery::parseBuckets(view(text, len), bounds, error)) {
+            setError(err, error.c_str());
+            return DISCOVERY_ERROR;
+        }
+        std::copy(bounds.begin(), bounds.end(), ms);
+        *n = bounds.size();
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_metrics_accepts_openmetrics(const char *accept,
+                                          size_t len) noexcept
+{
+    try {
+        return discovery::acceptsOpenMetrics(view(accept, len)) ? 1 : 0;
+    } catch (...) {
+        return 0;
+    }
+}

@@ -20,6 +20,9 @@
 /* an entity tag longer than this is not used */
 #define NGX_HTTP_DISCOVERY_ETAG_LEN  128
 
+/* a request turned away before routing, as the access phase decides it */
+#define NGX_HTTP_DISCOVERY_NOT_CANONICAL          100
+
 /* discovery_noncanonical */
 #define NGX_HTTP_DISCOVERY_NONCANONICAL_REJECT    0
 #define NGX_HTTP_DISCOVERY_NONCANONICAL_REDIRECT  1
@@ -101,6 +104,15 @@ typedef struct {
     time_t                         last_success;
     size_t                         last_error_len;
     u_char                         last_error[DISCOVERY_ERROR_LEN];
+
+    /* discovery_metrics: polls by result and how long they took */
+    uint64_t                       poll_results[DISCOVERY_METRICS_POLL_RESULTS];
+    uint64_t                       poll_buckets[DISCOVERY_METRICS_POLL_BUCKETS
+                                                + 1];
+    uint64_t                       poll_ms;
+    /* its routes in the table last assigned slots, and those rejected */
+    uint64_t                       routed;
+    uint64_t                       rejected;
 } ngx_http_discovery_record_t;
 
 
@@ -157,6 +169,53 @@ ngx_http_discovery_reader_free(ngx_http_discovery_reader_t *reader)
 }
 
 
+/* a route slot the index let go: freed once no request can count into it */
+typedef struct ngx_http_discovery_released_s  ngx_http_discovery_released_t;
+
+struct ngx_http_discovery_released_s {
+    ngx_http_discovery_released_t *next;
+    uint64_t                       offset;       /* from the pool's start */
+    size_t                         size;
+    time_t                         at;
+};
+
+
+/*
+ * Route slots are cut from chunks of the zone in units of 64 bytes, and a
+ * freed one waits in the list of its size for the next route of that size:
+ * the slab allocator would round a 300-byte slot up to 512.
+ */
+#define NGX_HTTP_DISCOVERY_SLOT_UNIT     64
+#define NGX_HTTP_DISCOVERY_SLOT_SIZES    32          /* up to 2 KB */
+#define NGX_HTTP_DISCOVERY_SLOT_CHUNK    (64 * 1024)
+
+
+/*
+ * discovery_metrics in the zone: the gateway's own answers, what could
+ * not be counted, and the route slots' index (_metrics.c).  The index
+ * is changed by one process at a time, the one in `assigning`.
+ */
+typedef struct {
+    ngx_atomic_t                   gateway[DISCOVERY_METRICS_REASONS];
+    ngx_atomic_t                   overflow;
+    ngx_atomic_t                   assigning;    /* a pid, 0: none */
+    discovery_metrics_index_t     *index;        /* NULL: no room */
+    ngx_http_discovery_released_t *released;
+
+    /* free slots by size in units, each slot's first word the next one's */
+    uint64_t                       free[NGX_HTTP_DISCOVERY_SLOT_SIZES + 1];
+    u_char                        *chunk;        /* what is left of one */
+    size_t                         chunk_left;
+
+    /* of the table last assigned */
+    uint64_t                       generation;
+    uint64_t                       routes;
+    uint64_t                       conflicts;
+    uint64_t                       overlaps;
+    uint64_t                       unassigned;   /* routes with no slot */
+} ngx_http_discovery_metrics_sh_t;
+
+
 typedef struct {
     ngx_atomic_t                   generation;   /* of snapshot */
     u_char                        *snapshot;     /* see discovery_core.h */
@@ -189,6 +248,8 @@ typedef struct {
     size_t                         controls_len;
     ngx_atomic_uint_t              controls_version;
     time_t                         controls_expiry;
+
+    ngx_http_discovery_metrics_sh_t  *metrics;   /* NULL: never configured */
 } ngx_http_discovery_shctx_t;
 
 
@@ -210,6 +271,12 @@ typedef struct {
     u_char                        *route_file;
     ngx_uint_t                     route_line;
 
+    /* discovery_metrics somewhere, and its buckets= (the same everywhere) */
+    ngx_flag_t                     metrics;
+    ngx_uint_t                     metrics_buckets_set;
+    size_t                         nbuckets;
+    uint32_t                       buckets_ms[DISCOVERY_METRICS_MAX_BUCKETS];
+
     ngx_shm_zone_t                *shm_zone;
     ngx_http_discovery_shctx_t    *sh;
     ngx_slab_pool_t               *shpool;
@@ -228,6 +295,8 @@ typedef struct {
     /* discovery_api: NGX_CONF_UNSET when absent, else write=on|off */
     ngx_flag_t                     api_write;
     u_char                        *api_file;
+
+    u_char                        *metrics_file; /* discovery_metrics here */
 } ngx_http_discovery_loc_conf_t;
 
 
@@ -281,6 +350,8 @@ typedef struct {
     uint64_t                       hash;         /* of routes, or 0 */
     ngx_str_t                      etag;         /* of the document */
     ngx_str_t                      error;        /* when not ok */
+    ngx_uint_t                     result;       /* DISCOVERY_METRICS_POLL_ */
+    ngx_msec_t                     duration;
 } ngx_http_discovery_outcome_t;
 
 
@@ -409,6 +480,26 @@ void ngx_http_discovery_poll_now(ngx_http_discovery_service_t *service);
 ngx_int_t ngx_http_discovery_poller_init_worker(ngx_cycle_t *cycle,
     ngx_http_discovery_main_conf_t *dmcf);
 void ngx_http_discovery_poller_exit_worker(ngx_cycle_t *cycle);
+
+/* ngx_http_discovery_handler.c: the access phase's decision, for the log */
+ngx_int_t ngx_http_discovery_decision(ngx_http_request_t *r,
+    ngx_uint_t *status, ngx_str_t *service, ngx_str_t *route);
+
+/* ngx_http_discovery_metrics.c */
+char *ngx_http_discovery_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_discovery_metrics_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_discovery_metrics_init_zone(
+    ngx_http_discovery_main_conf_t *dmcf, ngx_log_t *log);
+void ngx_http_discovery_metrics_init_worker(ngx_cycle_t *cycle,
+    ngx_http_discovery_main_conf_t *dmcf);
+void ngx_http_discovery_metrics_exit_worker(ngx_cycle_t *cycle);
+void ngx_http_discovery_metrics_assign(ngx_http_discovery_main_conf_t *dmcf,
+    u_char *table, size_t len, ngx_log_t *log);
+void ngx_http_discovery_metrics_poll_locked(ngx_http_discovery_record_t *rec,
+    ngx_http_discovery_outcome_t *outcome);
+void ngx_http_discovery_metrics_answered(ngx_http_request_t *r);
+ngx_int_t ngx_http_discovery_metrics_watch(ngx_http_request_t *r);
 
 /* ngx_http_discovery_status.c */
 ngx_int_t ngx_http_discovery_status_handler(ngx_http_request_t *r);

@@ -14,10 +14,6 @@
 #include "ngx_http_discovery.h"
 
 
-/* a request turned away before routing, as ngx_http_discovery_ctx_t says */
-#define NGX_HTTP_DISCOVERY_NOT_CANONICAL          100
-
-
 /* the strings of a match, in the order they sit in ngx_http_discovery_ctx_t */
 enum {
     NGX_HTTP_DISCOVERY_SERVICE = 0,
@@ -53,6 +49,7 @@ typedef struct {
     uint16_t                       status;       /* DISCOVERY_MATCH_* */
     unsigned                       auth:1;
     unsigned                       grpc:1;       /* a gRPC route */
+    unsigned                       decided:1;    /* by the access phase */
 } ngx_http_discovery_ctx_t;
 
 
@@ -153,8 +150,10 @@ ngx_http_discovery_access_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ctx->decided = 1;
+
     if (ctx->status == DISCOVERY_MATCH_FOUND) {
-        return NGX_DECLINED;
+        return ngx_http_discovery_metrics_watch(r);
     }
 
     return ngx_http_discovery_send_error(r, ctx);
@@ -245,6 +244,7 @@ ngx_http_discovery_decide(ngx_http_request_t *r, discovery_match_t *m)
 
     ctx->uri = r->uri.data;
     ctx->status = (uint16_t) m->status;
+    ctx->decided = (m->status == NGX_HTTP_DISCOVERY_NOT_CANONICAL);
     ctx->auth = m->auth_required ? 1 : 0;
     ctx->grpc = m->protocol == DISCOVERY_PROTOCOL_GRPC ? 1 : 0;
     ctx->service = ngx_http_discovery_router_owner(m);
@@ -374,6 +374,33 @@ ngx_http_discovery_canonical(ngx_http_request_t *r, ngx_uint_t action)
     r->headers_out.location = location;
 
     return NGX_HTTP_PERMANENT_REDIRECT;
+}
+
+
+/*
+ * What the access phase decided for the request, for discovery_metrics:
+ * a DISCOVERY_MATCH_* or NGX_HTTP_DISCOVERY_NOT_CANONICAL, the service and
+ * the route.  NGX_DECLINED: the request was not routed (a location
+ * without "discovery_route on", or an answer before the access phase).
+ */
+
+ngx_int_t
+ngx_http_discovery_decision(ngx_http_request_t *r, ngx_uint_t *status,
+    ngx_str_t *service, ngx_str_t *route)
+{
+    ngx_http_discovery_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_discovery_module);
+
+    if (ctx == NULL || !ctx->decided) {
+        return NGX_DECLINED;
+    }
+
+    *status = ctx->status;
+    *service = ngx_http_discovery_text(ctx, NGX_HTTP_DISCOVERY_SERVICE);
+    *route = ngx_http_discovery_text(ctx, NGX_HTTP_DISCOVERY_ROUTE);
+
+    return NGX_OK;
 }
 
 
@@ -642,6 +669,8 @@ ngx_http_discovery_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_buf_t    *b;
 
     if (ngx_http_discovery_has_error_page(r, status)) {
+        /* the redirect to it forgets the context the log phase reads */
+        ngx_http_discovery_metrics_answered(r);
         return status;
     }
 

@@ -138,6 +138,13 @@ static ngx_command_t  ngx_http_discovery_commands[] = {
       0,
       NULL },
 
+    { ngx_string("discovery_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_discovery_metrics,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -210,7 +217,7 @@ ngx_http_discovery_init(ngx_conf_t *cf)
 
     *h = ngx_http_discovery_access_handler;
 
-    return NGX_OK;
+    return ngx_http_discovery_metrics_init(cf);
 }
 
 
@@ -328,6 +335,13 @@ ngx_http_discovery_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                       conf->status_file, conf->status_line);
         return NGX_CONF_ERROR;
     }
+    if (conf->route && conf->metrics_file) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"discovery_metrics\" in a location with "
+                      "\"discovery_route on\" is never served in %s",
+                      conf->metrics_file);
+        return NGX_CONF_ERROR;
+    }
     if (conf->route && conf->api_file) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"discovery_api\" in a location with "
@@ -375,6 +389,7 @@ ngx_http_discovery_init_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_discovery_api_init_worker(cycle, dmcf);
+    ngx_http_discovery_metrics_init_worker(cycle, dmcf);
 
     return ngx_http_discovery_poller_init_worker(cycle, dmcf);
 }
@@ -388,6 +403,7 @@ ngx_http_discovery_exit_process(ngx_cycle_t *cycle)
     /* what the last polls found is not lost, and written at once */
     ngx_http_discovery_state_exit_worker(cycle);
     ngx_http_discovery_api_exit_worker(cycle);
+    ngx_http_discovery_metrics_exit_worker(cycle);
     ngx_http_discovery_publish_exit_worker(cycle);
 
     ngx_http_discovery_poller_exit_worker(cycle);

@@ -69,6 +69,7 @@ struct ngx_http_discovery_poll_s {
     unsigned                       starved:1;
     unsigned                       not_modified:1;
     unsigned                       parsing:1;     /* in a thread */
+    unsigned                       rejected:1;    /* the document was bad */
 };
 
 
@@ -129,7 +130,8 @@ static void ngx_http_discovery_grpc_answer(ngx_http_discovery_poll_t *poll,
 static void ngx_http_discovery_grpc_finish(ngx_http_discovery_poll_t *poll,
     CURLcode result);
 static void ngx_http_discovery_poll_failed(
-    ngx_http_discovery_service_t *service, ngx_str_t *error);
+    ngx_http_discovery_service_t *service, ngx_str_t *error,
+    ngx_uint_t result, ngx_msec_t duration);
 static void ngx_http_discovery_poll_free(ngx_http_discovery_poll_t *poll);
 static void ngx_http_discovery_poll_error(ngx_http_discovery_poll_t *poll,
     const char *fmt, ...);
@@ -420,7 +422,8 @@ ngx_http_discovery_poll_start(ngx_http_discovery_polling_t *polling,
     poll = ngx_calloc(sizeof(ngx_http_discovery_poll_t), poller->log);
     if (poll == NULL) {
         ngx_str_set(&error, "cannot start the poll: out of memory");
-        ngx_http_discovery_poll_failed(service, &error);
+        ngx_http_discovery_poll_failed(service, &error,
+                                       DISCOVERY_METRICS_POLL_FAILURE, 0);
         return;
     }
 
@@ -523,9 +526,10 @@ ngx_http_discovery_poll_start(ngx_http_discovery_polling_t *polling,
                               ngx_http_discovery_poll_write);
     ngx_http_discovery_setopt(poll, CURLOPT_WRITEDATA, poll);
 
-    if (poll->grpc) {
-        poll->started = ngx_current_msec;
+    /* for poll_duration_seconds, and a gRPC poll's calls' timeouts */
+    poll->started = ngx_current_msec;
 
+    if (poll->grpc) {
         if (ngx_http_discovery_grpc_call(poll) != NGX_OK) {
             goto failed;
         }
@@ -565,7 +569,8 @@ failed:
     error.data = poll->error;
     error.len = poll->error_len;
 
-    ngx_http_discovery_poll_failed(service, &error);
+    ngx_http_discovery_poll_failed(service, &error,
+                                   DISCOVERY_METRICS_POLL_FAILURE, 0);
 
     /* a handle an option or libcurl refused is not kept: made anew next */
 
@@ -923,6 +928,7 @@ ngx_http_discovery_poll_parse(void *data, ngx_log_t *log)
            != DISCOVERY_OK)
     {
         ngx_http_discovery_poll_error(poll, "invalid document: %s", err.text);
+        poll->rejected = 1;
         return;
     }
 
@@ -961,10 +967,18 @@ ngx_http_discovery_poll_done(ngx_http_discovery_poll_t *poll)
         error.data = poll->error;
         error.len = poll->error_len;
 
-        ngx_http_discovery_poll_failed(poll->polling->service, &error);
+        ngx_http_discovery_poll_failed(poll->polling->service, &error,
+                                       poll->rejected
+                                       ? DISCOVERY_METRICS_POLL_REJECTED
+                                       : DISCOVERY_METRICS_POLL_FAILURE,
+                                       ngx_current_msec - poll->started);
 
     } else {
         outcome.ok = 1;
+        outcome.result = poll->not_modified
+                         ? DISCOVERY_METRICS_POLL_NOT_MODIFIED
+                         : DISCOVERY_METRICS_POLL_SUCCESS;
+        outcome.duration = ngx_current_msec - poll->started;
 
         /* a 304 to the published document's tag: nothing to parse */
         if (!poll->not_modified) {
@@ -1224,6 +1238,7 @@ ngx_http_discovery_grpc_finish(ngx_http_discovery_poll_t *poll,
                    != DISCOVERY_OK)
         {
             ngx_http_discovery_poll_error(poll, "%s", err.text);
+            poll->rejected = 1;
 
         } else {
             poll->hash = ngx_http_discovery_routes_hash(&poll->routes);
@@ -1241,7 +1256,7 @@ ngx_http_discovery_grpc_finish(ngx_http_discovery_poll_t *poll,
 
 static void
 ngx_http_discovery_poll_failed(ngx_http_discovery_service_t *service,
-    ngx_str_t *error)
+    ngx_str_t *error, ngx_uint_t result, ngx_msec_t duration)
 {
     ngx_http_discovery_poller_t   *poller;
     ngx_http_discovery_outcome_t   outcome;
@@ -1254,6 +1269,8 @@ ngx_http_discovery_poll_failed(ngx_http_discovery_service_t *service,
 
     ngx_memzero(&outcome, sizeof(ngx_http_discovery_outcome_t));
     outcome.error = *error;
+    outcome.result = result;
+    outcome.duration = duration;
 
     ngx_http_discovery_report(poller->dmcf, service, &outcome, poller->log);
 }

@@ -675,6 +675,9 @@ ngx_http_discovery_publication_work(void *data, ngx_log_t *log)
     }
 
     if (p->rc == DISCOVERY_OK) {
+        /* the new routes count from the table's first request on */
+        ngx_http_discovery_metrics_assign(p->pub->dmcf, p->out.data,
+                                          p->out.len, log);
         ngx_http_discovery_publication_zone_copies(p);
     }
 

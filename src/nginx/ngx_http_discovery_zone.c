@@ -113,7 +113,13 @@ ngx_http_discovery_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         dmcf->sh = odmcf->sh;
         dmcf->shpool = odmcf->shpool;
 
-        return ngx_http_discovery_sync_roster(dmcf, shm_zone->shm.log);
+        if (ngx_http_discovery_sync_roster(dmcf, shm_zone->shm.log)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_discovery_metrics_init_zone(dmcf, shm_zone->shm.log);
     }
 
     dmcf->shpool = shpool;
@@ -147,7 +153,11 @@ ngx_http_discovery_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     /* a table too large for the zone is reported by the module itself */
     shpool->log_nomem = 0;
 
-    return ngx_http_discovery_sync_roster(dmcf, shm_zone->shm.log);
+    if (ngx_http_discovery_sync_roster(dmcf, shm_zone->shm.log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_discovery_metrics_init_zone(dmcf, shm_zone->shm.log);
 }
 
 
@@ -1026,6 +1036,8 @@ ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
     }
 
     poll = ++rec->polls;
+
+    ngx_http_discovery_metrics_poll_locked(rec, outcome);
 
     if (outcome->ok && routes == NULL) {
         /*
