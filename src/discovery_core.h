@@ -502,6 +502,78 @@ size_t discovery_json_escape(unsigned char *dst, const unsigned char *src,
     size_t len) DISCOVERY_NOEXCEPT;
 
 
+/*
+ * The registry (discovery_registry): etcd's v3 JSON gateway.  The handle
+ * holds what PREFIX/services/ held at the revision last read, each key's
+ * document validated as a service, and the watch stream's unread bytes.
+ */
+typedef struct discovery_registry_s  discovery_registry_t;
+
+/* what discovery_registry_watch_next() found */
+#define DISCOVERY_WATCH_MORE       0   /* no whole message yet */
+#define DISCOVERY_WATCH_CREATED    1   /* the watch runs */
+#define DISCOVERY_WATCH_EVENTS     2   /* applied (or progress) */
+#define DISCOVERY_WATCH_COMPACTED  3   /* the revision is gone: read again */
+#define DISCOVERY_WATCH_CANCELED   4   /* ended by etcd: watch again */
+
+/* the watch stream's bytes not yet a whole message, at most */
+#define DISCOVERY_WATCH_MAX_MESSAGE  (4 * 1024 * 1024)
+
+discovery_registry_t *discovery_registry_create(const char *prefix,
+    size_t len) DISCOVERY_NOEXCEPT;
+void discovery_registry_destroy(discovery_registry_t *r) DISCOVERY_NOEXCEPT;
+
+/*
+ * Request bodies: the range read of PREFIX/services/, the watch from the
+ * revision after the one read, /v3/auth/authenticate's.
+ */
+int discovery_registry_range_request(discovery_registry_t *r,
+    discovery_buf_t *out, discovery_error_t *err) DISCOVERY_NOEXCEPT;
+int discovery_registry_watch_request(discovery_registry_t *r,
+    discovery_buf_t *out, discovery_error_t *err) DISCOVERY_NOEXCEPT;
+int discovery_registry_auth_request(const char *user, size_t user_len,
+    const char *password, size_t password_len, discovery_buf_t *out,
+    discovery_error_t *err) DISCOVERY_NOEXCEPT;
+
+/* the token of an authentication answer, NUL-ended */
+int discovery_registry_auth_token(const unsigned char *body, size_t len,
+    discovery_buf_t *out, discovery_error_t *err) DISCOVERY_NOEXCEPT;
+
+/* a range answer replaces what the handle holds; clears the stream */
+int discovery_registry_load(discovery_registry_t *r,
+    const unsigned char *body, size_t len, discovery_error_t *err)
+    DISCOVERY_NOEXCEPT;
+
+/* the watch stream's bytes; an error past DISCOVERY_WATCH_MAX_MESSAGE */
+int discovery_registry_watch_feed(discovery_registry_t *r,
+    const unsigned char *data, size_t len, discovery_error_t *err)
+    DISCOVERY_NOEXCEPT;
+
+/*
+ * Reads and applies the stream's next whole message: DISCOVERY_OK with
+ * *what one of DISCOVERY_WATCH_*, or an error (etcd's, or a malformed
+ * message) after which the watch is made again.
+ */
+int discovery_registry_watch_next(discovery_registry_t *r, int *what,
+    discovery_error_t *err) DISCOVERY_NOEXCEPT;
+
+/* the store's revision the services were last read or watched at */
+int64_t discovery_registry_revision(discovery_registry_t *r)
+    DISCOVERY_NOEXCEPT;
+
+/* counts the changes of the services' documents */
+uint64_t discovery_registry_version(discovery_registry_t *r)
+    DISCOVERY_NOEXCEPT;
+
+/* the number of services held, valid ones in *valid */
+size_t discovery_registry_count(discovery_registry_t *r, size_t *valid)
+    DISCOVERY_NOEXCEPT;
+
+/* the services as a JSON array: name, mod_revision, valid, url or error */
+int discovery_registry_status(discovery_registry_t *r, discovery_buf_t *out,
+    discovery_error_t *err) DISCOVERY_NOEXCEPT;
+
+
 #ifdef __cplusplus
 }
 #endif
