@@ -157,6 +157,23 @@ ngx_http_discovery_reader_free(ngx_http_discovery_reader_t *reader)
 }
 
 
+/* discovery_registry */
+typedef struct {
+    ngx_array_t                    urls;         /* ngx_str_t, NUL-ended */
+    ngx_str_t                      prefix;       /* ends in "/" */
+    ngx_msec_t                     timeout;
+    ngx_str_t                      user;         /* NUL-ended, or empty */
+    ngx_str_t                      password;
+    ngx_flag_t                     share;
+    u_char                        *file;
+    ngx_uint_t                     line;
+} ngx_http_discovery_registry_conf_t;
+
+/* the registry's part of the zone, _registry.c's own */
+typedef struct ngx_http_discovery_registry_sh_s
+    ngx_http_discovery_registry_sh_t;
+
+
 typedef struct {
     ngx_atomic_t                   generation;   /* of snapshot */
     u_char                        *snapshot;     /* see discovery_core.h */
@@ -189,6 +206,9 @@ typedef struct {
     size_t                         controls_len;
     ngx_atomic_uint_t              controls_version;
     time_t                         controls_expiry;
+
+    /* what the registry held when last read, and how its watch goes */
+    ngx_http_discovery_registry_sh_t  *registry;
 } ngx_http_discovery_shctx_t;
 
 
@@ -199,6 +219,7 @@ typedef struct {
     ngx_str_t                      state;        /* file, or empty */
     ngx_str_t                      state_image;  /* state + ".image" */
     ngx_uint_t                     overlap_deny; /* discovery_overlap */
+    ngx_http_discovery_registry_conf_t  *registry; /* or NULL */
 
     /* TLS of the polls */
     ngx_flag_t                     ssl_verify;
@@ -409,6 +430,15 @@ void ngx_http_discovery_poll_now(ngx_http_discovery_service_t *service);
 ngx_int_t ngx_http_discovery_poller_init_worker(ngx_cycle_t *cycle,
     ngx_http_discovery_main_conf_t *dmcf);
 void ngx_http_discovery_poller_exit_worker(ngx_cycle_t *cycle);
+
+/* ngx_http_discovery_registry.c */
+char *ngx_http_discovery_registry(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_discovery_registry_init_worker(ngx_cycle_t *cycle,
+    ngx_http_discovery_main_conf_t *dmcf);
+void ngx_http_discovery_registry_exit_worker(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_discovery_registry_status(ngx_pool_t *pool,
+    ngx_http_discovery_main_conf_t *dmcf, ngx_str_t *out);
 
 /* ngx_http_discovery_status.c */
 ngx_int_t ngx_http_discovery_status_handler(ngx_http_request_t *r);
