@@ -539,6 +539,13 @@ int discovery_registry_auth_request(const char *user, size_t user_len,
 int discovery_registry_auth_token(const unsigned char *body, size_t len,
     discovery_buf_t *out, discovery_error_t *err) DISCOVERY_NOEXCEPT;
 
+/*
+ * An answer other than 200: DISCOVERY_ERROR with etcd's reason in err when
+ * the body is etcd's error, else DISCOVERY_OK.
+ */
+int discovery_registry_answer_error(const unsigned char *body, size_t len,
+    discovery_error_t *err) DISCOVERY_NOEXCEPT;
+
 /* a range answer replaces what the handle holds; clears the stream */
 int discovery_registry_load(discovery_registry_t *r,
     const unsigned char *body, size_t len, discovery_error_t *err)

@@ -1031,6 +1031,20 @@ int discovery_registry_auth_token(const unsigned char *body, size_t len,
     });
 }
 
+int discovery_registry_answer_error(const unsigned char *body, size_t len,
+                                    discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        std::string why = discovery::errorAnswer(
+            std::string_view(reinterpret_cast<const char *>(body), len));
+        if (why.empty()) {
+            return DISCOVERY_OK;
+        }
+        setError(err, why.c_str());
+        return DISCOVERY_ERROR;
+    });
+}
+
 int discovery_registry_load(discovery_registry_t *r,
                             const unsigned char *body, size_t len,
                             discovery_error_t *err) noexcept

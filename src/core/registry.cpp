@@ -637,6 +637,18 @@ std::string parseAuthAnswer(std::string_view body)
     return t;
 }
 
+std::string errorAnswer(std::string_view body)
+{
+    try {
+        Tree tree = parseJson(body, "the answer");
+        throwIfError(tree.get());
+    } catch (const Error &e) {
+        std::string what = e.what();
+        return what.compare(0, 6, "etcd: ") == 0 ? what : std::string();
+    }
+    return std::string();
+}
+
 std::string prefixRangeEnd(std::string_view prefix)
 {
     std::string end(prefix);
@@ -772,7 +784,11 @@ bool RegistryTable::apply(const WatchMessage &message)
         }
     }
 
-    if (message.revision > revision_) {
+    // Only a progress notification (no event, not the creation) says
+    // that every event up to its header's revision was sent: the header
+    // of the others is the store's, and events before it may follow.
+    if (message.events.empty() && !message.created && !message.canceled
+        && message.revision > revision_) {
         revision_ = message.revision;
     }
     if (changed) {

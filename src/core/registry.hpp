@@ -85,6 +85,10 @@ WatchMessage parseWatchMessage(std::string_view json);
 // The token of /v3/auth/authenticate's answer; an error throws.
 std::string parseAuthAnswer(std::string_view body);
 
+// etcd's reason in an error answer ({"error": ..., "message": ...}), as
+// "etcd: \"reason\"", or empty when the body is not one.
+std::string errorAnswer(std::string_view body);
+
 // Request bodies.
 std::string rangeRequest(std::string_view prefix);
 std::string watchRequest(std::string_view prefix, int64_t startRevision);
@@ -129,7 +133,8 @@ public:
     uint64_t version() const { return version_; }
 
     void load(const RangeAnswer &answer);
-    // Applies a message's events; returns whether any entry changed.
+    // Applies a message's events; returns whether any entry changed.  The
+    // revision moves to its events' and to a progress notification's.
     bool apply(const WatchMessage &message);
     // The entries as a JSON array for the status page.
     std::string statusJson() const;

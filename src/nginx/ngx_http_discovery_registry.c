@@ -872,6 +872,22 @@ ngx_http_discovery_registry_answer(long status)
 
     w = &ngx_http_discovery_watcher;
 
+    if (status != 200
+        && discovery_registry_answer_error(w->answer, w->received, &err)
+           != DISCOVERY_OK)
+    {
+        ngx_http_discovery_registry_failed("HTTP status %l to %s: %s",
+                                           status,
+                                           w->step
+                                           == NGX_HTTP_DISCOVERY_REGISTRY_AUTH
+                                           ? "/v3/auth/authenticate"
+                                           : w->step
+                                             == NGX_HTTP_DISCOVERY_REGISTRY_RANGE
+                                             ? "/v3/kv/range" : "/v3/watch",
+                                           err.text);
+        return;
+    }
+
     if (status != 200) {
         len = ngx_min(w->received, 160);
 
@@ -1031,7 +1047,11 @@ ngx_http_discovery_registry_publish(ngx_uint_t state)
     }
 
     rsh->endpoint = w->endpoint % w->conf->urls.nelts;
-    rsh->revision = discovery_registry_revision(w->registry);
+
+    /* a process that has not read yet says nothing of the revision */
+    if (discovery_registry_revision(w->registry)) {
+        rsh->revision = discovery_registry_revision(w->registry);
+    }
 
     if (state != NGX_HTTP_DISCOVERY_REGISTRY_UP) {
         rsh->error_len = w->error_len;

@@ -265,6 +265,14 @@ TEST(RegistryTable, LoadsAppliesAndCountsRealChangesOnly)
     EXPECT_TRUE(t.apply(m));
     EXPECT_FALSE(t.entries().at("a").valid);
 
+    // the creation's header is the store's revision: events before it
+    // may still come, and a watch made again must not skip them
+    WatchMessage c;
+    c.created = true;
+    c.revision = 50;
+    EXPECT_FALSE(t.apply(c));
+    EXPECT_EQ(t.revision(), 13);
+
     // progress only
     WatchMessage p;
     p.revision = 20;
