@@ -394,6 +394,7 @@ typedef struct {
     uint32_t     failures;        /* consecutive failed polls */
     const char  *last_error;      /* "" when the last poll succeeded */
     size_t       last_error_len;
+    int          registry;        /* 1: a discovery_registry service */
 } discovery_service_stats_t;
 
 /*
@@ -575,6 +576,22 @@ uint64_t discovery_registry_version(discovery_registry_t *r)
 /* the number of services held, valid ones in *valid */
 size_t discovery_registry_count(discovery_registry_t *r, size_t *valid)
     DISCOVERY_NOEXCEPT;
+
+/*
+ * The valid services' documents as one JSON object by name: what the
+ * configuration takes in at a reload (see discovery_registry_args).
+ */
+int discovery_registry_serving(discovery_registry_t *r, discovery_buf_t *out,
+    discovery_error_t *err) DISCOVERY_NOEXCEPT;
+
+/*
+ * The services of a discovery_registry_serving() object as discovery_service
+ * arguments: for each service, its name, its URL, then its options, each
+ * NUL-ended, and an empty string after the last; an empty string again
+ * ends the list.  NULL-free: out holds them all.
+ */
+int discovery_registry_args(const unsigned char *serving, size_t len,
+    discovery_buf_t *out, discovery_error_t *err) DISCOVERY_NOEXCEPT;
 
 /* the services as a JSON array: name, mod_revision, valid, url or error */
 int discovery_registry_status(discovery_registry_t *r, discovery_buf_t *out,

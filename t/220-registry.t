@@ -9,12 +9,17 @@ use MIME::Base64 qw(encode_base64);
 no_shuffle();
 no_root_location();
 
+# the registry's services are taken in by a reload, which the master does
+master_process_enabled(1);
+
 my $dir = tempdir(CLEANUP => 1);
 $ENV{TEST_NGINX_DEAD_PORT} = free_port();
 $ENV{TEST_NGINX_ETCD_PORT} = free_port();
 $ENV{TEST_NGINX_COMPACT_PORT} = free_port();
 $ENV{TEST_NGINX_ERROR_PORT} = free_port();
 $ENV{TEST_NGINX_LOG_DIR} = $dir;
+$ENV{TEST_NGINX_SERVING_PORT} = free_port();
+$ENV{TEST_NGINX_SVC_PORT} = free_port();
 
 sub b64 { encode_base64(shift, '') }
 
@@ -86,6 +91,17 @@ mock_service(
             { body => '{"error":{"grpc_code":14,"http_code":503,"message":'
                 . '"etcdserver: no leader","http_status":"Service Unavailable"}}' },
             { hang => 1 } ],
+    },
+);
+
+# TEST 9, 10: services to route, one named like nginx.conf's
+mock_service(
+    port => $ENV{TEST_NGINX_SERVING_PORT},
+    paths => {
+        '/v3/kv/range' => [ { body => range(5,
+            kv('reg', qq({"url":"http://127.0.0.1:$ENV{TEST_NGINX_SVC_PORT}","interval":"1s","prefix":["/reg"]}), 4),
+            kv('chat', '{"url":"http://127.0.0.1:1"}', 5)) } ],
+        '/v3/watch' => [ { hang => 1 } ],
     },
 );
 
@@ -231,7 +247,7 @@ qr/\[emerg\].*"share=on" is not implemented yet in \S+nginx\.conf:\d+/
 DiscoveryTest::wait_status(qr/"state":"down"/);
 --- request
 GET /_discovery
---- response_body_like: "state":"down","since":\d+,"endpoint":"http://127\.0\.0\.1:\d+","revision":0,"last_error":"Failed to connect to 127\.0\.0\.1 port \d+
+--- response_body_like: "state":"down","since":\d+,"endpoint":"http://127\.0\.0\.1:\d+","revision":0,"table_revision":0,"last_error":"Failed to connect to 127\.0\.0\.1 port \d+
 --- error_log eval
 qr/\[error\].*discovery: registry at "http:\/\/127\.0\.0\.1:\d+" failed: Failed to connect/
 
@@ -245,7 +261,7 @@ DiscoveryTest::wait_for("the second watch", sub { main::count_requests("$ENV{TES
     && DiscoveryTest::wait_status(qr/"state":"up"/);
 --- request
 GET /_discovery
---- response_body_like: "state":"up","since":\d+,"endpoint":"http://127\.0\.0\.1:\d+","revision":9,"last_error":"[^"]*","services_count":2,"services_valid":2,"services":\[\{"name":"chat","mod_revision":5,"valid":true,"url":"http://127\.0\.0\.1:1"\},\{"name":"users","mod_revision":8,"valid":true,"url":"http://127\.0\.0\.1:2"\}\]\}
+--- response_body_like: "state":"up","since":\d+,"endpoint":"http://127\.0\.0\.1:\d+","revision":9,"table_revision":9,"last_error":"[^"]*","services_count":2,"services_valid":2,"services":\[\{"name":"chat","mod_revision":5,"valid":true,"url":"http://127\.0\.0\.1:1"\},\{"name":"users","mod_revision":8,"valid":true,"url":"http://127\.0\.0\.1:2"\}\]\}
 --- error_log eval
 qr/\[error\].*discovery: registry at "http:\/\/127\.0\.0\.1:\d+" failed: Failed to connect/
 
@@ -255,14 +271,14 @@ qr/\[error\].*discovery: registry at "http:\/\/127\.0\.0\.1:\d+" failed: Failed 
 --- http_config
     discovery_registry etcd http://127.0.0.1:$TEST_NGINX_COMPACT_PORT;
 --- init
-DiscoveryTest::wait_status(qr/"revision":12,.*"name":"b"/);
+DiscoveryTest::wait_status(qr/"revision":12,"table_revision":12,.*"name":"b"/);
 --- request
 GET /_discovery
---- response_body_like: "state":"up".*"revision":12,"last_error":null,"services_count":2,"services_valid":2
+--- response_body_like: "state":"up".*"revision":12,"table_revision":12,"last_error":null,"services_count":2,"services_valid":2
 --- error_log eval
 [qr/\[warn\].*discovery: the registry's revision 6 was compacted: reading it again/]
 --- no_error_log
-[error]
+discovery: registry at
 [alert]
 [emerg]
 
@@ -275,7 +291,7 @@ GET /_discovery
 DiscoveryTest::wait_status(qr/"state":"up".*"last_error":"etcd: /);
 --- request
 GET /_discovery
---- response_body_like: "revision":3,"last_error":"etcd: \\"etcdserver: no leader\\""
+--- response_body_like: "revision":3,"table_revision":3,"last_error":"etcd: \\"etcdserver: no leader\\""
 --- error_log eval
 qr/\[error\].*discovery: registry at "http:\/\/127\.0\.0\.1:\d+" failed: etcd: "etcdserver: no leader"/
 
@@ -307,10 +323,10 @@ qr/\[error\].*discovery: registry at "http:\/\/127\.0\.0\.1:\d+" failed: etcd: "
         }
     }
 --- init
-DiscoveryTest::wait_status(qr/"last_error":"the watch ended"/);
+DiscoveryTest::wait_status(qr/"table_revision":4,"last_error":"the watch ended"/);
 --- request
 GET /_discovery
---- response_body_like: "revision":4,"last_error":"the watch ended","services_count":1,"services_valid":1,"services":\[\{"name":"authed"
+--- response_body_like: "revision":4,"table_revision":4,"last_error":"the watch ended","services_count":1,"services_valid":1,"services":\[\{"name":"authed"
 --- no_error_log
 invalid auth token
 no hasleader
@@ -333,3 +349,47 @@ DiscoveryTest::wait_status(qr/"state":"down"/);
 --- request
 GET /_discovery
 --- response_body_like: "last_error":"HTTP status 400 to /v3/auth/authenticate: etcd: \\"etcdserver: authentication failed, invalid user ID or password\\""
+
+
+
+=== TEST 9: the registry's services come in by a reload; nginx.conf's name wins a clash, said
+--- http_config
+    discovery_registry etcd http://127.0.0.1:$TEST_NGINX_SERVING_PORT;
+    discovery_service chat http://127.0.0.1:$TEST_NGINX_SVC_PORT uri=/chat-health;
+--- init
+DiscoveryTest::wait_status(qr/"name":"reg","url":"[^"]*","upstream":"[^"]*","state":"[a-z]+","drained":false,"origin":"registry"/, 10);
+--- request
+GET /_discovery
+--- response_body_like: "name":"chat","url":"http://127\.0\.0\.1:\d+","upstream":"[^"]*","state":"[a-z]+","drained":false,"origin":"file"
+--- error_log eval
+[qr/\[notice\].*discovery: the registry's services changed at revision 5: reloading the configuration/,
+ qr/\[warn\].*discovery: the registry's service "chat" is also in \S+nginx\.conf:\d+: that one is used/]
+
+
+
+=== TEST 10: the registry's services are routed, within their prefix=
+--- http_config
+    discovery_registry etcd http://127.0.0.1:$TEST_NGINX_SERVING_PORT;
+    discovery_service chat http://127.0.0.1:$TEST_NGINX_SVC_PORT uri=/chat-health;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_SVC_PORT;
+        default_type application/json;
+        location = /health {
+            return 200 '{"routes": [{"path": "/reg/{id}", "methods": ["GET"]}, {"path": "/out/{id}", "methods": ["GET"]}]}';
+        }
+        location = /chat-health {
+            return 200 '{"routes": [{"path": "/chat/{id}", "methods": ["GET"]}]}';
+        }
+        location / {
+            return 200 "service $uri\n";
+        }
+    }
+--- init
+DiscoveryTest::wait_status(qr/"name":"reg","url":"[^"]*","upstream":"[^"]*","state":"healthy","drained":false,"origin":"registry"/, 10)
+    && DiscoveryTest::wait_status(qr/"table_revision":5,/);
+--- request eval
+["GET /reg/1", "GET /chat/1", "GET /out/1"]
+--- error_code eval
+[200, 200, 404]
+--- response_body_like eval
+["service /reg/1", "service /chat/1", "Endpoint not available"]

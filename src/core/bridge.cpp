@@ -777,6 +777,7 @@ int discovery_status_render(const unsigned char *snapshot, size_t len,
             all[i].lastSuccess = s.last_success;
             all[i].failures = s.failures;
             all[i].lastError = view(s.last_error, s.last_error_len);
+            all[i].registry = s.registry != 0;
         }
 
         std::string json = discovery::renderStatus(
@@ -852,6 +853,7 @@ int discovery_api_handle(const discovery_api_request_t *req,
             st.lastSuccess = s.last_success;
             st.failures = s.failures;
             st.lastError = view(s.last_error, s.last_error_len);
+            st.registry = s.registry != 0;
             w.stats.push_back(st);
         }
         w.controls = discovery::decodeControls(v->controls, v->controls_len);
@@ -1121,6 +1123,36 @@ size_t discovery_registry_count(discovery_registry_t *r,
     }
     *valid = n;
     return r->table.entries().size();
+}
+
+int discovery_registry_serving(discovery_registry_t *r, discovery_buf_t *out,
+                               discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        std::string json = r->table.servingJson();
+        giveBuffer(json.data(), json.size(), out);
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_registry_args(const unsigned char *serving, size_t len,
+                            discovery_buf_t *out,
+                            discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        std::string all;
+        for (const auto &service : discovery::servingServices(std::string_view(
+                 reinterpret_cast<const char *>(serving), len))) {
+            all.append(service.name).push_back('\0');
+            for (const std::string &arg : discovery::directiveArgs(service)) {
+                all.append(arg).push_back('\0');
+            }
+            all.push_back('\0');
+        }
+        all.push_back('\0');
+        giveBuffer(all.data(), all.size(), out);
+        return DISCOVERY_OK;
+    });
 }
 
 int discovery_registry_status(discovery_registry_t *r, discovery_buf_t *out,

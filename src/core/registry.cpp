@@ -856,4 +856,65 @@ std::string RegistryTable::statusJson() const
     return w.take();
 }
 
+std::string RegistryTable::servingJson() const
+{
+    JsonWriter w;
+    w.beginObject();
+    for (const auto &[name, e] : entries_) {
+        if (e.valid) {
+            w.key(name);
+            w.string(e.document);
+        }
+    }
+    w.endObject();
+    return w.take();
+}
+
+std::vector<RegistryService> servingServices(std::string_view json)
+{
+    Tree tree = parseJson(json, "the registry's services");
+    yajl_val obj = tree.get();
+    std::vector<RegistryService> out;
+
+    for (size_t i = 0; i < obj->u.object.len; i++) {
+        yajl_val v = obj->u.object.values[i];
+        if (!YAJL_IS_STRING(v)) {
+            throw Error("the registry's services: a document is not a string");
+        }
+        try {
+            out.push_back(
+                parseRegistryService(obj->u.object.keys[i], YAJL_GET_STRING(v)));
+        } catch (const Error &) {
+            // checked when read: only another version's rules refuse it
+        }
+    }
+    return out;
+}
+
+std::vector<std::string> directiveArgs(const RegistryService &s)
+{
+    static const char *const formats[] = {"auto", "routes", "openapi", "grpc"};
+    std::vector<std::string> args;
+
+    args.push_back(s.url);
+    args.push_back("interval=" + std::to_string(s.intervalMs) + "ms");
+    args.push_back("timeout=" + std::to_string(s.timeoutMs) + "ms");
+    args.push_back("fails=" + std::to_string(s.fails));
+    args.push_back("passes=" + std::to_string(s.passes));
+    if (!s.uri.empty()) {
+        args.push_back("uri=" + s.uri);
+    }
+    args.push_back(std::string("format=") + formats[int(s.format)]);
+    if (s.grpcInternal) {
+        args.push_back("grpc_internal=on");
+    }
+    for (const std::string &p : s.prefixes) {
+        args.push_back("prefix=" + p);
+    }
+    if (!s.upstream.empty()) {
+        args.push_back("upstream=" + s.upstream);
+    }
+    return args;
+}
+
 } // namespace discovery

@@ -138,6 +138,9 @@ public:
     bool apply(const WatchMessage &message);
     // The entries as a JSON array for the status page.
     std::string statusJson() const;
+    // The valid services' documents, {"NAME": "DOCUMENT", ...} by name:
+    // what the gateway's configuration takes in (see servingServices).
+    std::string servingJson() const;
 
 private:
     bool put(const KeyValue &kv);
@@ -148,6 +151,13 @@ private:
     uint64_t version_ = 0;
     std::map<std::string, Entry> entries_; // by service name
 };
+
+// The services of a servingJson(), each validated again; a malformed
+// whole throws, an invalid service is left out.
+std::vector<RegistryService> servingServices(std::string_view json);
+
+// A service as discovery_service's arguments after NAME: URL, options.
+std::vector<std::string> directiveArgs(const RegistryService &s);
 
 // The end of a prefix range: the prefix with its last byte incremented.
 std::string prefixRangeEnd(std::string_view prefix);

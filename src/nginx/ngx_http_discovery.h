@@ -39,6 +39,7 @@ typedef struct {
     unsigned                       https:1;      /* https:// or grpcs:// */
     unsigned                       grpc:1;       /* grpc:// or grpcs:// */
     unsigned                       grpc_internal:1;
+    unsigned                       registry:1;   /* from the registry */
     ngx_str_t                      upstream;     /* $discovery_upstream */
     ngx_str_t                      upstream_opt; /* upstream= as given */
     ngx_str_t                      host_port;    /* of url, for upstream */
@@ -167,6 +168,15 @@ typedef struct {
     ngx_flag_t                     share;
     u_char                        *file;
     ngx_uint_t                     line;
+
+    /*
+     * The registry's services this configuration took in (see
+     * discovery_registry_serving), at that revision; adding: the
+     * directive's handler is adding them.
+     */
+    ngx_str_t                      serving;
+    int64_t                        serving_revision;
+    ngx_uint_t                     adding;
 } ngx_http_discovery_registry_conf_t;
 
 /* the registry's part of the zone, _registry.c's own */
@@ -437,6 +447,8 @@ char *ngx_http_discovery_registry(ngx_conf_t *cf, ngx_command_t *cmd,
 void ngx_http_discovery_registry_init_worker(ngx_cycle_t *cycle,
     ngx_http_discovery_main_conf_t *dmcf);
 void ngx_http_discovery_registry_exit_worker(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_discovery_registry_services(ngx_conf_t *cf,
+    ngx_http_discovery_main_conf_t *dmcf);
 ngx_int_t ngx_http_discovery_registry_status(ngx_pool_t *pool,
     ngx_http_discovery_main_conf_t *dmcf, ngx_str_t *out);
 

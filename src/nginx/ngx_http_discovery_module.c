@@ -271,6 +271,20 @@ ngx_http_discovery_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (dmcf->state.len
+        && ngx_http_discovery_state_names(cf, dmcf) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    /* the registry's services, known when the configuration is read */
+
+    if (dmcf->registry
+        && ngx_http_discovery_registry_services(cf, dmcf) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     if (dmcf->services.nelts == 0 && dmcf->registry == NULL) {
         if (dmcf->route_file) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
@@ -281,12 +295,6 @@ ngx_http_discovery_init_main_conf(ngx_conf_t *cf, void *conf)
         }
 
         return NGX_CONF_OK;
-    }
-
-    if (dmcf->state.len
-        && ngx_http_discovery_state_names(cf, dmcf) != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
     }
 
     if (ngx_http_discovery_upstreams(cf, dmcf) != NGX_CONF_OK) {

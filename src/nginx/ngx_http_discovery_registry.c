@@ -61,6 +61,17 @@ struct ngx_http_discovery_registry_sh_s {
     ngx_uint_t                     valid;
     u_char                        *services;     /* JSON array, or NULL */
     size_t                         services_len;
+
+    /*
+     * The valid services (discovery_registry_serving) for the next
+     * configuration, which a reload takes in, at that revision; and the
+     * revision the running configuration's services were last found
+     * current at.
+     */
+    u_char                        *serving;
+    size_t                         serving_len;
+    int64_t                        serving_revision;
+    int64_t                        table_revision;
 };
 
 
@@ -88,6 +99,9 @@ typedef struct {
     size_t                               error_len;
     u_char                               error[DISCOVERY_ERROR_LEN];
     char                                 curl_error[CURL_ERROR_SIZE];
+
+    u_char                              *asked;      /* reloaded for */
+    size_t                               asked_len;
 
     ngx_event_t                          lease;
     ngx_event_t                          retry;
@@ -118,6 +132,13 @@ static void ngx_http_discovery_registry_event(ngx_event_t *ev);
 static void ngx_http_discovery_registry_done(void);
 static u_char *ngx_http_discovery_registry_escape(u_char *p,
     u_char *data, size_t len);
+static ngx_int_t ngx_http_discovery_registry_saved(ngx_conf_t *cf,
+    ngx_http_discovery_main_conf_t *dmcf);
+static ngx_int_t ngx_http_discovery_registry_add(ngx_conf_t *cf,
+    ngx_http_discovery_main_conf_t *dmcf, u_char *p, u_char *last);
+static void ngx_http_discovery_registry_follow(void);
+static void ngx_http_discovery_registry_save(u_char *serving, size_t len,
+    int64_t revision);
 
 
 static ngx_http_discovery_registry_watcher_t  ngx_http_discovery_watcher;
@@ -293,6 +314,298 @@ ngx_http_discovery_registry(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     dmcf->registry = rcf;
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * At the end of "http": the registry's services become services of this
+ * configuration, as if nginx.conf listed them, checked and set up by
+ * discovery_service's own handler.  On a reload they are what the
+ * running gateway's registry holds (its zone); at a start, what the last
+ * run saved beside the state file, so that a gateway started while etcd
+ * is down serves them.  A name nginx.conf has is nginx.conf's.
+ */
+
+ngx_int_t
+ngx_http_discovery_registry_services(ngx_conf_t *cf,
+    ngx_http_discovery_main_conf_t *dmcf)
+{
+    u_char                              *p, *last;
+    discovery_buf_t                      args;
+    discovery_error_t                    err;
+    ngx_http_discovery_registry_conf_t  *rcf;
+
+    rcf = dmcf->registry;
+
+    if (ngx_http_discovery_registry_saved(cf, dmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (rcf->serving.len == 0) {
+        return NGX_OK;
+    }
+
+    if (discovery_registry_args(rcf->serving.data, rcf->serving.len, &args,
+                                &err)
+        != DISCOVERY_OK)
+    {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "discovery: the registry's services are not used: %s",
+                      err.text);
+        ngx_str_null(&rcf->serving);
+        return NGX_OK;
+    }
+
+    /* name, URL, options, "" after each service; "" after the last */
+
+    p = args.data;
+    last = args.data + args.len;
+
+    while (p < last && *p) {
+        if (ngx_http_discovery_registry_add(cf, dmcf, p, last) != NGX_OK) {
+            discovery_buf_free(&args);
+            return NGX_ERROR;
+        }
+
+        /* past this service's arguments and the empty one after them */
+
+        while (p < last && *p) {
+            p += ngx_strlen(p) + 1;
+        }
+
+        p++;
+    }
+
+    discovery_buf_free(&args);
+
+    return NGX_OK;
+}
+
+
+/* the serving set: the running gateway's zone, or the saved file */
+
+static ngx_int_t
+ngx_http_discovery_registry_saved(ngx_conf_t *cf,
+    ngx_http_discovery_main_conf_t *dmcf)
+{
+    u_char                              *p, *nl;
+    ssize_t                              n;
+    ngx_fd_t                             fd;
+    ngx_str_t                            name;
+    ngx_uint_t                           i;
+    ngx_list_part_t                     *part;
+    ngx_shm_zone_t                      *zone;
+    ngx_file_info_t                      fi;
+    ngx_http_discovery_main_conf_t      *odmcf;
+    ngx_http_discovery_registry_sh_t    *rsh;
+    ngx_http_discovery_registry_conf_t  *rcf;
+
+    rcf = dmcf->registry;
+
+    /* a reload: the old cycle's zone, found by its tag */
+
+    odmcf = NULL;
+
+    if (ngx_cycle && ngx_cycle->shared_memory.part.elts) {
+        part = (ngx_list_part_t *) &ngx_cycle->shared_memory.part;
+        zone = part->elts;
+
+        for (i = 0; /* void */ ; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+
+                part = part->next;
+                zone = part->elts;
+                i = 0;
+            }
+
+            if (zone[i].tag == &ngx_http_discovery_module) {
+                odmcf = zone[i].data;
+                break;
+            }
+        }
+    }
+
+    if (odmcf && odmcf->sh && odmcf->shpool) {
+        ngx_shmtx_lock(&odmcf->shpool->mutex);
+
+        rsh = odmcf->sh->registry;
+
+        if (rsh && rsh->serving) {
+            rcf->serving.data = ngx_pnalloc(cf->pool, rsh->serving_len);
+
+            if (rcf->serving.data) {
+                ngx_memcpy(rcf->serving.data, rsh->serving,
+                           rsh->serving_len);
+                rcf->serving.len = rsh->serving_len;
+                rcf->serving_revision = rsh->serving_revision;
+            }
+        }
+
+        ngx_shmtx_unlock(&odmcf->shpool->mutex);
+
+        if (rsh && rsh->serving && rcf->serving.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (rsh && rsh->serving) {
+            return NGX_OK;
+        }
+    }
+
+    /* a start: "REVISION\nJSON" beside the state file */
+
+    if (dmcf->state.len == 0 || ngx_test_config) {
+        return NGX_OK;
+    }
+
+    name.len = dmcf->state.len + sizeof(".registry") - 1;
+    name.data = ngx_pnalloc(cf->pool, name.len + 1);
+    if (name.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(name.data, "%V.registry%Z", &dmcf->state);
+
+    fd = ngx_open_file(name.data, NGX_FILE_RDONLY | NGX_FILE_NONBLOCK,
+                       NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        return NGX_OK;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
+        || !ngx_is_file(&fi)
+        || ngx_file_size(&fi) > NGX_HTTP_DISCOVERY_REGISTRY_MAX_ANSWER)
+    {
+        ngx_close_file(fd);
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "discovery: \"%s\" is not a registry file: ignored",
+                      name.data);
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(cf->pool, (size_t) ngx_file_size(&fi) + 1);
+    if (p == NULL) {
+        ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    n = ngx_read_fd(fd, p, (size_t) ngx_file_size(&fi));
+    ngx_close_file(fd);
+
+    nl = (n > 0) ? ngx_strlchr(p, p + n, LF) : NULL;
+
+    if (nl == NULL) {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "discovery: \"%s\" is not a registry file: ignored",
+                      name.data);
+        return NGX_OK;
+    }
+
+    rcf->serving_revision = ngx_atoof(p, nl - p);
+    if (rcf->serving_revision == NGX_ERROR) {
+        rcf->serving_revision = 0;
+    }
+
+    rcf->serving.data = nl + 1;
+    rcf->serving.len = p + n - (nl + 1);
+
+    ngx_log_error(NGX_LOG_INFO, cf->log, 0,
+                  "discovery: the registry's services of revision %L, "
+                  "from \"%s\"", rcf->serving_revision, name.data);
+
+    return NGX_OK;
+}
+
+
+/* one service: NAME\0URL\0OPTION\0...\0 */
+
+static ngx_int_t
+ngx_http_discovery_registry_add(ngx_conf_t *cf,
+    ngx_http_discovery_main_conf_t *dmcf, u_char *p, u_char *last)
+{
+    char                                *rv;
+    size_t                               len;
+    ngx_str_t                           *arg;
+    ngx_uint_t                           i, n;
+    ngx_array_t                         *saved, args;
+    ngx_http_discovery_service_t        *service;
+    ngx_http_discovery_registry_conf_t  *rcf;
+
+    rcf = dmcf->registry;
+
+    if (ngx_array_init(&args, cf->temp_pool, 8, sizeof(ngx_str_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    arg = ngx_array_push(&args);
+    if (arg == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(arg, "discovery_service");
+
+    while (p < last && *p) {
+        len = ngx_strlen(p);
+
+        arg = ngx_array_push(&args);
+        if (arg == NULL) {
+            return NGX_ERROR;
+        }
+
+        /* the service keeps pointers into its arguments: the conf's pool */
+
+        arg->data = ngx_pstrdup(cf->pool, &(ngx_str_t) { len, p });
+        if (arg->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        arg->len = len;
+        p += len + 1;
+    }
+
+    arg = args.elts;
+
+    service = dmcf->services.elts;
+
+    for (i = 0; i < dmcf->services.nelts; i++) {
+        if (service[i].name.len == arg[1].len
+            && ngx_strncmp(service[i].name.data, arg[1].data, arg[1].len)
+               == 0)
+        {
+            ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                          "discovery: the registry's service \"%V\" is "
+                          "also in %s:%ui: that one is used",
+                          &arg[1], service[i].file, service[i].line);
+            return NGX_OK;
+        }
+    }
+
+    n = dmcf->services.nelts;
+    saved = cf->args;
+    cf->args = &args;
+    rcf->adding = 1;
+
+    rv = ngx_http_discovery_service(cf, NULL, dmcf);
+
+    rcf->adding = 0;
+    cf->args = saved;
+
+    if (rv != NGX_CONF_OK) {
+        /* said by the handler; the rest of the configuration goes on */
+        dmcf->services.nelts = n;
+
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "discovery: the registry's service \"%V\" is not "
+                      "used", &arg[1]);
+    }
+
+    return NGX_OK;
 }
 
 
@@ -492,6 +805,11 @@ ngx_http_discovery_registry_exit_worker(ngx_cycle_t *cycle)
 
     curl_multi_cleanup(w->multi);
     w->multi = NULL;
+
+    if (w->asked) {
+        ngx_free(w->asked);
+        w->asked = NULL;
+    }
 
     discovery_registry_destroy(w->registry);
     w->registry = NULL;
@@ -1078,6 +1396,10 @@ ngx_http_discovery_registry_publish(ngx_uint_t state)
 
     ngx_shmtx_unlock(&shpool->mutex);
 
+    if (state == NGX_HTTP_DISCOVERY_REGISTRY_UP) {
+        ngx_http_discovery_registry_follow();
+    }
+
     if (json.data && w->version != version) {
         ngx_log_error(NGX_LOG_ALERT, w->log, 0,
                       "discovery: no room in the zone for the registry's "
@@ -1085,6 +1407,179 @@ ngx_http_discovery_registry_publish(ngx_uint_t state)
     }
 
     discovery_buf_free(&json);
+}
+
+
+/*
+ * When the valid services differ from the configuration's, the gateway
+ * reloads its configuration, which takes them in: the zone holds them
+ * for the master, and a file beside the state file for the next start.
+ * Asked once per set: a reload that fails (nginx.conf broken meanwhile)
+ * is not asked again until the set changes.
+ */
+
+static void
+ngx_http_discovery_registry_follow(void)
+{
+    u_char                                 *p;
+    int64_t                                 revision;
+    ngx_pid_t                               master;
+    discovery_buf_t                         serving;
+    discovery_error_t                       err;
+    ngx_slab_pool_t                        *shpool;
+    ngx_http_discovery_registry_sh_t       *rsh;
+    ngx_http_discovery_registry_conf_t     *rcf;
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+    rcf = w->conf;
+    shpool = w->dmcf->shpool;
+
+    if (discovery_registry_serving(w->registry, &serving, &err)
+        != DISCOVERY_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, w->log, 0,
+                      "discovery: cannot render the registry's services: %s",
+                      err.text);
+        return;
+    }
+
+    revision = discovery_registry_revision(w->registry);
+
+    /* none, and none configured ("{}": the registry's empty set) */
+
+    if ((serving.len == rcf->serving.len
+         && ngx_memcmp(serving.data, rcf->serving.data, serving.len) == 0)
+        || (rcf->serving.len == 0 && serving.len == 2))
+    {
+        /* the configuration's: the table reflects this revision */
+
+        ngx_shmtx_lock(&shpool->mutex);
+        w->dmcf->sh->registry->table_revision = revision;
+        ngx_shmtx_unlock(&shpool->mutex);
+
+        discovery_buf_free(&serving);
+        return;
+    }
+
+    if (serving.len == w->asked_len
+        && ngx_memcmp(serving.data, w->asked, serving.len) == 0)
+    {
+        discovery_buf_free(&serving);
+        return;
+    }
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    rsh = w->dmcf->sh->registry;
+
+    p = ngx_slab_alloc_locked(shpool, serving.len);
+
+    if (p) {
+        ngx_memcpy(p, serving.data, serving.len);
+
+        if (rsh->serving) {
+            ngx_slab_free_locked(shpool, rsh->serving);
+        }
+
+        rsh->serving = p;
+        rsh->serving_len = serving.len;
+        rsh->serving_revision = revision;
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    if (p == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, w->log, 0,
+                      "discovery: no room in the zone for the registry's "
+                      "services");
+        discovery_buf_free(&serving);
+        return;
+    }
+
+    ngx_http_discovery_registry_save(serving.data, serving.len, revision);
+
+    if (w->asked) {
+        ngx_free(w->asked);
+    }
+
+    w->asked = serving.data;
+    w->asked_len = serving.len;
+
+    master = getppid();
+
+    if (ngx_process != NGX_PROCESS_WORKER || master <= 1) {
+        ngx_log_error(NGX_LOG_WARN, w->log, 0,
+                      "discovery: the registry's services changed at "
+                      "revision %L; without a master process they are taken "
+                      "in at the next start", revision);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, w->log, 0,
+                  "discovery: the registry's services changed at revision "
+                  "%L: reloading the configuration", revision);
+
+    if (kill(master, ngx_signal_value(NGX_RECONFIGURE_SIGNAL)) == -1) {
+        ngx_log_error(NGX_LOG_ALERT, w->log, ngx_errno,
+                      "discovery: kill(%P, SIGHUP) failed", master);
+    }
+}
+
+
+/* "REVISION\nJSON" beside the state file, for a start while etcd is down */
+
+static void
+ngx_http_discovery_registry_save(u_char *serving, size_t len,
+    int64_t revision)
+{
+    u_char                                 *p;
+    ngx_fd_t                                fd;
+    ngx_str_t                              *state;
+    ngx_http_discovery_registry_watcher_t  *w;
+    u_char                                  head[NGX_INT64_LEN + 2];
+    u_char                                  name[NGX_MAX_PATH];
+    u_char                                  temp[NGX_MAX_PATH];
+
+    w = &ngx_http_discovery_watcher;
+    state = &w->dmcf->state;
+
+    if (state->len == 0 || state->len + sizeof(".registry.tmp") > NGX_MAX_PATH)
+    {
+        return;
+    }
+
+    ngx_sprintf(name, "%V.registry%Z", state);
+    ngx_sprintf(temp, "%V.registry.tmp%Z", state);
+
+    fd = ngx_open_file(temp, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE,
+                       NGX_FILE_DEFAULT_ACCESS);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_ERR, w->log, ngx_errno,
+                      ngx_open_file_n " \"%s\" failed", temp);
+        return;
+    }
+
+    p = ngx_sprintf(head, "%L\n", revision);
+
+    if (ngx_write_fd(fd, head, p - head) != p - head
+        || ngx_write_fd(fd, serving, len) != (ssize_t) len)
+    {
+        ngx_log_error(NGX_LOG_ERR, w->log, ngx_errno,
+                      "discovery: cannot write \"%s\"", temp);
+        ngx_close_file(fd);
+        (void) ngx_delete_file(temp);
+        return;
+    }
+
+    ngx_close_file(fd);
+
+    if (ngx_rename_file(temp, name) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, w->log, ngx_errno,
+                      ngx_rename_file_n " \"%s\" to \"%s\" failed",
+                      temp, name);
+        (void) ngx_delete_file(temp);
+    }
 }
 
 
@@ -1119,7 +1614,8 @@ ngx_http_discovery_registry_status(ngx_pool_t *pool,
 
     len = sizeof("{\"type\":\"etcd\",\"prefix\":,\"endpoints\":[],"
                  "\"state\":\"connecting\",\"since\":,\"endpoint\":,"
-                 "\"revision\":,\"last_error\":,\"services_count\":,"
+                 "\"revision\":,\"table_revision\":,\"last_error\":,"
+                 "\"services_count\":,"
                  "\"services_valid\":,\"services\":[]}")
           + 6 * rcf->prefix.len + 2 + 3 * NGX_INT64_LEN
           + 6 * DISCOVERY_ERROR_LEN + 2 + 4 * NGX_INT64_LEN
@@ -1156,6 +1652,7 @@ ngx_http_discovery_registry_status(ngx_pool_t *pool,
     if (rsh == NULL) {
         p = ngx_slprintf(p, last, ",\"state\":\"connecting\",\"since\":null,"
                          "\"endpoint\":null,\"revision\":0,"
+                         "\"table_revision\":0,"
                          "\"last_error\":null,\"services_count\":0,"
                          "\"services_valid\":0,\"services\":[]}");
 
@@ -1166,8 +1663,10 @@ ngx_http_discovery_registry_status(ngx_pool_t *pool,
                          rsh->since);
         p = ngx_http_discovery_registry_escape(p, url[rsh->endpoint].data,
                                                url[rsh->endpoint].len);
-        p = ngx_slprintf(p, last, ",\"revision\":%L,\"last_error\":",
-                         rsh->revision);
+        p = ngx_slprintf(p, last, ",\"revision\":%L,\"table_revision\":%L,"
+                         "\"last_error\":", rsh->revision,
+                         rsh->table_revision ? rsh->table_revision
+                                             : rcf->serving_revision);
 
         if (rsh->error_len) {
             p = ngx_http_discovery_registry_escape(p, rsh->error,

@@ -338,5 +338,45 @@ TEST(RegistryBridge, WatchStreamThroughTheCInterface)
     discovery_registry_destroy(r);
 }
 
+TEST(RegistryServing, TheValidServicesAsDirectiveArguments)
+{
+    RegistryTable t("/p/");
+    RangeAnswer a;
+    a.revision = 3;
+    a.kvs = {{"/p/services/b", R"({"url":"http://b","uri":"/h","prefix":["/x"],
+                                   "interval":"2s","upstream":"pool"})", 1},
+             {"/p/services/a", R"({"url":"grpc://a:50051"})", 2},
+             {"/p/services/c", R"({"url":"nope"})", 3}};
+    t.load(a);
+    std::string serving = t.servingJson();
+    EXPECT_EQ(serving.find("\"c\""), std::string::npos);
+
+    std::vector<RegistryService> services = servingServices(serving);
+    ASSERT_EQ(services.size(), 2u);
+    EXPECT_EQ(services[0].name, "a");
+    EXPECT_EQ(directiveArgs(services[0]),
+              (std::vector<std::string>{"grpc://a:50051", "interval=30000ms",
+                                        "timeout=5000ms", "fails=1",
+                                        "passes=1", "format=grpc"}));
+    EXPECT_EQ(directiveArgs(services[1]),
+              (std::vector<std::string>{"http://b", "interval=2000ms",
+                                        "timeout=5000ms", "fails=1",
+                                        "passes=1", "uri=/h", "format=auto",
+                                        "prefix=/x", "upstream=pool"}));
+
+    discovery_buf_t out{nullptr, 0};
+    discovery_error_t err;
+    ASSERT_EQ(discovery_registry_args(
+                  reinterpret_cast<const unsigned char *>(serving.data()),
+                  serving.size(), &out, &err),
+              DISCOVERY_OK);
+    std::string flat(reinterpret_cast<char *>(out.data), out.len);
+    EXPECT_EQ(flat.substr(0, 16), std::string("a\0grpc://a:50051", 16));
+    EXPECT_EQ(flat.substr(flat.size() - 2), std::string("\0\0", 2));
+    discovery_buf_free(&out);
+
+    EXPECT_THROW(servingServices("[1]"), Error);
+}
+
 } // namespace
 } // namespace discovery
