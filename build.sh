@@ -26,7 +26,7 @@ PACKAGES="nginx nginx-dev libyajl-dev libcurl4-openssl-dev ca-certificates g++ m
     libwww-perl liburi-perl libipc-run-perl liblist-moreutils-perl
     python3 python3-fastapi python3-uvicorn python3-httpx python3-pytest
     python3-websockets python3-grpcio python3-grpc-tools grpc-proto openssl
-    chromium chromium-driver python3-selenium"
+    chromium chromium-driver python3-selenium etcd-server"
 # what `build.sh deb` needs besides debian/control's Build-Depends
 DEB_PACKAGES="dpkg-dev lintian"
 
