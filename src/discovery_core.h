@@ -506,7 +506,8 @@ size_t discovery_json_escape(unsigned char *dst, const unsigned char *src,
 /*
  * The registry (discovery_registry): etcd's v3 JSON gateway.  The handle
  * holds what PREFIX/services/ held at the revision last read, each key's
- * document validated as a service, and the watch stream's unread bytes.
+ * document validated as a service, PREFIX/overrides/controls, and the
+ * watch stream's unread bytes.
  */
 typedef struct discovery_registry_s  discovery_registry_t;
 
@@ -576,6 +577,20 @@ uint64_t discovery_registry_version(discovery_registry_t *r)
 /* the number of services held, valid ones in *valid */
 size_t discovery_registry_count(discovery_registry_t *r, size_t *valid)
     DISCOVERY_NOEXCEPT;
+
+/*
+ * PREFIX/overrides/controls, the management API's overrides as
+ * discovery_api_handle() encodes them, as last read; *present 0: there is
+ * no such key.  Returns a count of its changes.  Valid until the next read.
+ */
+uint64_t discovery_registry_overrides(discovery_registry_t *r,
+    const unsigned char **data, size_t *len, int *present)
+    DISCOVERY_NOEXCEPT;
+
+/* the body of /v3/kv/put writing these controls to that key */
+int discovery_registry_overrides_request(discovery_registry_t *r,
+    const unsigned char *controls, size_t len, discovery_buf_t *out,
+    discovery_error_t *err) DISCOVERY_NOEXCEPT;
 
 /*
  * The valid services' documents as one JSON object by name: what the

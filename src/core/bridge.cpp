@@ -988,7 +988,7 @@ int discovery_registry_range_request(discovery_registry_t *r,
                                      discovery_error_t *err) noexcept
 {
     return guard(err, [&] {
-        std::string body = discovery::rangeRequest(r->table.servicesPrefix());
+        std::string body = discovery::rangeRequest(r->table.prefix());
         giveBuffer(body.data(), body.size(), out);
         return DISCOVERY_OK;
     });
@@ -999,7 +999,7 @@ int discovery_registry_watch_request(discovery_registry_t *r,
                                      discovery_error_t *err) noexcept
 {
     return guard(err, [&] {
-        std::string body = discovery::watchRequest(r->table.servicesPrefix(),
+        std::string body = discovery::watchRequest(r->table.prefix(),
                                                    r->table.revision() + 1);
         giveBuffer(body.data(), body.size(), out);
         return DISCOVERY_OK;
@@ -1123,6 +1123,31 @@ size_t discovery_registry_count(discovery_registry_t *r,
     }
     *valid = n;
     return r->table.entries().size();
+}
+
+uint64_t discovery_registry_overrides(discovery_registry_t *r,
+                                      const unsigned char **data, size_t *len,
+                                      int *present) noexcept
+{
+    const std::string &o = r->table.overrides();
+    *data = reinterpret_cast<const unsigned char *>(o.data());
+    *len = o.size();
+    *present = r->table.hasOverrides();
+    return r->table.overridesVersion();
+}
+
+int discovery_registry_overrides_request(discovery_registry_t *r,
+                                         const unsigned char *controls,
+                                         size_t len, discovery_buf_t *out,
+                                         discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        std::string body = discovery::putRequest(
+            r->table.overridesKey(),
+            std::string_view(reinterpret_cast<const char *>(controls), len));
+        giveBuffer(body.data(), body.size(), out);
+        return DISCOVERY_OK;
+    });
 }
 
 int discovery_registry_serving(discovery_registry_t *r, discovery_buf_t *out,

@@ -692,6 +692,18 @@ std::string watchRequest(std::string_view prefix, int64_t startRevision)
     return w.take();
 }
 
+std::string putRequest(std::string_view key, std::string_view value)
+{
+    JsonWriter w;
+    w.beginObject();
+    w.key("key");
+    w.string(encodeBase64(key));
+    w.key("value");
+    w.string(encodeBase64(value));
+    w.endObject();
+    return w.take();
+}
+
 std::string authRequest(std::string_view user, std::string_view password)
 {
     JsonWriter w;
@@ -742,8 +754,20 @@ bool WatchStream::next(std::string &message)
 }
 
 RegistryTable::RegistryTable(std::string prefix)
-    : servicesPrefix_(std::move(prefix) + "services/")
+    : prefix_(prefix), servicesPrefix_(prefix + "services/"),
+      overridesKey_(prefix + "overrides/controls")
 {
+}
+
+bool RegistryTable::setOverrides(const std::string &value, bool present)
+{
+    if (value == overrides_ && present == hasOverrides_) {
+        return false;
+    }
+    overrides_ = value;
+    hasOverrides_ = present;
+    overridesVersion_++;
+    return true;
 }
 
 void RegistryTable::load(const RangeAnswer &answer)
@@ -752,8 +776,14 @@ void RegistryTable::load(const RangeAnswer &answer)
     std::map<std::string, Entry> old;
     old.swap(entries_);
     bool changed = false;
+    std::string overrides;
+    bool present = false;
 
     for (const KeyValue &kv : answer.kvs) {
+        if (kv.key == overridesKey_) {
+            overrides = kv.value;
+            present = true;
+        }
         if (kv.key.compare(0, servicesPrefix_.size(), servicesPrefix_) != 0) {
             continue;
         }
@@ -770,6 +800,7 @@ void RegistryTable::load(const RangeAnswer &answer)
     if (changed) {
         version_++;
     }
+    setOverrides(overrides, present);
     revision_ = answer.revision;
 }
 
@@ -799,6 +830,10 @@ bool RegistryTable::apply(const WatchMessage &message)
 
 bool RegistryTable::put(const KeyValue &kv)
 {
+    if (kv.key == overridesKey_) {
+        setOverrides(kv.value, true);
+        return false;
+    }
     if (kv.key.compare(0, servicesPrefix_.size(), servicesPrefix_) != 0) {
         return false;
     }
@@ -825,6 +860,10 @@ bool RegistryTable::put(const KeyValue &kv)
 
 bool RegistryTable::erase(const std::string &key)
 {
+    if (key == overridesKey_) {
+        setOverrides(std::string(), false);
+        return false;
+    }
     if (key.compare(0, servicesPrefix_.size(), servicesPrefix_) != 0) {
         return false;
     }

@@ -93,6 +93,7 @@ std::string errorAnswer(std::string_view body);
 std::string rangeRequest(std::string_view prefix);
 std::string watchRequest(std::string_view prefix, int64_t startRevision);
 std::string authRequest(std::string_view user, std::string_view password);
+std::string putRequest(std::string_view key, std::string_view value);
 
 /*
  * Splits the watch stream, which the gateway sends as JSON objects one
@@ -126,7 +127,16 @@ public:
         std::string error;       // when not
     };
 
+    // What is read and watched: the whole prefix (services and overrides).
+    const std::string &prefix() const { return prefix_; }
     const std::string &servicesPrefix() const { return servicesPrefix_; }
+    // PREFIX/overrides/controls: the management API's overrides, as the
+    // core encodes them (see controls.hpp); empty when there is no key.
+    const std::string &overridesKey() const { return overridesKey_; }
+    const std::string &overrides() const { return overrides_; }
+    bool hasOverrides() const { return hasOverrides_; }
+    // Counts the changes of the overrides key.
+    uint64_t overridesVersion() const { return overridesVersion_; }
     int64_t revision() const { return revision_; }
     const std::map<std::string, Entry> &entries() const { return entries_; }
     // Counts changes of what is served: a caller republishes on a change.
@@ -146,7 +156,14 @@ private:
     bool put(const KeyValue &kv);
     bool erase(const std::string &key);
 
+    bool setOverrides(const std::string &value, bool present);
+
+    std::string prefix_;
     std::string servicesPrefix_;
+    std::string overridesKey_;
+    std::string overrides_;
+    bool hasOverrides_ = false;
+    uint64_t overridesVersion_ = 0;
     int64_t revision_ = 0;
     uint64_t version_ = 0;
     std::map<std::string, Entry> entries_; // by service name

@@ -29,11 +29,15 @@
 
 /*
  * The watcher's lease (milliseconds): the process that holds it renews
- * it every NGX_HTTP_DISCOVERY_REGISTRY_TICK; another takes it over once
- * it has expired, or at once when its holder is gone.
+ * it every NGX_HTTP_DISCOVERY_REGISTRY_TICK; another, looking every
+ * NGX_HTTP_DISCOVERY_REGISTRY_SYNC, takes it over once it has expired, or
+ * at once when its holder is gone or gave it back (at exit).
  */
 #define NGX_HTTP_DISCOVERY_REGISTRY_LEASE   3000
 #define NGX_HTTP_DISCOVERY_REGISTRY_TICK    1000
+
+/* how often the watcher looks for an API write to put to etcd (ms) */
+#define NGX_HTTP_DISCOVERY_REGISTRY_SYNC    100
 
 /*
  * Reconnecting: after a failure the next endpoint is tried after
@@ -103,7 +107,21 @@ typedef struct {
     u_char                              *asked;      /* reloaded for */
     size_t                               asked_len;
 
+    /*
+     * The management API's overrides: the zone's controls_version etcd
+     * holds (written there, or taken from there), the put in flight, and
+     * the count of the registry's changes of them last applied.
+     */
+    ngx_atomic_uint_t                    synced;
+    ngx_atomic_uint_t                    put_version;
+    uint64_t                             overrides_version;
+    CURL                                *put;
+    struct curl_slist                   *put_headers;
+    discovery_buf_t                      put_body;
+    ngx_uint_t                           watching;   /* created */
+
     ngx_event_t                          lease;
+    ngx_event_t                          sync;
     ngx_event_t                          retry;
     ngx_event_t                          timer;      /* libcurl's */
     ngx_log_t                           *log;
@@ -114,6 +132,7 @@ static char *ngx_http_discovery_registry_url(ngx_conf_t *cf,
     ngx_http_discovery_registry_conf_t *rcf, ngx_str_t *value);
 static void ngx_http_discovery_registry_lease_handler(ngx_event_t *ev);
 static void ngx_http_discovery_registry_retry_handler(ngx_event_t *ev);
+static void ngx_http_discovery_registry_sync_handler(ngx_event_t *ev);
 static void ngx_http_discovery_registry_start(ngx_uint_t step);
 static void ngx_http_discovery_registry_stop(void);
 static void ngx_http_discovery_registry_failed(const char *fmt, ...);
@@ -139,6 +158,12 @@ static ngx_int_t ngx_http_discovery_registry_add(ngx_conf_t *cf,
 static void ngx_http_discovery_registry_follow(void);
 static void ngx_http_discovery_registry_save(u_char *serving, size_t len,
     int64_t revision);
+static void ngx_http_discovery_registry_overrides_apply(void);
+static void ngx_http_discovery_registry_overrides_put(void);
+static void ngx_http_discovery_registry_put_done(CURLcode result);
+static void ngx_http_discovery_registry_put_free(void);
+static size_t ngx_http_discovery_registry_discard(char *ptr, size_t size,
+    size_t nmemb, void *userdata);
 
 
 static ngx_http_discovery_registry_watcher_t  ngx_http_discovery_watcher;
@@ -756,6 +781,10 @@ ngx_http_discovery_registry_init_worker(ngx_cycle_t *cycle,
     ngx_http_discovery_registry_dumb.fd = (ngx_socket_t) -1;
 
     w->lease.handler = ngx_http_discovery_registry_lease_handler;
+    w->sync.handler = ngx_http_discovery_registry_sync_handler;
+    w->sync.data = &ngx_http_discovery_registry_dumb;
+    w->sync.log = cycle->log;
+    w->sync.cancelable = 1;
     w->retry.handler = ngx_http_discovery_registry_retry_handler;
     w->timer.handler = ngx_http_discovery_registry_timeout;
 
@@ -802,6 +831,8 @@ ngx_http_discovery_registry_exit_worker(ngx_cycle_t *cycle)
 
         w->leased = 0;
     }
+
+    ngx_http_discovery_registry_put_free();
 
     curl_multi_cleanup(w->multi);
     w->multi = NULL;
@@ -857,6 +888,10 @@ ngx_http_discovery_registry_lease_handler(ngx_event_t *ev)
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, w->log, 0,
                        "discovery: this process watches the registry");
 
+        /* the zone's overrides until etcd's are read: those etcd has */
+        w->synced = w->dmcf->sh->controls_version;
+        w->overrides_version = (uint64_t) -1;
+
         w->leased = 1;
         w->failures = 0;
         ngx_http_discovery_registry_start(w->conf->user.len
@@ -867,9 +902,40 @@ ngx_http_discovery_registry_lease_handler(ngx_event_t *ev)
         /* another took it: this process was too slow to renew it */
         w->leased = 0;
         ngx_http_discovery_registry_stop();
+
     }
 
-    ngx_add_timer(ev, NGX_HTTP_DISCOVERY_REGISTRY_TICK);
+    if (w->leased && !w->sync.timer_set) {
+        ngx_add_timer(&w->sync, NGX_HTTP_DISCOVERY_REGISTRY_SYNC);
+    }
+
+    /*
+     * The others look more often: after a reload the old worker gives the
+     * lease back as it exits, and a new one takes the watch over at once.
+     */
+    ngx_add_timer(ev, w->leased ? NGX_HTTP_DISCOVERY_REGISTRY_TICK
+                                : NGX_HTTP_DISCOVERY_REGISTRY_SYNC);
+}
+
+
+/* an API write in any worker of this gateway: its overrides go to etcd */
+
+static void
+ngx_http_discovery_registry_sync_handler(ngx_event_t *ev)
+{
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit || !w->leased) {
+        return;
+    }
+
+    if (w->watching) {
+        ngx_http_discovery_registry_overrides_put();
+    }
+
+    ngx_add_timer(ev, NGX_HTTP_DISCOVERY_REGISTRY_SYNC);
 }
 
 
@@ -1081,6 +1147,7 @@ ngx_http_discovery_registry_stop(void)
 
     w->received = 0;
     w->step = NGX_HTTP_DISCOVERY_REGISTRY_IDLE;
+    w->watching = 0;
 
     if (w->retry.timer_set) {
         ngx_del_timer(&w->retry);
@@ -1297,6 +1364,7 @@ ngx_http_discovery_registry_watch(void)
 
         case DISCOVERY_WATCH_CREATED:
             w->failures = 0;
+            w->watching = 1;
             ngx_http_discovery_registry_publish(NGX_HTTP_DISCOVERY_REGISTRY_UP);
             break;
 
@@ -1398,6 +1466,7 @@ ngx_http_discovery_registry_publish(ngx_uint_t state)
 
     if (state == NGX_HTTP_DISCOVERY_REGISTRY_UP) {
         ngx_http_discovery_registry_follow();
+        ngx_http_discovery_registry_overrides_apply();
     }
 
     if (json.data && w->version != version) {
@@ -1524,6 +1593,308 @@ ngx_http_discovery_registry_follow(void)
         ngx_log_error(NGX_LOG_ALERT, w->log, ngx_errno,
                       "discovery: kill(%P, SIGHUP) failed", master);
     }
+}
+
+
+/*
+ * The management API's overrides with a registry: an API write changes
+ * the zone of the gateway that answers it at once, and the watcher puts
+ * the zone's controls to PREFIX/overrides/controls within 100 ms; every
+ * gateway's watcher applies that key's changes to its zone.  The last
+ * write wins; a change etcd brings while a local one waits for its put
+ * is overwritten by it.
+ */
+
+static void
+ngx_http_discovery_registry_overrides_apply(void)
+{
+    int                                     present;
+    u_char                                 *p;
+    size_t                                  len;
+    int64_t                                 next;
+    uint64_t                                version;
+    ngx_uint_t                              first;
+    discovery_buf_t                         out;
+    discovery_error_t                       err;
+    const unsigned char                    *data;
+    ngx_http_discovery_shctx_t             *sh;
+    ngx_http_discovery_main_conf_t         *dmcf;
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+    dmcf = w->dmcf;
+    sh = dmcf->sh;
+
+    version = discovery_registry_overrides(w->registry, &data, &len,
+                                           &present);
+
+    if (version == w->overrides_version) {
+        return;
+    }
+
+    first = (w->overrides_version == (uint64_t) -1);
+    w->overrides_version = version;
+
+    if (!present) {
+        /*
+         * etcd never had overrides: the zone's, if any, go there (a
+         * gateway that had them before its registry, or a write that
+         * came before the first read); nothing is taken from etcd.
+         */
+        if (first && dmcf->sh->controls_len) {
+            w->synced = 0;
+        }
+
+        return;
+    }
+
+    /* what has expired meanwhile is not taken back */
+
+    out.data = NULL;
+    out.len = 0;
+    next = 0;
+
+    if (len) {
+        switch (discovery_controls_expire(data, len, ngx_time(), &out, &next,
+                                          &err))
+        {
+        case DISCOVERY_OK:
+            data = out.data;
+            len = out.len;
+            break;
+
+        case DISCOVERY_UNCHANGED:
+            break;
+
+        default:
+            ngx_log_error(NGX_LOG_ERR, w->log, 0,
+                          "discovery: the registry's overrides are not "
+                          "used: %s", err.text);
+            return;
+        }
+    }
+
+    ngx_shmtx_lock(&dmcf->shpool->mutex);
+
+    if (sh->controls_version != w->synced) {
+        /* a local write waits for its put, which overwrites these */
+        ngx_shmtx_unlock(&dmcf->shpool->mutex);
+        discovery_buf_free(&out);
+        return;
+    }
+
+    if (sh->controls_len == len
+        && (len == 0 || ngx_memcmp(sh->controls, data, len) == 0))
+    {
+        ngx_shmtx_unlock(&dmcf->shpool->mutex);
+        discovery_buf_free(&out);
+        return;
+    }
+
+    p = NULL;
+
+    if (len) {
+        p = ngx_slab_alloc_locked(dmcf->shpool, len);
+
+        if (p == NULL) {
+            ngx_shmtx_unlock(&dmcf->shpool->mutex);
+            discovery_buf_free(&out);
+
+            ngx_log_error(NGX_LOG_ALERT, w->log, 0,
+                          "discovery zone \"%V\" is full: the registry's "
+                          "overrides (%uz bytes) were not applied",
+                          &dmcf->shm_zone->shm.name, len);
+            return;
+        }
+
+        ngx_memcpy(p, data, len);
+    }
+
+    if (sh->controls) {
+        ngx_slab_free_locked(dmcf->shpool, sh->controls);
+    }
+
+    sh->controls = p;
+    sh->controls_len = len;
+    sh->controls_expiry = (time_t) next;
+    sh->controls_version++;
+    w->synced = sh->controls_version;
+
+    ngx_shmtx_unlock(&dmcf->shpool->mutex);
+
+    discovery_buf_free(&out);
+
+    ngx_log_error(NGX_LOG_NOTICE, w->log, 0,
+                  "discovery: the overrides changed in the registry");
+
+    ngx_http_discovery_publish_controls();
+}
+
+
+static void
+ngx_http_discovery_registry_overrides_put(void)
+{
+    u_char                                 *copy;
+    size_t                                  len;
+    CURLcode                                rc;
+    CURLMcode                               mrc;
+    ngx_str_t                              *url;
+    discovery_error_t                       err;
+    ngx_atomic_uint_t                       version;
+    struct curl_slist                      *list;
+    ngx_http_discovery_main_conf_t         *dmcf;
+    ngx_http_discovery_registry_watcher_t  *w;
+    u_char                                  buf[1024];
+
+    w = &ngx_http_discovery_watcher;
+    dmcf = w->dmcf;
+
+    if (w->put || dmcf->sh->controls_version == w->synced) {
+        return;
+    }
+
+    ngx_shmtx_lock(&dmcf->shpool->mutex);
+
+    version = dmcf->sh->controls_version;
+    len = dmcf->sh->controls_len;
+    copy = len ? ngx_alloc(len, w->log) : NULL;
+
+    if (copy) {
+        ngx_memcpy(copy, dmcf->sh->controls, len);
+    }
+
+    ngx_shmtx_unlock(&dmcf->shpool->mutex);
+
+    if (len && copy == NULL) {
+        return;
+    }
+
+    rc = discovery_registry_overrides_request(w->registry, copy, len,
+                                              &w->put_body, &err)
+         == DISCOVERY_OK ? CURLE_OK : CURLE_OUT_OF_MEMORY;
+
+    if (copy) {
+        ngx_free(copy);
+    }
+
+    if (rc != CURLE_OK) {
+        ngx_log_error(NGX_LOG_ERR, w->log, 0,
+                      "discovery: cannot put the overrides: %s", err.text);
+        return;
+    }
+
+    list = curl_slist_append(NULL, "Content-Type: application/json");
+
+    if (list && w->token_len) {
+        w->put_headers = list;
+        ngx_snprintf(buf, sizeof(buf), "Authorization: %*s%Z",
+                     w->token_len, w->token);
+        list = curl_slist_append(w->put_headers, (char *) buf);
+    }
+
+    w->put_headers = list;
+    w->put = list ? curl_easy_init() : NULL;
+
+    if (w->put == NULL) {
+        ngx_http_discovery_registry_put_free();
+        return;
+    }
+
+    url = w->conf->urls.elts;
+    url = &url[w->endpoint % w->conf->urls.nelts];
+    ngx_snprintf(buf, sizeof(buf), "%V/v3/kv/put%Z", url);
+
+    rc = curl_easy_setopt(w->put, CURLOPT_URL, (char *) buf);
+    rc |= curl_easy_setopt(w->put, CURLOPT_NOSIGNAL, 1L);
+    rc |= curl_easy_setopt(w->put, CURLOPT_PROTOCOLS_STR, "http,https");
+    rc |= curl_easy_setopt(w->put, CURLOPT_HTTPHEADER, w->put_headers);
+    rc |= curl_easy_setopt(w->put, CURLOPT_POST, 1L);
+    rc |= curl_easy_setopt(w->put, CURLOPT_POSTFIELDSIZE,
+                           (long) w->put_body.len);
+    rc |= curl_easy_setopt(w->put, CURLOPT_POSTFIELDS, w->put_body.data);
+    rc |= curl_easy_setopt(w->put, CURLOPT_TIMEOUT_MS,
+                           (long) w->conf->timeout);
+    rc |= curl_easy_setopt(w->put, CURLOPT_SSL_VERIFYPEER,
+                           dmcf->ssl_verify ? 1L : 0L);
+    rc |= curl_easy_setopt(w->put, CURLOPT_SSL_VERIFYHOST,
+                           dmcf->ssl_verify ? 2L : 0L);
+
+    if (dmcf->ssl_trusted_certificate.len) {
+        rc |= curl_easy_setopt(w->put, CURLOPT_CAINFO,
+                               dmcf->ssl_trusted_certificate.data);
+    }
+
+    /* the answer, a header, is not kept */
+    rc |= curl_easy_setopt(w->put, CURLOPT_WRITEFUNCTION,
+                           ngx_http_discovery_registry_discard);
+
+    if (rc != CURLE_OK
+        || (mrc = curl_multi_add_handle(w->multi, w->put)) != CURLM_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, w->log, 0,
+                      "discovery: cannot put the overrides to the registry");
+        ngx_http_discovery_registry_put_free();
+        return;
+    }
+
+    w->put_version = version;
+}
+
+
+static void
+ngx_http_discovery_registry_put_done(CURLcode result)
+{
+    long                                    status;
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+
+    status = 0;
+    curl_easy_getinfo(w->put, CURLINFO_RESPONSE_CODE, &status);
+
+    if (result == CURLE_OK && status == 200) {
+        w->synced = w->put_version;
+
+    } else {
+        /* tried again on the next tick */
+        ngx_log_error(NGX_LOG_ERR, w->log, 0,
+                      "discovery: putting the overrides to the registry "
+                      "failed: %s",
+                      result != CURLE_OK ? curl_easy_strerror(result)
+                                         : "an HTTP status other than 200");
+    }
+
+    ngx_http_discovery_registry_put_free();
+}
+
+
+static void
+ngx_http_discovery_registry_put_free(void)
+{
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+
+    if (w->put) {
+        curl_multi_remove_handle(w->multi, w->put);
+        curl_easy_cleanup(w->put);
+        w->put = NULL;
+    }
+
+    if (w->put_headers) {
+        curl_slist_free_all(w->put_headers);
+        w->put_headers = NULL;
+    }
+
+    discovery_buf_free(&w->put_body);
+}
+
+
+static size_t
+ngx_http_discovery_registry_discard(char *ptr, size_t size, size_t nmemb,
+    void *userdata)
+{
+    return size * nmemb;
 }
 
 
@@ -1923,6 +2294,12 @@ ngx_http_discovery_registry_done(void)
     w = &ngx_http_discovery_watcher;
 
     while ((msg = curl_multi_info_read(w->multi, &left))) {
+        if (msg->msg == CURLMSG_DONE && w->put && msg->easy_handle == w->put)
+        {
+            ngx_http_discovery_registry_put_done(msg->data.result);
+            continue;
+        }
+
         if (msg->msg != CURLMSG_DONE || msg->easy_handle != w->easy) {
             continue;
         }

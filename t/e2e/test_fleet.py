@@ -30,7 +30,12 @@ FLEET_CONF = NGINX_PREAMBLE + """\
     discovery_zone      4m;
     discovery_registry  etcd {etcd} timeout=1s;
     discovery_state     {state};
-""" + GATEWAY_SERVER
+""" + GATEWAY_SERVER.replace("""        location = /_discovery {{""", """\
+        location /_discovery/api/ {{
+            discovery_api  write=on;
+        }}
+
+        location = /_discovery {{""", 1)
 
 
 def report(line):
@@ -260,6 +265,28 @@ def test_a_killed_service_goes_within_ttl_and_a_stopped_one_within_1s(fleet):
     times = fleet.wait_all("/beta/1", 404, 1.0, since)
     report("clean shutdown -> gone from gateway 1, 2, 3 after "
            + ", ".join(f"{t * 1000:.0f} ms" for t in times))
+
+
+def test_an_override_written_to_one_gateway_applies_on_every_gateway(fleet):
+    api = fleet.gateways[0].url + "/_discovery/api/overrides"
+    since = time.monotonic()
+    created = httpx.post(api, json={"action": "disable", "path": "/steady/{item}",
+                                    "reason": "fleet test"}, timeout=5)
+    assert created.status_code == 201, created.text
+    times = fleet.wait_all("/steady/1", 404, 5, since)
+    report("an override written to gateway 1's API -> applied by gateway 1, 2, 3 after "
+           + ", ".join(f"{t * 1000:.0f} ms" for t in times))
+    for gw in fleet.gateways:
+        assert [o["reason"] for o in gw.status()["overrides"]] == ["fleet test"]
+
+    # deleted through another gateway
+    gone = httpx.delete(fleet.gateways[1].url + "/_discovery/api/overrides/"
+                        + created.json()["id"],
+                        headers={"Content-Type": "application/json"}, timeout=5)
+    assert gone.status_code == 200, gone.text
+    fleet.wait_all("/steady/1", 200, 5, time.monotonic())
+    for gw in fleet.gateways:
+        assert gw.status()["overrides"] == []
 
 
 def test_the_leader_killed_under_load(fleet):

@@ -338,6 +338,39 @@ TEST(RegistryBridge, WatchStreamThroughTheCInterface)
     discovery_registry_destroy(r);
 }
 
+TEST(RegistryTable, TracksTheOverridesKeyApartFromTheServices)
+{
+    RegistryTable t("/p/");
+    RangeAnswer a;
+    a.revision = 2;
+    a.kvs = {{"/p/overrides/controls", std::string("\x01\0\x02", 3), 2}};
+    t.load(a);
+    EXPECT_EQ(t.overrides(), std::string("\x01\0\x02", 3));
+    EXPECT_TRUE(t.hasOverrides());
+    EXPECT_TRUE(t.entries().empty());
+    uint64_t v = t.overridesVersion();
+
+    t.load(a);
+    EXPECT_EQ(t.overridesVersion(), v);
+
+    WatchMessage m;
+    m.events = {{false, {"/p/overrides/controls", "", 3}}};
+    EXPECT_FALSE(t.apply(m));
+    EXPECT_EQ(t.overrides(), "");
+    EXPECT_FALSE(t.hasOverrides());
+    EXPECT_EQ(t.overridesVersion(), v + 1);
+
+    // an empty value is a key all the same: every override was deleted
+    m.events = {{true, {"/p/overrides/controls", "", 4}}};
+    t.apply(m);
+    EXPECT_TRUE(t.hasOverrides());
+    EXPECT_EQ(t.overridesVersion(), v + 2);
+
+    EXPECT_EQ(putRequest("/p/overrides/controls", "ab"),
+              "{\"key\":\"" + b64("/p/overrides/controls") +
+                  "\",\"value\":\"YWI=\"}");
+}
+
 TEST(RegistryServing, TheValidServicesAsDirectiveArguments)
 {
     RegistryTable t("/p/");
