@@ -999,8 +999,8 @@ int discovery_registry_watch_request(discovery_registry_t *r,
                                      discovery_error_t *err) noexcept
 {
     return guard(err, [&] {
-        std::string body = discovery::watchRequest(r->table.prefix(),
-                                                   r->table.revision() + 1);
+        std::string body =
+            discovery::watchRequest(r->table.prefix(), r->table.revision() + 1);
         giveBuffer(body.data(), body.size(), out);
         return DISCOVERY_OK;
     });
@@ -1047,9 +1047,8 @@ int discovery_registry_answer_error(const unsigned char *body, size_t len,
     });
 }
 
-int discovery_registry_load(discovery_registry_t *r,
-                            const unsigned char *body, size_t len,
-                            discovery_error_t *err) noexcept
+int discovery_registry_load(discovery_registry_t *r, const unsigned char *body,
+                            size_t len, discovery_error_t *err) noexcept
 {
     return guard(err, [&] {
         discovery::RangeAnswer a = discovery::parseRangeAnswer(
@@ -1091,9 +1090,8 @@ int discovery_registry_watch_next(discovery_registry_t *r, int *what,
             *what = m.compactRevision > 0 ? DISCOVERY_WATCH_COMPACTED
                                           : DISCOVERY_WATCH_CANCELED;
             if (*what == DISCOVERY_WATCH_CANCELED) {
-                setError(err, m.cancelReason.empty()
-                                  ? "the watch was canceled"
-                                  : m.cancelReason.c_str());
+                setError(err, m.cancelReason.empty() ? "the watch was canceled"
+                                                     : m.cancelReason.c_str());
             }
             return DISCOVERY_OK;
         }
@@ -1114,8 +1112,7 @@ uint64_t discovery_registry_version(discovery_registry_t *r) noexcept
     return r->table.version();
 }
 
-size_t discovery_registry_count(discovery_registry_t *r,
-                                size_t *valid) noexcept
+size_t discovery_registry_count(discovery_registry_t *r, size_t *valid) noexcept
 {
     size_t n = 0;
     for (const auto &entry : r->table.entries()) {

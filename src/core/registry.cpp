@@ -111,7 +111,10 @@ int64_t int64Of(yajl_val v)
     throw Error("a number field is not a number");
 }
 
-bool boolOf(yajl_val v) { return v != nullptr && YAJL_IS_TRUE(v); }
+bool boolOf(yajl_val v)
+{
+    return v != nullptr && YAJL_IS_TRUE(v);
+}
 
 std::string bytesOf(yajl_val v)
 {
@@ -188,12 +191,12 @@ uint64_t timeOption(std::string_view name, yajl_val v, const char *key)
     } else if (YAJL_IS_STRING(v)) {
         shown = YAJL_GET_STRING(v);
         if (!parseNginxTime(shown, ms)) {
-            invalid(name, std::string("invalid ") + key + " "
-                              + quoted(shown, 32));
+            invalid(name,
+                    std::string("invalid ") + key + " " + quoted(shown, 32));
         }
     } else {
-        invalid(name, std::string("\"") + key
-                          + "\" must be a time such as \"10s\"");
+        invalid(name,
+                std::string("\"") + key + "\" must be a time such as \"10s\"");
     }
 
     if (std::strcmp(key, "interval") == 0 && ms < 1000) {
@@ -297,8 +300,8 @@ void checkUrl(std::string_view name, const std::string &url, bool &grpc)
 
     if (grpc && slash != std::string_view::npos
         && rest.find_first_not_of('/', slash) != std::string_view::npos) {
-        invalid(name, "the gRPC URL " + quoted(url, 128)
-                          + " cannot have a path");
+        invalid(name,
+                "the gRPC URL " + quoted(url, 128) + " cannot have a path");
     }
 }
 
@@ -325,8 +328,8 @@ std::string encodeBase64(std::string_view in)
         out += kBase64[(n >> 12) & 63];
         out += "==";
     } else if (i + 2 == in.size()) {
-        uint32_t n = uint32_t(uint8_t(in[i])) << 16
-                     | uint32_t(uint8_t(in[i + 1])) << 8;
+        uint32_t n =
+            uint32_t(uint8_t(in[i])) << 16 | uint32_t(uint8_t(in[i + 1])) << 8;
         out += kBase64[n >> 18];
         out += kBase64[(n >> 12) & 63];
         out += kBase64[(n >> 6) & 63];
@@ -367,8 +370,8 @@ std::string decodeBase64(std::string_view in)
 bool RegistryService::operator==(const RegistryService &o) const
 {
     return name == o.name && url == o.url && intervalMs == o.intervalMs
-           && timeoutMs == o.timeoutMs && fails == o.fails
-           && passes == o.passes && uri == o.uri && format == o.format
+           && timeoutMs == o.timeoutMs && fails == o.fails && passes == o.passes
+           && uri == o.uri && format == o.format
            && grpcInternal == o.grpcInternal && prefixes == o.prefixes
            && upstream == o.upstream;
 }
@@ -380,8 +383,7 @@ bool validServiceName(std::string_view name)
     }
     for (char c : name) {
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-              || (c >= '0' && c <= '9') || c == '_' || c == '-'
-              || c == '.')) {
+              || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.')) {
             return false;
         }
     }
@@ -921,8 +923,8 @@ std::vector<RegistryService> servingServices(std::string_view json)
             throw Error("the registry's services: a document is not a string");
         }
         try {
-            out.push_back(
-                parseRegistryService(obj->u.object.keys[i], YAJL_GET_STRING(v)));
+            out.push_back(parseRegistryService(obj->u.object.keys[i],
+                                               YAJL_GET_STRING(v)));
         } catch (const Error &) {
             // checked when read: only another version's rules refuse it
         }

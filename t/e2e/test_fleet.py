@@ -6,6 +6,7 @@ themselves with nginx_discovery's registry=.
 FLEET_OUTAGE_SECONDS sets how long every etcd member stays stopped (30).
 """
 
+import base64
 import json
 import os
 import signal
@@ -36,6 +37,10 @@ FLEET_CONF = NGINX_PREAMBLE + """\
         }}
 
         location = /_discovery {{""", 1)
+
+
+def b64(s):
+    return base64.b64encode(s.encode()).decode()
 
 
 def report(line):
@@ -343,8 +348,6 @@ def test_every_member_stopped_under_load_then_resync_after_a_compaction(fleet):
         value = json.dumps({"url": next(s.url for s in fleet.services if s.name == "steady"),
                             "prefix": ["/gamma"], "interval": "1s"})
         key = "/nginx-discovery/services/gamma"
-        import base64
-        b64 = lambda s: base64.b64encode(s.encode()).decode()  # noqa: E731
         m.call("/kv/put", {"key": b64(key), "value": b64(value)})
         m.call("/kv/put", {"key": b64("/nginx-discovery/other"), "value": b64("x")})
         revision = int(m.call("/kv/range", {"key": b64(key)})["header"]["revision"])

@@ -9,20 +9,23 @@
 namespace discovery {
 namespace {
 
-std::string b64(std::string_view s) { return encodeBase64(s); }
+std::string b64(std::string_view s)
+{
+    return encodeBase64(s);
+}
 
 std::string kv(const std::string &key, const std::string &value, int rev)
 {
-    return "{\"key\":\"" + b64(key) + "\",\"create_revision\":\"" +
-           std::to_string(rev) + "\",\"mod_revision\":\"" +
-           std::to_string(rev) + "\",\"version\":\"1\",\"value\":\"" +
-           b64(value) + "\"}";
+    return "{\"key\":\"" + b64(key) + "\",\"create_revision\":\""
+           + std::to_string(rev) + "\",\"mod_revision\":\""
+           + std::to_string(rev) + "\",\"version\":\"1\",\"value\":\""
+           + b64(value) + "\"}";
 }
 
 std::string header(int rev)
 {
-    return "{\"cluster_id\":\"1\",\"member_id\":\"2\",\"revision\":\"" +
-           std::to_string(rev) + "\",\"raft_term\":\"3\"}";
+    return "{\"cluster_id\":\"1\",\"member_id\":\"2\",\"revision\":\""
+           + std::to_string(rev) + "\",\"raft_term\":\"3\"}";
 }
 
 std::string errorOf(std::string_view name, std::string_view doc)
@@ -86,7 +89,8 @@ TEST(RegistryService, EveryOption)
 
 TEST(RegistryService, InvalidValuesAreRejectedWithAClearReason)
 {
-    EXPECT_EQ(errorOf("a", R"({"interval":"5s"})"), "service \"a\": no \"url\"");
+    EXPECT_EQ(errorOf("a", R"({"interval":"5s"})"),
+              "service \"a\": no \"url\"");
     EXPECT_EQ(errorOf("a", R"({"url":"ftp://x"})"),
               "service \"a\": invalid URL \"ftp://x\", it must start with "
               "\"http://\", \"https://\", \"grpc://\" or \"grpcs://\"");
@@ -131,8 +135,8 @@ TEST(RegistryService, InvalidValuesAreRejectedWithAClearReason)
 
 TEST(Range, ReadsKeysValuesAndTheRevision)
 {
-    std::string body = "{\"header\":" + header(12) + ",\"kvs\":[" +
-                       kv("/p/services/a", "{}", 5) + "],\"count\":\"1\"}";
+    std::string body = "{\"header\":" + header(12) + ",\"kvs\":["
+                       + kv("/p/services/a", "{}", 5) + "],\"count\":\"1\"}";
     RangeAnswer a = parseRangeAnswer(body);
     EXPECT_EQ(a.revision, 12);
     ASSERT_EQ(a.kvs.size(), 1u);
@@ -146,9 +150,11 @@ TEST(Range, ReadsKeysValuesAndTheRevision)
     EXPECT_TRUE(a.kvs.empty());
 
     EXPECT_THROW(parseRangeAnswer(R"({"error":{"grpc_code":14,
-        "message":"etcdserver: no leader"}})"), Error);
+        "message":"etcdserver: no leader"}})"),
+                 Error);
     try {
-        parseRangeAnswer(R"({"code":16,"message":"etcdserver: invalid auth token"})");
+        parseRangeAnswer(
+            R"({"code":16,"message":"etcdserver: invalid auth token"})");
         FAIL();
     } catch (const Error &e) {
         EXPECT_STREQ(e.what(), "etcd: \"etcdserver: invalid auth token\"");
@@ -158,20 +164,22 @@ TEST(Range, ReadsKeysValuesAndTheRevision)
 TEST(Requests, PrefixRangesAndStartRevision)
 {
     EXPECT_EQ(prefixRangeEnd("/p/services/"), "/p/services0");
-    EXPECT_EQ(rangeRequest("/p/"),
-              "{\"key\":\"" + b64("/p/") + "\",\"range_end\":\"" + b64("/p0") +
-                  "\"}");
-    EXPECT_EQ(watchRequest("/p/", 13),
-              "{\"create_request\":{\"key\":\"" + b64("/p/") +
-                  "\",\"range_end\":\"" + b64("/p0") +
-                  "\",\"start_revision\":\"13\"}}");
+    EXPECT_EQ(rangeRequest("/p/"), "{\"key\":\"" + b64("/p/")
+                                       + "\",\"range_end\":\"" + b64("/p0")
+                                       + "\"}");
+    EXPECT_EQ(watchRequest("/p/", 13), "{\"create_request\":{\"key\":\""
+                                           + b64("/p/") + "\",\"range_end\":\""
+                                           + b64("/p0")
+                                           + "\",\"start_revision\":\"13\"}}");
     EXPECT_EQ(authRequest("root", "pw\""),
               R"({"name":"root","password":"pw\""})");
-    EXPECT_EQ(parseAuthAnswer("{\"header\":" + header(1) +
-                              ",\"token\":\"abc.12\"}"),
-              "abc.12");
-    EXPECT_THROW(parseAuthAnswer(R"({"error":"etcdserver: authentication failed, invalid user ID or password","code":3})"),
-                 Error);
+    EXPECT_EQ(
+        parseAuthAnswer("{\"header\":" + header(1) + ",\"token\":\"abc.12\"}"),
+        "abc.12");
+    EXPECT_THROW(
+        parseAuthAnswer(
+            R"({"error":"etcdserver: authentication failed, invalid user ID or password","code":3})"),
+        Error);
 }
 
 TEST(WatchStream, SplitsMessagesAcrossChunks)
@@ -200,26 +208,25 @@ TEST(WatchStream, SplitsMessagesAcrossChunks)
 
 TEST(Watch, CreatedEventsDeletesCompactionAndErrors)
 {
-    WatchMessage m = parseWatchMessage("{\"result\":{\"header\":" +
-                                       header(7) + ",\"created\":true}}");
+    WatchMessage m = parseWatchMessage("{\"result\":{\"header\":" + header(7)
+                                       + ",\"created\":true}}");
     EXPECT_TRUE(m.created);
     EXPECT_EQ(m.revision, 7);
 
-    m = parseWatchMessage("{\"result\":{\"header\":" + header(9) +
-                          ",\"events\":[{\"kv\":" +
-                          kv("/p/services/a", "{}", 8) +
-                          "},{\"type\":\"DELETE\",\"kv\":{\"key\":\"" +
-                          b64("/p/services/b") +
-                          "\",\"mod_revision\":\"9\"}}]}}");
+    m = parseWatchMessage(
+        "{\"result\":{\"header\":" + header(9)
+        + ",\"events\":[{\"kv\":" + kv("/p/services/a", "{}", 8)
+        + "},{\"type\":\"DELETE\",\"kv\":{\"key\":\"" + b64("/p/services/b")
+        + "\",\"mod_revision\":\"9\"}}]}}");
     ASSERT_EQ(m.events.size(), 2u);
     EXPECT_TRUE(m.events[0].put);
     EXPECT_FALSE(m.events[1].put);
     EXPECT_EQ(m.events[1].kv.key, "/p/services/b");
 
-    m = parseWatchMessage("{\"result\":{\"header\":" + header(20) +
-                          ",\"canceled\":true,\"compact_revision\":\"15\","
-                          "\"cancel_reason\":\"mvcc: required revision has "
-                          "been compacted\"}}");
+    m = parseWatchMessage("{\"result\":{\"header\":" + header(20)
+                          + ",\"canceled\":true,\"compact_revision\":\"15\","
+                            "\"cancel_reason\":\"mvcc: required revision has "
+                            "been compacted\"}}");
     EXPECT_TRUE(m.canceled);
     EXPECT_EQ(m.compactRevision, 15);
 
@@ -259,8 +266,8 @@ TEST(RegistryTable, LoadsAppliesAndCountsRealChangesOnly)
     EXPECT_EQ(t.entries().count("c"), 1u);
 
     // an invalid new value replaces the old one whole, never half of it
-    m.events = {{true, {"/p/services/a", R"({"url":"http://a2","fails":0})",
-                        13}}};
+    m.events = {
+        {true, {"/p/services/a", R"({"url":"http://a2","fails":0})", 13}}};
     m.revision = 13;
     EXPECT_TRUE(t.apply(m));
     EXPECT_FALSE(t.entries().at("a").valid);
@@ -294,8 +301,9 @@ TEST(RegistryBridge, WatchStreamThroughTheCInterface)
     discovery_error_t err;
     int what;
 
-    std::string range = "{\"header\":" + header(4) + ",\"kvs\":[" +
-                        kv("/p/services/a", R"({"url":"http://a"})", 3) + "]}";
+    std::string range = "{\"header\":" + header(4) + ",\"kvs\":["
+                        + kv("/p/services/a", R"({"url":"http://a"})", 3)
+                        + "]}";
     ASSERT_EQ(discovery_registry_load(
                   r, reinterpret_cast<const unsigned char *>(range.data()),
                   range.size(), &err),
@@ -310,9 +318,9 @@ TEST(RegistryBridge, WatchStreamThroughTheCInterface)
     discovery_buf_free(&body);
 
     std::string stream =
-        "{\"result\":{\"header\":" + header(4) + ",\"created\":true}}\n" +
-        "{\"result\":{\"header\":" + header(6) + ",\"canceled\":true," +
-        "\"compact_revision\":\"5\"}}\n{\"error\":{\"message\":\"x\"}}";
+        "{\"result\":{\"header\":" + header(4) + ",\"created\":true}}\n"
+        + "{\"result\":{\"header\":" + header(6) + ",\"canceled\":true,"
+        + "\"compact_revision\":\"5\"}}\n{\"error\":{\"message\":\"x\"}}";
     ASSERT_EQ(discovery_registry_watch_feed(
                   r, reinterpret_cast<const unsigned char *>(stream.data()),
                   stream.size(), &err),
@@ -331,8 +339,9 @@ TEST(RegistryBridge, WatchStreamThroughTheCInterface)
     EXPECT_EQ(valid, 1u);
 
     ASSERT_EQ(discovery_registry_status(r, &body, &err), DISCOVERY_OK);
-    EXPECT_EQ(std::string(reinterpret_cast<char *>(body.data), body.len),
-              R"([{"name":"a","mod_revision":3,"valid":true,"url":"http://a"}])");
+    EXPECT_EQ(
+        std::string(reinterpret_cast<char *>(body.data), body.len),
+        R"([{"name":"a","mod_revision":3,"valid":true,"url":"http://a"}])");
     discovery_buf_free(&body);
 
     discovery_registry_destroy(r);
@@ -367,8 +376,8 @@ TEST(RegistryTable, TracksTheOverridesKeyApartFromTheServices)
     EXPECT_EQ(t.overridesVersion(), v + 2);
 
     EXPECT_EQ(putRequest("/p/overrides/controls", "ab"),
-              "{\"key\":\"" + b64("/p/overrides/controls") +
-                  "\",\"value\":\"YWI=\"}");
+              "{\"key\":\"" + b64("/p/overrides/controls")
+                  + "\",\"value\":\"YWI=\"}");
 }
 
 TEST(RegistryServing, TheValidServicesAsDirectiveArguments)
@@ -377,7 +386,8 @@ TEST(RegistryServing, TheValidServicesAsDirectiveArguments)
     RangeAnswer a;
     a.revision = 3;
     a.kvs = {{"/p/services/b", R"({"url":"http://b","uri":"/h","prefix":["/x"],
-                                   "interval":"2s","upstream":"pool"})", 1},
+                                   "interval":"2s","upstream":"pool"})",
+              1},
              {"/p/services/a", R"({"url":"grpc://a:50051"})", 2},
              {"/p/services/c", R"({"url":"nope"})", 3}};
     t.load(a);
@@ -389,13 +399,13 @@ TEST(RegistryServing, TheValidServicesAsDirectiveArguments)
     EXPECT_EQ(services[0].name, "a");
     EXPECT_EQ(directiveArgs(services[0]),
               (std::vector<std::string>{"grpc://a:50051", "interval=30000ms",
-                                        "timeout=5000ms", "fails=1",
-                                        "passes=1", "format=grpc"}));
+                                        "timeout=5000ms", "fails=1", "passes=1",
+                                        "format=grpc"}));
     EXPECT_EQ(directiveArgs(services[1]),
               (std::vector<std::string>{"http://b", "interval=2000ms",
-                                        "timeout=5000ms", "fails=1",
-                                        "passes=1", "uri=/h", "format=auto",
-                                        "prefix=/x", "upstream=pool"}));
+                                        "timeout=5000ms", "fails=1", "passes=1",
+                                        "uri=/h", "format=auto", "prefix=/x",
+                                        "upstream=pool"}));
 
     discovery_buf_t out{nullptr, 0};
     discovery_error_t err;
