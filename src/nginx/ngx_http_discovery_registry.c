@@ -36,6 +36,12 @@
 #define NGX_HTTP_DISCOVERY_REGISTRY_LEASE   3000
 #define NGX_HTTP_DISCOVERY_REGISTRY_TICK    1000
 
+/*
+ * Registry changes within this long (ms) of the first make one reload:
+ * ten services started together cost one, not ten.
+ */
+#define NGX_HTTP_DISCOVERY_REGISTRY_SETTLE  50
+
 /* how often the watcher looks for an API write to put to etcd (ms) */
 #define NGX_HTTP_DISCOVERY_REGISTRY_SYNC    100
 
@@ -121,6 +127,7 @@ typedef struct {
     ngx_uint_t                           watching;   /* created */
 
     ngx_event_t                          lease;
+    ngx_event_t                          settle;     /* then follow */
     ngx_event_t                          sync;
     ngx_event_t                          retry;
     ngx_event_t                          timer;      /* libcurl's */
@@ -156,6 +163,7 @@ static ngx_int_t ngx_http_discovery_registry_saved(ngx_conf_t *cf,
 static ngx_int_t ngx_http_discovery_registry_add(ngx_conf_t *cf,
     ngx_http_discovery_main_conf_t *dmcf, u_char *p, u_char *last);
 static void ngx_http_discovery_registry_follow(void);
+static void ngx_http_discovery_registry_settle_handler(ngx_event_t *ev);
 static void ngx_http_discovery_registry_save(u_char *serving, size_t len,
     int64_t revision);
 static void ngx_http_discovery_registry_overrides_apply(void);
@@ -781,6 +789,11 @@ ngx_http_discovery_registry_init_worker(ngx_cycle_t *cycle,
     ngx_http_discovery_registry_dumb.fd = (ngx_socket_t) -1;
 
     w->lease.handler = ngx_http_discovery_registry_lease_handler;
+    w->settle.handler = ngx_http_discovery_registry_settle_handler;
+    w->settle.data = &ngx_http_discovery_registry_dumb;
+    w->settle.log = cycle->log;
+    w->settle.cancelable = 1;
+
     w->sync.handler = ngx_http_discovery_registry_sync_handler;
     w->sync.data = &ngx_http_discovery_registry_dumb;
     w->sync.log = cycle->log;
@@ -1465,7 +1478,10 @@ ngx_http_discovery_registry_publish(ngx_uint_t state)
     ngx_shmtx_unlock(&shpool->mutex);
 
     if (state == NGX_HTTP_DISCOVERY_REGISTRY_UP) {
-        ngx_http_discovery_registry_follow();
+        if (!w->settle.timer_set) {
+            ngx_add_timer(&w->settle, NGX_HTTP_DISCOVERY_REGISTRY_SETTLE);
+        }
+
         ngx_http_discovery_registry_overrides_apply();
     }
 
@@ -1476,6 +1492,19 @@ ngx_http_discovery_registry_publish(ngx_uint_t state)
     }
 
     discovery_buf_free(&json);
+}
+
+
+static void
+ngx_http_discovery_registry_settle_handler(ngx_event_t *ev)
+{
+    if (ngx_exiting || ngx_terminate || ngx_quit
+        || !ngx_http_discovery_watcher.leased)
+    {
+        return;
+    }
+
+    ngx_http_discovery_registry_follow();
 }
 
 
