@@ -1550,10 +1550,17 @@ ngx_http_discovery_registry_follow(void)
          && ngx_memcmp(serving.data, rcf->serving.data, serving.len) == 0)
         || (rcf->serving.len == 0 && serving.len == 2))
     {
-        /* the configuration's: the table reflects this revision */
+        /*
+         * The configuration's: the table reflects this revision (not a
+         * handle's that has read nothing yet, and never an older one).
+         */
 
         ngx_shmtx_lock(&shpool->mutex);
-        w->dmcf->sh->registry->table_revision = revision;
+
+        if (revision > w->dmcf->sh->registry->table_revision) {
+            w->dmcf->sh->registry->table_revision = revision;
+        }
+
         ngx_shmtx_unlock(&shpool->mutex);
 
         discovery_buf_free(&serving);
