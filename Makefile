@@ -19,7 +19,7 @@ UNIT_FLAGS := -std=c++17 -O1 -g -Wall -Wextra -Werror -I$(ROOT)/src/core -I$(ROO
               -fsanitize=address,undefined -fno-omit-frame-pointer \
               -fno-sanitize-recover=undefined
 
-.PHONY: all module installed-module deps core ui deb deb-check unit t pytest e2e fuzz fuzz-smoke bench soak valgrind test run clean
+.PHONY: all module installed-module deps core ui deb deb-check unit t pytest e2e fleet fuzz fuzz-smoke bench soak valgrind test run clean
 
 all: module
 
@@ -92,6 +92,11 @@ pytest:
 # real FastAPI services behind the real module
 e2e: installed-module
 	cd $(ROOT) && PYTHONPATH=$(ROOT)/python $(PYTHON) -m pytest -q t/e2e
+
+# many gateways, one registry: 3 etcd members, 3 gateways, self-registering
+# services (t/e2e/test_fleet.py, part of make e2e), with its measures shown
+fleet: installed-module
+	cd $(ROOT) && PYTHONPATH=$(ROOT)/python $(PYTHON) -m pytest -q -s t/e2e/test_fleet.py
 
 # libFuzzer targets of the core; FUZZ_SECONDS per target (default 60)
 fuzz:

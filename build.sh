@@ -27,7 +27,7 @@ PACKAGES="nginx nginx-dev libyajl-dev libcurl4-openssl-dev ca-certificates g++ m
     python3 python3-fastapi python3-uvicorn python3-httpx python3-pytest
     python3-websockets python3-grpcio python3-grpc-tools grpc-proto openssl
     chromium chromium-driver python3-selenium prometheus
-    python3-prometheus-client"
+    python3-prometheus-client etcd-server"
 # what `build.sh deb` needs besides debian/control's Build-Depends
 DEB_PACKAGES="dpkg-dev lintian"
 

@@ -176,8 +176,8 @@ void useRoutes(const std::string &blob)
     discovery_router_destroy(router);
 
     const discovery_service_stats_t stats[] = {
-        {"a", 1, 1700000000, 1700000000, 0, "", 0},
-        {"b", 1, 1700000000, 0, 3, "status \"down\"", 13},
+        {"a", 1, 1700000000, 1700000000, 0, "", 0, 0},
+        {"b", 1, 1700000000, 0, 3, "status \"down\"", 13, 1},
     };
     discovery_buf_t page = {nullptr, 0};
     rc = discovery_status_render(two->data(), two->size(), stats, 2, nullptr, 0,

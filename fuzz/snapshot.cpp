@@ -235,9 +235,9 @@ void run(const Bytes &blob, const uint8_t *raw, size_t rawLen)
         t2 |= static_cast<int64_t>(raw[rawLen - 1 - i]) << (8 * i);
     }
     const discovery_service_stats_t stats[] = {
-        {"users", 5, t1, t2, 7, "timed out \xff\xfe", 12},
-        {"files", 5, INT64_MIN, INT64_MAX, UINT32_MAX, "", 0},
-        {"users", 5, 1, 1, 0, "", 0},
+        {"users", 5, t1, t2, 7, "timed out \xff\xfe", 12, 0},
+        {"files", 5, INT64_MIN, INT64_MAX, UINT32_MAX, "", 0, 1},
+        {"users", 5, 1, 1, 0, "", 0, 0},
     };
     discovery_buf_t page = {nullptr, 0};
     int rc = discovery_status_render(p, len, stats, 3, "full", 4, "1.0", &page,

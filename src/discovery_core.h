@@ -394,6 +394,7 @@ typedef struct {
     uint32_t     failures;        /* consecutive failed polls */
     const char  *last_error;      /* "" when the last poll succeeded */
     size_t       last_error_len;
+    int          registry;        /* 1: a discovery_registry service */
 } discovery_service_stats_t;
 
 /*
@@ -651,6 +652,116 @@ int discovery_metrics_parse_buckets(const char *text, size_t len,
 /* 1 when an Accept header prefers OpenMetrics */
 int discovery_metrics_accepts_openmetrics(const char *accept, size_t len)
     DISCOVERY_NOEXCEPT;
+
+
+/*
+ * The registry (discovery_registry): etcd's v3 JSON gateway.  The handle
+ * holds what PREFIX/services/ held at the revision last read, each key's
+ * document validated as a service, PREFIX/overrides/controls, and the
+ * watch stream's unread bytes.
+ */
+typedef struct discovery_registry_s  discovery_registry_t;
+
+/* what discovery_registry_watch_next() found */
+#define DISCOVERY_WATCH_MORE       0   /* no whole message yet */
+#define DISCOVERY_WATCH_CREATED    1   /* the watch runs */
+#define DISCOVERY_WATCH_EVENTS     2   /* applied (or progress) */
+#define DISCOVERY_WATCH_COMPACTED  3   /* the revision is gone: read again */
+#define DISCOVERY_WATCH_CANCELED   4   /* ended by etcd: watch again */
+
+/* the watch stream's bytes not yet a whole message, at most */
+#define DISCOVERY_WATCH_MAX_MESSAGE  (4 * 1024 * 1024)
+
+discovery_registry_t *discovery_registry_create(const char *prefix,
+    size_t len) DISCOVERY_NOEXCEPT;
+void discovery_registry_destroy(discovery_registry_t *r) DISCOVERY_NOEXCEPT;
+
+/*
+ * Request bodies: the range read of PREFIX/services/, the watch from the
+ * revision after the one read, /v3/auth/authenticate's.
+ */
+int discovery_registry_range_request(discovery_registry_t *r,
+    discovery_buf_t *out, discovery_error_t *err) DISCOVERY_NOEXCEPT;
+int discovery_registry_watch_request(discovery_registry_t *r,
+    discovery_buf_t *out, discovery_error_t *err) DISCOVERY_NOEXCEPT;
+int discovery_registry_auth_request(const char *user, size_t user_len,
+    const char *password, size_t password_len, discovery_buf_t *out,
+    discovery_error_t *err) DISCOVERY_NOEXCEPT;
+
+/* the token of an authentication answer, NUL-ended */
+int discovery_registry_auth_token(const unsigned char *body, size_t len,
+    discovery_buf_t *out, discovery_error_t *err) DISCOVERY_NOEXCEPT;
+
+/*
+ * An answer other than 200: DISCOVERY_ERROR with etcd's reason in err when
+ * the body is etcd's error, else DISCOVERY_OK.
+ */
+int discovery_registry_answer_error(const unsigned char *body, size_t len,
+    discovery_error_t *err) DISCOVERY_NOEXCEPT;
+
+/* a range answer replaces what the handle holds; clears the stream */
+int discovery_registry_load(discovery_registry_t *r,
+    const unsigned char *body, size_t len, discovery_error_t *err)
+    DISCOVERY_NOEXCEPT;
+
+/* the watch stream's bytes; an error past DISCOVERY_WATCH_MAX_MESSAGE */
+int discovery_registry_watch_feed(discovery_registry_t *r,
+    const unsigned char *data, size_t len, discovery_error_t *err)
+    DISCOVERY_NOEXCEPT;
+
+/*
+ * Reads and applies the stream's next whole message: DISCOVERY_OK with
+ * *what one of DISCOVERY_WATCH_*, or an error (etcd's, or a malformed
+ * message) after which the watch is made again.
+ */
+int discovery_registry_watch_next(discovery_registry_t *r, int *what,
+    discovery_error_t *err) DISCOVERY_NOEXCEPT;
+
+/* the store's revision the services were last read or watched at */
+int64_t discovery_registry_revision(discovery_registry_t *r)
+    DISCOVERY_NOEXCEPT;
+
+/* counts the changes of the services' documents */
+uint64_t discovery_registry_version(discovery_registry_t *r)
+    DISCOVERY_NOEXCEPT;
+
+/* the number of services held, valid ones in *valid */
+size_t discovery_registry_count(discovery_registry_t *r, size_t *valid)
+    DISCOVERY_NOEXCEPT;
+
+/*
+ * PREFIX/overrides/controls, the management API's overrides as
+ * discovery_api_handle() encodes them, as last read; *present 0: there is
+ * no such key.  Returns a count of its changes.  Valid until the next read.
+ */
+uint64_t discovery_registry_overrides(discovery_registry_t *r,
+    const unsigned char **data, size_t *len, int *present)
+    DISCOVERY_NOEXCEPT;
+
+/* the body of /v3/kv/put writing these controls to that key */
+int discovery_registry_overrides_request(discovery_registry_t *r,
+    const unsigned char *controls, size_t len, discovery_buf_t *out,
+    discovery_error_t *err) DISCOVERY_NOEXCEPT;
+
+/*
+ * The valid services' documents as one JSON object by name: what the
+ * configuration takes in at a reload (see discovery_registry_args).
+ */
+int discovery_registry_serving(discovery_registry_t *r, discovery_buf_t *out,
+    discovery_error_t *err) DISCOVERY_NOEXCEPT;
+
+/*
+ * The services of a discovery_registry_serving() object as discovery_service
+ * arguments: for each service, its name, its URL, then its options, each
+ * NUL-ended, and an empty string after the last; an empty string again
+ * ends the list.  NULL-free: out holds them all.
+ */
+int discovery_registry_args(const unsigned char *serving, size_t len,
+    discovery_buf_t *out, discovery_error_t *err) DISCOVERY_NOEXCEPT;
+
+/* the services as a JSON array: name, mod_revision, valid, url or error */
+int discovery_registry_status(discovery_registry_t *r, discovery_buf_t *out,
+    discovery_error_t *err) DISCOVERY_NOEXCEPT;
 
 
 #ifdef __cplusplus

@@ -52,7 +52,8 @@ import inspect
 from enum import Enum
 from types import CodeType
 from typing import (
-    Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Set, Tuple, TypeVar,
+    Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple,
+    TypeVar, Union,
 )
 
 from fastapi import FastAPI
@@ -65,6 +66,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, Router, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+
+from .registry import Registration
 
 __all__ = ["create_service_health_endpoint", "collect_routes", "auth_dependency"]
 
@@ -96,8 +99,21 @@ def create_service_health_endpoint(
     version: str,
     *,
     readiness: Optional[Readiness] = None,
+    registry: Optional[Union[str, Sequence[str]]] = None,
+    advertise: Optional[str] = None,
+    ttl: int = 10,
+    registry_prefix: str = "/nginx-discovery/",
+    registry_options: Optional[Dict[str, Any]] = None,
 ) -> APIRoute:
     """Install ``GET /health`` on ``app``, replacing any existing one.
+
+    With ``registry`` (an etcd member's client URL, or a list of them) the
+    service also registers itself for gateways with ``discovery_registry``:
+    at ``registry_prefix + "services/" + name``, ``{"url": advertise}`` plus
+    ``registry_options`` (``{"interval": "5s"}``...), with a lease of ``ttl``
+    seconds, once it answers ``advertise + "/health"``; the key is deleted
+    on shutdown.  See ``nginx_discovery.registry``; the Registration is
+    ``app.state.nginx_discovery_registration``.
 
     An existing route at /health for GET alone (HEAD aside) is removed; one
     for other methods, a user's ``POST /health`` say, is kept and published.
@@ -129,6 +145,16 @@ def create_service_health_endpoint(
             return Response(status_code=304, headers=headers)
         response.headers["ETag"] = etag
         return response
+
+    if registry is not None:
+        if not advertise:
+            raise ValueError("registry= needs advertise=, the URL gateways poll")
+        registration = Registration(registry, name, advertise, ttl=ttl,
+                                    prefix=registry_prefix,
+                                    options=registry_options)
+        app.state.nginx_discovery_registration = registration
+        app.add_event_handler("startup", registration.start)
+        app.add_event_handler("shutdown", registration.stop)
 
     app.router.routes[:] = [r for r in app.router.routes if not _is_health_endpoint(r)]
     route = APIRoute(

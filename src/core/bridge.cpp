@@ -12,6 +12,7 @@
 #include "log.hpp"
 #include "metrics.hpp"
 #include "ownership.hpp"
+#include "registry.hpp"
 #include "request_path.hpp"
 #include "route_document.hpp"
 #include "router.hpp"
@@ -70,6 +71,17 @@ static_assert(int(discovery::Streaming::Unary) == DISCOVERY_STREAMING_UNARY);
 static_assert(int(discovery::Streaming::Client) == DISCOVERY_STREAMING_CLIENT);
 static_assert(int(discovery::Streaming::Server) == DISCOVERY_STREAMING_SERVER);
 static_assert(int(discovery::Streaming::Bidi) == DISCOVERY_STREAMING_BIDI);
+
+struct discovery_registry_s {
+    explicit discovery_registry_s(std::string prefix)
+        : prefix(prefix), table(std::move(prefix))
+    {
+    }
+
+    std::string prefix;
+    discovery::RegistryTable table;
+    discovery::WatchStream stream;
+};
 
 struct discovery_parser_s {
     discovery_parser_s(DocumentFormat format, const discovery::Log &log)
@@ -779,6 +791,7 @@ int discovery_status_render(const unsigned char *snapshot, size_t len,
             all[i].lastSuccess = s.last_success;
             all[i].failures = s.failures;
             all[i].lastError = view(s.last_error, s.last_error_len);
+            all[i].registry = s.registry != 0;
         }
 
         std::string json = discovery::renderStatus(
@@ -854,6 +867,7 @@ int discovery_api_handle(const discovery_api_request_t *req,
             st.lastSuccess = s.last_success;
             st.failures = s.failures;
             st.lastError = view(s.last_error, s.last_error_len);
+            st.registry = s.registry != 0;
             w.stats.push_back(st);
         }
         w.controls = discovery::decodeControls(v->controls, v->controls_len);
@@ -963,6 +977,226 @@ int discovery_snapshot_set_controls(const unsigned char *old, size_t old_len,
         }
 
         *out = table;
+        return DISCOVERY_OK;
+    });
+}
+
+discovery_registry_t *discovery_registry_create(const char *prefix,
+                                                size_t len) noexcept
+{
+    discovery_registry_t *r = nullptr;
+    guard(nullptr, [&] {
+        r = new discovery_registry_s(std::string(prefix, len));
+        return DISCOVERY_OK;
+    });
+    return r;
+}
+
+void discovery_registry_destroy(discovery_registry_t *r) noexcept
+{
+    delete r;
+}
+
+int discovery_registry_range_request(discovery_registry_t *r,
+                                     discovery_buf_t *out,
+                                     discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        std::string body = discovery::rangeRequest(r->table.prefix());
+        giveBuffer(body.data(), body.size(), out);
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_registry_watch_request(discovery_registry_t *r,
+                                     discovery_buf_t *out,
+                                     discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        std::string body =
+            discovery::watchRequest(r->table.prefix(), r->table.revision() + 1);
+        giveBuffer(body.data(), body.size(), out);
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_registry_auth_request(const char *user, size_t user_len,
+                                    const char *password, size_t password_len,
+                                    discovery_buf_t *out,
+                                    discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        std::string body =
+            discovery::authRequest(std::string_view(user, user_len),
+                                   std::string_view(password, password_len));
+        giveBuffer(body.data(), body.size(), out);
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_registry_auth_token(const unsigned char *body, size_t len,
+                                  discovery_buf_t *out,
+                                  discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        std::string token = discovery::parseAuthAnswer(
+            std::string_view(reinterpret_cast<const char *>(body), len));
+        giveBuffer(token.c_str(), token.size() + 1, out);
+        out->len = token.size();
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_registry_answer_error(const unsigned char *body, size_t len,
+                                    discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        std::string why = discovery::errorAnswer(
+            std::string_view(reinterpret_cast<const char *>(body), len));
+        if (why.empty()) {
+            return DISCOVERY_OK;
+        }
+        setError(err, why.c_str());
+        return DISCOVERY_ERROR;
+    });
+}
+
+int discovery_registry_load(discovery_registry_t *r, const unsigned char *body,
+                            size_t len, discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        discovery::RangeAnswer a = discovery::parseRangeAnswer(
+            std::string_view(reinterpret_cast<const char *>(body), len));
+        require(!a.more, "the range answer is incomplete (\"more\")");
+        r->table.load(a);
+        r->stream.clear();
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_registry_watch_feed(discovery_registry_t *r,
+                                  const unsigned char *data, size_t len,
+                                  discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        require(r->stream.pending() + len <= DISCOVERY_WATCH_MAX_MESSAGE,
+                "a watch message is too large");
+        r->stream.feed(
+            std::string_view(reinterpret_cast<const char *>(data), len));
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_registry_watch_next(discovery_registry_t *r, int *what,
+                                  discovery_error_t *err) noexcept
+{
+    *what = DISCOVERY_WATCH_MORE;
+
+    return guard(err, [&] {
+        std::string text;
+        if (!r->stream.next(text)) {
+            return DISCOVERY_OK;
+        }
+
+        discovery::WatchMessage m = discovery::parseWatchMessage(text);
+
+        if (m.canceled) {
+            *what = m.compactRevision > 0 ? DISCOVERY_WATCH_COMPACTED
+                                          : DISCOVERY_WATCH_CANCELED;
+            if (*what == DISCOVERY_WATCH_CANCELED) {
+                setError(err, m.cancelReason.empty() ? "the watch was canceled"
+                                                     : m.cancelReason.c_str());
+            }
+            return DISCOVERY_OK;
+        }
+
+        r->table.apply(m);
+        *what = m.created ? DISCOVERY_WATCH_CREATED : DISCOVERY_WATCH_EVENTS;
+        return DISCOVERY_OK;
+    });
+}
+
+int64_t discovery_registry_revision(discovery_registry_t *r) noexcept
+{
+    return r->table.revision();
+}
+
+uint64_t discovery_registry_version(discovery_registry_t *r) noexcept
+{
+    return r->table.version();
+}
+
+size_t discovery_registry_count(discovery_registry_t *r, size_t *valid) noexcept
+{
+    size_t n = 0;
+    for (const auto &entry : r->table.entries()) {
+        n += entry.second.valid;
+    }
+    *valid = n;
+    return r->table.entries().size();
+}
+
+uint64_t discovery_registry_overrides(discovery_registry_t *r,
+                                      const unsigned char **data, size_t *len,
+                                      int *present) noexcept
+{
+    const std::string &o = r->table.overrides();
+    *data = reinterpret_cast<const unsigned char *>(o.data());
+    *len = o.size();
+    *present = r->table.hasOverrides();
+    return r->table.overridesVersion();
+}
+
+int discovery_registry_overrides_request(discovery_registry_t *r,
+                                         const unsigned char *controls,
+                                         size_t len, discovery_buf_t *out,
+                                         discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        std::string body = discovery::putRequest(
+            r->table.overridesKey(),
+            std::string_view(reinterpret_cast<const char *>(controls), len));
+        giveBuffer(body.data(), body.size(), out);
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_registry_serving(discovery_registry_t *r, discovery_buf_t *out,
+                               discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        std::string json = r->table.servingJson();
+        giveBuffer(json.data(), json.size(), out);
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_registry_args(const unsigned char *serving, size_t len,
+                            discovery_buf_t *out,
+                            discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        std::string all;
+        for (const auto &service : discovery::servingServices(std::string_view(
+                 reinterpret_cast<const char *>(serving), len))) {
+            all.append(service.name).push_back('\0');
+            for (const std::string &arg : discovery::directiveArgs(service)) {
+                all.append(arg).push_back('\0');
+            }
+            all.push_back('\0');
+        }
+        all.push_back('\0');
+        giveBuffer(all.data(), all.size(), out);
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_registry_status(discovery_registry_t *r, discovery_buf_t *out,
+                              discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        std::string json = r->table.statusJson();
+        giveBuffer(json.data(), json.size(), out);
         return DISCOVERY_OK;
     });
 }

@@ -126,6 +126,8 @@ void writeService(JsonWriter &w, const Snapshot &snap, uint32_t index,
     w.string(stateName(s.state));
     w.key("drained");
     w.boolean(drained);
+    w.key("origin");
+    w.string(st.registry ? "registry" : "file");
     w.key("version");
     w.stringOrNull(s.routeSet.version);
     w.key("last_check");

@@ -18,6 +18,7 @@ struct ServiceStats {
     int64_t lastSuccess = 0;
     uint32_t failures = 0;
     std::string_view lastError; // empty: none
+    bool registry = false;      // "origin": the registry, else nginx.conf
 };
 
 // tableError: why the newest table is not published; empty: it is.

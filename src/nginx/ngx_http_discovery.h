@@ -42,6 +42,7 @@ typedef struct {
     unsigned                       https:1;      /* https:// or grpcs:// */
     unsigned                       grpc:1;       /* grpc:// or grpcs:// */
     unsigned                       grpc_internal:1;
+    unsigned                       registry:1;   /* from the registry */
     ngx_str_t                      upstream;     /* $discovery_upstream */
     ngx_str_t                      upstream_opt; /* upstream= as given */
     ngx_str_t                      host_port;    /* of url, for upstream */
@@ -216,6 +217,32 @@ typedef struct {
 } ngx_http_discovery_metrics_sh_t;
 
 
+/* discovery_registry */
+typedef struct {
+    ngx_array_t                    urls;         /* ngx_str_t, NUL-ended */
+    ngx_str_t                      prefix;       /* ends in "/" */
+    ngx_msec_t                     timeout;
+    ngx_str_t                      user;         /* NUL-ended, or empty */
+    ngx_str_t                      password;
+    ngx_flag_t                     share;
+    u_char                        *file;
+    ngx_uint_t                     line;
+
+    /*
+     * The registry's services this configuration took in (see
+     * discovery_registry_serving), at that revision; adding: the
+     * directive's handler is adding them.
+     */
+    ngx_str_t                      serving;
+    int64_t                        serving_revision;
+    ngx_uint_t                     adding;
+} ngx_http_discovery_registry_conf_t;
+
+/* the registry's part of the zone, _registry.c's own */
+typedef struct ngx_http_discovery_registry_sh_s
+    ngx_http_discovery_registry_sh_t;
+
+
 typedef struct {
     ngx_atomic_t                   generation;   /* of snapshot */
     u_char                        *snapshot;     /* see discovery_core.h */
@@ -250,6 +277,9 @@ typedef struct {
     time_t                         controls_expiry;
 
     ngx_http_discovery_metrics_sh_t  *metrics;   /* NULL: never configured */
+
+    /* what the registry held when last read, and how its watch goes */
+    ngx_http_discovery_registry_sh_t  *registry;
 } ngx_http_discovery_shctx_t;
 
 
@@ -260,6 +290,7 @@ typedef struct {
     ngx_str_t                      state;        /* file, or empty */
     ngx_str_t                      state_image;  /* state + ".image" */
     ngx_uint_t                     overlap_deny; /* discovery_overlap */
+    ngx_http_discovery_registry_conf_t  *registry; /* or NULL */
 
     /* TLS of the polls */
     ngx_flag_t                     ssl_verify;
@@ -500,6 +531,17 @@ void ngx_http_discovery_metrics_poll_locked(ngx_http_discovery_record_t *rec,
     ngx_http_discovery_outcome_t *outcome);
 void ngx_http_discovery_metrics_answered(ngx_http_request_t *r);
 ngx_int_t ngx_http_discovery_metrics_watch(ngx_http_request_t *r);
+
+/* ngx_http_discovery_registry.c */
+char *ngx_http_discovery_registry(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_discovery_registry_init_worker(ngx_cycle_t *cycle,
+    ngx_http_discovery_main_conf_t *dmcf);
+void ngx_http_discovery_registry_exit_worker(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_discovery_registry_services(ngx_conf_t *cf,
+    ngx_http_discovery_main_conf_t *dmcf);
+ngx_int_t ngx_http_discovery_registry_status(ngx_pool_t *pool,
+    ngx_http_discovery_main_conf_t *dmcf, ngx_str_t *out);
 
 /* ngx_http_discovery_status.c */
 ngx_int_t ngx_http_discovery_status_handler(ngx_http_request_t *r);

@@ -115,6 +115,12 @@ ngx_http_discovery_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     service->index = dmcf->services.nelts - 1;
     service->file = cf->conf_file->file.name.data;
     service->line = cf->conf_file->line;
+
+    if (dmcf->registry && dmcf->registry->adding) {
+        service->registry = 1;
+        service->file = (u_char *) "the registry";
+        service->line = 0;
+    }
     service->interval = 30000;
     service->timeout = 5000;
     service->fails = 1;
@@ -179,7 +185,9 @@ ngx_http_discovery_service(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     p = ngx_cpymem(p, uri.data, uri.len);
     *p = '\0';
 
-    if (service->upstream_opt.len == 0
+    /* a registry service's host name is resolved by proxy_pass's resolver */
+
+    if (service->upstream_opt.len == 0 && !service->registry
         && ngx_http_discovery_implicit_upstream(cf, service) != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
@@ -809,6 +817,17 @@ ngx_http_discovery_upstreams(ngx_conf_t *cf,
                 service[i].upstream = *name;
                 break;
             }
+        }
+
+        /* a registry service is not worth failing the configuration */
+        if (j == umcf->upstreams.nelts && service[i].upstream_opt.len
+            && service[i].registry)
+        {
+            ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                          "upstream \"%V\" of the registry's service \"%V\" "
+                          "is not defined: proxying to %V", name,
+                          &service[i].name, &service[i].host_port);
+            continue;
         }
 
         /* the check runs at the end of "http": name the service's line */

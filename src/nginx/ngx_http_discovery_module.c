@@ -61,6 +61,13 @@ static ngx_command_t  ngx_http_discovery_commands[] = {
       0,
       NULL },
 
+    { ngx_string("discovery_registry"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_discovery_registry,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("discovery_max_size"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -271,7 +278,21 @@ ngx_http_discovery_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (dmcf->services.nelts == 0) {
+    if (dmcf->state.len
+        && ngx_http_discovery_state_names(cf, dmcf) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    /* the registry's services, known when the configuration is read */
+
+    if (dmcf->registry
+        && ngx_http_discovery_registry_services(cf, dmcf) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (dmcf->services.nelts == 0 && dmcf->registry == NULL) {
         if (dmcf->route_file) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                           "\"discovery_route on\" with no discovery_service "
@@ -281,12 +302,6 @@ ngx_http_discovery_init_main_conf(ngx_conf_t *cf, void *conf)
         }
 
         return NGX_CONF_OK;
-    }
-
-    if (dmcf->state.len
-        && ngx_http_discovery_state_names(cf, dmcf) != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
     }
 
     if (ngx_http_discovery_upstreams(cf, dmcf) != NGX_CONF_OK) {
@@ -391,6 +406,8 @@ ngx_http_discovery_init_process(ngx_cycle_t *cycle)
     ngx_http_discovery_api_init_worker(cycle, dmcf);
     ngx_http_discovery_metrics_init_worker(cycle, dmcf);
 
+    ngx_http_discovery_registry_init_worker(cycle, dmcf);
+
     return ngx_http_discovery_poller_init_worker(cycle, dmcf);
 }
 
@@ -406,6 +423,7 @@ ngx_http_discovery_exit_process(ngx_cycle_t *cycle)
     ngx_http_discovery_metrics_exit_worker(cycle);
     ngx_http_discovery_publish_exit_worker(cycle);
 
+    ngx_http_discovery_registry_exit_worker(cycle);
     ngx_http_discovery_poller_exit_worker(cycle);
 
     ngx_http_discovery_router_exit_worker(cycle);

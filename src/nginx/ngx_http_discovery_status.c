@@ -21,6 +21,7 @@ typedef struct {
     discovery_service_stats_t       *stats;
     size_t                           n;
     ngx_str_t                        table_error;
+    ngx_str_t                        registry;     /* JSON object, or empty */
     discovery_buf_t                  json;
     discovery_error_t                err;
     ngx_int_t                        rc;
@@ -167,13 +168,28 @@ ngx_http_discovery_status_send(ngx_http_discovery_status_page_t *page)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    b = ngx_create_temp_buf(r->pool, page->json.len + 1);
+    b = ngx_create_temp_buf(r->pool, page->json.len + page->registry.len
+                                     + sizeof(",\"registry\":") + 1);
     if (b == NULL) {
         discovery_buf_free(&page->json);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     b->last = ngx_cpymem(b->last, page->json.data, page->json.len);
+
+    /* the registry's object, which _registry.c renders, is the last member */
+
+    if (page->registry.len && page->json.len
+        && page->json.data[page->json.len - 1] == '}')
+    {
+        b->last--;
+        b->last = ngx_cpymem(b->last, ",\"registry\":",
+                             sizeof(",\"registry\":") - 1);
+        b->last = ngx_cpymem(b->last, page->registry.data,
+                             page->registry.len);
+        *b->last++ = '}';
+    }
+
     *b->last++ = LF;
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
@@ -194,6 +210,12 @@ ngx_http_discovery_status_copy(ngx_http_request_t *r,
     ngx_http_discovery_zone_copy_t   copy;
 
     if (ngx_http_discovery_zone_copy(r->pool, dmcf, &copy) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_discovery_registry_status(r->pool, dmcf, &page->registry)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 

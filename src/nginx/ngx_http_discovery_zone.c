@@ -61,6 +61,10 @@ static ngx_http_discovery_record_t *ngx_http_discovery_record_create_locked(
     ngx_http_discovery_service_t *service);
 
 
+static void ngx_http_discovery_zone_origins(
+    ngx_http_discovery_main_conf_t *dmcf, ngx_http_discovery_zone_copy_t *c);
+
+
 static ngx_str_t  ngx_http_discovery_zone_name = ngx_string("discovery");
 
 
@@ -1240,10 +1244,46 @@ ngx_http_discovery_zone_copy(ngx_pool_t *pool,
         st->last_check = rec->last_check;
         st->last_success = rec->last_success;
         st->failures = rec->health.fails;
+        st->registry = 0;
         st++;
     }
 
     ngx_shmtx_unlock(&dmcf->shpool->mutex);
 
+    if (dmcf->registry) {
+        ngx_http_discovery_zone_origins(dmcf, c);
+    }
+
     return NGX_OK;
+}
+
+
+/* which of the copied records are the registry's services, by name */
+
+static void
+ngx_http_discovery_zone_origins(ngx_http_discovery_main_conf_t *dmcf,
+    ngx_http_discovery_zone_copy_t *c)
+{
+    size_t                         i;
+    ngx_uint_t                     j;
+    ngx_http_discovery_service_t  *service;
+
+    service = dmcf->services.elts;
+
+    for (j = 0; j < dmcf->services.nelts; j++) {
+        if (!service[j].registry) {
+            continue;
+        }
+
+        for (i = 0; i < c->n; i++) {
+            if (c->stats[i].name_len == service[j].name.len
+                && ngx_strncmp(c->stats[i].name, service[j].name.data,
+                               service[j].name.len)
+                   == 0)
+            {
+                c->stats[i].registry = 1;
+                break;
+            }
+        }
+    }
 }

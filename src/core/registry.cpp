@@ -1,0 +1,961 @@
+// registry.cpp: etcd's v3 JSON gateway (requests, answers, the watch
+// stream) and the service documents the registry holds.
+#include "registry.hpp"
+
+#include "error.hpp"
+#include "json_escape.hpp"
+#include "json_writer.hpp"
+
+#include <yajl/yajl_tree.h>
+
+#include <cstring>
+#include <memory>
+#include <strings.h>
+
+namespace discovery {
+
+namespace {
+
+struct YajlFree {
+    void operator()(yajl_val v) const { yajl_tree_free(v); }
+};
+using Tree = std::unique_ptr<std::remove_pointer_t<yajl_val>, YajlFree>;
+
+const char kBase64[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int base64Value(char c)
+{
+    if (c >= 'A' && c <= 'Z') {
+        return c - 'A';
+    }
+    if (c >= 'a' && c <= 'z') {
+        return c - 'a' + 26;
+    }
+    if (c >= '0' && c <= '9') {
+        return c - '0' + 52;
+    }
+    if (c == '+' || c == '-') {
+        return 62;
+    }
+    if (c == '/' || c == '_') {
+        return 63;
+    }
+    return -1;
+}
+
+// what yajl said, its first line
+std::string yajlReason(const char *err)
+{
+    std::string why(err, std::strcspn(err, "\n"));
+    while (!why.empty() && why.back() == ' ') {
+        why.pop_back();
+    }
+    return why;
+}
+
+Tree parseJson(std::string_view text, const char *what)
+{
+    std::string copy(text);
+    char err[256];
+    err[0] = '\0';
+    yajl_val v = yajl_tree_parse(copy.c_str(), err, sizeof(err));
+    if (v == nullptr) {
+        std::string why = yajlReason(err);
+        throw Error(std::string(what) + " is not valid JSON"
+                    + (why.empty() ? "" : ": " + why));
+    }
+    Tree tree(v);
+    if (!YAJL_IS_OBJECT(v)) {
+        throw Error(std::string(what) + " is not a JSON object");
+    }
+    return tree;
+}
+
+yajl_val field(yajl_val obj, const char *name)
+{
+    if (obj == nullptr || !YAJL_IS_OBJECT(obj)) {
+        return nullptr;
+    }
+    for (size_t i = 0; i < obj->u.object.len; i++) {
+        if (std::strcmp(obj->u.object.keys[i], name) == 0) {
+            return obj->u.object.values[i];
+        }
+    }
+    return nullptr;
+}
+
+// the gateway writes int64 fields as strings, and leaves out zeros
+int64_t int64Of(yajl_val v)
+{
+    if (v == nullptr) {
+        return 0;
+    }
+    if (YAJL_IS_INTEGER(v)) {
+        return YAJL_GET_INTEGER(v);
+    }
+    if (YAJL_IS_STRING(v)) {
+        const char *s = YAJL_GET_STRING(v);
+        int64_t n = 0;
+        if (*s == '\0') {
+            throw Error("a number field is empty");
+        }
+        for (; *s; s++) {
+            if (*s < '0' || *s > '9' || n > (INT64_MAX - 9) / 10) {
+                throw Error("a number field is not a number");
+            }
+            n = n * 10 + (*s - '0');
+        }
+        return n;
+    }
+    throw Error("a number field is not a number");
+}
+
+bool boolOf(yajl_val v)
+{
+    return v != nullptr && YAJL_IS_TRUE(v);
+}
+
+std::string bytesOf(yajl_val v)
+{
+    if (v == nullptr) {
+        return std::string();
+    }
+    if (!YAJL_IS_STRING(v)) {
+        throw Error("a key or value is not a base64 string");
+    }
+    return decodeBase64(YAJL_GET_STRING(v));
+}
+
+// {"error": {"message": ...}} or {"code": .., "message": ..}: etcd's refusal
+void throwIfError(yajl_val obj)
+{
+    yajl_val e = field(obj, "error");
+    yajl_val m = nullptr;
+
+    if (e != nullptr && YAJL_IS_OBJECT(e)) {
+        m = field(e, "message");
+    } else if (e != nullptr && YAJL_IS_STRING(e)) {
+        m = e;
+    } else if (field(obj, "code") != nullptr) {
+        m = field(obj, "message");
+        if (m == nullptr) {
+            m = field(obj, "error");
+        }
+    }
+
+    if (m != nullptr || e != nullptr) {
+        std::string text = (m != nullptr && YAJL_IS_STRING(m))
+                               ? YAJL_GET_STRING(m)
+                               : "an error without a message";
+        throw Error("etcd: " + quoted(text, 200));
+    }
+}
+
+KeyValue keyValueOf(yajl_val kv)
+{
+    KeyValue out;
+    out.key = bytesOf(field(kv, "key"));
+    out.value = bytesOf(field(kv, "value"));
+    out.modRevision = int64Of(field(kv, "mod_revision"));
+    return out;
+}
+
+int64_t headerRevision(yajl_val obj)
+{
+    return int64Of(field(field(obj, "header"), "revision"));
+}
+
+[[noreturn]] void invalid(std::string_view name, const std::string &why)
+{
+    throw Error("service " + quoted(name, 64) + ": " + why);
+}
+
+std::string stringOption(std::string_view name, yajl_val v, const char *key)
+{
+    if (!YAJL_IS_STRING(v)) {
+        invalid(name, std::string("\"") + key + "\" must be a string");
+    }
+    return YAJL_GET_STRING(v);
+}
+
+uint64_t timeOption(std::string_view name, yajl_val v, const char *key)
+{
+    uint64_t ms = 0;
+    std::string shown;
+
+    if (YAJL_IS_INTEGER(v) && YAJL_GET_INTEGER(v) >= 0
+        && YAJL_GET_INTEGER(v) < 100000000) {
+        ms = uint64_t(YAJL_GET_INTEGER(v)) * 1000;
+        shown = std::to_string(YAJL_GET_INTEGER(v));
+    } else if (YAJL_IS_STRING(v)) {
+        shown = YAJL_GET_STRING(v);
+        if (!parseNginxTime(shown, ms)) {
+            invalid(name,
+                    std::string("invalid ") + key + " " + quoted(shown, 32));
+        }
+    } else {
+        invalid(name,
+                std::string("\"") + key + "\" must be a time such as \"10s\"");
+    }
+
+    if (std::strcmp(key, "interval") == 0 && ms < 1000) {
+        invalid(name, "invalid interval " + quoted(shown, 32)
+                          + ", the minimum is 1s");
+    }
+    if (ms == 0) {
+        invalid(name, std::string("invalid ") + key + " " + quoted(shown, 32));
+    }
+    return ms;
+}
+
+uint32_t countOption(std::string_view name, yajl_val v, const char *key)
+{
+    if (!YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < 1
+        || YAJL_GET_INTEGER(v) > 1000) {
+        invalid(name, std::string("invalid ") + key
+                          + ", it must be a number from 1 to 1000");
+    }
+    return uint32_t(YAJL_GET_INTEGER(v));
+}
+
+// scheme://[user[:password]@]host[:port][/path], as the directive checks it
+void checkUrl(std::string_view name, const std::string &url, bool &grpc)
+{
+    static const char *const schemes[] = {"http://", "https://", "grpc://",
+                                          "grpcs://"};
+    size_t skip = 0;
+
+    for (const char *s : schemes) {
+        size_t n = std::strlen(s);
+        if (url.size() >= n && strncasecmp(url.c_str(), s, n) == 0) {
+            skip = n;
+            grpc = (s[0] == 'g');
+            break;
+        }
+    }
+
+    if (skip == 0) {
+        invalid(name, "invalid URL " + quoted(url, 128)
+                          + ", it must start with \"http://\", \"https://\", "
+                            "\"grpc://\" or \"grpcs://\"");
+    }
+
+    std::string_view rest(url);
+    rest.remove_prefix(skip);
+
+    size_t slash = rest.find('/');
+    std::string_view authority = rest.substr(0, slash);
+    size_t at = authority.rfind('@');
+    if (at != std::string_view::npos) {
+        invalid(name, "a registry service's URL cannot hold credentials");
+    }
+
+    if (authority.empty()) {
+        invalid(name, "no host in URL " + quoted(url, 128));
+    }
+
+    for (char c : url) {
+        if (c == '?' || c == '#' || c <= ' ' || c == 0x7f) {
+            invalid(name, "invalid URL " + quoted(url, 128));
+        }
+    }
+
+    std::string_view host = authority;
+    if (host[0] == '[') {
+        size_t close = host.find(']');
+        if (close == std::string_view::npos) {
+            invalid(name, "invalid URL " + quoted(url, 128));
+        }
+        host = authority.substr(close + 1);
+        if (!host.empty() && host[0] != ':') {
+            invalid(name, "invalid URL " + quoted(url, 128));
+        }
+    } else {
+        size_t colon = host.find(':');
+        if (colon == 0) {
+            invalid(name, "no host in URL " + quoted(url, 128));
+        }
+        host = colon == std::string_view::npos ? std::string_view()
+                                               : host.substr(colon);
+    }
+
+    if (!host.empty()) {
+        // ":port"
+        std::string_view port = host.substr(1);
+        uint32_t n = 0;
+        if (port.empty() || port.size() > 5) {
+            invalid(name, "invalid port in URL " + quoted(url, 128));
+        }
+        for (char c : port) {
+            if (c < '0' || c > '9') {
+                invalid(name, "invalid port in URL " + quoted(url, 128));
+            }
+            n = n * 10 + uint32_t(c - '0');
+        }
+        if (n == 0 || n > 65535) {
+            invalid(name, "invalid port in URL " + quoted(url, 128));
+        }
+    }
+
+    if (grpc && slash != std::string_view::npos
+        && rest.find_first_not_of('/', slash) != std::string_view::npos) {
+        invalid(name,
+                "the gRPC URL " + quoted(url, 128) + " cannot have a path");
+    }
+}
+
+} // namespace
+
+std::string encodeBase64(std::string_view in)
+{
+    std::string out;
+    out.reserve((in.size() + 2) / 3 * 4);
+
+    size_t i = 0;
+    for (; i + 2 < in.size(); i += 3) {
+        uint32_t n = uint32_t(uint8_t(in[i])) << 16
+                     | uint32_t(uint8_t(in[i + 1])) << 8 | uint8_t(in[i + 2]);
+        out += kBase64[n >> 18];
+        out += kBase64[(n >> 12) & 63];
+        out += kBase64[(n >> 6) & 63];
+        out += kBase64[n & 63];
+    }
+
+    if (i + 1 == in.size()) {
+        uint32_t n = uint32_t(uint8_t(in[i])) << 16;
+        out += kBase64[n >> 18];
+        out += kBase64[(n >> 12) & 63];
+        out += "==";
+    } else if (i + 2 == in.size()) {
+        uint32_t n =
+            uint32_t(uint8_t(in[i])) << 16 | uint32_t(uint8_t(in[i + 1])) << 8;
+        out += kBase64[n >> 18];
+        out += kBase64[(n >> 12) & 63];
+        out += kBase64[(n >> 6) & 63];
+        out += '=';
+    }
+    return out;
+}
+
+std::string decodeBase64(std::string_view in)
+{
+    while (!in.empty() && in.back() == '=') {
+        in.remove_suffix(1);
+    }
+    if (in.size() % 4 == 1) {
+        throw Error("invalid base64: bad length");
+    }
+
+    std::string out;
+    out.reserve(in.size() * 3 / 4);
+    uint32_t acc = 0;
+    int bits = 0;
+
+    for (char c : in) {
+        int v = base64Value(c);
+        if (v < 0) {
+            throw Error("invalid base64 character");
+        }
+        acc = (acc << 6) | uint32_t(v);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out += char((acc >> bits) & 0xff);
+        }
+    }
+    return out;
+}
+
+bool RegistryService::operator==(const RegistryService &o) const
+{
+    return name == o.name && url == o.url && intervalMs == o.intervalMs
+           && timeoutMs == o.timeoutMs && fails == o.fails && passes == o.passes
+           && uri == o.uri && format == o.format
+           && grpcInternal == o.grpcInternal && prefixes == o.prefixes
+           && upstream == o.upstream;
+}
+
+bool validServiceName(std::string_view name)
+{
+    if (name.empty() || name.size() > 64) {
+        return false;
+    }
+    for (char c : name) {
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool parseNginxTime(std::string_view s, uint64_t &ms)
+{
+    uint64_t n = 0;
+    size_t i = 0;
+
+    for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; i++) {
+        n = n * 10 + uint64_t(s[i] - '0');
+        if (n > 100000000) {
+            return false;
+        }
+    }
+    if (i == 0) {
+        return false;
+    }
+
+    std::string_view unit = s.substr(i);
+    if (unit.empty() || unit == "s") {
+        ms = n * 1000;
+    } else if (unit == "ms") {
+        ms = n;
+    } else if (unit == "m") {
+        ms = n * 60000;
+    } else if (unit == "h") {
+        ms = n * 3600000;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+RegistryService parseRegistryService(std::string_view name,
+                                     std::string_view json)
+{
+    if (!validServiceName(name)) {
+        throw Error("invalid service name " + quoted(name, 64));
+    }
+    if (!isValidUtf8(json)) {
+        invalid(name, "the document is not valid UTF-8");
+    }
+    if (json.find('\0') != std::string_view::npos
+        || json.find("\\u0000") != std::string_view::npos) {
+        invalid(name, "the document holds a NUL character");
+    }
+
+    Tree tree;
+    try {
+        tree = parseJson(json, "the document");
+    } catch (const Error &e) {
+        invalid(name, e.what());
+    }
+
+    RegistryService s;
+    s.name = std::string(name);
+    bool haveUrl = false;
+    bool haveFormat = false;
+    yajl_val obj = tree.get();
+
+    for (size_t i = 0; i < obj->u.object.len; i++) {
+        const char *key = obj->u.object.keys[i];
+        yajl_val v = obj->u.object.values[i];
+
+        if (std::strcmp(key, "url") == 0) {
+            s.url = stringOption(name, v, key);
+            haveUrl = true;
+        } else if (std::strcmp(key, "interval") == 0) {
+            s.intervalMs = timeOption(name, v, key);
+        } else if (std::strcmp(key, "timeout") == 0) {
+            s.timeoutMs = timeOption(name, v, key);
+        } else if (std::strcmp(key, "fails") == 0) {
+            s.fails = countOption(name, v, key);
+        } else if (std::strcmp(key, "passes") == 0) {
+            s.passes = countOption(name, v, key);
+        } else if (std::strcmp(key, "uri") == 0) {
+            s.uri = stringOption(name, v, key);
+            if (s.uri.empty() || s.uri[0] != '/') {
+                invalid(name, "invalid uri " + quoted(s.uri, 128)
+                                  + ", it must start with \"/\"");
+            }
+        } else if (std::strcmp(key, "format") == 0) {
+            std::string f = stringOption(name, v, key);
+            haveFormat = true;
+            if (f == "auto") {
+                s.format = RegistryFormat::Auto;
+            } else if (f == "routes") {
+                s.format = RegistryFormat::Routes;
+            } else if (f == "openapi") {
+                s.format = RegistryFormat::OpenApi;
+            } else if (f == "grpc") {
+                s.format = RegistryFormat::Grpc;
+            } else {
+                invalid(name, "invalid format " + quoted(f, 32)
+                                  + ", it must be \"auto\", \"routes\", "
+                                    "\"openapi\" or \"grpc\"");
+            }
+        } else if (std::strcmp(key, "grpc_internal") == 0) {
+            if (!YAJL_IS_TRUE(v) && !YAJL_IS_FALSE(v)) {
+                invalid(name, "\"grpc_internal\" must be true or false");
+            }
+            s.grpcInternal = YAJL_IS_TRUE(v);
+        } else if (std::strcmp(key, "prefix") == 0) {
+            if (YAJL_IS_STRING(v)) {
+                s.prefixes.push_back(YAJL_GET_STRING(v));
+            } else if (YAJL_IS_ARRAY(v)) {
+                for (size_t j = 0; j < v->u.array.len; j++) {
+                    s.prefixes.push_back(
+                        stringOption(name, v->u.array.values[j], key));
+                }
+            } else {
+                invalid(name, "\"prefix\" must be a list of paths");
+            }
+            for (const std::string &p : s.prefixes) {
+                if (p.empty() || p[0] != '/') {
+                    invalid(name, "invalid prefix " + quoted(p, 128)
+                                      + ", it must start with \"/\"");
+                }
+            }
+        } else if (std::strcmp(key, "upstream") == 0) {
+            s.upstream = stringOption(name, v, key);
+            if (s.upstream.empty()) {
+                invalid(name, "invalid upstream \"\"");
+            }
+        } else {
+            invalid(name, "unknown option " + quoted(key, 64));
+        }
+    }
+
+    if (!haveUrl) {
+        invalid(name, "no \"url\"");
+    }
+
+    bool grpc = false;
+    checkUrl(name, s.url, grpc);
+
+    while (s.url.size() > 1 && s.url.back() == '/') {
+        s.url.pop_back();
+    }
+
+    if (grpc) {
+        if (!s.uri.empty()) {
+            invalid(name, "\"uri\" does not apply to a gRPC service: it is "
+                          "polled by reflection");
+        }
+        if (haveFormat && s.format != RegistryFormat::Grpc) {
+            invalid(name, "a grpc:// or grpcs:// URL takes only "
+                          "format \"grpc\"");
+        }
+        s.format = RegistryFormat::Grpc;
+    } else if (s.format == RegistryFormat::Grpc) {
+        invalid(name, "format \"grpc\" needs a grpc:// or grpcs:// URL");
+    } else if (s.grpcInternal) {
+        invalid(name, "\"grpc_internal\" applies to gRPC services only");
+    }
+
+    return s;
+}
+
+RangeAnswer parseRangeAnswer(std::string_view body)
+{
+    Tree tree = parseJson(body, "the range answer");
+    yajl_val obj = tree.get();
+    throwIfError(obj);
+
+    if (field(obj, "header") == nullptr) {
+        throw Error("the range answer has no header");
+    }
+
+    RangeAnswer a;
+    a.revision = headerRevision(obj);
+    a.more = boolOf(field(obj, "more"));
+
+    yajl_val kvs = field(obj, "kvs");
+    if (kvs != nullptr) {
+        if (!YAJL_IS_ARRAY(kvs)) {
+            throw Error("the range answer's \"kvs\" is not a list");
+        }
+        for (size_t i = 0; i < kvs->u.array.len; i++) {
+            a.kvs.push_back(keyValueOf(kvs->u.array.values[i]));
+        }
+    }
+    return a;
+}
+
+WatchMessage parseWatchMessage(std::string_view json)
+{
+    Tree tree = parseJson(json, "a watch message");
+    yajl_val obj = tree.get();
+    throwIfError(obj);
+
+    yajl_val result = field(obj, "result");
+    if (result == nullptr || !YAJL_IS_OBJECT(result)) {
+        throw Error("a watch message has no \"result\"");
+    }
+
+    WatchMessage m;
+    m.revision = headerRevision(result);
+    m.created = boolOf(field(result, "created"));
+    m.canceled = boolOf(field(result, "canceled"));
+    m.compactRevision = int64Of(field(result, "compact_revision"));
+
+    yajl_val reason = field(result, "cancel_reason");
+    if (reason != nullptr && YAJL_IS_STRING(reason)) {
+        m.cancelReason = YAJL_GET_STRING(reason);
+    }
+
+    yajl_val events = field(result, "events");
+    if (events != nullptr) {
+        if (!YAJL_IS_ARRAY(events)) {
+            throw Error("a watch message's \"events\" is not a list");
+        }
+        for (size_t i = 0; i < events->u.array.len; i++) {
+            yajl_val e = events->u.array.values[i];
+            WatchEvent ev;
+            yajl_val type = field(e, "type");
+            // PUT is the enum's zero, which the gateway leaves out
+            if (type != nullptr && YAJL_IS_STRING(type)
+                && std::strcmp(YAJL_GET_STRING(type), "DELETE") == 0) {
+                ev.put = false;
+            } else if (type != nullptr && YAJL_IS_INTEGER(type)
+                       && YAJL_GET_INTEGER(type) == 1) {
+                ev.put = false;
+            }
+            ev.kv = keyValueOf(field(e, "kv"));
+            m.events.push_back(std::move(ev));
+        }
+    }
+    return m;
+}
+
+std::string parseAuthAnswer(std::string_view body)
+{
+    Tree tree = parseJson(body, "the authentication answer");
+    yajl_val obj = tree.get();
+    throwIfError(obj);
+
+    yajl_val token = field(obj, "token");
+    if (token == nullptr || !YAJL_IS_STRING(token)
+        || *YAJL_GET_STRING(token) == '\0') {
+        throw Error("the authentication answer has no token");
+    }
+
+    std::string t = YAJL_GET_STRING(token);
+    for (char c : t) {
+        if (c < 0x21 || c > 0x7e) {
+            throw Error("the authentication token is not printable");
+        }
+    }
+    return t;
+}
+
+std::string errorAnswer(std::string_view body)
+{
+    try {
+        Tree tree = parseJson(body, "the answer");
+        throwIfError(tree.get());
+    } catch (const Error &e) {
+        std::string what = e.what();
+        return what.compare(0, 6, "etcd: ") == 0 ? what : std::string();
+    }
+    return std::string();
+}
+
+std::string prefixRangeEnd(std::string_view prefix)
+{
+    std::string end(prefix);
+    while (!end.empty()) {
+        if (uint8_t(end.back()) < 0xff) {
+            end.back() = char(uint8_t(end.back()) + 1);
+            return end;
+        }
+        end.pop_back();
+    }
+    // every key: "\0"
+    return std::string(1, '\0');
+}
+
+std::string rangeRequest(std::string_view prefix)
+{
+    JsonWriter w;
+    w.beginObject();
+    w.key("key");
+    w.string(encodeBase64(prefix));
+    w.key("range_end");
+    w.string(encodeBase64(prefixRangeEnd(prefix)));
+    w.endObject();
+    return w.take();
+}
+
+std::string watchRequest(std::string_view prefix, int64_t startRevision)
+{
+    JsonWriter w;
+    w.beginObject();
+    w.key("create_request");
+    w.beginObject();
+    w.key("key");
+    w.string(encodeBase64(prefix));
+    w.key("range_end");
+    w.string(encodeBase64(prefixRangeEnd(prefix)));
+    w.key("start_revision");
+    w.string(std::to_string(startRevision));
+    w.endObject();
+    w.endObject();
+    return w.take();
+}
+
+std::string putRequest(std::string_view key, std::string_view value)
+{
+    JsonWriter w;
+    w.beginObject();
+    w.key("key");
+    w.string(encodeBase64(key));
+    w.key("value");
+    w.string(encodeBase64(value));
+    w.endObject();
+    return w.take();
+}
+
+std::string authRequest(std::string_view user, std::string_view password)
+{
+    JsonWriter w;
+    w.beginObject();
+    w.key("name");
+    w.string(user);
+    w.key("password");
+    w.string(password);
+    w.endObject();
+    return w.take();
+}
+
+bool WatchStream::next(std::string &message)
+{
+    size_t start = buffer_.find_first_not_of(" \t\r\n");
+    if (start == std::string::npos) {
+        buffer_.clear();
+        return false;
+    }
+    if (buffer_[start] != '{') {
+        throw Error("the watch stream is not a series of JSON objects");
+    }
+
+    int depth = 0;
+    bool inString = false;
+
+    for (size_t i = start; i < buffer_.size(); i++) {
+        char c = buffer_[i];
+        if (inString) {
+            if (c == '\\') {
+                i++;
+            } else if (c == '"') {
+                inString = false;
+            }
+        } else if (c == '"') {
+            inString = true;
+        } else if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            if (--depth == 0) {
+                message.assign(buffer_, start, i + 1 - start);
+                buffer_.erase(0, i + 1);
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+RegistryTable::RegistryTable(std::string prefix)
+    : prefix_(prefix), servicesPrefix_(prefix + "services/"),
+      overridesKey_(prefix + "overrides/controls")
+{
+}
+
+bool RegistryTable::setOverrides(const std::string &value, bool present)
+{
+    if (value == overrides_ && present == hasOverrides_) {
+        return false;
+    }
+    overrides_ = value;
+    hasOverrides_ = present;
+    overridesVersion_++;
+    return true;
+}
+
+void RegistryTable::load(const RangeAnswer &answer)
+{
+    // what is unchanged keeps its parse; a change counts once
+    std::map<std::string, Entry> old;
+    old.swap(entries_);
+    bool changed = false;
+    std::string overrides;
+    bool present = false;
+
+    for (const KeyValue &kv : answer.kvs) {
+        if (kv.key == overridesKey_) {
+            overrides = kv.value;
+            present = true;
+        }
+        if (kv.key.compare(0, servicesPrefix_.size(), servicesPrefix_) != 0) {
+            continue;
+        }
+        std::string name = kv.key.substr(servicesPrefix_.size());
+        auto it = old.find(name);
+        if (it != old.end()) {
+            entries_[name] = std::move(it->second);
+            old.erase(it);
+        }
+        changed |= put(kv);
+    }
+
+    changed |= !old.empty();
+    if (changed) {
+        version_++;
+    }
+    setOverrides(overrides, present);
+    revision_ = answer.revision;
+}
+
+bool RegistryTable::apply(const WatchMessage &message)
+{
+    bool changed = false;
+
+    for (const WatchEvent &ev : message.events) {
+        changed |= ev.put ? put(ev.kv) : erase(ev.kv.key);
+        if (ev.kv.modRevision > revision_) {
+            revision_ = ev.kv.modRevision;
+        }
+    }
+
+    // Only a progress notification (no event, not the creation) says
+    // that every event up to its header's revision was sent: the header
+    // of the others is the store's, and events before it may follow.
+    if (message.events.empty() && !message.created && !message.canceled
+        && message.revision > revision_) {
+        revision_ = message.revision;
+    }
+    if (changed) {
+        version_++;
+    }
+    return changed;
+}
+
+bool RegistryTable::put(const KeyValue &kv)
+{
+    if (kv.key == overridesKey_) {
+        setOverrides(kv.value, true);
+        return false;
+    }
+    if (kv.key.compare(0, servicesPrefix_.size(), servicesPrefix_) != 0) {
+        return false;
+    }
+    std::string name = kv.key.substr(servicesPrefix_.size());
+
+    auto it = entries_.find(name);
+    if (it != entries_.end() && it->second.document == kv.value) {
+        it->second.modRevision = kv.modRevision;
+        return false;
+    }
+
+    Entry e;
+    e.document = kv.value;
+    e.modRevision = kv.modRevision;
+    try {
+        e.service = parseRegistryService(name, kv.value);
+        e.valid = true;
+    } catch (const Error &err) {
+        e.error = err.what();
+    }
+    entries_[name] = std::move(e);
+    return true;
+}
+
+bool RegistryTable::erase(const std::string &key)
+{
+    if (key == overridesKey_) {
+        setOverrides(std::string(), false);
+        return false;
+    }
+    if (key.compare(0, servicesPrefix_.size(), servicesPrefix_) != 0) {
+        return false;
+    }
+    return entries_.erase(key.substr(servicesPrefix_.size())) > 0;
+}
+
+std::string RegistryTable::statusJson() const
+{
+    JsonWriter w;
+    w.beginArray();
+    for (const auto &[name, e] : entries_) {
+        w.beginObject();
+        w.key("name");
+        w.string(isValidUtf8(name) ? name : quoted(name, 64));
+        w.key("mod_revision");
+        w.integer(e.modRevision);
+        w.key("valid");
+        w.boolean(e.valid);
+        if (e.valid) {
+            w.key("url");
+            w.string(e.service.url);
+        } else {
+            w.key("last_error");
+            w.string(e.error);
+        }
+        w.endObject();
+    }
+    w.endArray();
+    return w.take();
+}
+
+std::string RegistryTable::servingJson() const
+{
+    JsonWriter w;
+    w.beginObject();
+    for (const auto &[name, e] : entries_) {
+        if (e.valid) {
+            w.key(name);
+            w.string(e.document);
+        }
+    }
+    w.endObject();
+    return w.take();
+}
+
+std::vector<RegistryService> servingServices(std::string_view json)
+{
+    Tree tree = parseJson(json, "the registry's services");
+    yajl_val obj = tree.get();
+    std::vector<RegistryService> out;
+
+    for (size_t i = 0; i < obj->u.object.len; i++) {
+        yajl_val v = obj->u.object.values[i];
+        if (!YAJL_IS_STRING(v)) {
+            throw Error("the registry's services: a document is not a string");
+        }
+        try {
+            out.push_back(parseRegistryService(obj->u.object.keys[i],
+                                               YAJL_GET_STRING(v)));
+        } catch (const Error &) {
+            // checked when read: only another version's rules refuse it
+        }
+    }
+    return out;
+}
+
+std::vector<std::string> directiveArgs(const RegistryService &s)
+{
+    static const char *const formats[] = {"auto", "routes", "openapi", "grpc"};
+    std::vector<std::string> args;
+
+    args.push_back(s.url);
+    args.push_back("interval=" + std::to_string(s.intervalMs) + "ms");
+    args.push_back("timeout=" + std::to_string(s.timeoutMs) + "ms");
+    args.push_back("fails=" + std::to_string(s.fails));
+    args.push_back("passes=" + std::to_string(s.passes));
+    if (!s.uri.empty()) {
+        args.push_back("uri=" + s.uri);
+    }
+    args.push_back(std::string("format=") + formats[int(s.format)]);
+    if (s.grpcInternal) {
+        args.push_back("grpc_internal=on");
+    }
+    for (const std::string &p : s.prefixes) {
+        args.push_back("prefix=" + p);
+    }
+    if (!s.upstream.empty()) {
+        args.push_back("upstream=" + s.upstream);
+    }
+    return args;
+}
+
+} // namespace discovery

@@ -1,0 +1,184 @@
+// registry.hpp: etcd's v3 JSON gateway as the registry sees it: the
+// requests it sends, the answers and watch stream it reads, and the
+// service documents under PREFIX/services/, validated.
+#ifndef DISCOVERY_REGISTRY_HPP
+#define DISCOVERY_REGISTRY_HPP
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace discovery {
+
+std::string encodeBase64(std::string_view in);
+// Throws Error on a character or a length base64 does not have.
+std::string decodeBase64(std::string_view in);
+
+// The document formats a service may name, as discovery_service's format=.
+enum class RegistryFormat { Auto = 0, Routes = 1, OpenApi = 2, Grpc = 3 };
+
+/*
+ * PREFIX/services/NAME: the options of discovery_service as a JSON object,
+ * with the same defaults, meanings and limits.  Times are nginx's ("10s",
+ * "500ms", "1m") or a number of seconds.
+ */
+struct RegistryService {
+    std::string name;
+    std::string url;
+    uint64_t intervalMs = 30000;
+    uint64_t timeoutMs = 5000;
+    uint32_t fails = 1;
+    uint32_t passes = 1;
+    std::string uri; // empty: the default, /health?include_routes=true
+    RegistryFormat format = RegistryFormat::Auto;
+    bool grpcInternal = false;
+    std::vector<std::string> prefixes;
+    std::string upstream;
+
+    bool operator==(const RegistryService &o) const;
+};
+
+// A service name as discovery_service takes it: [A-Za-z0-9_.-]{1,64}.
+bool validServiceName(std::string_view name);
+
+// Throws Error with a message that names the field and the value.
+RegistryService parseRegistryService(std::string_view name,
+                                     std::string_view json);
+
+// An nginx time: "30s", "500ms", "1m", "1h", or digits (seconds).
+bool parseNginxTime(std::string_view s, uint64_t &ms);
+
+struct KeyValue {
+    std::string key;
+    std::string value;
+    int64_t modRevision = 0;
+};
+
+struct RangeAnswer {
+    int64_t revision = 0; // the store's, from the header
+    std::vector<KeyValue> kvs;
+    bool more = false;
+};
+
+// POST /v3/kv/range's answer; an {"error": ...} answer throws its message.
+RangeAnswer parseRangeAnswer(std::string_view body);
+
+struct WatchEvent {
+    bool put = true; // else a DELETE
+    KeyValue kv;
+};
+
+struct WatchMessage {
+    int64_t revision = 0;
+    bool created = false;
+    bool canceled = false;
+    int64_t compactRevision = 0;
+    std::string cancelReason;
+    std::vector<WatchEvent> events;
+};
+
+// One message of the /v3/watch stream; an {"error": ...} one throws.
+WatchMessage parseWatchMessage(std::string_view json);
+
+// The token of /v3/auth/authenticate's answer; an error throws.
+std::string parseAuthAnswer(std::string_view body);
+
+// etcd's reason in an error answer ({"error": ..., "message": ...}), as
+// "etcd: \"reason\"", or empty when the body is not one.
+std::string errorAnswer(std::string_view body);
+
+// Request bodies.
+std::string rangeRequest(std::string_view prefix);
+std::string watchRequest(std::string_view prefix, int64_t startRevision);
+std::string authRequest(std::string_view user, std::string_view password);
+std::string putRequest(std::string_view key, std::string_view value);
+
+/*
+ * Splits the watch stream, which the gateway sends as JSON objects one
+ * after another (a newline between them), into whole messages.
+ */
+class WatchStream {
+public:
+    void feed(std::string_view data) { buffer_.append(data); }
+    // The next whole message, or false when more is needed.
+    bool next(std::string &message);
+    size_t pending() const { return buffer_.size(); }
+    void clear() { buffer_.clear(); }
+
+private:
+    std::string buffer_;
+};
+
+/*
+ * What the registry holds under PREFIX/services/: each key's document and
+ * what it said, a valid service or why not, at the revision last read.
+ */
+class RegistryTable {
+public:
+    explicit RegistryTable(std::string prefix);
+
+    struct Entry {
+        std::string document;
+        int64_t modRevision = 0;
+        bool valid = false;
+        RegistryService service; // when valid
+        std::string error;       // when not
+    };
+
+    // What is read and watched: the whole prefix (services and overrides).
+    const std::string &prefix() const { return prefix_; }
+    const std::string &servicesPrefix() const { return servicesPrefix_; }
+    // PREFIX/overrides/controls: the management API's overrides, as the
+    // core encodes them (see controls.hpp); empty when there is no key.
+    const std::string &overridesKey() const { return overridesKey_; }
+    const std::string &overrides() const { return overrides_; }
+    bool hasOverrides() const { return hasOverrides_; }
+    // Counts the changes of the overrides key.
+    uint64_t overridesVersion() const { return overridesVersion_; }
+    int64_t revision() const { return revision_; }
+    const std::map<std::string, Entry> &entries() const { return entries_; }
+    // Counts changes of what is served: a caller republishes on a change.
+    uint64_t version() const { return version_; }
+
+    void load(const RangeAnswer &answer);
+    // Applies a message's events; returns whether any entry changed.  The
+    // revision moves to its events' and to a progress notification's.
+    bool apply(const WatchMessage &message);
+    // The entries as a JSON array for the status page.
+    std::string statusJson() const;
+    // The valid services' documents, {"NAME": "DOCUMENT", ...} by name:
+    // what the gateway's configuration takes in (see servingServices).
+    std::string servingJson() const;
+
+private:
+    bool put(const KeyValue &kv);
+    bool erase(const std::string &key);
+
+    bool setOverrides(const std::string &value, bool present);
+
+    std::string prefix_;
+    std::string servicesPrefix_;
+    std::string overridesKey_;
+    std::string overrides_;
+    bool hasOverrides_ = false;
+    uint64_t overridesVersion_ = 0;
+    int64_t revision_ = 0;
+    uint64_t version_ = 0;
+    std::map<std::string, Entry> entries_; // by service name
+};
+
+// The services of a servingJson(), each validated again; a malformed
+// whole throws, an invalid service is left out.
+std::vector<RegistryService> servingServices(std::string_view json);
+
+// A service as discovery_service's arguments after NAME: URL, options.
+std::vector<std::string> directiveArgs(const RegistryService &s);
+
+// The end of a prefix range: the prefix with its last byte incremented.
+std::string prefixRangeEnd(std::string_view prefix);
+
+} // namespace discovery
+
+#endif

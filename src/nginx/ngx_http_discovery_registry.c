@@ -1,0 +1,2355 @@
+
+/*
+ * The registry (discovery_registry): one process of the gateway watches
+ * PREFIX/services/ in etcd through its v3 JSON gateway, with libcurl on
+ * nginx's event loop, and keeps what it read, and how the watch goes, in
+ * the zone for the status page.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <curl/curl.h>
+
+#include "ngx_http_discovery.h"
+
+
+/* what the watcher is doing */
+#define NGX_HTTP_DISCOVERY_REGISTRY_IDLE    0
+#define NGX_HTTP_DISCOVERY_REGISTRY_AUTH    1
+#define NGX_HTTP_DISCOVERY_REGISTRY_RANGE   2
+#define NGX_HTTP_DISCOVERY_REGISTRY_WATCH   3
+
+/* the registry's state, as the status page names it */
+#define NGX_HTTP_DISCOVERY_REGISTRY_CONNECTING  0
+#define NGX_HTTP_DISCOVERY_REGISTRY_UP          1
+#define NGX_HTTP_DISCOVERY_REGISTRY_DOWN        2
+
+/*
+ * The watcher's lease (milliseconds): the process that holds it renews
+ * it every NGX_HTTP_DISCOVERY_REGISTRY_TICK; another, looking every
+ * NGX_HTTP_DISCOVERY_REGISTRY_SYNC, takes it over once it has expired, or
+ * at once when its holder is gone or gave it back (at exit).
+ */
+#define NGX_HTTP_DISCOVERY_REGISTRY_LEASE   3000
+#define NGX_HTTP_DISCOVERY_REGISTRY_TICK    1000
+
+/*
+ * Registry changes within this long (ms) of the first make one reload:
+ * ten services started together cost one, not ten.
+ */
+#define NGX_HTTP_DISCOVERY_REGISTRY_SETTLE  50
+
+/* how often the watcher looks for an API write to put to etcd (ms) */
+#define NGX_HTTP_DISCOVERY_REGISTRY_SYNC    100
+
+/*
+ * Reconnecting: after a failure the next endpoint is tried after
+ * RETRY_MIN milliseconds, doubled with each failure in a row up to
+ * RETRY_MAX; a watch that starts resets it.
+ */
+#define NGX_HTTP_DISCOVERY_REGISTRY_RETRY_MIN  250
+#define NGX_HTTP_DISCOVERY_REGISTRY_RETRY_MAX  5000
+
+/* an answer to a range read or an authentication, at most */
+#define NGX_HTTP_DISCOVERY_REGISTRY_MAX_ANSWER  (16 * 1024 * 1024)
+
+
+/* in the zone, with its lock */
+struct ngx_http_discovery_registry_sh_s {
+    ngx_pid_t                      pid;          /* the watcher, 0: none */
+    ngx_msec_t                     until;        /* of its lease */
+    ngx_uint_t                     state;
+    ngx_uint_t                     endpoint;     /* index in the URLs */
+    int64_t                        revision;
+    time_t                         since;        /* of the state */
+    size_t                         error_len;
+    u_char                         error[DISCOVERY_ERROR_LEN];
+    ngx_uint_t                     count;        /* services */
+    ngx_uint_t                     valid;
+    u_char                        *services;     /* JSON array, or NULL */
+    size_t                         services_len;
+
+    /*
+     * The valid services (discovery_registry_serving) for the next
+     * configuration, which a reload takes in, at that revision; and the
+     * revision the running configuration's services were last found
+     * current at.
+     */
+    u_char                        *serving;
+    size_t                         serving_len;
+    int64_t                        serving_revision;
+    int64_t                        table_revision;
+};
+
+
+typedef struct {
+    ngx_http_discovery_main_conf_t      *dmcf;
+    ngx_http_discovery_registry_conf_t  *conf;
+    discovery_registry_t                *registry;
+    CURLM                               *multi;
+    CURL                                *easy;       /* in flight, or NULL */
+    struct curl_slist                   *headers;
+    ngx_uint_t                           step;
+    ngx_uint_t                           leased;
+    ngx_uint_t                           endpoint;
+    ngx_uint_t                           failures;   /* in a row */
+    uint64_t                             version;    /* in the zone */
+
+    discovery_buf_t                      request;    /* the body sent */
+    u_char                              *answer;
+    size_t                               received;
+    size_t                               answer_size;
+
+    size_t                               token_len;
+    u_char                               token[512];
+
+    size_t                               error_len;
+    u_char                               error[DISCOVERY_ERROR_LEN];
+    char                                 curl_error[CURL_ERROR_SIZE];
+
+    u_char                              *asked;      /* reloaded for */
+    size_t                               asked_len;
+
+    /*
+     * The management API's overrides: the zone's controls_version etcd
+     * holds (written there, or taken from there), the put in flight, and
+     * the count of the registry's changes of them last applied.
+     */
+    ngx_atomic_uint_t                    synced;
+    ngx_atomic_uint_t                    put_version;
+    uint64_t                             overrides_version;
+    CURL                                *put;
+    struct curl_slist                   *put_headers;
+    discovery_buf_t                      put_body;
+    ngx_uint_t                           watching;   /* created */
+
+    ngx_event_t                          lease;
+    ngx_event_t                          settle;     /* then follow */
+    ngx_event_t                          sync;
+    ngx_event_t                          retry;
+    ngx_event_t                          timer;      /* libcurl's */
+    ngx_log_t                           *log;
+} ngx_http_discovery_registry_watcher_t;
+
+
+static char *ngx_http_discovery_registry_url(ngx_conf_t *cf,
+    ngx_http_discovery_registry_conf_t *rcf, ngx_str_t *value);
+static void ngx_http_discovery_registry_lease_handler(ngx_event_t *ev);
+static void ngx_http_discovery_registry_retry_handler(ngx_event_t *ev);
+static void ngx_http_discovery_registry_sync_handler(ngx_event_t *ev);
+static void ngx_http_discovery_registry_start(ngx_uint_t step);
+static void ngx_http_discovery_registry_stop(void);
+static void ngx_http_discovery_registry_failed(const char *fmt, ...);
+static void ngx_http_discovery_registry_finish(CURLcode result);
+static void ngx_http_discovery_registry_answer(long status);
+static void ngx_http_discovery_registry_watch(void);
+static void ngx_http_discovery_registry_publish(ngx_uint_t state);
+static size_t ngx_http_discovery_registry_write(char *ptr, size_t size,
+    size_t nmemb, void *userdata);
+static int ngx_http_discovery_registry_socket(CURL *easy, curl_socket_t s,
+    int what, void *userp, void *socketp);
+static int ngx_http_discovery_registry_curl_timer(CURLM *multi,
+    long timeout_ms, void *userp);
+static void ngx_http_discovery_registry_timeout(ngx_event_t *ev);
+static void ngx_http_discovery_registry_event(ngx_event_t *ev);
+static void ngx_http_discovery_registry_done(void);
+static u_char *ngx_http_discovery_registry_escape(u_char *p,
+    u_char *data, size_t len);
+static ngx_int_t ngx_http_discovery_registry_saved(ngx_conf_t *cf,
+    ngx_http_discovery_main_conf_t *dmcf);
+static ngx_int_t ngx_http_discovery_registry_add(ngx_conf_t *cf,
+    ngx_http_discovery_main_conf_t *dmcf, u_char *p, u_char *last);
+static void ngx_http_discovery_registry_follow(void);
+static void ngx_http_discovery_registry_settle_handler(ngx_event_t *ev);
+static void ngx_http_discovery_registry_save(u_char *serving, size_t len,
+    int64_t revision);
+static void ngx_http_discovery_registry_overrides_apply(void);
+static void ngx_http_discovery_registry_overrides_put(void);
+static void ngx_http_discovery_registry_put_done(CURLcode result);
+static void ngx_http_discovery_registry_put_free(void);
+static size_t ngx_http_discovery_registry_discard(char *ptr, size_t size,
+    size_t nmemb, void *userdata);
+
+
+static ngx_http_discovery_registry_watcher_t  ngx_http_discovery_watcher;
+
+/* ev->data of the timers, as nginx's own timers without a connection */
+static ngx_connection_t  ngx_http_discovery_registry_dumb;
+
+static ngx_str_t  ngx_http_discovery_registry_states[] = {
+    ngx_string("connecting"),
+    ngx_string("up"),
+    ngx_string("down")
+};
+
+
+/*
+ * discovery_registry etcd URL [URL...] [prefix=] [timeout=]
+ * [user= password=] [share=on|off]
+ */
+
+char *
+ngx_http_discovery_registry(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_discovery_main_conf_t *dmcf = conf;
+
+    u_char                              *p;
+    ngx_str_t                           *value, s;
+    ngx_uint_t                           i;
+    ngx_msec_t                           ms;
+    ngx_http_discovery_registry_conf_t  *rcf;
+
+    if (dmcf->registry) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len != 4 || ngx_strncmp(value[1].data, "etcd", 4) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown registry \"%V\", the only one is "
+                           "\"etcd\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    rcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_discovery_registry_conf_t));
+    if (rcf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_array_init(&rcf->urls, cf->pool, 3, sizeof(ngx_str_t))
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_str_set(&rcf->prefix, "/nginx-discovery/");
+    rcf->timeout = 5000;
+    rcf->file = cf->conf_file->file.name.data;
+    rcf->line = cf->conf_file->line;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "prefix=", 7) == 0) {
+            s.data = value[i].data + 7;
+            s.len = value[i].len - 7;
+
+            if (s.len == 0 || s.data[0] != '/') {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid prefix \"%V\", it must start "
+                                   "with \"/\"", &s);
+                return NGX_CONF_ERROR;
+            }
+
+            /* keys are PREFIX/services/NAME: the prefix ends in "/" */
+
+            p = ngx_pnalloc(cf->pool, s.len + 1);
+            if (p == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_memcpy(p, s.data, s.len);
+
+            if (p[s.len - 1] != '/') {
+                p[s.len++] = '/';
+            }
+
+            rcf->prefix.data = p;
+            rcf->prefix.len = s.len;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+
+            ms = ngx_parse_time(&s, 0);
+            if (ms == (ngx_msec_t) NGX_ERROR || ms == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid timeout \"%V\"", &s);
+                return NGX_CONF_ERROR;
+            }
+
+            rcf->timeout = ms;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "user=", 5) == 0
+            || ngx_strncmp(value[i].data, "password=", 9) == 0)
+        {
+            s.data = (u_char *) ngx_strchr(value[i].data, '=') + 1;
+            s.len = value[i].data + value[i].len - s.data;
+
+            if (s.len == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid parameter \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            /* the arguments are NUL-terminated: libcurl takes them so */
+
+            if (value[i].data[0] == 'u') {
+                rcf->user = s;
+
+            } else {
+                rcf->password = s;
+            }
+
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "share=on") == 0) {
+            rcf->share = 1;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "share=off") == 0) {
+            rcf->share = 0;
+            continue;
+        }
+
+        if (ngx_strlchr(value[i].data, value[i].data + value[i].len, '=')
+            && ngx_strncmp(value[i].data, "http", 4) != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_http_discovery_registry_url(cf, rcf, &value[i])
+            != NGX_CONF_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (rcf->urls.nelts == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "no URL of an etcd member in \"discovery_registry\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if ((rcf->user.len == 0) != (rcf->password.len == 0)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"user=\" and \"password=\" go together");
+        return NGX_CONF_ERROR;
+    }
+
+    if (rcf->share) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"share=on\" is not implemented yet");
+        return NGX_CONF_ERROR;
+    }
+
+    dmcf->registry = rcf;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * At the end of "http": the registry's services become services of this
+ * configuration, as if nginx.conf listed them, checked and set up by
+ * discovery_service's own handler.  On a reload they are what the
+ * running gateway's registry holds (its zone); at a start, what the last
+ * run saved beside the state file, so that a gateway started while etcd
+ * is down serves them.  A name nginx.conf has is nginx.conf's.
+ */
+
+ngx_int_t
+ngx_http_discovery_registry_services(ngx_conf_t *cf,
+    ngx_http_discovery_main_conf_t *dmcf)
+{
+    u_char                              *p, *last;
+    discovery_buf_t                      args;
+    discovery_error_t                    err;
+    ngx_http_discovery_registry_conf_t  *rcf;
+
+    rcf = dmcf->registry;
+
+    if (ngx_http_discovery_registry_saved(cf, dmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (rcf->serving.len == 0) {
+        return NGX_OK;
+    }
+
+    if (discovery_registry_args(rcf->serving.data, rcf->serving.len, &args,
+                                &err)
+        != DISCOVERY_OK)
+    {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "discovery: the registry's services are not used: %s",
+                      err.text);
+        ngx_str_null(&rcf->serving);
+        return NGX_OK;
+    }
+
+    /* name, URL, options, "" after each service; "" after the last */
+
+    p = args.data;
+    last = args.data + args.len;
+
+    while (p < last && *p) {
+        if (ngx_http_discovery_registry_add(cf, dmcf, p, last) != NGX_OK) {
+            discovery_buf_free(&args);
+            return NGX_ERROR;
+        }
+
+        /* past this service's arguments and the empty one after them */
+
+        while (p < last && *p) {
+            p += ngx_strlen(p) + 1;
+        }
+
+        p++;
+    }
+
+    discovery_buf_free(&args);
+
+    return NGX_OK;
+}
+
+
+/* the serving set: the running gateway's zone, or the saved file */
+
+static ngx_int_t
+ngx_http_discovery_registry_saved(ngx_conf_t *cf,
+    ngx_http_discovery_main_conf_t *dmcf)
+{
+    u_char                              *p, *nl;
+    ssize_t                              n;
+    ngx_fd_t                             fd;
+    ngx_str_t                            name;
+    ngx_uint_t                           i;
+    ngx_list_part_t                     *part;
+    ngx_shm_zone_t                      *zone;
+    ngx_file_info_t                      fi;
+    ngx_http_discovery_main_conf_t      *odmcf;
+    ngx_http_discovery_registry_sh_t    *rsh;
+    ngx_http_discovery_registry_conf_t  *rcf;
+
+    rcf = dmcf->registry;
+
+    /* a reload: the old cycle's zone, found by its tag */
+
+    odmcf = NULL;
+
+    if (ngx_cycle && ngx_cycle->shared_memory.part.elts) {
+        part = (ngx_list_part_t *) &ngx_cycle->shared_memory.part;
+        zone = part->elts;
+
+        for (i = 0; /* void */ ; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+
+                part = part->next;
+                zone = part->elts;
+                i = 0;
+            }
+
+            if (zone[i].tag == &ngx_http_discovery_module) {
+                odmcf = zone[i].data;
+                break;
+            }
+        }
+    }
+
+    if (odmcf && odmcf->sh && odmcf->shpool) {
+        ngx_shmtx_lock(&odmcf->shpool->mutex);
+
+        rsh = odmcf->sh->registry;
+
+        if (rsh && rsh->serving) {
+            rcf->serving.data = ngx_pnalloc(cf->pool, rsh->serving_len);
+
+            if (rcf->serving.data) {
+                ngx_memcpy(rcf->serving.data, rsh->serving,
+                           rsh->serving_len);
+                rcf->serving.len = rsh->serving_len;
+                rcf->serving_revision = rsh->serving_revision;
+            }
+        }
+
+        ngx_shmtx_unlock(&odmcf->shpool->mutex);
+
+        if (rsh && rsh->serving && rcf->serving.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (rsh && rsh->serving) {
+            return NGX_OK;
+        }
+    }
+
+    /* a start: "REVISION\nJSON" beside the state file */
+
+    if (dmcf->state.len == 0 || ngx_test_config) {
+        return NGX_OK;
+    }
+
+    name.len = dmcf->state.len + sizeof(".registry") - 1;
+    name.data = ngx_pnalloc(cf->pool, name.len + 1);
+    if (name.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(name.data, "%V.registry%Z", &dmcf->state);
+
+    fd = ngx_open_file(name.data, NGX_FILE_RDONLY | NGX_FILE_NONBLOCK,
+                       NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        return NGX_OK;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
+        || !ngx_is_file(&fi)
+        || ngx_file_size(&fi) > NGX_HTTP_DISCOVERY_REGISTRY_MAX_ANSWER)
+    {
+        ngx_close_file(fd);
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "discovery: \"%s\" is not a registry file: ignored",
+                      name.data);
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(cf->pool, (size_t) ngx_file_size(&fi) + 1);
+    if (p == NULL) {
+        ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    n = ngx_read_fd(fd, p, (size_t) ngx_file_size(&fi));
+    ngx_close_file(fd);
+
+    nl = (n > 0) ? ngx_strlchr(p, p + n, LF) : NULL;
+
+    if (nl == NULL) {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "discovery: \"%s\" is not a registry file: ignored",
+                      name.data);
+        return NGX_OK;
+    }
+
+    rcf->serving_revision = ngx_atoof(p, nl - p);
+    if (rcf->serving_revision == NGX_ERROR) {
+        rcf->serving_revision = 0;
+    }
+
+    rcf->serving.data = nl + 1;
+    rcf->serving.len = p + n - (nl + 1);
+
+    ngx_log_error(NGX_LOG_INFO, cf->log, 0,
+                  "discovery: the registry's services of revision %L, "
+                  "from \"%s\"", rcf->serving_revision, name.data);
+
+    return NGX_OK;
+}
+
+
+/* one service: NAME\0URL\0OPTION\0...\0 */
+
+static ngx_int_t
+ngx_http_discovery_registry_add(ngx_conf_t *cf,
+    ngx_http_discovery_main_conf_t *dmcf, u_char *p, u_char *last)
+{
+    char                                *rv;
+    size_t                               len;
+    ngx_str_t                           *arg;
+    ngx_uint_t                           i, n;
+    ngx_array_t                         *saved, args;
+    ngx_http_discovery_service_t        *service;
+    ngx_http_discovery_registry_conf_t  *rcf;
+
+    rcf = dmcf->registry;
+
+    if (ngx_array_init(&args, cf->temp_pool, 8, sizeof(ngx_str_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    arg = ngx_array_push(&args);
+    if (arg == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(arg, "discovery_service");
+
+    while (p < last && *p) {
+        len = ngx_strlen(p);
+
+        arg = ngx_array_push(&args);
+        if (arg == NULL) {
+            return NGX_ERROR;
+        }
+
+        /* the service keeps pointers into its arguments: the conf's pool */
+
+        arg->data = ngx_pstrdup(cf->pool, &(ngx_str_t) { len, p });
+        if (arg->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        arg->len = len;
+        p += len + 1;
+    }
+
+    arg = args.elts;
+
+    service = dmcf->services.elts;
+
+    for (i = 0; i < dmcf->services.nelts; i++) {
+        if (service[i].name.len == arg[1].len
+            && ngx_strncmp(service[i].name.data, arg[1].data, arg[1].len)
+               == 0)
+        {
+            ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                          "discovery: the registry's service \"%V\" is "
+                          "also in %s:%ui: that one is used",
+                          &arg[1], service[i].file, service[i].line);
+            return NGX_OK;
+        }
+    }
+
+    n = dmcf->services.nelts;
+    saved = cf->args;
+    cf->args = &args;
+    rcf->adding = 1;
+
+    rv = ngx_http_discovery_service(cf, NULL, dmcf);
+
+    rcf->adding = 0;
+    cf->args = saved;
+
+    if (rv != NGX_CONF_OK) {
+        /* said by the handler; the rest of the configuration goes on */
+        dmcf->services.nelts = n;
+
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "discovery: the registry's service \"%V\" is not "
+                      "used", &arg[1]);
+    }
+
+    return NGX_OK;
+}
+
+
+/* an etcd member's client URL: http[s]://host[:port], no path */
+
+static char *
+ngx_http_discovery_registry_url(ngx_conf_t *cf,
+    ngx_http_discovery_registry_conf_t *rcf, ngx_str_t *value)
+{
+    u_char     *p;
+    size_t      skip;
+    ngx_url_t   u;
+    ngx_str_t  *url;
+
+    if (value->len > 7
+        && ngx_strncasecmp(value->data, (u_char *) "http://", 7) == 0)
+    {
+        skip = 7;
+
+    } else if (value->len > 8
+               && ngx_strncasecmp(value->data, (u_char *) "https://", 8) == 0)
+    {
+        skip = 8;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid registry URL \"%V\", it must start with "
+                           "\"http://\" or \"https://\"", value);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url.data = value->data + skip;
+    u.url.len = value->len - skip;
+    u.default_port = 2379;
+    u.uri_part = 1;
+    u.no_resolve = 1;
+
+    while (u.url.len && u.url.data[u.url.len - 1] == '/') {
+        u.url.len--;
+    }
+
+    if (u.url.len == 0
+        || ngx_strlchr(u.url.data, u.url.data + u.url.len, '@')
+        || ngx_parse_url(cf->pool, &u) != NGX_OK
+        || u.host.len == 0
+        || u.uri.len)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid registry URL \"%V\"%s%s", value,
+                           u.err ? ": " : "", u.err ? u.err : "");
+        return NGX_CONF_ERROR;
+    }
+
+    url = ngx_array_push(&rcf->urls);
+    if (url == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* NUL-ended, for libcurl, with room for the longest path */
+
+    url->len = skip + u.url.len;
+    url->data = ngx_pnalloc(cf->pool, url->len + 1);
+    if (url->data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_cpymem(url->data, value->data, url->len);
+    *p = '\0';
+
+    return NGX_CONF_OK;
+}
+
+
+void
+ngx_http_discovery_registry_init_worker(ngx_cycle_t *cycle,
+    ngx_http_discovery_main_conf_t *dmcf)
+{
+    CURLMcode                               rc;
+    ngx_http_discovery_registry_sh_t       *rsh;
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    if (dmcf->registry == NULL) {
+        return;
+    }
+
+    w = &ngx_http_discovery_watcher;
+    w->dmcf = dmcf;
+    w->conf = dmcf->registry;
+    w->log = cycle->log;
+
+    /* the zone's part is made by the first process that needs it */
+
+    ngx_shmtx_lock(&dmcf->shpool->mutex);
+
+    rsh = dmcf->sh->registry;
+
+    if (rsh == NULL) {
+        rsh = ngx_slab_calloc_locked(dmcf->shpool,
+                                 sizeof(ngx_http_discovery_registry_sh_t));
+        dmcf->sh->registry = rsh;
+
+        if (rsh) {
+            rsh->since = ngx_time();
+        }
+    }
+
+    ngx_shmtx_unlock(&dmcf->shpool->mutex);
+
+    if (rsh == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "discovery: no room in the zone for the registry");
+        return;
+    }
+
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "discovery: curl_global_init() failed");
+        return;
+    }
+
+    w->registry = discovery_registry_create((char *) w->conf->prefix.data,
+                                            w->conf->prefix.len);
+    w->multi = curl_multi_init();
+
+    if (w->registry == NULL || w->multi == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "discovery: cannot start the registry's watcher");
+        return;
+    }
+
+    rc = curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION,
+                           ngx_http_discovery_registry_socket);
+
+    if (rc == CURLM_OK) {
+        rc = curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION,
+                               ngx_http_discovery_registry_curl_timer);
+    }
+
+    if (rc != CURLM_OK) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "discovery: curl_multi_setopt() failed: %s",
+                      curl_multi_strerror(rc));
+        return;
+    }
+
+    ngx_http_discovery_registry_dumb.fd = (ngx_socket_t) -1;
+
+    w->lease.handler = ngx_http_discovery_registry_lease_handler;
+    w->settle.handler = ngx_http_discovery_registry_settle_handler;
+    w->settle.data = &ngx_http_discovery_registry_dumb;
+    w->settle.log = cycle->log;
+    w->settle.cancelable = 1;
+
+    w->sync.handler = ngx_http_discovery_registry_sync_handler;
+    w->sync.data = &ngx_http_discovery_registry_dumb;
+    w->sync.log = cycle->log;
+    w->sync.cancelable = 1;
+    w->retry.handler = ngx_http_discovery_registry_retry_handler;
+    w->timer.handler = ngx_http_discovery_registry_timeout;
+
+    w->lease.data = &ngx_http_discovery_registry_dumb;
+    w->retry.data = &ngx_http_discovery_registry_dumb;
+    w->timer.data = &ngx_http_discovery_registry_dumb;
+
+    w->lease.log = cycle->log;
+    w->retry.log = cycle->log;
+    w->timer.log = cycle->log;
+
+    w->lease.cancelable = 1;
+    w->retry.cancelable = 1;
+    w->timer.cancelable = 1;
+
+    ngx_add_timer(&w->lease, 1);
+}
+
+
+void
+ngx_http_discovery_registry_exit_worker(ngx_cycle_t *cycle)
+{
+    ngx_http_discovery_registry_sh_t       *rsh;
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+
+    if (w->multi == NULL) {
+        return;
+    }
+
+    ngx_http_discovery_registry_stop();
+
+    if (w->leased) {
+        ngx_shmtx_lock(&w->dmcf->shpool->mutex);
+
+        rsh = w->dmcf->sh->registry;
+
+        if (rsh->pid == ngx_pid) {
+            rsh->pid = 0;
+        }
+
+        ngx_shmtx_unlock(&w->dmcf->shpool->mutex);
+
+        w->leased = 0;
+    }
+
+    ngx_http_discovery_registry_put_free();
+
+    curl_multi_cleanup(w->multi);
+    w->multi = NULL;
+
+    if (w->asked) {
+        ngx_free(w->asked);
+        w->asked = NULL;
+    }
+
+    discovery_registry_destroy(w->registry);
+    w->registry = NULL;
+}
+
+
+/*
+ * Every tick: the process that watches renews its lease; the others take
+ * it over once it expired or its holder is gone, and start watching.
+ */
+
+static void
+ngx_http_discovery_registry_lease_handler(ngx_event_t *ev)
+{
+    ngx_uint_t                              take;
+    ngx_http_discovery_registry_sh_t       *rsh;
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    ngx_shmtx_lock(&w->dmcf->shpool->mutex);
+
+    rsh = w->dmcf->sh->registry;
+    take = 0;
+
+    if (rsh->pid == ngx_pid) {
+        rsh->until = ngx_current_msec + NGX_HTTP_DISCOVERY_REGISTRY_LEASE;
+
+    } else if (rsh->pid == 0
+               || (ngx_msec_int_t) (rsh->until - ngx_current_msec) < 0
+               || (kill(rsh->pid, 0) == -1 && ngx_errno == NGX_ESRCH))
+    {
+        rsh->pid = ngx_pid;
+        rsh->until = ngx_current_msec + NGX_HTTP_DISCOVERY_REGISTRY_LEASE;
+        take = 1;
+    }
+
+    ngx_shmtx_unlock(&w->dmcf->shpool->mutex);
+
+    if (take) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, w->log, 0,
+                       "discovery: this process watches the registry");
+
+        /* the zone's overrides until etcd's are read: those etcd has */
+        w->synced = w->dmcf->sh->controls_version;
+        w->overrides_version = (uint64_t) -1;
+
+        w->leased = 1;
+        w->failures = 0;
+        ngx_http_discovery_registry_start(w->conf->user.len
+                                          ? NGX_HTTP_DISCOVERY_REGISTRY_AUTH
+                                          : NGX_HTTP_DISCOVERY_REGISTRY_RANGE);
+
+    } else if (w->leased && rsh->pid != ngx_pid) {
+        /* another took it: this process was too slow to renew it */
+        w->leased = 0;
+        ngx_http_discovery_registry_stop();
+
+    }
+
+    if (w->leased && !w->sync.timer_set) {
+        ngx_add_timer(&w->sync, NGX_HTTP_DISCOVERY_REGISTRY_SYNC);
+    }
+
+    /*
+     * The others look more often: after a reload the old worker gives the
+     * lease back as it exits, and a new one takes the watch over at once.
+     */
+    ngx_add_timer(ev, w->leased ? NGX_HTTP_DISCOVERY_REGISTRY_TICK
+                                : NGX_HTTP_DISCOVERY_REGISTRY_SYNC);
+}
+
+
+/* an API write in any worker of this gateway: its overrides go to etcd */
+
+static void
+ngx_http_discovery_registry_sync_handler(ngx_event_t *ev)
+{
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit || !w->leased) {
+        return;
+    }
+
+    if (w->watching) {
+        ngx_http_discovery_registry_overrides_put();
+    }
+
+    ngx_add_timer(ev, NGX_HTTP_DISCOVERY_REGISTRY_SYNC);
+}
+
+
+static void
+ngx_http_discovery_registry_retry_handler(ngx_event_t *ev)
+{
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit || !w->leased) {
+        return;
+    }
+
+    ngx_http_discovery_registry_start(w->conf->user.len
+                                      ? NGX_HTTP_DISCOVERY_REGISTRY_AUTH
+                                      : NGX_HTTP_DISCOVERY_REGISTRY_RANGE);
+}
+
+
+/* a request to the current endpoint: authenticate, read, or watch */
+
+static void
+ngx_http_discovery_registry_start(ngx_uint_t step)
+{
+    char                                   *path;
+    CURLcode                                rc;
+    CURLMcode                               mrc;
+    ngx_str_t                              *url;
+    discovery_error_t                       err;
+    struct curl_slist                      *list;
+    ngx_http_discovery_registry_conf_t     *rcf;
+    ngx_http_discovery_main_conf_t         *dmcf;
+    ngx_http_discovery_registry_watcher_t  *w;
+    u_char                                  buf[1024];
+
+    w = &ngx_http_discovery_watcher;
+    rcf = w->conf;
+    dmcf = w->dmcf;
+
+    ngx_http_discovery_registry_stop();
+
+    w->step = step;
+    url = rcf->urls.elts;
+    url = &url[w->endpoint % rcf->urls.nelts];
+
+    switch (step) {
+
+    case NGX_HTTP_DISCOVERY_REGISTRY_AUTH:
+        path = "/v3/auth/authenticate";
+        w->token_len = 0;
+        rc = discovery_registry_auth_request((char *) rcf->user.data,
+                                             rcf->user.len,
+                                             (char *) rcf->password.data,
+                                             rcf->password.len, &w->request,
+                                             &err)
+             == DISCOVERY_OK ? CURLE_OK : CURLE_OUT_OF_MEMORY;
+        break;
+
+    case NGX_HTTP_DISCOVERY_REGISTRY_RANGE:
+        path = "/v3/kv/range";
+        rc = discovery_registry_range_request(w->registry, &w->request, &err)
+             == DISCOVERY_OK ? CURLE_OK : CURLE_OUT_OF_MEMORY;
+        break;
+
+    default: /* NGX_HTTP_DISCOVERY_REGISTRY_WATCH */
+        path = "/v3/watch";
+        rc = discovery_registry_watch_request(w->registry, &w->request, &err)
+             == DISCOVERY_OK ? CURLE_OK : CURLE_OUT_OF_MEMORY;
+        break;
+    }
+
+    if (rc != CURLE_OK) {
+        ngx_http_discovery_registry_failed("%s", err.text);
+        return;
+    }
+
+    /*
+     * With "hasleader", etcd ends a watch within seconds when its member
+     * has lost the cluster's leader, rather than leaving it silent.
+     */
+
+    list = curl_slist_append(NULL, "Content-Type: application/json");
+    if (list) {
+        w->headers = list;
+        list = curl_slist_append(w->headers, "Grpc-Metadata-hasleader: true");
+    }
+
+    if (list && w->token_len) {
+        w->headers = list;
+        ngx_snprintf(buf, sizeof(buf), "Authorization: %*s%Z",
+                     w->token_len, w->token);
+        list = curl_slist_append(w->headers, (char *) buf);
+    }
+
+    if (list == NULL) {
+        ngx_http_discovery_registry_failed("curl_slist_append() failed");
+        return;
+    }
+
+    w->headers = list;
+
+    w->easy = curl_easy_init();
+    if (w->easy == NULL) {
+        ngx_http_discovery_registry_failed("curl_easy_init() failed");
+        return;
+    }
+
+    ngx_snprintf(buf, sizeof(buf), "%V%s%Z", url, path);
+
+    w->curl_error[0] = '\0';
+    w->error_len = 0;
+    w->received = 0;
+
+    rc = curl_easy_setopt(w->easy, CURLOPT_URL, (char *) buf);
+    rc |= curl_easy_setopt(w->easy, CURLOPT_NOSIGNAL, 1L);
+    rc |= curl_easy_setopt(w->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    rc |= curl_easy_setopt(w->easy, CURLOPT_FOLLOWLOCATION, 0L);
+    rc |= curl_easy_setopt(w->easy, CURLOPT_HTTPHEADER, w->headers);
+    rc |= curl_easy_setopt(w->easy, CURLOPT_POST, 1L);
+    rc |= curl_easy_setopt(w->easy, CURLOPT_POSTFIELDSIZE,
+                           (long) w->request.len);
+    rc |= curl_easy_setopt(w->easy, CURLOPT_POSTFIELDS, w->request.data);
+    rc |= curl_easy_setopt(w->easy, CURLOPT_USERAGENT,
+                           "nginx-discovery/" NGINX_VERSION);
+    rc |= curl_easy_setopt(w->easy, CURLOPT_ERRORBUFFER, w->curl_error);
+    rc |= curl_easy_setopt(w->easy, CURLOPT_WRITEFUNCTION,
+                           ngx_http_discovery_registry_write);
+    rc |= curl_easy_setopt(w->easy, CURLOPT_WRITEDATA, w);
+    rc |= curl_easy_setopt(w->easy, CURLOPT_CONNECTTIMEOUT_MS,
+                           (long) rcf->timeout);
+    rc |= curl_easy_setopt(w->easy, CURLOPT_SSL_VERIFYPEER,
+                           dmcf->ssl_verify ? 1L : 0L);
+    rc |= curl_easy_setopt(w->easy, CURLOPT_SSL_VERIFYHOST,
+                           dmcf->ssl_verify ? 2L : 0L);
+
+    if (dmcf->ssl_trusted_certificate.len) {
+        rc |= curl_easy_setopt(w->easy, CURLOPT_CAINFO,
+                               dmcf->ssl_trusted_certificate.data);
+    }
+
+    if (dmcf->ssl_certificate.len) {
+        rc |= curl_easy_setopt(w->easy, CURLOPT_SSLCERT,
+                               dmcf->ssl_certificate.data);
+        rc |= curl_easy_setopt(w->easy, CURLOPT_SSLKEY,
+                               dmcf->ssl_certificate_key.data);
+    }
+
+    if (step == NGX_HTTP_DISCOVERY_REGISTRY_WATCH) {
+        /*
+         * A watch has no end; a member that went away without a word is
+         * found by TCP keepalive, probes every second after timeout=.
+         */
+        rc |= curl_easy_setopt(w->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+        rc |= curl_easy_setopt(w->easy, CURLOPT_TCP_KEEPIDLE,
+                               (long) ngx_max(rcf->timeout / 1000, 1));
+        rc |= curl_easy_setopt(w->easy, CURLOPT_TCP_KEEPINTVL, 1L);
+
+    } else {
+        rc |= curl_easy_setopt(w->easy, CURLOPT_TIMEOUT_MS,
+                               (long) rcf->timeout);
+    }
+
+    if (rc != CURLE_OK) {
+        ngx_http_discovery_registry_failed("curl_easy_setopt() failed");
+        return;
+    }
+
+    mrc = curl_multi_add_handle(w->multi, w->easy);
+
+    if (mrc != CURLM_OK) {
+        ngx_http_discovery_registry_failed("curl_multi_add_handle() failed: "
+                                           "%s", curl_multi_strerror(mrc));
+        return;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, w->log, 0,
+                   "discovery: registry request %s", buf);
+}
+
+
+/* ends the request in flight, if any */
+
+static void
+ngx_http_discovery_registry_stop(void)
+{
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+
+    if (w->easy) {
+        curl_multi_remove_handle(w->multi, w->easy);
+        curl_easy_cleanup(w->easy);
+        w->easy = NULL;
+    }
+
+    if (w->headers) {
+        curl_slist_free_all(w->headers);
+        w->headers = NULL;
+    }
+
+    discovery_buf_free(&w->request);
+
+    if (w->answer) {
+        ngx_free(w->answer);
+        w->answer = NULL;
+        w->answer_size = 0;
+    }
+
+    w->received = 0;
+    w->step = NGX_HTTP_DISCOVERY_REGISTRY_IDLE;
+    w->watching = 0;
+
+    if (w->retry.timer_set) {
+        ngx_del_timer(&w->retry);
+    }
+}
+
+
+/*
+ * A request failed: said in the log and on the status page; the next
+ * endpoint is tried after the backoff.  What the registry held is kept,
+ * and so are the services and their routes.
+ */
+
+static void
+ngx_http_discovery_registry_failed(const char *fmt, ...)
+{
+    u_char                                 *p;
+    va_list                                 args;
+    ngx_str_t                              *url;
+    ngx_msec_t                              delay;
+    ngx_uint_t                              state;
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(w->error, w->error + DISCOVERY_ERROR_LEN, fmt, args);
+    va_end(args);
+
+    w->error_len = p - w->error;
+
+    url = w->conf->urls.elts;
+    url = &url[w->endpoint % w->conf->urls.nelts];
+
+    ngx_log_error(NGX_LOG_ERR, w->log, 0,
+                  "discovery: registry at \"%V\" failed: %*s", url,
+                  w->error_len, w->error);
+
+    ngx_http_discovery_registry_stop();
+
+    w->failures++;
+    w->endpoint = (w->endpoint + 1) % w->conf->urls.nelts;
+
+    /* down once every endpoint failed in a row */
+    state = (w->failures >= w->conf->urls.nelts)
+            ? NGX_HTTP_DISCOVERY_REGISTRY_DOWN
+            : NGX_HTTP_DISCOVERY_REGISTRY_CONNECTING;
+
+    ngx_http_discovery_registry_publish(state);
+
+    delay = NGX_HTTP_DISCOVERY_REGISTRY_RETRY_MIN
+            << ngx_min(w->failures - 1, 5);
+    delay = ngx_min(delay, NGX_HTTP_DISCOVERY_REGISTRY_RETRY_MAX);
+
+    if (!ngx_exiting && !ngx_terminate && !ngx_quit && w->leased) {
+        ngx_add_timer(&w->retry, delay);
+    }
+}
+
+
+static void
+ngx_http_discovery_registry_finish(CURLcode result)
+{
+    long                                    status;
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+
+    if (w->error_len) {
+        /* the write callback stopped the transfer and said why */
+        ngx_http_discovery_registry_failed("%*s", w->error_len, w->error);
+        return;
+    }
+
+    if (result != CURLE_OK) {
+        ngx_http_discovery_registry_failed("%s%s",
+                                           w->step
+                                           == NGX_HTTP_DISCOVERY_REGISTRY_WATCH
+                                           ? "the watch ended: " : "",
+                                           w->curl_error[0]
+                                           ? w->curl_error
+                                           : curl_easy_strerror(result));
+        return;
+    }
+
+    status = 0;
+    curl_easy_getinfo(w->easy, CURLINFO_RESPONSE_CODE, &status);
+
+    if (w->step == NGX_HTTP_DISCOVERY_REGISTRY_WATCH && status == 200) {
+        ngx_http_discovery_registry_failed("the watch ended");
+        return;
+    }
+
+    ngx_http_discovery_registry_answer(status);
+}
+
+
+/* the answer to an authentication or a range read */
+
+static void
+ngx_http_discovery_registry_answer(long status)
+{
+    size_t                                  len;
+    discovery_buf_t                         token;
+    discovery_error_t                       err;
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+
+    if (status != 200
+        && discovery_registry_answer_error(w->answer, w->received, &err)
+           != DISCOVERY_OK)
+    {
+        ngx_http_discovery_registry_failed("HTTP status %l to %s: %s",
+                                           status,
+                                           w->step
+                                           == NGX_HTTP_DISCOVERY_REGISTRY_AUTH
+                                           ? "/v3/auth/authenticate"
+                                           : w->step
+                                             == NGX_HTTP_DISCOVERY_REGISTRY_RANGE
+                                             ? "/v3/kv/range" : "/v3/watch",
+                                           err.text);
+        return;
+    }
+
+    if (status != 200) {
+        len = ngx_min(w->received, 160);
+
+        while (len && (w->answer[len - 1] == '\n'
+                       || w->answer[len - 1] == '\r'))
+        {
+            len--;
+        }
+
+        ngx_http_discovery_registry_failed("HTTP status %l to %s: %*s",
+                                           status,
+                                           w->step
+                                           == NGX_HTTP_DISCOVERY_REGISTRY_AUTH
+                                           ? "/v3/auth/authenticate"
+                                           : w->step
+                                             == NGX_HTTP_DISCOVERY_REGISTRY_RANGE
+                                             ? "/v3/kv/range" : "/v3/watch",
+                                           len, w->answer);
+        return;
+    }
+
+    if (w->step == NGX_HTTP_DISCOVERY_REGISTRY_AUTH) {
+        if (discovery_registry_auth_token(w->answer, w->received, &token,
+                                          &err)
+            != DISCOVERY_OK)
+        {
+            ngx_http_discovery_registry_failed("authentication: %s",
+                                               err.text);
+            return;
+        }
+
+        if (token.len >= sizeof(w->token)) {
+            discovery_buf_free(&token);
+            ngx_http_discovery_registry_failed("authentication: the token "
+                                               "is too long");
+            return;
+        }
+
+        w->token_len = token.len;
+        ngx_memcpy(w->token, token.data, token.len);
+        discovery_buf_free(&token);
+
+        ngx_http_discovery_registry_start(NGX_HTTP_DISCOVERY_REGISTRY_RANGE);
+        return;
+    }
+
+    if (discovery_registry_load(w->registry, w->answer, w->received, &err)
+        != DISCOVERY_OK)
+    {
+        ngx_http_discovery_registry_failed("range read: %s", err.text);
+        return;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, w->log, 0,
+                   "discovery: registry read at revision %L",
+                   discovery_registry_revision(w->registry));
+
+    ngx_http_discovery_registry_publish(NGX_HTTP_DISCOVERY_REGISTRY_UP);
+    ngx_http_discovery_registry_start(NGX_HTTP_DISCOVERY_REGISTRY_WATCH);
+}
+
+
+/* the watch stream's messages received so far */
+
+static void
+ngx_http_discovery_registry_watch(void)
+{
+    int                                     what;
+    discovery_error_t                       err;
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+
+    for ( ;; ) {
+        if (discovery_registry_watch_next(w->registry, &what, &err)
+            != DISCOVERY_OK)
+        {
+            /* from the write callback: the transfer stops, and fails */
+            w->error_len = ngx_cpystrn(w->error, (u_char *) err.text,
+                                       DISCOVERY_ERROR_LEN)
+                           - w->error;
+            return;
+        }
+
+        switch (what) {
+
+        case DISCOVERY_WATCH_MORE:
+            return;
+
+        case DISCOVERY_WATCH_CREATED:
+            w->failures = 0;
+            w->watching = 1;
+            ngx_http_discovery_registry_publish(NGX_HTTP_DISCOVERY_REGISTRY_UP);
+            break;
+
+        case DISCOVERY_WATCH_EVENTS:
+            ngx_http_discovery_registry_publish(NGX_HTTP_DISCOVERY_REGISTRY_UP);
+            break;
+
+        case DISCOVERY_WATCH_COMPACTED:
+            ngx_log_error(NGX_LOG_WARN, w->log, 0,
+                          "discovery: the registry's revision %L was "
+                          "compacted: reading it again",
+                          discovery_registry_revision(w->registry) + 1);
+            w->error_len = ngx_cpystrn(w->error, (u_char *) "compacted",
+                                       DISCOVERY_ERROR_LEN)
+                           - w->error;
+            return;
+
+        default: /* DISCOVERY_WATCH_CANCELED */
+            w->error_len = ngx_cpystrn(w->error, (u_char *) err.text,
+                                       DISCOVERY_ERROR_LEN)
+                           - w->error;
+            return;
+        }
+    }
+}
+
+
+/* what the registry holds and how it goes, into the zone */
+
+static void
+ngx_http_discovery_registry_publish(ngx_uint_t state)
+{
+    u_char                                 *p;
+    size_t                                  count, valid;
+    uint64_t                                version;
+    discovery_buf_t                         json;
+    discovery_error_t                       err;
+    ngx_slab_pool_t                        *shpool;
+    ngx_http_discovery_registry_sh_t       *rsh;
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+    shpool = w->dmcf->shpool;
+
+    json.data = NULL;
+    json.len = 0;
+
+    version = discovery_registry_version(w->registry);
+
+    if (version != w->version
+        && discovery_registry_status(w->registry, &json, &err) != DISCOVERY_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, w->log, 0,
+                      "discovery: cannot render the registry: %s", err.text);
+    }
+
+    count = discovery_registry_count(w->registry, &valid);
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    rsh = w->dmcf->sh->registry;
+
+    if (rsh->state != state) {
+        rsh->state = state;
+        rsh->since = ngx_time();
+    }
+
+    rsh->endpoint = w->endpoint % w->conf->urls.nelts;
+
+    /* a process that has not read yet says nothing of the revision */
+    if (discovery_registry_revision(w->registry)) {
+        rsh->revision = discovery_registry_revision(w->registry);
+    }
+
+    if (state != NGX_HTTP_DISCOVERY_REGISTRY_UP) {
+        rsh->error_len = w->error_len;
+        ngx_memcpy(rsh->error, w->error, w->error_len);
+    }
+
+    if (json.data) {
+        p = ngx_slab_alloc_locked(shpool, json.len);
+
+        if (p) {
+            ngx_memcpy(p, json.data, json.len);
+
+            if (rsh->services) {
+                ngx_slab_free_locked(shpool, rsh->services);
+            }
+
+            rsh->services = p;
+            rsh->services_len = json.len;
+            rsh->count = count;
+            rsh->valid = valid;
+            w->version = version;
+        }
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    if (state == NGX_HTTP_DISCOVERY_REGISTRY_UP) {
+        if (!w->settle.timer_set) {
+            ngx_add_timer(&w->settle, NGX_HTTP_DISCOVERY_REGISTRY_SETTLE);
+        }
+
+        ngx_http_discovery_registry_overrides_apply();
+    }
+
+    if (json.data && w->version != version) {
+        ngx_log_error(NGX_LOG_ALERT, w->log, 0,
+                      "discovery: no room in the zone for the registry's "
+                      "%uz services", count);
+    }
+
+    discovery_buf_free(&json);
+}
+
+
+static void
+ngx_http_discovery_registry_settle_handler(ngx_event_t *ev)
+{
+    if (ngx_exiting || ngx_terminate || ngx_quit
+        || !ngx_http_discovery_watcher.leased)
+    {
+        return;
+    }
+
+    ngx_http_discovery_registry_follow();
+}
+
+
+/*
+ * When the valid services differ from the configuration's, the gateway
+ * reloads its configuration, which takes them in: the zone holds them
+ * for the master, and a file beside the state file for the next start.
+ * Asked once per set: a reload that fails (nginx.conf broken meanwhile)
+ * is not asked again until the set changes.
+ */
+
+static void
+ngx_http_discovery_registry_follow(void)
+{
+    u_char                                 *p;
+    int64_t                                 revision;
+    ngx_pid_t                               master;
+    discovery_buf_t                         serving;
+    discovery_error_t                       err;
+    ngx_slab_pool_t                        *shpool;
+    ngx_http_discovery_registry_sh_t       *rsh;
+    ngx_http_discovery_registry_conf_t     *rcf;
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+    rcf = w->conf;
+    shpool = w->dmcf->shpool;
+
+    if (discovery_registry_serving(w->registry, &serving, &err)
+        != DISCOVERY_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, w->log, 0,
+                      "discovery: cannot render the registry's services: %s",
+                      err.text);
+        return;
+    }
+
+    revision = discovery_registry_revision(w->registry);
+
+    /* none, and none configured ("{}": the registry's empty set) */
+
+    if ((serving.len == rcf->serving.len
+         && ngx_memcmp(serving.data, rcf->serving.data, serving.len) == 0)
+        || (rcf->serving.len == 0 && serving.len == 2))
+    {
+        /*
+         * The configuration's: the table reflects this revision (not a
+         * handle's that has read nothing yet, and never an older one).
+         */
+
+        ngx_shmtx_lock(&shpool->mutex);
+
+        if (revision > w->dmcf->sh->registry->table_revision) {
+            w->dmcf->sh->registry->table_revision = revision;
+        }
+
+        ngx_shmtx_unlock(&shpool->mutex);
+
+        discovery_buf_free(&serving);
+        return;
+    }
+
+    if (serving.len == w->asked_len
+        && ngx_memcmp(serving.data, w->asked, serving.len) == 0)
+    {
+        discovery_buf_free(&serving);
+        return;
+    }
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    rsh = w->dmcf->sh->registry;
+
+    p = ngx_slab_alloc_locked(shpool, serving.len);
+
+    if (p) {
+        ngx_memcpy(p, serving.data, serving.len);
+
+        if (rsh->serving) {
+            ngx_slab_free_locked(shpool, rsh->serving);
+        }
+
+        rsh->serving = p;
+        rsh->serving_len = serving.len;
+        rsh->serving_revision = revision;
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    if (p == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, w->log, 0,
+                      "discovery: no room in the zone for the registry's "
+                      "services");
+        discovery_buf_free(&serving);
+        return;
+    }
+
+    ngx_http_discovery_registry_save(serving.data, serving.len, revision);
+
+    if (w->asked) {
+        ngx_free(w->asked);
+    }
+
+    w->asked = serving.data;
+    w->asked_len = serving.len;
+
+    master = getppid();
+
+    if (ngx_process != NGX_PROCESS_WORKER || master <= 1) {
+        ngx_log_error(NGX_LOG_WARN, w->log, 0,
+                      "discovery: the registry's services changed at "
+                      "revision %L; without a master process they are taken "
+                      "in at the next start", revision);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, w->log, 0,
+                  "discovery: the registry's services changed at revision "
+                  "%L: reloading the configuration", revision);
+
+    if (kill(master, ngx_signal_value(NGX_RECONFIGURE_SIGNAL)) == -1) {
+        ngx_log_error(NGX_LOG_ALERT, w->log, ngx_errno,
+                      "discovery: kill(%P, SIGHUP) failed", master);
+    }
+}
+
+
+/*
+ * The management API's overrides with a registry: an API write changes
+ * the zone of the gateway that answers it at once, and the watcher puts
+ * the zone's controls to PREFIX/overrides/controls within 100 ms; every
+ * gateway's watcher applies that key's changes to its zone.  The last
+ * write wins; a change etcd brings while a local one waits for its put
+ * is overwritten by it.
+ */
+
+static void
+ngx_http_discovery_registry_overrides_apply(void)
+{
+    int                                     present;
+    u_char                                 *p;
+    size_t                                  len;
+    int64_t                                 next;
+    uint64_t                                version;
+    ngx_uint_t                              first;
+    discovery_buf_t                         out;
+    discovery_error_t                       err;
+    const unsigned char                    *data;
+    ngx_http_discovery_shctx_t             *sh;
+    ngx_http_discovery_main_conf_t         *dmcf;
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+    dmcf = w->dmcf;
+    sh = dmcf->sh;
+
+    version = discovery_registry_overrides(w->registry, &data, &len,
+                                           &present);
+
+    if (version == w->overrides_version) {
+        return;
+    }
+
+    first = (w->overrides_version == (uint64_t) -1);
+    w->overrides_version = version;
+
+    if (!present) {
+        /*
+         * etcd never had overrides: the zone's, if any, go there (a
+         * gateway that had them before its registry, or a write that
+         * came before the first read); nothing is taken from etcd.
+         */
+        if (first && dmcf->sh->controls_len) {
+            w->synced = 0;
+        }
+
+        return;
+    }
+
+    /* what has expired meanwhile is not taken back */
+
+    out.data = NULL;
+    out.len = 0;
+    next = 0;
+
+    if (len) {
+        switch (discovery_controls_expire(data, len, ngx_time(), &out, &next,
+                                          &err))
+        {
+        case DISCOVERY_OK:
+            data = out.data;
+            len = out.len;
+            break;
+
+        case DISCOVERY_UNCHANGED:
+            break;
+
+        default:
+            ngx_log_error(NGX_LOG_ERR, w->log, 0,
+                          "discovery: the registry's overrides are not "
+                          "used: %s", err.text);
+            return;
+        }
+    }
+
+    ngx_shmtx_lock(&dmcf->shpool->mutex);
+
+    if (sh->controls_version != w->synced) {
+        /* a local write waits for its put, which overwrites these */
+        ngx_shmtx_unlock(&dmcf->shpool->mutex);
+        discovery_buf_free(&out);
+        return;
+    }
+
+    if (sh->controls_len == len
+        && (len == 0 || ngx_memcmp(sh->controls, data, len) == 0))
+    {
+        ngx_shmtx_unlock(&dmcf->shpool->mutex);
+        discovery_buf_free(&out);
+        return;
+    }
+
+    p = NULL;
+
+    if (len) {
+        p = ngx_slab_alloc_locked(dmcf->shpool, len);
+
+        if (p == NULL) {
+            ngx_shmtx_unlock(&dmcf->shpool->mutex);
+            discovery_buf_free(&out);
+
+            ngx_log_error(NGX_LOG_ALERT, w->log, 0,
+                          "discovery zone \"%V\" is full: the registry's "
+                          "overrides (%uz bytes) were not applied",
+                          &dmcf->shm_zone->shm.name, len);
+            return;
+        }
+
+        ngx_memcpy(p, data, len);
+    }
+
+    if (sh->controls) {
+        ngx_slab_free_locked(dmcf->shpool, sh->controls);
+    }
+
+    sh->controls = p;
+    sh->controls_len = len;
+    sh->controls_expiry = (time_t) next;
+    sh->controls_version++;
+    w->synced = sh->controls_version;
+
+    ngx_shmtx_unlock(&dmcf->shpool->mutex);
+
+    discovery_buf_free(&out);
+
+    ngx_log_error(NGX_LOG_NOTICE, w->log, 0,
+                  "discovery: the overrides changed in the registry");
+
+    ngx_http_discovery_publish_controls();
+}
+
+
+static void
+ngx_http_discovery_registry_overrides_put(void)
+{
+    u_char                                 *copy;
+    size_t                                  len;
+    CURLcode                                rc;
+    CURLMcode                               mrc;
+    ngx_str_t                              *url;
+    discovery_error_t                       err;
+    ngx_atomic_uint_t                       version;
+    struct curl_slist                      *list;
+    ngx_http_discovery_main_conf_t         *dmcf;
+    ngx_http_discovery_registry_watcher_t  *w;
+    u_char                                  buf[1024];
+
+    w = &ngx_http_discovery_watcher;
+    dmcf = w->dmcf;
+
+    if (w->put || dmcf->sh->controls_version == w->synced) {
+        return;
+    }
+
+    ngx_shmtx_lock(&dmcf->shpool->mutex);
+
+    version = dmcf->sh->controls_version;
+    len = dmcf->sh->controls_len;
+    copy = len ? ngx_alloc(len, w->log) : NULL;
+
+    if (copy) {
+        ngx_memcpy(copy, dmcf->sh->controls, len);
+    }
+
+    ngx_shmtx_unlock(&dmcf->shpool->mutex);
+
+    if (len && copy == NULL) {
+        return;
+    }
+
+    rc = discovery_registry_overrides_request(w->registry, copy, len,
+                                              &w->put_body, &err)
+         == DISCOVERY_OK ? CURLE_OK : CURLE_OUT_OF_MEMORY;
+
+    if (copy) {
+        ngx_free(copy);
+    }
+
+    if (rc != CURLE_OK) {
+        ngx_log_error(NGX_LOG_ERR, w->log, 0,
+                      "discovery: cannot put the overrides: %s", err.text);
+        return;
+    }
+
+    list = curl_slist_append(NULL, "Content-Type: application/json");
+
+    if (list && w->token_len) {
+        w->put_headers = list;
+        ngx_snprintf(buf, sizeof(buf), "Authorization: %*s%Z",
+                     w->token_len, w->token);
+        list = curl_slist_append(w->put_headers, (char *) buf);
+    }
+
+    w->put_headers = list;
+    w->put = list ? curl_easy_init() : NULL;
+
+    if (w->put == NULL) {
+        ngx_http_discovery_registry_put_free();
+        return;
+    }
+
+    url = w->conf->urls.elts;
+    url = &url[w->endpoint % w->conf->urls.nelts];
+    ngx_snprintf(buf, sizeof(buf), "%V/v3/kv/put%Z", url);
+
+    rc = curl_easy_setopt(w->put, CURLOPT_URL, (char *) buf);
+    rc |= curl_easy_setopt(w->put, CURLOPT_NOSIGNAL, 1L);
+    rc |= curl_easy_setopt(w->put, CURLOPT_PROTOCOLS_STR, "http,https");
+    rc |= curl_easy_setopt(w->put, CURLOPT_HTTPHEADER, w->put_headers);
+    rc |= curl_easy_setopt(w->put, CURLOPT_POST, 1L);
+    rc |= curl_easy_setopt(w->put, CURLOPT_POSTFIELDSIZE,
+                           (long) w->put_body.len);
+    rc |= curl_easy_setopt(w->put, CURLOPT_POSTFIELDS, w->put_body.data);
+    rc |= curl_easy_setopt(w->put, CURLOPT_TIMEOUT_MS,
+                           (long) w->conf->timeout);
+    rc |= curl_easy_setopt(w->put, CURLOPT_SSL_VERIFYPEER,
+                           dmcf->ssl_verify ? 1L : 0L);
+    rc |= curl_easy_setopt(w->put, CURLOPT_SSL_VERIFYHOST,
+                           dmcf->ssl_verify ? 2L : 0L);
+
+    if (dmcf->ssl_trusted_certificate.len) {
+        rc |= curl_easy_setopt(w->put, CURLOPT_CAINFO,
+                               dmcf->ssl_trusted_certificate.data);
+    }
+
+    /* the answer, a header, is not kept */
+    rc |= curl_easy_setopt(w->put, CURLOPT_WRITEFUNCTION,
+                           ngx_http_discovery_registry_discard);
+
+    if (rc != CURLE_OK
+        || (mrc = curl_multi_add_handle(w->multi, w->put)) != CURLM_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, w->log, 0,
+                      "discovery: cannot put the overrides to the registry");
+        ngx_http_discovery_registry_put_free();
+        return;
+    }
+
+    w->put_version = version;
+}
+
+
+static void
+ngx_http_discovery_registry_put_done(CURLcode result)
+{
+    long                                    status;
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+
+    status = 0;
+    curl_easy_getinfo(w->put, CURLINFO_RESPONSE_CODE, &status);
+
+    if (result == CURLE_OK && status == 200) {
+        w->synced = w->put_version;
+
+    } else {
+        /* tried again on the next tick */
+        ngx_log_error(NGX_LOG_ERR, w->log, 0,
+                      "discovery: putting the overrides to the registry "
+                      "failed: %s",
+                      result != CURLE_OK ? curl_easy_strerror(result)
+                                         : "an HTTP status other than 200");
+    }
+
+    ngx_http_discovery_registry_put_free();
+}
+
+
+static void
+ngx_http_discovery_registry_put_free(void)
+{
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+
+    if (w->put) {
+        curl_multi_remove_handle(w->multi, w->put);
+        curl_easy_cleanup(w->put);
+        w->put = NULL;
+    }
+
+    if (w->put_headers) {
+        curl_slist_free_all(w->put_headers);
+        w->put_headers = NULL;
+    }
+
+    discovery_buf_free(&w->put_body);
+}
+
+
+static size_t
+ngx_http_discovery_registry_discard(char *ptr, size_t size, size_t nmemb,
+    void *userdata)
+{
+    return size * nmemb;
+}
+
+
+/* "REVISION\nJSON" beside the state file, for a start while etcd is down */
+
+static void
+ngx_http_discovery_registry_save(u_char *serving, size_t len,
+    int64_t revision)
+{
+    u_char                                 *p;
+    ngx_fd_t                                fd;
+    ngx_str_t                              *state;
+    ngx_http_discovery_registry_watcher_t  *w;
+    u_char                                  head[NGX_INT64_LEN + 2];
+    u_char                                  name[NGX_MAX_PATH];
+    u_char                                  temp[NGX_MAX_PATH];
+
+    w = &ngx_http_discovery_watcher;
+    state = &w->dmcf->state;
+
+    if (state->len == 0 || state->len + sizeof(".registry.tmp") > NGX_MAX_PATH)
+    {
+        return;
+    }
+
+    ngx_sprintf(name, "%V.registry%Z", state);
+    ngx_sprintf(temp, "%V.registry.tmp%Z", state);
+
+    fd = ngx_open_file(temp, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE,
+                       NGX_FILE_DEFAULT_ACCESS);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_ERR, w->log, ngx_errno,
+                      ngx_open_file_n " \"%s\" failed", temp);
+        return;
+    }
+
+    p = ngx_sprintf(head, "%L\n", revision);
+
+    if (ngx_write_fd(fd, head, p - head) != p - head
+        || ngx_write_fd(fd, serving, len) != (ssize_t) len)
+    {
+        ngx_log_error(NGX_LOG_ERR, w->log, ngx_errno,
+                      "discovery: cannot write \"%s\"", temp);
+        ngx_close_file(fd);
+        (void) ngx_delete_file(temp);
+        return;
+    }
+
+    ngx_close_file(fd);
+
+    if (ngx_rename_file(temp, name) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, w->log, ngx_errno,
+                      ngx_rename_file_n " \"%s\" to \"%s\" failed",
+                      temp, name);
+        (void) ngx_delete_file(temp);
+    }
+}
+
+
+/*
+ * The status page's "registry": the zone's part, copied under its lock,
+ * as a JSON object.
+ */
+
+ngx_int_t
+ngx_http_discovery_registry_status(ngx_pool_t *pool,
+    ngx_http_discovery_main_conf_t *dmcf, ngx_str_t *out)
+{
+    u_char                            *p, *last;
+    size_t                             len;
+    ngx_str_t                         *url;
+    ngx_uint_t                         i;
+    ngx_http_discovery_registry_sh_t  *rsh;
+    ngx_http_discovery_registry_conf_t  *rcf;
+
+    rcf = dmcf->registry;
+
+    if (rcf == NULL || dmcf->sh == NULL) {
+        ngx_str_null(out);
+        return NGX_OK;
+    }
+
+    url = rcf->urls.elts;
+
+    ngx_shmtx_lock(&dmcf->shpool->mutex);
+
+    rsh = dmcf->sh->registry;
+
+    len = sizeof("{\"type\":\"etcd\",\"prefix\":,\"endpoints\":[],"
+                 "\"state\":\"connecting\",\"since\":,\"endpoint\":,"
+                 "\"revision\":,\"table_revision\":,\"last_error\":,"
+                 "\"services_count\":,"
+                 "\"services_valid\":,\"services\":[]}")
+          + 6 * rcf->prefix.len + 2 + 3 * NGX_INT64_LEN
+          + 6 * DISCOVERY_ERROR_LEN + 2 + 4 * NGX_INT64_LEN
+          + (rsh ? rsh->services_len : 0);
+
+    for (i = 0; i < rcf->urls.nelts; i++) {
+        len += 6 * url[i].len + 3;
+    }
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        ngx_shmtx_unlock(&dmcf->shpool->mutex);
+        return NGX_ERROR;
+    }
+
+    out->data = p;
+    last = p + len;
+
+    p = ngx_slprintf(p, last, "{\"type\":\"etcd\",\"prefix\":");
+    p = ngx_http_discovery_registry_escape(p, rcf->prefix.data,
+                                           rcf->prefix.len);
+    p = ngx_slprintf(p, last, ",\"endpoints\":[");
+
+    for (i = 0; i < rcf->urls.nelts; i++) {
+        if (i) {
+            *p++ = ',';
+        }
+
+        p = ngx_http_discovery_registry_escape(p, url[i].data, url[i].len);
+    }
+
+    *p++ = ']';
+
+    if (rsh == NULL) {
+        p = ngx_slprintf(p, last, ",\"state\":\"connecting\",\"since\":null,"
+                         "\"endpoint\":null,\"revision\":0,"
+                         "\"table_revision\":0,"
+                         "\"last_error\":null,\"services_count\":0,"
+                         "\"services_valid\":0,\"services\":[]}");
+
+    } else {
+        p = ngx_slprintf(p, last, ",\"state\":\"%V\",\"since\":%T,"
+                         "\"endpoint\":",
+                         &ngx_http_discovery_registry_states[rsh->state],
+                         rsh->since);
+        p = ngx_http_discovery_registry_escape(p, url[rsh->endpoint].data,
+                                               url[rsh->endpoint].len);
+        p = ngx_slprintf(p, last, ",\"revision\":%L,\"table_revision\":%L,"
+                         "\"last_error\":", rsh->revision,
+                         rsh->table_revision ? rsh->table_revision
+                                             : rcf->serving_revision);
+
+        if (rsh->error_len) {
+            p = ngx_http_discovery_registry_escape(p, rsh->error,
+                                                   rsh->error_len);
+
+        } else {
+            p = ngx_cpymem(p, "null", 4);
+        }
+
+        p = ngx_slprintf(p, last, ",\"services_count\":%ui,"
+                         "\"services_valid\":%ui,\"services\":",
+                         rsh->count, rsh->valid);
+
+        if (rsh->services) {
+            p = ngx_cpymem(p, rsh->services, rsh->services_len);
+
+        } else {
+            p = ngx_cpymem(p, "[]", 2);
+        }
+
+        *p++ = '}';
+    }
+
+    ngx_shmtx_unlock(&dmcf->shpool->mutex);
+
+    out->len = p - out->data;
+
+    return NGX_OK;
+}
+
+
+/* a JSON string: room for 6 bytes a byte and the quotes */
+
+static u_char *
+ngx_http_discovery_registry_escape(u_char *p, u_char *data, size_t len)
+{
+    *p++ = '"';
+    p += discovery_json_escape(p, data, len);
+    *p++ = '"';
+
+    return p;
+}
+
+
+static size_t
+ngx_http_discovery_registry_write(char *ptr, size_t size, size_t nmemb,
+    void *userdata)
+{
+    ngx_http_discovery_registry_watcher_t *w = userdata;
+
+    long                status;
+    u_char             *p;
+    size_t              len, need;
+    discovery_error_t   err;
+
+    len = size * nmemb;
+
+    status = 0;
+    curl_easy_getinfo(w->easy, CURLINFO_RESPONSE_CODE, &status);
+
+    if (w->step == NGX_HTTP_DISCOVERY_REGISTRY_WATCH && status == 200) {
+        if (discovery_registry_watch_feed(w->registry, (u_char *) ptr, len,
+                                          &err)
+            != DISCOVERY_OK)
+        {
+            w->error_len = ngx_cpystrn(w->error, (u_char *) err.text,
+                                       DISCOVERY_ERROR_LEN)
+                           - w->error;
+            return 0;
+        }
+
+        ngx_http_discovery_registry_watch();
+
+        return w->error_len ? 0 : len;
+    }
+
+    /* a unary answer, or an error instead of the stream */
+
+    need = w->received + len;
+
+    if (need > NGX_HTTP_DISCOVERY_REGISTRY_MAX_ANSWER) {
+        w->error_len = ngx_snprintf(w->error, DISCOVERY_ERROR_LEN,
+                                    "the answer is larger than %uz bytes",
+                                    (size_t)
+                                    NGX_HTTP_DISCOVERY_REGISTRY_MAX_ANSWER)
+                       - w->error;
+        return 0;
+    }
+
+    if (need > w->answer_size) {
+        need = ngx_max(need, ngx_max(w->answer_size * 2, 4096));
+
+        p = ngx_alloc(need, w->log);
+        if (p == NULL) {
+            w->error_len = ngx_cpystrn(w->error, (u_char *) "out of memory",
+                                       DISCOVERY_ERROR_LEN)
+                           - w->error;
+            return 0;
+        }
+
+        if (w->answer) {
+            ngx_memcpy(p, w->answer, w->received);
+            ngx_free(w->answer);
+        }
+
+        w->answer = p;
+        w->answer_size = need;
+    }
+
+    ngx_memcpy(w->answer + w->received, ptr, len);
+    w->received += len;
+
+    return len;
+}
+
+
+/* libcurl's sockets as nginx connections, as the poller's (see there) */
+
+static int
+ngx_http_discovery_registry_socket(CURL *easy, curl_socket_t s, int what,
+    void *userp, void *socketp)
+{
+    ngx_connection_t  *c = socketp;
+
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+
+    if (what == CURL_POLL_REMOVE) {
+        if (c) {
+            if (c->read->active) {
+                (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
+            }
+
+            if (c->write->active) {
+                (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+            }
+
+            if (c->read->posted) {
+                ngx_delete_posted_event(c->read);
+            }
+
+            if (c->write->posted) {
+                ngx_delete_posted_event(c->write);
+            }
+
+            c->fd = (ngx_socket_t) -1;
+            ngx_free_connection(c);
+            curl_multi_assign(w->multi, s, NULL);
+        }
+
+        return 0;
+    }
+
+    if (c == NULL) {
+        c = ngx_get_connection(s, w->log);
+        if (c == NULL) {
+            return -1;
+        }
+
+        c->read->handler = ngx_http_discovery_registry_event;
+        c->write->handler = ngx_http_discovery_registry_event;
+        c->read->log = w->log;
+        c->write->log = w->log;
+
+        curl_multi_assign(w->multi, s, c);
+    }
+
+    if ((what & CURL_POLL_IN) && !c->read->active) {
+        if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
+            != NGX_OK)
+        {
+            return -1;
+        }
+
+    } else if (!(what & CURL_POLL_IN) && c->read->active) {
+        if (ngx_del_event(c->read, NGX_READ_EVENT, 0) != NGX_OK) {
+            return -1;
+        }
+    }
+
+    if ((what & CURL_POLL_OUT) && !c->write->active) {
+        if (ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
+            != NGX_OK)
+        {
+            return -1;
+        }
+
+    } else if (!(what & CURL_POLL_OUT) && c->write->active) {
+        if (ngx_del_event(c->write, NGX_WRITE_EVENT, 0) != NGX_OK) {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+ngx_http_discovery_registry_curl_timer(CURLM *multi, long timeout_ms,
+    void *userp)
+{
+    ngx_event_t  *ev;
+
+    ev = &ngx_http_discovery_watcher.timer;
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
+
+    if (timeout_ms >= 0) {
+        ngx_add_timer(ev, (ngx_msec_t) timeout_ms);
+    }
+
+    return 0;
+}
+
+
+static void
+ngx_http_discovery_registry_timeout(ngx_event_t *ev)
+{
+    int  running;
+
+    curl_multi_socket_action(ngx_http_discovery_watcher.multi,
+                             CURL_SOCKET_TIMEOUT, 0, &running);
+
+    ngx_http_discovery_registry_done();
+}
+
+
+static void
+ngx_http_discovery_registry_event(ngx_event_t *ev)
+{
+    int                running;
+    ngx_connection_t  *c;
+
+    c = ev->data;
+
+    curl_multi_socket_action(ngx_http_discovery_watcher.multi, c->fd,
+                             ev->write ? CURL_CSELECT_OUT : CURL_CSELECT_IN,
+                             &running);
+
+    ngx_http_discovery_registry_done();
+}
+
+
+static void
+ngx_http_discovery_registry_done(void)
+{
+    int                                     left;
+    CURLMsg                                *msg;
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+
+    while ((msg = curl_multi_info_read(w->multi, &left))) {
+        if (msg->msg == CURLMSG_DONE && w->put && msg->easy_handle == w->put)
+        {
+            ngx_http_discovery_registry_put_done(msg->data.result);
+            continue;
+        }
+
+        if (msg->msg != CURLMSG_DONE || msg->easy_handle != w->easy) {
+            continue;
+        }
+
+        if (w->step == NGX_HTTP_DISCOVERY_REGISTRY_WATCH
+            && w->error_len == sizeof("compacted") - 1
+            && ngx_strncmp(w->error, "compacted", w->error_len) == 0)
+        {
+            /* not a failure: the same member, read again */
+            ngx_http_discovery_registry_start(
+                                        NGX_HTTP_DISCOVERY_REGISTRY_RANGE);
+            continue;
+        }
+
+        ngx_http_discovery_registry_finish(msg->data.result);
+    }
+}

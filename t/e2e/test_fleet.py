@@ -1,0 +1,367 @@
+"""Many gateways, one registry: a 3-member etcd cluster (Debian's etcd-server),
+3 gateways with discovery_registry, and FastAPI services that register
+themselves with nginx_discovery's registry=.
+
+`make fleet` runs this file with its measures printed (pytest -s).
+FLEET_OUTAGE_SECONDS sets how long every etcd member stays stopped (30).
+"""
+
+import base64
+import json
+import os
+import signal
+import statistics
+import subprocess
+import threading
+import time
+
+import httpx
+import pytest
+
+from support import (
+    GATEWAY_SERVER, NGINX_PREAMBLE, ROOT, Gateway, Service, free_port, stop_process,
+    tail, wait_until,
+)
+
+ETCD = "/usr/bin/etcd"
+TTL = 3  # the services' lease, seconds
+OUTAGE = float(os.environ.get("FLEET_OUTAGE_SECONDS", "30"))
+
+FLEET_CONF = NGINX_PREAMBLE + """\
+    discovery_zone      4m;
+    discovery_registry  etcd {etcd} timeout=1s;
+    discovery_state     {state};
+""" + GATEWAY_SERVER.replace("""        location = /_discovery {{""", """\
+        location /_discovery/api/ {{
+            discovery_api  write=on;
+        }}
+
+        location = /_discovery {{""", 1)
+
+
+def b64(s):
+    return base64.b64encode(s.encode()).decode()
+
+
+def report(line):
+    """A measure, shown by `make fleet` (pytest -s) and kept in fleet.log."""
+    print(f"fleet: {line}", flush=True)
+    with open(ROOT / "build" / "fleet.log", "a") as log:
+        log.write(line + "\n")
+
+
+class Member:
+    """One etcd member, restartable on its data directory."""
+
+    def __init__(self, name, directory):
+        self.name = name
+        self.dir = directory / name
+        self.client = free_port()
+        self.peer = free_port()
+        self.url = f"http://127.0.0.1:{self.client}"
+        self.peer_url = f"http://127.0.0.1:{self.peer}"
+        self.log = directory / f"{name}.log"
+        self.proc = None
+
+    def start(self, cluster):
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [ETCD, "--name", self.name, "--data-dir", str(self.dir),
+                 "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
+                 "--listen-peer-urls", self.peer_url,
+                 "--initial-advertise-peer-urls", self.peer_url,
+                 "--initial-cluster", cluster, "--initial-cluster-state", "new",
+                 "--initial-cluster-token", "fleet",
+                 "--heartbeat-interval", "100", "--election-timeout", "1000"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self):
+        stop_process(self.proc)
+
+    def call(self, path, body, timeout=1.0):
+        return httpx.post(self.url + "/v3" + path, json=body, timeout=timeout).json()
+
+    def healthy(self):
+        try:
+            return httpx.get(self.url + "/health", timeout=1).json().get("health") == "true"
+        except (httpx.HTTPError, ValueError):
+            return False
+
+
+class FleetService(Service):
+    """t/e2e/fleet_service.py NAME, registering itself in the cluster."""
+
+    def __init__(self, name, directory, registry):
+        super().__init__(name, directory, script=ROOT / "t" / "e2e" / "fleet_service.py",
+                         args=["--name", name, "--registry", registry, "--ttl", str(TTL)])
+
+    def answers_health(self):
+        try:
+            return httpx.get(self.url + "/health", timeout=0.5).status_code == 200
+        except httpx.TransportError:
+            return False
+
+
+class Fleet:
+    def __init__(self, directory):
+        self.dir = directory
+        self.members = [Member(f"etcd{i}", directory) for i in range(3)]
+        self.cluster = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
+        self.registry = ",".join(m.url for m in self.members)
+        self.gateways = []
+        self.services = []
+
+    def start(self):
+        assert os.path.exists(ETCD), "no etcd: apt-get install etcd-server (make deps)"
+        for m in self.members:
+            m.start(self.cluster)
+        self.wait_members()
+        for i in range(3):
+            gdir = self.dir / f"gateway{i}"
+            gdir.mkdir()
+            gw = Gateway(gdir, [], template=FLEET_CONF,
+                         etcd=" ".join(m.url for m in self.members),
+                         state=gdir / "table.state")
+            gw.start()
+            self.gateways.append(gw)
+        for gw in self.gateways:
+            wait_until(lambda gw=gw: gw.status().get("registry", {}).get("state"),
+                       lambda state: state == "up", 10, message="the registry up")
+
+    def wait_members(self, members=None):
+        for m in members or self.members:
+            wait_until(m.healthy, timeout=15, message=f"{m.name} healthy:\n{tail(m.log)}")
+
+    def service(self, name):
+        s = FleetService(name, self.dir, self.registry)
+        self.services.append(s)
+        return s
+
+    def stop(self):
+        for s in self.services:
+            s.stop()
+        for gw in self.gateways:
+            gw.stop()
+        for m in self.members:
+            m.stop()
+
+    def leader(self):
+        for m in self.members:
+            try:
+                status = m.call("/maintenance/status", {})
+            except (httpx.HTTPError, ValueError):
+                continue
+            if status.get("leader") and status["leader"] == status["header"]["member_id"]:
+                return m
+        raise AssertionError("no etcd leader")
+
+    def codes(self, path, gateways=None):
+        out = []
+        for gw in gateways or self.gateways:
+            try:
+                out.append(httpx.get(gw.url + path, timeout=2).status_code)
+            except httpx.TransportError:
+                out.append(None)
+        return out
+
+    def wait_all(self, path, code, timeout, since):
+        """Seconds from `since` until each gateway answers path with code."""
+        times = [None] * len(self.gateways)
+        deadline = time.monotonic() + timeout
+        while None in times and time.monotonic() < deadline:
+            for i, gw in enumerate(self.gateways):
+                if times[i] is None:
+                    try:
+                        if httpx.get(gw.url + path, timeout=1).status_code == code:
+                            times[i] = time.monotonic() - since
+                    except httpx.TransportError:
+                        pass
+            time.sleep(0.005)
+        assert None not in times, (
+            f"{path} not {code} on every gateway within {timeout}s: {times}\n"
+            + "\n".join(gw.error_log_tail(15) for gw in self.gateways))
+        return times
+
+
+class Load:
+    """Requests to the gateways from a few threads; every answer not 200 is a failure."""
+
+    def __init__(self, gateways, path, threads=4):
+        self.gateways = gateways
+        self.path = path
+        self.threads = [threading.Thread(target=self._run, args=(i,)) for i in range(threads)]
+        self.stop_event = threading.Event()
+        self.ok = 0
+        self.failed = []
+        self.lock = threading.Lock()
+
+    def _run(self, n):
+        with httpx.Client(timeout=5) as client:
+            i = n
+            while not self.stop_event.is_set():
+                gw = self.gateways[i % len(self.gateways)]
+                i += 1
+                try:
+                    code = client.get(gw.url + self.path).status_code
+                except httpx.TransportError as e:
+                    code = repr(e)
+                with self.lock:
+                    if code == 200:
+                        self.ok += 1
+                    else:
+                        self.failed.append(code)
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_event.set()
+        for t in self.threads:
+            t.join()
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    (ROOT / "build").mkdir(exist_ok=True)
+    (ROOT / "build" / "fleet.log").write_text("")
+    f = Fleet(tmp_path_factory.mktemp("fleet"))
+    try:
+        f.start()
+        steady = f.service("steady")
+        steady.start()
+        f.wait_all("/steady/1", 200, 10, time.monotonic())
+        yield f
+    finally:
+        f.stop()
+
+
+def test_a_service_that_registers_is_routed_by_every_gateway_within_1s(fleet):
+    alpha = fleet.service("alpha")
+    alpha.launch()
+    wait_until(alpha.answers_health, timeout=15, interval=0.002, message="alpha's /health")
+    since = time.monotonic()
+    times = fleet.wait_all("/alpha/1", 200, 5, since)
+    report("registered -> routed by gateway 1, 2, 3 after "
+           + ", ".join(f"{t * 1000:.0f} ms" for t in times)
+           + f" (median {statistics.median(times) * 1000:.0f} ms) from its /health answering")
+    assert max(times) < 1.0, times
+
+
+def test_a_killed_service_goes_within_ttl_and_a_stopped_one_within_1s(fleet):
+    alpha = next(s for s in fleet.services if s.name == "alpha")
+    alpha.proc.send_signal(signal.SIGKILL)
+    alpha.proc.wait()
+    since = time.monotonic()
+    times = fleet.wait_all("/alpha/1", 404, TTL + 2, since)
+    report(f"SIGKILL (lease TTL {TTL} s) -> gone from gateway 1, 2, 3 after "
+           + ", ".join(f"{t:.2f} s" for t in times))
+
+    beta = fleet.service("beta")
+    beta.start()
+    fleet.wait_all("/beta/1", 200, 5, time.monotonic())
+    beta.proc.send_signal(signal.SIGTERM)
+    since = time.monotonic()
+    times = fleet.wait_all("/beta/1", 404, 1.0, since)
+    report("clean shutdown -> gone from gateway 1, 2, 3 after "
+           + ", ".join(f"{t * 1000:.0f} ms" for t in times))
+
+
+def test_an_override_written_to_one_gateway_applies_on_every_gateway(fleet):
+    api = fleet.gateways[0].url + "/_discovery/api/overrides"
+    since = time.monotonic()
+    created = httpx.post(api, json={"action": "disable", "path": "/steady/{item}",
+                                    "reason": "fleet test"}, timeout=5)
+    assert created.status_code == 201, created.text
+    times = fleet.wait_all("/steady/1", 404, 5, since)
+    report("an override written to gateway 1's API -> applied by gateway 1, 2, 3 after "
+           + ", ".join(f"{t * 1000:.0f} ms" for t in times))
+    for gw in fleet.gateways:
+        assert [o["reason"] for o in gw.status()["overrides"]] == ["fleet test"]
+
+    # deleted through another gateway
+    gone = httpx.delete(fleet.gateways[1].url + "/_discovery/api/overrides/"
+                        + created.json()["id"],
+                        headers={"Content-Type": "application/json"}, timeout=5)
+    assert gone.status_code == 200, gone.text
+    fleet.wait_all("/steady/1", 200, 5, time.monotonic())
+    for gw in fleet.gateways:
+        assert gw.status()["overrides"] == []
+
+
+def test_the_leader_killed_under_load(fleet):
+    leader = fleet.leader()
+    with Load(fleet.gateways, "/steady/1") as load:
+        time.sleep(1)
+        leader.kill()
+        time.sleep(4)
+    report(f"etcd leader {leader.name} SIGKILLed under load: {load.ok} requests, "
+           f"{len(load.failed)} failed")
+    assert load.failed == [], load.failed[:10]
+
+    # every gateway watches again, on a member that runs
+    for gw in fleet.gateways:
+        registry = wait_until(lambda gw=gw: gw.status()["registry"],
+                              lambda r: r["state"] == "up" and r["endpoint"] != leader.url,
+                              10, message="the watch on another member")
+        assert registry["endpoint"] in fleet.registry
+    leader.start(fleet.cluster)
+    fleet.wait_members([leader])
+
+
+def test_every_member_stopped_under_load_then_resync_after_a_compaction(fleet):
+    load_gateways = fleet.gateways[:2]
+    restarted = fleet.gateways[2]
+    with Load(load_gateways, "/steady/1") as load:
+        time.sleep(0.5)
+        for m in fleet.members:
+            m.stop()
+        started = time.monotonic()
+
+        for gw in fleet.gateways:
+            registry = wait_until(lambda gw=gw: gw.status()["registry"],
+                                  lambda r: r["state"] == "down", 10,
+                                  message="the registry down")
+            assert registry["last_error"], registry
+
+        # a gateway restarted while etcd is down serves from its state file
+        restarted.stop()
+        restarted.start()
+        wait_until(lambda: fleet.codes("/steady/1", [restarted]), lambda c: c == [200], 10,
+                   message="the restarted gateway routing steady")
+        assert restarted.status()["registry"]["state"] in ("connecting", "down")
+
+        time.sleep(max(0.0, OUTAGE - (time.monotonic() - started)))
+        for m in fleet.members:
+            m.start(fleet.cluster)
+        fleet.wait_members()
+        outage = time.monotonic() - started
+
+        # while the gateways reconnect: a new service, then a compaction
+        # past every revision they have seen
+        m = fleet.members[0]
+        value = json.dumps({"url": next(s.url for s in fleet.services if s.name == "steady"),
+                            "prefix": ["/gamma"], "interval": "1s"})
+        key = "/nginx-discovery/services/gamma"
+        m.call("/kv/put", {"key": b64(key), "value": b64(value)})
+        m.call("/kv/put", {"key": b64("/nginx-discovery/other"), "value": b64("x")})
+        revision = int(m.call("/kv/range", {"key": b64(key)})["header"]["revision"])
+        m.call("/kv/compaction", {"revision": revision, "physical": True})
+        time.sleep(1)
+    report(f"every etcd member stopped for {outage:.1f} s under load: {load.ok} requests, "
+           f"{len(load.failed)} failed")
+    assert load.failed == [], load.failed[:10]
+
+    for gw in fleet.gateways:
+        wait_until(lambda gw=gw: gw.status(),
+                   lambda s: s["registry"]["state"] == "up"
+                   and s["registry"]["revision"] >= revision
+                   and any(x["name"] == "gamma" and x["origin"] == "registry"
+                           for x in s["services"]),
+                   15, message=f"resync past the compaction at {revision}")
+    report(f"members back: every gateway resynced past the compaction at revision {revision}")
