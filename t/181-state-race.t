@@ -2,11 +2,8 @@
 # replaces a newer one in the file.  A shim preloaded into nginx holds one
 # save in fsync() until the test lets it go, so that the interleaving is
 # forced, not hoped for: the first worker saves the master's table
-# (generation 1) at its start, in its background thread, and is held there;
-# the shim holds that worker's event loop too, in epoll_wait(), where it
-# holds no lock, so that the other worker polls (once the first one's poll
-# lease, if it took it, has run out), publishes and saves generation 2, and
-# only then does the first one go on.
+# (generation 1) at its start and is held there, the other worker polls,
+# publishes and saves generation 2, and only then does the first one go on.
 use lib 't/lib';
 use File::Temp qw(tempdir);
 
@@ -24,9 +21,7 @@ BEGIN {
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <unistd.h>
 
 int
@@ -65,42 +60,6 @@ fsync(int fd)
     }
 
     return real(fd);
-}
-
-/* the held process's event loop waits too, between events */
-int
-epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
-{
-    static int  (*real)(int, struct epoll_event *, int, int);
-    char          line[64];
-    int           fd, i;
-    ssize_t       n;
-
-    if (real == NULL) {
-        real = (int (*)(int, struct epoll_event *, int, int))
-                   dlsym(RTLD_NEXT, "epoll_wait");
-    }
-
-    fd = open(GATE_DIR "/held", O_RDONLY);
-
-    if (fd != -1) {
-        n = read(fd, line, sizeof(line) - 1);
-        close(fd);
-
-        if (n > 0) {
-            line[n] = '\0';
-
-            if (atoi(line) == (int) getpid()) {
-                for (i = 0; i < 6000 && access(GATE_DIR "/hold", F_OK) == 0;
-                     i++)
-                {
-                    usleep(10000);
-                }
-            }
-        }
-    }
-
-    return real(epfd, events, maxevents, timeout);
 }
 _EOC_
     close $c;
@@ -195,7 +154,7 @@ __DATA__
 === TEST 1: a table saved late does not replace a newer one in the state file
 --- http_config
     discovery_state $TEST_NGINX_STATE_DIR/table.state;
-    discovery_service s http://127.0.0.1:$TEST_NGINX_MOCK_PORT uri=/doc interval=1s timeout=3s;
+    discovery_service s http://127.0.0.1:$TEST_NGINX_MOCK_PORT uri=/doc interval=1s;
 --- init
 main::race();
 --- request

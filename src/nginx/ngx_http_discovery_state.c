@@ -366,12 +366,7 @@ ngx_http_discovery_state_init_worker(ngx_cycle_t *cycle,
     ngx_http_discovery_saver.log = cycle->log;
 
     if (ngx_worker == 0) {
-        /*
-         * in a thread, as every write: a table of 1,000,000 routes and
-         * its router image took the new worker 2 s before its first
-         * request
-         */
-        ngx_http_discovery_state_start(&ngx_http_discovery_saver);
+        ngx_http_discovery_state_sync(dmcf, cycle->log);
     }
 }
 

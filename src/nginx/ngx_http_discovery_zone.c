@@ -185,7 +185,7 @@ ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
     u_char                         *p, *old, *loaded;
     size_t                          size, old_len, loaded_len, need;
     ngx_int_t                       rc;
-    ngx_uint_t                      i, n, from_file;
+    ngx_uint_t                      i, n, from_file, kept;
     discovery_buf_t                 table, built;
     discovery_service_conf_t       *roster;
     ngx_http_discovery_shctx_t     *sh;
@@ -246,15 +246,18 @@ ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
                                                       loaded_len);
     }
 
+    kept = 0;
+
     if (image
         && ngx_http_discovery_adopt_locked(dmcf, loaded, loaded_len, roster,
                                            image, log)
            == NGX_OK)
     {
-        /* the table as it was loaded, resealed in place */
+        /* the table as it was loaded, its generation too: see below */
         table.data = loaded;
         table.len = loaded_len;
         loaded = NULL;
+        kept = 1;
 
     } else {
         if (image) {
@@ -328,6 +331,11 @@ ngx_http_discovery_sync_roster(ngx_http_discovery_main_conf_t *dmcf,
     ngx_http_discovery_roster_commit_locked(dmcf, added, p, size, &table,
                                             image);
 
+    if (kept) {
+        /* the state file and its image file hold this table: none written */
+        sh->saved_generation = sh->generation;
+    }
+
     /* a new zone takes the overrides over from the table it starts with */
     ngx_http_discovery_controls_restore_locked(dmcf, &table, log);
 
@@ -391,15 +399,32 @@ ngx_http_discovery_adopt_locked(ngx_http_discovery_main_conf_t *dmcf,
     ngx_http_discovery_image_t *image, ngx_log_t *log)
 {
     int                rc;
+    uint64_t           generation;
     discovery_error_t  err;
 
-    rc = discovery_snapshot_adopt_image(loaded, loaded_len, image->data,
-                                        image->len, roster,
-                                        dmcf->services.nelts,
-                                        dmcf->overlap_deny,
-                                        dmcf->sh->generation + 1, &err);
+    /*
+     * The table keeps its generation, so that the state file and the
+     * image file still hold it and the first worker writes neither (a
+     * second's writing at 1,000,000 routes): a new zone starts from it.
+     */
+
+    rc = discovery_snapshot_check(loaded, loaded_len, &generation, &err);
+
+    if (rc == DISCOVERY_OK && generation == 0) {
+        rc = DISCOVERY_DECLINED;
+    }
 
     if (rc == DISCOVERY_OK) {
+        rc = discovery_snapshot_adopt_image(loaded, loaded_len, image->data,
+                                            image->len, roster,
+                                            dmcf->services.nelts,
+                                            dmcf->overlap_deny, generation,
+                                            &err);
+    }
+
+    if (rc == DISCOVERY_OK) {
+        dmcf->sh->generation = generation - 1;   /* install() adds one */
+
         ngx_log_error(NGX_LOG_NOTICE, log, 0,
                       "discovery: router image loaded from \"%V\"",
                       &dmcf->state_image);
