@@ -1,0 +1,111 @@
+# discovery_metrics under attack: requests that end elsewhere than where
+# they were routed, a zone that routes and counts, counted exactly.
+use lib 't/lib';
+use Test::Nginx::Socket 'no_plan';
+use DiscoveryTest;
+use IO::Socket::INET;
+
+no_shuffle();
+no_root_location();
+master_on();
+workers(2);
+
+$ENV{TEST_NGINX_MANY_PORT} = free_port();
+
+our $HttpConfig = <<'_EOC_';
+    discovery_service users http://127.0.0.1:$TEST_NGINX_RAND_PORT_1 interval=1s;
+
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        default_type application/json;
+        location = /health {
+            return 200 '{"routes": [
+                {"path": "/boom", "methods": ["GET"]},
+                {"path": "/ok", "methods": ["GET"]}]}';
+        }
+        location = /boom { return 500; }
+        location / { return 200 "users $uri\n"; }
+    }
+_EOC_
+
+our $Config = <<'_EOC_';
+    location / {
+        discovery_route on;
+        proxy_intercept_errors on;
+        error_page 404 500 /oops.html;
+        proxy_pass http://$discovery_upstream;
+    }
+    location = /oops.html {
+        internal;
+        return 200 "oops\n";
+    }
+    location = /_discovery {
+        discovery_status;
+    }
+    location = /metrics {
+        discovery_metrics;
+    }
+_EOC_
+
+sub port { $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} }
+
+# "STATUS body" of one request on a connection of its own
+sub fetch {
+    my ($path, $port) = @_;
+    my $res = DiscoveryTest::http_get($port || port(), $path, 3) // '';
+    my ($status) = $res =~ m{^HTTP/1\.\d (\d+)};
+    my ($body) = $res =~ /\r\n\r\n(.*)/s;
+    return ($status // 0) . ' ' . ($body // '');
+}
+
+sub scrape {
+    my $res = DiscoveryTest::http_get(port(), '/metrics', 3) // '';
+    my ($body) = $res =~ /\r\n\r\n(.*)/s;
+    return $body // '';
+}
+
+# the value of the sample named exactly so, labels included; 0 if absent
+sub value {
+    my ($body, $sample) = @_;
+    for my $line (split /\n/, $body) {
+        return $1 if $line =~ /^\Q$sample\E (\S+)$/;
+    }
+    return 0;
+}
+
+sub requests {
+    my ($service, $route, $method, $code) = @_;
+    return "nginx_discovery_requests_total{service=\"$service\","
+           . "route=\"$route\",method=\"$method\",code=\"$code\"}";
+}
+
+sub gateway {
+    return "nginx_discovery_gateway_responses_total{reason=\"$_[0]\"}";
+}
+
+use_defaults(http_config => $HttpConfig, config => $Config);
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: an error_page does not make a routed request or the gateway's own answer vanish
+--- init
+DiscoveryTest::wait_ready();
+Test::More::is(main::fetch('/boom'), "500 oops\n", 'the upstream 500 shows the error page');
+Test::More::is(main::fetch('/boom'), "500 oops\n", 'twice');
+Test::More::is(main::fetch('/nowhere'), "404 oops\n", 'the gateway 404 too');
+Test::More::is(main::fetch('/ok'), "200 users /ok\n", 'a request without one');
+my $m = main::scrape();
+Test::More::is(main::value($m, main::requests('users', '/boom', 'GET', '5xx')), 2,
+               'the 500s counted where they were routed');
+Test::More::is(main::value($m, main::gateway('not_found')), 1,
+               'the 404 counted as the gateway\'s');
+Test::More::is(main::value($m, main::requests('users', '/ok', 'GET', '2xx')), 1,
+               'the 200 counted');
+Test::More::is(main::value($m, 'nginx_discovery_metrics_overflow_total'), 0,
+               'nothing overflowed');
+--- request
+GET /metrics
+--- response_body_like: nginx_discovery_table_routes 2\n
+
