@@ -109,3 +109,32 @@ Test::More::is(main::value($m, 'nginx_discovery_metrics_overflow_total'), 0,
 GET /metrics
 --- response_body_like: nginx_discovery_table_routes 2\n
 
+
+
+
+=== TEST 2: the routes' counters leave the zone room for a table that grows: it is routed as without metrics
+--- http_config
+    discovery_zone 1m;
+    discovery_service many http://127.0.0.1:$TEST_NGINX_MANY_PORT interval=1s;
+--- init
+sub doc { my $n = shift;
+          '{"routes": [' . join(",", map { qq({"path": "/o/$_/{id}", "methods": ["GET"]}) } 0 .. $n - 1) . ']}' }
+my ($small, $large) = (doc(12000), doc(15000));
+DiscoveryTest::mock_service(port => $ENV{TEST_NGINX_MANY_PORT}, paths => {
+    '/health?include_routes=true' => [({ body => $small }) x 3, { body => $large }],
+});
+DiscoveryTest::wait_for('the 12000 routes', sub {
+    main::fetch('/o/11999/1') =~ /^200 /;
+}, 8);
+DiscoveryTest::wait_for('the 15000 routes', sub {
+    main::fetch('/o/14999/1') =~ /^200 /;
+}, 8);
+my $status = DiscoveryTest::http_get(main::port(), '/_discovery', 3) // '';
+Test::More::like($status, qr/"table_error":null/, 'no table refused');
+--- request
+GET /metrics
+--- response_body_like: nginx_discovery_table_routes 15000\n
+--- no_error_log
+[emerg]
+[crit]
+is full

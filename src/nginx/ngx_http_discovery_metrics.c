@@ -30,6 +30,7 @@
 typedef struct {
     ngx_http_discovery_main_conf_t  *dmcf;
     ngx_uint_t                       locked;     /* the caller holds it */
+    size_t                           reserve;    /* bytes slots leave free */
 } ngx_http_discovery_metrics_memory_t;
 
 
@@ -297,6 +298,7 @@ ngx_http_discovery_metrics_init_zone(ngx_http_discovery_main_conf_t *dmcf,
 
     mem.dmcf = dmcf;
     mem.locked = 1;
+    mem.reserve = dmcf->shm_zone->shm.size / 4;
     memory.alloc = ngx_http_discovery_metrics_alloc;
     memory.release = ngx_http_discovery_metrics_release;
     memory.data = &mem;
@@ -507,8 +509,16 @@ ngx_http_discovery_metrics_assign(ngx_http_discovery_main_conf_t *dmcf,
         return;
     }
 
+    /*
+     * The tables come first: slots leave free a quarter of the zone, and
+     * room for this table (the publisher copies it in after) and for the
+     * next one, up to twice as large, beside it; or a growing table would
+     * find the zone full where it fitted without metrics, and not be
+     * routed.
+     */
     mem.dmcf = dmcf;
     mem.locked = 0;
+    mem.reserve = ngx_max(dmcf->shm_zone->shm.size / 4, 3 * len);
     memory.alloc = ngx_http_discovery_metrics_alloc;
     memory.release = ngx_http_discovery_metrics_release;
     memory.data = &mem;
@@ -636,10 +646,8 @@ ngx_http_discovery_metrics_alloc(void *data, size_t size)
         }
     }
 
-    /* the tables come first: a quarter of the zone stays theirs to change */
-    if (shpool->pfree * ngx_pagesize
-        < size + mem->dmcf->shm_zone->shm.size / 4)
-    {
+    /* the tables come first: the reserve stays theirs to change */
+    if (shpool->pfree * ngx_pagesize < size + mem->reserve) {
         goto done;
     }
 
