@@ -21,9 +21,11 @@ our $HttpConfig = <<'_EOC_';
         location = /health {
             return 200 '{"routes": [
                 {"path": "/boom", "methods": ["GET"]},
+                {"path": "/deny", "methods": ["GET"]},
                 {"path": "/ok", "methods": ["GET"]}]}';
         }
         location = /boom { return 500; }
+        location = /deny { return 403; }
         location / { return 200 "users $uri\n"; }
     }
 _EOC_
@@ -107,7 +109,7 @@ Test::More::is(main::value($m, 'nginx_discovery_metrics_overflow_total'), 0,
                'nothing overflowed');
 --- request
 GET /metrics
---- response_body_like: nginx_discovery_table_routes 2\n
+--- response_body_like: nginx_discovery_table_routes 3\n
 
 
 
@@ -138,3 +140,41 @@ GET /metrics
 [emerg]
 [crit]
 is full
+
+
+
+=== TEST 3: a subrequest's decision is its own: a request its auth_request denies, shown as an error page, counts where it was routed
+--- config
+    location / {
+        discovery_route on;
+        auth_request /auth;
+        error_page 403 /oops.html;
+        proxy_pass http://$discovery_upstream;
+    }
+    location = /auth {
+        internal;
+        discovery_route on;
+        rewrite ^ /deny break;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+    }
+    location = /oops.html {
+        internal;
+        return 200 "oops\n";
+    }
+    location = /_discovery {
+        discovery_status;
+    }
+    location = /metrics {
+        discovery_metrics;
+    }
+--- init
+DiscoveryTest::wait_ready();
+Test::More::is(main::fetch('/ok'), "403 oops\n", 'denied by the subrequest');
+my $m = main::scrape();
+Test::More::is(main::value($m, main::requests('users', '/ok', 'GET', '4xx')), 1,
+               'counted where it was routed');
+Test::More::is(main::value($m, main::requests('users', '/deny', 'GET', '4xx')), 0,
+               'not as its subrequest (not logged)');
+--- request
+GET /metrics
+--- response_body_like: nginx_discovery_table_routes 3\n
