@@ -358,18 +358,21 @@ size_t routeSlotSize(const MetricsRoute &route)
     return (size + 7) & ~size_t(7);
 }
 
-AssignResult assignRoutes(MetricsIndex &index, unsigned char *base,
-                          const std::vector<RouteKey> &routes,
-                          uint64_t generation, const MetricsMemory &memory)
+namespace {
+
+/*
+ * Gives each route its slot, or another for other methods; a route there
+ * is no room for goes to `later`.
+ */
+void assignEach(MetricsIndex &index, unsigned char *base,
+                const std::vector<const RouteKey *> &routes,
+                uint64_t generation, const MetricsMemory &memory,
+                AssignResult &result, std::vector<const RouteKey *> &later)
 {
-    AssignResult result;
     uint64_t limit = index.capacity / 4 * 3;
 
-    for (const RouteKey &rk : routes) {
-        if (rk.service.size() > UINT16_MAX || rk.route.size() > UINT16_MAX) {
-            result.unassigned++;
-            continue;
-        }
+    for (const RouteKey *p : routes) {
+        const RouteKey &rk = *p;
 
         bool found;
         MetricsEntry *e = probe(index, base, rk, found);
@@ -385,6 +388,8 @@ AssignResult assignRoutes(MetricsIndex &index, unsigned char *base,
             uint64_t offset =
                 memory.alloc(routeSlotSize(rk, index.bucketCount));
             if (offset == 0) {
+                // its old slot counts on meanwhile
+                store(r->seen, std::max<uint64_t>(r->seen, generation));
                 result.unassigned++;
                 continue;
             }
@@ -399,13 +404,13 @@ AssignResult assignRoutes(MetricsIndex &index, unsigned char *base,
         }
 
         if (e == nullptr || index.live >= limit) {
-            result.unassigned++;
+            later.push_back(p);
             continue;
         }
 
         uint64_t offset = memory.alloc(routeSlotSize(rk, index.bucketCount));
         if (offset == 0) {
-            result.unassigned++;
+            later.push_back(p);
             continue;
         }
 
@@ -415,6 +420,27 @@ AssignResult assignRoutes(MetricsIndex &index, unsigned char *base,
         index.live++;
         result.added++;
     }
+}
+
+} // namespace
+
+AssignResult assignRoutes(MetricsIndex &index, unsigned char *base,
+                          const std::vector<RouteKey> &routes,
+                          uint64_t generation, const MetricsMemory &memory)
+{
+    AssignResult result;
+    std::vector<const RouteKey *> all, later, none;
+
+    all.reserve(routes.size());
+    for (const RouteKey &rk : routes) {
+        if (rk.service.size() > UINT16_MAX || rk.route.size() > UINT16_MAX) {
+            result.unassigned++;
+            continue;
+        }
+        all.push_back(&rk);
+    }
+
+    assignEach(index, base, all, generation, memory, result, later);
 
     MetricsEntry *entries = index.entries();
     for (uint64_t i = 0; i < index.capacity; i++) {
@@ -428,6 +454,14 @@ AssignResult assignRoutes(MetricsIndex &index, unsigned char *base,
             memory.release(entries[i].route, routeSlotSize(*r));
             result.removed++;
         }
+    }
+
+    // the entries of the routes removed are room for those that had none
+    if (!later.empty()) {
+        all.swap(later);
+        later.clear();
+        assignEach(index, base, all, generation, memory, result, later);
+        result.unassigned += later.size();
     }
 
     index.generation = generation;

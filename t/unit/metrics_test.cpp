@@ -225,6 +225,32 @@ TEST(MetricsTest, WithoutRoomRoutesAreUnassignedNotLost)
     EXPECT_EQ(r.unassigned, 8u);
 }
 
+/*
+ * A table that replaces most routes of a full index: the routes it
+ * removes make room for those it adds, in the same assignment, rather
+ * than leave them counted as overflow until some later table.
+ */
+TEST(MetricsTest, ATableReplacingTheRoutesOfAFullIndexAssignsThemAll)
+{
+    Zone zone(8); // at most 6 live
+    std::vector<RouteKey> a, b;
+    for (int i = 0; i < 6; i++) {
+        a.push_back(key("s", "/a/" + std::to_string(i), kGet));
+        b.push_back(key("s", "/b/" + std::to_string(i), kGet));
+    }
+    AssignResult r = assignRoutes(*zone.index, zone.base(), a, 1, zone.memory);
+    EXPECT_EQ(r.added, 6u);
+
+    r = assignRoutes(*zone.index, zone.base(), b, 2, zone.memory);
+    EXPECT_EQ(r.removed, 6u);
+    EXPECT_EQ(r.added, 6u);
+    EXPECT_EQ(r.unassigned, 0u);
+    for (const RouteKey &k : b) {
+        EXPECT_NE(zone.find(k.service, k.route), nullptr) << k.route;
+    }
+    EXPECT_EQ(zone.index->live, 6u);
+}
+
 TEST(MetricsTest, RemovedEntriesAreProbedPastAndReused)
 {
     Zone zone(16);
