@@ -11,6 +11,7 @@ master_on();
 workers(2);
 
 $ENV{TEST_NGINX_MANY_PORT} = free_port();
+$ENV{TEST_NGINX_CHURN_PORT} = free_port();
 
 our $HttpConfig = <<'_EOC_';
     discovery_service users http://127.0.0.1:$TEST_NGINX_RAND_PORT_1 interval=1s;
@@ -178,3 +179,30 @@ Test::More::is(main::value($m, main::requests('users', '/deny', 'GET', '4xx')), 
 --- request
 GET /metrics
 --- response_body_like: nginx_discovery_table_routes 3\n
+
+
+
+=== TEST 4: routes a table change left without room get their slots once the routes it removed let theirs go
+--- http_config
+    discovery_zone 1m;
+    discovery_service many http://127.0.0.1:$TEST_NGINX_CHURN_PORT interval=1s;
+--- init
+sub churn_doc { my $p = shift;
+          '{"routes": [' . join(",", map { qq({"path": "/$p/$_", "methods": ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]}) } 0 .. 899) . ']}' }
+DiscoveryTest::mock_service(port => $ENV{TEST_NGINX_CHURN_PORT}, paths => {
+    '/health?include_routes=true' => [({ body => churn_doc('a') }) x 3, { body => churn_doc('b') }],
+});
+DiscoveryTest::wait_for('the first routes', sub { main::fetch('/a/899') =~ /^200 / }, 8);
+DiscoveryTest::wait_for('the second routes', sub { main::fetch('/b/899') =~ /^200 / }, 8);
+my $k = main::requests('many', '/b/899', 'GET', '2xx');
+# the removed routes' slots are let go 10 s after their table
+DiscoveryTest::wait_for('a slot for /b/899', sub {
+    main::fetch('/b/899');
+    main::value(main::scrape(), $k) > 0;
+}, 16);
+--- request
+GET /metrics
+--- response_body_like: nginx_discovery_table_routes 900\n
+--- no_error_log
+[emerg]
+[crit]

@@ -213,6 +213,7 @@ typedef struct {
     uint64_t                       conflicts;
     uint64_t                       overlaps;
     uint64_t                       unassigned;   /* routes with no slot */
+    ngx_uint_t                     freed;        /* slots, since assigned */
 } ngx_http_discovery_metrics_sh_t;
 
 

@@ -403,14 +403,25 @@ ngx_http_discovery_metrics_check(ngx_event_t *ev)
     generation = mw->dmcf->sh->generation;
     assigned = discovery_metrics_index_generation(m->index);
 
-    if (generation == 0 || generation == assigned) {
-        mw->seen_generation = 0;
+    if (generation == 0) {
         return;
     }
 
-    if (assigned != 0
-        && (mw->seen_generation != generation
-            || mw->seen_assigned != assigned))
+    if (generation == assigned) {
+        mw->seen_generation = 0;
+
+        /*
+         * Routes that had no room, and slots let go since: the table is
+         * assigned again, or its routes would count as overflow until
+         * the next table, however long it comes.
+         */
+        if (!m->unassigned || !m->freed) {
+            return;
+        }
+
+    } else if (assigned != 0
+               && (mw->seen_generation != generation
+                   || mw->seen_assigned != assigned))
     {
         mw->seen_generation = generation;
         mw->seen_assigned = assigned;
@@ -508,6 +519,9 @@ ngx_http_discovery_metrics_assign(ngx_http_discovery_main_conf_t *dmcf,
     if (ngx_http_discovery_metrics_claim(m, log) != NGX_OK) {
         return;
     }
+
+    /* what is freed from now on may be room for what this leaves out */
+    m->freed = 0;
 
     /*
      * The tables come first: slots leave free a quarter of the zone, and
@@ -738,6 +752,7 @@ ngx_http_discovery_metrics_expire_locked(ngx_http_discovery_main_conf_t *dmcf,
         }
 
         *prev = rel->next;
+        m->freed = 1;
 
         p = (u_char *) dmcf->shpool + rel->offset;
         units = (rel->size + NGX_HTTP_DISCOVERY_SLOT_UNIT - 1)
