@@ -206,3 +206,38 @@ GET /metrics
 --- no_error_log
 [emerg]
 [crit]
+
+
+
+=== TEST 5: an error_page that sends a request to a routed location: each request counted once, by where it was routed first
+--- config
+    location / {
+        discovery_route on;
+        proxy_intercept_errors on;
+        error_page 404 500 /ok;
+        proxy_pass http://$discovery_upstream;
+    }
+    location = /_discovery {
+        discovery_status;
+    }
+    location = /metrics {
+        discovery_metrics;
+    }
+--- init
+DiscoveryTest::wait_ready();
+Test::More::like(main::fetch('/boom'), qr/^500 users \/ok/, 'the 500 shows /ok');
+Test::More::like(main::fetch('/nowhere'), qr/^404 users \/ok/, 'the 404 too');
+my ($sum, @seen) = (0);
+for (split /\n/, main::scrape()) {
+    next unless /^nginx_discovery_(requests_total|gateway_responses_total)\{.*\} (\d+)$/;
+    $sum += $2;
+    push @seen, $_ if $2;
+}
+Test::More::is($sum, 2, 'two requests, two counts') or Test::More::diag(join "\n", @seen);
+my $m = main::scrape();
+Test::More::is(main::value($m, main::requests('users', '/boom', 'GET', '5xx')), 1,
+               'the 500 where it was routed');
+Test::More::is(main::value($m, main::gateway('not_found')), 1, 'the 404 as the gateway\'s');
+--- request
+GET /metrics
+--- response_body_like: nginx_discovery_table_routes 3\n

@@ -499,8 +499,6 @@ void ngx_http_discovery_metrics_assign(ngx_http_discovery_main_conf_t *dmcf,
     u_char *table, size_t len, ngx_log_t *log);
 void ngx_http_discovery_metrics_poll_locked(ngx_http_discovery_record_t *rec,
     ngx_http_discovery_outcome_t *outcome);
-void ngx_http_discovery_metrics_answered(ngx_http_request_t *r);
-ngx_int_t ngx_http_discovery_metrics_watch(ngx_http_request_t *r);
 
 /* ngx_http_discovery_status.c */
 ngx_int_t ngx_http_discovery_status_handler(ngx_http_request_t *r);

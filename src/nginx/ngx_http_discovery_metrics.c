@@ -90,7 +90,6 @@ static void ngx_http_discovery_metrics_expire_locked(
 static ngx_http_discovery_record_t *ngx_http_discovery_metrics_record(
     ngx_http_discovery_shctx_t *sh, const char *name, size_t len);
 static uint32_t ngx_http_discovery_metrics_method(ngx_http_request_t *r);
-static void ngx_http_discovery_metrics_unlogged(void *data);
 
 
 static ngx_http_discovery_metrics_worker_t  ngx_http_discovery_metrics_worker;
@@ -899,123 +898,6 @@ ngx_http_discovery_metrics_log(ngx_http_request_t *r)
     (void) ngx_atomic_fetch_add(&m->gateway[reason], 1);
 
     return NGX_OK;
-}
-
-
-/*
- * A gateway's answer that an error_page takes over, counted as it is
- * given: the internal redirect clears the request's context, and the log
- * phase would find no decision.
- */
-
-void
-ngx_http_discovery_metrics_answered(ngx_http_request_t *r)
-{
-    ngx_http_discovery_main_conf_t  *dmcf;
-
-    dmcf = ngx_http_get_module_main_conf(r, ngx_http_discovery_module);
-
-    if (dmcf->metrics) {
-        (void) ngx_http_discovery_metrics_log(r);
-    }
-}
-
-
-/*
- * A routed request in a location with error pages: an error_page that
- * takes over the upstream's answer (proxy_intercept_errors) redirects it,
- * which clears its context, and the log phase would not count it.  The
- * request's pool cleanup counts it then, by the decision it kept.
- * NGX_DECLINED: the access phase goes on.
- */
-
-typedef struct {
-    ngx_http_request_t              *request;
-    void                            *ctx;      /* the decision's */
-    ngx_str_t                        service;
-    ngx_str_t                        route;
-} ngx_http_discovery_metrics_watch_t;
-
-
-ngx_int_t
-ngx_http_discovery_metrics_watch(ngx_http_request_t *r)
-{
-    ngx_uint_t                           status;
-    ngx_pool_cleanup_t                  *cln;
-    ngx_http_core_loc_conf_t            *clcf;
-    ngx_http_discovery_main_conf_t      *dmcf;
-    ngx_http_discovery_metrics_watch_t  *w;
-
-    dmcf = ngx_http_get_module_main_conf(r, ngx_http_discovery_module);
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    if (!dmcf->metrics || clcf->error_pages == NULL) {
-        return NGX_DECLINED;
-    }
-
-    cln = ngx_pool_cleanup_add(r->pool,
-                               sizeof(ngx_http_discovery_metrics_watch_t));
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    w = cln->data;
-    w->request = r;
-    w->ctx = ngx_http_get_module_ctx(r, ngx_http_discovery_module);
-
-    /* the strings lie in the decision's memory, the request's pool */
-    (void) ngx_http_discovery_decision(r, &status, &w->service, &w->route);
-
-    cln->handler = ngx_http_discovery_metrics_unlogged;
-
-    return NGX_DECLINED;
-}
-
-
-/* as the request's pool goes, before its memory does */
-
-static void
-ngx_http_discovery_metrics_unlogged(void *data)
-{
-    ngx_http_discovery_metrics_watch_t  *w = data;
-
-    ngx_msec_int_t                    ms;
-    ngx_time_t                       *tp;
-    ngx_http_request_t               *r;
-    ngx_http_discovery_metrics_sh_t  *m;
-    ngx_http_discovery_main_conf_t   *dmcf;
-
-    r = w->request;
-
-    if (ngx_http_get_module_ctx(r, ngx_http_discovery_module) == w->ctx) {
-        /* not redirected: the log phase counted it */
-        return;
-    }
-
-    dmcf = ngx_http_get_module_main_conf(r, ngx_http_discovery_module);
-
-    if (dmcf->sh == NULL || dmcf->sh->metrics == NULL) {
-        return;
-    }
-
-    m = dmcf->sh->metrics;
-
-    tp = ngx_timeofday();
-    ms = (ngx_msec_int_t) ((tp->sec - r->start_sec) * 1000
-                           + (tp->msec - r->start_msec));
-
-    if (m->index == NULL
-        || !discovery_metrics_count(m->index, (u_char *) dmcf->shpool,
-                                    (const char *) w->service.data,
-                                    w->service.len,
-                                    (const char *) w->route.data,
-                                    w->route.len,
-                                    ngx_http_discovery_metrics_method(r),
-                                    (unsigned) r->headers_out.status,
-                                    (uint64_t) ngx_max(ms, 0)))
-    {
-        (void) ngx_atomic_fetch_add(&m->overflow, 1);
-    }
 }
 
 
