@@ -877,6 +877,10 @@ bool parseBuckets(std::string_view text, std::vector<uint32_t> &ms,
             error = "a bound of less than 1 ms";
             return false;
         }
+        if (v > UINT32_MAX) {
+            error = "a bound of more than 4294967 s";
+            return false;
+        }
         if (!ms.empty() && v <= ms.back()) {
             error = "bounds must increase";
             return false;

@@ -496,6 +496,15 @@ TEST(MetricsTest, BucketsParseAsIncreasingWholeMilliseconds)
     }
     EXPECT_FALSE(parseBuckets(many, ms, error));
     EXPECT_EQ(error, "more than 32 bounds");
+
+    // a bound is kept in 32 bits of ms: one over them would wrap around
+    // ("1,4294968" was 1000 then 704 ms, an le that goes down)
+    EXPECT_TRUE(parseBuckets("1,4294967", ms, error));
+    EXPECT_EQ(ms.back(), 4294967000u);
+    for (const char *bad : {"1,4294968", "9999999", "4294967.296"}) {
+        EXPECT_FALSE(parseBuckets(bad, ms, error)) << bad;
+        EXPECT_EQ(error, "a bound of more than 4294967 s") << bad;
+    }
 }
 
 TEST(MetricsTest, AcceptPicksOpenMetricsOnlyWhenPreferred)
