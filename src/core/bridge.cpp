@@ -20,9 +20,11 @@
 #include "snapshot_update.hpp"
 #include "status_json.hpp"
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <random>
 
 /*
  * The core keeps its own names for what crosses this file (it includes no
@@ -1222,6 +1224,25 @@ discovery::MetricsMemory metricsMemory(const discovery_metrics_memory_t *m)
     return memory;
 }
 
+/*
+ * The seed of an index's keys: random, so no service can publish a route
+ * whose key is another's (the key function alone is invertible).
+ */
+uint64_t metricsSeed(const void *at) noexcept
+{
+    uint64_t seed = 0;
+    try {
+        std::random_device rd;
+        seed = (uint64_t(rd()) << 32) ^ rd();
+    } catch (...) {
+        // no entropy source: the time and an address, better than none
+    }
+    seed ^=
+        uint64_t(std::chrono::steady_clock::now().time_since_epoch().count());
+    seed ^= reinterpret_cast<uintptr_t>(at) * 0x9e3779b97f4a7c15ull;
+    return seed;
+}
+
 } // namespace
 
 size_t discovery_metrics_index_size(uint64_t capacity) noexcept
@@ -1239,6 +1260,7 @@ discovery_metrics_index_init(void *at, uint64_t capacity,
     }
     auto *index = static_cast<discovery_metrics_index_t *>(at);
     discovery::metricsIndexInit(*index, capacity, buckets_ms, n);
+    index->seed = metricsSeed(at);
     return index;
 }
 
@@ -1265,9 +1287,10 @@ int discovery_metrics_count(discovery_metrics_index_t *index,
                             size_t route_len, uint32_t method, unsigned status,
                             uint64_t ms) noexcept
 {
-    uint64_t key = discovery::routeKey(std::string_view(service, service_len),
-                                       std::string_view(route, route_len));
-    const discovery::MetricsRoute *r = discovery::findRoute(*index, base, key);
+    std::string_view s(service, service_len), rt(route, route_len);
+    uint64_t key = discovery::routeKey(s, rt, index->seed);
+    const discovery::MetricsRoute *r =
+        discovery::findRoute(*index, base, key, s, rt);
 
     if (r == nullptr) {
         return 0;
@@ -1294,7 +1317,7 @@ int discovery_metrics_assign(discovery_metrics_index_t *index,
         auto figures = std::make_unique<discovery::TableFigures>();
         discovery::Snapshot snap = discovery::decodeSnapshot(snapshot, len);
         std::vector<discovery::RouteKey> routes =
-            discovery::tableRoutes(snap, *figures);
+            discovery::tableRoutes(snap, *figures, index->seed);
         discovery::AssignResult r = discovery::assignRoutes(
             *index, base, routes, snap.generation, metricsMemory(memory));
 

@@ -96,10 +96,20 @@ const MetricsRoute *routeAt(const unsigned char *base, uint64_t offset)
  */
 constexpr uint64_t kMaxProbe = 64;
 
-// The entry holding key, or where it would go: the first removed one
-// passed, else the empty one that ends the probe; nullptr if none is near.
-MetricsEntry *probe(MetricsIndex &index, uint64_t key, bool &found)
+// Whether a slot is that route's: keys alone may be shared.
+bool named(const MetricsRoute &r, std::string_view service,
+           std::string_view route)
 {
+    return r.service() == service && r.route() == route;
+}
+
+// The entry holding the route, or where it would go: the first removed
+// one passed, else the empty one that ends the probe; nullptr if none is
+// near.
+MetricsEntry *probe(MetricsIndex &index, unsigned char *base,
+                    const RouteKey &rk, bool &found)
+{
+    uint64_t key = rk.key;
     MetricsEntry *entries = index.entries();
     MetricsEntry *removed = nullptr;
     uint64_t mask = index.capacity - 1;
@@ -108,7 +118,8 @@ MetricsEntry *probe(MetricsIndex &index, uint64_t key, bool &found)
 
     for (uint64_t n = 0, i = key & mask; n < limit; n++, i = (i + 1) & mask) {
         uint64_t k = entries[i].key;
-        if (k == key) {
+        if (k == key
+            && named(*routeAt(base, entries[i].route), rk.service, rk.route)) {
             found = true;
             return &entries[i];
         }
@@ -190,9 +201,10 @@ void metricsIndexInit(MetricsIndex &index, uint64_t capacity,
     std::memcpy(index.bucketsMs, bucketsMs, bucketCount * sizeof(uint32_t));
 }
 
-uint64_t routeKey(std::string_view service, std::string_view route)
+uint64_t routeKey(std::string_view service, std::string_view route,
+                  uint64_t seed)
 {
-    uint64_t h = hashBytes(0x243f6a8885a308d3ull, service);
+    uint64_t h = hashBytes(0x243f6a8885a308d3ull ^ seed, service);
     h = hashBytes(h, route);
     return h < 2 ? h + 2 : h;
 }
@@ -220,7 +232,8 @@ size_t statusClass(unsigned status)
 }
 
 const MetricsRoute *findRoute(const MetricsIndex &index,
-                              const unsigned char *base, uint64_t key)
+                              const unsigned char *base, uint64_t key,
+                              std::string_view service, std::string_view route)
 {
     const MetricsEntry *entries = index.entries();
     uint64_t mask = index.capacity - 1;
@@ -230,8 +243,12 @@ const MetricsRoute *findRoute(const MetricsIndex &index,
         uint64_t k = load(entries[i].key);
         if (k == key) {
             const MetricsRoute *r = routeAt(base, load(entries[i].route));
-            // the entry may have been given to another route meanwhile
-            return load(r->key) == key ? r : nullptr;
+            // the entry may have been given to another route meanwhile,
+            // and another route may have this key: on to the next
+            if (load(r->key) == key && r->service() == service
+                && r->route() == route) {
+                return r;
+            }
         }
         if (k == kEmptyKey) {
             return nullptr;
@@ -265,20 +282,25 @@ bool countRequest(const MetricsIndex &index, MetricsRoute &route,
     return true;
 }
 
-std::vector<RouteKey> tableRoutes(const Snapshot &snap, TableFigures &figures)
+std::vector<RouteKey> tableRoutes(const Snapshot &snap, TableFigures &figures,
+                                  uint64_t seed)
 {
     std::vector<RouteKey> out;
-    std::unordered_map<uint64_t, size_t> seen;
-    auto rejected = snap.rejections.begin(); // by service, then route
+    std::unordered_multimap<uint64_t, size_t> seen; // routes of a key
+    auto rejected = snap.rejections.begin();        // by service, then route
 
     auto keep = [&](std::string_view service, std::string_view path,
                     uint32_t columns) {
-        uint64_t key = routeKey(service, path);
-        auto [it, fresh] = seen.emplace(key, out.size());
-        if (!fresh) {
-            out[it->second].columns |= columns;
-            return;
+        uint64_t key = routeKey(service, path, seed);
+        auto [it, end] = seen.equal_range(key);
+        for (; it != end; ++it) {
+            RouteKey &same = out[it->second];
+            if (same.service == service && same.route == path) {
+                same.columns |= columns;
+                return;
+            }
         }
+        seen.emplace(key, out.size());
         out.push_back({key, columns, std::string(service), std::string(path)});
     };
 
@@ -336,42 +358,44 @@ size_t routeSlotSize(const MetricsRoute &route)
     return (size + 7) & ~size_t(7);
 }
 
-AssignResult assignRoutes(MetricsIndex &index, unsigned char *base,
-                          const std::vector<RouteKey> &routes,
-                          uint64_t generation, const MetricsMemory &memory)
+namespace {
+
+/*
+ * Gives each route its slot, or another for other methods; a route there
+ * is no room for goes to `later`.
+ */
+void assignEach(MetricsIndex &index, unsigned char *base,
+                const std::vector<const RouteKey *> &routes,
+                uint64_t generation, const MetricsMemory &memory,
+                AssignResult &result, std::vector<const RouteKey *> &later)
 {
-    AssignResult result;
     uint64_t limit = index.capacity / 4 * 3;
 
-    for (const RouteKey &rk : routes) {
-        if (rk.service.size() > UINT16_MAX || rk.route.size() > UINT16_MAX) {
-            result.unassigned++;
-            continue;
-        }
+    for (const RouteKey *p : routes) {
+        const RouteKey &rk = *p;
 
         bool found;
-        MetricsEntry *e = probe(index, rk.key, found);
+        MetricsEntry *e = probe(index, base, rk, found);
 
         if (found) {
             MetricsRoute *r = routeAt(base, e->route);
-            if (r->columns == rk.columns && r->service() == rk.service
-                && r->route() == rk.route) {
+            if (r->columns == rk.columns) {
                 store(r->seen, std::max<uint64_t>(r->seen, generation));
                 result.kept++;
                 continue;
             }
-            // other methods (or, once in 2^64, another route of that key)
+            // other methods: a slot of their size, with the counts kept
             uint64_t offset =
                 memory.alloc(routeSlotSize(rk, index.bucketCount));
             if (offset == 0) {
+                // its old slot counts on meanwhile
+                store(r->seen, std::max<uint64_t>(r->seen, generation));
                 result.unassigned++;
                 continue;
             }
             MetricsRoute *fresh = routeAt(base, offset);
             initRoute(fresh, rk, index.bucketCount, generation);
-            if (r->service() == rk.service && r->route() == rk.route) {
-                carryCounts(*r, *fresh);
-            }
+            carryCounts(*r, *fresh);
             uint64_t old = e->route;
             store(e->route, offset);
             memory.release(old, routeSlotSize(*r));
@@ -380,13 +404,13 @@ AssignResult assignRoutes(MetricsIndex &index, unsigned char *base,
         }
 
         if (e == nullptr || index.live >= limit) {
-            result.unassigned++;
+            later.push_back(p);
             continue;
         }
 
         uint64_t offset = memory.alloc(routeSlotSize(rk, index.bucketCount));
         if (offset == 0) {
-            result.unassigned++;
+            later.push_back(p);
             continue;
         }
 
@@ -396,6 +420,27 @@ AssignResult assignRoutes(MetricsIndex &index, unsigned char *base,
         index.live++;
         result.added++;
     }
+}
+
+} // namespace
+
+AssignResult assignRoutes(MetricsIndex &index, unsigned char *base,
+                          const std::vector<RouteKey> &routes,
+                          uint64_t generation, const MetricsMemory &memory)
+{
+    AssignResult result;
+    std::vector<const RouteKey *> all, later, none;
+
+    all.reserve(routes.size());
+    for (const RouteKey &rk : routes) {
+        if (rk.service.size() > UINT16_MAX || rk.route.size() > UINT16_MAX) {
+            result.unassigned++;
+            continue;
+        }
+        all.push_back(&rk);
+    }
+
+    assignEach(index, base, all, generation, memory, result, later);
 
     MetricsEntry *entries = index.entries();
     for (uint64_t i = 0; i < index.capacity; i++) {
@@ -409,6 +454,14 @@ AssignResult assignRoutes(MetricsIndex &index, unsigned char *base,
             memory.release(entries[i].route, routeSlotSize(*r));
             result.removed++;
         }
+    }
+
+    // the entries of the routes removed are room for those that had none
+    if (!later.empty()) {
+        all.swap(later);
+        later.clear();
+        assignEach(index, base, all, generation, memory, result, later);
+        result.unassigned += later.size();
     }
 
     index.generation = generation;
@@ -822,6 +875,10 @@ bool parseBuckets(std::string_view text, std::vector<uint32_t> &ms,
         uint64_t v = whole * 1000 + frac;
         if (v == 0) {
             error = "a bound of less than 1 ms";
+            return false;
+        }
+        if (v > UINT32_MAX) {
+            error = "a bound of more than 4294967 s";
             return false;
         }
         if (!ms.empty() && v <= ms.back()) {

@@ -103,6 +103,7 @@ struct MetricsIndex {
     uint64_t capacity = 0;
     uint64_t live = 0;
     uint64_t generation = 0; // of the last table assigned
+    uint64_t seed = 0;       // of routeKey(): keys no service can aim at
     uint32_t bucketCount = 0;
     uint32_t reserved = 0;
     uint32_t bucketsMs[kMaxBuckets] = {};
@@ -122,7 +123,13 @@ size_t metricsIndexSize(uint64_t capacity);
 void metricsIndexInit(MetricsIndex &index, uint64_t capacity,
                       const uint32_t *bucketsMs, size_t bucketCount);
 
-uint64_t routeKey(std::string_view service, std::string_view route);
+/*
+ * A route's key, seeded by its index's seed: an unseeded key is a function
+ * a service can invert, to publish a route of another service's key.  Two
+ * routes may still share one: a slot is its route's by its names.
+ */
+uint64_t routeKey(std::string_view service, std::string_view route,
+                  uint64_t seed = 0);
 
 // The nine's methods with a column of their own: those published, and HEAD
 // with GET (HEAD goes wherever GET goes).
@@ -134,9 +141,10 @@ size_t methodColumn(uint32_t columns, uint32_t bit);
 // 0 for 1xx ... 4 for 5xx; kStatusClasses for anything else.
 size_t statusClass(unsigned status);
 
-// The slot of that key, or nullptr.
+// The slot of that key and those names, or nullptr.
 const MetricsRoute *findRoute(const MetricsIndex &index,
-                              const unsigned char *base, uint64_t key);
+                              const unsigned char *base, uint64_t key,
+                              std::string_view service, std::string_view route);
 
 // Counts a request; false when it could not be (no such status class).
 bool countRequest(const MetricsIndex &index, MetricsRoute &route,
@@ -169,7 +177,8 @@ struct TableFigures {
  * routes, and those its overrides pin or add (disabled ones are the
  * gateway's own answers).  Each key once.
  */
-std::vector<RouteKey> tableRoutes(const Snapshot &snap, TableFigures &figures);
+std::vector<RouteKey> tableRoutes(const Snapshot &snap, TableFigures &figures,
+                                  uint64_t seed = 0);
 
 // Shared memory for a slot of `size` bytes, an offset from the base (0:
 // none), and back.

@@ -214,6 +214,7 @@ typedef struct {
     uint64_t                       conflicts;
     uint64_t                       overlaps;
     uint64_t                       unassigned;   /* routes with no slot */
+    ngx_uint_t                     freed;        /* slots, since assigned */
 } ngx_http_discovery_metrics_sh_t;
 
 
@@ -529,8 +530,6 @@ void ngx_http_discovery_metrics_assign(ngx_http_discovery_main_conf_t *dmcf,
     u_char *table, size_t len, ngx_log_t *log);
 void ngx_http_discovery_metrics_poll_locked(ngx_http_discovery_record_t *rec,
     ngx_http_discovery_outcome_t *outcome);
-void ngx_http_discovery_metrics_answered(ngx_http_request_t *r);
-ngx_int_t ngx_http_discovery_metrics_watch(ngx_http_request_t *r);
 
 /* ngx_http_discovery_registry.c */
 char *ngx_http_discovery_registry(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -53,10 +53,22 @@ typedef struct {
 } ngx_http_discovery_ctx_t;
 
 
+/* a decision kept over internal redirects, and whose it is */
+typedef struct {
+    ngx_http_request_t            *request;
+    ngx_http_discovery_ctx_t      *ctx;
+} ngx_http_discovery_decided_t;
+
+
 static ngx_http_discovery_ctx_t *ngx_http_discovery_lookup(
     ngx_http_request_t *r);
 static ngx_http_discovery_ctx_t *ngx_http_discovery_decide(
     ngx_http_request_t *r, discovery_match_t *m);
+static ngx_int_t ngx_http_discovery_remember(ngx_http_request_t *r,
+    ngx_http_discovery_ctx_t *ctx);
+static ngx_http_discovery_ctx_t *ngx_http_discovery_remembered(
+    ngx_http_request_t *r);
+static void ngx_http_discovery_decided(void *data);
 static ngx_int_t ngx_http_discovery_canonical(ngx_http_request_t *r,
     ngx_uint_t action);
 static ngx_int_t ngx_http_discovery_send_json(ngx_http_request_t *r,
@@ -152,8 +164,12 @@ ngx_http_discovery_access_handler(ngx_http_request_t *r)
 
     ctx->decided = 1;
 
+    if (ngx_http_discovery_remember(r, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     if (ctx->status == DISCOVERY_MATCH_FOUND) {
-        return ngx_http_discovery_metrics_watch(r);
+        return NGX_DECLINED;
     }
 
     return ngx_http_discovery_send_error(r, ctx);
@@ -292,12 +308,13 @@ ngx_http_discovery_decide(ngx_http_request_t *r, discovery_match_t *m)
 static ngx_int_t
 ngx_http_discovery_canonical(ngx_http_request_t *r, ngx_uint_t action)
 {
-    int                 canonical;
-    u_char             *p, *last;
-    size_t              len;
-    ngx_str_t           raw, detail;
-    ngx_table_elt_t    *location;
-    discovery_match_t   m;
+    int                        canonical;
+    u_char                    *p, *last;
+    size_t                     len;
+    ngx_str_t                  raw, detail;
+    ngx_table_elt_t           *location;
+    discovery_match_t          m;
+    ngx_http_discovery_ctx_t  *ctx;
 
     raw = r->unparsed_uri;
     last = raw.data + raw.len;
@@ -316,7 +333,9 @@ ngx_http_discovery_canonical(ngx_http_request_t *r, ngx_uint_t action)
     ngx_memzero(&m, sizeof(discovery_match_t));
     m.status = NGX_HTTP_DISCOVERY_NOT_CANONICAL;
 
-    if (ngx_http_discovery_decide(r, &m) == NULL) {
+    ctx = ngx_http_discovery_decide(r, &m);
+
+    if (ctx == NULL || ngx_http_discovery_remember(r, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -378,10 +397,76 @@ ngx_http_discovery_canonical(ngx_http_request_t *r, ngx_uint_t action)
 
 
 /*
- * What the access phase decided for the request, for discovery_metrics:
- * a DISCOVERY_MATCH_* or NGX_HTTP_DISCOVERY_NOT_CANONICAL, the service and
- * the route.  NGX_DECLINED: the request was not routed (a location
- * without "discovery_route on", or an answer before the access phase).
+ * The access phase's first decision, kept where an internal redirect (an
+ * error_page of the gateway's own 404 or of a proxied 500, an upstream's
+ * X-Accel-Redirect) does not clear it, as the realip module keeps its
+ * context: the request is counted once, by where it was routed, whatever
+ * location it ends in.  Only with discovery_metrics: a cleanup of the
+ * request's pool, which subrequests share.
+ */
+
+static ngx_int_t
+ngx_http_discovery_remember(ngx_http_request_t *r,
+    ngx_http_discovery_ctx_t *ctx)
+{
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_discovery_decided_t    *d;
+    ngx_http_discovery_main_conf_t  *dmcf;
+
+    dmcf = ngx_http_get_module_main_conf(r, ngx_http_discovery_module);
+
+    if (!dmcf->metrics || ngx_http_discovery_remembered(r) != NULL) {
+        return NGX_OK;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool,
+                               sizeof(ngx_http_discovery_decided_t));
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    d = cln->data;
+    d->request = r;
+    d->ctx = ctx;
+    cln->handler = ngx_http_discovery_decided;
+
+    return NGX_OK;
+}
+
+
+static ngx_http_discovery_ctx_t *
+ngx_http_discovery_remembered(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_discovery_decided_t  *d;
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_discovery_decided) {
+            d = cln->data;
+            if (d->request == r) {
+                return d->ctx;
+            }
+        }
+    }
+
+    return NULL;
+}
+
+
+/* a mark among the pool's cleanups: nothing to clean */
+
+static void
+ngx_http_discovery_decided(void *data)
+{
+}
+
+
+/*
+ * What the access phase decided first for the request, for
+ * discovery_metrics: a DISCOVERY_MATCH_* or NGX_HTTP_DISCOVERY_NOT_CANONICAL,
+ * the service and the route.  NGX_DECLINED: the request was not routed (a
+ * location without "discovery_route on", or an answer before the access
+ * phase).
  */
 
 ngx_int_t
@@ -390,10 +475,14 @@ ngx_http_discovery_decision(ngx_http_request_t *r, ngx_uint_t *status,
 {
     ngx_http_discovery_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_discovery_module);
+    ctx = ngx_http_discovery_remembered(r);
 
-    if (ctx == NULL || !ctx->decided) {
-        return NGX_DECLINED;
+    if (ctx == NULL) {
+        ctx = ngx_http_get_module_ctx(r, ngx_http_discovery_module);
+
+        if (ctx == NULL || !ctx->decided) {
+            return NGX_DECLINED;
+        }
     }
 
     *status = ctx->status;
@@ -669,8 +758,6 @@ ngx_http_discovery_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_buf_t    *b;
 
     if (ngx_http_discovery_has_error_page(r, status)) {
-        /* the redirect to it forgets the context the log phase reads */
-        ngx_http_discovery_metrics_answered(r);
         return status;
     }
 

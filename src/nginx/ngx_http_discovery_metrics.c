@@ -30,6 +30,7 @@
 typedef struct {
     ngx_http_discovery_main_conf_t  *dmcf;
     ngx_uint_t                       locked;     /* the caller holds it */
+    size_t                           reserve;    /* bytes slots leave free */
 } ngx_http_discovery_metrics_memory_t;
 
 
@@ -75,6 +76,7 @@ static void ngx_http_discovery_metrics_assigned(ngx_event_t *ev);
 #endif
 static ngx_int_t ngx_http_discovery_metrics_send(
     ngx_http_discovery_metrics_page_t *page);
+static void ngx_http_discovery_metrics_text_free(void *data);
 static void ngx_http_discovery_metrics_freed(void *data);
 static void ngx_http_discovery_metrics_check(ngx_event_t *ev);
 static void ngx_http_discovery_metrics_assign_current(
@@ -89,7 +91,6 @@ static void ngx_http_discovery_metrics_expire_locked(
 static ngx_http_discovery_record_t *ngx_http_discovery_metrics_record(
     ngx_http_discovery_shctx_t *sh, const char *name, size_t len);
 static uint32_t ngx_http_discovery_metrics_method(ngx_http_request_t *r);
-static void ngx_http_discovery_metrics_unlogged(void *data);
 
 
 static ngx_http_discovery_metrics_worker_t  ngx_http_discovery_metrics_worker;
@@ -297,6 +298,7 @@ ngx_http_discovery_metrics_init_zone(ngx_http_discovery_main_conf_t *dmcf,
 
     mem.dmcf = dmcf;
     mem.locked = 1;
+    mem.reserve = dmcf->shm_zone->shm.size / 4;
     memory.alloc = ngx_http_discovery_metrics_alloc;
     memory.release = ngx_http_discovery_metrics_release;
     memory.data = &mem;
@@ -401,14 +403,25 @@ ngx_http_discovery_metrics_check(ngx_event_t *ev)
     generation = mw->dmcf->sh->generation;
     assigned = discovery_metrics_index_generation(m->index);
 
-    if (generation == 0 || generation == assigned) {
-        mw->seen_generation = 0;
+    if (generation == 0) {
         return;
     }
 
-    if (assigned != 0
-        && (mw->seen_generation != generation
-            || mw->seen_assigned != assigned))
+    if (generation == assigned) {
+        mw->seen_generation = 0;
+
+        /*
+         * Routes that had no room, and slots let go since: the table is
+         * assigned again, or its routes would count as overflow until
+         * the next table, however long it comes.
+         */
+        if (!m->unassigned || !m->freed) {
+            return;
+        }
+
+    } else if (assigned != 0
+               && (mw->seen_generation != generation
+                   || mw->seen_assigned != assigned))
     {
         mw->seen_generation = generation;
         mw->seen_assigned = assigned;
@@ -507,8 +520,19 @@ ngx_http_discovery_metrics_assign(ngx_http_discovery_main_conf_t *dmcf,
         return;
     }
 
+    /* what is freed from now on may be room for what this leaves out */
+    m->freed = 0;
+
+    /*
+     * The tables come first: slots leave free a quarter of the zone, and
+     * room for this table (the publisher copies it in after) and for the
+     * next one, up to twice as large, beside it; or a growing table would
+     * find the zone full where it fitted without metrics, and not be
+     * routed.
+     */
     mem.dmcf = dmcf;
     mem.locked = 0;
+    mem.reserve = ngx_max(dmcf->shm_zone->shm.size / 4, 3 * len);
     memory.alloc = ngx_http_discovery_metrics_alloc;
     memory.release = ngx_http_discovery_metrics_release;
     memory.data = &mem;
@@ -636,10 +660,8 @@ ngx_http_discovery_metrics_alloc(void *data, size_t size)
         }
     }
 
-    /* the tables come first: a quarter of the zone stays theirs to change */
-    if (shpool->pfree * ngx_pagesize
-        < size + mem->dmcf->shm_zone->shm.size / 4)
-    {
+    /* the tables come first: the reserve stays theirs to change */
+    if (shpool->pfree * ngx_pagesize < size + mem->reserve) {
         goto done;
     }
 
@@ -730,6 +752,7 @@ ngx_http_discovery_metrics_expire_locked(ngx_http_discovery_main_conf_t *dmcf,
         }
 
         *prev = rel->next;
+        m->freed = 1;
 
         p = (u_char *) dmcf->shpool + rel->offset;
         units = (rel->size + NGX_HTTP_DISCOVERY_SLOT_UNIT - 1)
@@ -876,123 +899,6 @@ ngx_http_discovery_metrics_log(ngx_http_request_t *r)
     (void) ngx_atomic_fetch_add(&m->gateway[reason], 1);
 
     return NGX_OK;
-}
-
-
-/*
- * A gateway's answer that an error_page takes over, counted as it is
- * given: the internal redirect clears the request's context, and the log
- * phase would find no decision.
- */
-
-void
-ngx_http_discovery_metrics_answered(ngx_http_request_t *r)
-{
-    ngx_http_discovery_main_conf_t  *dmcf;
-
-    dmcf = ngx_http_get_module_main_conf(r, ngx_http_discovery_module);
-
-    if (dmcf->metrics) {
-        (void) ngx_http_discovery_metrics_log(r);
-    }
-}
-
-
-/*
- * A routed request in a location with error pages: an error_page that
- * takes over the upstream's answer (proxy_intercept_errors) redirects it,
- * which clears its context, and the log phase would not count it.  The
- * request's pool cleanup counts it then, by the decision it kept.
- * NGX_DECLINED: the access phase goes on.
- */
-
-typedef struct {
-    ngx_http_request_t              *request;
-    void                            *ctx;      /* the decision's */
-    ngx_str_t                        service;
-    ngx_str_t                        route;
-} ngx_http_discovery_metrics_watch_t;
-
-
-ngx_int_t
-ngx_http_discovery_metrics_watch(ngx_http_request_t *r)
-{
-    ngx_uint_t                           status;
-    ngx_pool_cleanup_t                  *cln;
-    ngx_http_core_loc_conf_t            *clcf;
-    ngx_http_discovery_main_conf_t      *dmcf;
-    ngx_http_discovery_metrics_watch_t  *w;
-
-    dmcf = ngx_http_get_module_main_conf(r, ngx_http_discovery_module);
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    if (!dmcf->metrics || clcf->error_pages == NULL) {
-        return NGX_DECLINED;
-    }
-
-    cln = ngx_pool_cleanup_add(r->pool,
-                               sizeof(ngx_http_discovery_metrics_watch_t));
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    w = cln->data;
-    w->request = r;
-    w->ctx = ngx_http_get_module_ctx(r, ngx_http_discovery_module);
-
-    /* the strings lie in the decision's memory, the request's pool */
-    (void) ngx_http_discovery_decision(r, &status, &w->service, &w->route);
-
-    cln->handler = ngx_http_discovery_metrics_unlogged;
-
-    return NGX_DECLINED;
-}
-
-
-/* as the request's pool goes, before its memory does */
-
-static void
-ngx_http_discovery_metrics_unlogged(void *data)
-{
-    ngx_http_discovery_metrics_watch_t  *w = data;
-
-    ngx_msec_int_t                    ms;
-    ngx_time_t                       *tp;
-    ngx_http_request_t               *r;
-    ngx_http_discovery_metrics_sh_t  *m;
-    ngx_http_discovery_main_conf_t   *dmcf;
-
-    r = w->request;
-
-    if (ngx_http_get_module_ctx(r, ngx_http_discovery_module) == w->ctx) {
-        /* not redirected: the log phase counted it */
-        return;
-    }
-
-    dmcf = ngx_http_get_module_main_conf(r, ngx_http_discovery_module);
-
-    if (dmcf->sh == NULL || dmcf->sh->metrics == NULL) {
-        return;
-    }
-
-    m = dmcf->sh->metrics;
-
-    tp = ngx_timeofday();
-    ms = (ngx_msec_int_t) ((tp->sec - r->start_sec) * 1000
-                           + (tp->msec - r->start_msec));
-
-    if (m->index == NULL
-        || !discovery_metrics_count(m->index, (u_char *) dmcf->shpool,
-                                    (const char *) w->service.data,
-                                    w->service.len,
-                                    (const char *) w->route.data,
-                                    w->route.len,
-                                    ngx_http_discovery_metrics_method(r),
-                                    (unsigned) r->headers_out.status,
-                                    (uint64_t) ngx_max(ms, 0)))
-    {
-        (void) ngx_atomic_fetch_add(&m->overflow, 1);
-    }
 }
 
 
@@ -1247,10 +1153,18 @@ ngx_http_discovery_metrics_rendered(ngx_event_t *ev)
 #endif
 
 
+/*
+ * The rendered page is sent where it lies, freed with the request: a copy
+ * into the request's pool would be made on the event loop, 160 MB of
+ * allocation and copying at 100,000 routes, which every other request of
+ * the worker would wait for.
+ */
+
 static ngx_int_t
 ngx_http_discovery_metrics_send(ngx_http_discovery_metrics_page_t *page)
 {
     ngx_buf_t           *b;
+    ngx_pool_cleanup_t  *cln;
     ngx_http_request_t  *r;
 
     r = page->request;
@@ -1262,22 +1176,39 @@ ngx_http_discovery_metrics_send(ngx_http_discovery_metrics_page_t *page)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    b = ngx_create_temp_buf(r->pool, page->text.len ? page->text.len : 1);
-    if (b == NULL) {
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    b = ngx_calloc_buf(r->pool);
+
+    if (cln == NULL || b == NULL) {
         discovery_buf_free(&page->text);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    b->last = ngx_cpymem(b->last, page->text.data, page->text.len);
+    cln->handler = ngx_http_discovery_metrics_text_free;
+    cln->data = &page->text;
+
+    if (page->text.len) {
+        b->start = page->text.data;
+        b->pos = b->start;
+        b->last = b->start + page->text.len;
+        b->end = b->last;
+        b->memory = 1;
+    }
+
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
-
-    discovery_buf_free(&page->text);
 
     return ngx_http_discovery_send(r, NGX_HTTP_OK,
                                    page->view.openmetrics
                                    ? &ngx_http_discovery_metrics_om
                                    : &ngx_http_discovery_metrics_text, b);
+}
+
+
+static void
+ngx_http_discovery_metrics_text_free(void *data)
+{
+    discovery_buf_free(data);
 }
 
 

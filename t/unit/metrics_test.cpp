@@ -48,7 +48,8 @@ struct Zone {
 
     const MetricsRoute *find(std::string_view service, std::string_view route)
     {
-        return findRoute(*index, base(), routeKey(service, route));
+        return findRoute(*index, base(), routeKey(service, route), service,
+                         route);
     }
 
     std::vector<unsigned char> bytes;
@@ -224,6 +225,32 @@ TEST(MetricsTest, WithoutRoomRoutesAreUnassignedNotLost)
     EXPECT_EQ(r.unassigned, 8u);
 }
 
+/*
+ * A table that replaces most routes of a full index: the routes it
+ * removes make room for those it adds, in the same assignment, rather
+ * than leave them counted as overflow until some later table.
+ */
+TEST(MetricsTest, ATableReplacingTheRoutesOfAFullIndexAssignsThemAll)
+{
+    Zone zone(8); // at most 6 live
+    std::vector<RouteKey> a, b;
+    for (int i = 0; i < 6; i++) {
+        a.push_back(key("s", "/a/" + std::to_string(i), kGet));
+        b.push_back(key("s", "/b/" + std::to_string(i), kGet));
+    }
+    AssignResult r = assignRoutes(*zone.index, zone.base(), a, 1, zone.memory);
+    EXPECT_EQ(r.added, 6u);
+
+    r = assignRoutes(*zone.index, zone.base(), b, 2, zone.memory);
+    EXPECT_EQ(r.removed, 6u);
+    EXPECT_EQ(r.added, 6u);
+    EXPECT_EQ(r.unassigned, 0u);
+    for (const RouteKey &k : b) {
+        EXPECT_NE(zone.find(k.service, k.route), nullptr) << k.route;
+    }
+    EXPECT_EQ(zone.index->live, 6u);
+}
+
 TEST(MetricsTest, RemovedEntriesAreProbedPastAndReused)
 {
     Zone zone(16);
@@ -247,6 +274,67 @@ TEST(MetricsTest, RemovedEntriesAreProbedPastAndReused)
         }
         EXPECT_EQ(zone.index->live, some.size());
     }
+}
+
+/*
+ * Keys are 64 bits of a hash a service can aim at (a route of its own
+ * whose key is another service's): two routes of one key are still two
+ * slots, each found only by its own service and template.
+ */
+TEST(MetricsTest, TwoRoutesOfOneKeyKeepTheirOwnSlotsAndCounts)
+{
+    Zone zone(64);
+    RouteKey victim = key("victim", "/v/{id:int}", kGet);
+    RouteKey evil = key("evil", "/e", kGet);
+    evil.key = victim.key;
+
+    AssignResult r =
+        assignRoutes(*zone.index, zone.base(), {victim, evil}, 1, zone.memory);
+    EXPECT_EQ(r.added, 2u);
+    EXPECT_EQ(r.unassigned, 0u);
+    EXPECT_TRUE(zone.released.empty());
+
+    auto *v = const_cast<MetricsRoute *>(findRoute(
+        *zone.index, zone.base(), victim.key, "victim", "/v/{id:int}"));
+    ASSERT_NE(v, nullptr);
+    EXPECT_EQ(v->service(), "victim");
+    countRequest(*zone.index, *v, kGet, 500, 1);
+    const MetricsRoute *e =
+        findRoute(*zone.index, zone.base(), victim.key, "evil", "/e");
+    ASSERT_NE(e, nullptr);
+    EXPECT_NE(e, v);
+    EXPECT_EQ(requests(e, kGet, 4), 0u);
+
+    // the next table keeps both, and the victim's counts
+    r = assignRoutes(*zone.index, zone.base(), {evil, victim}, 2, zone.memory);
+    EXPECT_EQ(r.kept, 2u);
+    EXPECT_EQ(r.added, 0u);
+    EXPECT_TRUE(zone.released.empty());
+    EXPECT_EQ(findRoute(*zone.index, zone.base(), victim.key, "victim",
+                        "/v/{id:int}"),
+              v);
+    EXPECT_EQ(requests(v, kGet, 4), 1u);
+    EXPECT_EQ(findRoute(*zone.index, zone.base(), victim.key, "victim", "/e"),
+              nullptr);
+}
+
+/*
+ * The key is seeded per index: what a service would publish to aim at a
+ * key of one gateway's index misses another's.
+ */
+TEST(MetricsTest, KeysDependOnTheIndexSeed)
+{
+    EXPECT_EQ(routeKey("s", "/a", 7), routeKey("s", "/a", 7));
+    EXPECT_NE(routeKey("s", "/a", 7), routeKey("s", "/a", 8));
+    EXPECT_EQ(routeKey("s", "/a"), routeKey("s", "/a", 0));
+
+    alignas(8) unsigned char a[4096], b[4096];
+    auto *ia = discovery_metrics_index_init(a, 16, kDefaultBucketsMs, 1);
+    auto *ib = discovery_metrics_index_init(b, 16, kDefaultBucketsMs, 1);
+    ASSERT_NE(ia, nullptr);
+    ASSERT_NE(ib, nullptr);
+    EXPECT_NE(reinterpret_cast<MetricsIndex *>(a)->seed,
+              reinterpret_cast<MetricsIndex *>(b)->seed);
 }
 
 TEST(MetricsTest, TableRoutesAreTheRoutedOnesAndTheOverrides)
@@ -408,6 +496,15 @@ TEST(MetricsTest, BucketsParseAsIncreasingWholeMilliseconds)
     }
     EXPECT_FALSE(parseBuckets(many, ms, error));
     EXPECT_EQ(error, "more than 32 bounds");
+
+    // a bound is kept in 32 bits of ms: one over them would wrap around
+    // ("1,4294968" was 1000 then 704 ms, an le that goes down)
+    EXPECT_TRUE(parseBuckets("1,4294967", ms, error));
+    EXPECT_EQ(ms.back(), 4294967000u);
+    for (const char *bad : {"1,4294968", "9999999", "4294967.296"}) {
+        EXPECT_FALSE(parseBuckets(bad, ms, error)) << bad;
+        EXPECT_EQ(error, "a bound of more than 4294967 s") << bad;
+    }
 }
 
 TEST(MetricsTest, AcceptPicksOpenMetricsOnlyWhenPreferred)
