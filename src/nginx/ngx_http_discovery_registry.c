@@ -141,6 +141,8 @@ static void ngx_http_discovery_registry_lease_handler(ngx_event_t *ev);
 static void ngx_http_discovery_registry_retry_handler(ngx_event_t *ev);
 static void ngx_http_discovery_registry_sync_handler(ngx_event_t *ev);
 static void ngx_http_discovery_registry_start(ngx_uint_t step);
+static CURLcode ngx_http_discovery_registry_tls(CURL *easy,
+    ngx_http_discovery_main_conf_t *dmcf);
 static void ngx_http_discovery_registry_stop(void);
 static void ngx_http_discovery_registry_failed(const char *fmt, ...);
 static void ngx_http_discovery_registry_finish(CURLcode result);
@@ -1080,22 +1082,7 @@ ngx_http_discovery_registry_start(ngx_uint_t step)
     rc |= curl_easy_setopt(w->easy, CURLOPT_WRITEDATA, w);
     rc |= curl_easy_setopt(w->easy, CURLOPT_CONNECTTIMEOUT_MS,
                            (long) rcf->timeout);
-    rc |= curl_easy_setopt(w->easy, CURLOPT_SSL_VERIFYPEER,
-                           dmcf->ssl_verify ? 1L : 0L);
-    rc |= curl_easy_setopt(w->easy, CURLOPT_SSL_VERIFYHOST,
-                           dmcf->ssl_verify ? 2L : 0L);
-
-    if (dmcf->ssl_trusted_certificate.len) {
-        rc |= curl_easy_setopt(w->easy, CURLOPT_CAINFO,
-                               dmcf->ssl_trusted_certificate.data);
-    }
-
-    if (dmcf->ssl_certificate.len) {
-        rc |= curl_easy_setopt(w->easy, CURLOPT_SSLCERT,
-                               dmcf->ssl_certificate.data);
-        rc |= curl_easy_setopt(w->easy, CURLOPT_SSLKEY,
-                               dmcf->ssl_certificate_key.data);
-    }
+    rc |= ngx_http_discovery_registry_tls(w->easy, dmcf);
 
     if (step == NGX_HTTP_DISCOVERY_REGISTRY_WATCH) {
         /*
@@ -1127,6 +1114,39 @@ ngx_http_discovery_registry_start(ngx_uint_t step)
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, w->log, 0,
                    "discovery: registry request %s", buf);
+}
+
+
+/*
+ * The discovery_ssl_* directives, for every request to etcd: its reads and
+ * watches and the overrides' writes alike (the writes had no client
+ * certificate, which an etcd requiring one refused).
+ */
+
+static CURLcode
+ngx_http_discovery_registry_tls(CURL *easy,
+    ngx_http_discovery_main_conf_t *dmcf)
+{
+    CURLcode  rc;
+
+    rc = curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER,
+                          dmcf->ssl_verify ? 1L : 0L);
+    rc |= curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST,
+                           dmcf->ssl_verify ? 2L : 0L);
+
+    if (dmcf->ssl_trusted_certificate.len) {
+        rc |= curl_easy_setopt(easy, CURLOPT_CAINFO,
+                               dmcf->ssl_trusted_certificate.data);
+    }
+
+    if (dmcf->ssl_certificate.len) {
+        rc |= curl_easy_setopt(easy, CURLOPT_SSLCERT,
+                               dmcf->ssl_certificate.data);
+        rc |= curl_easy_setopt(easy, CURLOPT_SSLKEY,
+                               dmcf->ssl_certificate_key.data);
+    }
+
+    return rc;
 }
 
 
@@ -1850,15 +1870,7 @@ ngx_http_discovery_registry_overrides_put(void)
     rc |= curl_easy_setopt(w->put, CURLOPT_POSTFIELDS, w->put_body.data);
     rc |= curl_easy_setopt(w->put, CURLOPT_TIMEOUT_MS,
                            (long) w->conf->timeout);
-    rc |= curl_easy_setopt(w->put, CURLOPT_SSL_VERIFYPEER,
-                           dmcf->ssl_verify ? 1L : 0L);
-    rc |= curl_easy_setopt(w->put, CURLOPT_SSL_VERIFYHOST,
-                           dmcf->ssl_verify ? 2L : 0L);
-
-    if (dmcf->ssl_trusted_certificate.len) {
-        rc |= curl_easy_setopt(w->put, CURLOPT_CAINFO,
-                               dmcf->ssl_trusted_certificate.data);
-    }
+    rc |= ngx_http_discovery_registry_tls(w->put, dmcf);
 
     /* the answer, a header, is not kept */
     rc |= curl_easy_setopt(w->put, CURLOPT_WRITEFUNCTION,
