@@ -175,7 +175,7 @@ def cmd_report(tsv, title, baseline="plain"):
                         busy=statistics.median(col[5]),
                         n=len(rs), lo=min(col[0]), hi=max(col[0]))
 
-    rank = {"plain": 0, "handwritten": 1, "module": 2,
+    rank = {"plain": 0, "handwritten": 1, "module": 2, "metrics": 3,
             "idle": 0, "churn": 1, "idle2": 2}
     order = sorted(rows, key=lambda k: (k[0], rank.get(k[1], 9)))
 
