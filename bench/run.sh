@@ -334,6 +334,21 @@ generate_routes() {
     done
 }
 
+# The setting that decides whether the zone, where requests probe the
+# router image and the metrics' index, gets huge pages (README,
+# "Huge pages for the zone"); the module advises them.
+shmem_huge_pages() {
+    local f=/sys/kernel/mm/transparent_hugepage/shmem_enabled setting
+    setting=$(sed -n 's/.*\[\(.*\)\].*/\1/p' "$f" 2>/dev/null)
+    case $setting in
+    advise|always|within_size|force)
+        echo "yes (shmem_enabled: $setting)" ;;
+    *)
+        echo "**no** (shmem_enabled: ${setting:-unknown}): lookups in large" \
+             "tables pay a TLB miss per probe" ;;
+    esac
+}
+
 machine_info() {
     cat <<EOF
 # Benchmark results (issue 4)
@@ -347,6 +362,7 @@ Written by \`make bench\` (bench/run.sh) on $(date -u '+%Y-%m-%d %H:%M UTC').
 | kernel | $(uname -sr) |
 | nginx | $($NGINX -v 2>&1 | sed 's/.*: //') |
 | load average at start | $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared: other work may run) |
+| shared memory huge pages | $(shmem_huge_pages) |
 | module | git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ' + uncommitted src/ changes') |
 
 Every gateway and the backend run \`worker_processes 1\`.  The gateway under

@@ -113,6 +113,27 @@ ngx_http_discovery_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     dmcf = shm_zone->data;
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
+#if (NGX_LINUX && defined MADV_HUGEPAGE)
+
+    /*
+     * Requests probe the router image and the metrics' index at random:
+     * with 4 KiB pages a probe of a large table costs a TLB miss besides
+     * a cache miss.  Linux backs shared memory with huge pages only when
+     * /sys/kernel/mm/transparent_hugepage/shmem_enabled lets it: "advise"
+     * takes this advice, the default "never" ignores it.  The workers
+     * inherit the advice with the mapping.
+     */
+
+    if (madvise(shm_zone->shm.addr, shm_zone->shm.size, MADV_HUGEPAGE)
+        == -1)
+    {
+        ngx_log_error(NGX_LOG_INFO, shm_zone->shm.log, ngx_errno,
+                      "discovery: madvise(MADV_HUGEPAGE) of zone \"%V\" "
+                      "failed", &shm_zone->shm.name);
+    }
+
+#endif
+
     if (odmcf) {
         dmcf->sh = odmcf->sh;
         dmcf->shpool = odmcf->shpool;
