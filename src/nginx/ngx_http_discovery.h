@@ -542,6 +542,11 @@ ngx_int_t ngx_http_discovery_registry_services(ngx_conf_t *cf,
 ngx_int_t ngx_http_discovery_registry_status(ngx_pool_t *pool,
     ngx_http_discovery_main_conf_t *dmcf, ngx_str_t *out);
 
+/* ngx_http_discovery_reload.c */
+void ngx_http_discovery_reload_init_module(ngx_cycle_t *cycle);
+void ngx_http_discovery_reload_init_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_discovery_reload_ask(ngx_log_t *log);
+
 /* ngx_http_discovery_status.c */
 ngx_int_t ngx_http_discovery_status_handler(ngx_http_request_t *r);
 

@@ -199,6 +199,9 @@ ngx_http_discovery_init_module(ngx_cycle_t *cycle)
     ngx_log_error(NGX_LOG_DEBUG, cycle->log, 0,
                   "discovery: module version %s", NGX_HTTP_DISCOVERY_VERSION);
 
+    /* how the registry's watcher will ask this master to reload */
+    ngx_http_discovery_reload_init_module(cycle);
+
     return NGX_OK;
 }
 
@@ -376,6 +379,9 @@ static ngx_int_t
 ngx_http_discovery_init_process(ngx_cycle_t *cycle)
 {
     ngx_http_discovery_main_conf_t  *dmcf;
+
+    /* in the cache manager and loader as well */
+    ngx_http_discovery_reload_init_process(cycle);
 
     if (ngx_process != NGX_PROCESS_WORKER
         && ngx_process != NGX_PROCESS_SINGLE)

@@ -1645,10 +1645,8 @@ ngx_http_discovery_registry_follow(void)
                   "discovery: the registry's services changed at revision "
                   "%L: reloading the configuration", revision);
 
-    if (kill(master, ngx_signal_value(NGX_RECONFIGURE_SIGNAL)) == -1) {
-        ngx_log_error(NGX_LOG_ALERT, w->log, ngx_errno,
-                      "discovery: kill(%P, SIGHUP) failed", master);
-    }
+    /* not kill(): the master may run as root, the workers as nobody */
+    (void) ngx_http_discovery_reload_ask(w->log);
 }
 
 
