@@ -440,6 +440,9 @@ http_benchmark() {
         if [ -n "${port[metrics]:-}" ]; then
             paired_rounds "$size" plain "${port[plain]}" \
                 metrics "${port[metrics]}" >>"$ptsv"
+            # what counting costs, apart from routing
+            paired_rounds "$size" module "${port[module]}" \
+                metrics "${port[metrics]}" >>"$ptsv"
         fi
 
         # the method's control, once: a gateway against its twin
