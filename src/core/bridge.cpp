@@ -745,10 +745,11 @@ int discovery_path_is_canonical(const char *raw, size_t len) noexcept
     guard(nullptr, [&] {
         std::string_view path = view(raw, len);
 
-        if (!discovery::hasCanonicalForm(path)) {
-            canonical = -1;
+        // a canonical path has a canonical form: the common case, first
+        if (discovery::isCanonicalPath(path)) {
+            canonical = 1;
         } else {
-            canonical = discovery::isCanonicalPath(path) ? 1 : 0;
+            canonical = discovery::hasCanonicalForm(path) ? 0 : -1;
         }
         return DISCOVERY_OK;
     });

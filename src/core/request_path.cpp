@@ -99,11 +99,9 @@ int hexValue(char c)
 
 bool hasCanonicalForm(std::string_view raw)
 {
-    for (size_t p = 0; p + 2 < raw.size(); p++) {
-        if (raw[p] != '%') {
-            continue;
-        }
-
+    for (size_t p = raw.find('%');
+         p != std::string_view::npos && p + 2 < raw.size();
+         p = raw.find('%', p + 1)) {
         int hi = hexValue(raw[p + 1]);
         int lo = hexValue(raw[p + 2]);
 
@@ -129,8 +127,8 @@ bool isCanonicalPath(std::string_view raw)
     }
 
     // nginx ends $uri at '#', the service keeps what follows
-    bool canonical = raw.find('#') == std::string_view::npos
-                     && hasCanonicalForm(raw);
+    bool canonical =
+        raw.find('#') == std::string_view::npos && hasCanonicalForm(raw);
 
     forEachSegment(raw, [&](std::string_view seg, bool last) {
         if ((seg.empty() && !last) || dotSegment(seg) != 0) {

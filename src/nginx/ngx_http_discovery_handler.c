@@ -309,7 +309,7 @@ static ngx_int_t
 ngx_http_discovery_canonical(ngx_http_request_t *r, ngx_uint_t action)
 {
     int                        canonical;
-    u_char                    *p, *last;
+    u_char                    *p;
     size_t                     len;
     ngx_str_t                  raw, detail;
     ngx_table_elt_t           *location;
@@ -317,11 +317,11 @@ ngx_http_discovery_canonical(ngx_http_request_t *r, ngx_uint_t action)
     ngx_http_discovery_ctx_t  *ctx;
 
     raw = r->unparsed_uri;
-    last = raw.data + raw.len;
 
-    for (p = raw.data; p < last && *p != '?'; p++) { /* void */ }
-
-    raw.len = p - raw.data;
+    p = memchr(raw.data, '?', raw.len);
+    if (p) {
+        raw.len = p - raw.data;
+    }
 
     canonical = discovery_path_is_canonical((const char *) raw.data, raw.len);
 
