@@ -306,6 +306,7 @@ typedef struct {
     /* discovery_metrics somewhere, and its buckets= (the same everywhere) */
     ngx_flag_t                     metrics;
     ngx_uint_t                     metrics_buckets_set;
+    ngx_int_t                      decided_index;  /* a request's slot */
     size_t                         nbuckets;
     uint32_t                       buckets_ms[DISCOVERY_METRICS_MAX_BUCKETS];
 

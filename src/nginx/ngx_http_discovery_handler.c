@@ -53,22 +53,14 @@ typedef struct {
 } ngx_http_discovery_ctx_t;
 
 
-/* a decision kept over internal redirects, and whose it is */
-typedef struct {
-    ngx_http_request_t            *request;
-    ngx_http_discovery_ctx_t      *ctx;
-} ngx_http_discovery_decided_t;
-
-
 static ngx_http_discovery_ctx_t *ngx_http_discovery_lookup(
     ngx_http_request_t *r);
 static ngx_http_discovery_ctx_t *ngx_http_discovery_decide(
     ngx_http_request_t *r, discovery_match_t *m);
-static ngx_int_t ngx_http_discovery_remember(ngx_http_request_t *r,
+static void ngx_http_discovery_remember(ngx_http_request_t *r,
     ngx_http_discovery_ctx_t *ctx);
 static ngx_http_discovery_ctx_t *ngx_http_discovery_remembered(
     ngx_http_request_t *r);
-static void ngx_http_discovery_decided(void *data);
 static ngx_int_t ngx_http_discovery_canonical(ngx_http_request_t *r,
     ngx_uint_t action);
 static ngx_int_t ngx_http_discovery_send_json(ngx_http_request_t *r,
@@ -164,9 +156,7 @@ ngx_http_discovery_access_handler(ngx_http_request_t *r)
 
     ctx->decided = 1;
 
-    if (ngx_http_discovery_remember(r, ctx) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    ngx_http_discovery_remember(r, ctx);
 
     if (ctx->status == DISCOVERY_MATCH_FOUND) {
         return NGX_DECLINED;
@@ -335,9 +325,11 @@ ngx_http_discovery_canonical(ngx_http_request_t *r, ngx_uint_t action)
 
     ctx = ngx_http_discovery_decide(r, &m);
 
-    if (ctx == NULL || ngx_http_discovery_remember(r, ctx) != NGX_OK) {
+    if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    ngx_http_discovery_remember(r, ctx);
 
     /* gRPC clients follow no redirect: the call is refused in its terms */
 
@@ -399,65 +391,60 @@ ngx_http_discovery_canonical(ngx_http_request_t *r, ngx_uint_t action)
 /*
  * The access phase's first decision, kept where an internal redirect (an
  * error_page of the gateway's own 404 or of a proxied 500, an upstream's
- * X-Accel-Redirect) does not clear it, as the realip module keeps its
- * context: the request is counted once, by where it was routed, whatever
- * location it ends in.  Only with discovery_metrics: a cleanup of the
- * request's pool, which subrequests share.
+ * X-Accel-Redirect) does not clear it: the request is counted once, by
+ * where it was routed, whatever location it ends in.  Only with
+ * discovery_metrics, in the request's slot of a variable no configuration
+ * names (ngx_http_discovery_metrics_init()); subrequests share the
+ * variables, so the main request's alone.
  */
 
-static ngx_int_t
+static void
 ngx_http_discovery_remember(ngx_http_request_t *r,
     ngx_http_discovery_ctx_t *ctx)
 {
-    ngx_pool_cleanup_t              *cln;
-    ngx_http_discovery_decided_t    *d;
+    ngx_http_variable_value_t       *v;
     ngx_http_discovery_main_conf_t  *dmcf;
 
     dmcf = ngx_http_get_module_main_conf(r, ngx_http_discovery_module);
 
-    if (!dmcf->metrics || ngx_http_discovery_remembered(r) != NULL) {
-        return NGX_OK;
+    if (!dmcf->metrics || r != r->main) {
+        return;
     }
 
-    cln = ngx_pool_cleanup_add(r->pool,
-                               sizeof(ngx_http_discovery_decided_t));
-    if (cln == NULL) {
-        return NGX_ERROR;
+    v = &r->variables[dmcf->decided_index];
+
+    if (v->valid && !v->not_found) {
+        /* the first decision counts */
+        return;
     }
 
-    d = cln->data;
-    d->request = r;
-    d->ctx = ctx;
-    cln->handler = ngx_http_discovery_decided;
-
-    return NGX_OK;
+    v->data = (u_char *) ctx;
+    v->len = 0;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
 }
 
 
 static ngx_http_discovery_ctx_t *
 ngx_http_discovery_remembered(ngx_http_request_t *r)
 {
-    ngx_pool_cleanup_t            *cln;
-    ngx_http_discovery_decided_t  *d;
+    ngx_http_variable_value_t       *v;
+    ngx_http_discovery_main_conf_t  *dmcf;
 
-    for (cln = r->pool->cleanup; cln; cln = cln->next) {
-        if (cln->handler == ngx_http_discovery_decided) {
-            d = cln->data;
-            if (d->request == r) {
-                return d->ctx;
-            }
-        }
+    dmcf = ngx_http_get_module_main_conf(r, ngx_http_discovery_module);
+
+    if (!dmcf->metrics || r != r->main) {
+        return NULL;
     }
 
-    return NULL;
-}
+    v = &r->variables[dmcf->decided_index];
 
+    if (!v->valid || v->not_found) {
+        return NULL;
+    }
 
-/* a mark among the pool's cleanups: nothing to clean */
-
-static void
-ngx_http_discovery_decided(void *data)
-{
+    return (ngx_http_discovery_ctx_t *) v->data;
 }
 
 

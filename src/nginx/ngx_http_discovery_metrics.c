@@ -91,6 +91,8 @@ static void ngx_http_discovery_metrics_expire_locked(
 static ngx_http_discovery_record_t *ngx_http_discovery_metrics_record(
     ngx_http_discovery_shctx_t *sh, const char *name, size_t len);
 static uint32_t ngx_http_discovery_metrics_method(ngx_http_request_t *r);
+static ngx_int_t ngx_http_discovery_metrics_undecided(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 static ngx_http_discovery_metrics_worker_t  ngx_http_discovery_metrics_worker;
@@ -98,6 +100,9 @@ static ngx_http_discovery_metrics_worker_t  ngx_http_discovery_metrics_worker;
 /* the check timer's ev->data, as nginx's own timers without a connection */
 static ngx_connection_t  ngx_http_discovery_metrics_dumb;
 
+
+static ngx_str_t  ngx_http_discovery_metrics_decision =
+    ngx_string("discovery_metrics_decision");
 
 static ngx_str_t  ngx_http_discovery_metrics_text =
     ngx_string("text/plain; version=0.0.4; charset=utf-8");
@@ -188,6 +193,7 @@ ngx_http_discovery_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 ngx_int_t
 ngx_http_discovery_metrics_init(ngx_conf_t *cf)
 {
+    ngx_http_variable_t              *var;
     ngx_http_handler_pt              *h;
     ngx_http_core_main_conf_t        *cmcf;
     ngx_http_discovery_main_conf_t   *dmcf;
@@ -203,6 +209,28 @@ ngx_http_discovery_metrics_init(ngx_conf_t *cf)
         dmcf->nbuckets = DISCOVERY_METRICS_POLL_BUCKETS;
         ngx_memcpy(dmcf->buckets_ms, discovery_metrics_poll_buckets_ms,
                    DISCOVERY_METRICS_POLL_BUCKETS * sizeof(uint32_t));
+    }
+
+    /*
+     * The access phase's first decision, kept for the log phase in a
+     * variable's slot of the request: the slot outlives the module's
+     * context, which an internal redirect (error_page) clears, and costs
+     * no allocation per request, where a few dozen bytes more can cost
+     * the request's pool another block.  Not in the variables' hash: no
+     * configuration names it.
+     */
+    var = ngx_http_add_variable(cf, &ngx_http_discovery_metrics_decision,
+                                NGX_HTTP_VAR_NOHASH);
+    if (var == NULL) {
+        return NGX_ERROR;
+    }
+
+    var->get_handler = ngx_http_discovery_metrics_undecided;
+
+    dmcf->decided_index = ngx_http_get_variable_index(cf,
+                                        &ngx_http_discovery_metrics_decision);
+    if (dmcf->decided_index == NGX_ERROR) {
+        return NGX_ERROR;
     }
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
@@ -897,6 +925,18 @@ ngx_http_discovery_metrics_log(ngx_http_request_t *r)
     }
 
     (void) ngx_atomic_fetch_add(&m->gateway[reason], 1);
+
+    return NGX_OK;
+}
+
+
+/* the decision's slot, read before the access phase set it: none */
+
+static ngx_int_t
+ngx_http_discovery_metrics_undecided(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    v->not_found = 1;
 
     return NGX_OK;
 }
