@@ -181,7 +181,7 @@ void useRoutes(const std::string &blob)
     };
     discovery_buf_t page = {nullptr, 0};
     rc = discovery_status_render(two->data(), two->size(), stats, 2, nullptr, 0,
-                                 "1.0", &page, &err);
+                                 "1.0", nullptr, 0, &page, &err);
     fuzz::check(rc == DISCOVERY_OK, "status_render failed", err.text);
     fuzz::checkJson(page);
 

@@ -240,8 +240,8 @@ void run(const Bytes &blob, const uint8_t *raw, size_t rawLen)
         {"users", 5, 1, 1, 0, "", 0, 0},
     };
     discovery_buf_t page = {nullptr, 0};
-    int rc = discovery_status_render(p, len, stats, 3, "full", 4, "1.0", &page,
-                                     &err);
+    int rc = discovery_status_render(p, len, stats, 3, "full", 4, "1.0",
+                                     "{\"state\":\"up\"}", 14, &page, &err);
     fuzz::checkError(err);
     fuzz::check((rc == DISCOVERY_OK) == decoded,
                 "status_render disagrees with the decoder", err.text);

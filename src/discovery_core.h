@@ -398,12 +398,15 @@ typedef struct {
 } discovery_service_stats_t;
 
 /*
- * table_error: why the newest table is not published, "" if it is;
- * module_version: the module's version, NUL-terminated
+ * The status page, ending in a newline.  table_error: why the newest table
+ * is not published, "" if it is; module_version: the module's version,
+ * NUL-terminated; registry: the registry's object, JSON, the page's last
+ * member, or 0 bytes for none.
  */
 int discovery_status_render(const unsigned char *snapshot, size_t len,
     const discovery_service_stats_t *stats, size_t n, const char *table_error,
-    size_t table_error_len, const char *module_version, discovery_buf_t *out,
+    size_t table_error_len, const char *module_version, const char *registry,
+    size_t registry_len, discovery_buf_t *out,
     discovery_error_t *err) DISCOVERY_NOEXCEPT;
 
 

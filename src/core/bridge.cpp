@@ -778,7 +778,8 @@ size_t discovery_path_canonicalize(const char *raw, size_t len,
 int discovery_status_render(const unsigned char *snapshot, size_t len,
                             const discovery_service_stats_t *stats, size_t n,
                             const char *table_error, size_t table_error_len,
-                            const char *module_version, discovery_buf_t *out,
+                            const char *module_version, const char *registry,
+                            size_t registry_len, discovery_buf_t *out,
                             discovery_error_t *err) noexcept
 {
     return guard(err, [&] {
@@ -799,7 +800,9 @@ int discovery_status_render(const unsigned char *snapshot, size_t len,
 
         std::string json = discovery::renderStatus(
             discovery::decodeSnapshot(snapshot, len), all,
-            view(table_error, table_error_len), module_version);
+            view(table_error, table_error_len), module_version,
+            view(registry, registry_len));
+        json += '\n';
         giveBuffer(json.data(), json.size(), out);
         return DISCOVERY_OK;
     });

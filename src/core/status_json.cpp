@@ -248,7 +248,8 @@ std::string formatTime(int64_t unixTime)
 std::string renderStatus(const Snapshot &snap,
                          const std::vector<ServiceStats> &stats,
                          std::string_view tableError,
-                         std::string_view moduleVersion)
+                         std::string_view moduleVersion,
+                         std::string_view registry)
 {
     std::unordered_map<std::string_view, const ServiceStats *> byName;
     const ServiceStats none;
@@ -298,6 +299,11 @@ std::string renderStatus(const Snapshot &snap,
         writeOverlap(w, snap, o);
     }
     w.endArray();
+
+    if (!registry.empty()) {
+        w.key("registry");
+        w.rawValue(registry);
+    }
 
     w.endObject();
     return w.take();

@@ -23,10 +23,13 @@ struct ServiceStats {
 
 // tableError: why the newest table is not published; empty: it is.
 // moduleVersion: the module's own, "module_version" (null when empty).
+// registry: the registry's object, JSON rendered elsewhere, the page's
+// last member "registry"; empty: none.
 std::string renderStatus(const Snapshot &snap,
                          const std::vector<ServiceStats> &stats,
                          std::string_view tableError = {},
-                         std::string_view moduleVersion = {});
+                         std::string_view moduleVersion = {},
+                         std::string_view registry = {});
 
 class JsonWriter;
 struct Override;

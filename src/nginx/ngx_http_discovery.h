@@ -417,6 +417,8 @@ ngx_int_t ngx_http_discovery_access_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_discovery_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_http_discovery_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, ngx_buf_t *b);
+ngx_int_t ngx_http_discovery_send_rendered(ngx_http_request_t *r,
+    ngx_str_t *type, discovery_buf_t *text);
 ngx_int_t ngx_http_discovery_set_header(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *value);
 

@@ -63,6 +63,7 @@ static ngx_http_discovery_ctx_t *ngx_http_discovery_remembered(
     ngx_http_request_t *r);
 static ngx_int_t ngx_http_discovery_canonical(ngx_http_request_t *r,
     ngx_uint_t action);
+static void ngx_http_discovery_rendered_free(void *data);
 static ngx_int_t ngx_http_discovery_send_json(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *detail, ngx_str_t *path,
     ngx_str_t *service, ngx_str_t *allow);
@@ -828,6 +829,52 @@ ngx_http_discovery_send(ngx_http_request_t *r, ngx_uint_t status,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * A 200 of a page the core rendered (a status page, a scrape), sent where
+ * it lies, not copied: it may be tens of megabytes, and copying it would
+ * stall the worker's other requests.  The request's pool frees it.
+ */
+
+ngx_int_t
+ngx_http_discovery_send_rendered(ngx_http_request_t *r, ngx_str_t *type,
+    discovery_buf_t *text)
+{
+    ngx_buf_t           *b;
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    b = ngx_calloc_buf(r->pool);
+
+    if (cln == NULL || b == NULL) {
+        discovery_buf_free(text);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_discovery_rendered_free;
+    cln->data = text;
+
+    if (text->len) {
+        b->start = text->data;
+        b->pos = b->start;
+        b->last = b->start + text->len;
+        b->end = b->last;
+        b->memory = 1;
+    }
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    return ngx_http_discovery_send(r, NGX_HTTP_OK, type, b);
+}
+
+
+static void
+ngx_http_discovery_rendered_free(void *data)
+{
+    discovery_buf_free(data);
 }
 
 

@@ -76,7 +76,6 @@ static void ngx_http_discovery_metrics_assigned(ngx_event_t *ev);
 #endif
 static ngx_int_t ngx_http_discovery_metrics_send(
     ngx_http_discovery_metrics_page_t *page);
-static void ngx_http_discovery_metrics_text_free(void *data);
 static void ngx_http_discovery_metrics_freed(void *data);
 static void ngx_http_discovery_metrics_check(ngx_event_t *ev);
 static void ngx_http_discovery_metrics_assign_current(
@@ -1203,8 +1202,6 @@ ngx_http_discovery_metrics_rendered(ngx_event_t *ev)
 static ngx_int_t
 ngx_http_discovery_metrics_send(ngx_http_discovery_metrics_page_t *page)
 {
-    ngx_buf_t           *b;
-    ngx_pool_cleanup_t  *cln;
     ngx_http_request_t  *r;
 
     r = page->request;
@@ -1216,40 +1213,13 @@ ngx_http_discovery_metrics_send(ngx_http_discovery_metrics_page_t *page)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    b = ngx_calloc_buf(r->pool);
-
-    if (cln == NULL || b == NULL) {
-        discovery_buf_free(&page->text);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    cln->handler = ngx_http_discovery_metrics_text_free;
-    cln->data = &page->text;
-
-    if (page->text.len) {
-        b->start = page->text.data;
-        b->pos = b->start;
-        b->last = b->start + page->text.len;
-        b->end = b->last;
-        b->memory = 1;
-    }
-
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    return ngx_http_discovery_send(r, NGX_HTTP_OK,
-                                   page->view.openmetrics
-                                   ? &ngx_http_discovery_metrics_om
-                                   : &ngx_http_discovery_metrics_text, b);
+    return ngx_http_discovery_send_rendered(r,
+                                         page->view.openmetrics
+                                         ? &ngx_http_discovery_metrics_om
+                                         : &ngx_http_discovery_metrics_text,
+                                         &page->text);
 }
 
-
-static void
-ngx_http_discovery_metrics_text_free(void *data)
-{
-    discovery_buf_free(data);
-}
 
 
 static void

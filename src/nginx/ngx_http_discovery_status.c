@@ -129,6 +129,8 @@ ngx_http_discovery_status_render(void *data, ngx_log_t *log)
                                        (const char *) page->table_error.data,
                                        page->table_error.len,
                                        NGX_HTTP_DISCOVERY_VERSION,
+                                       (const char *) page->registry.data,
+                                       page->registry.len,
                                        &page->json, &page->err);
 }
 
@@ -156,7 +158,6 @@ ngx_http_discovery_status_rendered(ngx_event_t *ev)
 static ngx_int_t
 ngx_http_discovery_status_send(ngx_http_discovery_status_page_t *page)
 {
-    ngx_buf_t           *b;
     ngx_http_request_t  *r;
 
     r = page->request;
@@ -168,36 +169,8 @@ ngx_http_discovery_status_send(ngx_http_discovery_status_page_t *page)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    b = ngx_create_temp_buf(r->pool, page->json.len + page->registry.len
-                                     + sizeof(",\"registry\":") + 1);
-    if (b == NULL) {
-        discovery_buf_free(&page->json);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->last = ngx_cpymem(b->last, page->json.data, page->json.len);
-
-    /* the registry's object, which _registry.c renders, is the last member */
-
-    if (page->registry.len && page->json.len
-        && page->json.data[page->json.len - 1] == '}')
-    {
-        b->last--;
-        b->last = ngx_cpymem(b->last, ",\"registry\":",
-                             sizeof(",\"registry\":") - 1);
-        b->last = ngx_cpymem(b->last, page->registry.data,
-                             page->registry.len);
-        *b->last++ = '}';
-    }
-
-    *b->last++ = LF;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    discovery_buf_free(&page->json);
-
-    return ngx_http_discovery_send(r, NGX_HTTP_OK,
-                                   &ngx_http_discovery_status_type, b);
+    return ngx_http_discovery_send_rendered(r, &ngx_http_discovery_status_type,
+                                            &page->json);
 }
 
 

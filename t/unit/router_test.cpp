@@ -858,7 +858,7 @@ TEST(CApi, RoundTrip)
     };
     discovery_buf_t json = {nullptr, 0};
     ASSERT_EQ(discovery_status_render(t2->data(), t2->size(), stats, 1, "", 0,
-                                      "1.0", &json, &err),
+                                      "1.0", nullptr, 0, &json, &err),
               DISCOVERY_OK);
     std::string page = text(reinterpret_cast<char *>(json.data), json.len);
     EXPECT_NE(page.find("\"generation\":3"), std::string::npos) << page;

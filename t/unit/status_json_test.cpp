@@ -231,6 +231,21 @@ TEST(StatusJson, ModuleVersion)
         << json;
 }
 
+TEST(StatusJson, RegistryIsTheLastMember)
+{
+    EXPECT_EQ(renderStatus(Snapshot(), {}).find("registry"),
+              std::string::npos);
+
+    std::string json =
+        renderStatus(Snapshot(), {}, {}, {}, R"({"state":"up","revision":7})");
+    Tree tree = parseJson(json);
+    ASSERT_TRUE(tree) << json;
+    EXPECT_EQ(str(at(tree.get(), {"registry", "state"})), "up");
+    std::string last = R"("registry":{"state":"up","revision":7}})";
+    ASSERT_GE(json.size(), last.size());
+    EXPECT_EQ(json.substr(json.size() - last.size()), last) << json;
+}
+
 TEST(StatusJson, Times)
 {
     EXPECT_EQ(formatTime(0), "1970-01-01T00:00:00Z");
@@ -252,7 +267,7 @@ TEST(StatusJson, CApi)
 
     ASSERT_EQ(
         discovery_status_render(blob.data(), blob.size(), stats, 1, "", 0,
-                                "0.1.0", &out, &err),
+                                "0.1.0", nullptr, 0, &out, &err),
         DISCOVERY_OK);
     std::string json(reinterpret_cast<char *>(out.data), out.len);
     Tree tree = parseJson(json);
@@ -264,7 +279,7 @@ TEST(StatusJson, CApi)
 
     EXPECT_EQ(
         discovery_status_render(blob.data(), blob.size(), stats, 1, "", 0,
-                                nullptr, &out, &err),
+                                nullptr, nullptr, 0, &out, &err),
         DISCOVERY_ERROR);
     EXPECT_STREQ(err.text, "no module version");
     EXPECT_EQ(out.data, nullptr);
@@ -272,7 +287,7 @@ TEST(StatusJson, CApi)
     blob[blob.size() / 2] ^= 0x40;
     EXPECT_EQ(
         discovery_status_render(blob.data(), blob.size(), stats, 1, "", 0,
-                                "0.1.0", &out, &err),
+                                "0.1.0", nullptr, 0, &out, &err),
         DISCOVERY_ERROR);
     EXPECT_STREQ(err.text, "corrupt snapshot: checksum mismatch");
     EXPECT_EQ(out.data, nullptr);
