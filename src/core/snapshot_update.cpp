@@ -205,14 +205,20 @@ void warnNewTurnedAway(const Keys &known, const Snapshot &next, const Log &log)
 }
 
 /*
- * Checks the table again and warns about what it did not have before
+ * Checks the table again, only where `changed` route sets could change
+ * its findings if given, and warns about what it did not have before
  * (`known`, its ids numbered by `ids`); *sealed, if given, receives it.
  */
 Bytes seal(Snapshot &next, const Known &known, RouteIds &ids,
-           uint64_t generation, const Log &log, Snapshot *sealed)
+           uint64_t generation, const Log &log, Snapshot *sealed,
+           const std::vector<ChangedService> *changed = nullptr)
 {
     next.generation = generation;
-    checkTable(next);
+    if (changed != nullptr) {
+        checkTableChanged(next, *changed);
+    } else {
+        checkTable(next);
+    }
 
     warnNew(known.conflicts, next, next.conflicts, ids, describeConflict,
             "route conflicts", log);
@@ -355,6 +361,7 @@ std::optional<Bytes> applyPolls(const unsigned char *old, size_t oldLen,
     RouteIds ids;
     Known known = remember(next, ids);
     std::vector<RouteSet> replaced;
+    std::vector<uint32_t> replacedOf; // their services
     bool changed = false;
 
     for (const PollResult &poll : polls) {
@@ -373,6 +380,8 @@ std::optional<Bytes> applyPolls(const unsigned char *old, size_t oldLen,
             RouteSet set = decodeRouteSet(poll.routes, poll.routesLen);
             if (!(set == s->routeSet)) {
                 replaced.push_back(std::move(s->routeSet));
+                replacedOf.push_back(
+                    static_cast<uint32_t>(s - next.services.data()));
                 s->routeSet = std::move(set);
                 changed = true;
             }
@@ -383,7 +392,11 @@ std::optional<Bytes> applyPolls(const unsigned char *old, size_t oldLen,
         return std::nullopt;
     }
 
-    return seal(next, known, ids, generation, log, sealed);
+    std::vector<ChangedService> sets;
+    for (size_t i = 0; i < replaced.size(); i++) {
+        sets.push_back({replacedOf[i], &replaced[i]});
+    }
+    return seal(next, known, ids, generation, log, sealed, &sets);
 }
 
 } // namespace discovery
