@@ -7,6 +7,7 @@
 #include "router.hpp"
 #include "table_check.hpp"
 
+#include <ctime>
 #include <memory>
 #include <unordered_map>
 #include <unordered_set>
@@ -211,14 +212,21 @@ void warnNewTurnedAway(const Keys &known, const Snapshot &next, const Log &log)
  */
 Bytes seal(Snapshot &next, const Known &known, RouteIds &ids,
            uint64_t generation, const Log &log, Snapshot *sealed,
-           const std::vector<ChangedService> *changed = nullptr)
+           const std::vector<ChangedService> *changed = nullptr,
+           ApplyTimes *times = nullptr)
 {
+    ApplyTimes ignored;
+    ApplyTimes &took = times != nullptr ? *times : ignored;
+    double t0 = threadCpuMs();
+
     next.generation = generation;
     if (changed != nullptr) {
-        checkTableChanged(next, *changed);
+        took.checkedWhole = !checkTableChanged(next, *changed);
     } else {
         checkTable(next);
+        took.checkedWhole = true;
     }
+    double t1 = threadCpuMs();
 
     warnNew(known.conflicts, next, next.conflicts, ids, describeConflict,
             "route conflicts", log);
@@ -227,8 +235,14 @@ Bytes seal(Snapshot &next, const Known &known, RouteIds &ids,
     warnNew(known.rejections, next, next.rejections, ids, describeRejection,
             "rejected routes", log);
     warnNewTurnedAway(known.turnedAway, next, log);
+    double t2 = threadCpuMs();
 
     Bytes bytes = encodeSnapshot(next);
+    double t3 = threadCpuMs();
+
+    took.check = t1 - t0;
+    took.warn = t2 - t1;
+    took.encode = t3 - t2;
 
     if (sealed != nullptr) {
         *sealed = std::move(next);
@@ -255,6 +269,15 @@ bool sameRoster(const Snapshot &snap, const std::vector<ServiceConf> &services,
 }
 
 } // namespace
+
+double threadCpuMs()
+{
+    timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) * 1e3
+           + static_cast<double>(ts.tv_nsec) / 1e6;
+}
 
 Bytes applyRoster(const unsigned char *old, size_t oldLen,
                   const std::vector<ServiceConf> &services, bool denyOverlaps,
@@ -343,8 +366,10 @@ std::optional<Bytes> applyPoll(const unsigned char *old, size_t oldLen,
 std::optional<Bytes> applyPolls(const unsigned char *old, size_t oldLen,
                                 const std::vector<PollResult> &polls,
                                 uint64_t generation, const Log &log,
-                                Snapshot *sealed)
+                                Snapshot *sealed, ApplyTimes *times)
 {
+    double t0 = threadCpuMs();
+
     for (const PollResult &poll : polls) {
         if (poll.state > ServiceState::Unhealthy) {
             throw Error("invalid service state");
@@ -396,7 +421,10 @@ std::optional<Bytes> applyPolls(const unsigned char *old, size_t oldLen,
     for (size_t i = 0; i < replaced.size(); i++) {
         sets.push_back({replacedOf[i], &replaced[i]});
     }
-    return seal(next, known, ids, generation, log, sealed, &sets);
+    if (times != nullptr) {
+        times->decode = threadCpuMs() - t0;
+    }
+    return seal(next, known, ids, generation, log, sealed, &sets, times);
 }
 
 } // namespace discovery
