@@ -14,18 +14,33 @@
 //                     the per-poll cost under discovery churn
 //   SnapshotBytes/... zone bytes per route: the snapshot's (bytes_per_route),
 //                     its router image's, both (zone_bytes_per_route)
+//   TableChange/N     one service's document of 25,000 routes, of N/25,000
+//                     services (gen.py table N), gains a route: each stage
+//                     of its publication in the thread's CPU time (ms per
+//                     change, counters), the stages as the publisher runs
+//                     them (ngx_http_discovery_publish.c): parse, copy the
+//                     zone's table out, apply (decode, the route set,
+//                     check, encode), the router image (lay out, write),
+//                     copy both into the zone; apply_total is applyPolls
+//                     itself, timed apart, which the parts should add up
+//                     to; check_whole the whole table's check (checkTable)
+//                     where check is the changed service's
 //
 // Every lookup path is checked to be FOUND before timing starts.
 
 #include "discovery_core.h"
 #include "log.hpp"
+#include "router.hpp"
 #include "snapshot_update.hpp"
+#include "table_check.hpp"
 
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <ctime>
 #include <exception>
 #include <map>
 #include <memory>
@@ -321,6 +336,170 @@ void SnapshotBytes(benchmark::State &state)
     discovery_buf_free(&image);
 }
 
+// The thread's CPU time in ms: the host is shared, wall clock lies.
+double threadMs()
+{
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) * 1e3
+           + static_cast<double>(ts.tv_nsec) / 1e6;
+}
+
+constexpr size_t kServiceRoutes = 25000;
+
+// gen.py table N K's document of service s: routes s*N/K to (s+1)*N/K,
+// and `extra` more (the churn's added routes) of indices past N.
+std::string tableDocument(size_t n, size_t k, size_t s, size_t extra)
+{
+    std::string doc = "{\"status\":\"healthy\",\"service\":\"t"
+                      + std::to_string(s)
+                      + "\",\"version\":\"1\","
+                        "\"routes\":[";
+    std::string tpl, path;
+    bool first = true;
+
+    auto add = [&](size_t i) {
+        route(i, tpl, path);
+        doc += first ? "" : ",";
+        doc += "{\"path\":\"" + tpl + "\",\"methods\":[\"GET\"]}";
+        first = false;
+    };
+    for (size_t i = s * n / k; i < (s + 1) * n / k; i++) {
+        add(i);
+    }
+    for (size_t j = 0; j < extra; j++) {
+        add(n + j);
+    }
+    return doc + "]}";
+}
+
+void TableChange(benchmark::State &state)
+{
+    auto n = static_cast<size_t>(state.range(0));
+    size_t k = n / kServiceRoutes;
+    std::vector<std::string> names, urls;
+    std::vector<discovery_service_conf_t> conf;
+
+    for (size_t s = 0; s < k; s++) {
+        names.push_back("t" + std::to_string(s));
+    }
+    for (size_t s = 0; s < k; s++) {
+        conf.push_back({names[s].data(), names[s].size(), kUrl,
+                        sizeof(kUrl) - 1, names[s].data(), names[s].size()});
+    }
+
+    discovery_error_t err;
+    discovery_buf_t roster{};
+    if (discovery_snapshot_roster(nullptr, 0, conf.data(), k, 0, 1, &roster,
+                                  nullptr, nullptr, &err)
+        != DISCOVERY_OK) {
+        die("roster", err);
+    }
+
+    // every service healthy with its routes: one publication
+    std::vector<std::vector<unsigned char>> docs;
+    std::vector<discovery::PollResult> polls;
+    for (size_t s = 0; s < k; s++) {
+        docs.push_back(parse(tableDocument(n, k, s, 0)));
+    }
+    for (size_t s = 0; s < k; s++) {
+        polls.push_back({names[s], kUrl, discovery::ServiceState::Healthy,
+                         docs[s].data(), docs[s].size()});
+    }
+    std::vector<unsigned char> zone = *discovery::applyPolls(
+        roster.data, roster.len, polls, 2, discovery::Log());
+    discovery_buf_free(&roster);
+    docs.clear();
+
+    std::map<std::string, double> ms;
+    std::vector<unsigned char> base(zone.size() + (1 << 20));
+    size_t extra = 0;
+    uint64_t generation = 3;
+
+    for (auto _ : state) {
+        std::string doc = tableDocument(n, k, 0, ++extra);
+        double t0 = threadMs();
+        std::vector<unsigned char> routes = parse(doc);
+        double t1 = threadMs();
+        std::memcpy(base.data(), zone.data(), zone.size());
+        double t2 = threadMs();
+
+        discovery::Snapshot snap =
+            discovery::decodeSnapshot(zone.data(), zone.size());
+        double t3 = threadMs();
+        discovery::RouteSet before = std::move(snap.services[0].routeSet);
+        snap.services[0].routeSet =
+            discovery::decodeRouteSet(routes.data(), routes.size());
+        double t4 = threadMs();
+        if (!discovery::checkTableChanged(snap, {{0, &before}})) {
+            std::fprintf(stderr, "router_bench: the whole table checked\n");
+            std::exit(1);
+        }
+        double t5 = threadMs();
+        snap.generation = generation;
+        discovery::Bytes table = discovery::encodeSnapshot(snap);
+        double t6 = threadMs();
+        discovery::Router::Image image = discovery::Router::image(snap);
+        double t7 = threadMs();
+        void *placed =
+            std::aligned_alloc(discovery::Router::kImageAlign, image.size());
+        image.write(static_cast<unsigned char *>(placed));
+        double t8 = threadMs();
+        std::vector<unsigned char> zoneTable(table.size());
+        std::vector<unsigned char> zoneImage(image.size());
+        double t9 = threadMs();
+        std::memcpy(zoneTable.data(), table.data(), table.size());
+        std::memcpy(zoneImage.data(), placed, image.size());
+        double t10 = threadMs();
+        std::free(placed);
+
+        discovery::PollResult poll{names[0], kUrl,
+                                   discovery::ServiceState::Healthy,
+                                   routes.data(), routes.size()};
+        double t11 = threadMs();
+        std::optional<discovery::Bytes> applied = discovery::applyPolls(
+            zone.data(), zone.size(), {poll}, generation, discovery::Log());
+        double t12 = threadMs();
+
+        discovery::Snapshot whole =
+            discovery::decodeSnapshot(zone.data(), zone.size());
+        whole.services[0].routeSet =
+            discovery::decodeRouteSet(routes.data(), routes.size());
+        whole.generation = generation;
+        double t13 = threadMs();
+        discovery::checkTable(whole);
+        ms["check_whole"] += threadMs() - t13;
+
+        if (!applied || *applied != table
+            || discovery::encodeSnapshot(whole) != table) {
+            std::fprintf(stderr, "router_bench: the stages' table is not "
+                                 "applyPolls'\n");
+            std::exit(1);
+        }
+
+        ms["parse"] += t1 - t0;
+        ms["copy_out"] += t2 - t1;
+        ms["decode"] += t3 - t2;
+        ms["route_set"] += t4 - t3;
+        ms["check"] += t5 - t4;
+        ms["encode"] += t6 - t5;
+        ms["image_layout"] += t7 - t6;
+        ms["image_write"] += t8 - t7;
+        ms["copy_in"] += t10 - t9;
+        ms["total"] += (t8 - t0) + (t10 - t9);
+        ms["apply_total"] += t12 - t11;
+
+        zone = std::move(table);
+        generation++;
+    }
+
+    for (const auto &[stage, total] : ms) {
+        state.counters[stage + "_ms"] =
+            total / static_cast<double>(state.iterations());
+    }
+    state.counters["zone_table_mb"] = static_cast<double>(zone.size()) / 1e6;
+}
+
 } // namespace
 
 BENCHMARK(Lookup)->Arg(10)->Arg(10000)->Arg(100000);
@@ -331,5 +510,10 @@ BENCHMARK(ApplyUnchanged)->Arg(100)->Arg(10000)->Arg(100000)
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(SnapshotBytes)->Args({10000, 0})->Args({10000, 1})->Args({100000, 0})
     ->Iterations(1);
+BENCHMARK(TableChange)
+    ->Arg(100000)
+    ->Arg(1000000)
+    ->Iterations(3)
+    ->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();

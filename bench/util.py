@@ -247,6 +247,9 @@ def cmd_micro(path):
                             f"({b['snapshot_bytes']:.0f} bytes)")
         if "bytes_per_second" in b:
             counters.append(f"{b['bytes_per_second'] / 1e6:.1f} MB/s")
+        # TableChange: each stage of a publication, ms of thread CPU
+        counters += [f"{k[:-3]} {v:.1f} ms" for k, v in sorted(b.items())
+                     if k.endswith("_ms")]
         print(f"| {name} | {b['real_time']:.1f} | {b['cpu_time']:.1f} "
               f"| {b['time_unit']} "
               f"| {', '.join(counters)} |")

@@ -10,10 +10,13 @@
 // insert, erase or xor a byte.  The blob goes through every C function that
 // reads a snapshot (check, router, status, roster) and the core's applyPoll
 // as `old` and, as a route set, through applyPoll; they must agree on
-// whether it is valid.  A valid snapshot's router image, saved to a file
-// and taken back at a start, must make exactly the table applyRoster()
-// makes, and the file's header, damaged by the input's bytes, must be
-// refused, never crash.
+// whether it is valid, and applyPoll, which checks only what the changed
+// routes could change, must make the table checked whole (checkTable) does
+// of an old table whose findings are checkTable()'s.  A valid snapshot's router
+// image, saved to a file and taken back at a start, must make exactly the table
+// applyRoster() makes, and the file's header, damaged by the input's bytes,
+// must be refused, never crash.
+#include "snapshot.hpp"
 #include "discovery_core.h"
 #include "error.hpp"
 #include "fuzz_common.hpp"
@@ -21,8 +24,8 @@
 #include "log.hpp"
 #include "router.hpp"
 #include "samples.hpp"
-#include "snapshot.hpp"
 #include "snapshot_update.hpp"
+#include "table_check.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -90,6 +93,63 @@ int apply(const unsigned char *old, size_t oldLen,
     } catch (const discovery::Error &) {
         return DISCOVERY_ERROR;
     }
+}
+
+/*
+ * What applyPoll() makes of `old`, computed on the whole table: decoded,
+ * the poll applied, checked whole (checkTable) and encoded.  applyPoll()
+ * checks only where the changed routes could change the findings, trusting
+ * the rest to be what checkTable() found; nullopt where nothing changes.
+ */
+std::optional<Bytes> wholeApply(const unsigned char *old, size_t oldLen,
+                                const discovery::PollResult &poll,
+                                uint64_t generation)
+{
+    discovery::Snapshot snap = discovery::decodeSnapshot(old, oldLen);
+    bool changed = false;
+
+    for (discovery::Service &s : snap.services) {
+        if (s.name != poll.name || s.url != poll.url) {
+            continue;
+        }
+        changed = s.state != poll.state;
+        s.state = poll.state;
+        if (poll.routes != nullptr) {
+            discovery::RouteSet set =
+                discovery::decodeRouteSet(poll.routes, poll.routesLen);
+            if (!(set == s.routeSet)) {
+                s.routeSet = std::move(set);
+                changed = true;
+            }
+        }
+        break;
+    }
+    if (!changed) {
+        return std::nullopt;
+    }
+    snap.generation = generation;
+    discovery::checkTable(snap);
+    return discovery::encodeSnapshot(snap);
+}
+
+// Whether a table's findings are those checkTable() makes of it.
+bool checkedAsWhole(const discovery::Snapshot &snap)
+{
+    discovery::Snapshot again = snap;
+    discovery::checkTable(again);
+    return discovery::encodeSnapshot(again) == discovery::encodeSnapshot(snap);
+}
+
+// applyPoll()'s answer (rc, applied) and the whole table's agree.
+void agreesWithWhole(const unsigned char *old, size_t oldLen,
+                     const discovery::PollResult &poll, uint64_t generation,
+                     int rc, const Bytes &applied)
+{
+    std::optional<Bytes> whole = wholeApply(old, oldLen, poll, generation);
+    fuzz::check(rc == (whole ? DISCOVERY_OK : DISCOVERY_UNCHANGED),
+                "apply and the whole table disagree on a change");
+    fuzz::check(!whole || *whole == applied,
+                "apply's table is not the whole table's");
 }
 
 void matchAll(const discovery_router_t *router,
@@ -265,13 +325,17 @@ void run(const Bytes &blob, const uint8_t *raw, size_t rawLen)
     discovery_buf_free(&out);
 
     Bytes applied;
-    rc = apply(p, len,
-               {"users", std::string_view(confs[0].url, confs[0].url_len),
-                discovery::ServiceState::Unhealthy, nullptr, 0},
-               generation + 1, log, applied);
+    discovery::PollResult unhealthy{
+        "users", std::string_view(confs[0].url, confs[0].url_len),
+        discovery::ServiceState::Unhealthy, nullptr, 0};
+    rc = apply(p, len, unhealthy, generation + 1, log, applied);
     fuzz::check(decoded ? rc == DISCOVERY_OK || rc == DISCOVERY_UNCHANGED
                         : rc == DISCOVERY_ERROR,
                 "apply disagrees with the decoder");
+    if (decoded && snap.checkedBy == discovery::kCheckRules
+        && checkedAsWhole(snap)) {
+        agreesWithWhole(p, len, unhealthy, generation + 1, rc, applied);
+    }
     if (rc == DISCOVERY_OK) {
         fuzz::check(discovery_snapshot_check(applied.data(), applied.size(),
                                              nullptr, &err) == DISCOVERY_OK,
@@ -288,13 +352,18 @@ void run(const Bytes &blob, const uint8_t *raw, size_t rawLen)
         set = true;
     } catch (const std::exception &) {
     }
-    rc = apply(sample().data(), sample().size(),
-               {"chat", std::string_view(confs[1].url, confs[1].url_len),
-                discovery::ServiceState::Healthy, p, len},
-               43, log, applied);
+    discovery::PollResult chat{"chat",
+                               std::string_view(confs[1].url, confs[1].url_len),
+                               discovery::ServiceState::Healthy, p, len};
+    rc = apply(sample().data(), sample().size(), chat, 43, log, applied);
     fuzz::check(set ? rc == DISCOVERY_OK || rc == DISCOVERY_UNCHANGED
                     : rc == DISCOVERY_ERROR,
                 "apply disagrees with the route-set decoder");
+    if (set) {
+        // the sample is checked whole: its findings are checkTable()'s
+        agreesWithWhole(sample().data(), sample().size(), chat, 43, rc,
+                        applied);
+    }
     if (rc == DISCOVERY_OK) {
         router = discovery_router_create(applied.data(), applied.size(), &err);
         fuzz::check(router != nullptr, "router of an applied set failed",

@@ -57,3 +57,17 @@ DiscoveryTest::wait_ready(undef, 8);
 [200, 200]
 --- response_body eval
 ["service 1\n", "service 20\n"]
+
+
+
+=== TEST 3: each table's stages are logged at debug level, its check only where routes changed
+--- http_config eval: main::services()
+--- user_files eval: main::user_files()
+--- init
+DiscoveryTest::wait_ready(undef, 8);
+--- request
+GET /s1
+--- error_code: 200
+--- error_log eval
+[qr/discovery: (service "s\d+": )?table \d+ made in ms of thread CPU: decode \d+\.\d, check \d+\.\d \(the changed routes' subtrees\), warnings \d+\.\d, encode \d+\.\d, router image \d+\.\d/,
+ qr/discovery: (service "s\d+": )?table \d+ published in ms of thread CPU: copy out \d+\.\d, apply and router image \d+\.\d, metrics \d+\.\d, copy into the zone \d+\.\d, trim \d+\.\d/]

@@ -7,6 +7,7 @@
 #include "router.hpp"
 #include "table_check.hpp"
 
+#include <ctime>
 #include <memory>
 #include <unordered_map>
 #include <unordered_set>
@@ -205,14 +206,27 @@ void warnNewTurnedAway(const Keys &known, const Snapshot &next, const Log &log)
 }
 
 /*
- * Checks the table again and warns about what it did not have before
+ * Checks the table again, only where `changed` route sets could change
+ * its findings if given, and warns about what it did not have before
  * (`known`, its ids numbered by `ids`); *sealed, if given, receives it.
  */
 Bytes seal(Snapshot &next, const Known &known, RouteIds &ids,
-           uint64_t generation, const Log &log, Snapshot *sealed)
+           uint64_t generation, const Log &log, Snapshot *sealed,
+           const std::vector<ChangedService> *changed = nullptr,
+           ApplyTimes *times = nullptr)
 {
+    ApplyTimes ignored;
+    ApplyTimes &took = times != nullptr ? *times : ignored;
+    double t0 = threadCpuMs();
+
     next.generation = generation;
-    checkTable(next);
+    if (changed != nullptr) {
+        took.checkedWhole = !checkTableChanged(next, *changed);
+    } else {
+        checkTable(next);
+        took.checkedWhole = true;
+    }
+    double t1 = threadCpuMs();
 
     warnNew(known.conflicts, next, next.conflicts, ids, describeConflict,
             "route conflicts", log);
@@ -221,8 +235,14 @@ Bytes seal(Snapshot &next, const Known &known, RouteIds &ids,
     warnNew(known.rejections, next, next.rejections, ids, describeRejection,
             "rejected routes", log);
     warnNewTurnedAway(known.turnedAway, next, log);
+    double t2 = threadCpuMs();
 
     Bytes bytes = encodeSnapshot(next);
+    double t3 = threadCpuMs();
+
+    took.check = t1 - t0;
+    took.warn = t2 - t1;
+    took.encode = t3 - t2;
 
     if (sealed != nullptr) {
         *sealed = std::move(next);
@@ -249,6 +269,15 @@ bool sameRoster(const Snapshot &snap, const std::vector<ServiceConf> &services,
 }
 
 } // namespace
+
+double threadCpuMs()
+{
+    timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) * 1e3
+           + static_cast<double>(ts.tv_nsec) / 1e6;
+}
 
 Bytes applyRoster(const unsigned char *old, size_t oldLen,
                   const std::vector<ServiceConf> &services, bool denyOverlaps,
@@ -337,8 +366,10 @@ std::optional<Bytes> applyPoll(const unsigned char *old, size_t oldLen,
 std::optional<Bytes> applyPolls(const unsigned char *old, size_t oldLen,
                                 const std::vector<PollResult> &polls,
                                 uint64_t generation, const Log &log,
-                                Snapshot *sealed)
+                                Snapshot *sealed, ApplyTimes *times)
 {
+    double t0 = threadCpuMs();
+
     for (const PollResult &poll : polls) {
         if (poll.state > ServiceState::Unhealthy) {
             throw Error("invalid service state");
@@ -355,6 +386,7 @@ std::optional<Bytes> applyPolls(const unsigned char *old, size_t oldLen,
     RouteIds ids;
     Known known = remember(next, ids);
     std::vector<RouteSet> replaced;
+    std::vector<uint32_t> replacedOf; // their services
     bool changed = false;
 
     for (const PollResult &poll : polls) {
@@ -373,6 +405,8 @@ std::optional<Bytes> applyPolls(const unsigned char *old, size_t oldLen,
             RouteSet set = decodeRouteSet(poll.routes, poll.routesLen);
             if (!(set == s->routeSet)) {
                 replaced.push_back(std::move(s->routeSet));
+                replacedOf.push_back(
+                    static_cast<uint32_t>(s - next.services.data()));
                 s->routeSet = std::move(set);
                 changed = true;
             }
@@ -383,7 +417,14 @@ std::optional<Bytes> applyPolls(const unsigned char *old, size_t oldLen,
         return std::nullopt;
     }
 
-    return seal(next, known, ids, generation, log, sealed);
+    std::vector<ChangedService> sets;
+    for (size_t i = 0; i < replaced.size(); i++) {
+        sets.push_back({replacedOf[i], &replaced[i]});
+    }
+    if (times != nullptr) {
+        times->decode = threadCpuMs() - t0;
+    }
+    return seal(next, known, ids, generation, log, sealed, &sets, times);
 }
 
 } // namespace discovery

@@ -56,17 +56,33 @@ std::optional<Bytes> applyPoll(const unsigned char *old, size_t oldLen,
                                const PollResult &poll, uint64_t generation,
                                const Log &log);
 
+// What applying polls took, in ms of the thread's CPU time.
+struct ApplyTimes {
+    double decode = 0; // the table, what it found, the new route sets
+    double check = 0;  // checkTableChanged()
+    bool checkedWhole = false;
+    double warn = 0; // telling new findings from old ones
+    double encode = 0;
+};
+
+// The calling thread's CPU time in ms: stages are timed by it, since the
+// host may be shared and the thread runs at a low priority.
+double threadCpuMs();
+
 /*
  * The snapshot after several polls, applied in order, or nothing when
- * routing would not change: the table is decoded, checked (checkTable)
- * and encoded once for all of them.  A poll of a service that `old` does
- * not have at that url (begun before a reload) is skipped.  *sealed, if
- * given, receives the new table as encoded.
+ * routing would not change: the table is decoded, checked
+ * (checkTableChanged: only where the changed route sets could change its
+ * findings) and encoded once for all of them.  A poll of a service that
+ * `old` does not have at that url (begun before a reload) is skipped.
+ * *sealed, if given, receives the new table as encoded; *times what each
+ * stage took.
  */
 std::optional<Bytes> applyPolls(const unsigned char *old, size_t oldLen,
                                 const std::vector<PollResult> &polls,
                                 uint64_t generation, const Log &log,
-                                Snapshot *sealed = nullptr);
+                                Snapshot *sealed = nullptr,
+                                ApplyTimes *times = nullptr);
 
 } // namespace discovery
 

@@ -814,9 +814,12 @@ void forEachTaken(const ShapeTrie &trie, const Template &tpl, uint32_t node,
     }
 }
 
-} // namespace
-
-void checkTable(Snapshot &snap)
+/*
+ * Fills the findings of the routes `only` names (only[s]: route indices of
+ * service s, ascending; nullptr: every route), in roster and document
+ * order, as though the table had no other routes; sorts nothing.
+ */
+void checkRoutes(Snapshot &snap, const std::vector<std::vector<uint32_t>> *only)
 {
     std::vector<Owners> owners;  // of the shapes that have routes
     std::vector<uint32_t> ownersOf; // by shape node: index in owners
@@ -825,8 +828,9 @@ void checkTable(Snapshot &snap)
     Template tpl;
     size_t total = 0;
 
-    for (const Service &service : snap.services) {
-        total += service.routeSet.routes.size();
+    for (uint32_t s = 0; s < snap.services.size(); s++) {
+        total += only != nullptr ? (*only)[s].size()
+                                 : snap.services[s].routeSet.routes.size();
     }
     // most templates share their first segments: about two nodes a route
     trie.reserve(2 * total + 1, total);
@@ -841,8 +845,11 @@ void checkTable(Snapshot &snap)
 
     for (uint32_t s = 0; s < snap.services.size(); s++) {
         const auto &routes = snap.services[s].routeSet.routes;
+        size_t count = only != nullptr ? (*only)[s].size() : routes.size();
 
-        for (uint32_t r = 0; r < routes.size(); r++) {
+        for (size_t i = 0; i < count; i++) {
+            auto r = only != nullptr ? (*only)[s][i] : uint32_t(i);
+
             if (!compileTemplate(routes[r].path, tpl)) {
                 continue; // the decoder has checked it already
             }
@@ -971,9 +978,11 @@ void checkTable(Snapshot &snap)
                          return true;
                      });
     }
+}
 
-    snap.checkedBy = kCheckRules;
-
+// The order checkTable() gives its findings.
+void sortFindings(Snapshot &snap)
+{
     auto conflictKey = [](const Conflict &c) {
         return std::tie(c.loserService, c.loserRoute, c.winnerService,
                         c.winnerRoute);
@@ -984,12 +993,150 @@ void checkTable(Snapshot &snap)
               });
 
     auto overlapKey = [](const Overlap &o) {
-        return std::tie(o.service, o.route, o.shadowedService, o.shadowedRoute);
+        return std::tie(o.service, o.route, o.shadowedService, o.shadowedRoute,
+                        o.methods);
     };
     std::sort(snap.overlaps.begin(), snap.overlaps.end(),
               [&](const Overlap &a, const Overlap &b) {
                   return overlapKey(a) < overlapKey(b);
               });
+
+    // found in roster and document order, one per route
+    std::sort(snap.rejections.begin(), snap.rejections.end(),
+              [](const Rejection &a, const Rejection &b) {
+                  return std::tie(a.service, a.route)
+                         < std::tie(b.service, b.route);
+              });
+}
+
+/*
+ * A route's first segment, as the template has it.  Routes whose first
+ * segments differ, both literal, never meet: they are in different
+ * subtrees of the trie's root, and with no parameter at the root, a
+ * lookup goes down one of them only.
+ */
+std::string_view firstSegment(std::string_view path)
+{
+    if (path.empty()) {
+        return path;
+    }
+    path.remove_prefix(1);
+    return path.substr(0, path.find('/'));
+}
+
+// A route the split by first segments cannot take: the root's parameters
+// meet every subtree, and extension methods are numbered table-wide.
+bool splitsBadly(const Route &route)
+{
+    std::string_view first = firstSegment(route.path);
+    return (!first.empty() && first.front() == '{')
+           || !route.extensionMethods.empty();
+}
+
+} // namespace
+
+void checkTable(Snapshot &snap)
+{
+    checkRoutes(snap, nullptr);
+    snap.checkedBy = kCheckRules;
+    sortFindings(snap);
+}
+
+/*
+ * Only the routes that share a first segment with a changed service's,
+ * before or after, are checked again.  The findings of the others are
+ * what they were: conflicts, overlaps and rejections for deny are between
+ * routes that some request matches both, which share their first segment
+ * when it is literal; and the lookup bound of a route is its subtree's
+ * cost plus one (the root's cost is one more than its costliest literal
+ * child's when it has no parameter child), which no other subtree
+ * changes.  Routes of other subtrees come and go in roster order all the
+ * same, so each subtree's routes are judged as in the whole table.
+ */
+bool checkTableChanged(Snapshot &snap,
+                       const std::vector<ChangedService> &changed)
+{
+    if (snap.checkedBy != kCheckRules || !snap.extensionMethods.empty()) {
+        checkTable(snap);
+        return false;
+    }
+
+    std::unordered_set<std::string_view> firsts;
+    std::vector<bool> isChanged(snap.services.size(), false);
+
+    for (const ChangedService &c : changed) {
+        if (c.service >= snap.services.size()) {
+            checkTable(snap);
+            return false;
+        }
+        isChanged[c.service] = true;
+        const RouteSet *now = &snap.services[c.service].routeSet;
+        for (const RouteSet *set : {c.before, now}) {
+            for (const Route &route : set->routes) {
+                if (splitsBadly(route)) {
+                    checkTable(snap);
+                    return false;
+                }
+                firsts.insert(firstSegment(route.path));
+            }
+        }
+    }
+
+    std::vector<std::vector<uint32_t>> only(snap.services.size());
+
+    for (uint32_t s = 0; s < snap.services.size(); s++) {
+        const auto &routes = snap.services[s].routeSet.routes;
+
+        for (uint32_t r = 0; r < routes.size(); r++) {
+            if (splitsBadly(routes[r])) {
+                checkTable(snap);
+                return false;
+            }
+            if (isChanged[s] || firsts.count(firstSegment(routes[r].path))) {
+                only[s].push_back(r);
+            }
+        }
+    }
+
+    // the findings of the routes checked again go; route indices of the
+    // changed services are the old ones'
+    auto again = [&](uint32_t s, uint32_t r) {
+        return isChanged[s]
+               || firsts.count(firstSegment(routeOf(snap, s, r).path)) != 0;
+    };
+    std::vector<Conflict> conflicts;
+    std::vector<Overlap> overlaps;
+    std::vector<Rejection> rejections;
+
+    for (Conflict &c : snap.conflicts) {
+        if (!again(c.winnerService, c.winnerRoute)
+            && !again(c.loserService, c.loserRoute)) {
+            conflicts.push_back(std::move(c));
+        }
+    }
+    for (Overlap &o : snap.overlaps) {
+        if (!again(o.service, o.route)
+            && !again(o.shadowedService, o.shadowedRoute)) {
+            overlaps.push_back(std::move(o));
+        }
+    }
+    for (Rejection &j : snap.rejections) {
+        if (!again(j.service, j.route)) {
+            rejections.push_back(std::move(j));
+        }
+    }
+
+    checkRoutes(snap, &only);
+
+    auto append = [](auto &to, auto &from) {
+        to.insert(to.end(), std::make_move_iterator(from.begin()),
+                  std::make_move_iterator(from.end()));
+    };
+    append(snap.conflicts, conflicts);
+    append(snap.overlaps, overlaps);
+    append(snap.rejections, rejections);
+    sortFindings(snap);
+    return true;
 }
 
 std::string describeConflict(const Snapshot &snap, const Conflict &c)

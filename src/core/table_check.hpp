@@ -37,6 +37,24 @@ constexpr uint64_t kLookupVisitLimit = 256;
  */
 void checkTable(Snapshot &snap);
 
+// A service whose route set was `before` when the table was checked.
+struct ChangedService {
+    uint32_t service;
+    const RouteSet *before;
+};
+
+/*
+ * checkTable() of a table that it checked before, since when the route
+ * sets of `changed` (one service may be named more than once) and nothing
+ * else of the roster's routes changed, in time proportional to the routes
+ * that share a first segment with theirs, and a pass over the others.
+ * The findings are checkTable()'s, which it runs where it cannot tell
+ * them otherwise (a parameter as a route's first segment, extension
+ * methods, a table not checked by these rules): returns false then.
+ */
+bool checkTableChanged(Snapshot &snap,
+                       const std::vector<ChangedService> &changed);
+
 // `route conflict: GET /users/{user_id} of "b" is shadowed by ...`
 std::string describeConflict(const Snapshot &snap, const Conflict &c);
 

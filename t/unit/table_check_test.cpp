@@ -1,13 +1,16 @@
 // table_check_test.cpp: overlaps, discovery_overlap deny and the lookup bound.
 #include "methods.hpp"
+#include "route_template.hpp"
 #include "router.hpp"
 #include "snapshot.hpp"
+#include "snapshot_update.hpp"
 #include "table_check.hpp"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <tuple>
@@ -1014,6 +1017,249 @@ TEST(TableCheck, ExtensionMethodsAreNumberedUpToTheLimit)
     Snapshot back = decodeSnapshot(blob.data(), blob.size());
     EXPECT_EQ(back.extensionMethods, snap.extensionMethods);
     EXPECT_EQ(back.conflicts[0].methods, snap.conflicts[0].methods);
+}
+
+Route routeOf(const std::string &path, uint32_t methods)
+{
+    Route r;
+    r.path = path;
+    r.methods = methods;
+    return r;
+}
+
+// Every finding of a table, its fields in order, to compare two tables'.
+std::vector<std::string> findings(const Snapshot &snap)
+{
+    std::vector<std::string> out;
+    for (const Conflict &c : snap.conflicts) {
+        out.push_back("c " + std::to_string(c.methods) + " "
+                      + std::to_string(c.winnerService) + "."
+                      + std::to_string(c.winnerRoute) + " "
+                      + std::to_string(c.loserService) + "."
+                      + std::to_string(c.loserRoute));
+    }
+    for (const Overlap &o : snap.overlaps) {
+        out.push_back("o " + std::to_string(o.methods) + " "
+                      + std::to_string(o.service) + "."
+                      + std::to_string(o.route) + " "
+                      + std::to_string(o.shadowedService) + "."
+                      + std::to_string(o.shadowedRoute));
+    }
+    for (const Rejection &r : snap.rejections) {
+        out.push_back("r " + std::to_string(r.service) + "."
+                      + std::to_string(r.route) + " " + r.reason);
+    }
+    for (const std::string &m : snap.extensionMethods) {
+        out.push_back("m " + m);
+    }
+    out.push_back("checked " + std::to_string(snap.checkedBy));
+    return out;
+}
+
+/*
+ * checkTableChanged() of `before` (checked) whose services `changed` now
+ * have the route sets of `after`, against checkTable() of `after`: the
+ * same findings.  Returns whether it checked only part of the table.
+ */
+bool checksAsTheWholeTable(const Snapshot &before, const Snapshot &after,
+                           const std::vector<uint32_t> &changed)
+{
+    Snapshot part = before;
+    std::vector<ChangedService> sets;
+    for (uint32_t s : changed) {
+        part.services[s].routeSet = after.services[s].routeSet;
+        sets.push_back({s, &before.services[s].routeSet});
+    }
+    Snapshot whole = part;
+    checkTable(whole);
+    bool partly = checkTableChanged(part, sets);
+    EXPECT_EQ(findings(part), findings(whole));
+
+    // and applyPolls(), which checks in part, makes the whole table's bytes
+    Bytes old = encodeSnapshot(before);
+    std::vector<Bytes> sent;
+    std::vector<PollResult> polls;
+    for (uint32_t s : changed) {
+        sent.push_back(encodeRouteSet(after.services[s].routeSet));
+    }
+    for (size_t i = 0; i < changed.size(); i++) {
+        const Service &s = before.services[changed[i]];
+        polls.push_back(
+            {s.name, s.url, s.state, sent[i].data(), sent[i].size()});
+    }
+    std::optional<Bytes> applied =
+        applyPolls(old.data(), old.size(), polls, 7, Log());
+    whole.generation = 7;
+    if (applied) {
+        EXPECT_EQ(*applied, encodeSnapshot(whole));
+    } else {
+        EXPECT_EQ(findings(before), findings(whole));
+    }
+    return partly;
+}
+
+// A random template: first segments from a few literals (rarely a
+// parameter), then up to three segments of every kind.
+std::string randomPath(std::mt19937 &rng)
+{
+    static const char *const firsts[] = {"a",   "b", "c", "42",
+                                         "1.5", "",  "a", "b"};
+    static const char *const rest[] = {
+        "x",         "y",        "1",
+        "2.5",       "{id}",     "{n:int}",
+        "{f:float}", "{u:uuid}", "{s:str}",
+        "{p:path}",  "",         "3fa85f64-5717-4562-b3fc-2c963f66afa6"};
+    std::string path = "/";
+
+    if (rng() % 40 == 0) {
+        path += rng() % 2 ? "{root}" : "{all:path}";
+    } else {
+        path += firsts[rng() % 8];
+    }
+    for (size_t d = rng() % 4; d > 0; d--) {
+        path += "/";
+        path += rest[rng() % 12];
+    }
+    return path;
+}
+
+std::vector<Route> randomRoutes(std::mt19937 &rng)
+{
+    static const uint32_t methods[] = {
+        kGet,        kPost,       kPut,   kOptions, kGet | kOptions,
+        kGet | kPut, kAllMethods, kDelete};
+    std::vector<Route> routes(rng() % 9);
+    Template tpl;
+
+    for (Route &r : routes) {
+        do {
+            r.path = randomPath(rng);
+        } while (!compileTemplate(r.path, tpl));
+        r.methods = methods[rng() % 8];
+        if (rng() % 60 == 0) {
+            r.extensionMethods = {"PURGE"};
+        }
+    }
+    return routes;
+}
+
+TEST(TableCheck, ChangedServicesCheckAsTheWholeTable)
+{
+    std::mt19937 rng(14);
+    int partly = 0, tables = 3000;
+
+    for (int t = 0; t < tables; t++) {
+        Snapshot before;
+        before.denyOverlaps = rng() % 3 == 0;
+        for (size_t i = 1 + rng() % 5; i > 0; i--) {
+            Service s;
+            s.name = "s" + std::to_string(before.services.size());
+            s.routeSet.routes = randomRoutes(rng);
+            before.services.push_back(s);
+        }
+        checkTable(before);
+
+        Snapshot after = before;
+        std::vector<uint32_t> changed;
+        for (size_t i = 1 + rng() % 2; i > 0; i--) {
+            auto s = static_cast<uint32_t>(rng() % after.services.size());
+            std::vector<Route> &routes = after.services[s].routeSet.routes;
+            switch (rng() % 3) {
+            case 0: { // a route more, anywhere
+                Route added = routeOf(randomPath(rng), kPost | kOptions);
+                Template tpl;
+                if (compileTemplate(added.path, tpl)) {
+                    routes.insert(routes.begin() + rng() % (routes.size() + 1),
+                                  added);
+                }
+                break;
+            }
+            case 1: // a route less
+                if (!routes.empty()) {
+                    routes.erase(routes.begin() + rng() % routes.size());
+                }
+                break;
+            default:
+                routes = randomRoutes(rng);
+            }
+            changed.push_back(s);
+        }
+        partly += checksAsTheWholeTable(before, after, changed);
+    }
+
+    // most tables are checked in part, the rest whole
+    EXPECT_GT(partly, tables / 2);
+    EXPECT_LT(partly, tables);
+}
+
+TEST(TableCheck, ChangedServicesKeepTheLookupBoundOfTheirSubtree)
+{
+    // two costly subtrees, each rejecting routes for the bound
+    auto costly = [](const char *first) {
+        std::vector<Route> routes;
+        for (const std::string &p :
+             lattice({"1", "{i:int}", "{f:float}", "{s:str}"}, 6)) {
+            routes.push_back(routeOf(std::string("/") + first + p, kPost));
+        }
+        return routes;
+    };
+    Snapshot before;
+    for (const char *name : {"a", "b", "c"}) {
+        Service s;
+        s.name = name;
+        s.routeSet.routes = costly(name);
+        before.services.push_back(s);
+    }
+    before.services[2].routeSet.routes.resize(10);
+    checkTable(before);
+
+    Snapshot after = before;
+    std::vector<Route> &a = after.services[0].routeSet.routes;
+    std::reverse(a.begin(), a.end());
+    a.resize(a.size() / 2);
+
+    EXPECT_TRUE(checksAsTheWholeTable(before, after, {0}));
+    checkTable(after);
+    EXPECT_TRUE(checksAsTheWholeTable(after, before, {0}));
+
+    size_t costlyIn[3] = {};
+    for (const Rejection &r : before.rejections) {
+        costlyIn[r.service]++;
+    }
+    EXPECT_GT(costlyIn[0], 0u);
+    EXPECT_GT(costlyIn[1], 0u);
+}
+
+TEST(TableCheck, ChangedServicesFindWhatTheySharedAFirstSegmentWith)
+{
+    Snapshot before;
+    for (int i = 0; i < 3; i++) {
+        Service s;
+        s.name = "s" + std::to_string(i);
+        before.services.push_back(s);
+    }
+    before.services[0].routeSet.routes = {routeOf("/users/{id}", kAllMethods),
+                                          routeOf("/orders/1", kGet)};
+    before.services[1].routeSet.routes = {routeOf("/users/1", kGet | kPut),
+                                          routeOf("/items/{n:int}", kGet)};
+    before.services[2].routeSet.routes = {routeOf("/items/{s}", kGet),
+                                          routeOf("/orders/1", kGet)};
+    checkTable(before);
+    ASSERT_FALSE(before.overlaps.empty());
+    ASSERT_FALSE(before.conflicts.empty());
+
+    // s1 gives up /users and moves /items: s0's overlaps with it go, the
+    // conflict of /orders/1 between s0 and s2 stays
+    Snapshot after = before;
+    after.services[1].routeSet.routes = {routeOf("/items/{n:int}", kGet),
+                                         routeOf("/orders/{o}", kGet)};
+    EXPECT_TRUE(checksAsTheWholeTable(before, after, {1}));
+    checkTable(after);
+    EXPECT_TRUE(checksAsTheWholeTable(after, before, {1}));
+
+    // a root parameter meets every subtree: the whole table is checked
+    after.services[1].routeSet.routes.push_back(routeOf("/{any:path}", kGet));
+    EXPECT_FALSE(checksAsTheWholeTable(before, after, {1}));
 }
 
 } // namespace
