@@ -41,6 +41,7 @@
 import http.client
 import json
 import os
+import random
 import re
 import statistics
 import sys
@@ -271,7 +272,11 @@ def cmd_mutate(doc_path, log_path):
         os.replace(tmp, doc_path)
         with open(log_path, "a") as f:
             f.write(f"{n} {time.time():.6f}\n")
-        time.sleep(1)
+        # a second apart on average, at every phase of the polls: a change
+        # a fixed second apart would meet the 1 s polls at the same moment
+        # of their interval each time, and the propagation measured would
+        # be that one moment's
+        time.sleep(random.uniform(0.5, 1.5))
 
 
 def cmd_propagation(url, log_path, count, workers, limit=10):
