@@ -54,8 +54,44 @@ std::string yajlReason(const char *err)
     return why;
 }
 
+// yajl frees a tree recursively: a document nested a million deep would
+// overflow the stack, so the nesting is measured before yajl parses it
+constexpr size_t kMaxJsonDepth = 64;
+
+bool tooDeep(std::string_view text)
+{
+    size_t depth = 0;
+    bool inString = false;
+
+    for (size_t i = 0; i < text.size(); i++) {
+        char c = text[i];
+        if (inString) {
+            if (c == '\\') {
+                i++;
+            } else if (c == '"') {
+                inString = false;
+            }
+        } else if (c == '"') {
+            inString = true;
+        } else if (c == '{' || c == '[') {
+            if (++depth > kMaxJsonDepth) {
+                return true;
+            }
+        } else if ((c == '}' || c == ']') && depth > 0) {
+            depth--;
+        }
+    }
+    return false;
+}
+
 Tree parseJson(std::string_view text, const char *what)
 {
+    if (tooDeep(text)) {
+        throw Error(std::string(what)
+                    + " is not valid JSON: nested deeper than "
+                    + std::to_string(kMaxJsonDepth));
+    }
+
     std::string copy(text);
     char err[256];
     err[0] = '\0';
@@ -177,6 +213,18 @@ std::string stringOption(std::string_view name, yajl_val v, const char *key)
         invalid(name, std::string("\"") + key + "\" must be a string");
     }
     return YAJL_GET_STRING(v);
+}
+
+// a uri, a prefix, an upstream's name: no space, no control character
+void checkPrintable(std::string_view name, const std::string &value,
+                    const char *key)
+{
+    for (char c : value) {
+        if (uint8_t(c) <= ' ' || c == 0x7f) {
+            invalid(name,
+                    std::string("invalid ") + key + " " + quoted(value, 128));
+        }
+    }
 }
 
 uint64_t timeOption(std::string_view name, yajl_val v, const char *key)
@@ -468,6 +516,7 @@ RegistryService parseRegistryService(std::string_view name,
                 invalid(name, "invalid uri " + quoted(s.uri, 128)
                                   + ", it must start with \"/\"");
             }
+            checkPrintable(name, s.uri, key);
         } else if (std::strcmp(key, "format") == 0) {
             std::string f = stringOption(name, v, key);
             haveFormat = true;
@@ -505,12 +554,14 @@ RegistryService parseRegistryService(std::string_view name,
                     invalid(name, "invalid prefix " + quoted(p, 128)
                                       + ", it must start with \"/\"");
                 }
+                checkPrintable(name, p, key);
             }
         } else if (std::strcmp(key, "upstream") == 0) {
             s.upstream = stringOption(name, v, key);
             if (s.upstream.empty()) {
                 invalid(name, "invalid upstream \"\"");
             }
+            checkPrintable(name, s.upstream, key);
         } else {
             invalid(name, "unknown option " + quoted(key, 64));
         }
@@ -720,36 +771,47 @@ std::string authRequest(std::string_view user, std::string_view password)
 
 bool WatchStream::next(std::string &message)
 {
-    size_t start = buffer_.find_first_not_of(" \t\r\n");
-    if (start == std::string::npos) {
-        buffer_.clear();
-        return false;
-    }
-    if (buffer_[start] != '{') {
-        throw Error("the watch stream is not a series of JSON objects");
+    if (!started_) {
+        size_t start = buffer_.find_first_not_of(" \t\r\n", begin_);
+        if (start == std::string::npos) {
+            buffer_.clear();
+            begin_ = 0;
+            return false;
+        }
+        if (buffer_[start] != '{') {
+            throw Error("the watch stream is not a series of JSON objects");
+        }
+        begin_ = start;
+        scan_ = start;
+        depth_ = 0;
+        inString_ = false;
+        escaped_ = false;
+        started_ = true;
     }
 
-    int depth = 0;
-    bool inString = false;
-
-    for (size_t i = start; i < buffer_.size(); i++) {
-        char c = buffer_[i];
-        if (inString) {
+    for (; scan_ < buffer_.size(); scan_++) {
+        char c = buffer_[scan_];
+        if (escaped_) {
+            escaped_ = false;
+        } else if (inString_) {
             if (c == '\\') {
-                i++;
+                escaped_ = true;
             } else if (c == '"') {
-                inString = false;
+                inString_ = false;
             }
         } else if (c == '"') {
-            inString = true;
+            inString_ = true;
         } else if (c == '{' || c == '[') {
-            depth++;
-        } else if (c == '}' || c == ']') {
-            if (--depth == 0) {
-                message.assign(buffer_, start, i + 1 - start);
-                buffer_.erase(0, i + 1);
-                return true;
+            depth_++;
+        } else if ((c == '}' || c == ']') && --depth_ == 0) {
+            message.assign(buffer_, begin_, scan_ + 1 - begin_);
+            begin_ = scan_ + 1;
+            started_ = false;
+            if (begin_ > buffer_.size() / 2) {
+                buffer_.erase(0, begin_);
+                begin_ = 0;
             }
+            return true;
         }
     }
     return false;

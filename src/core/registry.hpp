@@ -104,11 +104,20 @@ public:
     void feed(std::string_view data) { buffer_.append(data); }
     // The next whole message, or false when more is needed.
     bool next(std::string &message);
-    size_t pending() const { return buffer_.size(); }
-    void clear() { buffer_.clear(); }
+    size_t pending() const { return buffer_.size() - begin_; }
+    void clear() { *this = WatchStream(); }
 
 private:
+    // Scanned where the last call stopped, so that a message that comes
+    // a byte at a time costs its length, not its length squared; what was
+    // taken is dropped once it is most of the buffer.
     std::string buffer_;
+    size_t begin_ = 0; // of the message being scanned, or of what is left
+    size_t scan_ = 0;
+    size_t depth_ = 0;
+    bool started_ = false;
+    bool inString_ = false;
+    bool escaped_ = false;
 };
 
 /*

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 namespace discovery {
 namespace {
 
@@ -419,6 +421,71 @@ TEST(RegistryServing, TheValidServicesAsDirectiveArguments)
     discovery_buf_free(&out);
 
     EXPECT_THROW(servingServices("[1]"), Error);
+}
+
+// A hostile etcd or registrant: a document nested a million deep is refused
+// before it is parsed (yajl frees a tree recursively: that one overflowed
+// the worker's stack and killed it).
+TEST(RegistryAttack, DeepJsonIsRefusedNotParsed)
+{
+    std::string deep = std::string(1000000, '[') + std::string(1000000, ']');
+    std::string doc = R"({"url":"http://x","prefix":)" + deep + "}";
+
+    EXPECT_EQ(errorOf("a", doc),
+              "service \"a\": the document is not valid JSON: nested deeper "
+              "than 64");
+    EXPECT_EQ(errorOf("a", R"({"url":"http://x","prefix":[["\"]]]]"]]})"),
+              "service \"a\": \"prefix\" must be a string");
+
+    std::string range = R"({"header":)" + header(3) + R"(,"x":)" + deep + "}";
+    EXPECT_THROW(parseRangeAnswer(range), Error);
+    EXPECT_THROW(parseWatchMessage(R"({"result":)" + deep + "}"), Error);
+}
+
+// Every byte the gateway would put on a request line or in a log is checked:
+// a uri with CRLF or a space was taken, and every poll then failed.
+TEST(RegistryAttack, ControlBytesAndSpacesInOptionsAreRefused)
+{
+    EXPECT_EQ(errorOf("a", R"({"url":"http://x","uri":"/h\r\nX-A: b"})"),
+              "service \"a\": invalid uri \"/h\\r\\nX-A: b\"");
+    EXPECT_EQ(errorOf("a", R"({"url":"http://x","uri":"/h x"})"),
+              "service \"a\": invalid uri \"/h x\"");
+    EXPECT_EQ(errorOf("a", R"({"url":"http://x","prefix":["/a b"]})"),
+              "service \"a\": invalid prefix \"/a b\"");
+    EXPECT_EQ(errorOf("a", R"({"url":"http://x","prefix":"/a\u007f"})"),
+              "service \"a\": invalid prefix \"/a\x7f\"");
+    EXPECT_EQ(errorOf("a", R"({"url":"http://x","upstream":"p\tq"})"),
+              "service \"a\": invalid upstream \"p\\tq\"");
+    EXPECT_EQ(errorOf("a", R"({"url":"http://x","uri":"/h?a=b&c"})"), "");
+}
+
+// A watch message that comes a byte at a time is scanned once, not once per
+// byte: a 1 MB message took minutes of the worker's event loop.
+TEST(RegistryAttack, AWatchMessageFedByteByByteIsScannedOnce)
+{
+    std::string big = R"({"result":{"header":{"revision":"2"},"x":")"
+                      + std::string(1 << 20, 'a') + "\"}}\n";
+    WatchStream s;
+    std::string m;
+    size_t found = 0;
+
+    auto start = std::chrono::steady_clock::now();
+    for (int round = 0; round < 2; round++) {
+        for (char c : big) {
+            s.feed(std::string_view(&c, 1));
+            while (s.next(m)) {
+                found++;
+                EXPECT_EQ(m.size(), big.size() - 1);
+            }
+        }
+    }
+    auto took = std::chrono::steady_clock::now() - start;
+
+    EXPECT_EQ(found, 2u);
+    EXPECT_EQ(s.pending(), 0u);
+    EXPECT_LT(
+        std::chrono::duration_cast<std::chrono::milliseconds>(took).count(),
+        3000);
 }
 
 } // namespace
