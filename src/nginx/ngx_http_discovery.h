@@ -500,6 +500,8 @@ void ngx_http_discovery_state_init_worker(ngx_cycle_t *cycle,
 void ngx_http_discovery_state_exit_worker(ngx_cycle_t *cycle);
 void ngx_http_discovery_state_publish(ngx_http_discovery_main_conf_t *dmcf,
     discovery_buf_t *table, ngx_atomic_uint_t generation);
+ngx_fd_t ngx_http_discovery_state_create(ngx_str_t *path, u_char *tmp,
+    ngx_log_t *log);
 
 /* ngx_http_discovery_api.c */
 ngx_int_t ngx_http_discovery_api_handler(ngx_http_request_t *r);

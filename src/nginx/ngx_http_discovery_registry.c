@@ -53,6 +53,17 @@
 #define NGX_HTTP_DISCOVERY_REGISTRY_RETRY_MIN  250
 #define NGX_HTTP_DISCOVERY_REGISTRY_RETRY_MAX  5000
 
+/*
+ * An authentication token, at most: etcd's JWTs signed with RS512 and a
+ * 4096-bit key are some 900 bytes.  A header line or a request's URL is
+ * made in a buffer of NGX_HTTP_DISCOVERY_LINE_MAX bytes, which a
+ * member's URL (at most NGX_HTTP_DISCOVERY_URL_MAX) fits too.
+ */
+#define NGX_HTTP_DISCOVERY_TOKEN_MAX   4096
+#define NGX_HTTP_DISCOVERY_URL_MAX     1024
+#define NGX_HTTP_DISCOVERY_LINE_MAX                                      \
+    (sizeof("Authorization: ") + NGX_HTTP_DISCOVERY_TOKEN_MAX)
+
 /* an answer to a range read or an authentication, at most */
 #define NGX_HTTP_DISCOVERY_REGISTRY_MAX_ANSWER  (16 * 1024 * 1024)
 
@@ -104,7 +115,7 @@ typedef struct {
     size_t                               answer_size;
 
     size_t                               token_len;
-    u_char                               token[512];
+    u_char                               token[NGX_HTTP_DISCOVERY_TOKEN_MAX];
 
     size_t                               error_len;
     u_char                               error[DISCOVERY_ERROR_LEN];
@@ -125,6 +136,7 @@ typedef struct {
     struct curl_slist                   *put_headers;
     discovery_buf_t                      put_body;
     ngx_uint_t                           watching;   /* created */
+    ngx_msec_t                           compacted;  /* last read for it */
 
     ngx_event_t                          lease;
     ngx_event_t                          settle;     /* then follow */
@@ -426,6 +438,7 @@ ngx_http_discovery_registry_saved(ngx_conf_t *cf,
     u_char                              *p, *nl;
     ssize_t                              n;
     ngx_fd_t                             fd;
+    ngx_err_t                            err;
     ngx_str_t                            name;
     ngx_uint_t                           i;
     ngx_list_part_t                     *part;
@@ -505,9 +518,20 @@ ngx_http_discovery_registry_saved(ngx_conf_t *cf,
 
     ngx_sprintf(name.data, "%V.registry%Z", &dmcf->state);
 
-    fd = ngx_open_file(name.data, NGX_FILE_RDONLY | NGX_FILE_NONBLOCK,
+    /* as the state file: never through a link, nor waiting on a FIFO */
+
+    fd = ngx_open_file(name.data,
+                       NGX_FILE_RDONLY|NGX_FILE_NONBLOCK|NGX_FILE_NOFOLLOW,
                        NGX_FILE_OPEN, 0);
     if (fd == NGX_INVALID_FILE) {
+        err = ngx_errno;
+
+        if (err != NGX_ENOENT) {
+            ngx_log_error(NGX_LOG_WARN, cf->log, err,
+                          "discovery: \"%s\" not loaded%s", name.data,
+                          (err == NGX_ELOOP) ? ": it is a symbolic link" : "");
+        }
+
         return NGX_OK;
     }
 
@@ -685,6 +709,7 @@ ngx_http_discovery_registry_url(ngx_conf_t *cf,
     }
 
     if (u.url.len == 0
+        || value->len > NGX_HTTP_DISCOVERY_URL_MAX
         || ngx_strlchr(u.url.data, u.url.data + u.url.len, '@')
         || ngx_parse_url(cf->pool, &u) != NGX_OK
         || u.host.len == 0
@@ -985,7 +1010,7 @@ ngx_http_discovery_registry_start(ngx_uint_t step)
     ngx_http_discovery_registry_conf_t     *rcf;
     ngx_http_discovery_main_conf_t         *dmcf;
     ngx_http_discovery_registry_watcher_t  *w;
-    u_char                                  buf[1024];
+    u_char                                  buf[NGX_HTTP_DISCOVERY_LINE_MAX];
 
     w = &ngx_http_discovery_watcher;
     rcf = w->conf;
@@ -1396,7 +1421,15 @@ ngx_http_discovery_registry_watch(void)
             return;
 
         case DISCOVERY_WATCH_CREATED:
-            w->failures = 0;
+
+            /* not while its watches are compacted again and again */
+            if (w->compacted == 0
+                || ngx_current_msec - w->compacted
+                   >= NGX_HTTP_DISCOVERY_REGISTRY_RETRY_MAX)
+            {
+                w->failures = 0;
+            }
+
             w->watching = 1;
             ngx_http_discovery_registry_publish(NGX_HTTP_DISCOVERY_REGISTRY_UP);
             break;
@@ -1798,7 +1831,7 @@ ngx_http_discovery_registry_overrides_put(void)
     struct curl_slist                      *list;
     ngx_http_discovery_main_conf_t         *dmcf;
     ngx_http_discovery_registry_watcher_t  *w;
-    u_char                                  buf[1024];
+    u_char                                  buf[NGX_HTTP_DISCOVERY_LINE_MAX];
 
     w = &ngx_http_discovery_watcher;
     dmcf = w->dmcf;
@@ -1952,7 +1985,7 @@ ngx_http_discovery_registry_save(u_char *serving, size_t len,
 {
     u_char                                 *p;
     ngx_fd_t                                fd;
-    ngx_str_t                              *state;
+    ngx_str_t                              *state, path;
     ngx_http_discovery_registry_watcher_t  *w;
     u_char                                  head[NGX_INT64_LEN + 2];
     u_char                                  name[NGX_MAX_PATH];
@@ -1961,19 +1994,23 @@ ngx_http_discovery_registry_save(u_char *serving, size_t len,
     w = &ngx_http_discovery_watcher;
     state = &w->dmcf->state;
 
-    if (state->len == 0 || state->len + sizeof(".registry.tmp") > NGX_MAX_PATH)
-    {
+    if (state->len == 0 || state->len + sizeof(".registry") > NGX_MAX_PATH) {
         return;
     }
 
-    ngx_sprintf(name, "%V.registry%Z", state);
-    ngx_sprintf(temp, "%V.registry.tmp%Z", state);
+    path.data = name;
+    path.len = ngx_sprintf(name, "%V.registry", state) - name;
+    name[path.len] = '\0';
 
-    fd = ngx_open_file(temp, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE,
-                       NGX_FILE_DEFAULT_ACCESS);
+    /*
+     * The directory is the worker user's: a temporary file of a name
+     * nobody can guess, made only where nothing is (O_EXCL, O_NOFOLLOW),
+     * as the state file's; a fixed name was followed through a planted
+     * link, truncating what it pointed to.
+     */
+
+    fd = ngx_http_discovery_state_create(&path, temp, w->log);
     if (fd == NGX_INVALID_FILE) {
-        ngx_log_error(NGX_LOG_ERR, w->log, ngx_errno,
-                      ngx_open_file_n " \"%s\" failed", temp);
         return;
     }
 
@@ -2354,10 +2391,28 @@ ngx_http_discovery_registry_done(void)
             && w->error_len == sizeof("compacted") - 1
             && ngx_strncmp(w->error, "compacted", w->error_len) == 0)
         {
-            /* not a failure: the same member, read again */
-            ngx_http_discovery_registry_start(
+            /*
+             * Not a failure: the same member, read again at once.  But a
+             * member whose watches are compacted again and again, right
+             * after each read, is broken: read again at once, it made
+             * the watcher spin; it fails, as any other error.
+             */
+
+            if (w->compacted == 0
+                || ngx_current_msec - w->compacted
+                   >= NGX_HTTP_DISCOVERY_REGISTRY_RETRY_MAX)
+            {
+                w->compacted = ngx_max(ngx_current_msec, 1);
+                ngx_http_discovery_registry_start(
                                         NGX_HTTP_DISCOVERY_REGISTRY_RANGE);
-            continue;
+                continue;
+            }
+
+            w->error_len = ngx_cpystrn(w->error, (u_char *)
+                                       "the watch was compacted again "
+                                       "right after a read",
+                                       DISCOVERY_ERROR_LEN)
+                           - w->error;
         }
 
         ngx_http_discovery_registry_finish(msg->data.result);

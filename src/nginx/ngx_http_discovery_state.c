@@ -76,8 +76,6 @@ static void ngx_http_discovery_state_save(ngx_http_discovery_main_conf_t *dmcf,
 static void ngx_http_discovery_state_save_image(
     ngx_http_discovery_main_conf_t *dmcf, discovery_buf_t *snapshot,
     ngx_atomic_uint_t generation, ngx_log_t *log);
-static ngx_fd_t ngx_http_discovery_state_create(ngx_str_t *path, u_char *tmp,
-    ngx_log_t *log);
 static ngx_int_t ngx_http_discovery_state_write(ngx_fd_t fd, u_char *data,
     size_t len);
 static void ngx_http_discovery_state_sync_dir(
@@ -736,9 +734,10 @@ release:
  * put in the directory is never opened.  Mode 0644, as nginx gives its
  * files: the table holds no secret, and who looks after the gateway may
  * read it without becoming the worker user.  tmp receives the name.
+ * The registry's file beside the state file is written so too.
  */
 
-static ngx_fd_t
+ngx_fd_t
 ngx_http_discovery_state_create(ngx_str_t *path, u_char *tmp, ngx_log_t *log)
 {
     ngx_fd_t  fd;

@@ -1,0 +1,227 @@
+# discovery_registry against a hostile or broken etcd, hostile service
+# documents and planted files beside the state file: no worker dies,
+# nothing is half applied, no file is written through a link, and every
+# refusal says why.
+use lib 't/lib';
+use Test::Nginx::Socket 'no_plan';
+use DiscoveryTest;
+use File::Temp qw(tempdir);
+use MIME::Base64 qw(encode_base64);
+
+no_shuffle();
+no_root_location();
+
+# the registry's services are taken in by a reload, which the master does
+master_process_enabled(1);
+
+my $dir = tempdir(CLEANUP => 1);
+chmod 0755, $dir;
+$ENV{TEST_NGINX_DIR} = $dir;
+$ENV{TEST_NGINX_DEAD_PORT} = free_port();
+$ENV{TEST_NGINX_HOSTILE_PORT} = free_port();
+$ENV{TEST_NGINX_COMPACT_PORT} = free_port();
+$ENV{TEST_NGINX_SAVE_PORT} = free_port();
+
+sub b64 { encode_base64(shift, '') }
+
+sub header { my $rev = shift;
+    qq({"cluster_id":"1","member_id":"2","revision":"$rev","raft_term":"3"}) }
+
+sub kv {
+    my ($key, $value, $rev) = @_;
+    my $k = b64("/nginx-discovery/services/$key");
+    my $v = b64($value);
+    return qq({"key":"$k","create_revision":"$rev","mod_revision":"$rev",)
+         . qq("version":"1","value":"$v"});
+}
+
+sub range { my ($rev, @kvs) = @_;
+    return '{"header":' . header($rev) . ',"kvs":[' . join(',', @kvs)
+         . '],"count":"' . scalar(@kvs) . '"}' }
+
+sub count_requests {
+    my ($file, $path) = @_;
+    open my $fh, '<', $file or return 0;
+    return scalar grep { $_ eq "$path\n" } <$fh>;
+}
+
+sub slurp { open my $fh, '<', shift or return undef; local $/; <$fh> }
+
+# TEST 1: documents no gateway may take, beside one it may
+my $deep = '[' x 1_000_000 . ']' x 1_000_000;
+mock_service(
+    port => $ENV{TEST_NGINX_HOSTILE_PORT},
+    paths => {
+        '/v3/kv/range' => [ { body => range(5,
+            kv('deep', qq({"url":"http://127.0.0.1:1","prefix":$deep}), 2),
+            kv('crlf', '{"url":"http://127.0.0.1:1","uri":"/h\r\nX-A: b"}', 3),
+            kv('space', '{"url":"http://127.0.0.1:1","prefix":["/a b"]}', 4),
+            kv('ok', '{"url":"http://127.0.0.1:1"}', 5)) } ],
+        '/v3/watch' => [ { hang => 1 } ],
+    },
+);
+
+# TEST 2: every watch is compacted, however new the read before it
+mock_service(
+    port => $ENV{TEST_NGINX_COMPACT_PORT},
+    log => "$dir/compact.log",
+    paths => {
+        '/v3/kv/range' => [
+            { body => range(5, kv('a', '{"url":"http://127.0.0.1:1"}', 4)) } ],
+        '/v3/watch' => [
+            { body => '{"result":{"header":' . header(5) . ',"created":true}}'
+                . "\n" . '{"result":{"header":' . header(5)
+                . ',"canceled":true,"compact_revision":"9","cancel_reason":'
+                . '"mvcc: required revision has been compacted"}}' . "\n" } ],
+    },
+);
+
+# TEST 3: a token as long as etcd's JWTs signed with RS512
+$ENV{TEST_NGINX_LONG_TOKEN} = 'eyJhbGciOiJSUzUxMiJ9.' . ('x' x 900);
+$ENV{TEST_NGINX_TOKEN_RANGE} = range(4, kv('authed', '{"url":"http://127.0.0.1:4"}', 4));
+$ENV{TEST_NGINX_TOKEN_WATCH} = '{"result":{"header":' . header(4) . ',"created":true}}';
+
+# TEST 4: a link planted where the registry's file was written through
+mkdir "$dir/s4" or die;
+open my $fh, '>', "$dir/s4/precious" or die;
+print $fh "precious\n";
+close $fh;
+symlink "$dir/s4/precious", "$dir/s4/table.state.registry.tmp" or die;
+mock_service(
+    port => $ENV{TEST_NGINX_SAVE_PORT},
+    paths => {
+        '/v3/kv/range' => [
+            { body => range(6, kv('saved', '{"url":"http://127.0.0.1:1"}', 6)) } ],
+        '/v3/watch' => [ { hang => 1 } ],
+    },
+);
+
+# TEST 5: the registry's file is a link to a valid one
+mkdir "$dir/s5" or die;
+open $fh, '>', "$dir/s5/elsewhere" or die;
+print $fh qq(7\n{"linked":"{\\"url\\":\\"http://127.0.0.1:1\\"}"}\n);
+close $fh;
+symlink "$dir/s5/elsewhere", "$dir/s5/table.state.registry" or die;
+
+# TEST 6: the registry's file cut short
+mkdir "$dir/s6" or die;
+open $fh, '>', "$dir/s6/table.state.registry" or die;
+print $fh qq(7\n{"cut":"{\\"url\\":\\"http://127.);
+close $fh;
+
+use_defaults(no_error_log => "[alert]\n[emerg]\n[crit]");
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: a document nested a million deep, a uri with CRLF, a prefix with a space: each refused with its reason, the valid one taken, no worker dies
+--- http_config
+    discovery_registry etcd http://127.0.0.1:$TEST_NGINX_HOSTILE_PORT;
+--- init
+DiscoveryTest::wait_status(qr/"name":"ok","url":"[^"]*","upstream":"[^"]*","state":"[a-z]+","drained":false,"origin":"registry"/, 10);
+--- request
+GET /_discovery
+--- response_body_like: "services_count":4,"services_valid":1,"services":\[\{"name":"crlf","mod_revision":3,"valid":false,"last_error":"service \\"crlf\\": invalid uri \\"/h\\\\r\\\\nX-A: b\\""\},\{"name":"deep","mod_revision":2,"valid":false,"last_error":"service \\"deep\\": the document is not valid JSON: nested deeper than 64"\},\{"name":"ok","mod_revision":5,"valid":true,"url":"http://127\.0\.0\.1:1"\},\{"name":"space","mod_revision":4,"valid":false,"last_error":"service \\"space\\": invalid prefix \\"/a b\\""\}\]
+--- no_error_log
+[alert]
+[emerg]
+[crit]
+exited on signal
+
+
+
+=== TEST 2: a member whose every watch is compacted: read again once, then a failure with backoff, not a loop
+--- http_config
+    discovery_registry etcd http://127.0.0.1:$TEST_NGINX_COMPACT_PORT;
+--- init
+DiscoveryTest::wait_for("the first read", sub { main::count_requests("$ENV{TEST_NGINX_DIR}/compact.log", "/v3/kv/range") >= 1 });
+sleep 2;
+my $n = main::count_requests("$ENV{TEST_NGINX_DIR}/compact.log", "/v3/kv/range");
+Test::More::cmp_ok($n, '<=', 10, "range reads in 2 s of compacted watches ($n)");
+--- request
+GET /_discovery
+--- response_body_like: "last_error":"the watch was compacted again right after a read"
+--- error_log eval
+[qr/\[warn\].*discovery: the registry's revision 6 was compacted: reading it again/,
+ qr/\[error\].*discovery: registry at "http:\/\/127\.0\.0\.1:\d+" failed: the watch was compacted again right after a read/]
+
+
+
+=== TEST 3: a 900-byte token (etcd's JWT signed with RS512) is sent as it came
+--- http_config
+    discovery_registry etcd http://127.0.0.1:$TEST_NGINX_RAND_PORT_1 user=gw password=s3cret;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        default_type application/json;
+        location = /v3/auth/authenticate {
+            return 200 '{"header":{"revision":"4"},"token":"$TEST_NGINX_LONG_TOKEN"}';
+        }
+        location = /v3/kv/range {
+            if ($http_authorization != "$TEST_NGINX_LONG_TOKEN") {
+                return 401 '{"error":"etcdserver: invalid auth token","code":16,"message":"etcdserver: invalid auth token"}';
+            }
+            return 200 '$TEST_NGINX_TOKEN_RANGE';
+        }
+        location = /v3/watch {
+            if ($http_authorization != "$TEST_NGINX_LONG_TOKEN") {
+                return 401 '{"error":"etcdserver: invalid auth token","code":16,"message":"etcdserver: invalid auth token"}';
+            }
+            return 200 '$TEST_NGINX_TOKEN_WATCH';
+        }
+    }
+--- init
+DiscoveryTest::wait_status(qr/"table_revision":4,"last_error":"the watch ended"/);
+--- request
+GET /_discovery
+--- response_body_like: "revision":4,"table_revision":\d+,"last_error":"the watch ended","services_count":1,"services_valid":1,"services":\[\{"name":"authed"
+--- no_error_log
+invalid auth token
+too long
+[alert]
+[emerg]
+
+
+
+=== TEST 4: a link planted at the registry's file's old temporary name is not written through
+--- http_config
+    discovery_registry etcd http://127.0.0.1:$TEST_NGINX_SAVE_PORT;
+    discovery_state $TEST_NGINX_DIR/s4/table.state;
+--- init
+DiscoveryTest::wait_for("the registry's file", sub { !-l "$ENV{TEST_NGINX_DIR}/s4/table.state.registry" && (main::slurp("$ENV{TEST_NGINX_DIR}/s4/table.state.registry") // '') =~ /saved/ }, 10);
+Test::More::is(main::slurp("$ENV{TEST_NGINX_DIR}/s4/precious"), "precious\n", "the link's target is untouched");
+Test::More::ok(-l "$ENV{TEST_NGINX_DIR}/s4/table.state.registry.tmp", "the link is left where it was");
+--- request
+GET /_discovery
+--- response_body_like: "name":"saved","mod_revision":6,"valid":true
+
+
+
+=== TEST 5: the registry's file is a link: not read, said
+--- http_config
+    discovery_registry etcd http://127.0.0.1:$TEST_NGINX_DEAD_PORT;
+    discovery_state $TEST_NGINX_DIR/s5/table.state;
+--- request
+GET /_discovery
+--- response_body_like: "services":\[\],"conflicts"
+--- error_log eval
+qr/\[warn\].*discovery: "\S+\/s5\/table\.state\.registry" not loaded: it is a symbolic link/
+--- no_error_log
+[alert]
+[emerg]
+"linked"
+
+
+
+=== TEST 6: the registry's file cut short: not used, said, the rest of the configuration starts
+--- http_config
+    discovery_registry etcd http://127.0.0.1:$TEST_NGINX_DEAD_PORT;
+    discovery_state $TEST_NGINX_DIR/s6/table.state;
+--- request
+GET /_discovery
+--- response_body_like: "services":\[\],"conflicts"
+--- error_log eval
+qr/\[warn\].*discovery: the registry's services are not used: the registry's services is not valid JSON/
+--- no_error_log
+[alert]
+[emerg]
