@@ -6,7 +6,10 @@ use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 use DiscoveryTest;
 use File::Temp qw(tempdir);
+use IO::Socket::INET;
 use MIME::Base64 qw(encode_base64);
+use POSIX ();
+use Time::HiRes ();
 
 no_shuffle();
 no_root_location();
@@ -108,6 +111,69 @@ mkdir "$dir/s6" or die;
 open $fh, '>', "$dir/s6/table.state.registry" or die;
 print $fh qq(7\n{"cut":"{\\"url\\":\\"http://127.);
 close $fh;
+
+# TEST 7: a service that flaps, registered and deleted every 10 ms, for
+# 3 s from the first watch; the watch then stays open
+$ENV{TEST_NGINX_FLAP_PORT} = free_port();
+{
+    my $listen = IO::Socket::INET->new(
+        Listen => 64, LocalAddr => '127.0.0.1',
+        LocalPort => $ENV{TEST_NGINX_FLAP_PORT}, Proto => 'tcp',
+        ReuseAddr => 1) or die "flap: $!";
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if ($pid) {
+        close $listen;
+        $main::flap = $pid;
+    } else {
+        setpgrp(0, 0);
+        $SIG{PIPE} = 'IGNORE';
+        $SIG{CHLD} = 'IGNORE';
+        my $key = b64('/nginx-discovery/services/flap');
+        my $value = b64('{"url":"http://127.0.0.1:1"}');
+        my ($t0, $rev) = (undef, 10);
+        while (my $c = $listen->accept) {
+            my $req = '';
+            while ($req !~ /\r\n\r\n/) {
+                last unless sysread $c, $req, 4096, length $req;
+            }
+            my ($path) = $req =~ m{^\S+ (\S+)};
+            $t0 //= Time::HiRes::time() if $path eq '/v3/watch';
+            $rev += 1000;
+            if (fork) { close $c; next }
+            close $listen;
+            $c->autoflush(1);
+            if ($path ne '/v3/watch') {
+                my $body = range($rev);
+                print $c "HTTP/1.1 200 OK\r\nContent-Length: ",
+                    length($body), "\r\nConnection: close\r\n\r\n$body";
+                POSIX::_exit(0);
+            }
+            print $c "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n",
+                '{"result":{"header":', header($rev), ',"created":true}}', "\n";
+            for (my $i = 0; Time::HiRes::time() - $t0 < 3; $i++) {
+                $rev++;
+                my $ev = $i % 2
+                    ? qq({"type":"DELETE","kv":{"key":"$key","mod_revision":"$rev"}})
+                    : qq({"kv":{"key":"$key","value":"$value","mod_revision":"$rev"}});
+                print $c '{"result":{"header":', header($rev), ',"events":[',
+                    $ev, ']}}', "\n" or POSIX::_exit(0);
+                Time::HiRes::sleep(0.01);
+            }
+            sleep 60;
+            POSIX::_exit(0);
+        }
+        POSIX::_exit(0);
+    }
+}
+
+# the server and the watches it forked, a process group
+END { kill 'KILL', -$main::flap if $main::flap }
+
+sub reloads {
+    open my $fh, '<', $Test::Nginx::Util::ErrLogFile or return 0;
+    return scalar grep { /reloading the configuration/ } <$fh>;
+}
 
 use_defaults(no_error_log => "[alert]\n[emerg]\n[crit]");
 
@@ -225,3 +291,41 @@ qr/\[warn\].*discovery: the registry's services are not used: the registry's ser
 --- no_error_log
 [alert]
 [emerg]
+
+
+
+=== TEST 7: a service that flaps every 10 ms for 3 s: a reload a second at most, and the gateway routes throughout
+--- http_config
+    discovery_registry etcd http://127.0.0.1:$TEST_NGINX_FLAP_PORT;
+    discovery_service file http://127.0.0.1:$TEST_NGINX_RAND_PORT_1 interval=1s;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location = /health {
+            default_type application/json;
+            return 200 '{"routes": [{"path": "/file/{id}", "methods": ["GET"]}]}';
+        }
+        location / {
+            return 200 "file $uri\n";
+        }
+    }
+--- config
+    location / {
+        discovery_route on;
+        proxy_pass http://$discovery_upstream;
+    }
+--- init
+DiscoveryTest::wait_for("the first reload", sub { main::reloads() >= 1 });
+my ($ok, $failed) = (0, 0);
+my $end = Time::HiRes::time() + 3.5;
+while (Time::HiRes::time() < $end) {
+    my $got = DiscoveryTest::http_get($ENV{TEST_NGINX_SERVER_PORT} || 1984, '/file/1') // '';
+    $got =~ m{^HTTP/1\.1 200 .*file /file/1}s ? $ok++ : $failed++;
+    Time::HiRes::sleep(0.05);
+}
+my $n = main::reloads();
+Test::More::cmp_ok($n, '<=', 6, "reloads while the service flapped 3 s ($n)");
+Test::More::is($failed, 0, "requests failed while it flapped (of " . ($ok + $failed) . ")");
+--- request
+GET /file/1
+--- response_body
+file /file/1

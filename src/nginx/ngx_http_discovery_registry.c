@@ -42,6 +42,14 @@
  */
 #define NGX_HTTP_DISCOVERY_REGISTRY_SETTLE  50
 
+/*
+ * A reload at most every this long (ms): a service that flaps, registered
+ * and gone every 10 ms, made the gateway reload five times a second for
+ * as long as it flapped; the first change after a quiet second still
+ * reloads within NGX_HTTP_DISCOVERY_REGISTRY_SETTLE.
+ */
+#define NGX_HTTP_DISCOVERY_REGISTRY_RELOAD  1000
+
 /* how often the watcher looks for an API write to put to etcd (ms) */
 #define NGX_HTTP_DISCOVERY_REGISTRY_SYNC    100
 
@@ -93,6 +101,8 @@ struct ngx_http_discovery_registry_sh_s {
     size_t                         serving_len;
     int64_t                        serving_revision;
     int64_t                        table_revision;
+
+    ngx_msec_t                     reloaded;     /* asked at, 0: never */
 };
 
 
@@ -1575,6 +1585,7 @@ ngx_http_discovery_registry_follow(void)
     u_char                                 *p;
     int64_t                                 revision;
     ngx_pid_t                               master;
+    ngx_msec_t                              elapsed;
     discovery_buf_t                         serving;
     discovery_error_t                       err;
     ngx_slab_pool_t                        *shpool;
@@ -1631,6 +1642,22 @@ ngx_http_discovery_registry_follow(void)
 
     rsh = w->dmcf->sh->registry;
 
+    /* the zone outlives the watcher: its time holds across the reloads */
+
+    elapsed = ngx_current_msec - rsh->reloaded;
+
+    if (rsh->reloaded && elapsed < NGX_HTTP_DISCOVERY_REGISTRY_RELOAD) {
+        ngx_shmtx_unlock(&shpool->mutex);
+        discovery_buf_free(&serving);
+
+        if (!w->settle.timer_set) {
+            ngx_add_timer(&w->settle,
+                          NGX_HTTP_DISCOVERY_REGISTRY_RELOAD - elapsed);
+        }
+
+        return;
+    }
+
     p = ngx_slab_alloc_locked(shpool, serving.len);
 
     if (p) {
@@ -1643,6 +1670,7 @@ ngx_http_discovery_registry_follow(void)
         rsh->serving = p;
         rsh->serving_len = serving.len;
         rsh->serving_revision = revision;
+        rsh->reloaded = ngx_max(ngx_current_msec, 1);
     }
 
     ngx_shmtx_unlock(&shpool->mutex);
