@@ -5,7 +5,8 @@ with an etcd lease of ``ttl`` seconds, through etcd's v3 JSON gateway (httpx;
 keys and values base64, as the gateway wants them):
 
 * the key is written once the service answers its own ``GET /health`` at
-  its advertised URL, so a gateway never polls a port that is not open yet;
+  its advertised URL, so a gateway never polls a port that is not open yet
+  (however long that takes: a warning is logged after ``READY_TIMEOUT``);
 * a background thread keeps the lease alive (every ``ttl / 3`` seconds); a
   lease etcd no longer knows (it expired while etcd was unreachable) is
   granted anew and the key written again;
@@ -18,6 +19,8 @@ keys and values base64, as the gateway wants them):
 
 import base64
 import json
+import logging
+import re
 import threading
 import time
 from typing import Any, Dict, List, Optional, Sequence, Union
@@ -27,11 +30,16 @@ import httpx
 __all__ = ["Registration"]
 
 DEFAULT_PREFIX = "/nginx-discovery/"
-# how long to wait for the service to answer its own health endpoint
+# how long the service may take to answer its own health endpoint before a
+# warning says it is not registered yet (it still is, once it answers)
 READY_TIMEOUT = 60.0
 READY_PAUSE = 0.02
 # one request to etcd, at most
 REQUEST_TIMEOUT = 2.0
+# a service name, as discovery_service and the gateways take it
+NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+log = logging.getLogger("nginx_discovery.registry")
 
 
 def _b64(s: str) -> str:
@@ -59,6 +67,9 @@ class Registration:
             raise ValueError("registry: no member URL")
         if ttl < 2:
             raise ValueError("ttl: at least 2 seconds")
+        if not NAME.fullmatch(name):
+            raise ValueError("invalid service name %r: 1 to 64 letters, digits, "
+                             "'_', '-' or '.'" % name)
         self.members: List[str] = [m.rstrip("/") for m in members]
         self.name = name
         self.advertise = advertise.rstrip("/")
@@ -115,14 +126,22 @@ class Registration:
             self._thread.start()
 
     def _wait_ready(self) -> bool:
+        """False once stopped; never gives up before (it gave up after
+        READY_TIMEOUT, and the service never registered, silently)."""
         deadline = time.monotonic() + READY_TIMEOUT
-        while not self._stop.is_set() and time.monotonic() < deadline:
+        url = self.advertise + "/health"
+        while not self._stop.is_set():
             try:
-                if self._client.get(self.advertise + "/health").status_code == 200:
+                if self._client.get(url).status_code == 200:
                     return True
             except httpx.HTTPError:
                 pass
-            self._stop.wait(READY_PAUSE)
+            if deadline is not None and time.monotonic() >= deadline:
+                log.warning("service %s does not answer %s after %gs: it is "
+                            "registered once it does", self.name, url,
+                            READY_TIMEOUT)
+                deadline = None
+            self._stop.wait(READY_PAUSE if deadline is not None else 1.0)
         return False
 
     def _run(self) -> None:

@@ -26,13 +26,17 @@ class FakeEtcd:
 
     def __init__(self):
         self.calls = []
+        self.healthy = True
         self.lease_known = True
         self.grants = 0
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
-                self._answer({"status": "healthy"})
+                if fake.healthy:
+                    self._answer({"status": "healthy"})
+                else:
+                    self._answer({"status": "starting"}, 503)
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -47,9 +51,9 @@ class FakeEtcd:
                 else:
                     self._answer({"header": {"revision": "2"}})
 
-            def _answer(self, doc):
+            def _answer(self, doc, status=200):
                 data = json.dumps(doc).encode()
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -122,3 +126,25 @@ def test_registry_needs_an_advertised_url_and_a_useful_ttl():
         Registration("http://127.0.0.1:2379", "chat", "http://127.0.0.1:8001", ttl=1)
     with pytest.raises(ValueError):
         Registration([], "chat", "http://127.0.0.1:8001")
+
+
+def test_a_health_endpoint_that_fails_longer_than_the_wait_still_registers(
+        etcd, monkeypatch, caplog):
+    # it gave up after READY_TIMEOUT, silently: the service never registered
+    monkeypatch.setattr("nginx_discovery.registry.READY_TIMEOUT", 0.1)
+    etcd.healthy = False
+    r = Registration(etcd.url, "slow", etcd.url, ttl=3)
+    r.start()
+    time.sleep(0.5)
+    assert "/v3/kv/put" not in etcd.paths()
+    assert "slow" in caplog.text and "/health" in caplog.text
+    etcd.healthy = True
+    assert r.registered.wait(5)
+    r.stop()
+
+
+def test_a_name_the_gateways_would_refuse_is_refused_at_once():
+    for name in ("", "a/b", "a b", "x" * 65, "caf\u00e9"):
+        with pytest.raises(ValueError):
+            Registration("http://127.0.0.1:2379", name, "http://127.0.0.1:8001")
+    Registration("http://127.0.0.1:2379", "Chat_1.v-2", "http://127.0.0.1:8001")
