@@ -712,6 +712,10 @@ int discovery_registry_watch_feed(discovery_registry_t *r,
     const unsigned char *data, size_t len, discovery_error_t *err)
     DISCOVERY_NOEXCEPT;
 
+/* the bytes of a message begun and not yet whole */
+size_t discovery_registry_watch_pending(discovery_registry_t *r)
+    DISCOVERY_NOEXCEPT;
+
 /*
  * Reads and applies the stream's next whole message: DISCOVERY_OK with
  * *what one of DISCOVERY_WATCH_*, or an error (etcd's, or a malformed

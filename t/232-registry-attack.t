@@ -112,6 +112,68 @@ open $fh, '>', "$dir/s6/table.state.registry" or die;
 print $fh qq(7\n{"cut":"{\\"url\\":\\"http://127.);
 close $fh;
 
+# raw_server($port, $answer): a server of its own process group, that
+# forks for each connection and calls $answer->($path, $socket) there
+sub raw_server {
+    my ($port, $answer) = @_;
+    my $listen = IO::Socket::INET->new(
+        Listen => 64, LocalAddr => '127.0.0.1', LocalPort => $port,
+        Proto => 'tcp', ReuseAddr => 1) or die "raw_server: $!";
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if ($pid) {
+        close $listen;
+        push @main::raw, $pid;
+        return;
+    }
+    setpgrp(0, 0);
+    $SIG{PIPE} = 'IGNORE';
+    $SIG{CHLD} = 'IGNORE';
+    while (my $c = $listen->accept) {
+        my $req = '';
+        while ($req !~ /\r\n\r\n/) {
+            last unless sysread $c, $req, 4096, length $req;
+        }
+        my ($path) = $req =~ m{^\S+ (\S+)};
+        $path //= '';
+        if (fork) { close $c; next }
+        close $listen;
+        $c->autoflush(1);
+        $answer->($path, $c);
+        POSIX::_exit(0);
+    }
+    POSIX::_exit(0);
+}
+
+# the servers and the connections they forked, process groups
+END { kill 'KILL', -$_ for @main::raw }
+
+sub answer {
+    my ($c, $body) = @_;
+    print $c "HTTP/1.1 200 OK\r\nContent-Length: ", length($body),
+        "\r\nConnection: close\r\n\r\n$body";
+}
+
+# TEST 8: a watch that sends half a message, then nothing
+$ENV{TEST_NGINX_STALL_PORT} = free_port();
+raw_server($ENV{TEST_NGINX_STALL_PORT}, sub {
+    my ($path, $c) = @_;
+    return answer($c, range(3)) if $path eq '/v3/kv/range';
+    print $c "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n",
+        '{"result":{"header":', header(3), ',"created":true}}', "\n",
+        '{"result":{"header":', header(4), ',"events":[{"kv":';
+    sleep 60;
+});
+
+# TEST 9: a watch that sends its headers, then nothing
+$ENV{TEST_NGINX_MUTE_PORT} = free_port();
+raw_server($ENV{TEST_NGINX_MUTE_PORT}, sub {
+    my ($path, $c) = @_;
+    return answer($c, range(3)) if $path eq '/v3/kv/range';
+    print $c "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n";
+    sleep 60;
+});
+
 # TEST 7: a service that flaps, registered and deleted every 10 ms, for
 # 3 s from the first watch; the watch then stays open
 $ENV{TEST_NGINX_FLAP_PORT} = free_port();
@@ -314,12 +376,18 @@ qr/\[warn\].*discovery: the registry's services are not used: the registry's ser
         proxy_pass http://$discovery_upstream;
     }
 --- init
+my $port = $ENV{TEST_NGINX_SERVER_PORT} || 1984;
+DiscoveryTest::wait_for("the file's route", sub { (DiscoveryTest::http_get($port, '/file/1') // '') =~ m{^HTTP/1\.1 200 } });
 DiscoveryTest::wait_for("the first reload", sub { main::reloads() >= 1 });
 my ($ok, $failed) = (0, 0);
 my $end = Time::HiRes::time() + 3.5;
 while (Time::HiRes::time() < $end) {
-    my $got = DiscoveryTest::http_get($ENV{TEST_NGINX_SERVER_PORT} || 1984, '/file/1') // '';
-    $got =~ m{^HTTP/1\.1 200 .*file /file/1}s ? $ok++ : $failed++;
+    my $got = DiscoveryTest::http_get($port, '/file/1') // '';
+    if ($got =~ m{^HTTP/1\.1 200 .*file /file/1}s) {
+        $ok++;
+    } else {
+        Test::More::diag("failed: " . substr($got, 0, 300)) unless $failed++;
+    }
     Time::HiRes::sleep(0.05);
 }
 my $n = main::reloads();
@@ -329,3 +397,29 @@ Test::More::is($failed, 0, "requests failed while it flapped (of " . ($ok + $fai
 GET /file/1
 --- response_body
 file /file/1
+
+
+
+=== TEST 8: a watch that stops halfway through a message fails after timeout=, said
+--- http_config
+    discovery_registry etcd http://127.0.0.1:$TEST_NGINX_STALL_PORT timeout=1s;
+--- init
+DiscoveryTest::wait_status(qr/"last_error":"the watch sent part of a message and nothing more for 1000 ms"/);
+--- request
+GET /_discovery
+--- response_body_like: "revision":3,"table_revision":\d+,"last_error":"the watch sent part of a message and nothing more for 1000 ms"
+--- error_log eval
+qr/\[error\].*discovery: registry at "http:\/\/127\.0\.0\.1:\d+" failed: the watch sent part of a message and nothing more for 1000 ms/
+
+
+
+=== TEST 9: a watch that is never created fails after timeout=, said
+--- http_config
+    discovery_registry etcd http://127.0.0.1:$TEST_NGINX_MUTE_PORT timeout=1s;
+--- init
+DiscoveryTest::wait_status(qr/"last_error":"the watch was not created within 1000 ms"/);
+--- request
+GET /_discovery
+--- response_body_like: "revision":3,"table_revision":\d+,"last_error":"the watch was not created within 1000 ms"
+--- error_log eval
+qr/\[error\].*discovery: registry at "http:\/\/127\.0\.0\.1:\d+" failed: the watch was not created within 1000 ms/

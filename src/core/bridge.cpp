@@ -1116,6 +1116,11 @@ int discovery_registry_watch_feed(discovery_registry_t *r,
     });
 }
 
+size_t discovery_registry_watch_pending(discovery_registry_t *r) noexcept
+{
+    return r->stream.pending();
+}
+
 int discovery_registry_watch_next(discovery_registry_t *r, int *what,
                                   discovery_error_t *err) noexcept
 {

@@ -152,6 +152,7 @@ typedef struct {
     ngx_event_t                          settle;     /* then follow */
     ngx_event_t                          sync;
     ngx_event_t                          retry;
+    ngx_event_t                          stalled;    /* of the watch */
     ngx_event_t                          timer;      /* libcurl's */
     ngx_log_t                           *log;
 } ngx_http_discovery_registry_watcher_t;
@@ -161,6 +162,7 @@ static char *ngx_http_discovery_registry_url(ngx_conf_t *cf,
     ngx_http_discovery_registry_conf_t *rcf, ngx_str_t *value);
 static void ngx_http_discovery_registry_lease_handler(ngx_event_t *ev);
 static void ngx_http_discovery_registry_retry_handler(ngx_event_t *ev);
+static void ngx_http_discovery_registry_stalled_handler(ngx_event_t *ev);
 static void ngx_http_discovery_registry_sync_handler(ngx_event_t *ev);
 static void ngx_http_discovery_registry_start(ngx_uint_t step);
 static CURLcode ngx_http_discovery_registry_tls(CURL *easy,
@@ -836,18 +838,22 @@ ngx_http_discovery_registry_init_worker(ngx_cycle_t *cycle,
     w->sync.log = cycle->log;
     w->sync.cancelable = 1;
     w->retry.handler = ngx_http_discovery_registry_retry_handler;
+    w->stalled.handler = ngx_http_discovery_registry_stalled_handler;
     w->timer.handler = ngx_http_discovery_registry_timeout;
 
     w->lease.data = &ngx_http_discovery_registry_dumb;
     w->retry.data = &ngx_http_discovery_registry_dumb;
+    w->stalled.data = &ngx_http_discovery_registry_dumb;
     w->timer.data = &ngx_http_discovery_registry_dumb;
 
     w->lease.log = cycle->log;
     w->retry.log = cycle->log;
+    w->stalled.log = cycle->log;
     w->timer.log = cycle->log;
 
     w->lease.cancelable = 1;
     w->retry.cancelable = 1;
+    w->stalled.cancelable = 1;
     w->timer.cancelable = 1;
 
     ngx_add_timer(&w->lease, 1);
@@ -1006,6 +1012,36 @@ ngx_http_discovery_registry_retry_handler(ngx_event_t *ev)
 }
 
 
+/*
+ * A watch may be silent for as long as nothing changes, but its creation,
+ * and each message once begun, come at once from a sane member: one that
+ * sent its headers, or half a message, and then nothing for timeout=, is
+ * left for the next (TCP keepalive does not tell: its kernel answers).
+ */
+
+static void
+ngx_http_discovery_registry_stalled_handler(ngx_event_t *ev)
+{
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+
+    if (w->step != NGX_HTTP_DISCOVERY_REGISTRY_WATCH) {
+        return;
+    }
+
+    if (w->watching) {
+        ngx_http_discovery_registry_failed("the watch sent part of a message "
+                                           "and nothing more for %M ms",
+                                           w->conf->timeout);
+
+    } else {
+        ngx_http_discovery_registry_failed("the watch was not created within "
+                                           "%M ms", w->conf->timeout);
+    }
+}
+
+
 /* a request to the current endpoint: authenticate, read, or watch */
 
 static void
@@ -1147,6 +1183,10 @@ ngx_http_discovery_registry_start(ngx_uint_t step)
         return;
     }
 
+    if (step == NGX_HTTP_DISCOVERY_REGISTRY_WATCH) {
+        ngx_add_timer(&w->stalled, rcf->timeout);
+    }
+
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, w->log, 0,
                    "discovery: registry request %s", buf);
 }
@@ -1219,6 +1259,10 @@ ngx_http_discovery_registry_stop(void)
 
     if (w->retry.timer_set) {
         ngx_del_timer(&w->retry);
+    }
+
+    if (w->stalled.timer_set) {
+        ngx_del_timer(&w->stalled);
     }
 }
 
@@ -2222,7 +2266,23 @@ ngx_http_discovery_registry_write(char *ptr, size_t size, size_t nmemb,
 
         ngx_http_discovery_registry_watch();
 
-        return w->error_len ? 0 : len;
+        if (w->error_len) {
+            return 0;
+        }
+
+        /* created, and no message begun: it may be silent */
+
+        if (w->watching && discovery_registry_watch_pending(w->registry) == 0)
+        {
+            if (w->stalled.timer_set) {
+                ngx_del_timer(&w->stalled);
+            }
+
+        } else if (!w->stalled.timer_set) {
+            ngx_add_timer(&w->stalled, w->conf->timeout);
+        }
+
+        return len;
     }
 
     /* a unary answer, or an error instead of the stream */
