@@ -237,6 +237,15 @@ sub reloads {
     return scalar grep { /reloading the configuration/ } <$fh>;
 }
 
+# TEST 10: the registry's file of another prefix; of this one
+for my $t (['s10', '/other/', 'stale'], ['s11', '/nginx-discovery/', 'kept']) {
+    my ($sub, $prefix, $name) = @$t;
+    mkdir "$dir/$sub" or die;
+    open my $fh, '>', "$dir/$sub/table.state.registry" or die;
+    print $fh qq(7 $prefix\n{"$name":"{\\"url\\":\\"http://127.0.0.1:1\\"}"});
+    close $fh;
+}
+
 use_defaults(no_error_log => "[alert]\n[emerg]\n[crit]");
 
 run_tests();
@@ -423,3 +432,29 @@ GET /_discovery
 --- response_body_like: "revision":3,"table_revision":\d+,"last_error":"the watch was not created within 1000 ms"
 --- error_log eval
 qr/\[error\].*discovery: registry at "http:\/\/127\.0\.0\.1:\d+" failed: the watch was not created within 1000 ms/
+
+
+
+=== TEST 10: the registry's file written for another prefix: not used, said
+--- http_config
+    discovery_registry etcd http://127.0.0.1:$TEST_NGINX_DEAD_PORT;
+    discovery_state $TEST_NGINX_DIR/s10/table.state;
+--- request
+GET /_discovery
+--- response_body_like: "services":\[\],"conflicts"
+--- error_log eval
+qr/\[warn\].*discovery: "\S+\/s10\/table\.state\.registry" holds the services of prefix "\/other\/", not "\/nginx-discovery\/": ignored/
+--- no_error_log
+[alert]
+[emerg]
+"stale"
+
+
+
+=== TEST 11: the registry's file written for this prefix: served while etcd is down
+--- http_config
+    discovery_registry etcd http://127.0.0.1:$TEST_NGINX_DEAD_PORT;
+    discovery_state $TEST_NGINX_DIR/s11/table.state;
+--- request
+GET /_discovery
+--- response_body_like: "services":\[\{"name":"kept","url":"http://127\.0\.0\.1:1",.*"origin":"registry".*"table_revision":7,

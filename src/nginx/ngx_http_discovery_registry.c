@@ -447,7 +447,7 @@ static ngx_int_t
 ngx_http_discovery_registry_saved(ngx_conf_t *cf,
     ngx_http_discovery_main_conf_t *dmcf)
 {
-    u_char                              *p, *nl;
+    u_char                              *p, *nl, *sp;
     ssize_t                              n;
     ngx_fd_t                             fd;
     ngx_err_t                            err;
@@ -516,7 +516,7 @@ ngx_http_discovery_registry_saved(ngx_conf_t *cf,
         }
     }
 
-    /* a start: "REVISION\nJSON" beside the state file */
+    /* a start: "REVISION PREFIX\nJSON" beside the state file */
 
     if (dmcf->state.len == 0 || ngx_test_config) {
         return NGX_OK;
@@ -576,7 +576,23 @@ ngx_http_discovery_registry_saved(ngx_conf_t *cf,
         return NGX_OK;
     }
 
-    rcf->serving_revision = ngx_atoof(p, nl - p);
+    /* "REVISION PREFIX"; "REVISION" alone in a file of an older version */
+
+    sp = ngx_strlchr(p, nl, ' ');
+
+    if (sp
+        && ((size_t) (nl - sp - 1) != rcf->prefix.len
+            || ngx_strncmp(sp + 1, rcf->prefix.data, rcf->prefix.len) != 0))
+    {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "discovery: \"%s\" holds the services of prefix "
+                      "\"%*s\", not \"%V\": ignored", name.data,
+                      ngx_min((size_t) (nl - sp - 1), 256), sp + 1,
+                      &rcf->prefix);
+        return NGX_OK;
+    }
+
+    rcf->serving_revision = ngx_atoof(p, (sp ? sp : nl) - p);
     if (rcf->serving_revision == NGX_ERROR) {
         rcf->serving_revision = 0;
     }
@@ -2049,7 +2065,10 @@ ngx_http_discovery_registry_discard(char *ptr, size_t size, size_t nmemb,
 }
 
 
-/* "REVISION\nJSON" beside the state file, for a start while etcd is down */
+/*
+ * "REVISION PREFIX\nJSON" beside the state file, for a start while etcd is
+ * down
+ */
 
 static void
 ngx_http_discovery_registry_save(u_char *serving, size_t len,
@@ -2059,7 +2078,8 @@ ngx_http_discovery_registry_save(u_char *serving, size_t len,
     ngx_fd_t                                fd;
     ngx_str_t                              *state, path;
     ngx_http_discovery_registry_watcher_t  *w;
-    u_char                                  head[NGX_INT64_LEN + 2];
+    u_char                                  head[NGX_INT64_LEN + 2
+                                                 + NGX_MAX_PATH];
     u_char                                  name[NGX_MAX_PATH];
     u_char                                  temp[NGX_MAX_PATH];
 
@@ -2086,7 +2106,15 @@ ngx_http_discovery_registry_save(u_char *serving, size_t len,
         return;
     }
 
-    p = ngx_sprintf(head, "%L\n", revision);
+    /* the prefix, so that another prefix's services are not taken */
+
+    if (w->conf->prefix.len > NGX_MAX_PATH) {
+        ngx_close_file(fd);
+        (void) ngx_delete_file(temp);
+        return;
+    }
+
+    p = ngx_sprintf(head, "%L %V\n", revision, &w->conf->prefix);
 
     if (ngx_write_fd(fd, head, p - head) != p - head
         || ngx_write_fd(fd, serving, len) != (ssize_t) len)
