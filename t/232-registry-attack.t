@@ -246,6 +246,19 @@ for my $t (['s10', '/other/', 'stale'], ['s11', '/nginx-discovery/', 'kept']) {
     close $fh;
 }
 
+# TEST 12: more services than the zone has room for
+$ENV{TEST_NGINX_MANY_PORT} = free_port();
+my $many = range(900, map {
+    kv("svc$_", qq({"url":"http://127.0.0.1:1","prefix":["/svc$_"]}), $_ + 2)
+} 1 .. 400);
+raw_server($ENV{TEST_NGINX_MANY_PORT}, sub {
+    my ($path, $c) = @_;
+    return answer($c, $many) if $path eq '/v3/kv/range';
+    print $c "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n",
+        '{"result":{"header":', header(900), ',"created":true}}', "\n";
+    sleep 60;
+});
+
 use_defaults(no_error_log => "[alert]\n[emerg]\n[crit]");
 
 run_tests();
@@ -458,3 +471,21 @@ qr/\[warn\].*discovery: "\S+\/s10\/table\.state\.registry" holds the services of
 --- request
 GET /_discovery
 --- response_body_like: "services":\[\{"name":"kept","url":"http://127\.0\.0\.1:1",.*"origin":"registry".*"table_revision":7,
+
+
+
+=== TEST 12: a reload for the registry that nginx refuses (the zone is too small): said on the status page, not only in the master's log
+--- http_config
+    discovery_zone 128k;
+    discovery_registry etcd http://127.0.0.1:$TEST_NGINX_MANY_PORT;
+--- init
+DiscoveryTest::wait_status(qr/"last_error":"the registry's services of revision 900 were not taken in/, 10);
+--- request
+GET /_discovery
+--- response_body_like: "revision":900,"table_revision":0,"last_error":"the registry's services of revision 900 were not taken in: the reload asked for did not happen within 5 s \(see the error log\)","services_count":400,"services_valid":400
+--- error_log eval
+[qr/\[emerg\].*discovery zone "discovery" of 131072 bytes is too small for the table of the new configuration/,
+ qr/\[warn\].*discovery: the registry's services of revision 900 were not taken in: the reload asked for did not happen within 5 s \(see the error log\)/]
+--- no_error_log
+[alert]
+[crit]

@@ -50,6 +50,13 @@
  */
 #define NGX_HTTP_DISCOVERY_REGISTRY_RELOAD  1000
 
+/*
+ * A reload that has not replaced the watching worker this long (ms) after
+ * it was asked for was refused by nginx (nginx.conf broken meanwhile, the
+ * zone too small for the new table): the status page says so.
+ */
+#define NGX_HTTP_DISCOVERY_REGISTRY_TOOK    5000
+
 /* how often the watcher looks for an API write to put to etcd (ms) */
 #define NGX_HTTP_DISCOVERY_REGISTRY_SYNC    100
 
@@ -133,6 +140,7 @@ typedef struct {
 
     u_char                              *asked;      /* reloaded for */
     size_t                               asked_len;
+    int64_t                              asked_revision;
 
     /*
      * The management API's overrides: the zone's controls_version etcd
@@ -153,6 +161,7 @@ typedef struct {
     ngx_event_t                          sync;
     ngx_event_t                          retry;
     ngx_event_t                          stalled;    /* of the watch */
+    ngx_event_t                          took;       /* the reload asked */
     ngx_event_t                          timer;      /* libcurl's */
     ngx_log_t                           *log;
 } ngx_http_discovery_registry_watcher_t;
@@ -163,6 +172,7 @@ static char *ngx_http_discovery_registry_url(ngx_conf_t *cf,
 static void ngx_http_discovery_registry_lease_handler(ngx_event_t *ev);
 static void ngx_http_discovery_registry_retry_handler(ngx_event_t *ev);
 static void ngx_http_discovery_registry_stalled_handler(ngx_event_t *ev);
+static void ngx_http_discovery_registry_took_handler(ngx_event_t *ev);
 static void ngx_http_discovery_registry_sync_handler(ngx_event_t *ev);
 static void ngx_http_discovery_registry_start(ngx_uint_t step);
 static CURLcode ngx_http_discovery_registry_tls(CURL *easy,
@@ -855,21 +865,25 @@ ngx_http_discovery_registry_init_worker(ngx_cycle_t *cycle,
     w->sync.cancelable = 1;
     w->retry.handler = ngx_http_discovery_registry_retry_handler;
     w->stalled.handler = ngx_http_discovery_registry_stalled_handler;
+    w->took.handler = ngx_http_discovery_registry_took_handler;
     w->timer.handler = ngx_http_discovery_registry_timeout;
 
     w->lease.data = &ngx_http_discovery_registry_dumb;
     w->retry.data = &ngx_http_discovery_registry_dumb;
     w->stalled.data = &ngx_http_discovery_registry_dumb;
+    w->took.data = &ngx_http_discovery_registry_dumb;
     w->timer.data = &ngx_http_discovery_registry_dumb;
 
     w->lease.log = cycle->log;
     w->retry.log = cycle->log;
     w->stalled.log = cycle->log;
+    w->took.log = cycle->log;
     w->timer.log = cycle->log;
 
     w->lease.cancelable = 1;
     w->retry.cancelable = 1;
     w->stalled.cancelable = 1;
+    w->took.cancelable = 1;
     w->timer.cancelable = 1;
 
     ngx_add_timer(&w->lease, 1);
@@ -1768,6 +1782,56 @@ ngx_http_discovery_registry_follow(void)
 
     /* not kill(): the master may run as root, the workers as nobody */
     (void) ngx_http_discovery_reload_ask(w->log);
+
+    w->asked_revision = revision;
+
+    if (w->took.timer_set) {
+        ngx_del_timer(&w->took);
+    }
+
+    ngx_add_timer(&w->took, NGX_HTTP_DISCOVERY_REGISTRY_TOOK);
+}
+
+
+/*
+ * The reload asked for has not come: a reload that works makes this
+ * worker exit, and its timers are not run.  nginx said why in the
+ * master's [emerg]; the status page's last_error says that it did not
+ * happen, until another error replaces it.
+ */
+
+static void
+ngx_http_discovery_registry_took_handler(ngx_event_t *ev)
+{
+    size_t                                  len;
+    ngx_http_discovery_registry_sh_t       *rsh;
+    ngx_http_discovery_registry_watcher_t  *w;
+    u_char                                  error[DISCOVERY_ERROR_LEN];
+
+    w = &ngx_http_discovery_watcher;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit || !w->leased) {
+        return;
+    }
+
+    /* not w->error: that one stops the transfer in flight */
+
+    len = ngx_snprintf(error, DISCOVERY_ERROR_LEN,
+                       "the registry's services of revision %L were not "
+                       "taken in: the reload asked for did not happen "
+                       "within %d s (see the error log)", w->asked_revision,
+                       NGX_HTTP_DISCOVERY_REGISTRY_TOOK / 1000)
+          - error;
+
+    ngx_log_error(NGX_LOG_WARN, w->log, 0, "discovery: %*s", len, error);
+
+    ngx_shmtx_lock(&w->dmcf->shpool->mutex);
+
+    rsh = w->dmcf->sh->registry;
+    rsh->error_len = len;
+    ngx_memcpy(rsh->error, error, len);
+
+    ngx_shmtx_unlock(&w->dmcf->shpool->mutex);
 }
 
 
