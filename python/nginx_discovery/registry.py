@@ -96,6 +96,8 @@ class Registration:
             try:
                 r = self._client.post(url, json=body)
                 answer = r.json()
+                if not isinstance(answer, dict):
+                    raise ValueError("not a JSON object: %.100r" % (answer,))
                 if r.status_code == 200 and "error" not in answer:
                     return answer
                 errors.append("%s: %s" % (url, answer.get("message") or answer))
@@ -154,7 +156,8 @@ class Registration:
                     self._grant_and_put()
                     self.registered.set()
                 pause = self.ttl / 3.0
-            except (RegistryError, KeyError, ValueError):
+            except (RegistryError, KeyError, ValueError, TypeError,
+                    AttributeError):
                 # every member failed: try again soon, within the lease's life
                 pause = min(1.0, self.ttl / 3.0)
 

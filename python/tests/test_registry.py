@@ -26,6 +26,7 @@ class FakeEtcd:
 
     def __init__(self):
         self.calls = []
+        self.junk = 0           # answers to give as a JSON list
         self.healthy = True
         self.lease_known = True
         self.grants = 0
@@ -41,7 +42,10 @@ class FakeEtcd:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 fake.calls.append((self.path, body))
-                if self.path == "/v3/lease/grant":
+                if fake.junk:
+                    fake.junk -= 1
+                    self._answer(["not", "etcd"])
+                elif self.path == "/v3/lease/grant":
                     fake.grants += 1
                     fake.lease_known = True
                     self._answer({"ID": str(7 + fake.grants), "TTL": body["TTL"]})
@@ -148,3 +152,13 @@ def test_a_name_the_gateways_would_refuse_is_refused_at_once():
         with pytest.raises(ValueError):
             Registration("http://127.0.0.1:2379", name, "http://127.0.0.1:8001")
     Registration("http://127.0.0.1:2379", "Chat_1.v-2", "http://127.0.0.1:8001")
+
+
+def test_a_member_answering_json_that_is_not_an_object_is_a_failure(etcd):
+    # a list made the thread die (TypeError): the key was never written
+    etcd.junk = 2
+    r = Registration(etcd.url, "chat", etcd.url, ttl=3)
+    r.start()
+    assert r.registered.wait(5)
+    assert r._thread.is_alive()
+    r.stop()
