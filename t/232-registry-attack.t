@@ -259,6 +259,30 @@ raw_server($ENV{TEST_NGINX_MANY_PORT}, sub {
     sleep 60;
 });
 
+# TEST 13: a watch that closes in the middle of an event
+$ENV{TEST_NGINX_CUT_PORT} = free_port();
+mock_service(
+    port => $ENV{TEST_NGINX_CUT_PORT},
+    paths => {
+        '/v3/kv/range' => [ { body => range(3) } ],
+        '/v3/watch' => [ { reset => 1, body => '{"result":{"header":'
+            . header(3) . ',"created":true}}' . "\n"
+            . '{"result":{"header":' . header(4) . ',"events":[{"kv":'
+            . kv('half', '{"url":"http://127.0.0.1:1"}', 4) . '}]}}'
+            . "\n" . (' ' x 40) } ],
+    },
+);
+
+# TEST 14: a member that answers 200 with a web page
+$ENV{TEST_NGINX_HTML_PORT} = free_port();
+mock_service(
+    port => $ENV{TEST_NGINX_HTML_PORT},
+    paths => {
+        '/v3/kv/range' => [ { type => 'text/html',
+            body => "<html><body>Welcome to nginx!</body></html>\n" } ],
+    },
+);
+
 use_defaults(no_error_log => "[alert]\n[emerg]\n[crit]");
 
 run_tests();
@@ -489,3 +513,29 @@ GET /_discovery
 --- no_error_log
 [alert]
 [crit]
+
+
+
+=== TEST 13: a watch that closes in the middle of an event: nothing of it taken, the watch made again
+--- http_config
+    discovery_registry etcd http://127.0.0.1:$TEST_NGINX_CUT_PORT;
+--- init
+DiscoveryTest::wait_status(qr/"last_error":"the watch ended: transfer closed/);
+--- request
+GET /_discovery
+--- response_body_like: "revision":3,"table_revision":\d+,"last_error":"the watch ended: transfer closed[^"]*","services_count":0,"services_valid":0,"services":\[\]
+--- no_error_log
+[alert]
+[emerg]
+"half"
+
+
+
+=== TEST 14: a member that answers 200 with a web page: a clear error, nothing taken
+--- http_config
+    discovery_registry etcd http://127.0.0.1:$TEST_NGINX_HTML_PORT;
+--- init
+DiscoveryTest::wait_status(qr/"state":"down"/);
+--- request
+GET /_discovery
+--- response_body_like: "state":"down",.*"revision":0,"table_revision":0,"last_error":"range read: the range answer is not valid JSON: [^"]+","services_count":0
