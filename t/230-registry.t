@@ -3,8 +3,8 @@
 use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 use DiscoveryTest;
+use EtcdMock;
 use File::Temp qw(tempdir);
-use MIME::Base64 qw(encode_base64);
 
 no_shuffle();
 no_root_location();
@@ -20,23 +20,6 @@ $ENV{TEST_NGINX_ERROR_PORT} = free_port();
 $ENV{TEST_NGINX_LOG_DIR} = $dir;
 $ENV{TEST_NGINX_SERVING_PORT} = free_port();
 $ENV{TEST_NGINX_SVC_PORT} = free_port();
-
-sub b64 { encode_base64(shift, '') }
-
-sub header { my $rev = shift;
-    qq({"cluster_id":"1","member_id":"2","revision":"$rev","raft_term":"3"}) }
-
-sub kv {
-    my ($key, $value, $rev) = @_;
-    my $k = b64("/nginx-discovery/services/$key");
-    my $v = b64($value);
-    return qq({"key":"$k","create_revision":"$rev","mod_revision":"$rev",)
-         . qq("version":"1","value":"$v"});
-}
-
-sub range { my ($rev, @kvs) = @_;
-    return '{"header":' . header($rev) . ',"kvs":[' . join(',', @kvs)
-         . '],"count":"' . scalar(@kvs) . '"}' }
 
 my $created = '{"result":{"header":' . header(7) . ',"created":true}}';
 
@@ -104,12 +87,6 @@ mock_service(
         '/v3/watch' => [ { hang => 1 } ],
     },
 );
-
-sub count_requests {
-    my ($file, $path) = @_;
-    open my $fh, '<', $file or return 0;
-    return scalar grep { $_ eq "$path\n" } <$fh>;
-}
 
 $ENV{TEST_NGINX_AUTH_RANGE} = range(4, kv('authed', '{"url":"http://127.0.0.1:4"}', 4));
 $ENV{TEST_NGINX_AUTH_WATCH} = '{"result":{"header":' . header(4) . ',"created":true}}';

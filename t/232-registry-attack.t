@@ -5,9 +5,9 @@
 use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 use DiscoveryTest;
+use EtcdMock;
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
-use MIME::Base64 qw(encode_base64);
 use POSIX ();
 use Time::HiRes ();
 
@@ -24,29 +24,6 @@ $ENV{TEST_NGINX_DEAD_PORT} = free_port();
 $ENV{TEST_NGINX_HOSTILE_PORT} = free_port();
 $ENV{TEST_NGINX_COMPACT_PORT} = free_port();
 $ENV{TEST_NGINX_SAVE_PORT} = free_port();
-
-sub b64 { encode_base64(shift, '') }
-
-sub header { my $rev = shift;
-    qq({"cluster_id":"1","member_id":"2","revision":"$rev","raft_term":"3"}) }
-
-sub kv {
-    my ($key, $value, $rev) = @_;
-    my $k = b64("/nginx-discovery/services/$key");
-    my $v = b64($value);
-    return qq({"key":"$k","create_revision":"$rev","mod_revision":"$rev",)
-         . qq("version":"1","value":"$v"});
-}
-
-sub range { my ($rev, @kvs) = @_;
-    return '{"header":' . header($rev) . ',"kvs":[' . join(',', @kvs)
-         . '],"count":"' . scalar(@kvs) . '"}' }
-
-sub count_requests {
-    my ($file, $path) = @_;
-    open my $fh, '<', $file or return 0;
-    return scalar grep { $_ eq "$path\n" } <$fh>;
-}
 
 sub slurp { open my $fh, '<', shift or return undef; local $/; <$fh> }
 
