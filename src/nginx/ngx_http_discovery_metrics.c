@@ -1221,7 +1221,6 @@ ngx_http_discovery_metrics_send(ngx_http_discovery_metrics_page_t *page)
 }
 
 
-
 static void
 ngx_http_discovery_metrics_freed(void *data)
 {
