@@ -16,6 +16,7 @@ our $PollLog = "$dir/polls.log";
 
 $ENV{TEST_NGINX_MOCK_PORT} = free_port();
 $ENV{TEST_NGINX_DEAD_PORT} = free_port();
+$ENV{TEST_NGINX_BLACKHOLE_PORT} = blackhole_port();
 
 mock_service(
     port => $ENV{TEST_NGINX_MOCK_PORT},
@@ -270,3 +271,21 @@ GET /a/1
 mock GET /a/1
 --- error_log
 service "s" is healthy
+
+
+
+=== TEST 15: a poll whose connection is still being made when its timeout passes fails, and its socket leaves epoll without an alert
+libcurl 7.88 closes such a socket before it says CURL_POLL_REMOVE:
+deleting the closed number from epoll logged "epoll_ctl(2, N) failed
+(9: Bad file descriptor)" at each timeout.
+--- http_config
+    discovery_service a http://127.0.0.1:$TEST_NGINX_BLACKHOLE_PORT timeout=200ms interval=1s;
+    discovery_service b http://127.0.0.1:$TEST_NGINX_BLACKHOLE_PORT timeout=200ms interval=1s;
+--- init
+DiscoveryTest::wait_status(qr/"failures":\s*[2-9]/);
+--- request
+GET /_discovery
+--- error_code: 200
+--- response_body_like: "name":"a".*"state":"unhealthy"
+--- error_log eval
+qr/\[error\].*poll of service "[ab]" at "[^"]+" failed: Connection timed out after \d+ milliseconds/

@@ -260,6 +260,9 @@ mock_service(
     },
 );
 
+# TEST 15: a member whose connections are never made
+$ENV{TEST_NGINX_BLACKHOLE_PORT} = blackhole_port();
+
 use_defaults(no_error_log => "[alert]\n[emerg]\n[crit]");
 
 run_tests();
@@ -516,3 +519,19 @@ DiscoveryTest::wait_status(qr/"state":"down"/);
 --- request
 GET /_discovery
 --- response_body_like: "state":"down",.*"revision":0,"table_revision":0,"last_error":"range read: the range answer is not valid JSON: [^"]+","services_count":0
+
+
+
+=== TEST 15: a member whose connection is never made fails after timeout=, and its socket leaves epoll without an alert
+libcurl 7.88 closes such a socket before it says CURL_POLL_REMOVE:
+deleting the closed number from epoll logged "epoll_ctl(2, N) failed
+(9: Bad file descriptor)".
+--- http_config
+    discovery_registry etcd http://127.0.0.1:$TEST_NGINX_BLACKHOLE_PORT timeout=200ms;
+--- init
+DiscoveryTest::wait_status(qr/"state":"down".*"last_error":"Connection timed out after \d+ milliseconds"/);
+--- request
+GET /_discovery
+--- response_body_like: "state":"down",.*"revision":0,"table_revision":0,"last_error":"Connection timed out after \d+ milliseconds"
+--- error_log eval
+qr/\[error\].*discovery: registry at "http:\/\/127\.0\.0\.1:\d+" failed: Connection timed out after \d+ milliseconds/

@@ -14,6 +14,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <curl/curl.h>
+
 #include "discovery_core.h"
 
 
@@ -387,6 +389,37 @@ typedef struct {
     ngx_msec_t                     duration;
 } ngx_http_discovery_outcome_t;
 
+
+/* libcurl's multi-socket interface on nginx's event loop (_curl.c) */
+typedef void (*ngx_http_discovery_curl_done_pt)(CURL *easy, CURLcode result);
+/* a socket found no free connection (NULL: libcurl is told to fail) */
+typedef void (*ngx_http_discovery_curl_starved_pt)(CURL *easy);
+
+/* a socket libcurl watches, by its number */
+typedef struct {
+    ngx_connection_t                    *connection;
+    ngx_file_uniq_t                      uniq;      /* which socket it is */
+} ngx_http_discovery_curl_socket_t;
+
+typedef struct {
+    CURLM                               *multi;
+    ngx_http_discovery_curl_done_pt      done;      /* a transfer ended */
+    ngx_http_discovery_curl_starved_pt   starved;
+    ngx_event_t                          timer;     /* libcurl's */
+    ngx_connection_t                     dumb;      /* the timer's data */
+    ngx_http_discovery_curl_socket_t    *sockets;   /* by number */
+    ngx_uint_t                           nsockets;
+    ngx_log_t                           *log;
+} ngx_http_discovery_curl_t;
+
+
+/* ngx_http_discovery_curl.c */
+ngx_int_t ngx_http_discovery_curl_init(ngx_http_discovery_curl_t *curl,
+    ngx_log_t *log, ngx_http_discovery_curl_done_pt done,
+    ngx_http_discovery_curl_starved_pt starved);
+CURLcode ngx_http_discovery_curl_handle(ngx_http_discovery_curl_t *curl,
+    CURL *easy);
+void ngx_http_discovery_curl_cleanup(ngx_http_discovery_curl_t *curl);
 
 /* ngx_http_discovery_directive.c */
 char *ngx_http_discovery_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);

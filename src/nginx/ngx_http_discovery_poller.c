@@ -88,10 +88,9 @@ struct ngx_http_discovery_poll_s {
 typedef struct {
     ngx_http_discovery_main_conf_t  *dmcf;
     ngx_http_discovery_polling_t    *polling;    /* by service index */
-    CURLM                           *multi;
+    ngx_http_discovery_curl_t        curl;
     struct curl_slist               *headers;
     struct curl_slist               *grpc_headers;
-    ngx_event_t                      timer;
     ngx_log_t                       *log;
 
     /* polls in flight, at most max_polls: the rest wait their turn */
@@ -135,14 +134,8 @@ static void ngx_http_discovery_poll_failed(
 static void ngx_http_discovery_poll_free(ngx_http_discovery_poll_t *poll);
 static void ngx_http_discovery_poll_error(ngx_http_discovery_poll_t *poll,
     const char *fmt, ...);
-static int ngx_http_discovery_curl_socket(CURL *easy, curl_socket_t s,
-    int what, void *userp, void *socketp);
-static void ngx_http_discovery_curl_connection_free(ngx_connection_t *c);
-static int ngx_http_discovery_curl_timer(CURLM *multi, long timeout_ms,
-    void *userp);
-static void ngx_http_discovery_curl_timeout(ngx_event_t *ev);
-static void ngx_http_discovery_curl_event(ngx_event_t *ev);
-static void ngx_http_discovery_curl_done(void);
+static void ngx_http_discovery_poll_ended(CURL *easy, CURLcode result);
+static void ngx_http_discovery_poll_starved(CURL *easy);
 static struct curl_slist *ngx_http_discovery_grpc_headers(void);
 
 
@@ -184,7 +177,6 @@ ngx_int_t
 ngx_http_discovery_poller_init_worker(ngx_cycle_t *cycle,
     ngx_http_discovery_main_conf_t *dmcf)
 {
-    CURLMcode                       rc;
     ngx_uint_t                      i;
     ngx_http_discovery_polling_t   *polling;
     ngx_http_discovery_poller_t    *poller;
@@ -199,37 +191,15 @@ ngx_http_discovery_poller_init_worker(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
-                      "discovery: curl_global_init() failed");
-        return NGX_ERROR;
-    }
-
     poller->dmcf = dmcf;
     poller->polling = polling;
     poller->log = cycle->log;
 
-    poller->multi = curl_multi_init();
-    if (poller->multi == NULL) {
-        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
-                      "discovery: curl_multi_init() failed");
-        return NGX_ERROR;
-    }
-
-    /* without them nothing would drive the polls */
-
-    rc = curl_multi_setopt(poller->multi, CURLMOPT_SOCKETFUNCTION,
-                           ngx_http_discovery_curl_socket);
-
-    if (rc == CURLM_OK) {
-        rc = curl_multi_setopt(poller->multi, CURLMOPT_TIMERFUNCTION,
-                               ngx_http_discovery_curl_timer);
-    }
-
-    if (rc != CURLM_OK) {
-        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
-                      "discovery: curl_multi_setopt() failed: %s",
-                      curl_multi_strerror(rc));
+    if (ngx_http_discovery_curl_init(&poller->curl, cycle->log,
+                                     ngx_http_discovery_poll_ended,
+                                     ngx_http_discovery_poll_starved)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -250,11 +220,6 @@ ngx_http_discovery_poller_init_worker(ngx_cycle_t *cycle,
     }
 
     ngx_http_discovery_poller_dumb.fd = (ngx_socket_t) -1;
-
-    poller->timer.handler = ngx_http_discovery_curl_timeout;
-    poller->timer.data = &ngx_http_discovery_poller_dumb;
-    poller->timer.log = cycle->log;
-    poller->timer.cancelable = 1;
 
     poller->max_polls = ngx_max(cycle->connection_n / 4, 1);
     poller->starved.handler = ngx_http_discovery_starved;
@@ -289,7 +254,7 @@ ngx_http_discovery_poller_exit_worker(ngx_cycle_t *cycle)
 
     poller = &ngx_http_discovery_poller;
 
-    if (poller->multi == NULL) {
+    if (poller->curl.multi == NULL) {
         return;
     }
 
@@ -310,8 +275,7 @@ ngx_http_discovery_poller_exit_worker(ngx_cycle_t *cycle)
         }
     }
 
-    curl_multi_cleanup(poller->multi);
-    poller->multi = NULL;
+    ngx_http_discovery_curl_cleanup(&poller->curl);
     curl_slist_free_all(poller->headers);
     curl_slist_free_all(poller->grpc_headers);
 
@@ -336,7 +300,7 @@ ngx_http_discovery_poll_now(ngx_http_discovery_service_t *service)
     poller = &ngx_http_discovery_poller;
     dmcf = poller->dmcf;
 
-    if (poller->multi == NULL) {
+    if (poller->curl.multi == NULL) {
         return;
     }
 
@@ -546,7 +510,7 @@ ngx_http_discovery_poll_start(ngx_http_discovery_polling_t *polling,
         goto failed;
     }
 
-    rc = curl_multi_add_handle(poller->multi, easy);
+    rc = curl_multi_add_handle(poller->curl.multi, easy);
 
     if (rc != CURLM_OK) {
         ngx_http_discovery_poll_error(poll, "cannot start the poll: "
@@ -595,13 +559,18 @@ failed:
 }
 
 
-/* what every poll of a service shares: credentials and TLS */
+/* what every poll of a service shares: its sockets' close, credentials, TLS */
 
 static void
 ngx_http_discovery_poll_setup(ngx_http_discovery_poll_t *poll,
     ngx_http_discovery_service_t *service,
     ngx_http_discovery_main_conf_t *dmcf)
 {
+    ngx_http_discovery_setopt_result(poll, "CURLOPT_CLOSESOCKETFUNCTION",
+                                     ngx_http_discovery_curl_handle(
+                                         &ngx_http_discovery_poller.curl,
+                                         poll->easy));
+
     if (service->user.len) {
         ngx_http_discovery_setopt(poll, CURLOPT_HTTPAUTH,
                                   (long) CURLAUTH_BASIC);
@@ -882,7 +851,7 @@ ngx_http_discovery_poll_finish(ngx_http_discovery_poll_t *poll,
 
     } else {
         /* the handle is done with; the poll stays in flight until parsed */
-        curl_multi_remove_handle(poller->multi, poll->easy);
+        curl_multi_remove_handle(poller->curl.multi, poll->easy);
 
 #if (NGX_THREADS)
         if (poll->received > NGX_HTTP_DISCOVERY_PARSE_INLINE) {
@@ -1218,7 +1187,7 @@ ngx_http_discovery_grpc_finish(ngx_http_discovery_poll_t *poll,
         } else if (discovery_grpc_next(poll->grpc, &path, &body, &len)) {
             /* the next call, on the same handle and connection */
 
-            multi = ngx_http_discovery_poller.multi;
+            multi = ngx_http_discovery_poller.curl.multi;
             curl_multi_remove_handle(multi, poll->easy);
 
             if (ngx_http_discovery_grpc_call(poll) == NGX_OK) {
@@ -1290,7 +1259,9 @@ ngx_http_discovery_poll_free(ngx_http_discovery_poll_t *poll)
     ngx_http_discovery_poller.polls--;
 
     /* the handle stays with the service for its next poll */
-    curl_multi_remove_handle(ngx_http_discovery_poller.multi, poll->easy);
+    curl_multi_remove_handle(ngx_http_discovery_poller.curl.multi,
+                             poll->easy);
+
     if (poll->parser) {
         discovery_parser_destroy(poll->parser);
     }
@@ -1326,198 +1297,39 @@ ngx_http_discovery_poll_error(ngx_http_discovery_poll_t *poll,
 }
 
 
+/* a transfer libcurl ended: the poll's, once it is done with */
+
+static void
+ngx_http_discovery_poll_ended(CURL *easy, CURLcode result)
+{
+    ngx_http_discovery_poll_t  *poll;
+
+    poll = NULL;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &poll);
+
+    if (poll) {
+        ngx_http_discovery_poll_finish(poll, result);
+    }
+}
+
+
 /*
- * libcurl says which sockets to watch; each gets an nginx connection
- * whose events are level-triggered, since libcurl may leave data unread
- * between calls.
+ * libcurl wanted a socket watched and no connection was free: the poll
+ * fails once libcurl has returned (ngx_get_connection() said why).
  */
 
-static int
-ngx_http_discovery_curl_socket(CURL *easy, curl_socket_t s, int what,
-    void *userp, void *socketp)
+static void
+ngx_http_discovery_poll_starved(CURL *easy)
 {
-    ngx_connection_t  *c = socketp;
-
-    ngx_log_t                  *log;
     ngx_http_discovery_poll_t  *poll;
 
-    log = ngx_http_discovery_poller.log;
+    poll = NULL;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &poll);
 
-    if (what == CURL_POLL_REMOVE) {
-        if (c) {
-            ngx_http_discovery_curl_connection_free(c);
-            curl_multi_assign(ngx_http_discovery_poller.multi, s, NULL);
-        }
-
-        return 0;
-    }
-
-    if (c == NULL) {
-        c = ngx_get_connection(s, log);
-
-        /*
-         * Not -1, which would make libcurl fail every poll in flight:
-         * this one fails, once libcurl has returned (ngx_get_connection()
-         * said why).
-         */
-        if (c == NULL) {
-            poll = NULL;
-            curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &poll);
-
-            if (poll) {
-                poll->starved = 1;
-                ngx_post_event(&ngx_http_discovery_poller.starved,
-                               &ngx_posted_events);
-            }
-
-            return 0;
-        }
-
-        c->read->handler = ngx_http_discovery_curl_event;
-        c->write->handler = ngx_http_discovery_curl_event;
-        c->read->log = log;
-        c->write->log = log;
-
-        curl_multi_assign(ngx_http_discovery_poller.multi, s, c);
-    }
-
-    if ((what & CURL_POLL_IN) && !c->read->active) {
-        if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
-            != NGX_OK)
-        {
-            return -1;
-        }
-
-    } else if (!(what & CURL_POLL_IN) && c->read->active) {
-        if (ngx_del_event(c->read, NGX_READ_EVENT, 0) != NGX_OK) {
-            return -1;
-        }
-    }
-
-    if ((what & CURL_POLL_OUT) && !c->write->active) {
-        if (ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
-            != NGX_OK)
-        {
-            return -1;
-        }
-
-    } else if (!(what & CURL_POLL_OUT) && c->write->active) {
-        if (ngx_del_event(c->write, NGX_WRITE_EVENT, 0) != NGX_OK) {
-            return -1;
-        }
-    }
-
-    return 0;
-}
-
-
-/* libcurl owns the socket and closes it: only nginx's side is released */
-
-static void
-ngx_http_discovery_curl_connection_free(ngx_connection_t *c)
-{
-    if (c->read->active) {
-        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
-    }
-
-    if (c->write->active) {
-        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
-    }
-
-    if (c->read->posted) {
-        ngx_delete_posted_event(c->read);
-    }
-
-    if (c->write->posted) {
-        ngx_delete_posted_event(c->write);
-    }
-
-    c->fd = (ngx_socket_t) -1;
-    ngx_free_connection(c);
-}
-
-
-static int
-ngx_http_discovery_curl_timer(CURLM *multi, long timeout_ms, void *userp)
-{
-    ngx_event_t  *ev;
-
-    ev = &ngx_http_discovery_poller.timer;
-
-    if (timeout_ms < 0) {
-        if (ev->timer_set) {
-            ngx_del_timer(ev);
-        }
-
-        return 0;
-    }
-
-    /*
-     * ngx_add_timer() keeps a set timer that is due within 300 ms of the
-     * new time (NGX_TIMER_LAZY_DELAY): a new poll's "now" would wait for
-     * whatever libcurl asked before, and polls started meanwhile would go
-     * out together in one burst.  libcurl's time replaces the old one.
-     */
-    if (ev->timer_set) {
-        ngx_del_timer(ev);
-    }
-
-    /* libcurl must not be called back from here: 0 means "next loop" */
-    ngx_add_timer(ev, (ngx_msec_t) timeout_ms);
-
-    return 0;
-}
-
-
-static void
-ngx_http_discovery_curl_timeout(ngx_event_t *ev)
-{
-    int  running;
-
-    curl_multi_socket_action(ngx_http_discovery_poller.multi,
-                             CURL_SOCKET_TIMEOUT, 0, &running);
-
-    ngx_http_discovery_curl_done();
-}
-
-
-static void
-ngx_http_discovery_curl_event(ngx_event_t *ev)
-{
-    int                running;
-    ngx_connection_t  *c;
-
-    c = ev->data;
-
-    /* c may be freed by the call: libcurl can drop the socket */
-    curl_multi_socket_action(ngx_http_discovery_poller.multi, c->fd,
-                             ev->write ? CURL_CSELECT_OUT : CURL_CSELECT_IN,
-                             &running);
-
-    ngx_http_discovery_curl_done();
-}
-
-
-static void
-ngx_http_discovery_curl_done(void)
-{
-    int                         left;
-    CURLMsg                    *msg;
-    ngx_http_discovery_poll_t  *poll;
-
-    while ((msg = curl_multi_info_read(ngx_http_discovery_poller.multi,
-                                       &left)))
-    {
-        if (msg->msg != CURLMSG_DONE) {
-            continue;
-        }
-
-        poll = NULL;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &poll);
-
-        if (poll) {
-            ngx_http_discovery_poll_finish(poll, msg->data.result);
-        }
+    if (poll) {
+        poll->starved = 1;
+        ngx_post_event(&ngx_http_discovery_poller.starved,
+                       &ngx_posted_events);
     }
 }
 

@@ -117,7 +117,7 @@ typedef struct {
     ngx_http_discovery_main_conf_t      *dmcf;
     ngx_http_discovery_registry_conf_t  *conf;
     discovery_registry_t                *registry;
-    CURLM                               *multi;
+    ngx_http_discovery_curl_t            curl;
     CURL                                *easy;       /* in flight, or NULL */
     struct curl_slist                   *headers;
     ngx_uint_t                           step;
@@ -162,7 +162,6 @@ typedef struct {
     ngx_event_t                          retry;
     ngx_event_t                          stalled;    /* of the watch */
     ngx_event_t                          took;       /* the reload asked */
-    ngx_event_t                          timer;      /* libcurl's */
     ngx_log_t                           *log;
 } ngx_http_discovery_registry_watcher_t;
 
@@ -185,13 +184,7 @@ static void ngx_http_discovery_registry_watch(void);
 static void ngx_http_discovery_registry_publish(ngx_uint_t state);
 static size_t ngx_http_discovery_registry_write(char *ptr, size_t size,
     size_t nmemb, void *userdata);
-static int ngx_http_discovery_registry_socket(CURL *easy, curl_socket_t s,
-    int what, void *userp, void *socketp);
-static int ngx_http_discovery_registry_curl_timer(CURLM *multi,
-    long timeout_ms, void *userp);
-static void ngx_http_discovery_registry_timeout(ngx_event_t *ev);
-static void ngx_http_discovery_registry_event(ngx_event_t *ev);
-static void ngx_http_discovery_registry_done(void);
+static void ngx_http_discovery_registry_ended(CURL *easy, CURLcode result);
 static u_char *ngx_http_discovery_registry_escape(u_char *p,
     u_char *data, size_t len);
 static ngx_int_t ngx_http_discovery_registry_saved(ngx_conf_t *cf,
@@ -783,7 +776,6 @@ void
 ngx_http_discovery_registry_init_worker(ngx_cycle_t *cycle,
     ngx_http_discovery_main_conf_t *dmcf)
 {
-    CURLMcode                               rc;
     ngx_http_discovery_registry_sh_t       *rsh;
     ngx_http_discovery_registry_watcher_t  *w;
 
@@ -820,34 +812,21 @@ ngx_http_discovery_registry_init_worker(ngx_cycle_t *cycle,
         return;
     }
 
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
-                      "discovery: curl_global_init() failed");
+    /* no free connection for the watch's socket: it fails at once */
+
+    if (ngx_http_discovery_curl_init(&w->curl, cycle->log,
+                                     ngx_http_discovery_registry_ended, NULL)
+        != NGX_OK)
+    {
         return;
     }
 
     w->registry = discovery_registry_create((char *) w->conf->prefix.data,
                                             w->conf->prefix.len);
-    w->multi = curl_multi_init();
 
-    if (w->registry == NULL || w->multi == NULL) {
+    if (w->registry == NULL) {
         ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
                       "discovery: cannot start the registry's watcher");
-        return;
-    }
-
-    rc = curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION,
-                           ngx_http_discovery_registry_socket);
-
-    if (rc == CURLM_OK) {
-        rc = curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION,
-                               ngx_http_discovery_registry_curl_timer);
-    }
-
-    if (rc != CURLM_OK) {
-        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
-                      "discovery: curl_multi_setopt() failed: %s",
-                      curl_multi_strerror(rc));
         return;
     }
 
@@ -866,25 +845,21 @@ ngx_http_discovery_registry_init_worker(ngx_cycle_t *cycle,
     w->retry.handler = ngx_http_discovery_registry_retry_handler;
     w->stalled.handler = ngx_http_discovery_registry_stalled_handler;
     w->took.handler = ngx_http_discovery_registry_took_handler;
-    w->timer.handler = ngx_http_discovery_registry_timeout;
 
     w->lease.data = &ngx_http_discovery_registry_dumb;
     w->retry.data = &ngx_http_discovery_registry_dumb;
     w->stalled.data = &ngx_http_discovery_registry_dumb;
     w->took.data = &ngx_http_discovery_registry_dumb;
-    w->timer.data = &ngx_http_discovery_registry_dumb;
 
     w->lease.log = cycle->log;
     w->retry.log = cycle->log;
     w->stalled.log = cycle->log;
     w->took.log = cycle->log;
-    w->timer.log = cycle->log;
 
     w->lease.cancelable = 1;
     w->retry.cancelable = 1;
     w->stalled.cancelable = 1;
     w->took.cancelable = 1;
-    w->timer.cancelable = 1;
 
     ngx_add_timer(&w->lease, 1);
 }
@@ -898,7 +873,7 @@ ngx_http_discovery_registry_exit_worker(ngx_cycle_t *cycle)
 
     w = &ngx_http_discovery_watcher;
 
-    if (w->multi == NULL) {
+    if (w->curl.multi == NULL) {
         return;
     }
 
@@ -920,8 +895,7 @@ ngx_http_discovery_registry_exit_worker(ngx_cycle_t *cycle)
 
     ngx_http_discovery_registry_put_free();
 
-    curl_multi_cleanup(w->multi);
-    w->multi = NULL;
+    ngx_http_discovery_curl_cleanup(&w->curl);
 
     if (w->asked) {
         ngx_free(w->asked);
@@ -1181,6 +1155,7 @@ ngx_http_discovery_registry_start(ngx_uint_t step)
     rc |= curl_easy_setopt(w->easy, CURLOPT_WRITEFUNCTION,
                            ngx_http_discovery_registry_write);
     rc |= curl_easy_setopt(w->easy, CURLOPT_WRITEDATA, w);
+    rc |= ngx_http_discovery_curl_handle(&w->curl, w->easy);
     rc |= curl_easy_setopt(w->easy, CURLOPT_CONNECTTIMEOUT_MS,
                            (long) rcf->timeout);
     rc |= ngx_http_discovery_registry_tls(w->easy, dmcf);
@@ -1205,7 +1180,7 @@ ngx_http_discovery_registry_start(ngx_uint_t step)
         return;
     }
 
-    mrc = curl_multi_add_handle(w->multi, w->easy);
+    mrc = curl_multi_add_handle(w->curl.multi, w->easy);
 
     if (mrc != CURLM_OK) {
         ngx_http_discovery_registry_failed("curl_multi_add_handle() failed: "
@@ -1265,7 +1240,7 @@ ngx_http_discovery_registry_stop(void)
     w = &ngx_http_discovery_watcher;
 
     if (w->easy) {
-        curl_multi_remove_handle(w->multi, w->easy);
+        curl_multi_remove_handle(w->curl.multi, w->easy);
         curl_easy_cleanup(w->easy);
         w->easy = NULL;
     }
@@ -2051,6 +2026,7 @@ ngx_http_discovery_registry_overrides_put(void)
     rc |= curl_easy_setopt(w->put, CURLOPT_POSTFIELDSIZE,
                            (long) w->put_body.len);
     rc |= curl_easy_setopt(w->put, CURLOPT_POSTFIELDS, w->put_body.data);
+    rc |= ngx_http_discovery_curl_handle(&w->curl, w->put);
     rc |= curl_easy_setopt(w->put, CURLOPT_TIMEOUT_MS,
                            (long) w->conf->timeout);
     rc |= ngx_http_discovery_registry_tls(w->put, dmcf);
@@ -2060,7 +2036,7 @@ ngx_http_discovery_registry_overrides_put(void)
                            ngx_http_discovery_registry_discard);
 
     if (rc != CURLE_OK
-        || (mrc = curl_multi_add_handle(w->multi, w->put)) != CURLM_OK)
+        || (mrc = curl_multi_add_handle(w->curl.multi, w->put)) != CURLM_OK)
     {
         ngx_log_error(NGX_LOG_ERR, w->log, 0,
                       "discovery: cannot put the overrides to the registry");
@@ -2107,7 +2083,7 @@ ngx_http_discovery_registry_put_free(void)
     w = &ngx_http_discovery_watcher;
 
     if (w->put) {
-        curl_multi_remove_handle(w->multi, w->put);
+        curl_multi_remove_handle(w->curl.multi, w->put);
         curl_easy_cleanup(w->put);
         w->put = NULL;
     }
@@ -2417,184 +2393,50 @@ ngx_http_discovery_registry_write(char *ptr, size_t size, size_t nmemb,
 }
 
 
-/* libcurl's sockets as nginx connections, as the poller's (see there) */
+/* a transfer libcurl ended: the watcher's request, or the put of overrides */
 
-static int
-ngx_http_discovery_registry_socket(CURL *easy, curl_socket_t s, int what,
-    void *userp, void *socketp)
+static void
+ngx_http_discovery_registry_ended(CURL *easy, CURLcode result)
 {
-    ngx_connection_t  *c = socketp;
-
     ngx_http_discovery_registry_watcher_t  *w;
 
     w = &ngx_http_discovery_watcher;
 
-    if (what == CURL_POLL_REMOVE) {
-        if (c) {
-            if (c->read->active) {
-                (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
-            }
-
-            if (c->write->active) {
-                (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
-            }
-
-            if (c->read->posted) {
-                ngx_delete_posted_event(c->read);
-            }
-
-            if (c->write->posted) {
-                ngx_delete_posted_event(c->write);
-            }
-
-            c->fd = (ngx_socket_t) -1;
-            ngx_free_connection(c);
-            curl_multi_assign(w->multi, s, NULL);
-        }
-
-        return 0;
+    if (w->put && easy == w->put) {
+        ngx_http_discovery_registry_put_done(result);
+        return;
     }
 
-    if (c == NULL) {
-        c = ngx_get_connection(s, w->log);
-        if (c == NULL) {
-            return -1;
-        }
-
-        c->read->handler = ngx_http_discovery_registry_event;
-        c->write->handler = ngx_http_discovery_registry_event;
-        c->read->log = w->log;
-        c->write->log = w->log;
-
-        curl_multi_assign(w->multi, s, c);
+    if (easy != w->easy) {
+        return;
     }
 
-    if ((what & CURL_POLL_IN) && !c->read->active) {
-        if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
-            != NGX_OK)
+    if (w->step == NGX_HTTP_DISCOVERY_REGISTRY_WATCH
+        && w->error_len == sizeof("compacted") - 1
+        && ngx_strncmp(w->error, "compacted", w->error_len) == 0)
+    {
+        /*
+         * Not a failure: the same member, read again at once.  But a
+         * member whose watches are compacted again and again, right
+         * after each read, is broken: read again at once, it made the
+         * watcher spin; it fails, as any other error.
+         */
+
+        if (w->compacted == 0
+            || ngx_current_msec - w->compacted
+               >= NGX_HTTP_DISCOVERY_REGISTRY_RETRY_MAX)
         {
-            return -1;
-        }
-
-    } else if (!(what & CURL_POLL_IN) && c->read->active) {
-        if (ngx_del_event(c->read, NGX_READ_EVENT, 0) != NGX_OK) {
-            return -1;
-        }
-    }
-
-    if ((what & CURL_POLL_OUT) && !c->write->active) {
-        if (ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
-            != NGX_OK)
-        {
-            return -1;
-        }
-
-    } else if (!(what & CURL_POLL_OUT) && c->write->active) {
-        if (ngx_del_event(c->write, NGX_WRITE_EVENT, 0) != NGX_OK) {
-            return -1;
-        }
-    }
-
-    return 0;
-}
-
-
-static int
-ngx_http_discovery_registry_curl_timer(CURLM *multi, long timeout_ms,
-    void *userp)
-{
-    ngx_event_t  *ev;
-
-    ev = &ngx_http_discovery_watcher.timer;
-
-    if (ev->timer_set) {
-        ngx_del_timer(ev);
-    }
-
-    if (timeout_ms >= 0) {
-        ngx_add_timer(ev, (ngx_msec_t) timeout_ms);
-    }
-
-    return 0;
-}
-
-
-static void
-ngx_http_discovery_registry_timeout(ngx_event_t *ev)
-{
-    int  running;
-
-    curl_multi_socket_action(ngx_http_discovery_watcher.multi,
-                             CURL_SOCKET_TIMEOUT, 0, &running);
-
-    ngx_http_discovery_registry_done();
-}
-
-
-static void
-ngx_http_discovery_registry_event(ngx_event_t *ev)
-{
-    int                running;
-    ngx_connection_t  *c;
-
-    c = ev->data;
-
-    curl_multi_socket_action(ngx_http_discovery_watcher.multi, c->fd,
-                             ev->write ? CURL_CSELECT_OUT : CURL_CSELECT_IN,
-                             &running);
-
-    ngx_http_discovery_registry_done();
-}
-
-
-static void
-ngx_http_discovery_registry_done(void)
-{
-    int                                     left;
-    CURLMsg                                *msg;
-    ngx_http_discovery_registry_watcher_t  *w;
-
-    w = &ngx_http_discovery_watcher;
-
-    while ((msg = curl_multi_info_read(w->multi, &left))) {
-        if (msg->msg == CURLMSG_DONE && w->put && msg->easy_handle == w->put)
-        {
-            ngx_http_discovery_registry_put_done(msg->data.result);
-            continue;
-        }
-
-        if (msg->msg != CURLMSG_DONE || msg->easy_handle != w->easy) {
-            continue;
-        }
-
-        if (w->step == NGX_HTTP_DISCOVERY_REGISTRY_WATCH
-            && w->error_len == sizeof("compacted") - 1
-            && ngx_strncmp(w->error, "compacted", w->error_len) == 0)
-        {
-            /*
-             * Not a failure: the same member, read again at once.  But a
-             * member whose watches are compacted again and again, right
-             * after each read, is broken: read again at once, it made
-             * the watcher spin; it fails, as any other error.
-             */
-
-            if (w->compacted == 0
-                || ngx_current_msec - w->compacted
-                   >= NGX_HTTP_DISCOVERY_REGISTRY_RETRY_MAX)
-            {
-                w->compacted = ngx_max(ngx_current_msec, 1);
-                ngx_http_discovery_registry_start(
+            w->compacted = ngx_max(ngx_current_msec, 1);
+            ngx_http_discovery_registry_start(
                                         NGX_HTTP_DISCOVERY_REGISTRY_RANGE);
-                continue;
-            }
-
-            w->error_len = ngx_cpystrn(w->error, (u_char *)
-                                       "the watch was compacted again "
-                                       "right after a read",
-                                       DISCOVERY_ERROR_LEN)
-                           - w->error;
+            return;
         }
 
-        ngx_http_discovery_registry_finish(msg->data.result);
+        w->error_len = ngx_cpystrn(w->error, (u_char *)
+                                   "the watch was compacted again right "
+                                   "after a read", DISCOVERY_ERROR_LEN)
+                       - w->error;
     }
+
+    ngx_http_discovery_registry_finish(result);
 }

@@ -3,6 +3,8 @@
 #
 #   use_defaults(%sections)       section defaults for a suite's blocks
 #   free_port()                   a TCP port nobody listens on
+#   blackhole_port()              a TCP port whose connections are never
+#                                 made (a listener whose queue is full)
 #   mock_service(%opts)           a scripted HTTP service in a child process
 #   wait_for($what, $probe, $timeout)
 #                                 until $probe returns true; fails the
@@ -29,9 +31,9 @@ use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(sleep time);
 
 use Exporter 'import';
-our @EXPORT = qw(use_defaults free_port mock_service wait_for poll_until
-                 wait_ready wait_status http_get nginx_start reload_config
-                 temp_paths module_version);
+our @EXPORT = qw(use_defaults free_port blackhole_port mock_service wait_for
+                 poll_until wait_ready wait_status http_get nginx_start
+                 reload_config temp_paths module_version);
 
 my @children;
 
@@ -81,6 +83,30 @@ sub free_port {
     ) or die "cannot find a free port: $!";
     my $port = $sock->sockport;
     close $sock;
+    return $port;
+}
+
+# blackhole_port(): a connect to it stays unanswered until the client gives
+# up, as to a host that drops SYNs: its listener never accepts, and its
+# queue (2 connections for a backlog of 1) is filled here.  They stay open
+# until the test script exits.
+my @blackholes;
+
+sub blackhole_port {
+    my $listen = IO::Socket::INET->new(
+        Listen => 1, LocalAddr => '127.0.0.1', LocalPort => 0,
+        Proto => 'tcp', ReuseAddr => 1,
+    ) or die "blackhole_port: cannot listen: $!";
+    my $port = $listen->sockport;
+    push @blackholes, $listen;
+    for (1 .. 3) {
+        my $c = IO::Socket::INET->new(
+            PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp',
+            Blocking => 0,
+        ) or die "blackhole_port: cannot connect to $port: $!";
+        push @blackholes, $c;
+    }
+    sleep 0.2;    # the handshakes that fill the queue
     return $port;
 }
 
