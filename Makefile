@@ -85,8 +85,10 @@ unit:
 
 # Test::Nginx suites: the real Test::Nginx::Socket when installed, else the
 # compatible harness in t/harness
+# two test files at a time: they mostly wait (on polls, timeouts, reloads),
+# and make test must stay well within CI's 15 minutes
 t: installed-module
-	@$(ROOT)/t/run-prove.sh
+	@PROVE_JOBS=$${PROVE_JOBS:-2} $(ROOT)/t/run-prove.sh
 
 pytest:
 	cd $(ROOT) && PYTHONPATH=$(ROOT)/python $(PYTHON) -m pytest -q python/tests
