@@ -113,20 +113,26 @@ struct ngx_http_discovery_registry_sh_s {
 };
 
 
+/* a request to etcd: its handle, in flight or NULL, its headers, its body */
+typedef struct {
+    CURL                                *easy;
+    struct curl_slist                   *headers;
+    discovery_buf_t                      body;
+} ngx_http_discovery_registry_call_t;
+
+
 typedef struct {
     ngx_http_discovery_main_conf_t      *dmcf;
     ngx_http_discovery_registry_conf_t  *conf;
     discovery_registry_t                *registry;
     ngx_http_discovery_curl_t            curl;
-    CURL                                *easy;       /* in flight, or NULL */
-    struct curl_slist                   *headers;
+    ngx_http_discovery_registry_call_t   watch;      /* auth, range, watch */
     ngx_uint_t                           step;
     ngx_uint_t                           leased;
     ngx_uint_t                           endpoint;
     ngx_uint_t                           failures;   /* in a row */
     uint64_t                             version;    /* in the zone */
 
-    discovery_buf_t                      request;    /* the body sent */
     u_char                              *answer;
     size_t                               received;
     size_t                               answer_size;
@@ -150,9 +156,7 @@ typedef struct {
     ngx_atomic_uint_t                    synced;
     ngx_atomic_uint_t                    put_version;
     uint64_t                             overrides_version;
-    CURL                                *put;
-    struct curl_slist                   *put_headers;
-    discovery_buf_t                      put_body;
+    ngx_http_discovery_registry_call_t   put;
     ngx_uint_t                           watching;   /* created */
     ngx_msec_t                           compacted;  /* last read for it */
 
@@ -198,7 +202,8 @@ static void ngx_http_discovery_registry_save(u_char *serving, size_t len,
 static void ngx_http_discovery_registry_overrides_apply(void);
 static void ngx_http_discovery_registry_overrides_put(void);
 static void ngx_http_discovery_registry_put_done(CURLcode result);
-static void ngx_http_discovery_registry_put_free(void);
+static void ngx_http_discovery_registry_call_free(
+    ngx_http_discovery_registry_call_t *call);
 static size_t ngx_http_discovery_registry_discard(char *ptr, size_t size,
     size_t nmemb, void *userdata);
 
@@ -893,7 +898,7 @@ ngx_http_discovery_registry_exit_worker(ngx_cycle_t *cycle)
         w->leased = 0;
     }
 
-    ngx_http_discovery_registry_put_free();
+    ngx_http_discovery_registry_call_free(&w->put);
 
     ngx_http_discovery_curl_cleanup(&w->curl);
 
@@ -1080,20 +1085,20 @@ ngx_http_discovery_registry_start(ngx_uint_t step)
         rc = discovery_registry_auth_request((char *) rcf->user.data,
                                              rcf->user.len,
                                              (char *) rcf->password.data,
-                                             rcf->password.len, &w->request,
+                                             rcf->password.len, &w->watch.body,
                                              &err)
              == DISCOVERY_OK ? CURLE_OK : CURLE_OUT_OF_MEMORY;
         break;
 
     case NGX_HTTP_DISCOVERY_REGISTRY_RANGE:
         path = "/v3/kv/range";
-        rc = discovery_registry_range_request(w->registry, &w->request, &err)
+        rc = discovery_registry_range_request(w->registry, &w->watch.body, &err)
              == DISCOVERY_OK ? CURLE_OK : CURLE_OUT_OF_MEMORY;
         break;
 
     default: /* NGX_HTTP_DISCOVERY_REGISTRY_WATCH */
         path = "/v3/watch";
-        rc = discovery_registry_watch_request(w->registry, &w->request, &err)
+        rc = discovery_registry_watch_request(w->registry, &w->watch.body, &err)
              == DISCOVERY_OK ? CURLE_OK : CURLE_OUT_OF_MEMORY;
         break;
     }
@@ -1110,15 +1115,16 @@ ngx_http_discovery_registry_start(ngx_uint_t step)
 
     list = curl_slist_append(NULL, "Content-Type: application/json");
     if (list) {
-        w->headers = list;
-        list = curl_slist_append(w->headers, "Grpc-Metadata-hasleader: true");
+        w->watch.headers = list;
+        list = curl_slist_append(w->watch.headers,
+                                 "Grpc-Metadata-hasleader: true");
     }
 
     if (list && w->token_len) {
-        w->headers = list;
+        w->watch.headers = list;
         ngx_snprintf(buf, sizeof(buf), "Authorization: %*s%Z",
                      w->token_len, w->token);
-        list = curl_slist_append(w->headers, (char *) buf);
+        list = curl_slist_append(w->watch.headers, (char *) buf);
     }
 
     if (list == NULL) {
@@ -1126,10 +1132,10 @@ ngx_http_discovery_registry_start(ngx_uint_t step)
         return;
     }
 
-    w->headers = list;
+    w->watch.headers = list;
 
-    w->easy = curl_easy_init();
-    if (w->easy == NULL) {
+    w->watch.easy = curl_easy_init();
+    if (w->watch.easy == NULL) {
         ngx_http_discovery_registry_failed("curl_easy_init() failed");
         return;
     }
@@ -1140,38 +1146,39 @@ ngx_http_discovery_registry_start(ngx_uint_t step)
     w->error_len = 0;
     w->received = 0;
 
-    rc = curl_easy_setopt(w->easy, CURLOPT_URL, (char *) buf);
-    rc |= curl_easy_setopt(w->easy, CURLOPT_NOSIGNAL, 1L);
-    rc |= curl_easy_setopt(w->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    rc |= curl_easy_setopt(w->easy, CURLOPT_FOLLOWLOCATION, 0L);
-    rc |= curl_easy_setopt(w->easy, CURLOPT_HTTPHEADER, w->headers);
-    rc |= curl_easy_setopt(w->easy, CURLOPT_POST, 1L);
-    rc |= curl_easy_setopt(w->easy, CURLOPT_POSTFIELDSIZE,
-                           (long) w->request.len);
-    rc |= curl_easy_setopt(w->easy, CURLOPT_POSTFIELDS, w->request.data);
-    rc |= curl_easy_setopt(w->easy, CURLOPT_USERAGENT,
+    rc = curl_easy_setopt(w->watch.easy, CURLOPT_URL, (char *) buf);
+    rc |= curl_easy_setopt(w->watch.easy, CURLOPT_NOSIGNAL, 1L);
+    rc |= curl_easy_setopt(w->watch.easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    rc |= curl_easy_setopt(w->watch.easy, CURLOPT_FOLLOWLOCATION, 0L);
+    rc |= curl_easy_setopt(w->watch.easy, CURLOPT_HTTPHEADER, w->watch.headers);
+    rc |= curl_easy_setopt(w->watch.easy, CURLOPT_POST, 1L);
+    rc |= curl_easy_setopt(w->watch.easy, CURLOPT_POSTFIELDSIZE,
+                           (long) w->watch.body.len);
+    rc |= curl_easy_setopt(w->watch.easy, CURLOPT_POSTFIELDS,
+                           w->watch.body.data);
+    rc |= curl_easy_setopt(w->watch.easy, CURLOPT_USERAGENT,
                            "nginx-discovery/" NGINX_VERSION);
-    rc |= curl_easy_setopt(w->easy, CURLOPT_ERRORBUFFER, w->curl_error);
-    rc |= curl_easy_setopt(w->easy, CURLOPT_WRITEFUNCTION,
+    rc |= curl_easy_setopt(w->watch.easy, CURLOPT_ERRORBUFFER, w->curl_error);
+    rc |= curl_easy_setopt(w->watch.easy, CURLOPT_WRITEFUNCTION,
                            ngx_http_discovery_registry_write);
-    rc |= curl_easy_setopt(w->easy, CURLOPT_WRITEDATA, w);
-    rc |= ngx_http_discovery_curl_handle(&w->curl, w->easy);
-    rc |= curl_easy_setopt(w->easy, CURLOPT_CONNECTTIMEOUT_MS,
+    rc |= curl_easy_setopt(w->watch.easy, CURLOPT_WRITEDATA, w);
+    rc |= ngx_http_discovery_curl_handle(&w->curl, w->watch.easy);
+    rc |= curl_easy_setopt(w->watch.easy, CURLOPT_CONNECTTIMEOUT_MS,
                            (long) rcf->timeout);
-    rc |= ngx_http_discovery_registry_tls(w->easy, dmcf);
+    rc |= ngx_http_discovery_registry_tls(w->watch.easy, dmcf);
 
     if (step == NGX_HTTP_DISCOVERY_REGISTRY_WATCH) {
         /*
          * A watch has no end; a member that went away without a word is
          * found by TCP keepalive, probes every second after timeout=.
          */
-        rc |= curl_easy_setopt(w->easy, CURLOPT_TCP_KEEPALIVE, 1L);
-        rc |= curl_easy_setopt(w->easy, CURLOPT_TCP_KEEPIDLE,
+        rc |= curl_easy_setopt(w->watch.easy, CURLOPT_TCP_KEEPALIVE, 1L);
+        rc |= curl_easy_setopt(w->watch.easy, CURLOPT_TCP_KEEPIDLE,
                                (long) ngx_max(rcf->timeout / 1000, 1));
-        rc |= curl_easy_setopt(w->easy, CURLOPT_TCP_KEEPINTVL, 1L);
+        rc |= curl_easy_setopt(w->watch.easy, CURLOPT_TCP_KEEPINTVL, 1L);
 
     } else {
-        rc |= curl_easy_setopt(w->easy, CURLOPT_TIMEOUT_MS,
+        rc |= curl_easy_setopt(w->watch.easy, CURLOPT_TIMEOUT_MS,
                                (long) rcf->timeout);
     }
 
@@ -1180,7 +1187,7 @@ ngx_http_discovery_registry_start(ngx_uint_t step)
         return;
     }
 
-    mrc = curl_multi_add_handle(w->curl.multi, w->easy);
+    mrc = curl_multi_add_handle(w->curl.multi, w->watch.easy);
 
     if (mrc != CURLM_OK) {
         ngx_http_discovery_registry_failed("curl_multi_add_handle() failed: "
@@ -1239,18 +1246,7 @@ ngx_http_discovery_registry_stop(void)
 
     w = &ngx_http_discovery_watcher;
 
-    if (w->easy) {
-        curl_multi_remove_handle(w->curl.multi, w->easy);
-        curl_easy_cleanup(w->easy);
-        w->easy = NULL;
-    }
-
-    if (w->headers) {
-        curl_slist_free_all(w->headers);
-        w->headers = NULL;
-    }
-
-    discovery_buf_free(&w->request);
+    ngx_http_discovery_registry_call_free(&w->watch);
 
     if (w->answer) {
         ngx_free(w->answer);
@@ -1351,7 +1347,7 @@ ngx_http_discovery_registry_finish(CURLcode result)
     }
 
     status = 0;
-    curl_easy_getinfo(w->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(w->watch.easy, CURLINFO_RESPONSE_CODE, &status);
 
     if (w->step == NGX_HTTP_DISCOVERY_REGISTRY_WATCH && status == 200) {
         ngx_http_discovery_registry_failed("the watch ended");
@@ -1963,7 +1959,7 @@ ngx_http_discovery_registry_overrides_put(void)
     w = &ngx_http_discovery_watcher;
     dmcf = w->dmcf;
 
-    if (w->put || dmcf->sh->controls_version == w->synced) {
+    if (w->put.easy || dmcf->sh->controls_version == w->synced) {
         return;
     }
 
@@ -1984,7 +1980,7 @@ ngx_http_discovery_registry_overrides_put(void)
     }
 
     rc = discovery_registry_overrides_request(w->registry, copy, len,
-                                              &w->put_body, &err)
+                                              &w->put.body, &err)
          == DISCOVERY_OK ? CURLE_OK : CURLE_OUT_OF_MEMORY;
 
     if (copy) {
@@ -2000,17 +1996,17 @@ ngx_http_discovery_registry_overrides_put(void)
     list = curl_slist_append(NULL, "Content-Type: application/json");
 
     if (list && w->token_len) {
-        w->put_headers = list;
+        w->put.headers = list;
         ngx_snprintf(buf, sizeof(buf), "Authorization: %*s%Z",
                      w->token_len, w->token);
-        list = curl_slist_append(w->put_headers, (char *) buf);
+        list = curl_slist_append(w->put.headers, (char *) buf);
     }
 
-    w->put_headers = list;
-    w->put = list ? curl_easy_init() : NULL;
+    w->put.headers = list;
+    w->put.easy = list ? curl_easy_init() : NULL;
 
-    if (w->put == NULL) {
-        ngx_http_discovery_registry_put_free();
+    if (w->put.easy == NULL) {
+        ngx_http_discovery_registry_call_free(&w->put);
         return;
     }
 
@@ -2018,29 +2014,30 @@ ngx_http_discovery_registry_overrides_put(void)
     url = &url[w->endpoint % w->conf->urls.nelts];
     ngx_snprintf(buf, sizeof(buf), "%V/v3/kv/put%Z", url);
 
-    rc = curl_easy_setopt(w->put, CURLOPT_URL, (char *) buf);
-    rc |= curl_easy_setopt(w->put, CURLOPT_NOSIGNAL, 1L);
-    rc |= curl_easy_setopt(w->put, CURLOPT_PROTOCOLS_STR, "http,https");
-    rc |= curl_easy_setopt(w->put, CURLOPT_HTTPHEADER, w->put_headers);
-    rc |= curl_easy_setopt(w->put, CURLOPT_POST, 1L);
-    rc |= curl_easy_setopt(w->put, CURLOPT_POSTFIELDSIZE,
-                           (long) w->put_body.len);
-    rc |= curl_easy_setopt(w->put, CURLOPT_POSTFIELDS, w->put_body.data);
-    rc |= ngx_http_discovery_curl_handle(&w->curl, w->put);
-    rc |= curl_easy_setopt(w->put, CURLOPT_TIMEOUT_MS,
+    rc = curl_easy_setopt(w->put.easy, CURLOPT_URL, (char *) buf);
+    rc |= curl_easy_setopt(w->put.easy, CURLOPT_NOSIGNAL, 1L);
+    rc |= curl_easy_setopt(w->put.easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    rc |= curl_easy_setopt(w->put.easy, CURLOPT_HTTPHEADER, w->put.headers);
+    rc |= curl_easy_setopt(w->put.easy, CURLOPT_POST, 1L);
+    rc |= curl_easy_setopt(w->put.easy, CURLOPT_POSTFIELDSIZE,
+                           (long) w->put.body.len);
+    rc |= curl_easy_setopt(w->put.easy, CURLOPT_POSTFIELDS, w->put.body.data);
+    rc |= ngx_http_discovery_curl_handle(&w->curl, w->put.easy);
+    rc |= curl_easy_setopt(w->put.easy, CURLOPT_TIMEOUT_MS,
                            (long) w->conf->timeout);
-    rc |= ngx_http_discovery_registry_tls(w->put, dmcf);
+    rc |= ngx_http_discovery_registry_tls(w->put.easy, dmcf);
 
     /* the answer, a header, is not kept */
-    rc |= curl_easy_setopt(w->put, CURLOPT_WRITEFUNCTION,
+    rc |= curl_easy_setopt(w->put.easy, CURLOPT_WRITEFUNCTION,
                            ngx_http_discovery_registry_discard);
 
     if (rc != CURLE_OK
-        || (mrc = curl_multi_add_handle(w->curl.multi, w->put)) != CURLM_OK)
+        || (mrc = curl_multi_add_handle(w->curl.multi, w->put.easy))
+           != CURLM_OK)
     {
         ngx_log_error(NGX_LOG_ERR, w->log, 0,
                       "discovery: cannot put the overrides to the registry");
-        ngx_http_discovery_registry_put_free();
+        ngx_http_discovery_registry_call_free(&w->put);
         return;
     }
 
@@ -2057,7 +2054,7 @@ ngx_http_discovery_registry_put_done(CURLcode result)
     w = &ngx_http_discovery_watcher;
 
     status = 0;
-    curl_easy_getinfo(w->put, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(w->put.easy, CURLINFO_RESPONSE_CODE, &status);
 
     if (result == CURLE_OK && status == 200) {
         w->synced = w->put_version;
@@ -2071,29 +2068,28 @@ ngx_http_discovery_registry_put_done(CURLcode result)
                                          : "an HTTP status other than 200");
     }
 
-    ngx_http_discovery_registry_put_free();
+    ngx_http_discovery_registry_call_free(&w->put);
 }
 
 
+/* ends a request to etcd, in flight or not, and frees what it holds */
+
 static void
-ngx_http_discovery_registry_put_free(void)
+ngx_http_discovery_registry_call_free(ngx_http_discovery_registry_call_t *call)
 {
-    ngx_http_discovery_registry_watcher_t  *w;
-
-    w = &ngx_http_discovery_watcher;
-
-    if (w->put) {
-        curl_multi_remove_handle(w->curl.multi, w->put);
-        curl_easy_cleanup(w->put);
-        w->put = NULL;
+    if (call->easy) {
+        curl_multi_remove_handle(ngx_http_discovery_watcher.curl.multi,
+                                 call->easy);
+        curl_easy_cleanup(call->easy);
+        call->easy = NULL;
     }
 
-    if (w->put_headers) {
-        curl_slist_free_all(w->put_headers);
-        w->put_headers = NULL;
+    if (call->headers) {
+        curl_slist_free_all(call->headers);
+        call->headers = NULL;
     }
 
-    discovery_buf_free(&w->put_body);
+    discovery_buf_free(&call->body);
 }
 
 
@@ -2319,7 +2315,7 @@ ngx_http_discovery_registry_write(char *ptr, size_t size, size_t nmemb,
     len = size * nmemb;
 
     status = 0;
-    curl_easy_getinfo(w->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(w->watch.easy, CURLINFO_RESPONSE_CODE, &status);
 
     if (w->step == NGX_HTTP_DISCOVERY_REGISTRY_WATCH && status == 200) {
         if (discovery_registry_watch_feed(w->registry, (u_char *) ptr, len,
@@ -2402,12 +2398,12 @@ ngx_http_discovery_registry_ended(CURL *easy, CURLcode result)
 
     w = &ngx_http_discovery_watcher;
 
-    if (w->put && easy == w->put) {
+    if (w->put.easy && easy == w->put.easy) {
         ngx_http_discovery_registry_put_done(result);
         return;
     }
 
-    if (easy != w->easy) {
+    if (easy != w->watch.easy) {
         return;
     }
 
