@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # fuzz/run.sh: builds the libFuzzer targets (fuzz/*.cpp) with ASan and UBSan
-# into build/fuzz/ and runs each for FUZZ_SECONDS (default 60).
+# into build/fuzz/, linked with the core `make unit` tests (build/san/core),
+# and runs each for FUZZ_SECONDS (default 60), as many side by side as
+# there are cores.
 #
 # Each target starts from a copy of its seeds (fuzz/corpus/<target>/) in
 # build/fuzz/corpus-<target>/, so the repository is never written to; what
@@ -31,7 +33,7 @@ if [ -z "$CXX" ]; then
 fi
 
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
-CXXFLAGS="-std=c++17 -g -O1 -fno-omit-frame-pointer -I$ROOT/src/core -I$ROOT/src"
+CXXFLAGS="-std=c++17 -g1 -O1 -fno-omit-frame-pointer -I$ROOT/src/core -I$ROOT/src"
 
 if [ -n "${FUZZ_TARGETS:-}" ]; then
     TARGETS=$FUZZ_TARGETS
@@ -39,47 +41,54 @@ else
     TARGETS=$(cd "$ROOT/fuzz" && ls -- *.cpp | sed 's/\.cpp$//')
 fi
 
-mkdir -p "$OUT/obj"
+mkdir -p "$OUT"
 
-# The core is compiled once (with coverage, -fsanitize=fuzzer-no-link) and
-# linked into every target; an object is rebuilt when its source or any
-# header is newer.
-newest_header=$(ls -t "$ROOT"/src/core/*.hpp "$ROOT"/src/discovery_core.h | head -1)
-stale=()
+# The core as `make unit` links it (the Makefile's san-core: ASan, UBSan
+# and libFuzzer's coverage), built once for both
+make -C "$ROOT" -s -j"$(nproc)" san-core SAN_CXX="$CXX"
+CORE_OBJS=()
 for src in "$ROOT"/src/core/*.cpp; do
-    obj=$OUT/obj/$(basename "${src%.cpp}").o
-    if [ ! -e "$obj" ] || [ "$src" -nt "$obj" ] || [ "$newest_header" -nt "$obj" ]
+    CORE_OBJS+=("$ROOT/build/san/core/$(basename "${src%.cpp}").o")
+done
+
+# the targets side by side, as many at a time as there are cores
+build_target() {
+    local t=$1 bin=$OUT/$1
+    if [ ! -x "$bin" ] || [ -n "$(find "$ROOT/fuzz" -maxdepth 1 \( -name '*.cpp' -o -name '*.hpp' \) -newer "$bin" | head -1)" ] \
+        || [ -n "$(find "${CORE_OBJS[@]}" -newer "$bin" | head -1)" ]
     then
-        stale+=("$src")
+        echo "fuzz: building $t"
+        $CXX $CXXFLAGS $SAN -fsanitize=fuzzer "$ROOT/fuzz/$t.cpp" \
+            "${CORE_OBJS[@]}" -o "$bin.tmp" -lyajl && mv "$bin.tmp" "$bin" \
+            || touch "$bin.unbuilt"
     fi
-done
-# objects of sources that no longer exist must not be linked
-for obj in "$OUT"/obj/*.o; do
-    [ -e "$obj" ] || continue
-    [ -e "$ROOT/src/core/$(basename "${obj%.o}").cpp" ] || rm -f "$obj"
-done
-if [ ${#stale[@]} -gt 0 ]; then
-    echo "fuzz: compiling ${#stale[@]} core sources with $CXX"
-    printf '%s\n' "${stale[@]}" | xargs -P "$(nproc)" -I{} sh -c \
-        'o="$1/obj/$(basename "$2" .cpp).o"; '"$CXX $CXXFLAGS $SAN"' -fsanitize=fuzzer-no-link -c "$2" -o "$o.$$.tmp" && mv "$o.$$.tmp" "$o"' \
-        sh "$OUT" {}
-fi
-CORE_OBJS=("$OUT"/obj/*.o)
+}
 
 for t in $TARGETS; do
     if [ ! -f "$ROOT/fuzz/$t.cpp" ]; then
         echo "fuzz: no target fuzz/$t.cpp" >&2
         exit 1
     fi
-    bin=$OUT/$t
-    if [ ! -x "$bin" ] || [ -n "$(find "$ROOT/fuzz" -maxdepth 1 \( -name '*.cpp' -o -name '*.hpp' \) -newer "$bin" | head -1)" ] \
-        || [ -n "$(find "${CORE_OBJS[@]}" -newer "$bin" | head -1)" ]
-    then
-        echo "fuzz: building $t"
-        $CXX $CXXFLAGS $SAN -fsanitize=fuzzer "$ROOT/fuzz/$t.cpp" \
-            "${CORE_OBJS[@]}" -o "$bin" -lyajl
-    fi
 done
+# runs `$1 TARGET` for every target, as many at a time as there are
+# cores, and waits for all of them
+each_target() {
+    local t
+    for t in $TARGETS; do
+        while [ "$(jobs -rp | wc -l)" -ge "$(nproc)" ]; do
+            wait -n || true
+        done
+        "$1" "$t" &
+    done
+    wait
+}
+
+rm -f "$OUT"/*.unbuilt
+each_target build_target
+if ls "$OUT"/*.unbuilt >/dev/null 2>&1; then
+    echo "fuzz: failed to build: $(cd "$OUT" && ls -- *.unbuilt | sed 's/\.unbuilt$//' | tr '\n' ' ')" >&2
+    exit 1
+fi
 
 # seeds written by a tool, so they always match the snapshot encoding
 seeds=$OUT/snapshot_seeds
@@ -95,8 +104,10 @@ fi
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
-failed=0
-for t in $TARGETS; do
+# one target's run; its report goes to $OUT/TARGET.result, printed in
+# order once all have run
+run_target() {
+    local t=$1 corpus artifacts log dict start end rc execs elapsed units
     corpus=$OUT/corpus-$t
     artifacts=$OUT/artifacts-$t
     log=$OUT/$t.log
@@ -127,11 +138,11 @@ for t in $TARGETS; do
     elapsed=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
     units=$(find "$corpus" -type f | wc -l)
 
+    exec >"$OUT/$t.result"
     if [ "$rc" -eq 0 ]; then
         printf 'fuzz: %-16s ok      %10s executions in %6s s, corpus %s\n' \
             "$t" "${execs:-?}" "$elapsed" "$units"
     else
-        failed=1
         printf 'fuzz: %-16s FAILED  (exit %s) %s executions in %s s\n' \
             "$t" "$rc" "${execs:-?}" "$elapsed"
         # the report and the input that caused it
@@ -140,7 +151,15 @@ for t in $TARGETS; do
         grep -E 'Test unit written to|artifact_prefix' "$log" | sed 's/^/    /'
         echo "    full log: $log"
         echo "    reproduce: $OUT/$t <crash-file>"
+        touch "$OUT/$t.failed"
     fi
-done
+}
 
+rm -f "$OUT"/*.result "$OUT"/*.failed
+each_target run_target
+failed=0
+for t in $TARGETS; do
+    cat "$OUT/$t.result" 2>/dev/null || echo "fuzz: $t did not report"
+    [ -e "$OUT/$t.failed" ] || [ ! -e "$OUT/$t.result" ] && failed=1
+done
 exit $failed
