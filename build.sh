@@ -69,7 +69,10 @@ build_module() {
         echo "build.sh: missing ${missing[*]}: \`make deps\` installs them" >&2
         exit 1
     fi
-    make -C "$ROOT" -s core ui
+    # side by side, one compiler per core: the core is most of the build
+    local jobs
+    jobs=$(nproc 2>/dev/null || echo 2)
+    make -C "$ROOT" -s -j"$jobs" core ui
     local src=$BUILD/nginx-src
     if [ ! -f "$src/.configured" ] \
         || [ "$ROOT/config" -nt "$src/.configured" ] \
@@ -88,7 +91,7 @@ build_module() {
     if [ "$BUILD/libdiscovery_core.a" -nt "$src/objs/ngx_http_discovery_module.so" ]; then
         rm -f "$src/objs/ngx_http_discovery_module.so"
     fi
-    make -s -C "$src" -f "$src/objs/Makefile" modules >/dev/null
+    make -s -j"$jobs" -C "$src" -f "$src/objs/Makefile" modules >/dev/null
     # a new file, renamed over the old: a running nginx keeps its mapping
     cp "$src/objs/ngx_http_discovery_module.so" "$BUILD/.module.so.tmp"
     mv -f "$BUILD/.module.so.tmp" "$BUILD/ngx_http_discovery_module.so"
