@@ -25,6 +25,8 @@
 #      with 1 and 2 workers; the workers' private memory; how long a new
 #      route takes to be routed by every worker; and how long a gateway
 #      restarted with the largest table in its state file takes to route.
+#      5b (MEMORY_CHANGES=N, off by default: a change takes about 1.3 s at
+#      100,000 routes): a worker's private memory across N table changes.
 #   6. 10,000 services of one backend polled every 10 s, versus the same
 #      gateway with polling off: the polling's CPU and request p99.
 #   7. discovery_metrics: the time of a scrape at SCRAPE_SIZE routes
@@ -36,7 +38,7 @@
 # INSTR_SIZES, INSTR_SECONDS, TABLE_SIZES, TABLE_WORKERS, TABLE_ROUNDS,
 # TABLE_CHANGES, SERVICES, SERVICES_ROUNDS, SERVICES_IDLE_SECONDS, SKIP_HTTP,
 # SKIP_MICRO, SKIP_CHURN, SKIP_INSTR, SKIP_TABLE, SKIP_SERVICES, SCRAPE_SIZE,
-# SCRAPES, SKIP_SCRAPE; BENCH_QUICK=1
+# SCRAPES, SKIP_SCRAPE, MEMORY_CHANGES; BENCH_QUICK=1
 # leaves out the 1,000,000-route tables and part 6.
 set -euo pipefail
 
@@ -80,6 +82,7 @@ TABLE_SIZES=${TABLE_SIZES:-"10000 100000 1000000"}
 TABLE_WORKERS=${TABLE_WORKERS:-"1 2"}
 TABLE_ROUNDS=${TABLE_ROUNDS:-6}
 TABLE_CHANGES=${TABLE_CHANGES:-10}      # changes timed for propagation
+MEMORY_CHANGES=${MEMORY_CHANGES:-0}     # part 5b, e.g. 1000 (22 min): off
 TABLE_SERVICES=4                        # per table; 25,000 routes each from 1M
 TABLE_ZONE=256m                         # 1536m from 1M
 TABLE_STATE=""                          # a discovery_state line, or none
@@ -899,7 +902,36 @@ table_benchmarks() {
         done
     done
     WORKERS=1
+    [ "$MEMORY_CHANGES" -gt 0 ] && memory_changes_benchmark 100000
     state_start_benchmark "${TABLE_SIZES##* }"
+}
+
+# Part 5b: one worker's private memory outside the zone across
+# MEMORY_CHANGES table changes at SIZE routes.  The 4 documents in turn
+# each gain or lose a route, and each change is waited for until the
+# worker routes it: every change is a publication of its own.
+memory_changes_benchmark() {
+    local size=$1 dir before lines
+    local TABLE_SERVICES=4 TABLE_ZONE=256m
+    $PY "$BENCH/gen.py" table "$size" "$TABLE_SERVICES" "$WORK/tablegen"
+    table_gateway memory "$size"
+    dir=$WORK/gw-memory-w$WORKERS-$size
+    sleep 3
+    before=$($UTIL private $(workers_of "$dir"))
+    lines=$($UTIL toggle "$WORK/table/$size/memory" "$TABLE_SERVICES" \
+        "http://127.0.0.1:$GATEWAY_PORT" "$MEMORY_CHANGES" \
+        $((MEMORY_CHANGES >= 10 ? MEMORY_CHANGES / 10 : 1)) \
+        $(workers_of "$dir")) || die "memory changes"
+    nginx_stop "$dir"
+    {
+        echo "5b. A worker's private memory (MB, all / outside the zone)" \
+             "across $MEMORY_CHANGES table changes at $size routes, each" \
+             "change routed before the next, sampled 3 s after each" \
+             "$((MEMORY_CHANGES >= 10 ? MEMORY_CHANGES / 10 : 1)) changes:" \
+             "before the first, $before;" \
+             "$(echo "$lines" | awk '{ printf "%s%s after %s (%s s)", sep, $3, $1, $2; sep = "; " }')."
+        echo
+    } | tee -a "$RESULTS"
 }
 
 # A gateway of SIZE routes saves its table to a state file; started again

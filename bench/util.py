@@ -36,6 +36,14 @@
                                         mappings but the shared zone's
     util.py first-routed URL SINCE      seconds from SINCE (unix time) to
                                         the first 200 from URL
+    util.py toggle DIR DOCS URL N STEP PID...
+                                        N table changes: DIR/svc0.json to
+                                        svc{DOCS-1}.json in turn each gain
+                                        or lose /mem/sK/{id}, each change
+                                        waited for until URL routes (or no
+                                        longer routes) it; every STEP
+                                        changes, 3 s later, a line "N
+                                        seconds private-MB" of the PIDs
 """
 
 import http.client
@@ -324,6 +332,10 @@ def cmd_propagation(url, log_path, count, workers, limit=10):
 
 
 def cmd_private(*pids):
+    print(private_mb(pids))
+
+
+def private_mb(pids):
     """MB of Private_Clean + Private_Dirty (+ Private_Hugetlb) per pid, from
     smaps_rollup, then "/" and the same outside shared mappings (the
     discovery zone): the kernel counts a page of the zone that only one
@@ -346,7 +358,7 @@ def cmd_private(*pids):
                 elif line.startswith("Private_") and not shared:
                     own += int(fields[1])
         out.append(f"{kb / 1024:.1f}/{own / 1024:.1f}")
-    print(" ".join(out))
+    return " ".join(out)
 
 
 def cmd_first_routed(url, since, timeout=60):
@@ -365,12 +377,53 @@ def cmd_first_routed(url, since, timeout=60):
     sys.exit(f"util.py: {url} not routed within {timeout}s")
 
 
+def cmd_toggle(doc_dir, docs, url, count, step, *pids):
+    docs, count, step = int(docs), int(count), int(step)
+    paths = [os.path.join(doc_dir, f"svc{k}.json") for k in range(docs)]
+    bodies = []
+    for path in paths:
+        with open(path) as f:
+            bodies.append(json.load(f))
+    routed_now = [False] * docs
+    u = urllib.parse.urlsplit(url)
+
+    def routed(k):
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=5)
+        try:
+            conn.request("GET", f"/mem/s{k}/1")
+            return conn.getresponse().status != 404
+        finally:
+            conn.close()
+
+    start = time.time()
+    for i in range(1, count + 1):
+        # the documents in turn, each with a route more or less: the table
+        # changes, its size does not grow
+        k = i % docs
+        routed_now[k] = not routed_now[k]
+        if routed_now[k]:
+            bodies[k]["routes"].append({"path": f"/mem/s{k}/{{id}}",
+                                        "methods": ["GET"]})
+        else:
+            bodies[k]["routes"].pop()
+        with open(paths[k] + ".tmp", "w") as f:
+            json.dump(bodies[k], f, separators=(",", ":"))
+        os.replace(paths[k] + ".tmp", paths[k])
+        wait_until(lambda: routed(k) == routed_now[k], timeout=60,
+                   message=f"change {i} routed", interval=0.02)
+        if i % step == 0:
+            # a quiet moment: the publication done and its buffers trimmed
+            time.sleep(3)
+            print(f"{i} {time.time() - start:.0f} {private_mb(pids)}",
+                  flush=True)
+
+
 def main(argv):
     cmds = {"port": cmd_port, "wait-status": cmd_wait_status,
             "check": cmd_check, "wrk": cmd_wrk, "report": cmd_report,
             "micro": cmd_micro, "paired": cmd_paired, "mutate": cmd_mutate,
             "propagation": cmd_propagation, "private": cmd_private,
-            "first-routed": cmd_first_routed}
+            "first-routed": cmd_first_routed, "toggle": cmd_toggle}
     if len(argv) < 2 or argv[1] not in cmds:
         sys.exit(__doc__)
     cmds[argv[1]](*argv[2:])
