@@ -15,7 +15,8 @@
 // of an old table whose findings are checkTable()'s.  A valid snapshot's router
 // image, saved to a file and taken back at a start, must make exactly the table
 // applyRoster() makes, and the file's header, damaged by the input's bytes,
-// must be refused, never crash.
+// must be refused, never crash.  The image of a table a poll changed, patched
+// from the old table's (Router::update), must answer as the one built whole.
 #include "snapshot.hpp"
 #include "discovery_core.h"
 #include "error.hpp"
@@ -150,6 +151,77 @@ void agreesWithWhole(const unsigned char *old, size_t oldLen,
                 "apply and the whole table disagree on a change");
     fuzz::check(!whole || *whole == applied,
                 "apply's table is not the whole table's");
+}
+
+using Aligned = std::unique_ptr<unsigned char, decltype(&std::free)>;
+
+Aligned written(const discovery::Router::Image &image)
+{
+    Aligned out(static_cast<unsigned char *>(std::aligned_alloc(
+                    discovery::Router::kImageAlign, image.size())),
+                &std::free);
+    image.write(out.get());
+    return out;
+}
+
+/*
+ * The image of the table applyPolls() makes of `old`, patched from the
+ * image of `old` (Router::update), answers every lookup as the image
+ * built whole does, and accounts for itself.
+ */
+void patchedAgrees(const unsigned char *old, size_t oldLen,
+                   const discovery::PollResult &poll, uint64_t generation)
+{
+    discovery::Snapshot sealed;
+    discovery::Router::TableBefore before;
+    std::optional<Bytes> next;
+    discovery::Router::Image prev;
+
+    try {
+        prev = discovery::Router::image(old, oldLen);
+        next = discovery::applyPolls(old, oldLen, {poll}, generation,
+                                     discovery::Log(), &sealed, nullptr,
+                                     &before);
+    } catch (const discovery::Error &) {
+        return;
+    }
+    if (!next) {
+        return;
+    }
+
+    Aligned was = written(prev);
+    discovery::Router::UpdateInfo info;
+    discovery::Router::Image patched = discovery::Router::update(
+        was.get(), prev.size(), before, sealed, &info);
+    discovery::Router::Image whole = discovery::Router::image(sealed);
+    Aligned a = written(patched);
+    Aligned b = written(whole);
+    fuzz::check(discovery::Router::audit(a.get(), patched.size()).empty(),
+                "a patched image does not account for itself");
+    auto x = discovery::Router::view(a.get(), patched.size());
+    auto y = discovery::Router::view(b.get(), whole.size());
+    static const char *const methods[] = {"GET", "POST", "DELETE", "OPTIONS"};
+    size_t tried = 0;
+
+    for (const discovery::Service &s : sealed.services) {
+        for (const discovery::Route &r : s.routeSet.routes) {
+            if (tried++ == 64) {
+                return;
+            }
+            for (const char *method : methods) {
+                discovery::Match m = x->match(method, r.path, false);
+                discovery::Match n = y->match(method, r.path, false);
+                fuzz::check(m.status == n.status && m.service == n.service
+                                && m.upstream == n.upstream
+                                && m.route == n.route && m.allow == n.allow
+                                && m.authRequired == n.authRequired
+                                && m.protocol == n.protocol
+                                && m.streaming == n.streaming
+                                && m.serviceIndex == n.serviceIndex,
+                            "a patched image answers otherwise", r.path);
+            }
+        }
+    }
 }
 
 void matchAll(const discovery_router_t *router,
@@ -335,6 +407,7 @@ void run(const Bytes &blob, const uint8_t *raw, size_t rawLen)
     if (decoded && snap.checkedBy == discovery::kCheckRules
         && checkedAsWhole(snap)) {
         agreesWithWhole(p, len, unhealthy, generation + 1, rc, applied);
+        patchedAgrees(p, len, unhealthy, generation + 1);
     }
     if (rc == DISCOVERY_OK) {
         fuzz::check(discovery_snapshot_check(applied.data(), applied.size(),
@@ -363,6 +436,7 @@ void run(const Bytes &blob, const uint8_t *raw, size_t rawLen)
         // the sample is checked whole: its findings are checkTable()'s
         agreesWithWhole(sample().data(), sample().size(), chat, 43, rc,
                         applied);
+        patchedAgrees(sample().data(), sample().size(), chat, 43);
     }
     if (rc == DISCOVERY_OK) {
         router = discovery_router_create(applied.data(), applied.size(), &err);

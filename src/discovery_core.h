@@ -260,11 +260,17 @@ typedef struct {
  * router image (see discovery_router_image) goes there too, made from the
  * table as it was encoded, not decoded again; image->data is NULL when it
  * could not be made (out of memory), the table being made all the same.
+ * With `old_image`, the router image of `old` (only read: it must stay as
+ * it is meanwhile), the new image is that one with what changed patched in
+ * when it can be, in time proportional to the change (Router::update);
+ * the debug line of each table says which way it was made, and why not
+ * patched.
  */
 int discovery_snapshot_apply_polls(const unsigned char *old, size_t old_len,
     const discovery_poll_t *polls, size_t n, uint64_t generation,
-    discovery_buf_t *out, discovery_buf_t *image, discovery_log_t *log,
-    discovery_error_t *err) DISCOVERY_NOEXCEPT;
+    discovery_buf_t *out, discovery_buf_t *image,
+    const unsigned char *old_image, size_t old_image_len,
+    discovery_log_t *log, discovery_error_t *err) DISCOVERY_NOEXCEPT;
 
 /*
  * The state of each of `services` in `blob`, by name, into states[i]

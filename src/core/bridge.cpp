@@ -517,7 +517,9 @@ int discovery_image_file_check(const unsigned char *header,
 int discovery_snapshot_apply_polls(const unsigned char *old, size_t old_len,
                                    const discovery_poll_t *polls, size_t n,
                                    uint64_t generation, discovery_buf_t *out,
-                                   discovery_buf_t *image, discovery_log_t *log,
+                                   discovery_buf_t *image,
+                                   const unsigned char *old_image,
+                                   size_t old_image_len, discovery_log_t *log,
                                    discovery_error_t *err) noexcept
 {
     return guard(err, [&] {
@@ -537,9 +539,12 @@ int discovery_snapshot_apply_polls(const unsigned char *old, size_t old_len,
 
         discovery::Snapshot sealed;
         discovery::ApplyTimes took;
+        discovery::Router::TableBefore before;
+        bool patch = image != nullptr && old_image != nullptr;
         auto bytes =
             discovery::applyPolls(old, old_len, all, generation, coreLog(log),
-                                  image != nullptr ? &sealed : nullptr, &took);
+                                  image != nullptr ? &sealed : nullptr, &took,
+                                  patch ? &before : nullptr);
         if (!bytes) {
             return DISCOVERY_UNCHANGED;
         }
@@ -548,23 +553,41 @@ int discovery_snapshot_apply_polls(const unsigned char *old, size_t old_len,
         giveBuffer(bytes->data(), bytes->size(), &table);
 
         double imageMs = 0;
+        discovery::Router::UpdateInfo made;
+        made.fallback = "no previous image";
         if (image != nullptr) {
             double t0 = discovery::threadCpuMs();
-            giveImageOrNone(sealed, image);
+            if (patch) {
+                try {
+                    giveImage(discovery::Router::update(old_image,
+                                                        old_image_len, before,
+                                                        sealed, &made),
+                              image);
+                } catch (...) {
+                    image->data = nullptr;
+                    image->len = 0;
+                }
+            } else {
+                giveImageOrNone(sealed, image);
+            }
             imageMs = discovery::threadCpuMs() - t0;
         }
 
         // cheap, once per table: what each stage took, at debug level
-        char line[256];
+        char line[384];
         int n = std::snprintf(
             line, sizeof(line),
             "table %llu made in ms of thread CPU: decode %.1f, check %.1f "
-            "(%s), warnings %.1f, encode %.1f, router image %.1f",
+            "(%s), warnings %.1f, encode %.1f, router image %.1f (%s%s: "
+            "%zu routes removed, %zu added, %zu terminals)",
             static_cast<unsigned long long>(generation), took.decode,
             took.check,
             took.checkedWhole ? "the whole table"
                               : "the changed routes' subtrees",
-            took.warn, took.encode, imageMs);
+            took.warn, took.encode, imageMs,
+            made.incremental ? "patched" : "built whole, ",
+            made.incremental ? "" : made.fallback, made.routesRemoved,
+            made.routesAdded, made.terminals);
         if (n > 0) {
             coreLog(log).write(
                 discovery::LogLevel::Debug,

@@ -7,8 +7,10 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <unordered_map>
 
 namespace discovery {
 
@@ -157,7 +159,7 @@ struct Router::Draft {
         std::string_view text; // of a literal edge from the parent
         bool literal = false;
         uint8_t slot = 0; // of a parameter edge from the parent
-        bool hasLiterals = false;
+        uint32_t literals = 0;
         uint32_t params[kSlotCount] = {kNone, kNone, kNone, kNone, kNone};
         uint32_t firstEntry = 0;
         uint32_t entryCount = 0;
@@ -212,10 +214,10 @@ void Router::Draft::add(const Route &route, uint32_t service, uint32_t methods)
     Text text{static_cast<uint32_t>(strings.size()),
               static_cast<uint32_t>(route.path.size())};
     strings.append(route.path);
-    pending.push_back(
-        {node, Entry{text, service, route.authRequired,
-                     route.protocol == Protocol::Grpc,
-                     static_cast<uint32_t>(route.streaming), methods}});
+    pending.push_back({node, Entry{text, service, route.authRequired,
+                                   route.protocol == Protocol::Grpc,
+                                   static_cast<uint32_t>(route.streaming),
+                                   methods, methods}});
 }
 
 /*
@@ -299,7 +301,7 @@ uint32_t Router::Draft::child(uint32_t node, const Segment &seg)
         next.shape = key.shape;
         next.text = seg.text;
         next.literal = true;
-        nodes[node].hasLiterals = true;
+        nodes[node].literals++;
         nodes.push_back(next);
         return id;
     }
@@ -363,7 +365,9 @@ void Router::Draft::insertLiteral(uint32_t hash, uint32_t id)
 /*
  * Groups entries by terminal, keeping roster order, and resolves conflicts
  * the way checkTable() reports them: the first entry holding a method
- * keeps it, later ones lose it and vanish once they have nothing left.
+ * keeps it, later ones lose it, and are kept with none once they have
+ * nothing left (update() may give them back).  A route with no methods
+ * of the table's has no entry.
  */
 void Router::Draft::placeEntries(std::vector<Entry> &entries)
 {
@@ -383,8 +387,8 @@ void Router::Draft::placeEntries(std::vector<Entry> &entries)
         for (; i < pending.size() && pending[i].first == id; i++) {
             Entry entry = pending[i].second;
             entry.methods &= ~claimed;
-            claimed |= pending[i].second.methods;
-            if (entry.methods != 0) {
+            claimed |= entry.declared;
+            if (entry.declared != 0) {
                 entries.push_back(entry);
             }
         }
@@ -523,9 +527,21 @@ Router::Image Router::image(const Snapshot &snapshot)
     return image;
 }
 
-// The offset of each part, after the header and in the order write() puts them.
+/*
+ * The offset of each part, after the header and in the order write() puts
+ * them.  Entries, tails and strings get room to grow by an eighth, and
+ * more, so that update() can add to them in place; the table of nodes has
+ * its own (update() fills it to three quarters).
+ */
 void Router::Image::Parts::layout()
 {
+    auto room = [](size_t used, size_t least) {
+        return used + used / 8 + least;
+    };
+    size_t entriesRoom = room(entries.size(), 64);
+    size_t tailsRoom = room(tails.size(), 1024);
+    size_t stringsRoom = room(strings.size(), 4096);
+
     uint64_t at = sizeof(Header);
     auto next = [&at](size_t bytes, size_t align) {
         at = (at + align - 1) / align * align;
@@ -539,7 +555,7 @@ void Router::Image::Parts::layout()
 
     header.magic = kMagic;
     header.nodes = next(nodes.size() * sizeof(Node), kImageAlign);
-    header.entries = next(entries.size() * sizeof(Entry), alignof(Entry));
+    header.entries = next(entriesRoom * sizeof(Entry), alignof(Entry));
     header.services =
         next(services.size() * sizeof(ImageService), alignof(ImageService));
     header.serviceCount = static_cast<uint32_t>(services.size() - 1);
@@ -553,13 +569,24 @@ void Router::Image::Parts::layout()
     header.extensionAllowCount = static_cast<uint32_t>(extensionAllows.size());
     header.overrides = next(overrides.size() * sizeof(Entry), alignof(Entry));
     header.overrideCount = static_cast<uint32_t>(overrides.size());
-    header.tails = next(tails.size(), 1);
-    header.strings = next(strings.size(), 1);
+    header.tails = next(tailsRoom, 1);
+    header.strings = next(stringsRoom, 1);
+    header.entriesUsed = static_cast<uint32_t>(entries.size());
+    header.entriesRoom = static_cast<uint32_t>(entriesRoom);
+    header.tailsUsed = static_cast<uint32_t>(tails.size());
+    header.tailsRoom = static_cast<uint32_t>(tailsRoom);
+    header.stringsUsed = static_cast<uint32_t>(strings.size());
+    header.stringsRoom = static_cast<uint32_t>(stringsRoom);
     header.size = (at + kImageAlign - 1) / kImageAlign * kImageAlign;
 }
 
 void Router::Image::write(unsigned char *dst) const
 {
+    if (bytes_ != nullptr) {
+        std::memcpy(dst, bytes_.get(), size_);
+        return;
+    }
+
     const Parts &p = *parts_;
     const Header &h = p.header;
     auto copy = [dst](uint32_t offset, const void *src, size_t bytes) {
@@ -581,6 +608,720 @@ void Router::Image::write(unsigned char *dst) const
     copy(h.overrides, p.overrides.data(), p.overrides.size() * sizeof(Entry));
     copy(h.tails, p.tails.data(), p.tails.size());
     copy(h.strings, p.strings.data(), p.strings.size());
+}
+
+namespace {
+
+// Why update() builds the whole image: thrown inside it, caught there.
+struct WholeBuild {
+    const char *why;
+};
+
+// What a route is to the image: equal keys make equal entries.
+struct RouteKey {
+    std::string_view path;
+    uint32_t declared = 0;
+    uint32_t flags = 0; // authRequired, grpc, streaming: as Entry's bits
+
+    bool operator==(const RouteKey &o) const
+    {
+        return path == o.path && declared == o.declared && flags == o.flags;
+    }
+};
+
+struct RouteKeyHash {
+    size_t operator()(const RouteKey &k) const
+    {
+        return std::hash<std::string_view>()(k.path)
+               ^ (k.declared * 0x9e3779b97f4a7c15ull) ^ (k.flags << 7);
+    }
+};
+
+uint32_t routeFlags(const Route &route)
+{
+    return (route.authRequired ? 1u : 0u)
+           | (route.protocol == Protocol::Grpc ? 2u : 0u)
+           | (static_cast<uint32_t>(route.streaming) << 2);
+}
+
+// A service's routes in one table, and the indices of those it rejects.
+struct ServiceRoutes {
+    const RouteSet *set = nullptr;
+    std::vector<uint32_t> rejected; // sorted
+};
+
+// The rejected routes' indices of each service, from a sorted list.
+std::vector<std::vector<uint32_t>>
+rejectedByService(const std::vector<Rejection> &rejections, size_t services)
+{
+    std::vector<std::vector<uint32_t>> by(services);
+
+    for (const Rejection &r : rejections) {
+        if (r.service >= services) {
+            throw WholeBuild{"a rejection of no service"};
+        }
+        by[r.service].push_back(r.route);
+    }
+    return by;
+}
+
+} // namespace
+
+/*
+ * A copy of an image, changed in place by update().  Any shortage of room
+ * throws WholeBuild, and the copy is dropped.
+ */
+struct Router::Edit {
+    unsigned char *base = nullptr;
+    Header *h = nullptr;
+    Node *nodes = nullptr;
+    Entry *entries = nullptr;
+    char *tails = nullptr;
+    char *strings = nullptr;
+    ImageService *services = nullptr;
+    size_t capacity = 0;
+    UpdateInfo *info = nullptr;
+
+    explicit Edit(unsigned char *image, UpdateInfo *updateInfo)
+        : base(image), h(reinterpret_cast<Header *>(image)), info(updateInfo)
+    {
+        nodes = reinterpret_cast<Node *>(base + h->nodes);
+        entries = reinterpret_cast<Entry *>(base + h->entries);
+        tails = reinterpret_cast<char *>(base + h->tails);
+        strings = reinterpret_cast<char *>(base + h->strings);
+        services = reinterpret_cast<ImageService *>(base + h->services);
+        capacity = h->capacity;
+    }
+
+    std::string_view text(Text t) const
+    {
+        return {strings + t.offset, t.length};
+    }
+
+    bool equals(const Node &node, const Key &key) const
+    {
+        return node.parent == key.parent && node.length == key.length
+               && node.head[0] == key.head[0] && node.head[1] == key.head[1]
+               && (key.text.size() <= kHeadBytes
+                   || std::memcmp(tails + node.tail,
+                                  key.text.data() + kHeadBytes,
+                                  key.text.size() - kHeadBytes)
+                          == 0);
+    }
+
+    uint32_t find(const Key &key) const
+    {
+        for (size_t i = firstSlot(key.shape, capacity);;
+             i = nextSlot(i, capacity)) {
+            const Node &node = nodes[i];
+            if (node.parent == kNone) {
+                return kNone;
+            }
+            if (equals(node, key)) {
+                return static_cast<uint32_t>(i);
+            }
+        }
+    }
+
+    // A new node for a key find() did not find: in the first tombstone or
+    // free slot of its probe sequence, the table at most 3/4 taken.
+    uint32_t place(const Key &key)
+    {
+        size_t i = firstSlot(key.shape, capacity);
+
+        while (nodes[i].parent != kNone && nodes[i].parent != kTombstone) {
+            i = nextSlot(i, capacity);
+        }
+
+        if (nodes[i].parent == kTombstone) {
+            h->tombstones--;
+        } else if ((uint64_t(h->nodeCount) + h->tombstones + 1) * 4
+                   > uint64_t(capacity) * 3) {
+            throw WholeBuild{"the table of nodes is three quarters full"};
+        }
+
+        Node &node = nodes[i];
+        node = Node();
+        node.head[0] = key.head[0];
+        node.head[1] = key.head[1];
+        node.parent = key.parent;
+        node.length = key.length;
+        if (key.text.size() > kHeadBytes) {
+            size_t more = key.text.size() - kHeadBytes;
+            if (more > h->tailsRoom - h->tailsUsed) {
+                throw WholeBuild{"no room left for edges' text"};
+            }
+            node.tail = h->tailsUsed;
+            std::memcpy(tails + h->tailsUsed, key.text.data() + kHeadBytes,
+                        more);
+            h->tailsUsed += static_cast<uint32_t>(more);
+        }
+        h->nodeCount++;
+        info->nodesAdded++;
+        return static_cast<uint32_t>(i);
+    }
+
+    // The terminal of a template: kNone if missing and not `create`d.
+    uint32_t terminal(const Template &tpl, bool create)
+    {
+        uint32_t id = h->root;
+        uint64_t shape = kRootShape;
+
+        for (size_t i = 0; i < tpl.segments.size(); i++) {
+            const Segment &seg = tpl.segments[i];
+            Key key;
+
+            if (seg.kind == SegmentKind::Literal) {
+                key = Key::literal(id, shape, seg.text);
+                uint32_t found = nodes[id].literals != 0 ? find(key) : kNone;
+                if (found == kNone) {
+                    if (!create) {
+                        return kNone;
+                    }
+                    nodes[id].literals++;
+                    found = place(key);
+                }
+                id = found;
+            } else {
+                size_t slot = std::find(std::begin(kSlotKinds),
+                                        std::end(kSlotKinds), seg.kind)
+                              - std::begin(kSlotKinds);
+                key = Key::param(id, shape, slot);
+                uint32_t found = kNone;
+                if (nodes[id].params & (1u << slot)) {
+                    found = find(key);
+                    if (found == kNone) {
+                        throw WholeBuild{"a parameter child is missing"};
+                    }
+                } else if (!create) {
+                    return kNone;
+                } else {
+                    nodes[id].params |= 1u << slot;
+                    found = place(key);
+                }
+                id = found;
+                if (seg.kind == SegmentKind::Path && create) {
+                    // a bit no route needs any more is left: it costs a
+                    // lookup a probe, never an answer
+                    nodes[id].suffixDepths |= 1u
+                                              << (tpl.segments.size() - i - 1);
+                }
+            }
+            shape = key.shape;
+        }
+        return id;
+    }
+
+    Text keep(std::string_view s)
+    {
+        if (s.size() > h->stringsRoom - h->stringsUsed) {
+            throw WholeBuild{"no room left for strings"};
+        }
+        Text t{h->stringsUsed, static_cast<uint32_t>(s.size())};
+        std::memcpy(strings + h->stringsUsed, s.data(), s.size());
+        h->stringsUsed += t.length;
+        return t;
+    }
+
+    // A terminal's entries, in roster order, resolved as placeEntries().
+    void setEntries(uint32_t id, std::vector<Entry> &list)
+    {
+        Node &node = nodes[id];
+        auto n = static_cast<uint32_t>(list.size());
+        uint32_t claimed = 0;
+
+        for (Entry &e : list) {
+            e.methods = e.declared & ~claimed;
+            claimed |= e.declared;
+        }
+
+        if (n > node.entryCount) {
+            if (n > h->entriesRoom - h->entriesUsed) {
+                throw WholeBuild{"no room left for entries"};
+            }
+            node.firstEntry = h->entriesUsed;
+            h->entriesUsed += n;
+        }
+        if (n > 0) {
+            std::memcpy(&entries[node.firstEntry], list.data(),
+                        n * sizeof(Entry));
+            node.entry = list.front();
+        } else {
+            node.firstEntry = 0;
+            node.entry = Entry();
+        }
+        node.entryCount = n;
+    }
+
+    // A node left with no entries and no children becomes a tombstone,
+    // and so may its parent then.
+    void prune(uint32_t id)
+    {
+        while (id != h->root && nodes[id].parent != kTombstone
+               && nodes[id].entryCount == 0 && nodes[id].literals == 0
+               && nodes[id].params == 0) {
+            Node &node = nodes[id];
+            uint32_t parent = node.parent;
+
+            if (node.length >= kParamEdge) {
+                nodes[parent].params &= ~(1u << (node.length - kParamEdge));
+            } else {
+                nodes[parent].literals--;
+            }
+            node = Node();
+            node.parent = kTombstone;
+            h->nodeCount--;
+            h->tombstones++;
+            info->nodesRemoved++;
+            id = parent;
+        }
+    }
+};
+
+Router::Image Router::update(const unsigned char *prev, size_t prevLen,
+                             const TableBefore &before, const Snapshot &next,
+                             UpdateInfo *info)
+{
+    UpdateInfo local;
+    UpdateInfo &out = info != nullptr ? *info : local;
+    out = UpdateInfo();
+
+    try {
+        return patch(prev, prevLen, before, next, out);
+    } catch (const WholeBuild &whole) {
+        out = UpdateInfo();
+        out.fallback = whole.why;
+    }
+    return image(next);
+}
+
+Router::Image Router::patch(const unsigned char *prev, size_t prevLen,
+                            const TableBefore &before, const Snapshot &next,
+                            UpdateInfo &info)
+{
+    std::unique_ptr<Router> old;
+    try {
+        old = view(prev, prevLen);
+    } catch (const Error &) {
+        throw WholeBuild{"no previous image"};
+    }
+
+    const Header &ph = *old->header_;
+    size_t count = next.services.size();
+
+    if (ph.generation != before.generation) {
+        throw WholeBuild{"the previous image is of another table"};
+    }
+    if (ph.nodeCount == 0 || ph.overrideCount != 0
+        || ph.extensionMethodCount != 0 || !before.extensionMethods.empty()
+        || !next.extensionMethods.empty()) {
+        throw WholeBuild{"overrides or extension methods"};
+    }
+    if (ph.serviceCount != count) {
+        throw WholeBuild{"the roster changed"};
+    }
+    for (size_t s = 0; s < count; s++) {
+        ServiceView v = old->service(s);
+        const Service &service = next.services[s];
+        if (v.name != service.name || v.url != service.url
+            || v.upstream != service.upstream) {
+            throw WholeBuild{"the roster changed"};
+        }
+    }
+
+    Controls controls =
+        decodeControls(next.controls.data(), next.controls.size());
+    if (!controls.overrides.empty()
+        || !decodeControls(before.controls.data(), before.controls.size())
+                .overrides.empty()) {
+        throw WholeBuild{"overrides or extension methods"};
+    }
+
+    // which services' routes are to be compared, and with what
+    std::vector<ServiceRoutes> was(count);
+    std::vector<std::vector<uint32_t>> rejectedNow =
+        rejectedByService(next.rejections, count);
+    std::vector<std::vector<uint32_t>> rejectedBefore =
+        rejectedByService(before.rejections, count);
+    std::vector<uint32_t> diffed;
+
+    for (const auto &[s, set] : before.routeSets) {
+        if (s >= count) {
+            throw WholeBuild{"a route set of no service"};
+        }
+        if (was[s].set == nullptr) { // the first is the table's
+            was[s].set = &set;
+            diffed.push_back(s);
+        }
+    }
+    for (uint32_t s = 0; s < count; s++) {
+        if (was[s].set == nullptr && rejectedNow[s] != rejectedBefore[s]) {
+            was[s].set = &next.services[s].routeSet;
+            diffed.push_back(s);
+        }
+        was[s].rejected = std::move(rejectedBefore[s]);
+    }
+    std::sort(diffed.begin(), diffed.end());
+
+    auto bytes = std::shared_ptr<unsigned char>(
+        static_cast<unsigned char *>(std::aligned_alloc(kImageAlign, ph.size)),
+        [](unsigned char *p) { std::free(p); });
+    if (bytes == nullptr) {
+        throw std::bad_alloc();
+    }
+    std::memcpy(bytes.get(), prev, ph.size);
+
+    Edit edit(bytes.get(), &info);
+
+    /*
+     * Each service's routes before and after, keyed by what the image
+     * holds of them: a key whose count changed is a route removed or
+     * added, and its terminal is touched.
+     */
+    struct Group {
+        std::vector<uint32_t> before, after; // route indices
+        uint32_t paired = 0;
+    };
+    using Groups = std::unordered_map<RouteKey, Group, RouteKeyHash>;
+    std::vector<Groups> groups(diffed.size());
+    struct Touch {
+        uint32_t terminal;
+        uint32_t diffed; // index in `diffed`
+        RouteKey key;
+    };
+    std::vector<Touch> touched;
+
+    for (size_t d = 0; d < diffed.size(); d++) {
+        uint32_t s = diffed[d];
+        const RouteSet &then = *was[s].set;
+        const RouteSet &now = next.services[s].routeSet;
+        Groups &g = groups[d];
+
+        auto accepted = [](const RouteSet &set,
+                           const std::vector<uint32_t> &rejected, auto &&each) {
+            auto skip = rejected.begin();
+            for (uint32_t r = 0; r < set.routes.size(); r++) {
+                if (skip != rejected.end() && *skip == r) {
+                    ++skip;
+                    continue;
+                }
+                const Route &route = set.routes[r];
+                uint32_t declared = methodMask(route, {});
+                if (declared != 0) {
+                    each(RouteKey{route.path, declared, routeFlags(route)}, r);
+                }
+            }
+        };
+
+        g.reserve(now.routes.size() + 16);
+        accepted(then, was[s].rejected, [&g](const RouteKey &k, uint32_t r) {
+            g[k].before.push_back(r);
+        });
+        accepted(now, rejectedNow[s], [&g](const RouteKey &k, uint32_t r) {
+            g[k].after.push_back(r);
+        });
+
+        // the routes kept must keep their order: each terminal's entries
+        // of the service are in it
+        uint32_t last = 0;
+        bool first = true;
+        accepted(then, was[s].rejected,
+                 [&g, &last, &first](const RouteKey &k, uint32_t) {
+                     Group &group = g.find(k)->second;
+                     if (group.paired < group.after.size()) {
+                         uint32_t now = group.after[group.paired++];
+                         if (!first && now < last) {
+                             throw WholeBuild{"a service's routes reordered"};
+                         }
+                         last = now;
+                         first = false;
+                     }
+                 });
+
+        for (const auto &[key, group] : g) {
+            if (group.before.size() == group.after.size()) {
+                continue;
+            }
+            bool adds = group.after.size() > group.before.size();
+            Template tpl;
+            if (!compileTemplate(key.path, tpl)) {
+                throw WholeBuild{"a route's template does not compile"};
+            }
+            uint32_t t = edit.terminal(tpl, adds);
+            if (t == kNone) {
+                throw WholeBuild{"the previous image lacks a route"};
+            }
+            if (adds) {
+                info.routesAdded += group.after.size() - group.before.size();
+            } else {
+                info.routesRemoved += group.before.size() - group.after.size();
+            }
+            touched.push_back({t, static_cast<uint32_t>(d), key});
+        }
+    }
+
+    std::sort(touched.begin(), touched.end(),
+              [](const Touch &a, const Touch &b) {
+                  return a.terminal != b.terminal ? a.terminal < b.terminal
+                                                  : a.diffed < b.diffed;
+              });
+
+    // each touched terminal's entries: the others' as they were, the
+    // diffed services' gathered again in their routes' order
+    std::vector<uint32_t> terminals;
+    for (size_t i = 0; i < touched.size();) {
+        uint32_t t = touched[i].terminal;
+        const Node &node = edit.nodes[t];
+        std::vector<Entry> list;
+        std::vector<uint32_t> services; // diffed here, ascending
+
+        for (size_t j = i; j < touched.size() && touched[j].terminal == t;
+             j++) {
+            if (services.empty()
+                || services.back() != diffed[touched[j].diffed]) {
+                services.push_back(diffed[touched[j].diffed]);
+            }
+        }
+
+        for (uint32_t e = 0; e < node.entryCount; e++) {
+            const Entry &entry = edit.entries[node.firstEntry + e];
+            if (!std::binary_search(services.begin(), services.end(),
+                                    uint32_t(entry.service))) {
+                list.push_back(entry);
+            }
+        }
+
+        for (; i < touched.size() && touched[i].terminal == t;) {
+            uint32_t d = touched[i].diffed;
+            uint32_t s = diffed[d];
+            const Groups &g = groups[d];
+            // the keys of the service here, and a text for each
+            std::vector<std::pair<RouteKey, Text>> keys;
+            auto have = [&keys](const RouteKey &k) {
+                for (const auto &kt : keys) {
+                    if (kt.first == k) {
+                        return true;
+                    }
+                }
+                return false;
+            };
+
+            for (uint32_t e = 0; e < node.entryCount; e++) {
+                const Entry &entry = edit.entries[node.firstEntry + e];
+                if (entry.service != s) {
+                    continue;
+                }
+                RouteKey k{edit.text(entry.route), entry.declared,
+                           static_cast<uint32_t>(entry.authRequired
+                                                 | (entry.grpc << 1)
+                                                 | (entry.streaming << 2))};
+                if (!have(k)) {
+                    keys.push_back({k, entry.route});
+                }
+            }
+            for (; i < touched.size() && touched[i].terminal == t
+                   && touched[i].diffed == d;
+                 i++) {
+                if (!have(touched[i].key)) {
+                    keys.push_back({touched[i].key, Text{0, UINT32_MAX}});
+                }
+            }
+
+            std::vector<std::pair<uint32_t, size_t>> routes; // index, key
+            for (size_t k = 0; k < keys.size(); k++) {
+                auto found = g.find(keys[k].first);
+                if (found == g.end()) {
+                    throw WholeBuild{"the previous image is of another table"};
+                }
+                for (uint32_t r : found->second.after) {
+                    routes.push_back({r, k});
+                }
+            }
+            std::sort(routes.begin(), routes.end());
+
+            for (const auto &[r, k] : routes) {
+                auto &[key, text] = keys[k];
+                if (text.length == UINT32_MAX) {
+                    text = edit.keep(key.path);
+                }
+                Entry entry{
+                    text,           s, key.flags & 1, (key.flags >> 1) & 1,
+                    key.flags >> 2, 0, key.declared};
+                list.push_back(entry);
+            }
+        }
+
+        std::stable_sort(list.begin(), list.end(),
+                         [](const Entry &a, const Entry &b) {
+                             return a.service < b.service;
+                         });
+        edit.setEntries(t, list);
+        terminals.push_back(t);
+    }
+    info.terminals = terminals.size();
+
+    for (uint32_t t : terminals) {
+        edit.prune(t);
+    }
+
+    bool anyPending = false;
+    for (size_t s = 0; s < count; s++) {
+        const Service &service = next.services[s];
+        anyPending |= service.state == ServiceState::Pending;
+        edit.services[s].state =
+            static_cast<uint32_t>(service.state)
+            | (controls.isDrained(service.name) ? kDrained : 0);
+    }
+    edit.h->anyPending = anyPending;
+    edit.h->generation = next.generation;
+
+    info.incremental = true;
+    Image image;
+    image.size_ = ph.size;
+    image.bytes_ = std::move(bytes);
+    return image;
+}
+
+std::string Router::audit(const unsigned char *image, size_t len)
+{
+    std::unique_ptr<Router> r;
+    try {
+        r = view(image, len);
+    } catch (const Error &e) {
+        return e.what();
+    }
+
+    const Header &h = *r->header_;
+    const Node *nodes = r->nodes_;
+    size_t capacity = h.capacity;
+    uint32_t live = 0;
+    uint32_t tombstones = 0;
+    std::vector<uint32_t> literals(capacity, 0);
+    std::vector<uint8_t> params(capacity, 0);
+    auto at = [](const char *what, size_t i) {
+        return std::string(what) + " at node " + std::to_string(i);
+    };
+
+    if (h.entriesUsed > h.entriesRoom || h.tailsUsed > h.tailsRoom
+        || h.stringsUsed > h.stringsRoom
+        || uint64_t(h.entries) + uint64_t(h.entriesRoom) * sizeof(Entry)
+               > h.size
+        || uint64_t(h.tails) + h.tailsRoom > h.size
+        || uint64_t(h.strings) + h.stringsRoom > h.size) {
+        return "room past the image's end";
+    }
+    if (nodes[h.root].parent != kRootParent) {
+        return "the root is not one";
+    }
+
+    for (size_t i = 0; i < capacity; i++) {
+        const Node &node = nodes[i];
+        if (node.parent == kNone) {
+            continue;
+        }
+        if (node.parent == kTombstone) {
+            tombstones++;
+            continue;
+        }
+        live++;
+        if (i == h.root) {
+            continue;
+        }
+        if (node.parent >= capacity || nodes[node.parent].parent == kNone
+            || nodes[node.parent].parent == kTombstone) {
+            return at("a parent that is no node", i);
+        }
+        if (node.length >= kParamEdge) {
+            params[node.parent] |= 1u << (node.length - kParamEdge);
+        } else {
+            literals[node.parent]++;
+            if (node.length > kHeadBytes
+                && uint64_t(node.tail) + node.length - kHeadBytes
+                       > h.tailsUsed) {
+                return at("an edge's text past the tails used", i);
+            }
+        }
+    }
+    if (live != h.nodeCount || tombstones != h.tombstones) {
+        return "nodes counted " + std::to_string(h.nodeCount) + " and "
+               + std::to_string(h.tombstones) + " tombstones, "
+               + std::to_string(live) + " and " + std::to_string(tombstones)
+               + " found";
+    }
+
+    // each node's shape, from its parent's: the root's first
+    std::vector<uint64_t> shapes(capacity, 0);
+    std::vector<bool> shaped(capacity, false);
+    std::vector<uint32_t> chain;
+    shapes[h.root] = kRootShape;
+    shaped[h.root] = true;
+
+    for (size_t i = 0; i < capacity; i++) {
+        const Node &node = nodes[i];
+        if (node.parent == kNone || node.parent == kTombstone) {
+            continue;
+        }
+        if (i != h.root) {
+            if (node.literals != literals[i] || node.params != params[i]) {
+                return at("children miscounted", i);
+            }
+            if (node.entryCount == 0 && node.literals == 0
+                && node.params == 0) {
+                return at("a node with nothing in or below it", i);
+            }
+        }
+        if (node.entryCount > 0) {
+            if (uint64_t(node.firstEntry) + node.entryCount > h.entriesUsed) {
+                return at("entries past those used", i);
+            }
+            const Entry *e = r->entries_ + node.firstEntry;
+            if (std::memcmp(&node.entry, e, sizeof(Entry)) != 0) {
+                return at("a first entry unlike the node's copy", i);
+            }
+            uint32_t claimed = 0;
+            for (uint32_t k = 0; k < node.entryCount; k++) {
+                if (e[k].declared == 0
+                    || e[k].methods != (e[k].declared & ~claimed)
+                    || e[k].service > h.serviceCount
+                    || uint64_t(e[k].route.offset) + e[k].route.length
+                           > h.stringsUsed
+                    || (k > 0 && h.overrideCount == 0
+                        && e[k].service < e[k - 1].service)) {
+                    return at("an entry not resolved in roster order", i);
+                }
+                claimed |= e[k].declared;
+            }
+        }
+
+        // found where a lookup looks for it
+        chain.clear();
+        for (uint32_t c = static_cast<uint32_t>(i); !shaped[c];
+             c = nodes[c].parent) {
+            chain.push_back(c);
+        }
+        for (auto c = chain.rbegin(); c != chain.rend(); ++c) {
+            const Node &n = nodes[*c];
+            uint64_t parentShape = shapes[n.parent];
+            Key key;
+            std::string text;
+            if (n.length >= kParamEdge) {
+                key = Key::param(n.parent, parentShape, n.length - kParamEdge);
+            } else {
+                text.assign(reinterpret_cast<const char *>(n.head),
+                            std::min<size_t>(n.length, kHeadBytes));
+                if (n.length > kHeadBytes) {
+                    text.append(r->tails_ + n.tail, n.length - kHeadBytes);
+                }
+                key = Key::literal(n.parent, parentShape, text);
+            }
+            if (r->find(key) != *c) {
+                return at("a node not found by its key", *c);
+            }
+            shapes[*c] = key.shape;
+            shaped[*c] = true;
+        }
+    }
+    return "";
 }
 
 std::unique_ptr<Router> Router::build(const unsigned char *snapshot, size_t len)
@@ -633,7 +1374,7 @@ std::unique_ptr<Router> Router::view(const unsigned char *image, size_t len)
 void Router::setGeneration(unsigned char *image, size_t len,
                            uint64_t generation)
 {
-    (void) view(image, len);
+    (void)view(image, len);
     std::memcpy(image + offsetof(Header, generation), &generation,
                 sizeof(generation));
 }
@@ -696,6 +1437,7 @@ void Router::Image::Parts::freeze(Draft &draft)
     size_t capacity = std::max<size_t>(8, count + count / 2 + 1);
 
     header.capacity = static_cast<uint32_t>(capacity);
+    header.nodeCount = static_cast<uint32_t>(count);
     nodes.resize(capacity);
     header.prefetch = capacity * sizeof(Node) > kCachedBytes;
 
@@ -723,12 +1465,12 @@ void Router::Image::Parts::freeze(Draft &draft)
                 node.params |= 1u << slot;
             }
         }
-        node.hasLiterals = from.hasLiterals;
+        node.literals = from.literals;
         if (!from.literal && from.slot == kPathSlot) {
             node.suffixDepths = from.suffixDepths;
         }
         node.firstEntry = from.firstEntry;
-        node.entryCount = static_cast<uint8_t>(from.entryCount);
+        node.entryCount = from.entryCount;
         if (from.entryCount > 0) {
             node.entry = entries[from.firstEntry];
         }
@@ -910,7 +1652,7 @@ bool Router::search(uint32_t id, uint64_t shape, std::string_view rest,
         return visitTerminal(node, s);
     }
 
-    if (node.hasLiterals) {
+    if (node.literals != 0) {
         Split split = splitSegment(rest);
         Key key = Key::literal(id, shape, split.segment);
         uint32_t next = find(key);

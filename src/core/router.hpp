@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace discovery {
@@ -80,6 +81,8 @@ public:
         friend class Router;
         struct Parts;
         std::shared_ptr<const Parts> parts_;
+        // an image made whole by update(), written as it is
+        std::shared_ptr<unsigned char> bytes_;
         size_t size_ = 0;
     };
 
@@ -88,6 +91,53 @@ public:
     // Throws Error on a malformed snapshot.
     static Image image(const unsigned char *snapshot, size_t len);
     static Image image(const Snapshot &snapshot);
+
+    /*
+     * What a table was before a change, where the change could have made
+     * it differ (applyPolls fills it in): enough, with the table after it
+     * and the image of the table before, to make the new image from the
+     * old one.
+     */
+    struct TableBefore {
+        uint64_t generation = 0;
+        // the route sets the change replaced, as they were, by service
+        std::vector<std::pair<uint32_t, RouteSet>> routeSets;
+        std::vector<Rejection> rejections;
+        MethodNames extensionMethods;
+        Bytes controls;
+    };
+
+    // Which way update() made its image, and what it touched.
+    struct UpdateInfo {
+        bool incremental = false;
+        const char *fallback = ""; // why the whole image was built
+        size_t routesRemoved = 0;
+        size_t routesAdded = 0;
+        size_t terminals = 0; // whose entries were resolved again
+        size_t nodesAdded = 0;
+        size_t nodesRemoved = 0; // made tombstones
+    };
+
+    /*
+     * The image of `next`, made from `prev`, the image of the table
+     * `before` describes, which is only read: a copy of it with what
+     * changed patched in (routes added and removed, terminals resolved
+     * again, service states), in time proportional to the change but for
+     * the copy.  Anything it does not handle (the image out of room, not
+     * of that table, overrides, extension methods, a service's routes
+     * reordered) makes it build the whole image as image() does, and say
+     * why in *info.  Either way the image answers every lookup as
+     * image(next)'s would.  Throws Error as image() does.
+     */
+    static Image update(const unsigned char *prev, size_t prevLen,
+                        const TableBefore &before, const Snapshot &next,
+                        UpdateInfo *info = nullptr);
+
+    /*
+     * An image's own account of itself checked against its contents:
+     * empty when they agree, else what does not (for tests and fuzzers).
+     */
+    static std::string audit(const unsigned char *image, size_t len);
 
     // A router with an image of its own.  Throws Error as image() does.
     static std::unique_ptr<Router> build(const unsigned char *snapshot,
@@ -117,6 +167,9 @@ public:
                 uint32_t *visits = nullptr) const;
 
     uint64_t generation() const { return header_->generation; }
+
+    // Nodes of the table of nodes, the root included (not tombstones).
+    size_t nodeCount() const { return header_->nodeCount; }
 
     // A service of the table has not been polled yet.
     bool anyPending() const { return header_->anyPending != 0; }
@@ -176,13 +229,19 @@ private:
         uint32_t length = 0;
     };
 
+    /*
+     * A route at its terminal.  Every route of a terminal is kept, in
+     * roster order, those that lost all their methods to earlier ones
+     * too: so that update() can resolve a terminal again alone.
+     */
     struct Entry {
         Text route;
         uint32_t service : 28; // kMaxServices fits
         uint32_t authRequired : 1;
         uint32_t grpc : 1;
         uint32_t streaming : 2; // a gRPC route's Streaming
-        uint32_t methods;       // after conflict resolution, never 0
+        uint32_t methods;       // after conflict resolution, maybe 0
+        uint32_t declared;      // the route's own, never 0
     };
 
     // Node::length of a parameter edge: kParamEdge + its ParamSlot.
@@ -190,8 +249,11 @@ private:
 
     /*
      * The table of every node, keyed by (parent, edge); the root's parent
-     * is kRootParent.  A slot is free while its parent is kNone.
+     * is kRootParent.  A slot is free while its parent is kNone; a node
+     * update() removed is a tombstone (parent kTombstone) that lookups
+     * probe past and update() may take again.  No node ever moves.
      */
+    static constexpr uint32_t kTombstone = UINT32_MAX - 2;
     struct alignas(64) Node {
         // A literal edge's text: longer than its zero-padded head, the
         // rest is in the tails.  Zero for a parameter edge.
@@ -207,10 +269,10 @@ private:
         static_assert(kMaxSegmentsAfterPath < 32, "a bit per suffix length");
 
         uint32_t firstEntry = 0; // in the entries, `entry` included
+        uint32_t entryCount = 0; // the first has methods, later ones maybe not
+        uint32_t literals = 0;   // literal children
         uint8_t params = 0;      // a bit per ParamSlot that has a child
-        uint8_t entryCount = 0;  // at most one entry per method
-        bool hasLiterals = false;
-        Entry entry{}; // entries[firstEntry] when entryCount > 0
+        Entry entry{};           // entries[firstEntry] when entryCount > 0
     };
     static_assert(sizeof(Node) == 64, "a node is one cache line");
 
@@ -258,10 +320,21 @@ private:
         uint32_t overrideCount = 0;
         uint8_t anyPending = 0;
         uint8_t prefetch = 0; // the table is larger than the caches
+        // what update() may still use: nodes in the table (the root
+        // included) and tombstones; entries, tails' and strings' bytes
+        // used of the room laid out for each
+        uint32_t nodeCount = 0;
+        uint32_t tombstones = 0;
+        uint32_t entriesUsed = 0;
+        uint32_t entriesRoom = 0;
+        uint32_t tailsUsed = 0;
+        uint32_t tailsRoom = 0;
+        uint32_t stringsUsed = 0;
+        uint32_t stringsRoom = 0;
     };
     static_assert(sizeof(Header) % kImageAlign == 0, "nodes start aligned");
 
-    static constexpr uint64_t kMagic = 0x3430524554554f52ull; // "ROUTER04"
+    static constexpr uint64_t kMagic = 0x3530524554554f52ull; // "ROUTER05"
 
     /*
      * An edge to look up, equal to a node's when parent, length and text
@@ -281,6 +354,7 @@ private:
     };
 
     struct Draft;
+    struct Edit;
     struct Line {
         alignas(kImageAlign) unsigned char bytes[kImageAlign];
     };
@@ -303,6 +377,10 @@ private:
     }
 
     explicit Router(const unsigned char *image);
+
+    static Image patch(const unsigned char *prev, size_t prevLen,
+                       const TableBefore &before, const Snapshot &next,
+                       UpdateInfo &info);
 
     template <class T>
     const T *at(uint32_t offset) const

@@ -366,7 +366,8 @@ std::optional<Bytes> applyPoll(const unsigned char *old, size_t oldLen,
 std::optional<Bytes> applyPolls(const unsigned char *old, size_t oldLen,
                                 const std::vector<PollResult> &polls,
                                 uint64_t generation, const Log &log,
-                                Snapshot *sealed, ApplyTimes *times)
+                                Snapshot *sealed, ApplyTimes *times,
+                                Router::TableBefore *before)
 {
     double t0 = threadCpuMs();
 
@@ -383,6 +384,13 @@ std::optional<Bytes> applyPolls(const unsigned char *old, size_t oldLen,
      * that view their strings.
      */
     Snapshot next = decodeSnapshot(old, oldLen);
+    if (before != nullptr) {
+        *before = Router::TableBefore();
+        before->generation = next.generation;
+        before->rejections = next.rejections;
+        before->extensionMethods = next.extensionMethods;
+        before->controls = next.controls;
+    }
     RouteIds ids;
     Known known = remember(next, ids);
     std::vector<RouteSet> replaced;
@@ -424,7 +432,16 @@ std::optional<Bytes> applyPolls(const unsigned char *old, size_t oldLen,
     if (times != nullptr) {
         times->decode = threadCpuMs() - t0;
     }
-    return seal(next, known, ids, generation, log, sealed, &sets, times);
+    Bytes bytes = seal(next, known, ids, generation, log, sealed, &sets, times);
+
+    if (before != nullptr) {
+        // the first set replaced of a service is the one the table had
+        for (size_t i = 0; i < replaced.size(); i++) {
+            before->routeSets.emplace_back(replacedOf[i],
+                                           std::move(replaced[i]));
+        }
+    }
+    return bytes;
 }
 
 } // namespace discovery

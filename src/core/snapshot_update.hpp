@@ -3,6 +3,7 @@
 #define DISCOVERY_SNAPSHOT_UPDATE_HPP
 
 #include "log.hpp"
+#include "router.hpp"
 #include "snapshot.hpp"
 
 #include <cstdint>
@@ -76,13 +77,15 @@ double threadCpuMs();
  * findings) and encoded once for all of them.  A poll of a service that
  * `old` does not have at that url (begun before a reload) is skipped.
  * *sealed, if given, receives the new table as encoded; *times what each
- * stage took.
+ * stage took; *before what the table was where it changed, for
+ * Router::update() to make the new table's image from the old one's.
  */
 std::optional<Bytes> applyPolls(const unsigned char *old, size_t oldLen,
                                 const std::vector<PollResult> &polls,
                                 uint64_t generation, const Log &log,
                                 Snapshot *sealed = nullptr,
-                                ApplyTimes *times = nullptr);
+                                ApplyTimes *times = nullptr,
+                                Router::TableBefore *before = nullptr);
 
 } // namespace discovery
 

@@ -883,7 +883,8 @@ TEST(SnapshotApi, ApplyPolls)
         {"b", 1, "http://b", 8, DISCOVERY_STATE_UNHEALTHY, nullptr, 0},
     };
     ASSERT_EQ(discovery_snapshot_apply_polls(table.data, table.len, polls, 2, 2,
-                                             &next, nullptr, nullptr, &err),
+                                             &next, nullptr, nullptr, 0,
+                                             nullptr, &err),
               DISCOVERY_OK);
 
     Snapshot snap = decodeSnapshot(next.data, next.len);
@@ -896,7 +897,8 @@ TEST(SnapshotApi, ApplyPolls)
     discovery_buf_t again = {nullptr, 0};
     discovery_buf_t image = {nullptr, 0};
     ASSERT_EQ(discovery_snapshot_apply_polls(table.data, table.len, polls, 2, 2,
-                                             &again, &image, nullptr, &err),
+                                             &again, &image, nullptr, 0,
+                                             nullptr, &err),
               DISCOVERY_OK);
     EXPECT_EQ(Bytes(again.data, again.data + again.len),
               Bytes(next.data, next.data + next.len));
@@ -910,16 +912,51 @@ TEST(SnapshotApi, ApplyPolls)
     EXPECT_EQ(discovery_router_match(router, "GET", 3, "/b", 2, 0, &m),
               DISCOVERY_MATCH_NOT_FOUND);
     discovery_router_destroy(router);
+
+    // the next table's image patched from this one: a route added
+    Bytes rc = routeSet({route("/a", kGet), route("/c", kPost)});
+    discovery_poll_t more[] = {
+        {"a", 1, "http://a", 8, DISCOVERY_STATE_HEALTHY, rc.data(), rc.size()},
+    };
+    discovery_buf_t third = {nullptr, 0};
+    discovery_buf_t patched = {nullptr, 0};
+    CapturedLog said;
+    discovery_log_t log = {CapturedLog::handler, &said};
+    ASSERT_EQ(discovery_snapshot_apply_polls(again.data, again.len, more, 1, 3,
+                                             &third, &patched, image.data,
+                                             image.len, &log, &err),
+              DISCOVERY_OK);
+    ASSERT_NE(patched.data, nullptr);
+    EXPECT_EQ(patched.len, image.len);
+    ASSERT_FALSE(said.lines.empty());
+    EXPECT_NE(said.lines.back().find("router image"), std::string::npos);
+    EXPECT_NE(said.lines.back().find("(patched: 0 routes removed, 1 added"),
+              std::string::npos)
+        << said.lines.back();
+    router = discovery_router_open(patched.data, patched.len, &err);
+    ASSERT_NE(router, nullptr) << err.text;
+    EXPECT_EQ(discovery_router_match(router, "POST", 4, "/c", 2, 0, &m),
+              DISCOVERY_MATCH_FOUND);
+    EXPECT_EQ(discovery_router_match(router, "GET", 3, "/a", 2, 0, &m),
+              DISCOVERY_MATCH_FOUND);
+    EXPECT_EQ(discovery_router_match(router, "GET", 3, "/c", 2, 0, &m),
+              DISCOVERY_MATCH_NOT_ALLOWED);
+    discovery_router_destroy(router);
+    discovery_buf_free(&third);
+    discovery_buf_free(&patched);
+
     discovery_buf_free(&again);
     discovery_buf_free(&image);
 
     EXPECT_EQ(discovery_snapshot_apply_polls(next.data, next.len, polls, 2, 3,
-                                             &none, nullptr, nullptr, &err),
+                                             &none, nullptr, nullptr, 0,
+                                             nullptr, &err),
               DISCOVERY_UNCHANGED);
     EXPECT_EQ(none.data, nullptr);
 
     EXPECT_EQ(discovery_snapshot_apply_polls(next.data, next.len, nullptr, 1, 3,
-                                             &none, nullptr, nullptr, &err),
+                                             &none, nullptr, nullptr, 0,
+                                             nullptr, &err),
               DISCOVERY_ERROR);
     EXPECT_STREQ(err.text, "no polls");
 
