@@ -582,8 +582,8 @@ void Router::Image::Parts::layout()
 
 void Router::Image::write(unsigned char *dst) const
 {
-    if (bytes_ != nullptr) {
-        std::memcpy(dst, bytes_.get(), size_);
+    if (edit_ != nullptr) {
+        writeEdit(*edit_, dst);
         return;
     }
 
@@ -668,56 +668,85 @@ rejectedByService(const std::vector<Rejection> &rejections, size_t services)
 } // namespace
 
 /*
- * A copy of an image, changed in place by update().  Any shortage of room
- * throws WholeBuild, and the copy is dropped.
+ * The changes update() makes to an image, over the previous image, which
+ * is only read: the nodes written, entries written, what is appended to
+ * the tails and strings, and the header and service states, which
+ * Image::write() puts over a copy of the previous image.  Any shortage of
+ * room throws WholeBuild.
  */
 struct Router::Edit {
-    unsigned char *base = nullptr;
-    Header *h = nullptr;
-    Node *nodes = nullptr;
-    Entry *entries = nullptr;
-    char *tails = nullptr;
-    char *strings = nullptr;
-    ImageService *services = nullptr;
+    const unsigned char *prev = nullptr;
+    Header h;
+    const Node *nodes = nullptr;
+    const Entry *entries = nullptr;
+    const char *tails = nullptr;
+    const char *strings = nullptr;
     size_t capacity = 0;
+    uint32_t tailsFrom = 0; // the previous image's tails used
+    uint32_t stringsFrom = 0;
+    std::unordered_map<uint32_t, Node> written; // by slot
+    std::vector<std::pair<uint32_t, Entry>> entryWrites;
+    std::string tailsAdded;
+    std::string stringsAdded;
+    std::vector<uint32_t> states; // of the services
     UpdateInfo *info = nullptr;
 
-    explicit Edit(unsigned char *image, UpdateInfo *updateInfo)
-        : base(image), h(reinterpret_cast<Header *>(image)), info(updateInfo)
+    Edit(const unsigned char *image, UpdateInfo *updateInfo)
+        : prev(image), info(updateInfo)
     {
-        nodes = reinterpret_cast<Node *>(base + h->nodes);
-        entries = reinterpret_cast<Entry *>(base + h->entries);
-        tails = reinterpret_cast<char *>(base + h->tails);
-        strings = reinterpret_cast<char *>(base + h->strings);
-        services = reinterpret_cast<ImageService *>(base + h->services);
-        capacity = h->capacity;
+        std::memcpy(&h, image, sizeof(h));
+        nodes = reinterpret_cast<const Node *>(prev + h.nodes);
+        entries = reinterpret_cast<const Entry *>(prev + h.entries);
+        tails = reinterpret_cast<const char *>(prev + h.tails);
+        strings = reinterpret_cast<const char *>(prev + h.strings);
+        capacity = h.capacity;
+        tailsFrom = h.tailsUsed;
+        stringsFrom = h.stringsUsed;
     }
 
+    const Node &node(uint32_t i) const
+    {
+        auto found = written.find(i);
+        return found != written.end() ? found->second : nodes[i];
+    }
+
+    Node &change(uint32_t i)
+    {
+        return written.try_emplace(i, nodes[i]).first->second;
+    }
+
+    // the previous image's strings: what update() reads of them
     std::string_view text(Text t) const
     {
         return {strings + t.offset, t.length};
     }
 
-    bool equals(const Node &node, const Key &key) const
+    bool equals(const Node &n, const Key &key) const
     {
-        return node.parent == key.parent && node.length == key.length
-               && node.head[0] == key.head[0] && node.head[1] == key.head[1]
-               && (key.text.size() <= kHeadBytes
-                   || std::memcmp(tails + node.tail,
-                                  key.text.data() + kHeadBytes,
-                                  key.text.size() - kHeadBytes)
-                          == 0);
+        if (n.parent != key.parent || n.length != key.length
+            || n.head[0] != key.head[0] || n.head[1] != key.head[1]) {
+            return false;
+        }
+        if (key.text.size() <= kHeadBytes) {
+            return true;
+        }
+        const char *tail = n.tail >= tailsFrom
+                               ? tailsAdded.data() + (n.tail - tailsFrom)
+                               : tails + n.tail;
+        return std::memcmp(tail, key.text.data() + kHeadBytes,
+                           key.text.size() - kHeadBytes)
+               == 0;
     }
 
     uint32_t find(const Key &key) const
     {
         for (size_t i = firstSlot(key.shape, capacity);;
              i = nextSlot(i, capacity)) {
-            const Node &node = nodes[i];
-            if (node.parent == kNone) {
+            const Node &n = node(static_cast<uint32_t>(i));
+            if (n.parent == kNone) {
                 return kNone;
             }
-            if (equals(node, key)) {
+            if (equals(n, key)) {
                 return static_cast<uint32_t>(i);
             }
         }
@@ -729,34 +758,36 @@ struct Router::Edit {
     {
         size_t i = firstSlot(key.shape, capacity);
 
-        while (nodes[i].parent != kNone && nodes[i].parent != kTombstone) {
-            i = nextSlot(i, capacity);
+        for (;; i = nextSlot(i, capacity)) {
+            uint32_t parent = node(static_cast<uint32_t>(i)).parent;
+            if (parent == kNone || parent == kTombstone) {
+                break;
+            }
         }
 
-        if (nodes[i].parent == kTombstone) {
-            h->tombstones--;
-        } else if ((uint64_t(h->nodeCount) + h->tombstones + 1) * 4
+        if (node(static_cast<uint32_t>(i)).parent == kTombstone) {
+            h.tombstones--;
+        } else if ((uint64_t(h.nodeCount) + h.tombstones + 1) * 4
                    > uint64_t(capacity) * 3) {
             throw WholeBuild{"the table of nodes is three quarters full"};
         }
 
-        Node &node = nodes[i];
-        node = Node();
-        node.head[0] = key.head[0];
-        node.head[1] = key.head[1];
-        node.parent = key.parent;
-        node.length = key.length;
+        Node &n = change(static_cast<uint32_t>(i));
+        n = Node();
+        n.head[0] = key.head[0];
+        n.head[1] = key.head[1];
+        n.parent = key.parent;
+        n.length = key.length;
         if (key.text.size() > kHeadBytes) {
             size_t more = key.text.size() - kHeadBytes;
-            if (more > h->tailsRoom - h->tailsUsed) {
+            if (more > h.tailsRoom - h.tailsUsed) {
                 throw WholeBuild{"no room left for edges' text"};
             }
-            node.tail = h->tailsUsed;
-            std::memcpy(tails + h->tailsUsed, key.text.data() + kHeadBytes,
-                        more);
-            h->tailsUsed += static_cast<uint32_t>(more);
+            n.tail = h.tailsUsed;
+            tailsAdded.append(key.text.substr(kHeadBytes));
+            h.tailsUsed += static_cast<uint32_t>(more);
         }
-        h->nodeCount++;
+        h.nodeCount++;
         info->nodesAdded++;
         return static_cast<uint32_t>(i);
     }
@@ -764,7 +795,7 @@ struct Router::Edit {
     // The terminal of a template: kNone if missing and not `create`d.
     uint32_t terminal(const Template &tpl, bool create)
     {
-        uint32_t id = h->root;
+        uint32_t id = h.root;
         uint64_t shape = kRootShape;
 
         for (size_t i = 0; i < tpl.segments.size(); i++) {
@@ -773,12 +804,12 @@ struct Router::Edit {
 
             if (seg.kind == SegmentKind::Literal) {
                 key = Key::literal(id, shape, seg.text);
-                uint32_t found = nodes[id].literals != 0 ? find(key) : kNone;
+                uint32_t found = node(id).literals != 0 ? find(key) : kNone;
                 if (found == kNone) {
                     if (!create) {
                         return kNone;
                     }
-                    nodes[id].literals++;
+                    change(id).literals++;
                     found = place(key);
                 }
                 id = found;
@@ -788,7 +819,7 @@ struct Router::Edit {
                               - std::begin(kSlotKinds);
                 key = Key::param(id, shape, slot);
                 uint32_t found = kNone;
-                if (nodes[id].params & (1u << slot)) {
+                if (node(id).params & (1u << slot)) {
                     found = find(key);
                     if (found == kNone) {
                         throw WholeBuild{"a parameter child is missing"};
@@ -796,15 +827,15 @@ struct Router::Edit {
                 } else if (!create) {
                     return kNone;
                 } else {
-                    nodes[id].params |= 1u << slot;
+                    change(id).params |= 1u << slot;
                     found = place(key);
                 }
                 id = found;
                 if (seg.kind == SegmentKind::Path && create) {
                     // a bit no route needs any more is left: it costs a
                     // lookup a probe, never an answer
-                    nodes[id].suffixDepths |= 1u
-                                              << (tpl.segments.size() - i - 1);
+                    change(id).suffixDepths |= 1u
+                                               << (tpl.segments.size() - i - 1);
                 }
             }
             shape = key.shape;
@@ -814,20 +845,20 @@ struct Router::Edit {
 
     Text keep(std::string_view s)
     {
-        if (s.size() > h->stringsRoom - h->stringsUsed) {
+        if (s.size() > h.stringsRoom - h.stringsUsed) {
             throw WholeBuild{"no room left for strings"};
         }
-        Text t{h->stringsUsed, static_cast<uint32_t>(s.size())};
-        std::memcpy(strings + h->stringsUsed, s.data(), s.size());
-        h->stringsUsed += t.length;
+        Text t{h.stringsUsed, static_cast<uint32_t>(s.size())};
+        stringsAdded.append(s);
+        h.stringsUsed += t.length;
         return t;
     }
 
     // A terminal's entries, in roster order, resolved as placeEntries().
     void setEntries(uint32_t id, std::vector<Entry> &list)
     {
-        Node &node = nodes[id];
-        auto n = static_cast<uint32_t>(list.size());
+        Node &n = change(id);
+        auto count = static_cast<uint32_t>(list.size());
         uint32_t claimed = 0;
 
         for (Entry &e : list) {
@@ -835,48 +866,82 @@ struct Router::Edit {
             claimed |= e.declared;
         }
 
-        if (n > node.entryCount) {
-            if (n > h->entriesRoom - h->entriesUsed) {
+        if (count > n.entryCount) {
+            if (count > h.entriesRoom - h.entriesUsed) {
                 throw WholeBuild{"no room left for entries"};
             }
-            node.firstEntry = h->entriesUsed;
-            h->entriesUsed += n;
+            n.firstEntry = h.entriesUsed;
+            h.entriesUsed += count;
         }
-        if (n > 0) {
-            std::memcpy(&entries[node.firstEntry], list.data(),
-                        n * sizeof(Entry));
-            node.entry = list.front();
+        for (uint32_t k = 0; k < count; k++) {
+            entryWrites.emplace_back(n.firstEntry + k, list[k]);
+        }
+        if (count > 0) {
+            n.entry = list.front();
         } else {
-            node.firstEntry = 0;
-            node.entry = Entry();
+            n.firstEntry = 0;
+            n.entry = Entry();
         }
-        node.entryCount = n;
+        n.entryCount = count;
     }
 
     // A node left with no entries and no children becomes a tombstone,
     // and so may its parent then.
     void prune(uint32_t id)
     {
-        while (id != h->root && nodes[id].parent != kTombstone
-               && nodes[id].entryCount == 0 && nodes[id].literals == 0
-               && nodes[id].params == 0) {
-            Node &node = nodes[id];
-            uint32_t parent = node.parent;
-
-            if (node.length >= kParamEdge) {
-                nodes[parent].params &= ~(1u << (node.length - kParamEdge));
-            } else {
-                nodes[parent].literals--;
+        while (id != h.root) {
+            const Node &n = node(id);
+            if (n.parent == kTombstone || n.entryCount != 0 || n.literals != 0
+                || n.params != 0) {
+                return;
             }
-            node = Node();
-            node.parent = kTombstone;
-            h->nodeCount--;
-            h->tombstones++;
+            uint32_t parent = n.parent;
+            uint32_t length = n.length;
+
+            if (length >= kParamEdge) {
+                change(parent).params &= ~(1u << (length - kParamEdge));
+            } else {
+                change(parent).literals--;
+            }
+            Node &gone = change(id);
+            gone = Node();
+            gone.parent = kTombstone;
+            h.nodeCount--;
+            h.tombstones++;
             info->nodesRemoved++;
             id = parent;
         }
     }
+
+    // The new image: the previous one's bytes, these changes over them.
+    void write(unsigned char *dst) const
+    {
+        std::memcpy(dst, prev, h.size);
+        std::memcpy(dst, &h, sizeof(h));
+        for (const auto &[i, n] : written) {
+            std::memcpy(dst + h.nodes + size_t(i) * sizeof(Node), &n,
+                        sizeof(Node));
+        }
+        for (const auto &[i, e] : entryWrites) {
+            std::memcpy(dst + h.entries + size_t(i) * sizeof(Entry), &e,
+                        sizeof(Entry));
+        }
+        std::memcpy(dst + h.tails + tailsFrom, tailsAdded.data(),
+                    tailsAdded.size());
+        std::memcpy(dst + h.strings + stringsFrom, stringsAdded.data(),
+                    stringsAdded.size());
+        for (size_t s = 0; s < states.size(); s++) {
+            std::memcpy(dst + h.services + s * sizeof(ImageService)
+                            + offsetof(ImageService, state),
+                        &states[s], sizeof(uint32_t));
+        }
+    }
 };
+
+void Router::writeEdit(const Edit &edit, unsigned char *dst)
+{
+    edit.write(dst);
+}
 
 Router::Image Router::update(const unsigned char *prev, size_t prevLen,
                              const TableBefore &before, const Snapshot &next,
@@ -963,15 +1028,7 @@ Router::Image Router::patch(const unsigned char *prev, size_t prevLen,
     }
     std::sort(diffed.begin(), diffed.end());
 
-    auto bytes = std::shared_ptr<unsigned char>(
-        static_cast<unsigned char *>(std::aligned_alloc(kImageAlign, ph.size)),
-        [](unsigned char *p) { std::free(p); });
-    if (bytes == nullptr) {
-        throw std::bad_alloc();
-    }
-    std::memcpy(bytes.get(), prev, ph.size);
-
-    Edit edit(bytes.get(), &info);
+    auto edit = std::make_shared<Edit>(prev, &info);
 
     /*
      * Each service's routes before and after, keyed by what the image
@@ -1047,7 +1104,7 @@ Router::Image Router::patch(const unsigned char *prev, size_t prevLen,
             if (!compileTemplate(key.path, tpl)) {
                 throw WholeBuild{"a route's template does not compile"};
             }
-            uint32_t t = edit.terminal(tpl, adds);
+            uint32_t t = edit->terminal(tpl, adds);
             if (t == kNone) {
                 throw WholeBuild{"the previous image lacks a route"};
             }
@@ -1071,7 +1128,7 @@ Router::Image Router::patch(const unsigned char *prev, size_t prevLen,
     std::vector<uint32_t> terminals;
     for (size_t i = 0; i < touched.size();) {
         uint32_t t = touched[i].terminal;
-        const Node &node = edit.nodes[t];
+        const Node &node = edit->node(t);
         std::vector<Entry> list;
         std::vector<uint32_t> services; // diffed here, ascending
 
@@ -1084,7 +1141,7 @@ Router::Image Router::patch(const unsigned char *prev, size_t prevLen,
         }
 
         for (uint32_t e = 0; e < node.entryCount; e++) {
-            const Entry &entry = edit.entries[node.firstEntry + e];
+            const Entry &entry = edit->entries[node.firstEntry + e];
             if (!std::binary_search(services.begin(), services.end(),
                                     uint32_t(entry.service))) {
                 list.push_back(entry);
@@ -1107,11 +1164,11 @@ Router::Image Router::patch(const unsigned char *prev, size_t prevLen,
             };
 
             for (uint32_t e = 0; e < node.entryCount; e++) {
-                const Entry &entry = edit.entries[node.firstEntry + e];
+                const Entry &entry = edit->entries[node.firstEntry + e];
                 if (entry.service != s) {
                     continue;
                 }
-                RouteKey k{edit.text(entry.route), entry.declared,
+                RouteKey k{edit->text(entry.route), entry.declared,
                            static_cast<uint32_t>(entry.authRequired
                                                  | (entry.grpc << 1)
                                                  | (entry.streaming << 2))};
@@ -1142,7 +1199,7 @@ Router::Image Router::patch(const unsigned char *prev, size_t prevLen,
             for (const auto &[r, k] : routes) {
                 auto &[key, text] = keys[k];
                 if (text.length == UINT32_MAX) {
-                    text = edit.keep(key.path);
+                    text = edit->keep(key.path);
                 }
                 Entry entry{
                     text,           s, key.flags & 1, (key.flags >> 1) & 1,
@@ -1155,30 +1212,31 @@ Router::Image Router::patch(const unsigned char *prev, size_t prevLen,
                          [](const Entry &a, const Entry &b) {
                              return a.service < b.service;
                          });
-        edit.setEntries(t, list);
+        edit->setEntries(t, list);
         terminals.push_back(t);
     }
     info.terminals = terminals.size();
 
     for (uint32_t t : terminals) {
-        edit.prune(t);
+        edit->prune(t);
     }
 
     bool anyPending = false;
     for (size_t s = 0; s < count; s++) {
         const Service &service = next.services[s];
         anyPending |= service.state == ServiceState::Pending;
-        edit.services[s].state =
+        edit->states.push_back(
             static_cast<uint32_t>(service.state)
-            | (controls.isDrained(service.name) ? kDrained : 0);
+            | (controls.isDrained(service.name) ? kDrained : 0));
     }
-    edit.h->anyPending = anyPending;
-    edit.h->generation = next.generation;
+    edit->h.anyPending = anyPending;
+    edit->h.generation = next.generation;
+    edit->info = nullptr;
 
     info.incremental = true;
     Image image;
     image.size_ = ph.size;
-    image.bytes_ = std::move(bytes);
+    image.edit_ = std::move(edit);
     return image;
 }
 

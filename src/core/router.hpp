@@ -69,6 +69,8 @@ struct Match {
  * Router is a view of one, made in constant time.
  */
 class Router {
+    struct Edit;
+
 public:
     // The bytes of a table's router, laid out but not yet placed.
     class Image {
@@ -81,8 +83,8 @@ public:
         friend class Router;
         struct Parts;
         std::shared_ptr<const Parts> parts_;
-        // an image made whole by update(), written as it is
-        std::shared_ptr<unsigned char> bytes_;
+        // or update()'s changes to the previous image, which write() reads
+        std::shared_ptr<const Edit> edit_;
         size_t size_ = 0;
     };
 
@@ -120,11 +122,12 @@ public:
 
     /*
      * The image of `next`, made from `prev`, the image of the table
-     * `before` describes, which is only read: a copy of it with what
-     * changed patched in (routes added and removed, terminals resolved
-     * again, service states), in time proportional to the change but for
-     * the copy.  Anything it does not handle (the image out of room, not
-     * of that table, overrides, extension methods, a service's routes
+     * `before` describes, which is only read, and read again by the
+     * Image's write() (keep it as it is until then): what changed (routes
+     * added and removed, terminals resolved again, service states) is
+     * worked out in time proportional to the change, and write() puts it
+     * over a copy of `prev`.  Anything it does not handle (the image out of
+     * room, not of that table, overrides, extension methods, a service's routes
      * reordered) makes it build the whole image as image() does, and say
      * why in *info.  Either way the image answers every lookup as
      * image(next)'s would.  Throws Error as image() does.
@@ -354,7 +357,6 @@ private:
     };
 
     struct Draft;
-    struct Edit;
     struct Line {
         alignas(kImageAlign) unsigned char bytes[kImageAlign];
     };
@@ -378,6 +380,7 @@ private:
 
     explicit Router(const unsigned char *image);
 
+    static void writeEdit(const Edit &edit, unsigned char *dst);
     static Image patch(const unsigned char *prev, size_t prevLen,
                        const TableBefore &before, const Snapshot &next,
                        UpdateInfo &info);
