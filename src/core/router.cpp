@@ -529,18 +529,19 @@ Router::Image Router::image(const Snapshot &snapshot)
 
 /*
  * The offset of each part, after the header and in the order write() puts
- * them.  Entries, tails and strings get room to grow by an eighth, and
- * more, so that update() can add to them in place; the table of nodes has
- * its own (update() fills it to three quarters).
+ * them.  Entries, tails and strings get room to grow by an eighth, and a
+ * little more, so that update() can add to them in place; the table of
+ * nodes has its own (update() fills it to three quarters).  A small zone
+ * (t/140-reload-zone.t) has no room for more.
  */
 void Router::Image::Parts::layout()
 {
     auto room = [](size_t used, size_t least) {
         return used + used / 8 + least;
     };
-    size_t entriesRoom = room(entries.size(), 64);
-    size_t tailsRoom = room(tails.size(), 1024);
-    size_t stringsRoom = room(strings.size(), 4096);
+    size_t entriesRoom = room(entries.size(), 16);
+    size_t tailsRoom = room(tails.size(), 64);
+    size_t stringsRoom = room(strings.size(), 256);
 
     uint64_t at = sizeof(Header);
     auto next = [&at](size_t bytes, size_t align) {
@@ -1036,11 +1037,15 @@ Router::Image Router::patch(const unsigned char *prev, size_t prevLen,
      * added, and its terminal is touched.
      */
     struct Group {
-        std::vector<uint32_t> before, after; // route indices
-        uint32_t paired = 0;
+        uint32_t before = 0; // routes of the key in the table before
+        uint32_t after = 0;  // and now: the first, and the next of each
+        uint32_t firstAfter = kNone;
+        uint32_t lastAfter = kNone;
+        uint32_t paired = kNone; // the route now the next one before is
     };
     using Groups = std::unordered_map<RouteKey, Group, RouteKeyHash>;
     std::vector<Groups> groups(diffed.size());
+    std::vector<std::vector<uint32_t>> nextAfter(diffed.size());
     struct Touch {
         uint32_t terminal;
         uint32_t diffed; // index in `diffed`
@@ -1070,36 +1075,49 @@ Router::Image Router::patch(const unsigned char *prev, size_t prevLen,
             }
         };
 
+        std::vector<uint32_t> &chain = nextAfter[d];
+        std::vector<Group *> olds; // each route before's group
+        chain.assign(now.routes.size(), kNone);
+        olds.reserve(then.routes.size());
         g.reserve(now.routes.size() + 16);
-        accepted(then, was[s].rejected, [&g](const RouteKey &k, uint32_t r) {
-            g[k].before.push_back(r);
-        });
-        accepted(now, rejectedNow[s], [&g](const RouteKey &k, uint32_t r) {
-            g[k].after.push_back(r);
-        });
+        accepted(now, rejectedNow[s],
+                 [&g, &chain](const RouteKey &k, uint32_t r) {
+                     Group &group = g[k];
+                     if (group.after++ == 0) {
+                         group.firstAfter = group.paired = r;
+                     } else {
+                         chain[group.lastAfter] = r;
+                     }
+                     group.lastAfter = r;
+                 });
+        accepted(then, was[s].rejected,
+                 [&g, &olds](const RouteKey &k, uint32_t) {
+                     Group &group = g[k];
+                     group.before++;
+                     olds.push_back(&group);
+                 });
 
         // the routes kept must keep their order: each terminal's entries
         // of the service are in it
         uint32_t last = 0;
         bool first = true;
-        accepted(then, was[s].rejected,
-                 [&g, &last, &first](const RouteKey &k, uint32_t) {
-                     Group &group = g.find(k)->second;
-                     if (group.paired < group.after.size()) {
-                         uint32_t now = group.after[group.paired++];
-                         if (!first && now < last) {
-                             throw WholeBuild{"a service's routes reordered"};
-                         }
-                         last = now;
-                         first = false;
-                     }
-                 });
+        for (Group *group : olds) {
+            if (group->paired != kNone) {
+                uint32_t r = group->paired;
+                group->paired = chain[r];
+                if (!first && r < last) {
+                    throw WholeBuild{"a service's routes reordered"};
+                }
+                last = r;
+                first = false;
+            }
+        }
 
         for (const auto &[key, group] : g) {
-            if (group.before.size() == group.after.size()) {
+            if (group.before == group.after) {
                 continue;
             }
-            bool adds = group.after.size() > group.before.size();
+            bool adds = group.after > group.before;
             Template tpl;
             if (!compileTemplate(key.path, tpl)) {
                 throw WholeBuild{"a route's template does not compile"};
@@ -1109,9 +1127,9 @@ Router::Image Router::patch(const unsigned char *prev, size_t prevLen,
                 throw WholeBuild{"the previous image lacks a route"};
             }
             if (adds) {
-                info.routesAdded += group.after.size() - group.before.size();
+                info.routesAdded += group.after - group.before;
             } else {
-                info.routesRemoved += group.before.size() - group.after.size();
+                info.routesRemoved += group.before - group.after;
             }
             touched.push_back({t, static_cast<uint32_t>(d), key});
         }
@@ -1190,7 +1208,8 @@ Router::Image Router::patch(const unsigned char *prev, size_t prevLen,
                 if (found == g.end()) {
                     throw WholeBuild{"the previous image is of another table"};
                 }
-                for (uint32_t r : found->second.after) {
+                for (uint32_t r = found->second.firstAfter; r != kNone;
+                     r = nextAfter[d][r]) {
                     routes.push_back({r, k});
                 }
             }
