@@ -28,6 +28,17 @@ sub user_files {
                           . ">>> s$_\nservice $_\n" } 1 .. $services;
 }
 
+# a service whose document gains a route at its second poll
+my $grow = join ',', map { "{\"path\": \"/grow/r$_\"}" } 1 .. 30;
+$ENV{TEST_NGINX_GROW_PORT} = DiscoveryTest::free_port();
+DiscoveryTest::mock_service(
+    port => $ENV{TEST_NGINX_GROW_PORT},
+    paths => {
+        '/grow' => [ { body => "{\"routes\": [$grow]}" },
+                     { body => "{\"routes\": [$grow, {\"path\": \"/grow/new\"}]}" } ],
+    },
+);
+
 use_defaults();
 
 run_tests();
@@ -71,3 +82,18 @@ GET /s1
 --- error_log eval
 [qr/discovery: (service "s\d+": )?table \d+ made in ms of thread CPU: decode \d+\.\d, check \d+\.\d \(the changed routes' subtrees\), warnings \d+\.\d, encode \d+\.\d, router image \d+\.\d/,
  qr/discovery: (service "s\d+": )?table \d+ published in ms of thread CPU: copy out \d+\.\d, apply and router image \d+\.\d, metrics \d+\.\d, copy into the zone \d+\.\d, trim \d+\.\d/]
+
+
+
+=== TEST 4: a route added to a document: the table's router image is patched from the previous one, not built again
+--- http_config
+    discovery_service grow http://127.0.0.1:$TEST_NGINX_GROW_PORT uri=/grow interval=1s;
+--- init
+DiscoveryTest::wait_status(qr{"/grow/new"}, 8);
+--- request
+GET /grow/new
+--- error_code: 200
+--- response_body
+mock GET /grow/new
+--- error_log eval
+qr/discovery: (service "grow": )?table \d+ made in ms of thread CPU: .*router image \d+\.\d \(patched: 0 routes removed, 1 added, 1 terminals\)/

@@ -90,6 +90,10 @@ struct ngx_http_discovery_publication_s {
     size_t                             base_len;
     ngx_atomic_uint_t                  base_generation;
 
+    /* the table's image, read where it lies while a reader slot holds it */
+    ngx_http_discovery_image_t        *base_image;
+    ngx_http_discovery_reader_t       *base_reader;
+
     /* written by work(), in a thread */
     int                                rc;
     discovery_buf_t                    out;
@@ -125,6 +129,8 @@ static ngx_uint_t ngx_http_discovery_publication_stale_locked(
 static ngx_int_t ngx_http_discovery_publication_base(
     ngx_http_discovery_publication_t *p);
 static void ngx_http_discovery_publication_work(void *data, ngx_log_t *log);
+static void ngx_http_discovery_publication_release_image(
+    ngx_http_discovery_publication_t *p);
 static uint64_t ngx_http_discovery_thread_usec(void);
 static void ngx_http_discovery_publication_controls(
     ngx_http_discovery_publication_t *p);
@@ -625,6 +631,27 @@ again:
 
     p->base_generation = sh->generation;
 
+    /*
+     * The table's image, which the new one is made from: read outside the
+     * lock, so held as a worker holds the image it reads, in a slot of
+     * the zone's readers, until the new one is made.  An image is freed
+     * only once no live process's slot names it.
+     */
+    p->base_image = NULL;
+    p->base_reader = NULL;
+
+    if (p->base && sh->image && sh->image->generation == sh->generation) {
+        for (i = 0; i < NGX_HTTP_DISCOVERY_READERS; i++) {
+            if (ngx_http_discovery_reader_free(&sh->readers[i])) {
+                p->base_reader = &sh->readers[i];
+                p->base_reader->pid = ngx_pid;
+                p->base_reader->generation = sh->image->generation;
+                p->base_image = sh->image;
+                break;
+            }
+        }
+    }
+
     ngx_shmtx_unlock(&dmcf->shpool->mutex);
 
     if (n && p->base == NULL) {
@@ -672,9 +699,15 @@ ngx_http_discovery_publication_work(void *data, ngx_log_t *log)
     if (p->n) {
         p->rc = discovery_snapshot_apply_polls(p->base, p->base_len, p->polls,
                                                p->n, p->base_generation + 1,
-                                               &p->out, &p->image, &dlog,
-                                               &p->err);
+                                               &p->out, &p->image,
+                                               p->base_image
+                                               ? p->base_image->data : NULL,
+                                               p->base_image
+                                               ? p->base_image->len : 0,
+                                               &dlog, &p->err);
     }
+
+    ngx_http_discovery_publication_release_image(p);
 
     if ((p->rc == DISCOVERY_OK || p->rc == DISCOVERY_UNCHANGED)
         && !p->no_controls)
@@ -733,6 +766,32 @@ ngx_http_discovery_publication_work(void *data, ngx_log_t *log)
 
 
 /* the calling thread's CPU time: a publication's stages are timed by it */
+
+/* gives back the slot that held the table's image while it was read */
+
+static void
+ngx_http_discovery_publication_release_image(
+    ngx_http_discovery_publication_t *p)
+{
+    ngx_http_discovery_main_conf_t  *dmcf;
+
+    if (p->base_reader == NULL) {
+        return;
+    }
+
+    dmcf = p->pub->dmcf;
+
+    ngx_shmtx_lock(&dmcf->shpool->mutex);
+
+    p->base_reader->pid = 0;
+    p->base_reader->generation = 0;
+
+    ngx_shmtx_unlock(&dmcf->shpool->mutex);
+
+    p->base_reader = NULL;
+    p->base_image = NULL;
+}
+
 
 static uint64_t
 ngx_http_discovery_thread_usec(void)
