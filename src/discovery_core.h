@@ -493,14 +493,17 @@ int discovery_snapshot_controls(const unsigned char *snapshot, size_t len,
 
 /*
  * The snapshot with these controls (len 0: none) and this generation,
- * and its router image as discovery_snapshot_apply_polls() gives one;
- * DISCOVERY_UNCHANGED when it carries them already.  Cheap when they are
- * the same: they are compared where they lie, at the snapshot's end.
+ * and its router image as discovery_snapshot_apply_polls() gives one,
+ * from `old_image`, the image of `old`, when given: patched when only
+ * drained services changed; DISCOVERY_UNCHANGED when it carries them
+ * already.  Cheap when they are the same: they are compared where they
+ * lie, at the snapshot's end.
  */
 int discovery_snapshot_set_controls(const unsigned char *old, size_t old_len,
     const unsigned char *controls, size_t len, uint64_t generation,
-    discovery_buf_t *out, discovery_buf_t *image, discovery_error_t *err)
-    DISCOVERY_NOEXCEPT;
+    discovery_buf_t *out, discovery_buf_t *image,
+    const unsigned char *old_image, size_t old_image_len,
+    discovery_error_t *err) DISCOVERY_NOEXCEPT;
 
 
 /*

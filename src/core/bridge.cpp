@@ -993,6 +993,8 @@ int discovery_snapshot_set_controls(const unsigned char *old, size_t old_len,
                                     const unsigned char *controls, size_t len,
                                     uint64_t generation, discovery_buf_t *out,
                                     discovery_buf_t *image,
+                                    const unsigned char *old_image,
+                                    size_t old_image_len,
                                     discovery_error_t *err) noexcept
 {
     return guard(err, [&] {
@@ -1019,9 +1021,28 @@ int discovery_snapshot_set_controls(const unsigned char *old, size_t old_len,
 
         if (image != nullptr) {
             try {
-                giveImageOrNone(
-                    discovery::decodeSnapshot(bytes.data(), bytes.size()),
-                    image);
+                discovery::Snapshot next =
+                    discovery::decodeSnapshot(bytes.data(), bytes.size());
+                if (old_image != nullptr) {
+                    // only the controls and the generation differ
+                    discovery::Router::TableBefore before;
+                    before.generation =
+                        discovery::snapshotHead(old, old_len).generation;
+                    before.rejections = next.rejections;
+                    before.extensionMethods = next.extensionMethods;
+                    before.controls.assign(have.first,
+                                           have.first + have.second);
+                    try {
+                        giveImage(discovery::Router::update(
+                                      old_image, old_image_len, before, next),
+                                  image);
+                    } catch (...) {
+                        image->data = nullptr;
+                        image->len = 0;
+                    }
+                } else {
+                    giveImageOrNone(next, image);
+                }
             } catch (...) {
                 std::free(table.data);
                 throw;

@@ -707,13 +707,13 @@ ngx_http_discovery_publication_work(void *data, ngx_log_t *log)
                                                &dlog, &p->err);
     }
 
-    ngx_http_discovery_publication_release_image(p);
-
     if ((p->rc == DISCOVERY_OK || p->rc == DISCOVERY_UNCHANGED)
         && !p->no_controls)
     {
         ngx_http_discovery_publication_controls(p);
     }
+
+    ngx_http_discovery_publication_release_image(p);
 
     t[2] = ngx_http_discovery_thread_usec();
     t[3] = t[2];
@@ -818,16 +818,28 @@ ngx_http_discovery_publication_controls(ngx_http_discovery_publication_t *p)
     int                 rc;
     u_char             *table;
     size_t              len;
-    discovery_buf_t     out, image;
+    discovery_buf_t     out, image, from;
     discovery_error_t   err;
 
     table = (p->rc == DISCOVERY_OK) ? p->out.data : p->base;
     len = (p->rc == DISCOVERY_OK) ? p->out.len : p->base_len;
 
+    /* the image of that table, which the new one is made from */
+    from.data = NULL;
+    from.len = 0;
+
+    if (p->rc == DISCOVERY_OK) {
+        from = p->image;
+
+    } else if (p->base_image) {
+        from.data = p->base_image->data;
+        from.len = p->base_image->len;
+    }
+
     rc = discovery_snapshot_set_controls(table, len, p->zcontrols.data,
                                          p->zcontrols.len,
                                          p->base_generation + 1, &out,
-                                         &image, &err);
+                                         &image, from.data, from.len, &err);
 
     if (rc == DISCOVERY_OK) {
         discovery_buf_free(&p->out);

@@ -260,7 +260,7 @@ TEST(Controls, CApiSetControls)
 
     ASSERT_EQ(discovery_snapshot_set_controls(blob.data(), blob.size(),
                                               enc.data(), enc.size(), 8, &out,
-                                              &image, &err),
+                                              &image, nullptr, 0, &err),
               DISCOVERY_OK)
         << err.text;
     ASSERT_NE(image.data, nullptr);
@@ -278,7 +278,7 @@ TEST(Controls, CApiSetControls)
     discovery_buf_t again = {nullptr, 0};
     EXPECT_EQ(discovery_snapshot_set_controls(out.data, out.len, enc.data(),
                                               enc.size(), 9, &again, nullptr,
-                                              &err),
+                                              nullptr, 0, &err),
               DISCOVERY_UNCHANGED);
 
     discovery_buf_t restored = {nullptr, 0};
@@ -292,6 +292,62 @@ TEST(Controls, CApiSetControls)
     discovery_buf_free(&restored);
     discovery_buf_free(&out);
     discovery_buf_free(&image);
+}
+
+TEST(Controls, CApiSetControlsFromTheOldImage)
+{
+    // a drain made from the table's image, then an override, which the
+    // image is built whole for: each answers as its table says
+    Bytes blob = encodeSnapshot(table());
+    Router::Image built = Router::image(blob.data(), blob.size());
+    std::vector<unsigned char> room(built.size() + Router::kImageAlign);
+    auto *old = reinterpret_cast<unsigned char *>(
+        (reinterpret_cast<uintptr_t>(room.data()) + Router::kImageAlign - 1)
+        / Router::kImageAlign * Router::kImageAlign);
+    built.write(old);
+
+    Controls c;
+    c.setDrained("users", true);
+    Bytes drained = encodeControls(c);
+    discovery_buf_t out = {nullptr, 0};
+    discovery_buf_t image = {nullptr, 0};
+    discovery_error_t err;
+    ASSERT_EQ(discovery_snapshot_set_controls(
+                  blob.data(), blob.size(), drained.data(), drained.size(), 8,
+                  &out, &image, old, built.size(), &err),
+              DISCOVERY_OK)
+        << err.text;
+    ASSERT_NE(image.data, nullptr);
+    EXPECT_EQ(image.len, built.size());
+
+    discovery_router_t *r = discovery_router_open(image.data, image.len, &err);
+    ASSERT_NE(r, nullptr) << err.text;
+    discovery_match_t m;
+    EXPECT_EQ(discovery_router_match(r, "GET", 3, "/users/7", 8, 0, &m),
+              DISCOVERY_MATCH_DRAINED);
+    discovery_router_destroy(r);
+
+    c.overrides.push_back(
+        make(OverrideAction::Disable, "/users/{id:int}", {"GET"}, ""));
+    Bytes disabled = encodeControls(c);
+    discovery_buf_t out2 = {nullptr, 0};
+    discovery_buf_t image2 = {nullptr, 0};
+    ASSERT_EQ(discovery_snapshot_set_controls(
+                  out.data, out.len, disabled.data(), disabled.size(), 9,
+                  &out2, &image2, image.data, image.len, &err),
+              DISCOVERY_OK)
+        << err.text;
+    ASSERT_NE(image2.data, nullptr);
+    r = discovery_router_open(image2.data, image2.len, &err);
+    ASSERT_NE(r, nullptr) << err.text;
+    EXPECT_EQ(discovery_router_match(r, "GET", 3, "/users/7", 8, 0, &m),
+              DISCOVERY_MATCH_DISABLED);
+    discovery_router_destroy(r);
+
+    discovery_buf_free(&out);
+    discovery_buf_free(&image);
+    discovery_buf_free(&out2);
+    discovery_buf_free(&image2);
 }
 
 TEST(Controls, TemplateMatches)
