@@ -552,7 +552,6 @@ void TableChange(benchmark::State &state)
         ms["image_update_write"] += t16 - t15;
         ms["total_incremental"] +=
             (t6 - t0) - (t3b - t3) + (t16 - t14) + (t10 - t9);
-        ms["nodes_added"] += static_cast<double>(info.nodesAdded);
         ms["apply_total"] += t12 - t11;
 
         zone = std::move(table);
