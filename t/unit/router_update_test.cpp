@@ -34,6 +34,15 @@ struct Written {
     }
 };
 
+bool same(const Match &a, const Match &b)
+{
+    return a.status == b.status && a.service == b.service
+           && a.upstream == b.upstream && a.route == b.route
+           && a.allow == b.allow && a.authRequired == b.authRequired
+           && a.protocol == b.protocol && a.streaming == b.streaming
+           && a.serviceIndex == b.serviceIndex;
+}
+
 std::string describe(const Match &m)
 {
     return std::to_string(static_cast<int>(m.status)) + " "
@@ -280,7 +289,9 @@ private:
         }
         EXPECT_EQ(Router::audit(updated->bytes.get(), updated->size), "")
             << "incremental " << info.incremental;
-        EXPECT_EQ(Router::audit(fresh.bytes.get(), fresh.size), "");
+        if (sealed.generation % 16 == 0) { // the whole build's, now and then
+            EXPECT_EQ(Router::audit(fresh.bytes.get(), fresh.size), "");
+        }
         EXPECT_EQ(updated->router->generation(), sealed.generation);
         EXPECT_EQ(updated->router->anyPending(), fresh.router->anyPending());
         EXPECT_EQ(updated->router->nodeCount(), fresh.router->nodeCount())
@@ -324,12 +335,17 @@ private:
                 Match a = updated.match(method, path, false);
                 Match b = fresh.match(method, path, false);
                 lookups++;
-                ASSERT_EQ(describe(a), describe(b))
-                    << method << " " << path << " at table " << snap.generation;
+                if (!same(a, b)) { // described only then: it is slow
+                    ASSERT_EQ(describe(a), describe(b))
+                        << method << " " << path << " at table "
+                        << snap.generation;
+                }
             }
-            ASSERT_EQ(describe(updated.match("GET", path, true)),
-                      describe(fresh.match("GET", path, true)))
-                << "websocket " << path;
+            Match a = updated.match("GET", path, true);
+            Match b = fresh.match("GET", path, true);
+            if (!same(a, b)) {
+                ASSERT_EQ(describe(a), describe(b)) << "websocket " << path;
+            }
         }
     }
 
