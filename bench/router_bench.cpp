@@ -14,6 +14,8 @@
 //                     the per-poll cost under discovery churn
 //   SnapshotBytes/... zone bytes per route: the snapshot's (bytes_per_route),
 //                     its router image's, both (zone_bytes_per_route)
+//   LookupPatched/N   Lookup in an image patched 20 times, 1% of the
+//                     routes removed and 1% added each time
 //   TableChange/N     one service's document of 25,000 routes, of N/25,000
 //                     services (gen.py table N), gains a route: each stage
 //                     of its publication in the thread's CPU time (ms per
@@ -270,6 +272,98 @@ void Lookup(benchmark::State &state)
         }
     }
     state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+
+/*
+ * Lookup in an image patched 20 times (Router::update): each time the
+ * document of "api" loses a window of 1% of its routes, the previous
+ * window back, and gains 1% new ones, so that the table of nodes has
+ * tombstones and is fuller than a fresh image's.  The same paths as
+ * Lookup, those the last table has.
+ */
+void LookupPatched(benchmark::State &state)
+{
+    const Table &t = cached(static_cast<size_t>(state.range(0)));
+    size_t n = t.routes, w = std::max<size_t>(1, n / 100);
+    std::vector<unsigned char> table = t.snapshot;
+    auto aligned = [](size_t size) {
+        return std::shared_ptr<unsigned char>(
+            static_cast<unsigned char *>(
+                std::aligned_alloc(discovery::Router::kImageAlign, size)),
+            [](unsigned char *p) { std::free(p); });
+    };
+    discovery::Router::Image first = discovery::Router::image(
+        discovery::decodeSnapshot(table.data(), table.size()));
+    size_t len = first.size();
+    std::shared_ptr<unsigned char> image = aligned(len);
+    first.write(image.get());
+    double whole = 0;
+
+    for (size_t round = 0; round < 20; round++) {
+        std::string doc = "{\"routes\":[";
+        std::string tpl, path;
+        size_t from = round * w % n;
+        bool any = false;
+        auto add = [&](size_t i) {
+            route(i, tpl, path);
+            doc += any ? "," : "";
+            doc += "{\"path\":\"" + tpl + "\",\"methods\":[\"GET\"]}";
+            any = true;
+        };
+        for (size_t i = 0; i < n; i++) {
+            if (i < from || i >= from + w) {
+                add(i);
+            }
+        }
+        for (size_t i = 0; i < w; i++) {
+            add(n + round * w + i);
+        }
+        std::vector<unsigned char> routes = parse(doc + "]}");
+        discovery::Snapshot sealed;
+        discovery::Router::TableBefore before;
+        auto next = discovery::applyPolls(
+            table.data(), table.size(),
+            {{"api", kUrl, discovery::ServiceState::Healthy, routes.data(),
+              routes.size()}},
+            3 + round, discovery::Log(), &sealed, nullptr, &before);
+        discovery::Router::UpdateInfo info;
+        discovery::Router::Image patched =
+            discovery::Router::update(image.get(), len, before, sealed, &info);
+        whole += info.incremental ? 0 : 1;
+        std::shared_ptr<unsigned char> written = aligned(patched.size());
+        patched.write(written.get());
+        image = std::move(written);
+        len = patched.size();
+        table = std::move(*next);
+    }
+
+    discovery_error_t err;
+    RouterPtr r(discovery_router_open(image.get(), len, &err));
+    if (!r) {
+        die("router", err);
+    }
+    discovery_match_t m;
+    std::vector<Path> paths;
+    for (const Path &p : t.paths) {
+        if (discovery_router_match(r.get(), "GET", 3, p.data, p.len, 0, &m)
+            == DISCOVERY_MATCH_FOUND) {
+            paths.push_back(p);
+        }
+    }
+
+    size_t i = 0, count = paths.size();
+    for (auto _ : state) {
+        const Path &p = paths[i];
+        benchmark::DoNotOptimize(discovery_router_match(
+            r.get(), "GET", 3, p.data, p.len, 0, &m));
+        benchmark::DoNotOptimize(m);
+        if (++i == count) {
+            i = 0;
+        }
+    }
+    state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+    state.counters["built_whole"] = whole;
+    state.counters["paths"] = static_cast<double>(count);
 }
 
 void RouterBuild(benchmark::State &state)
@@ -568,6 +662,7 @@ void TableChange(benchmark::State &state)
 } // namespace
 
 BENCHMARK(Lookup)->Arg(10)->Arg(10000)->Arg(100000);
+BENCHMARK(LookupPatched)->Arg(10000)->Arg(100000);
 BENCHMARK(RouterBuild)->Arg(10000)->Arg(100000)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(Parse)->Arg(100000)->Unit(benchmark::kMillisecond);
