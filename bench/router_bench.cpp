@@ -599,7 +599,8 @@ void TableChange(benchmark::State &state)
         patched.write(next.get());
         double t16 = threadMs();
         if (!info.incremental) {
-            std::fprintf(stderr, "router_bench: the image was built whole: %s\n",
+            std::fprintf(stderr,
+                         "router_bench: the image was built whole: %s\n",
                          info.fallback);
             std::exit(1);
         }
@@ -615,8 +616,9 @@ void TableChange(benchmark::State &state)
                 discovery::Match y = b->match("GET", path, false);
                 if (x.status != y.status || x.route != y.route
                     || x.service != y.service) {
-                    std::fprintf(stderr, "router_bench: the patched image "
-                                         "answers %s otherwise\n",
+                    std::fprintf(stderr,
+                                 "router_bench: the patched image "
+                                 "answers %s otherwise\n",
                                  path.c_str());
                     std::exit(1);
                 }
