@@ -765,8 +765,6 @@ ngx_http_discovery_publication_work(void *data, ngx_log_t *log)
 }
 
 
-/* the calling thread's CPU time: a publication's stages are timed by it */
-
 /* gives back the slot that held the table's image while it was read */
 
 static void
@@ -792,6 +790,8 @@ ngx_http_discovery_publication_release_image(
     p->base_image = NULL;
 }
 
+
+/* the calling thread's CPU time: a publication's stages are timed by it */
 
 static uint64_t
 ngx_http_discovery_thread_usec(void)
