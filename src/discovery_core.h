@@ -811,10 +811,13 @@ uint64_t discovery_registry_share_version(discovery_registry_t *r)
 int64_t discovery_registry_poller(discovery_registry_t *r, const char *name,
     size_t len) DISCOVERY_NOEXCEPT;
 
-/* PREFIX/routes/NAME's value, valid until the next read; 0: no such key */
+/*
+ * PREFIX/routes/NAME's value, valid until the next read, and the lease
+ * the key is bound to (0: none); 0: no such key
+ */
 int discovery_registry_routes(discovery_registry_t *r, const char *name,
-    size_t len, const unsigned char **value, size_t *value_len)
-    DISCOVERY_NOEXCEPT;
+    size_t len, const unsigned char **value, size_t *value_len,
+    int64_t *lease) DISCOVERY_NOEXCEPT;
 
 /*
  * The value of PREFIX/routes/NAME for each service of a table that has

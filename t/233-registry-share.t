@@ -63,6 +63,11 @@ my %etcd = (
     silent => {
         '/v3/kv/range' => [ { body => range(6,
             key('pollers/svc', '1000', 5, 4096)) } ] },
+    # TEST 7: routes put by someone other than the claimant: not taken
+    stray => {
+        '/v3/kv/range' => [ { body => range(6,
+            key('pollers/svc', '1000', 5, 4096),
+            key('routes/svc', $other, 6)) } ] },
     # TEST 6: etcd keeps the lease alive no more: svc is polled here
     lost => {
         '/v3/kv/range' => [ { body => range(6,
@@ -208,7 +213,7 @@ Test::More::cmp_ok(main::polls('silent'), '>', $polls, 'svc is polled here');
 GET /_discovery
 --- response_body_like: "state":"healthy"
 --- error_log eval
-qr/\[warn\].*discovery: service "svc" is claimed by lease 1000, which wrote no routes for it within 5000 ms: this gateway polls it too/
+qr/\[warn\].*discovery: service "svc" is claimed by lease 1000, which wrote no routes for it that this gateway takes within 5000 ms: this gateway polls it too/
 
 
 
@@ -228,3 +233,17 @@ GET /svc/own
 --- error_log eval
 [qr/\[warn\].*discovery: the registry's lease: etcd: "etcdserver: no leader"; the services are polled by this gateway until it is kept alive/,
  qr/\[notice\].*discovery: service "svc" is polled by this gateway now/]
+
+
+
+=== TEST 7: routes not bound to the claim's lease (anyone's put) are not taken
+--- http_config
+    discovery_registry etcd http://127.0.0.1:$TEST_NGINX_ETCD_STRAY share=on;
+    discovery_service svc http://127.0.0.1:$TEST_NGINX_SVC_STRAY interval=1s prefix=/svc;
+--- init
+DiscoveryTest::wait_status(qr/"poller":\{"self":false,"lease":"1000"\}/, 10);
+sleep 0.5;
+--- request eval
+["GET /svc/own", "GET /svc/shared"]
+--- error_code eval
+[200, 404]

@@ -1321,15 +1321,17 @@ int64_t discovery_registry_poller(discovery_registry_t *r, const char *name,
 
 int discovery_registry_routes(discovery_registry_t *r, const char *name,
                               size_t len, const unsigned char **value,
-                              size_t *value_len) noexcept
+                              size_t *value_len, int64_t *lease) noexcept
 {
     try {
         auto it = r->table.routes().find(std::string(name, len));
         if (it == r->table.routes().end()) {
             return 0;
         }
-        *value = reinterpret_cast<const unsigned char *>(it->second.data());
-        *value_len = it->second.size();
+        *value =
+            reinterpret_cast<const unsigned char *>(it->second.value.data());
+        *value_len = it->second.value.size();
+        *lease = it->second.lease;
         return 1;
     } catch (...) {
         return 0;

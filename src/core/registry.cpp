@@ -1088,7 +1088,7 @@ void RegistryTable::load(const RangeAnswer &answer)
     setOverrides(overrides, present);
 
     std::map<std::string, int64_t> pollers;
-    std::map<std::string, std::string> routes;
+    std::map<std::string, SharedRoutes> routes;
     uint64_t shareVersion = shareVersion_;
     pollers.swap(pollers_);
     routes.swap(routes_);
@@ -1147,9 +1147,10 @@ bool RegistryTable::putShared(const KeyValue &kv)
 
     if (rest.compare(0, 7, "routes/") == 0) {
         std::string name(rest.substr(7));
+        SharedRoutes routes{kv.value, kv.lease};
         auto it = routes_.find(name);
-        if (it == routes_.end() || it->second != kv.value) {
-            routes_[name] = kv.value;
+        if (it == routes_.end() || it->second != routes) {
+            routes_[name] = routes;
             shareVersion_++;
         }
         return true;

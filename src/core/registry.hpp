@@ -187,10 +187,22 @@ public:
     uint64_t version() const { return version_; }
 
     // share=on: PREFIX/pollers/NAME's lease (-1: a key bound to none) and
-    // PREFIX/routes/NAME's value, by service name; shareVersion() counts
-    // their changes.
+    // PREFIX/routes/NAME's value and lease, by service name;
+    // shareVersion() counts their changes.
+    struct SharedRoutes {
+        std::string value;
+        int64_t lease = 0;
+        bool operator==(const SharedRoutes &o) const
+        {
+            return value == o.value && lease == o.lease;
+        }
+        bool operator!=(const SharedRoutes &o) const { return !(*this == o); }
+    };
     const std::map<std::string, int64_t> &pollers() const { return pollers_; }
-    const std::map<std::string, std::string> &routes() const { return routes_; }
+    const std::map<std::string, SharedRoutes> &routes() const
+    {
+        return routes_;
+    }
     uint64_t shareVersion() const { return shareVersion_; }
     std::string pollersKey(std::string_view name) const
     {
@@ -230,7 +242,7 @@ private:
     uint64_t version_ = 0;
     std::map<std::string, Entry> entries_; // by service name
     std::map<std::string, int64_t> pollers_;
-    std::map<std::string, std::string> routes_;
+    std::map<std::string, SharedRoutes> routes_;
     uint64_t shareVersion_ = 0;
 };
 

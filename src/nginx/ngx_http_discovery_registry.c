@@ -149,6 +149,7 @@ typedef struct {
     ngx_uint_t                           warned;     /* that it never wrote */
     ngx_msec_t                           claimed;    /* our claim sent at */
     uint32_t                             applied;    /* the value's hash */
+    uint32_t                             rejected;   /* a value refused */
     uint32_t                             written;
     ngx_msec_t                           written_at;
 } ngx_http_discovery_share_t;
@@ -2167,7 +2168,7 @@ ngx_http_discovery_registry_share(void)
 {
     u_char                                 *value, *table;
     size_t                                  len;
-    int64_t                                 lease, claim;
+    int64_t                                 lease, claim, held_lease;
     uint32_t                                hash;
     uint64_t                                version;
     ngx_int_t                               rc;
@@ -2300,7 +2301,8 @@ ngx_http_discovery_registry_share(void)
             if (discovery_registry_routes(w->registry,
                                           (char *) service[i].name.data,
                                           service[i].name.len, &held,
-                                          &held_len)
+                                          &held_len, &held_lease)
+                && held_lease == lease
                 && held_len == len
                 && ngx_memcmp(held, value, len) == 0)
             {
@@ -2357,7 +2359,7 @@ static void
 ngx_http_discovery_registry_pollers(ngx_uint_t trusted)
 {
     size_t                                  held_len;
-    int64_t                                 claim, lease;
+    int64_t                                 claim, lease, held_lease;
     ngx_msec_t                              now, grace;
     ngx_uint_t                              i, poller, was;
     const unsigned char                    *held;
@@ -2386,10 +2388,21 @@ ngx_http_discovery_registry_pollers(ngx_uint_t trusted)
             sh->warned = 0;
         }
 
-        (void) discovery_registry_routes(w->registry,
-                                         (char *) service[i].name.data,
-                                         service[i].name.len, &held,
-                                         &held_len);
+        /*
+         * Routes count as the claimant's when written with its lease (a
+         * put of anyone else's is not taken), and not refused here.
+         */
+
+        if (!discovery_registry_routes(w->registry,
+                                       (char *) service[i].name.data,
+                                       service[i].name.len, &held, &held_len,
+                                       &held_lease)
+            || held_lease != claim
+            || (sh->rejected
+                && sh->rejected == ngx_crc32_long((u_char *) held, held_len)))
+        {
+            held = NULL;
+        }
 
         poller = DISCOVERY_POLLER_SELF;
 
@@ -2404,9 +2417,9 @@ ngx_http_discovery_registry_pollers(ngx_uint_t trusted)
                 sh->warned = 1;
                 ngx_log_error(NGX_LOG_WARN, w->log, 0,
                               "discovery: service \"%V\" is claimed by lease "
-                              "%xL, which wrote no routes for it within "
-                              "%M ms: this gateway polls it too",
-                              &service[i].name, claim, grace);
+                              "%xL, which wrote no routes for it that this "
+                              "gateway takes within %M ms: this gateway "
+                              "polls it too", &service[i].name, claim, grace);
             }
         }
 
@@ -2519,6 +2532,8 @@ ngx_http_discovery_registry_share_apply(ngx_http_discovery_service_t *service,
     }
 
     if (rc != DISCOVERY_OK) {
+        sh->rejected = hash;
+
         if (err.text[0] == '\0') {
             ngx_cpystrn((u_char *) err.text, (u_char *) "out of memory",
                         DISCOVERY_ERROR_LEN);

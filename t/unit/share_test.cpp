@@ -37,7 +37,8 @@ TEST(Share, TheTableTracksClaimsAndRoutesApartFromTheServices)
     EXPECT_EQ(t.pollers().at("a"), 7);
     // a key bound to no lease is told apart from no key
     EXPECT_EQ(t.pollers().at("b"), -1);
-    EXPECT_EQ(t.routes().at("a"), R"({"state":"healthy","routes":[]})");
+    EXPECT_EQ(t.routes().at("a").value, R"({"state":"healthy","routes":[]})");
+    EXPECT_EQ(t.routes().at("a").lease, 7);
     uint64_t v = t.shareVersion();
     uint64_t services = t.version();
 
@@ -75,7 +76,8 @@ TEST(Share, TheTableTracksClaimsAndRoutesApartFromTheServices)
     EXPECT_EQ(discovery_registry_poller(r, "y", 1), 0);
     const unsigned char *value;
     size_t len;
-    EXPECT_EQ(discovery_registry_routes(r, "x", 1, &value, &len), 0);
+    int64_t lease;
+    EXPECT_EQ(discovery_registry_routes(r, "x", 1, &value, &len, &lease), 0);
     discovery_registry_destroy(r);
 }
 
