@@ -820,9 +820,9 @@ int discovery_registry_routes(discovery_registry_t *r, const char *name,
     int64_t *lease) DISCOVERY_NOEXCEPT;
 
 /*
- * The value of PREFIX/routes/NAME for each service of a table that has
- * been polled: "NAME\0VALUE\0" one after another, VALUE a route document
- * with the service's "state".
+ * The value of PREFIX/routes/NAME for each service of a table, in its
+ * roster's order: "NAME\0VALUE\0" one after another, VALUE a route
+ * document with the service's "state", empty for one not polled yet.
  */
 int discovery_share_values(const unsigned char *snapshot, size_t len,
     discovery_buf_t *out, discovery_error_t *err) DISCOVERY_NOEXCEPT;

@@ -68,6 +68,16 @@ my %etcd = (
         '/v3/kv/range' => [ { body => range(6,
             key('pollers/svc', '1000', 5, 4096),
             key('routes/svc', $other, 6)) } ] },
+    # TEST 8: etcd refuses the routes (too large): said once, tried each second
+    refused => {
+        '/v3/kv/range' => [ { body => range(5) },
+            { body => range(6, key('pollers/svc', 'ff', 6, 255)) } ],
+        '/v3/watch' => [ { body => "$created\n" . '{"result":{"header":'
+            . header(6) . ',"events":[{"kv":' . key('pollers/svc', 'ff', 6, 255)
+            . '}]}}' . "\n" }, { body => $created } ],
+        '/v3/kv/txn' => [ { body => $txn }, { status => 400, body =>
+            '{"error":"etcdserver: request is too large","code":3,'
+            . '"message":"etcdserver: request is too large"}' } ] },
     # TEST 6: etcd keeps the lease alive no more: svc is polled here
     lost => {
         '/v3/kv/range' => [ { body => range(6,
@@ -124,9 +134,10 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: nobody polls svc: claimed with the gateway's lease, polled, its routes written, and not again for polls that change nothing
+=== TEST 1: nobody polls svc: claimed with the gateway's lease, polled, its routes written, and not again for polls that change nothing; two, whose claim etcd never shows, is claimed again, and not written
 --- http_config
     discovery_registry etcd http://127.0.0.1:$TEST_NGINX_ETCD_CLAIM share=on;
+    discovery_service two http://127.0.0.1:$TEST_NGINX_SVC_CLAIM uri=/two prefix=/two;
     discovery_service svc http://127.0.0.1:$TEST_NGINX_SVC_CLAIM interval=1s prefix=/svc;
 --- init
 DiscoveryTest::wait_for("the routes written",
@@ -136,6 +147,8 @@ sleep 3.5;
 Test::More::cmp_ok(main::polls('claim'), '>=', $polls + 3, 'svc is polled every second');
 Test::More::is(main::bodies('claim', 'routes/svc'), 1, 'its routes written once');
 Test::More::is(main::bodies('claim', 'pollers/svc'), 1, 'claimed once');
+Test::More::cmp_ok(main::bodies('claim', 'pollers/two'), '>=', 2, 'two claimed again');
+Test::More::is(main::bodies('claim', 'routes/two'), 0, 'two not written');
 Test::More::ok((grep { index($_, EtcdMock::b64($main::value)) >= 0 }
                 main::lines('claim')), 'the value is the route document');
 Test::More::ok((grep { m{^/v3/lease/keepalive \{"ID":"255"\}} }
@@ -247,3 +260,20 @@ sleep 0.5;
 ["GET /svc/own", "GET /svc/shared"]
 --- error_code eval
 [200, 404]
+
+
+
+=== TEST 8: etcd refuses the routes: said once, and tried again each second, not at every tick
+--- http_config
+    discovery_registry etcd http://127.0.0.1:$TEST_NGINX_ETCD_REFUSED share=on;
+    discovery_service svc http://127.0.0.1:$TEST_NGINX_SVC_REFUSED interval=1s prefix=/svc;
+--- init
+DiscoveryTest::wait_for("the routes written",
+                        sub { main::bodies('refused', 'routes/svc') >= 1 }, 10);
+sleep 3;
+Test::More::cmp_ok(main::bodies('refused', 'routes/svc'), '<=', 5, 'tried about once a second');
+--- request
+GET /_discovery
+--- response_body_like: "poller":\{"self":true,"lease":"ff"\}
+--- error_log eval
+qr/\[error\].*discovery: writing the routes of service "svc" in the registry failed: etcd: "etcdserver: request is too large"/

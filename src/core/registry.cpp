@@ -898,15 +898,16 @@ bool parseTxnAnswer(std::string_view body)
     return boolOf(field(obj, "succeeded"));
 }
 
-std::map<std::string, std::string> shareValues(const unsigned char *snapshot,
-                                               size_t len)
+std::vector<std::pair<std::string, std::string>>
+shareValues(const unsigned char *snapshot, size_t len)
 {
     Snapshot snap = decodeSnapshot(snapshot, len);
-    std::map<std::string, std::string> values;
+    std::vector<std::pair<std::string, std::string>> values;
 
     for (const Service &s : snap.services) {
         if (s.state == ServiceState::Pending) {
-            continue; // not polled yet: nothing to say
+            values.emplace_back(s.name, std::string()); // nothing to say
+            continue;
         }
 
         JsonWriter w;
@@ -955,7 +956,7 @@ std::map<std::string, std::string> shareValues(const unsigned char *snapshot,
         }
         w.endArray();
         w.endObject();
-        values[s.name] = w.take();
+        values.emplace_back(s.name, w.take());
     }
     return values;
 }

@@ -121,10 +121,11 @@ bool parseTxnAnswer(std::string_view body);
  * What PREFIX/routes/NAME holds: the service's state and its routes as a
  * route document, {"state": "healthy", "version": "1.0", "routes": [...]},
  * which the route document parser reads again (it ignores "state").  One
- * per service of the snapshot that has been polled, by name.
+ * per service of the snapshot, name and value, in the roster's order (the
+ * configuration's); an empty value for a service not polled yet.
  */
-std::map<std::string, std::string> shareValues(const unsigned char *snapshot,
-                                               size_t len);
+std::vector<std::pair<std::string, std::string>>
+shareValues(const unsigned char *snapshot, size_t len);
 
 // The state a PREFIX/routes/NAME value names; throws Error when it is not
 // such a value.

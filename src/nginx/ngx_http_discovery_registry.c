@@ -150,6 +150,9 @@ typedef struct {
     ngx_msec_t                           claimed;    /* our claim sent at */
     uint32_t                             applied;    /* the value's hash */
     uint32_t                             rejected;   /* a value refused */
+    u_char                              *value;      /* in w->values */
+    size_t                               value_len;  /* 0: none */
+    ngx_uint_t                           failed;     /* its last request */
     uint32_t                             written;
     ngx_msec_t                           written_at;
 } ngx_http_discovery_share_t;
@@ -200,6 +203,7 @@ typedef struct {
     ngx_http_discovery_registry_call_t   lease_call;
     ngx_http_discovery_registry_call_t   share_call;
     ngx_uint_t                           share_index;
+    ngx_uint_t                           share_cursor; /* next to look at */
     ngx_uint_t                           share_claim;
     uint32_t                             share_hash;
     ngx_msec_t                           kept_alive; /* asked at */
@@ -267,8 +271,7 @@ static void ngx_http_discovery_registry_share(void);
 static void ngx_http_discovery_registry_pollers(ngx_uint_t trusted);
 static void ngx_http_discovery_registry_share_apply(
     ngx_http_discovery_service_t *service, const u_char *value, size_t len);
-static u_char *ngx_http_discovery_registry_value(u_char *name, size_t len,
-    size_t *value_len);
+static void ngx_http_discovery_registry_values(void);
 static void ngx_http_discovery_registry_lease_done(CURLcode result);
 static void ngx_http_discovery_registry_share_done(CURLcode result);
 
@@ -2173,7 +2176,7 @@ ngx_http_discovery_registry_share(void)
     uint64_t                                version;
     ngx_int_t                               rc;
     ngx_msec_t                              now;
-    ngx_uint_t                              i, trusted;
+    ngx_uint_t                              i, k, trusted;
     discovery_error_t                       err;
     ngx_atomic_uint_t                       generation;
     const unsigned char                    *held;
@@ -2253,6 +2256,7 @@ ngx_http_discovery_registry_share(void)
                 == DISCOVERY_OK)
             {
                 w->values_generation = generation;
+                ngx_http_discovery_registry_values();
 
             } else {
                 ngx_log_error(NGX_LOG_ALERT, w->log, 0,
@@ -2264,11 +2268,15 @@ ngx_http_discovery_registry_share(void)
         }
     }
 
-    /* one request at a time: a claim, or a write of routes */
+    /*
+     * One request at a time, a claim or a write of routes, taking the
+     * services in turn from where the last one was made.
+     */
 
     service = w->dmcf->services.elts;
 
-    for (i = 0; i < w->dmcf->services.nelts; i++) {
+    for (k = 0; k < w->dmcf->services.nelts; k++) {
+        i = (w->share_cursor + k) % w->dmcf->services.nelts;
         sh = &w->share[i];
         claim = discovery_registry_poller(w->registry,
                                           (char *) service[i].name.data,
@@ -2291,10 +2299,10 @@ ngx_http_discovery_registry_share(void)
             w->share_claim = 1;
 
         } else if (claim == lease) {
-            value = ngx_http_discovery_registry_value(service[i].name.data,
-                                                      service[i].name.len,
-                                                      &len);
-            if (value == NULL) {
+            value = sh->value;
+            len = sh->value_len;
+
+            if (len == 0) {
                 continue;               /* not polled yet */
             }
 
@@ -2339,6 +2347,7 @@ ngx_http_discovery_registry_share(void)
         }
 
         w->share_index = i;
+        w->share_cursor = i + 1;
 
         (void) ngx_http_discovery_registry_send(&w->share_call,
                                                 "/v3/kv/txn");
@@ -2583,37 +2592,53 @@ ngx_http_discovery_registry_share_apply(ngx_http_discovery_service_t *service,
 }
 
 
-/* service NAME's value among w->values ("NAME\0VALUE\0"...), or NULL */
+/*
+ * Each service's value among w->values ("NAME\0VALUE\0" in the table's
+ * roster order, the configuration's), found once per table.
+ */
 
-static u_char *
-ngx_http_discovery_registry_value(u_char *name, size_t len, size_t *value_len)
+static void
+ngx_http_discovery_registry_values(void)
 {
     u_char                                 *p, *last, *v;
     size_t                                  n;
+    ngx_uint_t                              i;
+    ngx_http_discovery_service_t           *service;
     ngx_http_discovery_registry_watcher_t  *w;
 
     w = &ngx_http_discovery_watcher;
+    service = w->dmcf->services.elts;
 
     p = w->values.data;
     last = p + w->values.len;
 
-    while (p && p < last) {
+    for (i = 0; i < w->dmcf->services.nelts; i++) {
+        w->share[i].value = NULL;
+        w->share[i].value_len = 0;
+
+        if (p == NULL || p >= last) {
+            continue;
+        }
+
         n = ngx_strlen(p);
         v = p + n + 1;
 
         if (v >= last) {
-            break;
+            p = NULL;
+            continue;
         }
 
-        if (n == len && ngx_strncmp(p, name, len) == 0) {
-            *value_len = ngx_strlen(v);
-            return v;
+        /* a table of another configuration (a reload's): none is used */
+
+        if (n == service[i].name.len
+            && ngx_strncmp(p, service[i].name.data, n) == 0)
+        {
+            w->share[i].value = v;
+            w->share[i].value_len = ngx_strlen(v);
         }
 
         p = v + ngx_strlen(v) + 1;
     }
-
-    return NULL;
 }
 
 
@@ -2738,12 +2763,26 @@ ngx_http_discovery_registry_share_done(CURLcode result)
     ngx_http_discovery_registry_call_free(&w->share_call);
 
     if (result != CURLE_OK) {
-        ngx_log_error(NGX_LOG_ERR, w->log, 0,
-                      "discovery: %s service \"%V\" in the registry failed: "
-                      "%s", w->share_claim ? "claiming" : "writing the "
-                      "routes of", &service[i].name, err.text);
+        if (!w->share[i].failed) {
+            ngx_log_error(NGX_LOG_ERR, w->log, 0,
+                          "discovery: %s service \"%V\" in the registry "
+                          "failed: %s", w->share_claim ? "claiming"
+                          : "writing the routes of", &service[i].name,
+                          err.text);
+        }
+
+        /* tried again after a second, said again once it worked */
+        w->share[i].failed = 1;
+
+        if (!w->share_claim) {
+            w->share[i].written = w->share_hash;
+            w->share[i].written_at = ngx_current_msec;
+        }
+
         return;
     }
+
+    w->share[i].failed = 0;
 
     if (w->share_claim) {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, w->log, 0,

@@ -163,13 +163,17 @@ TEST(Share, AValueIsReadBackAsTheRoutesWritten)
     Bytes blob = encodeSnapshot(snap);
     auto values = shareValues(blob.data(), blob.size());
 
-    // nothing for a service not polled yet
-    ASSERT_EQ(values.size(), 2u);
-    EXPECT_EQ(shareState(values.at("users")), int(ServiceState::Healthy));
-    EXPECT_EQ(shareState(values.at("down")), int(ServiceState::Unhealthy));
-    EXPECT_EQ(values.at("down"), R"({"state":"unhealthy","routes":[]})");
+    // in the roster's order; nothing for a service not polled yet
+    ASSERT_EQ(values.size(), 3u);
+    EXPECT_EQ(values[0].first, "users");
+    EXPECT_EQ(values[1].first, "down");
+    EXPECT_EQ(values[2].first, "new");
+    EXPECT_EQ(values[2].second, "");
+    EXPECT_EQ(shareState(values[0].second), int(ServiceState::Healthy));
+    EXPECT_EQ(shareState(values[1].second), int(ServiceState::Unhealthy));
+    EXPECT_EQ(values[1].second, R"({"state":"unhealthy","routes":[]})");
 
-    RouteSet back = parse(values.at("users"), DocumentFormat::Routes);
+    RouteSet back = parse(values[0].second, DocumentFormat::Routes);
     EXPECT_EQ(back, s.routeSet);
 
     // the same table, the same bytes: an unchanged poll is no write
