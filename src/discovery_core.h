@@ -792,6 +792,17 @@ int discovery_registry_routes_request(discovery_registry_t *r,
     size_t value_len, discovery_buf_t *out, discovery_error_t *err)
     DISCOVERY_NOEXCEPT;
 
+/*
+ * The services `lease` claims that are not among `names` ("NAME\0"...),
+ * as "NAME\0"..., and the body of the txn that gives up one of them.
+ */
+int discovery_registry_orphans(discovery_registry_t *r, int64_t lease,
+    const unsigned char *names, size_t len, discovery_buf_t *out,
+    discovery_error_t *err) DISCOVERY_NOEXCEPT;
+int discovery_registry_release_request(discovery_registry_t *r,
+    const char *name, size_t len, int64_t lease, discovery_buf_t *out,
+    discovery_error_t *err) DISCOVERY_NOEXCEPT;
+
 /* a grant's or keepalive's answer: *ttl 0 when etcd no longer has it */
 int discovery_registry_lease_answer(const unsigned char *body, size_t len,
     int64_t *lease, int64_t *ttl, discovery_error_t *err) DISCOVERY_NOEXCEPT;

@@ -78,6 +78,11 @@ my %etcd = (
         '/v3/kv/txn' => [ { body => $txn }, { status => 400, body =>
             '{"error":"etcdserver: request is too large","code":3,'
             . '"message":"etcdserver: request is too large"}' } ] },
+    # TEST 9: this gateway's claim of a service it no longer has: given up
+    orphan => {
+        '/v3/kv/range' => [ { body => range(6,
+            key('pollers/gone', 'ff', 5, 255),
+            key('routes/gone', $value, 6, 255)) } ] },
     # TEST 6: etcd keeps the lease alive no more: svc is polled here
     lost => {
         '/v3/kv/range' => [ { body => range(6,
@@ -277,3 +282,23 @@ GET /_discovery
 --- response_body_like: "poller":\{"self":true,"lease":"ff"\}
 --- error_log eval
 qr/\[error\].*discovery: writing the routes of service "svc" in the registry failed: etcd: "etcdserver: request is too large"/
+
+
+
+=== TEST 9: the gateway's claim of a service it no longer has (a reload took it out): given up, routes and all
+--- http_config
+    discovery_registry etcd http://127.0.0.1:$TEST_NGINX_ETCD_ORPHAN share=on;
+    discovery_service svc http://127.0.0.1:$TEST_NGINX_SVC_ORPHAN interval=1s prefix=/svc;
+--- init
+DiscoveryTest::wait_for("the claim given up",
+                        sub { grep { /request_delete_range/ } main::lines('orphan') }, 10);
+my ($txn) = grep { /request_delete_range/ } main::lines('orphan');
+Test::More::like($txn, qr{^/v3/kv/txn .*"target":"LEASE","lease":"255"}, 'while the claim is the lease\'s');
+Test::More::ok(index($txn, EtcdMock::b64('/nginx-discovery/pollers/gone')) > 0
+               && index($txn, EtcdMock::b64('/nginx-discovery/routes/gone')) > 0, 'its claim and its routes');
+DiscoveryTest::wait_for("svc claimed", sub { main::bodies('orphan', 'pollers/svc') >= 1 }, 5);
+--- request
+GET /_discovery
+--- response_body_like: "share":\{"ttl":3,"lease":"ff"\}
+--- error_log eval
+qr/\[notice\].*discovery: the claim of service "gone", which this gateway no longer has, is given up/

@@ -1280,6 +1280,37 @@ int discovery_registry_routes_request(discovery_registry_t *r, const char *name,
     });
 }
 
+int discovery_registry_orphans(discovery_registry_t *r, int64_t lease,
+                               const unsigned char *names, size_t len,
+                               discovery_buf_t *out,
+                               discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        std::string all;
+        for (const std::string &name : r->table.orphans(
+                 lease, std::string_view(reinterpret_cast<const char *>(names),
+                                         len))) {
+            all.append(name).push_back('\0');
+        }
+        giveBuffer(all.data(), all.size(), out);
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_registry_release_request(discovery_registry_t *r,
+                                       const char *name, size_t len,
+                                       int64_t lease, discovery_buf_t *out,
+                                       discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        std::string_view n(name, len);
+        std::string body = discovery::releaseRequest(
+            r->table.pollersKey(n), r->table.routesKey(n), lease);
+        giveBuffer(body.data(), body.size(), out);
+        return DISCOVERY_OK;
+    });
+}
+
 int discovery_registry_lease_answer(const unsigned char *body, size_t len,
                                     int64_t *lease, int64_t *ttl,
                                     discovery_error_t *err) noexcept

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <set>
 #include <strings.h>
 
 namespace discovery {
@@ -866,6 +867,40 @@ std::string routesRequest(std::string_view pollersKey,
     return w.take();
 }
 
+std::string releaseRequest(std::string_view pollersKey,
+                           std::string_view routesKey, int64_t lease)
+{
+    JsonWriter w;
+    w.beginObject();
+    w.key("compare");
+    w.beginArray();
+    w.beginObject();
+    w.key("key");
+    w.string(encodeBase64(pollersKey));
+    w.key("result");
+    w.string("EQUAL");
+    w.key("target");
+    w.string("LEASE");
+    w.key("lease");
+    w.string(std::to_string(lease));
+    w.endObject();
+    w.endArray();
+    w.key("success");
+    w.beginArray();
+    for (std::string_view key : {pollersKey, routesKey}) {
+        w.beginObject();
+        w.key("request_delete_range");
+        w.beginObject();
+        w.key("key");
+        w.string(encodeBase64(key));
+        w.endObject();
+        w.endObject();
+    }
+    w.endArray();
+    w.endObject();
+    return w.take();
+}
+
 void parseLeaseAnswer(std::string_view body, int64_t &lease, int64_t &ttl)
 {
     Tree tree = parseJson(body, "the lease answer");
@@ -1123,6 +1158,26 @@ bool RegistryTable::apply(const WatchMessage &message)
         version_++;
     }
     return changed;
+}
+
+std::vector<std::string> RegistryTable::orphans(int64_t lease,
+                                                std::string_view names) const
+{
+    std::set<std::string_view> have;
+    while (!names.empty()) {
+        size_t end = names.find('\0');
+        have.insert(names.substr(0, end));
+        names.remove_prefix(end == std::string_view::npos ? names.size()
+                                                          : end + 1);
+    }
+
+    std::vector<std::string> out;
+    for (const auto &[name, claim] : pollers_) {
+        if (claim == lease && have.count(name) == 0) {
+            out.push_back(name);
+        }
+    }
+    return out;
 }
 
 bool RegistryTable::putShared(const KeyValue &kv)

@@ -110,6 +110,12 @@ std::string routesRequest(std::string_view pollersKey,
                           std::string_view routesKey, int64_t lease,
                           std::string_view value);
 
+// The txn that gives up a claim (a service this gateway no longer has):
+// PREFIX/pollers/NAME and PREFIX/routes/NAME deleted while the claim is
+// the lease's.
+std::string releaseRequest(std::string_view pollersKey,
+                           std::string_view routesKey, int64_t lease);
+
 // A grant's or a keepalive's answer: the lease and its TTL (seconds), a
 // TTL of 0 for a lease etcd no longer has.  An error answer throws.
 void parseLeaseAnswer(std::string_view body, int64_t &lease, int64_t &ttl);
@@ -205,6 +211,9 @@ public:
         return routes_;
     }
     uint64_t shareVersion() const { return shareVersion_; }
+    // The services `lease` claims that are not among `names` ("NAME\0"...).
+    std::vector<std::string> orphans(int64_t lease,
+                                     std::string_view names) const;
     std::string pollersKey(std::string_view name) const
     {
         return prefix_ + "pollers/" + std::string(name);

@@ -204,6 +204,9 @@ typedef struct {
     ngx_http_discovery_registry_call_t   share_call;
     ngx_uint_t                           share_index;
     ngx_uint_t                           share_cursor; /* next to look at */
+    ngx_uint_t                           orphans_read;
+    discovery_buf_t                      orphans;    /* claims to give up */
+    size_t                               orphan;     /* the next one's */
     ngx_uint_t                           share_claim;
     uint32_t                             share_hash;
     ngx_msec_t                           kept_alive; /* asked at */
@@ -272,6 +275,7 @@ static void ngx_http_discovery_registry_pollers(ngx_uint_t trusted);
 static void ngx_http_discovery_registry_share_apply(
     ngx_http_discovery_service_t *service, const u_char *value, size_t len);
 static void ngx_http_discovery_registry_values(void);
+static void ngx_http_discovery_registry_orphans(int64_t lease);
 static void ngx_http_discovery_registry_lease_done(CURLcode result);
 static void ngx_http_discovery_registry_share_done(CURLcode result);
 
@@ -973,6 +977,7 @@ ngx_http_discovery_registry_exit_worker(ngx_cycle_t *cycle)
     ngx_http_discovery_registry_call_free(&w->lease_call);
     ngx_http_discovery_registry_call_free(&w->share_call);
     discovery_buf_free(&w->values);
+    discovery_buf_free(&w->orphans);
 
     /* the lease is not revoked: a reload's new worker keeps it */
 
@@ -2169,7 +2174,7 @@ ngx_http_discovery_registry_put_done(CURLcode result)
 static void
 ngx_http_discovery_registry_share(void)
 {
-    u_char                                 *value, *table;
+    u_char                                 *value, *table, *name;
     size_t                                  len;
     int64_t                                 lease, claim, held_lease;
     uint32_t                                hash;
@@ -2269,6 +2274,40 @@ ngx_http_discovery_registry_share(void)
     }
 
     /*
+     * The claims of services this gateway no longer has (a reload took
+     * them out) are given up: the others would wait for its routes.
+     */
+
+    if (!w->orphans_read) {
+        w->orphans_read = 1;
+        ngx_http_discovery_registry_orphans(lease);
+    }
+
+    if (w->orphan < w->orphans.len) {
+        name = w->orphans.data + w->orphan;
+        len = ngx_strlen(name);
+        w->orphan += len + 1;
+
+        if (discovery_registry_release_request(w->registry, (char *) name,
+                                               len, lease,
+                                               &w->share_call.body, &err)
+            != DISCOVERY_OK)
+        {
+            discovery_buf_free(&w->share_call.body);
+            return;
+        }
+
+        ngx_log_error(NGX_LOG_NOTICE, w->log, 0,
+                      "discovery: the claim of service \"%s\", which this "
+                      "gateway no longer has, is given up", name);
+
+        w->share_claim = 2;
+        w->share_index = 0;
+        (void) ngx_http_discovery_registry_send(&w->share_call, "/v3/kv/txn");
+        return;
+    }
+
+    /*
      * One request at a time, a claim or a write of routes, taking the
      * services in turn from where the last one was made.
      */
@@ -2353,6 +2392,55 @@ ngx_http_discovery_registry_share(void)
                                                 "/v3/kv/txn");
         return;
     }
+}
+
+
+/* the services `lease` claims that this configuration does not have */
+
+static void
+ngx_http_discovery_registry_orphans(int64_t lease)
+{
+    u_char                                 *names, *p;
+    size_t                                  len;
+    ngx_uint_t                              i;
+    discovery_error_t                       err;
+    ngx_http_discovery_service_t           *service;
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+    service = w->dmcf->services.elts;
+
+    len = 1;
+
+    for (i = 0; i < w->dmcf->services.nelts; i++) {
+        len += service[i].name.len + 1;
+    }
+
+    names = ngx_alloc(len, w->log);
+    if (names == NULL) {
+        return;
+    }
+
+    p = names;
+
+    for (i = 0; i < w->dmcf->services.nelts; i++) {
+        p = ngx_cpymem(p, service[i].name.data, service[i].name.len);
+        *p++ = '\0';
+    }
+
+    discovery_buf_free(&w->orphans);
+    w->orphan = 0;
+
+    if (discovery_registry_orphans(w->registry, lease, names, p - names,
+                                   &w->orphans, &err)
+        != DISCOVERY_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, w->log, 0,
+                      "discovery: cannot find the claims to give up: %s",
+                      err.text);
+    }
+
+    ngx_free(names);
 }
 
 
@@ -2761,6 +2849,17 @@ ngx_http_discovery_registry_share_done(CURLcode result)
     }
 
     ngx_http_discovery_registry_call_free(&w->share_call);
+
+    if (w->share_claim == 2) {
+        if (result != CURLE_OK) {
+            ngx_log_error(NGX_LOG_ERR, w->log, 0,
+                          "discovery: giving up a claim in the registry "
+                          "failed: %s", err.text);
+        }
+
+        ngx_http_discovery_registry_share();
+        return;
+    }
 
     if (result != CURLE_OK) {
         if (!w->share[i].failed) {

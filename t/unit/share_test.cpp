@@ -120,6 +120,28 @@ TEST(Share, ClaimAndRoutesAreTxnsBoundToTheLease)
     EXPECT_THROW(parseTxnAnswer("[1]"), Error);
 }
 
+TEST(Share, ClaimsOfServicesNoLongerConfiguredAreGivenUp)
+{
+    RegistryTable t("/p/");
+    RangeAnswer a;
+    a.revision = 3;
+    a.kvs = {{"/p/pollers/kept", "ff", 1, 255},
+             {"/p/pollers/gone", "ff", 2, 255},
+             {"/p/pollers/theirs", "1", 3, 1}};
+    t.load(a);
+    std::string names("kept\0other\0", 11);
+    EXPECT_EQ(t.orphans(255, names), std::vector<std::string>{"gone"});
+    EXPECT_EQ(t.orphans(1, names), std::vector<std::string>{"theirs"});
+
+    std::string release =
+        releaseRequest("/p/pollers/gone", "/p/routes/gone", 255);
+    EXPECT_NE(release.find("\"target\":\"LEASE\",\"lease\":\"255\""),
+              std::string::npos);
+    EXPECT_NE(release.find("{\"request_delete_range\":{\"key\":\""
+                           + encodeBase64("/p/routes/gone") + "\"}}"),
+              std::string::npos);
+}
+
 TEST(Share, AValueIsReadBackAsTheRoutesWritten)
 {
     Snapshot snap;
