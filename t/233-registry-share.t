@@ -83,6 +83,12 @@ my %etcd = (
         '/v3/kv/range' => [ { body => range(6,
             key('pollers/gone', 'ff', 5, 255),
             key('routes/gone', $value, 6, 255)) } ] },
+    # TEST 10: the gateway that polls svc found it unhealthy
+    unhealthy => {
+        '/v3/kv/range' => [ { body => range(6,
+            key('pollers/svc', '1000', 5, 4096),
+            key('routes/svc', '{"state":"unhealthy","routes":[{"path":'
+                . '"/svc/shared","methods":["GET"]}]}', 6, 4096)) } ] },
     # TEST 6: etcd keeps the lease alive no more: svc is polled here
     lost => {
         '/v3/kv/range' => [ { body => range(6,
@@ -302,3 +308,18 @@ GET /_discovery
 --- response_body_like: "share":\{"ttl":3,"lease":"ff"\}
 --- error_log eval
 qr/\[notice\].*discovery: the claim of service "gone", which this gateway no longer has, is given up/
+
+
+
+=== TEST 10: another gateway found svc unhealthy: so is it here (503), with the routes it wrote
+--- http_config
+    discovery_registry etcd http://127.0.0.1:$TEST_NGINX_ETCD_UNHEALTHY share=on;
+    discovery_service svc http://127.0.0.1:$TEST_NGINX_SVC_UNHEALTHY interval=1s prefix=/svc;
+--- init
+DiscoveryTest::wait_status(qr/"state":"unhealthy".*"poller":\{"self":false,"lease":"1000"\}/, 10);
+--- request eval
+["GET /svc/shared", "GET /svc/own", "GET /_discovery"]
+--- error_code eval
+[503, 404, 200]
+--- response_body_like eval
+["", "", '"last_error":"unhealthy, as polled by another gateway"']
