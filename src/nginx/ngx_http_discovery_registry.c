@@ -150,6 +150,7 @@ typedef struct {
     ngx_msec_t                           claimed;    /* our claim sent at */
     uint32_t                             applied;    /* the value's hash */
     uint32_t                             rejected;   /* a value refused */
+    ngx_uint_t                           held;       /* claimant's routes */
     u_char                              *value;      /* in w->values */
     size_t                               value_len;  /* 0: none */
     ngx_uint_t                           failed;     /* its last request */
@@ -271,7 +272,8 @@ static size_t ngx_http_discovery_registry_keep(char *ptr, size_t size,
 static ngx_int_t ngx_http_discovery_registry_send(
     ngx_http_discovery_registry_call_t *call, const char *path);
 static void ngx_http_discovery_registry_share(void);
-static void ngx_http_discovery_registry_pollers(ngx_uint_t trusted);
+static void ngx_http_discovery_registry_pollers(ngx_uint_t trusted,
+    ngx_uint_t changed);
 static void ngx_http_discovery_registry_share_apply(
     ngx_http_discovery_service_t *service, const u_char *value, size_t len);
 static void ngx_http_discovery_registry_values(void);
@@ -2237,10 +2239,11 @@ ngx_http_discovery_registry_share(void)
         || trusted != w->trusted
         || now - w->pollers_at >= NGX_HTTP_DISCOVERY_REGISTRY_TICK)
     {
+        ngx_http_discovery_registry_pollers(trusted,
+                                            version != w->share_version);
         w->share_version = version;
         w->trusted = trusted;
         w->pollers_at = now;
-        ngx_http_discovery_registry_pollers(trusted);
     }
 
     if (!trusted || w->share_call.easy) {
@@ -2453,12 +2456,12 @@ ngx_http_discovery_registry_orphans(int64_t lease)
  */
 
 static void
-ngx_http_discovery_registry_pollers(ngx_uint_t trusted)
+ngx_http_discovery_registry_pollers(ngx_uint_t trusted, ngx_uint_t changed)
 {
     size_t                                  held_len;
     int64_t                                 claim, lease, held_lease;
     ngx_msec_t                              now, grace;
-    ngx_uint_t                              i, poller, was;
+    ngx_uint_t                              i, poller, was, look;
     const unsigned char                    *held;
     ngx_http_discovery_record_t            *rec;
     ngx_http_discovery_share_t             *sh;
@@ -2478,27 +2481,30 @@ ngx_http_discovery_registry_pollers(ngx_uint_t trusted)
         claim = discovery_registry_poller(w->registry,
                                           (char *) service[i].name.data,
                                           service[i].name.len);
+        look = changed;
 
         if (claim != sh->lease) {
             sh->lease = claim;
             sh->since = now;
             sh->warned = 0;
+            look = 1;
         }
 
         /*
          * Routes count as the claimant's when written with its lease (a
-         * put of anyone else's is not taken), and not refused here.
+         * put of anyone else's is not taken), and not refused here;
+         * looked at again when etcd's keys changed, not at every tick.
          */
 
-        if (!discovery_registry_routes(w->registry,
-                                       (char *) service[i].name.data,
-                                       service[i].name.len, &held, &held_len,
-                                       &held_lease)
-            || held_lease != claim
-            || (sh->rejected
-                && sh->rejected == ngx_crc32_long((u_char *) held, held_len)))
-        {
-            held = NULL;
+        if (look) {
+            sh->held = discovery_registry_routes(w->registry,
+                                                 (char *) service[i].name.data,
+                                                 service[i].name.len, &held,
+                                                 &held_len, &held_lease)
+                       && held_lease == claim
+                       && !(sh->rejected
+                            && sh->rejected
+                               == ngx_crc32_long((u_char *) held, held_len));
         }
 
         poller = DISCOVERY_POLLER_SELF;
@@ -2507,7 +2513,7 @@ ngx_http_discovery_registry_pollers(ngx_uint_t trusted)
             grace = service[i].interval + service[i].timeout
                     + NGX_HTTP_DISCOVERY_SHARE_TTL * 1000;
 
-            if (held || now - sh->since < grace) {
+            if (sh->held || now - sh->since < grace) {
                 poller = DISCOVERY_POLLER_OTHER;
 
             } else if (!sh->warned) {
@@ -2548,7 +2554,14 @@ ngx_http_discovery_registry_pollers(ngx_uint_t trusted)
             continue;
         }
 
-        if (poller == DISCOVERY_POLLER_OTHER && held) {
+        if (poller == DISCOVERY_POLLER_OTHER
+            && sh->held
+            && (look || was != DISCOVERY_POLLER_OTHER)
+            && discovery_registry_routes(w->registry,
+                                         (char *) service[i].name.data,
+                                         service[i].name.len, &held,
+                                         &held_len, &held_lease))
+        {
             ngx_http_discovery_registry_share_apply(&service[i], held,
                                                     held_len);
         }
@@ -2630,6 +2643,7 @@ ngx_http_discovery_registry_share_apply(ngx_http_discovery_service_t *service,
 
     if (rc != DISCOVERY_OK) {
         sh->rejected = hash;
+        sh->held = 0;
 
         if (err.text[0] == '\0') {
             ngx_cpystrn((u_char *) err.text, (u_char *) "out of memory",
