@@ -2783,8 +2783,9 @@ ngx_http_discovery_registry_lease_done(CURLcode result)
     ngx_shmtx_lock(&w->dmcf->shpool->mutex);
 
     if (lease > 0 && ttl > 0) {
+        /* from when it was asked: etcd's TTL ran from before the answer */
         rsh->lease = lease;
-        rsh->lease_until = ngx_current_msec
+        rsh->lease_until = w->kept_alive
                            + ngx_min(ttl, NGX_HTTP_DISCOVERY_SHARE_TTL) * 1000;
 
     } else if (lease > 0) {
