@@ -46,10 +46,11 @@ my %etcd = (
             . '}]}}' . "\n" }, { body => $created } ] },
     # TEST 2: another gateway polls svc: its routes are applied, within
     # this gateway's prefix=, and svc is not polled
+    # (after a reload, the new worker's read takes a second)
     other => {
-        '/v3/kv/range' => [ { body => range(6,
+        '/v3/kv/range' => [ map { { body => range(6,
             key('pollers/svc', '1000', 5, 4096),
-            key('routes/svc', $other, 6, 4096)) } ] },
+            key('routes/svc', $other, 6, 4096)), delay => $_ } } 0, 1 ] },
     # TEST 3: a value that is not one: refused whole, said
     hostile => {
         '/v3/kv/range' => [ { body => range(6,
@@ -170,7 +171,7 @@ GET /_discovery
 
 
 
-=== TEST 2: another gateway polls svc: not polled here, its routes applied within this gateway's prefix=
+=== TEST 2: another gateway polls svc: not polled here, nor after a reload; its routes applied within this gateway's prefix=
 --- http_config
     discovery_registry etcd http://127.0.0.1:$TEST_NGINX_ETCD_OTHER share=on;
     discovery_service svc http://127.0.0.1:$TEST_NGINX_SVC_OTHER interval=1s prefix=/svc;
@@ -179,6 +180,9 @@ DiscoveryTest::wait_status(qr/"poller":\{"self":false,"lease":"1000"\}.*"version
 my $polls = main::polls('other');
 sleep 2.5;
 Test::More::is(main::polls('other'), $polls, 'svc is not polled');
+Test::More::is(DiscoveryTest::reload_config(sub { $_[0] }), 'reloaded', 'a reload');
+sleep 1.5;
+Test::More::is(main::polls('other'), $polls, 'svc is not polled after a reload either');
 Test::More::is(main::bodies('other', 'pollers/svc'), 0, 'nor claimed');
 Test::More::is(main::bodies('other', 'routes/svc'), 0, 'nor written');
 --- request eval

@@ -2228,8 +2228,17 @@ ngx_http_discovery_registry_share(void)
      */
 
     trusted = rsh->lease
-              && (ngx_msec_int_t) (rsh->lease_until - now) > 0
-              && discovery_registry_revision(w->registry);
+              && (ngx_msec_int_t) (rsh->lease_until - now) > 0;
+
+    /*
+     * A watcher that has not read etcd yet (a reload's new worker) leaves
+     * the records as the last one set them while the lease holds: each
+     * reload made every gateway poll every service once more.
+     */
+
+    if (trusted && discovery_registry_revision(w->registry) == 0) {
+        return;
+    }
 
     /* every service's poller again on a change, or every tick */
 
