@@ -2273,13 +2273,15 @@ ngx_http_discovery_registry_share(void)
                 == DISCOVERY_OK)
             {
                 w->values_generation = generation;
-                ngx_http_discovery_registry_values();
 
             } else {
                 ngx_log_error(NGX_LOG_ALERT, w->log, 0,
                               "discovery: cannot render the routes to "
                               "share: %s", err.text);
             }
+
+            /* none points into the values freed, whatever came instead */
+            ngx_http_discovery_registry_values();
 
             ngx_free(table);
         }
