@@ -145,6 +145,7 @@ typedef struct {
 /* share=on: what the watcher knows of one service of the configuration */
 typedef struct {
     int64_t                              lease;      /* of the claim seen */
+    int64_t                              previous;   /* the one before */
     ngx_msec_t                           since;      /* it was first seen */
     ngx_uint_t                           warned;     /* that it never wrote */
     ngx_msec_t                           claimed;    /* our claim sent at */
@@ -177,6 +178,7 @@ typedef struct {
 
     size_t                               token_len;
     u_char                               token[NGX_HTTP_DISCOVERY_TOKEN_MAX];
+    ngx_msec_t                           token_at;   /* when it was given */
 
     size_t                               error_len;
     u_char                               error[DISCOVERY_ERROR_LEN];
@@ -242,6 +244,7 @@ static void ngx_http_discovery_registry_start(ngx_uint_t step);
 static CURLcode ngx_http_discovery_registry_tls(CURL *easy,
     ngx_http_discovery_main_conf_t *dmcf);
 static void ngx_http_discovery_registry_stop(void);
+static ngx_uint_t ngx_http_discovery_registry_refused(long status);
 static void ngx_http_discovery_registry_failed(const char *fmt, ...);
 static void ngx_http_discovery_registry_finish(CURLcode result);
 static void ngx_http_discovery_registry_answer(long status);
@@ -1359,6 +1362,45 @@ ngx_http_discovery_registry_stop(void)
 
 
 /*
+ * A short request (the lease's, a claim, a routes or overrides write) was
+ * refused with 401: the token expired (a JWT does after its TTL, 5
+ * minutes by default, whatever the watch does meanwhile).  The watch
+ * starts again with a new one, as after any expiry; a token refused
+ * within a second of being given is a failure of the endpoint instead.
+ * Returns whether the request is to be forgotten.
+ */
+
+static ngx_uint_t
+ngx_http_discovery_registry_refused(long status)
+{
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+
+    if (status != 401 || w->token_len == 0
+        || w->step == NGX_HTTP_DISCOVERY_REGISTRY_IDLE
+        || w->step == NGX_HTTP_DISCOVERY_REGISTRY_AUTH)
+    {
+        return 0;
+    }
+
+    if (ngx_current_msec - w->token_at < 1000) {
+        ngx_http_discovery_registry_failed("a token refused as soon as "
+                                           "it was given (HTTP status 401)");
+        return 1;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, w->log, 0,
+                  "discovery: the registry's token expired: authenticating "
+                  "again");
+
+    ngx_http_discovery_registry_start(NGX_HTTP_DISCOVERY_REGISTRY_AUTH);
+
+    return 1;
+}
+
+
+/*
  * A request failed: said in the log and on the status page; the next
  * endpoint is tried after the backoff.  What the registry held is kept,
  * and so are the services and their routes.
@@ -1515,6 +1557,7 @@ ngx_http_discovery_registry_answer(long status)
         }
 
         w->token_len = token.len;
+        w->token_at = ngx_current_msec;
         ngx_memcpy(w->token, token.data, token.len);
         discovery_buf_free(&token);
 
@@ -2146,6 +2189,12 @@ ngx_http_discovery_registry_put_done(CURLcode result)
     status = 0;
     curl_easy_getinfo(w->put.easy, CURLINFO_RESPONSE_CODE, &status);
 
+    if (result == CURLE_OK && ngx_http_discovery_registry_refused(status)) {
+        /* put again on the next tick, with the new token */
+        ngx_http_discovery_registry_call_free(&w->put);
+        return;
+    }
+
     if (result == CURLE_OK && status == 200) {
         w->synced = w->put_version;
 
@@ -2495,6 +2544,7 @@ ngx_http_discovery_registry_pollers(ngx_uint_t trusted, ngx_uint_t changed)
         look = changed;
 
         if (claim != sh->lease) {
+            sh->previous = sh->lease;
             sh->lease = claim;
             sh->since = now;
             sh->warned = 0;
@@ -2535,6 +2585,21 @@ ngx_http_discovery_registry_pollers(ngx_uint_t trusted, ngx_uint_t changed)
                               "gateway takes within %M ms: this gateway "
                               "polls it too", &service[i].name, claim, grace);
             }
+        }
+
+        /*
+         * Another's claim went (its gateway died, or gave it up): every
+         * gateway claims the service, one wins.  Until this gateway's
+         * claim is answered, or for NGX_HTTP_DISCOVERY_SHARE_AGAIN, it
+         * polls nothing (every gateway polled each such service at once,
+         * the losers too) and serves the routes it has.
+         */
+
+        if (trusted && claim == 0 && sh->previous > 0
+            && sh->previous != lease
+            && now - sh->since < NGX_HTTP_DISCOVERY_SHARE_AGAIN)
+        {
+            poller = DISCOVERY_POLLER_OTHER;
         }
 
         ngx_shmtx_lock(&w->dmcf->shpool->mutex);
@@ -2624,7 +2689,17 @@ ngx_http_discovery_registry_share_apply(ngx_http_discovery_service_t *service,
     dlog.data = &lctx;
 
     parser = NULL;
-    rc = discovery_share_state(value, len, &state, &err);
+
+    if (len > w->dmcf->max_size) {
+        /* as a poll's document of that size would be */
+        ngx_snprintf((u_char *) err.text, DISCOVERY_ERROR_LEN,
+                     "%uz bytes, more than discovery_max_size (%uz)%Z",
+                     len, w->dmcf->max_size);
+        rc = DISCOVERY_ERROR;
+
+    } else {
+        rc = discovery_share_state(value, len, &state, &err);
+    }
 
     if (rc == DISCOVERY_OK) {
         parser = discovery_parser_create(DISCOVERY_FORMAT_ROUTES, &dlog);
@@ -2791,6 +2866,10 @@ ngx_http_discovery_registry_lease_done(CURLcode result)
 
     ngx_http_discovery_registry_call_free(&w->lease_call);
 
+    if (result == CURLE_OK && ngx_http_discovery_registry_refused(status)) {
+        return;
+    }
+
     ngx_shmtx_lock(&w->dmcf->shpool->mutex);
 
     if (lease > 0 && ttl > 0) {
@@ -2875,6 +2954,11 @@ ngx_http_discovery_registry_share_done(CURLcode result)
     }
 
     ngx_http_discovery_registry_call_free(&w->share_call);
+
+    if (status == 401 && ngx_http_discovery_registry_refused(status)) {
+        /* the claim or write is made again once the watch is back */
+        return;
+    }
 
     if (w->share_claim == 2) {
         if (result != CURLE_OK) {
