@@ -401,7 +401,14 @@ typedef struct {
     const char  *last_error;      /* "" when the last poll succeeded */
     size_t       last_error_len;
     int          registry;        /* 1: a discovery_registry service */
+    int          poller;          /* share=on: DISCOVERY_POLLER_* */
+    int64_t      poller_lease;    /* the claim's, 0: none */
 } discovery_service_stats_t;
+
+/* who polls a service with share=on */
+#define DISCOVERY_POLLER_NONE   0   /* not shared: this gateway */
+#define DISCOVERY_POLLER_SELF   1   /* this gateway, for the fleet */
+#define DISCOVERY_POLLER_OTHER  2   /* another gateway, whose routes apply */
 
 /*
  * The status page, ending in a newline.  table_error: why the newest table
@@ -778,6 +785,71 @@ int discovery_registry_args(const unsigned char *serving, size_t len,
 /* the services as a JSON array: name, mod_revision, valid, url or error */
 int discovery_registry_status(discovery_registry_t *r, discovery_buf_t *out,
     discovery_error_t *err) DISCOVERY_NOEXCEPT;
+
+/*
+ * share=on (see registry.hpp): the bodies of a lease's grant and
+ * keepalive, of the txn that claims service NAME's polls for `lease`, and
+ * of the txn that writes its routes' value while that claim holds.
+ */
+int discovery_registry_lease_request(int64_t lease, int64_t ttl,
+    discovery_buf_t *out, discovery_error_t *err) DISCOVERY_NOEXCEPT;
+int discovery_registry_claim_request(discovery_registry_t *r,
+    const char *name, size_t len, int64_t lease, discovery_buf_t *out,
+    discovery_error_t *err) DISCOVERY_NOEXCEPT;
+int discovery_registry_routes_request(discovery_registry_t *r,
+    const char *name, size_t len, int64_t lease, const unsigned char *value,
+    size_t value_len, discovery_buf_t *out, discovery_error_t *err)
+    DISCOVERY_NOEXCEPT;
+
+/*
+ * The services `lease` claims that are not among `names` ("NAME\0"...),
+ * as "NAME\0"..., and the body of the txn that gives up one of them.
+ */
+int discovery_registry_orphans(discovery_registry_t *r, int64_t lease,
+    const unsigned char *names, size_t len, discovery_buf_t *out,
+    discovery_error_t *err) DISCOVERY_NOEXCEPT;
+int discovery_registry_release_request(discovery_registry_t *r,
+    const char *name, size_t len, int64_t lease, discovery_buf_t *out,
+    discovery_error_t *err) DISCOVERY_NOEXCEPT;
+
+/* a grant's or keepalive's answer: *ttl 0 when etcd no longer has it */
+int discovery_registry_lease_answer(const unsigned char *body, size_t len,
+    int64_t *lease, int64_t *ttl, discovery_error_t *err) DISCOVERY_NOEXCEPT;
+
+/* a txn's answer: *succeeded 1 when its comparison held */
+int discovery_registry_txn_answer(const unsigned char *body, size_t len,
+    int *succeeded, discovery_error_t *err) DISCOVERY_NOEXCEPT;
+
+/* counts the changes of PREFIX/pollers/ and PREFIX/routes/ */
+uint64_t discovery_registry_share_version(discovery_registry_t *r)
+    DISCOVERY_NOEXCEPT;
+
+/*
+ * The lease PREFIX/pollers/NAME is bound to: 0 when there is no such key,
+ * -1 for a key bound to no lease.
+ */
+int64_t discovery_registry_poller(discovery_registry_t *r, const char *name,
+    size_t len) DISCOVERY_NOEXCEPT;
+
+/*
+ * PREFIX/routes/NAME's value, valid until the next read, and the lease
+ * the key is bound to (0: none); 0: no such key
+ */
+int discovery_registry_routes(discovery_registry_t *r, const char *name,
+    size_t len, const unsigned char **value, size_t *value_len,
+    int64_t *lease) DISCOVERY_NOEXCEPT;
+
+/*
+ * The value of PREFIX/routes/NAME for each service of a table, in its
+ * roster's order: "NAME\0VALUE\0" one after another, VALUE a route
+ * document with the service's "state", empty for one not polled yet.
+ */
+int discovery_share_values(const unsigned char *snapshot, size_t len,
+    discovery_buf_t *out, discovery_error_t *err) DISCOVERY_NOEXCEPT;
+
+/* the DISCOVERY_STATE_ a PREFIX/routes/NAME value names, or an error */
+int discovery_share_state(const unsigned char *value, size_t len,
+    uint32_t *state, discovery_error_t *err) DISCOVERY_NOEXCEPT;
 
 
 #ifdef __cplusplus

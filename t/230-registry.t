@@ -206,12 +206,12 @@ qr/\[emerg\].*"discovery_registry" directive is duplicate in \S+nginx\.conf:\d+/
 
 
 
-=== TEST 2.10: share=on, not there yet: an error naming the file and line
+=== TEST 2.10: share= other than on or off: an error naming the file and line
 --- http_config
-    discovery_registry etcd http://127.0.0.1:2379 share=on;
+    discovery_registry etcd http://127.0.0.1:2379 share=yes;
 --- must_die
 --- error_log eval
-qr/\[emerg\].*"share=on" is not implemented yet in \S+nginx\.conf:\d+/
+qr/\[emerg\].*invalid parameter "share=yes" in \S+nginx\.conf:\d+/
 --- no_error_log
 [alert]
 

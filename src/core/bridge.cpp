@@ -842,6 +842,8 @@ int discovery_status_render(const unsigned char *snapshot, size_t len,
             all[i].failures = s.failures;
             all[i].lastError = view(s.last_error, s.last_error_len);
             all[i].registry = s.registry != 0;
+            all[i].poller = s.poller;
+            all[i].pollerLease = s.poller_lease;
         }
 
         std::string json = discovery::renderStatus(
@@ -920,6 +922,8 @@ int discovery_api_handle(const discovery_api_request_t *req,
             st.failures = s.failures;
             st.lastError = view(s.last_error, s.last_error_len);
             st.registry = s.registry != 0;
+            st.poller = s.poller;
+            st.pollerLease = s.poller_lease;
             w.stats.push_back(st);
         }
         w.controls = discovery::decodeControls(v->controls, v->controls_len);
@@ -1275,6 +1279,162 @@ int discovery_registry_status(discovery_registry_t *r, discovery_buf_t *out,
     return guard(err, [&] {
         std::string json = r->table.statusJson();
         giveBuffer(json.data(), json.size(), out);
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_registry_lease_request(int64_t lease, int64_t ttl,
+                                     discovery_buf_t *out,
+                                     discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        std::string body = lease ? discovery::leaseKeepAliveRequest(lease)
+                                 : discovery::leaseGrantRequest(ttl);
+        giveBuffer(body.data(), body.size(), out);
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_registry_claim_request(discovery_registry_t *r, const char *name,
+                                     size_t len, int64_t lease,
+                                     discovery_buf_t *out,
+                                     discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        std::string body = discovery::claimRequest(
+            r->table.pollersKey(std::string_view(name, len)), lease);
+        giveBuffer(body.data(), body.size(), out);
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_registry_routes_request(discovery_registry_t *r, const char *name,
+                                      size_t len, int64_t lease,
+                                      const unsigned char *value,
+                                      size_t value_len, discovery_buf_t *out,
+                                      discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        std::string_view n(name, len);
+        std::string body = discovery::routesRequest(
+            r->table.pollersKey(n), r->table.routesKey(n), lease,
+            std::string_view(reinterpret_cast<const char *>(value), value_len));
+        giveBuffer(body.data(), body.size(), out);
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_registry_orphans(discovery_registry_t *r, int64_t lease,
+                               const unsigned char *names, size_t len,
+                               discovery_buf_t *out,
+                               discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        std::string all;
+        for (const std::string &name : r->table.orphans(
+                 lease, std::string_view(reinterpret_cast<const char *>(names),
+                                         len))) {
+            all.append(name).push_back('\0');
+        }
+        giveBuffer(all.data(), all.size(), out);
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_registry_release_request(discovery_registry_t *r,
+                                       const char *name, size_t len,
+                                       int64_t lease, discovery_buf_t *out,
+                                       discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        std::string_view n(name, len);
+        std::string body = discovery::releaseRequest(
+            r->table.pollersKey(n), r->table.routesKey(n), lease);
+        giveBuffer(body.data(), body.size(), out);
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_registry_lease_answer(const unsigned char *body, size_t len,
+                                    int64_t *lease, int64_t *ttl,
+                                    discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        discovery::parseLeaseAnswer(
+            std::string_view(reinterpret_cast<const char *>(body), len), *lease,
+            *ttl);
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_registry_txn_answer(const unsigned char *body, size_t len,
+                                  int *succeeded,
+                                  discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        *succeeded = discovery::parseTxnAnswer(
+            std::string_view(reinterpret_cast<const char *>(body), len));
+        return DISCOVERY_OK;
+    });
+}
+
+uint64_t discovery_registry_share_version(discovery_registry_t *r) noexcept
+{
+    return r->table.shareVersion();
+}
+
+int64_t discovery_registry_poller(discovery_registry_t *r, const char *name,
+                                  size_t len) noexcept
+{
+    try {
+        auto it = r->table.pollers().find(std::string(name, len));
+        return it == r->table.pollers().end() ? 0 : it->second;
+    } catch (...) {
+        return 0;
+    }
+}
+
+int discovery_registry_routes(discovery_registry_t *r, const char *name,
+                              size_t len, const unsigned char **value,
+                              size_t *value_len, int64_t *lease) noexcept
+{
+    try {
+        auto it = r->table.routes().find(std::string(name, len));
+        if (it == r->table.routes().end()) {
+            return 0;
+        }
+        *value =
+            reinterpret_cast<const unsigned char *>(it->second.value.data());
+        *value_len = it->second.value.size();
+        *lease = it->second.lease;
+        return 1;
+    } catch (...) {
+        return 0;
+    }
+}
+
+int discovery_share_values(const unsigned char *snapshot, size_t len,
+                           discovery_buf_t *out,
+                           discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        std::string all;
+        for (const auto &[name, value] :
+             discovery::shareValues(snapshot, len)) {
+            all.append(name).push_back('\0');
+            all.append(value).push_back('\0');
+        }
+        giveBuffer(all.data(), all.size(), out);
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_share_state(const unsigned char *value, size_t len,
+                          uint32_t *state, discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        *state = static_cast<uint32_t>(discovery::shareState(
+            std::string_view(reinterpret_cast<const char *>(value), len)));
         return DISCOVERY_OK;
     });
 }

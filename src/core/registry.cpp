@@ -3,13 +3,19 @@
 #include "registry.hpp"
 
 #include "error.hpp"
+#include "grpc_reflection.hpp"
 #include "json_escape.hpp"
 #include "json_writer.hpp"
+#include "snapshot.hpp"
+#include "status_json.hpp"
 
 #include <yajl/yajl_tree.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <memory>
+#include <set>
 #include <strings.h>
 
 namespace discovery {
@@ -194,6 +200,7 @@ KeyValue keyValueOf(yajl_val kv)
     out.key = bytesOf(field(kv, "key"));
     out.value = bytesOf(field(kv, "value"));
     out.modRevision = int64Of(field(kv, "mod_revision"));
+    out.lease = int64Of(field(kv, "lease"));
     return out;
 }
 
@@ -757,6 +764,256 @@ std::string putRequest(std::string_view key, std::string_view value)
     return w.take();
 }
 
+std::string leaseGrantRequest(int64_t ttl)
+{
+    JsonWriter w;
+    w.beginObject();
+    w.key("TTL");
+    w.string(std::to_string(ttl));
+    w.endObject();
+    return w.take();
+}
+
+std::string leaseKeepAliveRequest(int64_t lease)
+{
+    JsonWriter w;
+    w.beginObject();
+    w.key("ID");
+    w.string(std::to_string(lease));
+    w.endObject();
+    return w.take();
+}
+
+namespace {
+
+// {"request_put": {"key": ..., "value": ..., "lease": ...}}
+void writePut(JsonWriter &w, std::string_view key, std::string_view value,
+              int64_t lease)
+{
+    w.beginObject();
+    w.key("request_put");
+    w.beginObject();
+    w.key("key");
+    w.string(encodeBase64(key));
+    w.key("value");
+    w.string(encodeBase64(value));
+    w.key("lease");
+    w.string(std::to_string(lease));
+    w.endObject();
+    w.endObject();
+}
+
+std::string leaseHex(int64_t lease)
+{
+    char hex[17];
+    std::snprintf(hex, sizeof(hex), "%llx",
+                  static_cast<unsigned long long>(lease));
+    return hex;
+}
+
+} // namespace
+
+std::string claimRequest(std::string_view pollersKey, int64_t lease)
+{
+    JsonWriter w;
+    w.beginObject();
+    w.key("compare");
+    w.beginArray();
+    w.beginObject();
+    w.key("key");
+    w.string(encodeBase64(pollersKey));
+    w.key("result");
+    w.string("EQUAL");
+    w.key("target");
+    w.string("CREATE");
+    w.key("create_revision");
+    w.string("0");
+    w.endObject();
+    w.endArray();
+    w.key("success");
+    w.beginArray();
+    writePut(w, pollersKey, leaseHex(lease), lease);
+    w.endArray();
+    w.endObject();
+    return w.take();
+}
+
+std::string routesRequest(std::string_view pollersKey,
+                          std::string_view routesKey, int64_t lease,
+                          std::string_view value)
+{
+    // bound to the lease too: a service nobody polls any more leaves no
+    // routes behind, and a claim with no routes is one that never polled
+    JsonWriter w;
+    w.beginObject();
+    w.key("compare");
+    w.beginArray();
+    w.beginObject();
+    w.key("key");
+    w.string(encodeBase64(pollersKey));
+    w.key("result");
+    w.string("EQUAL");
+    w.key("target");
+    w.string("LEASE");
+    w.key("lease");
+    w.string(std::to_string(lease));
+    w.endObject();
+    w.endArray();
+    w.key("success");
+    w.beginArray();
+    writePut(w, routesKey, value, lease);
+    w.endArray();
+    w.endObject();
+    return w.take();
+}
+
+std::string releaseRequest(std::string_view pollersKey,
+                           std::string_view routesKey, int64_t lease)
+{
+    JsonWriter w;
+    w.beginObject();
+    w.key("compare");
+    w.beginArray();
+    w.beginObject();
+    w.key("key");
+    w.string(encodeBase64(pollersKey));
+    w.key("result");
+    w.string("EQUAL");
+    w.key("target");
+    w.string("LEASE");
+    w.key("lease");
+    w.string(std::to_string(lease));
+    w.endObject();
+    w.endArray();
+    w.key("success");
+    w.beginArray();
+    for (std::string_view key : {pollersKey, routesKey}) {
+        w.beginObject();
+        w.key("request_delete_range");
+        w.beginObject();
+        w.key("key");
+        w.string(encodeBase64(key));
+        w.endObject();
+        w.endObject();
+    }
+    w.endArray();
+    w.endObject();
+    return w.take();
+}
+
+void parseLeaseAnswer(std::string_view body, int64_t &lease, int64_t &ttl)
+{
+    Tree tree = parseJson(body, "the lease answer");
+    yajl_val obj = tree.get();
+    throwIfError(obj);
+
+    // a keepalive's answer is a stream's message: {"result": {...}}
+    yajl_val result = field(obj, "result");
+    if (result != nullptr) {
+        throwIfError(result);
+        obj = result;
+    }
+
+    lease = int64Of(field(obj, "ID"));
+    ttl = int64Of(field(obj, "TTL"));
+    if (lease <= 0) {
+        throw Error("the lease answer has no \"ID\"");
+    }
+}
+
+bool parseTxnAnswer(std::string_view body)
+{
+    Tree tree = parseJson(body, "the txn answer");
+    yajl_val obj = tree.get();
+    throwIfError(obj);
+
+    if (field(obj, "header") == nullptr) {
+        throw Error("the txn answer has no header");
+    }
+    return boolOf(field(obj, "succeeded"));
+}
+
+std::vector<std::pair<std::string, std::string>>
+shareValues(const unsigned char *snapshot, size_t len)
+{
+    Snapshot snap = decodeSnapshot(snapshot, len);
+    std::vector<std::pair<std::string, std::string>> values;
+
+    for (const Service &s : snap.services) {
+        if (s.state == ServiceState::Pending) {
+            values.emplace_back(s.name, std::string()); // nothing to say
+            continue;
+        }
+
+        JsonWriter w;
+        w.beginObject();
+        w.key("state");
+        w.string(stateName(s.state));
+        if (!s.routeSet.version.empty()) {
+            w.key("version");
+            w.string(s.routeSet.version);
+        }
+        w.key("routes");
+        w.beginArray();
+        for (const Route &r : s.routeSet.routes) {
+            w.beginObject();
+            w.key("path");
+            w.string(r.path);
+            w.key("methods");
+            writeRouteMethods(w, r.methods, r.extensionMethods);
+            if (!r.name.empty()) {
+                w.key("name");
+                w.string(r.name);
+            }
+            if (!r.tags.empty()) {
+                w.key("tags");
+                w.beginArray();
+                for (const std::string &tag : r.tags) {
+                    w.string(tag);
+                }
+                w.endArray();
+            }
+            if (r.authRequired) {
+                w.key("auth_required");
+                w.boolean(true);
+            }
+            if (r.websocket) {
+                w.key("websocket");
+                w.boolean(true);
+            }
+            if (r.protocol == Protocol::Grpc) {
+                w.key("protocol");
+                w.string("grpc");
+                w.key("streaming");
+                w.string(streamingName(r.streaming));
+            }
+            w.endObject();
+        }
+        w.endArray();
+        w.endObject();
+        values.emplace_back(s.name, w.take());
+    }
+    return values;
+}
+
+int shareState(std::string_view value)
+{
+    Tree tree = parseJson(value, "the routes' value");
+    yajl_val state = field(tree.get(), "state");
+
+    if (state != nullptr && YAJL_IS_STRING(state)) {
+        std::string_view name = YAJL_GET_STRING(state);
+        if (name == "healthy") {
+            return int(ServiceState::Healthy);
+        }
+        if (name == "unhealthy") {
+            return int(ServiceState::Unhealthy);
+        }
+    }
+    throw Error("the routes' value has no \"state\" \"healthy\" or "
+                "\"unhealthy\"");
+}
+
 std::string authRequest(std::string_view user, std::string_view password)
 {
     JsonWriter w;
@@ -865,6 +1122,17 @@ void RegistryTable::load(const RangeAnswer &answer)
         version_++;
     }
     setOverrides(overrides, present);
+
+    std::map<std::string, int64_t> pollers;
+    std::map<std::string, SharedRoutes> routes;
+    uint64_t shareVersion = shareVersion_;
+    pollers.swap(pollers_);
+    routes.swap(routes_);
+    for (const KeyValue &kv : answer.kvs) {
+        putShared(kv);
+    }
+    // a change counts once, and a resync of the same keys not at all
+    shareVersion_ = shareVersion + (pollers != pollers_ || routes != routes_);
     revision_ = answer.revision;
 }
 
@@ -892,8 +1160,88 @@ bool RegistryTable::apply(const WatchMessage &message)
     return changed;
 }
 
+std::vector<std::string> RegistryTable::orphans(int64_t lease,
+                                                std::string_view names) const
+{
+    std::set<std::string_view> have;
+    while (!names.empty()) {
+        size_t end = names.find('\0');
+        have.insert(names.substr(0, end));
+        names.remove_prefix(end == std::string_view::npos ? names.size()
+                                                          : end + 1);
+    }
+
+    std::vector<std::string> out;
+    for (const auto &[name, claim] : pollers_) {
+        if (claim == lease && have.count(name) == 0) {
+            out.push_back(name);
+        }
+    }
+    return out;
+}
+
+bool RegistryTable::putShared(const KeyValue &kv)
+{
+    std::string_view key = kv.key;
+    std::string_view rest =
+        std::string_view(key).substr(std::min(prefix_.size(), key.size()));
+
+    if (key.compare(0, prefix_.size(), prefix_) != 0) {
+        return false;
+    }
+
+    if (rest.compare(0, 8, "pollers/") == 0) {
+        std::string name(rest.substr(8));
+        int64_t lease = kv.lease > 0 ? kv.lease : -1;
+        auto it = pollers_.find(name);
+        if (it == pollers_.end() || it->second != lease) {
+            pollers_[name] = lease;
+            shareVersion_++;
+        }
+        return true;
+    }
+
+    if (rest.compare(0, 7, "routes/") == 0) {
+        std::string name(rest.substr(7));
+        SharedRoutes routes{kv.value, kv.lease};
+        auto it = routes_.find(name);
+        if (it == routes_.end() || it->second != routes) {
+            routes_[name] = routes;
+            shareVersion_++;
+        }
+        return true;
+    }
+
+    return false;
+}
+
+bool RegistryTable::eraseShared(const std::string &key)
+{
+    std::string_view rest =
+        std::string_view(key).substr(std::min(prefix_.size(), key.size()));
+
+    if (key.compare(0, prefix_.size(), prefix_) != 0) {
+        return false;
+    }
+
+    if (rest.compare(0, 8, "pollers/") == 0) {
+        shareVersion_ += pollers_.erase(std::string(rest.substr(8)));
+        return true;
+    }
+
+    if (rest.compare(0, 7, "routes/") == 0) {
+        shareVersion_ += routes_.erase(std::string(rest.substr(7)));
+        return true;
+    }
+
+    return false;
+}
+
 bool RegistryTable::put(const KeyValue &kv)
 {
+    if (putShared(kv)) {
+        return false;
+    }
     if (kv.key == overridesKey_) {
         setOverrides(kv.value, true);
         return false;
@@ -924,6 +1272,9 @@ bool RegistryTable::put(const KeyValue &kv)
 
 bool RegistryTable::erase(const std::string &key)
 {
+    if (eraseShared(key)) {
+        return false;
+    }
     if (key == overridesKey_) {
         setOverrides(std::string(), false);
         return false;

@@ -54,6 +54,7 @@ struct KeyValue {
     std::string key;
     std::string value;
     int64_t modRevision = 0;
+    int64_t lease = 0; // the lease the key is bound to, 0: none
 };
 
 struct RangeAnswer {
@@ -94,6 +95,47 @@ std::string rangeRequest(std::string_view prefix);
 std::string watchRequest(std::string_view prefix, int64_t startRevision);
 std::string authRequest(std::string_view user, std::string_view password);
 std::string putRequest(std::string_view key, std::string_view value);
+
+/*
+ * share=on: a gateway's lease (/v3/lease/grant, /v3/lease/keepalive), its
+ * claim of a service's polls (a txn creating PREFIX/pollers/NAME with the
+ * lease, only where no such key is) and its writes of the service's
+ * routes to PREFIX/routes/NAME (a txn that writes only while that claim
+ * is the lease's).
+ */
+std::string leaseGrantRequest(int64_t ttl);
+std::string leaseKeepAliveRequest(int64_t lease);
+std::string claimRequest(std::string_view pollersKey, int64_t lease);
+std::string routesRequest(std::string_view pollersKey,
+                          std::string_view routesKey, int64_t lease,
+                          std::string_view value);
+
+// The txn that gives up a claim (a service this gateway no longer has):
+// PREFIX/pollers/NAME and PREFIX/routes/NAME deleted while the claim is
+// the lease's.
+std::string releaseRequest(std::string_view pollersKey,
+                           std::string_view routesKey, int64_t lease);
+
+// A grant's or a keepalive's answer: the lease and its TTL (seconds), a
+// TTL of 0 for a lease etcd no longer has.  An error answer throws.
+void parseLeaseAnswer(std::string_view body, int64_t &lease, int64_t &ttl);
+
+// A txn's answer: whether its comparison held.  An error answer throws.
+bool parseTxnAnswer(std::string_view body);
+
+/*
+ * What PREFIX/routes/NAME holds: the service's state and its routes as a
+ * route document, {"state": "healthy", "version": "1.0", "routes": [...]},
+ * which the route document parser reads again (it ignores "state").  One
+ * per service of the snapshot, name and value, in the roster's order (the
+ * configuration's); an empty value for a service not polled yet.
+ */
+std::vector<std::pair<std::string, std::string>>
+shareValues(const unsigned char *snapshot, size_t len);
+
+// The state a PREFIX/routes/NAME value names; throws Error when it is not
+// such a value.
+int shareState(std::string_view value);
 
 /*
  * Splits the watch stream, which the gateway sends as JSON objects one
@@ -151,6 +193,36 @@ public:
     // Counts changes of what is served: a caller republishes on a change.
     uint64_t version() const { return version_; }
 
+    // share=on: PREFIX/pollers/NAME's lease (-1: a key bound to none) and
+    // PREFIX/routes/NAME's value and lease, by service name;
+    // shareVersion() counts their changes.
+    struct SharedRoutes {
+        std::string value;
+        int64_t lease = 0;
+        bool operator==(const SharedRoutes &o) const
+        {
+            return value == o.value && lease == o.lease;
+        }
+        bool operator!=(const SharedRoutes &o) const { return !(*this == o); }
+    };
+    const std::map<std::string, int64_t> &pollers() const { return pollers_; }
+    const std::map<std::string, SharedRoutes> &routes() const
+    {
+        return routes_;
+    }
+    uint64_t shareVersion() const { return shareVersion_; }
+    // The services `lease` claims that are not among `names` ("NAME\0"...).
+    std::vector<std::string> orphans(int64_t lease,
+                                     std::string_view names) const;
+    std::string pollersKey(std::string_view name) const
+    {
+        return prefix_ + "pollers/" + std::string(name);
+    }
+    std::string routesKey(std::string_view name) const
+    {
+        return prefix_ + "routes/" + std::string(name);
+    }
+
     void load(const RangeAnswer &answer);
     // Applies a message's events; returns whether any entry changed.  The
     // revision moves to its events' and to a progress notification's.
@@ -166,6 +238,9 @@ private:
     bool erase(const std::string &key);
 
     bool setOverrides(const std::string &value, bool present);
+    // a key under pollers/ or routes/: true when it was one
+    bool putShared(const KeyValue &kv);
+    bool eraseShared(const std::string &key);
 
     std::string prefix_;
     std::string servicesPrefix_;
@@ -176,6 +251,9 @@ private:
     int64_t revision_ = 0;
     uint64_t version_ = 0;
     std::map<std::string, Entry> entries_; // by service name
+    std::map<std::string, int64_t> pollers_;
+    std::map<std::string, SharedRoutes> routes_;
+    uint64_t shareVersion_ = 0;
 };
 
 // The services of a servingJson(), each validated again; a malformed

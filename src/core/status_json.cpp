@@ -128,6 +128,19 @@ void writeService(JsonWriter &w, const Snapshot &snap, uint32_t index,
     w.boolean(drained);
     w.key("origin");
     w.string(st.registry ? "registry" : "file");
+    if (st.poller) {
+        // share=on: who polls it for the fleet, by the claim's lease
+        char hex[17];
+        std::snprintf(hex, sizeof(hex), "%llx",
+                      static_cast<unsigned long long>(st.pollerLease));
+        w.key("poller");
+        w.beginObject();
+        w.key("self");
+        w.boolean(st.poller == 1);
+        w.key("lease");
+        w.stringOrNull(st.pollerLease > 0 ? hex : "");
+        w.endObject();
+    }
     w.key("version");
     w.stringOrNull(s.routeSet.version);
     w.key("last_check");

@@ -19,6 +19,10 @@ struct ServiceStats {
     uint32_t failures = 0;
     std::string_view lastError; // empty: none
     bool registry = false;      // "origin": the registry, else nginx.conf
+    // share=on: "poller", 0: none (not shared), 1: this gateway polls it,
+    // 2: another does; and the lease of the claim (0: none)
+    int poller = 0;
+    int64_t pollerLease = 0;
 };
 
 // tableError: why the newest table is not published; empty: it is.

@@ -103,6 +103,14 @@ typedef struct {
     ngx_msec_t                     lease_until;
     ngx_msec_t                     next_poll;
 
+    /*
+     * share=on, set by the registry's watcher: DISCOVERY_POLLER_OTHER when
+     * another gateway polls the service for the fleet (this one applies
+     * what it writes to etcd, and polls not), and the lease of the claim
+     */
+    ngx_uint_t                     poller;
+    int64_t                        poller_lease;
+
     time_t                         last_check;
     time_t                         last_success;
     size_t                         last_error_len;
@@ -387,6 +395,8 @@ typedef struct {
     ngx_str_t                      error;        /* when not ok */
     ngx_uint_t                     result;       /* DISCOVERY_METRICS_POLL_ */
     ngx_msec_t                     duration;
+    /* DISCOVERY_STATE_: another gateway's poll, which decided it; 0: ours */
+    ngx_uint_t                     state;
 } ngx_http_discovery_outcome_t;
 
 

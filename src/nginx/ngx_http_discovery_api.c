@@ -70,6 +70,8 @@ static ngx_int_t ngx_http_discovery_api_store(
 static void ngx_http_discovery_api_poll(ngx_http_request_t *r,
     ngx_str_t *name);
 static void ngx_http_discovery_api_poll_wait(ngx_event_t *ev);
+static ngx_int_t ngx_http_discovery_api_elsewhere(ngx_http_request_t *r,
+    ngx_str_t *name, int64_t lease);
 static void ngx_http_discovery_api_cleanup(void *data);
 static ngx_int_t ngx_http_discovery_api_send(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *allow, u_char *json, size_t len);
@@ -573,6 +575,7 @@ ngx_http_discovery_api_store(ngx_http_discovery_main_conf_t *dmcf,
 static void
 ngx_http_discovery_api_poll(ngx_http_request_t *r, ngx_str_t *name)
 {
+    int64_t                          lease;
     ngx_uint_t                       i;
     ngx_pool_cleanup_t              *cln;
     ngx_http_discovery_record_t     *rec;
@@ -591,10 +594,30 @@ ngx_http_discovery_api_poll(ngx_http_request_t *r, ngx_str_t *name)
         }
     }
 
+    if (i == dmcf->services.nelts) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /* share=on: another gateway of the fleet polls it, not this one */
+
+    ngx_shmtx_lock(&dmcf->shpool->mutex);
+    rec = ngx_http_discovery_record_of(dmcf->sh, &service[i]);
+    lease = (rec && rec->poller == DISCOVERY_POLLER_OTHER)
+            ? rec->poller_lease : -1;
+    ngx_shmtx_unlock(&dmcf->shpool->mutex);
+
+    if (lease != -1) {
+        ngx_http_finalize_request(r,
+                                  ngx_http_discovery_api_elsewhere(r, name,
+                                                                   lease));
+        return;
+    }
+
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_discovery_api_ctx_t));
     cln = ngx_pool_cleanup_add(r->pool, 0);
 
-    if (i == dmcf->services.nelts || ctx == NULL || cln == NULL) {
+    if (ctx == NULL || cln == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
@@ -630,6 +653,44 @@ ngx_http_discovery_api_poll(ngx_http_request_t *r, ngx_str_t *name)
     ngx_http_discovery_poll_now(ctx->service);
 
     ngx_add_timer(&ctx->wait, NGX_HTTP_DISCOVERY_POLL_CHECK);
+}
+
+
+/*
+ * 409: the service is polled by another gateway of the fleet (share=on),
+ * whose lease is named; a poll here would not be used.  A service's name
+ * is letters, digits and "._-", nothing JSON escapes.
+ */
+
+static ngx_int_t
+ngx_http_discovery_api_elsewhere(ngx_http_request_t *r, ngx_str_t *name,
+    int64_t lease)
+{
+    u_char     *p, *last;
+    size_t      len;
+    ngx_str_t   allow;
+
+    len = sizeof("{\"error\":{\"status\":409,\"code\":\"PolledElsewhere\","
+                 "\"text\":\"service \\\"\\\" is polled by the gateway "
+                 "of lease 0000000000000000 (share=on): ask that one, nothing "
+                 "was polled here\"}}") - 1 + name->len;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    last = ngx_snprintf(p, len,
+                        "{\"error\":{\"status\":409,\"code\":"
+                        "\"PolledElsewhere\",\"text\":\"service \\\"%V\\\" "
+                        "is polled by the gateway of lease %xL (share=on): "
+                        "ask that one, nothing was polled here\"}}",
+                        name, lease);
+
+    ngx_str_null(&allow);
+
+    return ngx_http_discovery_api_send(r, NGX_HTTP_CONFLICT, &allow, p,
+                                       last - p);
 }
 
 

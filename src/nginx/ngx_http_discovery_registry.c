@@ -79,6 +79,20 @@
 #define NGX_HTTP_DISCOVERY_LINE_MAX                                      \
     (sizeof("Authorization: ") + NGX_HTTP_DISCOVERY_TOKEN_MAX)
 
+/*
+ * share=on: the gateway's etcd lease lives this long (seconds) unless kept
+ * alive, which its watcher does every NGX_HTTP_DISCOVERY_REGISTRY_TICK;
+ * its claims go with it, and another gateway polls their services within
+ * this long of its death.  etcd takes 3 s for its least.
+ */
+#define NGX_HTTP_DISCOVERY_SHARE_TTL     3
+
+/* a claim or a write of routes not seen by the watch is made again after */
+#define NGX_HTTP_DISCOVERY_SHARE_AGAIN   1000
+
+/* an answer to a grant, a keepalive or a txn, at most */
+#define NGX_HTTP_DISCOVERY_SHARE_ANSWER  1024
+
 /* an answer to a range read or an authentication, at most */
 #define NGX_HTTP_DISCOVERY_REGISTRY_MAX_ANSWER  (16 * 1024 * 1024)
 
@@ -110,6 +124,10 @@ struct ngx_http_discovery_registry_sh_s {
     int64_t                        table_revision;
 
     ngx_msec_t                     reloaded;     /* asked at, 0: never */
+
+    /* share=on: the gateway's lease, 0: none, and when it ends */
+    int64_t                        lease;
+    ngx_msec_t                     lease_until;
 };
 
 
@@ -118,7 +136,28 @@ typedef struct {
     CURL                                *easy;
     struct curl_slist                   *headers;
     discovery_buf_t                      body;
+    /* a short answer, kept by ngx_http_discovery_registry_keep() */
+    size_t                               received;
+    u_char                              *answer;
 } ngx_http_discovery_registry_call_t;
+
+
+/* share=on: what the watcher knows of one service of the configuration */
+typedef struct {
+    int64_t                              lease;      /* of the claim seen */
+    int64_t                              previous;   /* the one before */
+    ngx_msec_t                           since;      /* it was first seen */
+    ngx_uint_t                           warned;     /* that it never wrote */
+    ngx_msec_t                           claimed;    /* our claim sent at */
+    uint32_t                             applied;    /* the value's hash */
+    uint32_t                             rejected;   /* a value refused */
+    ngx_uint_t                           held;       /* claimant's routes */
+    u_char                              *value;      /* in w->values */
+    size_t                               value_len;  /* 0: none */
+    ngx_uint_t                           failed;     /* its last request */
+    uint32_t                             written;
+    ngx_msec_t                           written_at;
+} ngx_http_discovery_share_t;
 
 
 typedef struct {
@@ -139,6 +178,7 @@ typedef struct {
 
     size_t                               token_len;
     u_char                               token[NGX_HTTP_DISCOVERY_TOKEN_MAX];
+    ngx_msec_t                           token_at;   /* when it was given */
 
     size_t                               error_len;
     u_char                               error[DISCOVERY_ERROR_LEN];
@@ -157,6 +197,29 @@ typedef struct {
     ngx_atomic_uint_t                    put_version;
     uint64_t                             overrides_version;
     ngx_http_discovery_registry_call_t   put;
+
+    /*
+     * share=on: the lease's grant or keepalive, and a claim or a write of
+     * routes, each one at a time; the service it is about; the values
+     * of the table last looked at, and each service's part.
+     */
+    ngx_http_discovery_registry_call_t   lease_call;
+    ngx_http_discovery_registry_call_t   share_call;
+    ngx_uint_t                           share_index;
+    ngx_uint_t                           share_cursor; /* next to look at */
+    ngx_uint_t                           orphans_read;
+    discovery_buf_t                      orphans;    /* claims to give up */
+    size_t                               orphan;     /* the next one's */
+    ngx_uint_t                           share_claim;
+    uint32_t                             share_hash;
+    ngx_msec_t                           kept_alive; /* asked at */
+    ngx_uint_t                           lease_failed;
+    discovery_buf_t                      values;
+    ngx_atomic_uint_t                    values_generation;
+    uint64_t                             share_version;
+    ngx_uint_t                           trusted;
+    ngx_msec_t                           pollers_at;
+    ngx_http_discovery_share_t          *share;
     ngx_uint_t                           watching;   /* created */
     ngx_msec_t                           compacted;  /* last read for it */
 
@@ -181,6 +244,7 @@ static void ngx_http_discovery_registry_start(ngx_uint_t step);
 static CURLcode ngx_http_discovery_registry_tls(CURL *easy,
     ngx_http_discovery_main_conf_t *dmcf);
 static void ngx_http_discovery_registry_stop(void);
+static ngx_uint_t ngx_http_discovery_registry_refused(long status);
 static void ngx_http_discovery_registry_failed(const char *fmt, ...);
 static void ngx_http_discovery_registry_finish(CURLcode result);
 static void ngx_http_discovery_registry_answer(long status);
@@ -206,6 +270,19 @@ static void ngx_http_discovery_registry_call_free(
     ngx_http_discovery_registry_call_t *call);
 static size_t ngx_http_discovery_registry_discard(char *ptr, size_t size,
     size_t nmemb, void *userdata);
+static size_t ngx_http_discovery_registry_keep(char *ptr, size_t size,
+    size_t nmemb, void *userdata);
+static ngx_int_t ngx_http_discovery_registry_send(
+    ngx_http_discovery_registry_call_t *call, const char *path);
+static void ngx_http_discovery_registry_share(void);
+static void ngx_http_discovery_registry_pollers(ngx_uint_t trusted,
+    ngx_uint_t changed);
+static void ngx_http_discovery_registry_share_apply(
+    ngx_http_discovery_service_t *service, const u_char *value, size_t len);
+static void ngx_http_discovery_registry_values(void);
+static void ngx_http_discovery_registry_orphans(int64_t lease);
+static void ngx_http_discovery_registry_lease_done(CURLcode result);
+static void ngx_http_discovery_registry_share_done(CURLcode result);
 
 
 static ngx_http_discovery_registry_watcher_t  ngx_http_discovery_watcher;
@@ -369,12 +446,6 @@ ngx_http_discovery_registry(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if ((rcf->user.len == 0) != (rcf->password.len == 0)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"user=\" and \"password=\" go together");
-        return NGX_CONF_ERROR;
-    }
-
-    if (rcf->share) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"share=on\" is not implemented yet");
         return NGX_CONF_ERROR;
     }
 
@@ -826,6 +897,15 @@ ngx_http_discovery_registry_init_worker(ngx_cycle_t *cycle,
         return;
     }
 
+    if (w->conf->share) {
+        w->share = ngx_pcalloc(cycle->pool,
+                               (dmcf->services.nelts + 1)
+                               * sizeof(ngx_http_discovery_share_t));
+        if (w->share == NULL) {
+            return;
+        }
+    }
+
     w->registry = discovery_registry_create((char *) w->conf->prefix.data,
                                             w->conf->prefix.len);
 
@@ -899,6 +979,12 @@ ngx_http_discovery_registry_exit_worker(ngx_cycle_t *cycle)
     }
 
     ngx_http_discovery_registry_call_free(&w->put);
+    ngx_http_discovery_registry_call_free(&w->lease_call);
+    ngx_http_discovery_registry_call_free(&w->share_call);
+    discovery_buf_free(&w->values);
+    discovery_buf_free(&w->orphans);
+
+    /* the lease is not revoked: a reload's new worker keeps it */
 
     ngx_http_discovery_curl_cleanup(&w->curl);
 
@@ -953,6 +1039,9 @@ ngx_http_discovery_registry_lease_handler(ngx_event_t *ev)
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, w->log, 0,
                        "discovery: this process watches the registry");
 
+        w->lease_failed = 0;
+        w->kept_alive = 0;
+
         /* the zone's overrides until etcd's are read: those etcd has */
         w->synced = w->dmcf->sh->controls_version;
         w->overrides_version = (uint64_t) -1;
@@ -998,6 +1087,10 @@ ngx_http_discovery_registry_sync_handler(ngx_event_t *ev)
 
     if (w->watching) {
         ngx_http_discovery_registry_overrides_put();
+    }
+
+    if (w->conf->share && w->share) {
+        ngx_http_discovery_registry_share();
     }
 
     ngx_add_timer(ev, NGX_HTTP_DISCOVERY_REGISTRY_SYNC);
@@ -1269,6 +1362,45 @@ ngx_http_discovery_registry_stop(void)
 
 
 /*
+ * A short request (the lease's, a claim, a routes or overrides write) was
+ * refused with 401: the token expired (a JWT does after its TTL, 5
+ * minutes by default, whatever the watch does meanwhile).  The watch
+ * starts again with a new one, as after any expiry; a token refused
+ * within a second of being given is a failure of the endpoint instead.
+ * Returns whether the request is to be forgotten.
+ */
+
+static ngx_uint_t
+ngx_http_discovery_registry_refused(long status)
+{
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+
+    if (status != 401 || w->token_len == 0
+        || w->step == NGX_HTTP_DISCOVERY_REGISTRY_IDLE
+        || w->step == NGX_HTTP_DISCOVERY_REGISTRY_AUTH)
+    {
+        return 0;
+    }
+
+    if (ngx_current_msec - w->token_at < 1000) {
+        ngx_http_discovery_registry_failed("a token refused as soon as "
+                                           "it was given (HTTP status 401)");
+        return 1;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, w->log, 0,
+                  "discovery: the registry's token expired: authenticating "
+                  "again");
+
+    ngx_http_discovery_registry_start(NGX_HTTP_DISCOVERY_REGISTRY_AUTH);
+
+    return 1;
+}
+
+
+/*
  * A request failed: said in the log and on the status page; the next
  * endpoint is tried after the backoff.  What the registry held is kept,
  * and so are the services and their routes.
@@ -1425,6 +1557,7 @@ ngx_http_discovery_registry_answer(long status)
         }
 
         w->token_len = token.len;
+        w->token_at = ngx_current_msec;
         ngx_memcpy(w->token, token.data, token.len);
         discovery_buf_free(&token);
 
@@ -2056,6 +2189,12 @@ ngx_http_discovery_registry_put_done(CURLcode result)
     status = 0;
     curl_easy_getinfo(w->put.easy, CURLINFO_RESPONSE_CODE, &status);
 
+    if (result == CURLE_OK && ngx_http_discovery_registry_refused(status)) {
+        /* put again on the next tick, with the new token */
+        ngx_http_discovery_registry_call_free(&w->put);
+        return;
+    }
+
     if (result == CURLE_OK && status == 200) {
         w->synced = w->put_version;
 
@@ -2069,6 +2208,903 @@ ngx_http_discovery_registry_put_done(CURLcode result)
     }
 
     ngx_http_discovery_registry_call_free(&w->put);
+}
+
+
+/*
+ * share=on: each service is polled by one gateway of the fleet.  The
+ * watcher keeps an etcd lease of NGX_HTTP_DISCOVERY_SHARE_TTL seconds for
+ * its gateway (kept in the zone: a reload's new worker keeps it too),
+ * claims the services nobody claims (PREFIX/pollers/NAME, created bound
+ * to the lease), writes what its gateway's polls of its services found to
+ * PREFIX/routes/NAME when it differs from what etcd holds, and applies
+ * what the others write for theirs.  A gateway whose lease is not known
+ * to be alive (etcd unreachable) polls every service itself.
+ */
+
+static void
+ngx_http_discovery_registry_share(void)
+{
+    u_char                                 *value, *table, *name;
+    size_t                                  len;
+    int64_t                                 lease, claim, held_lease;
+    uint32_t                                hash;
+    uint64_t                                version;
+    ngx_int_t                               rc;
+    ngx_msec_t                              now;
+    ngx_uint_t                              i, k, trusted;
+    discovery_error_t                       err;
+    ngx_atomic_uint_t                       generation;
+    const unsigned char                    *held;
+    size_t                                  held_len;
+    ngx_http_discovery_share_t             *sh;
+    ngx_http_discovery_service_t           *service;
+    ngx_http_discovery_registry_sh_t       *rsh;
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+    rsh = w->dmcf->sh->registry;
+    now = ngx_current_msec;
+
+    if (!w->leased || ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    /* the lease: granted once, kept alive every tick */
+
+    if (w->lease_call.easy == NULL
+        && (rsh->lease == 0
+            || now - w->kept_alive >= NGX_HTTP_DISCOVERY_REGISTRY_TICK))
+    {
+        w->kept_alive = now;
+
+        if (discovery_registry_lease_request(rsh->lease,
+                                             NGX_HTTP_DISCOVERY_SHARE_TTL,
+                                             &w->lease_call.body, &err)
+            == DISCOVERY_OK)
+        {
+            (void) ngx_http_discovery_registry_send(&w->lease_call,
+                                                    rsh->lease
+                                                    ? "/v3/lease/keepalive"
+                                                    : "/v3/lease/grant");
+        }
+    }
+
+    /*
+     * The claims are trusted while etcd keeps this gateway's own lease
+     * alive: once etcd is out of reach, the others' claims are as old as
+     * this gateway's, and it polls every service itself.
+     */
+
+    trusted = rsh->lease
+              && (ngx_msec_int_t) (rsh->lease_until - now) > 0;
+
+    /*
+     * A watcher that has not read etcd yet (a reload's new worker) leaves
+     * the records as the last one set them while the lease holds: each
+     * reload made every gateway poll every service once more.
+     */
+
+    if (trusted && discovery_registry_revision(w->registry) == 0) {
+        return;
+    }
+
+    /* every service's poller again on a change, or every tick */
+
+    version = discovery_registry_share_version(w->registry);
+
+    if (version != w->share_version
+        || trusted != w->trusted
+        || now - w->pollers_at >= NGX_HTTP_DISCOVERY_REGISTRY_TICK)
+    {
+        ngx_http_discovery_registry_pollers(trusted,
+                                            version != w->share_version);
+        w->share_version = version;
+        w->trusted = trusted;
+        w->pollers_at = now;
+    }
+
+    if (!trusted || w->share_call.easy) {
+        return;
+    }
+
+    lease = rsh->lease;
+
+    /* the values of this gateway's table, when it changed */
+
+    if (w->values_generation != w->dmcf->sh->generation) {
+        table = ngx_http_discovery_table_copy(w->dmcf, &len, &generation);
+
+        if (table) {
+            discovery_buf_free(&w->values);
+
+            if (discovery_share_values(table, len, &w->values, &err)
+                == DISCOVERY_OK)
+            {
+                w->values_generation = generation;
+
+            } else {
+                ngx_log_error(NGX_LOG_ALERT, w->log, 0,
+                              "discovery: cannot render the routes to "
+                              "share: %s", err.text);
+            }
+
+            /* none points into the values freed, whatever came instead */
+            ngx_http_discovery_registry_values();
+
+            ngx_free(table);
+        }
+    }
+
+    /*
+     * The claims of services this gateway no longer has (a reload took
+     * them out) are given up: the others would wait for its routes.
+     */
+
+    if (!w->orphans_read) {
+        w->orphans_read = 1;
+        ngx_http_discovery_registry_orphans(lease);
+    }
+
+    if (w->orphan < w->orphans.len) {
+        name = w->orphans.data + w->orphan;
+        len = ngx_strlen(name);
+        w->orphan += len + 1;
+
+        if (discovery_registry_release_request(w->registry, (char *) name,
+                                               len, lease,
+                                               &w->share_call.body, &err)
+            != DISCOVERY_OK)
+        {
+            discovery_buf_free(&w->share_call.body);
+            return;
+        }
+
+        ngx_log_error(NGX_LOG_NOTICE, w->log, 0,
+                      "discovery: the claim of service \"%s\", which this "
+                      "gateway no longer has, is given up", name);
+
+        w->share_claim = 2;
+        w->share_index = 0;
+        (void) ngx_http_discovery_registry_send(&w->share_call, "/v3/kv/txn");
+        return;
+    }
+
+    /*
+     * One request at a time, a claim or a write of routes, taking the
+     * services in turn from where the last one was made.
+     */
+
+    service = w->dmcf->services.elts;
+
+    for (k = 0; k < w->dmcf->services.nelts; k++) {
+        i = (w->share_cursor + k) % w->dmcf->services.nelts;
+        sh = &w->share[i];
+        claim = discovery_registry_poller(w->registry,
+                                          (char *) service[i].name.data,
+                                          service[i].name.len);
+
+        if (claim == 0) {
+            if (sh->claimed
+                && now - sh->claimed < NGX_HTTP_DISCOVERY_SHARE_AGAIN)
+            {
+                continue;
+            }
+
+            sh->claimed = ngx_max(now, 1);
+
+            rc = discovery_registry_claim_request(w->registry,
+                                                  (char *)
+                                                  service[i].name.data,
+                                                  service[i].name.len, lease,
+                                                  &w->share_call.body, &err);
+            w->share_claim = 1;
+
+        } else if (claim == lease) {
+            value = sh->value;
+            len = sh->value_len;
+
+            if (len == 0) {
+                continue;               /* not polled yet */
+            }
+
+            if (discovery_registry_routes(w->registry,
+                                          (char *) service[i].name.data,
+                                          service[i].name.len, &held,
+                                          &held_len, &held_lease)
+                && held_lease == lease
+                && held_len == len
+                && ngx_memcmp(held, value, len) == 0)
+            {
+                continue;               /* etcd has it */
+            }
+
+            hash = ngx_crc32_long(value, len);
+
+            if (hash == sh->written
+                && now - sh->written_at < NGX_HTTP_DISCOVERY_SHARE_AGAIN)
+            {
+                continue;               /* written, not yet seen */
+            }
+
+            rc = discovery_registry_routes_request(w->registry,
+                                                   (char *)
+                                                   service[i].name.data,
+                                                   service[i].name.len, lease,
+                                                   value, len,
+                                                   &w->share_call.body, &err);
+            w->share_claim = 0;
+            w->share_hash = hash;
+
+        } else {
+            continue;
+        }
+
+        if (rc != DISCOVERY_OK) {
+            ngx_log_error(NGX_LOG_ALERT, w->log, 0,
+                          "discovery: cannot share service \"%V\": %s",
+                          &service[i].name, err.text);
+            discovery_buf_free(&w->share_call.body);
+            return;
+        }
+
+        w->share_index = i;
+        w->share_cursor = i + 1;
+
+        (void) ngx_http_discovery_registry_send(&w->share_call,
+                                                "/v3/kv/txn");
+        return;
+    }
+}
+
+
+/* the services `lease` claims that this configuration does not have */
+
+static void
+ngx_http_discovery_registry_orphans(int64_t lease)
+{
+    u_char                                 *names, *p;
+    size_t                                  len;
+    ngx_uint_t                              i;
+    discovery_error_t                       err;
+    ngx_http_discovery_service_t           *service;
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+    service = w->dmcf->services.elts;
+
+    len = 1;
+
+    for (i = 0; i < w->dmcf->services.nelts; i++) {
+        len += service[i].name.len + 1;
+    }
+
+    names = ngx_alloc(len, w->log);
+    if (names == NULL) {
+        return;
+    }
+
+    p = names;
+
+    for (i = 0; i < w->dmcf->services.nelts; i++) {
+        p = ngx_cpymem(p, service[i].name.data, service[i].name.len);
+        *p++ = '\0';
+    }
+
+    discovery_buf_free(&w->orphans);
+    w->orphan = 0;
+
+    if (discovery_registry_orphans(w->registry, lease, names, p - names,
+                                   &w->orphans, &err)
+        != DISCOVERY_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, w->log, 0,
+                      "discovery: cannot find the claims to give up: %s",
+                      err.text);
+    }
+
+    ngx_free(names);
+}
+
+
+/*
+ * Who polls each service, into its record: this gateway unless another's
+ * claim is trusted (this gateway's lease alive, and the claimant wrote
+ * the service's routes within an interval and a timeout of claiming it,
+ * else it is a claim that never polls).  A service that comes to this
+ * gateway is polled at once; one that another polls gets its routes.
+ */
+
+static void
+ngx_http_discovery_registry_pollers(ngx_uint_t trusted, ngx_uint_t changed)
+{
+    size_t                                  held_len;
+    int64_t                                 claim, lease, held_lease;
+    ngx_msec_t                              now, grace;
+    ngx_uint_t                              i, poller, was, look;
+    const unsigned char                    *held;
+    ngx_http_discovery_record_t            *rec;
+    ngx_http_discovery_share_t             *sh;
+    ngx_http_discovery_service_t           *service;
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+    service = w->dmcf->services.elts;
+    lease = w->dmcf->sh->registry->lease;
+    now = ngx_current_msec;
+
+    for (i = 0; i < w->dmcf->services.nelts; i++) {
+        sh = &w->share[i];
+        held = NULL;
+        held_len = 0;
+
+        claim = discovery_registry_poller(w->registry,
+                                          (char *) service[i].name.data,
+                                          service[i].name.len);
+        look = changed;
+
+        if (claim != sh->lease) {
+            sh->previous = sh->lease;
+            sh->lease = claim;
+            sh->since = now;
+            sh->warned = 0;
+            look = 1;
+        }
+
+        /*
+         * Routes count as the claimant's when written with its lease (a
+         * put of anyone else's is not taken), and not refused here;
+         * looked at again when etcd's keys changed, not at every tick.
+         */
+
+        if (look) {
+            sh->held = discovery_registry_routes(w->registry,
+                                                 (char *) service[i].name.data,
+                                                 service[i].name.len, &held,
+                                                 &held_len, &held_lease)
+                       && held_lease == claim
+                       && !(sh->rejected
+                            && sh->rejected
+                               == ngx_crc32_long((u_char *) held, held_len));
+        }
+
+        poller = DISCOVERY_POLLER_SELF;
+
+        if (trusted && claim > 0 && claim != lease) {
+            grace = service[i].interval + service[i].timeout
+                    + NGX_HTTP_DISCOVERY_SHARE_TTL * 1000;
+
+            if (sh->held || now - sh->since < grace) {
+                poller = DISCOVERY_POLLER_OTHER;
+
+            } else if (!sh->warned) {
+                sh->warned = 1;
+                ngx_log_error(NGX_LOG_WARN, w->log, 0,
+                              "discovery: service \"%V\" is claimed by lease "
+                              "%xL, which wrote no routes for it that this "
+                              "gateway takes within %M ms: this gateway "
+                              "polls it too", &service[i].name, claim, grace);
+            }
+        }
+
+        /*
+         * Another's claim went (its gateway died, or gave it up): every
+         * gateway claims the service, one wins.  Until this gateway's
+         * claim is answered, or for NGX_HTTP_DISCOVERY_SHARE_AGAIN, it
+         * polls nothing (every gateway polled each such service at once,
+         * the losers too) and serves the routes it has.
+         */
+
+        if (trusted && claim == 0 && sh->previous > 0
+            && sh->previous != lease
+            && now - sh->since < NGX_HTTP_DISCOVERY_SHARE_AGAIN)
+        {
+            poller = DISCOVERY_POLLER_OTHER;
+        }
+
+        ngx_shmtx_lock(&w->dmcf->shpool->mutex);
+
+        rec = ngx_http_discovery_record_of(w->dmcf->sh, &service[i]);
+        was = DISCOVERY_POLLER_NONE;
+
+        if (rec) {
+            was = rec->poller;
+            rec->poller = poller;
+            rec->poller_lease = (claim > 0) ? claim : 0;
+        }
+
+        ngx_shmtx_unlock(&w->dmcf->shpool->mutex);
+
+        if (rec == NULL) {
+            continue;
+        }
+
+        if (was == DISCOVERY_POLLER_OTHER && poller != DISCOVERY_POLLER_OTHER)
+        {
+            ngx_log_error(NGX_LOG_NOTICE, w->log, 0,
+                          "discovery: service \"%V\" is polled by this "
+                          "gateway now", &service[i].name);
+
+            sh->applied = 0;
+            ngx_http_discovery_poll_now(&service[i]);
+            continue;
+        }
+
+        if (poller == DISCOVERY_POLLER_OTHER
+            && sh->held
+            && (look || was != DISCOVERY_POLLER_OTHER)
+            && discovery_registry_routes(w->registry,
+                                         (char *) service[i].name.data,
+                                         service[i].name.len, &held,
+                                         &held_len, &held_lease))
+        {
+            ngx_http_discovery_registry_share_apply(&service[i], held,
+                                                    held_len);
+        }
+    }
+}
+
+
+/*
+ * Another gateway's poll of a service, as it wrote it: taken as if this
+ * gateway had polled, or not at all, with the reason in last_error.
+ */
+
+static void
+ngx_http_discovery_registry_share_apply(ngx_http_discovery_service_t *service,
+    const u_char *value, size_t len)
+{
+    int                                     rc;
+    uint32_t                                hash, state;
+    ngx_str_t                              *prefix;
+    ngx_uint_t                              i;
+    discovery_buf_t                         routes;
+    discovery_log_t                         dlog;
+    discovery_error_t                       err;
+    discovery_parser_t                     *parser;
+    ngx_http_discovery_share_t             *sh;
+    ngx_http_discovery_record_t            *rec;
+    ngx_http_discovery_log_ctx_t            lctx;
+    ngx_http_discovery_outcome_t            outcome;
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+    sh = &w->share[service->index];
+
+    hash = ngx_crc32_long((u_char *) value, len);
+
+    if (hash == sh->applied) {
+        return;
+    }
+
+    sh->applied = hash;
+
+    routes.data = NULL;
+    routes.len = 0;
+    err.text[0] = '\0';
+
+    lctx.log = w->log;
+    lctx.service = &service->name;
+    dlog.handler = ngx_http_discovery_log_handler;
+    dlog.data = &lctx;
+
+    parser = NULL;
+
+    if (len > w->dmcf->max_size) {
+        /* as a poll's document of that size would be */
+        ngx_snprintf((u_char *) err.text, DISCOVERY_ERROR_LEN,
+                     "%uz bytes, more than discovery_max_size (%uz)%Z",
+                     len, w->dmcf->max_size);
+        rc = DISCOVERY_ERROR;
+
+    } else {
+        rc = discovery_share_state(value, len, &state, &err);
+    }
+
+    if (rc == DISCOVERY_OK) {
+        parser = discovery_parser_create(DISCOVERY_FORMAT_ROUTES, &dlog);
+        rc = parser ? DISCOVERY_OK : DISCOVERY_NOMEM;
+    }
+
+    if (rc == DISCOVERY_OK && service->prefixes) {
+        prefix = service->prefixes->elts;
+
+        for (i = 0; rc == DISCOVERY_OK && i < service->prefixes->nelts; i++) {
+            rc = discovery_parser_add_prefix(parser, (char *) prefix[i].data,
+                                             prefix[i].len, &err);
+        }
+    }
+
+    if (rc == DISCOVERY_OK) {
+        rc = discovery_parser_feed(parser, (const char *) value, len, &err);
+    }
+
+    if (rc == DISCOVERY_OK) {
+        rc = discovery_parser_finish(parser, &routes, &err);
+    }
+
+    if (parser) {
+        discovery_parser_destroy(parser);
+    }
+
+    if (rc != DISCOVERY_OK) {
+        sh->rejected = hash;
+        sh->held = 0;
+
+        if (err.text[0] == '\0') {
+            ngx_cpystrn((u_char *) err.text, (u_char *) "out of memory",
+                        DISCOVERY_ERROR_LEN);
+        }
+
+        ngx_log_error(NGX_LOG_ERR, w->log, 0,
+                      "discovery: the routes of service \"%V\" in the "
+                      "registry are not used: %s", &service->name, err.text);
+
+        ngx_shmtx_lock(&w->dmcf->shpool->mutex);
+
+        rec = ngx_http_discovery_record_of(w->dmcf->sh, service);
+
+        if (rec) {
+            rec->last_error_len = ngx_snprintf(rec->last_error,
+                                               DISCOVERY_ERROR_LEN,
+                                               "the routes in the registry "
+                                               "are not used: %s", err.text)
+                                  - rec->last_error;
+        }
+
+        ngx_shmtx_unlock(&w->dmcf->shpool->mutex);
+
+        discovery_buf_free(&routes);
+        return;
+    }
+
+    ngx_memzero(&outcome, sizeof(ngx_http_discovery_outcome_t));
+
+    outcome.state = state;
+    outcome.ok = (state == DISCOVERY_STATE_HEALTHY);
+    outcome.routes = &routes;
+    outcome.result = DISCOVERY_METRICS_POLL_SUCCESS;
+
+    if (!outcome.ok) {
+        ngx_str_set(&outcome.error, "unhealthy, as polled by another "
+                                    "gateway");
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, w->log, 0,
+                   "discovery: service \"%V\" as another gateway polled it",
+                   &service->name);
+
+    ngx_http_discovery_report(w->dmcf, service, &outcome, w->log);
+
+    discovery_buf_free(&routes);
+}
+
+
+/*
+ * Each service's value among w->values ("NAME\0VALUE\0" in the table's
+ * roster order, the configuration's), found once per table.
+ */
+
+static void
+ngx_http_discovery_registry_values(void)
+{
+    u_char                                 *p, *last, *v;
+    size_t                                  n;
+    ngx_uint_t                              i;
+    ngx_http_discovery_service_t           *service;
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+    service = w->dmcf->services.elts;
+
+    p = w->values.data;
+    last = p + w->values.len;
+
+    for (i = 0; i < w->dmcf->services.nelts; i++) {
+        w->share[i].value = NULL;
+        w->share[i].value_len = 0;
+
+        if (p == NULL || p >= last) {
+            continue;
+        }
+
+        n = ngx_strlen(p);
+        v = p + n + 1;
+
+        if (v >= last) {
+            p = NULL;
+            continue;
+        }
+
+        /* a table of another configuration (a reload's): none is used */
+
+        if (n == service[i].name.len
+            && ngx_strncmp(p, service[i].name.data, n) == 0)
+        {
+            w->share[i].value = v;
+            w->share[i].value_len = ngx_strlen(v);
+        }
+
+        p = v + ngx_strlen(v) + 1;
+    }
+}
+
+
+static void
+ngx_http_discovery_registry_lease_done(CURLcode result)
+{
+    long                                    status;
+    int64_t                                 lease, ttl;
+    discovery_error_t                       err;
+    ngx_http_discovery_registry_sh_t       *rsh;
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+    rsh = w->dmcf->sh->registry;
+
+    status = 0;
+    curl_easy_getinfo(w->lease_call.easy, CURLINFO_RESPONSE_CODE, &status);
+
+    lease = 0;
+    ttl = 0;
+
+    if (result != CURLE_OK) {
+        ngx_cpystrn((u_char *) err.text,
+                    (u_char *) curl_easy_strerror(result),
+                    DISCOVERY_ERROR_LEN);
+
+    } else if (discovery_registry_lease_answer(w->lease_call.answer,
+                                               w->lease_call.received,
+                                               &lease, &ttl, &err)
+               == DISCOVERY_OK
+               && status != 200)
+    {
+        ngx_snprintf((u_char *) err.text, DISCOVERY_ERROR_LEN,
+                     "HTTP status %l%Z", status);
+        lease = 0;
+    }
+
+    ngx_http_discovery_registry_call_free(&w->lease_call);
+
+    if (result == CURLE_OK && ngx_http_discovery_registry_refused(status)) {
+        return;
+    }
+
+    ngx_shmtx_lock(&w->dmcf->shpool->mutex);
+
+    if (lease > 0 && ttl > 0) {
+        /* from when it was asked: etcd's TTL ran from before the answer */
+        rsh->lease = lease;
+        rsh->lease_until = w->kept_alive
+                           + ngx_min(ttl, NGX_HTTP_DISCOVERY_SHARE_TTL) * 1000;
+
+    } else if (lease > 0) {
+        /* etcd forgot it (it expired): a new one at the next tick */
+        rsh->lease = 0;
+    }
+
+    ngx_shmtx_unlock(&w->dmcf->shpool->mutex);
+
+    if (lease > 0 && ttl > 0) {
+        if (w->lease_failed) {
+            ngx_log_error(NGX_LOG_NOTICE, w->log, 0,
+                          "discovery: the registry's lease %xL is alive",
+                          lease);
+        }
+
+        w->lease_failed = 0;
+        return;
+    }
+
+    if (lease > 0) {
+        ngx_log_error(NGX_LOG_WARN, w->log, 0,
+                      "discovery: the registry's lease %xL expired: its "
+                      "services are claimed again with a new one", lease);
+        w->kept_alive = 0;
+        return;
+    }
+
+    /* said once: the watch says how etcd goes */
+
+    if (!w->lease_failed) {
+        ngx_log_error(NGX_LOG_WARN, w->log, 0,
+                      "discovery: the registry's lease: %s; the services "
+                      "are polled by this gateway until it is kept alive",
+                      err.text);
+        w->lease_failed = 1;
+    }
+}
+
+
+static void
+ngx_http_discovery_registry_share_done(CURLcode result)
+{
+    int                                     succeeded;
+    long                                    status;
+    ngx_uint_t                              i;
+    discovery_error_t                       err;
+    ngx_http_discovery_service_t           *service;
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+    i = w->share_index;
+    service = w->dmcf->services.elts;
+
+    status = 0;
+    curl_easy_getinfo(w->share_call.easy, CURLINFO_RESPONSE_CODE, &status);
+
+    succeeded = 0;
+
+    if (result != CURLE_OK) {
+        ngx_cpystrn((u_char *) err.text,
+                    (u_char *) curl_easy_strerror(result),
+                    DISCOVERY_ERROR_LEN);
+
+    } else if (discovery_registry_txn_answer(w->share_call.answer,
+                                             w->share_call.received,
+                                             &succeeded, &err)
+               == DISCOVERY_OK)
+    {
+        result = (status == 200) ? CURLE_OK : CURLE_HTTP_RETURNED_ERROR;
+        ngx_snprintf((u_char *) err.text, DISCOVERY_ERROR_LEN,
+                     "HTTP status %l%Z", status);
+
+    } else {
+        result = CURLE_HTTP_RETURNED_ERROR;
+    }
+
+    ngx_http_discovery_registry_call_free(&w->share_call);
+
+    if (status == 401 && ngx_http_discovery_registry_refused(status)) {
+        /* the claim or write is made again once the watch is back */
+        return;
+    }
+
+    if (w->share_claim == 2) {
+        if (result != CURLE_OK) {
+            ngx_log_error(NGX_LOG_ERR, w->log, 0,
+                          "discovery: giving up a claim in the registry "
+                          "failed: %s", err.text);
+        }
+
+        ngx_http_discovery_registry_share();
+        return;
+    }
+
+    if (result != CURLE_OK) {
+        if (!w->share[i].failed) {
+            ngx_log_error(NGX_LOG_ERR, w->log, 0,
+                          "discovery: %s service \"%V\" in the registry "
+                          "failed: %s", w->share_claim ? "claiming"
+                          : "writing the routes of", &service[i].name,
+                          err.text);
+        }
+
+        /* tried again after a second, said again once it worked */
+        w->share[i].failed = 1;
+
+        if (!w->share_claim) {
+            w->share[i].written = w->share_hash;
+            w->share[i].written_at = ngx_current_msec;
+        }
+
+        return;
+    }
+
+    w->share[i].failed = 0;
+
+    if (w->share_claim) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, w->log, 0,
+                       "discovery: claim of service \"%V\": %d",
+                       &service[i].name, succeeded);
+
+    } else if (succeeded) {
+        w->share[i].written = w->share_hash;
+        w->share[i].written_at = ngx_current_msec;
+
+    } else {
+        ngx_log_error(NGX_LOG_WARN, w->log, 0,
+                      "discovery: the routes of service \"%V\" were not "
+                      "written: this gateway's claim of it is gone",
+                      &service[i].name);
+    }
+
+    /* the next one at once */
+    ngx_http_discovery_registry_share();
+}
+
+
+/* a short request to the current member: its answer into call->answer */
+
+static ngx_int_t
+ngx_http_discovery_registry_send(ngx_http_discovery_registry_call_t *call,
+    const char *path)
+{
+    CURLcode                                rc;
+    ngx_str_t                              *url;
+    struct curl_slist                      *list;
+    ngx_http_discovery_registry_watcher_t  *w;
+    u_char                                  buf[NGX_HTTP_DISCOVERY_LINE_MAX];
+
+    w = &ngx_http_discovery_watcher;
+
+    call->answer = ngx_alloc(NGX_HTTP_DISCOVERY_SHARE_ANSWER, w->log);
+    call->received = 0;
+
+    list = call->answer ? curl_slist_append(NULL,
+                                            "Content-Type: application/json")
+                        : NULL;
+
+    if (list && w->token_len) {
+        call->headers = list;
+        ngx_snprintf(buf, sizeof(buf), "Authorization: %*s%Z",
+                     w->token_len, w->token);
+        list = curl_slist_append(call->headers, (char *) buf);
+    }
+
+    call->headers = list;
+    call->easy = list ? curl_easy_init() : NULL;
+
+    if (call->easy == NULL) {
+        ngx_http_discovery_registry_call_free(call);
+        return NGX_ERROR;
+    }
+
+    url = w->conf->urls.elts;
+    url = &url[w->endpoint % w->conf->urls.nelts];
+    ngx_snprintf(buf, sizeof(buf), "%V%s%Z", url, path);
+
+    rc = curl_easy_setopt(call->easy, CURLOPT_URL, (char *) buf);
+    rc |= curl_easy_setopt(call->easy, CURLOPT_NOSIGNAL, 1L);
+    rc |= curl_easy_setopt(call->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    rc |= curl_easy_setopt(call->easy, CURLOPT_HTTPHEADER, call->headers);
+    rc |= curl_easy_setopt(call->easy, CURLOPT_POST, 1L);
+    rc |= curl_easy_setopt(call->easy, CURLOPT_POSTFIELDSIZE,
+                           (long) call->body.len);
+    rc |= curl_easy_setopt(call->easy, CURLOPT_POSTFIELDS, call->body.data);
+    rc |= ngx_http_discovery_curl_handle(&w->curl, call->easy);
+    rc |= curl_easy_setopt(call->easy, CURLOPT_TIMEOUT_MS,
+                           (long) ngx_min(w->conf->timeout,
+                                          NGX_HTTP_DISCOVERY_SHARE_TTL * 1000));
+    rc |= ngx_http_discovery_registry_tls(call->easy, w->dmcf);
+    rc |= curl_easy_setopt(call->easy, CURLOPT_WRITEFUNCTION,
+                           ngx_http_discovery_registry_keep);
+    rc |= curl_easy_setopt(call->easy, CURLOPT_WRITEDATA, call);
+
+    if (rc != CURLE_OK
+        || curl_multi_add_handle(w->curl.multi, call->easy) != CURLM_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, w->log, 0,
+                      "discovery: cannot send \"%s\" to the registry", path);
+        ngx_http_discovery_registry_call_free(call);
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, w->log, 0,
+                   "discovery: registry request %s", buf);
+
+    return NGX_OK;
+}
+
+
+static size_t
+ngx_http_discovery_registry_keep(char *ptr, size_t size, size_t nmemb,
+    void *userdata)
+{
+    ngx_http_discovery_registry_call_t *call = userdata;
+
+    size_t  len;
+
+    len = size * nmemb;
+
+    if (call->received + len > NGX_HTTP_DISCOVERY_SHARE_ANSWER) {
+        return 0;               /* not an answer of etcd's to these */
+    }
+
+    ngx_memcpy(call->answer + call->received, ptr, len);
+    call->received += len;
+
+    return len;
 }
 
 
@@ -2090,6 +3126,13 @@ ngx_http_discovery_registry_call_free(ngx_http_discovery_registry_call_t *call)
     }
 
     discovery_buf_free(&call->body);
+
+    if (call->answer) {
+        ngx_free(call->answer);
+        call->answer = NULL;
+    }
+
+    call->received = 0;
 }
 
 
@@ -2209,7 +3252,9 @@ ngx_http_discovery_registry_status(ngx_pool_t *pool,
                  "\"services_valid\":,\"services\":[]}")
           + 6 * rcf->prefix.len + 2 + 3 * NGX_INT64_LEN
           + 6 * DISCOVERY_ERROR_LEN + 2 + 4 * NGX_INT64_LEN
-          + (rsh ? rsh->services_len : 0);
+          + (rsh ? rsh->services_len : 0)
+          + sizeof(",\"share\":{\"ttl\":,\"lease\":\"\"}")
+          + 2 * NGX_INT64_LEN;
 
     for (i = 0; i < rcf->urls.nelts; i++) {
         len += 6 * url[i].len + 3;
@@ -2238,6 +3283,20 @@ ngx_http_discovery_registry_status(ngx_pool_t *pool,
     }
 
     *p++ = ']';
+
+    /* share=on: the gateway's lease, which its claims are bound to */
+
+    if (!rcf->share) {
+        p = ngx_cpymem(p, ",\"share\":null", sizeof(",\"share\":null") - 1);
+
+    } else if (rsh && rsh->lease) {
+        p = ngx_slprintf(p, last, ",\"share\":{\"ttl\":%d,\"lease\":\"%xL\"}",
+                         NGX_HTTP_DISCOVERY_SHARE_TTL, rsh->lease);
+
+    } else {
+        p = ngx_slprintf(p, last, ",\"share\":{\"ttl\":%d,\"lease\":null}",
+                         NGX_HTTP_DISCOVERY_SHARE_TTL);
+    }
 
     if (rsh == NULL) {
         p = ngx_slprintf(p, last, ",\"state\":\"connecting\",\"since\":null,"
@@ -2400,6 +3459,16 @@ ngx_http_discovery_registry_ended(CURL *easy, CURLcode result)
 
     if (w->put.easy && easy == w->put.easy) {
         ngx_http_discovery_registry_put_done(result);
+        return;
+    }
+
+    if (w->lease_call.easy && easy == w->lease_call.easy) {
+        ngx_http_discovery_registry_lease_done(result);
+        return;
+    }
+
+    if (w->share_call.easy && easy == w->share_call.easy) {
+        ngx_http_discovery_registry_share_done(result);
         return;
     }
 

@@ -948,6 +948,11 @@ ngx_http_discovery_claim(ngx_http_discovery_main_conf_t *dmcf,
         goto done;
     }
 
+    if (rec->poller == DISCOVERY_POLLER_OTHER) {
+        /* share=on: another gateway polls it; its routes come from etcd */
+        goto done;
+    }
+
     rec->lease_pid = ngx_pid;
     rec->lease_until = now + service->timeout
                        + NGX_HTTP_DISCOVERY_LEASE_SLACK;
@@ -1085,9 +1090,20 @@ ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
         rec->lease_pid = 0;
     }
 
+    if (outcome->state == 0 && rec->poller == DISCOVERY_POLLER_OTHER) {
+        /*
+         * share=on: a poll begun before another gateway's claim was seen;
+         * that gateway's routes are the service's now.
+         */
+        ngx_shmtx_unlock(&dmcf->shpool->mutex);
+        return;
+    }
+
     poll = ++rec->polls;
 
-    ngx_http_discovery_metrics_poll_locked(rec, outcome);
+    if (outcome->state == 0) {
+        ngx_http_discovery_metrics_poll_locked(rec, outcome);
+    }
 
     if (outcome->ok && routes == NULL) {
         /*
@@ -1097,8 +1113,17 @@ ngx_http_discovery_report(ngx_http_discovery_main_conf_t *dmcf,
         rec->published_poll = poll;
     }
 
-    changed = discovery_health_update(&rec->health, outcome->ok,
-                                      service->fails, service->passes);
+    if (outcome->state) {
+        /* the gateway that polled it counted fails= and passes= */
+        changed = (rec->health.state != outcome->state);
+        rec->health.state = outcome->state;
+        rec->health.fails = 0;
+        rec->health.passes = 0;
+
+    } else {
+        changed = discovery_health_update(&rec->health, outcome->ok,
+                                          service->fails, service->passes);
+    }
 
     rec->last_check = ngx_time();
 
@@ -1291,6 +1316,8 @@ ngx_http_discovery_zone_copy(ngx_pool_t *pool,
         st->last_success = rec->last_success;
         st->failures = rec->health.fails;
         st->registry = 0;
+        st->poller = (int) rec->poller;
+        st->poller_lease = rec->poller_lease;
         st++;
     }
 

@@ -29,7 +29,7 @@ OUTAGE = float(os.environ.get("FLEET_OUTAGE_SECONDS", "30"))
 
 FLEET_CONF = NGINX_PREAMBLE + """\
     discovery_zone      4m;
-    discovery_registry  etcd {etcd} timeout=1s;
+    discovery_registry  etcd {etcd} timeout=1s{share};
     discovery_state     {state};
 """ + GATEWAY_SERVER.replace("""        location = /_discovery {{""", """\
         location /_discovery/api/ {{
@@ -95,9 +95,14 @@ class Member:
 class FleetService(Service):
     """t/e2e/fleet_service.py NAME, registering itself in the cluster."""
 
-    def __init__(self, name, directory, registry):
+    def __init__(self, name, directory, registry, prefix="/nginx-discovery/"):
         super().__init__(name, directory, script=ROOT / "t" / "e2e" / "fleet_service.py",
-                         args=["--name", name, "--registry", registry, "--ttl", str(TTL)])
+                         args=["--name", name, "--registry", registry, "--ttl", str(TTL),
+                               "--prefix", prefix])
+
+    def polls(self):
+        """The unix times of the gateways' polls so far."""
+        return httpx.get(self.url + "/_polls", timeout=2).json()
 
     def answers_health(self):
         try:
@@ -125,7 +130,7 @@ class Fleet:
             gdir.mkdir()
             gw = Gateway(gdir, [], template=FLEET_CONF,
                          etcd=" ".join(m.url for m in self.members),
-                         state=gdir / "table.state")
+                         state=gdir / "table.state", share="")
             gw.start()
             self.gateways.append(gw)
         for gw in self.gateways:
@@ -136,8 +141,8 @@ class Fleet:
         for m in members or self.members:
             wait_until(m.healthy, timeout=15, message=f"{m.name} healthy:\n{tail(m.log)}")
 
-    def service(self, name):
-        s = FleetService(name, self.dir, self.registry)
+    def service(self, name, prefix="/nginx-discovery/"):
+        s = FleetService(name, self.dir, self.registry, prefix)
         self.services.append(s)
         return s
 
@@ -365,3 +370,109 @@ def test_every_member_stopped_under_load_then_resync_after_a_compaction(fleet):
                            for x in s["services"]),
                    15, message=f"resync past the compaction at {revision}")
     report(f"members back: every gateway resynced past the compaction at revision {revision}")
+
+
+SHARE_TTL = 3  # the gateways' lease with share=on, seconds (the module's)
+
+
+def kill_gateway(gw):
+    """SIGKILL to nginx's master and its workers, as a crashed machine."""
+    workers = []
+    for stat in os.listdir("/proc"):
+        if stat.isdigit():
+            try:
+                with open(f"/proc/{stat}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == gw.proc.pid:
+                workers.append(int(stat))
+    gw.proc.send_signal(signal.SIGKILL)
+    for pid in workers:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    gw.proc.wait()
+
+
+def poller(gw, name):
+    """The status page's "poller" of service NAME, or None."""
+    for s in gw.status().get("services", []):
+        if s["name"] == name:
+            return s.get("poller")
+    return None
+
+
+def test_share_one_poll_per_interval_for_the_fleet_and_failover(fleet):
+    """share=on: three more gateways under their own prefix; a service of
+    interval 1s is polled once a second for the whole fleet, and killing
+    the gateway that polls it moves its polls to another within a TTL."""
+    gateways = []
+    for i in range(3):
+        gdir = fleet.dir / f"share{i}"
+        gdir.mkdir()
+        gw = Gateway(gdir, [], template=FLEET_CONF,
+                     etcd=" ".join(m.url for m in fleet.members),
+                     state=gdir / "table.state", share=" prefix=/shared/ share=on")
+        gw.start()
+        gateways.append(gw)
+    try:
+        delta = fleet.service("delta", prefix="/shared/")
+        delta.start()
+        for gw in gateways:
+            wait_until(lambda gw=gw: poller(gw, "delta"),
+                       lambda p: p is not None and p["lease"] is not None, 15,
+                       message="delta claimed:\n" + gw.error_log_tail(15))
+        wait_until(lambda: [poller(gw, "delta") for gw in gateways],
+                   lambda ps: sum(p["self"] for p in ps) == 1
+                   and len({p["lease"] for p in ps}) == 1, 10,
+                   message="one gateway polling delta for all")
+        for gw in gateways:
+            wait_until(lambda gw=gw: httpx.get(gw.url + "/delta/1", timeout=2).status_code,
+                       lambda code: code == 200, 5, message="delta routed")
+
+        window = 6.0
+        before = len(delta.polls())
+        time.sleep(window)
+        hits = len(delta.polls()) - before
+        report(f"share=on, 3 gateways, interval 1 s: {hits} polls of the service in "
+               f"{window:.0f} s for the whole fleet (without share=on: {3 * window:.0f})")
+        assert window - 1 <= hits <= window + 1, hits
+
+        owner = next(gw for gw in gateways if poller(gw, "delta")["self"])
+        others = [gw for gw in gateways if gw is not owner]
+        lease = poller(owner, "delta")["lease"]
+        killed = time.time()
+        kill_gateway(owner)
+        since = time.monotonic()
+        took = wait_until(lambda: [poller(gw, "delta") for gw in others],
+                          lambda ps: any(p["self"] and p["lease"] not in (None, lease)
+                                         for p in ps),
+                          SHARE_TTL + 5, interval=0.02,
+                          message="another gateway polling delta")
+        moved = time.monotonic() - since
+        after = [t for t in delta.polls() if t > killed]
+        first = (after[0] - killed) if after else None
+        report(f"share=on: the polling gateway SIGKILLed -> another claims the service after "
+               f"{moved:.2f} s (TTL {SHARE_TTL} s), first poll after {first:.2f} s"
+               if first is not None else
+               f"share=on: the polling gateway SIGKILLed -> another claims it after {moved:.2f} s")
+        assert moved <= SHARE_TTL + 1.0, (moved, took)
+        wait_until(lambda: [poller(gw, "delta") for gw in others],
+                   lambda ps: sum(p["self"] for p in ps) == 1
+                   and len({p["lease"] for p in ps}) == 1, 5,
+                   message="one of the two left polling delta for both")
+
+        time.sleep(1.5)
+        before = len(delta.polls())
+        time.sleep(window)
+        hits = len(delta.polls()) - before
+        report(f"share=on, the 2 gateways left: {hits} polls in {window:.0f} s")
+        assert window - 1 <= hits <= window + 1, hits
+        for gw in others:
+            assert httpx.get(gw.url + "/delta/1", timeout=2).status_code == 200
+    finally:
+        for gw in gateways:
+            if gw.proc.poll() is None:
+                gw.stop()

@@ -122,7 +122,8 @@ sub blackhole_port {
 #   { trickle => 0.2, ... }            sends the body a byte at a time
 #   { reset => 1, ... }                sends half the body, then closes
 #   { type => 'text/html', ... }       another Content-Type
-# Each request's path is appended to FILE when given, to count polls.
+# Each request's path is appended to FILE when given, to count polls;
+# with bodies => FILE2, "PATH BODY" a line for each request with a body.
 sub mock_service {
     my %opt = @_;
     my $listen = IO::Socket::INET->new(
@@ -153,6 +154,19 @@ sub mock_service {
             last unless $got;
         }
         my ($path) = $req =~ m{^\S+ (\S+)};
+
+        if ($opt{bodies} && $req =~ /^Content-Length:\s*(\d+)/mi) {
+            my $want = index($req, "\r\n\r\n") + 4 + $1;
+            while (length $req < $want) {
+                my $got = sysread $c, $req, $want - length $req, length $req;
+                last unless $got;
+            }
+            if (open my $fh, '>>', $opt{bodies}) {
+                print $fh (defined $path ? $path : '?'), ' ',
+                    substr($req, index($req, "\r\n\r\n") + 4), "\n";
+                close $fh;
+            }
+        }
 
         if ($opt{log} && open my $fh, '>>', $opt{log}) {
             print $fh (defined $path ? $path : '?'), "\n";

@@ -9,7 +9,7 @@ use warnings;
 use Exporter 'import';
 use MIME::Base64 qw(encode_base64);
 
-our @EXPORT = qw(b64 header kv range count_requests);
+our @EXPORT = qw(b64 header kv key range count_requests);
 
 sub b64 { encode_base64(shift, '') }
 
@@ -27,6 +27,17 @@ sub kv {
     my $v = b64($value);
     return qq({"key":"$k","create_revision":"$rev","mod_revision":"$rev",)
          . qq("version":"1","value":"$v"});
+}
+
+# KEY under the prefix (pollers/NAME, routes/NAME) with VALUE, written at
+# revision REV, bound to LEASE when given
+sub key {
+    my ($key, $value, $rev, $lease) = @_;
+    my $k = b64("/nginx-discovery/$key");
+    my $v = b64($value);
+    my $l = defined $lease ? qq(,"lease":"$lease") : '';
+    return qq({"key":"$k","create_revision":"$rev","mod_revision":"$rev",)
+         . qq("version":"1","value":"$v"$l});
 }
 
 # a range read's answer at revision REV

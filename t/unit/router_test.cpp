@@ -854,7 +854,7 @@ TEST(CApi, RoundTrip)
 
     // the glue's status page over the same table
     discovery_service_stats_t stats[] = {
-        {"users", 5, 1795843800, 1795843800, 0, "", 0, 0},
+        {"users", 5, 1795843800, 1795843800, 0, "", 0, 0, 0, 0},
     };
     discovery_buf_t json = {nullptr, 0};
     ASSERT_EQ(discovery_status_render(t2->data(), t2->size(), stats, 1, "", 0,

@@ -260,7 +260,7 @@ TEST(StatusJson, CApi)
 {
     Bytes blob = encodeSnapshot(hostileSnapshot());
     discovery_service_stats_t stats[] = {
-        {"a\"\\\n\x01\xff", 6, 1795843800, 1795843800, 0, nullptr, 0, 0},
+        {"a\"\\\n\x01\xff", 6, 1795843800, 1795843800, 0, nullptr, 0, 0, 0, 0},
     };
     discovery_buf_t out = {nullptr, 0};
     discovery_error_t err;
