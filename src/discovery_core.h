@@ -842,14 +842,19 @@ int discovery_registry_routes(discovery_registry_t *r, const char *name,
 /*
  * The value of PREFIX/routes/NAME for each service of a table, in its
  * roster's order: "NAME\0VALUE\0" one after another, VALUE a route
- * document with the service's "state", empty for one not polled yet.
+ * document with the service's "state" and "url", empty for one not polled
+ * yet.
  */
 int discovery_share_values(const unsigned char *snapshot, size_t len,
     discovery_buf_t *out, discovery_error_t *err) DISCOVERY_NOEXCEPT;
 
-/* the DISCOVERY_STATE_ a PREFIX/routes/NAME value names, or an error */
+/*
+ * The DISCOVERY_STATE_ a PREFIX/routes/NAME value names, or an error, as
+ * for a value whose "url" (the URL polled) is not `url`.
+ */
 int discovery_share_state(const unsigned char *value, size_t len,
-    uint32_t *state, discovery_error_t *err) DISCOVERY_NOEXCEPT;
+    const char *url, size_t url_len, uint32_t *state,
+    discovery_error_t *err) DISCOVERY_NOEXCEPT;
 
 
 #ifdef __cplusplus

@@ -22,8 +22,10 @@ my $created = '{"result":{"header":' . header(5) . ',"created":true}}';
 my $doc = '{"status":"healthy","version":"1","routes":'
         . '[{"path":"/svc/own","methods":["GET"]}]}';
 
-# what this module writes for that document
-our $value = '{"state":"healthy","version":"1","routes":'
+# what this module writes for that document, polled by TEST 1's gateway
+my $claim_svc = free_port();
+our $value = '{"state":"healthy","url":"http://127.0.0.1:' . $claim_svc
+          . '","version":"1","routes":'
           . '[{"path":"/svc/own","methods":["GET"]}]}';
 
 my $other = '{"state":"healthy","version":"7","routes":['
@@ -100,7 +102,7 @@ my %etcd = (
 
 for my $name (keys %etcd) {
     my $port = free_port();
-    my $svc = free_port();
+    my $svc = $name eq 'claim' ? $claim_svc : free_port();
     $ENV{'TEST_NGINX_ETCD_' . uc $name} = $port;
     $ENV{'TEST_NGINX_SVC_' . uc $name} = $svc;
 

@@ -77,6 +77,19 @@ my %etcd = (
         '/v3/watch' => [ { trickle => 0.005, body => $gone },
                          { body => $created, hang => 1 } ],
         '/v3/kv/txn' => [ { body => $lost } ] },
+    # this gateway claims svc (lease 255): what it writes
+    url => {
+        '/v3/kv/range' => [ { body => range(5) },
+            { body => range(6, key('pollers/svc', 'ff', 6, 255)) } ],
+        '/v3/watch' => [ { body => "$created\n" . '{"result":{"header":'
+            . header(6) . ',"events":[{"kv":' . key('pollers/svc', 'ff', 6, 255)
+            . '}]}}' . "\n" }, { body => $created, hang => 1 } ] },
+    # another gateway's svc is another service: it polled another URL
+    elsewhere => { '/v3/kv/range' => [ { body => range(6,
+        key('pollers/svc', '1000', 5, 4096),
+        key('routes/svc', '{"state":"healthy","url":"http://192.0.2.1:8080",'
+            . '"routes":[{"path":"/svc/shared","methods":["GET"]}]}', 6,
+            4096)) } ] },
     poll => { %claimed },
     size => { '/v3/kv/range' => [ { body => range(6,
         key('pollers/svc', '1000', 5, 4096),
@@ -212,3 +225,37 @@ Test::More::cmp_ok(main::count_requests("$ENV{TEST_NGINX_LOG_DIR}/auth.etcd",
 --- request
 GET /svc/own
 --- response_body_like: ^mock GET /svc/own$
+
+
+
+=== TEST 5: what a gateway writes for svc says which service it polled (its URL)
+--- http_config
+    discovery_registry etcd http://127.0.0.1:$TEST_NGINX_ETCD_URL share=on;
+    discovery_service svc http://127.0.0.1:$TEST_NGINX_SVC_URL interval=1s prefix=/svc;
+--- init
+DiscoveryTest::wait_for("the routes written",
+                        sub { main::bodies('url', 'routes/svc') >= 1 }, 10);
+my $url = "http://127.0.0.1:$ENV{TEST_NGINX_SVC_URL}";
+my @values = map { MIME::Base64::decode_base64($_) }
+             map { /"value":"([^"]*)"/g } main::lines('url');
+Test::More::ok((grep { index($_, qq("url":"$url")) >= 0 } @values),
+               'the routes name the URL polled')
+    or Test::More::diag("written: @values");
+--- request
+GET /_discovery
+--- response_body_like: "poller":\{"self":true,"lease":"ff"\}
+
+
+
+=== TEST 6: another gateway's svc is another service (same name, another URL): its routes are not taken for this one
+--- http_config
+    discovery_registry etcd http://127.0.0.1:$TEST_NGINX_ETCD_ELSEWHERE share=on;
+    discovery_service svc http://127.0.0.1:$TEST_NGINX_SVC_ELSEWHERE interval=1s prefix=/svc;
+--- init
+DiscoveryTest::wait_status(qr/"last_error":"the routes in the registry are not used: the routes' value is of the service at \\"http:\/\/192\.0\.2\.1:8080\\", not of this gateway's at /, 10);
+--- request eval
+["GET /svc/shared", "GET /_discovery"]
+--- error_code eval
+[404, 200]
+--- response_body_like eval
+["", '"poller":\{"self":false,"lease":"1000"\}']

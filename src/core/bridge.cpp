@@ -1430,11 +1430,13 @@ int discovery_share_values(const unsigned char *snapshot, size_t len,
 }
 
 int discovery_share_state(const unsigned char *value, size_t len,
-                          uint32_t *state, discovery_error_t *err) noexcept
+                          const char *url, size_t url_len, uint32_t *state,
+                          discovery_error_t *err) noexcept
 {
     return guard(err, [&] {
         *state = static_cast<uint32_t>(discovery::shareState(
-            std::string_view(reinterpret_cast<const char *>(value), len)));
+            std::string_view(reinterpret_cast<const char *>(value), len),
+            std::string_view(url, url_len)));
         return DISCOVERY_OK;
     });
 }

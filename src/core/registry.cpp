@@ -949,6 +949,8 @@ shareValues(const unsigned char *snapshot, size_t len)
         w.beginObject();
         w.key("state");
         w.string(stateName(s.state));
+        w.key("url"); // what was polled: another gateway's service of the
+        w.string(s.url); // same name may be another service
         if (!s.routeSet.version.empty()) {
             w.key("version");
             w.string(s.routeSet.version);
@@ -996,10 +998,21 @@ shareValues(const unsigned char *snapshot, size_t len)
     return values;
 }
 
-int shareState(std::string_view value)
+int shareState(std::string_view value, std::string_view url)
 {
     Tree tree = parseJson(value, "the routes' value");
     yajl_val state = field(tree.get(), "state");
+    yajl_val polled = field(tree.get(), "url");
+
+    if (polled != nullptr
+        && (!YAJL_IS_STRING(polled) || YAJL_GET_STRING(polled) != url)) {
+        throw Error("the routes' value is of the service at "
+                    + (YAJL_IS_STRING(polled)
+                           ? "\"" + std::string(YAJL_GET_STRING(polled)) + "\""
+                           : std::string("no URL"))
+                    + ", not of this gateway's at \"" + std::string(url)
+                    + "\"");
+    }
 
     if (state != nullptr && YAJL_IS_STRING(state)) {
         std::string_view name = YAJL_GET_STRING(state);

@@ -124,8 +124,9 @@ void parseLeaseAnswer(std::string_view body, int64_t &lease, int64_t &ttl);
 bool parseTxnAnswer(std::string_view body);
 
 /*
- * What PREFIX/routes/NAME holds: the service's state and its routes as a
- * route document, {"state": "healthy", "version": "1.0", "routes": [...]},
+ * What PREFIX/routes/NAME holds: the service's state, the URL polled and
+ * its routes as a route document, {"state": "healthy", "url":
+ * "http://10.0.0.7:8001", "version": "1.0", "routes": [...]},
  * which the route document parser reads again (it ignores "state").  One
  * per service of the snapshot, name and value, in the roster's order (the
  * configuration's); an empty value for a service not polled yet.
@@ -134,8 +135,9 @@ std::vector<std::pair<std::string, std::string>>
 shareValues(const unsigned char *snapshot, size_t len);
 
 // The state a PREFIX/routes/NAME value names; throws Error when it is not
-// such a value.
-int shareState(std::string_view value);
+// such a value, or one whose "url" is not `url` (another service of the
+// same name: a value without one is taken).
+int shareState(std::string_view value, std::string_view url);
 
 /*
  * Splits the watch stream, which the gateway sends as JSON objects one

@@ -2698,7 +2698,9 @@ ngx_http_discovery_registry_share_apply(ngx_http_discovery_service_t *service,
         rc = DISCOVERY_ERROR;
 
     } else {
-        rc = discovery_share_state(value, len, &state, &err);
+        rc = discovery_share_state(value, len,
+                                   (const char *) service->url.data,
+                                   service->url.len, &state, &err);
     }
 
     if (rc == DISCOVERY_OK) {

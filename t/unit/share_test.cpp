@@ -13,10 +13,11 @@
 namespace discovery {
 namespace {
 
-std::string stateError(std::string_view value)
+std::string stateError(std::string_view value,
+                       std::string_view url = "http://u")
 {
     try {
-        shareState(value);
+        shareState(value, url);
     } catch (const Error &e) {
         return e.what();
     }
@@ -191,9 +192,12 @@ TEST(Share, AValueIsReadBackAsTheRoutesWritten)
     EXPECT_EQ(values[1].first, "down");
     EXPECT_EQ(values[2].first, "new");
     EXPECT_EQ(values[2].second, "");
-    EXPECT_EQ(shareState(values[0].second), int(ServiceState::Healthy));
-    EXPECT_EQ(shareState(values[1].second), int(ServiceState::Unhealthy));
-    EXPECT_EQ(values[1].second, R"({"state":"unhealthy","routes":[]})");
+    EXPECT_EQ(shareState(values[0].second, "http://u"),
+              int(ServiceState::Healthy));
+    EXPECT_EQ(shareState(values[1].second, "http://d"),
+              int(ServiceState::Unhealthy));
+    EXPECT_EQ(values[1].second,
+              R"({"state":"unhealthy","url":"http://d","routes":[]})");
 
     RouteSet back = parse(values[0].second, DocumentFormat::Routes);
     EXPECT_EQ(back, s.routeSet);
@@ -214,6 +218,15 @@ TEST(ShareAttack, ValuesThatAreNotOursAreRefusedWhole)
     EXPECT_NE(stateError(std::string(100000, '[')).find("deeper"),
               std::string::npos);
     EXPECT_EQ(stateError(R"({"state":"healthy"})"), "");
+
+    // the same name, another service: the URL polled says so
+    EXPECT_EQ(stateError(R"({"state":"healthy","url":"http://u"})"), "");
+    EXPECT_NE(stateError(R"({"state":"healthy","url":"http://v"})")
+                  .find("of the service at \"http://v\", not of this "
+                        "gateway's at \"http://u\""),
+              std::string::npos);
+    EXPECT_NE(stateError(R"({"state":"healthy","url":7})").find("no URL"),
+              std::string::npos);
 }
 
 TEST(Share, TheStatusPageSaysWhoPollsEachService)
