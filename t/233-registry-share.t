@@ -15,12 +15,8 @@ master_process_enabled(1);
 my $dir = tempdir(CLEANUP => 1);
 $ENV{TEST_NGINX_LOG_DIR} = $dir;
 
-my $lease = '{"header":' . header(5) . ',"ID":"255","TTL":"3"}';
-my $alive = '{"result":{"header":' . header(5) . ',"ID":"255","TTL":"3"}}';
-my $txn = '{"header":' . header(6) . ',"succeeded":true}';
-my $created = '{"result":{"header":' . header(5) . ',"created":true}}';
-my $doc = '{"status":"healthy","version":"1","routes":'
-        . '[{"path":"/svc/own","methods":["GET"]}]}';
+my %answer = share_answers();
+my ($txn, $created) = @answer{qw(txn created)};
 
 # what this module writes for that document, polled by TEST 1's gateway
 my $claim_svc = free_port();
@@ -100,31 +96,11 @@ my %etcd = (
         '/v3/lease/keepalive' => [ { status => 503, body => $down } ] },
 );
 
-for my $name (keys %etcd) {
-    my $port = free_port();
-    my $svc = $name eq 'claim' ? $claim_svc : free_port();
-    $ENV{'TEST_NGINX_ETCD_' . uc $name} = $port;
-    $ENV{'TEST_NGINX_SVC_' . uc $name} = $svc;
-
-    mock_service(
-        port => $port,
-        log => "$dir/$name.etcd",
-        bodies => "$dir/$name.bodies",
-        paths => {
-            '/v3/watch' => [ { body => $created, hang => 1 } ],
-            '/v3/lease/grant' => [ { body => $lease } ],
-            '/v3/lease/keepalive' => [ { body => $alive } ],
-            '/v3/kv/txn' => [ { body => $txn } ],
-            %{ $etcd{$name} },
-        },
-    );
-
-    mock_service(
-        port => $svc,
-        log => "$dir/$name.polls",
-        paths => { '/health?include_routes=true' => [ { body => $doc } ] },
-    );
-}
+mock_share_pairs(
+    etcd => \%etcd,
+    dir => $dir,
+    ports => { claim => $claim_svc },
+);
 
 # the request bodies etcd received
 sub lines {

@@ -16,12 +16,8 @@ master_process_enabled(1);
 my $dir = tempdir(CLEANUP => 1);
 $ENV{TEST_NGINX_LOG_DIR} = $dir;
 
-my $lease = '{"header":' . header(5) . ',"ID":"255","TTL":"3"}';
-my $alive = '{"result":{"header":' . header(5) . ',"ID":"255","TTL":"3"}}';
-my $txn = '{"header":' . header(6) . ',"succeeded":true}';
-my $created = '{"result":{"header":' . header(5) . ',"created":true}}';
-my $doc = '{"status":"healthy","version":"1","routes":'
-        . '[{"path":"/svc/own","methods":["GET"]}]}';
+my %answer = share_answers();
+my ($alive, $created) = @answer{qw(alive created)};
 
 # another gateway's (lease 4096) value for svc
 my $other = '{"state":"healthy","version":"7","routes":['
@@ -96,31 +92,10 @@ my %etcd = (
         key('routes/svc', $big, 6, 4096)) } ] },
 );
 
-for my $name (keys %etcd) {
-    my $port = free_port();
-    my $svc = free_port();
-    $ENV{'TEST_NGINX_ETCD_' . uc $name} = $port;
-    $ENV{'TEST_NGINX_SVC_' . uc $name} = $svc;
-
-    mock_service(
-        port => $port,
-        log => "$dir/$name.etcd",
-        bodies => "$dir/$name.bodies",
-        paths => {
-            '/v3/watch' => [ { body => $created, hang => 1 } ],
-            '/v3/lease/grant' => [ { body => $lease } ],
-            '/v3/lease/keepalive' => [ { body => $alive } ],
-            '/v3/kv/txn' => [ { body => $txn } ],
-            %{ $etcd{$name} },
-        },
-    );
-
-    mock_service(
-        port => $svc,
-        log => "$dir/$name.polls",
-        paths => { '/health?include_routes=true' => [ { body => $doc } ] },
-    );
-}
+mock_share_pairs(
+    etcd => \%etcd,
+    dir => $dir,
+);
 
 sub polls { count_requests("$ENV{TEST_NGINX_LOG_DIR}/$_[0].polls",
                            '/health?include_routes=true') }

@@ -811,6 +811,25 @@ std::string leaseHex(int64_t lease)
     return hex;
 }
 
+// A txn's compare: the claim, pollersKey, is still bound to `lease`.
+void writeClaimHolds(JsonWriter &w, std::string_view pollersKey,
+                     int64_t lease)
+{
+    w.key("compare");
+    w.beginArray();
+    w.beginObject();
+    w.key("key");
+    w.string(encodeBase64(pollersKey));
+    w.key("result");
+    w.string("EQUAL");
+    w.key("target");
+    w.string("LEASE");
+    w.key("lease");
+    w.string(std::to_string(lease));
+    w.endObject();
+    w.endArray();
+}
+
 } // namespace
 
 std::string claimRequest(std::string_view pollersKey, int64_t lease)
@@ -846,19 +865,7 @@ std::string routesRequest(std::string_view pollersKey,
     // routes behind, and a claim with no routes is one that never polled
     JsonWriter w;
     w.beginObject();
-    w.key("compare");
-    w.beginArray();
-    w.beginObject();
-    w.key("key");
-    w.string(encodeBase64(pollersKey));
-    w.key("result");
-    w.string("EQUAL");
-    w.key("target");
-    w.string("LEASE");
-    w.key("lease");
-    w.string(std::to_string(lease));
-    w.endObject();
-    w.endArray();
+    writeClaimHolds(w, pollersKey, lease);
     w.key("success");
     w.beginArray();
     writePut(w, routesKey, value, lease);
@@ -872,19 +879,7 @@ std::string releaseRequest(std::string_view pollersKey,
 {
     JsonWriter w;
     w.beginObject();
-    w.key("compare");
-    w.beginArray();
-    w.beginObject();
-    w.key("key");
-    w.string(encodeBase64(pollersKey));
-    w.key("result");
-    w.string("EQUAL");
-    w.key("target");
-    w.string("LEASE");
-    w.key("lease");
-    w.string(std::to_string(lease));
-    w.endObject();
-    w.endArray();
+    writeClaimHolds(w, pollersKey, lease);
     w.key("success");
     w.beginArray();
     for (std::string_view key : {pollersKey, routesKey}) {

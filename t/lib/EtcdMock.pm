@@ -9,7 +9,8 @@ use warnings;
 use Exporter 'import';
 use MIME::Base64 qw(encode_base64);
 
-our @EXPORT = qw(b64 header kv key range count_requests);
+our @EXPORT = qw(b64 header kv key range count_requests mock_share_pairs
+                 share_answers);
 
 sub b64 { encode_base64(shift, '') }
 
@@ -45,6 +46,55 @@ sub range {
     my ($rev, @kvs) = @_;
     return '{"header":' . header($rev) . ',"kvs":[' . join(',', @kvs)
          . '],"count":"' . scalar(@kvs) . '"}';
+}
+
+# What etcd answers a share=on gateway by default: its lease (255, TTL
+# 3 s) granted and kept alive, its txns succeeding, its watch created;
+# and a service's document of one route, /svc/own
+sub share_answers {
+    return (
+        lease => '{"header":' . header(5) . ',"ID":"255","TTL":"3"}',
+        alive => '{"result":{"header":' . header(5)
+                 . ',"ID":"255","TTL":"3"}}',
+        txn => '{"header":' . header(6) . ',"succeeded":true}',
+        created => '{"result":{"header":' . header(5) . ',"created":true}}',
+        doc => '{"status":"healthy","version":"1","routes":'
+               . '[{"path":"/svc/own","methods":["GET"]}]}',
+    );
+}
+
+# For each NAME of %$etcd, an etcd (its answers over share_answers()'s) and a
+# service answering its doc, on ports in $ENV{TEST_NGINX_ETCD_NAME} and
+# $ENV{TEST_NGINX_SVC_NAME} (the service's from %$ports if given), logging
+# into DIR/NAME.etcd, DIR/NAME.bodies and DIR/NAME.polls (t/233, t/234)
+sub mock_share_pairs {
+    my (%a) = @_;
+    my %answer = share_answers();
+    my %defaults = (
+        '/v3/watch' => [ { body => $answer{created}, hang => 1 } ],
+        '/v3/lease/grant' => [ { body => $answer{lease} } ],
+        '/v3/lease/keepalive' => [ { body => $answer{alive} } ],
+        '/v3/kv/txn' => [ { body => $answer{txn} } ],
+    );
+    for my $name (keys %{ $a{etcd} }) {
+        my $port = DiscoveryTest::free_port();
+        my $svc = $a{ports}{$name} // DiscoveryTest::free_port();
+        $ENV{'TEST_NGINX_ETCD_' . uc $name} = $port;
+        $ENV{'TEST_NGINX_SVC_' . uc $name} = $svc;
+
+        DiscoveryTest::mock_service(
+            port => $port,
+            log => "$a{dir}/$name.etcd",
+            bodies => "$a{dir}/$name.bodies",
+            paths => { %defaults, %{ $a{etcd}{$name} } },
+        );
+        DiscoveryTest::mock_service(
+            port => $svc,
+            log => "$a{dir}/$name.polls",
+            paths => { '/health?include_routes=true'
+                       => [ { body => $answer{doc} } ] },
+        );
+    }
 }
 
 # how many times a mock's request log (one path a line) holds PATH
