@@ -658,7 +658,8 @@ ngx_http_discovery_api_poll(ngx_http_request_t *r, ngx_str_t *name)
 
 /*
  * 409: the service is polled by another gateway of the fleet (share=on),
- * whose lease is named; a poll here would not be used.  A service's name
+ * whose lease is named (0: the claims are being made again); a poll here
+ * would not be used.  A service's name
  * is letters, digits and "._-", nothing JSON escapes.
  */
 
@@ -680,12 +681,23 @@ ngx_http_discovery_api_elsewhere(ngx_http_request_t *r, ngx_str_t *name,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    last = ngx_snprintf(p, len,
-                        "{\"error\":{\"status\":409,\"code\":"
-                        "\"PolledElsewhere\",\"text\":\"service \\\"%V\\\" "
-                        "is polled by the gateway of lease %xL (share=on): "
-                        "ask that one, nothing was polled here\"}}",
-                        name, lease);
+    if (lease > 0) {
+        last = ngx_snprintf(p, len,
+                            "{\"error\":{\"status\":409,\"code\":"
+                            "\"PolledElsewhere\",\"text\":\"service "
+                            "\\\"%V\\\" is polled by the gateway of lease %xL "
+                            "(share=on): ask that one, nothing was polled "
+                            "here\"}}", name, lease);
+
+    } else {
+        /* its owner's claim went, and the fleet's gateways claim it */
+        last = ngx_snprintf(p, len,
+                            "{\"error\":{\"status\":409,\"code\":"
+                            "\"PolledElsewhere\",\"text\":\"service "
+                            "\\\"%V\\\" is being claimed by a gateway of the "
+                            "fleet (share=on): nothing was polled here\"}}",
+                            name);
+    }
 
     ngx_str_null(&allow);
 
