@@ -287,16 +287,19 @@ struct Patched {
     double whole = 0; // changes the image was built whole for
 };
 
+// room for an image of `size` bytes, at the alignment images need
+std::shared_ptr<unsigned char> aligned(size_t size)
+{
+    return std::shared_ptr<unsigned char>(
+        static_cast<unsigned char *>(
+            std::aligned_alloc(discovery::Router::kImageAlign, size)),
+        [](unsigned char *p) { std::free(p); });
+}
+
 Patched patchedImage(const Table &t)
 {
     size_t n = t.routes, w = std::max<size_t>(1, n / 100);
     std::vector<unsigned char> table = t.snapshot;
-    auto aligned = [](size_t size) {
-        return std::shared_ptr<unsigned char>(
-            static_cast<unsigned char *>(
-                std::aligned_alloc(discovery::Router::kImageAlign, size)),
-            [](unsigned char *p) { std::free(p); });
-    };
     discovery::Router::Image first = discovery::Router::image(
         discovery::decodeSnapshot(table.data(), table.size()));
     size_t len = first.size();
@@ -531,12 +534,6 @@ void TableChange(benchmark::State &state)
     std::vector<unsigned char> base(zone.size() + (1 << 20));
 
     // the zone's image, which the incremental stage starts from
-    auto aligned = [](size_t size) {
-        return std::shared_ptr<unsigned char>(
-            static_cast<unsigned char *>(
-                std::aligned_alloc(discovery::Router::kImageAlign, size)),
-            [](unsigned char *p) { std::free(p); });
-    };
     discovery::Router::Image first = discovery::Router::image(
         discovery::decodeSnapshot(zone.data(), zone.size()));
     std::shared_ptr<unsigned char> zoneImage0 = aligned(first.size());
