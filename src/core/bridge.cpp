@@ -578,12 +578,14 @@ int discovery_snapshot_apply_polls(const unsigned char *old, size_t old_len,
         int n = std::snprintf(
             line, sizeof(line),
             "table %llu made in ms of thread CPU: decode %.1f, check %.1f "
-            "(%s), warnings %.1f, encode %.1f, router image %.1f (%s%s: "
+            "(%s, routes checked: %zu), warnings %.1f, encode %.1f, router image %.1f "
+            "(%s%s: "
             "%zu routes removed, %zu added, %zu terminals)",
             static_cast<unsigned long long>(generation), took.decode,
             took.check,
             took.checkedWhole ? "the whole table"
                               : "the changed routes' subtrees",
+            took.checkedRoutes,
             took.warn, took.encode, imageMs,
             made.incremental ? "patched" : "built whole, ",
             made.incremental ? "" : made.fallback, made.routesRemoved,

@@ -221,7 +221,8 @@ Bytes seal(Snapshot &next, const Known &known, RouteIds &ids,
 
     next.generation = generation;
     if (changed != nullptr) {
-        took.checkedWhole = !checkTableChanged(next, *changed);
+        took.checkedWhole =
+            !checkTableChanged(next, *changed, &took.checkedRoutes);
     } else {
         checkTable(next);
         took.checkedWhole = true;

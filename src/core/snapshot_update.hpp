@@ -62,6 +62,7 @@ struct ApplyTimes {
     double decode = 0; // the table, what it found, the new route sets
     double check = 0;  // checkTableChanged()
     bool checkedWhole = false;
+    size_t checkedRoutes = 0; // routes checked again, when not whole
     double warn = 0; // telling new findings from old ones
     double encode = 0;
 };

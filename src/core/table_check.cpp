@@ -1033,6 +1033,47 @@ bool splitsBadly(const Route &route)
            || !route.extensionMethods.empty();
 }
 
+/*
+ * The routes of a changed service that are the same as before (template,
+ * methods) and in the same order: each old route's index now, or kNone
+ * for those that went, changed or moved.  A route that moved is taken as
+ * gone and come again, which keeps the order of the others as it was.
+ */
+std::vector<uint32_t> sameRoutes(const std::vector<Route> &before,
+                                 const std::vector<Route> &now)
+{
+    std::unordered_map<std::string_view, std::vector<uint32_t>> byPath;
+    std::vector<uint32_t> nowOf(before.size(), kNone);
+
+    // each path's old routes, last first, to be taken from the back
+    for (uint32_t i = uint32_t(before.size()); i-- > 0;) {
+        byPath[before[i].path].push_back(i);
+    }
+
+    uint32_t next = 0; // the first old index a match may take
+    for (uint32_t j = 0; j < now.size(); j++) {
+        auto it = byPath.find(now[j].path);
+        if (it == byPath.end()) {
+            continue;
+        }
+        std::vector<uint32_t> &olds = it->second;
+        while (!olds.empty() && olds.back() < next) {
+            olds.pop_back();
+        }
+        if (olds.empty()) {
+            continue;
+        }
+        const Route &was = before[olds.back()];
+        if (was.methods == now[j].methods
+            && was.extensionMethods == now[j].extensionMethods) {
+            nowOf[olds.back()] = j;
+            next = olds.back() + 1;
+            olds.pop_back();
+        }
+    }
+    return nowOf;
+}
+
 } // namespace
 
 void checkTable(Snapshot &snap)
@@ -1043,42 +1084,83 @@ void checkTable(Snapshot &snap)
 }
 
 /*
- * Only the routes that share a first segment with a changed service's,
- * before or after, are checked again.  The findings of the others are
- * what they were: conflicts, overlaps and rejections for deny are between
- * routes that some request matches both, which share their first segment
- * when it is literal; and the lookup bound of a route is its subtree's
- * cost plus one (the root's cost is one more than its costliest literal
- * child's when it has no parameter child), which no other subtree
- * changes.  Routes of other subtrees come and go in roster order all the
- * same, so each subtree's routes are judged as in the whole table.
+ * Only the routes that share a first segment with a route that changed
+ * (came, went, or moved within its service's document) are checked
+ * again.  The findings of the others are what they were, their changed
+ * services' route indices renumbered: conflicts, overlaps and rejections
+ * for deny are between routes that some request matches both, which share
+ * their first segment when it is literal; and the lookup bound of a route
+ * is its subtree's cost plus one (the root's cost is one more than its
+ * costliest literal child's when it has no parameter child), which no
+ * other subtree changes.  Routes of other subtrees come and go in roster
+ * and document order all the same, so each subtree's routes are judged
+ * as in the whole table.  A service named twice is taken as changed
+ * throughout, as its route sets in between are not known.
  */
 bool checkTableChanged(Snapshot &snap,
-                       const std::vector<ChangedService> &changed)
+                       const std::vector<ChangedService> &changed,
+                       size_t *checked)
 {
+    if (checked != nullptr) { // all of them, unless checked in part
+        *checked = 0;
+        for (const Service &service : snap.services) {
+            *checked += service.routeSet.routes.size();
+        }
+    }
+
     if (snap.checkedBy != kCheckRules || !snap.extensionMethods.empty()) {
         checkTable(snap);
         return false;
     }
 
     std::unordered_set<std::string_view> firsts;
-    std::vector<bool> isChanged(snap.services.size(), false);
+    // by service: nowOf[] of sameRoutes() for a changed one, named once
+    std::vector<std::vector<uint32_t>> renumber(snap.services.size());
+    std::vector<uint8_t> named(snap.services.size(), 0);
 
     for (const ChangedService &c : changed) {
         if (c.service >= snap.services.size()) {
             checkTable(snap);
             return false;
         }
-        isChanged[c.service] = true;
-        const RouteSet *now = &snap.services[c.service].routeSet;
-        for (const RouteSet *set : {c.before, now}) {
-            for (const Route &route : set->routes) {
-                if (splitsBadly(route)) {
-                    checkTable(snap);
-                    return false;
-                }
-                firsts.insert(firstSegment(route.path));
+        named[c.service] = named[c.service] < 2 ? named[c.service] + 1 : 2;
+    }
+
+    auto changes = [&](const Route &route) {
+        if (splitsBadly(route)) {
+            return false;
+        }
+        firsts.insert(firstSegment(route.path));
+        return true;
+    };
+
+    for (const ChangedService &c : changed) {
+        const std::vector<Route> &before = c.before->routes;
+        const std::vector<Route> &now = snap.services[c.service].routeSet.routes;
+        std::vector<uint32_t> nowOf;
+        std::vector<bool> stays(now.size(), false);
+
+        if (named[c.service] == 1) {
+            nowOf = sameRoutes(before, now);
+        } else {
+            nowOf.assign(before.size(), kNone);
+        }
+        for (uint32_t i = 0; i < before.size(); i++) {
+            if (nowOf[i] != kNone) {
+                stays[nowOf[i]] = true;
+            } else if (!changes(before[i])) {
+                checkTable(snap);
+                return false;
             }
+        }
+        for (uint32_t j = 0; j < now.size(); j++) {
+            if (!stays[j] && !changes(now[j])) {
+                checkTable(snap);
+                return false;
+            }
+        }
+        if (named[c.service] == 1) {
+            renumber[c.service] = std::move(nowOf);
         }
     }
 
@@ -1092,41 +1174,69 @@ bool checkTableChanged(Snapshot &snap,
                 checkTable(snap);
                 return false;
             }
-            if (isChanged[s] || firsts.count(firstSegment(routes[r].path))) {
+            if (firsts.count(firstSegment(routes[r].path))) {
                 only[s].push_back(r);
             }
         }
     }
 
-    // the findings of the routes checked again go; route indices of the
-    // changed services are the old ones'
-    auto again = [&](uint32_t s, uint32_t r) {
-        return isChanged[s]
-               || firsts.count(firstSegment(routeOf(snap, s, r).path)) != 0;
+    /*
+     * A finding names routes by their index when it was found: a changed
+     * service's route keeps its finding under its index now, unless it is
+     * checked again (or went).  kNone: checked again.
+     */
+    auto kept = [&](uint32_t s, uint32_t r) {
+        if (named[s] > 1) {
+            return kNone;
+        }
+        if (named[s] == 1) {
+            r = renumber[s][r];
+            if (r == kNone) {
+                return kNone;
+            }
+        }
+        return firsts.count(firstSegment(routeOf(snap, s, r).path)) != 0
+                   ? kNone
+                   : r;
     };
     std::vector<Conflict> conflicts;
     std::vector<Overlap> overlaps;
     std::vector<Rejection> rejections;
 
     for (Conflict &c : snap.conflicts) {
-        if (!again(c.winnerService, c.winnerRoute)
-            && !again(c.loserService, c.loserRoute)) {
+        uint32_t winner = kept(c.winnerService, c.winnerRoute);
+        uint32_t loser = kept(c.loserService, c.loserRoute);
+        if (winner != kNone && loser != kNone) {
+            c.winnerRoute = winner;
+            c.loserRoute = loser;
             conflicts.push_back(std::move(c));
         }
     }
     for (Overlap &o : snap.overlaps) {
-        if (!again(o.service, o.route)
-            && !again(o.shadowedService, o.shadowedRoute)) {
+        uint32_t route = kept(o.service, o.route);
+        uint32_t shadowed = kept(o.shadowedService, o.shadowedRoute);
+        if (route != kNone && shadowed != kNone) {
+            o.route = route;
+            o.shadowedRoute = shadowed;
             overlaps.push_back(std::move(o));
         }
     }
     for (Rejection &j : snap.rejections) {
-        if (!again(j.service, j.route)) {
+        uint32_t route = kept(j.service, j.route);
+        if (route != kNone) {
+            j.route = route;
             rejections.push_back(std::move(j));
         }
     }
 
     checkRoutes(snap, &only);
+
+    if (checked != nullptr) {
+        *checked = 0;
+        for (const std::vector<uint32_t> &routes : only) {
+            *checked += routes.size();
+        }
+    }
 
     auto append = [](auto &to, auto &from) {
         to.insert(to.end(), std::make_move_iterator(from.begin()),

@@ -47,13 +47,16 @@ struct ChangedService {
  * checkTable() of a table that it checked before, since when the route
  * sets of `changed` (one service may be named more than once) and nothing
  * else of the roster's routes changed, in time proportional to the routes
- * that share a first segment with theirs, and a pass over the others.
+ * that share a first segment with a route that changed (came, went or
+ * moved), and a pass over the others.
  * The findings are checkTable()'s, which it runs where it cannot tell
  * them otherwise (a parameter as a route's first segment, extension
  * methods, a table not checked by these rules): returns false then.
+ * *checked, if given, receives how many routes it checked again.
  */
 bool checkTableChanged(Snapshot &snap,
-                       const std::vector<ChangedService> &changed);
+                       const std::vector<ChangedService> &changed,
+                       size_t *checked = nullptr);
 
 // `route conflict: GET /users/{user_id} of "b" is shadowed by ...`
 std::string describeConflict(const Snapshot &snap, const Conflict &c);

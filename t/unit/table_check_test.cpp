@@ -1262,5 +1262,59 @@ TEST(TableCheck, ChangedServicesFindWhatTheySharedAFirstSegmentWith)
     EXPECT_FALSE(checksAsTheWholeTable(before, after, {1}));
 }
 
+TEST(TableCheck, AChangedRouteChecksOnlyItsOwnSubtree)
+{
+    // a large service whose routes of /a conflict with and overlap
+    // another's, and one route more at the start of its document: only
+    // the new route's subtree is checked again, and the findings of /a
+    // follow their routes to their new indices
+    Snapshot before;
+    for (const char *name : {"big", "other"}) {
+        Service s;
+        s.name = name;
+        before.services.push_back(s);
+    }
+    std::vector<Route> &big = before.services[0].routeSet.routes;
+    for (int i = 0; i < 1000; i++) {
+        big.push_back(routeOf("/a/" + std::to_string(i), kGet));
+    }
+    big.push_back(routeOf("/a/{id}", kGet | kPut));
+    big.push_back(routeOf("/c/1", kGet));
+    before.services[1].routeSet.routes = {routeOf("/a/7", kGet | kPost),
+                                          routeOf("/b/1", kGet),
+                                          routeOf("/c/{n:int}", kDelete)};
+    checkTable(before);
+    ASSERT_EQ(before.conflicts.size(), 1u);
+    ASSERT_FALSE(before.overlaps.empty());
+
+    Snapshot after = before;
+    std::vector<Route> &now = after.services[0].routeSet.routes;
+    now.insert(now.begin(), routeOf("/b/{id}", kGet));
+
+    Snapshot part = after;
+    size_t checked = 0;
+    EXPECT_TRUE(checkTableChanged(part, {{0, &before.services[0].routeSet}},
+                                  &checked));
+    EXPECT_EQ(checked, 2u); // /b/{id}, and the other's /b/1
+    Snapshot whole = after;
+    checkTable(whole);
+    EXPECT_EQ(findings(part), findings(whole));
+    EXPECT_EQ(part.conflicts.at(0).winnerRoute, 8u); // /a/7, one further
+
+    // the new route moved to the end: the rest keep their order
+    Snapshot moved = whole;
+    std::vector<Route> &last = moved.services[0].routeSet.routes;
+    std::rotate(last.begin(), last.begin() + 1, last.end());
+    EXPECT_TRUE(checkTableChanged(moved, {{0, &whole.services[0].routeSet}},
+                                  &checked));
+    EXPECT_EQ(checked, 2u); // /b/{id} and /b/1 again
+    Snapshot movedWhole = moved;
+    checkTable(movedWhole);
+    EXPECT_EQ(findings(moved), findings(movedWhole));
+
+    // the second poll of the same service in one publication: as before
+    EXPECT_TRUE(checksAsTheWholeTable(before, after, {0, 0}));
+}
+
 } // namespace
 } // namespace discovery
