@@ -19,7 +19,11 @@
 
 
 
-/* how long the polls that change the table gather before it is published */
+/*
+ * Publications start at most this often, in milliseconds: a change after a
+ * quiet moment is published at once, and the polls that change the table
+ * meanwhile gather for the next one.
+ */
 #define NGX_HTTP_DISCOVERY_PUBLISH_DELAY  50
 
 /* how often a publication is worked out again on a table newer than its own */
@@ -58,6 +62,7 @@ typedef struct {
     unsigned                           running:1;
     unsigned                           exiting:1;
     unsigned                           controls:1; /* the API wrote them */
+    ngx_msec_t                         started;  /* the last publication */
 
 #if (NGX_THREADS && NGX_LINUX)
     /* memory freed since the last trim, and a trim in a thread */
@@ -115,6 +120,8 @@ struct ngx_http_discovery_publication_s {
 };
 
 
+static void ngx_http_discovery_publish_soon(
+    ngx_http_discovery_publisher_t *pub);
 static void ngx_http_discovery_publish_handler(ngx_event_t *ev);
 static void ngx_http_discovery_publish_pending(
     ngx_http_discovery_publisher_t *pub);
@@ -208,6 +215,7 @@ ngx_http_discovery_publish_init_worker(ngx_cycle_t *cycle,
     pub->log = cycle->log;
     pub->queue = NULL;
     pub->last = &pub->queue;
+    pub->started = ngx_current_msec - NGX_HTTP_DISCOVERY_PUBLISH_DELAY;
     ngx_http_discovery_publish_dumb.fd = (ngx_socket_t) -1;
 
     pub->event.handler = ngx_http_discovery_publish_handler;
@@ -319,9 +327,7 @@ ngx_http_discovery_defer(ngx_http_discovery_service_t *service,
     /* a state change alone keeps routes an earlier poll left pending */
     change->pending = 1;
 
-    if (!pub->event.timer_set) {
-        ngx_add_timer(&pub->event, NGX_HTTP_DISCOVERY_PUBLISH_DELAY);
-    }
+    ngx_http_discovery_publish_soon(pub);
 }
 
 
@@ -343,9 +349,7 @@ ngx_http_discovery_publish_controls(void)
 
     pub->controls = 1;
 
-    if (!pub->event.timer_set) {
-        ngx_add_timer(&pub->event, NGX_HTTP_DISCOVERY_PUBLISH_DELAY);
-    }
+    ngx_http_discovery_publish_soon(pub);
 }
 
 
@@ -359,6 +363,28 @@ ngx_http_discovery_defer_drop_routes(ngx_http_discovery_service_t *service)
     change = &ngx_http_discovery_publisher.changes[service->index];
 
     discovery_buf_free(&change->routes);
+}
+
+
+/*
+ * The next publication: at once (in this turn of the event loop's
+ * timers, so that what else this turn changes goes with it) when none
+ * started within PUBLISH_DELAY, else when that has passed since the last.
+ */
+
+static void
+ngx_http_discovery_publish_soon(ngx_http_discovery_publisher_t *pub)
+{
+    ngx_msec_int_t  wait;
+
+    if (pub->event.timer_set) {
+        return;
+    }
+
+    wait = (ngx_msec_int_t) (pub->started + NGX_HTTP_DISCOVERY_PUBLISH_DELAY
+                             - ngx_current_msec);
+
+    ngx_add_timer(&pub->event, (wait > 0) ? (ngx_msec_t) wait : 0);
 }
 
 
@@ -493,6 +519,7 @@ ngx_http_discovery_publish_next(ngx_http_discovery_publisher_t *pub)
 
         p = pub->queue;
         pub->running = 1;
+        pub->started = ngx_current_msec;
 
 #if (NGX_THREADS)
         if (!ngx_exiting && !pub->exiting) {
