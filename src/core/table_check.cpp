@@ -1042,16 +1042,35 @@ bool splitsBadly(const Route &route)
 std::vector<uint32_t> sameRoutes(const std::vector<Route> &before,
                                  const std::vector<Route> &now)
 {
-    std::unordered_map<std::string_view, std::vector<uint32_t>> byPath;
     std::vector<uint32_t> nowOf(before.size(), kNone);
+    auto same = [](const Route &a, const Route &b) {
+        return a.path == b.path && a.methods == b.methods
+               && a.extensionMethods == b.extensionMethods;
+    };
+
+    // most changes add or remove a few routes in one place: the routes
+    // before and after it are matched in a walk, the rest by their paths
+    uint32_t head = 0, tail = 0;
+    while (head < before.size() && head < now.size()
+           && same(before[head], now[head])) {
+        nowOf[head] = head;
+        head++;
+    }
+    while (tail < before.size() - head && tail < now.size() - head
+           && same(before[before.size() - 1 - tail],
+                   now[now.size() - 1 - tail])) {
+        nowOf[before.size() - 1 - tail] = uint32_t(now.size() - 1 - tail);
+        tail++;
+    }
 
     // each path's old routes, last first, to be taken from the back
-    for (uint32_t i = uint32_t(before.size()); i-- > 0;) {
+    std::unordered_map<std::string_view, std::vector<uint32_t>> byPath;
+    for (uint32_t i = uint32_t(before.size() - tail); i-- > head;) {
         byPath[before[i].path].push_back(i);
     }
 
-    uint32_t next = 0; // the first old index a match may take
-    for (uint32_t j = 0; j < now.size(); j++) {
+    uint32_t next = head; // the first old index a match may take
+    for (uint32_t j = head; j < now.size() - tail; j++) {
         auto it = byPath.find(now[j].path);
         if (it == byPath.end()) {
             continue;
@@ -1063,9 +1082,7 @@ std::vector<uint32_t> sameRoutes(const std::vector<Route> &before,
         if (olds.empty()) {
             continue;
         }
-        const Route &was = before[olds.back()];
-        if (was.methods == now[j].methods
-            && was.extensionMethods == now[j].extensionMethods) {
+        if (same(before[olds.back()], now[j])) {
             nowOf[olds.back()] = j;
             next = olds.back() + 1;
             olds.pop_back();
@@ -1164,6 +1181,15 @@ bool checkTableChanged(Snapshot &snap,
         }
     }
 
+    // every route is asked: a few segments are compared faster than hashed
+    std::vector<std::string_view> few(firsts.begin(), firsts.end());
+    auto again = [&](std::string_view path) {
+        std::string_view first = firstSegment(path);
+        if (few.size() > 8) {
+            return firsts.count(first) != 0;
+        }
+        return std::find(few.begin(), few.end(), first) != few.end();
+    };
     std::vector<std::vector<uint32_t>> only(snap.services.size());
 
     for (uint32_t s = 0; s < snap.services.size(); s++) {
@@ -1174,7 +1200,7 @@ bool checkTableChanged(Snapshot &snap,
                 checkTable(snap);
                 return false;
             }
-            if (firsts.count(firstSegment(routes[r].path))) {
+            if (again(routes[r].path)) {
                 only[s].push_back(r);
             }
         }
@@ -1195,9 +1221,7 @@ bool checkTableChanged(Snapshot &snap,
                 return kNone;
             }
         }
-        return firsts.count(firstSegment(routeOf(snap, s, r).path)) != 0
-                   ? kNone
-                   : r;
+        return again(routeOf(snap, s, r).path) ? kNone : r;
     };
     std::vector<Conflict> conflicts;
     std::vector<Overlap> overlaps;
