@@ -454,10 +454,10 @@ void writeRouteSet(Writer &w, const RouteSet &set)
     w.varint(set.rejectedOmitted);
 }
 
-Route readRoute(Reader &r)
+// tpl: the caller's, so that its segments are allocated once per route set
+Route readRoute(Reader &r, Template &tpl)
 {
     Route route;
-    Template tpl;
 
     route.path = r.string(kMaxPathLen, "path too long");
     if (!compileTemplate(route.path, tpl)) {
@@ -505,8 +505,9 @@ RouteSet readRouteSet(Reader &r)
     // a route takes at least 5 bytes: path, methods, flags, name, tags
     size_t n = r.count(kMaxRoutes, 5, "too many routes");
     set.routes.reserve(n);
+    Template tpl;
     for (size_t i = 0; i < n; i++) {
-        set.routes.push_back(readRoute(r));
+        set.routes.push_back(readRoute(r, tpl));
     }
 
     // a rejected route takes at least 3 bytes
