@@ -688,18 +688,28 @@ typedef struct discovery_registry_s  discovery_registry_t;
 #define DISCOVERY_WATCH_COMPACTED  3   /* the revision is gone: read again */
 #define DISCOVERY_WATCH_CANCELED   4   /* ended by etcd: watch again */
 
-/* the watch stream's bytes not yet a whole message, at most */
-#define DISCOVERY_WATCH_MAX_MESSAGE  (4 * 1024 * 1024)
+/*
+ * The watch stream's bytes not yet a whole message, at most.  The watch
+ * asks for fragments: etcd sends at most its request size and grpc's
+ * room (1.5 MiB + 512 KiB by default) of events a message, or one event
+ * alone; in JSON, with base64 and field names, up to 3.5 times that for
+ * the smallest events (a lease's 100,000 deletions), 7.3 MiB.
+ */
+#define DISCOVERY_WATCH_MAX_MESSAGE  (16 * 1024 * 1024)
+
+/* an answer to a range read (a page of it) or an authentication, at most */
+#define DISCOVERY_REGISTRY_MAX_ANSWER  (16 * 1024 * 1024)
 
 discovery_registry_t *discovery_registry_create(const char *prefix,
     size_t len) DISCOVERY_NOEXCEPT;
 void discovery_registry_destroy(discovery_registry_t *r) DISCOVERY_NOEXCEPT;
 
 /*
- * Request bodies: the range read of PREFIX/services/, the watch from the
- * revision after the one read, /v3/auth/authenticate's.
+ * Request bodies: the next page of the read of PREFIX (begin: the first,
+ * forgetting the pages read), the watch from the revision after the one
+ * read, /v3/auth/authenticate's.
  */
-int discovery_registry_range_request(discovery_registry_t *r,
+int discovery_registry_range_request(discovery_registry_t *r, int begin,
     discovery_buf_t *out, discovery_error_t *err) DISCOVERY_NOEXCEPT;
 int discovery_registry_watch_request(discovery_registry_t *r,
     discovery_buf_t *out, discovery_error_t *err) DISCOVERY_NOEXCEPT;
@@ -718,10 +728,29 @@ int discovery_registry_auth_token(const unsigned char *body, size_t len,
 int discovery_registry_answer_error(const unsigned char *body, size_t len,
     discovery_error_t *err) DISCOVERY_NOEXCEPT;
 
-/* a range answer replaces what the handle holds; clears the stream */
+/*
+ * A page of the read: *pages 0 while more are to be read, else the read is
+ * whole, took *pages pages, and replaced what the handle holds (the
+ * stream cleared).  A failed page leaves what the handle holds as it was.
+ */
 int discovery_registry_load(discovery_registry_t *r,
-    const unsigned char *body, size_t len, discovery_error_t *err)
+    const unsigned char *body, size_t len, size_t *pages,
+    discovery_error_t *err) DISCOVERY_NOEXCEPT;
+
+/*
+ * The next page was larger than DISCOVERY_REGISTRY_MAX_ANSWER: 1 when it
+ * is to be read again with half the keys, 0 when it was one key.
+ */
+int discovery_registry_range_smaller(discovery_registry_t *r)
     DISCOVERY_NOEXCEPT;
+
+/*
+ * An answer other than 200 to a page: when it is etcd's refusal of the
+ * read's revision, compacted since its first page, the read begins again
+ * and the revision is returned; else 0.
+ */
+int64_t discovery_registry_range_compacted(discovery_registry_t *r,
+    const unsigned char *body, size_t len) DISCOVERY_NOEXCEPT;
 
 /* the watch stream's bytes; an error past DISCOVERY_WATCH_MAX_MESSAGE */
 int discovery_registry_watch_feed(discovery_registry_t *r,

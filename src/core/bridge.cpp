@@ -55,6 +55,7 @@ static_assert(int(MatchStatus::Pending) == DISCOVERY_MATCH_PENDING);
 static_assert(int(MatchStatus::Drained) == DISCOVERY_MATCH_DRAINED);
 static_assert(int(MatchStatus::Disabled) == DISCOVERY_MATCH_DISABLED);
 static_assert(discovery::kMaxApiBody == DISCOVERY_API_MAX_BODY);
+static_assert(discovery::kMaxRangeAnswer == DISCOVERY_REGISTRY_MAX_ANSWER);
 static_assert(discovery::kMaxBuckets == DISCOVERY_METRICS_MAX_BUCKETS);
 static_assert(discovery::kDefaultBucketCount == DISCOVERY_METRICS_POLL_BUCKETS);
 static_assert(size_t(discovery::GatewayReason::Count)
@@ -78,11 +79,12 @@ static_assert(int(discovery::Streaming::Bidi) == DISCOVERY_STREAMING_BIDI);
 
 struct discovery_registry_s {
     explicit discovery_registry_s(std::string prefix)
-        : prefix(prefix), table(std::move(prefix))
+        : prefix(prefix), read(prefix), table(std::move(prefix))
     {
     }
 
     std::string prefix;
+    discovery::RangeRead read;
     discovery::RegistryTable table;
     discovery::WatchStream stream;
 };
@@ -1076,12 +1078,15 @@ void discovery_registry_destroy(discovery_registry_t *r) noexcept
     delete r;
 }
 
-int discovery_registry_range_request(discovery_registry_t *r,
+int discovery_registry_range_request(discovery_registry_t *r, int begin,
                                      discovery_buf_t *out,
                                      discovery_error_t *err) noexcept
 {
     return guard(err, [&] {
-        std::string body = discovery::rangeRequest(r->table.prefix());
+        if (begin) {
+            r->read.begin();
+        }
+        std::string body = r->read.request();
         giveBuffer(body.data(), body.size(), out);
         return DISCOVERY_OK;
     });
@@ -1141,16 +1146,47 @@ int discovery_registry_answer_error(const unsigned char *body, size_t len,
 }
 
 int discovery_registry_load(discovery_registry_t *r, const unsigned char *body,
-                            size_t len, discovery_error_t *err) noexcept
+                            size_t len, size_t *pages,
+                            discovery_error_t *err) noexcept
 {
+    *pages = 0;
+
     return guard(err, [&] {
         discovery::RangeAnswer a = discovery::parseRangeAnswer(
             std::string_view(reinterpret_cast<const char *>(body), len));
-        require(!a.more, "the range answer is incomplete (\"more\")");
-        r->table.load(a);
+        if (!r->read.add(std::move(a), len)) {
+            return DISCOVERY_OK;
+        }
+        *pages = r->read.pages();
+        r->table.load(r->read.result());
         r->stream.clear();
         return DISCOVERY_OK;
     });
+}
+
+int discovery_registry_range_smaller(discovery_registry_t *r) noexcept
+{
+    return r->read.smaller();
+}
+
+int64_t discovery_registry_range_compacted(discovery_registry_t *r,
+                                           const unsigned char *body,
+                                           size_t len) noexcept
+{
+    int64_t revision = r->read.revision();
+
+    try {
+        if (revision == 0
+            || !discovery::compactedAnswer(
+                std::string_view(reinterpret_cast<const char *>(body), len))) {
+            return 0;
+        }
+        r->read.begin();
+    } catch (...) {
+        return 0;
+    }
+
+    return revision;
 }
 
 int discovery_registry_watch_feed(discovery_registry_t *r,

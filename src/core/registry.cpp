@@ -630,6 +630,106 @@ RangeAnswer parseRangeAnswer(std::string_view body)
     return a;
 }
 
+bool compactedAnswer(std::string_view body)
+{
+    std::string why = errorAnswer(body);
+    return why.find("required revision has been compacted")
+           != std::string::npos;
+}
+
+RangeRead::RangeRead(std::string_view prefix)
+{
+    std::string routes = std::string(prefix) + "routes/";
+    std::string afterRoutes = prefixRangeEnd(routes);
+
+    ranges_.emplace_back(prefix, routes);
+    ranges_.emplace_back(afterRoutes, prefixRangeEnd(prefix));
+    ranges_.emplace_back(routes, afterRoutes);
+    begin();
+}
+
+void RangeRead::begin()
+{
+    range_ = 0;
+    key_ = ranges_[0].first;
+    revision_ = 0;
+    limit_ = kFirstLimit;
+    pages_ = 0;
+    kvs_.clear();
+}
+
+std::string RangeRead::request() const
+{
+    return rangeRequest(key_, ranges_[range_].second, limit_, revision_);
+}
+
+bool RangeRead::add(RangeAnswer page, size_t bytes)
+{
+    if (range_ == ranges_.size()) {
+        throw Error("a range answer after the read was whole");
+    }
+    if (revision_ == 0) {
+        if (page.revision <= 0) {
+            throw Error("the range answer has no revision");
+        }
+        revision_ = page.revision;
+    }
+
+    // keys of the range asked only, or one key twice in the read; and a
+    // page that says "more" has a last key to go on from, or a member
+    // that says it and sends no key makes the read endless
+    for (const KeyValue &kv : page.kvs) {
+        if (kv.key < key_ || kv.key >= ranges_[range_].second) {
+            throw Error("the range answer has a key outside the range read");
+        }
+    }
+    if (page.more && page.kvs.empty()) {
+        throw Error("the range answer has \"more\" and no key");
+    }
+
+    pages_++;
+    std::string last;
+    for (const KeyValue &kv : page.kvs) {
+        last = std::max(last, kv.key);
+    }
+    kvs_.insert(kvs_.end(), std::make_move_iterator(page.kvs.begin()),
+                std::make_move_iterator(page.kvs.end()));
+
+    if (page.more) {
+        key_ = last + std::string(1, '\0');
+        // values of the size seen: twice the keys still fit the answer
+        if (bytes < kMaxRangeAnswer / 4) {
+            limit_ = std::min(limit_ * 2, kMaxLimit);
+        }
+        return false;
+    }
+
+    if (++range_ == ranges_.size()) {
+        return true;
+    }
+    key_ = ranges_[range_].first;
+    limit_ = kFirstLimit;
+    return false;
+}
+
+bool RangeRead::smaller()
+{
+    if (limit_ <= 1) {
+        return false;
+    }
+    limit_ /= 2;
+    return true;
+}
+
+RangeAnswer RangeRead::result()
+{
+    RangeAnswer a;
+    a.revision = revision_;
+    a.kvs.swap(kvs_);
+    begin();
+    return a;
+}
+
 WatchMessage parseWatchMessage(std::string_view json)
 {
     Tree tree = parseJson(json, "a watch message");
@@ -646,6 +746,7 @@ WatchMessage parseWatchMessage(std::string_view json)
     m.created = boolOf(field(result, "created"));
     m.canceled = boolOf(field(result, "canceled"));
     m.compactRevision = int64Of(field(result, "compact_revision"));
+    m.fragment = boolOf(field(result, "fragment"));
 
     yajl_val reason = field(result, "cancel_reason");
     if (reason != nullptr && YAJL_IS_STRING(reason)) {
@@ -723,14 +824,23 @@ std::string prefixRangeEnd(std::string_view prefix)
     return std::string(1, '\0');
 }
 
-std::string rangeRequest(std::string_view prefix)
+std::string rangeRequest(std::string_view key, std::string_view end,
+                         int64_t limit, int64_t revision)
 {
     JsonWriter w;
     w.beginObject();
     w.key("key");
-    w.string(encodeBase64(prefix));
+    w.string(encodeBase64(key));
     w.key("range_end");
-    w.string(encodeBase64(prefixRangeEnd(prefix)));
+    w.string(encodeBase64(end));
+    if (limit > 0) {
+        w.key("limit");
+        w.string(std::to_string(limit));
+    }
+    if (revision > 0) {
+        w.key("revision");
+        w.string(std::to_string(revision));
+    }
     w.endObject();
     return w.take();
 }
@@ -747,6 +857,12 @@ std::string watchRequest(std::string_view prefix, int64_t startRevision)
     w.string(encodeBase64(prefixRangeEnd(prefix)));
     w.key("start_revision");
     w.string(std::to_string(startRevision));
+    // Without it etcd sends the events of up to 1,000 revisions that a
+    // watch has to catch up with in one message, of any size; with it,
+    // parts of at most its request size (1.5 MiB and 512 KiB of grpc's
+    // room) each, or one event.
+    w.key("fragment");
+    w.boolean(true);
     w.endObject();
     w.endObject();
     return w.take();
@@ -812,8 +928,7 @@ std::string leaseHex(int64_t lease)
 }
 
 // A txn's compare: the claim, pollersKey, is still bound to `lease`.
-void writeClaimHolds(JsonWriter &w, std::string_view pollersKey,
-                     int64_t lease)
+void writeClaimHolds(JsonWriter &w, std::string_view pollersKey, int64_t lease)
 {
     w.key("compare");
     w.beginArray();
@@ -944,7 +1059,7 @@ shareValues(const unsigned char *snapshot, size_t len)
         w.beginObject();
         w.key("state");
         w.string(stateName(s.state));
-        w.key("url"); // what was polled: another gateway's service of the
+        w.key("url");    // what was polled: another gateway's service of the
         w.string(s.url); // same name may be another service
         if (!s.routeSet.version.empty()) {
             w.key("version");
@@ -1101,6 +1216,8 @@ bool RegistryTable::setOverrides(const std::string &value, bool present)
 
 void RegistryTable::load(const RangeAnswer &answer)
 {
+    held_.clear();
+
     // what is unchanged keeps its parse; a change counts once
     std::map<std::string, Entry> old;
     old.swap(entries_);
@@ -1148,7 +1265,27 @@ bool RegistryTable::apply(const WatchMessage &message)
 {
     bool changed = false;
 
-    for (const WatchEvent &ev : message.events) {
+    // etcd cuts a response in fragments between two events, within a
+    // revision too: its last revision's events wait for the next part,
+    // so that what is applied, and the revision a new watch starts
+    // after, is never half a revision (a txn's or a lease's deletions)
+    std::vector<WatchEvent> events;
+    events.swap(held_);
+    events.insert(events.end(), message.events.begin(), message.events.end());
+
+    size_t ready = events.size();
+    if (message.fragment) {
+        while (ready > 0
+               && events[ready - 1].kv.modRevision
+                      == events.back().kv.modRevision) {
+            ready--;
+        }
+        held_.assign(std::make_move_iterator(events.begin() + ready),
+                     std::make_move_iterator(events.end()));
+    }
+
+    for (size_t i = 0; i < ready; i++) {
+        const WatchEvent &ev = events[i];
         changed |= ev.put ? put(ev.kv) : erase(ev.kv.key);
         if (ev.kv.modRevision > revision_) {
             revision_ = ev.kv.modRevision;
@@ -1159,7 +1296,7 @@ bool RegistryTable::apply(const WatchMessage &message)
     // that every event up to its header's revision was sent: the header
     // of the others is the store's, and events before it may follow.
     if (message.events.empty() && !message.created && !message.canceled
-        && message.revision > revision_) {
+        && !message.fragment && message.revision > revision_) {
         revision_ = message.revision;
     }
     if (changed) {

@@ -66,6 +66,62 @@ struct RangeAnswer {
 // POST /v3/kv/range's answer; an {"error": ...} answer throws its message.
 RangeAnswer parseRangeAnswer(std::string_view body);
 
+// Whether an answer is etcd's refusal of a read at a compacted revision.
+bool compactedAnswer(std::string_view body);
+
+// An answer to a range read (a page), at most: the watcher's buffer.
+constexpr size_t kMaxRangeAnswer = 16 * 1024 * 1024;
+
+/*
+ * The read of the whole prefix (at start and after a compaction), in
+ * pages that each fit kMaxRangeAnswer whatever the values' sizes: one
+ * read without a limit answered the whole prefix, PREFIX/routes/'s
+ * values included, more than that in a large share=on fleet.  Three
+ * key ranges in turn: the prefix before routes/ (overrides/, pollers/),
+ * the prefix after it (services/), then routes/; each page `limit`
+ * keys, the next from the last key + "\0", every page after the first
+ * at the first's revision, so that the whole is one snapshot.
+ */
+class RangeRead {
+public:
+    // A key and its value in an answer, at most, with etcd's default
+    // request size (1.5 MiB for both): base64, the other fields.
+    static constexpr size_t kMaxKeyValue = 2 * 1024 * 1024 + 512;
+    // The first page of each range: 7 keys, which fit whatever they are.
+    static constexpr int64_t kFirstLimit =
+        (kMaxRangeAnswer - 4096) / kMaxKeyValue;
+    static constexpr int64_t kMaxLimit = 4096;
+
+    explicit RangeRead(std::string_view prefix);
+
+    // Forgets the pages read and begins again, at the current revision.
+    void begin();
+    // The body of /v3/kv/range for the next page.
+    std::string request() const;
+    // Takes the next page, `bytes` long; returns true when the read is
+    // whole: result() holds it.  A page that does not follow throws.
+    bool add(RangeAnswer page, size_t bytes);
+    // The next page's answer was larger than kMaxRangeAnswer: half the
+    // keys; false when it was one key.
+    bool smaller();
+    // Every page's keys, at the read's revision; the read ends.
+    RangeAnswer result();
+
+    // the revision read at, 0 before the first page
+    int64_t revision() const { return revision_; }
+    int64_t limit() const { return limit_; }
+    size_t pages() const { return pages_; }
+
+private:
+    std::vector<std::pair<std::string, std::string>> ranges_;
+    size_t range_ = 0;
+    std::string key_; // the next page's first
+    int64_t revision_ = 0;
+    int64_t limit_ = kFirstLimit;
+    size_t pages_ = 0;
+    std::vector<KeyValue> kvs_;
+};
+
 struct WatchEvent {
     bool put = true; // else a DELETE
     KeyValue kv;
@@ -75,6 +131,7 @@ struct WatchMessage {
     int64_t revision = 0;
     bool created = false;
     bool canceled = false;
+    bool fragment = false; // a part of a response, more to come
     int64_t compactRevision = 0;
     std::string cancelReason;
     std::vector<WatchEvent> events;
@@ -90,8 +147,10 @@ std::string parseAuthAnswer(std::string_view body);
 // "etcd: \"reason\"", or empty when the body is not one.
 std::string errorAnswer(std::string_view body);
 
-// Request bodies.
-std::string rangeRequest(std::string_view prefix);
+// Request bodies: a range read of [key, end) (a limit or a revision of 0:
+// none), the watch of the prefix (its large responses in fragments).
+std::string rangeRequest(std::string_view key, std::string_view end,
+                         int64_t limit, int64_t revision);
 std::string watchRequest(std::string_view prefix, int64_t startRevision);
 std::string authRequest(std::string_view user, std::string_view password);
 std::string putRequest(std::string_view key, std::string_view value);
@@ -227,7 +286,8 @@ public:
 
     void load(const RangeAnswer &answer);
     // Applies a message's events; returns whether any entry changed.  The
-    // revision moves to its events' and to a progress notification's.
+    // revision moves to its events' and to a progress notification's.  A
+    // fragment's last revision waits for the fragment that ends it.
     bool apply(const WatchMessage &message);
     // The entries as a JSON array for the status page.
     std::string statusJson() const;
@@ -256,6 +316,7 @@ private:
     std::map<std::string, int64_t> pollers_;
     std::map<std::string, SharedRoutes> routes_;
     uint64_t shareVersion_ = 0;
+    std::vector<WatchEvent> held_; // of a revision a fragment began
 };
 
 // The services of a servingJson(), each validated again; a malformed

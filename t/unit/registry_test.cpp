@@ -166,13 +166,16 @@ TEST(Range, ReadsKeysValuesAndTheRevision)
 TEST(Requests, PrefixRangesAndStartRevision)
 {
     EXPECT_EQ(prefixRangeEnd("/p/services/"), "/p/services0");
-    EXPECT_EQ(rangeRequest("/p/"), "{\"key\":\"" + b64("/p/")
-                                       + "\",\"range_end\":\"" + b64("/p0")
-                                       + "\"}");
-    EXPECT_EQ(watchRequest("/p/", 13), "{\"create_request\":{\"key\":\""
-                                           + b64("/p/") + "\",\"range_end\":\""
-                                           + b64("/p0")
-                                           + "\",\"start_revision\":\"13\"}}");
+    EXPECT_EQ(rangeRequest("/p/", "/p0", 0, 0), "{\"key\":\"" + b64("/p/")
+                                                    + "\",\"range_end\":\""
+                                                    + b64("/p0") + "\"}");
+    EXPECT_EQ(rangeRequest("/p/a", "/p0", 7, 12),
+              "{\"key\":\"" + b64("/p/a") + "\",\"range_end\":\"" + b64("/p0")
+                  + "\",\"limit\":\"7\",\"revision\":\"12\"}");
+    EXPECT_EQ(watchRequest("/p/", 13),
+              "{\"create_request\":{\"key\":\"" + b64("/p/")
+                  + "\",\"range_end\":\"" + b64("/p0")
+                  + "\",\"start_revision\":\"13\",\"fragment\":true}}");
     EXPECT_EQ(authRequest("root", "pw\""),
               R"({"name":"root","password":"pw\""})");
     EXPECT_EQ(
@@ -303,13 +306,20 @@ TEST(RegistryBridge, WatchStreamThroughTheCInterface)
     discovery_error_t err;
     int what;
 
+    // the read's three ranges: before routes/, services/, routes/
+    std::string empty = "{\"header\":" + header(4) + "}";
     std::string range = "{\"header\":" + header(4) + ",\"kvs\":["
                         + kv("/p/services/a", R"({"url":"http://a"})", 3)
                         + "]}";
-    ASSERT_EQ(discovery_registry_load(
-                  r, reinterpret_cast<const unsigned char *>(range.data()),
-                  range.size(), &err),
-              DISCOVERY_OK);
+    size_t pages = 9;
+    for (const std::string *page : {&empty, &range, &empty}) {
+        ASSERT_EQ(discovery_registry_load(
+                      r, reinterpret_cast<const unsigned char *>(page->data()),
+                      page->size(), &pages, &err),
+                  DISCOVERY_OK)
+            << err.text;
+    }
+    EXPECT_EQ(pages, 3u);
     EXPECT_EQ(discovery_registry_revision(r), 4);
 
     discovery_buf_t body{nullptr, 0};
