@@ -93,9 +93,6 @@
 /* an answer to a grant, a keepalive or a txn, at most */
 #define NGX_HTTP_DISCOVERY_SHARE_ANSWER  1024
 
-/* an answer to a range read or an authentication, at most */
-#define NGX_HTTP_DISCOVERY_REGISTRY_MAX_ANSWER  (16 * 1024 * 1024)
-
 
 /* in the zone, with its lock */
 struct ngx_http_discovery_registry_sh_s {
@@ -175,6 +172,7 @@ typedef struct {
     u_char                              *answer;
     size_t                               received;
     size_t                               answer_size;
+    ngx_uint_t                           oversize;   /* past the cap */
 
     size_t                               token_len;
     u_char                               token[NGX_HTTP_DISCOVERY_TOKEN_MAX];
@@ -628,7 +626,7 @@ ngx_http_discovery_registry_saved(ngx_conf_t *cf,
 
     if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
         || !ngx_is_file(&fi)
-        || ngx_file_size(&fi) > NGX_HTTP_DISCOVERY_REGISTRY_MAX_ANSWER)
+        || ngx_file_size(&fi) > DISCOVERY_REGISTRY_MAX_ANSWER)
     {
         ngx_close_file(fd);
         ngx_log_error(NGX_LOG_WARN, cf->log, 0,
@@ -1153,6 +1151,7 @@ ngx_http_discovery_registry_start(ngx_uint_t step)
     CURLcode                                rc;
     CURLMcode                               mrc;
     ngx_str_t                              *url;
+    ngx_uint_t                              begin;
     discovery_error_t                       err;
     struct curl_slist                      *list;
     ngx_http_discovery_registry_conf_t     *rcf;
@@ -1163,6 +1162,9 @@ ngx_http_discovery_registry_start(ngx_uint_t step)
     w = &ngx_http_discovery_watcher;
     rcf = w->conf;
     dmcf = w->dmcf;
+
+    /* a page after a page goes on with the read; any other begins one */
+    begin = (w->step != NGX_HTTP_DISCOVERY_REGISTRY_RANGE);
 
     ngx_http_discovery_registry_stop();
 
@@ -1185,7 +1187,8 @@ ngx_http_discovery_registry_start(ngx_uint_t step)
 
     case NGX_HTTP_DISCOVERY_REGISTRY_RANGE:
         path = "/v3/kv/range";
-        rc = discovery_registry_range_request(w->registry, &w->watch.body, &err)
+        rc = discovery_registry_range_request(w->registry, begin,
+                                              &w->watch.body, &err)
              == DISCOVERY_OK ? CURLE_OK : CURLE_OUT_OF_MEMORY;
         break;
 
@@ -1238,6 +1241,7 @@ ngx_http_discovery_registry_start(ngx_uint_t step)
     w->curl_error[0] = '\0';
     w->error_len = 0;
     w->received = 0;
+    w->oversize = 0;
 
     rc = curl_easy_setopt(w->watch.easy, CURLOPT_URL, (char *) buf);
     rc |= curl_easy_setopt(w->watch.easy, CURLOPT_NOSIGNAL, 1L);
@@ -1462,6 +1466,19 @@ ngx_http_discovery_registry_finish(CURLcode result)
     w = &ngx_http_discovery_watcher;
 
     if (w->error_len) {
+
+        if (w->oversize && w->step == NGX_HTTP_DISCOVERY_REGISTRY_RANGE
+            && discovery_registry_range_smaller(w->registry))
+        {
+            /* values larger than the page's before: fewer keys a page */
+            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, w->log, 0,
+                           "discovery: registry page too large, "
+                           "reading it again with half the keys");
+            ngx_http_discovery_registry_start(
+                                        NGX_HTTP_DISCOVERY_REGISTRY_RANGE);
+            return;
+        }
+
         /* the write callback stopped the transfer and said why */
         ngx_http_discovery_registry_failed("%*s", w->error_len, w->error);
         return;
@@ -1495,12 +1512,39 @@ ngx_http_discovery_registry_finish(CURLcode result)
 static void
 ngx_http_discovery_registry_answer(long status)
 {
-    size_t                                  len;
+    size_t                                  len, pages;
+    int64_t                                 revision;
     discovery_buf_t                         token;
     discovery_error_t                       err;
     ngx_http_discovery_registry_watcher_t  *w;
 
     w = &ngx_http_discovery_watcher;
+
+    if (status != 200 && w->step == NGX_HTTP_DISCOVERY_REGISTRY_RANGE) {
+        revision = discovery_registry_range_compacted(w->registry, w->answer,
+                                                      w->received);
+
+        /*
+         * Compacted between two pages: the read begins again at once, as
+         * after a watch's compaction, and fails as any error when that
+         * comes again right after (see ngx_http_discovery_registry_ended)
+         */
+
+        if (revision
+            && (w->compacted == 0
+                || ngx_current_msec - w->compacted
+                   >= NGX_HTTP_DISCOVERY_REGISTRY_RETRY_MAX))
+        {
+            ngx_log_error(NGX_LOG_WARN, w->log, 0,
+                          "discovery: the registry's revision %L was "
+                          "compacted during its read: reading it again",
+                          revision);
+            w->compacted = ngx_max(ngx_current_msec, 1);
+            ngx_http_discovery_registry_start(
+                                        NGX_HTTP_DISCOVERY_REGISTRY_RANGE);
+            return;
+        }
+    }
 
     if (status != 200
         && discovery_registry_answer_error(w->answer, w->received, &err)
@@ -1565,16 +1609,23 @@ ngx_http_discovery_registry_answer(long status)
         return;
     }
 
-    if (discovery_registry_load(w->registry, w->answer, w->received, &err)
+    if (discovery_registry_load(w->registry, w->answer, w->received, &pages,
+                                &err)
         != DISCOVERY_OK)
     {
         ngx_http_discovery_registry_failed("range read: %s", err.text);
         return;
     }
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, w->log, 0,
-                   "discovery: registry read at revision %L",
-                   discovery_registry_revision(w->registry));
+    if (pages == 0) {
+        /* the next page */
+        ngx_http_discovery_registry_start(NGX_HTTP_DISCOVERY_REGISTRY_RANGE);
+        return;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, w->log, 0,
+                   "discovery: registry read at revision %L in %uz pages",
+                   discovery_registry_revision(w->registry), pages);
 
     ngx_http_discovery_registry_publish(NGX_HTTP_DISCOVERY_REGISTRY_UP);
     ngx_http_discovery_registry_start(NGX_HTTP_DISCOVERY_REGISTRY_WATCH);
@@ -3414,11 +3465,12 @@ ngx_http_discovery_registry_write(char *ptr, size_t size, size_t nmemb,
 
     need = w->received + len;
 
-    if (need > NGX_HTTP_DISCOVERY_REGISTRY_MAX_ANSWER) {
+    if (need > DISCOVERY_REGISTRY_MAX_ANSWER) {
+        w->oversize = 1;
         w->error_len = ngx_snprintf(w->error, DISCOVERY_ERROR_LEN,
                                     "the answer is larger than %uz bytes",
                                     (size_t)
-                                    NGX_HTTP_DISCOVERY_REGISTRY_MAX_ANSWER)
+                                    DISCOVERY_REGISTRY_MAX_ANSWER)
                        - w->error;
         return 0;
     }
