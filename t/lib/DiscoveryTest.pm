@@ -122,6 +122,9 @@ sub blackhole_port {
 #   { trickle => 0.2, ... }            sends the body a byte at a time
 #   { reset => 1, ... }                sends half the body, then closes
 #   { type => 'text/html', ... }       another Content-Type
+#   { hold => 10, ... }                sends the body, then holds the
+#                                      connection open that long
+#   { handler => sub { ... } }         the request's body in, R out
 # Each request's path is appended to FILE when given, to count polls;
 # with bodies => FILE2, "PATH BODY" a line for each request with a body.
 sub mock_service {
@@ -154,18 +157,29 @@ sub mock_service {
             last unless $got;
         }
         my ($path) = $req =~ m{^\S+ (\S+)};
+        my ($method) = $req =~ m{^(\S+)};
+        my $script = $opt{paths}{ defined $path ? $path : '' }
+            || [ { status => 200, body => "mock $method $path\n" } ];
+        my $n = $count{$path}++;
+        my $r = $script->[ $n < @$script ? $n : $#$script ];
 
-        if ($opt{bodies} && $req =~ /^Content-Length:\s*(\d+)/mi) {
+        # a handler answers from the request's body: {status, body, ...}
+        if (($opt{bodies} || $r->{handler})
+            && $req =~ /^Content-Length:\s*(\d+)/mi)
+        {
             my $want = index($req, "\r\n\r\n") + 4 + $1;
             while (length $req < $want) {
                 my $got = sysread $c, $req, $want - length $req, length $req;
                 last unless $got;
             }
-            if (open my $fh, '>>', $opt{bodies}) {
+            if ($opt{bodies} && open my $fh, '>>', $opt{bodies}) {
                 print $fh (defined $path ? $path : '?'), ' ',
                     substr($req, index($req, "\r\n\r\n") + 4), "\n";
                 close $fh;
             }
+        }
+        if ($r->{handler}) {
+            $r = $r->{handler}->(substr($req, index($req, "\r\n\r\n") + 4));
         }
 
         if ($opt{log} && open my $fh, '>>', $opt{log}) {
@@ -173,17 +187,11 @@ sub mock_service {
             close $fh;
         }
 
-        my ($method) = $req =~ m{^(\S+)};
-        my $script = $opt{paths}{ defined $path ? $path : '' }
-            || [ { status => 200, body => "mock $method $path\n" } ];
-        my $n = $count{$path}++;
-        my $r = $script->[ $n < @$script ? $n : $#$script ];
-
         if ($r->{hang}) {
             push @hung, $c;
             next;
         }
-        if ($r->{trickle}) {
+        if ($r->{trickle} || $r->{hold}) {
             my $pid = fork;
             if (defined $pid && $pid > 0) {
                 close $c;
@@ -196,11 +204,17 @@ sub mock_service {
             my $body = defined $r->{body} ? $r->{body} : '';
             my $status = $r->{status} || 200;
             $c->autoflush(1);
+            # hold: the body, then the connection open for that long, as
+            # a watch that goes on (its end is the connection's)
             print $c "HTTP/1.1 $status X\r\n",
                 "Content-Type: ", $r->{type} || 'application/json', "\r\n",
-                "Content-Length: ", length($body), "\r\n",
+                $r->{hold} ? () : ("Content-Length: ", length($body), "\r\n"),
                 "Connection: close\r\n\r\n";
-            if ($r->{trickle}) {
+            if ($r->{hold}) {
+                print $c $body;
+                sleep $r->{hold};
+                POSIX::_exit(0);
+            } elsif ($r->{trickle}) {
                 for my $ch (split //, $body) {
                     print $c $ch or last;
                     sleep $r->{trickle};

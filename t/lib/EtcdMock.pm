@@ -7,10 +7,11 @@ package EtcdMock;
 use strict;
 use warnings;
 use Exporter 'import';
-use MIME::Base64 qw(encode_base64);
+use JSON::PP ();
+use MIME::Base64 qw(decode_base64 encode_base64);
 
-our @EXPORT = qw(b64 header kv key range count_requests mock_share_pairs
-                 share_answers);
+our @EXPORT = qw(b64 header kv key range range_reads count_requests
+                 mock_share_pairs share_answers);
 
 sub b64 { encode_base64(shift, '') }
 
@@ -46,6 +47,44 @@ sub range {
     my ($rev, @kvs) = @_;
     return '{"header":' . header($rev) . ',"kvs":[' . join(',', @kvs)
          . '],"count":"' . scalar(@kvs) . '"}';
+}
+
+# A mock_service handler that reads as etcd does, for a paged read: the
+# keys of %$kvs (NAME under the prefix => [VALUE, MOD_REVISION, LEASE]) at
+# revision REV, from the request's key to its range_end, at most its
+# limit of them ("more" when there are others).  compact_once => 1: the
+# first request at a revision (a page after the first) is refused as
+# compacted, as when a compaction passed it meanwhile
+sub range_reads {
+    my (%a) = @_;
+    my $p = '/nginx-discovery/';
+    my %json = map {
+        ("$p$_" => key($_, $a{kvs}{$_}[0], $a{kvs}{$_}[1], $a{kvs}{$_}[2]))
+    } keys %{ $a{kvs} };
+    my @keys = sort keys %json;
+    my $compact = $a{compact_once};
+    my $refused = '"etcdserver: mvcc: required revision has been compacted"';
+
+    return sub {
+        my $req = JSON::PP::decode_json(shift);
+        my $from = decode_base64($req->{key});
+        my $end = decode_base64($req->{range_end} // '');
+        my $limit = $req->{limit} // 0;
+
+        if ($req->{revision} && $compact) {
+            $compact = 0;
+            return { status => 400, body => qq({"error":$refused,)
+                                            . qq("message":$refused,"code":11}) };
+        }
+
+        my @in = grep { $_ ge $from && $_ lt $end } @keys;
+        my $count = @in;
+        splice @in, $limit if $limit && @in > $limit;
+        return { body => '{"header":' . header($a{rev}) . ',"kvs":['
+                         . join(',', map { $json{$_} } @in) . ']'
+                         . (@in < $count ? ',"more":true' : '')
+                         . qq(,"count":"$count"}) };
+    };
 }
 
 # What etcd answers a share=on gateway by default: its lease (255, TTL
