@@ -105,6 +105,7 @@ DiscoveryTest::wait_for("every service's routes", sub {
     @shared == $main::services && @versions == $main::services }, 20);
 my @ranges = main::ranges('pages');
 Test::More::cmp_ok(scalar @ranges, '>', 6, 'the prefix is read in pages');
+Test::More::diag(scalar(@ranges) . ' pages');
 Test::More::ok(!(grep { !/"limit":"\d+"/ } @ranges), 'each with a limit');
 --- request eval
 ["GET /svc1/shared", "GET /svc24/shared", "GET /_discovery"]
