@@ -158,15 +158,8 @@ sub mock_service {
         }
         my ($path) = $req =~ m{^\S+ (\S+)};
         my ($method) = $req =~ m{^(\S+)};
-        my $script = $opt{paths}{ defined $path ? $path : '' }
-            || [ { status => 200, body => "mock $method $path\n" } ];
-        my $n = $count{$path}++;
-        my $r = $script->[ $n < @$script ? $n : $#$script ];
 
-        # a handler answers from the request's body: {status, body, ...}
-        if (($opt{bodies} || $r->{handler})
-            && $req =~ /^Content-Length:\s*(\d+)/mi)
-        {
+        if ($req =~ /^Content-Length:\s*(\d+)/mi) {
             my $want = index($req, "\r\n\r\n") + 4 + $1;
             while (length $req < $want) {
                 my $got = sysread $c, $req, $want - length $req, length $req;
@@ -178,8 +171,20 @@ sub mock_service {
                 close $fh;
             }
         }
+        my $asked = substr($req, index($req, "\r\n\r\n") + 4);
+
+        # etcd's range reads come in pages: a page after the first (read
+        # at the first's revision) is answered as the first was
+        my $script = $opt{paths}{ defined $path ? $path : '' }
+            || [ { status => 200, body => "mock $method $path\n" } ];
+        my $n = (defined $path && $path eq '/v3/kv/range'
+                 && $asked =~ /"revision":/ && $count{$path})
+                ? $count{$path} - 1 : $count{$path}++;
+        my $r = $script->[ $n < @$script ? $n : $#$script ];
+
+        # a handler answers from the request's body: {status, body, ...}
         if ($r->{handler}) {
-            $r = $r->{handler}->(substr($req, index($req, "\r\n\r\n") + 4));
+            $r = $r->{handler}->($asked);
         }
 
         if ($opt{log} && open my $fh, '>>', $opt{log}) {

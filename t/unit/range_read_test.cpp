@@ -344,21 +344,37 @@ TEST(RangeRead, AMemberThatDoesNotGoOnIsRefused)
     EXPECT_THROW(read.add(page, 10), Error); // "more", no key
 
     read.begin();
-    page.more = false;
     page.kvs.push_back({"/p/services/a", "{}", 3, 0}); // not before routes/
-    EXPECT_THROW(read.add(page, 10), Error);
+    EXPECT_THROW(read.add(page, 10), Error); // "more", no key of the range
+
+    // a member that answers the whole prefix to every page: each key is
+    // taken once, in its range's page
+    read.begin();
+    page.more = false;
+    page.kvs = {{"/p/pollers/a", "1", 3, 7},
+                {"/p/routes/a", "{}", 4, 7},
+                {"/p/services/a", R"({"url":"http://a"})", 5, 0},
+                {"/q/services/b", R"({"url":"http://b"})", 5, 0}};
+    EXPECT_FALSE(read.add(page, 10));
+    EXPECT_FALSE(read.add(page, 10));
+    EXPECT_TRUE(read.add(page, 10));
+    RangeAnswer a = read.result();
+    ASSERT_EQ(a.kvs.size(), 3u);
+    EXPECT_EQ(a.kvs[0].key, "/p/pollers/a");
+    EXPECT_EQ(a.kvs[1].key, "/p/services/a");
+    EXPECT_EQ(a.kvs[2].key, "/p/routes/a");
 
     read.begin();
     page.kvs = {{"/p/pollers/a", "1", 3, 7}};
     page.more = true;
     EXPECT_FALSE(read.add(page, 10));
     // the next page begins after the last key, at the first's revision
-    page.revision = 9;
-    EXPECT_THROW(read.add(page, 10), Error); // the same key again
     FakeEtcd etcd;
     etcd.answer(read.request());
     EXPECT_EQ(etcd.key, std::string("/p/pollers/a") + '\0');
     EXPECT_EQ(etcd.at, 5);
+    page.revision = 9;
+    EXPECT_THROW(read.add(page, 10), Error); // the same key again: none
 
     page.revision = 0;
     read.begin();
