@@ -476,3 +476,103 @@ def test_share_one_poll_per_interval_for_the_fleet_and_failover(fleet):
         for gw in gateways:
             if gw.proc.poll() is None:
                 gw.stop()
+
+
+def shared(gw, names):
+    """{name: (poller, version)} of the status page's services among names."""
+    return {s["name"]: (s.get("poller"), s.get("version"))
+            for s in gw.status().get("services", []) if s["name"] in names}
+
+
+def test_share_routes_of_32_mb_are_read_in_pages_and_a_burst_comes_in_fragments(fleet):
+    """share=on, issue 17: another gateway's values under PREFIX/routes/ add
+    up to 32 MB in base64, twice what one answer may be: the gateway reads
+    them in pages and serves them all (one read of the prefix left its
+    registry down). Then, its worker stopped while 12 more values of 1 MB
+    and 300 small writes pile up, etcd catches the watch up in one response:
+    asked in fragments, it comes in parts of at most 2 MiB (without, one
+    message of 16 MB, which the 4 MB cap refused)."""
+    prefix, count = "/paged/", 24
+    member = fleet.members[0]
+    lease = member.call("/lease/grant", {"TTL": 300}, timeout=5)["ID"]
+    padding = "p" * 1_000_000
+    names = [f"paged{i}" for i in range(count)]
+
+    def put(key, value, bound=True):
+        body = {"key": b64(prefix + key), "value": b64(value)}
+        if bound:
+            body["lease"] = lease
+        assert "header" in member.call("/kv/put", body, timeout=10)
+
+    def value(name, version):
+        return json.dumps({"state": "healthy", "version": version, "padding": padding,
+                           "routes": [{"path": f"/{name}/x", "methods": ["GET"]}]})
+
+    for name in names:
+        put(f"services/{name}", json.dumps({"url": "http://127.0.0.1:9",
+                                            "prefix": [f"/{name}"]}), bound=False)
+        put(f"pollers/{name}", "elsewhere")
+        put(f"routes/{name}", value(name, "7"))
+    lease_hex = format(int(lease), "x")
+
+    gdir = fleet.dir / "paged"
+    gdir.mkdir()
+    gw = Gateway(gdir, [], template=FLEET_CONF.replace(
+                     "discovery_zone      4m;", "discovery_zone      4m;\n"
+                     "    discovery_max_size  2m;"),
+                 etcd=" ".join(m.url for m in fleet.members),
+                 state=gdir / "table.state", share=f" prefix={prefix} share=on")
+    started = time.monotonic()
+    gw.start()
+    try:
+        wait_until(lambda: shared(gw, names),
+                   lambda s: len(s) == count and all(
+                       p == {"self": False, "lease": lease_hex} and v == "7"
+                       for p, v in s.values()), 30,
+                   message="every service's shared routes:\n" + gw.error_log_tail(15))
+        took = time.monotonic() - started
+        registry = gw.status()["registry"]
+        report(f"share=on, {count} routes values of 1 MB (32 MB in base64): every one "
+               f"applied {took:.2f} s after the gateway started, registry "
+               f"{registry['state']}")
+        assert registry["state"] == "up" and registry["last_error"] is None, registry
+
+        # the burst: the watching worker stopped while the writes pile up
+        workers = [int(p) for p in os.listdir("/proc") if p.isdigit()
+                   and _parent(int(p)) == gw.proc.pid]
+        assert workers
+        for pid in workers:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            for name in names[:12]:
+                put(f"routes/{name}", value(name, "8"))
+            for i in range(300):
+                put(f"noise/{i}", "v", bound=False)
+            for name in names[12:]:
+                put(f"routes/{name}", value(name, "8"))
+        finally:
+            for pid in workers:
+                os.kill(pid, signal.SIGCONT)
+        since = time.monotonic()
+        wait_until(lambda: shared(gw, names),
+                   lambda s: all(v == "8" for p, v in s.values()), 30,
+                   message="the burst applied:\n" + gw.error_log_tail(15))
+        report(f"share=on, a burst of {count} values of 1 MB and 300 writes to a "
+               f"stopped watcher: applied {time.monotonic() - since:.2f} s after it "
+               f"went on")
+        registry = gw.status()["registry"]
+        assert registry["state"] == "up" and registry["last_error"] is None, registry
+        assert "too large" not in gw.error_log.read_text()
+    finally:
+        gw.stop()
+        member.call("/lease/revoke", {"ID": lease}, timeout=5)
+        member.call("/kv/deleterange", {"key": b64(prefix), "range_end": b64("/paged0")},
+                    timeout=5)
+
+
+def _parent(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
