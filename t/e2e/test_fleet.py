@@ -488,10 +488,10 @@ def test_share_routes_of_32_mb_are_read_in_pages_and_a_burst_comes_in_fragments(
     """share=on, issue 17: another gateway's values under PREFIX/routes/ add
     up to 32 MB in base64, twice what one answer may be: the gateway reads
     them in pages and serves them all (one read of the prefix left its
-    registry down). Then, its worker stopped while 12 more values of 1 MB
+    registry down). Then, its worker stopped while 24 new values of 1 MB
     and 300 small writes pile up, etcd catches the watch up in one response:
     asked in fragments, it comes in parts of at most 2 MiB (without, one
-    message of 16 MB, which the 4 MB cap refused)."""
+    message over 16 MB, which the gateway refuses)."""
     prefix, count = "/paged/", 24
     member = fleet.members[0]
     lease = member.call("/lease/grant", {"TTL": 300}, timeout=5)["ID"]
@@ -544,11 +544,13 @@ def test_share_routes_of_32_mb_are_read_in_pages_and_a_burst_comes_in_fragments(
         for pid in workers:
             os.kill(pid, signal.SIGSTOP)
         try:
-            for name in names[:12]:
+            # etcd's channel to the watch holds 128 responses: the writes
+            # after it is full come in one, 16 values of 1 MB of it
+            for name in names[:8]:
                 put(f"routes/{name}", value(name, "8"))
             for i in range(300):
                 put(f"noise/{i}", "v", bound=False)
-            for name in names[12:]:
+            for name in names[8:]:
                 put(f"routes/{name}", value(name, "8"))
         finally:
             for pid in workers:
