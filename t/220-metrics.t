@@ -352,6 +352,9 @@ DiscoveryTest::mock_service(port => $ENV{TEST_NGINX_MANY_PORT}, paths => {
 DiscoveryTest::wait_for('the 3000 routes', sub {
     main::value(main::scrape(), 'nginx_discovery_table_routes') == 3000;
 }, 6);
+# counted as the table's slots are assigned, which is before the table is
+# installed: the requests need it installed (the status page's table)
+DiscoveryTest::wait_status(qr{"/o/2999"}, 6);
 my $port = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT};
 my $before = main::value(main::scrape(), 'nginx_discovery_metrics_overflow_total');
 main::fetch('GET', '/o/0', $port);
