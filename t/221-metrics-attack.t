@@ -12,6 +12,7 @@ workers(2);
 
 $ENV{TEST_NGINX_MANY_PORT} = free_port();
 $ENV{TEST_NGINX_CHURN_PORT} = free_port();
+$ENV{TEST_NGINX_FULL_PORT} = free_port();
 
 our $HttpConfig = <<'_EOC_';
     discovery_service users http://127.0.0.1:$TEST_NGINX_RAND_PORT_1 interval=1s;
@@ -241,3 +242,29 @@ Test::More::is(main::value($m, main::gateway('not_found')), 1, 'the 404 as the g
 --- request
 GET /metrics
 --- response_body_like: nginx_discovery_table_routes 3\n
+
+
+
+=== TEST 6: a table the zone has no room for is not shown: the scrape's table is the one that routes
+--- http_config
+    discovery_zone 1m;
+    discovery_max_size 8m;
+    discovery_service many http://127.0.0.1:$TEST_NGINX_FULL_PORT interval=1s;
+--- init
+my $small = join ",", map { qq({"path": "/s/$_"}) } 0 .. 9;
+my $large = join ",", map { qq({"path": "/large/route/number/$_/{id}", "methods": ["GET", "POST", "PUT", "DELETE"]}) } 0 .. 29999;
+DiscoveryTest::mock_service(port => $ENV{TEST_NGINX_FULL_PORT}, paths => {
+    '/health?include_routes=true' => [({ body => qq({"routes": [$small]}) }) x 2,
+                                      { body => qq({"routes": [$large]}) }],
+});
+DiscoveryTest::wait_for('the small table', sub { main::fetch('/s/9') =~ /^200 / }, 8);
+DiscoveryTest::wait_status(qr/does not fit in discovery zone/, 12);
+Test::More::like(main::fetch('/s/9'), qr/^200 /, 'the small table routes');
+--- request
+GET /metrics
+--- response_body_like: nginx_discovery_routes\{service="many"\} 10\n.*nginx_discovery_table_routes 10\n
+--- error_log eval
+qr/\[alert\].*discovery zone "discovery" of \d+ bytes is full: a table of \d+ bytes was not published/
+--- no_error_log
+[emerg]
+[crit]

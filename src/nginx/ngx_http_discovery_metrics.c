@@ -513,7 +513,8 @@ ngx_http_discovery_metrics_assign_current(ngx_http_discovery_main_conf_t *dmcf,
         return;
     }
 
-    ngx_http_discovery_metrics_assign(dmcf, copy, len, log);
+    /* the zone's table: installed already */
+    ngx_http_discovery_metrics_assign(dmcf, copy, len, NULL, log);
     ngx_free(copy);
 }
 
@@ -521,19 +522,24 @@ ngx_http_discovery_metrics_assign_current(ngx_http_discovery_main_conf_t *dmcf,
 /*
  * Gives the routes of a table (a copy, out of the zone) their slots: by
  * the publisher before it installs the table, or by check() above.  In a
- * background thread, or on the event loop where there is none.
+ * background thread, or on the event loop where there is none.  The
+ * table's figures (its routes, conflicts, overlaps, and each service's
+ * routes) are the scrape's at once for the zone's own table (keep NULL);
+ * a table yet to be installed leaves them in *keep (its `own` NULL if
+ * none), for ngx_http_discovery_metrics_installed_locked() to show once
+ * it is: a table that is never installed (the zone full, one published
+ * meanwhile) never shows.
  */
 
 void
 ngx_http_discovery_metrics_assign(ngx_http_discovery_main_conf_t *dmcf,
-    u_char *table, size_t len, ngx_log_t *log)
+    u_char *table, size_t len, discovery_metrics_assigned_t *keep,
+    ngx_log_t *log)
 {
     ngx_str_t                             name;
-    ngx_uint_t                            i;
     discovery_error_t                     err;
     discovery_metrics_memory_t            memory;
     discovery_metrics_assigned_t          a;
-    ngx_http_discovery_record_t          *rec;
     ngx_http_discovery_metrics_sh_t      *m;
     ngx_http_discovery_metrics_memory_t   mem;
 
@@ -577,18 +583,8 @@ ngx_http_discovery_metrics_assign(ngx_http_discovery_main_conf_t *dmcf,
 
     ngx_shmtx_lock(&dmcf->shpool->mutex);
 
-    m->generation = a.generation;
-    m->routes = a.routes;
-    m->conflicts = a.conflicts;
-    m->overlaps = a.overlaps;
-
-    for (i = 0; i < a.n; i++) {
-        rec = ngx_http_discovery_metrics_record(dmcf->sh, a.services[i].name,
-                                                a.services[i].name_len);
-        if (rec) {
-            rec->routed = a.services[i].routes;
-            rec->rejected = a.services[i].rejected;
-        }
+    if (keep == NULL) {
+        ngx_http_discovery_metrics_installed_locked(dmcf, &a, a.generation);
     }
 
     ngx_http_discovery_metrics_expire_locked(dmcf, 0);
@@ -613,7 +609,45 @@ ngx_http_discovery_metrics_assign(ngx_http_discovery_main_conf_t *dmcf,
                    "%uL removed, %uL without room", a.generation, a.kept,
                    a.added, a.removed, a.unassigned);
 
+    if (keep) {
+        *keep = a;
+        return;
+    }
+
     discovery_metrics_assigned_free(&a);
+}
+
+
+/* under the lock: the figures of the table of that generation, installed */
+
+void
+ngx_http_discovery_metrics_installed_locked(
+    ngx_http_discovery_main_conf_t *dmcf, discovery_metrics_assigned_t *a,
+    ngx_atomic_uint_t generation)
+{
+    ngx_uint_t                        i;
+    ngx_http_discovery_record_t      *rec;
+    ngx_http_discovery_metrics_sh_t  *m;
+
+    m = dmcf->sh->metrics;
+
+    if (m == NULL || a->own == NULL || a->generation != generation) {
+        return;
+    }
+
+    m->generation = a->generation;
+    m->routes = a->routes;
+    m->conflicts = a->conflicts;
+    m->overlaps = a->overlaps;
+
+    for (i = 0; i < a->n; i++) {
+        rec = ngx_http_discovery_metrics_record(dmcf->sh, a->services[i].name,
+                                                a->services[i].name_len);
+        if (rec) {
+            rec->routed = a->services[i].routes;
+            rec->rejected = a->services[i].rejected;
+        }
+    }
 }
 
 

@@ -106,6 +106,7 @@ struct ngx_http_discovery_publication_s {
     size_t                             ztable_size;
     discovery_buf_t                    image;    /* out's router */
     ngx_http_discovery_image_t        *zimage;   /* its copy in the zone */
+    discovery_metrics_assigned_t       assigned; /* shown once installed */
     unsigned                           image_failed:1;
     unsigned                           declined:1;  /* nothing to do */
     discovery_error_t                  err;
@@ -748,8 +749,9 @@ ngx_http_discovery_publication_work(void *data, ngx_log_t *log)
 
     if (p->rc == DISCOVERY_OK) {
         /* the new routes count from the table's first request on */
+        discovery_metrics_assigned_free(&p->assigned);
         ngx_http_discovery_metrics_assign(p->pub->dmcf, p->out.data,
-                                          p->out.len, log);
+                                          p->out.len, &p->assigned, log);
         t[3] = ngx_http_discovery_thread_usec();
 
         ngx_http_discovery_publication_zone_copies(p);
@@ -1090,6 +1092,11 @@ ngx_http_discovery_publication_install(ngx_http_discovery_publication_t *p)
 
     published = (generation || p->rc == DISCOVERY_UNCHANGED);
 
+    if (generation) {
+        ngx_http_discovery_metrics_installed_locked(dmcf, &p->assigned,
+                                                    generation);
+    }
+
     for (i = 0; i < p->n; i++) {
         change = &p->changes[i];
 
@@ -1300,6 +1307,7 @@ ngx_http_discovery_publication_free(ngx_http_discovery_publication_t *p)
     discovery_buf_free(&p->out);
     discovery_buf_free(&p->image);
     discovery_buf_free(&p->zcontrols);
+    discovery_metrics_assigned_free(&p->assigned);
     ngx_free(p->said);
     ngx_free(p->base);
 
