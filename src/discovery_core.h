@@ -841,6 +841,10 @@ int discovery_registry_release_request(discovery_registry_t *r,
     const char *name, size_t len, int64_t lease, discovery_buf_t *out,
     discovery_error_t *err) DISCOVERY_NOEXCEPT;
 
+/* the body of the check of a silent watch's member (see registry.hpp) */
+int discovery_registry_check_request(discovery_registry_t *r,
+    discovery_buf_t *out, discovery_error_t *err) DISCOVERY_NOEXCEPT;
+
 /* a grant's or keepalive's answer: *ttl 0 when etcd no longer has it */
 int discovery_registry_lease_answer(const unsigned char *body, size_t len,
     int64_t *lease, int64_t *ttl, discovery_error_t *err) DISCOVERY_NOEXCEPT;

@@ -1393,6 +1393,17 @@ int discovery_registry_release_request(discovery_registry_t *r,
     });
 }
 
+int discovery_registry_check_request(discovery_registry_t *r,
+                                     discovery_buf_t *out,
+                                     discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        std::string body = discovery::checkRequest(r->table.prefix());
+        giveBuffer(body.data(), body.size(), out);
+        return DISCOVERY_OK;
+    });
+}
+
 int discovery_registry_lease_answer(const unsigned char *body, size_t len,
                                     int64_t *lease, int64_t *ttl,
                                     discovery_error_t *err) noexcept

@@ -1008,6 +1008,18 @@ std::string releaseRequest(std::string_view pollersKey,
     return w.take();
 }
 
+std::string checkRequest(std::string_view prefix)
+{
+    JsonWriter w;
+    w.beginObject();
+    w.key("key");
+    w.string(encodeBase64(prefix));
+    w.key("count_only");
+    w.boolean(true);
+    w.endObject();
+    return w.take();
+}
+
 void parseLeaseAnswer(std::string_view body, int64_t &lease, int64_t &ttl)
 {
     Tree tree = parseJson(body, "the lease answer");

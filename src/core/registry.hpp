@@ -175,6 +175,13 @@ std::string routesRequest(std::string_view pollersKey,
 std::string releaseRequest(std::string_view pollersKey,
                            std::string_view routesKey, int64_t lease);
 
+/*
+ * The check of the member a silent watch is on: a read of the one key
+ * PREFIX, counted only, and linearizable (etcd's default): a member
+ * answers it only when it runs, has a leader and a quorum behind it.
+ */
+std::string checkRequest(std::string_view prefix);
+
 // A grant's or a keepalive's answer: the lease and its TTL (seconds), a
 // TTL of 0 for a lease etcd no longer has.  An error answer throws.
 void parseLeaseAnswer(std::string_view body, int64_t &lease, int64_t &ttl);

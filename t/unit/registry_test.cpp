@@ -392,6 +392,23 @@ TEST(RegistryTable, TracksTheOverridesKeyApartFromTheServices)
                   + "\",\"value\":\"YWI=\"}");
 }
 
+TEST(Requests, TheCheckOfAMemberIsALinearizableCountOfOneKey)
+{
+    // no range_end: one key; no "serializable": the leader is asked
+    EXPECT_EQ(checkRequest("/p/"),
+              "{\"key\":\"" + b64("/p/") + "\",\"count_only\":true}");
+
+    discovery_registry_t *r = discovery_registry_create("/fleet/", 7);
+    ASSERT_NE(r, nullptr);
+    discovery_error_t err;
+    discovery_buf_t body{nullptr, 0};
+    ASSERT_EQ(discovery_registry_check_request(r, &body, &err), DISCOVERY_OK);
+    EXPECT_EQ(std::string(reinterpret_cast<char *>(body.data), body.len),
+              checkRequest("/fleet/"));
+    discovery_buf_free(&body);
+    discovery_registry_destroy(r);
+}
+
 TEST(RegistryServing, TheValidServicesAsDirectiveArguments)
 {
     RegistryTable t("/p/");
