@@ -136,6 +136,7 @@ typedef struct {
     /* a short answer, kept by ngx_http_discovery_registry_keep() */
     size_t                               received;
     u_char                              *answer;
+    ngx_msec_t                           timeout;    /* 0: the default */
 } ngx_http_discovery_registry_call_t;
 
 
@@ -221,11 +222,20 @@ typedef struct {
     ngx_uint_t                           watching;   /* created */
     ngx_msec_t                           compacted;  /* last read for it */
 
+    /*
+     * The check of the watch's member while the watch is silent, one at
+     * a time: when it was sent, and when the watch last received bytes.
+     */
+    ngx_http_discovery_registry_call_t   check_call;
+    ngx_msec_t                           checked;
+    ngx_msec_t                           heard;
+
     ngx_event_t                          lease;
     ngx_event_t                          settle;     /* then follow */
     ngx_event_t                          sync;
     ngx_event_t                          retry;
     ngx_event_t                          stalled;    /* of the watch */
+    ngx_event_t                          check;      /* the watch silent */
     ngx_event_t                          took;       /* the reload asked */
     ngx_log_t                           *log;
 } ngx_http_discovery_registry_watcher_t;
@@ -281,6 +291,8 @@ static void ngx_http_discovery_registry_values(void);
 static void ngx_http_discovery_registry_orphans(int64_t lease);
 static void ngx_http_discovery_registry_lease_done(CURLcode result);
 static void ngx_http_discovery_registry_share_done(CURLcode result);
+static void ngx_http_discovery_registry_check_handler(ngx_event_t *ev);
+static void ngx_http_discovery_registry_check_done(CURLcode result);
 
 
 static ngx_http_discovery_registry_watcher_t  ngx_http_discovery_watcher;
@@ -944,6 +956,12 @@ ngx_http_discovery_registry_init_worker(ngx_cycle_t *cycle,
     w->stalled.cancelable = 1;
     w->took.cancelable = 1;
 
+    w->check.handler = ngx_http_discovery_registry_check_handler;
+    w->check.data = &ngx_http_discovery_registry_dumb;
+    w->check.log = cycle->log;
+    w->check.cancelable = 1;
+    w->check_call.timeout = w->conf->timeout;
+
     ngx_add_timer(&w->lease, 1);
 }
 
@@ -1267,7 +1285,9 @@ ngx_http_discovery_registry_start(ngx_uint_t step)
     if (step == NGX_HTTP_DISCOVERY_REGISTRY_WATCH) {
         /*
          * A watch has no end; a member that went away without a word is
-         * found by TCP keepalive, probes every second after timeout=.
+         * found by TCP keepalive, probes every second after timeout=; a
+         * frozen one, whose kernel answers the probes, by the check of a
+         * silent watch (ngx_http_discovery_registry_check_handler).
          */
         rc |= curl_easy_setopt(w->watch.easy, CURLOPT_TCP_KEEPALIVE, 1L);
         rc |= curl_easy_setopt(w->watch.easy, CURLOPT_TCP_KEEPIDLE,
@@ -1361,6 +1381,12 @@ ngx_http_discovery_registry_stop(void)
 
     if (w->stalled.timer_set) {
         ngx_del_timer(&w->stalled);
+    }
+
+    ngx_http_discovery_registry_call_free(&w->check_call);
+
+    if (w->check.timer_set) {
+        ngx_del_timer(&w->check);
     }
 }
 
@@ -3067,6 +3093,105 @@ ngx_http_discovery_registry_share_done(CURLcode result)
 }
 
 
+/*
+ * A watch silent for timeout=: its member is asked a linearizable read of
+ * one key, counted only, within timeout=.  A member frozen (SIGSTOP, a
+ * paused VM, a hung process) keeps the watch open and silent, its kernel
+ * answering TCP keepalive, and cannot end it as "hasleader" would; etcd's
+ * progress notifications come every 10 minutes.  Not GET /health: etcd
+ * 3.4 says "false" there during an alarm (NOSPACE), while its members
+ * still serve reads and watches: every member would be left in turn.
+ * The read needs what the watch needs, the token included.
+ */
+
+static void
+ngx_http_discovery_registry_check_handler(ngx_event_t *ev)
+{
+    discovery_error_t                       err;
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit || !w->leased
+        || w->step != NGX_HTTP_DISCOVERY_REGISTRY_WATCH || !w->watching
+        || w->check_call.easy)
+    {
+        return;
+    }
+
+    if (discovery_registry_check_request(w->registry, &w->check_call.body,
+                                         &err)
+        != DISCOVERY_OK
+        || ngx_http_discovery_registry_send(&w->check_call, "/v3/kv/range")
+           != NGX_OK)
+    {
+        ngx_http_discovery_registry_call_free(&w->check_call);
+        ngx_add_timer(ev, w->conf->timeout);
+        return;
+    }
+
+    w->checked = ngx_current_msec;
+}
+
+
+static void
+ngx_http_discovery_registry_check_done(CURLcode result)
+{
+    long                                    status;
+    discovery_error_t                       err;
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+
+    status = 0;
+    curl_easy_getinfo(w->check_call.easy, CURLINFO_RESPONSE_CODE, &status);
+
+    /* why it failed, if it did: etcd's reason, else the status */
+
+    if (result == CURLE_OK
+        && discovery_registry_answer_error(w->check_call.answer,
+                                           w->check_call.received, &err)
+           == DISCOVERY_OK)
+    {
+        ngx_snprintf((u_char *) err.text, DISCOVERY_ERROR_LEN,
+                     "HTTP status %l%Z", status);
+    }
+
+    ngx_http_discovery_registry_call_free(&w->check_call);
+
+    if (result == CURLE_OK && ngx_http_discovery_registry_refused(status)) {
+        return;
+    }
+
+    /*
+     * Answered 200: the member read, whatever became of the body.  The
+     * watch received meanwhile: its member is alive, however slow.
+     */
+
+    if (status == 200 || (ngx_msec_int_t) (w->heard - w->checked) >= 0) {
+        if (w->watching && discovery_registry_watch_pending(w->registry) == 0)
+        {
+            ngx_add_timer(&w->check, w->conf->timeout);
+        }
+
+        return;
+    }
+
+    if (result == CURLE_OPERATION_TIMEDOUT) {
+        ngx_http_discovery_registry_failed("the watch was silent and its "
+                                           "member did not answer a check "
+                                           "within %M ms", w->conf->timeout);
+        return;
+    }
+
+    ngx_http_discovery_registry_failed("the watch was silent and its member "
+                                       "failed a check: %s",
+                                       result == CURLE_OK
+                                       ? err.text
+                                       : curl_easy_strerror(result));
+}
+
+
 /* a short request to the current member: its answer into call->answer */
 
 static ngx_int_t
@@ -3117,8 +3242,10 @@ ngx_http_discovery_registry_send(ngx_http_discovery_registry_call_t *call,
     rc |= curl_easy_setopt(call->easy, CURLOPT_POSTFIELDS, call->body.data);
     rc |= ngx_http_discovery_curl_handle(&w->curl, call->easy);
     rc |= curl_easy_setopt(call->easy, CURLOPT_TIMEOUT_MS,
-                           (long) ngx_min(w->conf->timeout,
-                                          NGX_HTTP_DISCOVERY_SHARE_TTL * 1000));
+                           (long) (call->timeout ? call->timeout
+                                   : ngx_min(w->conf->timeout,
+                                             NGX_HTTP_DISCOVERY_SHARE_TTL
+                                             * 1000)));
     rc |= ngx_http_discovery_registry_tls(call->easy, w->dmcf);
     rc |= curl_easy_setopt(call->easy, CURLOPT_WRITEFUNCTION,
                            ngx_http_discovery_registry_keep);
@@ -3430,6 +3557,8 @@ ngx_http_discovery_registry_write(char *ptr, size_t size, size_t nmemb,
     curl_easy_getinfo(w->watch.easy, CURLINFO_RESPONSE_CODE, &status);
 
     if (w->step == NGX_HTTP_DISCOVERY_REGISTRY_WATCH && status == 200) {
+        w->heard = ngx_current_msec;
+
         if (discovery_registry_watch_feed(w->registry, (u_char *) ptr, len,
                                           &err)
             != DISCOVERY_OK)
@@ -3454,8 +3583,17 @@ ngx_http_discovery_registry_write(char *ptr, size_t size, size_t nmemb,
                 ngx_del_timer(&w->stalled);
             }
 
-        } else if (!w->stalled.timer_set) {
-            ngx_add_timer(&w->stalled, w->conf->timeout);
+            /* silent from now: its member is checked after timeout= */
+            ngx_add_timer(&w->check, w->conf->timeout);
+
+        } else {
+            if (!w->stalled.timer_set) {
+                ngx_add_timer(&w->stalled, w->conf->timeout);
+            }
+
+            if (w->check.timer_set) {
+                ngx_del_timer(&w->check);
+            }
         }
 
         return len;
@@ -3523,6 +3661,11 @@ ngx_http_discovery_registry_ended(CURL *easy, CURLcode result)
 
     if (w->share_call.easy && easy == w->share_call.easy) {
         ngx_http_discovery_registry_share_done(result);
+        return;
+    }
+
+    if (w->check_call.easy && easy == w->check_call.easy) {
+        ngx_http_discovery_registry_check_done(result);
         return;
     }
 
