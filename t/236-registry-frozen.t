@@ -189,13 +189,27 @@ if (DiscoveryTest::wait_for("the watch on the first member", sub { main::request
     }
     DiscoveryTest::wait_status(qr/"name":"after","url":"[^"]*","upstream":"[^"]*","state":"[^"]*","drained":false,"origin":"registry"/, 5)
         and Test::More::diag(sprintf "and routed: %.2f s", Time::HiRes::time() - $t0);
+    DiscoveryTest::wait_status(qr/"table_revision":7/, 5);
+
+    # what it was asked while frozen, it reads once woken: the check, and
+    # not the read of the reload's new worker, which began with the member
+    # the last watcher was to try next
     kill 'CONT', -$main::member{frozen};
+    DiscoveryTest::wait_for("the check logged", sub { main::requests('frozen', qr{count_only}) >= 1 });
+    Time::HiRes::sleep(0.3);
+    Test::More::is(main::requests('frozen', qr{count_only}), 1, 'one check of the frozen member');
+    Test::More::is(main::requests('frozen', qr{^/v3/kv/range$}), 1, 'one read of the frozen member');
 }
 --- request
 GET /_discovery
 --- response_body_like: "registry":\{.*"state":"up","since":\d+,"endpoint":"http://127\.0\.0\.1:\d+","revision":7,"table_revision":7,"last_error":"the watch was silent and its member did not answer a check within 1000 ms","services_count":1
 --- error_log eval
 qr/\[error\].*discovery: registry at "http:\/\/127\.0\.0\.1:$ENV{TEST_NGINX_FROZEN_PORT}" failed: the watch was silent and its member did not answer a check within 1000 ms/
+--- no_error_log
+Operation timed out
+[alert]
+[emerg]
+[crit]
 
 
 

@@ -1047,6 +1047,13 @@ ngx_http_discovery_registry_lease_handler(ngx_event_t *ev)
         rsh->pid = ngx_pid;
         rsh->until = ngx_current_msec + NGX_HTTP_DISCOVERY_REGISTRY_LEASE;
         take = 1;
+
+        /*
+         * The member the last watcher used or was to try next: a reload's
+         * new worker began with the first, and waited timeout= on it again
+         * when it was the one left (frozen, or gone without a word).
+         */
+        w->endpoint = rsh->endpoint;
     }
 
     ngx_shmtx_unlock(&w->dmcf->shpool->mutex);
