@@ -319,6 +319,51 @@ def test_the_leader_killed_under_load(fleet):
     fleet.wait_members([leader])
 
 
+def test_a_frozen_member_is_left_and_what_is_put_meanwhile_is_routed(fleet):
+    """A member frozen (SIGSTOP) while the watches on it are idle: its kernel
+    still answers TCP keepalive and it cannot end them, so only the check of
+    a silent watch tells. A service put through another member meanwhile is
+    routed by every gateway within timeout= (1 s) + 2 s."""
+    svc = fleet.service("thawed", prefix="/elsewhere/")  # not in the gateways' prefix
+    svc.start()
+    watched = [gw.status()["registry"]["endpoint"] for gw in fleet.gateways]
+    frozen = max(fleet.members, key=lambda m: watched.count(m.url))
+    others = [m for m in fleet.members if m is not frozen]
+    watching = [i for i, url in enumerate(watched) if url == frozen.url]
+
+    frozen.proc.send_signal(signal.SIGSTOP)
+    try:
+        since = time.monotonic()
+        key = b64("/nginx-discovery/services/thawed")
+        value = b64(json.dumps({"url": svc.url, "interval": "1s", "timeout": "1s"}))
+
+        def put():
+            for m in others:  # the frozen one may have been the leader
+                try:
+                    if "header" in m.call("/kv/put", {"key": key, "value": value}):
+                        return True
+                except (httpx.HTTPError, ValueError):
+                    pass
+            return False
+
+        wait_until(put, timeout=10, message="the put through another member")
+        put_at = time.monotonic()
+        times = fleet.wait_all("/thawed/1", 200, 1 + 2, put_at)
+        left = [gw.status()["registry"] for gw in fleet.gateways]
+        report(f"etcd member {frozen.name} frozen (SIGSTOP), watched by gateway "
+               + (", ".join(str(i + 1) for i in watching) or "none")
+               + f"; a service put {put_at - since:.2f} s later -> routed by gateway "
+               "1, 2, 3 after " + ", ".join(f"{t:.2f} s" for t in times))
+        for r in left:
+            assert r["state"] == "up" and r["endpoint"] != frozen.url, r
+        for i in watching:
+            assert "did not answer a check" in left[i]["last_error"], left[i]
+    finally:
+        frozen.proc.send_signal(signal.SIGCONT)
+    fleet.wait_members([frozen])
+    svc.stop()
+
+
 def test_every_member_stopped_under_load_then_resync_after_a_compaction(fleet):
     load_gateways = fleet.gateways[:2]
     restarted = fleet.gateways[2]
