@@ -259,6 +259,25 @@ h2 POST /shop.Catalog/Get HTTP/2.0
 
 
 
+=== TEST 10.1: and beside proxy_pass, by $discovery_protocol, as the variable form does
+--- config
+    location / {
+        discovery_route on;
+        if ($discovery_protocol = grpc) {
+            grpc_pass grpc://discovery;
+        }
+        proxy_pass http://discovery;
+    }
+    location = /_discovery {
+        discovery_status;
+    }
+--- request eval
+["POST /shop.Catalog/Get\nhello", "GET /chat/1"]
+--- response_body eval
+["h2 POST /shop.Catalog/Get HTTP/2.0\n", "chat GET /chat/1 1\n"]
+
+
+
 === TEST 11: a reload that adds a service: its routes go to its upstream
 --- http_config eval: $::Services . "# LATE\n" . $::Backends
 --- init
