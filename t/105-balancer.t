@@ -79,18 +79,6 @@ our $Backends = <<'_EOC_';
         }
     }
     server {
-        listen 127.0.0.1:$TEST_NGINX_TLS_PORT ssl;
-        ssl_certificate $TEST_NGINX_PKI/server.pem;
-        ssl_certificate_key $TEST_NGINX_PKI/server.key;
-        default_type application/json;
-        location = /health {
-            return 200 '{"routes": [{"path": "/s/{id}", "methods": ["GET"]}]}';
-        }
-        location / {
-            return 200 "secure $request_uri $https\n";
-        }
-    }
-    server {
         listen 127.0.0.1:$TEST_NGINX_H2_PORT http2;
         location / {
             return 200 "h2 $request_method $request_uri $server_protocol\n";
@@ -109,11 +97,9 @@ our $Backends = <<'_EOC_';
 _EOC_
 
 our $Services = <<'_EOC_';
-    discovery_ssl_verify off;
     discovery_service chat http://127.0.0.1:$TEST_NGINX_CHAT_PORT;
     discovery_service users http://127.0.0.1:$TEST_NGINX_USERS_PORT;
     discovery_service orders http://127.0.0.1:$TEST_NGINX_CHAT_PORT uri=/orders-health upstream=pool;
-    discovery_service secure https://127.0.0.1:$TEST_NGINX_TLS_PORT;
     discovery_service shop http://127.0.0.1:$TEST_NGINX_CHAT_PORT uri=/shop-health upstream=shop_h2;
 
     upstream discovery {
@@ -128,6 +114,25 @@ our $Services = <<'_EOC_';
     }
     upstream shop_h2 {
         server 127.0.0.1:$TEST_NGINX_H2_PORT;
+    }
+_EOC_
+
+# the TLS service, only in the blocks about it: its polls' handshakes are
+# slow under valgrind
+our $Tls = <<'_EOC_';
+    discovery_ssl_verify off;
+    discovery_service secure https://127.0.0.1:$TEST_NGINX_TLS_PORT;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_TLS_PORT ssl;
+        ssl_certificate $TEST_NGINX_PKI/server.pem;
+        ssl_certificate_key $TEST_NGINX_PKI/server.key;
+        default_type application/json;
+        location = /health {
+            return 200 '{"routes": [{"path": "/s/{id}", "methods": ["GET"]}]}';
+        }
+        location / {
+            return 200 "secure $request_uri $https\n";
+        }
     }
 _EOC_
 
@@ -225,6 +230,7 @@ discovery: a request that was not routed reached upstream "discovery": "discover
 
 
 === TEST 7: an https service through "http://discovery": 502, not plain text to its TLS port
+--- http_config eval: $::Services . $::Tls . $::Backends
 --- request
 GET /s/1
 --- error_code: 502
@@ -234,6 +240,7 @@ qr/\[error\] .*discovery: service "secure" at "https:\/\/127\.0\.0\.1:\d+" is no
 
 
 === TEST 8: "https://discovery" reaches it over TLS
+--- http_config eval: $::Services . $::Tls . $::Backends
 --- request
 GET /via-tls/s/1
 --- response_body
@@ -242,6 +249,7 @@ secure /s/1 on
 
 
 === TEST 9: and refuses an http service
+--- http_config eval: $::Services . $::Tls . $::Backends
 --- request
 GET /via-tls/chat/1
 --- error_code: 502
