@@ -580,7 +580,8 @@ void ngx_http_discovery_poller_exit_worker(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_discovery_decision(ngx_http_request_t *r,
     ngx_uint_t *status, ngx_str_t *service, ngx_str_t *route);
 ngx_int_t ngx_http_discovery_routed(ngx_http_request_t *r,
-    ngx_http_discovery_service_t **service, ngx_str_t *name);
+    ngx_http_discovery_service_t **service, ngx_str_t *name,
+    ngx_str_t *upstream);
 
 /* ngx_http_discovery_metrics.c */
 char *ngx_http_discovery_metrics(ngx_conf_t *cf, ngx_command_t *cmd,

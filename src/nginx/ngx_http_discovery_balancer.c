@@ -19,6 +19,8 @@ static ngx_int_t ngx_http_discovery_balancer_init(ngx_conf_t *cf,
     ngx_http_upstream_srv_conf_t *us);
 static ngx_int_t ngx_http_discovery_balancer_init_peer(ngx_http_request_t *r,
     ngx_http_upstream_srv_conf_t *us);
+static ngx_int_t ngx_http_discovery_balancer_unknown(ngx_http_request_t *r,
+    ngx_http_upstream_srv_conf_t *us, ngx_str_t *name, ngx_str_t *upstream);
 static ngx_int_t ngx_http_discovery_balancer_refuse(ngx_http_request_t *r);
 static ngx_int_t ngx_http_discovery_balancer_get_peer(ngx_peer_connection_t *pc,
     void *data);
@@ -333,13 +335,13 @@ static ngx_int_t
 ngx_http_discovery_balancer_init_peer(ngx_http_request_t *r,
     ngx_http_upstream_srv_conf_t *us)
 {
-    ngx_str_t                      name;
+    ngx_str_t                      name, upstream;
     ngx_http_upstream_t           *u;
     ngx_http_discovery_service_t  *service;
 
     u = r->upstream;
 
-    if (ngx_http_discovery_routed(r, &service, &name) != NGX_OK) {
+    if (ngx_http_discovery_routed(r, &service, &name, &upstream) != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "discovery: a request that was not routed reached "
                       "upstream \"%V\": \"discovery_balancer\" needs "
@@ -348,7 +350,11 @@ ngx_http_discovery_balancer_init_peer(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    if (service == NULL || service->uscf == NULL) {
+    if (service == NULL) {
+        return ngx_http_discovery_balancer_unknown(r, us, &name, &upstream);
+    }
+
+    if (service->uscf == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "discovery: service \"%V\" has no upstream for "
                       "\"discovery_balancer\" in this configuration", &name);
@@ -379,6 +385,82 @@ ngx_http_discovery_balancer_init_peer(ngx_http_request_t *r,
 #endif
 
     return service->uscf->peer.init(r, service->uscf);
+}
+
+
+/*
+ * A service of the table that this worker's configuration does not have:
+ * during a reload, one the new configuration added, routed by an old
+ * worker, or one it removed, routed by a new worker until its routes are
+ * gone.  It is proxied as "proxy_pass http://$discovery_upstream" would:
+ * to the upstream block of that name, or to the address; the search by
+ * name is for this moment only.  Its scheme is not known here.
+ */
+
+static ngx_int_t
+ngx_http_discovery_balancer_unknown(ngx_http_request_t *r,
+    ngx_http_upstream_srv_conf_t *us, ngx_str_t *name, ngx_str_t *upstream)
+{
+    ngx_url_t                        url;
+    ngx_uint_t                       i;
+    ngx_http_upstream_t             *u;
+    ngx_http_upstream_srv_conf_t   **uscfp;
+    ngx_http_upstream_main_conf_t   *umcf;
+
+    u = r->upstream;
+
+    umcf = ngx_http_get_module_main_conf(r, ngx_http_upstream_module);
+    uscfp = umcf->upstreams.elts;
+
+    for (i = 0; i < umcf->upstreams.nelts; i++) {
+        if ((uscfp[i]->flags & NGX_HTTP_UPSTREAM_CREATE)
+            && !ngx_http_discovery_is_balancer(uscfp[i])
+            && uscfp[i]->host.len == upstream->len
+            && ngx_strncasecmp(uscfp[i]->host.data, upstream->data,
+                               upstream->len) == 0)
+        {
+            u->upstream = uscfp[i];
+#if (NGX_HTTP_SSL)
+            u->ssl_name = uscfp[i]->host;
+#endif
+            return uscfp[i]->peer.init(r, uscfp[i]);
+        }
+    }
+
+    ngx_memzero(&url, sizeof(ngx_url_t));
+
+    url.url = *upstream;
+    url.no_resolve = 1;
+
+    if (upstream->len == 0
+        || ngx_parse_url(r->pool, &url) != NGX_OK
+        || url.addrs == NULL)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "discovery: service \"%V\" is not in this "
+                      "configuration, and \"%V\" is not an address for "
+                      "upstream \"%V\" to proxy to", name, upstream,
+                      &us->host);
+        return ngx_http_discovery_balancer_refuse(r);
+    }
+
+    u->resolved = ngx_pcalloc(r->pool, sizeof(ngx_http_upstream_resolved_t));
+    if (u->resolved == NULL) {
+        return NGX_ERROR;
+    }
+
+    u->resolved->sockaddr = url.addrs[0].sockaddr;
+    u->resolved->socklen = url.addrs[0].socklen;
+    u->resolved->name = url.addrs[0].name;
+    u->resolved->naddrs = 1;
+    u->resolved->host = url.host;
+    u->resolved->port = url.port;
+
+#if (NGX_HTTP_SSL)
+    u->ssl_name = url.host;
+#endif
+
+    return ngx_http_upstream_create_round_robin_peer(r, u->resolved);
 }
 
 
