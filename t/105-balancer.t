@@ -303,6 +303,36 @@ DiscoveryTest::wait_status(qr/"name":"late","url":"[^"]*","upstream":"[^"]*","st
 
 
 
+=== TEST 11.1: an old worker routes a service only the new configuration has to its address
+--- http_config eval: $::Services . "# LATE\n" . $::Backends
+--- init
+DiscoveryTest::wait_ready();
+my $port = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984;
+my $old = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                Proto => 'tcp', Timeout => 10)
+    or die "connect: $!";
+# a request not yet whole: the old worker keeps its connection through the
+# reload (the reload's wait for it to go times out)
+print $old "GET /late/2 HTTP/1.0\r\nHost: localhost\r\n";
+sleep 0.3;
+Test::More::is(DiscoveryTest::reload_config(sub {
+    my $conf = shift;
+    $conf =~ s{# LATE}{discovery_service late http://127.0.0.1:$ENV{TEST_NGINX_LATE_PORT};};
+    return $conf;
+}, 3), 'timeout', 'the old worker stays, with the request it reads');
+DiscoveryTest::wait_status(qr/"name":"late","url":"[^"]*","upstream":"[^"]*","state":"healthy"/, 10)
+    && DiscoveryTest::wait_status(qr{"/late/\{id\}"});
+print $old "\r\n";
+my $res = do { local $/; <$old> };
+Test::More::like($res, qr{^HTTP/1\.1 200 .*\r\n\r\nlate /late/2\n\z}s,
+                 'the old worker proxied it');
+--- request
+GET /late/1
+--- response_body
+late /late/1
+
+
+
 === TEST 12: a service of the registry, at an address: an upstream of its own
 --- http_config
     discovery_registry etcd http://127.0.0.1:$TEST_NGINX_ETCD_PORT;
