@@ -6,7 +6,10 @@
 #      (SIZES), in alternating short wrk rounds; the median of the rounds.
 #      Then paired rounds: the plain proxy and the module loaded at once,
 #      sharing one core, so that both see the same machine at every moment.
-#      "metrics" is the module with discovery_metrics on (issue 16).
+#      "metrics" is the module with discovery_metrics on (issue 16);
+#      "balancer" the module behind a static "proxy_pass http://discovery"
+#      to an upstream block with discovery_balancer, "balancer-metrics" it
+#      with discovery_metrics on.
 #   2. The C++ core alone (bench/router_bench.cpp, Google Benchmark).
 #   3. p99 of routed requests while 200 services are polled every second and
 #      50 of them hang until their timeout, versus discovery idle; a
@@ -206,7 +209,7 @@ upstream_block() {
 # gateway_conf KIND SIZE DIR PORT [EXTRA_HTTP]: nginx.conf of one gateway
 gateway_conf() {
     local kind=$1 size=$2 dir=$3 port=$4 extra=${5:-}
-    case $kind in module|metrics|table|services) echo "load_module $MODULE;" ;; esac
+    case $kind in module|metrics|balancer*|table|services) echo "load_module $MODULE;" ;; esac
     [ "$kind" = handwritten ] && echo "pcre_jit on;"
     conf_head "$dir"
     echo "http {"
@@ -227,8 +230,10 @@ gateway_conf() {
 $TABLE_STATE
 EOF
         ;;
-    module|metrics)
+    module|metrics|balancer*)
         upstream_block api
+        [[ $kind = balancer* ]] \
+            && echo "    upstream discovery { discovery_balancer; }"
         cat <<EOF
     discovery_zone 256m;
     discovery_max_size 64m;
@@ -246,14 +251,16 @@ EOF
     handwritten)
         sed 's/^/        /' "$WORK/routes/locations-$size.conf"
         echo "        location / { return 404; }" ;;
-    module|metrics|table|services)
+    module|metrics|balancer*|table|services)
+        local pass='http://$discovery_upstream'
+        [[ $kind = balancer* ]] && pass=http://discovery
         cat <<EOF
         location / {
             discovery_route on;
-            proxy_pass http://\$discovery_upstream;
+            proxy_pass $pass;
 $([ "$kind" = table ] && echo '            add_header X-Worker $pid always;')
         }
-$([ "$kind" = metrics ] && echo '        location = /metrics { discovery_metrics; }')
+$([[ $kind = *metrics ]] && echo '        location = /metrics { discovery_metrics; }')
         location = /_discovery { discovery_status; }
         location /_discovery/api/ { discovery_api write=on; }
         location = /_discovery/ui { discovery_ui; }
@@ -278,7 +285,7 @@ start_gateway() {
     local t0=$SECONDS
     start_nginx "$dir" "$GATEWAY_CPU" || return 1
     log "gateway $kind/$size on :$GATEWAY_PORT, loaded in $((SECONDS - t0))s"
-    if [ "$kind" = module ] || [ "$kind" = metrics ]; then
+    if [[ $kind = module || $kind = *metrics || $kind = balancer ]]; then
         $UTIL wait-status "http://127.0.0.1:$GATEWAY_PORT/_discovery" api 0 0
     elif [ "$kind" = table ]; then
         $UTIL wait-status "http://127.0.0.1:$GATEWAY_PORT/_discovery" t0 \
@@ -393,7 +400,8 @@ http_benchmark() {
     for size in $SIZES; do
         declare -A port=()
         local kinds=()
-        for kind in plain handwritten module metrics; do
+        for kind in plain handwritten module metrics balancer \
+                    balancer-metrics; do
             if start_gateway "$kind" "$size"; then
                 port[$kind]=$GATEWAY_PORT
                 kinds+=("$kind")
@@ -447,6 +455,14 @@ http_benchmark() {
             # what counting costs, apart from routing
             paired_rounds "$size" module "${port[module]}" \
                 metrics "${port[metrics]}" >>"$ptsv"
+        fi
+        if [ -n "${port[balancer]:-}" ]; then
+            paired_rounds "$size" plain "${port[plain]}" \
+                balancer "${port[balancer]}" >>"$ptsv"
+        fi
+        if [ -n "${port[balancer-metrics]:-}" ]; then
+            paired_rounds "$size" plain "${port[plain]}" \
+                balancer-metrics "${port[balancer-metrics]}" >>"$ptsv"
         fi
 
         # the method's control, once: a gateway against its twin
@@ -696,7 +712,7 @@ callgrind_gateway() {
         kill -0 "$pid" 2>/dev/null || die "$kind/$size under callgrind exited"
         sleep 0.2
     done
-    if [ "$kind" = module ] || [ "$kind" = metrics ]; then
+    if [[ $kind = module || $kind = *metrics || $kind = balancer ]]; then
         $UTIL wait-status "http://127.0.0.1:$port/_discovery" api 0 0
     fi
     $UTIL check "http://127.0.0.1:$port" "$WORK/routes/paths-$size.txt" 100 \
@@ -732,9 +748,10 @@ instructions_benchmark() {
         echo "|---:|---|---:|---:|---:|---:|"
     } >"$WORK/instr.md"
 
-    # metrics: the module with discovery_metrics, every request counted
+    # metrics: the module with discovery_metrics, every request counted;
+    # balancer: the module behind "proxy_pass http://discovery"
     for size in $INSTR_SIZES; do
-        for kind in plain module metrics; do
+        for kind in plain module metrics balancer balancer-metrics; do
             read -r ir req < <(callgrind_gateway "$kind" "$size")
             [ "$kind" = plain ] && plain=$((ir / req))
             log "instructions, $size routes, $kind: $((ir / req))/request"

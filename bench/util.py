@@ -185,6 +185,7 @@ def cmd_report(tsv, title, baseline="plain"):
                         n=len(rs), lo=min(col[0]), hi=max(col[0]))
 
     rank = {"plain": 0, "handwritten": 1, "module": 2, "metrics": 3,
+            "balancer": 4, "balancer-metrics": 5,
             "idle": 0, "churn": 1, "idle2": 2}
     order = sorted(rows, key=lambda k: (k[0], rank.get(k[1], 9)))
 

@@ -48,6 +48,10 @@ typedef struct {
     ngx_str_t                      upstream;     /* $discovery_upstream */
     ngx_str_t                      upstream_opt; /* upstream= as given */
     ngx_str_t                      host_port;    /* of url, for upstream */
+    /* the upstream made for host_port's name, as proxy_pass makes one */
+    ngx_http_upstream_srv_conf_t  *implicit;
+    /* where discovery_balancer sends the service's requests, or NULL */
+    ngx_http_upstream_srv_conf_t  *uscf;
     ngx_array_t                   *prefixes;     /* ngx_str_t, or NULL */
 
     ngx_msec_t                     interval;
@@ -309,6 +313,9 @@ typedef struct {
     ngx_str_t                      ssl_certificate;
     ngx_str_t                      ssl_certificate_key;
 
+    /* the upstream blocks with discovery_balancer (srv conf pointers) */
+    ngx_array_t                   *balancers;    /* or NULL */
+
     /* the first "discovery_route on", for a configuration without services */
     u_char                        *route_file;
     ngx_uint_t                     route_line;
@@ -446,6 +453,14 @@ char *ngx_http_discovery_max_size(ngx_conf_t *cf, void *post, void *data);
 char *ngx_http_discovery_upstreams(ngx_conf_t *cf,
     ngx_http_discovery_main_conf_t *dmcf);
 
+/* ngx_http_discovery_balancer.c */
+char *ngx_http_discovery_balancer(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_uint_t ngx_http_discovery_is_balancer(ngx_http_upstream_srv_conf_t *uscf);
+ngx_int_t ngx_http_discovery_balancer_upstreams(ngx_conf_t *cf,
+    ngx_http_discovery_main_conf_t *dmcf);
+ngx_int_t ngx_http_discovery_balancer_check(ngx_conf_t *cf);
+
 /* ngx_http_discovery_background.c */
 #if (NGX_THREADS)
 void ngx_http_discovery_background_init_worker(ngx_cycle_t *cycle);
@@ -564,6 +579,9 @@ void ngx_http_discovery_poller_exit_worker(ngx_cycle_t *cycle);
 /* ngx_http_discovery_handler.c: the access phase's decision, for the log */
 ngx_int_t ngx_http_discovery_decision(ngx_http_request_t *r,
     ngx_uint_t *status, ngx_str_t *service, ngx_str_t *route);
+ngx_int_t ngx_http_discovery_routed(ngx_http_request_t *r,
+    ngx_http_discovery_service_t **service, ngx_str_t *name,
+    ngx_str_t *upstream);
 
 /* ngx_http_discovery_metrics.c */
 char *ngx_http_discovery_metrics(ngx_conf_t *cf, ngx_command_t *cmd,

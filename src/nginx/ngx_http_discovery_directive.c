@@ -225,7 +225,8 @@ ngx_http_discovery_implicit_upstream(ngx_conf_t *cf,
     u.url = service->host_port;
     u.no_resolve = 1;
 
-    if (ngx_http_upstream_add(cf, &u, 0) == NULL) {
+    service->implicit = ngx_http_upstream_add(cf, &u, 0);
+    if (service->implicit == NULL) {
         return NGX_CONF_ERROR;
     }
 
@@ -786,6 +787,8 @@ ngx_http_discovery_max_size(ngx_conf_t *cf, void *post, void *data)
  * $discovery_upstream: upstream= when given (it must name an upstream
  * block), else the service's name when an upstream block has it, else the
  * URL's host:port, which proxy_pass uses without a resolver for addresses.
+ * The block found is discovery_balancer's too; one that has
+ * discovery_balancer itself would send the service's requests back to it.
  */
 
 char *
@@ -814,15 +817,38 @@ ngx_http_discovery_upstreams(ngx_conf_t *cf,
                 && ngx_strncasecmp(uscfp[j]->host.data, name->data,
                                    name->len) == 0)
             {
-                service[i].upstream = *name;
                 break;
             }
         }
 
-        /* a registry service is not worth failing the configuration */
-        if (j == umcf->upstreams.nelts && service[i].upstream_opt.len
-            && service[i].registry)
+        if (j < umcf->upstreams.nelts
+            && ngx_http_discovery_is_balancer(uscfp[j]))
         {
+            if (!service[i].registry) {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "upstream \"%V\" of discovery_service \"%V\" "
+                              "has \"discovery_balancer\", which would send "
+                              "the service's requests back to itself, "
+                              "in %s:%ui", name, &service[i].name,
+                              service[i].file, service[i].line);
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                          "upstream \"%V\" of the registry's service \"%V\" "
+                          "has \"discovery_balancer\": proxying to %V",
+                          name, &service[i].name, &service[i].host_port);
+            continue;
+        }
+
+        if (j < umcf->upstreams.nelts) {
+            service[i].upstream = *name;
+            service[i].uscf = uscfp[j];
+            continue;
+        }
+
+        /* a registry service is not worth failing the configuration */
+        if (service[i].upstream_opt.len && service[i].registry) {
             ngx_log_error(NGX_LOG_WARN, cf->log, 0,
                           "upstream \"%V\" of the registry's service \"%V\" "
                           "is not defined: proxying to %V", name,
@@ -831,7 +857,7 @@ ngx_http_discovery_upstreams(ngx_conf_t *cf,
         }
 
         /* the check runs at the end of "http": name the service's line */
-        if (j == umcf->upstreams.nelts && service[i].upstream_opt.len) {
+        if (service[i].upstream_opt.len) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                           "upstream \"%V\" of discovery_service \"%V\" "
                           "is not defined in %s:%ui", name, &service[i].name,

@@ -483,6 +483,37 @@ ngx_http_discovery_decision(ngx_http_request_t *r, ngx_uint_t *status,
 
 /* one of the match's strings, NGX_HTTP_DISCOVERY_SERVICE to _ALLOW */
 
+/*
+ * For discovery_balancer: the service the access phase routed the request
+ * to, as configured (NULL when this configuration has no such service),
+ * its name and $discovery_upstream; NGX_DECLINED when the access phase
+ * routed nothing here (no "discovery_route on", a subrequest, an answer of
+ * the gateway's own).
+ */
+
+ngx_int_t
+ngx_http_discovery_routed(ngx_http_request_t *r,
+    ngx_http_discovery_service_t **service, ngx_str_t *name,
+    ngx_str_t *upstream)
+{
+    ngx_http_discovery_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_discovery_module);
+
+    if (ctx == NULL || !ctx->decided
+        || ctx->status != DISCOVERY_MATCH_FOUND)
+    {
+        return NGX_DECLINED;
+    }
+
+    *service = ctx->service;
+    *name = ngx_http_discovery_text(ctx, NGX_HTTP_DISCOVERY_SERVICE);
+    *upstream = ngx_http_discovery_text(ctx, NGX_HTTP_DISCOVERY_UPSTREAM);
+
+    return NGX_OK;
+}
+
+
 static ngx_str_t
 ngx_http_discovery_text(ngx_http_discovery_ctx_t *ctx, ngx_uint_t which)
 {

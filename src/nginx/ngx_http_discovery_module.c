@@ -124,6 +124,13 @@ static ngx_command_t  ngx_http_discovery_commands[] = {
       offsetof(ngx_http_discovery_loc_conf_t, route),
       NULL },
 
+    { ngx_string("discovery_balancer"),
+      NGX_HTTP_UPS_CONF|NGX_CONF_NOARGS,
+      ngx_http_discovery_balancer,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("discovery_noncanonical"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_enum_slot,
@@ -227,6 +234,10 @@ ngx_http_discovery_init(ngx_conf_t *cf)
 
     *h = ngx_http_discovery_access_handler;
 
+    if (ngx_http_discovery_balancer_check(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_discovery_metrics_init(cf);
 }
 
@@ -308,6 +319,10 @@ ngx_http_discovery_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     if (ngx_http_discovery_upstreams(cf, dmcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_discovery_balancer_upstreams(cf, dmcf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
