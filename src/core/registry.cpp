@@ -877,24 +877,29 @@ std::string putRequest(std::string_view key, std::string_view value)
     return w.take();
 }
 
-std::string leaseGrantRequest(int64_t ttl)
+namespace {
+
+// {"NAME": "N"}: the JSON gateway takes etcd's int64 fields as strings
+std::string int64Request(const char *name, int64_t value)
 {
     JsonWriter w;
     w.beginObject();
-    w.key("TTL");
-    w.string(std::to_string(ttl));
+    w.key(name);
+    w.string(std::to_string(value));
     w.endObject();
     return w.take();
 }
 
+} // namespace
+
+std::string leaseGrantRequest(int64_t ttl)
+{
+    return int64Request("TTL", ttl);
+}
+
 std::string leaseKeepAliveRequest(int64_t lease)
 {
-    JsonWriter w;
-    w.beginObject();
-    w.key("ID");
-    w.string(std::to_string(lease));
-    w.endObject();
-    return w.take();
+    return int64Request("ID", lease);
 }
 
 namespace {
