@@ -9,6 +9,9 @@
 //   RouterBuild/N     discovery_router_create from the snapshot (what a
 //                     worker does when the table's generation changes)
 //   Parse/N           a route document of N routes through the parser
+//   Decode/N/M        decodeSnapshot of the N-route table, M=0 as a file's
+//                     bytes, M=1 as the zone's (Provenance::Made: what a
+//                     publication does first)
 //   ApplyUnchanged/N  applyPoll of a small service whose routes did not
 //                     change, while the table holds N routes of another:
 //                     the per-poll cost under discovery churn
@@ -408,6 +411,18 @@ void Parse(benchmark::State &state)
                                                  * doc.size()));
 }
 
+void Decode(benchmark::State &state)
+{
+    const Table &t = cached(static_cast<size_t>(state.range(0)));
+    auto from = state.range(1) ? discovery::Provenance::Made
+                               : discovery::Provenance::File;
+
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(discovery::decodeSnapshot(
+            t.snapshot.data(), t.snapshot.size(), from));
+    }
+}
+
 void ApplyUnchanged(benchmark::State &state)
 {
     Table t = table(static_cast<size_t>(state.range(0)), false, true);
@@ -683,6 +698,7 @@ BENCHMARK(LookupPatched)->Arg(10000)->Arg(100000);
 BENCHMARK(RouterBuild)->Arg(10000)->Arg(100000)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(Parse)->Arg(100000)->Unit(benchmark::kMillisecond);
+BENCHMARK(Decode)->Args({100000, 0})->Args({100000, 1})->Unit(benchmark::kMillisecond);
 BENCHMARK(ApplyUnchanged)->Arg(100)->Arg(10000)->Arg(100000)
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(SnapshotBytes)->Args({10000, 0})->Args({10000, 1})->Args({100000, 0})

@@ -8,9 +8,11 @@
 //   3  the same edits, then the length and checksum fixed
 // An edit is 4 bytes: op, u16 offset (mod size), value; ops overwrite,
 // insert, erase or xor a byte.  The blob goes through every C function that
-// reads a snapshot (check, router, status, roster) and the core's applyPoll
-// as `old` and, as a route set, through applyPoll; they must agree on
-// whether it is valid, and applyPoll, which checks only what the changed
+// reads a snapshot (check, router, status, roster); they must agree on
+// whether it is valid.  Valid, it goes through the core's applyPoll as `old`
+// and as a route set (bytes of the zone and of the parser, which applyPoll
+// decodes as Provenance::Made: what decodes as a file's must decode so),
+// and applyPoll, which checks only what the changed
 // routes could change, must make the table checked whole (checkTable) does
 // of an old table whose findings are checkTable()'s.  A valid snapshot's router
 // image, saved to a file and taken back at a start, must make exactly the table
@@ -318,6 +320,9 @@ void imageFile(const Bytes &blob, const discovery::Snapshot &snap,
                 "an adopted image differs from the one built");
 }
 
+void applySet(const unsigned char *p, size_t len,
+              const discovery_service_conf_t &chatConf, fuzz::Log &log);
+
 void run(const Bytes &blob, const uint8_t *raw, size_t rawLen)
 {
     fuzz::Log log;
@@ -396,26 +401,53 @@ void run(const Bytes &blob, const uint8_t *raw, size_t rawLen)
     fuzz::check(rc == DISCOVERY_OK, "roster failed", err.text);
     discovery_buf_free(&out);
 
-    Bytes applied;
-    discovery::PollResult unhealthy{
-        "users", std::string_view(confs[0].url, confs[0].url_len),
-        discovery::ServiceState::Unhealthy, nullptr, 0};
-    rc = apply(p, len, unhealthy, generation + 1, log, applied);
-    fuzz::check(decoded ? rc == DISCOVERY_OK || rc == DISCOVERY_UNCHANGED
-                        : rc == DISCOVERY_ERROR,
-                "apply disagrees with the decoder");
-    if (decoded && snap.checkedBy == discovery::kCheckRules
-        && checkedAsWhole(snap)) {
-        agreesWithWhole(p, len, unhealthy, generation + 1, rc, applied);
-        patchedAgrees(p, len, unhealthy, generation + 1);
+    /*
+     * applyPoll() takes the zone's table and the parser's route sets
+     * (Provenance::Made: templates not compiled again), so only bytes that
+     * decode as a file's are given to it.  As Made, the decoder checks
+     * all but the templates: whatever decodes as a file's decodes so.
+     */
+    bool made = false;
+    try {
+        discovery::decodeSnapshot(p, len, discovery::Provenance::Made);
+        made = true;
+    } catch (const discovery::Error &) {
     }
-    if (rc == DISCOVERY_OK) {
-        fuzz::check(discovery_snapshot_check(applied.data(), applied.size(),
-                                             nullptr, &err) == DISCOVERY_OK,
-                    "apply made a bad snapshot", err.text);
+    fuzz::check(!decoded || made, "decodes as a file's, not as made");
+
+    if (decoded) {
+        Bytes applied;
+        discovery::PollResult unhealthy{
+            "users", std::string_view(confs[0].url, confs[0].url_len),
+            discovery::ServiceState::Unhealthy, nullptr, 0};
+        rc = apply(p, len, unhealthy, generation + 1, log, applied);
+        fuzz::check(rc == DISCOVERY_OK || rc == DISCOVERY_UNCHANGED,
+                    "apply disagrees with the decoder");
+        if (snap.checkedBy == discovery::kCheckRules && checkedAsWhole(snap)) {
+            agreesWithWhole(p, len, unhealthy, generation + 1, rc, applied);
+            patchedAgrees(p, len, unhealthy, generation + 1);
+        }
+        if (rc == DISCOVERY_OK) {
+            fuzz::check(discovery_snapshot_check(applied.data(),
+                                                 applied.size(), nullptr,
+                                                 &err) == DISCOVERY_OK,
+                        "apply made a bad snapshot", err.text);
+        }
     }
 
     // the same bytes as a route set (NULL routes means "unchanged")
+    applySet(p, len, confs[1], log);
+}
+
+/*
+ * The blob as the route set of a poll of "chat" (confs[1]), applied to the
+ * sample: only a set that decodes as a file's, the parser's being checked.
+ */
+void applySet(const unsigned char *p, size_t len,
+              const discovery_service_conf_t &chatConf, fuzz::Log &log)
+{
+    discovery_error_t err;
+
     if (p == nullptr) {
         return;
     }
@@ -425,21 +457,29 @@ void run(const Bytes &blob, const uint8_t *raw, size_t rawLen)
         set = true;
     } catch (const std::exception &) {
     }
-    discovery::PollResult chat{"chat",
-                               std::string_view(confs[1].url, confs[1].url_len),
-                               discovery::ServiceState::Healthy, p, len};
-    rc = apply(sample().data(), sample().size(), chat, 43, log, applied);
-    fuzz::check(set ? rc == DISCOVERY_OK || rc == DISCOVERY_UNCHANGED
-                    : rc == DISCOVERY_ERROR,
-                "apply disagrees with the route-set decoder");
-    if (set) {
-        // the sample is checked whole: its findings are checkTable()'s
-        agreesWithWhole(sample().data(), sample().size(), chat, 43, rc,
-                        applied);
-        patchedAgrees(sample().data(), sample().size(), chat, 43);
+    bool made = false;
+    try {
+        discovery::decodeRouteSet(p, len, discovery::Provenance::Made);
+        made = true;
+    } catch (const discovery::Error &) {
     }
+    fuzz::check(!set || made, "a route set decodes as a file's, not as made");
+    if (!set) {
+        return;
+    }
+    Bytes applied;
+    discovery::PollResult chat{"chat",
+                               std::string_view(chatConf.url, chatConf.url_len),
+                               discovery::ServiceState::Healthy, p, len};
+    int rc = apply(sample().data(), sample().size(), chat, 43, log, applied);
+    fuzz::check(rc == DISCOVERY_OK || rc == DISCOVERY_UNCHANGED,
+                "apply disagrees with the route-set decoder");
+    // the sample is checked whole: its findings are checkTable()'s
+    agreesWithWhole(sample().data(), sample().size(), chat, 43, rc, applied);
+    patchedAgrees(sample().data(), sample().size(), chat, 43);
     if (rc == DISCOVERY_OK) {
-        router = discovery_router_create(applied.data(), applied.size(), &err);
+        discovery_router_t *router =
+            discovery_router_create(applied.data(), applied.size(), &err);
         fuzz::check(router != nullptr, "router of an applied set failed",
                     err.text);
         matchAll(router,

@@ -1029,8 +1029,8 @@ int discovery_snapshot_set_controls(const unsigned char *old, size_t old_len,
 
         if (image != nullptr) {
             try {
-                discovery::Snapshot next =
-                    discovery::decodeSnapshot(bytes.data(), bytes.size());
+                discovery::Snapshot next = discovery::decodeSnapshot(
+                    bytes.data(), bytes.size(), discovery::Provenance::Made);
                 if (old_image != nullptr) {
                     // only the controls and the generation differ
                     discovery::Router::TableBefore before;
@@ -1602,7 +1602,8 @@ int discovery_metrics_assign(discovery_metrics_index_t *index,
 
     return guard(err, [&] {
         auto figures = std::make_unique<discovery::TableFigures>();
-        discovery::Snapshot snap = discovery::decodeSnapshot(snapshot, len);
+        discovery::Snapshot snap = discovery::decodeSnapshot(
+            snapshot, len, discovery::Provenance::Made); // the zone's
         std::vector<discovery::RouteKey> routes =
             discovery::tableRoutes(snap, *figures, index->seed);
         discovery::AssignResult r = discovery::assignRoutes(

@@ -248,12 +248,13 @@ private:
 class Reader {
 public:
     Reader(const unsigned char *p, const unsigned char *end, const char *what,
-           uint32_t version)
-        : version(version), p_(p), end_(end), what_(what)
+           uint32_t version, Provenance from)
+        : version(version), from(from), p_(p), end_(end), what_(what)
     {
     }
 
     const uint32_t version; // of the blob's format
+    const Provenance from;
 
     [[noreturn]] void fail(const char *why) const
     {
@@ -460,7 +461,7 @@ Route readRoute(Reader &r, Template &tpl)
     Route route;
 
     route.path = r.string(kMaxPathLen, "path too long");
-    if (!compileTemplate(route.path, tpl)) {
+    if (r.from == Provenance::File && !compileTemplate(route.path, tpl)) {
         r.fail("invalid template");
     }
 
@@ -654,12 +655,12 @@ Bytes encodeRouteSet(const RouteSet &set)
     return w.seal(kRouteSetMagic, 0);
 }
 
-RouteSet decodeRouteSet(const unsigned char *data, size_t len)
+RouteSet decodeRouteSet(const unsigned char *data, size_t len, Provenance from)
 {
     uint32_t version;
     openBlob(data, len, kRouteSetMagic, "route set", &version);
 
-    Reader r(data + kHeaderSize, data + len, "route set", version);
+    Reader r(data + kHeaderSize, data + len, "route set", version, from);
     RouteSet set = readRouteSet(r);
 
     r.expectEnd();
@@ -736,7 +737,7 @@ void resealSnapshotInPlace(unsigned char *data, size_t len,
     storeLe(data + kChecksumOffset, blobChecksum(data, len, format), 4);
 }
 
-Snapshot decodeSnapshot(const unsigned char *data, size_t len)
+Snapshot decodeSnapshot(const unsigned char *data, size_t len, Provenance from)
 {
     Snapshot snap;
 
@@ -744,7 +745,7 @@ Snapshot decodeSnapshot(const unsigned char *data, size_t len)
     snap.generation = openBlob(data, len, kSnapshotMagic, "snapshot", &version,
                                &snap.checkedBy);
 
-    Reader r(data + kHeaderSize, data + len, "snapshot", version);
+    Reader r(data + kHeaderSize, data + len, "snapshot", version, from);
 
     uint8_t flags = r.byte();
     if (flags & ~kFlagDenyOverlaps) {

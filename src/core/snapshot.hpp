@@ -130,15 +130,27 @@ struct Snapshot {
 // `table`; a method the table lacks has none.
 uint32_t methodMask(const Route &route, const MethodNames &table);
 
+/*
+ * Where the bytes to decode come from.  File: anywhere (a state file, a
+ * test): everything is checked.  Made: this core encoded them from route
+ * sets it checked (the zone's table, a poll's route set in the process
+ * that parsed it), and the checksum holds: each template is not compiled
+ * again, a third of a large table's decoding.  The bounds, counts and
+ * indices are checked either way.
+ */
+enum class Provenance { File, Made };
+
 // Route sets travel from the parser to discovery_snapshot_apply_polls.
 Bytes encodeRouteSet(const RouteSet &set);
-RouteSet decodeRouteSet(const unsigned char *data, size_t len);
+RouteSet decodeRouteSet(const unsigned char *data, size_t len,
+                        Provenance from = Provenance::File);
 
 Bytes encodeSnapshot(const Snapshot &snap);
 
 // Throws Error for anything but a well-formed snapshot: the bytes may come
 // from a damaged state file.
-Snapshot decodeSnapshot(const unsigned char *data, size_t len);
+Snapshot decodeSnapshot(const unsigned char *data, size_t len,
+                        Provenance from = Provenance::File);
 
 // The snapshot blob as it is but for its generation (and format 3 made 4,
 // the same but for the checksum).  Throws Error as decodeSnapshot() does

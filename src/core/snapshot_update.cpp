@@ -382,9 +382,10 @@ std::optional<Bytes> applyPolls(const unsigned char *old, size_t oldLen,
      * The table is changed in place, not copied: what the warnings compare
      * with is remembered first, and the route sets replaced are kept (a
      * vector's elements stay where they are when it moves) for the ids
-     * that view their strings.
+     * that view their strings.  The table is the zone's, and the route
+     * sets the parser's, both made by this core: see Provenance.
      */
-    Snapshot next = decodeSnapshot(old, oldLen);
+    Snapshot next = decodeSnapshot(old, oldLen, Provenance::Made);
     if (before != nullptr) {
         *before = Router::TableBefore();
         before->generation = next.generation;
@@ -411,7 +412,8 @@ std::optional<Bytes> applyPolls(const unsigned char *old, size_t oldLen,
         }
 
         if (poll.routes != nullptr) {
-            RouteSet set = decodeRouteSet(poll.routes, poll.routesLen);
+            RouteSet set = decodeRouteSet(poll.routes, poll.routesLen,
+                                          Provenance::Made);
             if (!(set == s->routeSet)) {
                 replaced.push_back(std::move(s->routeSet));
                 replacedOf.push_back(

@@ -80,6 +80,8 @@ double threadCpuMs();
  * *sealed, if given, receives the new table as encoded; *times what each
  * stage took; *before what the table was where it changed, for
  * Router::update() to make the new table's image from the old one's.
+ * `old` and the polls' route sets are decoded as Provenance::Made: the
+ * zone's table and the parser's route sets, not a file's bytes.
  */
 std::optional<Bytes> applyPolls(const unsigned char *old, size_t oldLen,
                                 const std::vector<PollResult> &polls,

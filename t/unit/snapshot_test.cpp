@@ -393,6 +393,38 @@ TEST(Snapshot, RejectsInvalidRoutes)
     EXPECT_THROW(decodeSnapshot(blob.data(), blob.size()), Error);
 }
 
+// Made (the zone's table, a parser's route set): templates are not
+// compiled again; everything else is checked as a file's bytes are.
+TEST(Snapshot, MadeBytesSkipOnlyTheTemplates)
+{
+    Snapshot snap = sample();
+    snap.services[0].routeSet.routes[0].path = "/a/{b";
+    Bytes blob = encodeSnapshot(snap);
+    EXPECT_THROW(decodeSnapshot(blob.data(), blob.size()), Error);
+    EXPECT_EQ(decodeSnapshot(blob.data(), blob.size(), Provenance::Made)
+                  .services[0]
+                  .routeSet.routes[0]
+                  .path,
+              "/a/{b");
+
+    Bytes set = encodeRouteSet(snap.services[0].routeSet);
+    EXPECT_THROW(decodeRouteSet(set.data(), set.size()), Error);
+    EXPECT_EQ(decodeRouteSet(set.data(), set.size(), Provenance::Made),
+              snap.services[0].routeSet);
+
+    snap = sample();
+    snap.services[0].routeSet.routes[0].methods = 0;
+    blob = encodeSnapshot(snap);
+    EXPECT_THROW(decodeSnapshot(blob.data(), blob.size(), Provenance::Made),
+                 Error);
+
+    snap = sample();
+    blob = encodeSnapshot(snap);
+    blob[blob.size() / 2] ^= 1;
+    EXPECT_THROW(decodeSnapshot(blob.data(), blob.size(), Provenance::Made),
+                 Error);
+}
+
 /* roster and apply */
 
 std::vector<ServiceConf> confs(const Snapshot &snap)
