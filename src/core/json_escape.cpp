@@ -1,6 +1,7 @@
 // json_escape.cpp: escaping for the status page, error texts and log lines.
 #include "json_escape.hpp"
 
+#include <cstdint>
 #include <cstring>
 
 namespace discovery {
@@ -150,6 +151,13 @@ bool isValidUtf8(std::string_view s)
     size_t bad;
 
     while (i < s.size()) {
+        // ASCII, the usual text, 8 bytes at a time
+        uint64_t w;
+        if (i + 8 <= s.size()
+            && (std::memcpy(&w, p + i, 8), (w & 0x8080808080808080ull) == 0)) {
+            i += 8;
+            continue;
+        }
         size_t n = wellFormedLength(p + i, s.size() - i, &bad);
         if (n == 0) {
             return false;

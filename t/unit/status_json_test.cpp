@@ -76,6 +76,17 @@ TEST(JsonEscape, ReplacesInvalidUtf8)
     EXPECT_EQ(escape("a\xf0\x9f\x98"), "a" + r);
     EXPECT_TRUE(isValidUtf8("\xe2\x82\xac"));
     EXPECT_FALSE(isValidUtf8("\xe2\x82"));
+
+    // a bad sequence at every place among ASCII read 8 bytes at a time
+    for (const std::string bad : {"\xff", "\xc0\xaf", "\xed\xa0\x80", "\xe2\x82"}) {
+        for (size_t at = 0; at <= 17; at++) {
+            std::string s = std::string(at, 'a') + bad + std::string(9, 'b');
+            EXPECT_FALSE(isValidUtf8(s)) << at;
+            EXPECT_TRUE(isValidUtf8(std::string(at, 'a') + "\xe2\x82\xac"
+                                    + std::string(9, 'b')))
+                << at;
+        }
+    }
 }
 
 TEST(JsonEscape, EveryByteYieldsValidJson)
