@@ -25,8 +25,9 @@
 //                     change, counters), the stages as the publisher runs
 //                     them (ngx_http_discovery_publish.c): parse, copy the
 //                     zone's table out, apply (decode, the route set,
-//                     check, encode), the router image (lay out, write),
-//                     copy both into the zone; apply_total is applyPolls
+//                     check, encode), the router image (lay out, write it
+//                     into a block of the zone, touched before), copy the
+//                     table into the zone; apply_total is applyPolls
 //                     itself, timed apart, which the parts should add up
 //                     to; check_whole the whole table's check (checkTable)
 //                     where check is the changed service's; image_update
@@ -551,7 +552,18 @@ void TableChange(benchmark::State &state)
     // the zone's image, which the incremental stage starts from
     discovery::Router::Image first = discovery::Router::image(
         discovery::decodeSnapshot(zone.data(), zone.size()));
-    std::shared_ptr<unsigned char> zoneImage0 = aligned(first.size());
+    /*
+     * Blocks of the zone, touched before: the publisher copies the table
+     * into one and writes the new image into another while the old image
+     * stays in a third (and the whole build's, to compare, in a fourth).
+     */
+    size_t room = first.size() + (8 << 20);
+    std::shared_ptr<unsigned char> zoneImage0 = aligned(room);
+    std::shared_ptr<unsigned char> zoneImage1 = aligned(room);
+    std::shared_ptr<unsigned char> wholeImage = aligned(room);
+    std::vector<unsigned char> zoneTable(zone.size() + (1 << 20));
+    std::memset(zoneImage1.get(), 0, room);
+    std::memset(wholeImage.get(), 0, room);
     size_t zoneImage0Len = first.size();
     first.write(zoneImage0.get());
     first = discovery::Router::Image();
@@ -566,8 +578,8 @@ void TableChange(benchmark::State &state)
         std::memcpy(base.data(), zone.data(), zone.size());
         double t2 = threadMs();
 
-        discovery::Snapshot snap =
-            discovery::decodeSnapshot(zone.data(), zone.size());
+        discovery::Snapshot snap = discovery::decodeSnapshot(
+            zone.data(), zone.size(), discovery::Provenance::Made);
         double t3 = threadMs();
         discovery::Router::TableBefore was;
         was.generation = snap.generation;
@@ -576,8 +588,8 @@ void TableChange(benchmark::State &state)
         was.controls = snap.controls;
         double t3b = threadMs();
         discovery::RouteSet before = std::move(snap.services[0].routeSet);
-        snap.services[0].routeSet =
-            discovery::decodeRouteSet(routes.data(), routes.size());
+        snap.services[0].routeSet = discovery::decodeRouteSet(
+            routes.data(), routes.size(), discovery::Provenance::Made);
         double t4 = threadMs();
         if (!discovery::checkTableChanged(snap, {{0, &before}})) {
             std::fprintf(stderr, "router_bench: the whole table checked\n");
@@ -589,15 +601,14 @@ void TableChange(benchmark::State &state)
         double t6 = threadMs();
         discovery::Router::Image image = discovery::Router::image(snap);
         double t7 = threadMs();
-        void *placed =
-            std::aligned_alloc(discovery::Router::kImageAlign, image.size());
-        image.write(static_cast<unsigned char *>(placed));
+        if (image.size() > room || table.size() > zoneTable.size()) {
+            std::fprintf(stderr, "router_bench: the zone's blocks are small\n");
+            std::exit(1);
+        }
+        image.write(wholeImage.get());
         double t8 = threadMs();
-        std::vector<unsigned char> zoneTable(table.size());
-        std::vector<unsigned char> zoneImage(image.size());
         double t9 = threadMs();
         std::memcpy(zoneTable.data(), table.data(), table.size());
-        std::memcpy(zoneImage.data(), placed, image.size());
         double t10 = threadMs();
 
         // the same image made from the zone's
@@ -607,7 +618,7 @@ void TableChange(benchmark::State &state)
         discovery::Router::Image patched = discovery::Router::update(
             zoneImage0.get(), zoneImage0Len, was, snap, &info);
         double t15 = threadMs();
-        std::shared_ptr<unsigned char> next = aligned(patched.size());
+        std::shared_ptr<unsigned char> next = zoneImage1;
         patched.write(next.get());
         double t16 = threadMs();
         if (!info.incremental) {
@@ -619,8 +630,7 @@ void TableChange(benchmark::State &state)
         {
             // it answers as the whole build's, for a sample of routes
             auto a = discovery::Router::view(next.get(), patched.size());
-            auto b = discovery::Router::view(
-                static_cast<unsigned char *>(placed), image.size());
+            auto b = discovery::Router::view(wholeImage.get(), image.size());
             std::string tpl, path;
             for (size_t i = 0; i < n; i += n / 1000) {
                 route(i, tpl, path);
@@ -636,7 +646,11 @@ void TableChange(benchmark::State &state)
                 }
             }
         }
-        std::free(placed);
+        if (patched.size() > room) {
+            std::fprintf(stderr, "router_bench: the zone's blocks are small\n");
+            std::exit(1);
+        }
+        zoneImage1 = std::move(zoneImage0);
         zoneImage0 = std::move(next);
         zoneImage0Len = patched.size();
 

@@ -251,24 +251,40 @@ typedef struct {
 } discovery_poll_t;
 
 /*
+ * A router image laid out, not yet written: its size is known, so that it
+ * is written once, where it will be read (a block of the zone), not made
+ * in a buffer and copied there.  One patched from an old image reads that
+ * image when written: the old image must stay as it is until then.
+ */
+typedef struct discovery_image_s  discovery_image_t;
+
+size_t discovery_image_size(const discovery_image_t *image) DISCOVERY_NOEXCEPT;
+
+/* its discovery_image_size() bytes at dst, DISCOVERY_ROUTER_IMAGE_ALIGN-aligned */
+int discovery_image_write(const discovery_image_t *image, unsigned char *dst,
+    discovery_error_t *err) DISCOVERY_NOEXCEPT;
+
+void discovery_image_free(discovery_image_t *image) DISCOVERY_NOEXCEPT;
+
+/*
  * Applies n polls in order: one new snapshot for all of them, so that a
  * table changed by many polls together is encoded once, not once per
  * poll.  Returns DISCOVERY_UNCHANGED (and no *out) when states and routes
  * are as in `old`; a poll of a service the roster does not have at that
  * url (one begun before a reload) changes nothing.  Logs each conflict
  * that `old` did not have at WARN.  With `image`, the new snapshot's
- * router image (see discovery_router_image) goes there too, made from the
- * table as it was encoded, not decoded again; image->data is NULL when it
- * could not be made (out of memory), the table being made all the same.
- * With `old_image`, the router image of `old` (only read: it must stay as
- * it is meanwhile), the new image is that one with what changed patched in
- * when it can be, in time proportional to the change (Router::update);
- * the debug line of each table says which way it was made, and why not
- * patched.
+ * router image (see discovery_router_image), laid out, goes to *image too,
+ * made from the table as it was encoded, not decoded again; *image is NULL
+ * when it could not be made (out of memory), the table being made all the
+ * same.  With `old_image`, the router image of `old` (only read: it must
+ * stay as it is until the new one is written), the new image is that one
+ * with what changed patched in when it can be, in time proportional to
+ * the change (Router::update); the debug line of each table says which
+ * way it was made, and why not patched.
  */
 int discovery_snapshot_apply_polls(const unsigned char *old, size_t old_len,
     const discovery_poll_t *polls, size_t n, uint64_t generation,
-    discovery_buf_t *out, discovery_buf_t *image,
+    discovery_buf_t *out, discovery_image_t **image,
     const unsigned char *old_image, size_t old_image_len,
     discovery_log_t *log, discovery_error_t *err) DISCOVERY_NOEXCEPT;
 
@@ -508,7 +524,7 @@ int discovery_snapshot_controls(const unsigned char *snapshot, size_t len,
  */
 int discovery_snapshot_set_controls(const unsigned char *old, size_t old_len,
     const unsigned char *controls, size_t len, uint64_t generation,
-    discovery_buf_t *out, discovery_buf_t *image,
+    discovery_buf_t *out, discovery_image_t **image,
     const unsigned char *old_image, size_t old_image_len,
     discovery_error_t *err) DISCOVERY_NOEXCEPT;
 

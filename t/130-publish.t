@@ -81,7 +81,7 @@ GET /s1
 --- error_code: 200
 --- error_log eval
 [qr/discovery: (service "s\d+": )?table \d+ made in ms of thread CPU: decode \d+\.\d, check \d+\.\d \(the changed routes' subtrees, routes checked: \d+\), warnings \d+\.\d, encode \d+\.\d, router image \d+\.\d/,
- qr/discovery: (service "s\d+": )?table \d+ published in ms of thread CPU: copy out \d+\.\d, apply and router image \d+\.\d, metrics \d+\.\d, copy into the zone \d+\.\d, trim \d+\.\d/]
+ qr/discovery: (service "s\d+": )?table \d+ published in ms of thread CPU: copy out \d+\.\d, apply and router image \d+\.\d, metrics \d+\.\d, table copied and image written into the zone \d+\.\d, trim \d+\.\d/]
 
 
 

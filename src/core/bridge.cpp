@@ -111,6 +111,10 @@ struct discovery_router_s {
     std::unique_ptr<discovery::Router> router;
 };
 
+struct discovery_image_s {
+    discovery::Router::Image image;
+};
+
 namespace {
 
 using discovery::Bytes;
@@ -228,17 +232,17 @@ void giveImage(const discovery::Router::Image &image, discovery_buf_t *out)
 }
 
 /*
- * The router image of a table, or data NULL if it cannot be built: a
- * table without its image is still the table, and workers then build
- * their own router from it.
+ * The router image of a table, laid out, or NULL if it cannot be: a table
+ * without its image is still the table, and workers then build their own
+ * router from it.  `make` lays it out.
  */
-void giveImageOrNone(const discovery::Snapshot &table, discovery_buf_t *out)
+template <class Make>
+discovery_image_t *imageOrNone(Make make) noexcept
 {
     try {
-        giveImage(discovery::Router::image(table), out);
+        return new discovery_image_s{make()};
     } catch (...) {
-        out->data = nullptr;
-        out->len = 0;
+        return nullptr;
     }
 }
 
@@ -468,7 +472,13 @@ int discovery_snapshot_roster(const unsigned char *old, size_t old_len,
         giveBuffer(bytes.data(), bytes.size(), &table);
 
         if (image != nullptr) {
-            giveImageOrNone(sealed, image);
+            // as a buffer: the roster's table is made once, at a reload
+            try {
+                giveImage(discovery::Router::image(sealed), image);
+            } catch (...) {
+                image->data = nullptr;
+                image->len = 0;
+            }
         }
 
         *out = table;
@@ -516,10 +526,34 @@ int discovery_image_file_check(const unsigned char *header,
     });
 }
 
+size_t discovery_image_size(const discovery_image_t *image) noexcept
+{
+    return image->image.size();
+}
+
+int discovery_image_write(const discovery_image_t *image, unsigned char *dst,
+                          discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        require(image != nullptr && dst != nullptr, "no image");
+        require(reinterpret_cast<uintptr_t>(dst)
+                        % discovery::Router::kImageAlign
+                    == 0,
+                "an image's place is not aligned");
+        image->image.write(dst);
+        return DISCOVERY_OK;
+    });
+}
+
+void discovery_image_free(discovery_image_t *image) noexcept
+{
+    delete image;
+}
+
 int discovery_snapshot_apply_polls(const unsigned char *old, size_t old_len,
                                    const discovery_poll_t *polls, size_t n,
                                    uint64_t generation, discovery_buf_t *out,
-                                   discovery_buf_t *image,
+                                   discovery_image_t **image,
                                    const unsigned char *old_image,
                                    size_t old_image_len, discovery_log_t *log,
                                    discovery_error_t *err) noexcept
@@ -527,6 +561,9 @@ int discovery_snapshot_apply_polls(const unsigned char *old, size_t old_len,
     return guard(err, [&] {
         require(out != nullptr, "no output buffer");
         require(polls != nullptr || n == 0, "no polls");
+        if (image != nullptr) {
+            *image = nullptr;
+        }
 
         std::vector<discovery::PollResult> all(n);
         for (size_t i = 0; i < n; i++) {
@@ -560,17 +597,13 @@ int discovery_snapshot_apply_polls(const unsigned char *old, size_t old_len,
         if (image != nullptr) {
             double t0 = discovery::threadCpuMs();
             if (patch) {
-                try {
-                    giveImage(discovery::Router::update(old_image,
-                                                        old_image_len, before,
-                                                        sealed, &made),
-                              image);
-                } catch (...) {
-                    image->data = nullptr;
-                    image->len = 0;
-                }
+                *image = imageOrNone([&] {
+                    return discovery::Router::update(old_image, old_image_len,
+                                                     before, sealed, &made);
+                });
             } else {
-                giveImageOrNone(sealed, image);
+                *image = imageOrNone(
+                    [&] { return discovery::Router::image(sealed); });
             }
             imageMs = discovery::threadCpuMs() - t0;
         }
@@ -1000,7 +1033,7 @@ int discovery_snapshot_controls(const unsigned char *snapshot, size_t len,
 int discovery_snapshot_set_controls(const unsigned char *old, size_t old_len,
                                     const unsigned char *controls, size_t len,
                                     uint64_t generation, discovery_buf_t *out,
-                                    discovery_buf_t *image,
+                                    discovery_image_t **image,
                                     const unsigned char *old_image,
                                     size_t old_image_len,
                                     discovery_error_t *err) noexcept
@@ -1010,8 +1043,7 @@ int discovery_snapshot_set_controls(const unsigned char *old, size_t old_len,
         require(controls != nullptr || len == 0, "no controls");
 
         if (image != nullptr) {
-            image->data = nullptr;
-            image->len = 0;
+            *image = nullptr;
         }
 
         auto have = discovery::snapshotControls(old, old_len);
@@ -1040,16 +1072,13 @@ int discovery_snapshot_set_controls(const unsigned char *old, size_t old_len,
                     before.extensionMethods = next.extensionMethods;
                     before.controls.assign(have.first,
                                            have.first + have.second);
-                    try {
-                        giveImage(discovery::Router::update(
-                                      old_image, old_image_len, before, next),
-                                  image);
-                    } catch (...) {
-                        image->data = nullptr;
-                        image->len = 0;
-                    }
+                    *image = imageOrNone([&] {
+                        return discovery::Router::update(
+                            old_image, old_image_len, before, next);
+                    });
                 } else {
-                    giveImageOrNone(next, image);
+                    *image = imageOrNone(
+                        [&] { return discovery::Router::image(next); });
                 }
             } catch (...) {
                 std::free(table.data);

@@ -104,8 +104,9 @@ struct ngx_http_discovery_publication_s {
     discovery_buf_t                    out;
     u_char                            *ztable;   /* out's copy in the zone */
     size_t                             ztable_size;
-    discovery_buf_t                    image;    /* out's router */
-    ngx_http_discovery_image_t        *zimage;   /* its copy in the zone */
+    discovery_image_t                 *image;    /* out's router, laid out */
+    size_t                             image_len;
+    ngx_http_discovery_image_t        *zimage;   /* written in the zone */
     discovery_metrics_assigned_t       assigned; /* shown once installed */
     unsigned                           image_failed:1;
     unsigned                           declined:1;  /* nothing to do */
@@ -741,8 +742,6 @@ ngx_http_discovery_publication_work(void *data, ngx_log_t *log)
         ngx_http_discovery_publication_controls(p);
     }
 
-    ngx_http_discovery_publication_release_image(p);
-
     t[2] = ngx_http_discovery_thread_usec();
     t[3] = t[2];
     t[4] = t[2];
@@ -757,6 +756,9 @@ ngx_http_discovery_publication_work(void *data, ngx_log_t *log)
         ngx_http_discovery_publication_zone_copies(p);
         t[4] = ngx_http_discovery_thread_usec();
     }
+
+    /* a patched image read the old one until written in the zone */
+    ngx_http_discovery_publication_release_image(p);
 
 #if (NGX_THREADS && NGX_LINUX)
     /* what the table's decoding took goes back to the system */
@@ -780,8 +782,8 @@ ngx_http_discovery_publication_work(void *data, ngx_log_t *log)
     last = ngx_snprintf(line, sizeof(line),
                         "table %uA published in ms of thread CPU: "
                         "copy out %uL.%uL, apply and router image %uL.%uL, "
-                        "metrics %uL.%uL, copy into the zone %uL.%uL, "
-                        "trim %uL.%uL",
+                        "metrics %uL.%uL, table copied and image written "
+                        "into the zone %uL.%uL, trim %uL.%uL",
                         p->base_generation + 1,
                         t[1] / 1000, t[1] % 1000 / 100,
                         t[2] / 1000, t[2] % 1000 / 100,
@@ -847,20 +849,22 @@ ngx_http_discovery_publication_controls(ngx_http_discovery_publication_t *p)
     int                 rc;
     u_char             *table;
     size_t              len;
-    discovery_buf_t     out, image, from;
+    discovery_buf_t     out, from;
     discovery_error_t   err;
+    discovery_image_t  *image;
 
     table = (p->rc == DISCOVERY_OK) ? p->out.data : p->base;
     len = (p->rc == DISCOVERY_OK) ? p->out.len : p->base_len;
 
-    /* the image of that table, which the new one is made from */
+    /*
+     * The image of that table, which the new one is made from: the zone's;
+     * one the polls just laid out is not written yet, and the new image is
+     * then built whole (the API and the polls in one publication, rare).
+     */
     from.data = NULL;
     from.len = 0;
 
-    if (p->rc == DISCOVERY_OK) {
-        from = p->image;
-
-    } else if (p->base_image) {
+    if (p->rc != DISCOVERY_OK && p->base_image) {
         from.data = p->base_image->data;
         from.len = p->base_image->len;
     }
@@ -872,7 +876,7 @@ ngx_http_discovery_publication_controls(ngx_http_discovery_publication_t *p)
 
     if (rc == DISCOVERY_OK) {
         discovery_buf_free(&p->out);
-        discovery_buf_free(&p->image);
+        discovery_image_free(p->image);
         p->out = out;
         p->image = image;
         p->rc = DISCOVERY_OK;
@@ -999,11 +1003,12 @@ ngx_http_discovery_publication_install(ngx_http_discovery_publication_t *p)
     p->ztable = NULL;
 
     if (p->image_failed) {
-        ngx_http_discovery_image_no_room(dmcf, log, p->out.len, p->image.len);
+        ngx_http_discovery_image_no_room(dmcf, log, p->out.len, p->image_len);
     }
 
     p->image_failed = 0;
-    discovery_buf_free(&p->image);
+    discovery_image_free(p->image);
+    p->image = NULL;
 
     ngx_shmtx_lock(&dmcf->shpool->mutex);
 
@@ -1305,7 +1310,8 @@ ngx_http_discovery_publication_free(ngx_http_discovery_publication_t *p)
     }
 
     discovery_buf_free(&p->out);
-    discovery_buf_free(&p->image);
+    discovery_image_free(p->image);
+    p->image = NULL;
     discovery_buf_free(&p->zcontrols);
     discovery_metrics_assigned_free(&p->assigned);
     ngx_free(p->said);
@@ -1504,10 +1510,12 @@ ngx_http_discovery_table_install_locked(ngx_http_discovery_main_conf_t *dmcf,
 /*
  * In the thread: blocks of the zone for the publication's table and its
  * router image, taken under the lock and filled outside it, before anyone
- * can see them.  No block for the table (the zone has no room for a
- * second one): install() copies it under the lock, perhaps in the place
- * of the current one, and no image is made.  No room for the image beside
- * the table: none (image_failed, once per size, for install() to log).
+ * can see them: the table copied, the image written there from its layout
+ * (once: not made in a buffer of the worker's and copied).  No block for
+ * the table (the zone has no room for a second one): install() copies it
+ * under the lock, perhaps in the place of the current one, and no image
+ * is made.  No room for the image beside the table: none (image_failed,
+ * once per size, for install() to log).
  */
 
 static void
@@ -1515,6 +1523,7 @@ ngx_http_discovery_publication_zone_copies(ngx_http_discovery_publication_t *p)
 {
     size_t                           size;
     u_char                          *table;
+    discovery_error_t                err;
     ngx_http_discovery_image_t      *image;
     ngx_http_discovery_main_conf_t  *dmcf;
 
@@ -1522,22 +1531,23 @@ ngx_http_discovery_publication_zone_copies(ngx_http_discovery_publication_t *p)
     image = NULL;
 
     size = ngx_http_discovery_table_size(p->out.len);
+    p->image_len = p->image ? discovery_image_size(p->image) : 0;
 
     ngx_shmtx_lock(&dmcf->shpool->mutex);
 
     table = ngx_slab_alloc_locked(dmcf->shpool, size);
 
-    if (table && p->image.data
-        && dmcf->shpool->pfree * ngx_pagesize >= p->image.len + ngx_pagesize)
+    if (table && p->image
+        && dmcf->shpool->pfree * ngx_pagesize >= p->image_len + ngx_pagesize)
     {
-        image = ngx_http_discovery_image_alloc_locked(dmcf, p->image.len,
+        image = ngx_http_discovery_image_alloc_locked(dmcf, p->image_len,
                                                       p->pub->log);
     }
 
-    if (image == NULL && p->image.data
-        && dmcf->sh->failed_image_len != p->image.len)
+    if (image == NULL && p->image
+        && dmcf->sh->failed_image_len != p->image_len)
     {
-        dmcf->sh->failed_image_len = p->image.len;
+        dmcf->sh->failed_image_len = p->image_len;
         p->image_failed = 1;
     }
 
@@ -1551,13 +1561,27 @@ ngx_http_discovery_publication_zone_copies(ngx_http_discovery_publication_t *p)
         p->ztable_size = size;
     }
 
-    if (image) {
-        ngx_memcpy(image->data, p->image.data, p->image.len);
-        p->zimage = image;
+    /* the image is written once, where workers will read it */
+
+    if (image
+        && discovery_image_write(p->image, image->data, &err) != DISCOVERY_OK)
+    {
+        ngx_http_discovery_publication_said(p, DISCOVERY_LOG_ERR,
+                                            err.text, ngx_strlen(err.text));
+
+        ngx_shmtx_lock(&dmcf->shpool->mutex);
+        ngx_http_discovery_image_free_locked(dmcf, image);
+        ngx_http_discovery_taken_locked(dmcf, table, NULL);
+        ngx_shmtx_unlock(&dmcf->shpool->mutex);
+
+        image = NULL;
     }
 
+    p->zimage = image;
+
     /* without an image, workers build their own router from the table */
-    discovery_buf_free(&p->image);
+    discovery_image_free(p->image);
+    p->image = NULL;
 }
 
 

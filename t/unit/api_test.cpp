@@ -7,6 +7,7 @@
 #include "route_template.hpp"
 #include "router.hpp"
 #include "snapshot.hpp"
+#include "written_image.hpp"
 
 #include <gtest/gtest.h>
 #include <yajl/yajl_tree.h>
@@ -255,14 +256,15 @@ TEST(Controls, CApiSetControls)
         make(OverrideAction::Disable, "/users/{id:int}", {"PUT"}, ""));
     Bytes enc = encodeControls(c);
     discovery_buf_t out = {nullptr, 0};
-    discovery_buf_t image = {nullptr, 0};
+    discovery_image_t *laid = nullptr;
     discovery_error_t err;
 
     ASSERT_EQ(discovery_snapshot_set_controls(blob.data(), blob.size(),
                                               enc.data(), enc.size(), 8, &out,
-                                              &image, nullptr, 0, &err),
+                                              &laid, nullptr, 0, &err),
               DISCOVERY_OK)
         << err.text;
+    discovery_buf_t image = writtenImage(laid);
     ASSERT_NE(image.data, nullptr);
 
     discovery_router_t *r = discovery_router_open(image.data, image.len, &err);
@@ -310,13 +312,14 @@ TEST(Controls, CApiSetControlsFromTheOldImage)
     c.setDrained("users", true);
     Bytes drained = encodeControls(c);
     discovery_buf_t out = {nullptr, 0};
-    discovery_buf_t image = {nullptr, 0};
+    discovery_image_t *laid = nullptr;
     discovery_error_t err;
     ASSERT_EQ(discovery_snapshot_set_controls(
                   blob.data(), blob.size(), drained.data(), drained.size(), 8,
-                  &out, &image, old, built.size(), &err),
+                  &out, &laid, old, built.size(), &err),
               DISCOVERY_OK)
         << err.text;
+    discovery_buf_t image = writtenImage(laid);
     ASSERT_NE(image.data, nullptr);
     EXPECT_EQ(image.len, built.size());
 
@@ -331,12 +334,13 @@ TEST(Controls, CApiSetControlsFromTheOldImage)
         make(OverrideAction::Disable, "/users/{id:int}", {"GET"}, ""));
     Bytes disabled = encodeControls(c);
     discovery_buf_t out2 = {nullptr, 0};
-    discovery_buf_t image2 = {nullptr, 0};
+    laid = nullptr;
     ASSERT_EQ(discovery_snapshot_set_controls(
                   out.data, out.len, disabled.data(), disabled.size(), 9,
-                  &out2, &image2, image.data, image.len, &err),
+                  &out2, &laid, image.data, image.len, &err),
               DISCOVERY_OK)
         << err.text;
+    discovery_buf_t image2 = writtenImage(laid);
     ASSERT_NE(image2.data, nullptr);
     r = discovery_router_open(image2.data, image2.len, &err);
     ASSERT_NE(r, nullptr) << err.text;

@@ -7,6 +7,7 @@
 #include "table_check.hpp"
 
 #include "captured_log.hpp"
+#include "written_image.hpp"
 
 #include <gtest/gtest.h>
 
@@ -927,11 +928,12 @@ TEST(SnapshotApi, ApplyPolls)
 
     // the same table, and its router image made from it as encoded
     discovery_buf_t again = {nullptr, 0};
-    discovery_buf_t image = {nullptr, 0};
+    discovery_image_t *laid = nullptr;
     ASSERT_EQ(discovery_snapshot_apply_polls(table.data, table.len, polls, 2, 2,
-                                             &again, &image, nullptr, 0,
+                                             &again, &laid, nullptr, 0,
                                              nullptr, &err),
               DISCOVERY_OK);
+    discovery_buf_t image = writtenImage(laid);
     EXPECT_EQ(Bytes(again.data, again.data + again.len),
               Bytes(next.data, next.data + next.len));
     discovery_router_t *router =
@@ -951,13 +953,17 @@ TEST(SnapshotApi, ApplyPolls)
         {"a", 1, "http://a", 8, DISCOVERY_STATE_HEALTHY, rc.data(), rc.size()},
     };
     discovery_buf_t third = {nullptr, 0};
-    discovery_buf_t patched = {nullptr, 0};
+    laid = nullptr;
     CapturedLog said;
     discovery_log_t log = {CapturedLog::handler, &said};
     ASSERT_EQ(discovery_snapshot_apply_polls(again.data, again.len, more, 1, 3,
-                                             &third, &patched, image.data,
+                                             &third, &laid, image.data,
                                              image.len, &log, &err),
               DISCOVERY_OK);
+    ASSERT_NE(laid, nullptr);
+    EXPECT_EQ(discovery_image_size(laid), image.len);
+    // the layout reads the old image when written, not before
+    discovery_buf_t patched = writtenImage(laid);
     ASSERT_NE(patched.data, nullptr);
     EXPECT_EQ(patched.len, image.len);
     ASSERT_FALSE(said.lines.empty());
