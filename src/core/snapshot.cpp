@@ -195,39 +195,51 @@ void storeLe(unsigned char *p, uint64_t v, size_t n)
     }
 }
 
+/*
+ * Appends to a buffer that grows by doubling, written through a pointer:
+ * a table is a few bytes per field and hundreds of thousands of fields,
+ * and a capacity check per byte was most of encoding it.
+ */
 class Writer {
 public:
-    Writer() : bytes_(kHeaderSize, 0) {}
+    Writer() : bytes_(256, 0), size_(kHeaderSize) {}
 
     void varint(uint64_t v)
     {
+        unsigned char *p = room(10);
+        size_t n = 0;
         while (v >= 0x80) {
-            bytes_.push_back(static_cast<unsigned char>(v | 0x80));
+            p[n++] = static_cast<unsigned char>(v | 0x80);
             v >>= 7;
         }
-        bytes_.push_back(static_cast<unsigned char>(v));
+        p[n++] = static_cast<unsigned char>(v);
+        size_ -= 10 - n;
     }
 
-    void byte(uint8_t v) { bytes_.push_back(v); }
+    void byte(uint8_t v) { *room(1) = v; }
 
-    void raw(const Bytes &b) { bytes_.insert(bytes_.end(), b.begin(), b.end()); }
-
-    void le32(uint32_t v)
+    void raw(const Bytes &b)
     {
-        for (size_t i = 0; i < 4; i++) {
-            bytes_.push_back(static_cast<unsigned char>(v >> (8 * i)));
+        if (!b.empty()) {
+            std::memcpy(room(b.size()), b.data(), b.size());
         }
     }
+
+    void le32(uint32_t v) { storeLe(room(4), v, 4); }
 
     void string(std::string_view s)
     {
         varint(s.size());
-        bytes_.insert(bytes_.end(), s.begin(), s.end());
+        if (!s.empty()) {
+            std::memcpy(room(s.size()), s.data(), s.size());
+        }
     }
 
     // Fills in the header and hands the blob over.
     Bytes seal(const char *magic, uint64_t generation, uint32_t checkedBy = 0)
     {
+        bytes_.resize(size_);
+
         unsigned char *h = bytes_.data();
 
         std::memcpy(h, magic, 4);
@@ -241,7 +253,19 @@ public:
     }
 
 private:
-    Bytes bytes_;
+    // n more bytes at the end, to be written
+    unsigned char *room(size_t n)
+    {
+        if (n > bytes_.size() - size_) {
+            bytes_.resize(std::max(bytes_.size() * 2, size_ + n));
+        }
+        unsigned char *p = bytes_.data() + size_;
+        size_ += n;
+        return p;
+    }
+
+    Bytes bytes_;  // written up to size_
+    size_t size_;
 };
 
 // Every read is bounds-checked; the first violation throws.
