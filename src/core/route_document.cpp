@@ -131,14 +131,13 @@ size_t unionSize(const MethodNames &a, const MethodNames &b)
  */
 void mergeDuplicates(std::vector<Route> &routes, RejectedRoutes &rejected)
 {
-    std::vector<Route> merged;
-    merged.reserve(routes.size());
-
     /*
      * The routes merged so far by path and authRequired: their indices in
-     * `merged` plus one (0: free), open addressing at most half full.  A
+     * `routes` plus one (0: free), open addressing at most half full.  A
      * node allocated per route made this a fifth of a large document's
-     * parse.
+     * parse.  They are kept in place, routes[0, kept), each moved down
+     * over the duplicates before it: a document without duplicates (most)
+     * moves none.
      */
     size_t size = 2;
     while (size < 2 * routes.size()) {
@@ -146,23 +145,27 @@ void mergeDuplicates(std::vector<Route> &routes, RejectedRoutes &rejected)
     }
     std::vector<uint32_t> seen(size, 0);
     std::hash<std::string_view> hash;
+    size_t kept = 0;
 
-    for (Route &r : routes) {
+    for (size_t i = 0; i < routes.size(); i++) {
+        Route &r = routes[i];
         size_t at = (hash(r.path) ^ r.authRequired) & (size - 1);
         while (seen[at] != 0) {
-            const Route &m = merged[seen[at] - 1];
+            const Route &m = routes[seen[at] - 1];
             if (m.authRequired == r.authRequired && m.path == r.path) {
                 break;
             }
             at = (at + 1) & (size - 1);
         }
         if (seen[at] == 0) {
-            merged.push_back(std::move(r));
-            seen[at] = static_cast<uint32_t>(merged.size());
+            if (kept != i) {
+                routes[kept] = std::move(r); // over a duplicate merged
+            }
+            seen[at] = static_cast<uint32_t>(++kept);
             continue;
         }
 
-        Route &m = merged[seen[at] - 1];
+        Route &m = routes[seen[at] - 1]; // kept, before r
         if (m.protocol != r.protocol || m.streaming != r.streaming) {
             rejected.add(r.path, r.methods,
                          "declared before with another protocol or "
@@ -190,7 +193,8 @@ void mergeDuplicates(std::vector<Route> &routes, RejectedRoutes &rejected)
         mergeTags(m.tags, r.tags);
     }
 
-    routes = std::move(merged);
+    routes.erase(routes.begin() + static_cast<std::ptrdiff_t>(kept),
+                 routes.end());
 }
 
 // yajl's messages end in ".\n" and may span lines; ours are one line.

@@ -266,6 +266,30 @@ TEST(RouteList, DuplicateRoutesMergeMethods)
     EXPECT_TRUE(secured.authRequired);
 }
 
+// The routes after duplicates keep their order, each moved over those
+// merged before it.
+TEST(RouteList, DuplicatesMergedKeepTheOrderOfTheRest)
+{
+    RouteSet set = parse(R"({"routes": [
+        {"path": "/a", "methods": ["GET"]},
+        {"path": "/b", "methods": ["GET"]},
+        {"path": "/a", "methods": ["PUT"]},
+        {"path": "/c", "methods": ["GET"], "name": "c"},
+        {"path": "/b", "methods": ["POST"]},
+        {"path": "/b", "methods": ["PATCH"]},
+        {"path": "/d", "methods": ["GET"], "tags": ["t"]}]})");
+
+    ASSERT_EQ(set.routes.size(), 4u);
+    EXPECT_EQ(set.routes[0].path, "/a");
+    EXPECT_EQ(set.routes[0].methods, kGet | kPut);
+    EXPECT_EQ(set.routes[1].path, "/b");
+    EXPECT_EQ(set.routes[1].methods, kGet | kPost | kPatch);
+    EXPECT_EQ(set.routes[2].path, "/c");
+    EXPECT_EQ(set.routes[2].name, "c");
+    EXPECT_EQ(set.routes[3].path, "/d");
+    EXPECT_EQ(set.routes[3].tags, (std::vector<std::string>{"t"}));
+}
+
 TEST(RouteList, TooManyRoutes)
 {
     std::string doc = "{\"routes\": [";
