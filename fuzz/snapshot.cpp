@@ -136,6 +136,19 @@ std::optional<Bytes> wholeApply(const unsigned char *old, size_t oldLen,
 }
 
 // Whether a table's findings are those checkTable() makes of it.
+// Whether `decode` returns rather than throwing the decoders' Error (any
+// other exception is a crash).
+template <class Decode>
+bool decodes(Decode decode)
+{
+    try {
+        decode();
+        return true;
+    } catch (const discovery::Error &) {
+        return false;
+    }
+}
+
 bool checkedAsWhole(const discovery::Snapshot &snap)
 {
     discovery::Snapshot again = snap;
@@ -407,12 +420,9 @@ void run(const Bytes &blob, const uint8_t *raw, size_t rawLen)
      * decode as a file's are given to it.  As Made, the decoder checks
      * all but the templates: whatever decodes as a file's decodes so.
      */
-    bool made = false;
-    try {
+    bool made = decodes([&] {
         discovery::decodeSnapshot(p, len, discovery::Provenance::Made);
-        made = true;
-    } catch (const discovery::Error &) {
-    }
+    });
     fuzz::check(!decoded || made, "decodes as a file's, not as made");
 
     if (decoded) {
@@ -451,18 +461,10 @@ void applySet(const unsigned char *p, size_t len,
     if (p == nullptr) {
         return;
     }
-    bool set = false;
-    try {
-        discovery::decodeRouteSet(p, len);
-        set = true;
-    } catch (const std::exception &) {
-    }
-    bool made = false;
-    try {
+    bool set = decodes([&] { discovery::decodeRouteSet(p, len); });
+    bool made = decodes([&] {
         discovery::decodeRouteSet(p, len, discovery::Provenance::Made);
-        made = true;
-    } catch (const discovery::Error &) {
-    }
+    });
     fuzz::check(!set || made, "a route set decodes as a file's, not as made");
     if (!set) {
         return;
