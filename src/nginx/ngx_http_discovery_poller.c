@@ -177,6 +177,7 @@ ngx_int_t
 ngx_http_discovery_poller_init_worker(ngx_cycle_t *cycle,
     ngx_http_discovery_main_conf_t *dmcf)
 {
+    CURLMcode                       rc;
     ngx_uint_t                      i;
     ngx_http_discovery_polling_t   *polling;
     ngx_http_discovery_poller_t    *poller;
@@ -222,6 +223,24 @@ ngx_http_discovery_poller_init_worker(ngx_cycle_t *cycle,
     ngx_http_discovery_poller_dumb.fd = (ngx_socket_t) -1;
 
     poller->max_polls = ngx_max(cycle->connection_n / 4, 1);
+
+    /*
+     * libcurl's cache of idle connections holds 4 per transfer in flight
+     * by default: polls due in one tick finished, their last ones closed
+     * the connections the next tick's polls then made again (a fifth of
+     * 1,000 polls a second to one backend).  It holds as many as the polls
+     * a worker may have in flight.
+     */
+
+    rc = curl_multi_setopt(poller->curl.multi, CURLMOPT_MAXCONNECTS,
+                           (long) poller->max_polls);
+
+    if (rc != CURLM_OK) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "discovery: curl_multi_setopt(CURLMOPT_MAXCONNECTS) "
+                      "failed: %s", curl_multi_strerror(rc));
+        return NGX_ERROR;
+    }
     poller->starved.handler = ngx_http_discovery_starved;
     poller->starved.data = &ngx_http_discovery_poller_dumb;
     poller->starved.log = cycle->log;
