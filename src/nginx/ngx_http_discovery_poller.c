@@ -468,7 +468,9 @@ ngx_http_discovery_poll_start(ngx_http_discovery_polling_t *polling,
     /*
      * A service's handle serves all its polls: a new one costs allocating
      * and clearing several kilobytes, and its download buffer, per poll.
-     * Every option that differs between polls is set below, every time.
+     * The options the same for every poll are set once, in poll_setup();
+     * every one that differs between polls (or a gRPC poll's calls) is set
+     * below, every time.
      */
 
     easy = polling->easy;
@@ -490,23 +492,12 @@ ngx_http_discovery_poll_start(ngx_http_discovery_polling_t *polling,
     }
 
     ngx_http_discovery_setopt(poll, CURLOPT_PRIVATE, poll);
-    ngx_http_discovery_setopt(poll, CURLOPT_NOSIGNAL, 1L);
     ngx_http_discovery_setopt(poll, CURLOPT_TIMEOUT_MS,
                               (long) service->timeout);
-    ngx_http_discovery_setopt(poll, CURLOPT_FOLLOWLOCATION, 0L);
-    ngx_http_discovery_setopt(poll, CURLOPT_PROTOCOLS_STR, "http,https");
-    ngx_http_discovery_setopt(poll, CURLOPT_MAXFILESIZE_LARGE,
-                              (curl_off_t) dmcf->max_size);
-    ngx_http_discovery_setopt(poll, CURLOPT_HEADERFUNCTION,
-                              ngx_http_discovery_poll_header);
     ngx_http_discovery_setopt(poll, CURLOPT_HEADERDATA, poll);
     ngx_http_discovery_setopt(poll, CURLOPT_HTTPHEADER,
                               poll->headers ? poll->headers : poller->headers);
-    ngx_http_discovery_setopt(poll, CURLOPT_USERAGENT,
-                              "nginx-discovery/" NGINX_VERSION);
     ngx_http_discovery_setopt(poll, CURLOPT_ERRORBUFFER, poll->curl_error);
-    ngx_http_discovery_setopt(poll, CURLOPT_WRITEFUNCTION,
-                              ngx_http_discovery_poll_write);
     ngx_http_discovery_setopt(poll, CURLOPT_WRITEDATA, poll);
 
     /* for poll_duration_seconds, and a gRPC poll's calls' timeouts */
@@ -589,6 +580,20 @@ ngx_http_discovery_poll_setup(ngx_http_discovery_poll_t *poll,
                                      ngx_http_discovery_curl_handle(
                                          &ngx_http_discovery_poller.curl,
                                          poll->easy));
+
+    /* a string option is copied, and the protocols' list parsed, when set */
+
+    ngx_http_discovery_setopt(poll, CURLOPT_NOSIGNAL, 1L);
+    ngx_http_discovery_setopt(poll, CURLOPT_FOLLOWLOCATION, 0L);
+    ngx_http_discovery_setopt(poll, CURLOPT_PROTOCOLS_STR, "http,https");
+    ngx_http_discovery_setopt(poll, CURLOPT_MAXFILESIZE_LARGE,
+                              (curl_off_t) dmcf->max_size);
+    ngx_http_discovery_setopt(poll, CURLOPT_HEADERFUNCTION,
+                              ngx_http_discovery_poll_header);
+    ngx_http_discovery_setopt(poll, CURLOPT_USERAGENT,
+                              "nginx-discovery/" NGINX_VERSION);
+    ngx_http_discovery_setopt(poll, CURLOPT_WRITEFUNCTION,
+                              ngx_http_discovery_poll_write);
 
     if (service->user.len) {
         ngx_http_discovery_setopt(poll, CURLOPT_HTTPAUTH,
