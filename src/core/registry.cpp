@@ -201,6 +201,7 @@ KeyValue keyValueOf(yajl_val kv)
     out.value = bytesOf(field(kv, "value"));
     out.modRevision = int64Of(field(kv, "mod_revision"));
     out.lease = int64Of(field(kv, "lease"));
+    out.createRevision = int64Of(field(kv, "create_revision"));
     return out;
 }
 
@@ -1413,12 +1414,16 @@ bool RegistryTable::put(const KeyValue &kv)
     auto it = entries_.find(name);
     if (it != entries_.end() && it->second.document == kv.value) {
         it->second.modRevision = kv.modRevision;
-        return false;
+        // deleted and put again while unseen: its place in the order moves
+        bool moved = it->second.createRevision != kv.createRevision;
+        it->second.createRevision = kv.createRevision;
+        return moved;
     }
 
     Entry e;
     e.document = kv.value;
     e.modRevision = kv.modRevision;
+    e.createRevision = kv.createRevision;
     try {
         e.service = parseRegistryService(name, kv.value);
         e.valid = true;
@@ -1471,13 +1476,23 @@ std::string RegistryTable::statusJson() const
 
 std::string RegistryTable::servingJson() const
 {
-    JsonWriter w;
-    w.beginObject();
+    std::vector<std::pair<const std::string *, const Entry *>> valid;
     for (const auto &[name, e] : entries_) {
         if (e.valid) {
-            w.key(name);
-            w.string(e.document);
+            valid.emplace_back(&name, &e);
         }
+    }
+    // entries_ is by name: stable, so equal revisions stay by name
+    std::stable_sort(
+        valid.begin(), valid.end(), [](const auto &x, const auto &y) {
+            return x.second->createRevision < y.second->createRevision;
+        });
+
+    JsonWriter w;
+    w.beginObject();
+    for (const auto &[name, e] : valid) {
+        w.key(*name);
+        w.string(e->document);
     }
     w.endObject();
     return w.take();

@@ -55,6 +55,9 @@ struct KeyValue {
     std::string value;
     int64_t modRevision = 0;
     int64_t lease = 0; // the lease the key is bound to, 0: none
+    // the key's creation; the same on every member, made anew when the
+    // key is deleted and put again
+    int64_t createRevision = 0;
 };
 
 struct RangeAnswer {
@@ -241,6 +244,7 @@ public:
     struct Entry {
         std::string document;
         int64_t modRevision = 0;
+        int64_t createRevision = 0; // the serving order: see servingJson()
         bool valid = false;
         RegistryService service; // when valid
         std::string error;       // when not
@@ -298,8 +302,11 @@ public:
     bool apply(const WatchMessage &message);
     // The entries as a JSON array for the status page.
     std::string statusJson() const;
-    // The valid services' documents, {"NAME": "DOCUMENT", ...} by name:
-    // what the gateway's configuration takes in (see servingServices).
+    // The valid services' documents, {"NAME": "DOCUMENT", ...} in the
+    // order they registered (their keys' creation, then by name): what the
+    // gateway's configuration takes in, in that order (see
+    // servingServices), so that of two services claiming one route the
+    // one registered first keeps it, as nginx.conf's first service does.
     std::string servingJson() const;
 
 private:

@@ -409,6 +409,59 @@ TEST(Requests, TheCheckOfAMemberIsALinearizableCountOfOneKey)
     discovery_registry_destroy(r);
 }
 
+/*
+ * The configuration takes the registry's services in the serving order,
+ * and of two services that claim one route the first keeps it: that order
+ * must be the order they registered in (etcd's create_revision, the same
+ * on every gateway), not their names', or a service registered later
+ * under a name that sorts first takes a running service's routes.
+ */
+TEST(RegistryServing, InTheOrderTheServicesRegistered)
+{
+    // a key as etcd sends it, created at one revision, last written at another
+    auto key = [](const std::string &name, int created, int modified) {
+        std::string json = "{\"key\":\"" + b64("/p/services/" + name)
+                           + "\",\"create_revision\":\""
+                           + std::to_string(created) + "\",\"mod_revision\":\""
+                           + std::to_string(modified) + "\",\"value\":\""
+                           + b64("{\"url\":\"http://" + name + "\"}") + "\"}";
+        return parseRangeAnswer("{\"header\":" + header(30) + ",\"kvs\":["
+                                + json + "]}")
+            .kvs[0];
+    };
+    auto order = [](const RegistryTable &t) {
+        std::string names;
+        for (const RegistryService &s : servingServices(t.servingJson())) {
+            names += s.name + " ";
+        }
+        return names;
+    };
+
+    // "a-evil" registered after "pay"; "m" first, and written since
+    RegistryTable t("/p/");
+    RangeAnswer a;
+    a.revision = 20;
+    a.kvs = {key("a-evil", 9, 12), key("m", 2, 15), key("pay", 5, 5)};
+    t.load(a);
+    EXPECT_EQ(order(t), "m pay a-evil ");
+
+    // "m" deleted and made again while the gateway was away: a resync shows
+    // the same document with a new create_revision, and it goes last
+    uint64_t v = t.version();
+    a.kvs[1] = key("m", 18, 18);
+    t.load(a);
+    EXPECT_EQ(t.version(), v + 1);
+    EXPECT_EQ(order(t), "pay a-evil m ");
+
+    // and through the watch
+    WatchMessage m;
+    m.revision = 22;
+    m.events.push_back({false, {"/p/services/pay", "", 21}});
+    m.events.push_back({true, key("pay", 22, 22)});
+    EXPECT_TRUE(t.apply(m));
+    EXPECT_EQ(order(t), "a-evil m pay ");
+}
+
 TEST(RegistryServing, TheValidServicesAsDirectiveArguments)
 {
     RegistryTable t("/p/");
