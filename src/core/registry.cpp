@@ -12,6 +12,7 @@
 #include <yajl/yajl_tree.h>
 
 #include <algorithm>
+#include <arpa/inet.h>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -323,6 +324,12 @@ void checkUrl(std::string_view name, const std::string &url, bool &grpc)
         if (close == std::string_view::npos) {
             invalid(name, "invalid URL " + quoted(url, 128));
         }
+        // as nginx's URL parser wants it, which takes no zone ("%eth0")
+        std::string literal(host.substr(1, close - 1));
+        struct in6_addr addr;
+        if (inet_pton(AF_INET6, literal.c_str(), &addr) != 1) {
+            invalid(name, "invalid IPv6 address in URL " + quoted(url, 128));
+        }
         host = authority.substr(close + 1);
         if (!host.empty() && host[0] != ':') {
             invalid(name, "invalid URL " + quoted(url, 128));
@@ -331,6 +338,10 @@ void checkUrl(std::string_view name, const std::string &url, bool &grpc)
         size_t colon = host.find(':');
         if (colon == 0) {
             invalid(name, "no host in URL " + quoted(url, 128));
+        }
+        if (colon == 4 && strncasecmp(host.data(), "unix", 4) == 0) {
+            invalid(name, "invalid URL " + quoted(url, 128)
+                              + ", a host nginx reads as a unix socket");
         }
         host = colon == std::string_view::npos ? std::string_view()
                                                : host.substr(colon);

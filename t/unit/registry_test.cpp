@@ -135,6 +135,40 @@ TEST(RegistryService, InvalidValuesAreRejectedWithAClearReason)
               "invalid service name \"bad/name\"");
 }
 
+/*
+ * What discovery_service's own handler refuses must be refused here, with
+ * the reason on the status page: a document the core took and nginx did
+ * not was listed as valid, left out of every reload with an [emerg] in the
+ * master's log naming nginx.conf, and never said why.
+ */
+TEST(RegistryService, RefusesUrlsNginxCannotTake)
+{
+    EXPECT_EQ(errorOf("a", R"({"url":"http://[zz]:80"})"),
+              "service \"a\": invalid IPv6 address in URL "
+              "\"http://[zz]:80\"");
+    EXPECT_EQ(errorOf("a", R"({"url":"http://[127.0.0.1]:80"})"),
+              "service \"a\": invalid IPv6 address in URL "
+              "\"http://[127.0.0.1]:80\"");
+    EXPECT_EQ(errorOf("a", R"({"url":"http://[fe80::1%eth0]:80"})"),
+              "service \"a\": invalid IPv6 address in URL "
+              "\"http://[fe80::1%eth0]:80\"");
+    EXPECT_EQ(errorOf("a", R"({"url":"http://[]:80"})"),
+              "service \"a\": invalid IPv6 address in URL "
+              "\"http://[]:80\"");
+    // nginx reads "unix:" as a socket's path: "80" here, upstream "80:0"
+    EXPECT_EQ(errorOf("a", R"({"url":"http://unix:80"})"),
+              "service \"a\": invalid URL \"http://unix:80\", a host nginx "
+              "reads as a unix socket");
+    EXPECT_EQ(errorOf("a", R"({"url":"grpc://UNIX:80"})"),
+              "service \"a\": invalid URL \"grpc://UNIX:80\", a host nginx "
+              "reads as a unix socket");
+
+    EXPECT_EQ(errorOf("a", R"({"url":"http://[::1]:80"})"), "");
+    EXPECT_EQ(errorOf("a", R"({"url":"http://[::1]"})"), "");
+    EXPECT_EQ(errorOf("a", R"({"url":"http://[::ffff:127.0.0.1]:80/x"})"), "");
+    EXPECT_EQ(errorOf("a", R"({"url":"http://unixbox:80"})"), "");
+}
+
 TEST(Range, ReadsKeysValuesAndTheRevision)
 {
     std::string body = "{\"header\":" + header(12) + ",\"kvs\":["
