@@ -595,7 +595,7 @@ uint64_t discovery_metrics_index_generation(
 /*
  * Counts a request routed to `route` of `service`, of `ms` milliseconds;
  * 0 when it could not be (no slot, a status outside 100-599): the caller
- * counts it as an overflow.
+ * counts it as an overflow, or apart when the route left the table.
  */
 int discovery_metrics_count(discovery_metrics_index_t *index,
     unsigned char *base, const char *service, size_t service_len,
@@ -667,6 +667,7 @@ typedef struct {
     size_t                              n;
     uint64_t                            gateway[DISCOVERY_METRICS_REASONS];
     uint64_t                            overflow;
+    uint64_t                            route_removed;
     uint64_t                            generation;
     uint64_t                            table_routes;
     uint64_t                            conflicts;

@@ -13,6 +13,8 @@ workers(2);
 $ENV{TEST_NGINX_MANY_PORT} = free_port();
 $ENV{TEST_NGINX_CHURN_PORT} = free_port();
 $ENV{TEST_NGINX_FULL_PORT} = free_port();
+$ENV{TEST_NGINX_GONE_PORT} = free_port();
+$ENV{TEST_NGINX_SLOW_PORT} = free_port();
 
 our $HttpConfig = <<'_EOC_';
     discovery_service users http://127.0.0.1:$TEST_NGINX_RAND_PORT_1 interval=1s;
@@ -266,5 +268,43 @@ GET /metrics
 --- error_log eval
 qr/\[alert\].*discovery zone "discovery" of \d+ bytes is full: a table of \d+ bytes was not published/
 --- no_error_log
+[emerg]
+[crit]
+
+
+
+=== TEST 7: a request that ends after a table change removed its route is counted apart, not as an overflow (which says the zone is too small)
+--- http_config
+    discovery_service gone http://127.0.0.1:$TEST_NGINX_GONE_PORT interval=1s upstream=slow;
+    upstream slow {
+        server 127.0.0.1:$TEST_NGINX_SLOW_PORT;
+    }
+--- init
+my $doc = sub { '{"routes": [' . join(",", map { qq({"path": "$_", "methods": ["GET"]}) } @_) . ']}' };
+DiscoveryTest::mock_service(port => $ENV{TEST_NGINX_GONE_PORT}, paths => {
+    '/health?include_routes=true' => [({ body => $doc->('/gone/{id}', '/stays') }) x 2,
+                                      { body => $doc->('/stays') }],
+});
+DiscoveryTest::mock_service(port => $ENV{TEST_NGINX_SLOW_PORT}, paths => {
+    '/gone/slow' => [{ delay => 4, body => "late\n" }],
+});
+DiscoveryTest::wait_for('the first routes', sub { main::fetch('/gone/1') =~ /^200 / }, 8);
+my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => main::port(),
+                              Proto => 'tcp', Timeout => 10) or die "connect: $!";
+print $s "GET /gone/slow HTTP/1.0\r\nHost: localhost\r\n\r\n";
+DiscoveryTest::wait_for('/gone/{id} removed', sub { main::fetch('/gone/1') =~ /^404 / }, 8);
+my $res = do { local $/; <$s> } // '';
+Test::More::like($res, qr{^HTTP/1\.\d 200 .*late}s, 'the slow request ended after its route went');
+my $m = main::scrape();
+Test::More::is(main::value($m, 'nginx_discovery_metrics_overflow_total'), 0,
+               'no overflow: the zone had room for every route');
+# and the fetches that a worker routed by its table of a moment before
+Test::More::cmp_ok(main::value($m, 'nginx_discovery_metrics_route_removed_total'), '>=', 1,
+                   'counted as a request whose route was removed');
+--- request
+GET /metrics
+--- response_body_like: nginx_discovery_routes\{service="gone"\} 1\n
+--- no_error_log
+[alert]
 [emerg]
 [crit]

@@ -1707,6 +1707,7 @@ int discovery_metrics_render(const discovery_metrics_view_t *view,
         }
         std::memcpy(v.gateway, view->gateway, sizeof(v.gateway));
         v.overflow = view->overflow;
+        v.routeRemoved = view->route_removed;
         v.generation = view->generation;
         v.tableRoutes = view->table_routes;
         v.conflicts = view->conflicts;

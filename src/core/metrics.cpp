@@ -822,6 +822,11 @@ std::string renderMetrics(const MetricsView &view)
              "The shared zone: its size, and the bytes in use.");
     x.sample("nginx_discovery_zone_bytes", {"kind", "used"}, view.zoneUsed);
     x.sample("nginx_discovery_zone_bytes", {"kind", "size"}, view.zoneSize);
+    x.family("nginx_discovery_metrics_route_removed_total", "counter",
+             "Requests that ended after the table no longer had their route: "
+             "counted here, not by route.");
+    x.sample("nginx_discovery_metrics_route_removed_total", {},
+             view.routeRemoved);
     x.family("nginx_discovery_metrics_overflow_total", "counter",
              "Requests that could not be counted where they belong: a route "
              "with no slot (zone full), an unknown status.");

@@ -230,6 +230,7 @@ struct MetricsView {
     std::vector<ServiceFigures> services;
     uint64_t gateway[size_t(GatewayReason::Count)] = {};
     uint64_t overflow = 0;
+    uint64_t routeRemoved = 0;
     uint64_t generation = 0;
     uint64_t tableRoutes = 0;
     uint64_t conflicts = 0;

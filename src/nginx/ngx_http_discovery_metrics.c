@@ -913,15 +913,37 @@ ngx_http_discovery_metrics_log(ngx_http_request_t *r)
         ms = (ngx_msec_int_t) ((tp->sec - r->start_sec) * 1000
                                + (tp->msec - r->start_msec));
 
-        if (m->index == NULL
-            || !discovery_metrics_count(m->index, (u_char *) dmcf->shpool,
-                                        (const char *) service.data,
-                                        service.len,
-                                        (const char *) route.data, route.len,
-                                        ngx_http_discovery_metrics_method(r),
-                                        (unsigned) r->headers_out.status,
-                                        (uint64_t) ngx_max(ms, 0)))
+        if (m->index == NULL) {
+            (void) ngx_atomic_fetch_add(&m->overflow, 1);
+            return NGX_OK;
+        }
+
+        if (discovery_metrics_count(m->index, (u_char *) dmcf->shpool,
+                                    (const char *) service.data, service.len,
+                                    (const char *) route.data, route.len,
+                                    ngx_http_discovery_metrics_method(r),
+                                    (unsigned) r->headers_out.status,
+                                    (uint64_t) ngx_max(ms, 0)))
         {
+            return NGX_OK;
+        }
+
+        /*
+         * No slot, while the zone's table has one for each of its routes:
+         * the route is not in it, removed since the request was routed
+         * (a request that outlived a table change, or one routed by a
+         * worker's table of a moment before).  Not an overflow, whose
+         * cure is a larger zone.
+         */
+
+        if (r->headers_out.status >= 100 && r->headers_out.status < 600
+            && m->unassigned == 0
+            && discovery_metrics_index_generation(m->index)
+               == dmcf->sh->generation)
+        {
+            (void) ngx_atomic_fetch_add(&m->route_removed, 1);
+
+        } else {
             (void) ngx_atomic_fetch_add(&m->overflow, 1);
         }
 
@@ -1105,6 +1127,7 @@ ngx_http_discovery_metrics_view(ngx_http_request_t *r,
     }
 
     view->overflow = m->overflow;
+    view->route_removed = m->route_removed;
 
     s = ngx_pcalloc(r->pool, (dmcf->services.nelts + 1)
                              * sizeof(discovery_metrics_service_t));

@@ -410,6 +410,7 @@ MetricsView viewOf(Zone &zone, bool openMetrics)
     v.openMetrics = openMetrics;
     v.gateway[size_t(GatewayReason::NotFound)] = 4;
     v.overflow = 2;
+    v.routeRemoved = 7;
     v.generation = 3;
     v.tableRoutes = 1;
     ServiceFigures s;
@@ -457,6 +458,10 @@ TEST(MetricsTest, TheTextFormatHasTotalCountersAndEscapedLabels)
               std::string::npos);
     EXPECT_NE(text.find("nginx_discovery_metrics_overflow_total 2\n"),
               std::string::npos);
+    EXPECT_NE(text.find("# TYPE nginx_discovery_metrics_route_removed_total "
+                        "counter\n"
+                        "nginx_discovery_metrics_route_removed_total 7\n"),
+              std::string::npos);
     EXPECT_EQ(text.find("# EOF"), std::string::npos);
 }
 
@@ -469,6 +474,9 @@ TEST(MetricsTest, OpenMetricsNamesCounterFamiliesWithoutTotalAndEnds)
               std::string::npos);
     EXPECT_NE(text.find("# TYPE nginx_discovery_metrics_overflow counter\n"
                         "nginx_discovery_metrics_overflow_total 2\n"),
+              std::string::npos);
+    EXPECT_NE(text.find("# TYPE nginx_discovery_metrics_route_removed counter\n"
+                        "nginx_discovery_metrics_route_removed_total 7\n"),
               std::string::npos);
     EXPECT_NE(text.find("le=\"1.0\"} 1\n"), std::string::npos); // a float
     EXPECT_NE(text.find("le=\"0.5\"} 0\n"), std::string::npos);
