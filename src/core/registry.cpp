@@ -445,7 +445,8 @@ bool RegistryService::operator==(const RegistryService &o) const
 
 bool validServiceName(std::string_view name)
 {
-    if (name.empty() || name.size() > 64) {
+    // "." and "..": the management API's paths could not name them
+    if (name.empty() || name.size() > 64 || name == "." || name == "..") {
         return false;
     }
     for (char c : name) {

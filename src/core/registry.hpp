@@ -40,7 +40,8 @@ struct RegistryService {
     bool operator==(const RegistryService &o) const;
 };
 
-// A service name as discovery_service takes it: [A-Za-z0-9_.-]{1,64}.
+// A service name as discovery_service takes it, [A-Za-z0-9_.-]{1,64}, but
+// "." and "..", which the management API's paths cannot name.
 bool validServiceName(std::string_view name);
 
 // Throws Error with a message that names the field and the value.

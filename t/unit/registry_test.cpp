@@ -169,6 +169,19 @@ TEST(RegistryService, RefusesUrlsNginxCannotTake)
     EXPECT_EQ(errorOf("a", R"({"url":"http://unixbox:80"})"), "");
 }
 
+// The management API names a service in its path, where nginx resolves
+// "." and ".." (escaped or not) before it looks: such a service could be
+// neither polled nor drained there.
+TEST(RegistryService, RefusesNamesThatArePathDotSegments)
+{
+    EXPECT_EQ(errorOf(".", R"({"url":"http://x"})"),
+              "invalid service name \".\"");
+    EXPECT_EQ(errorOf("..", R"({"url":"http://x"})"),
+              "invalid service name \"..\"");
+    EXPECT_EQ(errorOf("...", R"({"url":"http://x"})"), "");
+    EXPECT_EQ(errorOf(".a", R"({"url":"http://x"})"), "");
+}
+
 TEST(Range, ReadsKeysValuesAndTheRevision)
 {
     std::string body = "{\"header\":" + header(12) + ",\"kvs\":["
