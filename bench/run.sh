@@ -871,7 +871,10 @@ table_benchmark() {
     done
     pin_nginx "$WORK/gw-churn-w$WORKERS-$size" "$GATEWAY_CPU"
     local churn_mb delays
-    delays=$($UTIL propagation "http://127.0.0.1:${port[churn]}" "$changes" \
+    # the prober on the load's core, as wrk and the mutator: not the
+    # gateway's, whose publication threads it would take turns with
+    delays=$(taskset -c "$LOAD_CPU" $UTIL propagation \
+        "http://127.0.0.1:${port[churn]}" "$changes" \
         "$TABLE_CHANGES" "$WORKERS" 60 | awk '{ print $2 }' | sort -n \
         | tr '\n' ' ') || die "propagation"
     churn_mb=$($UTIL private $(workers_of "$WORK/gw-churn-w$WORKERS-$size"))
