@@ -693,9 +693,16 @@ bool RangeRead::add(RangeAnswer page, size_t bytes)
     // the whole prefix, as the tests' mocks of etcd do, is read right);
     // a page that says "more" has a last key to go on from, or a member
     // that says it and sends none makes the read endless.
+    // A key twice in one answer is a damaged one: etcd's are unique.
     std::string last;
+    std::set<std::string> taken;
+    size_t before = kvs_.size();
     for (KeyValue &kv : page.kvs) {
         if (kv.key >= key_ && kv.key < ranges_[range_].second) {
+            if (!taken.insert(kv.key).second) {
+                kvs_.resize(before);
+                throw Error("the range answer has a key twice");
+            }
             last = std::max(last, kv.key);
             kvs_.push_back(std::move(kv));
         }

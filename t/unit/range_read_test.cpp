@@ -382,6 +382,31 @@ TEST(RangeRead, AMemberThatDoesNotGoOnIsRefused)
     EXPECT_THROW(read.add(page, 10), Error); // no revision
 }
 
+// A key twice in one answer (the fuzzer's, a damaged answer: etcd's keys
+// are unique) fails the page, and takes nothing of it.
+TEST(RangeRead, AKeyTwiceInOneAnswerIsRefused)
+{
+    RangeRead read("/p/");
+    RangeAnswer page;
+    page.revision = 9;
+    page.more = true;
+    page.kvs = {{"/p/overrides/controls", "c", 4, 0},
+                {"/p/pollers/a", "c", 5, 0},
+                {"/p/pollers/a", "1", 5, 255}};
+    EXPECT_THROW(read.add(page, 10), Error);
+
+    read.begin();
+    page.more = false;
+    page.kvs = {{"/p/pollers/a", "1", 5, 255}};
+    EXPECT_FALSE(read.add(page, 10));
+    page.kvs.clear();
+    EXPECT_FALSE(read.add(page, 10));
+    EXPECT_TRUE(read.add(page, 10));
+    RangeAnswer a = read.result();
+    ASSERT_EQ(a.kvs.size(), 1u);
+    EXPECT_EQ(a.kvs[0].key, "/p/pollers/a");
+}
+
 TEST(RangeRead, CompactedBetweenPagesThroughTheCInterface)
 {
     FakeEtcd etcd;
