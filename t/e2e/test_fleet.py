@@ -547,7 +547,7 @@ def test_share_routes_of_32_mb_are_read_in_pages_and_a_burst_comes_in_fragments(
     up to 32 MB in base64, twice what one answer may be: the gateway reads
     them in pages and serves them all (one read of the prefix left its
     registry down). Then, its worker stopped while 24 new values of 1 MB
-    and 300 small writes pile up, etcd catches the watch up in one response:
+    and 150 small writes pile up, etcd catches the watch up in one response:
     asked in fragments, it comes in parts of at most 2 MiB (without, one
     message over 16 MB, which the gateway refuses)."""
     prefix, count = "/paged/", 24
@@ -603,11 +603,16 @@ def test_share_routes_of_32_mb_are_read_in_pages_and_a_burst_comes_in_fragments(
             os.kill(pid, signal.SIGSTOP)
         try:
             # etcd's channel to the watch holds 128 responses: the writes
-            # after it is full come in one, 16 values of 1 MB of it
+            # after it is full come in one, 16 values of 1 MB of it (140
+            # writes were enough for that, 60 were not; each takes etcd
+            # about 45 ms while a watcher is stuck)
             for name in names[:8]:
                 put(f"routes/{name}", value(name, "8"))
-            for i in range(300):
-                put(f"noise/{i}", "v", bound=False)
+            with httpx.Client() as client:
+                for i in range(150):
+                    answer = client.post(member.url + "/v3/kv/put", json={
+                        "key": b64(f"{prefix}noise/{i}"), "value": b64("v")}, timeout=10)
+                    assert "header" in answer.json(), answer.text
             for name in names[8:]:
                 put(f"routes/{name}", value(name, "8"))
         finally:
@@ -617,7 +622,7 @@ def test_share_routes_of_32_mb_are_read_in_pages_and_a_burst_comes_in_fragments(
         wait_until(lambda: shared(gw, names),
                    lambda s: all(v == "8" for p, v in s.values()), 30,
                    message="the burst applied:\n" + gw.error_log_tail(15))
-        report(f"share=on, a burst of {count} values of 1 MB and 300 writes to a "
+        report(f"share=on, a burst of {count} values of 1 MB and 150 writes to a "
                f"stopped watcher: applied {time.monotonic() - since:.2f} s after it "
                f"went on")
         registry = gw.status()["registry"]
