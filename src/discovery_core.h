@@ -559,6 +559,12 @@ typedef struct discovery_metrics_index_s  discovery_metrics_index_t;
 #define DISCOVERY_METRICS_DISABLED            5
 #define DISCOVERY_METRICS_REASONS             6
 
+/* metrics_overflow_total{reason}: requests not counted by route */
+#define DISCOVERY_METRICS_OVERFLOW_NO_SLOT        0  /* zone out of room */
+#define DISCOVERY_METRICS_OVERFLOW_ROUTE_REMOVED  1  /* by a table change */
+#define DISCOVERY_METRICS_OVERFLOW_UNKNOWN        2  /* status, decision */
+#define DISCOVERY_METRICS_OVERFLOWS               3
+
 /* polls_total{result} */
 #define DISCOVERY_METRICS_POLL_SUCCESS        0
 #define DISCOVERY_METRICS_POLL_NOT_MODIFIED   1
@@ -595,7 +601,7 @@ uint64_t discovery_metrics_index_generation(
 /*
  * Counts a request routed to `route` of `service`, of `ms` milliseconds;
  * 0 when it could not be (no slot, a status outside 100-599): the caller
- * counts it as an overflow, or apart when the route left the table.
+ * counts it in metrics_overflow_total, by why.
  */
 int discovery_metrics_count(discovery_metrics_index_t *index,
     unsigned char *base, const char *service, size_t service_len,
@@ -666,8 +672,7 @@ typedef struct {
     const discovery_metrics_service_t  *services;
     size_t                              n;
     uint64_t                            gateway[DISCOVERY_METRICS_REASONS];
-    uint64_t                            overflow;
-    uint64_t                            route_removed;
+    uint64_t                            overflow[DISCOVERY_METRICS_OVERFLOWS];
     uint64_t                            generation;
     uint64_t                            table_routes;
     uint64_t                            conflicts;

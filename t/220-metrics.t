@@ -103,6 +103,16 @@ sub gateway {
     return "nginx_discovery_gateway_responses_total{reason=\"$_[0]\"}";
 }
 
+# metrics_overflow_total's series of one reason
+sub overflow {
+    return "nginx_discovery_metrics_overflow_total{reason=\"$_[0]\"}";
+}
+
+# its three series, each 0: every request was counted by route
+our $NoOverflow = qr/^nginx_discovery_metrics_overflow_total\{reason="no_slot"\}[ ]0\n
+                     nginx_discovery_metrics_overflow_total\{reason="route_removed"\}[ ]0\n
+                     nginx_discovery_metrics_overflow_total\{reason="unknown"\}[ ]0\n/mx;
+
 use_defaults(http_config => $HttpConfig, config => $Config);
 
 run_tests();
@@ -115,8 +125,7 @@ DiscoveryTest::wait_ready();
 my $m = main::scrape();
 Test::More::unlike($m, qr/^nginx_discovery_requests_total\{/m,
                    'no request counted at start');
-Test::More::is(main::value($m, 'nginx_discovery_metrics_overflow_total'), 0,
-               'no overflow at start');
+Test::More::like($m, $main::NoOverflow, 'no overflow at start');
 Test::More::is(main::value($m, main::gateway('not_found')), 0,
                'no 404 at start');
 --- request
@@ -124,7 +133,7 @@ GET /metrics
 --- response_headers
 Content-Type: text/plain; version=0.0.4; charset=utf-8
 --- response_body_like eval
-qr/^# HELP nginx_discovery_requests_total .*\n# TYPE nginx_discovery_requests_total counter\n.*nginx_discovery_service_up\{service="users"\} 1\n.*nginx_discovery_service_up\{service="down"\} 0\n.*nginx_discovery_metrics_overflow_total \d+\n\z/s
+qr/^# HELP nginx_discovery_requests_total .*\n# TYPE nginx_discovery_requests_total counter\n.*nginx_discovery_service_up\{service="users"\} 1\n.*nginx_discovery_service_up\{service="down"\} 0\n.*nginx_discovery_metrics_overflow_total\{reason="no_slot"\} \d+\nnginx_discovery_metrics_overflow_total\{reason="route_removed"\} \d+\nnginx_discovery_metrics_overflow_total\{reason="unknown"\} \d+\n\z/s
 
 
 
@@ -136,7 +145,7 @@ GET /metrics
 --- response_headers
 Content-Type: application/openmetrics-text; version=1.0.0; charset=utf-8
 --- response_body_like eval
-qr/^# HELP nginx_discovery_requests .*\n# TYPE nginx_discovery_requests counter\n.*# TYPE nginx_discovery_gateway_responses counter\nnginx_discovery_gateway_responses_total\{reason="not_found"\} \d+\n.*# TYPE nginx_discovery_metrics_overflow counter\nnginx_discovery_metrics_overflow_total \d+\n# EOF\n\z/s
+qr/^# HELP nginx_discovery_requests .*\n# TYPE nginx_discovery_requests counter\n.*# TYPE nginx_discovery_gateway_responses counter\nnginx_discovery_gateway_responses_total\{reason="not_found"\} \d+\n.*# TYPE nginx_discovery_metrics_overflow counter\nnginx_discovery_metrics_overflow_total\{reason="no_slot"\} \d+\nnginx_discovery_metrics_overflow_total\{reason="route_removed"\} \d+\nnginx_discovery_metrics_overflow_total\{reason="unknown"\} \d+\n# EOF\n\z/s
 
 
 
@@ -165,7 +174,7 @@ my %want = (
     main::gateway('not_found') => 5,
     main::gateway('method_not_allowed') => 2,
     main::gateway('noncanonical') => 3,
-    'nginx_discovery_metrics_overflow_total' => 0,
+    (map { main::overflow($_) => 0 } qw(no_slot route_removed unknown)),
 );
 for my $i (1 .. 20) {
     my $r = main::fetch('GET', "/users/$i");
@@ -267,7 +276,8 @@ Test::More::is(main::value(main::scrape(), main::requests('users', '/users/{id:i
                'and counts from there');
 --- request
 GET /metrics
---- response_body_like: nginx_discovery_metrics_overflow_total 0\n
+--- response_body_like eval
+$main::NoOverflow
 
 
 
@@ -298,7 +308,8 @@ Test::More::is(main::value(main::scrape(), main::gateway('not_found')) - $before
                'each counted once');
 --- request
 GET /metrics
---- response_body_like: nginx_discovery_metrics_overflow_total 0\n
+--- response_body_like eval
+$main::NoOverflow
 
 
 
@@ -336,7 +347,8 @@ Test::More::is(main::value($after, main::requests('users', '/users/{id:int}', 'G
                1, 'a request not redirected is counted once');
 --- request
 GET /metrics
---- response_body_like: nginx_discovery_metrics_overflow_total 0\n
+--- response_body_like eval
+$main::NoOverflow
 
 
 
@@ -356,12 +368,12 @@ DiscoveryTest::wait_for('the 3000 routes', sub {
 # installed: the requests need it installed (the status page's table)
 DiscoveryTest::wait_status(qr{"/o/2999"}, 6);
 my $port = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT};
-my $before = main::value(main::scrape(), 'nginx_discovery_metrics_overflow_total');
+my $before = main::value(main::scrape(), main::overflow('no_slot'));
 main::fetch('GET', '/o/0', $port);
 main::fetch('GET', '/o/2999', $port) for 1 .. 3;
 my $after = main::scrape();
-Test::More::is(main::value($after, 'nginx_discovery_metrics_overflow_total') - $before,
-               3, 'the last route has no slot: overflow');
+Test::More::is(main::value($after, main::overflow('no_slot')) - $before,
+               3, 'the last route has no slot: overflow, for want of room');
 Test::More::is(main::value($after, main::requests('many', '/o/0', 'GET', '2xx')), 1,
                'the first has one');
 --- request

@@ -62,6 +62,12 @@ static_assert(size_t(discovery::GatewayReason::Count)
               == DISCOVERY_METRICS_REASONS);
 static_assert(int(discovery::GatewayReason::Noncanonical)
               == DISCOVERY_METRICS_NONCANONICAL);
+static_assert(size_t(discovery::OverflowReason::Count)
+              == DISCOVERY_METRICS_OVERFLOWS);
+static_assert(int(discovery::OverflowReason::RouteRemoved)
+              == DISCOVERY_METRICS_OVERFLOW_ROUTE_REMOVED);
+static_assert(int(discovery::OverflowReason::Unknown)
+              == DISCOVERY_METRICS_OVERFLOW_UNKNOWN);
 static_assert(size_t(discovery::PollOutcome::Count)
               == DISCOVERY_METRICS_POLL_RESULTS);
 static_assert(int(discovery::PollOutcome::Rejected)
@@ -1706,8 +1712,7 @@ int discovery_metrics_render(const discovery_metrics_view_t *view,
             v.services.push_back(f);
         }
         std::memcpy(v.gateway, view->gateway, sizeof(v.gateway));
-        v.overflow = view->overflow;
-        v.routeRemoved = view->route_removed;
+        std::memcpy(v.overflow, view->overflow, sizeof(v.overflow));
         v.generation = view->generation;
         v.tableRoutes = view->table_routes;
         v.conflicts = view->conflicts;

@@ -509,6 +509,8 @@ const char *const kClassNames[kStatusClasses] = {"1xx", "2xx", "3xx", "4xx",
 const char *const kReasonNames[size_t(GatewayReason::Count)] = {
     "not_found", "method_not_allowed", "unavailable",
     "pending",   "noncanonical",       "disabled"};
+const char *const kOverflowNames[size_t(OverflowReason::Count)] = {
+    "no_slot", "route_removed", "unknown"};
 const char *const kResultNames[size_t(PollOutcome::Count)] = {
     "success", "not_modified", "failure", "rejected"};
 const char *const kStateNames[3] = {"pending", "healthy", "unhealthy"};
@@ -822,15 +824,14 @@ std::string renderMetrics(const MetricsView &view)
              "The shared zone: its size, and the bytes in use.");
     x.sample("nginx_discovery_zone_bytes", {"kind", "used"}, view.zoneUsed);
     x.sample("nginx_discovery_zone_bytes", {"kind", "size"}, view.zoneSize);
-    x.family("nginx_discovery_metrics_route_removed_total", "counter",
-             "Requests that ended after the table no longer had their route: "
-             "counted here, not by route.");
-    x.sample("nginx_discovery_metrics_route_removed_total", {},
-             view.routeRemoved);
     x.family("nginx_discovery_metrics_overflow_total", "counter",
-             "Requests that could not be counted where they belong: a route "
-             "with no slot (zone full), an unknown status.");
-    x.sample("nginx_discovery_metrics_overflow_total", {}, view.overflow);
+             "Requests that could not be counted by route, by why: no slot "
+             "(the zone full), the route removed by a table change, a status "
+             "or decision not known.");
+    for (size_t i = 0; i < size_t(OverflowReason::Count); i++) {
+        x.sample("nginx_discovery_metrics_overflow_total",
+                 {"reason", kOverflowNames[i]}, view.overflow[i]);
+    }
 
     if (view.openMetrics) {
         x.out() += "# EOF\n";

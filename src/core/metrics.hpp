@@ -33,6 +33,15 @@ enum class GatewayReason : uint8_t {
     Count
 };
 
+// metrics_overflow_total{reason}, in this order: why a request was not
+// counted by its route
+enum class OverflowReason : uint8_t {
+    NoSlot = 0,   // the zone had no room for the route's slot
+    RouteRemoved, // a table change removed the route before it ended
+    Unknown,      // a status outside 100-599, a decision not known
+    Count
+};
+
 // polls_total{result}, in this order
 enum class PollOutcome : uint8_t {
     Success = 0,
@@ -229,8 +238,7 @@ struct MetricsView {
     const unsigned char *base = nullptr;
     std::vector<ServiceFigures> services;
     uint64_t gateway[size_t(GatewayReason::Count)] = {};
-    uint64_t overflow = 0;
-    uint64_t routeRemoved = 0;
+    uint64_t overflow[size_t(OverflowReason::Count)] = {};
     uint64_t generation = 0;
     uint64_t tableRoutes = 0;
     uint64_t conflicts = 0;

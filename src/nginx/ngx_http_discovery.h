@@ -212,8 +212,7 @@ struct ngx_http_discovery_released_s {
  */
 typedef struct {
     ngx_atomic_t                   gateway[DISCOVERY_METRICS_REASONS];
-    ngx_atomic_t                   overflow;
-    ngx_atomic_t                   route_removed;
+    ngx_atomic_t                   overflow[DISCOVERY_METRICS_OVERFLOWS];
     ngx_atomic_t                   assigning;    /* a pid, 0: none */
     discovery_metrics_index_t     *index;        /* NULL: no room */
     ngx_http_discovery_released_t *released;

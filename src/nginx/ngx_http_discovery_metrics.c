@@ -300,7 +300,8 @@ ngx_http_discovery_metrics_init_zone(ngx_http_discovery_main_conf_t *dmcf,
             ngx_log_error(NGX_LOG_ALERT, log, 0,
                           "discovery zone \"%V\" has no room for the index "
                           "of the routes' counters (%uz bytes): requests are "
-                          "counted in nginx_discovery_metrics_overflow_total",
+                          "counted in nginx_discovery_metrics_overflow_total"
+                          "{reason=\"no_slot\"}",
                           &dmcf->shm_zone->shm.name, size);
             return NGX_OK;
         }
@@ -594,8 +595,8 @@ ngx_http_discovery_metrics_assign(ngx_http_discovery_main_conf_t *dmcf,
         ngx_log_error(NGX_LOG_ALERT, log, 0,
                       "discovery zone \"%V\" has no room for the counters "
                       "of %uL routes: their requests are counted in "
-                      "nginx_discovery_metrics_overflow_total", &name,
-                      a.unassigned);
+                      "nginx_discovery_metrics_overflow_total"
+                      "{reason=\"no_slot\"}", &name, a.unassigned);
     }
 
     m->unassigned = a.unassigned;
@@ -889,7 +890,7 @@ ngx_http_discovery_metrics_log(ngx_http_request_t *r)
 {
     ngx_msec_int_t                    ms;
     ngx_str_t                         service, route;
-    ngx_uint_t                        status, reason;
+    ngx_uint_t                        status, reason, overflow;
     ngx_time_t                       *tp;
     ngx_http_discovery_metrics_sh_t  *m;
     ngx_http_discovery_main_conf_t   *dmcf;
@@ -905,6 +906,8 @@ ngx_http_discovery_metrics_log(ngx_http_request_t *r)
     }
 
     m = dmcf->sh->metrics;
+    reason = 0;
+    overflow = DISCOVERY_METRICS_OVERFLOWS;       /* none */
 
     switch (status) {
 
@@ -914,8 +917,8 @@ ngx_http_discovery_metrics_log(ngx_http_request_t *r)
                                + (tp->msec - r->start_msec));
 
         if (m->index == NULL) {
-            (void) ngx_atomic_fetch_add(&m->overflow, 1);
-            return NGX_OK;
+            overflow = DISCOVERY_METRICS_OVERFLOW_NO_SLOT;
+            break;
         }
 
         if (discovery_metrics_count(m->index, (u_char *) dmcf->shpool,
@@ -932,22 +935,24 @@ ngx_http_discovery_metrics_log(ngx_http_request_t *r)
          * No slot, while the zone's table has one for each of its routes:
          * the route is not in it, removed since the request was routed
          * (a request that outlived a table change, or one routed by a
-         * worker's table of a moment before).  Not an overflow, whose
-         * cure is a larger zone.
+         * worker's table of a moment before).  Told apart from the routes
+         * with no room, whose cure is a larger zone.
          */
 
-        if (r->headers_out.status >= 100 && r->headers_out.status < 600
-            && m->unassigned == 0
-            && discovery_metrics_index_generation(m->index)
-               == dmcf->sh->generation)
+        if (r->headers_out.status < 100 || r->headers_out.status >= 600) {
+            overflow = DISCOVERY_METRICS_OVERFLOW_UNKNOWN;
+
+        } else if (m->unassigned == 0
+                   && discovery_metrics_index_generation(m->index)
+                      == dmcf->sh->generation)
         {
-            (void) ngx_atomic_fetch_add(&m->route_removed, 1);
+            overflow = DISCOVERY_METRICS_OVERFLOW_ROUTE_REMOVED;
 
         } else {
-            (void) ngx_atomic_fetch_add(&m->overflow, 1);
+            overflow = DISCOVERY_METRICS_OVERFLOW_NO_SLOT;
         }
 
-        return NGX_OK;
+        break;
 
     case DISCOVERY_MATCH_NOT_FOUND:
         reason = DISCOVERY_METRICS_NOT_FOUND;
@@ -975,11 +980,16 @@ ngx_http_discovery_metrics_log(ngx_http_request_t *r)
         break;
 
     default:
-        (void) ngx_atomic_fetch_add(&m->overflow, 1);
-        return NGX_OK;
+        overflow = DISCOVERY_METRICS_OVERFLOW_UNKNOWN;
+        break;
     }
 
-    (void) ngx_atomic_fetch_add(&m->gateway[reason], 1);
+    if (overflow == DISCOVERY_METRICS_OVERFLOWS) {
+        (void) ngx_atomic_fetch_add(&m->gateway[reason], 1);
+
+    } else {
+        (void) ngx_atomic_fetch_add(&m->overflow[overflow], 1);
+    }
 
     return NGX_OK;
 }
@@ -1126,8 +1136,9 @@ ngx_http_discovery_metrics_view(ngx_http_request_t *r,
         view->gateway[i] = m->gateway[i];
     }
 
-    view->overflow = m->overflow;
-    view->route_removed = m->route_removed;
+    for (i = 0; i < DISCOVERY_METRICS_OVERFLOWS; i++) {
+        view->overflow[i] = m->overflow[i];
+    }
 
     s = ngx_pcalloc(r->pool, (dmcf->services.nelts + 1)
                              * sizeof(discovery_metrics_service_t));

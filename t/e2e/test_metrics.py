@@ -141,7 +141,7 @@ def test_prometheus_reads_exactly_what_was_sent(stack):
         'nginx_discovery_gateway_responses_total{reason="method_not_allowed"}': 2,
         'nginx_discovery_gateway_responses_total{reason="unavailable"}': 5,
         'nginx_discovery_gateway_responses_total{reason="pending"}': 0,
-        'nginx_discovery_metrics_overflow_total': 0,
+        'sum(nginx_discovery_metrics_overflow_total)': 0,
         'nginx_discovery_service_up{service="billing"}': 0,
         'nginx_discovery_service_up{service="users"}': 1,
         'nginx_discovery_service_state{service="billing",state="unhealthy"}': 1,

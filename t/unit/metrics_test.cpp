@@ -409,8 +409,8 @@ MetricsView viewOf(Zone &zone, bool openMetrics)
     v.base = zone.base();
     v.openMetrics = openMetrics;
     v.gateway[size_t(GatewayReason::NotFound)] = 4;
-    v.overflow = 2;
-    v.routeRemoved = 7;
+    v.overflow[size_t(OverflowReason::NoSlot)] = 2;
+    v.overflow[size_t(OverflowReason::RouteRemoved)] = 7;
     v.generation = 3;
     v.tableRoutes = 1;
     ServiceFigures s;
@@ -456,12 +456,18 @@ TEST(MetricsTest, TheTextFormatHasTotalCountersAndEscapedLabels)
     EXPECT_NE(text.find("nginx_discovery_gateway_responses_total{reason=\""
                         "not_found\"} 4\n"),
               std::string::npos);
-    EXPECT_NE(text.find("nginx_discovery_metrics_overflow_total 2\n"),
-              std::string::npos);
-    EXPECT_NE(text.find("# TYPE nginx_discovery_metrics_route_removed_total "
+    // one series per reason, those that counted nothing too: an alert on
+    // one of them has a series to watch from the start
+    EXPECT_NE(text.find("# TYPE nginx_discovery_metrics_overflow_total "
                         "counter\n"
-                        "nginx_discovery_metrics_route_removed_total 7\n"),
-              std::string::npos);
+                        "nginx_discovery_metrics_overflow_total{reason=\""
+                        "no_slot\"} 2\n"
+                        "nginx_discovery_metrics_overflow_total{reason=\""
+                        "route_removed\"} 7\n"
+                        "nginx_discovery_metrics_overflow_total{reason=\""
+                        "unknown\"} 0\n"),
+              std::string::npos)
+        << text;
     EXPECT_EQ(text.find("# EOF"), std::string::npos);
 }
 
@@ -473,10 +479,10 @@ TEST(MetricsTest, OpenMetricsNamesCounterFamiliesWithoutTotalAndEnds)
                         "nginx_discovery_polls_total{"),
               std::string::npos);
     EXPECT_NE(text.find("# TYPE nginx_discovery_metrics_overflow counter\n"
-                        "nginx_discovery_metrics_overflow_total 2\n"),
-              std::string::npos);
-    EXPECT_NE(text.find("# TYPE nginx_discovery_metrics_route_removed counter\n"
-                        "nginx_discovery_metrics_route_removed_total 7\n"),
+                        "nginx_discovery_metrics_overflow_total{reason=\""
+                        "no_slot\"} 2\n"
+                        "nginx_discovery_metrics_overflow_total{reason=\""
+                        "route_removed\"} 7\n"),
               std::string::npos);
     EXPECT_NE(text.find("le=\"1.0\"} 1\n"), std::string::npos); // a float
     EXPECT_NE(text.find("le=\"0.5\"} 0\n"), std::string::npos);
