@@ -15,6 +15,7 @@ $ENV{TEST_NGINX_CHURN_PORT} = free_port();
 $ENV{TEST_NGINX_FULL_PORT} = free_port();
 $ENV{TEST_NGINX_GONE_PORT} = free_port();
 $ENV{TEST_NGINX_SLOW_PORT} = free_port();
+$ENV{TEST_NGINX_ODD_PORT} = free_port();
 
 our $HttpConfig = <<'_EOC_';
     discovery_service users http://127.0.0.1:$TEST_NGINX_RAND_PORT_1 interval=1s;
@@ -204,8 +205,9 @@ sub churn_doc { my $p = shift;
 DiscoveryTest::mock_service(port => $ENV{TEST_NGINX_CHURN_PORT}, paths => {
     '/health?include_routes=true' => [({ body => churn_doc('a') }) x 3, { body => churn_doc('b') }],
 });
-DiscoveryTest::wait_for('the first routes', sub { main::fetch('/a/899') =~ /^200 / }, 8);
-DiscoveryTest::wait_for('the second routes', sub { main::fetch('/b/899') =~ /^200 / }, 8);
+# under load, a table of 900 routes in a zone of 1m can take seconds
+DiscoveryTest::wait_for('the first routes', sub { main::fetch('/a/899') =~ /^200 / }, 20);
+DiscoveryTest::wait_for('the second routes', sub { main::fetch('/b/899') =~ /^200 / }, 20);
 my $k = main::requests('many', '/b/899', 'GET', '2xx');
 # the removed routes' slots are let go 10 s after their table (a wait of
 # 16 s ran out once, beside other suites)
@@ -316,6 +318,41 @@ Test::More::cmp_ok(main::value($m, main::overflow('route_removed')), '>=', 1,
 --- request
 GET /metrics
 --- response_body_like: nginx_discovery_routes\{service="gone"\} 1\n
+--- no_error_log
+[alert]
+[emerg]
+[crit]
+
+
+
+=== TEST 8: a routed request answered with a status outside 100-599 has no class to count in: an overflow of reason "unknown", not lost
+--- http_config
+    discovery_service odd http://127.0.0.1:$TEST_NGINX_ODD_PORT interval=1s;
+
+    server {
+        listen 127.0.0.1:$TEST_NGINX_ODD_PORT;
+        default_type application/json;
+        location = /health {
+            return 200 '{"routes": [{"path": "/odd", "methods": ["GET"]},
+                                    {"path": "/fine", "methods": ["GET"]}]}';
+        }
+        location = /odd { return 999; }
+        location / { return 200 "odd $uri\n"; }
+    }
+--- init
+DiscoveryTest::wait_ready();
+Test::More::like(main::fetch('/odd'), qr/^999 /, 'the service\'s 999 passed on');
+Test::More::like(main::fetch('/odd'), qr/^999 /, 'twice');
+Test::More::like(main::fetch('/fine'), qr/^200 /, 'and a 200');
+my $m = main::scrape();
+Test::More::is(main::value($m, main::overflow('unknown')), 2, 'the 999s counted as unknown');
+Test::More::is(main::value($m, main::overflow('no_slot')), 0, 'not as routes with no room');
+Test::More::is(main::value($m, main::overflow('route_removed')), 0, 'nor removed');
+Test::More::is(main::value($m, main::requests('odd', '/fine', 'GET', '2xx')), 1,
+               'the 200 where it belongs');
+--- request
+GET /metrics
+--- response_body_like: nginx_discovery_metrics_overflow_total\{reason="unknown"\} 2\n
 --- no_error_log
 [alert]
 [emerg]
