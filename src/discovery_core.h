@@ -257,6 +257,7 @@ typedef struct {
  * image when written: the old image must stay as it is until then.
  */
 typedef struct discovery_image_s  discovery_image_t;
+typedef struct discovery_table_s  discovery_table_t;
 
 size_t discovery_image_size(const discovery_image_t *image) DISCOVERY_NOEXCEPT;
 
@@ -286,7 +287,16 @@ int discovery_snapshot_apply_polls(const unsigned char *old, size_t old_len,
     const discovery_poll_t *polls, size_t n, uint64_t generation,
     discovery_buf_t *out, discovery_image_t **image,
     const unsigned char *old_image, size_t old_image_len,
-    discovery_log_t *log, discovery_error_t *err) DISCOVERY_NOEXCEPT;
+    discovery_table_t **decoded, discovery_log_t *log,
+    discovery_error_t *err) DISCOVERY_NOEXCEPT;
+
+/*
+ * The table discovery_snapshot_apply_polls made, as the core holds it:
+ * with `decoded`, it goes to *decoded (NULL when there was no room for
+ * it), for discovery_metrics_assign to read instead of decoding the
+ * encoded table again.
+ */
+void discovery_table_free(discovery_table_t *table) DISCOVERY_NOEXCEPT;
 
 /*
  * The state of each of `services` in `blob`, by name, into states[i]
@@ -639,11 +649,13 @@ typedef struct {
 /*
  * Gives every route of the snapshot a slot, keeping those of routes the
  * index has; slots no route of this table or a newer one has are
- * released.  Free *out with discovery_metrics_assigned_free.
+ * released.  `decoded`, if not NULL, is the same table as the core holds
+ * it (from discovery_snapshot_apply_polls), read rather than `snapshot`
+ * decoded.  Free *out with discovery_metrics_assigned_free.
  */
 int discovery_metrics_assign(discovery_metrics_index_t *index,
     unsigned char *base, const unsigned char *snapshot, size_t len,
-    const discovery_metrics_memory_t *memory,
+    const discovery_table_t *decoded, const discovery_metrics_memory_t *memory,
     discovery_metrics_assigned_t *out, discovery_error_t *err)
     DISCOVERY_NOEXCEPT;
 void discovery_metrics_assigned_free(discovery_metrics_assigned_t *a)

@@ -121,6 +121,10 @@ struct discovery_image_s {
     discovery::Router::Image image;
 };
 
+struct discovery_table_s {
+    discovery::Snapshot snapshot;
+};
+
 namespace {
 
 using discovery::Bytes;
@@ -561,7 +565,9 @@ int discovery_snapshot_apply_polls(const unsigned char *old, size_t old_len,
                                    uint64_t generation, discovery_buf_t *out,
                                    discovery_image_t **image,
                                    const unsigned char *old_image,
-                                   size_t old_image_len, discovery_log_t *log,
+                                   size_t old_image_len,
+                                   discovery_table_t **decoded,
+                                   discovery_log_t *log,
                                    discovery_error_t *err) noexcept
 {
     return guard(err, [&] {
@@ -569,6 +575,9 @@ int discovery_snapshot_apply_polls(const unsigned char *old, size_t old_len,
         require(polls != nullptr || n == 0, "no polls");
         if (image != nullptr) {
             *image = nullptr;
+        }
+        if (decoded != nullptr) {
+            *decoded = nullptr;
         }
 
         std::vector<discovery::PollResult> all(n);
@@ -586,10 +595,10 @@ int discovery_snapshot_apply_polls(const unsigned char *old, size_t old_len,
         discovery::ApplyTimes took;
         discovery::Router::TableBefore before;
         bool patch = image != nullptr && old_image != nullptr;
-        auto bytes =
-            discovery::applyPolls(old, old_len, all, generation, coreLog(log),
-                                  image != nullptr ? &sealed : nullptr, &took,
-                                  patch ? &before : nullptr);
+        auto bytes = discovery::applyPolls(
+            old, old_len, all, generation, coreLog(log),
+            image != nullptr || decoded != nullptr ? &sealed : nullptr, &took,
+            patch ? &before : nullptr);
         if (!bytes) {
             return DISCOVERY_UNCHANGED;
         }
@@ -637,9 +646,22 @@ int discovery_snapshot_apply_polls(const unsigned char *old, size_t old_len,
                 std::string_view(line, std::min<size_t>(n, sizeof(line) - 1)));
         }
 
+        if (decoded != nullptr) {
+            // none when out of memory: the table is decoded where needed
+            *decoded = new (std::nothrow) discovery_table_s;
+            if (*decoded != nullptr) {
+                (*decoded)->snapshot = std::move(sealed);
+            }
+        }
+
         *out = table;
         return DISCOVERY_OK;
     });
+}
+
+void discovery_table_free(discovery_table_t *table) noexcept
+{
+    delete table;
 }
 
 int discovery_snapshot_states(const unsigned char *blob, size_t len,
@@ -1628,7 +1650,7 @@ int discovery_metrics_count(discovery_metrics_index_t *index,
 
 int discovery_metrics_assign(discovery_metrics_index_t *index,
                              unsigned char *base, const unsigned char *snapshot,
-                             size_t len,
+                             size_t len, const discovery_table_t *decoded,
                              const discovery_metrics_memory_t *memory,
                              discovery_metrics_assigned_t *out,
                              discovery_error_t *err) noexcept
@@ -1637,8 +1659,13 @@ int discovery_metrics_assign(discovery_metrics_index_t *index,
 
     return guard(err, [&] {
         auto figures = std::make_unique<discovery::TableFigures>();
-        discovery::Snapshot snap = discovery::decodeSnapshot(
-            snapshot, len, discovery::Provenance::Made); // the zone's
+        discovery::Snapshot own;
+        if (decoded == nullptr) {
+            own = discovery::decodeSnapshot(snapshot, len,
+                                            discovery::Provenance::Made);
+        }
+        const discovery::Snapshot &snap =
+            decoded != nullptr ? decoded->snapshot : own; // the zone's
         std::vector<discovery::RouteKey> routes =
             discovery::tableRoutes(snap, *figures, index->seed);
         discovery::AssignResult r = discovery::assignRoutes(

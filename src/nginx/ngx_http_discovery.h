@@ -593,8 +593,8 @@ void ngx_http_discovery_metrics_init_worker(ngx_cycle_t *cycle,
     ngx_http_discovery_main_conf_t *dmcf);
 void ngx_http_discovery_metrics_exit_worker(ngx_cycle_t *cycle);
 void ngx_http_discovery_metrics_assign(ngx_http_discovery_main_conf_t *dmcf,
-    u_char *table, size_t len, discovery_metrics_assigned_t *keep,
-    ngx_log_t *log);
+    u_char *table, size_t len, discovery_table_t *decoded,
+    discovery_metrics_assigned_t *keep, ngx_log_t *log);
 void ngx_http_discovery_metrics_installed_locked(
     ngx_http_discovery_main_conf_t *dmcf, discovery_metrics_assigned_t *a,
     ngx_atomic_uint_t generation);

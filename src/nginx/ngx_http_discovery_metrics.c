@@ -515,7 +515,7 @@ ngx_http_discovery_metrics_assign_current(ngx_http_discovery_main_conf_t *dmcf,
     }
 
     /* the zone's table: installed already */
-    ngx_http_discovery_metrics_assign(dmcf, copy, len, NULL, log);
+    ngx_http_discovery_metrics_assign(dmcf, copy, len, NULL, NULL, log);
     ngx_free(copy);
 }
 
@@ -534,8 +534,8 @@ ngx_http_discovery_metrics_assign_current(ngx_http_discovery_main_conf_t *dmcf,
 
 void
 ngx_http_discovery_metrics_assign(ngx_http_discovery_main_conf_t *dmcf,
-    u_char *table, size_t len, discovery_metrics_assigned_t *keep,
-    ngx_log_t *log)
+    u_char *table, size_t len, discovery_table_t *decoded,
+    discovery_metrics_assigned_t *keep, ngx_log_t *log)
 {
     ngx_str_t                             name;
     discovery_error_t                     err;
@@ -572,7 +572,7 @@ ngx_http_discovery_metrics_assign(ngx_http_discovery_main_conf_t *dmcf,
     memory.data = &mem;
 
     if (discovery_metrics_assign(m->index, (u_char *) dmcf->shpool, table,
-                                 len, &memory, &a, &err)
+                                 len, decoded, &memory, &a, &err)
         != DISCOVERY_OK)
     {
         (void) ngx_atomic_cmp_set(&m->assigning, ngx_pid, 0);

@@ -105,6 +105,7 @@ struct ngx_http_discovery_publication_s {
     u_char                            *ztable;   /* out's copy in the zone */
     size_t                             ztable_size;
     discovery_image_t                 *image;    /* out's router, laid out */
+    discovery_table_t                 *decoded;  /* out, for the metrics */
     size_t                             image_len;
     ngx_http_discovery_image_t        *zimage;   /* written in the zone */
     discovery_metrics_assigned_t       assigned; /* shown once installed */
@@ -733,6 +734,8 @@ ngx_http_discovery_publication_work(void *data, ngx_log_t *log)
                                                ? p->base_image->data : NULL,
                                                p->base_image
                                                ? p->base_image->len : 0,
+                                               p->pub->dmcf->metrics
+                                               ? &p->decoded : NULL,
                                                &dlog, &p->err);
     }
 
@@ -750,7 +753,12 @@ ngx_http_discovery_publication_work(void *data, ngx_log_t *log)
         /* the new routes count from the table's first request on */
         discovery_metrics_assigned_free(&p->assigned);
         ngx_http_discovery_metrics_assign(p->pub->dmcf, p->out.data,
-                                          p->out.len, &p->assigned, log);
+                                          p->out.len, p->decoded,
+                                          &p->assigned, log);
+
+        /* the table as decoded: not needed past the metrics */
+        discovery_table_free(p->decoded);
+        p->decoded = NULL;
         t[3] = ngx_http_discovery_thread_usec();
 
         ngx_http_discovery_publication_zone_copies(p);
@@ -1312,6 +1320,8 @@ ngx_http_discovery_publication_free(ngx_http_discovery_publication_t *p)
     discovery_buf_free(&p->out);
     discovery_image_free(p->image);
     p->image = NULL;
+    discovery_table_free(p->decoded);
+    p->decoded = NULL;
     discovery_buf_free(&p->zcontrols);
     discovery_metrics_assigned_free(&p->assigned);
     ngx_free(p->said);

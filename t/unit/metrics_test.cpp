@@ -563,7 +563,8 @@ TEST(MetricsTest, TheBridgeCountsAndRendersAZonesSlots)
     discovery_metrics_assigned_t a;
     discovery_error_t err;
     ASSERT_EQ(discovery_metrics_assign(index, zone.base(), blob.data(),
-                                       blob.size(), &memory, &a, &err),
+                                       blob.size(), nullptr, &memory, &a,
+                                       &err),
               DISCOVERY_OK)
         << err.text;
     EXPECT_EQ(a.added, 1u);
@@ -599,6 +600,104 @@ TEST(MetricsTest, TheBridgeCountsAndRendersAZonesSlots)
     EXPECT_EQ(discovery_metrics_parse_buckets("1,0.1", 5, ms, &n, &err),
               DISCOVERY_ERROR);
     EXPECT_STREQ(err.text, "bounds must increase");
+}
+
+/*
+ * A publication hands the metrics the table apply_polls made, as the core
+ * held it, rather than the encoded table to decode again: the slots are
+ * the same, and counted into as the encoded table's.
+ */
+TEST(MetricsTest, TheTableApplyPollsMadeIsAssignedWithoutDecoding)
+{
+    discovery_service_conf_t conf[] = {{"users", 5, "http://u", 8, "up", 2}};
+    discovery_buf_t table = {nullptr, 0};
+    discovery_buf_t next = {nullptr, 0};
+    discovery_error_t err;
+    ASSERT_EQ(discovery_snapshot_roster(nullptr, 0, conf, 1, 0, 1, &table,
+                                        nullptr, nullptr, &err),
+              DISCOVERY_OK);
+
+    RouteSet set;
+    Route r;
+    r.path = "/u/{id}";
+    r.methods = kGet;
+    set.routes.push_back(r);
+    r.path = "/v";
+    r.methods = kGet | kPost;
+    set.routes.push_back(r);
+    Bytes routes = encodeRouteSet(set);
+    discovery_poll_t poll = {"users", 5, "http://u", 8,
+                             DISCOVERY_STATE_HEALTHY, routes.data(),
+                             routes.size()};
+    discovery_table_t *decoded = nullptr;
+    ASSERT_EQ(discovery_snapshot_apply_polls(table.data, table.len, &poll, 1,
+                                             2, &next, nullptr, nullptr, 0,
+                                             &decoded, nullptr, &err),
+              DISCOVERY_OK)
+        << err.text;
+    ASSERT_NE(decoded, nullptr);
+
+    Zone given(64), decodedAgain(64);
+    discovery_metrics_memory_t memory;
+    memory.alloc = [](void *data, size_t size) {
+        return static_cast<Zone *>(data)->memory.alloc(size);
+    };
+    memory.release = [](void *data, uint64_t offset, size_t size) {
+        static_cast<Zone *>(data)->memory.release(offset, size);
+    };
+
+    discovery_metrics_assigned_t a[2];
+    Zone *zones[2] = {&given, &decodedAgain};
+    for (int i = 0; i < 2; i++) {
+        memory.data = zones[i];
+        auto *index =
+            reinterpret_cast<discovery_metrics_index_t *>(zones[i]->index);
+        // given the table decoded, the encoded one is not read at all
+        ASSERT_EQ(discovery_metrics_assign(
+                      index, zones[i]->base(), i == 0 ? nullptr : next.data,
+                      i == 0 ? 0 : next.len, i == 0 ? decoded : nullptr,
+                      &memory, &a[i], &err),
+                  DISCOVERY_OK)
+            << err.text;
+        EXPECT_EQ(discovery_metrics_count(index, zones[i]->base(), "users", 5,
+                                          "/v", 2, DISCOVERY_METHOD_POST, 201,
+                                          3),
+                  1);
+        EXPECT_EQ(discovery_metrics_index_generation(index), 2u);
+    }
+    discovery_table_free(decoded);
+
+    EXPECT_EQ(a[0].generation, 2u);
+    EXPECT_EQ(a[0].routes, 2u);
+    EXPECT_EQ(a[0].added, 2u);
+    EXPECT_EQ(a[0].unassigned, 0u);
+    ASSERT_EQ(a[0].n, 1u);
+    EXPECT_EQ(std::string(a[0].services[0].name, a[0].services[0].name_len),
+              "users");
+    EXPECT_EQ(a[0].services[0].routes, 2u);
+    for (const discovery_metrics_assigned_t *x : {&a[0], &a[1]}) {
+        EXPECT_EQ(x->generation, a[1].generation);
+        EXPECT_EQ(x->routes, a[1].routes);
+        EXPECT_EQ(x->added, a[1].added);
+        EXPECT_EQ(x->n, a[1].n);
+    }
+    discovery_metrics_assigned_free(&a[0]);
+    discovery_metrics_assigned_free(&a[1]);
+
+    discovery_metrics_view_t view{};
+    view.index = reinterpret_cast<discovery_metrics_index_t *>(given.index);
+    view.base = given.base();
+    discovery_buf_t out{};
+    ASSERT_EQ(discovery_metrics_render(&view, &out, &err), DISCOVERY_OK);
+    std::string text(reinterpret_cast<char *>(out.data), out.len);
+    discovery_buf_free(&out);
+    EXPECT_NE(text.find("{service=\"users\",route=\"/v\",method=\"POST\","
+                        "code=\"2xx\"} 1\n"),
+              std::string::npos)
+        << text;
+
+    discovery_buf_free(&table);
+    discovery_buf_free(&next);
 }
 
 } // namespace

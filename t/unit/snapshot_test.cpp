@@ -917,7 +917,7 @@ TEST(SnapshotApi, ApplyPolls)
     };
     ASSERT_EQ(discovery_snapshot_apply_polls(table.data, table.len, polls, 2, 2,
                                              &next, nullptr, nullptr, 0,
-                                             nullptr, &err),
+                                             nullptr, nullptr, &err),
               DISCOVERY_OK);
 
     Snapshot snap = decodeSnapshot(next.data, next.len);
@@ -931,7 +931,7 @@ TEST(SnapshotApi, ApplyPolls)
     discovery_image_t *laid = nullptr;
     ASSERT_EQ(discovery_snapshot_apply_polls(table.data, table.len, polls, 2, 2,
                                              &again, &laid, nullptr, 0,
-                                             nullptr, &err),
+                                             nullptr, nullptr, &err),
               DISCOVERY_OK);
     discovery_buf_t image = writtenImage(laid);
     EXPECT_EQ(Bytes(again.data, again.data + again.len),
@@ -958,7 +958,7 @@ TEST(SnapshotApi, ApplyPolls)
     discovery_log_t log = {CapturedLog::handler, &said};
     ASSERT_EQ(discovery_snapshot_apply_polls(again.data, again.len, more, 1, 3,
                                              &third, &laid, image.data,
-                                             image.len, &log, &err),
+                                             image.len, nullptr, &log, &err),
               DISCOVERY_OK);
     ASSERT_NE(laid, nullptr);
     EXPECT_EQ(discovery_image_size(laid), image.len);
@@ -988,13 +988,13 @@ TEST(SnapshotApi, ApplyPolls)
 
     EXPECT_EQ(discovery_snapshot_apply_polls(next.data, next.len, polls, 2, 3,
                                              &none, nullptr, nullptr, 0,
-                                             nullptr, &err),
+                                             nullptr, nullptr, &err),
               DISCOVERY_UNCHANGED);
     EXPECT_EQ(none.data, nullptr);
 
     EXPECT_EQ(discovery_snapshot_apply_polls(next.data, next.len, nullptr, 1, 3,
                                              &none, nullptr, nullptr, 0,
-                                             nullptr, &err),
+                                             nullptr, nullptr, &err),
               DISCOVERY_ERROR);
     EXPECT_STREQ(err.text, "no polls");
 
