@@ -535,6 +535,20 @@ TEST(MetricsTest, AcceptPicksOpenMetricsOnlyWhenPreferred)
     EXPECT_FALSE(acceptsOpenMetrics("application/openmetrics-text;q=0"));
 }
 
+// the bridge's allocator of slots, over a test zone's memory
+discovery_metrics_memory_t zoneMemory(Zone &zone)
+{
+    discovery_metrics_memory_t memory;
+    memory.alloc = [](void *data, size_t size) {
+        return static_cast<Zone *>(data)->memory.alloc(size);
+    };
+    memory.release = [](void *data, uint64_t offset, size_t size) {
+        static_cast<Zone *>(data)->memory.release(offset, size);
+    };
+    memory.data = &zone;
+    return memory;
+}
+
 TEST(MetricsTest, TheBridgeCountsAndRendersAZonesSlots)
 {
     Zone zone(64);
@@ -549,15 +563,7 @@ TEST(MetricsTest, TheBridgeCountsAndRendersAZonesSlots)
     s.routeSet.routes.push_back(r);
     snap.services.push_back(s);
     Bytes blob = encodeSnapshot(snap);
-
-    discovery_metrics_memory_t memory;
-    memory.alloc = [](void *data, size_t size) {
-        return static_cast<Zone *>(data)->memory.alloc(size);
-    };
-    memory.release = [](void *data, uint64_t offset, size_t size) {
-        static_cast<Zone *>(data)->memory.release(offset, size);
-    };
-    memory.data = &zone;
+    discovery_metrics_memory_t memory = zoneMemory(zone);
 
     auto *index = reinterpret_cast<discovery_metrics_index_t *>(zone.index);
     discovery_metrics_assigned_t a;
@@ -638,18 +644,10 @@ TEST(MetricsTest, TheTableApplyPollsMadeIsAssignedWithoutDecoding)
     ASSERT_NE(decoded, nullptr);
 
     Zone given(64), decodedAgain(64);
-    discovery_metrics_memory_t memory;
-    memory.alloc = [](void *data, size_t size) {
-        return static_cast<Zone *>(data)->memory.alloc(size);
-    };
-    memory.release = [](void *data, uint64_t offset, size_t size) {
-        static_cast<Zone *>(data)->memory.release(offset, size);
-    };
-
     discovery_metrics_assigned_t a[2];
     Zone *zones[2] = {&given, &decodedAgain};
     for (int i = 0; i < 2; i++) {
-        memory.data = zones[i];
+        discovery_metrics_memory_t memory = zoneMemory(*zones[i]);
         auto *index =
             reinterpret_cast<discovery_metrics_index_t *>(zones[i]->index);
         // given the table decoded, the encoded one is not read at all
