@@ -609,9 +609,11 @@ uint64_t discovery_metrics_index_generation(
     const discovery_metrics_index_t *index) DISCOVERY_NOEXCEPT;
 
 /*
- * Counts a request routed to `route` of `service`, of `ms` milliseconds;
- * 0 when it could not be (no slot, a status outside 100-599): the caller
- * counts it in metrics_overflow_total, by why.
+ * Counts a request routed to `route` of `service`, of `ms` milliseconds:
+ * 1.  When it could not be, the caller counts it in metrics_overflow_total
+ * by why: -1 for a status outside 100-599, which has no class to count
+ * in; 0 for a route with no slot (no room, or removed since the request
+ * was routed: the zone tells them apart).
  */
 int discovery_metrics_count(discovery_metrics_index_t *index,
     unsigned char *base, const char *service, size_t service_len,

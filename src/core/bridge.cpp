@@ -1631,6 +1631,10 @@ int discovery_metrics_count(discovery_metrics_index_t *index,
                             size_t route_len, uint32_t method, unsigned status,
                             uint64_t ms) noexcept
 {
+    if (discovery::statusClass(status) >= discovery::kStatusClasses) {
+        return -1;
+    }
+
     std::string_view s(service, service_len), rt(route, route_len);
     uint64_t key = discovery::routeKey(s, rt, index->seed);
     const discovery::MetricsRoute *r =
@@ -1645,7 +1649,7 @@ int discovery_metrics_count(discovery_metrics_index_t *index,
                                    const_cast<discovery::MetricsRoute &>(*r),
                                    method, status, ms)
                ? 1
-               : 0;
+               : -1;
 }
 
 int discovery_metrics_assign(discovery_metrics_index_t *index,

@@ -890,6 +890,7 @@ ngx_http_discovery_metrics_log(ngx_http_request_t *r)
 {
     ngx_msec_int_t                    ms;
     ngx_str_t                         service, route;
+    ngx_int_t                         rc;
     ngx_uint_t                        status, reason, overflow;
     ngx_time_t                       *tp;
     ngx_http_discovery_metrics_sh_t  *m;
@@ -921,14 +922,20 @@ ngx_http_discovery_metrics_log(ngx_http_request_t *r)
             break;
         }
 
-        if (discovery_metrics_count(m->index, (u_char *) dmcf->shpool,
-                                    (const char *) service.data, service.len,
-                                    (const char *) route.data, route.len,
-                                    ngx_http_discovery_metrics_method(r),
-                                    (unsigned) r->headers_out.status,
-                                    (uint64_t) ngx_max(ms, 0)))
-        {
+        rc = discovery_metrics_count(m->index, (u_char *) dmcf->shpool,
+                                     (const char *) service.data, service.len,
+                                     (const char *) route.data, route.len,
+                                     ngx_http_discovery_metrics_method(r),
+                                     (unsigned) r->headers_out.status,
+                                     (uint64_t) ngx_max(ms, 0));
+
+        if (rc == 1) {
             return NGX_OK;
+        }
+
+        if (rc < 0) {
+            overflow = DISCOVERY_METRICS_OVERFLOW_UNKNOWN;
+            break;
         }
 
         /*
@@ -939,12 +946,9 @@ ngx_http_discovery_metrics_log(ngx_http_request_t *r)
          * with no room, whose cure is a larger zone.
          */
 
-        if (r->headers_out.status < 100 || r->headers_out.status >= 600) {
-            overflow = DISCOVERY_METRICS_OVERFLOW_UNKNOWN;
-
-        } else if (m->unassigned == 0
-                   && discovery_metrics_index_generation(m->index)
-                      == dmcf->sh->generation)
+        if (m->unassigned == 0
+            && discovery_metrics_index_generation(m->index)
+               == dmcf->sh->generation)
         {
             overflow = DISCOVERY_METRICS_OVERFLOW_ROUTE_REMOVED;
 

@@ -586,6 +586,13 @@ TEST(MetricsTest, TheBridgeCountsAndRendersAZonesSlots)
     EXPECT_EQ(discovery_metrics_count(index, zone.base(), "users", 5, "/v", 2,
                                       DISCOVERY_METHOD_GET, 200, 4),
               0);
+    // no class to count a status outside 100-599 in, slot or not
+    EXPECT_EQ(discovery_metrics_count(index, zone.base(), "users", 5, "/u/{id}",
+                                      7, DISCOVERY_METHOD_GET, 999, 4),
+              -1);
+    EXPECT_EQ(discovery_metrics_count(index, zone.base(), "users", 5, "/v", 2,
+                                      DISCOVERY_METHOD_GET, 99, 4),
+              -1);
 
     discovery_metrics_view_t view{};
     view.index = index;
