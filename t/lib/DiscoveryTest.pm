@@ -27,6 +27,7 @@ use strict;
 use warnings;
 
 use IO::Socket::INET;
+use Socket qw(SOL_SOCKET SO_REUSEADDR);
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(sleep time);
 
@@ -76,14 +77,23 @@ sub use_defaults {
     });
 }
 
+# free_port(): a port is chosen long before a test listens on it, and any
+# connection made meanwhile (nginx's upstreams, polls, the other test file
+# prove runs beside this one) could be given it as its local port.  So the
+# port stays bound here, not listening, until the script exits: the kernel
+# never hands a bound port to an outgoing connection, another free_port()
+# (which binds without SO_REUSEADDR) passes it by, and whoever listens on it
+# with SO_REUSEADDR (nginx, mock_service, etcd, Python's servers) still can.
+my @reserved;
+
 sub free_port {
     my $sock = IO::Socket::INET->new(
-        Listen => 1, LocalAddr => '127.0.0.1', LocalPort => 0,
-        Proto => 'tcp', ReuseAddr => 1,
+        LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp',
     ) or die "cannot find a free port: $!";
-    my $port = $sock->sockport;
-    close $sock;
-    return $port;
+    setsockopt($sock, SOL_SOCKET, SO_REUSEADDR, 1)
+        or die "free_port: SO_REUSEADDR: $!";
+    push @reserved, $sock;
+    return $sock->sockport;
 }
 
 # blackhole_port(): a connect to it stays unanswered until the client gives
@@ -155,6 +165,11 @@ sub mock_service {
         while ($req !~ /\r\n\r\n/) {
             my $got = sysread $c, $req, 4096, length $req;
             last unless $got;
+        }
+        # a client that closed before its request's end is not answered
+        if ($req !~ /\r\n\r\n/) {
+            close $c;
+            next;
         }
         my ($path) = $req =~ m{^\S+ (\S+)};
         my ($method) = $req =~ m{^(\S+)};

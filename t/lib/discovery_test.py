@@ -2,7 +2,8 @@
 (t/e2e, bench/util.py, soak/probe.py).  t/lib/DiscoveryTest.pm has the same
 for the Test::Nginx suites and t/lib/nginx.sh for shell scripts.
 
-    free_port(), free_ports(n)      TCP ports nothing listens on right now
+    free_port(), free_ports(n)      TCP ports nothing listens on, held
+                                    against other takers until used
     wait_until(probe, done, ...)    probe() until done(its result), or
                                     AssertionError after a timeout
     status_page(port)               the discovery_status page, parsed
@@ -14,6 +15,7 @@ for the Test::Nginx suites and t/lib/nginx.sh for shell scripts.
                                     the module reports
 """
 
+import collections
 import json
 import re
 import socket
@@ -22,18 +24,30 @@ import urllib.request
 from pathlib import Path
 
 
+# A port is chosen before whoever listens on it starts, and a connection made
+# meanwhile (a gateway's polls and upstreams) could be given it as its local
+# port.  So the latest ports stay bound here, not listening: the kernel never
+# hands a bound port to an outgoing connection, free_ports() (binding without
+# SO_REUSEADDR) passes it by, and a listener with SO_REUSEADDR (nginx, uvicorn,
+# etcd, Prometheus, gRPC) still binds it.  Only the latest are held, so that a
+# long test session does not hold a descriptor for every port it ever used.
+_RESERVED = collections.deque()
+_RESERVE_MAX = 256
+
+
 def free_ports(n):
-    """n distinct TCP ports on 127.0.0.1 nothing listens on right now."""
+    """n distinct TCP ports on 127.0.0.1 nothing listens on, held as above."""
     socks = []
-    try:
-        for _ in range(n):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            socks.append(sock)
-        return [sock.getsockname()[1] for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
+    for _ in range(n):
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        socks.append(sock)
+    for sock in socks:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        _RESERVED.append(sock)
+    while len(_RESERVED) > _RESERVE_MAX:
+        _RESERVED.popleft().close()
+    return [sock.getsockname()[1] for sock in socks]
 
 
 def free_port():
