@@ -35,11 +35,17 @@
 //                     previous one (Router::update), total_incremental the
 //                     publication with them in place of image_layout and
 //                     image_write
+//   MetricsAssign/N   the same change with `discovery_metrics` on: the
+//                     route slots assigned for the new table (tableRoutes,
+//                     then assignRoutes into a zone-like buffer holding
+//                     the previous table's slots), in thread CPU time
 //
 // Every lookup path is checked to be FOUND before timing starts.
 
 #include "discovery_core.h"
+#include "controls.hpp"
 #include "log.hpp"
+#include "metrics.hpp"
 #include "router.hpp"
 #include "snapshot_update.hpp"
 #include "table_check.hpp"
@@ -705,6 +711,111 @@ void TableChange(benchmark::State &state)
     state.counters["zone_table_mb"] = static_cast<double>(zone.size()) / 1e6;
 }
 
+void MetricsAssign(benchmark::State &state)
+{
+    auto n = static_cast<size_t>(state.range(0));
+    size_t k = n / kServiceRoutes;
+    std::vector<std::string> names;
+    std::vector<discovery_service_conf_t> conf;
+
+    for (size_t s = 0; s < k; s++) {
+        names.push_back("t" + std::to_string(s));
+    }
+    for (size_t s = 0; s < k; s++) {
+        conf.push_back({names[s].data(), names[s].size(), kUrl,
+                        sizeof(kUrl) - 1, names[s].data(), names[s].size()});
+    }
+    discovery_error_t err;
+    discovery_buf_t roster{};
+    if (discovery_snapshot_roster(nullptr, 0, conf.data(), k, 0, 1, &roster,
+                                  nullptr, nullptr, &err)
+        != DISCOVERY_OK) {
+        die("roster", err);
+    }
+    std::vector<std::vector<unsigned char>> docs;
+    std::vector<discovery::PollResult> polls;
+    for (size_t s = 0; s < k; s++) {
+        docs.push_back(parse(tableDocument(n, k, s, 0)));
+    }
+    for (size_t s = 0; s < k; s++) {
+        polls.push_back({names[s], kUrl, discovery::ServiceState::Healthy,
+                         docs[s].data(), docs[s].size()});
+    }
+    std::vector<unsigned char> zone = *discovery::applyPolls(
+        roster.data, roster.len, polls, 2, discovery::Log());
+    discovery_buf_free(&roster);
+    docs.clear();
+
+    // the index and the slots in one buffer, as in the zone; a released
+    // slot is not reused, as the module keeps it for a grace time
+    uint64_t capacity = 1;
+    while (capacity < n * 2) {
+        capacity <<= 1;
+    }
+    size_t indexBytes = (discovery::metricsIndexSize(capacity) + 63) & ~size_t(63);
+    std::vector<unsigned char> bytes(indexBytes + n * 1024);
+    auto *index = reinterpret_cast<discovery::MetricsIndex *>(bytes.data());
+    discovery::metricsIndexInit(*index, capacity, discovery::kDefaultBucketsMs,
+                                discovery::kDefaultBucketCount);
+    size_t next = indexBytes;
+    discovery::MetricsMemory memory;
+    memory.alloc = [&](size_t size) -> uint64_t {
+        if (next + size > bytes.size()) {
+            return 0;
+        }
+        uint64_t at = next;
+        next += (size + 7) & ~size_t(7);
+        return at;
+    };
+    memory.release = [](uint64_t, size_t) {};
+
+    auto assign = [&](const discovery::Snapshot &snap,
+                      std::map<std::string, double> *ms) {
+        discovery::TableFigures figures;
+        double t0 = threadMs();
+        discovery::Controls controls = discovery::decodeControls(
+            snap.controls.data(), snap.controls.size());
+        std::vector<discovery::RouteKey> keys =
+            discovery::tableRoutes(snap, controls, figures, 0);
+        double t1 = threadMs();
+        discovery::AssignResult r = discovery::assignRoutes(
+            *index, bytes.data(), keys, snap.generation, memory);
+        double t2 = threadMs();
+        if (r.unassigned != 0 || r.kept + r.added != figures.routes) {
+            std::fprintf(stderr, "router_bench: routes without a slot\n");
+            std::exit(1);
+        }
+        if (ms != nullptr) {
+            (*ms)["keys"] += t1 - t0;
+            (*ms)["assign"] += t2 - t1;
+            (*ms)["total"] += t2 - t0;
+        }
+    };
+    assign(discovery::decodeSnapshot(zone.data(), zone.size(),
+                                     discovery::Provenance::Made),
+           nullptr);
+
+    std::map<std::string, double> ms;
+    size_t extra = 0;
+    uint64_t generation = 3;
+    for (auto _ : state) {
+        std::vector<unsigned char> routes =
+            parse(tableDocument(n, k, 0, ++extra));
+        discovery::PollResult poll{names[0], kUrl,
+                                   discovery::ServiceState::Healthy,
+                                   routes.data(), routes.size()};
+        zone = *discovery::applyPolls(zone.data(), zone.size(), {poll},
+                                      generation++, discovery::Log());
+        assign(discovery::decodeSnapshot(zone.data(), zone.size(),
+                                         discovery::Provenance::Made),
+               &ms);
+    }
+    for (const auto &[stage, total] : ms) {
+        state.counters[stage + "_ms"] =
+            total / static_cast<double>(state.iterations());
+    }
+}
+
 } // namespace
 
 BENCHMARK(Lookup)->Arg(10)->Arg(10000)->Arg(100000);
@@ -721,6 +832,10 @@ BENCHMARK(TableChange)
     ->Arg(100000)
     ->Arg(1000000)
     ->Iterations(3)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(MetricsAssign)
+    ->Arg(100000)
+    ->Iterations(5)
     ->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();

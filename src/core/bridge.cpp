@@ -1670,8 +1670,10 @@ int discovery_metrics_assign(discovery_metrics_index_t *index,
         }
         const discovery::Snapshot &snap =
             decoded != nullptr ? decoded->snapshot : own; // the zone's
+        discovery::Controls controls = discovery::decodeControls(
+            snap.controls.data(), snap.controls.size());
         std::vector<discovery::RouteKey> routes =
-            discovery::tableRoutes(snap, *figures, index->seed);
+            discovery::tableRoutes(snap, controls, *figures, index->seed);
         discovery::AssignResult r = discovery::assignRoutes(
             *index, base, routes, snap.generation, metricsMemory(memory));
 

@@ -10,7 +10,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <unordered_map>
 
 namespace discovery {
 
@@ -282,35 +281,44 @@ bool countRequest(const MetricsIndex &index, MetricsRoute &route,
     return true;
 }
 
-std::vector<RouteKey> tableRoutes(const Snapshot &snap, TableFigures &figures,
-                                  uint64_t seed)
+std::vector<RouteKey> tableRoutes(const Snapshot &snap,
+                                  const Controls &controls,
+                                  TableFigures &figures, uint64_t seed)
 {
-    std::vector<RouteKey> out;
-    std::unordered_multimap<uint64_t, size_t> seen; // routes of a key
-    auto rejected = snap.rejections.begin();        // by service, then route
-
-    auto keep = [&](std::string_view service, std::string_view path,
-                    uint32_t columns) {
-        uint64_t key = routeKey(service, path, seed);
-        auto [it, end] = seen.equal_range(key);
-        for (; it != end; ++it) {
-            RouteKey &same = out[it->second];
-            if (same.service == service && same.route == path) {
-                same.columns |= columns;
-                return;
-            }
-        }
-        seen.emplace(key, out.size());
-        out.push_back({key, columns, std::string(service), std::string(path)});
-    };
-
-    // one entry a route at most: no rehash, no regrowth at 100,000 routes
     size_t total = 0;
     for (const Service &service : snap.services) {
         total += service.routeSet.routes.size();
     }
+    total += controls.overrides.size();
+
+    /*
+     * One key a route: an open-addressed table of indices into `out` (0:
+     * empty), at most half full, finds a route seen before (a template of
+     * two route entries, or an override of a route the service has).
+     */
+    std::vector<RouteKey> out;
+    size_t mask = 15;
+    while (mask < total * 2) {
+        mask = mask * 2 + 1;
+    }
+    std::vector<uint32_t> seen(mask + 1, 0);
     out.reserve(total);
-    seen.reserve(total);
+
+    auto keep = [&](std::string_view service, std::string_view path,
+                    uint32_t columns) {
+        uint64_t key = routeKey(service, path, seed);
+        size_t i = key & mask;
+        for (; seen[i] != 0; i = (i + 1) & mask) {
+            RouteKey &same = out[seen[i] - 1];
+            if (same.key == key && same.service == service
+                && same.route == path) {
+                same.columns |= columns;
+                return;
+            }
+        }
+        out.push_back({key, columns, service, path});
+        seen[i] = static_cast<uint32_t>(out.size());
+    };
 
     figures.generation = snap.generation;
     figures.routes = 0;
@@ -318,6 +326,7 @@ std::vector<RouteKey> tableRoutes(const Snapshot &snap, TableFigures &figures,
     figures.overlaps = snap.overlaps.size();
     figures.services.clear();
 
+    auto rejected = snap.rejections.begin(); // by service, then route
     for (uint32_t s = 0; s < snap.services.size(); s++) {
         const Service &service = snap.services[s];
         TableFigures::Service f;
@@ -340,8 +349,6 @@ std::vector<RouteKey> tableRoutes(const Snapshot &snap, TableFigures &figures,
         figures.services.push_back(std::move(f));
     }
 
-    Controls controls =
-        decodeControls(snap.controls.data(), snap.controls.size());
     for (const Override &o : controls.overrides) {
         if (o.action != OverrideAction::Disable && !o.service.empty()) {
             keep(o.service, o.path, routeColumns(kAllMethods));

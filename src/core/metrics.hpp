@@ -14,6 +14,8 @@
 
 namespace discovery {
 
+struct Controls; // controls.hpp
+
 // 1xx to 5xx
 constexpr size_t kStatusClasses = 5;
 constexpr size_t kMaxBuckets = 32;
@@ -159,12 +161,13 @@ const MetricsRoute *findRoute(const MetricsIndex &index,
 bool countRequest(const MetricsIndex &index, MetricsRoute &route,
                   uint32_t methodBit, unsigned status, uint64_t ms);
 
-// A route of a table, with what its slot needs.
+// A route of a table, with what its slot needs: its names are views into
+// the snapshot and controls it was found in.
 struct RouteKey {
     uint64_t key = 0;
     uint32_t columns = 0;
-    std::string service;
-    std::string route;
+    std::string_view service;
+    std::string_view route;
 };
 
 // What assignment tells of a table, for the exposition.
@@ -184,10 +187,12 @@ struct TableFigures {
 /*
  * The routes of a snapshot that requests can be counted for: those it
  * routes, and those its overrides pin or add (disabled ones are the
- * gateway's own answers).  Each key once.
+ * gateway's own answers; `controls` are the snapshot's, decoded).  Each
+ * route once; the keys point into `snap` and `controls`.
  */
-std::vector<RouteKey> tableRoutes(const Snapshot &snap, TableFigures &figures,
-                                  uint64_t seed = 0);
+std::vector<RouteKey> tableRoutes(const Snapshot &snap,
+                                  const Controls &controls,
+                                  TableFigures &figures, uint64_t seed = 0);
 
 // Shared memory for a slot of `size` bytes, an offset from the base (0:
 // none), and back.

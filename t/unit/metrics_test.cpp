@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <deque>
 #include <map>
 #include <set>
 #include <vector>
@@ -61,9 +62,18 @@ struct Zone {
     std::set<uint64_t> released;
 };
 
-RouteKey key(std::string service, std::string route, uint32_t methods)
+// A RouteKey's names are views: the tests' own stay here, for good.
+std::string_view kept(std::string text)
 {
-    return {routeKey(service, route), routeColumns(methods), service, route};
+    static std::deque<std::string> texts;
+    return texts.emplace_back(std::move(text));
+}
+
+RouteKey key(const std::string &service, const std::string &route,
+             uint32_t methods)
+{
+    return {routeKey(service, route), routeColumns(methods), kept(service),
+            kept(route)};
 }
 
 uint64_t requests(const MetricsRoute *r, uint32_t methodBit, size_t cls)
@@ -377,10 +387,11 @@ TEST(MetricsTest, TableRoutesAreTheRoutedOnesAndTheOverrides)
     snap.controls = encodeControls(controls);
 
     TableFigures figures;
-    std::vector<RouteKey> keys = tableRoutes(snap, figures);
+    Controls decoded = decodeControls(snap.controls.data(), snap.controls.size());
+    std::vector<RouteKey> keys = tableRoutes(snap, decoded, figures);
     std::map<std::string, uint32_t> got;
     for (const RouteKey &k : keys) {
-        got[k.service + " " + k.route] = k.columns;
+        got[std::string(k.service) + " " + std::string(k.route)] = k.columns;
     }
     std::map<std::string, uint32_t> want = {
         {"users /users/{id}", kGet | kHead | kDelete},
@@ -393,6 +404,54 @@ TEST(MetricsTest, TableRoutesAreTheRoutedOnesAndTheOverrides)
     ASSERT_EQ(figures.services.size(), 1u);
     EXPECT_EQ(figures.services[0].routes, 3u);
     EXPECT_EQ(figures.services[0].rejected, 2u);
+}
+
+/*
+ * At scale: each template twice in a service (its methods merged), the
+ * same templates in every service (apart), and pins of routes the services
+ * have (merged too); the table finding duplicates probes past many others.
+ */
+TEST(MetricsTest, TableRoutesMergeDuplicatesAmongManyRoutes)
+{
+    Snapshot snap;
+    Controls controls;
+    for (int s = 0; s < 3; s++) {
+        Service service;
+        service.name = "s" + std::to_string(s);
+        service.state = ServiceState::Healthy;
+        for (int i = 0; i < 2000; i++) {
+            Route r;
+            r.path = "/r/" + std::to_string(i % 1000) + "/{id}";
+            r.methods = i < 1000 ? kGet : kPost;
+            service.routeSet.routes.push_back(r);
+        }
+        snap.services.push_back(service);
+
+        Override pin;
+        pin.id = "o" + std::to_string(s);
+        pin.action = OverrideAction::Pin;
+        pin.path = "/r/7/{id}";
+        pin.service = service.name;
+        pin.methods = {"*"};
+        controls.overrides.push_back(pin);
+    }
+    snap.controls = encodeControls(controls);
+
+    TableFigures figures;
+    Controls decoded = decodeControls(snap.controls.data(), snap.controls.size());
+    std::vector<RouteKey> keys = tableRoutes(snap, decoded, figures);
+    ASSERT_EQ(keys.size(), 3000u);
+    std::set<std::string> names;
+    for (const RouteKey &k : keys) {
+        std::string name = std::string(k.service) + " " + std::string(k.route);
+        EXPECT_TRUE(names.insert(name).second) << name;
+        EXPECT_EQ(k.key, routeKey(k.service, k.route));
+        EXPECT_EQ(k.columns, k.route == "/r/7/{id}"
+                                 ? routeColumns(kAllMethods)
+                                 : (kGet | kHead | kPost))
+            << name;
+    }
+    EXPECT_EQ(figures.routes, 6000u);
 }
 
 TEST(MetricsTest, LabelValuesAreEscaped)
