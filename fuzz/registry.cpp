@@ -10,7 +10,9 @@
 //   'b'  (no rest) a new read begins
 // Properties: a read that ends took each key once, of the prefix only, at
 // its first page's revision; the next request always goes on from after
-// the keys taken; the table's revision never goes back while watching.
+// the keys taken; the table's revision never goes back while watching; a
+// table of a share=off gateway, given the same, keeps no claims or routes
+// and the same services.
 #include "registry.hpp"
 #include "error.hpp"
 #include "fuzz_common.hpp"
@@ -23,7 +25,8 @@ namespace {
 
 const std::string kPrefix = "/p/";
 
-void watch(discovery::RegistryTable &table, discovery::WatchStream &stream,
+void watch(discovery::RegistryTable &table,
+           discovery::RegistryTable &unshared, discovery::WatchStream &stream,
            std::string_view bytes)
 {
     stream.feed(bytes);
@@ -41,6 +44,10 @@ void watch(discovery::RegistryTable &table, discovery::WatchStream &stream,
             discovery::WatchMessage m = discovery::parseWatchMessage(message);
             int64_t before = table.revision();
             if (!m.canceled) {
+                try {
+                    unshared.apply(m);
+                } catch (const discovery::Error &) {
+                }
                 table.apply(m);
             }
             fuzz::check(table.revision() >= before, "the revision went back");
@@ -54,8 +61,9 @@ void watch(discovery::RegistryTable &table, discovery::WatchStream &stream,
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     std::string_view in(reinterpret_cast<const char *>(data), size);
-    discovery::RangeRead read(kPrefix);
-    discovery::RegistryTable table(kPrefix);
+    discovery::RangeRead read(kPrefix, true);
+    discovery::RegistryTable table(kPrefix, true);
+    discovery::RegistryTable unshared(kPrefix, false);
     discovery::WatchStream stream;
 
     while (!in.empty()) {
@@ -103,6 +111,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             fuzz::check(all.revision == revision, "the result's revision");
             table.load(all);
+            unshared.load(all);
             fuzz::check(table.revision() == revision, "the table's revision");
             stream.clear();
             break;
@@ -121,12 +130,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             break;
         case 'w':
-            watch(table, stream, rest);
+            watch(table, unshared, stream, rest);
             break;
         case 'b':
             read.begin();
             break;
         }
+        fuzz::check(unshared.pollers().empty() && unshared.routes().empty(),
+                    "share=off kept a claim or routes");
+        fuzz::check(unshared.entries().size() == table.entries().size()
+                        && unshared.version() == table.version(),
+                    "share=off changed the services");
         fuzz::check(read.limit() >= 1
                         && read.limit() <= discovery::RangeRead::kMaxLimit,
                     "the limit");

@@ -736,8 +736,9 @@ typedef struct discovery_registry_s  discovery_registry_t;
 /* an answer to a range read (a page of it) or an authentication, at most */
 #define DISCOVERY_REGISTRY_MAX_ANSWER  (16 * 1024 * 1024)
 
+/* share: share=on, the others' claims and routes are kept (else not read) */
 discovery_registry_t *discovery_registry_create(const char *prefix,
-    size_t len) DISCOVERY_NOEXCEPT;
+    size_t len, int share) DISCOVERY_NOEXCEPT;
 void discovery_registry_destroy(discovery_registry_t *r) DISCOVERY_NOEXCEPT;
 
 /*

@@ -88,6 +88,12 @@ my %etcd = (
             key('pollers/svc', '1000', 5, 4096),
             key('routes/svc', '{"state":"unhealthy","routes":[{"path":'
                 . '"/svc/shared","methods":["GET"]}]}', 6, 4096)) } ] },
+    # TEST 11: a gateway with share=off in a fleet that shares: polls svc
+    # itself, reads none of the others' routes
+    unshared => {
+        '/v3/kv/range' => [ { handler => range_reads(rev => 6, kvs => {
+            'pollers/svc' => ['1000', 5, 4096],
+            'routes/svc' => [$other, 6, 4096] }) } ] },
     # TEST 6: etcd keeps the lease alive no more: svc is polled here
     lost => {
         '/v3/kv/range' => [ { body => range(6,
@@ -313,3 +319,26 @@ DiscoveryTest::wait_status(qr/^(?=.*"state":"unhealthy")(?=.*"poller":\{"self":f
 [503, 404, 200]
 --- response_body_like eval
 ["", "", '"last_error":"unhealthy, as polled by another gateway"']
+
+
+
+=== TEST 11: share=off in a fleet that shares: svc is polled here, though another gateway claims it; the others' routes are neither read nor applied
+--- http_config
+    discovery_registry etcd http://127.0.0.1:$TEST_NGINX_ETCD_UNSHARED;
+    discovery_service svc http://127.0.0.1:$TEST_NGINX_SVC_UNSHARED interval=1s prefix=/svc;
+--- init
+DiscoveryTest::wait_status(qr/"name":"svc".*"state":"healthy"/, 10);
+my $polls = main::polls('unshared');
+sleep 2.2;
+Test::More::cmp_ok(main::polls('unshared'), '>=', $polls + 2, 'svc is polled here');
+my @reads = grep { m{^/v3/kv/range } } main::lines('unshared');
+Test::More::cmp_ok(scalar @reads, '>=', 2, 'the prefix was read');
+my $routes = EtcdMock::b64('/nginx-discovery/routes/');
+Test::More::is(scalar(grep { index($_, qq("key":"$routes")) >= 0 } @reads), 0, 'not its routes/');
+Test::More::is(scalar(grep { !m{^/v3/kv/range } && !m{^/v3/watch } } main::lines('unshared')), 0, 'nor anything but reads and the watch');
+--- request eval
+["GET /svc/own", "GET /svc/shared", "GET /_discovery"]
+--- error_code eval
+[200, 404, 200]
+--- response_body_like eval
+["mock GET /svc/own", "", '"share":null']

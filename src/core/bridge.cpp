@@ -84,8 +84,8 @@ static_assert(int(discovery::Streaming::Server) == DISCOVERY_STREAMING_SERVER);
 static_assert(int(discovery::Streaming::Bidi) == DISCOVERY_STREAMING_BIDI);
 
 struct discovery_registry_s {
-    explicit discovery_registry_s(std::string prefix)
-        : prefix(prefix), read(prefix), table(std::move(prefix))
+    discovery_registry_s(std::string prefix, bool shared)
+        : prefix(prefix), read(prefix, shared), table(std::move(prefix), shared)
     {
     }
 
@@ -1120,11 +1120,11 @@ int discovery_snapshot_set_controls(const unsigned char *old, size_t old_len,
 }
 
 discovery_registry_t *discovery_registry_create(const char *prefix,
-                                                size_t len) noexcept
+                                                size_t len, int share) noexcept
 {
     discovery_registry_t *r = nullptr;
     guard(nullptr, [&] {
-        r = new discovery_registry_s(std::string(prefix, len));
+        r = new discovery_registry_s(std::string(prefix, len), share != 0);
         return DISCOVERY_OK;
     });
     return r;

@@ -650,14 +650,16 @@ bool compactedAnswer(std::string_view body)
            != std::string::npos;
 }
 
-RangeRead::RangeRead(std::string_view prefix)
+RangeRead::RangeRead(std::string_view prefix, bool shared)
 {
     std::string routes = std::string(prefix) + "routes/";
     std::string afterRoutes = prefixRangeEnd(routes);
 
     ranges_.emplace_back(prefix, routes);
     ranges_.emplace_back(afterRoutes, prefixRangeEnd(prefix));
-    ranges_.emplace_back(routes, afterRoutes);
+    if (shared) {
+        ranges_.emplace_back(routes, afterRoutes);
+    }
     begin();
 }
 
@@ -1231,8 +1233,8 @@ bool WatchStream::next(std::string &message)
     return false;
 }
 
-RegistryTable::RegistryTable(std::string prefix)
-    : prefix_(prefix), servicesPrefix_(prefix + "services/"),
+RegistryTable::RegistryTable(std::string prefix, bool shared)
+    : prefix_(prefix), shared_(shared), servicesPrefix_(prefix + "services/"),
       overridesKey_(prefix + "overrides/controls")
 {
 }
@@ -1370,6 +1372,9 @@ bool RegistryTable::putShared(const KeyValue &kv)
     }
 
     if (rest.compare(0, 8, "pollers/") == 0) {
+        if (!shared_) {
+            return true;
+        }
         std::string name(rest.substr(8));
         int64_t lease = kv.lease > 0 ? kv.lease : -1;
         auto it = pollers_.find(name);
@@ -1381,6 +1386,9 @@ bool RegistryTable::putShared(const KeyValue &kv)
     }
 
     if (rest.compare(0, 7, "routes/") == 0) {
+        if (!shared_) {
+            return true;
+        }
         std::string name(rest.substr(7));
         SharedRoutes routes{kv.value, kv.lease};
         auto it = routes_.find(name);
@@ -1403,6 +1411,7 @@ bool RegistryTable::eraseShared(const std::string &key)
         return false;
     }
 
+    // with share=off, none was kept: nothing is erased
     if (rest.compare(0, 8, "pollers/") == 0) {
         shareVersion_ += pollers_.erase(std::string(rest.substr(8)));
         return true;

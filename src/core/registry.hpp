@@ -82,9 +82,11 @@ constexpr size_t kMaxRangeAnswer = 16 * 1024 * 1024;
  * read without a limit answered the whole prefix, PREFIX/routes/'s
  * values included, more than that in a large share=on fleet.  Three
  * key ranges in turn: the prefix before routes/ (overrides/, pollers/),
- * the prefix after it (services/), then routes/; each page `limit`
- * keys, the next from the last key + "\0", every page after the first
- * at the first's revision, so that the whole is one snapshot.
+ * the prefix after it (services/), then routes/ (share=on only: a
+ * gateway that polls every service itself has no use for the others'
+ * routes); each page `limit` keys, the next from the last key + "\0",
+ * every page after the first at the first's revision, so that the whole
+ * is one snapshot.
  */
 class RangeRead {
 public:
@@ -96,7 +98,7 @@ public:
         (kMaxRangeAnswer - 4096) / kMaxKeyValue;
     static constexpr int64_t kMaxLimit = 4096;
 
-    explicit RangeRead(std::string_view prefix);
+    RangeRead(std::string_view prefix, bool shared);
 
     // Forgets the pages read and begins again, at the current revision.
     void begin();
@@ -240,7 +242,8 @@ private:
  */
 class RegistryTable {
 public:
-    explicit RegistryTable(std::string prefix);
+    // shared: share=on, PREFIX/pollers/ and PREFIX/routes/ are kept (below)
+    RegistryTable(std::string prefix, bool shared);
 
     struct Entry {
         std::string document;
@@ -268,7 +271,8 @@ public:
 
     // share=on: PREFIX/pollers/NAME's lease (-1: a key bound to none) and
     // PREFIX/routes/NAME's value and lease, by service name;
-    // shareVersion() counts their changes.
+    // shareVersion() counts their changes.  With share=off, those keys
+    // are passed by: these stay empty.
     struct SharedRoutes {
         std::string value;
         int64_t lease = 0;
@@ -320,6 +324,7 @@ private:
     bool eraseShared(const std::string &key);
 
     std::string prefix_;
+    bool shared_;
     std::string servicesPrefix_;
     std::string overridesKey_;
     std::string overrides_;

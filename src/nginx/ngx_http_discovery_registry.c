@@ -917,7 +917,8 @@ ngx_http_discovery_registry_init_worker(ngx_cycle_t *cycle,
     }
 
     w->registry = discovery_registry_create((char *) w->conf->prefix.data,
-                                            w->conf->prefix.len);
+                                            w->conf->prefix.len,
+                                            w->conf->share);
 
     if (w->registry == NULL) {
         ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,

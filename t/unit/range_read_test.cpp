@@ -183,7 +183,7 @@ TEST(RangeRead, ThePrefixWithoutRoutesFirstThenRoutesInPagesAtOneRevision)
     etcd.put("/p0", "not ours either");
     int64_t revision = etcd.revision();
 
-    RangeRead read("/p/");
+    RangeRead read("/p/", true);
     std::vector<Page> pages;
     RangeAnswer a = readAll(read, etcd, pages);
 
@@ -221,7 +221,7 @@ TEST(RangeRead, ThePrefixWithoutRoutesFirstThenRoutesInPagesAtOneRevision)
     EXPECT_LT(pages.size(), 30u);
 
     // the same table as one read of everything would give
-    RegistryTable paged("/p/"), whole("/p/");
+    RegistryTable paged("/p/", true), whole("/p/", true);
     paged.load(a);
     RangeAnswer all;
     all.revision = revision;
@@ -233,6 +233,61 @@ TEST(RangeRead, ThePrefixWithoutRoutesFirstThenRoutesInPagesAtOneRevision)
     EXPECT_TRUE(paged.hasOverrides());
     EXPECT_EQ(paged.servingJson(), whole.servingJson());
     EXPECT_EQ(paged.routes(), whole.routes());
+}
+
+/*
+ * share=off: the gateway polls every service itself, so the others'
+ * routes (the bulk of a sharing fleet's prefix) are not read, and what the
+ * read and the watch bring of claims and routes is passed by.
+ */
+TEST(RangeRead, WithoutShareRoutesAreNotReadNorKept)
+{
+    FakeEtcd etcd;
+    etcd.put("/p/overrides/controls", "c");
+    for (int i = 0; i < 50; i++) {
+        etcd.put("/p/services/s" + std::to_string(i), service(i));
+        etcd.put("/p/pollers/s" + std::to_string(i), "ff", 255);
+        etcd.put("/p/routes/s" + std::to_string(i),
+                 "{\"state\":\"healthy\",\"routes\":[]}", 255);
+    }
+
+    RangeRead read("/p/", false);
+    std::vector<Page> pages;
+    RangeAnswer a = readAll(read, etcd, pages);
+    for (const Page &p : pages) {
+        EXPECT_NE(p.end, "/p/routes0") << p.key;
+        EXPECT_NE(p.key.compare(0, 10, "/p/routes/"), 0) << p.key;
+    }
+    EXPECT_EQ(a.kvs.size(), 1u + 2 * 50); // the claims are in the first range
+
+    RegistryTable t("/p/", false), shared("/p/", true);
+    t.load(a);
+    shared.load(a);
+    EXPECT_EQ(t.entries().size(), 50u);
+    EXPECT_TRUE(t.pollers().empty());
+    EXPECT_TRUE(t.routes().empty());
+    EXPECT_TRUE(t.hasOverrides());
+    EXPECT_EQ(t.servingJson(), shared.servingJson());
+    EXPECT_EQ(shared.pollers().size(), 50u);
+
+    // nor does the watch keep them, and the services still change
+    uint64_t version = t.version(), shareVersion = t.shareVersion();
+    WatchMessage m;
+    m.revision = a.revision + 1;
+    auto event = [&](bool put, std::string key, std::string value,
+                     int64_t lease) {
+        m.events.push_back({put, {key, value, m.revision, lease, m.revision}});
+    };
+    event(true, "/p/routes/s1", "{}", 255);
+    event(true, "/p/pollers/s1", "ee", 254);
+    event(false, "/p/routes/s2", "", 0);
+    event(true, "/p/services/new", service(1), 0);
+    EXPECT_TRUE(t.apply(m));
+    EXPECT_TRUE(t.pollers().empty());
+    EXPECT_TRUE(t.routes().empty());
+    EXPECT_EQ(t.shareVersion(), shareVersion);
+    EXPECT_GT(t.version(), version);
+    EXPECT_EQ(t.entries().size(), 51u);
 }
 
 TEST(RangeRead, RoutesLargerThanTheCapInAllArePagedUnderIt)
@@ -247,7 +302,7 @@ TEST(RangeRead, RoutesLargerThanTheCapInAllArePagedUnderIt)
                  255);
     }
 
-    RangeRead read("/p/");
+    RangeRead read("/p/", true);
     std::vector<Page> pages;
     RangeAnswer a = readAll(read, etcd, pages);
 
@@ -259,7 +314,7 @@ TEST(RangeRead, RoutesLargerThanTheCapInAllArePagedUnderIt)
     EXPECT_GT(total, kMaxRangeAnswer * 7 / 4);
     ASSERT_EQ(a.kvs.size(), 32u);
 
-    RegistryTable t("/p/");
+    RegistryTable t("/p/", true);
     t.load(a);
     ASSERT_EQ(t.routes().size(), 16u);
     EXPECT_EQ(t.routes().at("s15").value, big + "15");
@@ -279,7 +334,7 @@ TEST(RangeRead, ValuesGrowingPastThePageAreReadWithFewerKeys)
         etcd.put("/p/routes/b" + std::to_string(1000 + i), big);
     }
 
-    RangeRead read("/p/");
+    RangeRead read("/p/", true);
     std::vector<Page> pages;
     RangeAnswer a = readAll(read, etcd, pages);
     EXPECT_EQ(a.kvs.size(), 61u);
@@ -294,7 +349,7 @@ TEST(RangeRead, ValuesGrowingPastThePageAreReadWithFewerKeys)
     EXPECT_EQ(limits, (std::vector<int64_t>{7, 14, 28, 7, 7}));
 
     // down to one key: a value larger than the cap alone fails the read
-    RangeRead one("/p/");
+    RangeRead one("/p/", true);
     EXPECT_EQ(one.limit(), 7);
     for (int64_t expect : {3, 1}) {
         EXPECT_TRUE(one.smaller());
@@ -315,7 +370,7 @@ TEST(RangeRead, WritesDuringTheReadAreNotInIt)
     // each page, another gateway writes: a routes value, a new service,
     // a deletion; the read is of the revision its first page was
     int n = 0;
-    RangeRead read("/p/");
+    RangeRead read("/p/", true);
     std::vector<Page> pages;
     RangeAnswer a = readAll(read, etcd, pages, [&] {
         etcd.put("/p/routes/s" + std::to_string(n % 50), "v2");
@@ -326,7 +381,7 @@ TEST(RangeRead, WritesDuringTheReadAreNotInIt)
 
     EXPECT_GT(n, 3);
     EXPECT_EQ(a.revision, revision);
-    RegistryTable t("/p/");
+    RegistryTable t("/p/", true);
     t.load(a);
     EXPECT_EQ(t.entries().size(), 50u);
     EXPECT_EQ(t.entries().count("new0"), 0u);
@@ -337,7 +392,7 @@ TEST(RangeRead, WritesDuringTheReadAreNotInIt)
 
 TEST(RangeRead, AMemberThatDoesNotGoOnIsRefused)
 {
-    RangeRead read("/p/");
+    RangeRead read("/p/", true);
     RangeAnswer page;
     page.revision = 5;
     page.more = true;
@@ -386,7 +441,7 @@ TEST(RangeRead, AMemberThatDoesNotGoOnIsRefused)
 // are unique) fails the page, and takes nothing of it.
 TEST(RangeRead, AKeyTwiceInOneAnswerIsRefused)
 {
-    RangeRead read("/p/");
+    RangeRead read("/p/", true);
     RangeAnswer page;
     page.revision = 9;
     page.more = true;
@@ -413,7 +468,7 @@ TEST(RangeRead, CompactedBetweenPagesThroughTheCInterface)
     for (int i = 0; i < 20; i++) {
         etcd.put("/p/services/s" + std::to_string(i), service(i));
     }
-    discovery_registry_t *r = discovery_registry_create("/p/", 3);
+    discovery_registry_t *r = discovery_registry_create("/p/", 3, 1);
     ASSERT_NE(r, nullptr);
     discovery_error_t err;
     discovery_buf_t body{nullptr, 0};
@@ -505,7 +560,7 @@ std::string message(int64_t header, const std::vector<std::string> &events,
 
 TEST(WatchFragments, ARevisionIsAppliedWhenItsLastFragmentCame)
 {
-    RegistryTable t("/p/");
+    RegistryTable t("/p/", true);
     RangeAnswer a;
     a.revision = 6;
     t.load(a);
@@ -550,7 +605,7 @@ TEST(WatchFragments, AMessageOverTheOldCapIsTaken)
     // with "a watch message is too large", and the registry went down.
     // Fewer, longer keys here: yajl's arrays grow by one, which ASan
     // makes quadratic
-    discovery_registry_t *r = discovery_registry_create("/p/", 3);
+    discovery_registry_t *r = discovery_registry_create("/p/", 3, 1);
     ASSERT_NE(r, nullptr);
     std::vector<std::string> events;
     for (int i = 0; events.size() < 14000; i++) {

@@ -289,7 +289,7 @@ TEST(Watch, CreatedEventsDeletesCompactionAndErrors)
 
 TEST(RegistryTable, LoadsAppliesAndCountsRealChangesOnly)
 {
-    RegistryTable t("/p/");
+    RegistryTable t("/p/", true);
     RangeAnswer a;
     a.revision = 10;
     a.kvs = {{"/p/services/a", R"({"url":"http://a"})", 4},
@@ -348,7 +348,7 @@ TEST(RegistryTable, LoadsAppliesAndCountsRealChangesOnly)
 
 TEST(RegistryBridge, WatchStreamThroughTheCInterface)
 {
-    discovery_registry_t *r = discovery_registry_create("/p/", 3);
+    discovery_registry_t *r = discovery_registry_create("/p/", 3, 1);
     ASSERT_NE(r, nullptr);
     discovery_error_t err;
     int what;
@@ -408,7 +408,7 @@ TEST(RegistryBridge, WatchStreamThroughTheCInterface)
 
 TEST(RegistryTable, TracksTheOverridesKeyApartFromTheServices)
 {
-    RegistryTable t("/p/");
+    RegistryTable t("/p/", true);
     RangeAnswer a;
     a.revision = 2;
     a.kvs = {{"/p/overrides/controls", std::string("\x01\0\x02", 3), 2}};
@@ -445,7 +445,7 @@ TEST(Requests, TheCheckOfAMemberIsALinearizableCountOfOneKey)
     EXPECT_EQ(checkRequest("/p/"),
               "{\"key\":\"" + b64("/p/") + "\",\"count_only\":true}");
 
-    discovery_registry_t *r = discovery_registry_create("/fleet/", 7);
+    discovery_registry_t *r = discovery_registry_create("/fleet/", 7, 1);
     ASSERT_NE(r, nullptr);
     discovery_error_t err;
     discovery_buf_t body{nullptr, 0};
@@ -485,7 +485,7 @@ TEST(RegistryServing, InTheOrderTheServicesRegistered)
     };
 
     // "a-evil" registered after "pay"; "m" first, and written since
-    RegistryTable t("/p/");
+    RegistryTable t("/p/", true);
     RangeAnswer a;
     a.revision = 20;
     a.kvs = {key("a-evil", 9, 12), key("m", 2, 15), key("pay", 5, 5)};
@@ -511,7 +511,7 @@ TEST(RegistryServing, InTheOrderTheServicesRegistered)
 
 TEST(RegistryServing, TheValidServicesAsDirectiveArguments)
 {
-    RegistryTable t("/p/");
+    RegistryTable t("/p/", true);
     RangeAnswer a;
     a.revision = 3;
     a.kvs = {{"/p/services/b", R"({"url":"http://b","uri":"/h","prefix":["/x"],

@@ -26,7 +26,7 @@ std::string stateError(std::string_view value,
 
 TEST(Share, TheTableTracksClaimsAndRoutesApartFromTheServices)
 {
-    RegistryTable t("/p/");
+    RegistryTable t("/p/", true);
     RangeAnswer a;
     a.revision = 10;
     a.kvs = {{"/p/services/a", R"({"url":"http://a"})", 4, 0},
@@ -61,7 +61,7 @@ TEST(Share, TheTableTracksClaimsAndRoutesApartFromTheServices)
     EXPECT_EQ(t.routes().count("a"), 0u);
 
     // the bridge's view of it
-    discovery_registry_t *r = discovery_registry_create("/p/", 3);
+    discovery_registry_t *r = discovery_registry_create("/p/", 3, 1);
     ASSERT_NE(r, nullptr);
     std::string body = "{\"header\":{\"revision\":\"3\"},\"kvs\":[{\"key\":\""
                        + encodeBase64("/p/pollers/x") + "\",\"value\":\""
@@ -129,7 +129,7 @@ TEST(Share, ClaimAndRoutesAreTxnsBoundToTheLease)
 
 TEST(Share, ClaimsOfServicesNoLongerConfiguredAreGivenUp)
 {
-    RegistryTable t("/p/");
+    RegistryTable t("/p/", true);
     RangeAnswer a;
     a.revision = 3;
     a.kvs = {{"/p/pollers/kept", "ff", 1, 255},
