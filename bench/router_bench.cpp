@@ -514,11 +514,11 @@ std::string tableDocument(size_t n, size_t k, size_t s, size_t extra)
     return doc + "]}";
 }
 
-void TableChange(benchmark::State &state)
+// the zone's table of n routes in n / kServiceRoutes services, t0, t1, ...,
+// every one healthy with its routes: one publication; names are the services'
+std::vector<unsigned char> healthyTable(size_t n, std::vector<std::string> &names)
 {
-    auto n = static_cast<size_t>(state.range(0));
     size_t k = n / kServiceRoutes;
-    std::vector<std::string> names, urls;
     std::vector<discovery_service_conf_t> conf;
 
     for (size_t s = 0; s < k; s++) {
@@ -537,7 +537,6 @@ void TableChange(benchmark::State &state)
         die("roster", err);
     }
 
-    // every service healthy with its routes: one publication
     std::vector<std::vector<unsigned char>> docs;
     std::vector<discovery::PollResult> polls;
     for (size_t s = 0; s < k; s++) {
@@ -550,7 +549,14 @@ void TableChange(benchmark::State &state)
     std::vector<unsigned char> zone = *discovery::applyPolls(
         roster.data, roster.len, polls, 2, discovery::Log());
     discovery_buf_free(&roster);
-    docs.clear();
+    return zone;
+}
+
+void TableChange(benchmark::State &state)
+{
+    auto n = static_cast<size_t>(state.range(0));
+    std::vector<std::string> names;
+    std::vector<unsigned char> zone = healthyTable(n, names);
 
     std::map<std::string, double> ms;
     std::vector<unsigned char> base(zone.size() + (1 << 20));
@@ -577,7 +583,7 @@ void TableChange(benchmark::State &state)
     uint64_t generation = 3;
 
     for (auto _ : state) {
-        std::string doc = tableDocument(n, k, 0, ++extra);
+        std::string doc = tableDocument(n, n / kServiceRoutes, 0, ++extra);
         double t0 = threadMs();
         std::vector<unsigned char> routes = parse(doc);
         double t1 = threadMs();
@@ -714,37 +720,8 @@ void TableChange(benchmark::State &state)
 void MetricsAssign(benchmark::State &state)
 {
     auto n = static_cast<size_t>(state.range(0));
-    size_t k = n / kServiceRoutes;
     std::vector<std::string> names;
-    std::vector<discovery_service_conf_t> conf;
-
-    for (size_t s = 0; s < k; s++) {
-        names.push_back("t" + std::to_string(s));
-    }
-    for (size_t s = 0; s < k; s++) {
-        conf.push_back({names[s].data(), names[s].size(), kUrl,
-                        sizeof(kUrl) - 1, names[s].data(), names[s].size()});
-    }
-    discovery_error_t err;
-    discovery_buf_t roster{};
-    if (discovery_snapshot_roster(nullptr, 0, conf.data(), k, 0, 1, &roster,
-                                  nullptr, nullptr, &err)
-        != DISCOVERY_OK) {
-        die("roster", err);
-    }
-    std::vector<std::vector<unsigned char>> docs;
-    std::vector<discovery::PollResult> polls;
-    for (size_t s = 0; s < k; s++) {
-        docs.push_back(parse(tableDocument(n, k, s, 0)));
-    }
-    for (size_t s = 0; s < k; s++) {
-        polls.push_back({names[s], kUrl, discovery::ServiceState::Healthy,
-                         docs[s].data(), docs[s].size()});
-    }
-    std::vector<unsigned char> zone = *discovery::applyPolls(
-        roster.data, roster.len, polls, 2, discovery::Log());
-    discovery_buf_free(&roster);
-    docs.clear();
+    std::vector<unsigned char> zone = healthyTable(n, names);
 
     // the index and the slots in one buffer, as in the zone; a released
     // slot is not reused, as the module keeps it for a grace time
@@ -800,7 +777,7 @@ void MetricsAssign(benchmark::State &state)
     uint64_t generation = 3;
     for (auto _ : state) {
         std::vector<unsigned char> routes =
-            parse(tableDocument(n, k, 0, ++extra));
+            parse(tableDocument(n, n / kServiceRoutes, 0, ++extra));
         discovery::PollResult poll{names[0], kUrl,
                                    discovery::ServiceState::Healthy,
                                    routes.data(), routes.size()};
