@@ -8,11 +8,13 @@
 //   'c'  an answer other than 200 to a page: a compaction begins again
 //   'w'  bytes of the watch stream, fed and read message by message
 //   'b'  (no rest) a new read begins
+//   'l'  a lease's answer (grant, keepalive, time to live), then a round
+//        of looks at the other leases that claim services
 // Properties: a read that ends took each key once, of the prefix only, at
 // its first page's revision; the next request always goes on from after
 // the keys taken; the table's revision never goes back while watching; a
 // table of a share=off gateway, given the same, keeps no claims or routes
-// and the same services.
+// and the same services; a round of looks takes each other lease once.
 #include "registry.hpp"
 #include "error.hpp"
 #include "fuzz_common.hpp"
@@ -135,6 +137,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 'b':
             read.begin();
             break;
+        case 'l': {
+            // a lease's answer, then a round of looks at the others'
+            int64_t lease = 0, ttl = 0;
+            try {
+                discovery::parseLeaseAnswer(rest, lease, ttl);
+                fuzz::check(lease > 0, "an answer's lease");
+            } catch (const discovery::Error &) {
+            }
+            size_t looks = 0;
+            for (int64_t l = table.claimantAfter(lease, 0), last = 0; l != 0;
+                 last = l, l = table.claimantAfter(lease, l)) {
+                fuzz::check(l > last && l != lease, "a look out of turn");
+                fuzz::check(++looks <= table.pollers().size(),
+                            "a round of looks that does not end");
+            }
+            break;
+        }
         }
         fuzz::check(unshared.pollers().empty() && unshared.routes().empty(),
                     "share=off kept a claim or routes");

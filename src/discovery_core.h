@@ -882,7 +882,11 @@ int discovery_registry_release_request(discovery_registry_t *r,
 int discovery_registry_check_request(discovery_registry_t *r,
     discovery_buf_t *out, discovery_error_t *err) DISCOVERY_NOEXCEPT;
 
-/* a grant's or keepalive's answer: *ttl 0 when etcd no longer has it */
+/*
+ * A grant's, keepalive's or time to live's answer.  A keepalive's *ttl is
+ * 0 when etcd no longer has the lease; a time to live's is -1 then, and 0
+ * for a lease with under a second left (etcd answers whole seconds).
+ */
 int discovery_registry_lease_answer(const unsigned char *body, size_t len,
     int64_t *lease, int64_t *ttl, discovery_error_t *err) DISCOVERY_NOEXCEPT;
 
@@ -900,6 +904,13 @@ uint64_t discovery_registry_share_version(discovery_registry_t *r)
  */
 int64_t discovery_registry_poller(discovery_registry_t *r, const char *name,
     size_t len) DISCOVERY_NOEXCEPT;
+
+/*
+ * The least lease above `after` bound to a PREFIX/pollers/ key, but for
+ * `own`; 0: none.  From 0, the others' leases in turn, each once.
+ */
+int64_t discovery_registry_claimant(discovery_registry_t *r, int64_t own,
+    int64_t after) DISCOVERY_NOEXCEPT;
 
 /*
  * PREFIX/routes/NAME's value, valid until the next read, and the lease

@@ -7,6 +7,7 @@ use Test::Nginx::Socket 'no_plan';
 use DiscoveryTest;
 use EtcdMock;
 use File::Temp qw(tempdir);
+use Time::HiRes ();
 
 no_shuffle();
 no_root_location();
@@ -94,6 +95,20 @@ my %etcd = (
         '/v3/kv/range' => [ { handler => range_reads(rev => 6, kvs => {
             'pollers/svc' => ['1000', 5, 4096],
             'routes/svc' => [$other, 6, 4096] }) } ] },
+    # TEST 12: the claimant's lease has under a second left (no "TTL"):
+    # its gateway missed two keepalives, and the lease is revoked
+    dead => {
+        '/v3/kv/range' => [ { body => range(6,
+            key('pollers/svc', '1000', 5, 4096),
+            key('routes/svc', $other, 6, 4096)) } ],
+        '/v3/lease/timetolive' => [ { body => '{"header":' . header(6)
+            . ',"ID":"4096","grantedTTL":"3"}' } ],
+        '/v3/lease/revoke' => [ { body => '{"header":' . header(7) . '}' } ] },
+    # TEST 12: the same, kept alive (the default answer, 2 s left)
+    alive => {
+        '/v3/kv/range' => [ { body => range(6,
+            key('pollers/svc', '1000', 5, 4096),
+            key('routes/svc', $other, 6, 4096)) } ] },
     # TEST 6: etcd keeps the lease alive no more: svc is polled here
     lost => {
         '/v3/kv/range' => [ { body => range(6,
@@ -342,3 +357,40 @@ Test::More::is(scalar(grep { !m{^/v3/kv/range } && !m{^/v3/watch } } main::lines
 [200, 404, 200]
 --- response_body_like eval
 ["mock GET /svc/own", "", '"share":null']
+
+
+
+=== TEST 12: the others' leases are looked at twice a second: one with under a second left is revoked at once (its gateway missed two keepalives), one kept alive is not, nor this gateway's own
+--- http_config
+    discovery_registry etcd http://127.0.0.1:$TEST_NGINX_ETCD_DEAD share=on;
+    discovery_service svc http://127.0.0.1:$TEST_NGINX_SVC_DEAD interval=1s prefix=/svc;
+--- init
+DiscoveryTest::wait_for('the dead lease revoked',
+                        sub { grep { m{^/v3/lease/revoke \{"ID":"4096"\}} } main::lines('dead') }, 10);
+my @looks = grep { m{^/v3/lease/timetolive } } main::lines('dead');
+Test::More::ok(@looks >= 1 && !grep({ !m{^/v3/lease/timetolive \{"ID":"4096"\}$} } @looks),
+               'only the other\'s lease was looked at');
+--- request
+GET /_discovery
+--- response_body_like: "poller":\{"self":false,"lease":"1000"\}
+--- error_log eval
+qr/\[notice\].*discovery: the registry's lease 1000 was not kept alive for 2 s: revoked, its services are claimed again/
+
+
+
+=== TEST 13: a claimant's lease kept alive (2 s left) is looked at twice a second, never revoked
+--- http_config
+    discovery_registry etcd http://127.0.0.1:$TEST_NGINX_ETCD_ALIVE share=on;
+    discovery_service svc http://127.0.0.1:$TEST_NGINX_SVC_ALIVE interval=1s prefix=/svc;
+--- init
+DiscoveryTest::wait_status(qr/"poller":\{"self":false,"lease":"1000"\}/, 10);
+my $looks = sub { scalar grep { m{^/v3/lease/timetolive \{"ID":"4096"\}} } main::lines('alive') };
+my ($n, $at) = ($looks->(), Time::HiRes::time());
+DiscoveryTest::wait_for('four more looks', sub { $looks->() >= $n + 4 }, 10);
+Test::More::cmp_ok(Time::HiRes::time() - $at, '>=', 1.4, 'not more than twice a second');
+Test::More::is(scalar(grep { m{^/v3/lease/revoke } } main::lines('alive')), 0, 'not revoked');
+--- request
+GET /svc/shared
+--- response_body_like: ^mock GET /svc/shared$
+--- no_error_log
+revoked

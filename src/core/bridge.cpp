@@ -1489,6 +1489,12 @@ uint64_t discovery_registry_share_version(discovery_registry_t *r) noexcept
     return r->table.shareVersion();
 }
 
+int64_t discovery_registry_claimant(discovery_registry_t *r, int64_t own,
+                                    int64_t after) noexcept
+{
+    return r->table.claimantAfter(own, after);
+}
+
 int64_t discovery_registry_poller(discovery_registry_t *r, const char *name,
                                   size_t len) noexcept
 {

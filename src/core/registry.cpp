@@ -129,7 +129,24 @@ yajl_val field(yajl_val obj, const char *name)
 }
 
 // the gateway writes int64 fields as strings, and leaves out zeros
-int64_t int64Of(yajl_val v)
+int64_t digitsOf(const char *s)
+{
+    int64_t n = 0;
+    if (*s == '\0') {
+        throw Error("a number field is empty");
+    }
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || n > (INT64_MAX - 9) / 10) {
+            throw Error("a number field is not a number");
+        }
+        n = n * 10 + (*s - '0');
+    }
+    return n;
+}
+
+// etcd's int64 fields, as the JSON gateway writes them: strings, none
+// negative but a lease's time to live
+int64_t int64Of(yajl_val v, bool negative = false)
 {
     if (v == nullptr) {
         return 0;
@@ -139,17 +156,7 @@ int64_t int64Of(yajl_val v)
     }
     if (YAJL_IS_STRING(v)) {
         const char *s = YAJL_GET_STRING(v);
-        int64_t n = 0;
-        if (*s == '\0') {
-            throw Error("a number field is empty");
-        }
-        for (; *s; s++) {
-            if (*s < '0' || *s > '9' || n > (INT64_MAX - 9) / 10) {
-                throw Error("a number field is not a number");
-            }
-            n = n * 10 + (*s - '0');
-        }
-        return n;
+        return negative && *s == '-' ? -digitsOf(s + 1) : digitsOf(s);
     }
     throw Error("a number field is not a number");
 }
@@ -1061,7 +1068,8 @@ void parseLeaseAnswer(std::string_view body, int64_t &lease, int64_t &ttl)
     }
 
     lease = int64Of(field(obj, "ID"));
-    ttl = int64Of(field(obj, "TTL"));
+
+    ttl = int64Of(field(obj, "TTL"), true);
     if (lease <= 0) {
         throw Error("the lease answer has no \"ID\"");
     }
@@ -1339,6 +1347,18 @@ bool RegistryTable::apply(const WatchMessage &message)
         version_++;
     }
     return changed;
+}
+
+int64_t RegistryTable::claimantAfter(int64_t own, int64_t after) const
+{
+    int64_t least = 0;
+
+    for (const auto &[name, lease] : pollers_) {
+        if (lease > after && lease != own && (least == 0 || lease < least)) {
+            least = lease;
+        }
+    }
+    return least;
 }
 
 std::vector<std::string> RegistryTable::orphans(int64_t lease,

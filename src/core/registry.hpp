@@ -188,8 +188,10 @@ std::string releaseRequest(std::string_view pollersKey,
  */
 std::string checkRequest(std::string_view prefix);
 
-// A grant's or a keepalive's answer: the lease and its TTL (seconds), a
-// TTL of 0 for a lease etcd no longer has.  An error answer throws.
+// A grant's, a keepalive's or a time to live's answer: the lease and its
+// TTL (whole seconds).  A keepalive's TTL is 0 for a lease etcd no longer
+// has; a time to live's is -1 then, and 0 for one with under a second
+// left.  An error answer throws.
 void parseLeaseAnswer(std::string_view body, int64_t &lease, int64_t &ttl);
 
 // A txn's answer: whether its comparison held.  An error answer throws.
@@ -291,6 +293,9 @@ public:
     // The services `lease` claims that are not among `names` ("NAME\0"...).
     std::vector<std::string> orphans(int64_t lease,
                                      std::string_view names) const;
+    // The least lease above `after` that claims a service, but for `own`
+    // (0: none): the others' leases in turn, each once.
+    int64_t claimantAfter(int64_t own, int64_t after) const;
     std::string pollersKey(std::string_view name) const
     {
         return prefix_ + "pollers/" + std::string(name);

@@ -87,6 +87,16 @@
  */
 #define NGX_HTTP_DISCOVERY_SHARE_TTL     3
 
+/*
+ * The others' leases are looked at every NGX_HTTP_DISCOVERY_SHARE_LOOK
+ * (ms), one request at a time, each given NGX_HTTP_DISCOVERY_SHARE_WAIT.
+ * One that etcd says has under a second left has not been kept alive for
+ * two ticks: its gateway is gone, and its lease is revoked at once rather
+ * than left to expire, which etcd notices up to 500 ms late.
+ */
+#define NGX_HTTP_DISCOVERY_SHARE_LOOK    500
+#define NGX_HTTP_DISCOVERY_SHARE_WAIT    1000
+
 /* a claim or a write of routes not seen by the watch is made again after */
 #define NGX_HTTP_DISCOVERY_SHARE_AGAIN   1000
 
@@ -219,6 +229,17 @@ typedef struct {
     ngx_uint_t                           trusted;
     ngx_msec_t                           pollers_at;
     ngx_http_discovery_share_t          *share;
+
+    /*
+     * share=on: the others' leases, looked at in turn: the request about
+     * one (its time to live, then maybe its revocation), the lease, 0
+     * between rounds, and when the last round began.
+     */
+    ngx_http_discovery_registry_call_t   look_call;
+    int64_t                              look_lease;
+    ngx_uint_t                           look_revoke;
+    ngx_msec_t                           looked_at;
+
     ngx_uint_t                           watching;   /* created */
     ngx_msec_t                           compacted;  /* last read for it */
 
@@ -291,6 +312,9 @@ static void ngx_http_discovery_registry_values(void);
 static void ngx_http_discovery_registry_orphans(int64_t lease);
 static void ngx_http_discovery_registry_lease_done(CURLcode result);
 static void ngx_http_discovery_registry_share_done(CURLcode result);
+static void ngx_http_discovery_registry_look(int64_t own);
+static void ngx_http_discovery_registry_look_done(CURLcode result);
+static void ngx_http_discovery_registry_give_back(void);
 static void ngx_http_discovery_registry_check_handler(ngx_event_t *ev);
 static void ngx_http_discovery_registry_check_done(CURLcode result);
 
@@ -962,6 +986,7 @@ ngx_http_discovery_registry_init_worker(ngx_cycle_t *cycle,
     w->check.log = cycle->log;
     w->check.cancelable = 1;
     w->check_call.timeout = w->conf->timeout;
+    w->look_call.timeout = NGX_HTTP_DISCOVERY_SHARE_WAIT;
 
     ngx_add_timer(&w->lease, 1);
 }
@@ -970,7 +995,6 @@ ngx_http_discovery_registry_init_worker(ngx_cycle_t *cycle,
 void
 ngx_http_discovery_registry_exit_worker(ngx_cycle_t *cycle)
 {
-    ngx_http_discovery_registry_sh_t       *rsh;
     ngx_http_discovery_registry_watcher_t  *w;
 
     w = &ngx_http_discovery_watcher;
@@ -979,25 +1003,7 @@ ngx_http_discovery_registry_exit_worker(ngx_cycle_t *cycle)
         return;
     }
 
-    ngx_http_discovery_registry_stop();
-
-    if (w->leased) {
-        ngx_shmtx_lock(&w->dmcf->shpool->mutex);
-
-        rsh = w->dmcf->sh->registry;
-
-        if (rsh->pid == ngx_pid) {
-            rsh->pid = 0;
-        }
-
-        ngx_shmtx_unlock(&w->dmcf->shpool->mutex);
-
-        w->leased = 0;
-    }
-
-    ngx_http_discovery_registry_call_free(&w->put);
-    ngx_http_discovery_registry_call_free(&w->lease_call);
-    ngx_http_discovery_registry_call_free(&w->share_call);
+    ngx_http_discovery_registry_give_back();
     discovery_buf_free(&w->values);
     discovery_buf_free(&w->orphans);
 
@@ -1016,6 +1022,48 @@ ngx_http_discovery_registry_exit_worker(ngx_cycle_t *cycle)
 
 
 /*
+ * The watch given back, at exit or once this worker shuts down: another
+ * worker takes it over at its next look, rather than when the lease has
+ * run out, so that the gateway's etcd lease is kept alive meanwhile (a
+ * worker shutting down gracefully may live on for long after its last
+ * tick, serving its requests).
+ */
+
+static void
+ngx_http_discovery_registry_give_back(void)
+{
+    ngx_http_discovery_registry_sh_t       *rsh;
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+
+    ngx_http_discovery_registry_stop();
+
+    ngx_http_discovery_registry_call_free(&w->put);
+    ngx_http_discovery_registry_call_free(&w->lease_call);
+    ngx_http_discovery_registry_call_free(&w->share_call);
+    ngx_http_discovery_registry_call_free(&w->look_call);
+    w->look_lease = 0;
+
+    if (!w->leased) {
+        return;
+    }
+
+    ngx_shmtx_lock(&w->dmcf->shpool->mutex);
+
+    rsh = w->dmcf->sh->registry;
+
+    if (rsh->pid == ngx_pid) {
+        rsh->pid = 0;
+    }
+
+    ngx_shmtx_unlock(&w->dmcf->shpool->mutex);
+
+    w->leased = 0;
+}
+
+
+/*
  * Every tick: the process that watches renews its lease; the others take
  * it over once it expired or its holder is gone, and start watching.
  */
@@ -1030,6 +1078,13 @@ ngx_http_discovery_registry_lease_handler(ngx_event_t *ev)
     w = &ngx_http_discovery_watcher;
 
     if (ngx_exiting || ngx_terminate || ngx_quit) {
+        if (w->leased) {
+            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, w->log, 0,
+                           "discovery: this process, shutting down, gives "
+                           "the registry's watch back");
+            ngx_http_discovery_registry_give_back();
+        }
+
         return;
     }
 
@@ -2389,11 +2444,17 @@ ngx_http_discovery_registry_share(void)
         w->pollers_at = now;
     }
 
-    if (!trusted || w->share_call.easy) {
+    if (!trusted) {
         return;
     }
 
     lease = rsh->lease;
+
+    ngx_http_discovery_registry_look(lease);
+
+    if (w->share_call.easy) {
+        return;
+    }
 
     /* the values of this gateway's table, when it changed */
 
@@ -2540,6 +2601,167 @@ ngx_http_discovery_registry_share(void)
                                                 "/v3/kv/txn");
         return;
     }
+}
+
+
+/*
+ * share=on: the others' leases, looked at in turn.  etcd revokes an
+ * expired lease at its next check, every 500 ms, so a dead gateway's
+ * claims went 3 to 3.5 s after its last keepalive; a lease kept alive
+ * every tick never has under 2 s left, and one etcd says has under 1 s
+ * left is revoked here, so that its claims go 2 to 2.5 s after.  Only
+ * while this gateway's own lease is alive, as the claims are trusted.
+ */
+
+static void
+ngx_http_discovery_registry_look(int64_t own)
+{
+    discovery_error_t                       err;
+    ngx_http_discovery_registry_sh_t       *rsh;
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+    rsh = w->dmcf->sh->registry;
+
+    if (w->look_call.easy) {
+        return;
+    }
+
+    /* the claims seen are trusted no longer: nor are the others' leases */
+
+    if (own == 0
+        || (ngx_msec_int_t) (rsh->lease_until - ngx_current_msec) <= 0)
+    {
+        w->look_lease = 0;
+        return;
+    }
+
+    if (w->look_lease == 0) {
+        if (w->looked_at
+            && ngx_current_msec - w->looked_at
+               < NGX_HTTP_DISCOVERY_SHARE_LOOK)
+        {
+            return;
+        }
+
+        w->looked_at = ngx_max(ngx_current_msec, 1);
+    }
+
+    w->look_lease = discovery_registry_claimant(w->registry, own,
+                                                w->look_lease);
+    if (w->look_lease == 0) {
+        return;                         /* this round is over */
+    }
+
+    if (discovery_registry_lease_request(w->look_lease, 0,
+                                         &w->look_call.body, &err)
+        != DISCOVERY_OK)
+    {
+        w->look_lease = 0;
+        return;
+    }
+
+    w->look_revoke = 0;
+
+    if (ngx_http_discovery_registry_send(&w->look_call,
+                                         "/v3/lease/timetolive")
+        != NGX_OK)
+    {
+        w->look_lease = 0;
+    }
+}
+
+
+static void
+ngx_http_discovery_registry_look_done(CURLcode result)
+{
+    long                                    status;
+    int64_t                                 lease, ttl;
+    discovery_error_t                       err;
+    ngx_http_discovery_registry_sh_t       *rsh;
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+    rsh = w->dmcf->sh->registry;
+
+    status = 0;
+    curl_easy_getinfo(w->look_call.easy, CURLINFO_RESPONSE_CODE, &status);
+
+    lease = 0;
+    ttl = -1;
+
+    if (result != CURLE_OK) {
+        ngx_cpystrn((u_char *) err.text,
+                    (u_char *) curl_easy_strerror(result),
+                    DISCOVERY_ERROR_LEN);
+
+    } else if (status != 200) {
+        ngx_snprintf((u_char *) err.text, DISCOVERY_ERROR_LEN,
+                     "HTTP status %l%Z", status);
+
+    } else if (!w->look_revoke
+               && discovery_registry_lease_answer(w->look_call.answer,
+                                                  w->look_call.received,
+                                                  &lease, &ttl, &err)
+                  != DISCOVERY_OK)
+    {
+        lease = 0;
+    }
+
+    ngx_http_discovery_registry_call_free(&w->look_call);
+
+    if (result == CURLE_OK && ngx_http_discovery_registry_refused(status)) {
+        w->look_lease = 0;
+        return;
+    }
+
+    if (w->look_revoke) {
+        if (result == CURLE_OK && status == 200) {
+            ngx_log_error(NGX_LOG_NOTICE, w->log, 0,
+                          "discovery: the registry's lease %xL was not kept "
+                          "alive for 2 s: revoked, its services are claimed "
+                          "again", w->look_lease);
+
+        } else if (result == CURLE_OK && status == 404) {
+            /* another gateway revoked it first, or it expired meanwhile */
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, w->log, 0,
+                           "discovery: the registry's lease %xL is gone "
+                           "already", w->look_lease);
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, w->log, 0,
+                          "discovery: revoking the registry's lease %xL "
+                          "failed: %s", w->look_lease, err.text);
+        }
+
+        ngx_http_discovery_registry_look(rsh->lease);
+        return;
+    }
+
+    /*
+     * Under a second left (an answer without "TTL"), and alive (not -1):
+     * revoked.  A failed look is not one: the next round looks again.
+     */
+
+    if (lease == w->look_lease && ttl == 0
+        && w->look_lease != rsh->lease)
+    {
+        if (discovery_registry_lease_request(w->look_lease, 0,
+                                             &w->look_call.body, &err)
+            == DISCOVERY_OK)
+        {
+            w->look_revoke = 1;
+
+            if (ngx_http_discovery_registry_send(&w->look_call,
+                                                 "/v3/lease/revoke")
+                == NGX_OK)
+            {
+                return;
+            }
+        }
+    }
+
+    ngx_http_discovery_registry_look(rsh->lease);
 }
 
 
@@ -3674,6 +3896,11 @@ ngx_http_discovery_registry_ended(CURL *easy, CURLcode result)
 
     if (w->check_call.easy && easy == w->check_call.easy) {
         ngx_http_discovery_registry_check_done(result);
+        return;
+    }
+
+    if (w->look_call.easy && easy == w->look_call.easy) {
+        ngx_http_discovery_registry_look_done(result);
         return;
     }
 

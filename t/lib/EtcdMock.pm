@@ -96,6 +96,9 @@ sub share_answers {
         alive => '{"result":{"header":' . header(5)
                  . ',"ID":"255","TTL":"3"}}',
         txn => '{"header":' . header(6) . ',"succeeded":true}',
+        # another gateway's lease, kept alive: 2 s and more left
+        ttl => '{"header":' . header(5) . ',"ID":"4096","TTL":"2",'
+               . '"grantedTTL":"3"}',
         created => '{"result":{"header":' . header(5) . ',"created":true}}',
         doc => '{"status":"healthy","version":"1","routes":'
                . '[{"path":"/svc/own","methods":["GET"]}]}',
@@ -114,6 +117,7 @@ sub mock_share_pairs {
         '/v3/lease/grant' => [ { body => $answer{lease} } ],
         '/v3/lease/keepalive' => [ { body => $answer{alive} } ],
         '/v3/kv/txn' => [ { body => $answer{txn} } ],
+        '/v3/lease/timetolive' => [ { body => $answer{ttl} } ],
     );
     for my $name (keys %{ $a{etcd} }) {
         my $port = DiscoveryTest::free_port();

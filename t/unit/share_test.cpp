@@ -149,6 +149,40 @@ TEST(Share, ClaimsOfServicesNoLongerConfiguredAreGivenUp)
               std::string::npos);
 }
 
+TEST(Share, TheOthersLeasesAreLookedAtInTurnEachOnce)
+{
+    RegistryTable t("/p/", true);
+    RangeAnswer a;
+    a.revision = 3;
+    a.kvs = {{"/p/pollers/a", "", 1, 300},
+             {"/p/pollers/b", "", 2, 100},
+             {"/p/pollers/c", "", 3, 255},
+             {"/p/pollers/d", "", 4, 100},
+             {"/p/pollers/planted", "", 5, 0}};
+    t.load(a);
+
+    std::vector<int64_t> seen;
+    for (int64_t l = t.claimantAfter(255, 0); l != 0;
+         l = t.claimantAfter(255, l)) {
+        seen.push_back(l);
+    }
+    EXPECT_EQ(seen, (std::vector<int64_t>{100, 300}));
+    EXPECT_EQ(t.claimantAfter(0, 0), 100);
+    EXPECT_EQ(t.claimantAfter(0, 300), 0);
+    EXPECT_EQ(RegistryTable("/p/", true).claimantAfter(0, 0), 0);
+
+    // etcd's time to live: whole seconds, none under one, -1 once gone
+    int64_t lease = 0, ttl = 0;
+    parseLeaseAnswer(R"({"header":{},"ID":"100","TTL":"2","grantedTTL":"3"})",
+                     lease, ttl);
+    EXPECT_EQ(ttl, 2);
+    parseLeaseAnswer(R"({"header":{},"ID":"100","grantedTTL":"3"})", lease,
+                     ttl);
+    EXPECT_EQ(ttl, 0);
+    parseLeaseAnswer(R"({"header":{},"ID":"100","TTL":"-1"})", lease, ttl);
+    EXPECT_EQ(ttl, -1);
+}
+
 TEST(Share, AValueIsReadBackAsTheRoutesWritten)
 {
     Snapshot snap;
