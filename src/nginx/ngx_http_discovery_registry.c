@@ -43,12 +43,18 @@
 #define NGX_HTTP_DISCOVERY_REGISTRY_SETTLE  50
 
 /*
- * A reload at most every this long (ms): a service that flaps, registered
- * and gone every 10 ms, made the gateway reload five times a second for
- * as long as it flapped; the first change after a quiet second still
- * reloads within NGX_HTTP_DISCOVERY_REGISTRY_SETTLE.
+ * A reload a second, in bursts of NGX_HTTP_DISCOVERY_REGISTRY_BURST: each
+ * takes NGX_HTTP_DISCOVERY_REGISTRY_RELOAD ms of credit, which comes back
+ * a millisecond a millisecond.  A service that flaps, registered and gone
+ * every 10 ms, made the gateway reload five times a second for as long as
+ * it flapped; with a reload at most every second, a change right after
+ * another (a service killed, then another stopped) waited up to a second.
+ * Now two changes after a quiet two seconds each reload within
+ * NGX_HTTP_DISCOVERY_REGISTRY_SETTLE, and a flapping service still makes
+ * one reload a second.
  */
 #define NGX_HTTP_DISCOVERY_REGISTRY_RELOAD  1000
+#define NGX_HTTP_DISCOVERY_REGISTRY_BURST   2
 
 /*
  * A reload that has not replaced the watching worker this long (ms) after
@@ -131,6 +137,7 @@ struct ngx_http_discovery_registry_sh_s {
     int64_t                        table_revision;
 
     ngx_msec_t                     reloaded;     /* asked at, 0: never */
+    ngx_msec_t                     credit;       /* left then, in ms */
 
     /* share=on: the gateway's lease, 0: none, and when it ends */
     int64_t                        lease;
@@ -1903,7 +1910,7 @@ ngx_http_discovery_registry_follow(void)
     u_char                                 *p;
     int64_t                                 revision;
     ngx_pid_t                               master;
-    ngx_msec_t                              elapsed;
+    ngx_msec_t                              credit;
     discovery_buf_t                         serving;
     discovery_error_t                       err;
     ngx_slab_pool_t                        *shpool;
@@ -1960,17 +1967,24 @@ ngx_http_discovery_registry_follow(void)
 
     rsh = w->dmcf->sh->registry;
 
-    /* the zone outlives the watcher: its time holds across the reloads */
+    /* the zone outlives the watcher: its credit holds across the reloads */
 
-    elapsed = ngx_current_msec - rsh->reloaded;
+    credit = NGX_HTTP_DISCOVERY_REGISTRY_BURST
+             * NGX_HTTP_DISCOVERY_REGISTRY_RELOAD;
 
-    if (rsh->reloaded && elapsed < NGX_HTTP_DISCOVERY_REGISTRY_RELOAD) {
+    if (rsh->reloaded
+        && ngx_current_msec - rsh->reloaded < credit - rsh->credit)
+    {
+        credit = rsh->credit + (ngx_current_msec - rsh->reloaded);
+    }
+
+    if (credit < NGX_HTTP_DISCOVERY_REGISTRY_RELOAD) {
         ngx_shmtx_unlock(&shpool->mutex);
         discovery_buf_free(&serving);
 
         if (!w->settle.timer_set) {
             ngx_add_timer(&w->settle,
-                          NGX_HTTP_DISCOVERY_REGISTRY_RELOAD - elapsed);
+                          NGX_HTTP_DISCOVERY_REGISTRY_RELOAD - credit);
         }
 
         return;
@@ -1989,6 +2003,7 @@ ngx_http_discovery_registry_follow(void)
         rsh->serving_len = serving.len;
         rsh->serving_revision = revision;
         rsh->reloaded = ngx_max(ngx_current_msec, 1);
+        rsh->credit = credit - NGX_HTTP_DISCOVERY_REGISTRY_RELOAD;
     }
 
     ngx_shmtx_unlock(&shpool->mutex);
