@@ -65,6 +65,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     std::string_view in(reinterpret_cast<const char *>(data), size);
     discovery::RangeRead read(kPrefix, true);
     discovery::RegistryTable table(kPrefix, true);
+    table.setConfigured(std::string_view("a\0b\0svc\0", 8));
     discovery::RegistryTable unshared(kPrefix, false);
     discovery::WatchStream stream;
 

@@ -906,9 +906,13 @@ int64_t discovery_registry_poller(discovery_registry_t *r, const char *name,
     size_t len) DISCOVERY_NOEXCEPT;
 
 /*
- * The least lease above `after` bound to a PREFIX/pollers/ key, but for
- * `own`; 0: none.  From 0, the others' leases in turn, each once.
+ * The services this gateway has ("NAME\0"...), and the least lease above
+ * `after` bound to one of their PREFIX/pollers/NAME keys, but for `own`;
+ * 0: none.  From 0, the others' leases in turn, each once.
  */
+int discovery_registry_configured(discovery_registry_t *r,
+    const unsigned char *names, size_t len, discovery_error_t *err)
+    DISCOVERY_NOEXCEPT;
 int64_t discovery_registry_claimant(discovery_registry_t *r, int64_t own,
     int64_t after) DISCOVERY_NOEXCEPT;
 

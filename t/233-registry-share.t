@@ -95,14 +95,23 @@ my %etcd = (
         '/v3/kv/range' => [ { handler => range_reads(rev => 6, kvs => {
             'pollers/svc' => ['1000', 5, 4096],
             'routes/svc' => [$other, 6, 4096] }) } ] },
-    # TEST 12: the claimant's lease has under a second left (no "TTL"):
-    # its gateway missed two keepalives, and the lease is revoked
+    # TEST 12: svc's claimant's lease has under a second left (no "TTL"):
+    # its gateway missed four keepalives, and the lease is revoked; two's
+    # has a second (kept alive), mine is this gateway's own, theirs is a
+    # service this gateway does not have
     dead => {
         '/v3/kv/range' => [ { body => range(6,
             key('pollers/svc', '1000', 5, 4096),
-            key('routes/svc', $other, 6, 4096)) } ],
-        '/v3/lease/timetolive' => [ { body => '{"header":' . header(6)
-            . ',"ID":"4096","grantedTTL":"3"}' } ],
+            key('routes/svc', $other, 6, 4096),
+            key('pollers/two', '2000', 5, 8192),
+            key('pollers/mine', 'ff', 5, 255),
+            key('pollers/theirs', '3000', 5, 12288)) } ],
+        '/v3/lease/timetolive' => [ { handler => sub {
+            my ($id) = $_[0] =~ /"ID":"(\d+)"/;
+            my $ttl = $id == 4096 ? '' : $id == 8192 ? ',"TTL":"1"'
+                                                     : ',"TTL":"-1"';
+            return { body => '{"header":' . header(6)
+                     . qq(,"ID":"$id"$ttl,"grantedTTL":"3"}) } } } ],
         '/v3/lease/revoke' => [ { body => '{"header":' . header(7) . '}' } ] },
     # TEST 12: the same, kept alive (the default answer, 2 s left)
     alive => {
@@ -360,16 +369,20 @@ Test::More::is(scalar(grep { !m{^/v3/kv/range } && !m{^/v3/watch } } main::lines
 
 
 
-=== TEST 12: the others' leases are looked at twice a second: one with under a second left is revoked at once (its gateway missed two keepalives), one kept alive is not, nor this gateway's own
+=== TEST 12: the leases of the others' claims are looked at: one with under a second left is revoked at once (its gateway missed four keepalives), one kept alive is not; this gateway's own is not looked at, nor the claimant of a service it does not have
 --- http_config
     discovery_registry etcd http://127.0.0.1:$TEST_NGINX_ETCD_DEAD share=on;
     discovery_service svc http://127.0.0.1:$TEST_NGINX_SVC_DEAD interval=1s prefix=/svc;
+    discovery_service two http://127.0.0.1:$TEST_NGINX_SVC_DEAD interval=1s prefix=/two;
+    discovery_service mine http://127.0.0.1:$TEST_NGINX_SVC_DEAD interval=1s prefix=/mine;
 --- init
-DiscoveryTest::wait_for('the dead lease revoked',
-                        sub { grep { m{^/v3/lease/revoke \{"ID":"4096"\}} } main::lines('dead') }, 10);
-my @looks = grep { m{^/v3/lease/timetolive } } main::lines('dead');
-Test::More::ok(@looks >= 1 && !grep({ !m{^/v3/lease/timetolive \{"ID":"4096"\}$} } @looks),
-               'only the other\'s lease was looked at');
+my $looked = sub { my $id = shift; scalar grep { m{^/v3/lease/timetolive \{"ID":"$id"\}$} } main::lines('dead') };
+DiscoveryTest::wait_for('the dead lease revoked, the live one looked at twice',
+                        sub { (grep { m{^/v3/lease/revoke \{"ID":"4096"\}} } main::lines('dead'))
+                              && $looked->(8192) >= 2 }, 10);
+Test::More::is(scalar(grep { m{^/v3/lease/revoke } && !m{"ID":"4096"} } main::lines('dead')), 0, 'only the dead lease revoked');
+Test::More::is($looked->(255), 0, 'this gateway\'s own lease not looked at');
+Test::More::is($looked->(12288), 0, 'nor the claimant of a service it does not have');
 --- request
 GET /_discovery
 --- response_body_like: "poller":\{"self":false,"lease":"1000"\}
@@ -378,7 +391,7 @@ qr/\[notice\].*discovery: the registry's lease 1000 was not kept alive for 2 s: 
 
 
 
-=== TEST 13: a claimant's lease kept alive (2 s left) is looked at twice a second, never revoked
+=== TEST 13: a claimant's lease kept alive (etcd says 1 s, the least it says of one) is looked at four times a second, never revoked
 --- http_config
     discovery_registry etcd http://127.0.0.1:$TEST_NGINX_ETCD_ALIVE share=on;
     discovery_service svc http://127.0.0.1:$TEST_NGINX_SVC_ALIVE interval=1s prefix=/svc;
@@ -387,7 +400,9 @@ DiscoveryTest::wait_status(qr/"poller":\{"self":false,"lease":"1000"\}/, 10);
 my $looks = sub { scalar grep { m{^/v3/lease/timetolive \{"ID":"4096"\}} } main::lines('alive') };
 my ($n, $at) = ($looks->(), Time::HiRes::time());
 DiscoveryTest::wait_for('four more looks', sub { $looks->() >= $n + 4 }, 10);
-Test::More::cmp_ok(Time::HiRes::time() - $at, '>=', 1.4, 'not more than twice a second');
+my $took = Time::HiRes::time() - $at;
+Test::More::cmp_ok($took, '>=', 0.6, "not more than about four a second ($took s)");
+Test::More::cmp_ok($took, '<=', 3, "nor fewer than about four a second ($took s)");
 Test::More::is(scalar(grep { m{^/v3/lease/revoke } } main::lines('alive')), 0, 'not revoked');
 --- request
 GET /svc/shared

@@ -1489,6 +1489,17 @@ uint64_t discovery_registry_share_version(discovery_registry_t *r) noexcept
     return r->table.shareVersion();
 }
 
+int discovery_registry_configured(discovery_registry_t *r,
+                                  const unsigned char *names, size_t len,
+                                  discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        r->table.setConfigured(
+            std::string_view(reinterpret_cast<const char *>(names), len));
+        return DISCOVERY_OK;
+    });
+}
+
 int64_t discovery_registry_claimant(discovery_registry_t *r, int64_t own,
                                     int64_t after) noexcept
 {

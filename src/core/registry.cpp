@@ -156,7 +156,14 @@ int64_t int64Of(yajl_val v, bool negative = false)
     }
     if (YAJL_IS_STRING(v)) {
         const char *s = YAJL_GET_STRING(v);
-        return negative && *s == '-' ? -digitsOf(s + 1) : digitsOf(s);
+        if (negative && *s == '-') {
+            int64_t n = digitsOf(s + 1);
+            if (n == 0) {
+                throw Error("a number field is not a number");
+            }
+            return -n;
+        }
+        return digitsOf(s);
     }
     throw Error("a number field is not a number");
 }
@@ -1349,11 +1356,29 @@ bool RegistryTable::apply(const WatchMessage &message)
     return changed;
 }
 
+void RegistryTable::setConfigured(std::string_view names)
+{
+    configured_.clear();
+    while (!names.empty()) {
+        size_t end = names.find('\0');
+        if (end != 0) {
+            configured_.emplace_back(names.substr(0, end));
+        }
+        names.remove_prefix(end == std::string_view::npos ? names.size()
+                                                          : end + 1);
+    }
+}
+
 int64_t RegistryTable::claimantAfter(int64_t own, int64_t after) const
 {
     int64_t least = 0;
 
-    for (const auto &[name, lease] : pollers_) {
+    for (const std::string &name : configured_) {
+        auto it = pollers_.find(name);
+        if (it == pollers_.end()) {
+            continue;
+        }
+        int64_t lease = it->second;
         if (lease > after && lease != own && (least == 0 || lease < least)) {
             least = lease;
         }

@@ -293,8 +293,11 @@ public:
     // The services `lease` claims that are not among `names` ("NAME\0"...).
     std::vector<std::string> orphans(int64_t lease,
                                      std::string_view names) const;
-    // The least lease above `after` that claims a service, but for `own`
-    // (0: none): the others' leases in turn, each once.
+    // The services this gateway has ("NAME\0"...): their claims' leases
+    // are the ones it looks at.
+    void setConfigured(std::string_view names);
+    // The least lease above `after` that claims one of those services,
+    // but for `own` (0: none): the others' leases in turn, each once.
     int64_t claimantAfter(int64_t own, int64_t after) const;
     std::string pollersKey(std::string_view name) const
     {
@@ -339,6 +342,7 @@ private:
     uint64_t version_ = 0;
     std::map<std::string, Entry> entries_; // by service name
     std::map<std::string, int64_t> pollers_;
+    std::vector<std::string> configured_;
     std::map<std::string, SharedRoutes> routes_;
     uint64_t shareVersion_ = 0;
     std::vector<WatchEvent> held_; // of a revision a fragment began

@@ -87,20 +87,23 @@
 
 /*
  * share=on: the gateway's etcd lease lives this long (seconds) unless kept
- * alive, which its watcher does every NGX_HTTP_DISCOVERY_REGISTRY_TICK;
- * its claims go with it, and another gateway polls their services within
- * this long of its death.  etcd takes 3 s for its least.
+ * alive, which its watcher does every NGX_HTTP_DISCOVERY_SHARE_KEEP (ms),
+ * each keepalive given NGX_HTTP_DISCOVERY_SHARE_WAIT; its claims go with
+ * it, and another gateway polls their services within this long of its
+ * death.  etcd takes 3 s for its least.
  */
 #define NGX_HTTP_DISCOVERY_SHARE_TTL     3
+#define NGX_HTTP_DISCOVERY_SHARE_KEEP    500
 
 /*
- * The others' leases are looked at every NGX_HTTP_DISCOVERY_SHARE_LOOK
- * (ms), one request at a time, each given NGX_HTTP_DISCOVERY_SHARE_WAIT.
- * One that etcd says has under a second left has not been kept alive for
- * two ticks: its gateway is gone, and its lease is revoked at once rather
- * than left to expire, which etcd notices up to 500 ms late.
+ * The leases of the others' claims of this gateway's services are looked
+ * at every NGX_HTTP_DISCOVERY_SHARE_LOOK (ms), one request at a time, each
+ * given NGX_HTTP_DISCOVERY_SHARE_WAIT.  One that etcd says has under a
+ * second left has not been kept alive for 2 s, four keepalives: its
+ * gateway is gone, and its lease is revoked at once rather than left to
+ * expire, which etcd notices up to 500 ms late.
  */
-#define NGX_HTTP_DISCOVERY_SHARE_LOOK    500
+#define NGX_HTTP_DISCOVERY_SHARE_LOOK    250
 #define NGX_HTTP_DISCOVERY_SHARE_WAIT    1000
 
 /* a claim or a write of routes not seen by the watch is made again after */
@@ -322,6 +325,8 @@ static void ngx_http_discovery_registry_share_done(CURLcode result);
 static void ngx_http_discovery_registry_look(int64_t own);
 static void ngx_http_discovery_registry_look_done(CURLcode result);
 static void ngx_http_discovery_registry_give_back(void);
+static void ngx_http_discovery_registry_leave(void);
+static u_char *ngx_http_discovery_registry_names(size_t *len);
 static void ngx_http_discovery_registry_check_handler(ngx_event_t *ev);
 static void ngx_http_discovery_registry_check_done(CURLcode result);
 
@@ -893,6 +898,9 @@ void
 ngx_http_discovery_registry_init_worker(ngx_cycle_t *cycle,
     ngx_http_discovery_main_conf_t *dmcf)
 {
+    u_char                                 *names;
+    size_t                                  len;
+    discovery_error_t                       err;
     ngx_http_discovery_registry_sh_t       *rsh;
     ngx_http_discovery_registry_watcher_t  *w;
 
@@ -957,6 +965,26 @@ ngx_http_discovery_registry_init_worker(ngx_cycle_t *cycle,
         return;
     }
 
+    if (w->conf->share) {
+        names = ngx_http_discovery_registry_names(&len);
+
+        if (names == NULL
+            || discovery_registry_configured(w->registry, names, len, &err)
+               != DISCOVERY_OK)
+        {
+            ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                          "discovery: cannot start the registry's watcher");
+            if (names) {
+                ngx_free(names);
+            }
+            discovery_registry_destroy(w->registry);
+            w->registry = NULL;
+            return;
+        }
+
+        ngx_free(names);
+    }
+
     ngx_http_discovery_registry_dumb.fd = (ngx_socket_t) -1;
 
     w->lease.handler = ngx_http_discovery_registry_lease_handler;
@@ -994,6 +1022,7 @@ ngx_http_discovery_registry_init_worker(ngx_cycle_t *cycle,
     w->check.cancelable = 1;
     w->check_call.timeout = w->conf->timeout;
     w->look_call.timeout = NGX_HTTP_DISCOVERY_SHARE_WAIT;
+    w->lease_call.timeout = NGX_HTTP_DISCOVERY_SHARE_WAIT;
 
     ngx_add_timer(&w->lease, 1);
 }
@@ -1011,6 +1040,7 @@ ngx_http_discovery_registry_exit_worker(ngx_cycle_t *cycle)
     }
 
     ngx_http_discovery_registry_give_back();
+    ngx_http_discovery_registry_call_free(&w->put);
     discovery_buf_free(&w->values);
     discovery_buf_free(&w->orphans);
 
@@ -1046,7 +1076,8 @@ ngx_http_discovery_registry_give_back(void)
 
     ngx_http_discovery_registry_stop();
 
-    ngx_http_discovery_registry_call_free(&w->put);
+    /* an overrides' put in flight goes on: the next watcher trusts it */
+
     ngx_http_discovery_registry_call_free(&w->lease_call);
     ngx_http_discovery_registry_call_free(&w->share_call);
     ngx_http_discovery_registry_call_free(&w->look_call);
@@ -1070,6 +1101,24 @@ ngx_http_discovery_registry_give_back(void)
 }
 
 
+/* a worker shutting down gives the watch back at its next timer */
+
+static void
+ngx_http_discovery_registry_leave(void)
+{
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+
+    if (w->leased) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, w->log, 0,
+                       "discovery: this process, shutting down, gives the "
+                       "registry's watch back");
+        ngx_http_discovery_registry_give_back();
+    }
+}
+
+
 /*
  * Every tick: the process that watches renews its lease; the others take
  * it over once it expired or its holder is gone, and start watching.
@@ -1085,13 +1134,7 @@ ngx_http_discovery_registry_lease_handler(ngx_event_t *ev)
     w = &ngx_http_discovery_watcher;
 
     if (ngx_exiting || ngx_terminate || ngx_quit) {
-        if (w->leased) {
-            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, w->log, 0,
-                           "discovery: this process, shutting down, gives "
-                           "the registry's watch back");
-            ngx_http_discovery_registry_give_back();
-        }
-
+        ngx_http_discovery_registry_leave();
         return;
     }
 
@@ -1138,11 +1181,18 @@ ngx_http_discovery_registry_lease_handler(ngx_event_t *ev)
                                           ? NGX_HTTP_DISCOVERY_REGISTRY_AUTH
                                           : NGX_HTTP_DISCOVERY_REGISTRY_RANGE);
 
+        /* the gateway's etcd lease kept alive at once, not at a tick */
+
+        if (w->conf->share && w->share) {
+            ngx_http_discovery_registry_share();
+        }
+
     } else if (w->leased && rsh->pid != ngx_pid) {
         /* another took it: this process was too slow to renew it */
         w->leased = 0;
         ngx_http_discovery_registry_stop();
-
+        ngx_http_discovery_registry_call_free(&w->look_call);
+        w->look_lease = 0;
     }
 
     if (w->leased && !w->sync.timer_set) {
@@ -1167,7 +1217,12 @@ ngx_http_discovery_registry_sync_handler(ngx_event_t *ev)
 
     w = &ngx_http_discovery_watcher;
 
-    if (ngx_exiting || ngx_terminate || ngx_quit || !w->leased) {
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        ngx_http_discovery_registry_leave();
+        return;
+    }
+
+    if (!w->leased) {
         return;
     }
 
@@ -2405,11 +2460,11 @@ ngx_http_discovery_registry_share(void)
         return;
     }
 
-    /* the lease: granted once, kept alive every tick */
+    /* the lease: granted once, kept alive every 500 ms */
 
     if (w->lease_call.easy == NULL
         && (rsh->lease == 0
-            || now - w->kept_alive >= NGX_HTTP_DISCOVERY_REGISTRY_TICK))
+            || now - w->kept_alive >= NGX_HTTP_DISCOVERY_SHARE_KEEP))
     {
         w->kept_alive = now;
 
@@ -2642,6 +2697,11 @@ ngx_http_discovery_registry_look(int64_t own)
         return;
     }
 
+    if (!w->leased || ngx_exiting || ngx_terminate || ngx_quit) {
+        w->look_lease = 0;
+        return;
+    }
+
     /* the claims seen are trusted no longer: nor are the others' leases */
 
     if (own == 0
@@ -2758,6 +2818,13 @@ ngx_http_discovery_registry_look_done(CURLcode result)
      * revoked.  A failed look is not one: the next round looks again.
      */
 
+    if (lease != w->look_lease) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, w->log, 0,
+                       "discovery: looking at the registry's lease %xL "
+                       "failed: %s", w->look_lease,
+                       lease ? "an answer about another lease" : err.text);
+    }
+
     if (lease == w->look_lease && ttl == 0
         && w->look_lease != rsh->lease)
     {
@@ -2780,30 +2847,28 @@ ngx_http_discovery_registry_look_done(CURLcode result)
 }
 
 
-/* the services `lease` claims that this configuration does not have */
+/* the configuration's service names, "NAME\0"..., to ngx_free() */
 
-static void
-ngx_http_discovery_registry_orphans(int64_t lease)
+static u_char *
+ngx_http_discovery_registry_names(size_t *len)
 {
     u_char                                 *names, *p;
-    size_t                                  len;
     ngx_uint_t                              i;
-    discovery_error_t                       err;
     ngx_http_discovery_service_t           *service;
     ngx_http_discovery_registry_watcher_t  *w;
 
     w = &ngx_http_discovery_watcher;
     service = w->dmcf->services.elts;
 
-    len = 1;
+    *len = 1;
 
     for (i = 0; i < w->dmcf->services.nelts; i++) {
-        len += service[i].name.len + 1;
+        *len += service[i].name.len + 1;
     }
 
-    names = ngx_alloc(len, w->log);
+    names = ngx_alloc(*len, w->log);
     if (names == NULL) {
-        return;
+        return NULL;
     }
 
     p = names;
@@ -2813,10 +2878,33 @@ ngx_http_discovery_registry_orphans(int64_t lease)
         *p++ = '\0';
     }
 
+    *len = p - names;
+
+    return names;
+}
+
+
+/* the services `lease` claims that this configuration does not have */
+
+static void
+ngx_http_discovery_registry_orphans(int64_t lease)
+{
+    u_char                                 *names;
+    size_t                                  len;
+    discovery_error_t                       err;
+    ngx_http_discovery_registry_watcher_t  *w;
+
+    w = &ngx_http_discovery_watcher;
+
+    names = ngx_http_discovery_registry_names(&len);
+    if (names == NULL) {
+        return;
+    }
+
     discovery_buf_free(&w->orphans);
     w->orphan = 0;
 
-    if (discovery_registry_orphans(w->registry, lease, names, p - names,
+    if (discovery_registry_orphans(w->registry, lease, names, len,
                                    &w->orphans, &err)
         != DISCOVERY_OK)
     {
@@ -3222,8 +3310,9 @@ ngx_http_discovery_registry_lease_done(CURLcode result)
 
     if (lease > 0) {
         ngx_log_error(NGX_LOG_WARN, w->log, 0,
-                      "discovery: the registry's lease %xL expired: its "
-                      "services are claimed again with a new one", lease);
+                      "discovery: the registry's lease %xL is gone (expired, "
+                      "or revoked by another gateway): its services are "
+                      "claimed again with a new one", lease);
         w->kept_alive = 0;
         return;
     }

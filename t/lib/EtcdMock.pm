@@ -96,8 +96,9 @@ sub share_answers {
         alive => '{"result":{"header":' . header(5)
                  . ',"ID":"255","TTL":"3"}}',
         txn => '{"header":' . header(6) . ',"succeeded":true}',
-        # another gateway's lease, kept alive: 2 s and more left
-        ttl => '{"header":' . header(5) . ',"ID":"4096","TTL":"2",'
+        # another gateway's lease, kept alive: etcd says 1 s, the least
+        # it says of a lease kept alive every 500 ms (1.5 s and more left)
+        ttl => '{"header":' . header(5) . ',"ID":"4096","TTL":"1",'
                . '"grantedTTL":"3"}',
         created => '{"result":{"header":' . header(5) . ',"created":true}}',
         doc => '{"status":"healthy","version":"1","routes":'

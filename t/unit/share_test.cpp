@@ -158,8 +158,14 @@ TEST(Share, TheOthersLeasesAreLookedAtInTurnEachOnce)
              {"/p/pollers/b", "", 2, 100},
              {"/p/pollers/c", "", 3, 255},
              {"/p/pollers/d", "", 4, 100},
+             {"/p/pollers/theirs", "", 4, 500},
              {"/p/pollers/planted", "", 5, 0}};
     t.load(a);
+
+    // none before the gateway says which services it has
+    EXPECT_EQ(t.claimantAfter(255, 0), 0);
+    // theirs is not this gateway's service: its claimant is not looked at
+    t.setConfigured(std::string("a\0b\0c\0d\0planted\0gone\0", 21));
 
     std::vector<int64_t> seen;
     for (int64_t l = t.claimantAfter(255, 0); l != 0;
@@ -181,6 +187,10 @@ TEST(Share, TheOthersLeasesAreLookedAtInTurnEachOnce)
     EXPECT_EQ(ttl, 0);
     parseLeaseAnswer(R"({"header":{},"ID":"100","TTL":"-1"})", lease, ttl);
     EXPECT_EQ(ttl, -1);
+    EXPECT_THROW(parseLeaseAnswer(R"({"ID":"100","TTL":"-0"})", lease, ttl),
+                 Error);
+    EXPECT_THROW(parseLeaseAnswer(R"({"ID":"-100","TTL":"3"})", lease, ttl),
+                 Error);
 }
 
 TEST(Share, AValueIsReadBackAsTheRoutesWritten)
