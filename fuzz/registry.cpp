@@ -111,6 +111,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                             "a key outside the prefix", kv.key);
                 fuzz::check(keys.insert(kv.key).second, "a key taken twice",
                             kv.key);
+                fuzz::check(!kv.oversized || kv.value.empty(),
+                            "a value read without it", kv.key);
             }
             fuzz::check(all.revision == revision, "the result's revision");
             table.load(all);
@@ -122,7 +124,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 's': {
             int64_t limit = read.limit();
             bool smaller = read.smaller();
-            fuzz::check(smaller ? read.limit() < limit && read.limit() >= 1
+            // fewer keys, or one key without its value
+            fuzz::check(smaller ? (read.limit() < limit || limit == 1)
+                                      && read.limit() >= 1
                                 : limit == 1,
                         "smaller");
             break;

@@ -776,10 +776,18 @@ int discovery_registry_load(discovery_registry_t *r,
 
 /*
  * The next page was larger than DISCOVERY_REGISTRY_MAX_ANSWER: 1 when it
- * is to be read again with half the keys, 0 when it was one key.
+ * is to be read again with half the keys, or, when it was one, that key
+ * alone without its value; 0 when even that was too large.
  */
 int discovery_registry_range_smaller(discovery_registry_t *r)
     DISCOVERY_NOEXCEPT;
+
+/*
+ * The key the last page read without its value (too large), which the
+ * read takes as a value refused; empty (out->len 0) when none.
+ */
+int discovery_registry_range_oversized(discovery_registry_t *r,
+    discovery_buf_t *out, discovery_error_t *err) DISCOVERY_NOEXCEPT;
 
 /*
  * An answer other than 200 to a page: when it is etcd's refusal of the

@@ -51,7 +51,17 @@ my $burst = "$created\n"
     . "\n" . '{"result":{"header":' . header(8) . ',"events":[{"kv":'
     . key('routes/svc1', value(1, 8), 8, 4096) . '}]}}' . "\n";
 
+# TEST 4: a service's value of 12.6 MB, 16.8 MB in base64, over what one
+# answer may be (an etcd whose --max-request-bytes is over 12 MB)
+my $big = '{"url":"http://127.0.0.1:1","padding":"' . ('b' x (12600 * 1000)) . '"}';
+
 my %etcd = (
+    big => {
+        '/v3/kv/range' => [ { handler => range_reads(rev => 6, kvs => {
+            'services/big' => [$big, 5],
+            'services/ok' => ['{"url":"http://127.0.0.1:'
+                              . DiscoveryTest::free_port() . '"}', 6] }) } ],
+        '/v3/watch' => [ { body => "$created\n", hold => 30 } ] },
     pages => {
         '/v3/kv/range' => [ { handler => range_reads(rev => 6, kvs => \%kvs) } ],
         '/v3/watch' => [ { body => "$created\n", hold => 30 } ] },
@@ -156,6 +166,26 @@ Test::More::like($watch[0], qr/"fragment":true/, 'asked in fragments');
 ["GET /svc1/shared", "GET /_discovery"]
 --- response_body_like eval
 ["^mock GET /svc1/shared\$", '"state":"up","since":\d+,"endpoint":"[^"]*","revision":\d+,"table_revision":\d+,"last_error":null']
+--- no_error_log
+[alert]
+[emerg]
+registry at
+
+
+
+=== TEST 4: a value of 16.8 MB in base64, more than one answer may be, alone: read without it and refused, said in the log and on the status page; the registry is up with the other service (the read failed, again and again)
+--- http_config
+    discovery_registry etcd http://127.0.0.1:$TEST_NGINX_ETCD_BIG;
+--- init
+DiscoveryTest::wait_status(qr/"name":"ok","url":"[^"]*","upstream":"[^"]*","state":"[a-z]+","drained":false,"origin":"registry"/, 20);
+my @keys_only = grep { m{^/v3/kv/range } && /"keys_only":true/ } do {
+    open my $fh, '<', "$ENV{TEST_NGINX_LOG_DIR}/big.bodies"; <$fh> };
+Test::More::cmp_ok(scalar @keys_only, '>=', 1, 'the key read alone, without its value');
+--- request
+GET /_discovery
+--- response_body_like: "state":"up",.*"services_count":2,"services_valid":1,"services":\[\{"name":"big","mod_revision":5,"valid":false,"last_error":"service \\"big\\": its value is larger than an answer of etcd's this gateway reads \(16 MB\)"\},\{"name":"ok","mod_revision":6,"valid":true
+--- error_log eval
+qr{\[error\].*discovery: the value of the registry's key "/nginx-discovery/services/big" is larger than an answer of 16777216 bytes: read without it, as a value refused}
 --- no_error_log
 [alert]
 [emerg]

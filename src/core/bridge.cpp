@@ -1226,6 +1226,17 @@ int discovery_registry_range_smaller(discovery_registry_t *r) noexcept
     return r->read.smaller();
 }
 
+int discovery_registry_range_oversized(discovery_registry_t *r,
+                                       discovery_buf_t *out,
+                                       discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        std::string key = r->read.takeOversized();
+        giveBuffer(key.data(), key.size(), out);
+        return DISCOVERY_OK;
+    });
+}
+
 int64_t discovery_registry_range_compacted(discovery_registry_t *r,
                                            const unsigned char *body,
                                            size_t len) noexcept

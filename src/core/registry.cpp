@@ -689,7 +689,8 @@ void RangeRead::begin()
 
 std::string RangeRead::request() const
 {
-    return rangeRequest(key_, ranges_[range_].second, limit_, revision_);
+    return rangeRequest(key_, ranges_[range_].second, limit_, revision_,
+                        keysOnly_);
 }
 
 bool RangeRead::add(RangeAnswer page, size_t bytes)
@@ -720,9 +721,15 @@ bool RangeRead::add(RangeAnswer page, size_t bytes)
                 throw Error("the range answer has a key twice");
             }
             last = std::max(last, kv.key);
+            if (keysOnly_) {
+                kv.value.clear();
+                kv.oversized = true;
+                oversized_ = kv.key;
+            }
             kvs_.push_back(std::move(kv));
         }
     }
+    keysOnly_ = false;
     if (page.more && last.empty()) {
         throw Error("the range answer has \"more\" and no key of the range");
     }
@@ -747,11 +754,24 @@ bool RangeRead::add(RangeAnswer page, size_t bytes)
 
 bool RangeRead::smaller()
 {
-    if (limit_ <= 1) {
+    if (limit_ > 1) {
+        limit_ /= 2;
+        return true;
+    }
+    if (keysOnly_) {
         return false;
     }
-    limit_ /= 2;
+    // one value over the cap (an etcd whose --max-request-bytes is over
+    // 12 MB): its key alone, and the read goes on after it
+    keysOnly_ = true;
     return true;
+}
+
+std::string RangeRead::takeOversized()
+{
+    std::string key;
+    key.swap(oversized_);
+    return key;
 }
 
 RangeAnswer RangeRead::result()
@@ -858,7 +878,7 @@ std::string prefixRangeEnd(std::string_view prefix)
 }
 
 std::string rangeRequest(std::string_view key, std::string_view end,
-                         int64_t limit, int64_t revision)
+                         int64_t limit, int64_t revision, bool keysOnly)
 {
     JsonWriter w;
     w.beginObject();
@@ -873,6 +893,10 @@ std::string rangeRequest(std::string_view key, std::string_view end,
     if (revision > 0) {
         w.key("revision");
         w.string(std::to_string(revision));
+    }
+    if (keysOnly) {
+        w.key("keys_only");
+        w.boolean(true);
     }
     w.endObject();
     return w.take();
@@ -1276,8 +1300,12 @@ void RegistryTable::load(const RangeAnswer &answer)
     std::string overrides;
     bool present = false;
 
+    bool kept = false;
+
     for (const KeyValue &kv : answer.kvs) {
         if (kv.key == overridesKey_) {
+            // too large to read: the overrides held stay
+            kept = kv.oversized;
             overrides = kv.value;
             present = true;
         }
@@ -1297,7 +1325,9 @@ void RegistryTable::load(const RangeAnswer &answer)
     if (changed) {
         version_++;
     }
-    setOverrides(overrides, present);
+    if (!kept) {
+        setOverrides(overrides, present);
+    }
 
     std::map<std::string, int64_t> pollers;
     std::map<std::string, SharedRoutes> routes;
@@ -1431,7 +1461,9 @@ bool RegistryTable::putShared(const KeyValue &kv)
     }
 
     if (rest.compare(0, 7, "routes/") == 0) {
-        if (!shared_) {
+        // a value too large to read is none: after the grace, the service
+        // is polled here, as for a claimant that writes nothing
+        if (!shared_ || kv.oversized) {
             return true;
         }
         std::string name(rest.substr(7));
@@ -1485,7 +1517,8 @@ bool RegistryTable::put(const KeyValue &kv)
     std::string name = kv.key.substr(servicesPrefix_.size());
 
     auto it = entries_.find(name);
-    if (it != entries_.end() && it->second.document == kv.value) {
+    if (it != entries_.end() && !kv.oversized && !it->second.oversized
+        && it->second.document == kv.value) {
         it->second.modRevision = kv.modRevision;
         // deleted and put again while unseen: its place in the order moves
         bool moved = it->second.createRevision != kv.createRevision;
@@ -1497,7 +1530,12 @@ bool RegistryTable::put(const KeyValue &kv)
     e.document = kv.value;
     e.modRevision = kv.modRevision;
     e.createRevision = kv.createRevision;
+    e.oversized = kv.oversized;
     try {
+        if (kv.oversized) {
+            invalid(name, "its value is larger than an answer of etcd's "
+                          "this gateway reads (16 MB)");
+        }
         e.service = parseRegistryService(name, kv.value);
         e.valid = true;
     } catch (const Error &err) {

@@ -59,6 +59,8 @@ struct KeyValue {
     // the key's creation; the same on every member, made anew when the
     // key is deleted and put again
     int64_t createRevision = 0;
+    // read without its value, too large for an answer (RangeRead)
+    bool oversized = false;
 };
 
 struct RangeAnswer {
@@ -108,8 +110,11 @@ public:
     // whole: result() holds it.  A page that does not follow throws.
     bool add(RangeAnswer page, size_t bytes);
     // The next page's answer was larger than kMaxRangeAnswer: half the
-    // keys; false when it was one key.
+    // keys; when it was one key, that key alone without its value (its
+    // KeyValue is `oversized`); false when even that was too large.
     bool smaller();
+    // The key the last page read without its value, then none ("").
+    std::string takeOversized();
     // Every page's keys, at the read's revision; the read ends.
     RangeAnswer result();
 
@@ -125,6 +130,8 @@ private:
     int64_t revision_ = 0;
     int64_t limit_ = kFirstLimit;
     size_t pages_ = 0;
+    bool keysOnly_ = false;
+    std::string oversized_;
     std::vector<KeyValue> kvs_;
 };
 
@@ -154,9 +161,11 @@ std::string parseAuthAnswer(std::string_view body);
 std::string errorAnswer(std::string_view body);
 
 // Request bodies: a range read of [key, end) (a limit or a revision of 0:
-// none), the watch of the prefix (its large responses in fragments).
+// none; the keys without their values), the watch of the prefix (its
+// large responses in fragments).
 std::string rangeRequest(std::string_view key, std::string_view end,
-                         int64_t limit, int64_t revision);
+                         int64_t limit, int64_t revision,
+                         bool keysOnly = false);
 std::string watchRequest(std::string_view prefix, int64_t startRevision);
 std::string authRequest(std::string_view user, std::string_view password);
 std::string putRequest(std::string_view key, std::string_view value);
@@ -254,6 +263,7 @@ public:
         bool valid = false;
         RegistryService service; // when valid
         std::string error;       // when not
+        bool oversized = false;  // read without its value
     };
 
     // What is read and watched: the whole prefix (services and overrides).

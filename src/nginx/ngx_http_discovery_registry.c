@@ -326,6 +326,7 @@ static void ngx_http_discovery_registry_look(int64_t own);
 static void ngx_http_discovery_registry_look_done(CURLcode result);
 static void ngx_http_discovery_registry_give_back(void);
 static void ngx_http_discovery_registry_leave(void);
+static void ngx_http_discovery_registry_oversized(void);
 static u_char *ngx_http_discovery_registry_names(size_t *len);
 static void ngx_http_discovery_registry_check_handler(ngx_event_t *ev);
 static void ngx_http_discovery_registry_check_done(CURLcode result);
@@ -1621,10 +1622,13 @@ ngx_http_discovery_registry_finish(CURLcode result)
         if (w->oversize && w->step == NGX_HTTP_DISCOVERY_REGISTRY_RANGE
             && discovery_registry_range_smaller(w->registry))
         {
-            /* values larger than the page's before: fewer keys a page */
+            /*
+             * values larger than the page's before: fewer keys a page,
+             * and a value too large alone is read without it
+             */
             ngx_log_debug0(NGX_LOG_DEBUG_HTTP, w->log, 0,
                            "discovery: registry page too large, "
-                           "reading it again with half the keys");
+                           "reading it again with fewer keys or values");
             ngx_http_discovery_registry_start(
                                         NGX_HTTP_DISCOVERY_REGISTRY_RANGE);
             return;
@@ -1768,6 +1772,8 @@ ngx_http_discovery_registry_answer(long status)
         return;
     }
 
+    ngx_http_discovery_registry_oversized();
+
     if (pages == 0) {
         /* the next page */
         ngx_http_discovery_registry_start(NGX_HTTP_DISCOVERY_REGISTRY_RANGE);
@@ -1780,6 +1786,44 @@ ngx_http_discovery_registry_answer(long status)
 
     ngx_http_discovery_registry_publish(NGX_HTTP_DISCOVERY_REGISTRY_UP);
     ngx_http_discovery_registry_start(NGX_HTTP_DISCOVERY_REGISTRY_WATCH);
+}
+
+
+/*
+ * A value larger than an answer of DISCOVERY_REGISTRY_MAX_ANSWER (etcd's
+ * --max-request-bytes over 12 MB) was read without it, its key alone: the
+ * read goes on, and the value is refused (a service's is invalid, a
+ * routes' is none, the overrides held stay).  Said once a read.
+ */
+
+static void
+ngx_http_discovery_registry_oversized(void)
+{
+    u_char                                 *p;
+    discovery_buf_t                         key;
+    discovery_error_t                       err;
+    ngx_http_discovery_registry_watcher_t  *w;
+    u_char                                  line[256 * 6 + 2];
+
+    w = &ngx_http_discovery_watcher;
+
+    if (discovery_registry_range_oversized(w->registry, &key, &err)
+        != DISCOVERY_OK)
+    {
+        return;
+    }
+
+    if (key.len) {
+        p = ngx_http_discovery_registry_escape(line, key.data,
+                                               ngx_min(key.len, 256));
+        ngx_log_error(NGX_LOG_ERR, w->log, 0,
+                      "discovery: the value of the registry's key %*s is "
+                      "larger than an answer of %uz bytes: read without it, "
+                      "as a value refused", p - line, line,
+                      (size_t) DISCOVERY_REGISTRY_MAX_ANSWER);
+    }
+
+    discovery_buf_free(&key);
 }
 
 

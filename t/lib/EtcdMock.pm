@@ -80,8 +80,12 @@ sub range_reads {
         my @in = grep { $_ ge $from && $_ lt $end } @keys;
         my $count = @in;
         splice @in, $limit if $limit && @in > $limit;
+        # keys_only: the keys without their values
+        my $kv = $req->{keys_only}
+                 ? sub { $json{$_[0]} =~ s/,"value":"[^"]*"//r }
+                 : sub { $json{$_[0]} };
         return { body => '{"header":' . header($a{rev}) . ',"kvs":['
-                         . join(',', map { $json{$_} } @in) . ']'
+                         . join(',', map { $kv->($_) } @in) . ']'
                          . (@in < $count ? ',"more":true' : '')
                          . qq(,"count":"$count"}) };
     };

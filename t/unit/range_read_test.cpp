@@ -56,6 +56,9 @@ public:
         end = decodeBase64(text(tree.get(), "range_end"));
         limit = std::stoll("0" + text(tree.get(), "limit"));
         at = std::stoll("0" + text(tree.get(), "revision"));
+        const char *keysOnlyPath[] = {"keys_only", nullptr};
+        keysOnly = yajl_tree_get(tree.get(), keysOnlyPath, yajl_t_true)
+                   != nullptr;
         requests++;
 
         if (at > 0 && at < compacted_) {
@@ -94,7 +97,8 @@ public:
                 + "\",\"create_revision\":\""
                 + std::to_string(versions[0].revision)
                 + "\",\"mod_revision\":\"" + std::to_string(v->revision)
-                + "\",\"version\":\"1\",\"value\":\"" + b64(v->value) + "\""
+                + "\",\"version\":\"1\""
+                + (keysOnly ? "" : ",\"value\":\"" + b64(v->value) + "\"")
                 + (v->lease ? ",\"lease\":\"" + std::to_string(v->lease) + "\""
                             : "")
                 + "}";
@@ -110,6 +114,7 @@ public:
     // the last request's
     std::string key, end;
     int64_t limit = 0, at = 0;
+    bool keysOnly = false;
     size_t requests = 0;
 
 private:
@@ -348,14 +353,75 @@ TEST(RangeRead, ValuesGrowingPastThePageAreReadWithFewerKeys)
     }
     EXPECT_EQ(limits, (std::vector<int64_t>{7, 14, 28, 7, 7}));
 
-    // down to one key: a value larger than the cap alone fails the read
+    // down to one key, then that key without its value; a key alone
+    // larger than the cap fails the read
     RangeRead one("/p/", true);
     EXPECT_EQ(one.limit(), 7);
     for (int64_t expect : {3, 1}) {
         EXPECT_TRUE(one.smaller());
         EXPECT_EQ(one.limit(), expect);
     }
+    EXPECT_TRUE(one.smaller());
+    EXPECT_NE(one.request().find("\"keys_only\":true"), std::string::npos);
     EXPECT_FALSE(one.smaller());
+}
+
+TEST(RangeRead, AValueLargerThanTheCapAloneIsReadWithoutItAndRefused)
+{
+    // an etcd whose --max-request-bytes is over 12 MB: a service's value,
+    // a routes' value and the overrides over the cap in base64 alone
+    FakeEtcd etcd;
+    std::string huge(kMaxRangeAnswer * 3 / 4 + 1024, 'h');
+    etcd.put("/p/overrides/controls", huge);
+    etcd.put("/p/services/a", service(1));
+    etcd.put("/p/services/huge", huge);
+    etcd.put("/p/services/z", service(2));
+    etcd.put("/p/pollers/huge", "ff", 255);
+    etcd.put("/p/routes/huge", huge, 255);
+    etcd.put("/p/routes/small", "{}", 255);
+
+    RangeRead read("/p/", true);
+    std::vector<Page> pages;
+    std::vector<std::string> oversized;
+    RangeAnswer a = readAll(read, etcd, pages, [&] {
+        std::string key = read.takeOversized();
+        if (!key.empty()) {
+            oversized.push_back(key);
+        }
+    });
+    std::string last = read.takeOversized();
+    if (!last.empty()) {
+        oversized.push_back(last);
+    }
+    EXPECT_EQ(oversized,
+              (std::vector<std::string>{"/p/overrides/controls",
+                                        "/p/services/huge",
+                                        "/p/routes/huge"}));
+    EXPECT_EQ(read.takeOversized(), ""); // each said once
+    EXPECT_EQ(a.kvs.size(), 7u);
+    for (const KeyValue &kv : a.kvs) {
+        bool over = kv.key == "/p/overrides/controls"
+                    || kv.key == "/p/services/huge"
+                    || kv.key == "/p/routes/huge";
+        EXPECT_EQ(kv.oversized, over) << kv.key;
+        EXPECT_TRUE(!over || kv.value.empty()) << kv.key;
+    }
+    for (const Page &p : pages) {
+        EXPECT_LE(p.bytes, kMaxRangeAnswer);
+    }
+
+    RegistryTable t("/p/", true);
+    t.load(a);
+    ASSERT_EQ(t.entries().count("huge"), 1u);
+    EXPECT_FALSE(t.entries().at("huge").valid);
+    EXPECT_NE(t.entries().at("huge").error.find("larger than an answer"),
+              std::string::npos);
+    EXPECT_TRUE(t.entries().at("a").valid);
+    EXPECT_TRUE(t.entries().at("z").valid);
+    EXPECT_EQ(t.pollers().at("huge"), 255);
+    EXPECT_EQ(t.routes().count("huge"), 0u); // none: polled here after
+    EXPECT_EQ(t.routes().count("small"), 1u);
+    EXPECT_FALSE(t.hasOverrides()); // none held: none taken
 }
 
 TEST(RangeRead, WritesDuringTheReadAreNotInIt)
