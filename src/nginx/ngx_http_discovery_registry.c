@@ -321,6 +321,9 @@ static void ngx_http_discovery_registry_share_apply(
 static void ngx_http_discovery_registry_values(void);
 static void ngx_http_discovery_registry_orphans(int64_t lease);
 static void ngx_http_discovery_registry_lease_done(CURLcode result);
+static long ngx_http_discovery_registry_lease_read(
+    ngx_http_discovery_registry_call_t *call, CURLcode result,
+    int64_t *lease, int64_t *ttl, discovery_error_t *err);
 static void ngx_http_discovery_registry_share_done(CURLcode result);
 static void ngx_http_discovery_registry_look(int64_t own);
 static void ngx_http_discovery_registry_look_done(CURLcode result);
@@ -2803,31 +2806,10 @@ ngx_http_discovery_registry_look_done(CURLcode result)
     w = &ngx_http_discovery_watcher;
     rsh = w->dmcf->sh->registry;
 
-    status = 0;
-    curl_easy_getinfo(w->look_call.easy, CURLINFO_RESPONSE_CODE, &status);
+    /* a revocation's answer has no lease: its status says */
 
-    lease = 0;
-    ttl = -1;
-
-    if (result != CURLE_OK) {
-        ngx_cpystrn((u_char *) err.text,
-                    (u_char *) curl_easy_strerror(result),
-                    DISCOVERY_ERROR_LEN);
-
-    } else if (status != 200) {
-        ngx_snprintf((u_char *) err.text, DISCOVERY_ERROR_LEN,
-                     "HTTP status %l%Z", status);
-
-    } else if (!w->look_revoke
-               && discovery_registry_lease_answer(w->look_call.answer,
-                                                  w->look_call.received,
-                                                  &lease, &ttl, &err)
-                  != DISCOVERY_OK)
-    {
-        lease = 0;
-    }
-
-    ngx_http_discovery_registry_call_free(&w->look_call);
+    status = ngx_http_discovery_registry_lease_read(&w->look_call, result,
+                                                    &lease, &ttl, &err);
 
     if (result == CURLE_OK && ngx_http_discovery_registry_refused(status)) {
         w->look_lease = 0;
@@ -3286,6 +3268,46 @@ ngx_http_discovery_registry_values(void)
 }
 
 
+/*
+ * A lease's answer (a grant's, a keepalive's or a time to live's): the
+ * lease and TTL it gives, or *lease 0 and why in err (etcd's reason, when
+ * it gave one); returns the HTTP status.  The call is freed.
+ */
+
+static long
+ngx_http_discovery_registry_lease_read(
+    ngx_http_discovery_registry_call_t *call, CURLcode result,
+    int64_t *lease, int64_t *ttl, discovery_error_t *err)
+{
+    long  status;
+
+    status = 0;
+    curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status);
+
+    *lease = 0;
+    *ttl = 0;
+
+    if (result != CURLE_OK) {
+        ngx_cpystrn((u_char *) err->text,
+                    (u_char *) curl_easy_strerror(result),
+                    DISCOVERY_ERROR_LEN);
+
+    } else if (discovery_registry_lease_answer(call->answer, call->received,
+                                               lease, ttl, err)
+               == DISCOVERY_OK
+               && status != 200)
+    {
+        ngx_snprintf((u_char *) err->text, DISCOVERY_ERROR_LEN,
+                     "HTTP status %l%Z", status);
+        *lease = 0;
+    }
+
+    ngx_http_discovery_registry_call_free(call);
+
+    return status;
+}
+
+
 static void
 ngx_http_discovery_registry_lease_done(CURLcode result)
 {
@@ -3298,29 +3320,8 @@ ngx_http_discovery_registry_lease_done(CURLcode result)
     w = &ngx_http_discovery_watcher;
     rsh = w->dmcf->sh->registry;
 
-    status = 0;
-    curl_easy_getinfo(w->lease_call.easy, CURLINFO_RESPONSE_CODE, &status);
-
-    lease = 0;
-    ttl = 0;
-
-    if (result != CURLE_OK) {
-        ngx_cpystrn((u_char *) err.text,
-                    (u_char *) curl_easy_strerror(result),
-                    DISCOVERY_ERROR_LEN);
-
-    } else if (discovery_registry_lease_answer(w->lease_call.answer,
-                                               w->lease_call.received,
-                                               &lease, &ttl, &err)
-               == DISCOVERY_OK
-               && status != 200)
-    {
-        ngx_snprintf((u_char *) err.text, DISCOVERY_ERROR_LEN,
-                     "HTTP status %l%Z", status);
-        lease = 0;
-    }
-
-    ngx_http_discovery_registry_call_free(&w->lease_call);
+    status = ngx_http_discovery_registry_lease_read(&w->lease_call, result,
+                                                    &lease, &ttl, &err);
 
     if (result == CURLE_OK && ngx_http_discovery_registry_refused(status)) {
         return;
