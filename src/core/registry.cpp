@@ -684,6 +684,8 @@ void RangeRead::begin()
     revision_ = 0;
     limit_ = kFirstLimit;
     pages_ = 0;
+    keysOnly_ = false;
+    oversized_.clear();
     kvs_.clear();
 }
 
@@ -695,6 +697,10 @@ std::string RangeRead::request() const
 
 bool RangeRead::add(RangeAnswer page, size_t bytes)
 {
+    // the keys alone for this page only, whatever it was
+    bool keysOnly = keysOnly_;
+    keysOnly_ = false;
+
     if (range_ == ranges_.size()) {
         throw Error("a range answer after the read was whole");
     }
@@ -721,15 +727,24 @@ bool RangeRead::add(RangeAnswer page, size_t bytes)
                 throw Error("the range answer has a key twice");
             }
             last = std::max(last, kv.key);
-            if (keysOnly_) {
-                kv.value.clear();
-                kv.oversized = true;
-                oversized_ = kv.key;
-            }
             kvs_.push_back(std::move(kv));
         }
     }
-    keysOnly_ = false;
+    if (keysOnly && kvs_.size() > before) {
+        // the one key asked for, the least, was too large with its value;
+        // any other (a server that ignores the limit) is read again after
+        auto least = std::min_element(
+            kvs_.begin() + before, kvs_.end(),
+            [](const KeyValue &a, const KeyValue &b) { return a.key < b.key; });
+        KeyValue kv = std::move(*least);
+        kvs_.resize(before);
+        kv.value.clear();
+        kv.oversized = true;
+        oversized_ = kv.key;
+        last = kv.key;
+        kvs_.push_back(std::move(kv));
+        page.more = true;
+    }
     if (page.more && last.empty()) {
         throw Error("the range answer has \"more\" and no key of the range");
     }
@@ -1517,8 +1532,10 @@ bool RegistryTable::put(const KeyValue &kv)
     std::string name = kv.key.substr(servicesPrefix_.size());
 
     auto it = entries_.find(name);
-    if (it != entries_.end() && !kv.oversized && !it->second.oversized
-        && it->second.document == kv.value) {
+    // a value read without it is the same while its revision is
+    if (it != entries_.end() && kv.oversized == it->second.oversized
+        && (kv.oversized ? it->second.modRevision == kv.modRevision
+                         : it->second.document == kv.value)) {
         it->second.modRevision = kv.modRevision;
         // deleted and put again while unseen: its place in the order moves
         bool moved = it->second.createRevision != kv.createRevision;

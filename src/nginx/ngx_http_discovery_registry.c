@@ -97,8 +97,9 @@
 
 /*
  * The leases of the others' claims of this gateway's services are looked
- * at every NGX_HTTP_DISCOVERY_SHARE_LOOK (ms), one request at a time, each
- * given NGX_HTTP_DISCOVERY_SHARE_WAIT.  One that etcd says has under a
+ * at every NGX_HTTP_DISCOVERY_SHARE_LOOK (ms; on the sync timer's ticks,
+ * so every 300 ms), one request at a time, each given
+ * NGX_HTTP_DISCOVERY_SHARE_WAIT.  One that etcd says has under a
  * second left has not been kept alive for 2 s, four keepalives: its
  * gateway is gone, and its lease is revoked at once rather than left to
  * expire, which etcd notices up to 500 ms late.
@@ -1194,9 +1195,7 @@ ngx_http_discovery_registry_lease_handler(ngx_event_t *ev)
     } else if (w->leased && rsh->pid != ngx_pid) {
         /* another took it: this process was too slow to renew it */
         w->leased = 0;
-        ngx_http_discovery_registry_stop();
-        ngx_http_discovery_registry_call_free(&w->look_call);
-        w->look_lease = 0;
+        ngx_http_discovery_registry_give_back();
     }
 
     if (w->leased && !w->sync.timer_set) {

@@ -364,6 +364,10 @@ TEST(RangeRead, ValuesGrowingPastThePageAreReadWithFewerKeys)
     EXPECT_TRUE(one.smaller());
     EXPECT_NE(one.request().find("\"keys_only\":true"), std::string::npos);
     EXPECT_FALSE(one.smaller());
+    // a read begun again (that request failed) reads values again
+    one.begin();
+    EXPECT_EQ(one.request().find("keys_only"), std::string::npos);
+    EXPECT_EQ(one.limit(), 7);
 }
 
 TEST(RangeRead, AValueLargerThanTheCapAloneIsReadWithoutItAndRefused)
@@ -422,6 +426,35 @@ TEST(RangeRead, AValueLargerThanTheCapAloneIsReadWithoutItAndRefused)
     EXPECT_EQ(t.routes().count("huge"), 0u); // none: polled here after
     EXPECT_EQ(t.routes().count("small"), 1u);
     EXPECT_FALSE(t.hasOverrides()); // none held: none taken
+
+    // the same again is no change; the value made small, valid again
+    uint64_t version = t.version();
+    t.load(readAll(read, etcd, pages));
+    EXPECT_EQ(t.version(), version);
+    etcd.put("/p/services/huge", service(3));
+    t.load(readAll(read, etcd, pages));
+    EXPECT_GT(t.version(), version);
+    EXPECT_TRUE(t.entries().at("huge").valid);
+}
+
+TEST(RangeRead, AKeysOnlyAnswerOfSeveralKeysTakesTheOneAskedFor)
+{
+    // a server that ignores the limit: only the least key is the one too
+    // large; the others are read after it, with their values
+    RangeRead read("/p/", true);
+    for (int i = 0; i < 3; i++) { // 3 keys, 1, then that one's key alone
+        ASSERT_TRUE(read.smaller());
+    }
+    std::string answer =
+        R"({"header":{"revision":"5"},"more":true,"kvs":[)"
+        R"({"key":")" + b64("/p/pollers/b") + R"(","mod_revision":"2"},)"
+        R"({"key":")" + b64("/p/pollers/a") + R"(","mod_revision":"2"},)"
+        R"({"key":")" + b64("/p/pollers/c") + R"(","mod_revision":"2"}]})";
+    EXPECT_FALSE(read.add(parseRangeAnswer(answer), answer.size()));
+    EXPECT_EQ(read.takeOversized(), "/p/pollers/a");
+    EXPECT_EQ(read.request().find("keys_only"), std::string::npos);
+    EXPECT_NE(read.request().find(b64(std::string("/p/pollers/a") + '\0')),
+              std::string::npos);
 }
 
 TEST(RangeRead, WritesDuringTheReadAreNotInIt)
