@@ -1114,7 +1114,6 @@ void parseLeaseAnswer(std::string_view body, int64_t &lease, int64_t &ttl)
     }
 
     lease = int64Of(field(obj, "ID"));
-
     ttl = int64Of(field(obj, "TTL"), true);
     if (lease <= 0) {
         throw Error("the lease answer has no \"ID\"");
@@ -1314,7 +1313,6 @@ void RegistryTable::load(const RangeAnswer &answer)
     bool changed = false;
     std::string overrides;
     bool present = false;
-
     bool kept = false;
 
     for (const KeyValue &kv : answer.kvs) {

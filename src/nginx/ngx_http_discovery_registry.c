@@ -326,7 +326,8 @@ static long ngx_http_discovery_registry_lease_read(
     ngx_http_discovery_registry_call_t *call, CURLcode result,
     int64_t *lease, int64_t *ttl, discovery_error_t *err);
 static void ngx_http_discovery_registry_share_done(CURLcode result);
-static void ngx_http_discovery_registry_look(int64_t own);
+static ngx_uint_t ngx_http_discovery_registry_trusted(void);
+static void ngx_http_discovery_registry_look(void);
 static void ngx_http_discovery_registry_look_done(CURLcode result);
 static void ngx_http_discovery_registry_give_back(void);
 static void ngx_http_discovery_registry_leave(void);
@@ -1065,8 +1066,8 @@ ngx_http_discovery_registry_exit_worker(ngx_cycle_t *cycle)
 
 /*
  * The watch given back, at exit or once this worker shuts down: another
- * worker takes it over at its next look, rather than when the lease has
- * run out, so that the gateway's etcd lease is kept alive meanwhile (a
+ * worker takes it over at its next check (every 100 ms), rather than
+ * when the watcher's lease has run out, so that the gateway's etcd lease is kept alive meanwhile (a
  * worker shutting down gracefully may live on for long after its last
  * tick, serving its requests).
  */
@@ -1795,7 +1796,8 @@ ngx_http_discovery_registry_answer(long status)
  * A value larger than an answer of DISCOVERY_REGISTRY_MAX_ANSWER (etcd's
  * --max-request-bytes over 12 MB) was read without it, its key alone: the
  * read goes on, and the value is refused (a service's is invalid, a
- * routes' is none, the overrides held stay).  Said once a read.
+ * routes' is none, the overrides held stay).  Said for each such key,
+ * at each read.
  */
 
 static void
@@ -2526,14 +2528,9 @@ ngx_http_discovery_registry_share(void)
         }
     }
 
-    /*
-     * The claims are trusted while etcd keeps this gateway's own lease
-     * alive: once etcd is out of reach, the others' claims are as old as
-     * this gateway's, and it polls every service itself.
-     */
+    /* not trusted: this gateway polls every service itself */
 
-    trusted = rsh->lease
-              && (ngx_msec_int_t) (rsh->lease_until - now) > 0;
+    trusted = ngx_http_discovery_registry_trusted();
 
     /*
      * A watcher that has not read etcd yet (a reload's new worker) leaves
@@ -2566,7 +2563,7 @@ ngx_http_discovery_registry_share(void)
 
     lease = rsh->lease;
 
-    ngx_http_discovery_registry_look(lease);
+    ngx_http_discovery_registry_look();
 
     if (w->share_call.easy) {
         return;
@@ -2721,41 +2718,54 @@ ngx_http_discovery_registry_share(void)
 
 
 /*
+ * The claims seen are trusted while etcd keeps this gateway's own lease
+ * alive: once etcd is out of reach, the others' claims are as old as its
+ * own.
+ */
+
+static ngx_uint_t
+ngx_http_discovery_registry_trusted(void)
+{
+    ngx_http_discovery_registry_sh_t  *rsh;
+
+    rsh = ngx_http_discovery_watcher.dmcf->sh->registry;
+
+    return rsh->lease
+           && (ngx_msec_int_t) (rsh->lease_until - ngx_current_msec) > 0;
+}
+
+
+/*
  * share=on: the others' leases, looked at in turn.  etcd revokes an
  * expired lease at its next check, every 500 ms, so a dead gateway's
- * claims went 3 to 3.5 s after its last keepalive; a lease kept alive
- * every tick never has under 2 s left, and one etcd says has under 1 s
- * left is revoked here, so that its claims go 2 to 2.5 s after.  Only
- * while this gateway's own lease is alive, as the claims are trusted.
+ * claims went 3 to 3.5 s after its last keepalive.  A lease kept alive
+ * every 500 ms never has under 2.5 s left; one etcd says has under 1 s
+ * left has had no keepalive for 2 s and is revoked here, so that its
+ * claims go 2 to 2.3 s after its last keepalive.  Only while the claims
+ * are trusted.
  */
 
 static void
-ngx_http_discovery_registry_look(int64_t own)
+ngx_http_discovery_registry_look(void)
 {
+    int64_t                                 own;
     discovery_error_t                       err;
-    ngx_http_discovery_registry_sh_t       *rsh;
     ngx_http_discovery_registry_watcher_t  *w;
 
     w = &ngx_http_discovery_watcher;
-    rsh = w->dmcf->sh->registry;
 
     if (w->look_call.easy) {
         return;
     }
 
-    if (!w->leased || ngx_exiting || ngx_terminate || ngx_quit) {
-        w->look_lease = 0;
-        return;
-    }
-
-    /* the claims seen are trusted no longer: nor are the others' leases */
-
-    if (own == 0
-        || (ngx_msec_int_t) (rsh->lease_until - ngx_current_msec) <= 0)
+    if (!w->leased || ngx_exiting || ngx_terminate || ngx_quit
+        || !ngx_http_discovery_registry_trusted())
     {
         w->look_lease = 0;
         return;
     }
+
+    own = w->dmcf->sh->registry->lease;
 
     if (w->look_lease == 0) {
         if (w->looked_at
@@ -2834,7 +2844,7 @@ ngx_http_discovery_registry_look_done(CURLcode result)
                           "failed: %s", w->look_lease, err.text);
         }
 
-        ngx_http_discovery_registry_look(rsh->lease);
+        ngx_http_discovery_registry_look();
         return;
     }
 
@@ -2868,7 +2878,7 @@ ngx_http_discovery_registry_look_done(CURLcode result)
         }
     }
 
-    ngx_http_discovery_registry_look(rsh->lease);
+    ngx_http_discovery_registry_look();
 }
 
 
