@@ -38,7 +38,7 @@
 #
 # Knobs (environment): ROUNDS, ROUND_SECONDS, CONNECTIONS, SIZES,
 # PAIRED_ROUNDS, PAIRED_SECONDS, CHURN_ROUNDS, CHURN_SECONDS, CHURN_ROUTES,
-# INSTR_SIZES, INSTR_SECONDS, TABLE_SIZES, TABLE_WORKERS, TABLE_ROUNDS,
+# INSTR_SIZES, INSTR_SECONDS, INSTR_KINDS, TABLE_SIZES, TABLE_WORKERS, TABLE_ROUNDS,
 # TABLE_CHANGES, SERVICES, SERVICES_ROUNDS, SERVICES_IDLE_SECONDS, SKIP_HTTP,
 # SKIP_MICRO, SKIP_CHURN, SKIP_INSTR, SKIP_TABLE, SKIP_SERVICES, SCRAPE_SIZE,
 # SCRAPES, SKIP_SCRAPE, MEMORY_CHANGES; BENCH_QUICK=1
@@ -76,6 +76,7 @@ CHURN_SERVICE_ROUTES=10
 HANDWRITTEN_LOAD_LIMIT=20             # seconds nginx may take to load
 INSTR_SIZES=${INSTR_SIZES:-"100 10000"}  # part 4: under valgrind, 100,000
 INSTR_SECONDS=${INSTR_SECONDS:-3}        # routes would take minutes to load
+INSTR_KINDS=${INSTR_KINDS:-"plain module metrics balancer balancer-metrics"}
 # part 5; BENCH_QUICK=1 leaves out 1,000,000 routes and part 6
 if [ -n "${BENCH_QUICK:-}" ]; then
     TABLE_SIZES=${TABLE_SIZES:-"10000 100000"}
@@ -751,16 +752,17 @@ instructions_benchmark() {
     # metrics: the module with discovery_metrics, every request counted;
     # balancer: the module behind "proxy_pass http://discovery"
     for size in $INSTR_SIZES; do
-        for kind in plain module metrics balancer balancer-metrics; do
+        plain=
+        for kind in $INSTR_KINDS; do
             read -r ir req < <(callgrind_gateway "$kind" "$size")
             [ "$kind" = plain ] && plain=$((ir / req))
             log "instructions, $size routes, $kind: $((ir / req))/request"
             printf '| %s | %s | %s | %s | %s | %s |\n' "$size" "$kind" "$req" \
                 "$((ir / req))" \
                 "$(awk -v a=$((ir / req)) -v b="$plain" \
-                       'BEGIN { printf "%.3f", a / b }')" \
+                       'BEGIN { if (b) printf "%.3f", a / b; else print "-" }')" \
                 "$(awk -v a=$((ir / req)) -v b="$plain" \
-                       'BEGIN { printf "%.3f", b / a }')" \
+                       'BEGIN { if (b) printf "%.3f", b / a; else print "-" }')" \
                 >>"$WORK/instr.md"
         done
     done

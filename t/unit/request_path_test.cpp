@@ -43,6 +43,39 @@ TEST(RequestPath, RepeatedSlashes)
 }
 
 /*
+ * The common case is told eight bytes at a time: a '#', a dot segment or a
+ * "//" found at every place in paths of every length up to 40, whatever
+ * words it falls in, and "//" across two words.
+ */
+TEST(RequestPath, EveryPlaceInAWord)
+{
+    for (size_t len = 2; len <= 40; len++) {
+        std::string plain(len, 'a');
+        for (size_t i = 0; i < len; i += 3) {
+            plain[i] = '/';
+        }
+        EXPECT_TRUE(isCanonicalPath(plain)) << plain;
+
+        for (size_t at = 1; at < len; at++) {
+            std::string s = plain;
+            s[at] = '#';
+            EXPECT_FALSE(isCanonicalPath(s)) << s;
+
+            s = plain;
+            s[at] = '/';
+            s[at - 1] = '/';
+            EXPECT_FALSE(isCanonicalPath(s)) << s;
+
+            s = plain;
+            if (s[at - 1] == '/' && (at + 1 == len || s[at + 1] == '/')) {
+                s[at] = '.';
+                EXPECT_FALSE(isCanonicalPath(s)) << s;
+            }
+        }
+    }
+}
+
+/*
  * Python's '$' also matches before a final newline: Starlette runs its
  * "/a/b" route for "/a/b%0A", which nginx routes as the segment "b\n".
  * A decoded control character has no canonical form to redirect to.
