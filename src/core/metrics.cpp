@@ -49,10 +49,20 @@ uint64_t hashBytes(uint64_t h, std::string_view s)
         std::memcpy(&w, s.data() + i, 8);
         h = mix(h, w);
     }
-    // the last bytes one by one: memcpy of a variable length is a call
+    /*
+     * The last bytes as a little-endian word, zero above them: the end of
+     * the last eight bytes shifted down when there are eight, else one by
+     * one (memcpy of a variable length is a call).
+     */
     uint64_t w = 0;
-    for (size_t shift = 0; i < s.size(); i++, shift += 8) {
-        w |= uint64_t(static_cast<unsigned char>(s[i])) << shift;
+    size_t rest = s.size() - i;
+    if (rest != 0 && s.size() >= 8) {
+        std::memcpy(&w, s.data() + s.size() - 8, 8);
+        w >>= 64 - 8 * rest;
+    } else {
+        for (size_t shift = 0; i < s.size(); i++, shift += 8) {
+            w |= uint64_t(static_cast<unsigned char>(s[i])) << shift;
+        }
     }
     return mix(h, w ^ (uint64_t(s.size()) << 56));
 }

@@ -95,6 +95,44 @@ TEST(MetricsTest, KeysAreNeverTheEmptyOrRemovedMarks)
     EXPECT_NE(routeKey("ab", "/c"), routeKey("a", "b/c"));
 }
 
+/*
+ * A key is what it always was, whatever the names' lengths: the zone's
+ * slots, found by their keys, keep their counts when a reload brings a
+ * newer build of the module.  The definition, byte by byte.
+ */
+TEST(MetricsTest, KeysAreTheSameAcrossBuilds)
+{
+    auto mix = [](uint64_t h, uint64_t word) {
+        h = (h ^ word) * 0x9e3779b97f4a7c15ull;
+        return h ^ (h >> 29);
+    };
+    auto bytes = [&](uint64_t h, const std::string &s) {
+        size_t i = 0;
+        for (; i + 8 <= s.size(); i += 8) {
+            uint64_t w = 0;
+            for (size_t b = 0; b < 8; b++) {
+                w |= uint64_t(static_cast<unsigned char>(s[i + b])) << (8 * b);
+            }
+            h = mix(h, w);
+        }
+        uint64_t w = 0;
+        for (size_t shift = 0; i < s.size(); i++, shift += 8) {
+            w |= uint64_t(static_cast<unsigned char>(s[i])) << shift;
+        }
+        return mix(h, w ^ (uint64_t(s.size()) << 56));
+    };
+
+    std::string all = "/users/{user_id:int}/posts/\xff\x80{rest:path}";
+    for (size_t n = 0; n <= all.size(); n++) {
+        for (size_t m : {size_t(0), size_t(3), size_t(8), size_t(13)}) {
+            std::string route = all.substr(0, n), service = all.substr(0, m);
+            uint64_t h = bytes(bytes(0x243f6a8885a308d3ull ^ 42, service), route);
+            EXPECT_EQ(routeKey(service, route, 42), h < 2 ? h + 2 : h)
+                << service << " " << route;
+        }
+    }
+}
+
 TEST(MetricsTest, ColumnsAreTheRoutesMethodsHeadWithGetThenOther)
 {
     uint32_t columns = routeColumns(kGet | kPost | (1u << kMethodCount));
