@@ -79,6 +79,26 @@ std::string lookup(const Router &router, std::string_view path,
     }
 }
 
+
+// Each of the nine names has its bit; nothing else has one, however near.
+TEST(Methods, EachNameItsBit)
+{
+    for (size_t i = 0; i < kMethodCount; i++) {
+        std::string name(methodName(i));
+        EXPECT_EQ(methodBit(name), 1u << i) << name;
+        std::string lower = name;
+        lower[0] = static_cast<char>(lower[0] + 32);
+        EXPECT_EQ(methodBit(lower), 0u) << lower;
+        EXPECT_EQ(methodBit(name + "X"), 0u) << name;
+        EXPECT_EQ(methodBit(name.substr(0, name.size() - 1)), 0u) << name;
+        name.back() = 'X';
+        EXPECT_EQ(methodBit(name), 0u) << name;
+    }
+    for (const char *other : {"", "G", "PROPFIND", "MKCOL", "GETS", "DELETES"}) {
+        EXPECT_EQ(methodBit(other), 0u) << other;
+    }
+}
+
 TEST(Router, LiteralBeatsEveryParameter)
 {
     auto r = makeRouter({{"a", "/u/{x:path}", kGet},
