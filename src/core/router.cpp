@@ -1721,24 +1721,41 @@ void Router::prefetch(uint64_t shape, std::string_view rest) const
 bool Router::search(uint32_t id, uint64_t shape, std::string_view rest,
                     Search &s) const
 {
-    const Node &node = nodes_[id];
+    /*
+     * Down a literal edge from a node with no parameter child, nothing is
+     * left to try here if the walk below fails: the loop goes on there
+     * rather than a call, so that a path of literal segments costs no
+     * call per level.
+     */
+    for (;;) {
+        const Node &node = nodes_[id];
 
-    s.visits++;
+        s.visits++;
 
-    if (rest.empty()) {
-        return visitTerminal(node, s);
-    }
-
-    if (node.literals != 0) {
-        Split split = splitSegment(rest);
-        Key key = Key::literal(id, shape, split.segment);
-        uint32_t next = find(key);
-        if (next != kNone && search(next, key.shape, split.after, s)) {
-            return true;
+        if (rest.empty()) {
+            return visitTerminal(node, s);
         }
-    }
 
-    return node.params != 0 && searchParams(id, shape, rest, s);
+        if (node.literals != 0) {
+            Split split = splitSegment(rest);
+            Key key = Key::literal(id, shape, split.segment);
+            uint32_t next = find(key);
+
+            if (next != kNone) {
+                if (node.params == 0) {
+                    id = next;
+                    shape = key.shape;
+                    rest = split.after;
+                    continue;
+                }
+                if (search(next, key.shape, split.after, s)) {
+                    return true;
+                }
+            }
+        }
+
+        return node.params != 0 && searchParams(id, shape, rest, s);
+    }
 }
 
 // The parameter children of node `id`, which has some, for a non-empty rest.
