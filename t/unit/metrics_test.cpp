@@ -124,7 +124,7 @@ TEST(MetricsTest, KeysAreTheSameAcrossBuilds)
 
     std::string all = "/users/{user_id:int}/posts/\xff\x80{rest:path}";
     for (size_t n = 0; n <= all.size(); n++) {
-        for (size_t m : {size_t(0), size_t(3), size_t(8), size_t(13)}) {
+        for (size_t m = 0; m <= 17; m++) {
             std::string route = all.substr(0, n), service = all.substr(0, m);
             uint64_t h = bytes(bytes(0x243f6a8885a308d3ull ^ 42, service), route);
             EXPECT_EQ(routeKey(service, route, 42), h < 2 ? h + 2 : h)
