@@ -835,7 +835,10 @@ uint64_t discovery_registry_overrides(discovery_registry_t *r,
     const unsigned char **data, size_t *len, int *present)
     DISCOVERY_NOEXCEPT;
 
-/* the body of /v3/kv/put writing these controls to that key */
+/*
+ * The body of the /v3/kv/txn that writes these controls to that key over
+ * the revision of it last read or watched only (none: over no key).
+ */
 int discovery_registry_overrides_request(discovery_registry_t *r,
     const unsigned char *controls, size_t len, discovery_buf_t *out,
     discovery_error_t *err) DISCOVERY_NOEXCEPT;

@@ -5,6 +5,7 @@ use Test::Nginx::Socket 'no_plan';
 use DiscoveryTest;
 use EtcdMock;
 use File::Temp qw(tempdir);
+use HTTP::Tiny;
 
 no_shuffle();
 no_root_location();
@@ -20,6 +21,7 @@ $ENV{TEST_NGINX_ERROR_PORT} = free_port();
 $ENV{TEST_NGINX_LOG_DIR} = $dir;
 $ENV{TEST_NGINX_SERVING_PORT} = free_port();
 $ENV{TEST_NGINX_SVC_PORT} = free_port();
+$ENV{TEST_NGINX_OVERRIDES_PORT} = free_port();
 
 my $created = '{"result":{"header":' . header(7) . ',"created":true}}';
 
@@ -87,6 +89,30 @@ mock_service(
         '/v3/watch' => [ { hang => 1 } ],
     },
 );
+
+# TEST 11: overrides read at revision 6; the first write of them finds
+# another write there (etcd answers a txn whose compare failed without
+# "succeeded"), the second goes through
+mock_service(
+    port => $ENV{TEST_NGINX_OVERRIDES_PORT},
+    log => "$dir/overrides.log",
+    bodies => "$dir/overrides.bodies",
+    paths => {
+        '/v3/kv/range' => [ { body => range(6, key('overrides/controls', '', 6)) } ],
+        '/v3/watch' => [ { body => '{"result":{"header":' . header(6)
+                                   . ',"created":true}}' . "\n", hold => 30 } ],
+        '/v3/kv/txn' => [
+            { body => '{"header":' . header(7) . '}' },
+            { body => '{"header":' . header(8) . ',"succeeded":true}' } ],
+    },
+);
+
+# the overrides' writes etcd received, in order
+sub override_writes {
+    open my $fh, '<', "$ENV{TEST_NGINX_LOG_DIR}/overrides.bodies" or return ();
+    my $k = b64('/nginx-discovery/overrides/controls');
+    return grep { m{^/v3/kv/txn } && index($_, $k) >= 0 } <$fh>;
+}
 
 $ENV{TEST_NGINX_AUTH_RANGE} = range(4, kv('authed', '{"url":"http://127.0.0.1:4"}', 4));
 $ENV{TEST_NGINX_AUTH_WATCH} = '{"result":{"header":' . header(4) . ',"created":true}}';
@@ -370,3 +396,35 @@ DiscoveryTest::wait_status(qr/"name":"reg","url":"[^"]*","upstream":"[^"]*","sta
 [200, 200, 404]
 --- response_body_like eval
 ["service /reg/1", "service /chat/1", "Endpoint not available"]
+
+
+
+=== TEST 11: the overrides are written over the revision last read only: a write that finds another there is made again, over the same revision while the watch brings nothing newer
+--- http_config
+    discovery_registry etcd http://127.0.0.1:$TEST_NGINX_OVERRIDES_PORT share=off;
+--- config
+    location = /_discovery {
+        discovery_status;
+    }
+    location /_discovery/api/ {
+        discovery_api write=on;
+    }
+--- init
+DiscoveryTest::wait_status(qr/"state":"up".*"revision":6,/);
+my $res = HTTP::Tiny->new(timeout => 5)->post(
+    'http://127.0.0.1:' . ($ENV{TEST_NGINX_SERVER_PORT} || 1984)
+        . '/_discovery/api/overrides',
+    { headers => { 'Content-Type' => 'application/json' },
+      content => '{"action": "disable", "path": "/a/{id}", "reason": "t"}' });
+Test::More::is($res->{status}, 201, 'the API took the override');
+DiscoveryTest::wait_for("two writes", sub { main::override_writes() >= 2 });
+sleep 0.5;
+my @w = main::override_writes();
+Test::More::is(scalar @w, 2, 'written twice, not again once etcd took it');
+Test::More::is(scalar(grep { /"target":"MOD","mod_revision":"6"/ } @w), 2,
+               'each compares the revision read');
+--- request
+GET /_discovery
+--- response_body_like: "overrides":\[\{"id":"[^"]+","action":"disable","path":"/a/\{id\}"
+--- error_log
+the registry's overrides changed before they were put

@@ -1341,9 +1341,10 @@ int discovery_registry_overrides_request(discovery_registry_t *r,
                                          discovery_error_t *err) noexcept
 {
     return guard(err, [&] {
-        std::string body = discovery::putRequest(
+        std::string body = discovery::overridesRequest(
             r->table.overridesKey(),
-            std::string_view(reinterpret_cast<const char *>(controls), len));
+            std::string_view(reinterpret_cast<const char *>(controls), len),
+            r->table.overridesRevision());
         giveBuffer(body.data(), body.size(), out);
         return DISCOVERY_OK;
     });

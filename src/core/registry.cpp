@@ -940,18 +940,6 @@ std::string watchRequest(std::string_view prefix, int64_t startRevision)
     return w.take();
 }
 
-std::string putRequest(std::string_view key, std::string_view value)
-{
-    JsonWriter w;
-    w.beginObject();
-    w.key("key");
-    w.string(encodeBase64(key));
-    w.key("value");
-    w.string(encodeBase64(value));
-    w.endObject();
-    return w.take();
-}
-
 namespace {
 
 // {"NAME": "N"}: the JSON gateway takes etcd's int64 fields as strings
@@ -1061,6 +1049,32 @@ std::string routesRequest(std::string_view pollersKey,
     w.key("success");
     w.beginArray();
     writePut(w, routesKey, value, lease);
+    w.endArray();
+    w.endObject();
+    return w.take();
+}
+
+std::string overridesRequest(std::string_view key, std::string_view value,
+                             int64_t modRevision)
+{
+    JsonWriter w;
+    w.beginObject();
+    w.key("compare");
+    w.beginArray();
+    w.beginObject();
+    w.key("key");
+    w.string(encodeBase64(key));
+    w.key("result");
+    w.string("EQUAL");
+    w.key("target");
+    w.string("MOD");
+    w.key("mod_revision");
+    w.string(std::to_string(modRevision));
+    w.endObject();
+    w.endArray();
+    w.key("success");
+    w.beginArray();
+    writePut(w, key, value, 0);
     w.endArray();
     w.endObject();
     return w.take();
@@ -1292,8 +1306,12 @@ RegistryTable::RegistryTable(std::string prefix, bool shared)
 {
 }
 
-bool RegistryTable::setOverrides(const std::string &value, bool present)
+bool RegistryTable::setOverrides(const std::string &value, bool present,
+                                 int64_t modRevision)
 {
+    // written again as it was: another revision all the same
+    overridesRevision_ = present ? modRevision : 0;
+
     if (value == overrides_ && present == hasOverrides_) {
         return false;
     }
@@ -1314,6 +1332,7 @@ void RegistryTable::load(const RangeAnswer &answer)
     std::string overrides;
     bool present = false;
     bool kept = false;
+    int64_t overridesRevision = 0;
 
     for (const KeyValue &kv : answer.kvs) {
         if (kv.key == overridesKey_) {
@@ -1321,6 +1340,7 @@ void RegistryTable::load(const RangeAnswer &answer)
             kept = kv.oversized;
             overrides = kv.value;
             present = true;
+            overridesRevision = kv.modRevision;
         }
         if (kv.key.compare(0, servicesPrefix_.size(), servicesPrefix_) != 0) {
             continue;
@@ -1339,7 +1359,9 @@ void RegistryTable::load(const RangeAnswer &answer)
         version_++;
     }
     if (!kept) {
-        setOverrides(overrides, present);
+        setOverrides(overrides, present, overridesRevision);
+    } else {
+        overridesRevision_ = overridesRevision;
     }
 
     std::map<std::string, int64_t> pollers;
@@ -1521,7 +1543,7 @@ bool RegistryTable::put(const KeyValue &kv)
         return false;
     }
     if (kv.key == overridesKey_) {
-        setOverrides(kv.value, true);
+        setOverrides(kv.value, true, kv.modRevision);
         return false;
     }
     if (kv.key.compare(0, servicesPrefix_.size(), servicesPrefix_) != 0) {
@@ -1566,7 +1588,7 @@ bool RegistryTable::erase(const std::string &key)
         return false;
     }
     if (key == overridesKey_) {
-        setOverrides(std::string(), false);
+        setOverrides(std::string(), false, 0);
         return false;
     }
     if (key.compare(0, servicesPrefix_.size(), servicesPrefix_) != 0) {

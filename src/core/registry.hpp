@@ -168,7 +168,16 @@ std::string rangeRequest(std::string_view key, std::string_view end,
                          bool keysOnly = false);
 std::string watchRequest(std::string_view prefix, int64_t startRevision);
 std::string authRequest(std::string_view user, std::string_view password);
-std::string putRequest(std::string_view key, std::string_view value);
+
+/*
+ * The management API's overrides, written over the revision of them this
+ * gateway last saw only (modRevision, 0: no key): a txn comparing the
+ * key's mod_revision, so that a write made from an older view, such as a
+ * reload's old worker's still in flight, cannot undo a newer one.  One
+ * that finds another write there is made again once the watch brought it.
+ */
+std::string overridesRequest(std::string_view key, std::string_view value,
+                             int64_t modRevision);
 
 /*
  * share=on: a gateway's lease (/v3/lease/grant, /v3/lease/keepalive), its
@@ -276,6 +285,8 @@ public:
     bool hasOverrides() const { return hasOverrides_; }
     // Counts the changes of the overrides key.
     uint64_t overridesVersion() const { return overridesVersion_; }
+    // The key's mod_revision as last read or watched; 0: no key.
+    int64_t overridesRevision() const { return overridesRevision_; }
     int64_t revision() const { return revision_; }
     const std::map<std::string, Entry> &entries() const { return entries_; }
     // Counts changes of what is served: a caller republishes on a change.
@@ -336,7 +347,8 @@ private:
     bool put(const KeyValue &kv);
     bool erase(const std::string &key);
 
-    bool setOverrides(const std::string &value, bool present);
+    bool setOverrides(const std::string &value, bool present,
+                      int64_t modRevision);
     // a key under pollers/ or routes/: true when it was one
     bool putShared(const KeyValue &kv);
     bool eraseShared(const std::string &key);
@@ -348,6 +360,7 @@ private:
     std::string overrides_;
     bool hasOverrides_ = false;
     uint64_t overridesVersion_ = 0;
+    int64_t overridesRevision_ = 0;
     int64_t revision_ = 0;
     uint64_t version_ = 0;
     std::map<std::string, Entry> entries_; // by service name

@@ -308,8 +308,6 @@ static void ngx_http_discovery_registry_overrides_put(void);
 static void ngx_http_discovery_registry_put_done(CURLcode result);
 static void ngx_http_discovery_registry_call_free(
     ngx_http_discovery_registry_call_t *call);
-static size_t ngx_http_discovery_registry_discard(char *ptr, size_t size,
-    size_t nmemb, void *userdata);
 static size_t ngx_http_discovery_registry_keep(char *ptr, size_t size,
     size_t nmemb, void *userdata);
 static ngx_int_t ngx_http_discovery_registry_send(
@@ -2337,15 +2335,10 @@ ngx_http_discovery_registry_overrides_put(void)
 {
     u_char                                 *copy;
     size_t                                  len;
-    CURLcode                                rc;
-    CURLMcode                               mrc;
-    ngx_str_t                              *url;
     discovery_error_t                       err;
     ngx_atomic_uint_t                       version;
-    struct curl_slist                      *list;
     ngx_http_discovery_main_conf_t         *dmcf;
     ngx_http_discovery_registry_watcher_t  *w;
-    u_char                                  buf[NGX_HTTP_DISCOVERY_LINE_MAX];
 
     w = &ngx_http_discovery_watcher;
     dmcf = w->dmcf;
@@ -2370,65 +2363,28 @@ ngx_http_discovery_registry_overrides_put(void)
         return;
     }
 
-    rc = discovery_registry_overrides_request(w->registry, copy, len,
-                                              &w->put.body, &err)
-         == DISCOVERY_OK ? CURLE_OK : CURLE_OUT_OF_MEMORY;
+    /* over the revision of the overrides last read or watched only */
 
-    if (copy) {
-        ngx_free(copy);
-    }
+    if (discovery_registry_overrides_request(w->registry, copy, len,
+                                             &w->put.body, &err)
+        != DISCOVERY_OK)
+    {
+        if (copy) {
+            ngx_free(copy);
+        }
 
-    if (rc != CURLE_OK) {
         ngx_log_error(NGX_LOG_ERR, w->log, 0,
                       "discovery: cannot put the overrides: %s", err.text);
         return;
     }
 
-    list = curl_slist_append(NULL, "Content-Type: application/json");
-
-    if (list && w->token_len) {
-        w->put.headers = list;
-        ngx_snprintf(buf, sizeof(buf), "Authorization: %*s%Z",
-                     w->token_len, w->token);
-        list = curl_slist_append(w->put.headers, (char *) buf);
+    if (copy) {
+        ngx_free(copy);
     }
 
-    w->put.headers = list;
-    w->put.easy = list ? curl_easy_init() : NULL;
+    w->put.timeout = w->conf->timeout;
 
-    if (w->put.easy == NULL) {
-        ngx_http_discovery_registry_call_free(&w->put);
-        return;
-    }
-
-    url = w->conf->urls.elts;
-    url = &url[w->endpoint % w->conf->urls.nelts];
-    ngx_snprintf(buf, sizeof(buf), "%V/v3/kv/put%Z", url);
-
-    rc = curl_easy_setopt(w->put.easy, CURLOPT_URL, (char *) buf);
-    rc |= curl_easy_setopt(w->put.easy, CURLOPT_NOSIGNAL, 1L);
-    rc |= curl_easy_setopt(w->put.easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    rc |= curl_easy_setopt(w->put.easy, CURLOPT_HTTPHEADER, w->put.headers);
-    rc |= curl_easy_setopt(w->put.easy, CURLOPT_POST, 1L);
-    rc |= curl_easy_setopt(w->put.easy, CURLOPT_POSTFIELDSIZE,
-                           (long) w->put.body.len);
-    rc |= curl_easy_setopt(w->put.easy, CURLOPT_POSTFIELDS, w->put.body.data);
-    rc |= ngx_http_discovery_curl_handle(&w->curl, w->put.easy);
-    rc |= curl_easy_setopt(w->put.easy, CURLOPT_TIMEOUT_MS,
-                           (long) w->conf->timeout);
-    rc |= ngx_http_discovery_registry_tls(w->put.easy, dmcf);
-
-    /* the answer, a header, is not kept */
-    rc |= curl_easy_setopt(w->put.easy, CURLOPT_WRITEFUNCTION,
-                           ngx_http_discovery_registry_discard);
-
-    if (rc != CURLE_OK
-        || (mrc = curl_multi_add_handle(w->curl.multi, w->put.easy))
-           != CURLM_OK)
-    {
-        ngx_log_error(NGX_LOG_ERR, w->log, 0,
-                      "discovery: cannot put the overrides to the registry");
-        ngx_http_discovery_registry_call_free(&w->put);
+    if (ngx_http_discovery_registry_send(&w->put, "/v3/kv/txn") != NGX_OK) {
         return;
     }
 
@@ -2439,7 +2395,9 @@ ngx_http_discovery_registry_overrides_put(void)
 static void
 ngx_http_discovery_registry_put_done(CURLcode result)
 {
+    int                                     succeeded;
     long                                    status;
+    discovery_error_t                       err;
     ngx_http_discovery_registry_watcher_t  *w;
 
     w = &ngx_http_discovery_watcher;
@@ -2453,8 +2411,24 @@ ngx_http_discovery_registry_put_done(CURLcode result)
         return;
     }
 
-    if (result == CURLE_OK && status == 200) {
+    succeeded = 0;
+
+    if (result == CURLE_OK && status == 200
+        && discovery_registry_txn_answer(w->put.answer, w->put.received,
+                                         &succeeded, &err)
+           == DISCOVERY_OK
+        && succeeded)
+    {
         w->synced = w->put_version;
+
+    } else if (result == CURLE_OK && status == 200) {
+        /*
+         * Another write came after the overrides this gateway last saw:
+         * put again, over it, once the watch has brought it.
+         */
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, w->log, 0,
+                       "discovery: the registry's overrides changed "
+                       "before they were put: put again");
 
     } else {
         /* tried again on the next tick */
@@ -3701,14 +3675,6 @@ ngx_http_discovery_registry_call_free(ngx_http_discovery_registry_call_t *call)
     }
 
     call->received = 0;
-}
-
-
-static size_t
-ngx_http_discovery_registry_discard(char *ptr, size_t size, size_t nmemb,
-    void *userdata)
-{
-    return size * nmemb;
 }
 
 

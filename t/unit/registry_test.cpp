@@ -434,9 +434,54 @@ TEST(RegistryTable, TracksTheOverridesKeyApartFromTheServices)
     EXPECT_TRUE(t.hasOverrides());
     EXPECT_EQ(t.overridesVersion(), v + 2);
 
-    EXPECT_EQ(putRequest("/p/overrides/controls", "ab"),
-              "{\"key\":\"" + b64("/p/overrides/controls")
-                  + "\",\"value\":\"YWI=\"}");
+    // written only over the revision last seen: a txn comparing it
+    EXPECT_EQ(overridesRequest("/p/overrides/controls", "ab", 4),
+              "{\"compare\":[{\"key\":\"" + b64("/p/overrides/controls")
+                  + "\",\"result\":\"EQUAL\",\"target\":\"MOD\","
+                    "\"mod_revision\":\"4\"}],\"success\":[{\"request_put\":"
+                    "{\"key\":\"" + b64("/p/overrides/controls")
+                  + "\",\"value\":\"YWI=\",\"lease\":\"0\"}}]}");
+}
+
+/*
+ * The overrides' revision, which their write compares: as read, as each
+ * event brings it (the same value written again too), 0 once deleted.
+ */
+TEST(RegistryTable, KnowsTheRevisionOfTheOverrides)
+{
+    RegistryTable t("/p/", false);
+    EXPECT_EQ(t.overridesRevision(), 0);
+
+    RangeAnswer a;
+    a.revision = 9;
+    a.kvs = {{"/p/overrides/controls", "x", 7}};
+    t.load(a);
+    EXPECT_EQ(t.overridesRevision(), 7);
+
+    WatchMessage m;
+    m.events = {{true, {"/p/overrides/controls", "x", 10}}};
+    t.apply(m);
+    EXPECT_EQ(t.overridesRevision(), 10);
+
+    m.events = {{false, {"/p/overrides/controls", "", 11}}};
+    t.apply(m);
+    EXPECT_EQ(t.overridesRevision(), 0);
+
+    m.events = {{true, {"/p/overrides/controls", "y", 12}}};
+    t.apply(m);
+    EXPECT_EQ(t.overridesRevision(), 12);
+
+    a.revision = 14;
+    a.kvs.clear();
+    t.load(a);
+    EXPECT_EQ(t.overridesRevision(), 0);
+
+    // the body the C side sends compares it
+    a.kvs = {{"/p/overrides/controls", "z", 13}};
+    t.load(a);
+    EXPECT_NE(overridesRequest(t.overridesKey(), "w", t.overridesRevision())
+                  .find("\"mod_revision\":\"13\""),
+              std::string::npos);
 }
 
 TEST(Requests, TheCheckOfAMemberIsALinearizableCountOfOneKey)
