@@ -992,73 +992,13 @@ std::string leaseHex(int64_t lease)
     return hex;
 }
 
-// A txn's compare: the claim, pollersKey, is still bound to `lease`.
-void writeClaimHolds(JsonWriter &w, std::string_view pollersKey, int64_t lease)
+/*
+ * A txn's condition, one compare: `field` of `key` (its target, in etcd's
+ * terms: CREATE, MOD, LEASE) is `value`.
+ */
+void writeCompare(JsonWriter &w, std::string_view key, const char *target,
+                  const char *field, int64_t value)
 {
-    w.key("compare");
-    w.beginArray();
-    w.beginObject();
-    w.key("key");
-    w.string(encodeBase64(pollersKey));
-    w.key("result");
-    w.string("EQUAL");
-    w.key("target");
-    w.string("LEASE");
-    w.key("lease");
-    w.string(std::to_string(lease));
-    w.endObject();
-    w.endArray();
-}
-
-} // namespace
-
-std::string claimRequest(std::string_view pollersKey, int64_t lease)
-{
-    JsonWriter w;
-    w.beginObject();
-    w.key("compare");
-    w.beginArray();
-    w.beginObject();
-    w.key("key");
-    w.string(encodeBase64(pollersKey));
-    w.key("result");
-    w.string("EQUAL");
-    w.key("target");
-    w.string("CREATE");
-    w.key("create_revision");
-    w.string("0");
-    w.endObject();
-    w.endArray();
-    w.key("success");
-    w.beginArray();
-    writePut(w, pollersKey, leaseHex(lease), lease);
-    w.endArray();
-    w.endObject();
-    return w.take();
-}
-
-std::string routesRequest(std::string_view pollersKey,
-                          std::string_view routesKey, int64_t lease,
-                          std::string_view value)
-{
-    // bound to the lease too: a service nobody polls any more leaves no
-    // routes behind, and a claim with no routes is one that never polled
-    JsonWriter w;
-    w.beginObject();
-    writeClaimHolds(w, pollersKey, lease);
-    w.key("success");
-    w.beginArray();
-    writePut(w, routesKey, value, lease);
-    w.endArray();
-    w.endObject();
-    return w.take();
-}
-
-std::string overridesRequest(std::string_view key, std::string_view value,
-                             int64_t modRevision)
-{
-    JsonWriter w;
-    w.beginObject();
     w.key("compare");
     w.beginArray();
     w.beginObject();
@@ -1067,17 +1007,66 @@ std::string overridesRequest(std::string_view key, std::string_view value,
     w.key("result");
     w.string("EQUAL");
     w.key("target");
-    w.string("MOD");
-    w.key("mod_revision");
-    w.string(std::to_string(modRevision));
+    w.string(target);
+    w.key(field);
+    w.string(std::to_string(value));
     w.endObject();
     w.endArray();
+}
+
+// A txn's compare: the claim, pollersKey, is still bound to `lease`.
+void writeClaimHolds(JsonWriter &w, std::string_view pollersKey, int64_t lease)
+{
+    writeCompare(w, pollersKey, "LEASE", "lease", lease);
+}
+
+// A txn that puts `value` at `key` (bound to `lease`, 0: none) when the
+// compare `writeCondition` writes holds.
+template <class Condition>
+std::string conditionalPut(Condition &&writeCondition, std::string_view key,
+                           std::string_view value, int64_t lease)
+{
+    JsonWriter w;
+    w.beginObject();
+    writeCondition(w);
     w.key("success");
     w.beginArray();
-    writePut(w, key, value, 0);
+    writePut(w, key, value, lease);
     w.endArray();
     w.endObject();
     return w.take();
+}
+
+} // namespace
+
+std::string claimRequest(std::string_view pollersKey, int64_t lease)
+{
+    return conditionalPut(
+        [&](JsonWriter &w) {
+            writeCompare(w, pollersKey, "CREATE", "create_revision", 0);
+        },
+        pollersKey, leaseHex(lease), lease);
+}
+
+std::string routesRequest(std::string_view pollersKey,
+                          std::string_view routesKey, int64_t lease,
+                          std::string_view value)
+{
+    // bound to the lease too: a service nobody polls any more leaves no
+    // routes behind, and a claim with no routes is one that never polled
+    return conditionalPut(
+        [&](JsonWriter &w) { writeClaimHolds(w, pollersKey, lease); },
+        routesKey, value, lease);
+}
+
+std::string overridesRequest(std::string_view key, std::string_view value,
+                             int64_t modRevision)
+{
+    return conditionalPut(
+        [&](JsonWriter &w) {
+            writeCompare(w, key, "MOD", "mod_revision", modRevision);
+        },
+        key, value, 0);
 }
 
 std::string releaseRequest(std::string_view pollersKey,
