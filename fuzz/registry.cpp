@@ -159,6 +159,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             break;
         }
+        case 'o': {
+            // the overrides' txn answer: written, or a revision found
+            int64_t found = -1;
+            try {
+                if (!discovery::parseOverridesAnswer(rest, found)) {
+                    fuzz::check(found >= 0, "a revision found below 0");
+                }
+            } catch (const discovery::Error &) {
+            }
+            fuzz::check(table.overridesRevision() >= 0,
+                        "the overrides' revision below 0");
+            break;
+        }
         }
         fuzz::check(unshared.pollers().empty() && unshared.routes().empty(),
                     "share=off kept a claim or routes");

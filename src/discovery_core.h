@@ -836,11 +836,21 @@ uint64_t discovery_registry_overrides(discovery_registry_t *r,
     DISCOVERY_NOEXCEPT;
 
 /*
- * The body of the /v3/kv/txn that writes these controls to that key over
- * the revision of it last read or watched only (none: over no key).
+ * The body of the /v3/kv/txn that writes these controls to that key only
+ * over a revision of it (0: only where there is no key): the newer of the
+ * one last read or watched and `found`, what a failed txn found (0 if
+ * none).  Where the key is at another, it writes nothing and reads it.
  */
 int discovery_registry_overrides_request(discovery_registry_t *r,
-    const unsigned char *controls, size_t len, discovery_buf_t *out,
+    const unsigned char *controls, size_t len, int64_t found,
+    discovery_buf_t *out, discovery_error_t *err) DISCOVERY_NOEXCEPT;
+
+/*
+ * That txn's answer: *written 1 when the controls were written, else
+ * *found the key's revision the txn found (0: no key).
+ */
+int discovery_registry_overrides_answer(const unsigned char *body,
+    size_t len, int *written, int64_t *found,
     discovery_error_t *err) DISCOVERY_NOEXCEPT;
 
 /*

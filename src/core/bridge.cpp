@@ -1337,14 +1337,16 @@ uint64_t discovery_registry_overrides(discovery_registry_t *r,
 
 int discovery_registry_overrides_request(discovery_registry_t *r,
                                          const unsigned char *controls,
-                                         size_t len, discovery_buf_t *out,
+                                         size_t len, int64_t found,
+                                         discovery_buf_t *out,
                                          discovery_error_t *err) noexcept
 {
     return guard(err, [&] {
+        // revisions only grow: the newer of the watch's and the txn's
         std::string body = discovery::overridesRequest(
             r->table.overridesKey(),
             std::string_view(reinterpret_cast<const char *>(controls), len),
-            r->table.overridesRevision());
+            std::max(r->table.overridesRevision(), found));
         giveBuffer(body.data(), body.size(), out);
         return DISCOVERY_OK;
     });
@@ -1481,6 +1483,19 @@ int discovery_registry_lease_answer(const unsigned char *body, size_t len,
         discovery::parseLeaseAnswer(
             std::string_view(reinterpret_cast<const char *>(body), len), *lease,
             *ttl);
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_registry_overrides_answer(const unsigned char *body,
+                                        size_t len, int *written,
+                                        int64_t *found,
+                                        discovery_error_t *err) noexcept
+{
+    return guard(err, [&] {
+        *written = discovery::parseOverridesAnswer(
+            std::string_view(reinterpret_cast<const char *>(body), len),
+            *found);
         return DISCOVERY_OK;
     });
 }

@@ -1062,11 +1062,27 @@ std::string routesRequest(std::string_view pollersKey,
 std::string overridesRequest(std::string_view key, std::string_view value,
                              int64_t modRevision)
 {
-    return conditionalPut(
-        [&](JsonWriter &w) {
-            writeCompare(w, key, "MOD", "mod_revision", modRevision);
-        },
-        key, value, 0);
+    JsonWriter w;
+    w.beginObject();
+    writeCompare(w, key, "MOD", "mod_revision", modRevision);
+    w.key("success");
+    w.beginArray();
+    writePut(w, key, value, 0);
+    w.endArray();
+    w.key("failure");
+    w.beginArray();
+    w.beginObject();
+    w.key("request_range");
+    w.beginObject();
+    w.key("key");
+    w.string(encodeBase64(key));
+    w.key("keys_only");
+    w.boolean(true);
+    w.endObject();
+    w.endObject();
+    w.endArray();
+    w.endObject();
+    return w.take();
 }
 
 std::string releaseRequest(std::string_view pollersKey,
@@ -1133,6 +1149,46 @@ bool parseTxnAnswer(std::string_view body)
         throw Error("the txn answer has no header");
     }
     return boolOf(field(obj, "succeeded"));
+}
+
+bool parseOverridesAnswer(std::string_view body, int64_t &current)
+{
+    Tree tree = parseJson(body, "the overrides' txn answer");
+    yajl_val obj = tree.get();
+    throwIfError(obj);
+
+    if (field(obj, "header") == nullptr) {
+        throw Error("the overrides' txn answer has no header");
+    }
+    if (boolOf(field(obj, "succeeded"))) {
+        return true;
+    }
+
+    // {"responses": [{"response_range": {"header": ..., "kvs": [...]}}]}
+    yajl_val responses = field(obj, "responses");
+    yajl_val range = nullptr;
+    if (responses != nullptr && YAJL_IS_ARRAY(responses)
+        && responses->u.array.len == 1) {
+        range = field(responses->u.array.values[0], "response_range");
+    }
+    if (range == nullptr || !YAJL_IS_OBJECT(range)) {
+        throw Error("the overrides' txn answer has no read of the key");
+    }
+
+    current = 0;
+    yajl_val kvs = field(range, "kvs");
+    if (kvs != nullptr) {
+        if (!YAJL_IS_ARRAY(kvs) || kvs->u.array.len > 1) {
+            throw Error("the overrides' txn answer's \"kvs\" is not one key");
+        }
+        if (kvs->u.array.len == 1) {
+            current = keyValueOf(kvs->u.array.values[0]).modRevision;
+        }
+    }
+    if (current < 0) {
+        throw Error("the overrides' txn answer has a negative revision");
+    }
+    return false;
 }
 
 std::vector<std::pair<std::string, std::string>>

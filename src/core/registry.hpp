@@ -170,14 +170,18 @@ std::string watchRequest(std::string_view prefix, int64_t startRevision);
 std::string authRequest(std::string_view user, std::string_view password);
 
 /*
- * The management API's overrides, written over the revision of them this
- * gateway last saw only (modRevision, 0: no key): a txn comparing the
- * key's mod_revision, so that a write made from an older view, such as a
- * reload's old worker's still in flight, cannot undo a newer one.  One
- * that finds another write there is made again once the watch brought it.
+ * The management API's overrides, written over a revision of them only
+ * (modRevision, 0: no key): a txn comparing the key's mod_revision, so
+ * that a write made from an older view, such as a reload's old worker's
+ * still in flight, cannot undo a newer one.  Where the compare fails the
+ * txn reads the key, keys only, for the revision to write over next.
  */
 std::string overridesRequest(std::string_view key, std::string_view value,
                              int64_t modRevision);
+
+// That txn's answer: true when written; else `current` is the key's
+// mod_revision as the txn found it (0: no key).  An error answer throws.
+bool parseOverridesAnswer(std::string_view body, int64_t &current);
 
 /*
  * share=on: a gateway's lease (/v3/lease/grant, /v3/lease/keepalive), its

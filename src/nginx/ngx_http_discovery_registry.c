@@ -143,6 +143,14 @@ struct ngx_http_discovery_registry_sh_s {
     ngx_msec_t                     reloaded;     /* asked at, 0: never */
     ngx_msec_t                     credit;       /* left then, in ms */
 
+    /*
+     * The zone's controls_version etcd is known to hold (written there,
+     * or taken from there), by any worker's watcher: a new watcher, after
+     * a reload or a handover, still writes what an old one had not.
+     */
+    ngx_atomic_uint_t              overrides_synced;
+    ngx_uint_t                     overrides_known;
+
     /* share=on: the gateway's lease, 0: none, and when it ends */
     int64_t                        lease;
     ngx_msec_t                     lease_until;
@@ -210,11 +218,13 @@ typedef struct {
 
     /*
      * The management API's overrides: the zone's controls_version etcd
-     * holds (written there, or taken from there), the put in flight, and
-     * the count of the registry's changes of them last applied.
+     * holds (written there, or taken from there), the put in flight, the
+     * key's revision a put that found another write there found (0:
+     * none), and the count of the registry's changes of them last applied.
      */
     ngx_atomic_uint_t                    synced;
     ngx_atomic_uint_t                    put_version;
+    int64_t                              put_found;
     uint64_t                             overrides_version;
     ngx_http_discovery_registry_call_t   put;
 
@@ -306,6 +316,8 @@ static void ngx_http_discovery_registry_save(u_char *serving, size_t len,
 static void ngx_http_discovery_registry_overrides_apply(void);
 static void ngx_http_discovery_registry_overrides_put(void);
 static void ngx_http_discovery_registry_put_done(CURLcode result);
+static void ngx_http_discovery_registry_synced_locked(
+    ngx_atomic_uint_t version);
 static void ngx_http_discovery_registry_call_free(
     ngx_http_discovery_registry_call_t *call);
 static size_t ngx_http_discovery_registry_keep(char *ptr, size_t size,
@@ -1175,8 +1187,13 @@ ngx_http_discovery_registry_lease_handler(ngx_event_t *ev)
         w->lease_failed = 0;
         w->kept_alive = 0;
 
-        /* the zone's overrides until etcd's are read: those etcd has */
-        w->synced = w->dmcf->sh->controls_version;
+        /*
+         * The zone's overrides etcd has: as the watchers before this one
+         * knew it, or, for the first, all of them until etcd's are read.
+         */
+        w->synced = rsh->overrides_known ? rsh->overrides_synced
+                                         : w->dmcf->sh->controls_version;
+        w->put_found = 0;
         w->overrides_version = (uint64_t) -1;
 
         w->leased = 1;
@@ -2242,7 +2259,18 @@ ngx_http_discovery_registry_overrides_apply(void)
          */
         if (first && dmcf->sh->controls_len) {
             w->synced = 0;
+            return;
         }
+
+        /* none in etcd, none here: etcd holds the zone's */
+
+        ngx_shmtx_lock(&dmcf->shpool->mutex);
+
+        if (sh->controls_len == 0 && sh->controls_version == w->synced) {
+            ngx_http_discovery_registry_synced_locked(w->synced);
+        }
+
+        ngx_shmtx_unlock(&dmcf->shpool->mutex);
 
         return;
     }
@@ -2285,6 +2313,8 @@ ngx_http_discovery_registry_overrides_apply(void)
     if (sh->controls_len == len
         && (len == 0 || ngx_memcmp(sh->controls, data, len) == 0))
     {
+        /* etcd holds the zone's */
+        ngx_http_discovery_registry_synced_locked(w->synced);
         ngx_shmtx_unlock(&dmcf->shpool->mutex);
         discovery_buf_free(&out);
         return;
@@ -2318,6 +2348,7 @@ ngx_http_discovery_registry_overrides_apply(void)
     sh->controls_expiry = (time_t) next;
     sh->controls_version++;
     w->synced = sh->controls_version;
+    ngx_http_discovery_registry_synced_locked(w->synced);
 
     ngx_shmtx_unlock(&dmcf->shpool->mutex);
 
@@ -2366,7 +2397,7 @@ ngx_http_discovery_registry_overrides_put(void)
     /* over the revision of the overrides last read or watched only */
 
     if (discovery_registry_overrides_request(w->registry, copy, len,
-                                             &w->put.body, &err)
+                                             w->put_found, &w->put.body, &err)
         != DISCOVERY_OK)
     {
         if (copy) {
@@ -2395,8 +2426,9 @@ ngx_http_discovery_registry_overrides_put(void)
 static void
 ngx_http_discovery_registry_put_done(CURLcode result)
 {
-    int                                     succeeded;
+    int                                     written;
     long                                    status;
+    int64_t                                 found;
     discovery_error_t                       err;
     ngx_http_discovery_registry_watcher_t  *w;
 
@@ -2411,35 +2443,70 @@ ngx_http_discovery_registry_put_done(CURLcode result)
         return;
     }
 
-    succeeded = 0;
-
-    if (result == CURLE_OK && status == 200
-        && discovery_registry_txn_answer(w->put.answer, w->put.received,
-                                         &succeeded, &err)
-           == DISCOVERY_OK
-        && succeeded)
-    {
-        w->synced = w->put_version;
-
-    } else if (result == CURLE_OK && status == 200) {
-        /*
-         * Another write came after the overrides this gateway last saw:
-         * put again, over it, once the watch has brought it.
-         */
-        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, w->log, 0,
-                       "discovery: the registry's overrides changed "
-                       "before they were put: put again");
-
-    } else {
+    if (result != CURLE_OK || status != 200) {
         /* tried again on the next tick */
         ngx_log_error(NGX_LOG_ERR, w->log, 0,
                       "discovery: putting the overrides to the registry "
                       "failed: %s",
                       result != CURLE_OK ? curl_easy_strerror(result)
                                          : "an HTTP status other than 200");
+        ngx_http_discovery_registry_call_free(&w->put);
+        return;
+    }
+
+    written = 0;
+    found = 0;
+
+    if (discovery_registry_overrides_answer(w->put.answer, w->put.received,
+                                            &written, &found, &err)
+        != DISCOVERY_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, w->log, 0,
+                      "discovery: putting the overrides to the registry "
+                      "failed: %s", err.text);
+
+    } else if (written) {
+        w->synced = w->put_version;
+        w->put_found = 0;
+
+        ngx_shmtx_lock(&w->dmcf->shpool->mutex);
+        ngx_http_discovery_registry_synced_locked(w->put_version);
+        ngx_shmtx_unlock(&w->dmcf->shpool->mutex);
+
+    } else {
+        /*
+         * Another write came after the overrides this watcher saw: the
+         * next tick writes over it, as the last write wins.  Not from a
+         * process that no longer watches, whose view is the older: the
+         * watcher after it writes what is left to write.
+         */
+        w->put_found = found;
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, w->log, 0,
+                       "discovery: the registry's overrides changed "
+                       "before they were put (now at revision %L)", found);
     }
 
     ngx_http_discovery_registry_call_free(&w->put);
+}
+
+
+/*
+ * Says the zone's controls_version etcd holds, for the watchers after
+ * this one; versions only grow, and an old worker's put may end late.
+ */
+
+static void
+ngx_http_discovery_registry_synced_locked(ngx_atomic_uint_t version)
+{
+    ngx_http_discovery_registry_sh_t  *rsh;
+
+    rsh = ngx_http_discovery_watcher.dmcf->sh->registry;
+
+    if (!rsh->overrides_known || version > rsh->overrides_synced) {
+        rsh->overrides_synced = version;
+        rsh->overrides_known = 1;
+    }
 }
 
 

@@ -434,13 +434,49 @@ TEST(RegistryTable, TracksTheOverridesKeyApartFromTheServices)
     EXPECT_TRUE(t.hasOverrides());
     EXPECT_EQ(t.overridesVersion(), v + 2);
 
-    // written only over the revision last seen: a txn comparing it
+    // written only over the revision last seen: a txn comparing it, which
+    // reads the key's revision, keys only, where it is another
+    std::string k = b64("/p/overrides/controls");
     EXPECT_EQ(overridesRequest("/p/overrides/controls", "ab", 4),
-              "{\"compare\":[{\"key\":\"" + b64("/p/overrides/controls")
+              "{\"compare\":[{\"key\":\"" + k
                   + "\",\"result\":\"EQUAL\",\"target\":\"MOD\","
                     "\"mod_revision\":\"4\"}],\"success\":[{\"request_put\":"
-                    "{\"key\":\"" + b64("/p/overrides/controls")
-                  + "\",\"value\":\"YWI=\",\"lease\":\"0\"}}]}");
+                    "{\"key\":\"" + k
+                  + "\",\"value\":\"YWI=\",\"lease\":\"0\"}}],"
+                    "\"failure\":[{\"request_range\":{\"key\":\"" + k
+                  + "\",\"keys_only\":true}}]}");
+}
+
+// What such a txn's answer says: written, or the revision it found.
+TEST(Requests, TheOverridesAnswerSaysWhereTheKeyIs)
+{
+    std::string h = "\"header\":{\"revision\":\"9\"}";
+    int64_t found = -1;
+    EXPECT_TRUE(parseOverridesAnswer("{" + h + ",\"succeeded\":true}", found));
+
+    std::string kv = "{\"key\":\"" + b64("/p/overrides/controls")
+                     + "\",\"create_revision\":\"3\",\"mod_revision\":\"8\"}";
+    EXPECT_FALSE(parseOverridesAnswer(
+        "{" + h + ",\"responses\":[{\"response_range\":{" + h
+            + ",\"kvs\":[" + kv + "],\"count\":\"1\"}}]}",
+        found));
+    EXPECT_EQ(found, 8);
+
+    // no key: etcd leaves out "kvs" and "count"
+    EXPECT_FALSE(parseOverridesAnswer(
+        "{" + h + ",\"responses\":[{\"response_range\":{" + h + "}}]}", found));
+    EXPECT_EQ(found, 0);
+
+    for (const std::string &bad :
+         {std::string("not json"), std::string("{}"), "{" + h + "}",
+          "{" + h + ",\"responses\":[]}",
+          "{" + h + ",\"responses\":[{\"response_put\":{}}]}",
+          "{" + h + ",\"responses\":[{\"response_range\":{\"kvs\":[" + kv
+              + "," + kv + "]}}]}",
+          std::string("{\"error\":\"etcdserver: too many requests\","
+                      "\"code\":14}")}) {
+        EXPECT_THROW(parseOverridesAnswer(bad, found), Error) << bad;
+    }
 }
 
 /*
