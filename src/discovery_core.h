@@ -837,9 +837,9 @@ uint64_t discovery_registry_overrides(discovery_registry_t *r,
 
 /*
  * The body of the /v3/kv/txn that writes these controls to that key only
- * over a revision of it (0: only where there is no key): the newer of the
- * one last read or watched and `found`, what a failed txn found (0 if
- * none).  Where the key is at another, it writes nothing and reads it.
+ * over a revision of it (0: only where there is no key): `found`, what a
+ * failed txn found, or, when it is below 0, the one last read or watched.
+ * Where the key is at another, it writes nothing and reads it.
  */
 int discovery_registry_overrides_request(discovery_registry_t *r,
     const unsigned char *controls, size_t len, int64_t found,

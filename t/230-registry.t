@@ -93,7 +93,8 @@ mock_service(
 # TEST 11: overrides read at revision 6; the first write of them finds
 # another write there, at revision 7, which the watch has not brought
 # (etcd answers a txn whose compare failed without "succeeded", with its
-# failure's read of the key), the second goes through
+# failure's read of the key), the second finds the key deleted, the third
+# goes through
 mock_service(
     port => $ENV{TEST_NGINX_OVERRIDES_PORT},
     log => "$dir/overrides.log",
@@ -105,7 +106,9 @@ mock_service(
         '/v3/kv/txn' => [
             { body => '{"header":' . header(7) . ',"responses":[{"response_range":'
                       . range(7, key('overrides/controls', '', 7)) . '}]}' },
-            { body => '{"header":' . header(8) . ',"succeeded":true}' } ],
+            { body => '{"header":' . header(8) . ',"responses":[{"response_range":'
+                      . '{"header":' . header(8) . '}}]}' },
+            { body => '{"header":' . header(9) . ',"succeeded":true}' } ],
     },
 );
 
@@ -401,7 +404,7 @@ DiscoveryTest::wait_status(qr/"name":"reg","url":"[^"]*","upstream":"[^"]*","sta
 
 
 
-=== TEST 11: the overrides are written over the revision last read only: a write that finds another there is made again at once, over the revision it found, not the watch's older one
+=== TEST 11: the overrides are written over the revision last read only: a write that finds another there, or none, is made again at once, over what it found, not the watch's older revision
 --- http_config
     discovery_registry etcd http://127.0.0.1:$TEST_NGINX_OVERRIDES_PORT share=off;
 --- config
@@ -419,14 +422,16 @@ my $res = HTTP::Tiny->new(timeout => 5)->post(
     { headers => { 'Content-Type' => 'application/json' },
       content => '{"action": "disable", "path": "/a/{id}", "reason": "t"}' });
 Test::More::is($res->{status}, 201, 'the API took the override');
-DiscoveryTest::wait_for("two writes", sub { main::override_writes() >= 2 });
+DiscoveryTest::wait_for("three writes", sub { main::override_writes() >= 3 });
 sleep 0.5;
 my @w = main::override_writes();
-Test::More::is(scalar @w, 2, 'written twice, not again once etcd took it');
+Test::More::is(scalar @w, 3, 'written three times, not again once etcd took it');
 Test::More::like($w[0], qr/"target":"MOD","mod_revision":"6"/,
                  'the first compares the revision read');
 Test::More::like($w[1] // '', qr/"target":"MOD","mod_revision":"7"/,
                  'the second the one the first found');
+Test::More::like($w[2] // '', qr/"target":"MOD","mod_revision":"0"/,
+                 'the third no key, as the second found, not the revision read');
 --- request
 GET /_discovery
 --- response_body_like: "overrides":\[\{"id":"[^"]+","action":"disable","path":"/a/\{id\}"

@@ -1342,11 +1342,12 @@ int discovery_registry_overrides_request(discovery_registry_t *r,
                                          discovery_error_t *err) noexcept
 {
     return guard(err, [&] {
-        // revisions only grow: the newer of the watch's and the txn's
+        // what a failed txn just read, a deletion (0) too, over what the
+        // watch has brought, which may lag
         std::string body = discovery::overridesRequest(
             r->table.overridesKey(),
             std::string_view(reinterpret_cast<const char *>(controls), len),
-            std::max(r->table.overridesRevision(), found));
+            found >= 0 ? found : r->table.overridesRevision());
         giveBuffer(body.data(), body.size(), out);
         return DISCOVERY_OK;
     });

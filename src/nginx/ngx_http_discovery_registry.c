@@ -219,8 +219,9 @@ typedef struct {
     /*
      * The management API's overrides: the zone's controls_version etcd
      * holds (written there, or taken from there), the put in flight, the
-     * key's revision a put that found another write there found (0:
-     * none), and the count of the registry's changes of them last applied.
+     * key's revision a put that found another write there found (0: no
+     * key; -1: none found), and the count of the registry's changes of
+     * them last applied.
      */
     ngx_atomic_uint_t                    synced;
     ngx_atomic_uint_t                    put_version;
@@ -1193,7 +1194,7 @@ ngx_http_discovery_registry_lease_handler(ngx_event_t *ev)
          */
         w->synced = rsh->overrides_known ? rsh->overrides_synced
                                          : w->dmcf->sh->controls_version;
-        w->put_found = 0;
+        w->put_found = -1;
         w->overrides_version = (uint64_t) -1;
 
         w->leased = 1;
@@ -2467,7 +2468,7 @@ ngx_http_discovery_registry_put_done(CURLcode result)
 
     } else if (written) {
         w->synced = w->put_version;
-        w->put_found = 0;
+        w->put_found = -1;
 
         ngx_shmtx_lock(&w->dmcf->shpool->mutex);
         ngx_http_discovery_registry_synced_locked(w->put_version);
