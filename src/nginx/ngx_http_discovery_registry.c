@@ -2348,8 +2348,7 @@ ngx_http_discovery_registry_overrides_apply(void)
     sh->controls_len = len;
     sh->controls_expiry = (time_t) next;
     sh->controls_version++;
-    w->synced = sh->controls_version;
-    ngx_http_discovery_registry_synced_locked(w->synced);
+    ngx_http_discovery_registry_synced_locked(sh->controls_version);
 
     ngx_shmtx_unlock(&dmcf->shpool->mutex);
 
@@ -2365,6 +2364,7 @@ ngx_http_discovery_registry_overrides_apply(void)
 static void
 ngx_http_discovery_registry_overrides_put(void)
 {
+    int                                     rc;
     u_char                                 *copy;
     size_t                                  len;
     discovery_error_t                       err;
@@ -2395,23 +2395,20 @@ ngx_http_discovery_registry_overrides_put(void)
         return;
     }
 
-    /* over the revision of the overrides last read or watched only */
+    /* over what a put found, else the revision last read or watched */
 
-    if (discovery_registry_overrides_request(w->registry, copy, len,
-                                             w->put_found, &w->put.body, &err)
-        != DISCOVERY_OK)
-    {
-        if (copy) {
-            ngx_free(copy);
-        }
-
-        ngx_log_error(NGX_LOG_ERR, w->log, 0,
-                      "discovery: cannot put the overrides: %s", err.text);
-        return;
-    }
+    rc = discovery_registry_overrides_request(w->registry, copy, len,
+                                              w->put_found, &w->put.body,
+                                              &err);
 
     if (copy) {
         ngx_free(copy);
+    }
+
+    if (rc != DISCOVERY_OK) {
+        ngx_log_error(NGX_LOG_ERR, w->log, 0,
+                      "discovery: cannot put the overrides: %s", err.text);
+        return;
     }
 
     w->put.timeout = w->conf->timeout;
@@ -2467,7 +2464,6 @@ ngx_http_discovery_registry_put_done(CURLcode result)
                       "failed: %s", err.text);
 
     } else if (written) {
-        w->synced = w->put_version;
         w->put_found = -1;
 
         ngx_shmtx_lock(&w->dmcf->shpool->mutex);
@@ -2477,9 +2473,9 @@ ngx_http_discovery_registry_put_done(CURLcode result)
     } else {
         /*
          * Another write came after the overrides this watcher saw: the
-         * next tick writes over it, as the last write wins.  Not from a
-         * process that no longer watches, whose view is the older: the
-         * watcher after it writes what is left to write.
+         * next tick writes over it, as the last write wins.  A process
+         * that no longer watches, whose view is the older, has no next
+         * tick: the watcher after it writes what is left to write.
          */
         w->put_found = found;
 
@@ -2493,16 +2489,21 @@ ngx_http_discovery_registry_put_done(CURLcode result)
 
 
 /*
- * Says the zone's controls_version etcd holds, for the watchers after
- * this one; versions only grow, and an old worker's put may end late.
+ * The zone's controls_version etcd holds: this watcher's, and the zone's
+ * for the watchers after it, where versions only grow (an old worker's
+ * put may end late).
  */
 
 static void
 ngx_http_discovery_registry_synced_locked(ngx_atomic_uint_t version)
 {
-    ngx_http_discovery_registry_sh_t  *rsh;
+    ngx_http_discovery_registry_sh_t       *rsh;
+    ngx_http_discovery_registry_watcher_t  *w;
 
-    rsh = ngx_http_discovery_watcher.dmcf->sh->registry;
+    w = &ngx_http_discovery_watcher;
+    rsh = w->dmcf->sh->registry;
+
+    w->synced = version;
 
     if (!rsh->overrides_known || version > rsh->overrides_synced) {
         rsh->overrides_synced = version;
