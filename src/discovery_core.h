@@ -376,7 +376,11 @@ typedef struct {
     uint32_t     service_index;   /* in the snapshot's roster, with service */
     int          protocol;        /* FOUND, UNAVAILABLE: the route's */
     int          streaming;
+    uint32_t     entry;           /* of the route in the router, for its */
+                                  /* metrics hint; DISCOVERY_NO_ENTRY */
 } discovery_match_t;
+
+#define DISCOVERY_NO_ENTRY  0xffffffff
 
 /*
  * Looks up `path` (normalized, no query string) for `method`.  A websocket
@@ -618,6 +622,25 @@ uint64_t discovery_metrics_index_generation(
 int discovery_metrics_count(discovery_metrics_index_t *index,
     unsigned char *base, const char *service, size_t service_len,
     const char *route, size_t route_len, uint32_t method, unsigned status,
+    uint64_t ms) DISCOVERY_NOEXCEPT;
+
+/*
+ * Where each route of a router image counts, found once per table: the
+ * number of hints its routes take (discovery_match_t's entry indexes
+ * them; 0 for an image that cannot be read), then the hints themselves,
+ * n of them into `hints` (0 where a route has no slot).  A request's hint
+ * counts it with discovery_metrics_count_hinted() without hashing its
+ * names: 1 when counted, 0 when the hint no longer names its route's slot
+ * (the slot was replaced, or the route removed since), and the request is
+ * counted by its names; -1 as for discovery_metrics_count().
+ */
+size_t discovery_metrics_hint_count(const unsigned char *image, size_t len)
+    DISCOVERY_NOEXCEPT;
+int discovery_metrics_hints(const discovery_metrics_index_t *index,
+    const unsigned char *base, const unsigned char *image, size_t len,
+    uint64_t *hints, size_t n) DISCOVERY_NOEXCEPT;
+int discovery_metrics_count_hinted(discovery_metrics_index_t *index,
+    unsigned char *base, uint64_t hint, uint32_t method, unsigned status,
     uint64_t ms) DISCOVERY_NOEXCEPT;
 
 /* shared memory for slots: an offset from base (0: no room), and back */

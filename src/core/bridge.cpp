@@ -791,6 +791,7 @@ int discovery_router_match(const discovery_router_t *router, const char *method,
 
     *m = discovery_match_t();
     m->status = DISCOVERY_MATCH_NOT_FOUND;
+    m->entry = DISCOVERY_NO_ENTRY;
 
     if (router == nullptr) {
         return m->status;
@@ -814,12 +815,14 @@ int discovery_router_match(const discovery_router_t *router, const char *method,
         m->service_index = r.serviceIndex;
         m->protocol = static_cast<int>(r.protocol);
         m->streaming = static_cast<int>(r.streaming);
+        m->entry = r.entry;
         return DISCOVERY_OK;
     });
 
     if (rc != DISCOVERY_OK) {
         *m = discovery_match_t();
         m->status = DISCOVERY_MATCH_NOT_FOUND;
+        m->entry = DISCOVERY_NO_ENTRY;
     }
 
     return m->status;
@@ -1695,6 +1698,48 @@ int discovery_metrics_count(discovery_metrics_index_t *index,
                                    method, status, ms)
                ? 1
                : -1;
+}
+
+size_t discovery_metrics_hint_count(const unsigned char *image,
+                                    size_t len) noexcept
+{
+    size_t n = 0;
+    (void) guard(nullptr, [&] {
+        n = discovery::Router::view(image, len)->entryCount();
+        return DISCOVERY_OK;
+    });
+    return n;
+}
+
+int discovery_metrics_hints(const discovery_metrics_index_t *index,
+                            const unsigned char *base,
+                            const unsigned char *image, size_t len,
+                            uint64_t *hints, size_t n) noexcept
+{
+    return guard(nullptr, [&] {
+        auto router = discovery::Router::view(image, len);
+        std::string_view service, route;
+        for (size_t i = 0; i < n; i++) {
+            hints[i] = router->entryNames(i, service, route)
+                           ? discovery::routeHint(*index, base, service, route)
+                           : 0;
+        }
+        return DISCOVERY_OK;
+    });
+}
+
+int discovery_metrics_count_hinted(discovery_metrics_index_t *index,
+                                   unsigned char *base, uint64_t hint,
+                                   uint32_t method, unsigned status,
+                                   uint64_t ms) noexcept
+{
+    discovery::MetricsRoute *r = discovery::hintedRoute(*index, base, hint);
+
+    if (r == nullptr) {
+        return 0;
+    }
+
+    return discovery::countRequest(*index, *r, method, status, ms) ? 1 : -1;
 }
 
 int discovery_metrics_assign(discovery_metrics_index_t *index,

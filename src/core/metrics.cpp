@@ -291,6 +291,45 @@ bool countRequest(const MetricsIndex &index, MetricsRoute &route,
     return true;
 }
 
+uint64_t routeHint(const MetricsIndex &index, const unsigned char *base,
+                   std::string_view service, std::string_view route)
+{
+    const MetricsRoute *r =
+        findRoute(index, base, routeKey(service, route, index.seed), service,
+                  route);
+    if (r == nullptr) {
+        return 0;
+    }
+    auto offset = static_cast<uint64_t>(
+        reinterpret_cast<const unsigned char *>(r) - base);
+    if (offset % 8 != 0 || offset / 8 > UINT32_MAX) {
+        return 0;
+    }
+    return (load(r->key) << 32) | (offset / 8);
+}
+
+MetricsRoute *hintedRoute(const MetricsIndex &index, unsigned char *base,
+                          uint64_t hint)
+{
+    uint64_t offset = (hint & UINT32_MAX) * 8;
+    if (offset == 0) {
+        return nullptr;
+    }
+    /*
+     * A slot is freed only a grace period after a table without its route
+     * was assigned, and a route in the newest table assigned keeps its
+     * slot: the key says the slot is still this route's, `seen` that the
+     * route was not removed since (a removed one is told apart by the
+     * caller, which finds no slot by its names).
+     */
+    MetricsRoute *r = routeAt(base, offset);
+    if ((load(r->key) & UINT32_MAX) != hint >> 32
+        || load(r->seen) < load(index.generation)) {
+        return nullptr;
+    }
+    return r;
+}
+
 std::vector<RouteKey> tableRoutes(const Snapshot &snap,
                                   const Controls &controls,
                                   TableFigures &figures, uint64_t seed)

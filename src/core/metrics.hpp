@@ -161,6 +161,24 @@ const MetricsRoute *findRoute(const MetricsIndex &index,
 bool countRequest(const MetricsIndex &index, MetricsRoute &route,
                   uint32_t methodBit, unsigned status, uint64_t ms);
 
+/*
+ * A route's hint: where its slot is, found once per table rather than per
+ * request (a hash of its names, a probe of the index, a comparison of the
+ * names).  The slot's offset from base in 8-byte units in the low half,
+ * the low half of its key in the high one; 0: none (no slot, or an offset
+ * that does not fit).
+ */
+uint64_t routeHint(const MetricsIndex &index, const unsigned char *base,
+                   std::string_view service, std::string_view route);
+
+/*
+ * The slot a hint names, if it is still that route's and the route is in
+ * the newest table assigned; else nullptr, and the caller finds the slot
+ * by the route's names (findRoute), as for a route with no hint.
+ */
+MetricsRoute *hintedRoute(const MetricsIndex &index, unsigned char *base,
+                          uint64_t hint);
+
 // A route of a table, with what its slot needs: its names are views into
 // the snapshot and controls it was found in.
 struct RouteKey {

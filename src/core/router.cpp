@@ -1642,14 +1642,14 @@ Match Router::match(std::string_view method, std::string_view path,
 
     if (found) {
         countVisits(s, visits);
-        return answer(*s.found);
+        return answer(*s.found, s.foundIndex);
     }
 
     if (s.firstTerminal != nullptr) {
         countVisits(s, visits);
         // CORS preflight goes to the owner of the path
         if (s.want == kOptions) {
-            return answer(s.firstTerminal->entry);
+            return answer(s.firstTerminal->entry, s.firstTerminal->firstEntry);
         }
         return notAllowed(*s.firstTerminal);
     }
@@ -1678,10 +1678,10 @@ Match Router::match(std::string_view method, std::string_view path,
         countVisits(t, visits);
 
         if (took) {
-            return answer(*t.found);
+            return answer(*t.found, t.foundIndex);
         }
         if (t.firstTerminal != nullptr) {
-            return answer(t.firstTerminal->entry);
+            return answer(t.firstTerminal->entry, t.firstTerminal->firstEntry);
         }
     } else {
         countVisits(s, visits);
@@ -1856,6 +1856,7 @@ bool Router::visitTerminal(const Node &node, Search &s) const
     // the first entry is in the node's own cache line: usually the only one
     if (node.entry.methods & s.want) {
         s.found = &node.entry;
+        s.foundIndex = node.firstEntry;
         return true;
     }
 
@@ -1865,6 +1866,7 @@ bool Router::visitTerminal(const Node &node, Search &s) const
     for (; entry != end; entry++) {
         if (entry->methods & s.want) {
             s.found = entry;
+            s.foundIndex = static_cast<uint32_t>(entry - entries_);
             return true;
         }
     }
@@ -1872,11 +1874,12 @@ bool Router::visitTerminal(const Node &node, Search &s) const
     return false;
 }
 
-Match Router::answer(const Entry &entry) const
+Match Router::answer(const Entry &entry, uint32_t index) const
 {
     const ImageService &service = services_[entry.service];
     Match m;
 
+    m.entry = index;
     m.status = service.state <= static_cast<uint32_t>(ServiceState::Healthy)
                    ? MatchStatus::Found
                    : unusualStatus(service.state);
@@ -1888,6 +1891,21 @@ Match Router::answer(const Entry &entry) const
     m.protocol = entry.grpc ? Protocol::Grpc : Protocol::Http;
     m.streaming = static_cast<Streaming>(entry.streaming);
     return m;
+}
+
+bool Router::entryNames(size_t index, std::string_view &service,
+                        std::string_view &route) const
+{
+    if (index >= header_->entriesUsed) {
+        return false;
+    }
+    const Entry &e = entries_[index];
+    if (e.service >= header_->serviceCount) {
+        return false;
+    }
+    service = text(services_[e.service].name);
+    route = text(e.route);
+    return true;
 }
 
 // An owner neither healthy nor pending: unhealthy, drained, or disabling.

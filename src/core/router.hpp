@@ -36,6 +36,9 @@ struct Match {
     Protocol protocol = Protocol::Http; // of the route found
     Streaming streaming = Streaming::Unary;
     uint32_t serviceIndex = 0; // in the roster, where service is set
+    // the route's entry in the image (Router::entryNames), where the walk
+    // found it; kNoEntry for an override's or none
+    uint32_t entry = UINT32_MAX;
 };
 
 /*
@@ -188,6 +191,16 @@ public:
 
     size_t serviceCount() const { return header_->serviceCount; }
     ServiceView service(size_t index) const;
+
+    /*
+     * The entries a Match's `entry` indexes, and the names of each: its
+     * service's and its template, as a match of it gives them; false for
+     * an index out of range or an entry of no service of the roster.
+     */
+    static constexpr uint32_t kNoEntry = UINT32_MAX;
+    size_t entryCount() const { return header_->entriesUsed; }
+    bool entryNames(size_t index, std::string_view &service,
+                    std::string_view &route) const;
 
     // Whether the roster's strings lie within the image: view() checks the
     // header only, and an image read from a file may be forged.
@@ -366,6 +379,7 @@ private:
         uint32_t visits = 0;
         const Node *firstTerminal = nullptr;
         const Entry *found = nullptr;
+        uint32_t foundIndex = kNoEntry; // of found in the entries
     };
 
     // Longer paths get no trailing-slash retry: it copies the path.
@@ -408,7 +422,7 @@ private:
     bool searchSuffixes(uint32_t id, uint64_t shape, std::string_view rest,
                         Search &s) const;
     bool visitTerminal(const Node &node, Search &s) const;
-    Match answer(const Entry &entry) const;
+    Match answer(const Entry &entry, uint32_t index = kNoEntry) const;
     uint32_t allowed(const Node &node) const;
     Match notAllowed(const Node &node) const;
 

@@ -143,6 +143,14 @@ struct ngx_http_discovery_image_s {
     ngx_atomic_uint_t              generation;   /* of its table */
     size_t                         len;
     u_char                        *data;         /* aligned, in this block */
+
+    /*
+     * With discovery_metrics: where each of its routes counts (see
+     * discovery_metrics_hints), its own block, freed with it; NULL until
+     * set, once, after nhints.
+     */
+    uint64_t                      *hints;
+    size_t                         nhints;
 };
 
 /* processes that read images: a worker per slot, with the one it reads */
@@ -488,6 +496,7 @@ discovery_router_t *ngx_http_discovery_router_latest(
     ngx_http_discovery_main_conf_t *dmcf);
 ngx_http_discovery_service_t *ngx_http_discovery_router_owner(
     discovery_match_t *m);
+uint64_t ngx_http_discovery_router_hint(discovery_match_t *m);
 
 /* what the zone holds, copied under its lock for the status page and API */
 typedef struct {
@@ -578,7 +587,8 @@ void ngx_http_discovery_poller_exit_worker(ngx_cycle_t *cycle);
 
 /* ngx_http_discovery_handler.c: the access phase's decision, for the log */
 ngx_int_t ngx_http_discovery_decision(ngx_http_request_t *r,
-    ngx_uint_t *status, ngx_str_t *service, ngx_str_t *route);
+    ngx_uint_t *status, ngx_str_t *service, ngx_str_t *route,
+    uint64_t *hint);
 ngx_int_t ngx_http_discovery_routed(ngx_http_request_t *r,
     ngx_http_discovery_service_t **service, ngx_str_t *name,
     ngx_str_t *upstream);
@@ -592,6 +602,8 @@ ngx_int_t ngx_http_discovery_metrics_init_zone(
 void ngx_http_discovery_metrics_init_worker(ngx_cycle_t *cycle,
     ngx_http_discovery_main_conf_t *dmcf);
 void ngx_http_discovery_metrics_exit_worker(ngx_cycle_t *cycle);
+void ngx_http_discovery_metrics_hint(ngx_http_discovery_main_conf_t *dmcf,
+    ngx_http_discovery_image_t *image, ngx_log_t *log);
 void ngx_http_discovery_metrics_assign(ngx_http_discovery_main_conf_t *dmcf,
     u_char *table, size_t len, discovery_table_t *decoded,
     discovery_metrics_assigned_t *keep, ngx_log_t *log);

@@ -38,13 +38,13 @@ enum {
  * A request's match, made small: it shares the request pool with
  * everything nginx and the proxy allocate per request, and a few dozen
  * bytes more can cost another pool block per request.  The strings
- * follow the structure, end to end, in one allocation.
+ * follow the structure, end to end, in one allocation (ctx + 1).
  */
 
 typedef struct {
-    u_char                        *text;
     ngx_http_discovery_service_t  *service;      /* the owner, or NULL */
     u_char                        *uri;          /* r->uri.data decided on */
+    uint64_t                       hint;         /* for metrics, or 0 */
     uint32_t                       len[NGX_HTTP_DISCOVERY_TEXTS];
     uint16_t                       status;       /* DISCOVERY_MATCH_* */
     unsigned                       auth:1;
@@ -255,9 +255,9 @@ ngx_http_discovery_decide(ngx_http_request_t *r, discovery_match_t *m)
     ctx->auth = m->auth_required ? 1 : 0;
     ctx->grpc = m->protocol == DISCOVERY_PROTOCOL_GRPC ? 1 : 0;
     ctx->service = ngx_http_discovery_router_owner(m);
-    ctx->text = (u_char *) (ctx + 1);
-
-    p = ctx->text;
+    ctx->hint = m->status == DISCOVERY_MATCH_FOUND
+                ? ngx_http_discovery_router_hint(m) : 0;
+    p = (u_char *) (ctx + 1);
 
     for (i = 0; i < NGX_HTTP_DISCOVERY_TEXTS; i++) {
         ctx->len[i] = (uint32_t) lens[i];
@@ -452,14 +452,14 @@ ngx_http_discovery_remembered(ngx_http_request_t *r)
 /*
  * What the access phase decided first for the request, for
  * discovery_metrics: a DISCOVERY_MATCH_* or NGX_HTTP_DISCOVERY_NOT_CANONICAL,
- * the service and the route.  NGX_DECLINED: the request was not routed (a
+ * the service and the route, and the route's hint (0: none).  NGX_DECLINED: the request was not routed (a
  * location without "discovery_route on", or an answer before the access
  * phase).
  */
 
 ngx_int_t
 ngx_http_discovery_decision(ngx_http_request_t *r, ngx_uint_t *status,
-    ngx_str_t *service, ngx_str_t *route)
+    ngx_str_t *service, ngx_str_t *route, uint64_t *hint)
 {
     ngx_http_discovery_ctx_t  *ctx;
 
@@ -476,6 +476,7 @@ ngx_http_discovery_decision(ngx_http_request_t *r, ngx_uint_t *status,
     *status = ctx->status;
     *service = ngx_http_discovery_text(ctx, NGX_HTTP_DISCOVERY_SERVICE);
     *route = ngx_http_discovery_text(ctx, NGX_HTTP_DISCOVERY_ROUTE);
+    *hint = ctx->hint;
 
     return NGX_OK;
 }
@@ -520,7 +521,7 @@ ngx_http_discovery_text(ngx_http_discovery_ctx_t *ctx, ngx_uint_t which)
     ngx_str_t   s;
     ngx_uint_t  i;
 
-    s.data = ctx->text;
+    s.data = (u_char *) (ctx + 1);
 
     for (i = 0; i < which; i++) {
         s.data += ctx->len[i];

@@ -619,6 +619,63 @@ ngx_http_discovery_metrics_assign(ngx_http_discovery_main_conf_t *dmcf,
 }
 
 
+/*
+ * Gives an image no worker reads yet the hints of its routes, from the
+ * slots assigned now: found here once rather than per request.  In the
+ * publisher's thread; the hints are made outside the lock and copied in.
+ * An image without them (no room, a table read at start) counts its
+ * requests by their names.
+ */
+
+void
+ngx_http_discovery_metrics_hint(ngx_http_discovery_main_conf_t *dmcf,
+    ngx_http_discovery_image_t *image, ngx_log_t *log)
+{
+    size_t                            n;
+    uint64_t                         *hints, *made;
+    ngx_http_discovery_metrics_sh_t  *m;
+
+    m = dmcf->sh->metrics;
+
+    if (!dmcf->metrics || m == NULL || m->index == NULL) {
+        return;
+    }
+
+    n = discovery_metrics_hint_count(image->data, image->len);
+
+    if (n == 0) {
+        return;
+    }
+
+    made = ngx_alloc(n * sizeof(uint64_t), log);
+    if (made == NULL) {
+        return;
+    }
+
+    if (discovery_metrics_hints(m->index, (u_char *) dmcf->shpool,
+                                image->data, image->len, made, n)
+        != DISCOVERY_OK)
+    {
+        ngx_free(made);
+        return;
+    }
+
+    ngx_shmtx_lock(&dmcf->shpool->mutex);
+
+    hints = ngx_slab_alloc_locked(dmcf->shpool, n * sizeof(uint64_t));
+
+    if (hints) {
+        ngx_memcpy(hints, made, n * sizeof(uint64_t));
+        image->nhints = n;
+        image->hints = hints;
+    }
+
+    ngx_shmtx_unlock(&dmcf->shpool->mutex);
+
+    ngx_free(made);
+}
+
+
 /* under the lock: the figures of the table of that generation, installed */
 
 void
@@ -891,12 +948,17 @@ ngx_http_discovery_metrics_log(ngx_http_request_t *r)
     ngx_msec_int_t                    ms;
     ngx_str_t                         service, route;
     ngx_int_t                         rc;
+    uint32_t                          method;
+    uint64_t                          hint, duration;
+    unsigned                          code;
     ngx_uint_t                        status, reason, overflow;
     ngx_time_t                       *tp;
     ngx_http_discovery_metrics_sh_t  *m;
     ngx_http_discovery_main_conf_t   *dmcf;
 
-    if (ngx_http_discovery_decision(r, &status, &service, &route) != NGX_OK) {
+    if (ngx_http_discovery_decision(r, &status, &service, &route, &hint)
+        != NGX_OK)
+    {
         return NGX_OK;
     }
 
@@ -922,12 +984,26 @@ ngx_http_discovery_metrics_log(ngx_http_request_t *r)
             break;
         }
 
-        rc = discovery_metrics_count(m->index, (u_char *) dmcf->shpool,
-                                     (const char *) service.data, service.len,
-                                     (const char *) route.data, route.len,
-                                     ngx_http_discovery_metrics_method(r),
-                                     (unsigned) r->headers_out.status,
-                                     (uint64_t) ngx_max(ms, 0));
+        method = ngx_http_discovery_metrics_method(r);
+        code = (unsigned) r->headers_out.status;
+        duration = (uint64_t) ngx_max(ms, 0);
+
+        /* where the table's image says the route counts, if it still does */
+        rc = 0;
+
+        if (hint) {
+            rc = discovery_metrics_count_hinted(m->index,
+                                                (u_char *) dmcf->shpool, hint,
+                                                method, code, duration);
+        }
+
+        if (rc == 0) {
+            rc = discovery_metrics_count(m->index, (u_char *) dmcf->shpool,
+                                         (const char *) service.data,
+                                         service.len,
+                                         (const char *) route.data,
+                                         route.len, method, code, duration);
+        }
 
         if (rc == 1) {
             return NGX_OK;

@@ -1589,6 +1589,11 @@ ngx_http_discovery_publication_zone_copies(ngx_http_discovery_publication_t *p)
 
     p->zimage = image;
 
+    /* where each route counts, before any worker reads the image */
+    if (image) {
+        ngx_http_discovery_metrics_hint(dmcf, image, p->pub->log);
+    }
+
     /* without an image, workers build their own router from the table */
     discovery_image_free(p->image);
     p->image = NULL;
@@ -1630,6 +1635,8 @@ ngx_http_discovery_image_alloc_locked(ngx_http_discovery_main_conf_t *dmcf,
     image->generation = 0;
     image->len = len;
     image->data = (u_char *) image + head;
+    image->hints = NULL;
+    image->nhints = 0;
 
     return image;
 }
@@ -1652,6 +1659,10 @@ void
 ngx_http_discovery_image_free_locked(ngx_http_discovery_main_conf_t *dmcf,
     ngx_http_discovery_image_t *image)
 {
+    if (image->hints) {
+        ngx_slab_free_locked(dmcf->shpool, image->hints);
+    }
+
     ngx_slab_free_locked(dmcf->shpool, image);
 }
 
@@ -1729,7 +1740,7 @@ ngx_http_discovery_taken_reclaim_locked(ngx_http_discovery_main_conf_t *dmcf)
         }
 
         if (taken->image) {
-            ngx_slab_free_locked(dmcf->shpool, taken->image);
+            ngx_http_discovery_image_free_locked(dmcf, taken->image);
         }
 
         ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
@@ -1765,7 +1776,7 @@ ngx_http_discovery_images_reclaim_locked(ngx_http_discovery_main_conf_t *dmcf)
         }
 
         *prev = image->next;
-        ngx_slab_free_locked(dmcf->shpool, image);
+        ngx_http_discovery_image_free_locked(dmcf, image);
     }
 }
 

@@ -40,6 +40,10 @@ typedef struct {
     ngx_atomic_uint_t                 generation;  /* of the router's table */
     unsigned                          shared:1;    /* router views the zone */
 
+    /* the image the router views, and one view() opened, not installed */
+    ngx_http_discovery_image_t       *image;
+    ngx_http_discovery_image_t       *viewed;
+
     /* this worker's slot among the zone's readers, or NULL */
     ngx_http_discovery_reader_t      *reader;
     ngx_http_discovery_shctx_t       *reader_sh;   /* of the slot */
@@ -158,6 +162,7 @@ ngx_http_discovery_router_exit_worker(ngx_cycle_t *cycle)
     if (rt->router) {
         discovery_router_destroy(rt->router);
         rt->router = NULL;
+        rt->image = NULL;
 
         ngx_free(rt->owners);
         rt->owners = NULL;
@@ -217,6 +222,37 @@ ngx_http_discovery_router_owner(discovery_match_t *m)
     }
 
     return rt->owners[m->service_index];
+}
+
+
+/*
+ * For discovery_metrics: the hint of a match's route (see
+ * discovery_metrics_hints) in the image of the router that
+ * ngx_http_discovery_router_latest() gave, which this worker reads; 0
+ * when it has none (a router of the worker's own, an image whose hints
+ * were not set).
+ */
+
+uint64_t
+ngx_http_discovery_router_hint(discovery_match_t *m)
+{
+    uint64_t                    *hints;
+    ngx_http_discovery_image_t  *image;
+
+    image = ngx_http_discovery_router.image;
+
+    if (image == NULL || m->entry == DISCOVERY_NO_ENTRY) {
+        return 0;
+    }
+
+    /* set once, after nhints */
+    hints = *(uint64_t * volatile *) &image->hints;
+
+    if (hints == NULL || m->entry >= image->nhints) {
+        return 0;
+    }
+
+    return hints[m->entry];
 }
 
 
@@ -329,6 +365,7 @@ ngx_http_discovery_router_view(ngx_http_discovery_router_t *rt,
     if (router) {
         rt->reader->generation = image->generation;
         *generation = image->generation;
+        rt->viewed = image;
     }
 
     ngx_shmtx_unlock(&dmcf->shpool->mutex);
@@ -485,6 +522,7 @@ ngx_http_discovery_router_install(ngx_http_discovery_router_t *rt,
             discovery_router_destroy(rt->router);
             ngx_free(rt->owners);
             rt->router = NULL;
+            rt->image = NULL;
             rt->owners = NULL;
             rt->nowners = 0;
         }
@@ -524,6 +562,7 @@ ngx_http_discovery_router_install(ngx_http_discovery_router_t *rt,
 
     rt->router = router;
     rt->shared = shared;
+    rt->image = shared ? rt->viewed : NULL;
     rt->owners = owners;
     rt->nowners = n;
 

@@ -241,6 +241,41 @@ TEST(MetricsTest, NewMethodsMakeANewSlotThatKeepsTheCountsOfTheOldOnes)
     EXPECT_EQ(zone.released.size(), 1u);
 }
 
+TEST(MetricsTest, AHintNamesTheSlotWhileTheRouteKeepsIt)
+{
+    Zone zone(64);
+    assignRoutes(*zone.index, zone.base(),
+                 {key("s", "/a", kGet), key("s", "/b", kGet)}, 1, zone.memory);
+    auto *a = const_cast<MetricsRoute *>(zone.find("s", "/a"));
+
+    uint64_t ha = routeHint(*zone.index, zone.base(), "s", "/a");
+    uint64_t hb = routeHint(*zone.index, zone.base(), "s", "/b");
+    ASSERT_NE(ha, 0u);
+    ASSERT_NE(hb, 0u);
+    EXPECT_EQ(hintedRoute(*zone.index, zone.base(), ha), a);
+    EXPECT_EQ(routeHint(*zone.index, zone.base(), "s", "/c"), 0u);
+    EXPECT_EQ(hintedRoute(*zone.index, zone.base(), 0), nullptr);
+
+    // a slot another route took since: its key is not the hint's
+    a->key ^= 1;
+    EXPECT_EQ(hintedRoute(*zone.index, zone.base(), ha), nullptr);
+    a->key ^= 1;
+
+    // a table without /b: its hint no longer counts, /a's still does
+    assignRoutes(*zone.index, zone.base(), {key("s", "/a", kGet)}, 2,
+                 zone.memory);
+    EXPECT_EQ(hintedRoute(*zone.index, zone.base(), hb), nullptr);
+    EXPECT_EQ(hintedRoute(*zone.index, zone.base(), ha), a);
+
+    // new methods, a new slot: the old one's hint is not it
+    assignRoutes(*zone.index, zone.base(), {key("s", "/a", kGet | kPost)}, 3,
+                 zone.memory);
+    EXPECT_EQ(hintedRoute(*zone.index, zone.base(), ha), nullptr);
+    uint64_t fresh = routeHint(*zone.index, zone.base(), "s", "/a");
+    EXPECT_EQ(hintedRoute(*zone.index, zone.base(), fresh), zone.find("s", "/a"));
+    EXPECT_NE(zone.find("s", "/a"), a);
+}
+
 TEST(MetricsTest, AnOlderTableAssignedLateRemovesNothingNewer)
 {
     Zone zone(64);

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstring>
 #include <random>
+#include <set>
 
 namespace discovery {
 namespace {
@@ -385,6 +386,49 @@ TEST(Router, ConflictsFirstServiceWinsLoserKeepsTheRest)
     EXPECT_EQ(lookup(*r, "/users/1", "GET"), "a /users/{id}");
     EXPECT_EQ(lookup(*r, "/users/1", "POST"), "b /users/{user_id}");
     EXPECT_EQ(lookup(*r, "/users/1", "PUT"), "405 a GET, HEAD, POST, OPTIONS");
+}
+
+TEST(Router, AMatchNamesItsEntry)
+{
+    // the inline entry and those in the array, a trailing slash taken,
+    // a preflight: each found route's entry gives its service and template
+    const uint32_t bits[] = {kGet, kPost, kPut, kDelete, kPatch};
+    const char *names[] = {"GET", "POST", "PUT", "DELETE", "PATCH"};
+    std::vector<Spec> specs;
+    for (size_t i = 0; i < 5; i++) {
+        specs.push_back({"s" + std::to_string(i), "/x/{id}", bits[i]});
+    }
+    specs.push_back({"t", "/y/a", kGet});
+    specs.push_back({"t", "/z/", kGet});
+    auto r = makeRouter(specs);
+
+    struct Ask {
+        const char *method;
+        const char *path;
+    };
+    std::vector<Ask> asks = {{"GET", "/y/a"}, {"GET", "/z"},
+                             {"OPTIONS", "/x/1"}, {"HEAD", "/x/1"}};
+    for (size_t i = 0; i < 5; i++) {
+        asks.push_back({names[i], "/x/1"});
+    }
+
+    std::set<uint32_t> entries;
+    for (const Ask &a : asks) {
+        Match m = r->match(a.method, a.path, false);
+        ASSERT_EQ(m.status, MatchStatus::Found) << a.method << " " << a.path;
+        std::string_view service, route;
+        ASSERT_TRUE(r->entryNames(m.entry, service, route)) << a.path;
+        EXPECT_EQ(service, m.service) << a.method << " " << a.path;
+        EXPECT_EQ(route, m.route) << a.method << " " << a.path;
+        entries.insert(m.entry);
+    }
+    EXPECT_EQ(entries.size(), 7u); // five at /x/{id}, /y/a, /z/
+    EXPECT_LE(entries.size(), r->entryCount());
+
+    std::string_view service, route;
+    EXPECT_FALSE(r->entryNames(r->entryCount(), service, route));
+    EXPECT_EQ(r->match("GET", "/nothing", false).entry, Router::kNoEntry);
+    EXPECT_EQ(r->match("BREW", "/x/1", false).entry, Router::kNoEntry);
 }
 
 TEST(Router, EveryEntryOfASharedTerminal)
