@@ -316,11 +316,11 @@ MetricsRoute *hintedRoute(const MetricsIndex &index, unsigned char *base,
         return nullptr;
     }
     /*
-     * A slot is freed only a grace period after a table without its route
-     * was assigned, and a route in the newest table assigned keeps its
-     * slot: the key says the slot is still this route's, `seen` that the
-     * route was not removed since (a removed one is told apart by the
-     * caller, which finds no slot by its names).
+     * A slot let go has its key inverted at once (releaseRoute), and is
+     * reused only after a grace: the key says the slot is still this
+     * route's, `seen` that no newer table dropped it.  Either way the
+     * caller goes on by the route's names, which tells a removed route
+     * from one with no room, as for a request without a hint.
      */
     MetricsRoute *r = routeAt(base, offset);
     if ((load(r->key) & UINT32_MAX) != hint >> 32
@@ -425,6 +425,20 @@ size_t routeSlotSize(const MetricsRoute &route)
 namespace {
 
 /*
+ * Lets a slot go, its key inverted first: no hint names it from then on
+ * (hintedRoute), whatever the index's generation says and however its
+ * memory is reused after the grace.
+ */
+void releaseRoute(unsigned char *base, uint64_t offset,
+                  const MetricsMemory &memory)
+{
+    MetricsRoute *r = routeAt(base, offset);
+    size_t size = routeSlotSize(*r);
+    store(r->key, ~load(r->key));
+    memory.release(offset, size);
+}
+
+/*
  * Gives each route its slot, or another for other methods; a route there
  * is no room for goes to `later`.
  */
@@ -462,7 +476,7 @@ void assignEach(MetricsIndex &index, unsigned char *base,
             carryCounts(*r, *fresh);
             uint64_t old = e->route;
             store(e->route, offset);
-            memory.release(old, routeSlotSize(*r));
+            releaseRoute(base, old, memory);
             result.kept++;
             continue;
         }
@@ -515,7 +529,7 @@ AssignResult assignRoutes(MetricsIndex &index, unsigned char *base,
         if (r->seen < generation) {
             store(entries[i].key, kRemovedKey);
             index.live--;
-            memory.release(entries[i].route, routeSlotSize(*r));
+            releaseRoute(base, entries[i].route, memory);
             result.removed++;
         }
     }
@@ -539,8 +553,7 @@ void clearRoutes(MetricsIndex &index, unsigned char *base,
     for (uint64_t i = 0; i < index.capacity; i++) {
         if (entries[i].key > kRemovedKey) {
             store(entries[i].key, kRemovedKey);
-            memory.release(entries[i].route,
-                           routeSlotSize(*routeAt(base, entries[i].route)));
+            releaseRoute(base, entries[i].route, memory);
         }
     }
     index.live = 0;

@@ -603,7 +603,7 @@ void ngx_http_discovery_metrics_init_worker(ngx_cycle_t *cycle,
     ngx_http_discovery_main_conf_t *dmcf);
 void ngx_http_discovery_metrics_exit_worker(ngx_cycle_t *cycle);
 void ngx_http_discovery_metrics_hint(ngx_http_discovery_main_conf_t *dmcf,
-    ngx_http_discovery_image_t *image, ngx_log_t *log);
+    ngx_http_discovery_image_t *image, size_t table_len, ngx_log_t *log);
 void ngx_http_discovery_metrics_assign(ngx_http_discovery_main_conf_t *dmcf,
     u_char *table, size_t len, discovery_table_t *decoded,
     discovery_metrics_assigned_t *keep, ngx_log_t *log);

@@ -623,15 +623,15 @@ ngx_http_discovery_metrics_assign(ngx_http_discovery_main_conf_t *dmcf,
  * Gives an image no worker reads yet the hints of its routes, from the
  * slots assigned now: found here once rather than per request.  In the
  * publisher's thread; the hints are made outside the lock and copied in.
- * An image without them (no room, a table read at start) counts its
- * requests by their names.
+ * An image without them (a table read at start; no room beside what the
+ * next tables may need, as for slots) counts its requests by their names.
  */
 
 void
 ngx_http_discovery_metrics_hint(ngx_http_discovery_main_conf_t *dmcf,
-    ngx_http_discovery_image_t *image, ngx_log_t *log)
+    ngx_http_discovery_image_t *image, size_t table_len, ngx_log_t *log)
 {
-    size_t                            n;
+    size_t                            n, reserve;
     uint64_t                         *hints, *made;
     ngx_http_discovery_metrics_sh_t  *m;
 
@@ -660,9 +660,17 @@ ngx_http_discovery_metrics_hint(ngx_http_discovery_main_conf_t *dmcf,
         return;
     }
 
+    /* the room slots leave tables (see assign()) hints leave them too */
+    reserve = ngx_max(dmcf->shm_zone->shm.size / 4, 3 * table_len);
+
     ngx_shmtx_lock(&dmcf->shpool->mutex);
 
-    hints = ngx_slab_alloc_locked(dmcf->shpool, n * sizeof(uint64_t));
+    hints = NULL;
+
+    if (dmcf->shpool->pfree * ngx_pagesize >= n * sizeof(uint64_t) + reserve)
+    {
+        hints = ngx_slab_alloc_locked(dmcf->shpool, n * sizeof(uint64_t));
+    }
 
     if (hints) {
         ngx_memcpy(hints, made, n * sizeof(uint64_t));

@@ -1591,7 +1591,8 @@ ngx_http_discovery_publication_zone_copies(ngx_http_discovery_publication_t *p)
 
     /* where each route counts, before any worker reads the image */
     if (image) {
-        ngx_http_discovery_metrics_hint(dmcf, image, p->pub->log);
+        ngx_http_discovery_metrics_hint(dmcf, image, p->out.len,
+                                        p->pub->log);
     }
 
     /* without an image, workers build their own router from the table */

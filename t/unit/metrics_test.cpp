@@ -267,13 +267,30 @@ TEST(MetricsTest, AHintNamesTheSlotWhileTheRouteKeepsIt)
     EXPECT_EQ(hintedRoute(*zone.index, zone.base(), hb), nullptr);
     EXPECT_EQ(hintedRoute(*zone.index, zone.base(), ha), a);
 
-    // new methods, a new slot: the old one's hint is not it
+    // the older table assigned again (the newer one was never installed):
+    // /b has a new slot, and the hint of the one let go is not it
+    assignRoutes(*zone.index, zone.base(),
+                 {key("s", "/a", kGet), key("s", "/b", kGet)}, 1, zone.memory);
+    EXPECT_EQ(hintedRoute(*zone.index, zone.base(), hb), nullptr);
+    ASSERT_NE(zone.find("s", "/b"), nullptr);
+    EXPECT_EQ(hintedRoute(*zone.index, zone.base(),
+                          routeHint(*zone.index, zone.base(), "s", "/b")),
+              zone.find("s", "/b"));
+
+    // new methods, a new slot: the old one's hint is not it, even were
+    // the older generation assigned again
     assignRoutes(*zone.index, zone.base(), {key("s", "/a", kGet | kPost)}, 3,
                  zone.memory);
     EXPECT_EQ(hintedRoute(*zone.index, zone.base(), ha), nullptr);
     uint64_t fresh = routeHint(*zone.index, zone.base(), "s", "/a");
     EXPECT_EQ(hintedRoute(*zone.index, zone.base(), fresh), zone.find("s", "/a"));
     EXPECT_NE(zone.find("s", "/a"), a);
+    zone.index->generation = 1;
+    EXPECT_EQ(hintedRoute(*zone.index, zone.base(), ha), nullptr);
+
+    // a reload with other buckets clears every slot: no hint names one
+    clearRoutes(*zone.index, zone.base(), zone.memory);
+    EXPECT_EQ(hintedRoute(*zone.index, zone.base(), fresh), nullptr);
 }
 
 TEST(MetricsTest, AnOlderTableAssignedLateRemovesNothingNewer)
