@@ -180,22 +180,26 @@ ngx_http_discovery_lookup(ngx_http_request_t *r)
     discovery_router_t              *router;
     ngx_http_discovery_main_conf_t  *dmcf;
 
-    ngx_memzero(&m, sizeof(discovery_match_t));
-
     dmcf = ngx_http_get_module_main_conf(r, ngx_http_discovery_module);
 
     if (dmcf->sh == NULL) {
         /* no service is configured */
+        ngx_memzero(&m, sizeof(discovery_match_t));
         m.status = DISCOVERY_MATCH_NOT_FOUND;
+        m.entry = DISCOVERY_NO_ENTRY;
         return ngx_http_discovery_decide(r, &m);
     }
 
     router = ngx_http_discovery_router_latest(dmcf);
 
     if (router == NULL) {
+        ngx_memzero(&m, sizeof(discovery_match_t));
         m.status = DISCOVERY_MATCH_PENDING;
+        m.entry = DISCOVERY_NO_ENTRY;
         return ngx_http_discovery_decide(r, &m);
     }
+
+    /* discovery_router_match() sets every field of m */
 
     /* only a GET can be a websocket handshake (RFC 6455, section 4.1) */
     websocket = r->method == NGX_HTTP_GET
@@ -323,6 +327,7 @@ ngx_http_discovery_canonical(ngx_http_request_t *r, ngx_uint_t action)
     /* the variables tell that no route was chosen */
     ngx_memzero(&m, sizeof(discovery_match_t));
     m.status = NGX_HTTP_DISCOVERY_NOT_CANONICAL;
+    m.entry = DISCOVERY_NO_ENTRY;
 
     ctx = ngx_http_discovery_decide(r, &m);
 
