@@ -146,8 +146,8 @@ struct ngx_http_discovery_image_s {
 
     /*
      * With discovery_metrics: where each of its routes counts (see
-     * discovery_metrics_hints), its own block, freed with it; NULL until
-     * set, once, after nhints.
+     * discovery_metrics_hints), its own block, freed with it; set before
+     * the image is installed, or never (NULL).
      */
     uint64_t                      *hints;
     size_t                         nhints;

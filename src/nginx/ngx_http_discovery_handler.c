@@ -457,9 +457,9 @@ ngx_http_discovery_remembered(ngx_http_request_t *r)
 /*
  * What the access phase decided first for the request, for
  * discovery_metrics: a DISCOVERY_MATCH_* or NGX_HTTP_DISCOVERY_NOT_CANONICAL,
- * the service and the route, and the route's hint (0: none).  NGX_DECLINED: the request was not routed (a
- * location without "discovery_route on", or an answer before the access
- * phase).
+ * the service, the route and its hint (0: none).  NGX_DECLINED: the
+ * request was not routed (a location without "discovery_route on", or an
+ * answer before the access phase).
  */
 
 ngx_int_t

@@ -80,6 +80,8 @@ static void ngx_http_discovery_metrics_freed(void *data);
 static void ngx_http_discovery_metrics_check(ngx_event_t *ev);
 static void ngx_http_discovery_metrics_assign_current(
     ngx_http_discovery_main_conf_t *dmcf, ngx_log_t *log);
+static size_t ngx_http_discovery_metrics_reserve(
+    ngx_http_discovery_main_conf_t *dmcf, size_t len);
 static ngx_int_t ngx_http_discovery_metrics_claim(
     ngx_http_discovery_metrics_sh_t *m, ngx_log_t *log);
 static uint64_t ngx_http_discovery_metrics_alloc(void *data, size_t size);
@@ -557,16 +559,9 @@ ngx_http_discovery_metrics_assign(ngx_http_discovery_main_conf_t *dmcf,
     /* what is freed from now on may be room for what this leaves out */
     m->freed = 0;
 
-    /*
-     * The tables come first: slots leave free a quarter of the zone, and
-     * room for this table (the publisher copies it in after) and for the
-     * next one, up to twice as large, beside it; or a growing table would
-     * find the zone full where it fitted without metrics, and not be
-     * routed.
-     */
     mem.dmcf = dmcf;
     mem.locked = 0;
-    mem.reserve = ngx_max(dmcf->shm_zone->shm.size / 4, 3 * len);
+    mem.reserve = ngx_http_discovery_metrics_reserve(dmcf, len);
     memory.alloc = ngx_http_discovery_metrics_alloc;
     memory.release = ngx_http_discovery_metrics_release;
     memory.data = &mem;
@@ -620,6 +615,22 @@ ngx_http_discovery_metrics_assign(ngx_http_discovery_main_conf_t *dmcf,
 
 
 /*
+ * The bytes of the zone that slots and hints leave free, the tables coming
+ * first: a quarter of the zone, and room for a table of len bytes (the
+ * publisher copies it in after) and for the next one, up to twice as
+ * large, beside it; or a growing table would find the zone full where it
+ * fitted without metrics, and not be routed.
+ */
+
+static size_t
+ngx_http_discovery_metrics_reserve(ngx_http_discovery_main_conf_t *dmcf,
+    size_t len)
+{
+    return ngx_max(dmcf->shm_zone->shm.size / 4, 3 * len);
+}
+
+
+/*
  * Gives an image no worker reads yet the hints of its routes, from the
  * slots assigned now: found here once rather than per request.  In the
  * publisher's thread; the hints are made outside the lock and copied in.
@@ -660,8 +671,7 @@ ngx_http_discovery_metrics_hint(ngx_http_discovery_main_conf_t *dmcf,
         return;
     }
 
-    /* the room slots leave tables (see assign()) hints leave them too */
-    reserve = ngx_max(dmcf->shm_zone->shm.size / 4, 3 * table_len);
+    reserve = ngx_http_discovery_metrics_reserve(dmcf, table_len);
 
     ngx_shmtx_lock(&dmcf->shpool->mutex);
 

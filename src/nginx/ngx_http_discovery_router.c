@@ -245,8 +245,8 @@ ngx_http_discovery_router_hint(discovery_match_t *m)
         return 0;
     }
 
-    /* set once, after nhints */
-    hints = *(uint64_t * volatile *) &image->hints;
+    /* set before the image was installed, if ever */
+    hints = image->hints;
 
     if (hints == NULL || m->entry >= image->nhints) {
         return 0;
