@@ -121,6 +121,7 @@ cleanup() {
     done
     for pid in "${STARTED_PIDS[@]+"${STARTED_PIDS[@]}"}"; do
         kill "$pid" 2>/dev/null || true
+        kill -CONT "$pid" 2>/dev/null || true     # a stopped mutator
     done
 }
 trap cleanup EXIT
@@ -309,6 +310,18 @@ worker_ticks() {
     [ -n "$workers" ] || die "$1: no worker process"
     # shellcheck disable=SC2086
     (cd /proc && awk '{ t += $14 + $15 } END { print t }' $(printf '%s/stat ' $workers))
+}
+
+# Nanoseconds the workers of DIR have run, their threads' included
+# (schedstat: exact, where the ticks of /proc/PID/stat are 10 ms each).
+worker_ns() {
+    local master workers
+    master=$(cat "$1/nginx.pid")
+    workers=$(pgrep -P "$master" | tr '\n' ' ')
+    [ -n "$workers" ] || die "$1: no worker process"
+    # shellcheck disable=SC2086
+    (cd /proc && cat $(printf '%s/task/*/schedstat ' $workers) 2>/dev/null) \
+        | awk '{ t += $1 } END { printf "%d\n", t }'
 }
 
 # A crashed worker is restarted by the master and wrk would not notice.
@@ -500,7 +513,10 @@ http_benchmark() {
              "by what a request costs each, while the machine's drift, which" \
              "moves the rounds above by more than the margins at stake," \
              "hits both at the same moment.  plain / plain2 is the control:" \
-             "two identical plain proxies."
+             "two identical plain proxies.  The last column is the same" \
+             "ratio read off the CPU each gateway's worker used per request" \
+             "in the round (its threads' schedstat over wrk's count): what" \
+             "the scheduler's and wrk's shares of the cores do not move."
         echo
     } | tee -a "$RESULTS"
 }
@@ -511,7 +527,10 @@ http_benchmark() {
 # "SIZE A B ROUND RPS_A RPS_B" for util.py paired
 paired_rounds() {
     local size=$1 a=$2 pa=$3 b=$4 pb=$5 round pid_a pid_b
+    local na0 nb0 na1 nb1
     for round in $(seq "$PAIRED_ROUNDS"); do
+        na0=$(worker_ns "$WORK/gw-$a-$size")
+        nb0=$(worker_ns "$WORK/gw-$b-$size")
         # the one started first gets a head start: each goes first in turn
         if [ $((round % 2)) = 1 ]; then
             paired_wrk "$size" "$pa" "$WORK/pair-a.out" & pid_a=$!
@@ -521,11 +540,15 @@ paired_rounds() {
             paired_wrk "$size" "$pa" "$WORK/pair-a.out" & pid_a=$!
         fi
         wait "$pid_a" "$pid_b"
+        na1=$(worker_ns "$WORK/gw-$a-$size")
+        nb1=$(worker_ns "$WORK/gw-$b-$size")
         local ra rb
         ra=$(paired_rps "$WORK/pair-a.out") || die "$a/$size: errors"
         rb=$(paired_rps "$WORK/pair-b.out") || die "$b/$size: errors"
         log "$size routes, paired round $round: $a $ra, $b $rb"
-        echo "$size $a $b $round $ra $rb"
+        echo "$size $a $b $round $ra $rb $((na1 - na0)) $((nb1 - nb0))" \
+             "$(paired_requests "$WORK/pair-a.out")" \
+             "$(paired_requests "$WORK/pair-b.out")"
     done
 }
 
@@ -534,6 +557,11 @@ paired_rps() {
     local rps errors
     read -r rps _ _ errors _ < <($UTIL wrk "$1" 0)
     [ "$errors" = 0 ] && echo "$rps"
+}
+
+# the requests of a wrk output
+paired_requests() {
+    sed -n 's/^ *\([0-9]*\) requests in .*/\1/p' "$1"
 }
 
 paired_wrk() {
@@ -807,9 +835,9 @@ workers_of() {
 
 # The rounds of part 3, on gateways whose services are TABLE_SERVICES
 # documents of a quarter of the table each, all polled every second: the
-# churn gateway's first document gains a route every second (the poll
-# reads, and the gateway re-publishes, a quarter of the table), the idle
-# ones' never change.  Then the memory of the workers, and the time a new
+# churn gateway's first document gains a route every second during its
+# rounds (the poll reads, and the gateway re-publishes, a quarter of the
+# table), the idle ones' never change.  Then the memory of the workers, and the time a new
 # route takes to be routed by every worker of the churn gateway.
 table_benchmark() {
     local size=$1
@@ -855,6 +883,18 @@ table_benchmark() {
         for i in 0 1 2; do
             local r other
             kind=${kinds[$(((round + i) % 3))]}
+            # the documents change during the churn gateway's rounds only:
+            # its publications would otherwise take the load's core from
+            # wrk while the others are measured (at 1,000,000 routes a
+            # third of it), and the others would read slower than idle
+            if [ "$kind" = churn ]; then
+                kill -CONT "$mutator"
+            else
+                kill -STOP "$mutator"
+                taskset -c "$LOAD_CPU" $UTIL settled \
+                    "http://127.0.0.1:${port[churn]}" "$changes" \
+                    || die "the churn gateway did not publish its last change"
+            fi
             for other in "${kinds[@]}"; do
                 [ "$other" = "$kind" ] \
                     || pin_nginx "$WORK/gw-$other-w$WORKERS-$size" "$LOAD_CPU"
@@ -868,6 +908,7 @@ table_benchmark() {
         done
     done
 
+    kill -CONT "$mutator"
     for kind in idle idle2; do
         pin_nginx "$WORK/gw-$kind-w$WORKERS-$size" "$LOAD_CPU"
     done
@@ -889,7 +930,7 @@ table_benchmark() {
     done
 
     {
-        $UTIL report "$tsv" "5. Table changes: $TABLE_SERVICES services of $((size / TABLE_SERVICES)) routes polled every 1s, one of them gaining a route about every second, 0.5 to 1.5 s apart (churn); $WORKERS worker(s); median of $TABLE_ROUNDS rounds of ${CHURN_SECONDS}s" idle
+        $UTIL report "$tsv" "5. Table changes: $TABLE_SERVICES services of $((size / TABLE_SERVICES)) routes polled every 1s, one of them gaining a route about every second, 0.5 to 1.5 s apart, during the churn gateway's rounds (churn); $WORKERS worker(s); median of $TABLE_ROUNDS rounds of ${CHURN_SECONDS}s" idle
         echo "Targets: p99 under churn <= 1.2 x idle, req/s >= 0.95 x idle." \
              "idle2 is the control (see part 3)."
         echo
