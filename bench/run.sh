@@ -321,7 +321,7 @@ worker_ns() {
     [ -n "$workers" ] || die "$1: no worker process"
     # shellcheck disable=SC2086
     (cd /proc && cat $(printf '%s/task/*/schedstat ' $workers) 2>/dev/null) \
-        | awk '{ t += $1 } END { printf "%d\n", t }'
+        | awk '{ t += $1 } END { printf "%.0f\n", t }'
 }
 
 # A crashed worker is restarted by the master and wrk would not notice.
