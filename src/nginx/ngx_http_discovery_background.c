@@ -94,13 +94,16 @@ ngx_http_discovery_background_init_worker(ngx_cycle_t *cycle)
 
 #ifdef M_ARENA_MAX
     /*
-     * glibc gives each thread that allocates an arena of its own, and
-     * keeps much of what is freed there: each thread would keep a table's
-     * worth of the worker's memory (measured: 7 MB per thread at 10,000
-     * routes).  With one arena, the threads' memory is the event loop's
-     * to reuse.  Before any thread has allocated.
+     * An arena of glibc's allocator for the event loop and one for each
+     * thread, and no more.  Not one for all: a thread decoding a table
+     * allocates thousands of times a millisecond, and a request's pool
+     * then waited for the arena's lock, held by a thread of lower
+     * priority (at 1,000,000 routes, one in ten of the event loop's
+     * switches out; none since).  What the threads free stays in their
+     * arenas until the trim after each publication gives it back.
+     * Before any thread has allocated.
      */
-    if (mallopt(M_ARENA_MAX, 1) == 0) {
+    if (mallopt(M_ARENA_MAX, 1 + NGX_HTTP_DISCOVERY_THREADS) == 0) {
         ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
                       "discovery: mallopt(M_ARENA_MAX) failed");
     }
