@@ -524,7 +524,8 @@ http_benchmark() {
 
 # paired_rounds SIZE A PORT_A B PORT_B: PAIRED_ROUNDS rounds in which both
 # gateways, on the same core, are loaded at once; prints a TSV row per round
-# "SIZE A B ROUND RPS_A RPS_B" for util.py paired
+# "SIZE A B ROUND RPS_A RPS_B NS_A NS_B REQUESTS_A REQUESTS_B" for util.py
+# paired: req/s, the workers' CPU time and the requests wrk counted
 paired_rounds() {
     local size=$1 a=$2 pa=$3 b=$4 pb=$5 round pid_a pid_b
     local na0 nb0 na1 nb1
@@ -837,8 +838,9 @@ workers_of() {
 # documents of a quarter of the table each, all polled every second: the
 # churn gateway's first document gains a route every second during its
 # rounds (the poll reads, and the gateway re-publishes, a quarter of the
-# table), the idle ones' never change.  Then the memory of the workers, and the time a new
-# route takes to be routed by every worker of the churn gateway.
+# table), the idle ones' never change.  Then the memory of the workers,
+# and the time a new route takes to be routed by every worker of the
+# churn gateway.
 table_benchmark() {
     local size=$1
     local TABLE_SERVICES=4 TABLE_ZONE=256m
