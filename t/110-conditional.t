@@ -88,4 +88,3 @@ DiscoveryTest::wait_for('two polls', sub { main::polls() >= 2 }, 10);
 --- response_body eval
 # the first poll fetches, later ones send the tag back
 ["mock /a/1\n", qr/\A200:\n(?:304:"v1"\n)+\z/]
-

@@ -55,6 +55,8 @@ typedef struct {
 
 static ngx_http_discovery_ctx_t *ngx_http_discovery_lookup(
     ngx_http_request_t *r);
+static ngx_http_discovery_ctx_t *ngx_http_discovery_unmatched(
+    ngx_http_request_t *r, int status);
 static ngx_http_discovery_ctx_t *ngx_http_discovery_decide(
     ngx_http_request_t *r, discovery_match_t *m);
 static void ngx_http_discovery_remember(ngx_http_request_t *r,
@@ -184,19 +186,13 @@ ngx_http_discovery_lookup(ngx_http_request_t *r)
 
     if (dmcf->sh == NULL) {
         /* no service is configured */
-        ngx_memzero(&m, sizeof(discovery_match_t));
-        m.status = DISCOVERY_MATCH_NOT_FOUND;
-        m.entry = DISCOVERY_NO_ENTRY;
-        return ngx_http_discovery_decide(r, &m);
+        return ngx_http_discovery_unmatched(r, DISCOVERY_MATCH_NOT_FOUND);
     }
 
     router = ngx_http_discovery_router_latest(dmcf);
 
     if (router == NULL) {
-        ngx_memzero(&m, sizeof(discovery_match_t));
-        m.status = DISCOVERY_MATCH_PENDING;
-        m.entry = DISCOVERY_NO_ENTRY;
-        return ngx_http_discovery_decide(r, &m);
+        return ngx_http_discovery_unmatched(r, DISCOVERY_MATCH_PENDING);
     }
 
     /* discovery_router_match() sets every field of m */
@@ -213,6 +209,21 @@ ngx_http_discovery_lookup(ngx_http_request_t *r)
                                   r->method_name.len,
                                   (const char *) r->uri.data, r->uri.len,
                                   websocket, &m);
+
+    return ngx_http_discovery_decide(r, &m);
+}
+
+
+/* the decision for a request no route was looked up for: status alone */
+
+static ngx_http_discovery_ctx_t *
+ngx_http_discovery_unmatched(ngx_http_request_t *r, int status)
+{
+    discovery_match_t  m;
+
+    ngx_memzero(&m, sizeof(discovery_match_t));
+    m.status = status;
+    m.entry = DISCOVERY_NO_ENTRY;
 
     return ngx_http_discovery_decide(r, &m);
 }
@@ -308,7 +319,6 @@ ngx_http_discovery_canonical(ngx_http_request_t *r, ngx_uint_t action)
     size_t                     len;
     ngx_str_t                  raw, detail;
     ngx_table_elt_t           *location;
-    discovery_match_t          m;
     ngx_http_discovery_ctx_t  *ctx;
 
     raw = r->unparsed_uri;
@@ -325,11 +335,7 @@ ngx_http_discovery_canonical(ngx_http_request_t *r, ngx_uint_t action)
     }
 
     /* the variables tell that no route was chosen */
-    ngx_memzero(&m, sizeof(discovery_match_t));
-    m.status = NGX_HTTP_DISCOVERY_NOT_CANONICAL;
-    m.entry = DISCOVERY_NO_ENTRY;
-
-    ctx = ngx_http_discovery_decide(r, &m);
+    ctx = ngx_http_discovery_unmatched(r, NGX_HTTP_DISCOVERY_NOT_CANONICAL);
 
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

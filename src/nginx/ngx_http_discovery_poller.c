@@ -1078,8 +1078,7 @@ ngx_http_discovery_grpc_call(ngx_http_discovery_poll_t *poll)
  * Accept of JSON, as every poll but a gRPC call's sends).
  * User-Agent is one of them rather than CURLOPT_USERAGENT, which libcurl
  * formats into a header anew for every request, then again into the
- * request: at 1,000 polls a second, a tenth of a poll's instructions went
- * to libcurl's printf.
+ * request (2.8% of a poll's instructions, measured by callgrind).
  */
 
 static struct curl_slist *
