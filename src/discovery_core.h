@@ -643,6 +643,13 @@ int discovery_metrics_count_hinted(discovery_metrics_index_t *index,
     unsigned char *base, uint64_t hint, uint32_t method, unsigned status,
     uint64_t ms) DISCOVERY_NOEXCEPT;
 
+/*
+ * Brings a hint's slot toward the cache, for a count to come: neither
+ * reads nor checks it, so that any hint is harmless.
+ */
+void discovery_metrics_prefetch(const unsigned char *base, uint64_t hint)
+    DISCOVERY_NOEXCEPT;
+
 /* shared memory for slots: an offset from base (0: no room), and back */
 typedef struct {
     uint64_t   (*alloc)(void *data, size_t size);

@@ -1728,6 +1728,12 @@ int discovery_metrics_hints(const discovery_metrics_index_t *index,
     });
 }
 
+void discovery_metrics_prefetch(const unsigned char *base,
+                                uint64_t hint) noexcept
+{
+    discovery::prefetchRoute(base, hint);
+}
+
 int discovery_metrics_count_hinted(discovery_metrics_index_t *index,
                                    unsigned char *base, uint64_t hint,
                                    uint32_t method, unsigned status,

@@ -179,6 +179,13 @@ uint64_t routeHint(const MetricsIndex &index, const unsigned char *base,
 MetricsRoute *hintedRoute(const MetricsIndex &index, unsigned char *base,
                           uint64_t hint);
 
+/*
+ * Asks the cache for the lines a hint's slot is counted in, without
+ * waiting for them or reading them: the access phase calls it, and the
+ * log phase, a backend's round trip later, finds them there.
+ */
+void prefetchRoute(const unsigned char *base, uint64_t hint);
+
 // A route of a table, with what its slot needs: its names are views into
 // the snapshot and controls it was found in.
 struct RouteKey {

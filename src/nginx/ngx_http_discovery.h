@@ -497,6 +497,7 @@ discovery_router_t *ngx_http_discovery_router_latest(
 ngx_http_discovery_service_t *ngx_http_discovery_router_owner(
     discovery_match_t *m);
 uint64_t ngx_http_discovery_router_hint(discovery_match_t *m);
+void ngx_http_discovery_router_hint_prefetch(discovery_match_t *m);
 
 /* what the zone holds, copied under its lock for the status page and API */
 typedef struct {

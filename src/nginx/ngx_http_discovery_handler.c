@@ -245,6 +245,10 @@ ngx_http_discovery_decide(ngx_http_request_t *r, discovery_match_t *m)
     const char                *text[NGX_HTTP_DISCOVERY_TEXTS];
     ngx_http_discovery_ctx_t  *ctx;
 
+    if (m->status == DISCOVERY_MATCH_FOUND) {
+        ngx_http_discovery_router_hint_prefetch(m);
+    }
+
     text[NGX_HTTP_DISCOVERY_SERVICE] = m->service;
     text[NGX_HTTP_DISCOVERY_UPSTREAM] = m->upstream;
     text[NGX_HTTP_DISCOVERY_ROUTE] = m->route;
@@ -270,8 +274,6 @@ ngx_http_discovery_decide(ngx_http_request_t *r, discovery_match_t *m)
     ctx->auth = m->auth_required ? 1 : 0;
     ctx->grpc = m->protocol == DISCOVERY_PROTOCOL_GRPC ? 1 : 0;
     ctx->service = ngx_http_discovery_router_owner(m);
-    ctx->hint = m->status == DISCOVERY_MATCH_FOUND
-                ? ngx_http_discovery_router_hint(m) : 0;
     p = (u_char *) (ctx + 1);
 
     for (i = 0; i < NGX_HTTP_DISCOVERY_TEXTS; i++) {
@@ -281,6 +283,9 @@ ngx_http_discovery_decide(ngx_http_request_t *r, discovery_match_t *m)
             p = ngx_cpymem(p, text[i], lens[i]);
         }
     }
+
+    ctx->hint = m->status == DISCOVERY_MATCH_FOUND
+                ? ngx_http_discovery_router_hint(m) : 0;
 
 #if (NGX_DEBUG)
     if (r->connection->log->log_level & NGX_LOG_DEBUG_HTTP) {
@@ -435,6 +440,11 @@ ngx_http_discovery_remember(ngx_http_request_t *r,
     v->valid = 1;
     v->no_cacheable = 0;
     v->not_found = 0;
+
+    /* the slot's lines arrive while the request is proxied */
+    if (ctx->hint) {
+        discovery_metrics_prefetch((u_char *) dmcf->shpool, ctx->hint);
+    }
 }
 
 

@@ -257,6 +257,25 @@ ngx_http_discovery_router_hint(discovery_match_t *m)
 
 
 /*
+ * Starts loading a match's hint, which ngx_http_discovery_router_hint()
+ * reads once the decision's strings are copied: the hints are an array
+ * as long as the routes, probed at random.
+ */
+
+void
+ngx_http_discovery_router_hint_prefetch(discovery_match_t *m)
+{
+    ngx_http_discovery_image_t  *image;
+
+    image = ngx_http_discovery_router.image;
+
+    if (image && image->hints && m->entry < image->nhints) {
+        __builtin_prefetch(&image->hints[m->entry]);
+    }
+}
+
+
+/*
  * Rebuilds this worker's router when the zone holds a newer table: at
  * once when asked to, when the table is small or when the worker has no
  * router yet, else in a thread (requests go on with the router they
