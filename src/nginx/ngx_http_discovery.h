@@ -192,14 +192,17 @@ ngx_http_discovery_reader_free(ngx_http_discovery_reader_t *reader)
 }
 
 
-/* a route slot the index let go: freed once no request can count into it */
+/*
+ * A route slot the index let go, freed once no request can count into it:
+ * the note is in the slot's own block, after the slot, so that letting a
+ * slot go never needs memory the zone may not have.
+ */
 typedef struct ngx_http_discovery_released_s  ngx_http_discovery_released_t;
 
 struct ngx_http_discovery_released_s {
     ngx_http_discovery_released_t *next;
-    uint64_t                       offset;       /* from the pool's start */
-    size_t                         size;
-    time_t                         at;
+    uint32_t                       size;         /* of the slot before it */
+    uint32_t                       at;           /* when, in seconds */
 };
 
 

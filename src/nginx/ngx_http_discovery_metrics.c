@@ -84,6 +84,7 @@ static size_t ngx_http_discovery_metrics_reserve(
     ngx_http_discovery_main_conf_t *dmcf, size_t len);
 static ngx_int_t ngx_http_discovery_metrics_claim(
     ngx_http_discovery_metrics_sh_t *m, ngx_log_t *log);
+static size_t ngx_http_discovery_metrics_block(size_t size);
 static uint64_t ngx_http_discovery_metrics_alloc(void *data, size_t size);
 static void ngx_http_discovery_metrics_release(void *data, uint64_t offset,
     size_t size);
@@ -775,6 +776,7 @@ ngx_http_discovery_metrics_alloc(void *data, size_t size)
 
     shpool = mem->dmcf->shpool;
     m = mem->dmcf->sh->metrics;
+    size = ngx_http_discovery_metrics_block(size);
     units = (size + NGX_HTTP_DISCOVERY_SLOT_UNIT - 1)
             / NGX_HTTP_DISCOVERY_SLOT_UNIT;
     p = NULL;
@@ -828,6 +830,15 @@ done:
 }
 
 
+/* a slot's block: the slot, then the note that lets it go */
+
+static size_t
+ngx_http_discovery_metrics_block(size_t size)
+{
+    return ngx_align(size, 8) + sizeof(ngx_http_discovery_released_t);
+}
+
+
 /*
  * A slot out of the index: a request that found it just before may still
  * count into it, so it is reused only after a grace time.
@@ -845,20 +856,18 @@ ngx_http_discovery_metrics_release(void *data, uint64_t offset, size_t size)
     shpool = mem->dmcf->shpool;
     m = mem->dmcf->sh->metrics;
 
+    rel = (ngx_http_discovery_released_t *)
+              ((u_char *) shpool + offset + ngx_align(size, 8));
+
+    rel->size = (uint32_t) size;
+    rel->at = (uint32_t) ngx_time();
+
     if (!mem->locked) {
         ngx_shmtx_lock(&shpool->mutex);
     }
 
-    rel = ngx_slab_alloc_locked(shpool, sizeof(ngx_http_discovery_released_t));
-
-    /* no room to note it: the slot stays taken, rather than reused early */
-    if (rel) {
-        rel->offset = offset;
-        rel->size = size;
-        rel->at = ngx_time();
-        rel->next = m->released;
-        m->released = rel;
-    }
+    rel->next = m->released;
+    m->released = rel;
 
     if (!mem->locked) {
         ngx_shmtx_unlock(&shpool->mutex);
@@ -883,27 +892,29 @@ ngx_http_discovery_metrics_expire_locked(ngx_http_discovery_main_conf_t *dmcf,
     while (*prev) {
         rel = *prev;
 
-        if (!all && rel->at + NGX_HTTP_DISCOVERY_METRICS_GRACE > now) {
+        if (!all
+            && (time_t) rel->at + NGX_HTTP_DISCOVERY_METRICS_GRACE > now)
+        {
             prev = &rel->next;
             continue;
         }
 
+        /* the note goes with its block */
         *prev = rel->next;
         m->freed = 1;
 
-        p = (u_char *) dmcf->shpool + rel->offset;
-        units = (rel->size + NGX_HTTP_DISCOVERY_SLOT_UNIT - 1)
+        p = (u_char *) rel - ngx_align(rel->size, 8);
+        units = (ngx_http_discovery_metrics_block(rel->size)
+                 + NGX_HTTP_DISCOVERY_SLOT_UNIT - 1)
                 / NGX_HTTP_DISCOVERY_SLOT_UNIT;
 
         if (units <= NGX_HTTP_DISCOVERY_SLOT_SIZES) {
             *(uint64_t *) p = m->free[units];
-            m->free[units] = rel->offset;
+            m->free[units] = p - (u_char *) dmcf->shpool;
 
         } else {
             ngx_slab_free_locked(dmcf->shpool, p);
         }
-
-        ngx_slab_free_locked(dmcf->shpool, rel);
     }
 }
 
