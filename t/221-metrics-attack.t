@@ -214,7 +214,13 @@ my $k = main::requests('many', '/b/899', 'GET', '2xx');
 DiscoveryTest::wait_for('a slot for /b/899', sub {
     main::fetch('/b/899');
     main::value(main::scrape(), $k) > 0;
-}, 30);
+}, 30, sub {
+    # on a timeout: each assignment of counters, and the overflow
+    open my $log, '<', $Test::Nginx::Util::ErrLogFile or return undef;
+    join "\n", (map { s/\s+$//r } grep { /counters of table|no room for the counters/ } <$log>),
+         grep { /^nginx_discovery_(metrics_overflow_total|zone_bytes)/ }
+              split /\n/, main::scrape();
+});
 --- request
 GET /metrics
 --- response_body_like: nginx_discovery_table_routes 900\n
